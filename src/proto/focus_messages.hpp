@@ -1,0 +1,38 @@
+#pragma once
+// MSC3898 data-channel messages between a participant and a focus: UTF-8 JSON {"type": ..., "content": {...}}.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.hpp"
+#include "proto/signalling.hpp"
+
+namespace chorus::proto {
+
+enum class FocusMessageType { TrackSubscription, Negotiate, SdpStreamMetadataChanged, Ping, Pong };
+
+std::string_view toString(FocusMessageType t);  // "m.call.track_subscription", ...
+
+struct TrackRef {
+  std::string stream_id;
+  std::string track_id;
+  std::optional<std::int64_t> width;
+  std::optional<std::int64_t> height;
+  bool operator==(const TrackRef&) const = default;
+};
+
+struct FocusMessage {
+  FocusMessageType type{FocusMessageType::Ping};
+  std::vector<TrackRef> subscribe;                // track_subscription
+  std::vector<TrackRef> unsubscribe;              // track_subscription
+  std::optional<SessionDescription> description;  // negotiate
+  std::optional<SdpStreamMetadata> metadata;      // negotiate, sdp_stream_metadata_changed (stable key)
+};
+
+// Bounded: texts over kMaxFocusMessageBytes are rejected before parsing.
+inline constexpr std::size_t kMaxFocusMessageBytes = 256 * 1024;
+Result<FocusMessage> parseFocusMessage(std::string_view text);
+std::string serializeFocusMessage(const FocusMessage& m);
+
+}  // namespace chorus::proto
