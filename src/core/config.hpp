@@ -1,0 +1,29 @@
+#pragma once
+#include <string>
+
+#include "base/clock.hpp"
+#include "core/seq_reorderer.hpp"
+
+namespace chorus::core {
+
+// Defaults follow matrix-js-sdk 28.1.0 (msc3401.md Appendix A).
+struct Config {
+  std::string user_id;
+  std::string device_id;
+  std::string session_id;  // random per client session
+
+  TimeMs member_validity_ms{3'600'000};  // expires_ts = now + this
+  TimeMs member_refresh_ms{2'700'000};   // rewrite our member event this often (3/4 of validity)
+  TimeMs invite_lifetime_ms{60'000};     // invite `lifetime`; unanswered invites time out after it
+  TimeMs retry_interval_ms{5'000};       // the retry loop
+  int max_retries{3};                    // per (user, device, session)
+  TimeMs caller_candidate_batch_ms{2'000};
+  TimeMs callee_candidate_batch_ms{500};
+  TimeMs ice_restart_after_ms{2'000};        // disconnected this long: ICE restart (caller side)
+  TimeMs ice_disconnected_timeout_ms{30'000};  // disconnected this long: hang up ice_failed
+  std::size_t max_legs{256};
+  std::size_t max_tombstones{1024};  // ended call_ids remembered, so late messages are dropped
+  SeqConfig seq;
+};
+
+}  // namespace chorus::core

@@ -1,0 +1,649 @@
+#include "core/group_call.hpp"
+
+#include <algorithm>
+
+#include "base/log.hpp"
+#include "proto/event_types.hpp"
+
+namespace chorus::core {
+
+using proto::SignalType;
+
+namespace {
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::size_t approxSize(const boost::json::object& o) { return boost::json::serialize(o).size(); }
+}  // namespace
+
+GroupCall::GroupCall(Config config, const Clock& clock, Rng& rng)
+    : config_(std::move(config)), clock_(clock), rng_(rng), seq_(config_.seq) {}
+
+GroupCall::~GroupCall() = default;
+
+PeerContext GroupCall::context(Actions& out) {
+  return PeerContext{config_, clock_, active_call_.value_or(""), out, next_request_, feeds_};
+}
+
+Actions GroupCall::handle(const Input& input) {
+  Actions out;
+  std::visit(Overloaded{
+                 [&](const in::StateChanged& i) { onStateChanged(i, out); },
+                 [&](const in::ToDeviceReceived& i) { onToDevice(i, out); },
+                 [&](const in::Tick&) { onTick(out); },
+                 [&](const in::Enter& i) { onEnter(i, out); },
+                 [&](const in::Leave&) { onLeave(out); },
+                 [&](const in::Terminate&) { onTerminate(out); },
+                 [&](const in::SetFeeds& i) { onSetFeeds(i, out); },
+                 [&](const in::RequestFailed& i) { onRequestFailed(i, out); },
+                 [&](const in::LocalDescription& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onLocalDescription(ctx, i.description);
+                     afterLegEvent(*leg, out);
+                   }
+                 },
+                 [&](const in::LocalCandidate& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onLocalCandidate(ctx, i.candidate);
+                   }
+                 },
+                 [&](const in::GatheringComplete& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onGatheringComplete(ctx);
+                   }
+                 },
+                 [&](const in::MediaStateChanged& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onMediaState(ctx, i.state);
+                     afterLegEvent(*leg, out);
+                   }
+                 },
+                 [&](const in::NegotiationNeeded& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onNegotiationNeeded(ctx);
+                   }
+                 },
+                 [&](const in::MediaFailed& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onMediaFailed(ctx, i.message);
+                     afterLegEvent(*leg, out);
+                   }
+                 },
+             },
+             input);
+  pruneEnded();
+  auto next = nextTimeout();
+  if (next && next != announced_wakeup_) out.push_back(act::ScheduleWakeup{*next});
+  announced_wakeup_ = next;
+  return out;
+}
+
+// ---------------------------------------------------------------- room state
+
+void GroupCall::onStateChanged(const in::StateChanged& in, Actions& out) {
+  for (const auto& ev : in.events) {
+    if (ev.type == proto::kRoomMemberEventType) {
+      const auto* m = ev.content.if_contains("membership");
+      membership_[ev.state_key] = (m && m->is_string()) ? std::string(m->as_string()) : "leave";
+    } else if (proto::isCallEventType(ev.type)) {
+      auto parsed = proto::parseCallEvent(ev.state_key, ev.content);
+      if (!parsed) {
+        // An invalid or redacted (empty) call event removes that call (js-sdk ignores invalid ones).
+        ++counters_.invalid_state_events;
+        calls_.erase(ev.state_key);
+        continue;
+      }
+      calls_[ev.state_key] = CallRecord{std::move(*parsed), ev.origin_server_ts, ev.sender};
+    } else if (proto::isCallMemberEventType(ev.type)) {
+      // state_key must be the sender (the server's auth rule); don't trust a server that forgot.
+      if (ev.state_key != ev.sender && !ev.sender.empty()) {
+        ++counters_.invalid_state_events;
+        continue;
+      }
+      members_[ev.state_key] = ev.content;
+    }
+  }
+  recompute(out);
+}
+
+std::optional<std::string> GroupCall::selectActiveCall() const {
+  // The newest non-terminated call; ties broken by the lower call id, so every client picks the same one.
+  const std::pair<const std::string, CallRecord>* best = nullptr;
+  for (const auto& entry : calls_) {
+    if (entry.second.event.terminated) continue;
+    if (!best || entry.second.ts > best->second.ts ||
+        (entry.second.ts == best->second.ts && entry.first < best->first)) {
+      best = &entry;
+    }
+  }
+  if (!best) return std::nullopt;
+  return best->first;
+}
+
+void GroupCall::recompute(Actions& out) {
+  auto selected = selectActiveCall();
+  if (selected != active_call_) {
+    auto previous = active_call_;
+    const bool was_entered = entered_;
+    if (entered_) {
+      // Our call ended or a newer call took over: hang up the legs of the old call.
+      leaveCall(out, selected ? "replaced" : "user_hangup");
+    }
+    active_call_ = selected;
+    participants_.clear();
+    out.push_back(act::CallChanged{active_call_, false});
+    if (previous && selected && created_call_ == previous && was_entered) {
+      // Two calls were created at once and ours lost: end ours so nobody else picks it.
+      auto it = calls_.find(*previous);
+      if (it != calls_.end()) {
+        auto term = proto::terminatedCopy(it->second.event);
+        RequestId id = ++next_request_;
+        state_requests_[id] = "call";
+        out.push_back(act::PutState{id, std::string(proto::kCallEventType), *previous,
+                                    proto::serializeCallEvent(term), std::nullopt});
+        it->second.event = std::move(term);
+      }
+    }
+    if (!selected) want_enter_ = false;  // the call ended: do not rejoin a later one by itself
+    if (want_enter_ && active_call_) enterCall(out);
+  }
+  updateParticipants(out);
+  if (entered_) reconcileLegs(out);
+}
+
+void GroupCall::updateParticipants(Actions& out) {
+  std::map<DeviceKey, Participant> next;
+  std::optional<TimeMs> earliest;
+  const TimeMs now = clock_.nowMs();
+  if (active_call_) {
+    for (const auto& [user, content] : members_) {
+      auto ms = membership_.find(user);
+      if (ms == membership_.end() || ms->second != "join") continue;
+      auto parsed = proto::parseCallMemberEvent(user, content);
+      if (!parsed) continue;
+      const auto* call = parsed->findCall(*active_call_);
+      if (!call) continue;
+      for (const auto& d : call->devices) {
+        if (d.expires_ts <= now) continue;
+        if (user == config_.user_id && d.device_id == config_.device_id) continue;  // ourselves
+        if (!earliest || d.expires_ts < *earliest) earliest = d.expires_ts;
+        Participant p;
+        p.user_id = user;
+        p.device_id = d.device_id;
+        p.session_id = d.session_id;
+        p.expires_ts = d.expires_ts;
+        for (const auto& f : d.feeds) p.feed_purposes.push_back(f.purpose);
+        p.foci_active = d.foci_active;
+        p.foci_preferred = d.foci_preferred;
+        next[{user, d.device_id}] = std::move(p);
+      }
+    }
+  }
+  next_expiry_ = earliest;
+  if (next != participants_) {
+    participants_ = std::move(next);
+    out.push_back(act::ParticipantsChanged{participants()});
+  }
+}
+
+std::vector<Participant> GroupCall::participants() const {
+  std::vector<Participant> v;
+  v.reserve(participants_.size());
+  for (const auto& [k, p] : participants_) v.push_back(p);
+  return v;
+}
+
+bool GroupCall::wantsOutgoingCall(const std::string& user_id, const std::string& device_id) const {
+  // js-sdk: userId >= localUserId && (userId !== localUserId || deviceId > localDeviceId). MXIDs and device ids
+  // are ASCII in practice, where byte order equals JavaScript's UTF-16 order.
+  if (user_id != config_.user_id) return user_id > config_.user_id;
+  return device_id > config_.device_id;
+}
+
+// ---------------------------------------------------------------- our membership
+
+void GroupCall::onEnter(const in::Enter& in, Actions& out) {
+  want_enter_ = true;
+  enter_request_ = in;
+  feeds_ = in.feeds;
+  if (entered_) return;
+  if (active_call_) {
+    enterCall(out);
+    reconcileLegs(out);
+  } else if (in.create_if_missing) {
+    createCall(in, out);
+  } else {
+    out.push_back(act::Warning{"the room has no group call yet; joining when one starts"});
+  }
+}
+
+std::string GroupCall::newCallId() {
+  // Like js-sdk genCallID(): Date.now() followed by 16 random alphanumerics.
+  return std::to_string(clock_.nowMs()) + rng_.alnum(16);
+}
+
+void GroupCall::createCall(const in::Enter& in, Actions& out) {
+  proto::CallEvent ev;
+  ev.call_id = newCallId();
+  ev.intent = in.intent;
+  ev.type = in.type;
+  ev.name = in.name;
+  RequestId id = ++next_request_;
+  state_requests_[id] = "call";
+  out.push_back(act::PutState{id, std::string(proto::kCallEventType), ev.call_id, proto::serializeCallEvent(ev),
+                              std::nullopt});
+  created_call_ = ev.call_id;
+  // Local echo; the event from /sync replaces it with the server's timestamp.
+  calls_[ev.call_id] = CallRecord{ev, clock_.nowMs(), config_.user_id};
+  recompute(out);
+}
+
+void GroupCall::enterCall(Actions& out) {
+  if (!active_call_) return;
+  entered_ = true;
+  writeMember(out, true);
+  retry_at_ = clock_.nowMs() + config_.retry_interval_ms;
+  out.push_back(act::CallChanged{active_call_, true});
+}
+
+void GroupCall::onLeave(Actions& out) {
+  want_enter_ = false;
+  if (entered_) leaveCall(out, "user_hangup");
+}
+
+void GroupCall::leaveCall(Actions& out, const std::string& reason) {
+  auto ctx = context(out);
+  for (auto& [id, leg] : legs_) leg->hangup(ctx, reason);
+  for (auto& [id, leg] : legs_) afterLegEvent(*leg, out);
+  writeMember(out, false);
+  entered_ = false;
+  refresh_at_.reset();
+  retry_at_.reset();
+  attempts_.clear();
+  out.push_back(act::CallChanged{active_call_, false});
+}
+
+void GroupCall::onTerminate(Actions& out) {
+  if (!active_call_) return;
+  auto it = calls_.find(*active_call_);
+  if (it == calls_.end()) return;
+  auto term = proto::terminatedCopy(it->second.event);
+  RequestId id = ++next_request_;
+  state_requests_[id] = "call";
+  out.push_back(act::PutState{id, std::string(proto::kCallEventType), *active_call_, proto::serializeCallEvent(term),
+                              std::nullopt});
+  it->second.event = std::move(term);  // local echo
+  want_enter_ = false;
+  recompute(out);
+}
+
+void GroupCall::onSetFeeds(const in::SetFeeds& in, Actions& out) {
+  auto purposes = [](const std::vector<LocalFeed>& f) {
+    std::vector<std::string> p;
+    for (const auto& x : f) p.push_back(x.purpose);
+    return p;
+  };
+  const bool purposes_changed = purposes(in.feeds) != purposes(feeds_);
+  feeds_ = in.feeds;
+  enter_request_.feeds = in.feeds;
+  if (!entered_) return;
+  auto ctx = context(out);
+  for (auto& [id, leg] : legs_) leg->sendMetadataChanged(ctx);
+  if (purposes_changed) writeMember(out, true);
+}
+
+boost::json::object GroupCall::memberContent(bool include_self, TimeMs now) const {
+  proto::CallMemberEvent ev;
+  ev.user_id = config_.user_id;
+  if (auto it = members_.find(config_.user_id); it != members_.end()) {
+    if (auto parsed = proto::parseCallMemberEvent(config_.user_id, it->second)) ev = std::move(*parsed);
+  }
+  // Our device belongs to at most one call: drop it everywhere, and expired devices from the active call.
+  for (auto& call : ev.calls) {
+    const bool active = active_call_ && call.call_id == *active_call_;
+    std::erase_if(call.devices, [&](const proto::MemberDevice& d) {
+      return d.device_id == config_.device_id || (active && d.expires_ts <= now);
+    });
+  }
+  if (include_self && active_call_) {
+    proto::MemberCall* call = ev.findCall(*active_call_);
+    if (!call) {
+      ev.calls.push_back(proto::MemberCall{});
+      call = &ev.calls.back();
+      call->call_id = *active_call_;
+    }
+    proto::MemberDevice self;
+    self.device_id = config_.device_id;
+    self.session_id = config_.session_id;
+    self.expires_ts = now + config_.member_validity_ms;
+    for (const auto& f : feeds_) self.feeds.push_back(proto::Feed{f.purpose, std::nullopt, std::nullopt, {}});
+    if (self.feeds.empty()) self.feeds.push_back(proto::Feed{std::string(proto::kPurposeUserMedia), {}, {}, {}});
+    call->devices.push_back(std::move(self));
+  }
+  std::erase_if(ev.calls, [](const proto::MemberCall& c) { return c.devices.empty() && c.invalid_devices.empty(); });
+  return proto::serializeCallMemberEvent(ev);
+}
+
+void GroupCall::writeMember(Actions& out, bool include_self) {
+  const TimeMs now = clock_.nowMs();
+  auto content = memberContent(include_self, now);
+  std::optional<boost::json::object> leave;
+  if (include_self) leave = memberContent(false, now);
+  RequestId id = ++next_request_;
+  state_requests_[id] = "member";
+  out.push_back(act::PutState{id, std::string(proto::kCallMemberEventType), config_.user_id, content, leave});
+  members_[config_.user_id] = std::move(content);  // local echo for the next read-modify-write
+  member_retry_at_.reset();
+  if (include_self) {
+    refresh_at_ = now + config_.member_refresh_ms;
+  } else {
+    refresh_at_.reset();
+  }
+}
+
+void GroupCall::onRequestFailed(const in::RequestFailed& in, Actions& out) {
+  auto it = state_requests_.find(in.id);
+  if (it == state_requests_.end()) {
+    out.push_back(act::Warning{"a to-device send failed: " + in.error.toString()});
+    return;
+  }
+  const std::string what = it->second;
+  state_requests_.erase(it);
+  if (what == "member") {
+    out.push_back(act::Warning{"could not write our call membership (" + in.error.toString() +
+                               "); the room's power levels must let members send " +
+                               std::string(proto::kCallMemberEventType)});
+    if (entered_) member_retry_at_ = clock_.nowMs() + config_.retry_interval_ms;
+  } else {
+    out.push_back(act::Warning{"could not write the call event (" + in.error.toString() + ")"});
+  }
+}
+
+// ---------------------------------------------------------------- mesh
+
+PeerCall* GroupCall::findLeg(LegId id) {
+  auto it = legs_.find(id);
+  return it == legs_.end() ? nullptr : it->second.get();
+}
+
+PeerCall* GroupCall::liveLegFor(const std::string& user_id, const std::string& device_id) {
+  for (auto& [id, leg] : legs_) {
+    if (!leg->ended() && leg->userId() == user_id && leg->deviceId() == device_id) return leg.get();
+  }
+  return nullptr;
+}
+
+const PeerCall* GroupCall::legFor(const std::string& user_id, const std::string& device_id) const {
+  return const_cast<GroupCall*>(this)->liveLegFor(user_id, device_id);
+}
+
+PeerCall* GroupCall::legByCallId(const std::string& call_id) {
+  for (auto& [id, leg] : legs_) {
+    if (leg->callId() == call_id) return leg.get();
+  }
+  return nullptr;
+}
+
+std::vector<const PeerCall*> GroupCall::legs() const {
+  std::vector<const PeerCall*> v;
+  for (const auto& [id, leg] : legs_) v.push_back(leg.get());
+  return v;
+}
+
+void GroupCall::reconcileLegs(Actions& out) {
+  auto ctx = context(out);
+  for (auto& [id, leg] : legs_) {
+    if (leg->ended()) continue;
+    auto p = participants_.find({leg->userId(), leg->deviceId()});
+    if (p != participants_.end()) {
+      if (p->second.session_id == leg->sessionId()) {
+        if (!leg->confirmed()) {
+          leg->setConfirmed(true);
+          leg->setMediaEnabled(ctx, true);
+        }
+      } else if (leg->confirmed() || leg->outgoing()) {
+        leg->hangup(ctx, "new_session");  // the device rejoined with a new session (MSC3401)
+      }
+      // An unconfirmed incoming leg with another session is likely newer than the member state we have.
+    } else if (leg->confirmed()) {
+      leg->hangup(ctx, "user_hangup");  // the device left or expired
+    }
+    afterLegEvent(*leg, out);
+  }
+  placeOutgoingCalls(out, false);
+}
+
+void GroupCall::placeOutgoingCalls(Actions& out, bool retry) {
+  if (!entered_ || !active_call_) return;
+  for (const auto& [key, p] : participants_) {
+    if (!wantsOutgoingCall(p.user_id, p.device_id)) continue;
+    if (liveLegFor(p.user_id, p.device_id)) continue;
+    auto& att = attempts_[key];
+    if (att.session_id != p.session_id) att = Attempts{p.session_id, 0};
+    const bool go = retry ? att.count <= config_.max_retries : att.count == 0;
+    if (!go) continue;
+    ++att.count;
+    placeCall(p, out);
+  }
+}
+
+void GroupCall::placeCall(const Participant& p, Actions& out) {
+  if (legs_.size() >= config_.max_legs) {
+    ++counters_.too_many_legs;
+    return;
+  }
+  LegId id = ++next_leg_;
+  auto leg = std::make_unique<PeerCall>(id, newCallId(), p.user_id, p.device_id, p.session_id, true);
+  leg->setConfirmed(true);
+  auto ctx = context(out);
+  leg->start(ctx, true);
+  legs_.emplace(id, std::move(leg));
+}
+
+void GroupCall::afterLegEvent(PeerCall& leg, Actions& /*out*/) {
+  if (leg.state() == LegState::Connected) {
+    auto it = attempts_.find({leg.userId(), leg.deviceId()});
+    if (it != attempts_.end() && it->second.session_id == leg.sessionId()) it->second.count = 1;
+  }
+}
+
+void GroupCall::tombstone(const std::string& call_id) {
+  tombstones_.push_back(call_id);
+  if (tombstones_.size() > config_.max_tombstones) tombstones_.erase(tombstones_.begin());
+}
+
+void GroupCall::pruneEnded() {
+  for (auto it = legs_.begin(); it != legs_.end();) {
+    if (it->second->ended()) {
+      tombstone(it->second->callId());
+      seq_.forget(SeqKey{it->second->userId(), it->second->deviceId(), it->second->callId()});
+      it = legs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- to-device
+
+void GroupCall::onToDevice(const in::ToDeviceReceived& in, Actions& out) {
+  ++counters_.to_device_received;
+  const auto& msg = in.message;
+  if (!proto::parseSignalType(msg.type)) {
+    ++counters_.not_call_event;
+    return;
+  }
+  auto parsed = proto::parseCallSignal(msg.type, msg.content);
+  if (!parsed) {
+    ++counters_.malformed;
+    CHORUS_LOG(Debug, "core", "dropped " << msg.type << " from " << msg.sender << ": " << parsed.error().message);
+    return;
+  }
+  proto::CallSignal& sig = *parsed;
+  if (sig.device_id.empty()) {
+    ++counters_.malformed;
+    return;
+  }
+  if (msg.sender == config_.user_id && sig.device_id == config_.device_id) {
+    ++counters_.own_echo;
+    return;
+  }
+  if (!entered_ || !active_call_) {
+    ++counters_.not_entered;
+    return;
+  }
+  if (sig.dest_session_id != config_.session_id) {
+    ++counters_.wrong_session;
+    return;
+  }
+  if (sig.conf_id != *active_call_) {
+    ++counters_.wrong_conf_id;
+    if (sig.type == SignalType::Invite) {
+      ++counters_.invites_rejected;
+      sendStandalone(msg.sender, sig, SignalType::Reject, "", out);
+    }
+    return;
+  }
+  auto res = seq_.push(SeqItem{msg.sender, std::move(sig), approxSize(msg.content)}, clock_.nowMs());
+  if (res.dropped) {
+    switch (*res.dropped) {
+      case SeqDrop::Duplicate: ++counters_.seq_duplicate; break;
+      case SeqDrop::BeyondWindow: ++counters_.seq_beyond_window; break;
+      case SeqDrop::BufferFull: ++counters_.seq_buffer_full; break;
+      case SeqDrop::TooManyKeys: ++counters_.seq_too_many_keys; break;
+    }
+  }
+  for (auto& item : res.ready) dispatch(item.sender, item.signal, out);
+}
+
+void GroupCall::dispatch(const std::string& sender, const proto::CallSignal& sig, Actions& out) {
+  if (std::find(tombstones_.begin(), tombstones_.end(), sig.call_id) != tombstones_.end()) {
+    ++counters_.ended_call;
+    return;
+  }
+  if (sig.type == SignalType::Invite) {
+    onInvite(sender, sig, out);
+    return;
+  }
+  PeerCall* leg = legByCallId(sig.call_id);
+  if (!leg || leg->userId() != sender || leg->deviceId() != sig.device_id) {
+    ++counters_.unknown_call;
+    // A hangup/reject for a call we never saw: remember it, so a late invite is not answered.
+    if (sig.type == SignalType::Hangup || sig.type == SignalType::Reject) tombstone(sig.call_id);
+    return;
+  }
+  auto ctx = context(out);
+  leg->onSignal(ctx, sig);
+  afterLegEvent(*leg, out);
+}
+
+void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out) {
+  if (sig.invitee && *sig.invitee != config_.user_id) {
+    ++counters_.wrong_invitee;
+    return;
+  }
+  if (!sig.description || sig.description->type != "offer" || sig.sender_session_id.empty()) {
+    ++counters_.malformed;
+    return;
+  }
+  if (legByCallId(sig.call_id)) return;  // duplicate invite
+  auto ctx = context(out);
+  if (PeerCall* existing = liveLegFor(sender, sig.device_id)) {
+    const bool glare = existing->outgoing() &&
+                       (existing->state() == LegState::CreatingOffer || existing->state() == LegState::InviteSent);
+    if (glare) {
+      ++counters_.glare_resolved;
+      // Both sides invited: the lower call_id wins (spec glare rule, as js-sdk and hydrogen do).
+      if (existing->callId() < sig.call_id) {
+        sendStandalone(sender, sig, SignalType::Hangup, "replaced", out);
+        return;
+      }
+    }
+    existing->hangup(ctx, "replaced");
+  }
+  if (legs_.size() >= config_.max_legs) {
+    ++counters_.too_many_legs;
+    sendStandalone(sender, sig, SignalType::Hangup, "user_busy", out);
+    return;
+  }
+  auto p = participants_.find({sender, sig.device_id});
+  const bool expected = p != participants_.end() && p->second.session_id == sig.sender_session_id;
+  LegId id = ++next_leg_;
+  auto leg = std::make_unique<PeerCall>(id, sig.call_id, sender, sig.device_id, sig.sender_session_id, false);
+  leg->setConfirmed(expected);
+  // A caller that is not (yet) a participant is answered with our media disabled until its member event arrives.
+  leg->startFromInvite(ctx, sig, expected);
+  legs_.emplace(id, std::move(leg));
+}
+
+void GroupCall::sendStandalone(const std::string& user_id, const proto::CallSignal& incoming, SignalType type,
+                               const std::string& reason, Actions& out) {
+  proto::CallSignal s;
+  s.type = type;
+  s.call_id = incoming.call_id;
+  s.party_id = config_.device_id;
+  s.version = "1";
+  s.conf_id = incoming.conf_id;
+  s.device_id = config_.device_id;
+  s.sender_session_id = config_.session_id;
+  s.dest_session_id = incoming.sender_session_id;
+  s.seq = 0;  // the first and only message we send on that call_id
+  if (!reason.empty()) s.reason = reason;
+  out.push_back(act::SendToDevice{++next_request_, std::string(proto::eventTypeFor(type)), user_id,
+                                  incoming.device_id, proto::serializeCallSignal(s)});
+  tombstone(incoming.call_id);
+}
+
+// ---------------------------------------------------------------- time
+
+std::optional<TimeMs> GroupCall::nextTimeout() const {
+  std::optional<TimeMs> t;
+  auto consider = [&t](std::optional<TimeMs> v) {
+    if (v && (!t || *v < *t)) t = v;
+  };
+  consider(seq_.nextTimeout());
+  for (const auto& [id, leg] : legs_) consider(leg->nextTimeout());
+  consider(refresh_at_);
+  consider(retry_at_);
+  consider(member_retry_at_);
+  consider(next_expiry_);
+  return t;
+}
+
+void GroupCall::onTick(Actions& out) {
+  const TimeMs now = clock_.nowMs();
+  for (auto& item : seq_.onTimeout(now)) dispatch(item.sender, item.signal, out);
+  {
+    auto ctx = context(out);
+    for (auto& [id, leg] : legs_) {
+      auto t = leg->nextTimeout();
+      if (t && *t <= now) {
+        leg->onTimeout(ctx);
+        afterLegEvent(*leg, out);
+      }
+    }
+  }
+  if (entered_ && ((refresh_at_ && *refresh_at_ <= now) || (member_retry_at_ && *member_retry_at_ <= now))) {
+    writeMember(out, true);
+  }
+  if (next_expiry_ && *next_expiry_ <= now) {
+    updateParticipants(out);
+    if (entered_) reconcileLegs(out);
+  }
+  if (entered_ && retry_at_ && *retry_at_ <= now) {
+    retry_at_ = now + config_.retry_interval_ms;
+    placeOutgoingCalls(out, true);
+  }
+}
+
+}  // namespace chorus::core

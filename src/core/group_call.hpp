@@ -1,0 +1,148 @@
+#pragma once
+// The group-call machine for one room (MSC3401): which call is the room's, who participates, our membership,
+// and one PeerCall per remote device in the full mesh. Sans-IO: Inputs in, Actions out; no clock reads except
+// through the injected Clock, no threads, no sockets.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/rng.hpp"
+#include "core/config.hpp"
+#include "core/peer_call.hpp"
+#include "core/seq_reorderer.hpp"
+#include "core/types.hpp"
+
+namespace chorus::core {
+
+// Why to-device messages were not acted on. Every drop is counted.
+struct Counters {
+  std::uint64_t to_device_received{0};
+  std::uint64_t not_call_event{0};       // type is not m.call.*
+  std::uint64_t malformed{0};            // failed to parse (includes missing device_id / session ids)
+  std::uint64_t not_entered{0};          // we are not in a call
+  std::uint64_t wrong_conf_id{0};        // conf_id is not our call
+  std::uint64_t wrong_session{0};        // dest_session_id is not ours
+  std::uint64_t own_echo{0};             // from our own device
+  std::uint64_t wrong_invitee{0};        // invite for another user
+  std::uint64_t unknown_call{0};         // no leg with that call_id (after reordering)
+  std::uint64_t ended_call{0};           // for a call_id that already ended
+  std::uint64_t seq_duplicate{0};
+  std::uint64_t seq_beyond_window{0};
+  std::uint64_t seq_buffer_full{0};
+  std::uint64_t seq_too_many_keys{0};
+  std::uint64_t too_many_legs{0};
+  std::uint64_t invites_rejected{0};
+  std::uint64_t glare_resolved{0};
+  std::uint64_t invalid_state_events{0};
+};
+
+class GroupCall {
+ public:
+  GroupCall(Config config, const Clock& clock, Rng& rng);
+  ~GroupCall();
+  GroupCall(const GroupCall&) = delete;
+  GroupCall& operator=(const GroupCall&) = delete;
+
+  // Main entry point: process one input and return what to do.
+  Actions handle(const Input& input);
+  // When the owner must deliver in::Tick next (also announced with act::ScheduleWakeup).
+  std::optional<TimeMs> nextTimeout() const;
+
+  const Config& config() const { return config_; }
+  const std::optional<std::string>& callId() const { return active_call_; }
+  bool entered() const { return entered_; }
+  std::vector<Participant> participants() const;
+  std::vector<const PeerCall*> legs() const;
+  const PeerCall* legFor(const std::string& user_id, const std::string& device_id) const;
+  const Counters& counters() const { return counters_; }
+  const SeqReorderer& seqReorderer() const { return seq_; }
+  // Who places the call between us and (user_id, device_id) (msc3401.md §3.6).
+  bool wantsOutgoingCall(const std::string& user_id, const std::string& device_id) const;
+
+ private:
+  struct CallRecord {
+    proto::CallEvent event;
+    TimeMs ts{0};
+    std::string sender;
+  };
+  struct Attempts {
+    std::string session_id;
+    int count{0};
+  };
+  using DeviceKey = std::pair<std::string, std::string>;  // (user_id, device_id)
+
+  PeerContext context(Actions& out);
+  void onStateChanged(const in::StateChanged& in, Actions& out);
+  void onToDevice(const in::ToDeviceReceived& in, Actions& out);
+  void onTick(Actions& out);
+  void onEnter(const in::Enter& in, Actions& out);
+  void onLeave(Actions& out);
+  void onTerminate(Actions& out);
+  void onSetFeeds(const in::SetFeeds& in, Actions& out);
+  void onRequestFailed(const in::RequestFailed& in, Actions& out);
+
+  void recompute(Actions& out);
+  std::optional<std::string> selectActiveCall() const;
+  void updateParticipants(Actions& out);
+  void reconcileLegs(Actions& out);
+  void placeOutgoingCalls(Actions& out, bool retry);
+  void placeCall(const Participant& p, Actions& out);
+  void createCall(const in::Enter& in, Actions& out);
+  void enterCall(Actions& out);
+  void leaveCall(Actions& out, const std::string& reason);
+  void writeMember(Actions& out, bool include_self);
+  boost::json::object memberContent(bool include_self, TimeMs now) const;
+
+  void dispatch(const std::string& sender, const proto::CallSignal& sig, Actions& out);
+  void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out);
+  void sendStandalone(const std::string& user_id, const proto::CallSignal& incoming, proto::SignalType type,
+                      const std::string& reason, Actions& out);
+  PeerCall* findLeg(LegId id);
+  PeerCall* liveLegFor(const std::string& user_id, const std::string& device_id);
+  PeerCall* legByCallId(const std::string& call_id);
+  void afterLegEvent(PeerCall& leg, Actions& out);
+  void pruneEnded();
+  void tombstone(const std::string& call_id);
+  std::string newCallId();
+
+  Config config_;
+  const Clock& clock_;  // Borrowed (outlives this).
+  Rng& rng_;            // Borrowed (outlives this).
+
+  // Room state we track.
+  std::map<std::string, CallRecord> calls_;             // m.call state_key -> valid event
+  std::map<std::string, std::string> membership_;       // user -> m.room.member membership
+  std::map<std::string, boost::json::object> members_;  // user -> m.call.member content
+
+  std::optional<std::string> active_call_;
+  std::optional<std::string> created_call_;  // a call we created
+  std::map<DeviceKey, Participant> participants_;
+  std::optional<TimeMs> next_expiry_;
+
+  // Our membership.
+  bool want_enter_{false};
+  bool entered_{false};
+  in::Enter enter_request_;
+  std::vector<LocalFeed> feeds_;
+  std::optional<TimeMs> refresh_at_;
+  std::optional<TimeMs> retry_at_;
+  std::optional<TimeMs> member_retry_at_;
+  std::map<RequestId, std::string> state_requests_;  // PutState id -> what it was ("member" / "call")
+
+  // Legs. Owned.
+  std::map<LegId, std::unique_ptr<PeerCall>> legs_;
+  LegId next_leg_{0};
+  RequestId next_request_{0};
+  std::map<DeviceKey, Attempts> attempts_;
+  std::vector<std::string> tombstones_;  // ended call_ids, bounded FIFO
+
+  SeqReorderer seq_;
+  Counters counters_;
+  std::optional<TimeMs> announced_wakeup_;
+};
+
+}  // namespace chorus::core

@@ -1,0 +1,370 @@
+#include "core/peer_call.hpp"
+
+#include "base/log.hpp"
+
+namespace chorus::core {
+
+using proto::SignalType;
+
+std::string_view toString(LegState s) {
+  switch (s) {
+    case LegState::CreatingOffer: return "creating_offer";
+    case LegState::InviteSent: return "invite_sent";
+    case LegState::CreatingAnswer: return "creating_answer";
+    case LegState::Connecting: return "connecting";
+    case LegState::Connected: return "connected";
+    case LegState::Ended: return "ended";
+  }
+  return "?";
+}
+
+PeerCall::PeerCall(LegId leg, std::string call_id, std::string user_id, std::string device_id,
+                   std::string session_id, bool outgoing)
+    : leg_(leg),
+      call_id_(std::move(call_id)),
+      user_id_(std::move(user_id)),
+      device_id_(std::move(device_id)),
+      session_id_(std::move(session_id)),
+      outgoing_(outgoing),
+      state_(outgoing ? LegState::CreatingOffer : LegState::CreatingAnswer) {}
+
+void PeerCall::start(PeerContext& ctx, bool media_enabled) {
+  media_enabled_ = media_enabled;
+  ctx.out.push_back(act::CreateLeg{leg_, user_id_, device_id_, session_id_, true, media_enabled});
+  ctx.out.push_back(act::CreateOffer{leg_, false});
+  making_offer_ = true;
+  setState(ctx, LegState::CreatingOffer);
+}
+
+void PeerCall::startFromInvite(PeerContext& ctx, const proto::CallSignal& invite, bool media_enabled) {
+  media_enabled_ = media_enabled;
+  peer_knows_call_ = true;
+  remote_party_id_ = invite.party_id;
+  ctx.out.push_back(act::CreateLeg{leg_, user_id_, device_id_, session_id_, false, media_enabled});
+  setRemoteMetadata(ctx, invite.metadata);
+  ctx.out.push_back(act::SetRemoteDescription{leg_, *invite.description});
+  remote_description_set_ = true;
+  ctx.out.push_back(act::CreateAnswer{leg_});
+  setState(ctx, LegState::CreatingAnswer);
+}
+
+void PeerCall::setState(PeerContext& ctx, LegState s, const std::string& reason) {
+  state_ = s;
+  if (s == LegState::Connected) connected_once_ = true;
+  ctx.out.push_back(act::LegChanged{leg_, user_id_, device_id_, call_id_, s, reason});
+}
+
+proto::CallSignal PeerCall::base(const PeerContext& ctx, SignalType type) const {
+  proto::CallSignal s;
+  s.type = type;
+  s.call_id = call_id_;
+  s.party_id = ctx.config.device_id;  // js-sdk: party_id is the sender's device id
+  s.version = "1";
+  s.conf_id = ctx.conf_id;
+  s.device_id = ctx.config.device_id;
+  s.sender_session_id = ctx.config.session_id;
+  s.dest_session_id = session_id_;
+  return s;
+}
+
+void PeerCall::send(PeerContext& ctx, proto::CallSignal sig) {
+  sig.seq = tx_seq_++;  // every message of this call_id, from 0, never a gap
+  ctx.out.push_back(act::SendToDevice{++ctx.next_request_id, std::string(proto::eventTypeFor(sig.type)), user_id_,
+                                      device_id_, proto::serializeCallSignal(sig)});
+}
+
+proto::SdpStreamMetadata PeerCall::localMetadata(const PeerContext& ctx) const {
+  proto::SdpStreamMetadata md;
+  for (const auto& f : ctx.feeds) {
+    proto::StreamMetadata m;
+    m.purpose = f.purpose;
+    m.audio_muted = f.audio_muted || !media_enabled_;
+    m.video_muted = f.video_muted || !media_enabled_;
+    md[f.stream_id] = std::move(m);
+  }
+  return md;
+}
+
+void PeerCall::setRemoteMetadata(PeerContext& ctx, const std::optional<proto::SdpStreamMetadata>& md) {
+  if (!md || *md == remote_metadata_) return;
+  remote_metadata_ = *md;
+  ctx.out.push_back(act::RemoteFeedsChanged{leg_, remote_metadata_});
+}
+
+void PeerCall::onLocalDescription(PeerContext& ctx, const proto::SessionDescription& desc) {
+  if (ended()) return;
+  const TimeMs now = ctx.clock.nowMs();
+  if (state_ == LegState::CreatingOffer && desc.type == "offer") {
+    auto sig = base(ctx, SignalType::Invite);
+    sig.description = desc;
+    sig.lifetime = ctx.config.invite_lifetime_ms;
+    sig.invitee = user_id_;
+    sig.metadata = localMetadata(ctx);
+    sig.capabilities = proto::Capabilities{};
+    send(ctx, std::move(sig));
+    peer_knows_call_ = true;
+    making_offer_ = false;
+    can_send_candidates_ = true;
+    invite_deadline_ = now + ctx.config.invite_lifetime_ms;
+    if (!pending_local_candidates_.empty()) candidate_flush_at_ = now + ctx.config.caller_candidate_batch_ms;
+    setState(ctx, LegState::InviteSent);
+    return;
+  }
+  if (state_ == LegState::CreatingAnswer && desc.type == "answer") {
+    auto sig = base(ctx, SignalType::Answer);
+    sig.description = desc;
+    sig.metadata = localMetadata(ctx);
+    sig.capabilities = proto::Capabilities{};
+    send(ctx, std::move(sig));
+    can_send_candidates_ = true;
+    if (!pending_local_candidates_.empty()) candidate_flush_at_ = now + ctx.config.callee_candidate_batch_ms;
+    setState(ctx, LegState::Connecting);
+    return;
+  }
+  if (state_ == LegState::Connecting || state_ == LegState::Connected) {
+    // Renegotiation: our offer, or our answer to their negotiate offer.
+    auto sig = base(ctx, SignalType::Negotiate);
+    sig.description = desc;
+    sig.metadata = localMetadata(ctx);
+    if (desc.type == "offer") {
+      sig.lifetime = ctx.config.invite_lifetime_ms;
+      making_offer_ = true;
+    }
+    sig.capabilities = proto::Capabilities{};
+    send(ctx, std::move(sig));
+    return;
+  }
+  CHORUS_LOG(Warn, "core", "leg " << leg_ << ": unexpected local " << desc.type << " in state " << toString(state_));
+}
+
+void PeerCall::onLocalCandidate(PeerContext& ctx, const proto::Candidate& c) {
+  if (ended()) return;
+  pending_local_candidates_.push_back(c);
+  if (can_send_candidates_ && !candidate_flush_at_) {
+    candidate_flush_at_ = ctx.clock.nowMs() +
+                          (outgoing_ ? ctx.config.caller_candidate_batch_ms : ctx.config.callee_candidate_batch_ms);
+  }
+}
+
+void PeerCall::onGatheringComplete(PeerContext& ctx) {
+  if (ended()) return;
+  proto::Candidate eoc;  // end-of-candidates: an empty candidate string
+  eoc.candidate = "";
+  pending_local_candidates_.push_back(eoc);
+  if (can_send_candidates_) flushCandidates(ctx);
+}
+
+void PeerCall::flushCandidates(PeerContext& ctx) {
+  candidate_flush_at_.reset();
+  if (pending_local_candidates_.empty() || ended()) return;
+  auto sig = base(ctx, SignalType::Candidates);
+  sig.candidates = std::move(pending_local_candidates_);
+  pending_local_candidates_.clear();
+  send(ctx, std::move(sig));
+}
+
+void PeerCall::applyRemoteCandidates(PeerContext& ctx, const std::vector<proto::Candidate>& cands) {
+  if (cands.empty()) return;
+  if (!remote_description_set_) {
+    // Bounded: a peer cannot make us hold more than this many before its description.
+    constexpr std::size_t kMaxPendingRemote = 512;
+    for (const auto& c : cands) {
+      if (pending_remote_candidates_.size() < kMaxPendingRemote) pending_remote_candidates_.push_back(c);
+    }
+    return;
+  }
+  ctx.out.push_back(act::AddRemoteCandidates{leg_, cands});
+}
+
+void PeerCall::onSignal(PeerContext& ctx, const proto::CallSignal& sig) {
+  if (ended()) return;
+  switch (sig.type) {
+    case SignalType::Invite:
+      // A second invite on the same call_id is a duplicate; ignore.
+      return;
+    case SignalType::Answer: {
+      if (!outgoing_ || state_ != LegState::InviteSent || !sig.description) return;
+      remote_party_id_ = sig.party_id;
+      setRemoteMetadata(ctx, sig.metadata);
+      ctx.out.push_back(act::SetRemoteDescription{leg_, *sig.description});
+      remote_description_set_ = true;
+      invite_deadline_.reset();
+      auto sel = base(ctx, SignalType::SelectAnswer);
+      sel.selected_party_id = sig.party_id;
+      send(ctx, std::move(sel));
+      if (!pending_remote_candidates_.empty()) {
+        ctx.out.push_back(act::AddRemoteCandidates{leg_, std::move(pending_remote_candidates_)});
+        pending_remote_candidates_.clear();
+      }
+      setState(ctx, LegState::Connecting);
+      return;
+    }
+    case SignalType::Candidates:
+      applyRemoteCandidates(ctx, sig.candidates);
+      return;
+    case SignalType::SelectAnswer:
+      if (outgoing_) return;
+      if (sig.selected_party_id != ctx.config.device_id) end(ctx, "answered_elsewhere");
+      return;
+    case SignalType::Reject:
+      end(ctx, "rejected");
+      return;
+    case SignalType::Hangup:
+      end(ctx, sig.reason.value_or("user_hangup"));
+      return;
+    case SignalType::SdpStreamMetadataChanged:
+      setRemoteMetadata(ctx, sig.metadata);
+      return;
+    case SignalType::Negotiate: {
+      if (!sig.description || !remote_description_set_) return;
+      setRemoteMetadata(ctx, sig.metadata);
+      if (sig.description->type == "offer") {
+        const bool collision = making_offer_;
+        if (collision && !polite()) return;  // impolite side ignores the colliding offer
+        making_offer_ = false;               // polite side drops its own offer (rollback) and answers
+        ctx.out.push_back(act::SetRemoteDescription{leg_, *sig.description});
+        ctx.out.push_back(act::CreateAnswer{leg_});
+      } else if (sig.description->type == "answer") {
+        if (!making_offer_) return;
+        making_offer_ = false;
+        ctx.out.push_back(act::SetRemoteDescription{leg_, *sig.description});
+        if (negotiation_pending_ || ice_restart_pending_) {
+          const bool restart = ice_restart_pending_;
+          negotiation_pending_ = ice_restart_pending_ = false;
+          making_offer_ = true;
+          ctx.out.push_back(act::CreateOffer{leg_, restart});
+        }
+      }
+      return;
+    }
+  }
+}
+
+void PeerCall::onMediaState(PeerContext& ctx, MediaState ms) {
+  if (ended()) return;
+  const TimeMs now = ctx.clock.nowMs();
+  switch (ms) {
+    case MediaState::Connected:
+      ice_restart_at_.reset();
+      ice_fail_at_.reset();
+      ice_restart_sent_ = false;
+      if (state_ != LegState::Connected) setState(ctx, LegState::Connected);
+      return;
+    case MediaState::Disconnected:
+      if (!ice_fail_at_) {
+        ice_fail_at_ = now + ctx.config.ice_disconnected_timeout_ms;
+        if (outgoing_ && !ice_restart_sent_) ice_restart_at_ = now + ctx.config.ice_restart_after_ms;
+      }
+      return;
+    case MediaState::Failed:
+      hangup(ctx, "ice_failed");
+      return;
+    case MediaState::Closed:
+      end(ctx, "closed");
+      return;
+    case MediaState::Connecting:
+      return;
+  }
+}
+
+void PeerCall::onNegotiationNeeded(PeerContext& ctx) {
+  if (ended()) return;
+  if (state_ != LegState::Connecting && state_ != LegState::Connected) return;  // the invite/answer carries it
+  if (making_offer_) {
+    negotiation_pending_ = true;
+    return;
+  }
+  making_offer_ = true;
+  ctx.out.push_back(act::CreateOffer{leg_, false});
+}
+
+void PeerCall::onMediaFailed(PeerContext& ctx, const std::string& message) {
+  CHORUS_LOG(Warn, "core", "leg " << leg_ << " media failure: " << message);
+  // Failing to produce the first offer/answer ends the leg; a failed renegotiation is not fatal.
+  if (state_ == LegState::CreatingOffer) {
+    hangup(ctx, "create_offer");
+  } else if (state_ == LegState::CreatingAnswer) {
+    hangup(ctx, "create_answer");
+  } else {
+    making_offer_ = false;
+  }
+}
+
+std::optional<TimeMs> PeerCall::nextTimeout() const {
+  if (ended()) return std::nullopt;
+  std::optional<TimeMs> t;
+  auto consider = [&t](std::optional<TimeMs> v) {
+    if (v && (!t || *v < *t)) t = v;
+  };
+  consider(candidate_flush_at_);
+  consider(invite_deadline_);
+  consider(ice_restart_at_);
+  consider(ice_fail_at_);
+  return t;
+}
+
+void PeerCall::onTimeout(PeerContext& ctx) {
+  if (ended()) return;
+  const TimeMs now = ctx.clock.nowMs();
+  if (candidate_flush_at_ && *candidate_flush_at_ <= now) flushCandidates(ctx);
+  if (invite_deadline_ && *invite_deadline_ <= now && state_ == LegState::InviteSent) {
+    hangup(ctx, "invite_timeout");
+    return;
+  }
+  if (ice_fail_at_ && *ice_fail_at_ <= now) {
+    hangup(ctx, "ice_failed");
+    return;
+  }
+  if (ice_restart_at_ && *ice_restart_at_ <= now) {
+    ice_restart_at_.reset();
+    if (!ice_restart_sent_) {
+      ice_restart_sent_ = true;
+      if (making_offer_) {
+        ice_restart_pending_ = true;
+      } else {
+        making_offer_ = true;
+        ctx.out.push_back(act::CreateOffer{leg_, true});
+      }
+    }
+  }
+}
+
+void PeerCall::hangup(PeerContext& ctx, const std::string& reason) {
+  if (ended()) return;
+  if (peer_knows_call_) {
+    auto sig = base(ctx, SignalType::Hangup);
+    sig.reason = reason;
+    send(ctx, std::move(sig));
+  }
+  end(ctx, reason);
+}
+
+void PeerCall::end(PeerContext& ctx, const std::string& reason) {
+  if (ended()) return;
+  end_reason_ = reason;
+  candidate_flush_at_.reset();
+  invite_deadline_.reset();
+  ice_restart_at_.reset();
+  ice_fail_at_.reset();
+  pending_local_candidates_.clear();
+  pending_remote_candidates_.clear();
+  ctx.out.push_back(act::CloseLeg{leg_});
+  setState(ctx, LegState::Ended, reason);
+}
+
+void PeerCall::setMediaEnabled(PeerContext& ctx, bool enabled) {
+  if (ended() || media_enabled_ == enabled) return;
+  media_enabled_ = enabled;
+  ctx.out.push_back(act::SetLegMediaEnabled{leg_, enabled});
+  if (state_ == LegState::Connecting || state_ == LegState::Connected) sendMetadataChanged(ctx);
+}
+
+void PeerCall::sendMetadataChanged(PeerContext& ctx) {
+  if (ended() || !peer_knows_call_) return;
+  if (state_ == LegState::CreatingOffer || state_ == LegState::CreatingAnswer) return;  // carried by invite/answer
+  auto sig = base(ctx, SignalType::SdpStreamMetadataChanged);
+  sig.metadata = localMetadata(ctx);
+  send(ctx, std::move(sig));
+}
+
+}  // namespace chorus::core

@@ -1,0 +1,109 @@
+#pragma once
+// One 1:1 leg of a group call (MSC2746 over to-device, with the MSC3401 group fields).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/types.hpp"
+
+namespace chorus::core {
+
+// What a leg needs from its group call.
+struct PeerContext {
+  const Config& config;
+  const Clock& clock;
+  std::string conf_id;
+  Actions& out;
+  RequestId& next_request_id;
+  std::vector<LocalFeed> feeds;  // current local feeds (for sdp_stream_metadata)
+};
+
+class PeerCall {
+ public:
+  PeerCall(LegId leg, std::string call_id, std::string user_id, std::string device_id, std::string session_id,
+           bool outgoing);
+
+  // Outgoing: create the leg and ask for an offer.
+  void start(PeerContext& ctx, bool media_enabled);
+  // Incoming: create the leg from an invite and ask for an answer.
+  void startFromInvite(PeerContext& ctx, const proto::CallSignal& invite, bool media_enabled);
+
+  void onSignal(PeerContext& ctx, const proto::CallSignal& sig);
+  void onLocalDescription(PeerContext& ctx, const proto::SessionDescription& desc);
+  void onLocalCandidate(PeerContext& ctx, const proto::Candidate& c);
+  void onGatheringComplete(PeerContext& ctx);
+  void onMediaState(PeerContext& ctx, MediaState state);
+  void onNegotiationNeeded(PeerContext& ctx);
+  void onMediaFailed(PeerContext& ctx, const std::string& message);
+  void onTimeout(PeerContext& ctx);
+  std::optional<TimeMs> nextTimeout() const;
+
+  // Sends m.call.hangup (when the peer knows of the call) and closes the leg.
+  void hangup(PeerContext& ctx, const std::string& reason);
+  // Closes without telling the peer (they ended it, or it was answered elsewhere).
+  void end(PeerContext& ctx, const std::string& reason);
+  void setMediaEnabled(PeerContext& ctx, bool enabled);
+  void sendMetadataChanged(PeerContext& ctx);
+
+  LegId leg() const { return leg_; }
+  const std::string& callId() const { return call_id_; }
+  const std::string& userId() const { return user_id_; }
+  const std::string& deviceId() const { return device_id_; }
+  const std::string& sessionId() const { return session_id_; }
+  bool outgoing() const { return outgoing_; }
+  bool polite() const { return !outgoing_; }  // the callee is polite (spec)
+  LegState state() const { return state_; }
+  bool ended() const { return state_ == LegState::Ended; }
+  bool connectedOnce() const { return connected_once_; }
+  bool confirmed() const { return confirmed_; }
+  void setConfirmed(bool c) { confirmed_ = c; }
+  bool mediaEnabled() const { return media_enabled_; }
+  const std::string& endReason() const { return end_reason_; }
+  const proto::SdpStreamMetadata& remoteMetadata() const { return remote_metadata_; }
+
+ private:
+  void setState(PeerContext& ctx, LegState s, const std::string& reason = {});
+  proto::CallSignal base(const PeerContext& ctx, proto::SignalType type) const;
+  void send(PeerContext& ctx, proto::CallSignal sig);
+  void flushCandidates(PeerContext& ctx);
+  void applyRemoteCandidates(PeerContext& ctx, const std::vector<proto::Candidate>& cands);
+  void setRemoteMetadata(PeerContext& ctx, const std::optional<proto::SdpStreamMetadata>& md);
+  proto::SdpStreamMetadata localMetadata(const PeerContext& ctx) const;
+
+  LegId leg_;
+  std::string call_id_;
+  std::string user_id_;
+  std::string device_id_;
+  std::string session_id_;
+  bool outgoing_;
+  LegState state_{LegState::CreatingOffer};
+  std::string end_reason_;
+  std::string remote_party_id_;
+  std::uint64_t tx_seq_{0};
+  bool confirmed_{false};  // the device is (or was) a participant in member state
+  bool media_enabled_{true};
+  bool connected_once_{false};
+  bool peer_knows_call_{false};  // we sent the invite, or received it
+
+  // Local candidates waiting to be sent (batched).
+  std::vector<proto::Candidate> pending_local_candidates_;
+  std::optional<TimeMs> candidate_flush_at_;
+  bool can_send_candidates_{false};  // after our invite/answer went out
+  // Remote candidates received before the remote description was applied.
+  std::vector<proto::Candidate> pending_remote_candidates_;
+  bool remote_description_set_{false};
+
+  // Renegotiation (perfect negotiation).
+  bool making_offer_{false};
+  bool negotiation_pending_{false};
+  bool ice_restart_pending_{false};
+  proto::SdpStreamMetadata remote_metadata_;
+
+  std::optional<TimeMs> invite_deadline_;
+  std::optional<TimeMs> ice_restart_at_;  // disconnected: when the caller restarts ICE
+  std::optional<TimeMs> ice_fail_at_;     // disconnected: when we give up
+  bool ice_restart_sent_{false};
+};
+
+}  // namespace chorus::core

@@ -1,0 +1,200 @@
+#pragma once
+// Inputs to and actions from the sans-IO group-call machine. The owner (the Matrix shell, or a test) feeds
+// Inputs in, executes the returned Actions, and calls back with their results as Inputs.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "base/clock.hpp"
+#include "base/result.hpp"
+#include "proto/call_event.hpp"
+#include "proto/member_event.hpp"
+#include "proto/signalling.hpp"
+
+namespace chorus::core {
+
+using LegId = std::uint64_t;
+using RequestId = std::uint64_t;
+
+// A room state event as it came down /sync (or was echoed locally).
+struct StateEvent {
+  std::string type;
+  std::string state_key;
+  std::string sender;
+  std::string event_id;
+  TimeMs origin_server_ts{0};
+  boost::json::object content;
+};
+
+struct ToDeviceMessage {
+  std::string type;
+  std::string sender;
+  boost::json::object content;
+};
+
+// One local media feed (a MediaStream): its id as it appears in our SDP msid, and its purpose.
+struct LocalFeed {
+  std::string stream_id;
+  std::string purpose{proto::kPurposeUserMedia};
+  bool audio_muted{false};
+  bool video_muted{false};
+};
+
+enum class MediaState { Connecting, Connected, Disconnected, Failed, Closed };
+
+// ---- Inputs ----
+namespace in {
+struct StateChanged {  // room state changes, in order (from the sync timeline/state)
+  std::vector<StateEvent> events;
+};
+struct ToDeviceReceived {
+  ToDeviceMessage message;
+};
+struct Tick {};  // time passed; process whatever is due at clock.nowMs()
+struct Enter {
+  std::vector<LocalFeed> feeds;
+  bool create_if_missing{false};
+  proto::CallIntent intent{proto::CallIntent::Prompt};
+  proto::CallType type{proto::CallType::Video};
+  std::optional<std::string> name;
+};
+struct Leave {};
+struct Terminate {};
+struct SetFeeds {  // mute/unmute, screenshare on/off
+  std::vector<LocalFeed> feeds;
+};
+struct RequestFailed {
+  RequestId id{0};
+  Error error;
+};
+// Media results (from the endpoint).
+struct LocalDescription {
+  LegId leg{0};
+  proto::SessionDescription description;
+};
+struct LocalCandidate {
+  LegId leg{0};
+  proto::Candidate candidate;
+};
+struct GatheringComplete {
+  LegId leg{0};
+};
+struct MediaStateChanged {
+  LegId leg{0};
+  MediaState state{MediaState::Connecting};
+};
+struct NegotiationNeeded {
+  LegId leg{0};
+};
+struct MediaFailed {  // the endpoint could not do what was asked (e.g. bad SDP)
+  LegId leg{0};
+  std::string message;
+};
+}  // namespace in
+
+using Input = std::variant<in::StateChanged, in::ToDeviceReceived, in::Tick, in::Enter, in::Leave, in::Terminate,
+                           in::SetFeeds, in::RequestFailed, in::LocalDescription, in::LocalCandidate,
+                           in::GatheringComplete, in::MediaStateChanged, in::NegotiationNeeded, in::MediaFailed>;
+
+// A participant device as core sees it (valid, unexpired, joined).
+struct Participant {
+  std::string user_id;
+  std::string device_id;
+  std::string session_id;
+  TimeMs expires_ts{0};
+  std::vector<std::string> feed_purposes;
+  std::vector<proto::FocusInfo> foci_active;
+  std::vector<proto::FocusInfo> foci_preferred;
+  bool operator==(const Participant&) const = default;
+};
+
+enum class LegState { CreatingOffer, InviteSent, CreatingAnswer, Connecting, Connected, Ended };
+std::string_view toString(LegState s);
+
+// ---- Actions ----
+namespace act {
+struct PutState {
+  RequestId id{0};
+  std::string type;
+  std::string state_key;
+  boost::json::object content;
+  // For our own member event: the content to publish if we vanish (the same event without our device). The shell
+  // schedules it as an MSC4140 delayed event where the homeserver supports that.
+  std::optional<boost::json::object> leave_content;
+};
+struct SendToDevice {
+  RequestId id{0};
+  std::string type;
+  std::string user_id;
+  std::string device_id;
+  boost::json::object content;
+};
+struct ScheduleWakeup {  // deliver in::Tick at (or after) this time; replaces any earlier request
+  TimeMs at{0};
+};
+struct CreateLeg {
+  LegId leg{0};
+  std::string user_id;
+  std::string device_id;
+  std::string session_id;
+  bool outgoing{false};
+  bool media_enabled{true};
+};
+struct CreateOffer {
+  LegId leg{0};
+  bool ice_restart{false};
+};
+struct CreateAnswer {
+  LegId leg{0};
+};
+struct SetRemoteDescription {
+  LegId leg{0};
+  proto::SessionDescription description;
+};
+struct AddRemoteCandidates {
+  LegId leg{0};
+  std::vector<proto::Candidate> candidates;
+};
+struct SetLegMediaEnabled {
+  LegId leg{0};
+  bool enabled{true};
+};
+struct CloseLeg {
+  LegId leg{0};
+};
+// Notifications for the UI / the shell; nothing to execute.
+struct ParticipantsChanged {
+  std::vector<Participant> participants;  // remote devices only
+};
+struct LegChanged {
+  LegId leg{0};
+  std::string user_id;
+  std::string device_id;
+  std::string call_id;
+  LegState state{LegState::CreatingOffer};
+  std::string reason;  // for Ended: hangup reason
+};
+struct RemoteFeedsChanged {
+  LegId leg{0};
+  proto::SdpStreamMetadata metadata;
+};
+struct CallChanged {
+  std::optional<std::string> call_id;  // the room's current call, if any
+  bool entered{false};
+};
+struct Warning {
+  std::string message;
+};
+}  // namespace act
+
+using Action = std::variant<act::PutState, act::SendToDevice, act::ScheduleWakeup, act::CreateLeg, act::CreateOffer,
+                            act::CreateAnswer, act::SetRemoteDescription, act::AddRemoteCandidates,
+                            act::SetLegMediaEnabled, act::CloseLeg, act::ParticipantsChanged, act::LegChanged,
+                            act::RemoteFeedsChanged, act::CallChanged, act::Warning>;
+using Actions = std::vector<Action>;
+
+}  // namespace chorus::core

@@ -1,0 +1,1 @@
+// Keeps chorus_testlib non-empty while it has no other sources.
