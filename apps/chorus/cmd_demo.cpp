@@ -23,7 +23,8 @@ int runSimulatedDemo(const DemoOptions& opt) {
   static const char* kNames[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
   const int n = std::max(2, std::min(opt.participants, 8));
   for (int i = 0; i < n; ++i) {
-    net.addClient(std::string("@") + kNames[i] + ":localhost", "DEV" + std::string(1, static_cast<char>('A' + i)));
+    net.addClient(std::string("@") + kNames[i] + ":localhost",
+                  "DEV" + std::string(1, static_cast<char>('A' + i)));
   }
   std::printf("== chorus demo (in-memory homeserver, fake media, real core state machines)\n");
   std::printf("== %d participants join a room; %s creates the group call\n", n, kNames[0]);
@@ -35,10 +36,12 @@ int runSimulatedDemo(const DemoOptions& opt) {
   net.runFor(500);
   for (int i = 1; i < n; ++i) net.input(net.client(i), enter);
   const bool mesh = net.runUntil([&] { return net.allPairsConnected(); }, 30'000);
-  std::printf("== full mesh: %s (%d legs)\n", mesh ? "every pair connected" : "NOT connected", n * (n - 1) / 2);
+  std::printf("== full mesh: %s (%d legs)\n", mesh ? "every pair connected" : "NOT connected",
+              n * (n - 1) / 2);
 
   std::printf("== %s mutes audio\n", kNames[1]);
-  core::in::SetFeeds mute{{core::LocalFeed{"stream-usermedia", std::string(proto::kPurposeUserMedia), true, false}}};
+  core::in::SetFeeds mute{
+      {core::LocalFeed{"stream-usermedia", std::string(proto::kPurposeUserMedia), true, false}}};
   net.input(net.client(1), mute);
   net.runFor(1'000);
 

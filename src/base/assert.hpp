@@ -1,14 +1,15 @@
 #pragma once
-// Invariant checks (Envoy's tiers): CHORUS_CHECK always aborts with a message; CHORUS_ASSERT only in debug builds.
+// Invariant checks (Envoy's tiers): CHORUS_CHECK always aborts with a message; CHORUS_ASSERT only in debug
+// builds.
 #include <cstdio>
 #include <cstdlib>
 
-#define CHORUS_CHECK(cond, msg)                                                                  \
-  do {                                                                                           \
-    if (!(cond)) {                                                                               \
-      std::fprintf(stderr, "%s:%d: check failed: %s: %s\n", __FILE__, __LINE__, #cond, msg);     \
-      std::abort();                                                                              \
-    }                                                                                            \
+#define CHORUS_CHECK(cond, msg)                                                              \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
+      std::fprintf(stderr, "%s:%d: check failed: %s: %s\n", __FILE__, __LINE__, #cond, msg); \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 #ifdef NDEBUG

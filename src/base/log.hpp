@@ -22,11 +22,11 @@ bool parseLevel(std::string_view name, Level& out);
 }  // namespace chorus::log
 
 // CHORUS_LOG(Info, "tag", "x=" << x) — the stream expression is only evaluated when the level is enabled.
-#define CHORUS_LOG(lvl, tag, expr)                                 \
-  do {                                                             \
-    if (::chorus::log::enabled(::chorus::log::Level::lvl)) {       \
-      std::ostringstream chorus_log_os_;                           \
-      chorus_log_os_ << expr;                                      \
+#define CHORUS_LOG(lvl, tag, expr)                                                \
+  do {                                                                            \
+    if (::chorus::log::enabled(::chorus::log::Level::lvl)) {                      \
+      std::ostringstream chorus_log_os_;                                          \
+      chorus_log_os_ << expr;                                                     \
       ::chorus::log::write(::chorus::log::Level::lvl, tag, chorus_log_os_.str()); \
-    }                                                              \
+    }                                                                             \
   } while (0)

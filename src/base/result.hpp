@@ -44,8 +44,12 @@ struct Error {
 struct Unexpected {
   Error error;
 };
-inline Unexpected fail(Code code, std::string message) { return Unexpected{Error{code, std::move(message)}}; }
-inline Unexpected fail(Error error) { return Unexpected{std::move(error)}; }
+inline Unexpected fail(Code code, std::string message) {
+  return Unexpected{Error{code, std::move(message)}};
+}
+inline Unexpected fail(Error error) {
+  return Unexpected{std::move(error)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
@@ -92,6 +96,8 @@ class [[nodiscard]] Result<void> {
 };
 
 using Status = Result<void>;
-inline Status ok() { return Status{}; }
+inline Status ok() {
+  return Status{};
+}
 
 }  // namespace chorus

@@ -27,7 +27,9 @@ SystemRng::SystemRng() {
   engine_.seed(seq);
 }
 
-std::uint64_t SystemRng::next() { return engine_(); }
+std::uint64_t SystemRng::next() {
+  return engine_();
+}
 
 std::uint64_t FakeRng::next() {
   std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);

@@ -19,7 +19,7 @@ struct Config {
   int max_retries{3};                    // per (user, device, session)
   TimeMs caller_candidate_batch_ms{2'000};
   TimeMs callee_candidate_batch_ms{500};
-  TimeMs ice_restart_after_ms{2'000};        // disconnected this long: ICE restart (caller side)
+  TimeMs ice_restart_after_ms{2'000};          // disconnected this long: ICE restart (caller side)
   TimeMs ice_disconnected_timeout_ms{30'000};  // disconnected this long: hang up ice_failed
   std::size_t max_legs{256};
   std::size_t max_tombstones{1024};  // ended call_ids remembered, so late messages are dropped

@@ -17,7 +17,9 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
-std::size_t approxSize(const boost::json::object& o) { return boost::json::serialize(o).size(); }
+std::size_t approxSize(const boost::json::object& o) {
+  return boost::json::serialize(o).size();
+}
 }  // namespace
 
 GroupCall::GroupCall(Config config, const Clock& clock, Rng& rng)
@@ -204,8 +206,8 @@ std::vector<Participant> GroupCall::participants() const {
 }
 
 bool GroupCall::wantsOutgoingCall(const std::string& user_id, const std::string& device_id) const {
-  // js-sdk: userId >= localUserId && (userId !== localUserId || deviceId > localDeviceId). MXIDs and device ids
-  // are ASCII in practice, where byte order equals JavaScript's UTF-16 order.
+  // js-sdk: userId >= localUserId && (userId !== localUserId || deviceId > localDeviceId). MXIDs and device
+  // ids are ASCII in practice, where byte order equals JavaScript's UTF-16 order.
   if (user_id != config_.user_id) return user_id > config_.user_id;
   return device_id > config_.device_id;
 }
@@ -240,8 +242,8 @@ void GroupCall::createCall(const in::Enter& in, Actions& out) {
   ev.name = in.name;
   RequestId id = ++next_request_;
   state_requests_[id] = "call";
-  out.push_back(act::PutState{id, std::string(proto::kCallEventType), ev.call_id, proto::serializeCallEvent(ev),
-                              std::nullopt});
+  out.push_back(act::PutState{id, std::string(proto::kCallEventType), ev.call_id,
+                              proto::serializeCallEvent(ev), std::nullopt});
   created_call_ = ev.call_id;
   // Local echo; the event from /sync replaces it with the server's timestamp.
   calls_[ev.call_id] = CallRecord{ev, clock_.nowMs(), config_.user_id};
@@ -280,8 +282,8 @@ void GroupCall::onTerminate(Actions& out) {
   auto term = proto::terminatedCopy(it->second.event);
   RequestId id = ++next_request_;
   state_requests_[id] = "call";
-  out.push_back(act::PutState{id, std::string(proto::kCallEventType), *active_call_, proto::serializeCallEvent(term),
-                              std::nullopt});
+  out.push_back(act::PutState{id, std::string(proto::kCallEventType), *active_call_,
+                              proto::serializeCallEvent(term), std::nullopt});
   it->second.event = std::move(term);  // local echo
   want_enter_ = false;
   recompute(out);
@@ -327,10 +329,12 @@ boost::json::object GroupCall::memberContent(bool include_self, TimeMs now) cons
     self.session_id = config_.session_id;
     self.expires_ts = now + config_.member_validity_ms;
     for (const auto& f : feeds_) self.feeds.push_back(proto::Feed{f.purpose, std::nullopt, std::nullopt, {}});
-    if (self.feeds.empty()) self.feeds.push_back(proto::Feed{std::string(proto::kPurposeUserMedia), {}, {}, {}});
+    if (self.feeds.empty())
+      self.feeds.push_back(proto::Feed{std::string(proto::kPurposeUserMedia), {}, {}, {}});
     call->devices.push_back(std::move(self));
   }
-  std::erase_if(ev.calls, [](const proto::MemberCall& c) { return c.devices.empty() && c.invalid_devices.empty(); });
+  std::erase_if(ev.calls,
+                [](const proto::MemberCall& c) { return c.devices.empty() && c.invalid_devices.empty(); });
   return proto::serializeCallMemberEvent(ev);
 }
 
@@ -486,7 +490,8 @@ void GroupCall::onToDevice(const in::ToDeviceReceived& in, Actions& out) {
   auto parsed = proto::parseCallSignal(msg.type, msg.content);
   if (!parsed) {
     ++counters_.malformed;
-    CHORUS_LOG(Debug, "core", "dropped " << msg.type << " from " << msg.sender << ": " << parsed.error().message);
+    CHORUS_LOG(Debug, "core",
+               "dropped " << msg.type << " from " << msg.sender << ": " << parsed.error().message);
     return;
   }
   proto::CallSignal& sig = *parsed;
@@ -517,10 +522,18 @@ void GroupCall::onToDevice(const in::ToDeviceReceived& in, Actions& out) {
   auto res = seq_.push(SeqItem{msg.sender, std::move(sig), approxSize(msg.content)}, clock_.nowMs());
   if (res.dropped) {
     switch (*res.dropped) {
-      case SeqDrop::Duplicate: ++counters_.seq_duplicate; break;
-      case SeqDrop::BeyondWindow: ++counters_.seq_beyond_window; break;
-      case SeqDrop::BufferFull: ++counters_.seq_buffer_full; break;
-      case SeqDrop::TooManyKeys: ++counters_.seq_too_many_keys; break;
+      case SeqDrop::Duplicate:
+        ++counters_.seq_duplicate;
+        break;
+      case SeqDrop::BeyondWindow:
+        ++counters_.seq_beyond_window;
+        break;
+      case SeqDrop::BufferFull:
+        ++counters_.seq_buffer_full;
+        break;
+      case SeqDrop::TooManyKeys:
+        ++counters_.seq_too_many_keys;
+        break;
     }
   }
   for (auto& item : res.ready) dispatch(item.sender, item.signal, out);
@@ -559,8 +572,8 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
   if (legByCallId(sig.call_id)) return;  // duplicate invite
   auto ctx = context(out);
   if (PeerCall* existing = liveLegFor(sender, sig.device_id)) {
-    const bool glare = existing->outgoing() &&
-                       (existing->state() == LegState::CreatingOffer || existing->state() == LegState::InviteSent);
+    const bool glare = existing->outgoing() && (existing->state() == LegState::CreatingOffer ||
+                                                existing->state() == LegState::InviteSent);
     if (glare) {
       ++counters_.glare_resolved;
       // Both sides invited: the lower call_id wins (spec glare rule, as js-sdk and hydrogen do).
@@ -581,7 +594,8 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
   LegId id = ++next_leg_;
   auto leg = std::make_unique<PeerCall>(id, sig.call_id, sender, sig.device_id, sig.sender_session_id, false);
   leg->setConfirmed(expected);
-  // A caller that is not (yet) a participant is answered with our media disabled until its member event arrives.
+  // A caller that is not (yet) a participant is answered with our media disabled until its member event
+  // arrives.
   leg->startFromInvite(ctx, sig, expected);
   legs_.emplace(id, std::move(leg));
 }

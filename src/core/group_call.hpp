@@ -21,15 +21,15 @@ namespace chorus::core {
 // Why to-device messages were not acted on. Every drop is counted.
 struct Counters {
   std::uint64_t to_device_received{0};
-  std::uint64_t not_call_event{0};       // type is not m.call.*
-  std::uint64_t malformed{0};            // failed to parse (includes missing device_id / session ids)
-  std::uint64_t not_entered{0};          // we are not in a call
-  std::uint64_t wrong_conf_id{0};        // conf_id is not our call
-  std::uint64_t wrong_session{0};        // dest_session_id is not ours
-  std::uint64_t own_echo{0};             // from our own device
-  std::uint64_t wrong_invitee{0};        // invite for another user
-  std::uint64_t unknown_call{0};         // no leg with that call_id (after reordering)
-  std::uint64_t ended_call{0};           // for a call_id that already ended
+  std::uint64_t not_call_event{0};  // type is not m.call.*
+  std::uint64_t malformed{0};       // failed to parse (includes missing device_id / session ids)
+  std::uint64_t not_entered{0};     // we are not in a call
+  std::uint64_t wrong_conf_id{0};   // conf_id is not our call
+  std::uint64_t wrong_session{0};   // dest_session_id is not ours
+  std::uint64_t own_echo{0};        // from our own device
+  std::uint64_t wrong_invitee{0};   // invite for another user
+  std::uint64_t unknown_call{0};    // no leg with that call_id (after reordering)
+  std::uint64_t ended_call{0};      // for a call_id that already ended
   std::uint64_t seq_duplicate{0};
   std::uint64_t seq_beyond_window{0};
   std::uint64_t seq_buffer_full{0};

@@ -8,12 +8,18 @@ using proto::SignalType;
 
 std::string_view toString(LegState s) {
   switch (s) {
-    case LegState::CreatingOffer: return "creating_offer";
-    case LegState::InviteSent: return "invite_sent";
-    case LegState::CreatingAnswer: return "creating_answer";
-    case LegState::Connecting: return "connecting";
-    case LegState::Connected: return "connected";
-    case LegState::Ended: return "ended";
+    case LegState::CreatingOffer:
+      return "creating_offer";
+    case LegState::InviteSent:
+      return "invite_sent";
+    case LegState::CreatingAnswer:
+      return "creating_answer";
+    case LegState::Connecting:
+      return "connecting";
+    case LegState::Connected:
+      return "connected";
+    case LegState::Ended:
+      return "ended";
   }
   return "?";
 }
@@ -69,8 +75,8 @@ proto::CallSignal PeerCall::base(const PeerContext& ctx, SignalType type) const 
 
 void PeerCall::send(PeerContext& ctx, proto::CallSignal sig) {
   sig.seq = tx_seq_++;  // every message of this call_id, from 0, never a gap
-  ctx.out.push_back(act::SendToDevice{++ctx.next_request_id, std::string(proto::eventTypeFor(sig.type)), user_id_,
-                                      device_id_, proto::serializeCallSignal(sig)});
+  ctx.out.push_back(act::SendToDevice{++ctx.next_request_id, std::string(proto::eventTypeFor(sig.type)),
+                                      user_id_, device_id_, proto::serializeCallSignal(sig)});
 }
 
 proto::SdpStreamMetadata PeerCall::localMetadata(const PeerContext& ctx) const {
@@ -134,15 +140,16 @@ void PeerCall::onLocalDescription(PeerContext& ctx, const proto::SessionDescript
     send(ctx, std::move(sig));
     return;
   }
-  CHORUS_LOG(Warn, "core", "leg " << leg_ << ": unexpected local " << desc.type << " in state " << toString(state_));
+  CHORUS_LOG(Warn, "core",
+             "leg " << leg_ << ": unexpected local " << desc.type << " in state " << toString(state_));
 }
 
 void PeerCall::onLocalCandidate(PeerContext& ctx, const proto::Candidate& c) {
   if (ended()) return;
   pending_local_candidates_.push_back(c);
   if (can_send_candidates_ && !candidate_flush_at_) {
-    candidate_flush_at_ = ctx.clock.nowMs() +
-                          (outgoing_ ? ctx.config.caller_candidate_batch_ms : ctx.config.callee_candidate_batch_ms);
+    candidate_flush_at_ = ctx.clock.nowMs() + (outgoing_ ? ctx.config.caller_candidate_batch_ms
+                                                         : ctx.config.callee_candidate_batch_ms);
   }
 }
 
@@ -269,7 +276,8 @@ void PeerCall::onMediaState(PeerContext& ctx, MediaState ms) {
 
 void PeerCall::onNegotiationNeeded(PeerContext& ctx) {
   if (ended()) return;
-  if (state_ != LegState::Connecting && state_ != LegState::Connected) return;  // the invite/answer carries it
+  if (state_ != LegState::Connecting && state_ != LegState::Connected)
+    return;  // the invite/answer carries it
   if (making_offer_) {
     negotiation_pending_ = true;
     return;
@@ -361,7 +369,8 @@ void PeerCall::setMediaEnabled(PeerContext& ctx, bool enabled) {
 
 void PeerCall::sendMetadataChanged(PeerContext& ctx) {
   if (ended() || !peer_knows_call_) return;
-  if (state_ == LegState::CreatingOffer || state_ == LegState::CreatingAnswer) return;  // carried by invite/answer
+  if (state_ == LegState::CreatingOffer || state_ == LegState::CreatingAnswer)
+    return;  // carried by invite/answer
   auto sig = base(ctx, SignalType::SdpStreamMetadataChanged);
   sig.metadata = localMetadata(ctx);
   send(ctx, std::move(sig));

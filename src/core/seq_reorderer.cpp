@@ -70,12 +70,15 @@ std::vector<SeqItem> SeqReorderer::onTimeout(TimeMs now) {
   std::vector<SeqItem> out;
   for (auto& [key, st] : keys_) {
     if (st.buffer.empty() || now - st.gap_since < config_.gap_timeout_ms) continue;
-    // Skip the gap: jump to the lowest buffered seq and release what is contiguous from there.
-    const std::uint64_t first = st.buffer.begin()->first;
-    gaps_skipped_ += first - st.next;
-    st.next = first;
-    drain(st, out);
-    if (!st.buffer.empty()) st.gap_since = now;
+    // The missing messages are taken as lost: release everything held, in seq order, skipping every gap.
+    for (auto& [seq, item] : st.buffer) {
+      gaps_skipped_ += seq - st.next;
+      st.next = seq + 1;
+      total_bytes_ -= item.bytes;
+      out.push_back(std::move(item));
+    }
+    st.buffer.clear();
+    st.bytes = 0;
   }
   return out;
 }
@@ -102,7 +105,6 @@ std::size_t SeqReorderer::bufferedCount() const {
   for (const auto& [k, st] : keys_) n += st.buffer.size();
   return n;
 }
-
 
 bool SeqReorderer::makeRoomForKey(TimeMs now) {
   // Evict the least recently active key that holds nothing; keys with buffered messages are kept.

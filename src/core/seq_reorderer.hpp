@@ -14,12 +14,12 @@
 namespace chorus::core {
 
 struct SeqConfig {
-  std::uint64_t window{64};                  // accept seq in [next, next + window]
-  std::size_t max_buffered_per_key{64};      // messages held for one key
-  std::size_t max_bytes_per_key{512 * 1024};  // bytes held for one key
-  std::size_t max_keys{1024};                // (user, device, call_id) keys tracked at once
+  std::uint64_t window{64};                      // accept seq in [next, next + window]
+  std::size_t max_buffered_per_key{64};          // messages held for one key
+  std::size_t max_bytes_per_key{512 * 1024};     // bytes held for one key
+  std::size_t max_keys{1024};                    // (user, device, call_id) keys tracked at once
   std::size_t max_total_bytes{4 * 1024 * 1024};  // bytes held across all keys
-  TimeMs gap_timeout_ms{10'000};             // how long a gap may block before we skip it
+  TimeMs gap_timeout_ms{10'000};                 // how long a gap may block before we skip it
 };
 
 struct SeqKey {
@@ -51,8 +51,8 @@ class SeqReorderer {
   // window at its own seq.
   Result push(SeqItem item, TimeMs now);
 
-  // Releases what a gap timeout unblocked: for each key whose oldest gap is older than gap_timeout_ms, skips to
-  // the lowest buffered seq. Returns the released messages and counts skipped seqs in gapsSkipped().
+  // For each key whose gap has blocked for gap_timeout_ms, takes the missing messages as lost and releases
+  // all it holds in seq order. Returns the released messages; counts the skipped seqs in gapsSkipped().
   std::vector<SeqItem> onTimeout(TimeMs now);
   std::optional<TimeMs> nextTimeout() const;
 

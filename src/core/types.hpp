@@ -96,9 +96,10 @@ struct MediaFailed {  // the endpoint could not do what was asked (e.g. bad SDP)
 };
 }  // namespace in
 
-using Input = std::variant<in::StateChanged, in::ToDeviceReceived, in::Tick, in::Enter, in::Leave, in::Terminate,
-                           in::SetFeeds, in::RequestFailed, in::LocalDescription, in::LocalCandidate,
-                           in::GatheringComplete, in::MediaStateChanged, in::NegotiationNeeded, in::MediaFailed>;
+using Input =
+    std::variant<in::StateChanged, in::ToDeviceReceived, in::Tick, in::Enter, in::Leave, in::Terminate,
+                 in::SetFeeds, in::RequestFailed, in::LocalDescription, in::LocalCandidate,
+                 in::GatheringComplete, in::MediaStateChanged, in::NegotiationNeeded, in::MediaFailed>;
 
 // A participant device as core sees it (valid, unexpired, joined).
 struct Participant {
@@ -122,8 +123,8 @@ struct PutState {
   std::string type;
   std::string state_key;
   boost::json::object content;
-  // For our own member event: the content to publish if we vanish (the same event without our device). The shell
-  // schedules it as an MSC4140 delayed event where the homeserver supports that.
+  // For our own member event: the content to publish if we vanish (the same event without our device). The
+  // shell schedules it as an MSC4140 delayed event where the homeserver supports that.
   std::optional<boost::json::object> leave_content;
 };
 struct SendToDevice {
@@ -191,10 +192,11 @@ struct Warning {
 };
 }  // namespace act
 
-using Action = std::variant<act::PutState, act::SendToDevice, act::ScheduleWakeup, act::CreateLeg, act::CreateOffer,
-                            act::CreateAnswer, act::SetRemoteDescription, act::AddRemoteCandidates,
-                            act::SetLegMediaEnabled, act::CloseLeg, act::ParticipantsChanged, act::LegChanged,
-                            act::RemoteFeedsChanged, act::CallChanged, act::Warning>;
+using Action =
+    std::variant<act::PutState, act::SendToDevice, act::ScheduleWakeup, act::CreateLeg, act::CreateOffer,
+                 act::CreateAnswer, act::SetRemoteDescription, act::AddRemoteCandidates,
+                 act::SetLegMediaEnabled, act::CloseLeg, act::ParticipantsChanged, act::LegChanged,
+                 act::RemoteFeedsChanged, act::CallChanged, act::Warning>;
 using Actions = std::vector<Action>;
 
 }  // namespace chorus::core

@@ -15,7 +15,8 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
-// Fake media gives up on a leg that has both descriptions but no remote candidate for this long (ICE failure).
+// Fake media gives up on a leg that has both descriptions but no remote candidate for this long (ICE
+// failure).
 constexpr TimeMs kFakeIceFailAfterMs = 10'000;
 }  // namespace
 
@@ -43,7 +44,8 @@ Simulation::Simulation(FakeClock& clock, std::uint64_t seed, core::Config base_c
     : clock_(clock), rng_(seed), base_config_(std::move(base_config)) {}
 
 SimClient& Simulation::addClient(const std::string& user_id, const std::string& device_id) {
-  clients_.push_back(std::make_unique<SimClient>(user_id, device_id, rng_.alnum(10), clock_, rng_, base_config_));
+  clients_.push_back(
+      std::make_unique<SimClient>(user_id, device_id, rng_.alnum(10), clock_, rng_, base_config_));
   SimClient& c = *clients_.back();
   // Everything already in the room reaches the newcomer in its first sync.
   for (const auto& [key, ev] : state_) c.pending_state_.push_back(ev);
@@ -173,7 +175,8 @@ void Simulation::execute(SimClient& c, core::Actions actions) {
                    [&](const core::act::SendToDevice& s) { sendToDevice(c, s); },
                    [&](const core::act::ScheduleWakeup&) {},
                    [&](const core::act::ParticipantsChanged& p) {
-                     std::string line = who(c) + " sees " + std::to_string(p.participants.size()) + " other device(s):";
+                     std::string line =
+                         who(c) + " sees " + std::to_string(p.participants.size()) + " other device(s):";
                      for (const auto& x : p.participants) line += " " + x.user_id + "/" + x.device_id;
                      note(line);
                    },
@@ -184,13 +187,14 @@ void Simulation::execute(SimClient& c, core::Actions actions) {
                      note(line);
                    },
                    [&](const core::act::CallChanged& cc) {
-                     note(who(c) + (cc.entered ? " entered call " : " call is now ") + cc.call_id.value_or("(none)"));
+                     note(who(c) + (cc.entered ? " entered call " : " call is now ") +
+                          cc.call_id.value_or("(none)"));
                    },
                    [&](const core::act::Warning& w) { note(who(c) + " warning: " + w.message); },
                    [&](const core::act::RemoteFeedsChanged& r) {
                      for (const auto& [sid, md] : r.metadata) {
-                       note(who(c) + " remote feed " + sid + " " + md.purpose + (md.audio_muted ? " audio-muted" : "") +
-                            (md.video_muted ? " video-muted" : ""));
+                       note(who(c) + " remote feed " + sid + " " + md.purpose +
+                            (md.audio_muted ? " audio-muted" : "") + (md.video_muted ? " video-muted" : ""));
                      }
                    },
                    [&](const auto& media_action) { media(c, core::Action{media_action}); },
@@ -227,11 +231,15 @@ void Simulation::sendToDevice(SimClient& c, const core::act::SendToDevice& a) {
   ++to_device_by_type_[a.type];
   SimClient* target = find(a.user_id, a.device_id);
   if (!target) return;  // a device that never syncs again: the message waits forever in its queue
-  if (policy_.drop > 0 && static_cast<double>(rng_.below(1'000'000)) / 1e6 < policy_.drop) return;
+  if (policy_.drop > 0 && static_cast<double>(rng_.below(1'000'000)) / 1e6 < policy_.drop) {
+    ++to_device_dropped_;
+    return;
+  }
   core::ToDeviceMessage m{a.type, c.userId(), a.content};
   target->pending_to_device_.push_back(m);
   if (policy_.duplicate > 0 && static_cast<double>(rng_.below(1'000'000)) / 1e6 < policy_.duplicate) {
     target->pending_to_device_.push_back(std::move(m));
+    ++to_device_duplicated_;
   }
 }
 
@@ -247,7 +255,8 @@ void Simulation::media(SimClient& c, const core::Action& action) {
     leg.local_sdp = "v=0 fake " + type + " from " + who(c) + " leg " + std::to_string(id) + " v" +
                     std::to_string(leg.versions);
     if (!leg.remote_sdp.empty() && leg.descriptions_complete_at == 0) leg.descriptions_complete_at = now;
-    c.pending_media_.push_back(core::in::LocalDescription{id, proto::SessionDescription{type, leg.local_sdp}});
+    c.pending_media_.push_back(
+        core::in::LocalDescription{id, proto::SessionDescription{type, leg.local_sdp}});
     if (fresh_candidates) {
       proto::Candidate cand;
       cand.candidate = "candidate:1 1 udp 2122260223 127.0.0.1 " + std::to_string(40000 + id) + " typ host";
@@ -324,7 +333,8 @@ bool Simulation::pairConnected(const SimClient& a, const SimClient& b) const {
   auto mb = b.media().find(lb->leg());
   if (ma == a.media().end() || mb == b.media().end()) return false;
   return ma->second.connected && mb->second.connected && ma->second.remote_sdp == mb->second.local_sdp &&
-         mb->second.remote_sdp == ma->second.local_sdp && ma->second.media_enabled && mb->second.media_enabled;
+         mb->second.remote_sdp == ma->second.local_sdp && ma->second.media_enabled &&
+         mb->second.media_enabled;
 }
 
 bool Simulation::allPairsConnected() const {

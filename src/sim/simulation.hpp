@@ -102,6 +102,8 @@ class Simulation {
   // Room state as the homeserver holds it.
   const std::map<std::pair<std::string, std::string>, core::StateEvent>& roomState() const { return state_; }
   std::uint64_t toDeviceSent() const { return to_device_sent_; }
+  std::uint64_t toDeviceDropped() const { return to_device_dropped_; }
+  std::uint64_t toDeviceDuplicated() const { return to_device_duplicated_; }
   std::uint64_t toDeviceSentOfType(const std::string& type) const;
   std::vector<std::string>& log() { return log_; }
   void setLogSink(std::function<void(const std::string&)> sink) { log_sink_ = std::move(sink); }
@@ -125,6 +127,8 @@ class Simulation {
   DeliveryPolicy policy_;
   std::uint64_t event_counter_{0};
   std::uint64_t to_device_sent_{0};
+  std::uint64_t to_device_dropped_{0};
+  std::uint64_t to_device_duplicated_{0};
   std::map<std::string, std::uint64_t> to_device_by_type_;
   std::vector<std::string> log_;
   std::function<void(const std::string&)> log_sink_;

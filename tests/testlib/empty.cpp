@@ -1,1 +1,0 @@
-// Keeps chorus_testlib non-empty while it has no other sources.

@@ -1,0 +1,469 @@
+#include "core/group_call.hpp"
+
+#include <gtest/gtest.h>
+
+#include "testlib/builders.hpp"
+
+namespace chorus::core {
+namespace {
+
+using testlib::actionsOf;
+using testlib::callEvent;
+using testlib::joinEvent;
+using testlib::memberEvent;
+
+constexpr TimeMs kStart = 1'700'000'000'000;
+constexpr TimeMs kHour = 3'600'000;
+
+class GroupCallTest : public ::testing::Test {
+ protected:
+  GroupCallTest() : clock_(kStart) {
+    Config cfg;
+    cfg.user_id = "@bob:hs";
+    cfg.device_id = "BOB";
+    cfg.session_id = "bobS";
+    call_ = std::make_unique<GroupCall>(cfg, clock_, rng_);
+  }
+
+  Actions state(std::vector<StateEvent> evs) { return call_->handle(in::StateChanged{std::move(evs)}); }
+  Actions toDevice(const std::string& sender, const std::string& type, boost::json::object content) {
+    return call_->handle(in::ToDeviceReceived{ToDeviceMessage{type, sender, std::move(content)}});
+  }
+  // Room with alice, bob (us), carol joined, and call "conf1".
+  void setupRoom() {
+    state({joinEvent("@alice:hs"), joinEvent("@bob:hs"), joinEvent("@carol:hs"),
+           callEvent("conf1", "@alice:hs", 10)});
+  }
+  Actions enter() {
+    in::Enter e;
+    e.feeds = {LocalFeed{"s1", "m.usermedia", false, false}};
+    return call_->handle(e);
+  }
+  boost::json::object invite(const std::string& call_id, const std::string& device,
+                             const std::string& session, std::uint64_t seq = 0) {
+    auto c = testlib::signal(call_id, "conf1", device, session, "bobS", seq);
+    c["offer"] = boost::json::object{{"type", "offer"}, {"sdp", "v=0 offer"}};
+    c["lifetime"] = 60000;
+    return c;
+  }
+
+  FakeClock clock_;
+  FakeRng rng_{3};
+  std::unique_ptr<GroupCall> call_;
+};
+
+TEST_F(GroupCallTest, LowerUserIdCallsThenLowerDeviceId) {
+  EXPECT_TRUE(call_->wantsOutgoingCall("@carol:hs", "X"));   // carol > bob: bob calls
+  EXPECT_FALSE(call_->wantsOutgoingCall("@alice:hs", "X"));  // alice < bob: alice calls
+  EXPECT_TRUE(call_->wantsOutgoingCall("@bob:hs", "CCC"));   // same user: higher device is called
+  EXPECT_FALSE(call_->wantsOutgoingCall("@bob:hs", "AAA"));
+  EXPECT_FALSE(call_->wantsOutgoingCall("@bob:hs", "BOB"));  // never ourselves
+  // Byte order equals JavaScript's UTF-16 order for ASCII: 'Z' < 'a'.
+  EXPECT_FALSE(call_->wantsOutgoingCall("@Zed:hs", "X"));
+}
+
+TEST_F(GroupCallTest, NewestNonTerminatedCallIsTheRoomsCall) {
+  state({callEvent("old", "@alice:hs", 5), callEvent("new", "@carol:hs", 20),
+         callEvent("ended", "@a:hs", 30, true)});
+  EXPECT_EQ(call_->callId(), "new");
+  state({callEvent("new", "@carol:hs", 40, true)});
+  EXPECT_EQ(call_->callId(), "old");
+  // An invalid m.call is ignored.
+  state({StateEvent{"org.matrix.msc3401.call", "bad", "@a:hs", "$x", 50, {{"m.intent", "m.conference"}}}});
+  EXPECT_EQ(call_->callId(), "old");
+  EXPECT_EQ(call_->counters().invalid_state_events, 1u);
+}
+
+TEST_F(GroupCallTest, ParticipantsAreJoinedUnexpiredDevicesOfTheCurrentCall) {
+  setupRoom();
+  auto acts = state({
+      memberEvent("@alice:hs", "conf1", {{"A1", "s1", kStart + kHour}, {"A2", "s2", kStart - 1}}),
+      memberEvent("@carol:hs", "otherCall", {{"C1", "s", kStart + kHour}}),
+      memberEvent("@dave:hs", "conf1", {{"D1", "s", kStart + kHour}}),  // not joined
+      testlib::memberEventRaw(
+          "@erin:hs",
+          {{"m.calls",
+            boost::json::array{boost::json::object{
+                {"m.call_id", "conf1"},
+                {"m.devices", boost::json::array{boost::json::object{{"device_id", 5},
+                                                                     {"session_id", "s"},
+                                                                     {"expires_ts", kStart + kHour},
+                                                                     {"feeds", boost::json::array{}}}}}}}}}),
+  });
+  state({joinEvent("@erin:hs")});
+  auto ps = call_->participants();
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0].user_id, "@alice:hs");
+  EXPECT_EQ(ps[0].device_id, "A1");
+  EXPECT_EQ(ps[0].session_id, "s1");
+  EXPECT_EQ(actionsOf<act::ParticipantsChanged>(acts).size(), 1u);
+}
+
+TEST_F(GroupCallTest, ParticipantsAreReevaluatedWhenTheEarliestExpiryPasses) {
+  setupRoom();
+  state({memberEvent("@alice:hs", "conf1", {{"A1", "s1", kStart + 1000}}),
+         memberEvent("@carol:hs", "conf1", {{"C1", "s", kStart + 5000}})});
+  EXPECT_EQ(call_->participants().size(), 2u);
+  EXPECT_EQ(call_->nextTimeout(), kStart + 1000);
+  clock_.advance(1000);
+  auto acts = call_->handle(in::Tick{});
+  ASSERT_EQ(call_->participants().size(), 1u);
+  EXPECT_EQ(call_->participants()[0].user_id, "@carol:hs");
+  EXPECT_EQ(actionsOf<act::ParticipantsChanged>(acts).size(), 1u);
+  EXPECT_EQ(call_->nextTimeout(), kStart + 5000);
+}
+
+TEST_F(GroupCallTest, LeavingTheRoomRemovesTheParticipant) {
+  setupRoom();
+  state({memberEvent("@alice:hs", "conf1", {{"A1", "s1", kStart + kHour}})});
+  EXPECT_EQ(call_->participants().size(), 1u);
+  state({StateEvent{"m.room.member", "@alice:hs", "@alice:hs", "$l", 50, {{"membership", "leave"}}}});
+  EXPECT_TRUE(call_->participants().empty());
+}
+
+TEST_F(GroupCallTest, EnterWritesOurDeviceAndKeepsOtherDevicesAndCalls) {
+  setupRoom();
+  boost::json::object mine{
+      {"m.calls",
+       boost::json::array{
+           boost::json::object{
+               {"m.call_id", "conf1"},
+               {"m.devices", boost::json::array{boost::json::object{{"device_id", "PHONE"},
+                                                                    {"session_id", "p"},
+                                                                    {"expires_ts", kStart + kHour},
+                                                                    {"feeds", boost::json::array{}}},
+                                                boost::json::object{{"device_id", "STALE"},
+                                                                    {"session_id", "q"},
+                                                                    {"expires_ts", kStart - 5},
+                                                                    {"feeds", boost::json::array{}}},
+                                                boost::json::object{{"device_id", "BOB"},
+                                                                    {"session_id", "oldSession"},
+                                                                    {"expires_ts", kStart + 10},
+                                                                    {"feeds", boost::json::array{}}}}}},
+           boost::json::object{
+               {"m.call_id", "elsewhere"},
+               {"m.devices", boost::json::array{boost::json::object{{"device_id", "TABLET"},
+                                                                    {"session_id", "t"},
+                                                                    {"expires_ts", kStart + kHour},
+                                                                    {"feeds", boost::json::array{}}}}}}}},
+      {"custom", true}};
+  state({testlib::memberEventRaw("@bob:hs", mine)});
+  auto acts = enter();
+  auto puts = actionsOf<act::PutState>(acts);
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(puts[0].type, "org.matrix.msc3401.call.member");
+  EXPECT_EQ(puts[0].state_key, "@bob:hs");
+  auto parsed = proto::parseCallMemberEvent("@bob:hs", puts[0].content);
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(puts[0].content.contains("custom"));
+  const auto* conf = parsed->findCall("conf1");
+  ASSERT_NE(conf, nullptr);
+  ASSERT_EQ(conf->devices.size(), 2u);  // PHONE kept, STALE dropped, BOB rewritten
+  EXPECT_EQ(conf->devices[0].device_id, "PHONE");
+  EXPECT_EQ(conf->devices[1].device_id, "BOB");
+  EXPECT_EQ(conf->devices[1].session_id, "bobS");
+  EXPECT_EQ(conf->devices[1].expires_ts, kStart + kHour);
+  ASSERT_EQ(conf->devices[1].feeds.size(), 1u);
+  EXPECT_EQ(conf->devices[1].feeds[0].purpose, "m.usermedia");
+  ASSERT_NE(parsed->findCall("elsewhere"), nullptr);
+  // The delayed-leave content is the same event without our device.
+  ASSERT_TRUE(puts[0].leave_content);
+  auto leave = proto::parseCallMemberEvent("@bob:hs", *puts[0].leave_content);
+  ASSERT_TRUE(leave);
+  ASSERT_EQ(leave->findCall("conf1")->devices.size(), 1u);
+  EXPECT_EQ(leave->findCall("conf1")->devices[0].device_id, "PHONE");
+  EXPECT_TRUE(call_->entered());
+}
+
+TEST_F(GroupCallTest, MemberEventIsRefreshedAtThreeQuartersOfItsValidity) {
+  setupRoom();
+  enter();
+  clock_.advance(2'700'000 - 1);
+  EXPECT_TRUE(actionsOf<act::PutState>(call_->handle(in::Tick{})).empty());
+  clock_.advance(1);
+  auto puts = actionsOf<act::PutState>(call_->handle(in::Tick{}));
+  ASSERT_EQ(puts.size(), 1u);
+  auto parsed = proto::parseCallMemberEvent("@bob:hs", puts[0].content);
+  EXPECT_EQ(parsed->findCall("conf1")->devices[0].expires_ts, kStart + 2'700'000 + kHour);
+}
+
+TEST_F(GroupCallTest, LeaveHangsUpAndRemovesOnlyOurDevice) {
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})});
+  enter();  // we call carol
+  ASSERT_NE(call_->legFor("@carol:hs", "C1"), nullptr);
+  auto leg = call_->legFor("@carol:hs", "C1")->leg();
+  call_->handle(in::LocalDescription{leg, {"offer", "v=0"}});
+  auto acts = call_->handle(in::Leave{});
+  auto sends = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].type, "m.call.hangup");
+  EXPECT_EQ(sends[0].content.at("reason"), "user_hangup");
+  EXPECT_EQ(actionsOf<act::CloseLeg>(acts).size(), 1u);
+  auto puts = actionsOf<act::PutState>(acts);
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(boost::json::serialize(puts[0].content), R"({"m.calls":[]})");
+  EXPECT_FALSE(call_->entered());
+}
+
+TEST_F(GroupCallTest, OutgoingSignallingCarriesGroupFieldsAndGaplessSeq) {
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})});
+  auto acts = enter();
+  auto creates = actionsOf<act::CreateLeg>(acts);
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_TRUE(creates[0].outgoing);
+  EXPECT_EQ(actionsOf<act::CreateOffer>(acts).size(), 1u);
+  const LegId leg = creates[0].leg;
+  std::vector<act::SendToDevice> sent;
+  auto collect = [&](const Actions& a) {
+    for (auto& s : actionsOf<act::SendToDevice>(a)) sent.push_back(s);
+  };
+  collect(call_->handle(in::LocalCandidate{leg, {"candidate:1 1 udp 1 127.0.0.1 1 typ host", "0", 0, {}}}));
+  collect(call_->handle(in::LocalDescription{leg, {"offer", "v=0 offer"}}));
+  collect(call_->handle(in::GatheringComplete{leg}));
+  auto answer =
+      testlib::signal(sent[0].content.at("call_id").as_string().c_str(), "conf1", "C1", "cS", "bobS", 0);
+  answer["answer"] = boost::json::object{{"type", "answer"}, {"sdp", "v=0 answer"}};
+  auto acts2 = toDevice("@carol:hs", "m.call.answer", answer);
+  collect(acts2);
+  ASSERT_EQ(actionsOf<act::SetRemoteDescription>(acts2).size(), 1u);
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].type, "m.call.invite");
+  EXPECT_EQ(sent[1].type, "m.call.candidates");
+  EXPECT_EQ(sent[2].type, "m.call.select_answer");
+  EXPECT_EQ(sent[2].content.at("selected_party_id"), "C1");
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const auto& c = sent[i].content;
+    EXPECT_EQ(sent[i].user_id, "@carol:hs");
+    EXPECT_EQ(sent[i].device_id, "C1");
+    EXPECT_EQ(c.at("seq").to_number<std::int64_t>(), static_cast<std::int64_t>(i));
+    EXPECT_EQ(c.at("conf_id"), "conf1");
+    EXPECT_EQ(c.at("device_id"), "BOB");
+    EXPECT_EQ(c.at("party_id"), "BOB");
+    EXPECT_EQ(c.at("sender_session_id"), "bobS");
+    EXPECT_EQ(c.at("dest_session_id"), "cS");
+    EXPECT_EQ(c.at("version"), "1");
+    EXPECT_EQ(c.at("call_id"), sent[0].content.at("call_id"));
+  }
+  // The candidates batch ends with end-of-candidates.
+  const auto& cands = sent[1].content.at("candidates").as_array();
+  ASSERT_EQ(cands.size(), 2u);
+  EXPECT_EQ(cands[1].at("candidate"), "");
+  EXPECT_EQ(call_->legFor("@carol:hs", "C1")->state(), LegState::Connecting);
+  call_->handle(in::MediaStateChanged{leg, MediaState::Connected});
+  EXPECT_EQ(call_->legFor("@carol:hs", "C1")->state(), LegState::Connected);
+}
+
+TEST_F(GroupCallTest, FiltersDropAndCountForeignMessages) {
+  setupRoom();
+  state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
+  enter();
+  auto wrong_session = invite("c1", "A1", "aS");
+  wrong_session["dest_session_id"] = "someoneElse";
+  EXPECT_TRUE(actionsOf<act::CreateLeg>(toDevice("@alice:hs", "m.call.invite", wrong_session)).empty());
+  EXPECT_EQ(call_->counters().wrong_session, 1u);
+
+  auto no_device = invite("c2", "A1", "aS");
+  no_device.erase("device_id");
+  EXPECT_TRUE(actionsOf<act::CreateLeg>(toDevice("@alice:hs", "m.call.invite", no_device)).empty());
+  EXPECT_EQ(call_->counters().malformed, 1u);
+
+  auto wrong_conf = invite("c3", "A1", "aS");
+  wrong_conf["conf_id"] = "anotherCall";
+  auto acts = toDevice("@alice:hs", "m.call.invite", wrong_conf);
+  EXPECT_EQ(call_->counters().wrong_conf_id, 1u);
+  auto rejects = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].type, "m.call.reject");
+  EXPECT_EQ(rejects[0].content.at("call_id"), "c3");
+  EXPECT_EQ(rejects[0].content.at("dest_session_id"), "aS");
+
+  toDevice("@alice:hs", "m.room.message", {{"body", "hi"}});
+  EXPECT_EQ(call_->counters().not_call_event, 1u);
+  EXPECT_TRUE(call_->legs().empty());
+}
+
+TEST_F(GroupCallTest, IncomingInviteIsAutoAnsweredAndCandidatesBeforeTheInviteWait) {
+  setupRoom();
+  state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
+  enter();
+  auto cands = testlib::signal("c1", "conf1", "A1", "aS", "bobS", 1);
+  cands["candidates"] =
+      boost::json::array{{{"candidate", "candidate:1 1 udp 1 127.0.0.1 9 typ host"}, {"sdpMid", "0"}}};
+  EXPECT_TRUE(toDevice("@alice:hs", "m.call.candidates", cands).empty() ||
+              actionsOf<act::AddRemoteCandidates>(toDevice("@alice:hs", "m.call.candidates", cands)).empty());
+  auto acts = toDevice("@alice:hs", "m.call.invite", invite("c1", "A1", "aS"));
+  auto creates = actionsOf<act::CreateLeg>(acts);
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_FALSE(creates[0].outgoing);
+  EXPECT_TRUE(creates[0].media_enabled);
+  ASSERT_EQ(actionsOf<act::SetRemoteDescription>(acts).size(), 1u);
+  EXPECT_EQ(actionsOf<act::CreateAnswer>(acts).size(), 1u);
+  auto added = actionsOf<act::AddRemoteCandidates>(acts);
+  ASSERT_EQ(added.size(), 1u) << "the reordered candidates follow the invite";
+  auto answer =
+      actionsOf<act::SendToDevice>(call_->handle(in::LocalDescription{creates[0].leg, {"answer", "v=0 a"}}));
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0].type, "m.call.answer");
+  EXPECT_EQ(answer[0].content.at("seq").to_number<std::int64_t>(), 0);
+  EXPECT_EQ(answer[0].content.at("answer").at("type"), "answer");
+  EXPECT_TRUE(answer[0].content.contains("org.matrix.msc3077.sdp_stream_metadata"));
+}
+
+TEST_F(GroupCallTest, InviteFromANonParticipantIsAnsweredWithMediaDisabledUntilItsMemberEventArrives) {
+  setupRoom();
+  enter();
+  auto acts = toDevice("@alice:hs", "m.call.invite", invite("c1", "A1", "aS"));
+  auto creates = actionsOf<act::CreateLeg>(acts);
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_FALSE(creates[0].media_enabled);
+  acts = state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
+  auto enabled = actionsOf<act::SetLegMediaEnabled>(acts);
+  ASSERT_EQ(enabled.size(), 1u);
+  EXPECT_TRUE(enabled[0].enabled);
+}
+
+TEST_F(GroupCallTest, InviteGlareKeepsTheLowerCallId) {
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})});
+  auto acts = enter();
+  const LegId ours = actionsOf<act::CreateLeg>(acts).at(0).leg;
+  auto sent = actionsOf<act::SendToDevice>(call_->handle(in::LocalDescription{ours, {"offer", "v=0"}}));
+  const std::string our_call_id(sent.at(0).content.at("call_id").as_string());
+
+  // Carol (wrongly) invites us too, with a greater call_id: we keep ours and hang up hers as replaced.
+  acts = toDevice("@carol:hs", "m.call.invite", [&] {
+    auto c = testlib::signal(our_call_id + "z", "conf1", "C1", "cS", "bobS", 0);
+    c["offer"] = boost::json::object{{"type", "offer"}, {"sdp", "v=0"}};
+    return c;
+  }());
+  auto hangups = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(hangups.size(), 1u);
+  EXPECT_EQ(hangups[0].type, "m.call.hangup");
+  EXPECT_EQ(hangups[0].content.at("reason"), "replaced");
+  EXPECT_EQ(hangups[0].content.at("call_id"), boost::json::value(our_call_id + "z"));
+  EXPECT_EQ(call_->legFor("@carol:hs", "C1")->callId(), our_call_id);
+
+  // With a lower call_id, hers wins: ours is hung up and hers answered.
+  acts = toDevice("@carol:hs", "m.call.invite", [&] {
+    auto c = testlib::signal("0lower", "conf1", "C1", "cS", "bobS", 0);
+    c["offer"] = boost::json::object{{"type", "offer"}, {"sdp", "v=0"}};
+    return c;
+  }());
+  auto s = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].content.at("call_id"), boost::json::value(our_call_id));
+  EXPECT_EQ(s[0].content.at("reason"), "replaced");
+  EXPECT_EQ(actionsOf<act::CreateAnswer>(acts).size(), 1u);
+  EXPECT_EQ(call_->legFor("@carol:hs", "C1")->callId(), "0lower");
+  EXPECT_EQ(call_->counters().glare_resolved, 2u);
+}
+
+TEST_F(GroupCallTest, UnansweredInviteTimesOutAndIsRetriedAtMostThreeTimes) {
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + 10 * kHour}})});
+  int invites = 0, timeouts = 0;
+  auto run = [&](const Actions& acts) {
+    for (const auto& c : actionsOf<act::CreateLeg>(acts)) {
+      for (const auto& s :
+           actionsOf<act::SendToDevice>(call_->handle(in::LocalDescription{c.leg, {"offer", "v"}}))) {
+        invites += s.type == "m.call.invite";
+      }
+    }
+    for (const auto& s : actionsOf<act::SendToDevice>(acts)) {
+      if (s.type == "m.call.hangup" && s.content.at("reason") == "invite_timeout") ++timeouts;
+    }
+  };
+  run(enter());
+  for (int i = 0; i < 600; ++i) {
+    clock_.advance(1000);
+    run(call_->handle(in::Tick{}));
+  }
+  EXPECT_EQ(invites, 4);  // the first call and three retries
+  EXPECT_EQ(timeouts, 4);
+}
+
+TEST_F(GroupCallTest, PeerSessionChangeHangsUpWithNewSessionAndCallsAgain) {
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})});
+  enter();
+  const auto* leg = call_->legFor("@carol:hs", "C1");
+  call_->handle(in::LocalDescription{leg->leg(), {"offer", "v"}});
+  auto acts = state({memberEvent("@carol:hs", "conf1", {{"C1", "cS2", kStart + kHour}})});
+  auto sends = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].type, "m.call.hangup");
+  EXPECT_EQ(sends[0].content.at("reason"), "new_session");
+  auto creates = actionsOf<act::CreateLeg>(acts);
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_EQ(creates[0].session_id, "cS2");
+}
+
+TEST_F(GroupCallTest, TerminatedCallMakesEveryoneLeave) {
+  setupRoom();
+  enter();
+  ASSERT_TRUE(call_->entered());
+  auto acts = state({callEvent("conf1", "@alice:hs", 100, true)});
+  EXPECT_FALSE(call_->entered());
+  EXPECT_FALSE(call_->callId());
+  auto puts = actionsOf<act::PutState>(acts);
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(boost::json::serialize(puts[0].content), R"({"m.calls":[]})");
+}
+
+TEST_F(GroupCallTest, TerminateWritesCallEndedAndKeepsOtherKeys) {
+  state({joinEvent("@bob:hs"),
+         StateEvent{"org.matrix.msc3401.call",
+                    "conf1",
+                    "@bob:hs",
+                    "$c",
+                    5,
+                    {{"m.intent", "m.room"}, {"m.type", "m.voice"}, {"io.element.ptt", false}}}});
+  enter();
+  auto puts = actionsOf<act::PutState>(call_->handle(in::Terminate{}));
+  ASSERT_EQ(puts.size(), 2u);
+  EXPECT_EQ(puts[0].type, "org.matrix.msc3401.call");
+  EXPECT_EQ(puts[0].content.at("m.terminated"), "call_ended");
+  EXPECT_EQ(puts[0].content.at("io.element.ptt"), false);
+  EXPECT_EQ(puts[0].content.at("m.intent"), "m.room");
+}
+
+TEST_F(GroupCallTest, MuteSendsMetadataChangedToConnectedPeers) {
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})});
+  auto leg = actionsOf<act::CreateLeg>(enter()).at(0).leg;
+  auto invite_sent = actionsOf<act::SendToDevice>(call_->handle(in::LocalDescription{leg, {"offer", "v"}}));
+  auto answer = testlib::signal(std::string(invite_sent[0].content.at("call_id").as_string()), "conf1", "C1",
+                                "cS", "bobS", 0);
+  answer["answer"] = boost::json::object{{"type", "answer"}, {"sdp", "v=0 answer"}};
+  toDevice("@carol:hs", "m.call.answer", answer);
+  auto acts = call_->handle(in::SetFeeds{{LocalFeed{"s1", "m.usermedia", true, false}}});
+  auto sends = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].type, "org.matrix.call.sdp_stream_metadata_changed");
+  EXPECT_EQ(sends[0].content.at("org.matrix.msc3077.sdp_stream_metadata").at("s1").at("audio_muted"), true);
+  EXPECT_TRUE(actionsOf<act::PutState>(acts).empty()) << "same feeds: no member rewrite";
+}
+
+TEST_F(GroupCallTest, NoCallYetJoinsWhenOneStarts) {
+  state({joinEvent("@bob:hs"), joinEvent("@alice:hs")});
+  auto acts = enter();
+  EXPECT_EQ(actionsOf<act::Warning>(acts).size(), 1u);
+  EXPECT_FALSE(call_->entered());
+  acts = state({callEvent("conf9", "@alice:hs", 10)});
+  EXPECT_TRUE(call_->entered());
+  ASSERT_EQ(actionsOf<act::PutState>(acts).size(), 1u);
+}
+
+TEST_F(GroupCallTest, ScheduleWakeupAnnouncesTheNextDeadline) {
+  setupRoom();
+  auto acts = enter();
+  auto wake = actionsOf<act::ScheduleWakeup>(acts);
+  ASSERT_EQ(wake.size(), 1u);
+  EXPECT_EQ(wake[0].at, call_->nextTimeout());
+  EXPECT_EQ(wake[0].at, kStart + 5000);  // the retry loop
+}
+
+}  // namespace
+}  // namespace chorus::core
