@@ -1,0 +1,314 @@
+#include "matrix/call_session.hpp"
+
+#include "base/log.hpp"
+#include "proto/event_types.hpp"
+
+namespace chorus::matrix {
+
+namespace json = boost::json;
+
+CallSession::CallSession(EventLoop& loop, Client& client, SessionConfig config, MediaBackend* media, Notify notify)
+    : loop_(loop), client_(client), config_(std::move(config)), media_(media), notify_(std::move(notify)) {}
+
+CallSession::~CallSession() {
+  if (wake_timer_) loop_.cancelTimer(*wake_timer_);
+  if (restart_timer_) loop_.cancelTimer(*restart_timer_);
+}
+
+void CallSession::start(Ready ready) {
+  ready_ = std::move(ready);
+  config_.core.user_id = client_.userId();
+  config_.core.device_id = client_.deviceId();
+  if (config_.core.session_id.empty()) config_.core.session_id = rng_.alnum(10);
+  call_ = std::make_unique<core::GroupCall>(config_.core, clock_, rng_);
+  client_.versions([this](Result<json::object> r) {
+    if (r) {
+      if (const auto* uf = r->if_contains("unstable_features"); uf && uf->is_object()) {
+        const auto* f = uf->as_object().if_contains("org.matrix.msc4140");
+        delayed_supported_ = config_.use_delayed_events && f && f->is_bool() && f->as_bool();
+      }
+    }
+    CHORUS_LOG(Info, "matrix", "MSC4140 delayed events " << (delayed_supported_ ? "supported" : "not available"));
+    client_.joinRoom(config_.room, [this](Result<json::object> j) {
+      if (!j) {
+        if (ready_) ready_(fail(j.error().code, "joining " + config_.room + ": " + j.error().message));
+        return;
+      }
+      const auto* rid = j->if_contains("room_id");
+      if (!rid || !rid->is_string()) {
+        if (ready_) ready_(fail(Code::DataLoss, "join reply lacks room_id"));
+        return;
+      }
+      room_id_ = rid->as_string();
+      afterJoin();
+    });
+  });
+}
+
+void CallSession::afterJoin() { syncLoop(); }
+
+void CallSession::syncLoop() {
+  if (stopping_) return;
+  const TimeMs timeout = initial_synced_ ? config_.sync_timeout_ms : 0;
+  client_.sync(since_, timeout, [this](Result<json::object> r) {
+    if (stopping_) return;
+    if (!r) {
+      sync_backoff_ms_ = std::min<TimeMs>(30'000, sync_backoff_ms_ ? sync_backoff_ms_ * 2 : 1'000);
+      CHORUS_LOG(Warn, "matrix", "sync failed: " << r.error().message << "; retrying in " << sync_backoff_ms_ << " ms");
+      if (r.error().code == Code::Unauthenticated && ready_ && !initial_synced_) {
+        ready_(fail(r.error()));
+        ready_ = nullptr;
+        return;
+      }
+      loop_.setTimer(sync_backoff_ms_, [this] { syncLoop(); });
+      return;
+    }
+    sync_backoff_ms_ = 0;
+    auto batch = parseSyncResponse(*r);
+    if (!batch) {
+      CHORUS_LOG(Warn, "matrix", "unusable sync reply: " << batch.error().message);
+      loop_.setTimer(1'000, [this] { syncLoop(); });
+      return;
+    }
+    ++syncs_;
+    since_ = batch->next_batch;
+    onSync(*batch);
+    if (!initial_synced_) {
+      initial_synced_ = true;
+      core::in::Enter enter;
+      enter.feeds = config_.feeds;
+      enter.create_if_missing = config_.create_call;
+      execute(call_->handle(enter));
+      if (ready_) {
+        ready_(ok());
+        ready_ = nullptr;
+      }
+    }
+    syncLoop();
+  });
+}
+
+void CallSession::onSync(const SyncBatch& batch) {
+  auto it = batch.join.find(room_id_);
+  if (it != batch.join.end() && !it->second.state.empty()) {
+    execute(call_->handle(core::in::StateChanged{it->second.state}));
+  }
+  if (batch.leave.count(room_id_)) {
+    notify_(core::act::Warning{"we are no longer in room " + room_id_});
+  }
+  for (const auto& m : batch.to_device) execute(call_->handle(core::in::ToDeviceReceived{m}));
+}
+
+void CallSession::input(const core::Input& in) {
+  if (!call_) return;
+  execute(call_->handle(in));
+}
+
+void CallSession::execute(core::Actions actions) {
+  for (auto& a : actions) {
+    if (auto* p = std::get_if<core::act::PutState>(&a)) {
+      putState(*p);
+    } else if (auto* s = std::get_if<core::act::SendToDevice>(&a)) {
+      sendToDevice(*s);
+    } else if (auto* w = std::get_if<core::act::ScheduleWakeup>(&a)) {
+      scheduleWakeup(w->at);
+    } else if (std::holds_alternative<core::act::CreateLeg>(a) || std::holds_alternative<core::act::CreateOffer>(a) ||
+               std::holds_alternative<core::act::CreateAnswer>(a) ||
+               std::holds_alternative<core::act::SetRemoteDescription>(a) ||
+               std::holds_alternative<core::act::AddRemoteCandidates>(a) ||
+               std::holds_alternative<core::act::SetLegMediaEnabled>(a) ||
+               std::holds_alternative<core::act::CloseLeg>(a)) {
+      if (media_) media_->execute(a);
+    } else if (notify_) {
+      notify_(a);
+    }
+  }
+}
+
+void CallSession::scheduleWakeup(TimeMs at) {
+  if (wake_timer_) loop_.cancelTimer(*wake_timer_);
+  wake_timer_ = loop_.setTimer(at - clock_.nowMs(), [this] {
+    wake_timer_.reset();
+    execute(call_->handle(core::in::Tick{}));
+    // The machine announces only changes; make sure a due deadline is never lost.
+    if (auto next = call_->nextTimeout(); next && !wake_timer_) scheduleWakeup(*next);
+  });
+}
+
+// ---------------------------------------------------------------- state
+
+void CallSession::putState(const core::act::PutState& a) {
+  const std::string key = a.type + "\n" + a.state_key;
+  state_queues_[key].push_back(StateJob{a});
+  ++outstanding_;
+  flushStateQueue(key);
+}
+
+void CallSession::flushStateQueue(const std::string& key) {
+  auto& q = state_queues_[key];
+  if (state_busy_[key] || q.empty()) return;
+  // Only the newest write to one (type, state_key) matters.
+  while (q.size() > 1) {
+    q.pop_front();
+    --outstanding_;
+  }
+  state_busy_[key] = true;
+  core::act::PutState a = q.front().action;
+  auto send = [this, key, a] {
+    client_.putState(room_id_, a.type, a.state_key, a.content, [this, key, a](Result<json::object> r) {
+      if (!r) {
+        CHORUS_LOG(Warn, "matrix", "PUT " << a.type << " failed: " << r.error().message);
+        execute(call_->handle(core::in::RequestFailed{a.id, r.error()}));
+      } else if (a.leave_content && delay_id_) {
+        // Some servers cancel a delayed event when the same state key is written: check it is still there.
+        restartDelayedLeave();
+      }
+      state_busy_[key] = false;
+      state_queues_[key].pop_front();
+      --outstanding_;
+      flushStateQueue(key);
+      checkIdle();
+    });
+  };
+  const bool own_member = proto::isCallMemberEventType(a.type) && a.state_key == client_.userId();
+  if (own_member && delayed_supported_) {
+    if (a.leave_content) {
+      // Join/refresh: (re)schedule the delayed leave with the matching content first, then write.
+      if (!delayed_content_ || *delayed_content_ != *a.leave_content) {
+        scheduleDelayedLeave(*a.leave_content, send);
+        return;
+      }
+    } else if (delay_id_) {
+      // Leaving: cancel the delayed leave, then write the leave ourselves.
+      const std::string id = *delay_id_;
+      delay_id_.reset();
+      delayed_content_.reset();
+      if (restart_timer_) loop_.cancelTimer(*restart_timer_);
+      restart_timer_.reset();
+      client_.delayedEventAction(id, "cancel", [send](Result<json::object>) { send(); });
+      return;
+    }
+  }
+  send();
+}
+
+void CallSession::scheduleDelayedLeave(const json::object& leave_content, std::function<void()> then) {
+  auto schedule = [this, leave_content, then] {
+    client_.putState(
+        room_id_, std::string(proto::kCallMemberEventType), client_.userId(), leave_content,
+        [this, leave_content, then](Result<json::object> r) {
+          if (r) {
+            if (const auto* id = r->if_contains("delay_id"); id && id->is_string()) {
+              delay_id_ = std::string(id->as_string());
+              delayed_content_ = leave_content;
+              if (!restart_timer_) {
+                restart_timer_ = loop_.setTimer(config_.delayed_restart_ms, [this] {
+                  restart_timer_.reset();
+                  restartDelayedLeave();
+                });
+              }
+            }
+          } else {
+            CHORUS_LOG(Warn, "matrix", "could not schedule the delayed leave: " << r.error().message
+                                                                                << "; relying on expires_ts");
+          }
+          then();
+        },
+        config_.delayed_leave_ms);
+  };
+  if (delay_id_) {
+    const std::string old = *delay_id_;
+    delay_id_.reset();
+    client_.delayedEventAction(old, "cancel", [schedule](Result<json::object>) { schedule(); });
+  } else {
+    schedule();
+  }
+}
+
+void CallSession::restartDelayedLeave() {
+  if (!delay_id_ || stopping_) return;
+  client_.delayedEventAction(*delay_id_, "restart", [this](Result<json::object> r) {
+    if (!r && Client::errcodeOf(r.error()) == "M_NOT_FOUND" && delayed_content_) {
+      // Gone (sent, cancelled by a state write, or the server restarted without it): schedule it again.
+      delay_id_.reset();
+      auto content = *delayed_content_;
+      delayed_content_.reset();
+      scheduleDelayedLeave(content, [] {});
+      return;
+    }
+    if (!restart_timer_ && delay_id_) {
+      restart_timer_ = loop_.setTimer(config_.delayed_restart_ms, [this] {
+        restart_timer_.reset();
+        restartDelayedLeave();
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- to-device
+
+void CallSession::sendToDevice(const core::act::SendToDevice& a) {
+  const std::string key = a.user_id + "\n" + a.device_id;
+  device_queues_[key].push_back(DeviceJob{a, client_.newTxnId()});
+  ++outstanding_;
+  flushDeviceQueue(key);
+}
+
+void CallSession::flushDeviceQueue(const std::string& key) {
+  auto& q = device_queues_[key];
+  if (device_busy_[key] || q.empty()) return;
+  device_busy_[key] = true;
+  const DeviceJob& job = q.front();
+  json::object messages{{job.action.user_id, json::object{{job.action.device_id, job.action.content}}}};
+  // The txn id is fixed per message, so a retried send is never delivered twice.
+  client_.sendToDevice(job.action.type, job.txn_id, std::move(messages), [this, key](Result<json::object> r) {
+    auto& queue = device_queues_[key];
+    if (!r) {
+      CHORUS_LOG(Warn, "matrix", "sendToDevice " << queue.front().action.type << " failed: " << r.error().message);
+      execute(call_->handle(core::in::RequestFailed{queue.front().action.id, r.error()}));
+    }
+    queue.pop_front();
+    device_busy_[key] = false;
+    --outstanding_;
+    flushDeviceQueue(key);
+    checkIdle();
+  });
+}
+
+// ---------------------------------------------------------------- leaving
+
+void CallSession::whenIdle(std::function<void()> done) {
+  idle_waiters_.push_back(std::move(done));
+  checkIdle();
+}
+
+void CallSession::checkIdle() {
+  if (outstanding_ != 0 || idle_waiters_.empty()) return;
+  auto waiters = std::move(idle_waiters_);
+  idle_waiters_.clear();
+  for (auto& w : waiters) w();
+}
+
+void CallSession::leave(std::function<void()> done) {
+  if (!call_) {
+    done();
+    return;
+  }
+  execute(call_->handle(core::in::Leave{}));
+  stopping_ = true;
+  if (restart_timer_) loop_.cancelTimer(*restart_timer_);
+  restart_timer_.reset();
+  whenIdle(std::move(done));
+}
+
+void CallSession::terminate(std::function<void()> done) {
+  if (!call_) {
+    done();
+    return;
+  }
+  execute(call_->handle(core::in::Terminate{}));
+  stopping_ = true;
+  whenIdle(std::move(done));
+}
+
+}  // namespace chorus::matrix

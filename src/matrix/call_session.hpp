@@ -1,0 +1,113 @@
+#pragma once
+// Drives one core::GroupCall against a homeserver: the /sync loop feeds it, its actions become HTTP requests,
+// media commands go to a MediaBackend, and MSC4140 delayed events make a crash leave the call within seconds.
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/clock.hpp"
+#include "base/rng.hpp"
+#include "core/group_call.hpp"
+#include "matrix/client.hpp"
+
+namespace chorus::matrix {
+
+// Executes the media actions of core (CreateLeg, CreateOffer, ...); results come back through
+// CallSession::input() on the loop thread.
+class MediaBackend {
+ public:
+  virtual ~MediaBackend() = default;
+  virtual void execute(const core::Action& action) = 0;
+};
+
+struct SessionConfig {
+  std::string room;  // id or alias
+  bool create_call{false};
+  std::vector<core::LocalFeed> feeds;
+  core::Config core;         // user/device/session are filled in from the login
+  TimeMs delayed_leave_ms{8'000};   // MSC4140 (js-sdk defaults)
+  TimeMs delayed_restart_ms{5'000};
+  TimeMs sync_timeout_ms{30'000};
+  bool use_delayed_events{true};  // when /versions advertises org.matrix.msc4140
+};
+
+class CallSession {
+ public:
+  using Notify = std::function<void(const core::Action&)>;
+  using Ready = std::function<void(Status)>;
+
+  CallSession(EventLoop& loop, Client& client, SessionConfig config, MediaBackend* media, Notify notify);
+  ~CallSession();
+
+  // Checks /versions, joins the room, does the first sync and enters the call. `ready` reports the outcome.
+  void start(Ready ready);
+  // Leaves the call (hangups, member event without us, delayed leave cancelled); `done` runs when the requests
+  // have completed (or failed).
+  void leave(std::function<void()> done);
+  void terminate(std::function<void()> done);
+  void input(const core::Input& in);  // loop thread
+
+  const core::GroupCall* call() const { return call_.get(); }
+  const std::string& roomId() const { return room_id_; }
+  bool delayedEventsSupported() const { return delayed_supported_; }
+  std::uint64_t syncCount() const { return syncs_; }
+
+ private:
+  void afterJoin();
+  void syncLoop();
+  void onSync(const SyncBatch& batch);
+  void execute(core::Actions actions);
+  void putState(const core::act::PutState& a);
+  void flushStateQueue(const std::string& key);
+  void sendToDevice(const core::act::SendToDevice& a);
+  void flushDeviceQueue(const std::string& key);
+  void scheduleWakeup(TimeMs at);
+  void scheduleDelayedLeave(const boost::json::object& leave_content, std::function<void()> then);
+  void restartDelayedLeave();
+  void whenIdle(std::function<void()> done);
+  void checkIdle();
+
+  EventLoop& loop_;
+  Client& client_;
+  SessionConfig config_;
+  MediaBackend* media_;  // Borrowed (may be null: signalling only).
+  Notify notify_;
+  SystemClock clock_;
+  SystemRng rng_;
+  std::unique_ptr<core::GroupCall> call_;
+
+  std::string room_id_;
+  std::string since_;
+  bool initial_synced_{false};
+  bool stopping_{false};
+  std::uint64_t syncs_{0};
+  TimeMs sync_backoff_ms_{0};
+  Ready ready_;
+  std::optional<EventLoop::TaskId> wake_timer_;
+
+  // Sends are serialised per target (to-device: per device; state: per type+key), so they arrive in order.
+  struct StateJob {
+    core::act::PutState action;
+  };
+  std::map<std::string, std::deque<StateJob>> state_queues_;
+  std::map<std::string, bool> state_busy_;
+  struct DeviceJob {
+    core::act::SendToDevice action;
+    std::string txn_id;
+  };
+  std::map<std::string, std::deque<DeviceJob>> device_queues_;
+  std::map<std::string, bool> device_busy_;
+  std::size_t outstanding_{0};
+  std::vector<std::function<void()>> idle_waiters_;
+
+  // MSC4140.
+  bool delayed_supported_{false};
+  std::optional<std::string> delay_id_;
+  std::optional<boost::json::object> delayed_content_;
+  std::optional<EventLoop::TaskId> restart_timer_;
+};
+
+}  // namespace chorus::matrix

@@ -1,0 +1,165 @@
+#include "matrix/sync_response.hpp"
+
+#include <cstdio>
+
+namespace chorus::matrix {
+
+namespace json = boost::json;
+
+Result<json::object> parseReply(std::string_view body, std::size_t max_bytes) {
+  if (body.size() > max_bytes) return fail(Code::ResourceExhausted, "reply larger than the limit");
+  json::parse_options opt;
+  opt.max_depth = kMaxSyncDepth;
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec, {}, opt);
+  if (ec) return fail(Code::InvalidArgument, "reply is not JSON: " + ec.message());
+  if (!v.is_object()) return fail(Code::InvalidArgument, "reply is not a JSON object");
+  return std::move(v.as_object());
+}
+
+namespace {
+
+std::optional<core::StateEvent> toStateEvent(const json::value& v) {
+  if (!v.is_object()) return std::nullopt;
+  const auto& o = v.as_object();
+  const auto* type = o.if_contains("type");
+  const auto* key = o.if_contains("state_key");
+  const auto* sender = o.if_contains("sender");
+  const auto* content = o.if_contains("content");
+  if (!type || !type->is_string() || !key || !key->is_string() || !sender || !sender->is_string() || !content ||
+      !content->is_object()) {
+    return std::nullopt;
+  }
+  core::StateEvent ev;
+  ev.type = type->as_string();
+  ev.state_key = key->as_string();
+  ev.sender = sender->as_string();
+  ev.content = content->as_object();
+  if (const auto* id = o.if_contains("event_id"); id && id->is_string()) ev.event_id = id->as_string();
+  if (const auto* ts = o.if_contains("origin_server_ts"); ts && ts->is_number()) {
+    ev.origin_server_ts = ts->is_int64() ? ts->as_int64() : static_cast<TimeMs>(ts->to_number<double>());
+  }
+  return ev;
+}
+
+bool isStateEvent(const json::value& v) { return v.is_object() && v.as_object().contains("state_key"); }
+
+const json::array* arrayAt(const json::object& o, std::string_view a, std::string_view b) {
+  const auto* x = o.if_contains(a);
+  if (!x || !x->is_object()) return nullptr;
+  const auto* y = x->as_object().if_contains(b);
+  if (!y || !y->is_array()) return nullptr;
+  return &y->as_array();
+}
+
+}  // namespace
+
+Result<SyncBatch> parseSyncResponse(std::string_view body, std::size_t* skipped_events) {
+  auto parsed = parseReply(body, kMaxSyncBytes);
+  if (!parsed) return fail(parsed.error());
+  return parseSyncResponse(*parsed, skipped_events);
+}
+
+Result<SyncBatch> parseSyncResponse(const json::object& root, std::size_t* skipped_events) {
+  std::size_t skipped = 0;
+  SyncBatch batch;
+  const auto* nb = root.if_contains("next_batch");
+  if (!nb || !nb->is_string()) return fail(Code::InvalidArgument, "next_batch: missing or not a string");
+  batch.next_batch = nb->as_string();
+
+  if (const auto* rooms = root.if_contains("rooms"); rooms && rooms->is_object()) {
+    const auto& r = rooms->as_object();
+    if (const auto* join = r.if_contains("join"); join && join->is_object()) {
+      for (const auto& [room_id, room_v] : join->as_object()) {
+        if (!room_v.is_object()) continue;
+        const auto& room = room_v.as_object();
+        SyncRoom sr;
+        if (const auto* st = arrayAt(room, "state", "events")) {
+          for (const auto& e : *st) {
+            if (auto ev = toStateEvent(e)) {
+              sr.state.push_back(std::move(*ev));
+            } else {
+              ++skipped;
+            }
+          }
+        }
+        if (const auto* tl = arrayAt(room, "timeline", "events")) {
+          for (const auto& e : *tl) {
+            if (!isStateEvent(e)) continue;
+            if (auto ev = toStateEvent(e)) {
+              sr.state.push_back(std::move(*ev));
+            } else {
+              ++skipped;
+            }
+          }
+        }
+        if (const auto* tl = room.if_contains("timeline"); tl && tl->is_object()) {
+          if (const auto* lim = tl->as_object().if_contains("limited"); lim && lim->is_bool()) {
+            sr.limited = lim->as_bool();
+          }
+        }
+        batch.join.emplace(std::string(room_id), std::move(sr));
+      }
+    }
+    for (auto [key, target] : {std::pair{"invite", &batch.invite}, std::pair{"leave", &batch.leave}}) {
+      if (const auto* x = r.if_contains(key); x && x->is_object()) {
+        for (const auto& [room_id, v] : x->as_object()) target->insert(std::string(room_id));
+      }
+    }
+  }
+  if (const auto* td = arrayAt(root, "to_device", "events")) {
+    for (const auto& e : *td) {
+      if (!e.is_object()) {
+        ++skipped;
+        continue;
+      }
+      const auto& o = e.as_object();
+      const auto* type = o.if_contains("type");
+      const auto* sender = o.if_contains("sender");
+      const auto* content = o.if_contains("content");
+      if (!type || !type->is_string() || !sender || !sender->is_string() || !content || !content->is_object()) {
+        ++skipped;
+        continue;
+      }
+      batch.to_device.push_back(
+          core::ToDeviceMessage{std::string(type->as_string()), std::string(sender->as_string()), content->as_object()});
+    }
+  }
+  if (skipped_events) *skipped_events = skipped;
+  return batch;
+}
+
+MatrixError parseMatrixError(long status, std::string_view body) {
+  MatrixError e;
+  e.status = status;
+  auto parsed = parseReply(body);
+  if (!parsed) {
+    e.errcode = "M_UNKNOWN";
+    e.error = std::string(body.substr(0, 200));
+    return e;
+  }
+  const auto& o = *parsed;
+  if (const auto* c = o.if_contains("errcode"); c && c->is_string()) e.errcode = c->as_string();
+  if (const auto* m = o.if_contains("error"); m && m->is_string()) e.error = m->as_string();
+  if (const auto* r = o.if_contains("retry_after_ms"); r && r->is_int64()) e.retry_after_ms = r->as_int64();
+  if (e.errcode.empty()) e.errcode = "M_UNKNOWN";
+  return e;
+}
+
+std::string encodePathSegment(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() * 3);
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace chorus::matrix
