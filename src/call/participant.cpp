@@ -1,0 +1,477 @@
+#include "call/participant.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include "base/log.hpp"
+#include "call/endpoint_backend.hpp"
+#include "endpoint/media_engine.hpp"
+#include "matrix/call_session.hpp"
+#include "matrix/client.hpp"
+#include "matrix/event_loop.hpp"
+
+namespace chorus::call {
+
+namespace json = boost::json;
+
+namespace {
+
+std::atomic<int> g_signal{0};
+void onSignal(int sig) { g_signal.store(sig); }
+
+struct PeerTotals {
+  std::uint64_t packets_sent{0}, bytes_sent{0}, packets_received{0}, bytes_received{0};
+  std::uint64_t audio_frames_decoded{0}, video_frames_decoded{0};
+  void add(const endpoint::LegStats& s) {
+    packets_sent += s.packets_sent;
+    bytes_sent += s.bytes_sent;
+    packets_received += s.packets_received;
+    bytes_received += s.bytes_received;
+    audio_frames_decoded += s.audio_frames_decoded;
+    video_frames_decoded += s.video_frames_decoded;
+  }
+};
+
+struct LegView {
+  std::string user_id;
+  std::string device_id;
+  std::string call_id;
+  core::LegState state{core::LegState::CreatingOffer};
+  proto::SdpStreamMetadata metadata;
+  endpoint::LegStats stats;
+};
+
+class Participant {
+ public:
+  explicit Participant(const ParticipantOptions& opt) : opt_(opt), client_(loop_, opt.homeserver) {}
+
+  int run();
+
+ private:
+  void emit(json::object line);
+  void onNotify(const core::Action& a);
+  void startSession();
+  void pumpMedia();
+  void pollStats();
+  void render();
+  void stop(const std::string& why);
+  void applyCommand(const std::string& cmd);
+  void setFeeds();
+  json::array peersJson(bool final_totals);
+
+  ParticipantOptions opt_;
+  matrix::EventLoop loop_;
+  matrix::Client client_;
+  std::unique_ptr<endpoint::MediaEngine> engine_;
+  std::unique_ptr<EndpointBackend> backend_;
+  std::unique_ptr<matrix::CallSession> session_;
+  std::map<core::LegId, LegView> legs_;
+  std::map<std::pair<std::string, std::string>, PeerTotals> closed_totals_;  // stats of legs that ended
+  std::vector<core::Participant> participants_;
+  std::vector<std::string> warnings_;
+  bool stopping_{false};
+  int exit_code_{0};
+  bool muted_audio_{false};
+  bool muted_video_{false};
+  bool screenshare_{false};
+  std::atomic<bool> media_thread_run_{true};
+  std::thread media_thread_;
+  std::thread stdin_thread_;
+};
+
+void Participant::emit(json::object line) {
+  if (!opt_.json) return;
+  std::string s = json::serialize(line);
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+json::object metadataJson(const proto::SdpStreamMetadata& md) {
+  json::object feeds;
+  for (const auto& [id, m] : md) {
+    feeds[id] = json::object{{"purpose", m.purpose}, {"audio_muted", m.audio_muted}, {"video_muted", m.video_muted}};
+  }
+  return feeds;
+}
+
+void Participant::onNotify(const core::Action& a) {
+  if (const auto* p = std::get_if<core::act::ParticipantsChanged>(&a)) {
+    participants_ = p->participants;
+    json::array arr;
+    for (const auto& x : participants_) {
+      arr.push_back(json::object{{"user_id", x.user_id}, {"device_id", x.device_id}, {"session_id", x.session_id}});
+    }
+    emit({{"event", "participants"}, {"participants", arr}});
+  } else if (const auto* l = std::get_if<core::act::LegChanged>(&a)) {
+    auto& v = legs_[l->leg];
+    v.user_id = l->user_id;
+    v.device_id = l->device_id;
+    v.call_id = l->call_id;
+    v.state = l->state;
+    emit({{"event", "leg"},
+          {"user_id", l->user_id},
+          {"device_id", l->device_id},
+          {"call_id", l->call_id},
+          {"state", std::string(core::toString(l->state))},
+          {"reason", l->reason}});
+    if (l->state == core::LegState::Ended) {
+      closed_totals_[{v.user_id, v.device_id}].add(v.stats);
+      legs_.erase(l->leg);
+    }
+  } else if (const auto* r = std::get_if<core::act::RemoteFeedsChanged>(&a)) {
+    auto it = legs_.find(r->leg);
+    if (it == legs_.end()) return;
+    it->second.metadata = r->metadata;
+    emit({{"event", "remote_feeds"},
+          {"user_id", it->second.user_id},
+          {"device_id", it->second.device_id},
+          {"feeds", metadataJson(r->metadata)}});
+  } else if (const auto* c = std::get_if<core::act::CallChanged>(&a)) {
+    emit({{"event", "call"}, {"call_id", c->call_id ? json::value(*c->call_id) : json::value(nullptr)},
+          {"entered", c->entered}});
+  } else if (const auto* w = std::get_if<core::act::Warning>(&a)) {
+    warnings_.push_back(w->message);
+    if (warnings_.size() > 5) warnings_.erase(warnings_.begin());
+    emit({{"event", "warning"}, {"message", w->message}});
+    if (!opt_.json) std::fprintf(stderr, "warning: %s\n", w->message.c_str());
+  }
+}
+
+void Participant::setFeeds() {
+  std::vector<core::LocalFeed> feeds{core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::UserMedia),
+                                                     std::string(proto::kPurposeUserMedia), muted_audio_,
+                                                     muted_video_}};
+  if (screenshare_) {
+    feeds.push_back(core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::ScreenShare),
+                                    std::string(proto::kPurposeScreenshare), true, false});
+  }
+  if (session_) session_->input(core::in::SetFeeds{feeds});
+}
+
+void Participant::applyCommand(const std::string& cmd) {
+  if (cmd == "mute-audio" || cmd == "unmute-audio") {
+    muted_audio_ = cmd == "mute-audio";
+  } else if (cmd == "mute-video" || cmd == "unmute-video") {
+    muted_video_ = cmd == "mute-video";
+  } else if (cmd == "screenshare-on" || cmd == "screenshare-off") {
+    screenshare_ = cmd == "screenshare-on";
+    engine_->setScreenshare(screenshare_);
+  } else if (cmd == "leave" || cmd == "quit") {
+    stop("leave command");
+    return;
+  } else if (cmd == "terminate") {
+    stopping_ = true;
+    session_->terminate([this] { loop_.stop(); });
+    return;
+  } else {
+    if (!cmd.empty()) std::fprintf(stderr, "unknown command: %s\n", cmd.c_str());
+    return;
+  }
+  engine_->setMuted(muted_audio_, muted_video_);
+  setFeeds();
+  emit({{"event", "local"}, {"audio_muted", muted_audio_}, {"video_muted", muted_video_},
+        {"screenshare", screenshare_}});
+}
+
+json::array Participant::peersJson(bool final_totals) {
+  std::map<std::pair<std::string, std::string>, PeerTotals> totals;
+  if (final_totals) totals = closed_totals_;
+  std::map<std::pair<std::string, std::string>, const LegView*> live;
+  for (const auto& [id, v] : legs_) {
+    totals[{v.user_id, v.device_id}].add(v.stats);
+    live[{v.user_id, v.device_id}] = &v;
+  }
+  json::array peers;
+  for (const auto& [key, t] : totals) {
+    json::object p{{"user_id", key.first},
+                   {"device_id", key.second},
+                   {"audio_frames_decoded", t.audio_frames_decoded},
+                   {"video_frames_decoded", t.video_frames_decoded},
+                   {"packets_received", t.packets_received},
+                   {"bytes_received", t.bytes_received},
+                   {"packets_sent", t.packets_sent},
+                   {"bytes_sent", t.bytes_sent}};
+    auto it = live.find(key);
+    if (it != live.end()) {
+      const LegView& v = *it->second;
+      p["state"] = std::string(core::toString(v.state));
+      p["call_id"] = v.call_id;
+      if (v.stats.rtt_ms) p["rtt_ms"] = *v.stats.rtt_ms;
+      if (v.stats.jitter_ms) p["jitter_ms"] = *v.stats.jitter_ms;
+      bool audio_muted = false, video_muted = false;
+      for (const auto& [sid, md] : v.metadata) {
+        if (md.purpose == proto::kPurposeUserMedia) {
+          audio_muted = md.audio_muted;
+          video_muted = md.video_muted;
+        }
+      }
+      p["audio_muted"] = audio_muted;
+      p["video_muted"] = video_muted;
+    } else {
+      p["state"] = "ended";
+    }
+    peers.push_back(std::move(p));
+  }
+  return peers;
+}
+
+void Participant::pollStats() {
+  for (auto& [id, v] : legs_) {
+    if (v.state == core::LegState::Ended) continue;
+    auto s = engine_->stats(id, std::chrono::milliseconds(500));
+    if (s) v.stats = *s;
+  }
+  emit({{"event", "stats"}, {"peers", peersJson(false)}});
+  render();
+}
+
+void Participant::render() {
+  if (opt_.json) return;
+  const bool tty = isatty(STDOUT_FILENO);
+  std::string out;
+  if (tty) out += "\x1b[H\x1b[2J";
+  const auto* call = session_ ? session_->call() : nullptr;
+  out += "chorus call: " + client_.userId() + " (" + client_.deviceId() + ") in " +
+         (session_ ? session_->roomId() : opt_.room) + "\n";
+  out += "call " + (call && call->callId() ? *call->callId() : std::string("(none)")) +
+         (call && call->entered() ? "  [in call]" : "  [not in call]") + "   you: audio " +
+         (muted_audio_ ? "MUTED" : "on") + ", video " + (muted_video_ ? "MUTED" : "on") +
+         (screenshare_ ? ", screensharing" : "") + "\n";
+  out += std::to_string(participants_.size()) + " other device(s) in the call\n\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-28s %-12s %-10s %-5s %-5s %8s %8s %9s %9s %7s\n", "peer", "device", "state",
+                "mic", "cam", "audio_fr", "video_fr", "pkts_in", "pkts_out", "rtt_ms");
+  out += line;
+  for (const auto& [id, v] : legs_) {
+    bool am = false, vm = false;
+    for (const auto& [sid, md] : v.metadata) {
+      if (md.purpose == proto::kPurposeUserMedia) {
+        am = md.audio_muted;
+        vm = md.video_muted;
+      }
+    }
+    std::snprintf(line, sizeof line, "%-28.28s %-12.12s %-10.10s %-5s %-5s %8llu %8llu %9llu %9llu %7s\n",
+                  v.user_id.c_str(), v.device_id.c_str(), std::string(core::toString(v.state)).c_str(),
+                  am ? "off" : "on", vm ? "off" : "on",
+                  static_cast<unsigned long long>(v.stats.audio_frames_decoded),
+                  static_cast<unsigned long long>(v.stats.video_frames_decoded),
+                  static_cast<unsigned long long>(v.stats.packets_received),
+                  static_cast<unsigned long long>(v.stats.packets_sent),
+                  v.stats.rtt_ms ? std::to_string(static_cast<int>(*v.stats.rtt_ms)).c_str() : "-");
+    out += line;
+  }
+  for (const auto& w : warnings_) out += "! " + w + "\n";
+  if (tty) out += "\ncommands on stdin: mute-audio unmute-audio mute-video unmute-video screenshare-on leave\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (!tty) std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+void Participant::stop(const std::string& why) {
+  if (stopping_) return;
+  stopping_ = true;
+  CHORUS_LOG(Info, "call", "leaving: " << why);
+  // Take the final media figures while the legs still exist.
+  for (auto& [id, v] : legs_) {
+    auto s = engine_ ? engine_->stats(id, std::chrono::milliseconds(500)) : Result<endpoint::LegStats>(v.stats);
+    if (s) v.stats = *s;
+  }
+  emit({{"event", "summary"}, {"peers", peersJson(true)}});
+  if (!opt_.json) {
+    render();
+    std::printf("left the call (%s)\n", why.c_str());
+  }
+  auto finish = [this] { loop_.stop(); };
+  if (!session_) {
+    finish();
+    return;
+  }
+  session_->leave(finish);
+  loop_.setTimer(5'000, finish);  // do not hang on an unreachable homeserver
+}
+
+void Participant::startSession() {
+  client_.turnServer([this](Result<json::object> turn) {
+    endpoint::MediaConfig mc;
+    mc.audio_source = opt_.audio_source;
+    mc.video_source = opt_.video_source;
+    mc.width = opt_.width;
+    mc.height = opt_.height;
+    mc.fps = opt_.fps;
+    mc.loopback_only = opt_.loopback_only;
+    mc.name = client_.deviceId();
+    if (turn) {
+      // {"uris": ["turn:host:port?transport=udp", ...], "username", "password"}
+      const auto* uris = turn->if_contains("uris");
+      const auto* user = turn->if_contains("username");
+      const auto* pass = turn->if_contains("password");
+      if (uris && uris->is_array() && user && user->is_string() && pass && pass->is_string()) {
+        for (const auto& u : uris->as_array()) {
+          if (!u.is_string()) continue;
+          std::string uri(u.as_string());
+          auto colon = uri.find(':');
+          if (colon == std::string::npos) continue;
+          std::string scheme = uri.substr(0, colon), rest = uri.substr(colon + 1);
+          if (auto q = rest.find('?'); q != std::string::npos) rest = rest.substr(0, q);
+          if (scheme == "turn" || scheme == "turns") {
+            mc.turn_servers.push_back(scheme + "://" + std::string(user->as_string()) + ":" +
+                                      std::string(pass->as_string()) + "@" + rest);
+          } else if (scheme == "stun" && mc.stun_server.empty()) {
+            mc.stun_server = "stun://" + rest;
+          }
+        }
+      }
+    }
+    auto engine = endpoint::MediaEngine::create(mc);
+    if (!engine) {
+      std::fprintf(stderr, "chorus call: media engine: %s\n", engine.error().message.c_str());
+      exit_code_ = 1;
+      loop_.stop();
+      return;
+    }
+    engine_ = std::move(*engine);
+    backend_ = std::make_unique<EndpointBackend>(*engine_);
+    muted_audio_ = opt_.mute_audio;
+    muted_video_ = opt_.mute_video;
+    screenshare_ = opt_.screenshare;
+    engine_->setMuted(muted_audio_, muted_video_);
+    if (screenshare_) engine_->setScreenshare(true);
+
+    matrix::SessionConfig sc;
+    sc.room = opt_.room;
+    sc.create_call = opt_.create;
+    sc.use_delayed_events = opt_.use_delayed_events;
+    sc.feeds = {core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::UserMedia),
+                                std::string(proto::kPurposeUserMedia), muted_audio_, muted_video_}};
+    if (screenshare_) {
+      sc.feeds.push_back(core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::ScreenShare),
+                                         std::string(proto::kPurposeScreenshare), true, false});
+    }
+    session_ = std::make_unique<matrix::CallSession>(loop_, client_, sc, backend_.get(),
+                                                     [this](const core::Action& a) { onNotify(a); });
+    media_thread_ = std::thread([this] { pumpMedia(); });
+    session_->start([this](Status st) {
+      if (!st) {
+        std::fprintf(stderr, "chorus call: %s\n", st.error().message.c_str());
+        exit_code_ = 1;
+        stopping_ = true;
+        loop_.stop();
+        return;
+      }
+      emit({{"event", "ready"},
+            {"user_id", client_.userId()},
+            {"device_id", client_.deviceId()},
+            {"room_id", session_->roomId()},
+            {"delayed_events", session_->delayedEventsSupported()}});
+    });
+  });
+}
+
+void Participant::pumpMedia() {
+  while (media_thread_run_.load()) {
+    if (!engine_->waitForEvents(std::chrono::milliseconds(200))) continue;
+    auto events = engine_->poll();
+    loop_.post([this, events = std::move(events)] {
+      for (const auto& ev : events) {
+        if (auto in = EndpointBackend::toInput(ev)) session_->input(*in);
+      }
+    });
+  }
+}
+
+int Participant::run() {
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+  auto begin = [this] {
+    if (!opt_.access_token.empty()) {
+      client_.setSession(opt_.access_token, opt_.user, opt_.device_id);
+      client_.whoami([this](Result<json::object> r) {
+        if (!r) {
+          std::fprintf(stderr, "chorus call: access token rejected: %s\n", r.error().message.c_str());
+          exit_code_ = 1;
+          loop_.stop();
+          return;
+        }
+        std::string uid(r->at("user_id").as_string());
+        std::string did = opt_.device_id;
+        if (const auto* d = r->if_contains("device_id"); d && d->is_string()) did = d->as_string();
+        client_.setSession(opt_.access_token, uid, did);
+        startSession();
+      });
+      return;
+    }
+    client_.login(opt_.user, opt_.password, opt_.device_id, [this](Result<json::object> r) {
+      if (!r) {
+        std::fprintf(stderr, "chorus call: login failed: %s\n", r.error().message.c_str());
+        exit_code_ = 1;
+        loop_.stop();
+        return;
+      }
+      startSession();
+    });
+  };
+  loop_.post(begin);
+  // Signals, duration and stats are checked on the loop thread.
+  const auto started = std::chrono::steady_clock::now();
+  std::function<void()> tick;
+  TimeMs since_stats = 0;
+  tick = [&] {
+    if (!stopping_) {
+      if (int sig = g_signal.load()) {
+        stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+      } else if (opt_.duration_s > 0 && std::chrono::steady_clock::now() - started >=
+                                            std::chrono::milliseconds(static_cast<TimeMs>(opt_.duration_s * 1000))) {
+        stop("duration reached");
+      } else if (engine_ && (since_stats += 100) >= static_cast<TimeMs>(opt_.stats_interval_s * 1000)) {
+        since_stats = 0;
+        pollStats();
+      }
+    }
+    loop_.setTimer(100, tick);
+  };
+  loop_.setTimer(100, tick);
+  if (opt_.read_commands) {
+    stdin_thread_ = std::thread([this] {
+      std::string line;
+      while (media_thread_run_.load()) {
+        pollfd pfd{STDIN_FILENO, POLLIN, 0};
+        int r = ::poll(&pfd, 1, 200);
+        if (r <= 0) continue;
+        if (!std::getline(std::cin, line)) break;  // EOF: no more commands (keep running)
+        loop_.post([this, line] {
+          if (!stopping_ && engine_ && session_) applyCommand(line);
+        });
+      }
+    });
+  }
+  loop_.run();
+  media_thread_run_.store(false);
+  if (media_thread_.joinable()) media_thread_.join();
+  if (stdin_thread_.joinable()) stdin_thread_.join();
+  session_.reset();
+  backend_.reset();
+  engine_.reset();
+  return exit_code_;
+}
+
+}  // namespace
+
+int runParticipant(const ParticipantOptions& options) {
+  Participant p(options);
+  return p.run();
+}
+
+}  // namespace chorus::call

@@ -1,0 +1,35 @@
+#pragma once
+// `chorus call`: joins a room's group call on any homeserver as a native participant with real media, shows a
+// live view (or JSON lines) and leaves cleanly on SIGINT/SIGTERM, at --duration, or on a `leave` command.
+#include <string>
+
+namespace chorus::call {
+
+struct ParticipantOptions {
+  std::string homeserver;  // base URL, e.g. http://127.0.0.1:8008
+  std::string user;        // localpart or MXID (with password), or the user id that goes with access_token
+  std::string password;
+  std::string access_token;
+  std::string device_id;   // optional: reuse a device
+  std::string room;        // room id or alias
+  bool create{false};      // create the group call if the room has none
+  double duration_s{0};    // 0: until a signal
+  bool json{false};        // JSON lines instead of the terminal view
+  bool mute_audio{false};
+  bool mute_video{false};
+  bool screenshare{false};
+  std::string audio_source{"test"};
+  std::string video_source{"test"};
+  int width{640};
+  int height{360};
+  int fps{30};
+  bool loopback_only{false};      // gather only 127.0.0.1 candidates (tests, local demos)
+  bool use_delayed_events{true};  // MSC4140 when the homeserver has it
+  bool read_commands{true};       // read commands from stdin: mute-audio, unmute-audio, mute-video, ...
+  double stats_interval_s{1.0};
+};
+
+// Runs until done; returns the process exit code.
+int runParticipant(const ParticipantOptions& options);
+
+}  // namespace chorus::call
