@@ -92,6 +92,7 @@ class Participant {
 
 void Participant::emit(json::object line) {
   if (!opt_.json) return;
+  line["ts"] = SystemClock().nowMs();
   std::string s = json::serialize(line);
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fputc('\n', stdout);

@@ -47,11 +47,11 @@ void PeerCall::startFromInvite(PeerContext& ctx, const proto::CallSignal& invite
   peer_knows_call_ = true;
   remote_party_id_ = invite.party_id;
   ctx.out.push_back(act::CreateLeg{leg_, user_id_, device_id_, session_id_, false, media_enabled});
+  setState(ctx, LegState::CreatingAnswer);
   setRemoteMetadata(ctx, invite.metadata);
   ctx.out.push_back(act::SetRemoteDescription{leg_, *invite.description});
   remote_description_set_ = true;
   ctx.out.push_back(act::CreateAnswer{leg_});
-  setState(ctx, LegState::CreatingAnswer);
 }
 
 void PeerCall::setState(PeerContext& ctx, LegState s, const std::string& reason) {
