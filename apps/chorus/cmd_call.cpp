@@ -8,15 +8,18 @@ namespace chorus::app {
 
 void registerCall(CLI::App& app, Runner* runner) {
   auto opt = std::make_shared<call::ParticipantOptions>();
-  auto* cmd = app.add_subcommand("call", "Join a room's group call as a native participant with audio and video");
-  cmd->add_option("--homeserver", opt->homeserver, "homeserver base URL, e.g. http://127.0.0.1:8008")->required();
+  auto* cmd =
+      app.add_subcommand("call", "Join a room's group call as a native participant with audio and video");
+  cmd->add_option("--homeserver", opt->homeserver, "homeserver base URL, e.g. http://127.0.0.1:8008")
+      ->required();
   cmd->add_option("--user", opt->user, "user (localpart or MXID)")->required();
   cmd->add_option("--password", opt->password, "password (or use --access-token)");
   cmd->add_option("--access-token", opt->access_token, "access token instead of a password");
   cmd->add_option("--device-id", opt->device_id, "device id to log in as (default: a new device)");
   cmd->add_option("--room", opt->room, "room id or alias (joined if needed)")->required();
   cmd->add_flag("--create", opt->create, "create the group call if the room has none");
-  cmd->add_option("--duration", opt->duration_s, "leave after this many seconds (default: on SIGINT/SIGTERM)");
+  cmd->add_option("--duration", opt->duration_s,
+                  "leave after this many seconds (default: on SIGINT/SIGTERM)");
   cmd->add_flag("--json", opt->json, "print JSON lines (ends with a summary line) instead of the live view");
   cmd->add_flag("--mute-audio", opt->mute_audio, "start with the microphone muted");
   cmd->add_flag("--mute-video", opt->mute_video, "start with the camera muted");
@@ -29,7 +32,8 @@ void registerCall(CLI::App& app, Runner* runner) {
   cmd->add_flag("--loopback-only", opt->loopback_only, "gather only 127.0.0.1 ICE candidates (local tests)");
   cmd->add_flag("!--no-delayed-events", opt->use_delayed_events, "do not use MSC4140 delayed events");
   cmd->add_flag("!--no-commands", opt->read_commands, "do not read commands from stdin");
-  cmd->add_option("--stats-interval", opt->stats_interval_s, "seconds between stats updates")->capture_default_str();
+  cmd->add_option("--stats-interval", opt->stats_interval_s, "seconds between stats updates")
+      ->capture_default_str();
   cmd->callback([opt, runner, cmd] {
     if (opt->password.empty() && opt->access_token.empty()) {
       throw CLI::ValidationError("--password", "give --password or --access-token");

@@ -1,11 +1,17 @@
-// `chorus demo`: a scripted group call. Until real media calls land, it runs an in-memory homeserver and fake
-// media through the real core state machines (`--simulate`, the default) and prints what happens.
+// `chorus demo`: a real three-party call on an embedded homeserver (src/call/demo.cpp); `--simulate` runs the
+// core state machines on an in-memory homeserver with fake media instead and prints every step.
+#include <unistd.h>
+
+#include <climits>
 #include <cstdio>
 #include <string>
 
 #include "apps/chorus/commands.hpp"
 #include "base/clock.hpp"
 #include "sim/simulation.hpp"
+#ifdef CHORUS_HAVE_CALL
+#include "call/demo.hpp"
+#endif
 
 namespace chorus::app {
 namespace {
@@ -14,6 +20,11 @@ struct DemoOptions {
   int participants{3};
   std::uint64_t seed{1};
   bool quiet{false};
+  bool simulate{false};
+  double duration_s{30};
+  std::string listen{"127.0.0.1:8008"};
+  std::string data_dir;
+  bool loopback_only{false};
 };
 
 int runSimulatedDemo(const DemoOptions& opt) {
@@ -61,13 +72,45 @@ int runSimulatedDemo(const DemoOptions& opt) {
 
 }  // namespace
 
+std::string selfPath() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "chorus";
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+int runDemo(const DemoOptions& opt) {
+#ifdef CHORUS_HAVE_CALL
+  if (!opt.simulate) {
+    call::DemoOptions d;
+    d.chorus_binary = selfPath();
+    d.listen = opt.listen;
+    d.data_dir = opt.data_dir;
+    d.duration_s = opt.duration_s;
+    d.participants = opt.participants;
+    d.loopback_only = opt.loopback_only;
+    return call::runDemo(d);
+  }
+#endif
+  return runSimulatedDemo(opt);
+}
+
 void registerDemo(CLI::App& app, Runner* runner) {
   auto opt = std::make_shared<DemoOptions>();
-  auto* cmd = app.add_subcommand("demo", "Run a three-party group call and show what happens");
-  cmd->add_option("--participants", opt->participants, "number of participants (2-8)")->capture_default_str();
+  auto* cmd =
+      app.add_subcommand("demo", "Run a three-party group call on an embedded homeserver and show it");
+  cmd->add_option("--participants", opt->participants, "number of bots (1-6; the simulation: 2-8)")
+      ->capture_default_str();
+  cmd->add_option("--duration", opt->duration_s, "seconds to run (0: until Ctrl-C)")->capture_default_str();
+  cmd->add_option("--listen", opt->listen, "where chorus hs listens (a free port if taken)")
+      ->capture_default_str();
+  cmd->add_option("--data", opt->data_dir, "homeserver data directory (default: a new temporary one)");
+  cmd->add_flag("--loopback-only", opt->loopback_only, "bots gather only 127.0.0.1 ICE candidates");
+  cmd->add_flag("--simulate", opt->simulate,
+                "in-memory homeserver and fake media: show the core state machines");
   cmd->add_option("--seed", opt->seed, "random seed of the simulation")->capture_default_str();
-  cmd->add_flag("--quiet", opt->quiet, "print only the summary lines");
-  cmd->callback([opt, runner] { *runner = [opt] { return runSimulatedDemo(*opt); }; });
+  cmd->add_flag("--quiet", opt->quiet, "simulation: print only the summary lines");
+  cmd->callback([opt, runner] { *runner = [opt] { return runDemo(*opt); }; });
 }
 
 }  // namespace chorus::app

@@ -40,7 +40,8 @@ std::optional<core::Input> EndpointBackend::toInput(const endpoint::MediaEvent& 
     if (c->sdp_mline_index) cand.sdp_mline_index = *c->sdp_mline_index;
     return core::in::LocalCandidate{c->leg, cand};
   }
-  if (const auto* g = std::get_if<endpoint::GatheringComplete>(&ev)) return core::in::GatheringComplete{g->leg};
+  if (const auto* g = std::get_if<endpoint::GatheringComplete>(&ev))
+    return core::in::GatheringComplete{g->leg};
   if (const auto* s = std::get_if<endpoint::LegState>(&ev)) {
     switch (s->state) {
       case endpoint::ConnectionState::Connected:
@@ -55,7 +56,8 @@ std::optional<core::Input> EndpointBackend::toInput(const endpoint::MediaEvent& 
         return std::nullopt;
     }
   }
-  if (const auto* n = std::get_if<endpoint::NegotiationNeeded>(&ev)) return core::in::NegotiationNeeded{n->leg};
+  if (const auto* n = std::get_if<endpoint::NegotiationNeeded>(&ev))
+    return core::in::NegotiationNeeded{n->leg};
   if (const auto* e = std::get_if<endpoint::LegError>(&ev)) {
     if (e->leg != 0) return core::in::MediaFailed{e->leg, e->message};
   }

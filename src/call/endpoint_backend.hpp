@@ -18,7 +18,8 @@ class EndpointBackend final : public matrix::MediaBackend {
   // matrix::MediaBackend
   void execute(const core::Action& action) override;
 
-  // Converts one engine event into the core input it stands for (nullopt: nothing for core, e.g. RemoteStream).
+  // Converts one engine event into the core input it stands for (nullopt: nothing for core, e.g.
+  // RemoteStream).
   static std::optional<core::Input> toInput(const endpoint::MediaEvent& ev);
 
  private:

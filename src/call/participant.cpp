@@ -28,7 +28,9 @@ namespace json = boost::json;
 namespace {
 
 std::atomic<int> g_signal{0};
-void onSignal(int sig) { g_signal.store(sig); }
+void onSignal(int sig) {
+  g_signal.store(sig);
+}
 
 struct PeerTotals {
   std::uint64_t packets_sent{0}, bytes_sent{0}, packets_received{0}, bytes_received{0};
@@ -102,7 +104,8 @@ void Participant::emit(json::object line) {
 json::object metadataJson(const proto::SdpStreamMetadata& md) {
   json::object feeds;
   for (const auto& [id, m] : md) {
-    feeds[id] = json::object{{"purpose", m.purpose}, {"audio_muted", m.audio_muted}, {"video_muted", m.video_muted}};
+    feeds[id] =
+        json::object{{"purpose", m.purpose}, {"audio_muted", m.audio_muted}, {"video_muted", m.video_muted}};
   }
   return feeds;
 }
@@ -112,7 +115,8 @@ void Participant::onNotify(const core::Action& a) {
     participants_ = p->participants;
     json::array arr;
     for (const auto& x : participants_) {
-      arr.push_back(json::object{{"user_id", x.user_id}, {"device_id", x.device_id}, {"session_id", x.session_id}});
+      arr.push_back(
+          json::object{{"user_id", x.user_id}, {"device_id", x.device_id}, {"session_id", x.session_id}});
     }
     emit({{"event", "participants"}, {"participants", arr}});
   } else if (const auto* l = std::get_if<core::act::LegChanged>(&a)) {
@@ -140,7 +144,8 @@ void Participant::onNotify(const core::Action& a) {
           {"device_id", it->second.device_id},
           {"feeds", metadataJson(r->metadata)}});
   } else if (const auto* c = std::get_if<core::act::CallChanged>(&a)) {
-    emit({{"event", "call"}, {"call_id", c->call_id ? json::value(*c->call_id) : json::value(nullptr)},
+    emit({{"event", "call"},
+          {"call_id", c->call_id ? json::value(*c->call_id) : json::value(nullptr)},
           {"entered", c->entered}});
   } else if (const auto* w = std::get_if<core::act::Warning>(&a)) {
     warnings_.push_back(w->message);
@@ -151,9 +156,9 @@ void Participant::onNotify(const core::Action& a) {
 }
 
 void Participant::setFeeds() {
-  std::vector<core::LocalFeed> feeds{core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::UserMedia),
-                                                     std::string(proto::kPurposeUserMedia), muted_audio_,
-                                                     muted_video_}};
+  std::vector<core::LocalFeed> feeds{
+      core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::UserMedia),
+                      std::string(proto::kPurposeUserMedia), muted_audio_, muted_video_}};
   if (screenshare_) {
     feeds.push_back(core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::ScreenShare),
                                     std::string(proto::kPurposeScreenshare), true, false});
@@ -182,7 +187,9 @@ void Participant::applyCommand(const std::string& cmd) {
   }
   engine_->setMuted(muted_audio_, muted_video_);
   setFeeds();
-  emit({{"event", "local"}, {"audio_muted", muted_audio_}, {"video_muted", muted_video_},
+  emit({{"event", "local"},
+        {"audio_muted", muted_audio_},
+        {"video_muted", muted_video_},
         {"screenshare", screenshare_}});
 }
 
@@ -252,8 +259,8 @@ void Participant::render() {
          (screenshare_ ? ", screensharing" : "") + "\n";
   out += std::to_string(participants_.size()) + " other device(s) in the call\n\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-28s %-12s %-10s %-5s %-5s %8s %8s %9s %9s %7s\n", "peer", "device", "state",
-                "mic", "cam", "audio_fr", "video_fr", "pkts_in", "pkts_out", "rtt_ms");
+  std::snprintf(line, sizeof line, "%-28s %-12s %-10s %-5s %-5s %8s %8s %9s %9s %7s\n", "peer", "device",
+                "state", "mic", "cam", "audio_fr", "video_fr", "pkts_in", "pkts_out", "rtt_ms");
   out += line;
   for (const auto& [id, v] : legs_) {
     bool am = false, vm = false;
@@ -274,7 +281,8 @@ void Participant::render() {
     out += line;
   }
   for (const auto& w : warnings_) out += "! " + w + "\n";
-  if (tty) out += "\ncommands on stdin: mute-audio unmute-audio mute-video unmute-video screenshare-on leave\n";
+  if (tty)
+    out += "\ncommands on stdin: mute-audio unmute-audio mute-video unmute-video screenshare-on leave\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
   if (!tty) std::fputc('\n', stdout);
   std::fflush(stdout);
@@ -286,7 +294,8 @@ void Participant::stop(const std::string& why) {
   CHORUS_LOG(Info, "call", "leaving: " << why);
   // Take the final media figures while the legs still exist.
   for (auto& [id, v] : legs_) {
-    auto s = engine_ ? engine_->stats(id, std::chrono::milliseconds(500)) : Result<endpoint::LegStats>(v.stats);
+    auto s =
+        engine_ ? engine_->stats(id, std::chrono::milliseconds(500)) : Result<endpoint::LegStats>(v.stats);
     if (s) v.stats = *s;
   }
   emit({{"event", "summary"}, {"peers", peersJson(true)}});
@@ -433,8 +442,9 @@ int Participant::run() {
     if (!stopping_) {
       if (int sig = g_signal.load()) {
         stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
-      } else if (opt_.duration_s > 0 && std::chrono::steady_clock::now() - started >=
-                                            std::chrono::milliseconds(static_cast<TimeMs>(opt_.duration_s * 1000))) {
+      } else if (opt_.duration_s > 0 &&
+                 std::chrono::steady_clock::now() - started >=
+                     std::chrono::milliseconds(static_cast<TimeMs>(opt_.duration_s * 1000))) {
         stop("duration reached");
       } else if (engine_ && (since_stats += 100) >= static_cast<TimeMs>(opt_.stats_interval_s * 1000)) {
         since_stats = 0;

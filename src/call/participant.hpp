@@ -10,11 +10,11 @@ struct ParticipantOptions {
   std::string user;        // localpart or MXID (with password), or the user id that goes with access_token
   std::string password;
   std::string access_token;
-  std::string device_id;   // optional: reuse a device
-  std::string room;        // room id or alias
-  bool create{false};      // create the group call if the room has none
-  double duration_s{0};    // 0: until a signal
-  bool json{false};        // JSON lines instead of the terminal view
+  std::string device_id;  // optional: reuse a device
+  std::string room;       // room id or alias
+  bool create{false};     // create the group call if the room has none
+  double duration_s{0};   // 0: until a signal
+  bool json{false};       // JSON lines instead of the terminal view
   bool mute_audio{false};
   bool mute_video{false};
   bool screenshare{false};

@@ -7,7 +7,8 @@ namespace chorus::matrix {
 
 namespace json = boost::json;
 
-CallSession::CallSession(EventLoop& loop, Client& client, SessionConfig config, MediaBackend* media, Notify notify)
+CallSession::CallSession(EventLoop& loop, Client& client, SessionConfig config, MediaBackend* media,
+                         Notify notify)
     : loop_(loop), client_(client), config_(std::move(config)), media_(media), notify_(std::move(notify)) {}
 
 CallSession::~CallSession() {
@@ -28,7 +29,8 @@ void CallSession::start(Ready ready) {
         delayed_supported_ = config_.use_delayed_events && f && f->is_bool() && f->as_bool();
       }
     }
-    CHORUS_LOG(Info, "matrix", "MSC4140 delayed events " << (delayed_supported_ ? "supported" : "not available"));
+    CHORUS_LOG(Info, "matrix",
+               "MSC4140 delayed events " << (delayed_supported_ ? "supported" : "not available"));
     client_.joinRoom(config_.room, [this](Result<json::object> j) {
       if (!j) {
         if (ready_) ready_(fail(j.error().code, "joining " + config_.room + ": " + j.error().message));
@@ -45,7 +47,9 @@ void CallSession::start(Ready ready) {
   });
 }
 
-void CallSession::afterJoin() { syncLoop(); }
+void CallSession::afterJoin() {
+  syncLoop();
+}
 
 void CallSession::syncLoop() {
   if (stopping_) return;
@@ -54,7 +58,8 @@ void CallSession::syncLoop() {
     if (stopping_) return;
     if (!r) {
       sync_backoff_ms_ = std::min<TimeMs>(30'000, sync_backoff_ms_ ? sync_backoff_ms_ * 2 : 1'000);
-      CHORUS_LOG(Warn, "matrix", "sync failed: " << r.error().message << "; retrying in " << sync_backoff_ms_ << " ms");
+      CHORUS_LOG(Warn, "matrix",
+                 "sync failed: " << r.error().message << "; retrying in " << sync_backoff_ms_ << " ms");
       if (r.error().code == Code::Unauthenticated && ready_ && !initial_synced_) {
         ready_(fail(r.error()));
         ready_ = nullptr;
@@ -112,7 +117,8 @@ void CallSession::execute(core::Actions actions) {
       sendToDevice(*s);
     } else if (auto* w = std::get_if<core::act::ScheduleWakeup>(&a)) {
       scheduleWakeup(w->at);
-    } else if (std::holds_alternative<core::act::CreateLeg>(a) || std::holds_alternative<core::act::CreateOffer>(a) ||
+    } else if (std::holds_alternative<core::act::CreateLeg>(a) ||
+               std::holds_alternative<core::act::CreateOffer>(a) ||
                std::holds_alternative<core::act::CreateAnswer>(a) ||
                std::holds_alternative<core::act::SetRemoteDescription>(a) ||
                std::holds_alternative<core::act::AddRemoteCandidates>(a) ||
@@ -209,8 +215,9 @@ void CallSession::scheduleDelayedLeave(const json::object& leave_content, std::f
               }
             }
           } else {
-            CHORUS_LOG(Warn, "matrix", "could not schedule the delayed leave: " << r.error().message
-                                                                                << "; relying on expires_ts");
+            CHORUS_LOG(
+                Warn, "matrix",
+                "could not schedule the delayed leave: " << r.error().message << "; relying on expires_ts");
           }
           then();
         },
@@ -264,7 +271,8 @@ void CallSession::flushDeviceQueue(const std::string& key) {
   client_.sendToDevice(job.action.type, job.txn_id, std::move(messages), [this, key](Result<json::object> r) {
     auto& queue = device_queues_[key];
     if (!r) {
-      CHORUS_LOG(Warn, "matrix", "sendToDevice " << queue.front().action.type << " failed: " << r.error().message);
+      CHORUS_LOG(Warn, "matrix",
+                 "sendToDevice " << queue.front().action.type << " failed: " << r.error().message);
       execute(call_->handle(core::in::RequestFailed{queue.front().action.id, r.error()}));
     }
     queue.pop_front();

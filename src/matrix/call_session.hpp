@@ -27,8 +27,8 @@ struct SessionConfig {
   std::string room;  // id or alias
   bool create_call{false};
   std::vector<core::LocalFeed> feeds;
-  core::Config core;         // user/device/session are filled in from the login
-  TimeMs delayed_leave_ms{8'000};   // MSC4140 (js-sdk defaults)
+  core::Config core;               // user/device/session are filled in from the login
+  TimeMs delayed_leave_ms{8'000};  // MSC4140 (js-sdk defaults)
   TimeMs delayed_restart_ms{5'000};
   TimeMs sync_timeout_ms{30'000};
   bool use_delayed_events{true};  // when /versions advertises org.matrix.msc4140
@@ -44,8 +44,8 @@ class CallSession {
 
   // Checks /versions, joins the room, does the first sync and enters the call. `ready` reports the outcome.
   void start(Ready ready);
-  // Leaves the call (hangups, member event without us, delayed leave cancelled); `done` runs when the requests
-  // have completed (or failed).
+  // Leaves the call (hangups, member event without us, delayed leave cancelled); `done` runs when the
+  // requests have completed (or failed).
   void leave(std::function<void()> done);
   void terminate(std::function<void()> done);
   void input(const core::Input& in);  // loop thread

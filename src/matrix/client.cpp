@@ -12,15 +12,24 @@ constexpr std::string_view kV3 = "/_matrix/client/v3";
 
 Code codeForStatus(long status) {
   switch (status) {
-    case 0: return Code::Unavailable;
-    case 400: return Code::InvalidArgument;
-    case 401: return Code::Unauthenticated;
-    case 403: return Code::PermissionDenied;
-    case 404: return Code::NotFound;
-    case 409: return Code::AlreadyExists;
-    case 413: return Code::ResourceExhausted;
-    case 429: return Code::ResourceExhausted;
-    default: return status >= 500 ? Code::Unavailable : Code::Unknown;
+    case 0:
+      return Code::Unavailable;
+    case 400:
+      return Code::InvalidArgument;
+    case 401:
+      return Code::Unauthenticated;
+    case 403:
+      return Code::PermissionDenied;
+    case 404:
+      return Code::NotFound;
+    case 409:
+      return Code::AlreadyExists;
+    case 413:
+      return Code::ResourceExhausted;
+    case 429:
+      return Code::ResourceExhausted;
+    default:
+      return status >= 500 ? Code::Unavailable : Code::Unknown;
   }
 }
 }  // namespace
@@ -31,7 +40,9 @@ Client::Client(EventLoop& loop, std::string homeserver_url) : loop_(loop), base_
   txn_prefix_ = "chorus" + rng.alnum(8) + ".";
 }
 
-std::string Client::newTxnId() { return txn_prefix_ + std::to_string(++txn_counter_); }
+std::string Client::newTxnId() {
+  return txn_prefix_ + std::to_string(++txn_counter_);
+}
 
 std::string Client::errcodeOf(const Error& e) {
   auto colon = e.message.find(':');
@@ -44,8 +55,8 @@ void Client::setSession(std::string access_token, std::string user_id, std::stri
   device_id_ = std::move(device_id);
 }
 
-void Client::call(const std::string& method, const std::string& path, std::optional<json::object> body, Reply cb,
-                  RetryPolicy policy, TimeMs timeout_ms) {
+void Client::call(const std::string& method, const std::string& path, std::optional<json::object> body,
+                  Reply cb, RetryPolicy policy, TimeMs timeout_ms) {
   HttpRequest req;
   req.method = method;
   req.url = base_ + path;
@@ -62,7 +73,8 @@ void Client::attempt(HttpRequest req, Reply cb, RetryPolicy policy, int attempt_
     if (resp.status >= 200 && resp.status < 300) {
       auto parsed = parseReply(resp.body, kMaxSyncBytes);
       if (!parsed) {
-        cb(fail(Code::DataLoss, "homeserver reply to " + req.method + " " + req.url + ": " + parsed.error().message));
+        cb(fail(Code::DataLoss,
+                "homeserver reply to " + req.method + " " + req.url + ": " + parsed.error().message));
         return;
       }
       cb(std::move(*parsed));
@@ -79,8 +91,9 @@ void Client::attempt(HttpRequest req, Reply cb, RetryPolicy policy, int attempt_
     if (retryable && attempt_no < policy.max_attempts) {
       TimeMs delay = std::min(policy.max_backoff_ms, policy.base_backoff_ms << (attempt_no - 1));
       if (me.retry_after_ms) delay = std::max<TimeMs>(*me.retry_after_ms, 0);
-      CHORUS_LOG(Info, "matrix", req.method << " " << req.url << " failed (" << me.errcode << " " << me.error
-                                             << "), retry " << attempt_no << " in " << delay << " ms");
+      CHORUS_LOG(Info, "matrix",
+                 req.method << " " << req.url << " failed (" << me.errcode << " " << me.error << "), retry "
+                            << attempt_no << " in " << delay << " ms");
       loop_.setTimer(delay, [this, req = std::move(req), cb = std::move(cb), policy, attempt_no]() mutable {
         attempt(std::move(req), std::move(cb), policy, attempt_no + 1);
       });
@@ -90,7 +103,8 @@ void Client::attempt(HttpRequest req, Reply cb, RetryPolicy policy, int attempt_
   });
 }
 
-void Client::login(const std::string& user, const std::string& password, const std::string& device_id, Reply cb) {
+void Client::login(const std::string& user, const std::string& password, const std::string& device_id,
+                   Reply cb) {
   json::object body{{"type", "m.login.password"},
                     {"identifier", json::object{{"type", "m.id.user"}, {"user", user}}},
                     {"password", password},
@@ -111,9 +125,13 @@ void Client::login(const std::string& user, const std::string& password, const s
   });
 }
 
-void Client::whoami(Reply cb) { call("GET", std::string(kV3) + "/account/whoami", std::nullopt, std::move(cb)); }
+void Client::whoami(Reply cb) {
+  call("GET", std::string(kV3) + "/account/whoami", std::nullopt, std::move(cb));
+}
 
-void Client::versions(Reply cb) { call("GET", "/_matrix/client/versions", std::nullopt, std::move(cb)); }
+void Client::versions(Reply cb) {
+  call("GET", "/_matrix/client/versions", std::nullopt, std::move(cb));
+}
 
 void Client::joinRoom(const std::string& room, Reply cb) {
   call("POST", std::string(kV3) + "/join/" + encodePathSegment(room), json::object{}, std::move(cb));
@@ -139,9 +157,9 @@ void Client::putState(const std::string& room_id, const std::string& type, const
   call("PUT", path, content, std::move(cb));
 }
 
-void Client::sendToDevice(const std::string& type, const std::string& txn_id, json::object messages, Reply cb) {
-  call("PUT",
-       std::string(kV3) + "/sendToDevice/" + encodePathSegment(type) + "/" + encodePathSegment(txn_id),
+void Client::sendToDevice(const std::string& type, const std::string& txn_id, json::object messages,
+                          Reply cb) {
+  call("PUT", std::string(kV3) + "/sendToDevice/" + encodePathSegment(type) + "/" + encodePathSegment(txn_id),
        json::object{{"messages", std::move(messages)}}, std::move(cb));
 }
 
@@ -149,10 +167,13 @@ void Client::delayedEventAction(const std::string& delay_id, const std::string& 
   RetryPolicy few;
   few.max_attempts = 2;
   call("POST",
-       "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/" + encodePathSegment(delay_id) + "/" + action,
+       "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/" + encodePathSegment(delay_id) + "/" +
+           action,
        json::object{}, std::move(cb), few);
 }
 
-void Client::turnServer(Reply cb) { call("GET", std::string(kV3) + "/voip/turnServer", std::nullopt, std::move(cb)); }
+void Client::turnServer(Reply cb) {
+  call("GET", std::string(kV3) + "/voip/turnServer", std::nullopt, std::move(cb));
+}
 
 }  // namespace chorus::matrix

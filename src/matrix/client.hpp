@@ -34,14 +34,15 @@ class Client {
   // delay_ms: schedule it as an MSC4140 delayed event (deployed query-parameter form) instead of sending now.
   void putState(const std::string& room_id, const std::string& type, const std::string& state_key,
                 const boost::json::object& content, Reply cb, std::optional<TimeMs> delay_ms = std::nullopt);
-  void sendToDevice(const std::string& type, const std::string& txn_id, boost::json::object messages, Reply cb);
+  void sendToDevice(const std::string& type, const std::string& txn_id, boost::json::object messages,
+                    Reply cb);
   // MSC4140 management: action is "restart", "cancel" or "send".
   void delayedEventAction(const std::string& delay_id, const std::string& action, Reply cb);
   void turnServer(Reply cb);
 
   // Any request; errors become Error{code, "M_ERRCODE: message"}; 429 and transport/5xx errors are retried.
-  void call(const std::string& method, const std::string& path, std::optional<boost::json::object> body, Reply cb,
-            RetryPolicy policy = {}, TimeMs timeout_ms = 60'000);
+  void call(const std::string& method, const std::string& path, std::optional<boost::json::object> body,
+            Reply cb, RetryPolicy policy = {}, TimeMs timeout_ms = 60'000);
 
   std::string newTxnId();
   const std::string& userId() const { return user_id_; }

@@ -185,9 +185,13 @@ void EventLoop::run() {
     curl_multi_timeout(static_cast<CURLM*>(multi_), &curl_timeout);
     TimeMs wait = 1000;
     if (curl_timeout >= 0) wait = std::min<TimeMs>(wait, curl_timeout);
-    if (!timers_.empty()) wait = std::min<TimeMs>(wait, std::max<TimeMs>(0, timers_.begin()->first - nowMs()));
+    if (!timers_.empty())
+      wait = std::min<TimeMs>(wait, std::max<TimeMs>(0, timers_.begin()->first - nowMs()));
     if (wait > 0) curl_multi_poll(static_cast<CURLM*>(multi_), nullptr, 0, static_cast<int>(wait), nullptr);
   }
+  // A later run() runs again.
+  std::lock_guard<std::mutex> lock(mutex_);
+  stop_ = false;
 }
 
 }  // namespace chorus::matrix

@@ -21,7 +21,7 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
-  long status{0};             // 0 when the transport failed
+  long status{0};  // 0 when the transport failed
   std::string body;
   std::string transport_error;  // curl's message when status == 0
 };
@@ -47,7 +47,7 @@ class EventLoop {
   void post(std::function<void()> fn);
   void stop();
 
-  // Runs until stop(). Returns after the last posted task ran.
+  // Runs until stop(); the loop can be run again afterwards.
   void run();
   bool stopped() const;
 

@@ -26,8 +26,8 @@ std::optional<core::StateEvent> toStateEvent(const json::value& v) {
   const auto* key = o.if_contains("state_key");
   const auto* sender = o.if_contains("sender");
   const auto* content = o.if_contains("content");
-  if (!type || !type->is_string() || !key || !key->is_string() || !sender || !sender->is_string() || !content ||
-      !content->is_object()) {
+  if (!type || !type->is_string() || !key || !key->is_string() || !sender || !sender->is_string() ||
+      !content || !content->is_object()) {
     return std::nullopt;
   }
   core::StateEvent ev;
@@ -42,7 +42,9 @@ std::optional<core::StateEvent> toStateEvent(const json::value& v) {
   return ev;
 }
 
-bool isStateEvent(const json::value& v) { return v.is_object() && v.as_object().contains("state_key"); }
+bool isStateEvent(const json::value& v) {
+  return v.is_object() && v.as_object().contains("state_key");
+}
 
 const json::array* arrayAt(const json::object& o, std::string_view a, std::string_view b) {
   const auto* x = o.if_contains(a);
@@ -117,12 +119,13 @@ Result<SyncBatch> parseSyncResponse(const json::object& root, std::size_t* skipp
       const auto* type = o.if_contains("type");
       const auto* sender = o.if_contains("sender");
       const auto* content = o.if_contains("content");
-      if (!type || !type->is_string() || !sender || !sender->is_string() || !content || !content->is_object()) {
+      if (!type || !type->is_string() || !sender || !sender->is_string() || !content ||
+          !content->is_object()) {
         ++skipped;
         continue;
       }
-      batch.to_device.push_back(
-          core::ToDeviceMessage{std::string(type->as_string()), std::string(sender->as_string()), content->as_object()});
+      batch.to_device.push_back(core::ToDeviceMessage{
+          std::string(type->as_string()), std::string(sender->as_string()), content->as_object()});
     }
   }
   if (skipped_events) *skipped_events = skipped;

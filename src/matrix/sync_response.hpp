@@ -18,8 +18,8 @@ inline constexpr std::size_t kMaxSyncBytes = 64 * 1024 * 1024;
 inline constexpr std::size_t kMaxSyncDepth = 64;
 
 struct SyncRoom {
-  // State events in the order they apply: `state` (the state before the timeline) first, then the state events
-  // of the timeline.
+  // State events in the order they apply: `state` (the state before the timeline) first, then the state
+  // events of the timeline.
   std::vector<core::StateEvent> state;
   bool limited{false};
 };

@@ -1,0 +1,336 @@
+#include "call/demo.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "matrix/client.hpp"
+#include "matrix/event_loop.hpp"
+
+extern char** environ;
+
+namespace chorus::call {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<int> g_demo_signal{0};
+void onDemoSignal(int s) {
+  g_demo_signal.store(s);
+}
+
+struct Child {
+  std::string name;
+  pid_t pid{-1};
+  int out_fd{-1};
+  std::string buffer;
+  std::vector<json::object> lines;
+};
+
+// Spawns `argv` with stdout on a pipe (stdin from /dev/null, stderr to `errlog`).
+bool spawn(Child& c, const std::vector<std::string>& argv, const std::string& errlog) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 2, errlog.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const int rc = posix_spawn(&c.pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return false;
+  }
+  c.out_fd = fds[0];
+  fcntl(c.out_fd, F_SETFL, O_NONBLOCK);
+  return true;
+}
+
+// Reads what is available; complete lines are parsed (non-JSON lines are kept as {"text": line}).
+void drain(Child& c) {
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(c.out_fd, buf, sizeof buf);
+    if (n <= 0) break;
+    c.buffer.append(buf, static_cast<std::size_t>(n));
+  }
+  std::size_t pos;
+  while ((pos = c.buffer.find('\n')) != std::string::npos) {
+    std::string line = c.buffer.substr(0, pos);
+    c.buffer.erase(0, pos + 1);
+    boost::system::error_code ec;
+    auto v = json::parse(line, ec);
+    if (!ec && v.is_object()) {
+      c.lines.push_back(v.as_object());
+    } else {
+      c.lines.push_back(json::object{{"text", line}});
+    }
+    if (c.lines.size() > 2000) c.lines.erase(c.lines.begin(), c.lines.begin() + 1000);
+  }
+}
+
+void pump(std::vector<Child*> children, int timeout_ms) {
+  std::vector<pollfd> pfds;
+  for (auto* c : children) pfds.push_back(pollfd{c->out_fd, POLLIN, 0});
+  ::poll(pfds.data(), pfds.size(), timeout_ms);
+  for (auto* c : children) drain(*c);
+}
+
+const json::object* last(const Child& c, std::string_view event) {
+  for (auto it = c.lines.rbegin(); it != c.lines.rend(); ++it) {
+    const auto* e = it->if_contains("event");
+    if (e && e->is_string() && e->as_string() == event) return &*it;
+  }
+  return nullptr;
+}
+
+void stopChild(Child& c, int sig) {
+  if (c.pid > 0) kill(c.pid, sig);
+}
+
+bool waitChild(Child& c, int timeout_ms) {
+  for (int i = 0; i < timeout_ms / 50; ++i) {
+    int status;
+    if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
+      c.pid = -1;
+      return true;
+    }
+    drain(c);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Blocking helper around the async client, for the few set-up calls.
+Result<json::object> blocking(matrix::EventLoop& loop,
+                              const std::function<void(matrix::Client::Reply)>& start) {
+  std::optional<Result<json::object>> out;
+  loop.post([&] {
+    start([&](Result<json::object> r) {
+      out = std::move(r);
+      loop.stop();
+    });
+  });
+  loop.run();
+  return std::move(*out);
+}
+
+void printView(const std::vector<Child>& bots) {
+  std::printf("\n%-8s %-24s %-10s %-5s %-5s %9s %9s %8s\n", "bot", "sees", "state", "mic", "cam", "audio_fr",
+              "video_fr", "rtt_ms");
+  for (const auto& b : bots) {
+    const auto* stats = last(b, "stats");
+    if (!stats || stats->at("peers").as_array().empty()) {
+      std::printf("%-8s (no peers yet)\n", b.name.c_str());
+      continue;
+    }
+    for (const auto& pv : stats->at("peers").as_array()) {
+      const auto& p = pv.as_object();
+      auto get = [&](const char* k) -> std::string {
+        const auto* v = p.if_contains(k);
+        if (!v) return "-";
+        if (v->is_string()) return std::string(v->as_string());
+        if (v->is_bool()) return v->as_bool() ? "off" : "on";
+        if (v->is_double()) return std::to_string(static_cast<int>(v->as_double()));
+        return json::serialize(*v);
+      };
+      std::printf("%-8s %-24.24s %-10.10s %-5s %-5s %9s %9s %8s\n", b.name.c_str(), get("user_id").c_str(),
+                  get("state").c_str(), get("audio_muted").c_str(), get("video_muted").c_str(),
+                  get("audio_frames_decoded").c_str(), get("video_frames_decoded").c_str(),
+                  get("rtt_ms").c_str());
+    }
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int runDemo(const DemoOptions& opt) {
+  std::signal(SIGINT, onDemoSignal);
+  std::signal(SIGTERM, onDemoSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::error_code ec;
+  std::string dir = opt.data_dir;
+  if (dir.empty()) {
+    char tmpl[] = "/tmp/chorus-demo-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+      std::perror("mkdtemp");
+      return 1;
+    }
+    dir = tmpl;
+  }
+  fs::create_directories(dir + "/hs", ec);
+  static const char* kBots[] = {"alice", "bob", "carol", "dave", "erin", "frank"};
+  const int n = std::max(1, std::min(opt.participants, 6));
+  std::vector<std::string> users(kBots, kBots + n);
+  const std::vector<std::string> guests = {"guest1", "guest2"};
+  std::printf("== chorus demo: homeserver data in %s\n", dir.c_str());
+  for (const auto& u : users) {
+    std::string cmd = "'" + opt.chorus_binary + "' hs register --data '" + dir + "/hs' --user " + u +
+                      " --password demo >/dev/null 2>&1";
+    (void)std::system(cmd.c_str());
+  }
+  for (const auto& u : guests) {
+    std::string cmd = "'" + opt.chorus_binary + "' hs register --data '" + dir + "/hs' --user " + u +
+                      " --password demo >/dev/null 2>&1";
+    (void)std::system(cmd.c_str());
+  }
+
+  // The homeserver: the requested port, or any free one.
+  Child hs{"hs"};
+  std::string url;
+  for (const std::string& listen : {opt.listen, std::string("127.0.0.1:0")}) {
+    if (!spawn(hs,
+               {opt.chorus_binary, "hs", "--listen", listen, "--data", dir + "/hs", "--server-name",
+                "localhost"},
+               dir + "/hs.log")) {
+      std::fprintf(stderr, "cannot start chorus hs\n");
+      return 1;
+    }
+    for (int i = 0; i < 100 && url.empty(); ++i) {
+      pump({&hs}, 50);
+      for (const auto& l : hs.lines) {
+        const auto* t = l.if_contains("text");
+        if (!t || !t->is_string()) continue;
+        std::string s(t->as_string());
+        auto p = s.find("http://");
+        if (p != std::string::npos && s.find("listening") != std::string::npos) {
+          auto e = s.find_first_of(" \r\n", p);
+          url = s.substr(p, e == std::string::npos ? std::string::npos : e - p);
+        }
+      }
+      if (waitpid(hs.pid, nullptr, WNOHANG) == hs.pid) break;  // exited (port taken)
+    }
+    if (!url.empty()) break;
+    stopChild(hs, SIGKILL);
+    waitChild(hs, 1000);
+  }
+  if (url.empty()) {
+    std::fprintf(stderr, "chorus hs did not start; see %s/hs.log\n", dir.c_str());
+    return 1;
+  }
+  std::printf("== chorus hs is serving %s\n", url.c_str());
+
+  // A room whose members may join calls.
+  matrix::EventLoop loop;
+  matrix::Client client(loop, url);
+  auto login =
+      blocking(loop, [&](matrix::Client::Reply cb) { client.login(users[0], "demo", "", std::move(cb)); });
+  if (!login) {
+    std::fprintf(stderr, "login failed: %s\n", login.error().message.c_str());
+    stopChild(hs, SIGTERM);
+    return 1;
+  }
+  json::object create{{"preset", "public_chat"},
+                      {"room_alias_name", "demo"},
+                      {"name", "Chorus demo call"},
+                      {"power_level_content_override",
+                       json::object{{"events", json::object{{"org.matrix.msc3401.call.member", 0},
+                                                            {"org.matrix.msc3401.call", 0}}}}}};
+  auto room = blocking(loop, [&](matrix::Client::Reply cb) { client.createRoom(create, std::move(cb)); });
+  const std::string alias = "#demo:localhost";
+  if (!room) std::printf("== room %s already exists (%s)\n", alias.c_str(), room.error().message.c_str());
+
+  std::vector<Child> bots(users.size());
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    bots[i].name = users[i];
+    std::vector<std::string> argv = {
+        opt.chorus_binary, "call", "--homeserver", url,   "--user",           users[i],
+        "--password",      "demo", "--room",       alias, "--json",           "--no-commands",
+        "--width",         "640",  "--height",     "360", "--stats-interval", "1"};
+    if (i == 0) argv.push_back("--create");
+    if (opt.loopback_only) argv.push_back("--loopback-only");
+    if (!spawn(bots[i], argv, dir + "/" + users[i] + ".log")) {
+      std::fprintf(stderr, "cannot start chorus call for %s\n", users[i].c_str());
+    }
+    std::printf("== started %s (chorus call, pid %d)\n", users[i].c_str(), bots[i].pid);
+    // Let the first one create the call before the others look for it.
+    if (i == 0) {
+      for (int t = 0; t < 100 && !last(bots[0], "ready"); ++t) pump({&bots[0]}, 100);
+    }
+  }
+  std::printf(
+      "\n== join from a browser: open %s/call/ (if served) or any matrix-js-sdk GroupCall client,\n"
+      "   log in as guest1 / demo (or guest2 / demo) and join %s\n",
+      url.c_str(), alias.c_str());
+  std::printf("== %s; Ctrl-C to stop\n",
+              opt.duration_s > 0
+                  ? ("running for " + std::to_string(static_cast<int>(opt.duration_s)) + " s").c_str()
+                  : "running");
+
+  const auto start = std::chrono::steady_clock::now();
+  auto last_print = start;
+  std::vector<Child*> ptrs;
+  for (auto& b : bots) ptrs.push_back(&b);
+  while (g_demo_signal.load() == 0) {
+    pump(ptrs, 200);
+    const auto now = std::chrono::steady_clock::now();
+    if (opt.duration_s > 0 &&
+        now - start >= std::chrono::milliseconds(static_cast<long>(opt.duration_s * 1000))) {
+      break;
+    }
+    if (now - last_print >= std::chrono::seconds(3)) {
+      last_print = now;
+      printView(bots);
+    }
+  }
+
+  std::printf("\n== stopping: each bot leaves the call\n");
+  for (auto& b : bots) stopChild(b, SIGTERM);
+  int failures = 0;
+  for (auto& b : bots) {
+    if (!waitChild(b, 15'000)) {
+      stopChild(b, SIGKILL);
+      waitChild(b, 2'000);
+    }
+    drain(b);
+    const auto* summary = last(b, "summary");
+    if (!summary) {
+      std::printf("%-8s no summary (see %s/%s.log)\n", b.name.c_str(), dir.c_str(), b.name.c_str());
+      ++failures;
+      continue;
+    }
+    for (const auto& pv : summary->at("peers").as_array()) {
+      const auto& p = pv.as_object();
+      const auto video = p.at("video_frames_decoded").to_number<std::int64_t>();
+      const auto audio = p.at("audio_frames_decoded").to_number<std::int64_t>();
+      std::printf("%-8s received from %-22s audio %6lld frames, video %6lld frames\n", b.name.c_str(),
+                  std::string(p.at("user_id").as_string()).c_str(), static_cast<long long>(audio),
+                  static_cast<long long>(video));
+      if (video == 0 || audio == 0) ++failures;
+    }
+  }
+  stopChild(hs, SIGTERM);
+  waitChild(hs, 10'000);
+  std::printf(
+      "== %s (logs in %s)\n",
+      failures == 0 ? "every bot received audio and video from every other bot" : "some media did not flow",
+      dir.c_str());
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace chorus::call

@@ -1,0 +1,19 @@
+#pragma once
+// `chorus demo`: starts `chorus hs`, creates users and a room, runs three `chorus call` participants as child
+// processes and prints their combined view; then tells the user how to join from a browser.
+#include <string>
+
+namespace chorus::call {
+
+struct DemoOptions {
+  std::string chorus_binary;             // path of our own executable (the children run it)
+  std::string listen{"127.0.0.1:8008"};  // falls back to a free port if taken
+  std::string data_dir;                  // default: a fresh temporary directory
+  double duration_s{30};                 // 0: until Ctrl-C
+  int participants{3};
+  bool loopback_only{false};  // bots gather only 127.0.0.1 candidates
+};
+
+int runDemo(const DemoOptions& options);
+
+}  // namespace chorus::call
