@@ -110,6 +110,7 @@ void CallSession::input(const core::Input& in) {
 }
 
 void CallSession::execute(core::Actions actions) {
+  if (abandoned_) return;
   for (auto& a : actions) {
     if (auto* p = std::get_if<core::act::PutState>(&a)) {
       putState(*p);
@@ -307,6 +308,15 @@ void CallSession::leave(std::function<void()> done) {
   if (restart_timer_) loop_.cancelTimer(*restart_timer_);
   restart_timer_.reset();
   whenIdle(std::move(done));
+}
+
+void CallSession::abandonForTest() {
+  stopping_ = true;
+  abandoned_ = true;
+  if (restart_timer_) loop_.cancelTimer(*restart_timer_);
+  restart_timer_.reset();
+  if (wake_timer_) loop_.cancelTimer(*wake_timer_);
+  wake_timer_.reset();
 }
 
 void CallSession::terminate(std::function<void()> done) {

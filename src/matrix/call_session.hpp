@@ -49,6 +49,8 @@ class CallSession {
   void leave(std::function<void()> done);
   void terminate(std::function<void()> done);
   void input(const core::Input& in);  // loop thread
+  // Simulates a crash for tests: stops syncing, sending and restarting the delayed leave, without leaving.
+  void abandonForTest();
 
   const core::GroupCall* call() const { return call_.get(); }
   const std::string& roomId() const { return room_id_; }
@@ -83,6 +85,7 @@ class CallSession {
   std::string since_;
   bool initial_synced_{false};
   bool stopping_{false};
+  bool abandoned_{false};
   std::uint64_t syncs_{0};
   TimeMs sync_backoff_ms_{0};
   Ready ready_;

@@ -22,22 +22,15 @@ constexpr TimeMs kFakeIceFailAfterMs = 10'000;
 
 SimClient::SimClient(std::string user_id, std::string device_id, std::string session_id, const Clock& clock,
                      Rng& rng, const core::Config& base_config)
-    : user_id_(std::move(user_id)), device_id_(std::move(device_id)), session_id_(std::move(session_id)) {
+    : user_id_(std::move(user_id)),
+      device_id_(std::move(device_id)),
+      session_id_(std::move(session_id)),
+      media_(user_id_ + "/" + device_id_, clock) {
   core::Config cfg = base_config;
   cfg.user_id = user_id_;
   cfg.device_id = device_id_;
   cfg.session_id = session_id_;
   call_ = std::make_unique<core::GroupCall>(cfg, clock, rng);
-}
-
-const FakeLeg* SimClient::mediaTo(const std::string& user, const std::string& device) const {
-  const FakeLeg* any = nullptr;
-  for (const auto& [id, leg] : legs_) {
-    if (leg.peer_user != user || leg.peer_device != device) continue;
-    if (leg.connected) return &leg;
-    any = &leg;
-  }
-  return any;
 }
 
 Simulation::Simulation(FakeClock& clock, std::uint64_t seed, core::Config base_config)
@@ -80,17 +73,11 @@ void Simulation::crash(SimClient& c) {
   c.crashed_ = true;
   c.pending_state_.clear();
   c.pending_to_device_.clear();
-  c.pending_media_.clear();
+  c.pending_inputs_.clear();
   note(who(c) + " crashed");
   for (auto& other : clients_) {
     if (other.get() == &c || other->crashed_) continue;
-    for (auto& [id, leg] : other->legs_) {
-      if (leg.peer_user == c.userId() && leg.peer_device == c.deviceId()) {
-        leg.connected = false;
-        leg.failed = true;  // no remote candidates will come: don't also report a fake ICE failure
-        other->pending_media_.push_back(core::in::MediaStateChanged{id, core::MediaState::Disconnected});
-      }
-    }
+    other->media_.peerGone(c.userId(), c.deviceId());
   }
 }
 
@@ -102,7 +89,7 @@ void Simulation::restart(SimClient& c, const std::string& new_session) {
   cfg.device_id = c.deviceId();
   cfg.session_id = new_session;
   c.call_ = std::make_unique<core::GroupCall>(cfg, clock_, rng_);
-  c.legs_.clear();
+  c.media_.clear();
   c.crashed_ = false;
   for (const auto& [key, ev] : state_) c.pending_state_.push_back(ev);
   note(who(c) + " restarted with session " + new_session);
@@ -152,19 +139,14 @@ void Simulation::deliver(SimClient& c) {
     }
     for (auto& m : msgs) execute(c, c.call_->handle(core::in::ToDeviceReceived{std::move(m)}));
   }
-  if (!c.pending_media_.empty()) {
-    auto results = std::move(c.pending_media_);
-    c.pending_media_.clear();
+  {
+    auto results = std::move(c.pending_inputs_);
+    c.pending_inputs_.clear();
+    for (auto& r : c.media_.takeResults()) results.push_back(std::move(r));
     for (auto& r : results) execute(c, c.call_->handle(r));
   }
+  c.media_.tick();
   const TimeMs now = clock_.nowMs();
-  for (auto& [id, leg] : c.legs_) {
-    if (!leg.connected && !leg.failed && leg.descriptions_complete_at != 0 &&
-        now - leg.descriptions_complete_at > kFakeIceFailAfterMs) {
-      leg.failed = true;
-      c.pending_media_.push_back(core::in::MediaStateChanged{id, core::MediaState::Failed});
-    }
-  }
   if (auto t = c.call_->nextTimeout(); t && *t <= now) execute(c, c.call_->handle(core::in::Tick{}));
 }
 
@@ -197,7 +179,7 @@ void Simulation::execute(SimClient& c, core::Actions actions) {
                             (md.audio_muted ? " audio-muted" : "") + (md.video_muted ? " video-muted" : ""));
                      }
                    },
-                   [&](const auto& media_action) { media(c, core::Action{media_action}); },
+                   [&](const auto& media_action) { c.media_.execute(core::Action{media_action}); },
                },
                a);
   }
@@ -207,7 +189,7 @@ void Simulation::putState(SimClient& c, const core::act::PutState& a) {
   if (!a.state_key.empty() && a.state_key[0] == '@' && a.state_key != c.userId()) {
     // The auth rule a real server enforces; core must never trip it.
     note(who(c) + " FORBIDDEN state write to " + a.state_key);
-    c.pending_media_.push_back(core::in::RequestFailed{a.id, Error{Code::PermissionDenied, "M_FORBIDDEN"}});
+    c.pending_inputs_.push_back(core::in::RequestFailed{a.id, Error{Code::PermissionDenied, "M_FORBIDDEN"}});
     return;
   }
   core::StateEvent ev;
@@ -246,80 +228,6 @@ void Simulation::sendToDevice(SimClient& c, const core::act::SendToDevice& a) {
 std::uint64_t Simulation::toDeviceSentOfType(const std::string& type) const {
   auto it = to_device_by_type_.find(type);
   return it == to_device_by_type_.end() ? 0 : it->second;
-}
-
-void Simulation::media(SimClient& c, const core::Action& action) {
-  const TimeMs now = clock_.nowMs();
-  auto makeLocal = [&](core::LegId id, FakeLeg& leg, const std::string& type, bool fresh_candidates) {
-    ++leg.versions;
-    leg.local_sdp = "v=0 fake " + type + " from " + who(c) + " leg " + std::to_string(id) + " v" +
-                    std::to_string(leg.versions);
-    if (!leg.remote_sdp.empty() && leg.descriptions_complete_at == 0) leg.descriptions_complete_at = now;
-    c.pending_media_.push_back(
-        core::in::LocalDescription{id, proto::SessionDescription{type, leg.local_sdp}});
-    if (fresh_candidates) {
-      proto::Candidate cand;
-      cand.candidate = "candidate:1 1 udp 2122260223 127.0.0.1 " + std::to_string(40000 + id) + " typ host";
-      cand.sdp_mid = "0";
-      cand.sdp_mline_index = 0;
-      c.pending_media_.push_back(core::in::LocalCandidate{id, cand});
-      c.pending_media_.push_back(core::in::GatheringComplete{id});
-    }
-  };
-  auto checkConnected = [&](core::LegId id, FakeLeg& leg) {
-    if (!leg.connected && !leg.local_sdp.empty() && !leg.remote_sdp.empty() && leg.remote_candidates > 0) {
-      leg.connected = true;
-      c.pending_media_.push_back(core::in::MediaStateChanged{id, core::MediaState::Connected});
-    }
-  };
-  std::visit(Overloaded{
-                 [&](const core::act::CreateLeg& a) {
-                   FakeLeg leg;
-                   leg.peer_user = a.user_id;
-                   leg.peer_device = a.device_id;
-                   leg.outgoing = a.outgoing;
-                   leg.media_enabled = a.media_enabled;
-                   c.legs_[a.leg] = leg;
-                 },
-                 [&](const core::act::CreateOffer& a) {
-                   auto it = c.legs_.find(a.leg);
-                   if (it == c.legs_.end()) return;
-                   makeLocal(a.leg, it->second, "offer", it->second.versions == 0 || a.ice_restart);
-                 },
-                 [&](const core::act::CreateAnswer& a) {
-                   auto it = c.legs_.find(a.leg);
-                   if (it == c.legs_.end()) return;
-                   makeLocal(a.leg, it->second, "answer", it->second.versions == 0);
-                 },
-                 [&](const core::act::SetRemoteDescription& a) {
-                   auto it = c.legs_.find(a.leg);
-                   if (it == c.legs_.end()) return;
-                   it->second.remote_sdp = a.description.sdp;
-                   if (!it->second.local_sdp.empty() && it->second.descriptions_complete_at == 0) {
-                     it->second.descriptions_complete_at = now;
-                   }
-                   checkConnected(a.leg, it->second);
-                 },
-                 [&](const core::act::AddRemoteCandidates& a) {
-                   auto it = c.legs_.find(a.leg);
-                   if (it == c.legs_.end()) return;
-                   for (const auto& cand : a.candidates) {
-                     if (cand.candidate.empty()) {
-                       it->second.remote_end_of_candidates = true;
-                     } else {
-                       ++it->second.remote_candidates;
-                     }
-                   }
-                   checkConnected(a.leg, it->second);
-                 },
-                 [&](const core::act::SetLegMediaEnabled& a) {
-                   auto it = c.legs_.find(a.leg);
-                   if (it != c.legs_.end()) it->second.media_enabled = a.enabled;
-                 },
-                 [&](const core::act::CloseLeg& a) { c.legs_.erase(a.leg); },
-                 [&](const auto&) {},
-             },
-             action);
 }
 
 bool Simulation::pairConnected(const SimClient& a, const SimClient& b) const {

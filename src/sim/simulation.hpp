@@ -12,6 +12,7 @@
 #include "base/clock.hpp"
 #include "base/rng.hpp"
 #include "core/group_call.hpp"
+#include "sim/fake_media.hpp"
 
 namespace chorus::sim {
 
@@ -20,23 +21,6 @@ struct DeliveryPolicy {
   double drop{0.0};       // probability that a message is lost
   double duplicate{0.0};  // probability that a message is delivered twice
   bool reorder{false};    // deliver each sync's to-device batch in a random order
-};
-
-// Fake media for one client: produces SDP and candidates on request and "connects" a leg once both
-// descriptions are set and a remote candidate has arrived.
-struct FakeLeg {
-  std::string peer_user;
-  std::string peer_device;
-  std::string local_sdp;
-  std::string remote_sdp;
-  bool outgoing{false};
-  bool media_enabled{true};
-  int remote_candidates{0};
-  bool remote_end_of_candidates{false};
-  bool connected{false};
-  bool failed{false};
-  TimeMs descriptions_complete_at{0};
-  int versions{0};
 };
 
 class SimClient {
@@ -50,9 +34,11 @@ class SimClient {
   core::GroupCall& call() { return *call_; }
   const core::GroupCall& call() const { return *call_; }
   bool crashed() const { return crashed_; }
-  const std::map<core::LegId, FakeLeg>& media() const { return legs_; }
+  const std::map<core::LegId, FakeLeg>& media() const { return media_.legs(); }
   // The fake media leg currently connected (or connecting) to a peer device, if any.
-  const FakeLeg* mediaTo(const std::string& user, const std::string& device) const;
+  const FakeLeg* mediaTo(const std::string& user, const std::string& device) const {
+    return media_.legTo(user, device);
+  }
 
  private:
   friend class Simulation;
@@ -63,9 +49,8 @@ class SimClient {
   bool crashed_{false};
   std::vector<core::StateEvent> pending_state_;
   std::vector<core::ToDeviceMessage> pending_to_device_;
-  std::vector<core::Input> pending_media_;  // results of media actions, delivered next step
-  std::map<core::LegId, FakeLeg> legs_;
-  std::set<core::LegId> open_legs_;
+  std::vector<core::Input> pending_inputs_;  // media results and request failures, delivered next step
+  FakeMedia media_;
 };
 
 class Simulation {
@@ -114,7 +99,6 @@ class Simulation {
   void execute(SimClient& c, core::Actions actions);
   void putState(SimClient& c, const core::act::PutState& a);
   void sendToDevice(SimClient& c, const core::act::SendToDevice& a);
-  void media(SimClient& c, const core::Action& a);
   void note(const std::string& line);
   SimClient* find(const std::string& user, const std::string& device);
   std::string who(const SimClient& c) const { return c.userId() + "/" + c.deviceId(); }
