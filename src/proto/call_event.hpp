@@ -28,11 +28,15 @@ struct CallEvent {
   std::optional<boost::json::value> terminated_value;  // the raw value as read, re-emitted on serialise
   // Every other key (io.element.ptt, dataChannelsEnabled, ...), preserved on rewrite.
   boost::json::object extra;
+
+  bool operator==(const CallEvent&) const = default;
 };
 
 // Errors name the field, e.g. "m.intent: unknown value \"m.conference\"".
 Result<CallEvent> parseCallEvent(std::string_view state_key, const boost::json::object& content);
 boost::json::object serializeCallEvent(const CallEvent& ev);
+// JS truthiness of an m.terminated value: false for null, false, "", 0.
+bool isTerminatedValue(const boost::json::value& v);
 // A copy marked terminated with reason "call_ended" (other keys kept).
 CallEvent terminatedCopy(const CallEvent& ev);
 

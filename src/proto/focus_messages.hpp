@@ -1,5 +1,8 @@
 #pragma once
-// MSC3898 data-channel messages between a participant and a focus: UTF-8 JSON {"type": ..., "content": {...}}.
+// MSC3898 data-channel messages between a participant and a focus: UTF-8 JSON {"type": ..., "content":
+// {...}}.
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,10 +31,17 @@ struct FocusMessage {
   std::vector<TrackRef> unsubscribe;              // track_subscription
   std::optional<SessionDescription> description;  // negotiate
   std::optional<SdpStreamMetadata> metadata;      // negotiate, sdp_stream_metadata_changed (stable key)
+
+  bool operator==(const FocusMessage&) const = default;
 };
+
+// Name -> type; nullopt for unknown names (m.call.connect_to_focus is not supported).
+std::optional<FocusMessageType> parseFocusMessageType(std::string_view s);
 
 // Bounded: texts over kMaxFocusMessageBytes are rejected before parsing.
 inline constexpr std::size_t kMaxFocusMessageBytes = 256 * 1024;
+// At most this many entries in each of subscribe / unsubscribe.
+inline constexpr std::size_t kMaxTrackRefs = 1024;
 Result<FocusMessage> parseFocusMessage(std::string_view text);
 std::string serializeFocusMessage(const FocusMessage& m);
 

@@ -22,10 +22,11 @@ struct FocusInfo {
 };
 
 struct Feed {
-  std::string purpose;                     // m.usermedia | m.screenshare (others kept but ignored by core)
-  std::optional<std::string> id;           // MediaStream id (optional)
+  std::string purpose;                       // m.usermedia | m.screenshare (others kept but ignored by core)
+  std::optional<std::string> id;             // MediaStream id (optional)
   std::optional<boost::json::array> tracks;  // as given (optional, illustrative in the MSC)
   boost::json::object extra;
+  bool operator==(const Feed&) const = default;
 };
 
 struct MemberDevice {
@@ -33,19 +34,21 @@ struct MemberDevice {
   std::string session_id;
   std::int64_t expires_ts{0};
   std::vector<Feed> feeds;
-  std::vector<FocusInfo> foci_active;     // MSC3898 (read both prefixes, write unstable)
+  std::vector<FocusInfo> foci_active;  // MSC3898 (read both prefixes, write unstable)
   std::vector<FocusInfo> foci_preferred;
   boost::json::object extra;
+  bool operator==(const MemberDevice&) const = default;
 };
 
 struct MemberCall {
-  std::string call_id;  // m.call_id
+  std::string call_id;                // m.call_id
   std::vector<MemberDevice> devices;  // only the valid entries
   // Device entries that failed validation (non-string device_id, missing expires_ts, ...), kept verbatim so a
   // rewrite by another device does not silently destroy them, plus why each was rejected.
   std::vector<boost::json::value> invalid_devices;
   std::vector<std::string> invalid_reasons;
   boost::json::object extra;
+  bool operator==(const MemberCall&) const = default;
 };
 
 struct CallMemberEvent {
@@ -57,6 +60,7 @@ struct CallMemberEvent {
 
   const MemberCall* findCall(std::string_view call_id) const;
   MemberCall* findCall(std::string_view call_id);
+  bool operator==(const CallMemberEvent&) const = default;
 };
 
 // Lenient like js-sdk: a non-array m.calls is treated as empty; invalid device entries go to invalid_devices.

@@ -24,8 +24,8 @@ enum class SignalType {
   SdpStreamMetadataChanged,
 };
 
-// "m.call.invite", ...; for SdpStreamMetadataChanged the unstable "org.matrix.call.sdp_stream_metadata_changed",
-// which is what matrix-js-sdk 28.1.0 sends.
+// "m.call.invite", ...; for SdpStreamMetadataChanged the unstable
+// "org.matrix.call.sdp_stream_metadata_changed", which is what matrix-js-sdk 28.1.0 sends.
 std::string_view eventTypeFor(SignalType t);
 // Accepts both names of sdp_stream_metadata_changed.
 std::optional<SignalType> parseSignalType(std::string_view event_type);
@@ -35,6 +35,10 @@ struct SessionDescription {
   std::string sdp;
   bool operator==(const SessionDescription&) const = default;
 };
+
+// {"type": string, "sdp": string} under `key` of o. Errors name "<key>.sdp" etc.
+Result<SessionDescription> parseSessionDescription(const boost::json::object& o, std::string_view key);
+boost::json::object serializeSessionDescription(const SessionDescription& d);
 
 struct Candidate {
   std::string candidate;  // "" = end-of-candidates
@@ -55,20 +59,25 @@ struct StreamMetadata {
   std::string purpose;  // m.usermedia | m.screenshare
   bool audio_muted{false};
   bool video_muted{false};
-  std::optional<std::string> user_id;    // focus mode (MSC3898 / js-sdk-sfu)
-  std::optional<std::string> device_id;  // focus mode
+  std::optional<std::string> user_id;       // focus mode (MSC3898 / js-sdk-sfu)
+  std::optional<std::string> device_id;     // focus mode
   std::map<std::string, TrackInfo> tracks;  // focus mode; omitted on the wire when empty
   bool operator==(const StreamMetadata&) const = default;
 };
 
 using SdpStreamMetadata = std::map<std::string, StreamMetadata>;  // stream id -> metadata
 
-Result<SdpStreamMetadata> parseSdpStreamMetadata(const boost::json::value& v);
+// At most kMaxStreams streams and kMaxTracksPerStream tracks each. path prefixes error messages.
+inline constexpr std::size_t kMaxStreams = 1024;
+inline constexpr std::size_t kMaxTracksPerStream = 1024;
+inline constexpr std::size_t kMaxCandidates = 1024;
+Result<SdpStreamMetadata> parseSdpStreamMetadata(const boost::json::value& v, std::string_view path = {});
 boost::json::object serializeSdpStreamMetadata(const SdpStreamMetadata& m);
 
 struct Capabilities {
   bool transferee{false};  // m.call.transferee
   bool dtmf{false};        // m.call.dtmf
+  bool operator==(const Capabilities&) const = default;
 };
 
 struct CallSignal {
@@ -96,11 +105,14 @@ struct CallSignal {
   std::optional<Capabilities> capabilities;       // invite, answer, negotiate
 
   boost::json::object extra;  // unknown keys (org.matrix.msgid, m.intent, ...), preserved
+
+  bool operator==(const CallSignal&) const = default;
 };
 
 // event_type is the to-device event type. Errors name the field ("offer.sdp: expected a string").
 Result<CallSignal> parseCallSignal(std::string_view event_type, const boost::json::object& content);
-// Content as matrix-js-sdk 28.1.0 sends it (offer/answer/description keys, org.matrix.msc3077.sdp_stream_metadata).
+// Content as matrix-js-sdk 28.1.0 sends it (offer/answer/description keys,
+// org.matrix.msc3077.sdp_stream_metadata).
 boost::json::object serializeCallSignal(const CallSignal& s);
 
 }  // namespace chorus::proto
