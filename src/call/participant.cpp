@@ -67,7 +67,7 @@ class Participant {
   void pumpMedia();
   void pollStats();
   void render();
-  void stop(const std::string& why);
+  void stop(const std::string& why, bool terminate = false);
   void applyCommand(const std::string& cmd);
   void setFeeds();
   json::array peersJson(bool final_totals);
@@ -178,8 +178,7 @@ void Participant::applyCommand(const std::string& cmd) {
     stop("leave command");
     return;
   } else if (cmd == "terminate") {
-    stopping_ = true;
-    session_->terminate([this] { loop_.stop(); });
+    stop("terminate command", true);
     return;
   } else {
     if (!cmd.empty()) std::fprintf(stderr, "unknown command: %s\n", cmd.c_str());
@@ -288,7 +287,7 @@ void Participant::render() {
   std::fflush(stdout);
 }
 
-void Participant::stop(const std::string& why) {
+void Participant::stop(const std::string& why, bool terminate) {
   if (stopping_) return;
   stopping_ = true;
   CHORUS_LOG(Info, "call", "leaving: " << why);
@@ -298,7 +297,20 @@ void Participant::stop(const std::string& why) {
         engine_ ? engine_->stats(id, std::chrono::milliseconds(500)) : Result<endpoint::LegStats>(v.stats);
     if (s) v.stats = *s;
   }
-  emit({{"event", "summary"}, {"peers", peersJson(true)}});
+  json::object counters;
+  if (const auto* call = session_ ? session_->call() : nullptr) {
+    const auto& c = call->counters();
+    counters = json::object{{"to_device_received", c.to_device_received},
+                            {"malformed", c.malformed},
+                            {"wrong_session", c.wrong_session},
+                            {"wrong_conf_id", c.wrong_conf_id},
+                            {"unknown_call", c.unknown_call},
+                            {"seq_held", call->seqReorderer().heldCount()},
+                            {"seq_duplicate", c.seq_duplicate},
+                            {"seq_gaps_skipped", call->seqReorderer().gapsSkipped()},
+                            {"glare_resolved", c.glare_resolved}};
+  }
+  emit({{"event", "summary"}, {"peers", peersJson(true)}, {"signalling", counters}});
   if (!opt_.json) {
     render();
     std::printf("left the call (%s)\n", why.c_str());
@@ -308,7 +320,11 @@ void Participant::stop(const std::string& why) {
     finish();
     return;
   }
-  session_->leave(finish);
+  if (terminate) {
+    session_->terminate(finish);
+  } else {
+    session_->leave(finish);
+  }
   loop_.setTimer(5'000, finish);  // do not hang on an unreachable homeserver
 }
 

@@ -52,6 +52,7 @@ SeqReorderer::Result SeqReorderer::push(SeqItem item, TimeMs now) {
   if (st.buffer.empty()) st.gap_since = now;
   st.bytes += item.bytes;
   total_bytes_ += item.bytes;
+  ++held_;
   st.buffer.emplace(seq, std::move(item));
   return res;
 }

@@ -63,6 +63,8 @@ class SeqReorderer {
   std::size_t bufferedCount() const;
   std::size_t bufferedBytes() const { return total_bytes_; }
   std::uint64_t gapsSkipped() const { return gaps_skipped_; }
+  // Messages that arrived early and waited for a gap to fill.
+  std::uint64_t heldCount() const { return held_; }
   const SeqConfig& config() const { return config_; }
 
  private:
@@ -80,6 +82,7 @@ class SeqReorderer {
   std::map<SeqKey, KeyState> keys_;
   std::size_t total_bytes_{0};
   std::uint64_t gaps_skipped_{0};
+  std::uint64_t held_{0};
 };
 
 }  // namespace chorus::core
