@@ -17,8 +17,27 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
+// Roughly what a message costs to hold (keys, strings, a fixed overhead per value), without serialising it.
+std::size_t approxSize(const boost::json::value& v);
 std::size_t approxSize(const boost::json::object& o) {
-  return boost::json::serialize(o).size();
+  std::size_t n = 16;
+  for (const auto& [k, x] : o) n += k.size() + approxSize(x);
+  return n;
+}
+std::size_t approxSize(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string:
+      return 16 + v.get_string().size();
+    case boost::json::kind::object:
+      return approxSize(v.get_object());
+    case boost::json::kind::array: {
+      std::size_t n = 16;
+      for (const auto& x : v.get_array()) n += approxSize(x);
+      return n;
+    }
+    default:
+      return 16;
+  }
 }
 }  // namespace
 
