@@ -1,0 +1,73 @@
+#include "media/rtp/retransmission_buffer.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace chorus::media {
+
+namespace {
+
+std::size_t roundCapacity(std::size_t c) {
+  std::size_t p = 1;
+  while (p < c && p < 32768) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+RetransmissionBuffer::RetransmissionBuffer(RetransmissionBufferConfig config)
+    : config_(config),
+      capacity_(roundCapacity(std::max<std::size_t>(config.capacity, 1))),
+      storage_(new std::uint8_t[capacity_ * config.max_packet_size]),
+      slots_(new Slot[capacity_]) {}
+
+void RetransmissionBuffer::clear() noexcept {
+  for (std::size_t i = 0; i < capacity_; ++i) slots_[i] = Slot{};
+  seq_.reset();
+  count_ = 0;
+}
+
+RetransmissionBuffer::StoreResult RetransmissionBuffer::store(std::uint16_t seq, ByteSpan packet,
+                                                              TimeMs now) noexcept {
+  if (packet.size() > config_.max_packet_size) return StoreResult::TooLarge;
+  bool restarted = false;
+  if (seq_.initialized()) {
+    const std::int64_t distance = seq_.highest() - seq_.peek(seq);
+    if (distance >= static_cast<std::int64_t>(capacity_)) {
+      if (distance < kRestartDistance) return StoreResult::TooOld;
+      clear();
+      restarted = true;
+    } else if (distance <= -kRestartDistance) {
+      clear();
+      restarted = true;
+    }
+  }
+  const std::int64_t ext = seq_.unwrap(seq);
+  Slot& slot = slots_[static_cast<std::size_t>(ext) & (capacity_ - 1)];
+  const bool replaced = slot.used && slot.ext_seq == ext;
+  if (!slot.used) ++count_;
+  slot.ext_seq = ext;
+  slot.size = static_cast<std::uint32_t>(packet.size());
+  slot.used = true;
+  slot.stored_at = now;
+  if (!packet.empty()) {
+    std::memcpy(storage_.get() + (static_cast<std::size_t>(ext) & (capacity_ - 1)) * config_.max_packet_size,
+                packet.data(), packet.size());
+  }
+  if (restarted) return StoreResult::Restarted;
+  return replaced ? StoreResult::Replaced : StoreResult::Stored;
+}
+
+std::optional<ByteSpan> RetransmissionBuffer::get(std::uint16_t seq, TimeMs now) const noexcept {
+  if (!seq_.initialized()) return std::nullopt;
+  const std::int64_t ext = seq_.peek(seq);
+  if (ext > seq_.highest() || seq_.highest() - ext >= static_cast<std::int64_t>(capacity_))
+    return std::nullopt;
+  const std::size_t index = static_cast<std::size_t>(ext) & (capacity_ - 1);
+  const Slot& slot = slots_[index];
+  if (!slot.used || slot.ext_seq != ext) return std::nullopt;
+  if (now - slot.stored_at > config_.max_age_ms) return std::nullopt;
+  return ByteSpan(storage_.get() + index * config_.max_packet_size, slot.size);
+}
+
+}  // namespace chorus::media

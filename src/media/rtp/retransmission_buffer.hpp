@@ -1,0 +1,62 @@
+#pragma once
+// Fixed-capacity store of sent RTP packets keyed by sequence number, for answering NACKs (RFC 4585). All
+// storage (capacity x max_packet_size bytes plus slot metadata) is allocated once in the constructor; store()
+// and get() never allocate. Sequence numbers are unwrapped to 64 bits, so a slot reused after a wrap, a slot
+// left over from before a gap, and an entry older than max_age_ms are all misses.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "base/clock.hpp"
+#include "media/bytes.hpp"
+#include "media/rtp/counter_unwrapper.hpp"
+
+namespace chorus::media {
+
+struct RetransmissionBufferConfig {
+  std::size_t capacity{1024};         // rounded up to a power of two, at most 32768
+  std::size_t max_packet_size{1500};  // larger packets are refused
+  TimeMs max_age_ms{2000};            // mediasoup keeps video 2 s, audio 1 s
+};
+
+class RetransmissionBuffer {
+ public:
+  enum class StoreResult : std::uint8_t {
+    Stored,
+    Replaced,   // same sequence number stored again (e.g. a retransmission)
+    TooLarge,   // packet bigger than max_packet_size
+    TooOld,     // more than `capacity` behind the newest stored packet
+    Restarted,  // a jump of more than kRestartDistance: the buffer was cleared and the packet stored
+  };
+  // A sequence jump this large (either way) is treated as a new stream, not as reordering.
+  static constexpr std::int64_t kRestartDistance = 0x2000;
+
+  explicit RetransmissionBuffer(RetransmissionBufferConfig config = {});
+
+  StoreResult store(std::uint16_t seq, ByteSpan packet, TimeMs now) noexcept;
+  // The stored packet, valid until the next store() or clear(); nullopt when absent, overwritten or stale.
+  std::optional<ByteSpan> get(std::uint16_t seq, TimeMs now) const noexcept;
+  void clear() noexcept;
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t maxPacketSize() const noexcept { return config_.max_packet_size; }
+  std::size_t size() const noexcept { return count_; }
+
+ private:
+  struct Slot {
+    std::int64_t ext_seq{-1};
+    std::uint32_t size{0};
+    bool used{false};
+    TimeMs stored_at{0};
+  };
+
+  RetransmissionBufferConfig config_;
+  std::size_t capacity_{0};
+  std::unique_ptr<std::uint8_t[]> storage_;  // Owned: capacity_ * max_packet_size bytes.
+  std::unique_ptr<Slot[]> slots_;            // Owned: capacity_ slots.
+  CounterUnwrapper<std::uint16_t> seq_;
+  std::size_t count_{0};
+};
+
+}  // namespace chorus::media
