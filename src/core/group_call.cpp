@@ -113,46 +113,13 @@ Actions GroupCall::handle(const Input& input) {
 
 void GroupCall::onStateChanged(const in::StateChanged& in, Actions& out) {
   for (const auto& ev : in.events) {
-    if (ev.type == proto::kRoomMemberEventType) {
-      const auto* m = ev.content.if_contains("membership");
-      membership_[ev.state_key] = (m && m->is_string()) ? std::string(m->as_string()) : "leave";
-    } else if (proto::isCallEventType(ev.type)) {
-      auto parsed = proto::parseCallEvent(ev.state_key, ev.content);
-      if (!parsed) {
-        // An invalid or redacted (empty) call event removes that call (js-sdk ignores invalid ones).
-        ++counters_.invalid_state_events;
-        calls_.erase(ev.state_key);
-        continue;
-      }
-      calls_[ev.state_key] = CallRecord{std::move(*parsed), ev.origin_server_ts, ev.sender};
-    } else if (proto::isCallMemberEventType(ev.type)) {
-      // state_key must be the sender (the server's auth rule); don't trust a server that forgot.
-      if (ev.state_key != ev.sender && !ev.sender.empty()) {
-        ++counters_.invalid_state_events;
-        continue;
-      }
-      members_[ev.state_key] = ev.content;
-    }
+    if (room_.apply(ev) == RoomState::Applied::Invalid) ++counters_.invalid_state_events;
   }
   recompute(out);
 }
 
-std::optional<std::string> GroupCall::selectActiveCall() const {
-  // The newest non-terminated call; ties broken by the lower call id, so every client picks the same one.
-  const std::pair<const std::string, CallRecord>* best = nullptr;
-  for (const auto& entry : calls_) {
-    if (entry.second.event.terminated) continue;
-    if (!best || entry.second.ts > best->second.ts ||
-        (entry.second.ts == best->second.ts && entry.first < best->first)) {
-      best = &entry;
-    }
-  }
-  if (!best) return std::nullopt;
-  return best->first;
-}
-
 void GroupCall::recompute(Actions& out) {
-  auto selected = selectActiveCall();
+  auto selected = room_.activeCall();
   if (selected != active_call_) {
     auto previous = active_call_;
     const bool was_entered = entered_;
@@ -165,14 +132,14 @@ void GroupCall::recompute(Actions& out) {
     out.push_back(act::CallChanged{active_call_, false});
     if (previous && selected && created_call_ == previous && was_entered) {
       // Two calls were created at once and ours lost: end ours so nobody else picks it.
-      auto it = calls_.find(*previous);
-      if (it != calls_.end()) {
-        auto term = proto::terminatedCopy(it->second.event);
+      if (const auto* rec = room_.call(*previous)) {
+        auto updated = *rec;
+        updated.event = proto::terminatedCopy(rec->event);
         RequestId id = ++next_request_;
         state_requests_[id] = "call";
         out.push_back(act::PutState{id, std::string(proto::kCallEventType), *previous,
-                                    proto::serializeCallEvent(term), std::nullopt});
-        it->second.event = std::move(term);
+                                    proto::serializeCallEvent(updated.event), std::nullopt});
+        room_.putCall(*previous, std::move(updated));
       }
     }
     if (!selected) want_enter_ = false;  // the call ended: do not rejoin a later one by itself
@@ -185,29 +152,11 @@ void GroupCall::recompute(Actions& out) {
 void GroupCall::updateParticipants(Actions& out) {
   std::map<DeviceKey, Participant> next;
   std::optional<TimeMs> earliest;
-  const TimeMs now = clock_.nowMs();
   if (active_call_) {
-    for (const auto& [user, content] : members_) {
-      auto ms = membership_.find(user);
-      if (ms == membership_.end() || ms->second != "join") continue;
-      auto parsed = proto::parseCallMemberEvent(user, content);
-      if (!parsed) continue;
-      const auto* call = parsed->findCall(*active_call_);
-      if (!call) continue;
-      for (const auto& d : call->devices) {
-        if (d.expires_ts <= now) continue;
-        if (user == config_.user_id && d.device_id == config_.device_id) continue;  // ourselves
-        if (!earliest || d.expires_ts < *earliest) earliest = d.expires_ts;
-        Participant p;
-        p.user_id = user;
-        p.device_id = d.device_id;
-        p.session_id = d.session_id;
-        p.expires_ts = d.expires_ts;
-        for (const auto& f : d.feeds) p.feed_purposes.push_back(f.purpose);
-        p.foci_active = d.foci_active;
-        p.foci_preferred = d.foci_preferred;
-        next[{user, d.device_id}] = std::move(p);
-      }
+    for (auto& p : room_.participants(*active_call_, clock_.nowMs(), &earliest)) {
+      if (p.user_id == config_.user_id && p.device_id == config_.device_id) continue;  // ourselves
+      DeviceKey key{p.user_id, p.device_id};
+      next[key] = std::move(p);
     }
   }
   next_expiry_ = earliest;
@@ -265,7 +214,7 @@ void GroupCall::createCall(const in::Enter& in, Actions& out) {
                               proto::serializeCallEvent(ev), std::nullopt});
   created_call_ = ev.call_id;
   // Local echo; the event from /sync replaces it with the server's timestamp.
-  calls_[ev.call_id] = CallRecord{ev, clock_.nowMs(), config_.user_id};
+  room_.putCall(ev.call_id, RoomState::CallRecord{ev, clock_.nowMs(), config_.user_id});
   recompute(out);
 }
 
@@ -296,14 +245,15 @@ void GroupCall::leaveCall(Actions& out, const std::string& reason) {
 
 void GroupCall::onTerminate(Actions& out) {
   if (!active_call_) return;
-  auto it = calls_.find(*active_call_);
-  if (it == calls_.end()) return;
-  auto term = proto::terminatedCopy(it->second.event);
+  const auto* rec = room_.call(*active_call_);
+  if (!rec) return;
+  auto updated = *rec;
+  updated.event = proto::terminatedCopy(rec->event);
   RequestId id = ++next_request_;
   state_requests_[id] = "call";
   out.push_back(act::PutState{id, std::string(proto::kCallEventType), *active_call_,
-                              proto::serializeCallEvent(term), std::nullopt});
-  it->second.event = std::move(term);  // local echo
+                              proto::serializeCallEvent(updated.event), std::nullopt});
+  room_.putCall(*active_call_, std::move(updated));  // local echo
   want_enter_ = false;
   recompute(out);
 }
@@ -326,8 +276,8 @@ void GroupCall::onSetFeeds(const in::SetFeeds& in, Actions& out) {
 boost::json::object GroupCall::memberContent(bool include_self, TimeMs now) const {
   proto::CallMemberEvent ev;
   ev.user_id = config_.user_id;
-  if (auto it = members_.find(config_.user_id); it != members_.end()) {
-    if (auto parsed = proto::parseCallMemberEvent(config_.user_id, it->second)) ev = std::move(*parsed);
+  if (const auto* content = room_.memberContent(config_.user_id)) {
+    if (auto parsed = proto::parseCallMemberEvent(config_.user_id, *content)) ev = std::move(*parsed);
   }
   // Our device belongs to at most one call: drop it everywhere, and expired devices from the active call.
   for (auto& call : ev.calls) {
@@ -365,7 +315,7 @@ void GroupCall::writeMember(Actions& out, bool include_self) {
   RequestId id = ++next_request_;
   state_requests_[id] = "member";
   out.push_back(act::PutState{id, std::string(proto::kCallMemberEventType), config_.user_id, content, leave});
-  members_[config_.user_id] = std::move(content);  // local echo for the next read-modify-write
+  room_.putMemberContent(config_.user_id, std::move(content));  // local echo for the next read-modify-write
   member_retry_at_.reset();
   if (include_self) {
     refresh_at_ = now + config_.member_refresh_ms;

@@ -13,6 +13,7 @@
 #include "base/rng.hpp"
 #include "core/config.hpp"
 #include "core/peer_call.hpp"
+#include "core/room_state.hpp"
 #include "core/seq_reorderer.hpp"
 #include "core/types.hpp"
 
@@ -60,15 +61,11 @@ class GroupCall {
   const PeerCall* legFor(const std::string& user_id, const std::string& device_id) const;
   const Counters& counters() const { return counters_; }
   const SeqReorderer& seqReorderer() const { return seq_; }
+  const RoomState& room() const { return room_; }
   // Who places the call between us and (user_id, device_id) (msc3401.md §3.6).
   bool wantsOutgoingCall(const std::string& user_id, const std::string& device_id) const;
 
  private:
-  struct CallRecord {
-    proto::CallEvent event;
-    TimeMs ts{0};
-    std::string sender;
-  };
   struct Attempts {
     std::string session_id;
     int count{0};
@@ -86,7 +83,6 @@ class GroupCall {
   void onRequestFailed(const in::RequestFailed& in, Actions& out);
 
   void recompute(Actions& out);
-  std::optional<std::string> selectActiveCall() const;
   void updateParticipants(Actions& out);
   void reconcileLegs(Actions& out);
   void placeOutgoingCalls(Actions& out, bool retry);
@@ -113,10 +109,7 @@ class GroupCall {
   const Clock& clock_;  // Borrowed (outlives this).
   Rng& rng_;            // Borrowed (outlives this).
 
-  // Room state we track.
-  std::map<std::string, CallRecord> calls_;             // m.call state_key -> valid event
-  std::map<std::string, std::string> membership_;       // user -> m.room.member membership
-  std::map<std::string, boost::json::object> members_;  // user -> m.call.member content
+  RoomState room_;
 
   std::optional<std::string> active_call_;
   std::optional<std::string> created_call_;  // a call we created
