@@ -27,9 +27,9 @@ boost::json::object signal(const std::string& call_id, const std::string& conf_i
                            const std::string& device_id, const std::string& sender_session,
                            const std::string& dest_session, std::uint64_t seq);
 
-// Finds actions of one kind.
-template <typename T>
-std::vector<T> actionsOf(const core::Actions& actions) {
+// Finds actions of one kind (in any vector of action variants).
+template <typename T, typename Actions>
+std::vector<T> actionsOf(const Actions& actions) {
   std::vector<T> out;
   for (const auto& a : actions) {
     if (const T* t = std::get_if<T>(&a)) out.push_back(*t);

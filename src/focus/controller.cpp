@@ -1,0 +1,417 @@
+#include "focus/controller.hpp"
+
+#include <algorithm>
+
+#include "base/log.hpp"
+#include "proto/event_types.hpp"
+
+namespace chorus::focus {
+
+using proto::SignalType;
+
+namespace {
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+bool namesFocus(const core::Participant& p, const std::string& user, const std::string& device) {
+  auto match = [&](const proto::FocusInfo& f) { return f.user_id == user && f.device_id == device; };
+  return std::any_of(p.foci_active.begin(), p.foci_active.end(), match) ||
+         std::any_of(p.foci_preferred.begin(), p.foci_preferred.end(), match);
+}
+}  // namespace
+
+Controller::Controller(Config config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
+
+const Peer* Controller::peer(PeerId id) const {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Peer*> Controller::peers() const {
+  std::vector<const Peer*> v;
+  for (const auto& [id, p] : peers_) v.push_back(&p);
+  return v;
+}
+
+Actions Controller::handle(const Input& input) {
+  Actions out;
+  std::visit(
+      Overloaded{
+          [&](const in::RoomInvite& i) {
+            if (!roomAllowed(i.room_id) || rooms_.size() + pending_joins_.size() >= config_.max_rooms) {
+              ++counters_.room_invites_refused;
+              out.push_back(act::Warning{"refused the invite to " + i.room_id + " from " + i.inviter});
+              return;
+            }
+            if (!rooms_.count(i.room_id) && pending_joins_.insert(i.room_id).second) {
+              out.push_back(act::JoinRoom{i.room_id});
+            }
+          },
+          [&](const in::RoomJoined& i) {
+            pending_joins_.erase(i.room_id);
+            rooms_.try_emplace(i.room_id);
+          },
+          [&](const in::RoomStateChanged& i) {
+            auto it = rooms_.find(i.room_id);
+            if (it == rooms_.end()) return;
+            for (const auto& ev : i.events) it->second.apply(ev);
+            recheckMembership(i.room_id, out);
+          },
+          [&](const in::ToDevice& i) { onToDevice(i.message, out); },
+          [&](const in::PeerAnswerReady& i) {
+            auto it = peers_.find(i.peer);
+            if (it == peers_.end()) return;
+            auto sig = base(it->second, SignalType::Answer);
+            sig.description = proto::SessionDescription{"answer", i.sdp};
+            sig.metadata = availableTo(it->second);
+            sendSignal(it->second, std::move(sig), out);
+          },
+          [&](const in::PeerCandidate& i) {
+            auto it = peers_.find(i.peer);
+            if (it == peers_.end()) return;
+            auto sig = base(it->second, SignalType::Candidates);
+            sig.candidates = {i.candidate};  // one per message, as waterfall did
+            sendSignal(it->second, std::move(sig), out);
+          },
+          [&](const in::PeerConnected& i) {
+            auto it = peers_.find(i.peer);
+            if (it == peers_.end() || it->second.connected) return;
+            it->second.connected = true;
+            it->second.next_ping_at = clock_.nowMs() + config_.ping_interval_ms;
+            broadcastMetadata(it->second.room_id, it->second.conf_id, out);
+          },
+          [&](const in::PeerFailed& i) {
+            auto it = peers_.find(i.peer);
+            if (it != peers_.end()) remove(it->second, "ice_failed", true, out);
+          },
+          [&](const in::DataChannelMessage& i) {
+            auto it = peers_.find(i.peer);
+            if (it != peers_.end()) onDataChannel(it->second, i.text, out);
+          },
+          [&](const in::Tick&) {
+            const TimeMs now = clock_.nowMs();
+            for (auto it = peers_.begin(); it != peers_.end();) {
+              Peer& p = (it++)->second;
+              if (!p.connected && now - p.created_at >= config_.connect_timeout_ms) {
+                remove(p, "ice_failed", true, out);
+              } else if (p.connected && p.ping_sent_at && now - *p.ping_sent_at >= config_.pong_timeout_ms) {
+                ++counters_.removed_keepalive;
+                remove(p, "keep_alive_timeout", true, out);
+              } else if (p.connected && !p.ping_sent_at && now >= p.next_ping_at) {
+                proto::FocusMessage ping;
+                ping.type = proto::FocusMessageType::Ping;
+                out.push_back(act::SendDataChannel{p.id, proto::serializeFocusMessage(ping)});
+                p.ping_sent_at = now;
+                p.next_ping_at = now + config_.ping_interval_ms;
+              }
+            }
+            std::set<std::string> rooms;
+            for (const auto& [id, p] : peers_) {
+              if (p.expires_ts <= now) rooms.insert(p.room_id);
+            }
+            for (const auto& r : rooms) recheckMembership(r, out);
+          },
+      },
+      input);
+  return out;
+}
+
+std::optional<TimeMs> Controller::nextTimeout() const {
+  std::optional<TimeMs> t;
+  auto consider = [&t](TimeMs v) {
+    if (!t || v < *t) t = v;
+  };
+  for (const auto& [id, p] : peers_) {
+    if (!p.connected) {
+      consider(p.created_at + config_.connect_timeout_ms);
+    } else if (p.ping_sent_at) {
+      consider(*p.ping_sent_at + config_.pong_timeout_ms);
+    } else {
+      consider(p.next_ping_at);
+    }
+    consider(p.expires_ts);
+  }
+  return t;
+}
+
+bool Controller::roomAllowed(const std::string& room_id) const {
+  if (!config_.allowed_rooms.empty()) {
+    return std::find(config_.allowed_rooms.begin(), config_.allowed_rooms.end(), room_id) !=
+           config_.allowed_rooms.end();
+  }
+  if (!config_.allowed_servers.empty()) {
+    auto colon = room_id.find(':');
+    if (colon == std::string::npos) return false;
+    const std::string server = room_id.substr(colon + 1);
+    return std::find(config_.allowed_servers.begin(), config_.allowed_servers.end(), server) !=
+           config_.allowed_servers.end();
+  }
+  return true;
+}
+
+std::optional<std::string> Controller::roomOfConf(const std::string& conf_id) const {
+  for (const auto& [room_id, state] : rooms_) {
+    const auto* rec = state.call(conf_id);
+    if (rec && !rec->event.terminated) return room_id;
+  }
+  return std::nullopt;
+}
+
+Peer* Controller::findPeer(const std::string& user, const std::string& device, const std::string& call_id) {
+  for (auto& [id, p] : peers_) {
+    if (p.user_id == user && p.device_id == device && p.call_id == call_id) return &p;
+  }
+  return nullptr;
+}
+
+std::size_t Controller::conferenceSize(const std::string& room_id, const std::string& conf_id) const {
+  std::size_t n = 0;
+  for (const auto& [id, p] : peers_) n += (p.room_id == room_id && p.conf_id == conf_id) ? 1 : 0;
+  return n;
+}
+
+proto::CallSignal Controller::base(const Peer& p, SignalType type) const {
+  proto::CallSignal s;
+  s.type = type;
+  s.call_id = p.call_id;
+  s.party_id = config_.device_id;
+  s.version = "1";
+  s.conf_id = p.conf_id;
+  s.device_id = config_.device_id;
+  s.sender_session_id = std::string(proto::kFocusSessionId);
+  s.dest_session_id = p.session_id;
+  return s;
+}
+
+void Controller::sendSignal(Peer& p, proto::CallSignal sig, Actions& out) {
+  sig.seq = p.tx_seq++;
+  out.push_back(core::act::SendToDevice{0, std::string(proto::eventTypeFor(sig.type)), p.user_id, p.device_id,
+                                        proto::serializeCallSignal(sig)});
+}
+
+void Controller::reject(const std::string& sender, const proto::CallSignal& sig, const std::string& why,
+                        Actions& out) {
+  proto::CallSignal r;
+  r.type = SignalType::Reject;
+  r.call_id = sig.call_id;
+  r.party_id = config_.device_id;
+  r.version = "1";
+  r.conf_id = sig.conf_id;
+  r.device_id = config_.device_id;
+  r.sender_session_id = std::string(proto::kFocusSessionId);
+  r.dest_session_id = sig.sender_session_id;
+  r.seq = 0;
+  out.push_back(core::act::SendToDevice{0, std::string(proto::eventTypeFor(SignalType::Reject)), sender,
+                                        sig.device_id, proto::serializeCallSignal(r)});
+  out.push_back(
+      act::Warning{"rejected " + sender + "/" + sig.device_id + " for " + sig.conf_id + ": " + why});
+}
+
+void Controller::onToDevice(const core::ToDeviceMessage& m, Actions& out) {
+  if (!proto::parseSignalType(m.type)) {
+    ++counters_.dropped_to_device;
+    return;
+  }
+  auto parsed = proto::parseCallSignal(m.type, m.content);
+  if (!parsed || parsed->dest_session_id != proto::kFocusSessionId) {
+    ++counters_.dropped_to_device;
+    return;
+  }
+  const proto::CallSignal& sig = *parsed;
+  if (sig.type == SignalType::Invite) {
+    onInvite(m.sender, sig, out);
+    return;
+  }
+  Peer* p = findPeer(m.sender, sig.device_id, sig.call_id);
+  if (!p) {
+    ++counters_.dropped_to_device;
+    return;
+  }
+  switch (sig.type) {
+    case SignalType::Candidates:
+      for (const auto& c : sig.candidates) out.push_back(act::AddRemoteCandidate{p->id, c});
+      break;
+    case SignalType::SelectAnswer:
+      if (sig.selected_party_id != config_.device_id) remove(*p, "answered_elsewhere", false, out);
+      break;
+    case SignalType::Hangup:
+    case SignalType::Reject:
+      remove(*p, sig.reason.value_or("user_hangup"), false, out);
+      break;
+    case SignalType::Negotiate:
+      if (sig.description) out.push_back(act::ApplyDescription{p->id, *sig.description});
+      if (sig.metadata) {
+        p->published = *sig.metadata;
+        broadcastMetadata(p->room_id, p->conf_id, out, p->id);
+      }
+      break;
+    case SignalType::SdpStreamMetadataChanged:
+      if (sig.metadata) {
+        p->published = *sig.metadata;
+        broadcastMetadata(p->room_id, p->conf_id, out, p->id);
+      }
+      break;
+    default:
+      ++counters_.dropped_to_device;
+  }
+}
+
+void Controller::onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out) {
+  if (!sig.description || sig.description->type != "offer") {
+    ++counters_.dropped_to_device;
+    return;
+  }
+  auto room_id = roomOfConf(sig.conf_id);
+  if (!room_id) {
+    ++counters_.rejected_unknown_conf;
+    reject(sender, sig, "no room of this focus has that call", out);
+    return;
+  }
+  const TimeMs now = clock_.nowMs();
+  auto participant = rooms_.at(*room_id).participant(sig.conf_id, sender, sig.device_id, now);
+  if (!participant || participant->session_id != sig.sender_session_id) {
+    ++counters_.rejected_not_member;
+    reject(sender, sig, "that device and session are not in the call's member state", out);
+    return;
+  }
+  if (!namesFocus(*participant, config_.user_id, config_.device_id)) {
+    ++counters_.rejected_not_our_focus;
+    reject(sender, sig, "the member event does not name this focus", out);
+    return;
+  }
+  if (Peer* dup = findPeer(sender, sig.device_id, sig.call_id)) {
+    (void)dup;  // a repeated invite for the same call: already being served
+    return;
+  }
+  // A new call from the same device replaces the old one (a new session or a retry).
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    Peer& old = (it++)->second;
+    if (old.user_id == sender && old.device_id == sig.device_id) {
+      remove(old, old.session_id == sig.sender_session_id ? "replaced" : "new_session", true, out);
+    }
+  }
+  std::set<std::pair<std::string, std::string>> conferences;
+  for (const auto& [id, p] : peers_) conferences.insert({p.room_id, p.conf_id});
+  const bool new_conference = !conferences.count({*room_id, sig.conf_id});
+  if ((new_conference && conferences.size() >= config_.max_conferences) ||
+      conferenceSize(*room_id, sig.conf_id) >= config_.max_participants_per_conference) {
+    ++counters_.rejected_full;
+    reject(sender, sig, "the focus is full", out);
+    return;
+  }
+  Peer p;
+  p.id = ++next_peer_;
+  p.room_id = *room_id;
+  p.conf_id = sig.conf_id;
+  p.user_id = sender;
+  p.device_id = sig.device_id;
+  p.session_id = sig.sender_session_id;
+  p.call_id = sig.call_id;
+  p.created_at = now;
+  p.expires_ts = participant->expires_ts;
+  if (sig.metadata) p.published = *sig.metadata;
+  ++counters_.invites_accepted;
+  out.push_back(act::CreatePeer{p.id, p.room_id, p.conf_id, p.user_id, p.device_id, sig.description->sdp});
+  peers_.emplace(p.id, std::move(p));
+}
+
+void Controller::onDataChannel(Peer& p, const std::string& text, Actions& out) {
+  if (text.size() > config_.max_data_channel_message) {
+    ++counters_.dropped_data_channel;
+    return;
+  }
+  auto msg = proto::parseFocusMessage(text);
+  if (!msg) {
+    ++counters_.dropped_data_channel;
+    return;
+  }
+  switch (msg->type) {
+    case proto::FocusMessageType::Pong:
+      p.ping_sent_at.reset();
+      break;
+    case proto::FocusMessageType::Ping: {
+      proto::FocusMessage pong;
+      pong.type = proto::FocusMessageType::Pong;
+      out.push_back(act::SendDataChannel{p.id, proto::serializeFocusMessage(pong)});
+      break;
+    }
+    case proto::FocusMessageType::TrackSubscription:
+      out.push_back(act::UpdateSubscriptions{p.id, msg->subscribe, msg->unsubscribe});
+      break;
+    case proto::FocusMessageType::Negotiate:
+      if (msg->description) out.push_back(act::ApplyDescription{p.id, *msg->description});
+      if (msg->metadata) {
+        p.published = *msg->metadata;
+        broadcastMetadata(p.room_id, p.conf_id, out, p.id);
+      }
+      break;
+    case proto::FocusMessageType::SdpStreamMetadataChanged:
+      if (msg->metadata) {
+        p.published = *msg->metadata;
+        broadcastMetadata(p.room_id, p.conf_id, out, p.id);
+      }
+      break;
+  }
+}
+
+void Controller::recheckMembership(const std::string& room_id, Actions& out) {
+  auto room = rooms_.find(room_id);
+  if (room == rooms_.end()) return;
+  const TimeMs now = clock_.nowMs();
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    Peer& p = (it++)->second;
+    if (p.room_id != room_id) continue;
+    auto part = room->second.participant(p.conf_id, p.user_id, p.device_id, now);
+    const auto* call = room->second.call(p.conf_id);
+    if (!part || part->session_id != p.session_id || !call || call->event.terminated ||
+        !namesFocus(*part, config_.user_id, config_.device_id)) {
+      ++counters_.removed_membership;
+      remove(p, "user_hangup", true, out);
+    } else {
+      p.expires_ts = part->expires_ts;
+    }
+  }
+}
+
+void Controller::remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out) {
+  if (tell_peer) {
+    auto sig = base(p, SignalType::Hangup);
+    sig.reason = reason;
+    sendSignal(p, std::move(sig), out);
+  }
+  out.push_back(act::ClosePeer{p.id});
+  const std::string room = p.room_id, conf = p.conf_id;
+  peers_.erase(p.id);
+  broadcastMetadata(room, conf, out);
+}
+
+proto::SdpStreamMetadata Controller::availableTo(const Peer& peer) const {
+  proto::SdpStreamMetadata md;
+  for (const auto& [id, other] : peers_) {
+    if (other.id == peer.id || other.room_id != peer.room_id || other.conf_id != peer.conf_id) continue;
+    for (const auto& [stream_id, m] : other.published) {
+      proto::StreamMetadata tagged = m;
+      tagged.user_id = other.user_id;
+      tagged.device_id = other.device_id;
+      md.emplace(stream_id, std::move(tagged));  // first publisher of a stream id wins
+    }
+  }
+  return md;
+}
+
+void Controller::broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
+                                   PeerId except) {
+  for (const auto& [id, p] : peers_) {
+    if (p.room_id != room_id || p.conf_id != conf_id || !p.connected || id == except) continue;
+    proto::FocusMessage m;
+    m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
+    m.metadata = availableTo(p);
+    out.push_back(act::SendDataChannel{p.id, proto::serializeFocusMessage(m)});
+  }
+}
+
+}  // namespace chorus::focus

@@ -1,0 +1,195 @@
+#pragma once
+// The focus's control plane, sans-IO like core::GroupCall: room state and to-device messages in; to-device
+// replies, transport commands and data-channel messages out. It decides who may use this focus (MSC3898 §4.2,
+// msc3401.md §4): only devices joined to the room that list that device and session in a non-expired member
+// event of that conf_id and name this focus in foci.active or foci.preferred. Everyone else is rejected.
+// The media plane (ICE-lite/DTLS/SRTP/SCTP, forwarding) executes the peer actions.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/rng.hpp"
+#include "core/room_state.hpp"
+#include "core/types.hpp"
+#include "proto/focus_messages.hpp"
+#include "proto/signalling.hpp"
+
+namespace chorus::focus {
+
+using PeerId = std::uint64_t;
+
+struct Config {
+  std::string user_id;                       // the focus's Matrix user
+  std::string device_id;                     // and device (foci are identified by the pair)
+  std::vector<std::string> allowed_servers;  // invites accepted from rooms on these servers (empty: any)
+  std::vector<std::string> allowed_rooms;    // or exactly these rooms (empty: any)
+  std::size_t max_rooms{256};
+  std::size_t max_conferences{64};
+  std::size_t max_participants_per_conference{100};
+  std::size_t max_data_channel_message{proto::kMaxFocusMessageBytes};
+  TimeMs ping_interval_ms{30'000};  // MSC3898: at most 30 s
+  TimeMs pong_timeout_ms{30'000};
+  TimeMs connect_timeout_ms{30'000};  // an accepted peer must connect within this
+};
+
+namespace in {
+struct RoomInvite {  // we were invited to a room
+  std::string room_id;
+  std::string inviter;
+};
+struct RoomJoined {  // our join succeeded
+  std::string room_id;
+};
+struct RoomStateChanged {
+  std::string room_id;
+  std::vector<core::StateEvent> events;
+};
+struct ToDevice {
+  core::ToDeviceMessage message;
+};
+struct PeerAnswerReady {  // the media plane answered the peer's offer
+  PeerId peer{0};
+  std::string sdp;
+};
+struct PeerCandidate {  // a local candidate of the peer's transport ("" = end of candidates)
+  PeerId peer{0};
+  proto::Candidate candidate;
+};
+struct PeerConnected {
+  PeerId peer{0};
+};
+struct PeerFailed {  // ICE consent lost, DTLS failure, …
+  PeerId peer{0};
+  std::string reason;
+};
+struct DataChannelMessage {
+  PeerId peer{0};
+  std::string text;
+};
+struct Tick {};
+}  // namespace in
+
+using Input =
+    std::variant<in::RoomInvite, in::RoomJoined, in::RoomStateChanged, in::ToDevice, in::PeerAnswerReady,
+                 in::PeerCandidate, in::PeerConnected, in::PeerFailed, in::DataChannelMessage, in::Tick>;
+
+namespace act {
+struct JoinRoom {
+  std::string room_id;
+};
+struct CreatePeer {  // set up a transport for this participant and answer its offer (-> in::PeerAnswerReady)
+  PeerId peer{0};
+  std::string room_id;
+  std::string conf_id;
+  std::string user_id;
+  std::string device_id;
+  std::string offer_sdp;
+};
+struct AddRemoteCandidate {
+  PeerId peer{0};
+  proto::Candidate candidate;
+};
+struct ClosePeer {
+  PeerId peer{0};
+};
+struct SendDataChannel {
+  PeerId peer{0};
+  std::string text;
+};
+// Subscription changes for the router (MSC3898 m.call.track_subscription).
+struct UpdateSubscriptions {
+  PeerId peer{0};
+  std::vector<proto::TrackRef> subscribe;
+  std::vector<proto::TrackRef> unsubscribe;
+};
+// A description from the peer over the data channel (renegotiation).
+struct ApplyDescription {
+  PeerId peer{0};
+  proto::SessionDescription description;
+};
+struct Warning {
+  std::string message;
+};
+}  // namespace act
+
+using Action = std::variant<act::JoinRoom, core::act::SendToDevice, act::CreatePeer, act::AddRemoteCandidate,
+                            act::ClosePeer, act::SendDataChannel, act::UpdateSubscriptions,
+                            act::ApplyDescription, act::Warning>;
+using Actions = std::vector<Action>;
+
+struct Counters {
+  std::uint64_t invites_accepted{0};
+  std::uint64_t rejected_not_member{0};     // no valid member entry for that device and session
+  std::uint64_t rejected_not_our_focus{0};  // the member does not name this focus
+  std::uint64_t rejected_unknown_conf{0};   // no room we are in has that call
+  std::uint64_t rejected_full{0};           // conference or focus limits
+  std::uint64_t dropped_to_device{0};       // malformed, not for "sfu", unknown call
+  std::uint64_t dropped_data_channel{0};    // malformed or oversized
+  std::uint64_t room_invites_refused{0};
+  std::uint64_t removed_membership{0};  // their member entry went away or expired
+  std::uint64_t removed_keepalive{0};   // no pong in time
+};
+
+// One participant connected to the focus.
+struct Peer {
+  PeerId id{0};
+  std::string room_id;
+  std::string conf_id;
+  std::string user_id;
+  std::string device_id;
+  std::string session_id;
+  std::string call_id;
+  std::uint64_t tx_seq{0};
+  bool connected{false};
+  TimeMs created_at{0};
+  TimeMs expires_ts{0};  // of its member entry; re-checked then
+  std::optional<TimeMs> ping_sent_at;
+  TimeMs next_ping_at{0};
+  proto::SdpStreamMetadata published;  // what this participant sends (from its invite / updates)
+};
+
+class Controller {
+ public:
+  Controller(Config config, const Clock& clock);
+
+  Actions handle(const Input& input);
+  std::optional<TimeMs> nextTimeout() const;
+
+  const Counters& counters() const { return counters_; }
+  const Peer* peer(PeerId id) const;
+  std::vector<const Peer*> peers() const;
+  // The metadata a peer is told about: every other participant's published streams, tagged with their ids.
+  proto::SdpStreamMetadata availableTo(const Peer& peer) const;
+
+ private:
+  void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out);
+  void onToDevice(const core::ToDeviceMessage& m, Actions& out);
+  void onDataChannel(Peer& p, const std::string& text, Actions& out);
+  void recheckMembership(const std::string& room_id, Actions& out);
+  void remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out);
+  // Tells every connected peer of the conference (but `except`, whose change it is) what it can receive.
+  void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
+                         PeerId except = 0);
+  void sendSignal(Peer& p, proto::CallSignal sig, Actions& out);
+  proto::CallSignal base(const Peer& p, proto::SignalType type) const;
+  void reject(const std::string& sender, const proto::CallSignal& sig, const std::string& why, Actions& out);
+  bool roomAllowed(const std::string& room_id) const;
+  std::optional<std::string> roomOfConf(const std::string& conf_id) const;
+  Peer* findPeer(const std::string& user, const std::string& device, const std::string& call_id);
+  std::size_t conferenceSize(const std::string& room_id, const std::string& conf_id) const;
+
+  Config config_;
+  const Clock& clock_;                            // Borrowed (outlives this).
+  std::map<std::string, core::RoomState> rooms_;  // joined rooms
+  std::set<std::string> pending_joins_;
+  std::map<PeerId, Peer> peers_;
+  PeerId next_peer_{0};
+  Counters counters_;
+};
+
+}  // namespace chorus::focus

@@ -1,0 +1,251 @@
+#include "focus/controller.hpp"
+
+#include <gtest/gtest.h>
+
+#include "testlib/builders.hpp"
+
+namespace chorus::focus {
+namespace {
+
+namespace json = boost::json;
+using testlib::actionsOf;
+
+constexpr TimeMs kStart = 1'700'000'000'000;
+constexpr TimeMs kHour = 3'600'000;
+
+json::object device(const std::string& id, const std::string& session, TimeMs expires, bool names_focus) {
+  json::object d{{"device_id", id},
+                 {"session_id", session},
+                 {"expires_ts", expires},
+                 {"feeds", json::array{json::object{{"purpose", "m.usermedia"}}}}};
+  if (names_focus) {
+    d["org.matrix.msc3898.foci.active"] =
+        json::array{json::object{{"user_id", "@sfu:hs"}, {"device_id", "SFU"}}};
+  }
+  return d;
+}
+
+core::StateEvent member(const std::string& user, const std::string& conf, json::array devices,
+                        TimeMs ts = 2) {
+  return testlib::memberEventRaw(
+      user, {{"m.calls", json::array{json::object{{"m.call_id", conf}, {"m.devices", std::move(devices)}}}}},
+      ts);
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest() : clock_(kStart) {
+    Config cfg;
+    cfg.user_id = "@sfu:hs";
+    cfg.device_id = "SFU";
+    cfg.max_participants_per_conference = 3;
+    ctl_ = std::make_unique<Controller>(cfg, clock_);
+    ctl_->handle(in::RoomInvite{"!room:hs", "@alice:hs"});
+    ctl_->handle(in::RoomJoined{"!room:hs"});
+    ctl_->handle(in::RoomStateChanged{
+        "!room:hs",
+        {testlib::joinEvent("@alice:hs"), testlib::joinEvent("@bob:hs"), testlib::joinEvent("@carol:hs"),
+         testlib::joinEvent("@sfu:hs"), testlib::callEvent("conf", "@alice:hs", 1)}});
+  }
+
+  Actions invite(const std::string& user, const std::string& dev, const std::string& session,
+                 const std::string& call_id, const std::string& conf = "conf") {
+    auto c = testlib::signal(call_id, conf, dev, session, "sfu", 0);
+    c["offer"] = json::object{{"type", "offer"}, {"sdp", "v=0 offer from " + user}};
+    c["lifetime"] = 60000;
+    c["org.matrix.msc3077.sdp_stream_metadata"] =
+        json::object{{"stream-" + user, json::object{{"purpose", "m.usermedia"}}}};
+    return ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.invite", user, c}});
+  }
+  void state(std::vector<core::StateEvent> evs) {
+    ctl_->handle(in::RoomStateChanged{"!room:hs", std::move(evs)});
+  }
+  PeerId accept(const std::string& user, const std::string& dev, const std::string& session,
+                const std::string& call_id) {
+    auto acts = invite(user, dev, session, call_id);
+    auto created = actionsOf<act::CreatePeer>(acts);
+    EXPECT_EQ(created.size(), 1u);
+    if (created.empty()) return 0;
+    ctl_->handle(in::PeerConnected{created[0].peer});
+    return created[0].peer;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<Controller> ctl_;
+};
+
+TEST_F(ControllerTest, AcceptsAMemberThatNamesThisFocusAndAnswersLikeWaterfall) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
+  auto acts = invite("@alice:hs", "A", "aS", "call1");
+  auto created = actionsOf<act::CreatePeer>(acts);
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0].offer_sdp, "v=0 offer from @alice:hs");
+  EXPECT_EQ(created[0].room_id, "!room:hs");
+  auto answer =
+      actionsOf<core::act::SendToDevice>(ctl_->handle(in::PeerAnswerReady{created[0].peer, "v=0 answer"}));
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0].type, "m.call.answer");
+  EXPECT_EQ(answer[0].user_id, "@alice:hs");
+  EXPECT_EQ(answer[0].device_id, "A");
+  const auto& c = answer[0].content;
+  EXPECT_EQ(c.at("sender_session_id"), "sfu");
+  EXPECT_EQ(c.at("dest_session_id"), "aS");
+  EXPECT_EQ(c.at("call_id"), "call1");
+  EXPECT_EQ(c.at("party_id"), "SFU");
+  EXPECT_EQ(c.at("device_id"), "SFU");
+  EXPECT_EQ(c.at("seq").template to_number<int>(), 0);
+  EXPECT_EQ(c.at("answer").at("sdp"), "v=0 answer");
+  auto cand = actionsOf<core::act::SendToDevice>(
+      ctl_->handle(in::PeerCandidate{created[0].peer, proto::Candidate{"", std::nullopt, std::nullopt, {}}}));
+  ASSERT_EQ(cand.size(), 1u);
+  EXPECT_EQ(cand[0].content.at("seq").template to_number<int>(), 1);
+  EXPECT_EQ(ctl_->counters().invites_accepted, 1u);
+}
+
+TEST_F(ControllerTest, RejectsEveryoneElse) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, false)}),
+         member("@carol:hs", "conf", json::array{device("C", "cS", kStart - 1, true)})});
+  auto rejected = [&](const Actions& acts) {
+    auto s = actionsOf<core::act::SendToDevice>(acts);
+    return actionsOf<act::CreatePeer>(acts).empty() && s.size() == 1 && s[0].type == "m.call.reject";
+  };
+  EXPECT_TRUE(rejected(invite("@alice:hs", "A", "otherSession", "c1")));  // session not in member state
+  EXPECT_TRUE(rejected(invite("@alice:hs", "A2", "aS", "c2")));           // device not in member state
+  EXPECT_TRUE(rejected(invite("@bob:hs", "B", "bS", "c3")));              // does not name this focus
+  EXPECT_TRUE(rejected(invite("@carol:hs", "C", "cS", "c4")));            // expired
+  EXPECT_TRUE(rejected(invite("@dave:hs", "D", "dS", "c5")));             // no member event at all
+  EXPECT_TRUE(rejected(invite("@alice:hs", "A", "aS", "c6", "unknownConf")));
+  EXPECT_EQ(ctl_->counters().rejected_not_member, 4u);
+  EXPECT_EQ(ctl_->counters().rejected_not_our_focus, 1u);
+  EXPECT_EQ(ctl_->counters().rejected_unknown_conf, 1u);
+  EXPECT_TRUE(ctl_->peers().empty());
+  // Not addressed to the focus session: dropped silently.
+  auto c = testlib::signal("c7", "conf", "A", "aS", "notSfu", 0);
+  c["offer"] = json::object{{"type", "offer"}, {"sdp", "v=0"}};
+  EXPECT_TRUE(ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.invite", "@alice:hs", c}}).empty());
+}
+
+TEST_F(ControllerTest, LeavingTheMemberStateRemovesThePeerAndTellsTheOthers) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  // alice learns of bob's stream, tagged with his ids.
+  auto md = ctl_->availableTo(*ctl_->peer(a));
+  ASSERT_EQ(md.count("stream-@bob:hs"), 1u);
+  EXPECT_EQ(md.at("stream-@bob:hs").user_id, "@bob:hs");
+  EXPECT_EQ(md.at("stream-@bob:hs").device_id, "B");
+
+  Actions acts;
+  ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@bob:hs", "conf", json::array{})}});
+  EXPECT_EQ(ctl_->peer(b), nullptr);
+  EXPECT_NE(ctl_->peer(a), nullptr);
+  EXPECT_EQ(ctl_->counters().removed_membership, 1u);
+  EXPECT_TRUE(ctl_->availableTo(*ctl_->peer(a)).empty());
+}
+
+TEST_F(ControllerTest, MembershipExpiryRemovesThePeerOnTime) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + 5'000, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  EXPECT_EQ(ctl_->nextTimeout(), kStart + 5'000);
+  clock_.advance(5'000);
+  auto acts = ctl_->handle(in::Tick{});
+  EXPECT_EQ(ctl_->peer(a), nullptr);
+  auto sent = actionsOf<core::act::SendToDevice>(acts);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, "m.call.hangup");
+}
+
+TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + 10 * kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + 10 * kHour, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  clock_.advance(30'000);
+  auto pings = actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{}));
+  ASSERT_EQ(pings.size(), 2u);
+  EXPECT_EQ(pings[0].text, R"({"type":"m.call.ping","content":{}})");
+  // alice answers, bob does not.
+  ctl_->handle(in::DataChannelMessage{a, R"({"type":"m.call.pong","content":{}})"});
+  clock_.advance(30'000);
+  auto acts = ctl_->handle(in::Tick{});
+  EXPECT_EQ(ctl_->peer(b), nullptr);
+  EXPECT_NE(ctl_->peer(a), nullptr);
+  EXPECT_EQ(ctl_->counters().removed_keepalive, 1u);
+  bool hung_up = false;
+  for (const auto& s : actionsOf<core::act::SendToDevice>(acts)) {
+    hung_up |= s.type == "m.call.hangup" && s.content.at("reason") == "keep_alive_timeout";
+  }
+  EXPECT_TRUE(hung_up);
+}
+
+TEST_F(ControllerTest, DataChannelMessagesAreParsedAndBounded) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  auto subs = actionsOf<act::UpdateSubscriptions>(ctl_->handle(in::DataChannelMessage{
+      a,
+      R"({"type":"m.call.track_subscription","content":{"subscribe":[{"stream_id":"s","track_id":"t","width":320,"height":180}],"unsubscribe":[]}})"}));
+  ASSERT_EQ(subs.size(), 1u);
+  ASSERT_EQ(subs[0].subscribe.size(), 1u);
+  EXPECT_EQ(subs[0].subscribe[0].width, 320);
+  // bob mutes: alice is told over her data channel.
+  auto md = actionsOf<act::SendDataChannel>(ctl_->handle(in::DataChannelMessage{
+      b,
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"stream-@bob:hs":{"purpose":"m.usermedia","audio_muted":true}}}})"}));
+  ASSERT_EQ(md.size(), 1u);
+  EXPECT_EQ(md[0].peer, a);
+  auto parsed = proto::parseFocusMessage(md[0].text);
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->metadata->at("stream-@bob:hs").audio_muted);
+  // A ping from the client gets a pong; garbage and oversized messages are dropped and counted.
+  auto pong = actionsOf<act::SendDataChannel>(
+      ctl_->handle(in::DataChannelMessage{a, R"({"type":"m.call.ping","content":{}})"}));
+  ASSERT_EQ(pong.size(), 1u);
+  EXPECT_TRUE(ctl_->handle(in::DataChannelMessage{a, "not json"}).empty());
+  EXPECT_TRUE(
+      ctl_->handle(in::DataChannelMessage{a, std::string(proto::kMaxFocusMessageBytes + 1, 'x')}).empty());
+  EXPECT_EQ(ctl_->counters().dropped_data_channel, 2u);
+}
+
+TEST_F(ControllerTest, ConferenceSizeIsBounded) {
+  json::array devs;
+  for (int i = 0; i < 5; ++i)
+    devs.push_back(device("D" + std::to_string(i), "s" + std::to_string(i), kStart + kHour, true));
+  state({member("@alice:hs", "conf", devs)});
+  int accepted = 0;
+  for (int i = 0; i < 5; ++i) {
+    accepted += actionsOf<act::CreatePeer>(invite("@alice:hs", "D" + std::to_string(i),
+                                                  "s" + std::to_string(i), "c" + std::to_string(i)))
+                    .size();
+  }
+  EXPECT_EQ(accepted, 3);
+  EXPECT_EQ(ctl_->counters().rejected_full, 2u);
+}
+
+TEST_F(ControllerTest, RoomInvitesFollowTheAllowList) {
+  Config cfg;
+  cfg.user_id = "@sfu:hs";
+  cfg.device_id = "SFU";
+  cfg.allowed_servers = {"good.org"};
+  Controller c(cfg, clock_);
+  EXPECT_EQ(actionsOf<act::JoinRoom>(c.handle(in::RoomInvite{"!a:good.org", "@x:good.org"})).size(), 1u);
+  EXPECT_TRUE(actionsOf<act::JoinRoom>(c.handle(in::RoomInvite{"!a:evil.org", "@x:evil.org"})).empty());
+  EXPECT_EQ(c.counters().room_invites_refused, 1u);
+}
+
+TEST_F(ControllerTest, ANewSessionFromTheSameDeviceReplacesTheOldPeer) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  state({member("@alice:hs", "conf", json::array{device("A", "aS2", kStart + kHour, true)})});
+  EXPECT_EQ(ctl_->peer(a), nullptr) << "the old session's member entry is gone";
+  PeerId a2 = accept("@alice:hs", "A", "aS2", "ca2");
+  EXPECT_NE(a2, 0u);
+}
+
+}  // namespace
+}  // namespace chorus::focus
