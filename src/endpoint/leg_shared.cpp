@@ -1,0 +1,280 @@
+#include "endpoint/leg_shared.hpp"
+
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "base/log.hpp"
+#include "endpoint/gst_ptr.hpp"
+
+namespace chorus::endpoint {
+namespace {
+
+constexpr const char* kTag = "endpoint";
+
+ConnectionState fromPcState(GstWebRTCPeerConnectionState s) {
+  switch (s) {
+    case GST_WEBRTC_PEER_CONNECTION_STATE_NEW:
+      return ConnectionState::New;
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTING:
+      return ConnectionState::Connecting;
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
+      return ConnectionState::Connected;
+    case GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED:
+      return ConnectionState::Disconnected;
+    case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
+      return ConnectionState::Failed;
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
+      return ConnectionState::Closed;
+  }
+  return ConnectionState::New;
+}
+
+}  // namespace
+
+void LegShared::markNegotiationNeeded() {
+  std::lock_guard lock(mu);
+  if (!established || negotiation_pending || closed) return;
+  negotiation_pending = true;
+  events->push(NegotiationNeeded{id});
+}
+
+void LegShared::updateStateLocked() {
+  ConnectionState s = fromPcState(pc_state);
+  if (ice_state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) s = ConnectionState::Failed;
+  if (ice_state == GST_WEBRTC_ICE_CONNECTION_STATE_DISCONNECTED && s == ConnectionState::Connected) {
+    s = ConnectionState::Disconnected;
+  }
+  if (s == state) return;
+  state = s;
+  CHORUS_LOG(Debug, kTag, "leg " << id << " state " << toString(s));
+  emitLocked(LegState{id, s});
+}
+
+namespace {
+
+// ---- GStreamer callbacks. user_data is a heap std::weak_ptr<LegShared> owned by the closure. ----
+using WeakLeg = std::weak_ptr<LegShared>;
+
+void deleteWeakLeg(gpointer data, GClosure*) {
+  delete static_cast<WeakLeg*>(data);
+}
+
+std::shared_ptr<LegShared> lockLeg(gpointer data) {
+  return static_cast<WeakLeg*>(data)->lock();
+}
+
+void onNegotiationNeeded(GstElement*, gpointer data) {
+  if (auto leg = lockLeg(data)) leg->markNegotiationNeeded();
+}
+
+void onIceCandidate(GstElement*, guint mline, gchar* candidate, gpointer data) {
+  auto leg = lockLeg(data);
+  if (!leg || candidate == nullptr) return;
+  std::lock_guard lock(leg->mu);
+  LocalCandidate c{leg->id, candidate, std::nullopt, mline};
+  if (leg->local_sdp) c.sdp_mid = leg->local_sdp->midOfMlineIndex(mline);
+  leg->emitAfterDescriptionLocked(std::move(c));
+}
+
+void onGatheringState(GObject* obj, GParamSpec*, gpointer data) {
+  auto leg = lockLeg(data);
+  if (!leg) return;
+  GstWebRTCICEGatheringState s{};
+  g_object_get(obj, "ice-gathering-state", &s, nullptr);
+  if (s != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
+  std::lock_guard lock(leg->mu);
+  leg->emitAfterDescriptionLocked(GatheringComplete{leg->id});
+}
+
+void onIceConnectionState(GObject* obj, GParamSpec*, gpointer data) {
+  auto leg = lockLeg(data);
+  if (!leg) return;
+  GstWebRTCICEConnectionState s{};
+  g_object_get(obj, "ice-connection-state", &s, nullptr);
+  std::lock_guard lock(leg->mu);
+  leg->ice_state = s;
+  leg->updateStateLocked();
+}
+
+void onConnectionState(GObject* obj, GParamSpec*, gpointer data) {
+  auto leg = lockLeg(data);
+  if (!leg) return;
+  GstWebRTCPeerConnectionState s{};
+  g_object_get(obj, "connection-state", &s, nullptr);
+  std::lock_guard lock(leg->mu);
+  leg->pc_state = s;
+  leg->updateStateLocked();
+}
+
+// Counts decoded frames; samples them to tell silence / black apart (what a muted peer sends).
+struct DecodeProbe {
+  std::shared_ptr<LegShared> leg;
+  MediaKind kind{MediaKind::Audio};
+  GstCaps* caps{nullptr};  // Owned; the caps `info` was read from.
+  GstVideoInfo info{};
+  ~DecodeProbe() {
+    if (caps != nullptr) gst_caps_unref(caps);
+  }
+};
+
+void deleteDecodeProbe(gpointer data) {
+  delete static_cast<DecodeProbe*>(data);
+}
+
+bool isSilent(GstBuffer* buf) {
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return false;
+  const auto* samples = reinterpret_cast<const std::int16_t*>(map.data);  // opusdec outputs S16LE
+  std::size_t n = map.size / 2;
+  int peak = 0;
+  for (std::size_t i = 0; i < n; ++i) peak = std::max(peak, std::abs(static_cast<int>(samples[i])));
+  gst_buffer_unmap(buf, &map);
+  return peak < 328;  // < 1 % of full scale
+}
+
+bool isBlack(GstBuffer* buf, GstVideoInfo* info) {
+  GstVideoFrame frame;
+  if (!gst_video_frame_map(&frame, info, buf, GST_MAP_READ)) return false;
+  const auto* y = static_cast<const std::uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0));
+  const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+  const int w = GST_VIDEO_FRAME_COMP_WIDTH(&frame, 0);
+  const int h = GST_VIDEO_FRAME_COMP_HEIGHT(&frame, 0);
+  std::uint64_t sum = 0;
+  std::uint64_t count = 0;
+  for (int row = 0; row < h; row += 8) {
+    for (int col = 0; col < w; col += 8) {
+      sum += y[row * stride + col];
+      ++count;
+    }
+  }
+  gst_video_frame_unmap(&frame);
+  return count > 0 && sum / count < 40;
+}
+
+GstPadProbeReturn onDecoded(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
+  auto* p = static_cast<DecodeProbe*>(data);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (buf == nullptr) return GST_PAD_PROBE_OK;
+  if (p->kind == MediaKind::Audio) {
+    p->leg->audio_frames.fetch_add(1, std::memory_order_relaxed);
+    if (isSilent(buf)) p->leg->audio_silent.fetch_add(1, std::memory_order_relaxed);
+    return GST_PAD_PROBE_OK;
+  }
+  p->leg->video_frames.fetch_add(1, std::memory_order_relaxed);
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  if (caps != nullptr && caps != p->caps) {
+    if (p->caps != nullptr) gst_caps_unref(p->caps);
+    p->caps = gst_caps_ref(caps);
+    if (!gst_video_info_from_caps(&p->info, caps)) {
+      gst_caps_unref(p->caps);
+      p->caps = nullptr;
+    }
+  }
+  if (caps != nullptr) gst_caps_unref(caps);
+  if (p->caps != nullptr && isBlack(buf, &p->info)) {
+    p->leg->video_black.fetch_add(1, std::memory_order_relaxed);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+// A new incoming stream: depayload + decode + count, to a fakesink, and tell the caller.
+void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
+  if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
+  auto leg = lockLeg(data);
+  if (!leg) return;
+  std::optional<SdpInfo> remote;
+  ElementPtr bin_ref;  // keeps the leg bin alive while we add to it, even if the leg closes meanwhile
+  {
+    std::lock_guard lock(leg->mu);
+    if (leg->closed) return;
+    remote = leg->remote_sdp;
+    bin_ref = addRef(leg->bin);
+  }
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+  const GstStructure* s =
+      caps && !gst_caps_is_empty(caps.get()) ? gst_caps_get_structure(caps.get(), 0) : nullptr;
+  const char* media = s != nullptr ? gst_structure_get_string(s, "media") : nullptr;
+  const char* encoding = s != nullptr ? gst_structure_get_string(s, "encoding-name") : nullptr;
+  const std::string enc = encoding != nullptr ? encoding : "";
+  const MediaKind kind =
+      media != nullptr && std::strcmp(media, "video") == 0 ? MediaKind::Video : MediaKind::Audio;
+
+  std::string mid;
+  std::string stream_id;
+  {
+    GstWebRTCRTPTransceiver* trans = nullptr;
+    g_object_get(pad, "transceiver", &trans, nullptr);
+    if (trans != nullptr) {
+      gchar* m = nullptr;
+      g_object_get(trans, "mid", &m, nullptr);
+      mid = takeString(m);
+      g_object_unref(trans);
+    }
+    gchar* msid = nullptr;
+    g_object_get(pad, "msid", &msid, nullptr);
+    stream_id = takeString(msid);
+  }
+  if (stream_id.empty() && remote) {
+    if (auto idx = remote->mlineIndexOfMid(mid)) stream_id = remote->media[*idx].stream_id;
+  }
+
+  GstBin* bin = GST_BIN(bin_ref.get());
+  GstElement* depay = nullptr;
+  GstElement* dec = nullptr;
+  if (enc == "OPUS") {
+    depay = makeElement("rtpopusdepay", "");
+    dec = makeElement("opusdec", "", {{"plc", "true"}});
+  } else if (enc == "VP8") {
+    depay = makeElement("rtpvp8depay", "", {{"request-keyframe", "true"}, {"wait-for-keyframe", "true"}});
+    dec = makeElement("vp8dec", "");
+  }
+  GstElement* sink = makeElement("fakesink", "", {{"sync", "false"}, {"async", "false"}});
+  if (depay != nullptr && dec != nullptr) {
+    gst_bin_add_many(bin, depay, dec, sink, nullptr);
+    gst_element_link_many(depay, dec, sink, nullptr);
+    PadPtr dec_src(gst_element_get_static_pad(dec, "src"));
+    gst_pad_add_probe(dec_src.get(), GST_PAD_PROBE_TYPE_BUFFER, onDecoded, new DecodeProbe{leg, kind},
+                      deleteDecodeProbe);
+    gst_element_sync_state_with_parent(sink);
+    gst_element_sync_state_with_parent(dec);
+    gst_element_sync_state_with_parent(depay);
+    PadPtr sinkpad(gst_element_get_static_pad(depay, "sink"));
+    if (gst_pad_link(pad, sinkpad.get()) != GST_PAD_LINK_OK) {
+      CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": cannot link incoming " << enc << " stream");
+    }
+  } else {
+    if (depay != nullptr) gst_object_unref(depay);
+    if (dec != nullptr) gst_object_unref(dec);
+    CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": incoming " << enc << " not decoded (unsupported codec)");
+    gst_bin_add(bin, sink);
+    gst_element_sync_state_with_parent(sink);
+    PadPtr sinkpad(gst_element_get_static_pad(sink, "sink"));
+    gst_pad_link(pad, sinkpad.get());
+  }
+  CHORUS_LOG(Debug, kTag,
+             "leg " << leg->id << ": remote " << toString(kind) << " stream " << stream_id << " mid " << mid
+                    << " (" << enc << ")");
+  std::lock_guard lock(leg->mu);
+  leg->emitLocked(RemoteStream{leg->id, stream_id, kind, mid});
+}
+
+}  // namespace
+
+void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg) {
+  auto connect = [&](const char* signal, GCallback cb) {
+    g_signal_connect_data(webrtc, signal, cb, new WeakLeg(leg), deleteWeakLeg, GConnectFlags{});
+  };
+  connect("on-negotiation-needed", G_CALLBACK(onNegotiationNeeded));
+  connect("on-ice-candidate", G_CALLBACK(onIceCandidate));
+  connect("notify::ice-gathering-state", G_CALLBACK(onGatheringState));
+  connect("notify::ice-connection-state", G_CALLBACK(onIceConnectionState));
+  connect("notify::connection-state", G_CALLBACK(onConnectionState));
+  connect("pad-added", G_CALLBACK(onPadAdded));
+}
+
+}  // namespace chorus::endpoint

@@ -1,0 +1,67 @@
+#pragma once
+// The part of a leg that GStreamer's threads touch (signal handlers, pad probes), and the webrtcbin signal
+// wiring. Internal header.
+#include <gst/gst.h>
+#include <gst/webrtc/webrtc.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "endpoint/event_queue.hpp"
+#include "endpoint/media_event.hpp"
+#include "endpoint/sdp_info.hpp"
+
+namespace chorus::endpoint {
+
+// State shared with GStreamer's threads (signal handlers, pad probes). Lives as long as any callback holds
+// it.
+struct LegShared {
+  LegId id{0};
+  std::shared_ptr<EventQueue> events;
+  GstElement* bin{nullptr};  // Borrowed: valid while the webrtcbin's signals can fire.
+
+  std::mutex mu;
+  bool closed{false};        // Guarded by mu.
+  bool desc_emitted{false};  // Guarded by mu. The current LocalDescription went out; candidates may follow.
+  std::vector<MediaEvent> held;       // Guarded by mu. Candidates waiting for their LocalDescription.
+  std::optional<SdpInfo> local_sdp;   // Guarded by mu.
+  std::optional<SdpInfo> remote_sdp;  // Guarded by mu.
+  bool established{false};            // Guarded by mu. One offer/answer exchange completed.
+  bool negotiation_pending{false};    // Guarded by mu. NegotiationNeeded emitted, no createOffer yet.
+  GstWebRTCPeerConnectionState pc_state{GST_WEBRTC_PEER_CONNECTION_STATE_NEW};  // Guarded by mu.
+  GstWebRTCICEConnectionState ice_state{GST_WEBRTC_ICE_CONNECTION_STATE_NEW};   // Guarded by mu.
+  ConnectionState state{ConnectionState::New};                                  // Guarded by mu.
+
+  std::atomic<std::uint64_t> audio_frames{0};
+  std::atomic<std::uint64_t> video_frames{0};
+  std::atomic<std::uint64_t> audio_silent{0};
+  std::atomic<std::uint64_t> video_black{0};
+
+  // Call with mu held.
+  void emitLocked(MediaEvent ev) {
+    if (!closed) events->push(std::move(ev));
+  }
+  // Call with mu held. Candidates and gathering-complete must follow their LocalDescription.
+  void emitAfterDescriptionLocked(MediaEvent ev) {
+    if (closed) return;
+    if (desc_emitted) {
+      events->push(std::move(ev));
+    } else {
+      held.push_back(std::move(ev));
+    }
+  }
+  // Emits NegotiationNeeded once the first offer/answer completed, coalesced until the next createOffer.
+  void markNegotiationNeeded();
+  // Call with mu held. Recomputes `state` from pc_state/ice_state and emits LegState when it changed.
+  void updateStateLocked();
+};
+
+// Connects webrtcbin's signals (negotiation, candidates, gathering/connection state, pad-added) to `leg`. The
+// handlers hold a weak reference; incoming streams are decoded into the leg's bin and counted in `leg`.
+void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg);
+
+}  // namespace chorus::endpoint

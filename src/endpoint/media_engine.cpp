@@ -1,0 +1,1039 @@
+#include "endpoint/media_engine.hpp"
+
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "base/log.hpp"
+#include "endpoint/event_queue.hpp"
+#include "endpoint/gst_ptr.hpp"
+#include "endpoint/leg_shared.hpp"
+#include "endpoint/sdp_info.hpp"
+#include "endpoint/webrtc_stats.hpp"
+
+namespace chorus::endpoint {
+namespace {
+
+constexpr const char* kTag = "endpoint";
+constexpr int kOpusPt = 111;  // Chromium's defaults, so answers to browsers need no remapping
+constexpr int kVp8Pt = 96;
+
+std::string randomStreamId() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) id += '-';
+    id += hex[gen() & 15];
+  }
+  return id;  // UUID-shaped, like a browser MediaStream id
+}
+
+// The transceiver's codec-preferences. The ssrc makes webrtcbin 1.22 write "a=ssrc:<n> msid:<stream> <track>"
+// into every offer, even before the first buffer reached the pad (it takes ssrcs from these caps).
+CapsPtr codecCaps(MediaKind kind, int pt, std::uint32_t ssrc) {
+  std::string s =
+      kind == MediaKind::Audio
+          ? "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,"
+            "encoding-params=(string)2,payload=" +
+                std::to_string(pt)
+          : "application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=" + std::to_string(pt) +
+                ",rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
+  s += ",ssrc=(uint)" + std::to_string(ssrc);
+  return CapsPtr(gst_caps_from_string(s.c_str()));
+}
+
+std::uint32_t randomSsrc() {
+  static std::mutex mu;
+  static std::mt19937 gen{std::random_device{}()};
+  std::lock_guard lock(mu);
+  return std::uniform_int_distribution<std::uint32_t>(1, 0xfffffffe)(gen);
+}
+
+// webrtcbin 1.22 only writes the MediaStream id as "a=ssrc:<n> msid:<stream> <track>" (the pre-unified-plan
+// form). Add the unified-plan "a=msid:<stream> <track>" line that Firefox and current Chromium look at first.
+void addMsidLines(GstSDPMessage* sdp) {
+  for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
+    auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, i));
+    if (gst_sdp_media_get_attribute_val(media, "msid") != nullptr) continue;
+    for (guint a = 0; a < gst_sdp_media_attributes_len(media); ++a) {
+      const GstSDPAttribute* attr = gst_sdp_media_get_attribute(media, a);
+      if (attr->key == nullptr || std::strcmp(attr->key, "ssrc") != 0 || attr->value == nullptr) continue;
+      const char* p = std::strstr(attr->value, " msid:");
+      if (p == nullptr) continue;
+      std::string msid = p + 6;  // "<stream> <track>"
+      gst_sdp_media_add_attribute(media, "msid", msid.c_str());
+      break;
+    }
+  }
+}
+
+// Waits for a webrtcbin promise and returns "" on success or the error text.
+std::string promiseError(GstPromise* promise) {
+  GstPromiseResult r = gst_promise_wait(promise);
+  if (r != GST_PROMISE_RESULT_REPLIED) return "promise not replied (result " + std::to_string(r) + ")";
+  const GstStructure* reply = gst_promise_get_reply(promise);
+  if (reply != nullptr && gst_structure_has_field(reply, "error")) {
+    GError* err = nullptr;
+    gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
+    std::string msg = err != nullptr ? err->message : "unknown error";
+    if (err != nullptr) g_error_free(err);
+    return msg;
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// A local encoded feed: source -> convert/scale -> mute -> [gate] -> encoder -> tee. Elements live directly
+// in the pipeline (owned by it); legs hang a branch off the tee.
+struct Feed {
+  StreamPurpose purpose{StreamPurpose::UserMedia};
+  MediaKind kind{MediaKind::Audio};
+  // Borrowed (owned by the pipeline).
+  GstElement* tee{nullptr};
+  GstElement* mute{nullptr};     // volume (audio) / videobalance (video)
+  GstElement* gate{nullptr};     // valve in front of the encoder (screenshare only): off = encoder idle
+  GstElement* convert{nullptr};  // first element after the source (decodebin links here)
+};
+
+// One send path on a leg: tee pad -> [leg bin ghost pad] -> queue -> gate -> payloader -> webrtcbin sink.
+// The gate is a buffer probe on the payloader's sink pad. Unlike a valve it lets events through:
+// webrtcbin 1.22 only links a send pad to its transport if the pad has caps when a description is applied.
+struct SendBranch {
+  Feed* feed{nullptr};  // Borrowed (engine-owned, outlives legs).
+  bool active{true};    // false: screenshare switched off (gate closed, transceiver recvonly)
+  std::shared_ptr<std::atomic<bool>> sending{std::make_shared<std::atomic<bool>>(true)};
+  // Payload type of the last CAPS event that reached the webrtcbin sink pad (-1: none yet), set by a probe.
+  // (The pad itself does not keep the caps until it is linked inside webrtcbin: its event function fails
+  // before that.)
+  std::shared_ptr<std::atomic<int>> caps_pt{std::make_shared<std::atomic<int>>(-1)};
+  int pt{0};
+  std::uint32_t ssrc{0};
+  // Owned references.
+  PadPtr tee_pad;
+  PadPtr webrtc_sink;
+  GObjectPtr<GstWebRTCRTPTransceiver> transceiver;
+  // Borrowed (children of the leg bin).
+  GstElement* pay{nullptr};
+  GstPad* ghost{nullptr};  // the leg bin's sink pad for this branch
+};
+
+struct RemoteCandidate {
+  std::string candidate;
+  std::optional<std::string> mid;
+  std::optional<std::uint32_t> mline;
+};
+
+struct Leg {
+  LegId id{0};
+  LegOptions options;
+  std::shared_ptr<LegShared> shared;
+  ElementPtr bin;               // Owned reference; the pipeline holds another while the leg is open.
+  GstElement* webrtc{nullptr};  // Borrowed (child of bin).
+  std::vector<std::unique_ptr<SendBranch>> branches;
+  bool has_remote_description{false};
+  std::vector<RemoteCandidate> pending_candidates;  // until the remote description is set
+};
+
+// ---------------------------------------------------------------------------------------------------------
+struct MediaEngine::Impl {
+  MediaConfig config;
+  std::string usermedia_stream_id{randomStreamId()};
+  std::string screenshare_stream_id{randomStreamId()};
+  std::shared_ptr<EventQueue> events{std::make_shared<EventQueue>()};
+
+  GMainContext* context{nullptr};  // Owned.
+  GMainLoop* loop{nullptr};        // Owned.
+  std::thread thread;
+
+  std::mutex post_mu;
+  std::deque<std::function<void()>> posted;  // Guarded by post_mu.
+  bool drain_scheduled{false};               // Guarded by post_mu.
+
+  // ---- Engine thread only (after create()). ----
+  GstElement* pipeline{nullptr};  // Owned.
+  GSource* bus_source{nullptr};   // Owned.
+  bool playing{false};
+  std::unique_ptr<Feed> audio;
+  std::unique_ptr<Feed> video;
+  std::unique_ptr<Feed> screen;
+  bool screenshare_on{false};
+  bool audio_muted{false};
+  bool video_muted{false};
+  std::map<LegId, std::unique_ptr<Leg>> legs;
+
+  ~Impl();
+
+  // Runs fn on the engine thread, after everything posted before.
+  void post(std::function<void()> fn);
+  template <typename F>
+  auto call(F fn, std::chrono::milliseconds timeout) -> std::optional<decltype(fn())>;
+  static gboolean drainPosted(gpointer self);
+
+  Status build();
+  Result<std::unique_ptr<Feed>> buildFeed(StreamPurpose purpose, MediaKind kind, const std::string& source);
+  void ensurePlaying();
+  void error(LegId leg, std::string message);
+  Leg* findLeg(LegId id, const char* command);
+
+  void doCreateLeg(LegId id, LegOptions options);
+  bool addBranch(Leg& leg, Feed& feed);
+  bool linkBranch(SendBranch& b);
+  void doCreateDescription(LegId id, SdpType type, bool ice_restart);
+  void doSetRemoteDescription(LegId id, SdpType type, const std::string& sdp);
+  void adoptOfferPayloadTypes(Leg& leg, const SdpInfo& offer);
+  void doAddCandidate(Leg& leg, const RemoteCandidate& c);
+  void doSetMediaEnabled(LegId id, bool enabled);
+  void doSetMuted(bool audio_muted, bool video_muted);
+  void doSetScreenshare(bool on);
+  void doCloseLeg(LegId id);
+  LegStats doStats(Leg& leg);
+  void setBranchSending(Leg& leg, SendBranch& b);
+  void waitForSendCaps(Leg& leg);
+  void shutdown();
+
+  static gboolean onBusMessage(GstBus* bus, GstMessage* msg, gpointer self);
+};
+
+namespace {
+
+void onDecodebinPad(GstElement*, GstPad* pad, gpointer data) {
+  auto* feed = static_cast<Feed*>(data);
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+  const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+  const char* want = feed->kind == MediaKind::Audio ? "audio/" : "video/";
+  if (std::strncmp(name, want, 6) != 0) return;
+  PadPtr sinkpad(gst_element_get_static_pad(feed->convert, "sink"));
+  if (!gst_pad_is_linked(sinkpad.get())) gst_pad_link(pad, sinkpad.get());
+}
+
+GstPadProbeReturn onSendGate(GstPad*, GstPadProbeInfo*, gpointer data) {
+  return static_cast<std::shared_ptr<std::atomic<bool>>*>(data)->get()->load(std::memory_order_relaxed)
+             ? GST_PAD_PROBE_OK
+             : GST_PAD_PROBE_DROP;
+}
+
+GstPadProbeReturn onSinkEvent(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
+    GstCaps* caps = nullptr;
+    gst_event_parse_caps(event, &caps);
+    int pt = -1;
+    if (caps != nullptr && !gst_caps_is_empty(caps)) {
+      gst_structure_get_int(gst_caps_get_structure(caps, 0), "payload", &pt);
+    }
+    static_cast<std::shared_ptr<std::atomic<int>>*>(data)->get()->store(pt);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+void deleteCapsPt(gpointer data) {
+  delete static_cast<std::shared_ptr<std::atomic<int>>*>(data);
+}
+
+void deleteSendGate(gpointer data) {
+  delete static_cast<std::shared_ptr<std::atomic<bool>>*>(data);
+}
+
+// IDLE-probe unlink of a tee branch (so no buffer is in flight through the pad when it goes).
+struct UnlinkCtx {
+  std::promise<void> done;
+  std::atomic<bool> fired{false};
+};
+
+GstPadProbeReturn onTeePadIdle(GstPad* pad, GstPadProbeInfo*, gpointer data) {
+  auto* ctx = static_cast<std::shared_ptr<UnlinkCtx>*>(data);
+  if (!(*ctx)->fired.exchange(true)) {
+    PadPtr peer(gst_pad_get_peer(pad));
+    if (peer) gst_pad_unlink(pad, peer.get());
+    (*ctx)->done.set_value();
+  }
+  return GST_PAD_PROBE_REMOVE;
+}
+
+void deleteUnlinkCtx(gpointer data) {
+  delete static_cast<std::shared_ptr<UnlinkCtx>*>(data);
+}
+
+void unlinkTeePad(GstPad* tee_pad) {
+  auto ctx = std::make_shared<UnlinkCtx>();
+  auto fut = ctx->done.get_future();
+  gulong probe = gst_pad_add_probe(tee_pad, GST_PAD_PROBE_TYPE_IDLE, onTeePadIdle,
+                                   new std::shared_ptr<UnlinkCtx>(ctx), deleteUnlinkCtx);
+  if (fut.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+    if (probe != 0) gst_pad_remove_probe(tee_pad, probe);
+    if (!ctx->fired.exchange(true)) {
+      PadPtr peer(gst_pad_get_peer(tee_pad));
+      if (peer) gst_pad_unlink(tee_pad, peer.get());
+    }
+  }
+}
+
+std::once_flag g_gst_once;
+std::string g_gst_init_error;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+MediaEngine::Impl::~Impl() {
+  if (bus_source != nullptr) {
+    g_source_destroy(bus_source);
+    g_source_unref(bus_source);
+  }
+  if (pipeline != nullptr) gst_object_unref(pipeline);
+  if (loop != nullptr) g_main_loop_unref(loop);
+  if (context != nullptr) g_main_context_unref(context);
+}
+
+void MediaEngine::Impl::post(std::function<void()> fn) {
+  std::lock_guard lock(post_mu);
+  posted.push_back(std::move(fn));
+  if (drain_scheduled) return;
+  drain_scheduled = true;
+  GSource* source = g_idle_source_new();
+  g_source_set_callback(source, &Impl::drainPosted, this, nullptr);
+  g_source_attach(source, context);
+  g_source_unref(source);
+}
+
+gboolean MediaEngine::Impl::drainPosted(gpointer self) {
+  auto* impl = static_cast<Impl*>(self);
+  std::deque<std::function<void()>> batch;
+  {
+    std::lock_guard lock(impl->post_mu);
+    batch.swap(impl->posted);
+    impl->drain_scheduled = false;
+  }
+  for (auto& fn : batch) fn();
+  return G_SOURCE_REMOVE;
+}
+
+template <typename F>
+auto MediaEngine::Impl::call(F fn, std::chrono::milliseconds timeout) -> std::optional<decltype(fn())> {
+  using R = decltype(fn());
+  auto promise = std::make_shared<std::promise<R>>();
+  auto future = promise->get_future();
+  post([promise, fn = std::move(fn)]() mutable { promise->set_value(fn()); });
+  if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+
+void MediaEngine::Impl::error(LegId leg, std::string message) {
+  CHORUS_LOG(Warn, kTag, config.name << " leg " << leg << ": " << message);
+  events->push(LegError{leg, std::move(message)});
+}
+
+Leg* MediaEngine::Impl::findLeg(LegId id, const char* command) {
+  auto it = legs.find(id);
+  if (it != legs.end()) return it->second.get();
+  error(id, std::string(command) + ": unknown leg");
+  return nullptr;
+}
+
+Result<std::unique_ptr<Feed>> MediaEngine::Impl::buildFeed(StreamPurpose purpose, MediaKind kind,
+                                                           const std::string& source) {
+  auto feed = std::make_unique<Feed>();
+  feed->purpose = purpose;
+  feed->kind = kind;
+  const std::string p = std::string(kind == MediaKind::Audio ? "audio" : "video") +
+                        (purpose == StreamPurpose::ScreenShare ? "_screen" : "") + "_";
+  const bool is_file = source != "test" && source != "device";
+  std::vector<GstElement*> chain;
+  GstElement* src = nullptr;
+  if (kind == MediaKind::Audio) {
+    if (source == "test") {
+      src = makeElement("audiotestsrc", p + "src",
+                        {{"is-live", "true"},
+                         {"wave", "sine"},
+                         {"freq", "440"},
+                         {"volume", "0.1"},
+                         {"samplesperbuffer", "960"}});
+    } else if (source == "device") {
+      src = makeElement("autoaudiosrc", p + "src");
+    } else {
+      src = makeElement("filesrc", p + "src", {{"location", source}});
+    }
+  } else {
+    if (source == "test") {
+      src = makeElement(
+          "videotestsrc", p + "src",
+          {{"is-live", "true"}, {"pattern", purpose == StreamPurpose::ScreenShare ? "ball" : "smpte"}});
+    } else if (source == "device") {
+      src = makeElement("v4l2src", p + "src");
+    } else {
+      src = makeElement("filesrc", p + "src", {{"location", source}});
+    }
+  }
+  if (src == nullptr) return fail(Code::FailedPrecondition, "cannot create source for " + source);
+  chain.push_back(src);
+  GstElement* decodebin = nullptr;
+  if (is_file) {
+    decodebin = makeElement("decodebin", p + "decode");
+    if (decodebin == nullptr) return fail(Code::FailedPrecondition, "decodebin missing");
+  }
+  std::vector<GstElement*> rest;
+  if (kind == MediaKind::Audio) {
+    rest.push_back(feed->convert = makeElement("audioconvert", p + "convert"));
+    rest.push_back(makeElement("audioresample", p + "resample"));
+    rest.push_back(makeElement("capsfilter", p + "caps", {{"caps", "audio/x-raw,rate=48000,channels=1"}}));
+    if (is_file) rest.push_back(makeElement("clocksync", p + "clocksync"));
+    rest.push_back(feed->mute = makeElement("volume", p + "mute"));
+    rest.push_back(makeElement(
+        "opusenc", p + "enc", {{"bitrate", std::to_string(config.audio_bitrate_bps)}, {"frame-size", "20"}}));
+  } else {
+    rest.push_back(feed->convert = makeElement("videoconvert", p + "convert"));
+    rest.push_back(makeElement("videoscale", p + "scale"));
+    rest.push_back(makeElement("videorate", p + "rate"));
+    rest.push_back(makeElement("capsfilter", p + "caps",
+                               {{"caps", "video/x-raw,format=I420,width=" + std::to_string(config.width) +
+                                             ",height=" + std::to_string(config.height) + ",framerate=" +
+                                             std::to_string(config.fps) + "/1,pixel-aspect-ratio=1/1"}}));
+    if (is_file) rest.push_back(makeElement("clocksync", p + "clocksync"));
+    rest.push_back(feed->mute = makeElement("videobalance", p + "mute"));
+    if (purpose == StreamPurpose::ScreenShare) rest.push_back(feed->gate = makeElement("valve", p + "gate"));
+    rest.push_back(makeElement("vp8enc", p + "enc",
+                               {{"deadline", "1"},
+                                {"cpu-used", "8"},
+                                {"target-bitrate", std::to_string(config.video_bitrate_bps)},
+                                {"end-usage", "cbr"},
+                                {"lag-in-frames", "0"},
+                                {"keyframe-max-dist", std::to_string(config.fps * 10)}}));
+  }
+  rest.push_back(feed->tee = makeElement("tee", p + "tee", {{"allow-not-linked", "true"}}));
+  for (GstElement* e : rest) {
+    if (e == nullptr) {
+      for (GstElement* o : rest)
+        if (o != nullptr) gst_object_unref(o);
+      gst_object_unref(src);
+      if (decodebin != nullptr) gst_object_unref(decodebin);
+      return fail(Code::FailedPrecondition, "missing GStreamer element for the " + p + "feed");
+    }
+  }
+  gst_bin_add(GST_BIN(pipeline), src);
+  if (decodebin != nullptr) gst_bin_add(GST_BIN(pipeline), decodebin);
+  for (GstElement* e : rest) gst_bin_add(GST_BIN(pipeline), e);
+  bool linked = true;
+  for (std::size_t i = 0; i + 1 < rest.size(); ++i) linked = linked && gst_element_link(rest[i], rest[i + 1]);
+  if (decodebin != nullptr) {
+    linked = linked && gst_element_link(src, decodebin);
+    g_signal_connect(decodebin, "pad-added", G_CALLBACK(onDecodebinPad), feed.get());
+  } else {
+    linked = linked && gst_element_link(src, rest.front());
+  }
+  if (!linked) return fail(Code::Internal, "cannot link the " + p + "feed");
+  return feed;
+}
+
+Status MediaEngine::Impl::build() {
+  std::call_once(g_gst_once, [] {
+    GError* err = nullptr;
+    if (!gst_init_check(nullptr, nullptr, &err)) {
+      g_gst_init_error = err != nullptr ? err->message : "gst_init failed";
+      if (err != nullptr) g_error_free(err);
+    }
+  });
+  if (!g_gst_init_error.empty()) return fail(Code::FailedPrecondition, g_gst_init_error);
+  for (const char* f :
+       {"webrtcbin",    "nicesrc",    "dtlssrtpenc", "srtpenc",      "rtpbin",        "opusenc",
+        "opusdec",      "vp8enc",     "vp8dec",      "rtpopuspay",   "rtpopusdepay",  "rtpvp8pay",
+        "rtpvp8depay",  "valve",      "tee",         "queue",        "volume",        "videobalance",
+        "videoconvert", "videoscale", "videorate",   "audioconvert", "audioresample", "fakesink"}) {
+    GstElementFactory* factory = gst_element_factory_find(f);
+    if (factory == nullptr) {
+      return fail(Code::FailedPrecondition,
+                  std::string("GStreamer element '") + f + "' missing (see scripts/packages.d/endpoint.txt)");
+    }
+    gst_object_unref(factory);
+  }
+  if (config.width <= 0 || config.height <= 0 || config.fps <= 0) {
+    return fail(Code::InvalidArgument, "bad video size/fps");
+  }
+  context = g_main_context_new();
+  loop = g_main_loop_new(context, FALSE);
+  pipeline = gst_pipeline_new(config.name.c_str());
+  gst_object_ref_sink(pipeline);
+
+  auto a = buildFeed(StreamPurpose::UserMedia, MediaKind::Audio, config.audio_source);
+  if (!a) return fail(a.error());
+  audio = std::move(*a);
+  auto v = buildFeed(StreamPurpose::UserMedia, MediaKind::Video, config.video_source);
+  if (!v) return fail(v.error());
+  video = std::move(*v);
+
+  GstBus* bus = gst_element_get_bus(pipeline);
+  bus_source = gst_bus_create_watch(bus);
+  g_source_set_callback(bus_source, G_SOURCE_FUNC(&Impl::onBusMessage), this, nullptr);
+  g_source_attach(bus_source, context);
+  gst_object_unref(bus);
+
+  thread = std::thread([this] {
+    g_main_context_push_thread_default(context);
+    g_main_loop_run(loop);
+    g_main_context_pop_thread_default(context);
+  });
+  return ok();
+}
+
+gboolean MediaEngine::Impl::onBusMessage(GstBus*, GstMessage* msg, gpointer self) {
+  auto* impl = static_cast<Impl*>(self);
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_LATENCY) {
+    // Legs and decoders join a running pipeline; redistribute the latency so webrtcbin's RTP sessions know it
+    // (they need it for the RTCP sender-report clock).
+    gst_bin_recalculate_latency(GST_BIN(impl->pipeline));
+    return TRUE;
+  }
+  if (GST_MESSAGE_TYPE(msg) != GST_MESSAGE_ERROR && GST_MESSAGE_TYPE(msg) != GST_MESSAGE_WARNING) return TRUE;
+  GError* err = nullptr;
+  gchar* debug = nullptr;
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+    gst_message_parse_error(msg, &err, &debug);
+  } else {
+    gst_message_parse_warning(msg, &err, &debug);
+  }
+  std::string text = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " + (err ? err->message : "?");
+  std::string detail = takeString(debug);
+  if (err != nullptr) g_error_free(err);
+  // Which leg? Walk up to the child of the pipeline: leg bins are named "leg-<id>".
+  LegId leg = 0;
+  GstObject* obj = GST_MESSAGE_SRC(msg);
+  while (obj != nullptr && GST_OBJECT_PARENT(obj) != nullptr &&
+         GST_OBJECT_PARENT(obj) != GST_OBJECT_CAST(impl->pipeline)) {
+    obj = GST_OBJECT_PARENT(obj);
+  }
+  if (obj != nullptr && std::strncmp(GST_OBJECT_NAME(obj), "leg-", 4) == 0) {
+    leg = std::strtoull(GST_OBJECT_NAME(obj) + 4, nullptr, 10);
+  }
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_WARNING) {
+    CHORUS_LOG(Warn, kTag, impl->config.name << " leg " << leg << ": " << text << " (" << detail << ")");
+    return TRUE;
+  }
+  CHORUS_LOG(Error, kTag, impl->config.name << " leg " << leg << ": " << text << " (" << detail << ")");
+  impl->events->push(LegError{leg, text});
+  return TRUE;
+}
+
+void MediaEngine::Impl::ensurePlaying() {
+  if (playing) return;
+  playing = true;
+  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    error(0, "cannot start the local media pipeline");
+  }
+}
+
+void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
+  if (legs.count(id) != 0) return error(id, "createLeg: leg already exists");
+  ensurePlaying();
+  auto leg = std::make_unique<Leg>();
+  leg->id = id;
+  leg->options = options;
+  leg->bin = adoptSink(gst_bin_new(("leg-" + std::to_string(id)).c_str()));
+  leg->shared = std::make_shared<LegShared>();
+  leg->shared->id = id;
+  leg->shared->events = events;
+  leg->shared->bin = leg->bin.get();
+
+  leg->webrtc = makeElement("webrtcbin", config.name + "-webrtc" + std::to_string(id),
+                            {{"bundle-policy", "max-bundle"}});
+  g_object_set(leg->webrtc, "latency", static_cast<guint>(config.jitter_buffer_ms), nullptr);
+  if (!config.stun_server.empty())
+    g_object_set(leg->webrtc, "stun-server", config.stun_server.c_str(), nullptr);
+  for (const auto& turn : config.turn_servers) {
+    gboolean ok_turn = FALSE;
+    g_signal_emit_by_name(leg->webrtc, "add-turn-server", turn.c_str(), &ok_turn);
+    if (!ok_turn) error(id, "createLeg: rejected TURN server " + turn);
+  }
+  gst_bin_add(GST_BIN(leg->bin.get()), leg->webrtc);
+  if (config.loopback_only) {
+    GstObject* ice = nullptr;
+    g_object_get(leg->webrtc, "ice-agent", &ice, nullptr);
+    if (ice != nullptr) {
+      gboolean added = FALSE;
+      g_signal_emit_by_name(ice, "add-local-ip-address", "127.0.0.1", &added);
+      g_object_set(ice, "ice-tcp", FALSE, nullptr);
+      gst_object_unref(ice);
+      if (!added) error(id, "createLeg: cannot restrict ICE to 127.0.0.1");
+    }
+  }
+  connectLegSignals(leg->webrtc, leg->shared);
+
+  gst_bin_add(GST_BIN(pipeline), GST_ELEMENT(gst_object_ref(leg->bin.get())));
+  Leg& ref = *leg;
+  legs.emplace(id, std::move(leg));
+  bool ok_branches = addBranch(ref, *audio) && addBranch(ref, *video);
+  if (ok_branches && screenshare_on && options.with_screenshare) ok_branches = addBranch(ref, *screen);
+  gst_element_sync_state_with_parent(ref.bin.get());
+  for (auto& b : ref.branches) ok_branches = ok_branches && linkBranch(*b);
+  if (!ok_branches) error(id, "createLeg: cannot set up the send branches");
+  CHORUS_LOG(Debug, kTag, config.name << " leg " << id << " created");
+}
+
+bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
+  auto b = std::make_unique<SendBranch>();
+  b->feed = &feed;
+  const bool audio_kind = feed.kind == MediaKind::Audio;
+  const std::string suffix =
+      feed.purpose == StreamPurpose::ScreenShare ? "screen" : (audio_kind ? "audio" : "video");
+  b->pt = audio_kind ? kOpusPt : kVp8Pt;
+  b->ssrc = randomSsrc();
+  GstElement* queue = makeElement("queue", "q_" + suffix,
+                                  {{"leaky", "downstream"},
+                                   {"max-size-buffers", "0"},
+                                   {"max-size-bytes", "0"},
+                                   {"max-size-time", "300000000"}});
+  b->sending->store(leg.options.media_enabled);
+  const std::string ssrc = std::to_string(b->ssrc);
+  b->pay = audio_kind
+               ? makeElement("rtpopuspay", "pay_" + suffix, {{"pt", std::to_string(b->pt)}, {"ssrc", ssrc}})
+               : makeElement("rtpvp8pay", "pay_" + suffix,
+                             {{"pt", std::to_string(b->pt)}, {"ssrc", ssrc}, {"picture-id-mode", "15-bit"}});
+  GstBin* bin = GST_BIN(leg.bin.get());
+  gst_bin_add_many(bin, queue, b->pay, nullptr);
+  if (!gst_element_link(queue, b->pay)) return false;
+  {
+    PadPtr pay_sink(gst_element_get_static_pad(b->pay, "sink"));
+    gst_pad_add_probe(
+        pay_sink.get(),
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), onSendGate,
+        new std::shared_ptr<std::atomic<bool>>(b->sending), deleteSendGate);
+  }
+
+  CapsPtr caps = codecCaps(feed.kind, b->pt, b->ssrc);
+  GstPadTemplate* templ = gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(leg.webrtc), "sink_%u");
+  b->webrtc_sink.reset(gst_element_request_pad(leg.webrtc, templ, nullptr, caps.get()));
+  if (!b->webrtc_sink) return false;
+  GstWebRTCRTPTransceiver* trans = nullptr;
+  g_object_get(b->webrtc_sink.get(), "transceiver", &trans, nullptr);
+  b->transceiver.reset(trans);
+  if (trans == nullptr) return false;
+  g_object_set(trans, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV, "codec-preferences",
+               caps.get(), nullptr);
+  const std::string& msid =
+      feed.purpose == StreamPurpose::ScreenShare ? screenshare_stream_id : usermedia_stream_id;
+  g_object_set(b->webrtc_sink.get(), "msid", msid.c_str(), nullptr);
+  gst_pad_add_probe(b->webrtc_sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, onSinkEvent,
+                    new std::shared_ptr<std::atomic<int>>(b->caps_pt), deleteCapsPt);
+  PadPtr pay_src(gst_element_get_static_pad(b->pay, "src"));
+  if (gst_pad_link(pay_src.get(), b->webrtc_sink.get()) != GST_PAD_LINK_OK) return false;
+
+  PadPtr queue_sink(gst_element_get_static_pad(queue, "sink"));
+  GstPad* ghost = gst_ghost_pad_new(("sink_" + suffix).c_str(), queue_sink.get());
+  gst_pad_set_active(ghost, TRUE);
+  gst_element_add_pad(leg.bin.get(), ghost);
+  gst_element_sync_state_with_parent(b->pay);
+  gst_element_sync_state_with_parent(queue);
+  b->ghost = ghost;
+  leg.branches.push_back(std::move(b));
+  return true;
+}
+
+// Last step, once the branch is PLAYING: a tee pushing into a still-flushing pad gets FLUSHING back, and a
+// live source that sees FLUSHING pauses its streaming thread for good (the feed would die for every leg).
+bool MediaEngine::Impl::linkBranch(SendBranch& b) {
+  b.tee_pad.reset(gst_element_request_pad_simple(b.feed->tee, "src_%u"));
+  return b.tee_pad && gst_pad_link(b.tee_pad.get(), b.ghost) == GST_PAD_LINK_OK;
+}
+
+// webrtcbin 1.22 skips (for good) a send pad that has no caps yet when a description is applied
+// ("has not received any caps yet. Skipping."), and that stream is then never sent. Right after createLeg the
+// encoders' first output may still be on its way, so wait (bounded) for caps, with the branch's current
+// payload type, on every send pad.
+void MediaEngine::Impl::waitForSendCaps(Leg& leg) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (true) {
+    bool all = true;
+    for (auto& b : leg.branches) all = all && b->caps_pt->load() == b->pt;
+    if (all) return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      CHORUS_LOG(
+          Warn, kTag,
+          config.name << " leg " << leg.id << ": a send pad has no caps yet; that stream may not be sent");
+      return;
+    }
+    g_usleep(5000);
+  }
+}
+
+void MediaEngine::Impl::doCreateDescription(LegId id, SdpType type, bool ice_restart) {
+  Leg* leg = findLeg(id, type == SdpType::Offer ? "createOffer" : "createAnswer");
+  if (leg == nullptr) return;
+  waitForSendCaps(*leg);
+  const char* what = type == SdpType::Offer ? "createOffer" : "createAnswer";
+  {
+    std::lock_guard lock(leg->shared->mu);
+    leg->shared->desc_emitted = false;
+    if (type == SdpType::Offer) leg->shared->negotiation_pending = false;
+  }
+  StructurePtr options;
+  if (ice_restart) options.reset(gst_structure_new("options", "ice-restart", G_TYPE_BOOLEAN, TRUE, nullptr));
+  PromisePtr promise(gst_promise_new());
+  g_signal_emit_by_name(leg->webrtc, type == SdpType::Offer ? "create-offer" : "create-answer", options.get(),
+                        promise.get());
+  std::string err = promiseError(promise.get());
+  GstWebRTCSessionDescription* desc = nullptr;
+  if (err.empty()) {
+    const GstStructure* reply = gst_promise_get_reply(promise.get());
+    const char* field = type == SdpType::Offer ? "offer" : "answer";
+    if (reply == nullptr ||
+        !gst_structure_get(reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, nullptr) ||
+        desc == nullptr) {
+      err = "no description in reply";
+    }
+  }
+  SessionDescriptionPtr owned(desc);
+  if (!err.empty()) return error(id, std::string(what) + ": " + err);
+  addMsidLines(desc->sdp);
+
+  PromisePtr set_promise(gst_promise_new());
+  g_signal_emit_by_name(leg->webrtc, "set-local-description", desc, set_promise.get());
+  err = promiseError(set_promise.get());
+  if (!err.empty()) return error(id, std::string(what) + ": set-local-description: " + err);
+
+  std::string text = takeString(gst_sdp_message_as_text(desc->sdp));
+  auto info = parseSdpInfo(text);
+  bool unassociated = false;
+  {
+    std::lock_guard lock(leg->shared->mu);
+    if (info) leg->shared->local_sdp = *info;
+    // Candidates that webrtcbin produced before we got here now learn their sdpMid.
+    for (auto& ev : leg->shared->held) {
+      if (auto* c = std::get_if<LocalCandidate>(&ev);
+          c != nullptr && !c->sdp_mid && info && c->sdp_mline_index) {
+        c->sdp_mid = info->midOfMlineIndex(*c->sdp_mline_index);
+      }
+    }
+    leg->shared->emitLocked(LocalDescription{id, type, text});
+    leg->shared->desc_emitted = true;
+    for (auto& ev : leg->shared->held) leg->shared->emitLocked(std::move(ev));
+    leg->shared->held.clear();
+    if (type == SdpType::Answer) leg->shared->established = true;
+  }
+  if (type == SdpType::Answer) {
+    // A send transceiver the offer had no m-line for (e.g. our screenshare): we must offer it ourselves.
+    for (auto& b : leg->branches) {
+      gchar* mid = nullptr;
+      g_object_get(b->transceiver.get(), "mid", &mid, nullptr);
+      if (takeString(mid).empty() && b->active) unassociated = true;
+    }
+    if (unassociated) leg->shared->markNegotiationNeeded();
+  }
+}
+
+// Answer with the offerer's payload types. webrtcbin 1.22 matches offered m-lines to our unassociated
+// transceivers by codec-preferences *including* the payload type, and creates new recvonly transceivers when
+// they differ (a recvonly answer). So before applying an offer, give each send branch the pt the offer uses
+// for its codec: by mid for associated transceivers, else in m-line order by kind (the order webrtcbin
+// matches in).
+void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const SdpInfo& offer) {
+  std::vector<std::pair<SendBranch*, std::string>> branches;  // branch, mid ("" = unassociated)
+  for (auto& b : leg.branches) {
+    gchar* mid = nullptr;
+    g_object_get(b->transceiver.get(), "mid", &mid, nullptr);
+    branches.emplace_back(b.get(), takeString(mid));
+  }
+  std::vector<bool> taken(branches.size(), false);
+  for (const auto& m : offer.media) {
+    const bool audio_kind = m.media == "audio";
+    if (!audio_kind && m.media != "video") continue;
+    SendBranch* match = nullptr;
+    for (std::size_t i = 0; i < branches.size() && match == nullptr; ++i) {
+      if (!branches[i].second.empty() && branches[i].second == m.mid) match = branches[i].first;
+    }
+    for (std::size_t i = 0; i < branches.size() && match == nullptr; ++i) {
+      const bool kind_ok = (branches[i].first->feed->kind == MediaKind::Audio) == audio_kind;
+      if (branches[i].second.empty() && !taken[i] && kind_ok) {
+        taken[i] = true;
+        match = branches[i].first;
+      }
+    }
+    if (match == nullptr) continue;
+    auto it = m.payload_types.find(audio_kind ? "OPUS" : "VP8");
+    if (it == m.payload_types.end() || it->second == match->pt) continue;
+    CHORUS_LOG(
+        Debug, kTag,
+        "leg " << leg.id << " mid " << m.mid << ": payload type " << match->pt << " -> " << it->second);
+    match->pt = it->second;
+    g_object_set(match->pay, "pt", static_cast<guint>(match->pt), nullptr);
+    CapsPtr caps = codecCaps(match->feed->kind, match->pt, match->ssrc);
+    g_object_set(match->transceiver.get(), "codec-preferences", caps.get(), nullptr);
+    // The payloader renegotiates its src caps (with the new pt) on the next buffer; waitForSendCaps() then
+    // waits for them, so the answer carries the a=ssrc ... msid lines again.
+    PadPtr pay_src(gst_element_get_static_pad(match->pay, "src"));
+    gst_pad_send_event(pay_src.get(), gst_event_new_reconfigure());
+  }
+}
+
+void MediaEngine::Impl::doSetRemoteDescription(LegId id, SdpType type, const std::string& sdp) {
+  Leg* leg = findLeg(id, "setRemoteDescription");
+  if (leg == nullptr) return;
+  auto info = parseSdpInfo(sdp);
+  if (!info) return error(id, "setRemoteDescription: " + info.error().message);
+  GstSDPMessage* msg = nullptr;
+  if (gst_sdp_message_new_from_text(sdp.c_str(), &msg) != GST_SDP_OK) {
+    return error(id, "setRemoteDescription: unparsable SDP");
+  }
+  SessionDescriptionPtr desc(gst_webrtc_session_description_new(
+      type == SdpType::Offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg));
+  {
+    std::lock_guard lock(leg->shared->mu);
+    leg->shared->remote_sdp = *info;  // before pad-added can look at it
+  }
+  if (type == SdpType::Offer) adoptOfferPayloadTypes(*leg, *info);
+  waitForSendCaps(*leg);
+  PromisePtr promise(gst_promise_new());
+  g_signal_emit_by_name(leg->webrtc, "set-remote-description", desc.get(), promise.get());
+  std::string err = promiseError(promise.get());
+  if (!err.empty()) return error(id, "setRemoteDescription: " + err);
+
+  if (type != SdpType::Offer) {
+    std::lock_guard lock(leg->shared->mu);
+    leg->shared->established = true;
+  }
+  leg->has_remote_description = true;
+  auto pending = std::move(leg->pending_candidates);
+  leg->pending_candidates.clear();
+  for (const auto& c : pending) doAddCandidate(*leg, c);
+}
+
+void MediaEngine::Impl::doAddCandidate(Leg& leg, const RemoteCandidate& c) {
+  std::uint32_t mline = 0;
+  if (c.mline) {
+    mline = *c.mline;
+  } else if (c.mid) {
+    std::lock_guard lock(leg.shared->mu);
+    if (leg.shared->remote_sdp) mline = leg.shared->remote_sdp->mlineIndexOfMid(*c.mid).value_or(0);
+  }
+  // "" = end-of-candidates: webrtcbin hands it to libnice as "remote gathering done".
+  g_signal_emit_by_name(leg.webrtc, "add-ice-candidate", static_cast<guint>(mline), c.candidate.c_str());
+}
+
+void MediaEngine::Impl::setBranchSending(Leg& leg, SendBranch& b) {
+  const bool send = b.active && leg.options.media_enabled;
+  const bool was_sending = b.sending->exchange(send);
+  if (send && !was_sending && b.feed->kind == MediaKind::Video) {
+    // The peer's decoder needs a key frame after the gap.
+    PadPtr src(gst_element_get_static_pad(b.pay, "src"));
+    gst_pad_send_event(src.get(), gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  }
+}
+
+void MediaEngine::Impl::doSetMediaEnabled(LegId id, bool enabled) {
+  Leg* leg = findLeg(id, "setMediaEnabled");
+  if (leg == nullptr) return;
+  leg->options.media_enabled = enabled;
+  for (auto& b : leg->branches) setBranchSending(*leg, *b);
+}
+
+void MediaEngine::Impl::doSetMuted(bool mute_audio, bool mute_video) {
+  audio_muted = mute_audio;
+  video_muted = mute_video;
+  g_object_set(audio->mute, "mute", mute_audio ? TRUE : FALSE, nullptr);
+  // videobalance is in passthrough at the defaults; muted = all black.
+  g_object_set(video->mute, "brightness", mute_video ? -1.0 : 0.0, "contrast", mute_video ? 0.0 : 1.0,
+               "saturation", mute_video ? 0.0 : 1.0, nullptr);
+}
+
+void MediaEngine::Impl::doSetScreenshare(bool on) {
+  if (on == screenshare_on) return;
+  if (on && !screen) {
+    auto feed = buildFeed(StreamPurpose::ScreenShare, MediaKind::Video, "test");
+    if (!feed) return error(0, "setScreenshare: " + feed.error().message);
+    screen = std::move(*feed);
+    if (playing) gst_bin_sync_children_states(GST_BIN(pipeline));
+  }
+  screenshare_on = on;
+  g_object_set(screen->gate, "drop", on ? FALSE : TRUE, nullptr);
+  for (auto& [id, leg] : legs) {
+    if (!leg->options.with_screenshare) continue;
+    SendBranch* branch = nullptr;
+    for (auto& b : leg->branches) {
+      if (b->feed == screen.get()) branch = b.get();
+    }
+    if (branch == nullptr) {
+      if (!on) continue;
+      if (!addBranch(*leg, *screen) || !linkBranch(*leg->branches.back())) {
+        error(id, "setScreenshare: cannot add the screenshare branch");
+        continue;
+      }
+    } else {
+      branch->active = on;
+      g_object_set(
+          branch->transceiver.get(), "direction",
+          on ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
+          nullptr);
+      setBranchSending(*leg, *branch);
+    }
+    leg->shared->markNegotiationNeeded();
+  }
+}
+
+void MediaEngine::Impl::doCloseLeg(LegId id) {
+  auto it = legs.find(id);
+  if (it == legs.end()) return;
+  std::unique_ptr<Leg> leg = std::move(it->second);
+  legs.erase(it);
+  {
+    std::lock_guard lock(leg->shared->mu);
+    leg->shared->closed = true;
+    leg->shared->held.clear();
+  }
+  for (auto& b : leg->branches) {
+    if (!b->tee_pad) continue;
+    unlinkTeePad(b->tee_pad.get());
+    gst_element_release_request_pad(b->feed->tee, b->tee_pad.get());
+  }
+  gst_element_set_state(leg->bin.get(), GST_STATE_NULL);
+  gst_bin_remove(GST_BIN(pipeline), leg->bin.get());
+  leg->branches.clear();
+  leg->bin.reset();
+  events->push(LegState{id, ConnectionState::Closed});
+  CHORUS_LOG(Debug, kTag, config.name << " leg " << id << " closed");
+}
+
+LegStats MediaEngine::Impl::doStats(Leg& leg) {
+  LegStats out;
+  PromisePtr promise(gst_promise_new());
+  g_signal_emit_by_name(leg.webrtc, "get-stats", nullptr, promise.get());
+  if (gst_promise_wait(promise.get()) == GST_PROMISE_RESULT_REPLIED) {
+    addWebrtcStats(gst_promise_get_reply(promise.get()), out);
+    if (log::enabled(log::Level::Trace)) {
+      gchar* text = gst_structure_to_string(gst_promise_get_reply(promise.get()));
+      CHORUS_LOG(Trace, kTag, config.name << " stats " << text);
+      g_free(text);
+    }
+  }
+  {
+    std::lock_guard lock(leg.shared->mu);
+    out.state = leg.shared->state;
+  }
+  out.audio_frames_decoded = leg.shared->audio_frames.load();
+  out.video_frames_decoded = leg.shared->video_frames.load();
+  out.audio_frames_silent = leg.shared->audio_silent.load();
+  out.video_frames_black = leg.shared->video_black.load();
+  return out;
+}
+
+void MediaEngine::Impl::shutdown() {
+  if (!thread.joinable()) return;
+  post([this] {
+    std::vector<LegId> ids;
+    for (auto& [id, leg] : legs) ids.push_back(id);
+    for (LegId id : ids) doCloseLeg(id);
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    g_main_loop_quit(loop);
+  });
+  thread.join();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+MediaEngine::MediaEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+MediaEngine::~MediaEngine() {
+  impl_->shutdown();
+}
+
+Result<std::unique_ptr<MediaEngine>> MediaEngine::create(MediaConfig config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  if (auto st = impl->build(); !st) return fail(st.error());
+  return std::unique_ptr<MediaEngine>(new MediaEngine(std::move(impl)));
+}
+
+const std::string& MediaEngine::localStreamId(StreamPurpose purpose) const {
+  return purpose == StreamPurpose::ScreenShare ? impl_->screenshare_stream_id : impl_->usermedia_stream_id;
+}
+
+void MediaEngine::createLeg(LegId leg, LegOptions options) {
+  impl_->post([impl = impl_.get(), leg, options] { impl->doCreateLeg(leg, options); });
+}
+
+void MediaEngine::createOffer(LegId leg, bool ice_restart) {
+  impl_->post([impl = impl_.get(), leg, ice_restart] {
+    impl->doCreateDescription(leg, SdpType::Offer, ice_restart);
+  });
+}
+
+void MediaEngine::createAnswer(LegId leg) {
+  impl_->post([impl = impl_.get(), leg] { impl->doCreateDescription(leg, SdpType::Answer, false); });
+}
+
+void MediaEngine::setRemoteDescription(LegId leg, SdpType type, std::string sdp) {
+  impl_->post([impl = impl_.get(), leg, type, sdp = std::move(sdp)] {
+    impl->doSetRemoteDescription(leg, type, sdp);
+  });
+}
+
+void MediaEngine::addRemoteCandidate(LegId leg, std::string candidate, std::optional<std::string> sdp_mid,
+                                     std::optional<std::uint32_t> sdp_mline_index) {
+  impl_->post([impl = impl_.get(), leg,
+               c = RemoteCandidate{std::move(candidate), std::move(sdp_mid), sdp_mline_index}] {
+    Leg* l = impl->findLeg(leg, "addRemoteCandidate");
+    if (l == nullptr) return;
+    if (!l->has_remote_description) {
+      l->pending_candidates.push_back(c);
+    } else {
+      impl->doAddCandidate(*l, c);
+    }
+  });
+}
+
+void MediaEngine::setMediaEnabled(LegId leg, bool enabled) {
+  impl_->post([impl = impl_.get(), leg, enabled] { impl->doSetMediaEnabled(leg, enabled); });
+}
+
+void MediaEngine::setMuted(bool audio, bool video) {
+  impl_->post([impl = impl_.get(), audio, video] { impl->doSetMuted(audio, video); });
+}
+
+void MediaEngine::setScreenshare(bool enabled) {
+  impl_->post([impl = impl_.get(), enabled] { impl->doSetScreenshare(enabled); });
+}
+
+void MediaEngine::closeLeg(LegId leg) {
+  impl_->post([impl = impl_.get(), leg] { impl->doCloseLeg(leg); });
+}
+
+Result<LegStats> MediaEngine::stats(LegId leg, std::chrono::milliseconds timeout) {
+  auto r = impl_->call(
+      [impl = impl_.get(), leg]() -> std::optional<LegStats> {
+        auto it = impl->legs.find(leg);
+        if (it == impl->legs.end()) return std::nullopt;
+        return impl->doStats(*it->second);
+      },
+      timeout);
+  if (!r) return fail(Code::DeadlineExceeded, "stats: engine did not answer in time");
+  if (!*r) return fail(Code::NotFound, "stats: unknown leg");
+  return **r;
+}
+
+void MediaEngine::flush() {
+  (void)impl_->call([] { return true; }, std::chrono::hours(1));
+}
+
+std::vector<MediaEvent> MediaEngine::poll() {
+  return impl_->events->drain();
+}
+
+int MediaEngine::wakeupFd() const {
+  return impl_->events->fd();
+}
+
+bool MediaEngine::waitForEvents(std::chrono::milliseconds timeout) {
+  return impl_->events->wait(timeout);
+}
+
+}  // namespace chorus::endpoint

@@ -1,0 +1,94 @@
+#pragma once
+// Values that cross the endpoint's API: events out of the MediaEngine, per-leg statistics and small enums.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace chorus::endpoint {
+
+// One peer connection ("leg"); the caller picks the id and must not reuse it while the leg is open.
+using LegId = std::uint64_t;
+
+enum class MediaKind : std::uint8_t { Audio, Video };
+// sdp_stream_metadata purposes (MSC3077).
+enum class StreamPurpose : std::uint8_t { UserMedia, ScreenShare };
+enum class SdpType : std::uint8_t { Offer, Answer };
+// RTCPeerConnectionState, derived from webrtcbin's connection-state and ice-connection-state.
+enum class ConnectionState : std::uint8_t { New, Connecting, Connected, Disconnected, Failed, Closed };
+
+std::string_view toString(MediaKind kind);
+std::string_view toString(StreamPurpose purpose);  // "m.usermedia" | "m.screenshare"
+std::string_view toString(SdpType type);           // "offer" | "answer"
+std::string_view toString(ConnectionState state);  // "new" | "connecting" | ...
+std::optional<SdpType> parseSdpType(std::string_view type);
+
+// Set as local description; send it to the peer (m.call.invite / answer / negotiate).
+struct LocalDescription {
+  LegId leg{0};
+  SdpType type{SdpType::Offer};
+  std::string sdp;
+};
+// A trickled local candidate ("candidate:..." without the "a=" prefix). Always emitted after the
+// LocalDescription it belongs to.
+struct LocalCandidate {
+  LegId leg{0};
+  std::string candidate;
+  std::optional<std::string> sdp_mid;
+  std::optional<std::uint32_t> sdp_mline_index;
+};
+// Local ICE gathering finished: send the end-of-candidates marker ({"candidate":""}).
+struct GatheringComplete {
+  LegId leg{0};
+};
+struct LegState {
+  LegId leg{0};
+  ConnectionState state{ConnectionState::New};
+};
+// Something changed after the first offer/answer (screenshare added or removed): the leg wants a new offer.
+// Coalesced: emitted once until the next createOffer() on that leg.
+struct NegotiationNeeded {
+  LegId leg{0};
+};
+// Media from the peer started arriving and is being decoded. stream_id is the peer's MediaStream id
+// (a=msid), i.e. the key of its sdp_stream_metadata.
+struct RemoteStream {
+  LegId leg{0};
+  std::string stream_id;
+  MediaKind kind{MediaKind::Audio};
+  std::string mid;
+};
+// A failed command or a pipeline error on a leg (leg 0: the engine itself).
+struct LegError {
+  LegId leg{0};
+  std::string message;
+};
+
+using MediaEvent = std::variant<LocalDescription, LocalCandidate, GatheringComplete, LegState,
+                                NegotiationNeeded, RemoteStream, LegError>;
+
+LegId legOf(const MediaEvent& event);
+// One line for logs and test failure messages (SDP bodies are abbreviated).
+std::string describe(const MediaEvent& event);
+
+struct LegStats {
+  ConnectionState state{ConnectionState::New};
+  // From webrtcbin's get-stats (RTCOutboundRtpStreamStats / RTCInboundRtpStreamStats), summed over streams.
+  std::uint64_t packets_sent{0};
+  std::uint64_t bytes_sent{0};
+  std::uint64_t packets_received{0};
+  std::uint64_t bytes_received{0};
+  // Our decoder counters: decoded audio buffers (opus frames) and decoded video frames.
+  std::uint64_t audio_frames_decoded{0};
+  std::uint64_t video_frames_decoded{0};
+  // Of those, the ones that were digital silence (peak < 1 %) / black (mean luma < 40).
+  std::uint64_t audio_frames_silent{0};
+  std::uint64_t video_frames_black{0};
+  // RTCRemoteInboundRtpStreamStats.roundTripTime (max over streams), when RTCP reports arrived.
+  std::optional<double> rtt_ms;
+  // RTCInboundRtpStreamStats.jitter (max over streams), in milliseconds.
+  std::optional<double> jitter_ms;
+};
+
+}  // namespace chorus::endpoint
