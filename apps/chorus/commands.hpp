@@ -13,5 +13,10 @@ void registerDemo(CLI::App& app, Runner* runner);
 #ifdef CHORUS_HAVE_HS
 void registerHs(CLI::App& app, Runner* runner);
 #endif
+#ifdef CHORUS_HAVE_CALL
+void registerCall(CLI::App& app, Runner* runner);
+#endif
+// Registers `chorus bench <name>` (sub-benchmarks; `hs` when the homeserver is built).
+void registerBench(CLI::App& app, Runner* runner);
 
 }  // namespace chorus::app

@@ -13,9 +13,13 @@ int main(int argc, char** argv) {
 
   chorus::app::Runner runner;
   chorus::app::registerDemo(app, &runner);
+#ifdef CHORUS_HAVE_CALL
+  chorus::app::registerCall(app, &runner);
+#endif
 #ifdef CHORUS_HAVE_HS
   chorus::app::registerHs(app, &runner);
 #endif
+  chorus::app::registerBench(app, &runner);
 
   try {
     app.parse(argc, argv);

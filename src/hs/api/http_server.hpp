@@ -1,0 +1,44 @@
+#pragma once
+// HTTP/1.1 server on Boost.Beast: one coroutine per connection on a single-threaded io_context.
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+
+#include "base/result.hpp"
+#include "hs/api/router.hpp"
+#include "hs/config.hpp"
+
+namespace chorus::hs {
+
+class HttpServer {
+ public:
+  // Borrowed: all outlive the server.
+  HttpServer(boost::asio::io_context& ioc, Router& router, const Config& cfg);
+
+  // Binds and listens; port 0 picks a free port.
+  Status listen(const std::string& host, std::uint16_t port);
+  std::uint16_t port() const { return port_; }
+  // Starts accepting (call after listen, from any thread before the loop runs or on the loop).
+  void start();
+  // Loop thread: stops accepting, closes idle connections; in-flight requests finish and then close.
+  void stop();
+  std::size_t connections() const { return streams_.size(); }
+
+ private:
+  boost::asio::awaitable<void> acceptLoop();
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& ioc_;
+  Router& router_;
+  const Config& cfg_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_{0};
+  bool stopping_{false};
+  std::set<boost::beast::tcp_stream*> streams_;  // live connections; bounded by cfg.max_connections
+  std::set<boost::beast::tcp_stream*> idle_;     // of those, the ones waiting for a request
+};
+
+}  // namespace chorus::hs

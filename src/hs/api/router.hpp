@@ -1,0 +1,62 @@
+#pragma once
+// Maps HTTP requests of the client-server API (v3, r0 and the MSC4140 unstable prefixes) onto the Homeserver
+// service: parses paths, query strings and JSON bodies, authenticates, rate-limits and renders Matrix errors.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include "base/clock.hpp"
+#include "hs/api/notifier.hpp"
+#include "hs/config.hpp"
+#include "hs/mx_error.hpp"
+#include "hs/service/homeserver.hpp"
+
+namespace chorus::hs {
+
+struct HttpRequest {
+  std::string method;  // "GET", "PUT", ...
+  std::string target;  // origin-form: path?query
+  std::string authorization;
+  std::string body;
+};
+
+struct HttpResponse {
+  int status{200};
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class Router {
+ public:
+  // Borrowed: all outlive the router.
+  Router(Homeserver& hs, Notifier& notifier, const Config& cfg, const Clock& clock);
+
+  boost::asio::awaitable<HttpResponse> handle(HttpRequest req);
+
+  static HttpResponse errorResponse(const MxError& e);
+  static HttpResponse jsonResponse(int status, const boost::json::value& v);
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  boost::asio::awaitable<HttpResponse> dispatch(const HttpRequest& req);
+  // Returns an error when `key` (a user id, or "login\n" + a claimed name) exceeded its rate.
+  std::optional<MxError> rateLimit(const std::string& key);
+
+  Homeserver& hs_;
+  Notifier& notifier_;
+  const Config& cfg_;
+  const Clock& clock_;
+  static constexpr std::size_t kMaxBuckets = 100000;
+  std::unordered_map<std::string, Bucket> buckets_;  // per user (writes) and per login name; <= kMaxBuckets
+};
+
+}  // namespace chorus::hs

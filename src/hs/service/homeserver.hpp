@@ -1,0 +1,151 @@
+#pragma once
+// The Matrix client-server semantics of `chorus hs`, without HTTP: accounts, rooms and the auth rules, /sync,
+// to-device queues and MSC4140 delayed events. JSON in, JSON out; errors are MxError. Single-threaded: the
+// owner calls it from one thread (the server's io_context). Every write commits before the call returns.
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "base/clock.hpp"
+#include "hs/config.hpp"
+#include "hs/mx_error.hpp"
+#include "hs/store/store.hpp"
+
+namespace chorus::hs {
+
+struct Auth {
+  std::string user_id;
+  std::string device_id;
+  std::string token;
+};
+
+struct SyncRequest {
+  std::optional<std::string> since;
+  std::optional<std::string> filter;  // a filter id or inline JSON
+  bool full_state{false};
+};
+
+struct SyncResult {
+  boost::json::object body;
+  bool empty{true};  // nothing for the client: a long-poll may wait
+};
+
+struct MessagesRequest {
+  std::optional<std::string> from;
+  std::optional<std::string> to;
+  char dir{'b'};
+  std::int64_t limit{10};
+};
+
+class Homeserver {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // Something a /sync of this user would return may have arrived.
+    virtual void onUserWake(const std::string& user_id) = 0;
+    // The set or timing of scheduled delayed events changed.
+    virtual void onDelayedScheduleChanged() = 0;
+  };
+
+  // Borrowed: store, clock and listener outlive this.
+  Homeserver(const Config& cfg, Store& store, const Clock& clock, Listener* listener);
+
+  const Config& config() const { return cfg_; }
+  std::string userId(std::string_view localpart) const;
+
+  // Accounts.
+  MxResult<std::string> createUser(const std::string& localpart, const std::string& password, bool admin);
+  MxResult<boost::json::object> registerRequest(const boost::json::object& body);
+  MxResult<boost::json::object> registerAvailable(const std::string& username);
+  MxResult<boost::json::object> login(const boost::json::object& body);
+  MxResult<Auth> authenticate(const std::string& token);
+  MxStatus logout(const Auth& auth, bool all);
+  boost::json::object devices(const Auth& auth);
+  MxResult<boost::json::object> device(const Auth& auth, const std::string& device_id);
+  MxResult<boost::json::object> postFilter(const Auth& auth, const std::string& user_id,
+                                           const boost::json::object& body);
+  MxResult<boost::json::object> getFilter(const Auth& auth, const std::string& user_id,
+                                          const std::string& id);
+  MxResult<boost::json::object> profile(const std::string& user_id, const std::string& field);
+  MxResult<boost::json::object> setProfile(const Auth& auth, const std::string& user_id,
+                                           const std::string& field, const boost::json::object& body);
+
+  // Rooms (rooms.cpp).
+  MxResult<boost::json::object> createRoom(const Auth& auth, const boost::json::object& body);
+  MxResult<boost::json::object> join(const Auth& auth, const std::string& room_id_or_alias);
+  // action: invite | leave | kick | ban | unban
+  MxResult<boost::json::object> membership(const Auth& auth, const std::string& room_id,
+                                           const std::string& action, const boost::json::object& body);
+  // state_key set: a state event (PUT /state); else a message (PUT /send, idempotent per token + txn_id).
+  MxResult<boost::json::object> sendEvent(const Auth& auth, const std::string& room_id,
+                                          const std::string& type,
+                                          const std::optional<std::string>& state_key,
+                                          const boost::json::object& content, const std::string& txn_id);
+  MxResult<boost::json::array> roomState(const Auth& auth, const std::string& room_id);
+  MxResult<boost::json::object> stateContent(const Auth& auth, const std::string& room_id,
+                                             const std::string& type, const std::string& state_key);
+  MxResult<boost::json::object> members(const Auth& auth, const std::string& room_id);
+  MxResult<boost::json::object> messages(const Auth& auth, const std::string& room_id,
+                                         const MessagesRequest& req);
+  boost::json::object joinedRooms(const Auth& auth);
+  MxResult<boost::json::object> resolveAlias(const std::string& alias);
+  MxResult<boost::json::object> putAlias(const Auth& auth, const std::string& alias,
+                                         const boost::json::object& body);
+  MxResult<boost::json::object> deleteAlias(const Auth& auth, const std::string& alias);
+
+  // To-device and sync (sync.cpp).
+  MxResult<boost::json::object> sendToDevice(const Auth& auth, const std::string& type,
+                                             const std::string& txn_id, const boost::json::object& body);
+  MxResult<SyncResult> sync(const Auth& auth, const SyncRequest& req);
+
+  // MSC4140 delayed events (delayed_events.cpp).
+  MxResult<boost::json::object> scheduleDelayed(const Auth& auth, const std::string& room_id,
+                                                const std::string& type,
+                                                const std::optional<std::string>& state_key,
+                                                const boost::json::object& content, std::int64_t delay_ms,
+                                                const std::string& txn_id, bool final_api);
+  // action: send | cancel | restart
+  MxResult<boost::json::object> delayedAction(const Auth& auth, const std::string& delay_id,
+                                              const std::string& action);
+  MxResult<boost::json::object> delayedList(const Auth& auth);
+  MxResult<boost::json::object> delayedGet(const Auth& auth, const std::string& delay_id);
+  // Earliest send_at (wall ms) among scheduled delayed events.
+  std::optional<std::int64_t> nextDelayedDue();
+  // Sends every delayed event that is due; returns how many were finalised.
+  int runDueDelayed();
+
+  // Notifies listeners of everything written since the last flush; called after each commit.
+  void flushWakes();
+
+ private:
+
+  MxResult<EventRow> appendEvent(const std::string& room_id, const std::string& sender,
+                                 const std::string& type, const std::optional<std::string>& state_key,
+                                 const boost::json::object& content, const std::string& txn_device,
+                                 const std::string& txn_id);
+  MxStatus checkAuth(const std::string& room_id, const std::string& sender, const std::string& type,
+                     const std::optional<std::string>& state_key, const boost::json::object& content);
+  MxResult<boost::json::object> changeMembership(const std::string& room_id, const std::string& sender,
+                                                 const std::string& target, const std::string& membership,
+                                                 const boost::json::object* extra);
+  std::string newEventId();
+  std::string membershipOf(const std::string& room_id, const std::string& user_id);
+  MxStatus requireJoined(const Auth& auth, const std::string& room_id);
+  void wakeRoom(const std::string& room_id);
+  boost::json::object clientEvent(const EventRow& e, const Auth* viewer) const;
+  MxResult<boost::json::object> sendDelayedNow(DelayedRow& d);
+
+  const Config& cfg_;
+  Store& store_;
+  const Clock& clock_;
+  Listener* listener_;
+  std::set<std::string> pending_wake_;
+  bool delayed_changed_{false};
+};
+
+}  // namespace chorus::hs
