@@ -22,6 +22,7 @@ struct HsOptions {
   bool no_rate_limit{false};
   bool fast_kdf{false};
   std::string synchronous;
+  std::string web;
 };
 
 struct RegisterOptions {
@@ -53,6 +54,17 @@ int runHs(const HsOptions& o, const CLI::App& cmd) {
   if (o.no_rate_limit) cfg.rate_per_second = 0;
   if (o.fast_kdf) hs::useTestKdf(cfg);
   if (!o.synchronous.empty()) cfg.synchronous = o.synchronous;
+  cfg.web_root = o.web;
+#ifdef CHORUS_SOURCE_DIR
+  // From a build tree, serve the repository's web client unless told otherwise.
+  if (cfg.web_root.empty() && !cmd.count("--web")) {
+    std::FILE* probe = std::fopen(CHORUS_SOURCE_DIR "/web/call/index.html", "rb");
+    if (probe) {
+      std::fclose(probe);
+      cfg.web_root = CHORUS_SOURCE_DIR "/web";
+    }
+  }
+#endif
 
   // Block the stop signals before the I/O thread starts, so only sigwait below sees them.
   sigset_t set;
@@ -69,6 +81,7 @@ int runHs(const HsOptions& o, const CLI::App& cmd) {
   }
   std::printf("chorus hs listening on %s (server name %s, data %s)\n", server.baseUrl().c_str(),
               cfg.server_name.c_str(), cfg.data_dir.c_str());
+  if (!cfg.web_root.empty()) std::printf("web client: %s/call/\n", server.baseUrl().c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);
@@ -105,6 +118,8 @@ void registerHs(CLI::App& app, Runner* runner) {
   cmd->add_flag("--open-registration", hs_opt->open_registration, "Allow POST /register with m.login.dummy");
   cmd->add_flag("--no-rate-limit", hs_opt->no_rate_limit, "Disable per-user rate limits");
   cmd->add_flag("--fast-kdf", hs_opt->fast_kdf, "Cheapest password KDF settings (tests only)");
+  cmd->add_option("--web", hs_opt->web,
+                  "Directory of the web client served at /call/ (default: the repo's web/)");
   cmd->add_option("--synchronous", hs_opt->synchronous, "SQLite synchronous mode: full (default) or normal")
       ->check(CLI::IsMember({"full", "normal"}));
 

@@ -45,6 +45,11 @@ struct Config {
   std::size_t kdf_memlimit_bytes{16u << 20};
 
   TurnConfig turn;
+
+  // Static files served under /call/ (the web client; "" = none). /call/vendor/matrix-js-sdk.js maps to
+  // <web_root>/node_modules/matrix-js-sdk/dist/browser-matrix.js.
+  std::string web_root;
+  std::size_t max_static_file_bytes{16u << 20};
 };
 
 // Overlays the keys of a JSON config file onto cfg. Unknown keys are an error (typos are caught).

@@ -1,5 +1,8 @@
 #include "hs/api/router.hpp"
 
+#include <cctype>
+#include <cstdio>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -162,9 +165,64 @@ asio::awaitable<HttpResponse> Router::handle(HttpRequest req) {
   co_return res;
 }
 
+std::optional<HttpResponse> Router::serveStatic(const HttpRequest& req) const {
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  if (path != "/call" && path.rfind("/call/", 0) != 0) return std::nullopt;
+  if (cfg_.web_root.empty()) return errorResponse(mxError(404, "M_NOT_FOUND", "No web client is configured"));
+  if (req.method != "GET" && req.method != "HEAD") return errorResponse(badMethod());
+  if (path == "/call") {
+    HttpResponse r;
+    r.status = 301;
+    r.headers.emplace_back("Location", "/call/");
+    return r;
+  }
+  std::string rel = path.substr(6);
+  if (rel.empty()) rel = "index.html";
+  // Only plain names: letters, digits, '-', '_', '.', '/' and no "..", so nothing outside the web root.
+  for (char c : rel) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' && c != '/') {
+      return errorResponse(mxError(404, "M_NOT_FOUND", "Not found"));
+    }
+  }
+  if (rel.find("..") != std::string::npos || rel[0] == '/') {
+    return errorResponse(mxError(404, "M_NOT_FOUND", "Not found"));
+  }
+  std::string file = rel == "vendor/matrix-js-sdk.js"
+                         ? cfg_.web_root + "/node_modules/matrix-js-sdk/dist/browser-matrix.js"
+                         : cfg_.web_root + "/call/" + rel;
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return errorResponse(mxError(404, "M_NOT_FOUND", "Not found"));
+  std::string body;
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    body.append(buf, n);
+    if (body.size() > cfg_.max_static_file_bytes) break;
+  }
+  std::fclose(f);
+  if (body.size() > cfg_.max_static_file_bytes)
+    return errorResponse(mxError(404, "M_NOT_FOUND", "Too large"));
+  auto ends = [&](const char* ext) {
+    const std::string e(ext);
+    return rel.size() >= e.size() && rel.compare(rel.size() - e.size(), e.size(), e) == 0;
+  };
+  const char* type = ends(".html")  ? "text/html; charset=utf-8"
+                     : ends(".js")  ? "text/javascript; charset=utf-8"
+                     : ends(".css") ? "text/css; charset=utf-8"
+                     : ends(".svg") ? "image/svg+xml"
+                     : ends(".png") ? "image/png"
+                                    : "application/octet-stream";
+  HttpResponse r;
+  r.status = 200;
+  r.body = req.method == "HEAD" ? std::string() : std::move(body);
+  r.headers.emplace_back("Content-Type", type);
+  return r;
+}
+
 asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
   const std::string& m = req.method;
   if (m == "OPTIONS") co_return jsonResponse(200, json::object{});
+  if (auto page = serveStatic(req)) co_return std::move(*page);
   auto parsed = parseTarget(req.target);
   if (!parsed) co_return errorResponse(mxError(400, "M_UNRECOGNIZED", "Malformed request target"));
   Parsed& p = *parsed;

@@ -3,6 +3,7 @@
 // service: parses paths, query strings and JSON bodies, authenticates, rate-limits and renders Matrix errors.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -48,6 +49,8 @@ class Router {
     std::chrono::steady_clock::time_point last;
   };
   boost::asio::awaitable<HttpResponse> dispatch(const HttpRequest& req);
+  // GET /call/... from cfg_.web_root (the web client); nullopt when the path is not under /call.
+  std::optional<HttpResponse> serveStatic(const HttpRequest& req) const;
   // Returns an error when `key` (a user id, or "login\n" + a claimed name) exceeded its rate.
   std::optional<MxError> rateLimit(const std::string& key);
 

@@ -1,0 +1,101 @@
+// The web client served by `chorus hs` at /call/ (web/call/), used the way a person would: open the page, type
+// the credentials and the room, press "Join the call". A `chorus call` bot is in the same call: the page must
+// show its tile with decoded video, and the bot must decode the browser's audio and video; the mute button must
+// reach the bot; "Leave" must end the bot's leg.
+// Usage (inside `unshare -n`): node web_client_chromium.js /path/to/chorus /path/to/repo/web
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const readline = require('readline');
+const { spawn } = require('child_process');
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch (e) {
+  console.log('SKIP: playwright-core not installed (run scripts/setup)');
+  process.exit(77);
+}
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!fs.existsSync(CHROMIUM)) { console.log('SKIP: no ' + CHROMIUM); process.exit(77); }
+const { startHs, waitFor } = require('./hs_common');
+
+(async () => {
+  const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); process.exit(1); }, 120000);
+  const chorus = process.argv[2];
+  const webRoot = process.argv[3];
+  if (!fs.existsSync(path.join(webRoot, 'node_modules/matrix-js-sdk/dist/browser-matrix.js'))) {
+    console.log('SKIP: web/node_modules missing (run scripts/setup)');
+    process.exit(77);
+  }
+  const hs = await startHs(chorus, { users: ['alice', 'bot'], extra: ['--web', webRoot] });
+  const failures = [];
+  const check = (ok, what) => { console.log((ok ? 'ok   ' : 'FAIL ') + what); if (!ok) failures.push(what); };
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-web-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required', '--no-first-run',
+      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+  });
+  let bot = null;
+  try {
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => console.log('PAGEERROR ' + e));
+    const resp = await page.goto(`${hs.url}/call/?room=%23web:localhost&create=1`);
+    check(resp.status() === 200, 'chorus hs serves the web client at /call/');
+    await page.fill('#user', 'alice');
+    await page.fill('#password', 'pw');
+    // The room must exist first: the page joins it by alias. Create it over the API as alice.
+    const login = await (await fetch(`${hs.url}/_matrix/client/v3/login`, { method: 'POST',
+      body: JSON.stringify({ type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' }) })).json();
+    const created = await (await fetch(`${hs.url}/_matrix/client/v3/createRoom`, { method: 'POST',
+      headers: { Authorization: 'Bearer ' + login.access_token },
+      body: JSON.stringify({ preset: 'public_chat', room_alias_name: 'web' }) })).json();
+    check(!!created.room_id, 'room created');
+    await page.click('button[type=submit]');
+    await waitFor('the page to be in the call', () => page.evaluate(() => !document.getElementById('controls').hidden), 20000);
+
+    bot = spawn(chorus, ['call', '--homeserver', hs.url, '--user', 'bot', '--password', 'pw', '--room', '#web:localhost',
+      '--json', '--loopback-only', '--width', '320', '--height', '240', '--fps', '15', '--stats-interval', '0.5'],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+    process.on('exit', () => { try { bot.kill('SIGKILL'); } catch {} });
+    const lines = [];
+    readline.createInterface({ input: bot.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
+    const botPeer = () => { const s = lines.filter((l) => l.event === 'stats'); return s.length ? s[s.length - 1].peers.find((p) => p.user_id === '@alice:localhost') : null; };
+
+    let tileOk = false;
+    try {
+      tileOk = await waitFor('a playing video tile for the bot', () => page.evaluate(() => {
+        const t = [...document.querySelectorAll('.tile')].find((x) => x.id.includes('@bot:localhost'));
+        const v = t && t.querySelector('video');
+        return !!(v && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 10 &&
+          t.querySelector('.name').textContent.length > 0);
+      }), 40000);
+    } catch {}
+    check(!!tileOk, 'the page shows the bot\'s tile with decoded video and a name');
+    let botOk = false;
+    try { botOk = await waitFor('the bot to decode the browser', () => { const p = botPeer(); return p && p.audio_frames_decoded > 0 && p.video_frames_decoded >= 30; }, 30000); } catch {}
+    check(!!botOk, 'the bot decodes the browser\'s audio and video');
+
+    await page.click('#mic');
+    let muted = false;
+    try { muted = await waitFor('the bot to see the mute', () => botPeer()?.audio_muted === true, 10000); } catch {}
+    check(!!muted, 'the mute button reaches the other participant');
+
+    await page.click('#leave');
+    let ended = false;
+    try { ended = await waitFor('the bot to end the leg', () => lines.some((l) => l.event === 'leg' && l.user_id === '@alice:localhost' && l.state === 'ended'), 10000); } catch {}
+    check(!!ended, 'leave ends the other side\'s leg');
+  } catch (e) {
+    console.error(e);
+    failures.push('exception: ' + e.message);
+  }
+  if (bot) bot.kill('SIGTERM');
+  try { await ctx.close(); } catch {}
+  hs.stop();
+  fs.rmSync(profile, { recursive: true, force: true });
+  clearTimeout(overall);
+  console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : 'RESULT: PASS web client');
+  process.exit(failures.length ? 1 : 0);
+})().catch((e) => { console.error(e); process.exit(1); });

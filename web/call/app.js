@@ -1,0 +1,131 @@
+// The chorus web client: matrix-js-sdk 28.1.0's MSC3401 GroupCall (full mesh) on any homeserver.
+// One tile per participant with name and mute state; mute/unmute; leave.
+"use strict";
+const sdk = window.matrixcs;
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+$("hs").value = params.get("hs") || location.origin;
+$("room").value = params.get("room") || "";
+$("user").value = params.get("user") || "";
+if (params.get("create")) $("create").checked = true;
+
+let client = null;
+let call = null;
+const status = (s) => { $("status").textContent = s; };
+
+function tileFor(feed) {
+  const id = "tile-" + (feed.isLocal() ? "local" : feed.userId + "-" + feed.stream.id);
+  let tile = document.getElementById(id);
+  if (!tile) {
+    tile = document.createElement("div");
+    tile.className = "tile";
+    tile.id = id;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = feed.isLocal();  // never play our own microphone back
+    tile.appendChild(video);
+    const name = document.createElement("div");
+    name.className = "name";
+    tile.appendChild(name);
+    $("tiles").appendChild(tile);
+  }
+  const video = tile.querySelector("video");
+  if (video.srcObject !== feed.stream) video.srcObject = feed.stream;
+  const member = call.room.getMember(feed.userId);
+  const who = feed.isLocal() ? "You" : (member?.name || feed.userId);
+  const marks = [];
+  if (feed.isAudioMuted()) marks.push("mic off");
+  if (feed.isVideoMuted()) marks.push("camera off");
+  tile.querySelector(".name").innerHTML = "";
+  tile.querySelector(".name").append(who, marks.length ? " " : "");
+  if (marks.length) {
+    const m = document.createElement("span");
+    m.className = "muted";
+    m.textContent = "(" + marks.join(", ") + ")";
+    tile.querySelector(".name").append(m);
+  }
+  video.style.visibility = feed.isVideoMuted() ? "hidden" : "visible";
+  return tile;
+}
+
+function render() {
+  if (!call) return;
+  const feeds = call.userMediaFeeds.slice();
+  const keep = new Set();
+  for (const feed of feeds) {
+    keep.add(tileFor(feed).id);
+    if (!feed._chorusListening) {
+      feed._chorusListening = true;
+      feed.on("mute_state_changed", render);
+    }
+  }
+  for (const tile of [...$("tiles").children]) if (!keep.has(tile.id)) tile.remove();
+  const others = new Set(feeds.filter((f) => !f.isLocal()).map((f) => f.userId));
+  status(`${client.getUserId()} in ${call.room.name || call.room.roomId} with ${others.size} other(s)`);
+  $("mic").textContent = call.isMicrophoneMuted() ? "Unmute microphone" : "Mute microphone";
+  $("mic").classList.toggle("off", call.isMicrophoneMuted());
+  $("cam").textContent = call.isLocalVideoMuted() ? "Turn camera on" : "Turn camera off";
+  $("cam").classList.toggle("off", call.isLocalVideoMuted());
+}
+
+async function resolveRoom(idOrAlias) {
+  const { room_id: roomId } = await client.joinRoom(idOrAlias).then((r) => ({ room_id: r.roomId }));
+  for (let i = 0; i < 100 && !client.getRoom(roomId); i++) await new Promise((r) => setTimeout(r, 50));
+  return roomId;
+}
+
+$("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    status("signing in…");
+    const baseUrl = $("hs").value;
+    const tmp = sdk.createClient({ baseUrl });
+    const login = await tmp.loginWithPassword($("user").value, $("password").value);
+    client = sdk.createClient({
+      baseUrl, accessToken: login.access_token, userId: login.user_id, deviceId: login.device_id,
+      // No Olm here: group-call signalling goes out unencrypted, as with matrix-js-sdk's default mesh calls.
+      useE2eForGroupCall: false, fallbackICEServerAllowed: false,
+    });
+    await client.startClient({ initialSyncLimit: 10 });
+    await new Promise((res) => {
+      const f = (s) => { if (s === "PREPARED" || s === "SYNCING") { client.off("sync", f); res(); } };
+      client.on("sync", f);
+    });
+    status("joining the room…");
+    const roomId = await resolveRoom($("room").value);
+    await client.waitUntilRoomReadyForGroupCalls(roomId);
+    call = client.getGroupCallForRoom(roomId);
+    if (!call && $("create").checked) {
+      call = await client.createGroupCall(roomId, sdk.GroupCallType.Video, false, sdk.GroupCallIntent.Prompt);
+    }
+    if (!call) {
+      status("this room has no call yet: tick \"start a call\" to start one");
+      return;
+    }
+    call.on("user_media_feeds_changed", render);
+    call.on("group_call_state_changed", (state) => {
+      if (state === "ended") { status("the call ended"); $("controls").hidden = true; $("tiles").innerHTML = ""; }
+    });
+    call.on("group_call_error", (e) => status("call error: " + e.message));
+    await call.enter();
+    window.chorusCall = call;  // for tests and debugging
+    $("login").hidden = true;
+    $("controls").hidden = false;
+    render();
+  } catch (e) {
+    console.error(e);
+    status("failed: " + (e.message || e));
+  }
+});
+
+$("mic").addEventListener("click", async () => { await call.setMicrophoneMuted(!call.isMicrophoneMuted()); render(); });
+$("cam").addEventListener("click", async () => { await call.setLocalVideoMuted(!call.isLocalVideoMuted()); render(); });
+$("leave").addEventListener("click", () => {
+  call.leave();
+  $("controls").hidden = true;
+  $("login").hidden = false;
+  $("tiles").innerHTML = "";
+  status("left the call");
+});
+window.addEventListener("beforeunload", () => { if (call) call.leave(); });
