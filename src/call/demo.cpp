@@ -274,9 +274,9 @@ int runDemo(const DemoOptions& opt) {
     }
   }
   std::printf(
-      "\n== join from a browser: open %s/call/ (if served) or any matrix-js-sdk GroupCall client,\n"
-      "   log in as guest1 / demo (or guest2 / demo) and join %s\n",
-      url.c_str(), alias.c_str());
+      "\n== join from a browser: open %s/call/?room=%%23demo:localhost and sign in as guest1 / demo\n"
+      "   (or guest2 / demo); any matrix-js-sdk GroupCall client works too\n",
+      url.c_str());
   std::printf("== %s; Ctrl-C to stop\n",
               opt.duration_s > 0
                   ? ("running for " + std::to_string(static_cast<int>(opt.duration_s)) + " s").c_str()
