@@ -1,5 +1,7 @@
 #include "core/group_call.hpp"
 
+#include "base/overloaded.hpp"
+
 #include <algorithm>
 
 #include "base/log.hpp"
@@ -10,12 +12,6 @@ namespace chorus::core {
 using proto::SignalType;
 
 namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // Roughly what a message costs to hold (keys, strings, a fixed overhead per value), without serialising it.
 std::size_t approxSize(const boost::json::value& v);

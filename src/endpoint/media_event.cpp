@@ -1,5 +1,7 @@
 #include "endpoint/media_event.hpp"
 
+#include "base/overloaded.hpp"
+
 #include <sstream>
 
 namespace chorus::endpoint {
@@ -43,15 +45,6 @@ std::optional<SdpType> parseSdpType(std::string_view type) {
 LegId legOf(const MediaEvent& event) {
   return std::visit([](const auto& e) { return e.leg; }, event);
 }
-
-namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
-}  // namespace
 
 std::string describe(const MediaEvent& event) {
   std::ostringstream os;

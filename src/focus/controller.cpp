@@ -1,5 +1,7 @@
 #include "focus/controller.hpp"
 
+#include "base/overloaded.hpp"
+
 #include <algorithm>
 
 #include "base/log.hpp"
@@ -10,12 +12,6 @@ namespace chorus::focus {
 using proto::SignalType;
 
 namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 bool namesFocus(const core::Participant& p, const std::string& user, const std::string& device) {
   auto match = [&](const proto::FocusInfo& f) { return f.user_id == user && f.device_id == device; };

@@ -1,15 +1,8 @@
 #include "sim/fake_media.hpp"
 
-namespace chorus::sim {
+#include "base/overloaded.hpp"
 
-namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
-}  // namespace
+namespace chorus::sim {
 
 std::vector<core::Input> FakeMedia::takeResults() {
   auto out = std::move(results_);

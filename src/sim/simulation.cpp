@@ -1,5 +1,7 @@
 #include "sim/simulation.hpp"
 
+#include "base/overloaded.hpp"
+
 #include <algorithm>
 #include <sstream>
 
@@ -8,12 +10,6 @@
 namespace chorus::sim {
 
 namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // Fake media gives up on a leg that has both descriptions but no remote candidate for this long (ICE
 // failure).
