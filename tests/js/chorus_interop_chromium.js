@@ -6,7 +6,6 @@
 'use strict';
 const http = require('http');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
@@ -20,7 +19,7 @@ try {
 }
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!fs.existsSync(CHROMIUM)) { console.log('SKIP: no ' + CHROMIUM); process.exit(77); }
-const { startHs, sleep, waitFor } = require('./hs_common');
+const { startHs, sleep, waitFor, launchChromium } = require('./hs_common');
 
 const MIN_VIDEO_FRAMES = 30;
 
@@ -101,20 +100,12 @@ function startChorus(chorus, hsUrl, user, room, extra = []) {
   });
   await new Promise((res) => web.listen(0, '127.0.0.1', res));
   const pageUrl = `http://127.0.0.1:${web.address().port}/`;
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-chr-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-      '--autoplay-policy=no-user-gesture-required',
-      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
-  });
+  const { ctx, close: closeChromium } = await launchChromium(chromium, CHROMIUM);
   const C = {};
   const cleanup = async () => {
     for (const c of Object.values(C)) { try { c.proc.kill('SIGKILL'); } catch {} }
-    try { await ctx.close(); } catch {}
+    await closeChromium();
     web.close(); proxy.close(); hs.stop();
-    fs.rmSync(profile, { recursive: true, force: true });
   };
   const failures = [];
   const check = (ok, what) => { console.log((ok ? 'ok   ' : 'FAIL ') + what); if (!ok) failures.push(what); };

@@ -42,4 +42,22 @@ async function waitFor(what, fn, ms = 15000) {
   throw new Error('timed out waiting for ' + what);
 }
 
-module.exports = { startHs, sleep, waitFor };
+// Headless Debian Chromium with fake camera and microphone. Inside `unshare -n` only lo exists: let WebRTC gather
+// 127.0.0.1 and skip mDNS obfuscation of host candidates (interop-matrix-js-sdk.md §3).
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--autoplay-policy=no-user-gesture-required',
+  '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'];
+
+// Resolves {ctx, close}; close() also removes the profile directory.
+async function launchChromium(chromium, executablePath) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-chr-'));
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: CHROMIUM_ARGS });
+  const close = async () => {
+    try { await ctx.close(); } catch {}
+    fs.rmSync(profile, { recursive: true, force: true });
+  };
+  return { ctx, close };
+}
+
+module.exports = { startHs, sleep, waitFor, launchChromium };

@@ -5,7 +5,6 @@
 'use strict';
 const http = require('http');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 let chromium;
 try {
@@ -17,7 +16,7 @@ try {
 }
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!fs.existsSync(CHROMIUM)) { console.log('SKIP: no ' + CHROMIUM); process.exit(77); }
-const { startHs, sleep, waitFor } = require('./hs_common');
+const { startHs, sleep, waitFor, launchChromium } = require('./hs_common');
 
 (async () => {
   const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); process.exit(1); }, 100000);
@@ -34,19 +33,10 @@ const { startHs, sleep, waitFor } = require('./hs_common');
   });
   await new Promise((res) => web.listen(0, '127.0.0.1', res));
   const page_url = `http://127.0.0.1:${web.address().port}/`;
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-chr-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-      '--autoplay-policy=no-user-gesture-required',
-      // Inside unshare -n only lo exists: let WebRTC gather 127.0.0.1 and skip mDNS candidate obfuscation.
-      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
-  });
+  const { ctx, close: closeChromium } = await launchChromium(chromium, CHROMIUM);
   const cleanup = async () => {
-    try { await ctx.close(); } catch {}
+    await closeChromium();
     web.close(); hs.stop();
-    fs.rmSync(profile, { recursive: true, force: true });
   };
   let failures = [];
   const check = (ok, what) => { console.log((ok ? 'ok   ' : 'FAIL ') + what); if (!ok) failures.push(what); };

@@ -5,7 +5,6 @@
 // Usage (inside `unshare -n`): node web_client_chromium.js /path/to/chorus /path/to/repo/web
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
@@ -18,7 +17,7 @@ try {
 }
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!fs.existsSync(CHROMIUM)) { console.log('SKIP: no ' + CHROMIUM); process.exit(77); }
-const { startHs, waitFor } = require('./hs_common');
+const { startHs, waitFor, launchChromium } = require('./hs_common');
 
 (async () => {
   const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); process.exit(1); }, 120000);
@@ -31,13 +30,7 @@ const { startHs, waitFor } = require('./hs_common');
   const hs = await startHs(chorus, { users: ['alice', 'bot'], extra: ['--web', webRoot] });
   const failures = [];
   const check = (ok, what) => { console.log((ok ? 'ok   ' : 'FAIL ') + what); if (!ok) failures.push(what); };
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-web-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required', '--no-first-run',
-      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
-  });
+  const { ctx, close: closeChromium } = await launchChromium(chromium, CHROMIUM);
   let bot = null;
   try {
     const page = await ctx.newPage();
@@ -92,9 +85,8 @@ const { startHs, waitFor } = require('./hs_common');
     failures.push('exception: ' + e.message);
   }
   if (bot) bot.kill('SIGTERM');
-  try { await ctx.close(); } catch {}
+  await closeChromium();
   hs.stop();
-  fs.rmSync(profile, { recursive: true, force: true });
   clearTimeout(overall);
   console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : 'RESULT: PASS web client');
   process.exit(failures.length ? 1 : 0);
