@@ -1,0 +1,138 @@
+#pragma once
+// WebRTC data channels (RFC 8831/8832) on one SCTP association over DTLS application data, using usrsctp in
+// no-threads mode (usrsctp_init_nothreads: no timer or receive threads; the owner's loop calls
+// SctpAssociation::handleTimers()). usrsctp is one global stack per process: it is initialised once and its
+// upcalls find their association through a registry keyed by a never-reused id, so an upcall for a destroyed
+// association is dropped. usrsctp must only be used from one thread at a time (the event loop thread).
+//
+// Upcalls never run our logic re-entrantly: the receive callback only queues (bounded), and the queue is
+// processed after usrsctp_conninput()/usrsctp_handle_timers() return. DCEP (media/sctp/dcep) opens channels:
+// a DATA_CHANNEL_OPEN from the peer is ACKed and reported; openChannel() sends one. Stream ids follow the
+// DTLS role (client even, server odd). Messages are strings (PPID 51/56) or binary (53/57), bounded by
+// `kSctpMaxMessageSize` in both directions.
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "media/bytes.hpp"
+#include "media/drop_counters.hpp"
+#include "media/srtp/srtp_session.hpp"
+
+struct socket;
+
+namespace chorus::io {
+
+inline constexpr std::size_t kSctpMaxMessageSize = 256 * 1024;  // advertised as a=max-message-size
+inline constexpr std::size_t kSctpMaxChannels = 64;
+inline constexpr std::size_t kSctpMaxQueuedUpcalls = 1024;
+inline constexpr std::uint16_t kSctpDefaultPort = 5000;
+
+enum class SctpDrop : std::uint8_t {
+  MessageTooLarge,  // incoming message over kSctpMaxMessageSize (discarded up to its end)
+  QueueFull,        // more than kSctpMaxQueuedUpcalls pending upcalls
+  BadDcep,          // malformed DCEP message
+  UnknownChannel,   // data on a stream without an open channel
+  TooManyChannels,
+  UnknownPpid,
+  SendFailed,  // usrsctp_sendv refused (buffer full, not connected, ...)
+  Count
+};
+const char* toString(SctpDrop d) noexcept;
+
+class SctpAssociation {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // One SCTP packet to send as DTLS application data.
+    virtual void onSctpSend(SctpAssociation& a, media::ByteSpan packet) = 0;
+    virtual void onSctpConnected(SctpAssociation& /*a*/) {}
+    virtual void onSctpClosed(SctpAssociation& /*a*/) {}
+    virtual void onDataChannelOpen(SctpAssociation& a, std::uint16_t stream_id, std::string_view label,
+                                   std::string_view protocol) = 0;
+    virtual void onDataChannelMessage(SctpAssociation& a, std::uint16_t stream_id, std::string_view data,
+                                      bool binary) = 0;
+    virtual void onDataChannelClosed(SctpAssociation& a, std::uint16_t stream_id) = 0;
+  };
+
+  // `dtls_role` picks the stream-id parity for channels we open. Ports: our a=sctp-port and the peer's.
+  SctpAssociation(Listener& listener, media::DtlsRole dtls_role, std::uint16_t local_port = kSctpDefaultPort,
+                  std::uint16_t remote_port = kSctpDefaultPort);
+  ~SctpAssociation();
+  SctpAssociation(const SctpAssociation&) = delete;
+  SctpAssociation& operator=(const SctpAssociation&) = delete;
+
+  // Starts the association (both ends connect: SCTP simultaneous open, as WebRTC does). Call once DTLS is up.
+  bool start();
+  // One SCTP packet from DTLS application data.
+  void receive(media::ByteSpan packet);
+  // Opens a reliable ordered channel; returns its stream id (the channel is usable after the peer's ACK, but
+  // messages sent before are delivered in order after the OPEN, RFC 8832 §6).
+  std::optional<std::uint16_t> openChannel(std::string_view label, std::string_view protocol = {});
+  bool sendText(std::uint16_t stream_id, std::string_view text);
+  bool sendBinary(std::uint16_t stream_id, media::ByteSpan data);
+  // Resets the outgoing stream (RFC 8831 §6.7); the channel is reported closed when the peer resets too.
+  void closeChannel(std::uint16_t stream_id);
+
+  bool connected() const noexcept { return connected_; }
+  bool channelOpen(std::uint16_t stream_id) const noexcept;
+  std::size_t channelCount() const noexcept { return channels_.size(); }
+  const media::DropCounters<SctpDrop>& drops() const noexcept { return drops_; }
+  std::uint64_t messagesReceived() const noexcept { return messages_received_; }
+  std::uint64_t messagesSent() const noexcept { return messages_sent_; }
+
+  // Drives usrsctp's timers for every association; call every ~10 ms from the loop thread.
+  static void handleTimers(std::uint32_t elapsed_ms);
+  // Number of live associations (for the registry-empty check in tests).
+  static std::size_t liveCount();
+
+ private:
+  friend struct SctpUpcalls;
+  struct Upcall {
+    bool notification{false};
+    std::uint16_t stream_id{0};
+    std::uint32_t ppid{0};
+    bool end_of_record{true};
+    std::vector<std::uint8_t> data;
+  };
+  struct Channel {
+    std::string label;
+    bool open{false};     // ACKed (ours) or accepted (theirs)
+    bool closing{false};  // we reset our outgoing stream
+  };
+
+  void enqueue(Upcall&& u);
+  void processQueue();
+  void handleNotification(media::ByteSpan n);
+  void handleMessage(std::uint16_t sid, std::uint32_t ppid, media::ByteSpan data);
+  void handleDcep(std::uint16_t sid, media::ByteSpan data);
+  bool sendRaw(std::uint16_t sid, std::uint32_t ppid, media::ByteSpan data);
+  void resetStream(std::uint16_t sid);
+  void output(media::ByteSpan packet);
+
+  Listener& listener_;  // Borrowed.
+  std::uint16_t local_port_;
+  std::uint16_t remote_port_;
+  std::uintptr_t id_;             // registry key; also the AF_CONN address (both ends: usrsctp gotcha 1)
+  struct socket* sock_{nullptr};  // Owned.
+  bool started_{false};
+  bool connected_{false};
+  bool processing_{false};
+  std::deque<Upcall> queue_;
+  std::vector<std::uint8_t> partial_;  // reassembly of a message delivered in parts (bounded)
+  bool partial_discard_{false};
+  std::map<std::uint16_t, Channel> channels_;  // bounded by kSctpMaxChannels
+  std::uint16_t next_stream_id_;
+  media::DropCounters<SctpDrop> drops_;
+  std::uint64_t messages_received_{0};
+  std::uint64_t messages_sent_{0};
+};
+using SctpAssociationPtr = std::unique_ptr<SctpAssociation>;
+
+}  // namespace chorus::io

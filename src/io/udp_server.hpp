@@ -1,0 +1,127 @@
+#pragma once
+// The focus's single UDP port (Boost.Asio, one io_context thread). Every datagram is received into one static
+// buffer (no allocation per packet) and demultiplexed by RFC 7983:
+//   STUN -> parsed once; routed to the peer whose ICE ufrag is the USERNAME's first half. If the peer
+//   validates
+//           it (MESSAGE-INTEGRITY), the source address becomes that peer's.
+//   DTLS / RTP / RTCP -> the peer owning the (ICE-validated) source address.
+//   anything else, or from an unknown address -> dropped and counted.
+// A periodic tick (default 10 ms) drives DTLS retransmission, usrsctp timers and consent checks.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "base/clock.hpp"
+#include "base/result.hpp"
+#include "io/transport_address.hpp"
+#include "media/bytes.hpp"
+#include "media/demux.hpp"
+#include "media/drop_counters.hpp"
+#include "media/stun/stun_message.hpp"
+
+namespace chorus::io {
+
+inline constexpr std::size_t kUdpMaxDatagram = 65536;
+inline constexpr std::size_t kUdpMaxPeers = 4096;
+inline constexpr std::size_t kUdpMaxAddresses = 4 * kUdpMaxPeers;
+
+enum class UdpDrop : std::uint8_t {
+  Unknown,           // RFC 7983 "unknown" first byte
+  BadStun,           // does not parse as STUN
+  StunNoUsername,    // not a request for us (responses, indications, requests without USERNAME)
+  StunUnknownUfrag,  // no peer with that ufrag
+  StunRejected,      // the peer did not validate it (integrity, remote ufrag, ...)
+  UnknownAddress,    // DTLS/RTP/RTCP from an address no peer validated
+  AddressTableFull,
+  SendFailed,
+  Count
+};
+const char* toString(UdpDrop d) noexcept;
+
+class UdpServer {
+ public:
+  // What a WebRTC peer exposes to the server. Borrowed; the owner calls removePeer() before destroying it.
+  class Peer {
+   public:
+    virtual ~Peer() = default;
+    virtual std::string_view iceUfrag() const = 0;
+    // A STUN message whose USERNAME starts with our ufrag. Returns true when it was authentic (the server
+    // then routes that address to this peer). The peer answers through UdpServer::send().
+    virtual bool onStun(const media::StunMessage& message, const TransportAddress& from, TimeMs now) = 0;
+    // Whether `address` is (still) one of this peer's validated addresses. The server drops routes the peer
+    // no longer owns whenever it adds one, so each peer holds at most its agent's bound in the route table.
+    virtual bool ownsAddress(const TransportAddress& address) const = 0;
+    // DTLS / RTP / RTCP from one of this peer's addresses. The bytes may be modified in place (SRTP).
+    virtual void onDatagram(media::PacketKind kind, media::MutableByteSpan datagram,
+                            const TransportAddress& from, TimeMs now) = 0;
+    // Periodic; return false when the peer is dead (consent lost, DTLS failed); the server keeps it until the
+    // owner removes it, but stops routing to it.
+    virtual bool onTick(TimeMs now) = 0;
+  };
+
+  // Called on the loop thread when a peer's onTick() returned false (after it is unrouted).
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    virtual void onPeerDead(Peer& peer) = 0;
+  };
+
+  UdpServer(boost::asio::io_context& io, const Clock& clock);
+  ~UdpServer();
+
+  // Binds (port 0 = ephemeral) and starts receiving and ticking.
+  Status bind(const boost::asio::ip::udp::endpoint& local, std::uint32_t tick_ms = 10);
+  void stop();
+  boost::asio::ip::udp::endpoint localEndpoint() const;
+  void setListener(Listener* listener) { listener_ = listener; }
+
+  bool addPeer(Peer& peer);
+  void removePeer(Peer& peer);
+  bool send(media::ByteSpan datagram, const TransportAddress& to);
+
+  const media::DropCounters<UdpDrop>& drops() const noexcept { return drops_; }
+  std::uint64_t datagramsReceived() const noexcept { return received_; }
+  std::uint64_t datagramsSent() const noexcept { return sent_; }
+  std::size_t peerCount() const noexcept { return by_ufrag_.size(); }
+  std::size_t routeCount() const noexcept { return by_address_.size(); }
+
+  // The demux step on its own (tests feed datagrams without a socket).
+  void dispatch(media::MutableByteSpan datagram, const TransportAddress& from, TimeMs now);
+
+ private:
+  void receiveNext();
+  void scheduleTick();
+  void tick();
+
+  const Clock& clock_;           // Borrowed.
+  boost::asio::ip::udp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::uint32_t tick_ms_{10};
+  TimeMs last_tick_{0};
+  Listener* listener_{nullptr};  // Borrowed, optional.
+  struct StringHash {
+    using is_transparent = void;  // lookups by string_view: no allocation per STUN packet
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Peer*, StringHash, std::equal_to<>> by_ufrag_;  // Borrowed peers.
+  std::unordered_map<TransportAddress, Peer*, TransportAddressHash> by_address_;
+  std::array<std::uint8_t, kUdpMaxDatagram> rx_{};  // the one receive buffer
+  boost::asio::ip::udp::endpoint rx_from_;
+  media::DropCounters<UdpDrop> drops_;
+  std::uint64_t received_{0};
+  std::uint64_t sent_{0};
+  bool stopped_{true};
+};
+
+TransportAddress toTransportAddress(const boost::asio::ip::udp::endpoint& ep) noexcept;
+boost::asio::ip::udp::endpoint toEndpoint(const TransportAddress& a);
+
+}  // namespace chorus::io

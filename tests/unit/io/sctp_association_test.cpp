@@ -1,0 +1,137 @@
+#include "io/sctp_association.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace chorus::io {
+namespace {
+
+struct Side : SctpAssociation::Listener {
+  std::deque<std::vector<std::uint8_t>> out;  // packets for the other side (queued: never re-entrant)
+  bool connected{false};
+  std::vector<std::pair<std::uint16_t, std::string>> opened;
+  std::vector<std::tuple<std::uint16_t, std::string, bool>> messages;
+  std::vector<std::uint16_t> closed;
+
+  void onSctpSend(SctpAssociation&, media::ByteSpan p) override { out.emplace_back(p.begin(), p.end()); }
+  void onSctpConnected(SctpAssociation&) override { connected = true; }
+  void onDataChannelOpen(SctpAssociation&, std::uint16_t sid, std::string_view label,
+                         std::string_view) override {
+    opened.emplace_back(sid, std::string(label));
+  }
+  void onDataChannelMessage(SctpAssociation&, std::uint16_t sid, std::string_view d, bool binary) override {
+    messages.emplace_back(sid, std::string(d), binary);
+  }
+  void onDataChannelClosed(SctpAssociation&, std::uint16_t sid) override { closed.push_back(sid); }
+};
+
+// Delivers queued packets both ways and drives usrsctp's timers until `done` or ~3 s pass.
+template <typename Done>
+bool pumpUntil(SctpAssociation& a, Side& sa, SctpAssociation& b, Side& sb, Done done) {
+  for (int i = 0; i < 3000; ++i) {
+    bool moved = false;
+    while (!sa.out.empty()) {
+      auto p = std::move(sa.out.front());
+      sa.out.pop_front();
+      b.receive(p);
+      moved = true;
+    }
+    while (!sb.out.empty()) {
+      auto p = std::move(sb.out.front());
+      sb.out.pop_front();
+      a.receive(p);
+      moved = true;
+    }
+    if (done()) return true;
+    if (!moved) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      SctpAssociation::handleTimers(1);
+    }
+  }
+  return done();
+}
+
+TEST(SctpAssociation, BackToBackChannelAndMessagesBothWays) {
+  Side sc, ss;
+  {
+    SctpAssociation client(sc, media::DtlsRole::Client);
+    SctpAssociation server(ss, media::DtlsRole::Server);
+    EXPECT_GE(SctpAssociation::liveCount(), 2u);
+    ASSERT_TRUE(client.start());
+    ASSERT_TRUE(server.start());
+    ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.connected && ss.connected; }));
+
+    const auto sid = client.openChannel("chat");
+    ASSERT_TRUE(sid);
+    EXPECT_EQ(*sid % 2, 0);  // DTLS client: even stream ids
+    // RFC 8832 §6: data may follow the OPEN before the ACK arrives.
+    ASSERT_TRUE(client.sendText(*sid, "hello from client"));
+    ASSERT_TRUE(
+        pumpUntil(client, sc, server, ss, [&] { return !ss.messages.empty() && !sc.opened.empty(); }));
+    ASSERT_EQ(ss.opened.size(), 1u);
+    EXPECT_EQ(ss.opened[0], std::make_pair(*sid, std::string("chat")));
+    EXPECT_EQ(std::get<1>(ss.messages[0]), "hello from client");
+    EXPECT_FALSE(std::get<2>(ss.messages[0]));
+    EXPECT_TRUE(client.channelOpen(*sid));  // ACKed
+    EXPECT_TRUE(server.channelOpen(*sid));
+
+    ASSERT_TRUE(server.sendText(*sid, "hello from server"));
+    ASSERT_TRUE(server.sendText(*sid, ""));  // empty string: PPID 56
+    const std::string big(100 * 1000, 'x');  // larger than one SCTP packet: fragmented and reassembled
+    ASSERT_TRUE(server.sendText(*sid, big));
+    const std::uint8_t bin[3] = {1, 2, 3};
+    ASSERT_TRUE(server.sendBinary(*sid, bin));
+    ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.messages.size() == 4; }));
+    EXPECT_EQ(std::get<1>(sc.messages[0]), "hello from server");
+    EXPECT_EQ(std::get<1>(sc.messages[1]), "");
+    EXPECT_EQ(std::get<1>(sc.messages[2]), big);
+    EXPECT_EQ(std::get<1>(sc.messages[3]), std::string("\1\2\3"));
+    EXPECT_TRUE(std::get<2>(sc.messages[3]));
+
+    // Oversized messages are refused on send.
+    EXPECT_FALSE(server.sendText(*sid, std::string(kSctpMaxMessageSize + 1, 'y')));
+    // Unknown stream.
+    EXPECT_FALSE(server.sendText(777, "x"));
+
+    // A second channel opened by the server side uses odd ids.
+    const auto sid2 = server.openChannel("second");
+    ASSERT_TRUE(sid2);
+    EXPECT_EQ(*sid2 % 2, 1);
+    ASSERT_TRUE(
+        pumpUntil(client, sc, server, ss, [&] { return sc.opened.size() == 2 && ss.opened.size() == 2; }))
+        << sc.opened.size() << " " << ss.opened.size() << " " << client.drops().total() << " "
+        << server.drops().total();
+    EXPECT_EQ(sc.opened[0].second, "chat");  // our own channel, reported on the ACK
+    EXPECT_EQ(sc.opened[1], std::make_pair(*sid2, std::string("second")));
+    EXPECT_EQ(server.drops().get(SctpDrop::SendFailed), 2u);  // the two refused sends above
+
+    // Closing: the client resets its stream, the server answers with its own reset; both report closed.
+    client.closeChannel(*sid);
+    ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return !ss.closed.empty() && !sc.closed.empty(); }));
+    EXPECT_EQ(ss.closed[0], *sid);
+    EXPECT_EQ(sc.closed[0], *sid);
+    EXPECT_FALSE(server.channelOpen(*sid));
+    EXPECT_EQ(client.drops().total(), 0u + client.drops().get(SctpDrop::SendFailed));
+  }
+  // Destroyed associations are out of the registry; timers for them are harmless.
+  SctpAssociation::handleTimers(10);
+}
+
+TEST(SctpAssociation, GarbageInputIsHarmless) {
+  Side s;
+  SctpAssociation a(s, media::DtlsRole::Server);
+  ASSERT_TRUE(a.start());
+  std::vector<std::uint8_t> junk(200, 0x5A);
+  a.receive(junk);
+  a.receive(media::ByteSpan());
+  EXPECT_FALSE(a.connected());
+}
+
+}  // namespace
+}  // namespace chorus::io
