@@ -30,6 +30,8 @@ void registerCall(CLI::App& app, Runner* runner) {
   cmd->add_option("--height", opt->height, "video height")->capture_default_str();
   cmd->add_option("--fps", opt->fps, "video frame rate")->capture_default_str();
   cmd->add_flag("--loopback-only", opt->loopback_only, "gather only 127.0.0.1 ICE candidates (local tests)");
+  cmd->add_flag("--relay-only", opt->relay_only,
+                "use only TURN relays from the homeserver's /voip/turnServer");
   cmd->add_flag("!--no-delayed-events", opt->use_delayed_events, "do not use MSC4140 delayed events");
   cmd->add_flag("!--no-commands", opt->read_commands, "do not read commands from stdin");
   cmd->add_option("--stats-interval", opt->stats_interval_s, "seconds between stats updates")

@@ -337,6 +337,7 @@ void Participant::startSession() {
     mc.height = opt_.height;
     mc.fps = opt_.fps;
     mc.loopback_only = opt_.loopback_only;
+    mc.relay_only = opt_.relay_only;
     mc.name = client_.deviceId();
     if (turn) {
       // {"uris": ["turn:host:port?transport=udp", ...], "username", "password"}
@@ -360,6 +361,15 @@ void Participant::startSession() {
         }
       }
     }
+    if (opt_.relay_only && mc.turn_servers.empty()) {
+      std::fprintf(stderr, "chorus call: --relay-only, but the homeserver offers no TURN server\n");
+      exit_code_ = 1;
+      loop_.stop();
+      return;
+    }
+    emit({{"event", "turn"},
+          {"servers", static_cast<std::int64_t>(mc.turn_servers.size())},
+          {"relay_only", mc.relay_only}});
     auto engine = endpoint::MediaEngine::create(mc);
     if (!engine) {
       std::fprintf(stderr, "chorus call: media engine: %s\n", engine.error().message.c_str());

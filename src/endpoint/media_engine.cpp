@@ -557,6 +557,8 @@ void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
     g_signal_emit_by_name(leg->webrtc, "add-turn-server", turn.c_str(), &ok_turn);
     if (!ok_turn) error(id, "createLeg: rejected TURN server " + turn);
   }
+  if (config.relay_only)
+    g_object_set(leg->webrtc, "ice-transport-policy", GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY, nullptr);
   gst_bin_add(GST_BIN(leg->bin.get()), leg->webrtc);
   if (config.loopback_only) {
     GstObject* ice = nullptr;

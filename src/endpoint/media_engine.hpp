@@ -33,6 +33,7 @@ struct MediaConfig {
   bool loopback_only{false};
   std::string stun_server;                // "stun://host:port"; empty = none
   std::vector<std::string> turn_servers;  // "turn(s)://user:pass@host:port"
+  bool relay_only{false};                 // ICE transport policy "relay": only TURN candidates
   int jitter_buffer_ms{200};              // webrtcbin "latency"
   std::string name{"chorus"};  // names the pipeline and log tag; useful with 2 engines in 1 process
 };

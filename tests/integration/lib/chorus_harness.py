@@ -34,7 +34,7 @@ def http(method, url, body=None, token=None, timeout=10):
 
 
 class Homeserver:
-    def __init__(self, chorus, users, server_name="localhost"):
+    def __init__(self, chorus, users, server_name="localhost", extra=()):
         self.chorus = chorus
         self.dir = tempfile.mkdtemp(prefix="chorus-it-")
         self.data = os.path.join(self.dir, "data")
@@ -45,7 +45,7 @@ class Homeserver:
                             "--server-name", server_name], check=True, stdout=subprocess.DEVNULL)
         self.log = open(os.path.join(self.dir, "hs.log"), "w+")
         self.proc = subprocess.Popen([chorus, "hs", "--listen", "127.0.0.1:0", "--data", self.data,
-                                      "--server-name", server_name, "--fast-kdf", "--no-rate-limit"],
+                                      "--server-name", server_name, "--fast-kdf", "--no-rate-limit"] + list(extra),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         self.url = None
