@@ -386,6 +386,7 @@ void Participant::startSession() {
     if (screenshare_) engine_->setScreenshare(true);
 
     matrix::SessionConfig sc;
+    sc.core.ice_restart_by_new_call = true;  // webrtcbin 1.22 cannot restart ICE (docs/endpoint.md)
     sc.room = opt_.room;
     sc.create_call = opt_.create;
     sc.use_delayed_events = opt_.use_delayed_events;

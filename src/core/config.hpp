@@ -21,6 +21,9 @@ struct Config {
   TimeMs callee_candidate_batch_ms{500};
   TimeMs ice_restart_after_ms{2'000};          // disconnected this long: ICE restart (caller side)
   TimeMs ice_disconnected_timeout_ms{30'000};  // disconnected this long: hang up ice_failed
+  // When the media stack cannot restart ICE (GStreamer 1.22 webrtcbin keeps its ICE credentials), the caller
+  // recovers a disconnected leg by hanging it up (ice_failed) and placing a new call at once instead.
+  bool ice_restart_by_new_call{false};
   std::size_t max_legs{256};
   std::size_t max_tombstones{1024};  // ended call_ids remembered, so late messages are dropped
   SeqConfig seq;

@@ -602,6 +602,7 @@ std::optional<TimeMs> GroupCall::nextTimeout() const {
 void GroupCall::onTick(Actions& out) {
   const TimeMs now = clock_.nowMs();
   for (auto& item : seq_.onTimeout(now)) dispatch(item.sender, item.signal, out);
+  bool leg_ended = false;
   {
     auto ctx = context(out);
     for (auto& [id, leg] : legs_) {
@@ -609,8 +610,13 @@ void GroupCall::onTick(Actions& out) {
       if (t && *t <= now) {
         leg->onTimeout(ctx);
         afterLegEvent(*leg, out);
+        leg_ended |= leg->ended();
       }
     }
+  }
+  if (leg_ended && entered_) {
+    pruneEnded();
+    placeOutgoingCalls(out, true);  // e.g. a leg given up after a disconnect: call that device again now
   }
   if (entered_ && ((refresh_at_ && *refresh_at_ <= now) || (member_retry_at_ && *member_retry_at_ <= now))) {
     writeMember(out, true);

@@ -325,6 +325,10 @@ void PeerCall::onTimeout(PeerContext& ctx) {
   }
   if (ice_restart_at_ && *ice_restart_at_ <= now) {
     ice_restart_at_.reset();
+    if (ctx.config.ice_restart_by_new_call) {
+      hangup(ctx, "ice_failed");  // the group call places a new call to this device right away
+      return;
+    }
     if (!ice_restart_sent_) {
       ice_restart_sent_ = true;
       if (making_offer_) {

@@ -465,5 +465,52 @@ TEST_F(GroupCallTest, ScheduleWakeupAnnouncesTheNextDeadline) {
   EXPECT_EQ(wake[0].at, kStart + 5000);  // the retry loop
 }
 
+TEST_F(GroupCallTest, DisconnectedCallerLegIsReplacedByANewCallWhenIceCannotRestart) {
+  Config cfg = call_->config();
+  cfg.ice_restart_by_new_call = true;
+  call_ = std::make_unique<GroupCall>(cfg, clock_, rng_);
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})});
+  auto leg = actionsOf<act::CreateLeg>(enter()).at(0).leg;
+  auto sent = actionsOf<act::SendToDevice>(call_->handle(in::LocalDescription{leg, {"offer", "v"}}));
+  const std::string first_call(sent.at(0).content.at("call_id").as_string());
+  auto answer = testlib::signal(first_call, "conf1", "C1", "cS", "bobS", 0);
+  answer["answer"] = boost::json::object{{"type", "answer"}, {"sdp", "v=0 answer"}};
+  toDevice("@carol:hs", "m.call.answer", answer);
+  call_->handle(in::MediaStateChanged{leg, MediaState::Connected});
+  call_->handle(in::MediaStateChanged{leg, MediaState::Disconnected});
+  clock_.advance(2'000);
+  auto acts = call_->handle(in::Tick{});
+  bool hung_up = false;
+  for (const auto& s : actionsOf<act::SendToDevice>(acts)) {
+    hung_up |= s.type == "m.call.hangup" && s.content.at("reason") == "ice_failed";
+  }
+  EXPECT_TRUE(hung_up);
+  EXPECT_TRUE(actionsOf<act::CreateOffer>(acts).size() == 1 &&
+              !actionsOf<act::CreateOffer>(acts)[0].ice_restart);
+  auto creates = actionsOf<act::CreateLeg>(acts);
+  ASSERT_EQ(creates.size(), 1u) << "a new call to carol at once, not after the retry interval";
+  EXPECT_EQ(creates[0].device_id, "C1");
+  EXPECT_NE(call_->legFor("@carol:hs", "C1")->leg(), leg);
+}
+
+TEST_F(GroupCallTest, DisconnectedCallerRestartsIceByDefault) {
+  setupRoom();
+  state({memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})});
+  auto leg = actionsOf<act::CreateLeg>(enter()).at(0).leg;
+  auto sent = actionsOf<act::SendToDevice>(call_->handle(in::LocalDescription{leg, {"offer", "v"}}));
+  auto answer = testlib::signal(std::string(sent.at(0).content.at("call_id").as_string()), "conf1", "C1",
+                                "cS", "bobS", 0);
+  answer["answer"] = boost::json::object{{"type", "answer"}, {"sdp", "v=0 answer"}};
+  toDevice("@carol:hs", "m.call.answer", answer);
+  call_->handle(in::MediaStateChanged{leg, MediaState::Connected});
+  call_->handle(in::MediaStateChanged{leg, MediaState::Disconnected});
+  clock_.advance(2'000);
+  auto offers = actionsOf<act::CreateOffer>(call_->handle(in::Tick{}));
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_TRUE(offers[0].ice_restart);
+  EXPECT_EQ(call_->legFor("@carol:hs", "C1")->leg(), leg);
+}
+
 }  // namespace
 }  // namespace chorus::core
