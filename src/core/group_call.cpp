@@ -108,10 +108,25 @@ Actions GroupCall::handle(const Input& input) {
 // ---------------------------------------------------------------- room state
 
 void GroupCall::onStateChanged(const in::StateChanged& in, Actions& out) {
+  bool own_member_from_server = false;
   for (const auto& ev : in.events) {
     if (room_.apply(ev) == RoomState::Applied::Invalid) ++counters_.invalid_state_events;
+    if (proto::isCallMemberEventType(ev.type) && ev.state_key == config_.user_id)
+      own_member_from_server = true;
   }
+  const bool was_entered = entered_;
   recompute(out);
+  if (own_member_from_server && was_entered && entered_ && active_call_) {
+    // Our device vanished from our member event while we are in the call: our delayed leave fired (we were
+    // unreachable for a while) or another device of ours overwrote it. Publish ourselves again, at most once
+    // per retry interval.
+    const TimeMs now = clock_.nowMs();
+    if (!room_.participant(*active_call_, config_.user_id, config_.device_id, now) &&
+        (!last_republish_ || now - *last_republish_ >= config_.retry_interval_ms)) {
+      last_republish_ = now;
+      writeMember(out, true);
+    }
+  }
 }
 
 void GroupCall::recompute(Actions& out) {

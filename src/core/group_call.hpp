@@ -124,6 +124,7 @@ class GroupCall {
   std::optional<TimeMs> refresh_at_;
   std::optional<TimeMs> retry_at_;
   std::optional<TimeMs> member_retry_at_;
+  std::optional<TimeMs> last_republish_;
   std::map<RequestId, std::string> state_requests_;  // PutState id -> what it was ("member" / "call")
 
   // Legs. Owned.

@@ -512,5 +512,26 @@ TEST_F(GroupCallTest, DisconnectedCallerRestartsIceByDefault) {
   EXPECT_EQ(call_->legFor("@carol:hs", "C1")->leg(), leg);
 }
 
+TEST_F(GroupCallTest, OurDeviceRemovedByADelayedLeaveIsPublishedAgain) {
+  setupRoom();
+  enter();
+  // The homeserver sent our delayed leave (we were unreachable): our member event lost our device.
+  auto acts = state({testlib::memberEventRaw("@bob:hs", {{"m.calls", boost::json::array{}}}, 50)});
+  auto puts = actionsOf<act::PutState>(acts);
+  ASSERT_EQ(puts.size(), 1u);
+  auto parsed = proto::parseCallMemberEvent("@bob:hs", puts[0].content);
+  ASSERT_TRUE(parsed && parsed->findCall("conf1"));
+  EXPECT_EQ(parsed->findCall("conf1")->devices.at(0).device_id, "BOB");
+  // Not again within the retry interval, whatever the server sends.
+  EXPECT_TRUE(actionsOf<act::PutState>(
+                  state({testlib::memberEventRaw("@bob:hs", {{"m.calls", boost::json::array{}}}, 51)}))
+                  .empty());
+  clock_.advance(5'000);
+  EXPECT_EQ(actionsOf<act::PutState>(
+                state({testlib::memberEventRaw("@bob:hs", {{"m.calls", boost::json::array{}}}, 52)}))
+                .size(),
+            1u);
+}
+
 }  // namespace
 }  // namespace chorus::core
