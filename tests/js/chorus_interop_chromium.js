@@ -9,17 +9,8 @@ const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
-let chromium;
-try {
-  ({ chromium } = require('playwright-core'));
-  require.resolve('matrix-js-sdk/dist/browser-matrix.js');
-} catch (e) {
-  console.log('SKIP: playwright-core / matrix-js-sdk not installed (run scripts/setup)');
-  process.exit(77);
-}
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!fs.existsSync(CHROMIUM)) { console.log('SKIP: no ' + CHROMIUM); process.exit(77); }
-const { startHs, sleep, waitFor, launchChromium } = require('./hs_common');
+const { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage } = require('./hs_common');
+const { chromium, executable: CHROMIUM } = browserDeps();
 
 const MIN_VIDEO_FRAMES = 30;
 
@@ -90,16 +81,8 @@ function startChorus(chorus, hsUrl, user, room, extra = []) {
   const users = ['aaron', 'bob', 'carol', 'zed'];
   const hs = await startHs(chorus, { users });
   const proxy = await startReorderingProxy(hs.url);
-  const bundle = require.resolve('matrix-js-sdk/dist/browser-matrix.js');
-  const web = http.createServer((q, r) => {
-    const u = q.url.split('?')[0];
-    const f = u === '/' ? path.join(__dirname, 'client.html') : u === '/browser-matrix.js' ? bundle : null;
-    if (!f) { r.statusCode = 404; return r.end(); }
-    r.setHeader('content-type', f.endsWith('.js') ? 'text/javascript' : 'text/html');
-    fs.createReadStream(f).pipe(r);
-  });
-  await new Promise((res) => web.listen(0, '127.0.0.1', res));
-  const pageUrl = `http://127.0.0.1:${web.address().port}/`;
+  const web = await serveSdkPage();
+  const pageUrl = web.url;
   const { ctx, close: closeChromium } = await launchChromium(chromium, CHROMIUM);
   const C = {};
   const cleanup = async () => {

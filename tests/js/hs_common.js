@@ -60,4 +60,35 @@ async function launchChromium(chromium, executablePath) {
   return { ctx, close };
 }
 
-module.exports = { startHs, sleep, waitFor, launchChromium };
+// playwright-core (and the SDK bundle, if asked) from tests/js/node_modules and Debian's Chromium, or exit 77
+// (CTest: skipped) when scripts/setup has not installed them.
+function browserDeps({ sdk = true } = {}) {
+  let chromium;
+  try {
+    ({ chromium } = require('playwright-core'));
+    if (sdk) require.resolve('matrix-js-sdk/dist/browser-matrix.js');
+  } catch (e) {
+    console.log('SKIP: playwright-core / matrix-js-sdk not installed (run scripts/setup)');
+    process.exit(77);
+  }
+  const executable = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(executable)) { console.log('SKIP: no ' + executable); process.exit(77); }
+  return { chromium, executable };
+}
+
+// Serves client.html (one SDK client per page) and the SDK bundle on 127.0.0.1:0. Resolves {url, close}.
+function serveSdkPage() {
+  const http = require('http');
+  const bundle = require.resolve('matrix-js-sdk/dist/browser-matrix.js');
+  const web = http.createServer((q, r) => {
+    const u = q.url.split('?')[0];
+    const f = u === '/' ? path.join(__dirname, 'client.html') : u === '/browser-matrix.js' ? bundle : null;
+    if (!f) { r.statusCode = 404; return r.end(); }
+    r.setHeader('content-type', f.endsWith('.js') ? 'text/javascript' : 'text/html');
+    fs.createReadStream(f).pipe(r);
+  });
+  return new Promise((resolve) => web.listen(0, '127.0.0.1', () =>
+    resolve({ url: `http://127.0.0.1:${web.address().port}/`, close: () => web.close() })));
+}
+
+module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage };

@@ -3,36 +3,18 @@
 // interop-matrix-js-sdk.md §2.5. The page comes from a static server on another port (CORS is exercised).
 // Usage (inside `unshare -n`): node hs_groupcall_chromium.js /path/to/chorus
 'use strict';
-const http = require('http');
 const fs = require('fs');
 const path = require('path');
-let chromium;
-try {
-  ({ chromium } = require('playwright-core'));
-  require.resolve('matrix-js-sdk/dist/browser-matrix.js');
-} catch (e) {
-  console.log('SKIP: playwright-core / matrix-js-sdk not installed (run scripts/setup)');
-  process.exit(77);
-}
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!fs.existsSync(CHROMIUM)) { console.log('SKIP: no ' + CHROMIUM); process.exit(77); }
-const { startHs, sleep, waitFor, launchChromium } = require('./hs_common');
+const { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage } = require('./hs_common');
+const { chromium, executable: CHROMIUM } = browserDeps();
 
 (async () => {
   const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); process.exit(1); }, 100000);
   const chorus = process.argv[2] || path.join(__dirname, '../../build/default/apps/chorus/chorus');
   const who = ['alice', 'bob', 'carol'];
   const hs = await startHs(chorus, { users: who });
-  const bundle = require.resolve('matrix-js-sdk/dist/browser-matrix.js');
-  const web = http.createServer((q, r) => {
-    const u = q.url.split('?')[0];
-    const f = u === '/' ? path.join(__dirname, 'client.html') : u === '/browser-matrix.js' ? bundle : null;
-    if (!f) { r.statusCode = 404; return r.end(); }
-    r.setHeader('content-type', f.endsWith('.js') ? 'text/javascript' : 'text/html');
-    fs.createReadStream(f).pipe(r);
-  });
-  await new Promise((res) => web.listen(0, '127.0.0.1', res));
-  const page_url = `http://127.0.0.1:${web.address().port}/`;
+  const web = await serveSdkPage();
+  const page_url = web.url;
   const { ctx, close: closeChromium } = await launchChromium(chromium, CHROMIUM);
   const cleanup = async () => {
     await closeChromium();

@@ -8,16 +8,8 @@ const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
-let chromium;
-try {
-  ({ chromium } = require('playwright-core'));
-} catch (e) {
-  console.log('SKIP: playwright-core not installed (run scripts/setup)');
-  process.exit(77);
-}
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!fs.existsSync(CHROMIUM)) { console.log('SKIP: no ' + CHROMIUM); process.exit(77); }
-const { startHs, waitFor, launchChromium } = require('./hs_common');
+const { startHs, waitFor, launchChromium, browserDeps } = require('./hs_common');
+const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 (async () => {
   const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); process.exit(1); }, 120000);
