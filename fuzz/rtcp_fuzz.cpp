@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ByteSpan in(data, size);
   (void)validateRtcpCompound(in, false);
   RtcpCompoundReader reader(in);
-  std::array<std::uint8_t, 2048> out{};
+  std::array<std::uint8_t, 8192> out{};  // room for a NACK of 17 * 64 seqs packed one per item (4364 B)
   std::size_t sink = 0;
   while (auto p = reader.next()) {
     if (p->body.size() + 4 > p->packet.size()) __builtin_trap();
