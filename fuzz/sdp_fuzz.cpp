@@ -1,12 +1,15 @@
-// libFuzzer target: the focus's SDP reader and answer writer (src/io/sdp). parse -> every field and bound ->
+// libFuzzer target: the focus's SDP reader and writers (src/io/sdp). parse -> every field and bound ->
 // build the answer -> the answer must reparse (when it fits kSdpMaxSize) with one m-line per offered one, as
-// an ICE-lite, passive-DTLS answer whose accepted sections use payload types from the offer. src/io is not
-// part of the fuzz build (CHORUS_FUZZ builds only the parser layers), and the SDP code depends on the
-// standard library only, so the implementation is compiled into this target directly.
+// an ICE-lite, passive-DTLS answer whose accepted sections use payload types from the offer. Then the
+// renegotiation paths: the same offer again as a participant re-offer must be answered the same way; a focus
+// re-offer with send tracks derived from the input keeps every existing section's index and mid, places each
+// track in exactly one section and reparses as an actpass offer; the input applied as the answer to that
+// offer never crashes and never turns on sending. The SDP code depends on the standard library only.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "io/sdp.hpp"
 
@@ -79,6 +82,72 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!back->ice_lite || back->media.size() != offer->media.size()) __builtin_trap();
   for (std::size_t i = 0; i < back->media.size(); ++i) {
     if (answer->sections[i].accepted && back->setupOf(back->media[i]) != "passive") __builtin_trap();
+  }
+
+  // The same offer as a subsequent offer: the same sections are accepted.
+  std::string re_why;
+  const auto re = buildSdpAnswer(*offer, params, &*answer, &re_why);
+  if (!re || re->sections.size() != answer->sections.size()) __builtin_trap();
+  for (std::size_t i = 0; i < re->sections.size(); ++i) {
+    if (re->sections[i].accepted != answer->sections[i].accepted) __builtin_trap();
+  }
+
+  // A focus re-offer with up to 4 tracks (kinds and ids from the input).
+  SdpCodec opus;
+  opus.payload_type = 111;
+  opus.name = "opus";
+  opus.clock_rate = 48000;
+  opus.channels = 2;
+  SdpCodec vp8;
+  vp8.payload_type = 96;
+  vp8.name = "VP8";
+  vp8.clock_rate = 90000;
+  vp8.rtcp_fb = {"nack", "nack pli"};
+  std::vector<SendTrack> tracks;
+  for (std::size_t i = 0; i < size % 5; ++i) {
+    const bool audio = (data[i] & 1) != 0;
+    tracks.push_back(
+        {audio ? "audio" : "video", static_cast<std::uint32_t>(1000 + i), "s", "t" + std::to_string(i)});
+  }
+  std::string offer_why;
+  const auto ours = buildSdpOffer(*answer, tracks, opus, vp8, params, &offer_why);
+  if (!ours) {
+    if (offer_why.empty()) __builtin_trap();
+    return 0;
+  }
+  if (ours->sections.size() < answer->sections.size()) __builtin_trap();
+  for (std::size_t i = 0; i < ours->sections.size(); ++i) {
+    const auto& s = ours->sections[i];
+    if (i < answer->sections.size() && answer->sections[i].accepted && s.accepted &&
+        s.mid != answer->sections[i].mid) {
+      __builtin_trap();
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (s.accepted && ours->sections[j].accepted && ours->sections[j].mid == s.mid) __builtin_trap();
+    }
+  }
+  for (const auto& t : tracks) {
+    std::size_t n = 0;
+    for (const auto& s : ours->sections) n += s.accepted && s.send && s.send_track.ssrc == t.ssrc;
+    if (n != 1) __builtin_trap();
+  }
+  if (ours->sdp.size() <= kSdpMaxSize) {
+    const auto ours_back = parseSdp(ours->sdp);
+    if (!ours_back || ours_back->media.size() != ours->sections.size()) __builtin_trap();
+    for (std::size_t i = 0; i < ours->sections.size(); ++i) {
+      if (ours->sections[i].accepted && ours_back->setupOf(ours_back->media[i]) != "actpass")
+        __builtin_trap();
+    }
+  }
+  SdpNegotiation pending = *ours;
+  std::string apply_why;
+  if (applySdpAnswer(pending, *offer, &apply_why)) {
+    for (std::size_t i = 0; i < pending.sections.size(); ++i) {
+      if (pending.sections[i].send && !ours->sections[i].send) __builtin_trap();
+      if (pending.sections[i].recv && !ours->sections[i].recv) __builtin_trap();
+    }
+  } else if (apply_why.empty()) {
+    __builtin_trap();
   }
   return 0;
 }

@@ -6,6 +6,11 @@
 #ifdef CHORUS_HAVE_HS
 #include "hs/bench/load_bench.hpp"
 #endif
+#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+#include <boost/json.hpp>
+
+#include "focus/bench/load_bench.hpp"
+#endif
 
 namespace chorus::app {
 
@@ -35,6 +40,73 @@ int runHsBench(const HsBenchCli& cli) {
 }  // namespace
 #endif
 
+#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+namespace {
+
+struct FocusBenchCli {
+  focus::FocusBenchOptions opt;
+  bool json{false};
+};
+
+void printFocusTable(const boost::json::object& r) {
+  auto num = [&](const char* k) -> std::string {
+    const auto* v = r.if_contains(k);
+    if (!v) return "-";
+    return v->is_string() ? std::string(v->get_string()) : focus::formatBenchJson(*v);
+  };
+  const auto& lat = r.at("latency_us").as_object();
+  const auto& fl = r.at("floor").as_object();
+  std::printf(
+      "chorus bench focus: %s publishers x %s subscribers, audio %s pps, video %s pps (%s B), SRTP %s\n",
+      num("publishers").c_str(), num("subscribers").c_str(), num("audio_pps").c_str(),
+      num("video_pps").c_str(), num("payload_bytes").c_str(), num("srtp_profile").c_str());
+  std::printf("  window                         %s s (setup %s s)\n", num("window_s").c_str(),
+              num("setup_s").c_str());
+  std::printf("  forwarded (received by subs)   %s packets, %s pps (expected %s pps)\n",
+              num("forwarded_packets").c_str(), num("forwarded_pps").c_str(),
+              num("expected_forwarded_pps").c_str());
+  std::printf("  focus CPU                      %s s (%s %%)\n", num("focus_cpu_s").c_str(),
+              num("focus_cpu_percent").c_str());
+  std::printf("  forwarded per CPU-second       %s (%s us per packet)\n", num("forwarded_per_cpu_s").c_str(),
+              num("focus_cpu_us_per_forwarded").c_str());
+  std::printf("  floor (no routing, fan-out %s) %s per CPU-second (%s us per packet)\n",
+              focus::formatBenchJson(fl.at("fanout")).c_str(),
+              focus::formatBenchJson(fl.at("out_per_cpu_s")).c_str(),
+              focus::formatBenchJson(fl.at("cpu_us_per_out")).c_str());
+  std::printf("  ratio focus / floor            %s\n", num("ratio").c_str());
+  std::printf("  latency one-way us             p50 %s  p90 %s  p99 %s  max %s (%s samples)\n",
+              focus::formatBenchJson(lat.at("p50")).c_str(), focus::formatBenchJson(lat.at("p90")).c_str(),
+              focus::formatBenchJson(lat.at("p99")).c_str(), focus::formatBenchJson(lat.at("max")).c_str(),
+              focus::formatBenchJson(lat.at("samples")).c_str());
+  std::printf("  loss                           %s %%\n", num("loss_percent").c_str());
+  std::printf(
+      "  focus RSS                      %s KiB idle, %s KiB loaded, %s KiB per participant (+%s added)\n",
+      num("focus_rss_idle_kib").c_str(), num("focus_rss_kib").c_str(),
+      num("focus_rss_kib_per_participant").c_str(), num("focus_rss_added_kib_per_participant").c_str());
+  std::printf("  aim                            >= 150000 per CPU-second: %s; within 2x of the floor: %s\n",
+              num("aim_per_cpu_s_met").c_str(), num("aim_ratio_met").c_str());
+  if (const auto* inc = r.if_contains("incomplete")) {
+    std::printf("  incomplete                     %s\n", focus::formatBenchJson(*inc).c_str());
+  }
+}
+
+int runFocusBench(const FocusBenchCli& cli) {
+  auto r = focus::runFocusLoadBench(cli.opt);
+  if (!r) {
+    std::fprintf(stderr, "chorus bench focus: %s\n", r.error().toString().c_str());
+    return 1;
+  }
+  if (cli.json) {
+    std::printf("%s\n", focus::formatBenchJson(*r).c_str());
+  } else {
+    printFocusTable(*r);
+  }
+  return 0;
+}
+
+}  // namespace
+#endif
+
 void registerBench(CLI::App& app, Runner* runner) {
   auto* bench = app.add_subcommand("bench", "Benchmarks that need real sockets (see `chorus bench --help`)");
   bench->require_subcommand(1);
@@ -54,7 +126,42 @@ void registerBench(CLI::App& app, Runner* runner) {
       ->capture_default_str();
   hs->add_flag("--json", cli->json, "Print one JSON object");
   hs->callback([cli, runner] { *runner = [cli] { return runHsBench(*cli); }; });
-#else
+#endif
+#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+  auto fcli = std::make_shared<FocusBenchCli>();
+  auto* fb = bench->add_subcommand(
+      "focus",
+      "chorus focus: P publishers x S subscribers of synthetic RTP through a real focus; vs the floor");
+  fb->add_option("--publishers", fcli->opt.publishers, "Synthetic publishers (audio + video each)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  fb->add_option("--subscribers", fcli->opt.subscribers, "Synthetic subscribers (each takes every track)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  fb->add_option("--seconds", fcli->opt.seconds, "Measurement window")
+      ->check(CLI::Range(0.5, 600.0))
+      ->capture_default_str();
+  fb->add_option("--video-pps", fcli->opt.video_pps, "Video packets per second per publisher")
+      ->check(CLI::Range(0, 10000))
+      ->capture_default_str();
+  fb->add_option("--audio-pps", fcli->opt.audio_pps, "Audio packets per second per publisher")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  fb->add_option("--payload-bytes", fcli->opt.payload_bytes, "Video RTP payload size (audio: 100)")
+      ->check(CLI::Range(32, 1200))
+      ->capture_default_str();
+  fb->add_option("--chorus-binary", fcli->opt.chorus_binary,
+                 "chorus executable to run hs/focus (default: this one)");
+  fb->add_flag("--keep-temp", fcli->opt.keep_temp, "Keep the temporary directory (hs data, logs)");
+  fb->add_flag("--json", fcli->json, "Print one JSON object");
+  fb->callback([fcli, runner] {
+    if (fcli->opt.audio_pps + fcli->opt.video_pps <= 0) {
+      throw CLI::ValidationError("--video-pps", "some traffic is needed");
+    }
+    *runner = [fcli] { return runFocusBench(*fcli); };
+  });
+#endif
+#if !defined(CHORUS_HAVE_HS) && !(defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE))
   (void)runner;
 #endif
 }

@@ -36,10 +36,33 @@ void registerCall(CLI::App& app, Runner* runner) {
   cmd->add_flag("!--no-commands", opt->read_commands, "do not read commands from stdin");
   cmd->add_option("--stats-interval", opt->stats_interval_s, "seconds between stats updates")
       ->capture_default_str();
+  cmd->add_option(
+      "--focus", opt->focus_user,
+      "MSC3898 focus (SFU) user to call instead of the full mesh, e.g. @focus:localhost (default: the "
+      "focus another participant is active on, else full mesh)");
+  cmd->add_option("--focus-device", opt->focus_device, "the focus's device id")->capture_default_str();
+  cmd->add_flag("!--no-auto-focus", opt->adopt_focus,
+                "without --focus, do not use the focus other participants are on (stay full mesh)");
+  cmd->add_option("--max-video-tiles", opt->max_video_tiles,
+                  "focus mode: video tracks to subscribe at once (audio: all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--subscribe-width", opt->subscribe_width, "focus mode: video width to ask the focus for")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--subscribe-height", opt->subscribe_height,
+                  "focus mode: video height to ask the focus for")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->callback([opt, runner, cmd] {
     if (opt->password.empty() && opt->access_token.empty()) {
       throw CLI::ValidationError("--password", "give --password or --access-token");
     }
+    if (!opt->focus_user.empty() &&
+        (opt->focus_user[0] != '@' || opt->focus_user.find(':') == std::string::npos)) {
+      throw CLI::ValidationError("--focus", "expected a user id like @focus:localhost");
+    }
+    if (opt->focus_device.empty()) throw CLI::ValidationError("--focus-device", "must not be empty");
     (void)cmd;
     *runner = [opt] { return call::runParticipant(*opt); };
   });

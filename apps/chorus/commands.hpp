@@ -13,6 +13,9 @@ void registerDemo(CLI::App& app, Runner* runner);
 #ifdef CHORUS_HAVE_HS
 void registerHs(CLI::App& app, Runner* runner);
 #endif
+#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+void registerFocus(CLI::App& app, Runner* runner);
+#endif
 #ifdef CHORUS_HAVE_CALL
 void registerCall(CLI::App& app, Runner* runner);
 #endif

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
 #ifdef CHORUS_HAVE_HS
   chorus::app::registerHs(app, &runner);
 #endif
+#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+  chorus::app::registerFocus(app, &runner);
+#endif
   chorus::app::registerBench(app, &runner);
 
   try {

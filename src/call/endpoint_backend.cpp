@@ -6,6 +6,7 @@ void EndpointBackend::execute(const core::Action& action) {
   if (const auto* a = std::get_if<core::act::CreateLeg>(&action)) {
     endpoint::LegOptions opt;
     opt.media_enabled = a->media_enabled;
+    opt.data_channel = a->data_channel;
     engine_.createLeg(a->leg, opt);
   } else if (const auto* o = std::get_if<core::act::CreateOffer>(&action)) {
     engine_.createOffer(o->leg, o->ice_restart);
@@ -26,6 +27,8 @@ void EndpointBackend::execute(const core::Action& action) {
     engine_.setMediaEnabled(m->leg, m->enabled);
   } else if (const auto* cl = std::get_if<core::act::CloseLeg>(&action)) {
     engine_.closeLeg(cl->leg);
+  } else if (const auto* dc = std::get_if<core::act::SendDataChannel>(&action)) {
+    engine_.sendDataChannel(dc->leg, dc->text);
   }
 }
 
@@ -58,8 +61,15 @@ std::optional<core::Input> EndpointBackend::toInput(const endpoint::MediaEvent& 
   }
   if (const auto* n = std::get_if<endpoint::NegotiationNeeded>(&ev))
     return core::in::NegotiationNeeded{n->leg};
+  if (const auto* o = std::get_if<endpoint::DataChannelOpen>(&ev)) return core::in::DataChannelOpen{o->leg};
+  if (const auto* m = std::get_if<endpoint::DataChannelMessage>(&ev))
+    return core::in::DataChannelMessage{m->leg, m->text};
+  if (const auto* c = std::get_if<endpoint::DataChannelClosed>(&ev))
+    return core::in::DataChannelClosed{c->leg};
   if (const auto* e = std::get_if<endpoint::LegError>(&ev)) {
-    if (e->leg != 0) return core::in::MediaFailed{e->leg, e->message};
+    // A data-channel hiccup is no failed media command (the engine logged it).
+    const bool dc = e->message.rfind("sendDataChannel", 0) == 0 || e->message.rfind("data channel", 0) == 0;
+    if (e->leg != 0 && !dc) return core::in::MediaFailed{e->leg, e->message};
   }
   return std::nullopt;
 }

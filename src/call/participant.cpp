@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -43,15 +44,63 @@ struct PeerTotals {
     audio_frames_decoded += s.audio_frames_decoded;
     video_frames_decoded += s.video_frames_decoded;
   }
+  void add(const PeerTotals& o) {
+    packets_sent += o.packets_sent;
+    bytes_sent += o.bytes_sent;
+    packets_received += o.packets_received;
+    bytes_received += o.bytes_received;
+    audio_frames_decoded += o.audio_frames_decoded;
+    video_frames_decoded += o.video_frames_decoded;
+  }
 };
+
+using PeerKey = std::pair<std::string, std::string>;  // (user_id, device_id)
 
 struct LegView {
   std::string user_id;
   std::string device_id;
   std::string call_id;
   core::LegState state{core::LegState::CreatingOffer};
+  bool focus{false};
   proto::SdpStreamMetadata metadata;
   endpoint::LegStats stats;
+
+  // The remote participants this leg carries, with what arrived from each. A mesh leg carries its peer. The
+  // focus leg carries everyone whose streams the focus forwards (attributed by the user_id/device_id of each
+  // stream's metadata); what we send to the focus counts as sent to each of them.
+  std::map<PeerKey, PeerTotals> peers() const {
+    std::map<PeerKey, PeerTotals> out;
+    if (!focus) {
+      out[{user_id, device_id}].add(stats);
+      return out;
+    }
+    for (const auto& [sid, md] : metadata) {
+      if (md.user_id && md.device_id) out[{*md.user_id, *md.device_id}];
+    }
+    for (const auto& [sid, s] : stats.remote_streams) {
+      auto md = metadata.find(sid);
+      if (md == metadata.end() || !md->second.user_id || !md->second.device_id) continue;
+      PeerTotals& t = out[{*md->second.user_id, *md->second.device_id}];
+      t.packets_received += s.packets_received;
+      t.bytes_received += s.bytes_received;
+      t.audio_frames_decoded += s.audio_frames_decoded;
+      t.video_frames_decoded += s.video_frames_decoded;
+    }
+    for (auto& [key, t] : out) {
+      t.packets_sent = stats.packets_sent;
+      t.bytes_sent = stats.bytes_sent;
+    }
+    return out;
+  }
+  // Mute state of a peer's usermedia stream as its metadata says.
+  std::pair<bool, bool> muted(const PeerKey& peer) const {
+    for (const auto& [sid, md] : metadata) {
+      if (md.purpose != proto::kPurposeUserMedia) continue;
+      if (focus && (md.user_id != peer.first || md.device_id != peer.second)) continue;
+      return {md.audio_muted, md.video_muted};
+    }
+    return {false, false};
+  }
 };
 
 class Participant {
@@ -71,6 +120,8 @@ class Participant {
   void applyCommand(const std::string& cmd);
   void setFeeds();
   json::array peersJson(bool final_totals);
+  json::value focusJson() const;
+  std::vector<core::LocalFeed> localFeeds() const;
 
   ParticipantOptions opt_;
   matrix::EventLoop loop_;
@@ -79,7 +130,7 @@ class Participant {
   std::unique_ptr<EndpointBackend> backend_;
   std::unique_ptr<matrix::CallSession> session_;
   std::map<core::LegId, LegView> legs_;
-  std::map<std::pair<std::string, std::string>, PeerTotals> closed_totals_;  // stats of legs that ended
+  std::map<PeerKey, PeerTotals> closed_totals_;  // stats of legs that ended
   std::vector<core::Participant> participants_;
   std::vector<std::string> warnings_;
   bool stopping_{false};
@@ -104,8 +155,16 @@ void Participant::emit(json::object line) {
 json::object metadataJson(const proto::SdpStreamMetadata& md) {
   json::object feeds;
   for (const auto& [id, m] : md) {
-    feeds[id] =
-        json::object{{"purpose", m.purpose}, {"audio_muted", m.audio_muted}, {"video_muted", m.video_muted}};
+    json::object f{{"purpose", m.purpose}, {"audio_muted", m.audio_muted}, {"video_muted", m.video_muted}};
+    if (m.user_id) f["user_id"] = *m.user_id;
+    if (m.device_id) f["device_id"] = *m.device_id;
+    if (!m.tracks.empty()) {
+      json::object tracks;
+      for (const auto& [tid, t] : m.tracks)
+        tracks[tid] = t.kind ? json::value(*t.kind) : json::value(nullptr);
+      f["tracks"] = std::move(tracks);
+    }
+    feeds[id] = std::move(f);
   }
   return feeds;
 }
@@ -125,14 +184,16 @@ void Participant::onNotify(const core::Action& a) {
     v.device_id = l->device_id;
     v.call_id = l->call_id;
     v.state = l->state;
+    v.focus = l->focus;
     emit({{"event", "leg"},
           {"user_id", l->user_id},
           {"device_id", l->device_id},
           {"call_id", l->call_id},
           {"state", std::string(core::toString(l->state))},
-          {"reason", l->reason}});
+          {"reason", l->reason},
+          {"focus", l->focus}});
     if (l->state == core::LegState::Ended) {
-      closed_totals_[{v.user_id, v.device_id}].add(v.stats);
+      for (const auto& [key, t] : v.peers()) closed_totals_[key].add(t);
       legs_.erase(l->leg);
     }
   } else if (const auto* r = std::get_if<core::act::RemoteFeedsChanged>(&a)) {
@@ -142,6 +203,7 @@ void Participant::onNotify(const core::Action& a) {
     emit({{"event", "remote_feeds"},
           {"user_id", it->second.user_id},
           {"device_id", it->second.device_id},
+          {"focus", r->focus},
           {"feeds", metadataJson(r->metadata)}});
   } else if (const auto* c = std::get_if<core::act::CallChanged>(&a)) {
     emit({{"event", "call"},
@@ -155,15 +217,21 @@ void Participant::onNotify(const core::Action& a) {
   }
 }
 
-void Participant::setFeeds() {
-  std::vector<core::LocalFeed> feeds{
-      core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::UserMedia),
-                      std::string(proto::kPurposeUserMedia), muted_audio_, muted_video_}};
+std::vector<core::LocalFeed> Participant::localFeeds() const {
+  // Both video feeds are encoded at --width x --height (docs/endpoint.md).
+  std::vector<core::LocalFeed> feeds{core::LocalFeed{
+      engine_->localStreamId(endpoint::StreamPurpose::UserMedia), std::string(proto::kPurposeUserMedia),
+      muted_audio_, muted_video_, opt_.width, opt_.height}};
   if (screenshare_) {
     feeds.push_back(core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::ScreenShare),
-                                    std::string(proto::kPurposeScreenshare), true, false});
+                                    std::string(proto::kPurposeScreenshare), true, false, opt_.width,
+                                    opt_.height});
   }
-  if (session_) session_->input(core::in::SetFeeds{feeds});
+  return feeds;
+}
+
+void Participant::setFeeds() {
+  if (session_) session_->input(core::in::SetFeeds{localFeeds()});
 }
 
 void Participant::applyCommand(const std::string& cmd) {
@@ -193,12 +261,14 @@ void Participant::applyCommand(const std::string& cmd) {
 }
 
 json::array Participant::peersJson(bool final_totals) {
-  std::map<std::pair<std::string, std::string>, PeerTotals> totals;
+  std::map<PeerKey, PeerTotals> totals;
   if (final_totals) totals = closed_totals_;
-  std::map<std::pair<std::string, std::string>, const LegView*> live;
+  std::map<PeerKey, const LegView*> live;
   for (const auto& [id, v] : legs_) {
-    totals[{v.user_id, v.device_id}].add(v.stats);
-    live[{v.user_id, v.device_id}] = &v;
+    for (const auto& [key, t] : v.peers()) {
+      totals[key].add(t);
+      live[key] = &v;
+    }
   }
   json::array peers;
   for (const auto& [key, t] : totals) {
@@ -214,18 +284,13 @@ json::array Participant::peersJson(bool final_totals) {
     if (it != live.end()) {
       const LegView& v = *it->second;
       p["state"] = std::string(core::toString(v.state));
-      p["call_id"] = v.call_id;
+      p["call_id"] = v.call_id;  // through a focus: the call to the focus
       if (v.stats.rtt_ms) p["rtt_ms"] = *v.stats.rtt_ms;
       if (v.stats.jitter_ms) p["jitter_ms"] = *v.stats.jitter_ms;
-      bool audio_muted = false, video_muted = false;
-      for (const auto& [sid, md] : v.metadata) {
-        if (md.purpose == proto::kPurposeUserMedia) {
-          audio_muted = md.audio_muted;
-          video_muted = md.video_muted;
-        }
-      }
+      auto [audio_muted, video_muted] = v.muted(key);
       p["audio_muted"] = audio_muted;
       p["video_muted"] = video_muted;
+      if (v.focus) p["via"] = "focus";
     } else {
       p["state"] = "ended";
     }
@@ -234,13 +299,41 @@ json::array Participant::peersJson(bool final_totals) {
   return peers;
 }
 
+json::value Participant::focusJson() const {
+  const auto* call = session_ ? session_->call() : nullptr;
+  if (!call || !call->focus()) return nullptr;
+  json::object f{{"user_id", call->focus()->user_id}, {"device_id", call->focus()->device_id}};
+  for (const auto& [id, v] : legs_) {
+    if (!v.focus) continue;
+    f["state"] = std::string(core::toString(v.state));
+    f["call_id"] = v.call_id;
+    f["packets_sent"] = v.stats.packets_sent;
+    f["bytes_sent"] = v.stats.bytes_sent;
+    f["packets_received"] = v.stats.packets_received;
+    f["bytes_received"] = v.stats.bytes_received;
+    f["dc_messages_sent"] = v.stats.dc_messages_sent;
+    f["dc_messages_received"] = v.stats.dc_messages_received;
+    f["remote_streams"] = static_cast<std::uint64_t>(v.metadata.size());
+    if (v.stats.rtt_ms) f["rtt_ms"] = *v.stats.rtt_ms;
+  }
+  if (const auto* leg = call->focusLeg()) {
+    f["subscribed_tracks"] = static_cast<std::uint64_t>(leg->subscriptions().subscribed().size());
+    f["subscription_messages"] = leg->subscriptions().messagesSent();
+    f["pings_answered"] = leg->pingsAnswered();
+    f["dc_malformed"] = leg->dcMalformed();
+  }
+  return f;
+}
+
 void Participant::pollStats() {
   for (auto& [id, v] : legs_) {
     if (v.state == core::LegState::Ended) continue;
     auto s = engine_->stats(id, std::chrono::milliseconds(500));
     if (s) v.stats = *s;
   }
-  emit({{"event", "stats"}, {"peers", peersJson(false)}});
+  json::object line{{"event", "stats"}, {"peers", peersJson(false)}};
+  if (auto f = focusJson(); !f.is_null()) line["focus"] = std::move(f);
+  emit(std::move(line));
   render();
 }
 
@@ -256,29 +349,35 @@ void Participant::render() {
          (call && call->entered() ? "  [in call]" : "  [not in call]") + "   you: audio " +
          (muted_audio_ ? "MUTED" : "on") + ", video " + (muted_video_ ? "MUTED" : "on") +
          (screenshare_ ? ", screensharing" : "") + "\n";
-  out += std::to_string(participants_.size()) + " other device(s) in the call\n\n";
+  out += std::to_string(participants_.size()) + " other device(s) in the call";
+  if (call && call->focus()) {
+    out += ", through focus " + call->focus()->user_id + " (" + call->focus()->device_id + ")";
+  }
+  out += "\n\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-28s %-12s %-10s %-5s %-5s %8s %8s %9s %9s %7s\n", "peer", "device",
                 "state", "mic", "cam", "audio_fr", "video_fr", "pkts_in", "pkts_out", "rtt_ms");
   out += line;
   for (const auto& [id, v] : legs_) {
-    bool am = false, vm = false;
-    for (const auto& [sid, md] : v.metadata) {
-      if (md.purpose == proto::kPurposeUserMedia) {
-        am = md.audio_muted;
-        vm = md.video_muted;
-      }
+    for (const auto& [key, t] : v.peers()) {
+      auto [am, vm] = v.muted(key);
+      const std::string state = std::string(core::toString(v.state)) + (v.focus ? "*" : "");
+      std::snprintf(line, sizeof line, "%-28.28s %-12.12s %-10.10s %-5s %-5s %8llu %8llu %9llu %9llu %7s\n",
+                    key.first.c_str(), key.second.c_str(), state.c_str(), am ? "off" : "on",
+                    vm ? "off" : "on", static_cast<unsigned long long>(t.audio_frames_decoded),
+                    static_cast<unsigned long long>(t.video_frames_decoded),
+                    static_cast<unsigned long long>(t.packets_received),
+                    static_cast<unsigned long long>(t.packets_sent),
+                    v.stats.rtt_ms ? std::to_string(static_cast<int>(*v.stats.rtt_ms)).c_str() : "-");
+      out += line;
     }
-    std::snprintf(line, sizeof line, "%-28.28s %-12.12s %-10.10s %-5s %-5s %8llu %8llu %9llu %9llu %7s\n",
-                  v.user_id.c_str(), v.device_id.c_str(), std::string(core::toString(v.state)).c_str(),
-                  am ? "off" : "on", vm ? "off" : "on",
-                  static_cast<unsigned long long>(v.stats.audio_frames_decoded),
-                  static_cast<unsigned long long>(v.stats.video_frames_decoded),
-                  static_cast<unsigned long long>(v.stats.packets_received),
-                  static_cast<unsigned long long>(v.stats.packets_sent),
-                  v.stats.rtt_ms ? std::to_string(static_cast<int>(*v.stats.rtt_ms)).c_str() : "-");
-    out += line;
+    if (v.focus && v.metadata.empty()) {
+      std::snprintf(line, sizeof line, "%-28.28s %-12.12s %-10.10s (focus; nobody else yet)\n",
+                    v.user_id.c_str(), v.device_id.c_str(), std::string(core::toString(v.state)).c_str());
+      out += line;
+    }
   }
+  if (call && call->focus()) out += "(* = through the focus)\n";
   for (const auto& w : warnings_) out += "! " + w + "\n";
   if (tty)
     out += "\ncommands on stdin: mute-audio unmute-audio mute-video unmute-video screenshare-on leave\n";
@@ -308,9 +407,12 @@ void Participant::stop(const std::string& why, bool terminate) {
                             {"seq_held", call->seqReorderer().heldCount()},
                             {"seq_duplicate", c.seq_duplicate},
                             {"seq_gaps_skipped", call->seqReorderer().gapsSkipped()},
-                            {"glare_resolved", c.glare_resolved}};
+                            {"glare_resolved", c.glare_resolved},
+                            {"mesh_invites_in_focus_mode", c.mesh_invites_in_focus_mode}};
   }
-  emit({{"event", "summary"}, {"peers", peersJson(true)}, {"signalling", counters}});
+  json::object summary{{"event", "summary"}, {"peers", peersJson(true)}, {"signalling", counters}};
+  if (auto f = focusJson(); !f.is_null()) summary["focus"] = std::move(f);
+  emit(std::move(summary));
   if (!opt_.json) {
     render();
     std::printf("left the call (%s)\n", why.c_str());
@@ -390,12 +492,12 @@ void Participant::startSession() {
     sc.room = opt_.room;
     sc.create_call = opt_.create;
     sc.use_delayed_events = opt_.use_delayed_events;
-    sc.feeds = {core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::UserMedia),
-                                std::string(proto::kPurposeUserMedia), muted_audio_, muted_video_}};
-    if (screenshare_) {
-      sc.feeds.push_back(core::LocalFeed{engine_->localStreamId(endpoint::StreamPurpose::ScreenShare),
-                                         std::string(proto::kPurposeScreenshare), true, false});
-    }
+    sc.feeds = localFeeds();
+    if (!opt_.focus_user.empty()) sc.core.focus = proto::FocusInfo{opt_.focus_user, opt_.focus_device};
+    sc.core.adopt_focus = opt_.adopt_focus;
+    sc.core.focus_max_video_tracks = static_cast<std::size_t>(std::max(0, opt_.max_video_tiles));
+    sc.core.focus_video_width = opt_.subscribe_width;
+    sc.core.focus_video_height = opt_.subscribe_height;
     session_ = std::make_unique<matrix::CallSession>(loop_, client_, sc, backend_.get(),
                                                      [this](const core::Action& a) { onNotify(a); });
     media_thread_ = std::thread([this] { pumpMedia(); });

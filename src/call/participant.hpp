@@ -28,6 +28,14 @@ struct ParticipantOptions {
   bool use_delayed_events{true};  // MSC4140 when the homeserver has it
   bool read_commands{true};       // read commands from stdin: mute-audio, unmute-audio, mute-video, ...
   double stats_interval_s{1.0};
+  // Focus mode (MSC3898). focus_user empty: adopt another member's active focus when entering (unless
+  // !adopt_focus), else full mesh.
+  std::string focus_user;
+  std::string focus_device{"CHORUSFOCUS"};
+  bool adopt_focus{true};
+  int max_video_tiles{9};    // video tracks subscribed from the focus at once
+  int subscribe_width{640};  // the size asked for per video track
+  int subscribe_height{360};
 };
 
 // Runs until done; returns the process exit code.

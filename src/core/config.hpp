@@ -1,8 +1,11 @@
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/clock.hpp"
 #include "core/seq_reorderer.hpp"
+#include "proto/member_event.hpp"
 
 namespace chorus::core {
 
@@ -27,6 +30,19 @@ struct Config {
   std::size_t max_legs{256};
   std::size_t max_tombstones{1024};  // ended call_ids remembered, so late messages are dropped
   SeqConfig seq;
+
+  // ---- Focus mode (MSC3898, js-sdk `matthew/sfu`; docs/ARCHITECTURE.md "Focus mode"). ----
+  // Our focus. Without one, the first other participant's `foci.active` focus is adopted when we enter (if
+  // adopt_focus); with none anywhere, the call is full mesh.
+  std::optional<proto::FocusInfo> focus;
+  bool adopt_focus{true};
+  std::size_t focus_max_video_tracks{9};  // video tracks subscribed at once (audio: all)
+  std::int64_t focus_video_width{640};    // the size we ask the focus for, per video track
+  std::int64_t focus_video_height{360};
+  // No m.call.ping from the focus for this long (after the first one): hang up (keep_alive_timeout) and call
+  // it again. 0 = never. The focus pings at least every 30 s (MSC3898).
+  TimeMs focus_ping_timeout_ms{90'000};
+  std::size_t max_data_channel_outbox{256};  // messages held until the data channel opens
 };
 
 }  // namespace chorus::core

@@ -96,6 +96,25 @@ Actions GroupCall::handle(const Input& input) {
                      afterLegEvent(*leg, out);
                    }
                  },
+                 [&](const in::DataChannelOpen& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onDataChannelOpen(ctx);
+                   }
+                 },
+                 [&](const in::DataChannelMessage& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onDataChannelMessage(ctx, i.text);
+                     afterLegEvent(*leg, out);
+                   }
+                 },
+                 [&](const in::DataChannelClosed& i) {
+                   if (auto* leg = findLeg(i.leg)) {
+                     auto ctx = context(out);
+                     leg->onDataChannelClosed(ctx);
+                   }
+                 },
              },
              input);
   pruneEnded();
@@ -229,9 +248,26 @@ void GroupCall::createCall(const in::Enter& in, Actions& out) {
   recompute(out);
 }
 
+std::optional<proto::FocusInfo> GroupCall::chooseFocus() const {
+  if (config_.focus) return config_.focus;
+  if (!config_.adopt_focus || !active_call_) return std::nullopt;
+  // Like js-sdk chooseFocus(): the first focus another member's device is active on.
+  for (const auto& p : room_.participants(*active_call_, clock_.nowMs())) {
+    if (p.user_id == config_.user_id && p.device_id == config_.device_id) continue;
+    for (const auto& f : p.foci_active) {
+      if (!f.user_id.empty() && !f.device_id.empty()) return f;
+    }
+  }
+  return std::nullopt;
+}
+
 void GroupCall::enterCall(Actions& out) {
   if (!active_call_) return;
   entered_ = true;
+  focus_ = chooseFocus();
+  if (focus_) {
+    CHORUS_LOG(Info, "core", "focus mode: " << focus_->user_id << " / " << focus_->device_id);
+  }
   writeMember(out, true);
   retry_at_ = clock_.nowMs() + config_.retry_interval_ms;
   out.push_back(act::CallChanged{active_call_, true});
@@ -248,6 +284,7 @@ void GroupCall::leaveCall(Actions& out, const std::string& reason) {
   for (auto& [id, leg] : legs_) afterLegEvent(*leg, out);
   writeMember(out, false);
   entered_ = false;
+  focus_.reset();
   refresh_at_.reset();
   retry_at_.reset();
   attempts_.clear();
@@ -309,6 +346,8 @@ boost::json::object GroupCall::memberContent(bool include_self, TimeMs now) cons
     self.session_id = config_.session_id;
     self.expires_ts = now + config_.member_validity_ms;
     for (const auto& f : feeds_) self.feeds.push_back(proto::Feed{f.purpose, std::nullopt, std::nullopt, {}});
+    // MSC3898: the focus we publish to. We use the focus we prefer, so foci.preferred stays empty (omitted).
+    if (focus_) self.foci_active.push_back(*focus_);
     if (self.feeds.empty())
       self.feeds.push_back(proto::Feed{std::string(proto::kPurposeUserMedia), {}, {}, {}});
     call->devices.push_back(std::move(self));
@@ -371,6 +410,13 @@ const PeerCall* GroupCall::legFor(const std::string& user_id, const std::string&
   return const_cast<GroupCall*>(this)->liveLegFor(user_id, device_id);
 }
 
+const PeerCall* GroupCall::focusLeg() const {
+  for (const auto& [id, leg] : legs_) {
+    if (!leg->ended() && leg->focus()) return leg.get();
+  }
+  return nullptr;
+}
+
 PeerCall* GroupCall::legByCallId(const std::string& call_id) {
   for (auto& [id, leg] : legs_) {
     if (leg->callId() == call_id) return leg.get();
@@ -387,7 +433,7 @@ std::vector<const PeerCall*> GroupCall::legs() const {
 void GroupCall::reconcileLegs(Actions& out) {
   auto ctx = context(out);
   for (auto& [id, leg] : legs_) {
-    if (leg->ended()) continue;
+    if (leg->ended() || leg->focus()) continue;  // the focus is no participant
     auto p = participants_.find({leg->userId(), leg->deviceId()});
     if (p != participants_.end()) {
       if (p->second.session_id == leg->sessionId()) {
@@ -409,6 +455,10 @@ void GroupCall::reconcileLegs(Actions& out) {
 
 void GroupCall::placeOutgoingCalls(Actions& out, bool retry) {
   if (!entered_ || !active_call_) return;
+  if (focus_) {
+    placeFocusCall(out, retry);  // focus mode: no mesh legs
+    return;
+  }
   for (const auto& [key, p] : participants_) {
     if (!wantsOutgoingCall(p.user_id, p.device_id)) continue;
     if (liveLegFor(p.user_id, p.device_id)) continue;
@@ -428,6 +478,27 @@ void GroupCall::placeCall(const Participant& p, Actions& out) {
   }
   LegId id = ++next_leg_;
   auto leg = std::make_unique<PeerCall>(id, newCallId(), p.user_id, p.device_id, p.session_id, true);
+  leg->setConfirmed(true);
+  auto ctx = context(out);
+  leg->start(ctx, true);
+  legs_.emplace(id, std::move(leg));
+}
+
+void GroupCall::placeFocusCall(Actions& out, bool retry) {
+  const proto::FocusInfo& f = *focus_;
+  if (liveLegFor(f.user_id, f.device_id)) return;
+  auto& att = attempts_[{f.user_id, f.device_id}];
+  if (att.session_id != proto::kFocusSessionId) att = Attempts{std::string(proto::kFocusSessionId), 0};
+  const bool go = retry ? att.count <= config_.max_retries : att.count == 0;
+  if (!go) return;
+  if (legs_.size() >= config_.max_legs) {
+    ++counters_.too_many_legs;
+    return;
+  }
+  ++att.count;
+  LegId id = ++next_leg_;
+  auto leg = std::make_unique<PeerCall>(id, newCallId(), f.user_id, f.device_id,
+                                        std::string(proto::kFocusSessionId), true, true);
   leg->setConfirmed(true);
   auto ctx = context(out);
   leg->start(ctx, true);
@@ -550,6 +621,13 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
     return;
   }
   if (legByCallId(sig.call_id)) return;  // duplicate invite
+  if (focus_) {
+    // Focus mode: we reach the call only through the focus (a mesh caller entered before it could see it).
+    ++counters_.mesh_invites_in_focus_mode;
+    ++counters_.invites_rejected;
+    sendStandalone(sender, sig, SignalType::Reject, "", out);
+    return;
+  }
   auto ctx = context(out);
   if (PeerCall* existing = liveLegFor(sender, sig.device_id)) {
     const bool glare = existing->outgoing() && (existing->state() == LegState::CreatingOffer ||

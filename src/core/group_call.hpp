@@ -1,6 +1,7 @@
 #pragma once
 // The group-call machine for one room (MSC3401): which call is the room's, who participates, our membership,
-// and one PeerCall per remote device in the full mesh. Sans-IO: Inputs in, Actions out; no clock reads except
+// and one PeerCall per remote device in the full mesh — or, in focus mode (MSC3898), one PeerCall to the
+// focus and none to the participants. Sans-IO: Inputs in, Actions out; no clock reads except
 // through the injected Clock, no threads, no sockets.
 #include <cstdint>
 #include <map>
@@ -39,6 +40,7 @@ struct Counters {
   std::uint64_t invites_rejected{0};
   std::uint64_t glare_resolved{0};
   std::uint64_t invalid_state_events{0};
+  std::uint64_t mesh_invites_in_focus_mode{0};  // rejected: we talk to the call through our focus only
 };
 
 class GroupCall {
@@ -59,6 +61,9 @@ class GroupCall {
   std::vector<Participant> participants() const;
   std::vector<const PeerCall*> legs() const;
   const PeerCall* legFor(const std::string& user_id, const std::string& device_id) const;
+  // The focus we use in the current call (chosen when we enter), if any; and the live leg to it.
+  const std::optional<proto::FocusInfo>& focus() const { return focus_; }
+  const PeerCall* focusLeg() const;
   const Counters& counters() const { return counters_; }
   const SeqReorderer& seqReorderer() const { return seq_; }
   const RoomState& room() const { return room_; }
@@ -87,6 +92,8 @@ class GroupCall {
   void reconcileLegs(Actions& out);
   void placeOutgoingCalls(Actions& out, bool retry);
   void placeCall(const Participant& p, Actions& out);
+  void placeFocusCall(Actions& out, bool retry);
+  std::optional<proto::FocusInfo> chooseFocus() const;
   void createCall(const in::Enter& in, Actions& out);
   void enterCall(Actions& out);
   void leaveCall(Actions& out, const std::string& reason);
@@ -121,6 +128,7 @@ class GroupCall {
   bool entered_{false};
   in::Enter enter_request_;
   std::vector<LocalFeed> feeds_;
+  std::optional<proto::FocusInfo> focus_;  // focus mode while entered
   std::optional<TimeMs> refresh_at_;
   std::optional<TimeMs> retry_at_;
   std::optional<TimeMs> member_retry_at_;

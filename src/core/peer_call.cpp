@@ -1,6 +1,9 @@
 #include "core/peer_call.hpp"
 
+#include <set>
+
 #include "base/log.hpp"
+#include "proto/focus_messages.hpp"
 
 namespace chorus::core {
 
@@ -25,18 +28,24 @@ std::string_view toString(LegState s) {
 }
 
 PeerCall::PeerCall(LegId leg, std::string call_id, std::string user_id, std::string device_id,
-                   std::string session_id, bool outgoing)
+                   std::string session_id, bool outgoing, bool focus)
     : leg_(leg),
       call_id_(std::move(call_id)),
       user_id_(std::move(user_id)),
       device_id_(std::move(device_id)),
       session_id_(std::move(session_id)),
       outgoing_(outgoing),
+      focus_(focus),
       state_(outgoing ? LegState::CreatingOffer : LegState::CreatingAnswer) {}
 
 void PeerCall::start(PeerContext& ctx, bool media_enabled) {
   media_enabled_ = media_enabled;
-  ctx.out.push_back(act::CreateLeg{leg_, user_id_, device_id_, session_id_, true, media_enabled});
+  act::CreateLeg create{leg_, user_id_, device_id_, session_id_, true, media_enabled};
+  if (focus_) {
+    create.data_channel = std::string(proto::kFocusDataChannelLabel);  // before the offer, like js-sdk
+    create.focus = true;
+  }
+  ctx.out.push_back(std::move(create));
   ctx.out.push_back(act::CreateOffer{leg_, false});
   making_offer_ = true;
   setState(ctx, LegState::CreatingOffer);
@@ -57,7 +66,7 @@ void PeerCall::startFromInvite(PeerContext& ctx, const proto::CallSignal& invite
 void PeerCall::setState(PeerContext& ctx, LegState s, const std::string& reason) {
   state_ = s;
   if (s == LegState::Connected) connected_once_ = true;
-  ctx.out.push_back(act::LegChanged{leg_, user_id_, device_id_, call_id_, s, reason});
+  ctx.out.push_back(act::LegChanged{leg_, user_id_, device_id_, call_id_, s, reason, focus_});
 }
 
 proto::CallSignal PeerCall::base(const PeerContext& ctx, SignalType type) const {
@@ -86,6 +95,21 @@ proto::SdpStreamMetadata PeerCall::localMetadata(const PeerContext& ctx) const {
     m.purpose = f.purpose;
     m.audio_muted = f.audio_muted || !media_enabled_;
     m.video_muted = f.video_muted || !media_enabled_;
+    if (focus_) {
+      // MSC3898 / js-sdk-sfu: who the stream belongs to, and its tracks as in our SDP's msid lines.
+      m.user_id = ctx.config.user_id;
+      m.device_id = ctx.config.device_id;
+      for (const auto& t : local_tracks_) {
+        if (t.stream_id != f.stream_id || t.track_id.empty() || !t.sends()) continue;
+        proto::TrackInfo info;
+        info.kind = t.kind;
+        if (t.kind == "video") {
+          info.width = f.width;
+          info.height = f.height;
+        }
+        m.tracks[t.track_id] = std::move(info);
+      }
+    }
     md[f.stream_id] = std::move(m);
   }
   return md;
@@ -94,12 +118,89 @@ proto::SdpStreamMetadata PeerCall::localMetadata(const PeerContext& ctx) const {
 void PeerCall::setRemoteMetadata(PeerContext& ctx, const std::optional<proto::SdpStreamMetadata>& md) {
   if (!md || *md == remote_metadata_) return;
   remote_metadata_ = *md;
-  ctx.out.push_back(act::RemoteFeedsChanged{leg_, remote_metadata_});
+  ctx.out.push_back(act::RemoteFeedsChanged{leg_, remote_metadata_, focus_});
+  updateSubscriptions(ctx);
+}
+
+void PeerCall::sendDataChannel(PeerContext& ctx, const proto::FocusMessage& m) {
+  std::string text = proto::serializeFocusMessage(m);
+  if (dc_open_) {
+    ctx.out.push_back(act::SendDataChannel{leg_, std::move(text)});
+    return;
+  }
+  if (dc_outbox_.size() >= ctx.config.max_data_channel_outbox) {
+    CHORUS_LOG(Warn, "core", "leg " << leg_ << ": data channel outbox full; dropping the oldest message");
+    dc_outbox_.erase(dc_outbox_.begin());
+  }
+  dc_outbox_.push_back(std::move(text));
+}
+
+void PeerCall::updateSubscriptions(PeerContext& ctx) {
+  if (!focus_ || !dc_open_ || ended()) return;
+  SubscriptionPolicy policy;
+  policy.user_id = ctx.config.user_id;
+  policy.device_id = ctx.config.device_id;
+  for (const auto& f : ctx.feeds) policy.own_stream_ids.insert(f.stream_id);
+  policy.max_video_tracks = ctx.config.focus_max_video_tracks;
+  policy.width = ctx.config.focus_video_width;
+  policy.height = ctx.config.focus_video_height;
+  if (auto m = subscriptions_.update(remote_metadata_, policy)) sendDataChannel(ctx, *m);
+}
+
+void PeerCall::onDataChannelOpen(PeerContext& ctx) {
+  if (ended() || dc_open_) return;
+  dc_open_ = true;
+  for (auto& text : dc_outbox_) ctx.out.push_back(act::SendDataChannel{leg_, std::move(text)});
+  dc_outbox_.clear();
+  updateSubscriptions(ctx);
+}
+
+void PeerCall::onDataChannelClosed(PeerContext&) {
+  // Nothing more can be signalled to the focus; the keepalive (or ICE) ends the leg.
+  dc_open_ = false;
+}
+
+void PeerCall::onDataChannelMessage(PeerContext& ctx, const std::string& text) {
+  if (ended()) return;
+  ++dc_received_;
+  auto m = proto::parseFocusMessage(text);
+  if (!m) {
+    ++dc_malformed_;  // js-sdk ignores what it cannot parse, and so do we
+    CHORUS_LOG(Debug, "core", "leg " << leg_ << ": dropped data channel message: " << m.error().message);
+    return;
+  }
+  switch (m->type) {
+    case proto::FocusMessageType::Ping: {
+      ++pings_;
+      if (ctx.config.focus_ping_timeout_ms > 0)
+        ping_deadline_ = ctx.clock.nowMs() + ctx.config.focus_ping_timeout_ms;
+      proto::FocusMessage pong;
+      pong.type = proto::FocusMessageType::Pong;
+      sendDataChannel(ctx, pong);
+      return;
+    }
+    case proto::FocusMessageType::Negotiate:
+      if (!m->description || !remote_description_set_) return;
+      setRemoteMetadata(ctx, m->metadata);
+      if (m->description->type == "offer") {
+        onRemoteOffer(ctx, *m->description);
+      } else {
+        onRemoteAnswer(ctx, *m->description);
+      }
+      return;
+    case proto::FocusMessageType::SdpStreamMetadataChanged:
+      setRemoteMetadata(ctx, m->metadata);
+      return;
+    case proto::FocusMessageType::TrackSubscription:
+    case proto::FocusMessageType::Pong:
+      return;  // a focus does not send these to participants
+  }
 }
 
 void PeerCall::onLocalDescription(PeerContext& ctx, const proto::SessionDescription& desc) {
   if (ended()) return;
   const TimeMs now = ctx.clock.nowMs();
+  if (focus_) local_tracks_ = sdpTracks(desc.sdp);
   if (state_ == LegState::CreatingOffer && desc.type == "offer") {
     auto sig = base(ctx, SignalType::Invite);
     sig.description = desc;
@@ -125,6 +226,16 @@ void PeerCall::onLocalDescription(PeerContext& ctx, const proto::SessionDescript
     can_send_candidates_ = true;
     if (!pending_local_candidates_.empty()) candidate_flush_at_ = now + ctx.config.callee_candidate_batch_ms;
     setState(ctx, LegState::Connecting);
+    return;
+  }
+  if ((state_ == LegState::Connecting || state_ == LegState::Connected) && focus_) {
+    // Renegotiation with a focus goes over the data channel (MSC3898).
+    proto::FocusMessage m;
+    m.type = proto::FocusMessageType::Negotiate;
+    m.description = desc;
+    m.metadata = localMetadata(ctx);
+    if (desc.type == "offer") making_offer_ = true;
+    sendDataChannel(ctx, m);
     return;
   }
   if (state_ == LegState::Connecting || state_ == LegState::Connected) {
@@ -226,24 +337,33 @@ void PeerCall::onSignal(PeerContext& ctx, const proto::CallSignal& sig) {
       if (!sig.description || !remote_description_set_) return;
       setRemoteMetadata(ctx, sig.metadata);
       if (sig.description->type == "offer") {
-        const bool collision = making_offer_;
-        if (collision && !polite()) return;  // impolite side ignores the colliding offer
-        making_offer_ = false;               // polite side drops its own offer (rollback) and answers
-        ctx.out.push_back(act::SetRemoteDescription{leg_, *sig.description});
-        ctx.out.push_back(act::CreateAnswer{leg_});
+        onRemoteOffer(ctx, *sig.description);
       } else if (sig.description->type == "answer") {
-        if (!making_offer_) return;
-        making_offer_ = false;
-        ctx.out.push_back(act::SetRemoteDescription{leg_, *sig.description});
-        if (negotiation_pending_ || ice_restart_pending_) {
-          const bool restart = ice_restart_pending_;
-          negotiation_pending_ = ice_restart_pending_ = false;
-          making_offer_ = true;
-          ctx.out.push_back(act::CreateOffer{leg_, restart});
-        }
+        onRemoteAnswer(ctx, *sig.description);
       }
       return;
     }
+  }
+}
+
+void PeerCall::onRemoteOffer(PeerContext& ctx, const proto::SessionDescription& offer) {
+  const bool collision = making_offer_;
+  if (collision && !polite()) return;  // impolite side ignores the colliding offer
+  making_offer_ = false;               // polite side drops its own offer (rollback) and answers
+  if (collision && focus_) negotiation_pending_ = true;  // and offers again once this exchange is done
+  ctx.out.push_back(act::SetRemoteDescription{leg_, offer});
+  ctx.out.push_back(act::CreateAnswer{leg_});
+}
+
+void PeerCall::onRemoteAnswer(PeerContext& ctx, const proto::SessionDescription& answer) {
+  if (!making_offer_) return;
+  making_offer_ = false;
+  ctx.out.push_back(act::SetRemoteDescription{leg_, answer});
+  if (negotiation_pending_ || ice_restart_pending_) {
+    const bool restart = ice_restart_pending_;
+    negotiation_pending_ = ice_restart_pending_ = false;
+    making_offer_ = true;
+    ctx.out.push_back(act::CreateOffer{leg_, restart});
   }
 }
 
@@ -256,6 +376,7 @@ void PeerCall::onMediaState(PeerContext& ctx, MediaState ms) {
       ice_fail_at_.reset();
       ice_restart_sent_ = false;
       if (state_ != LegState::Connected) setState(ctx, LegState::Connected);
+      updateSubscriptions(ctx);  // focus legs: (re)send when the leg connects
       return;
     case MediaState::Disconnected:
       if (!ice_fail_at_) {
@@ -308,6 +429,7 @@ std::optional<TimeMs> PeerCall::nextTimeout() const {
   consider(invite_deadline_);
   consider(ice_restart_at_);
   consider(ice_fail_at_);
+  consider(ping_deadline_);
   return t;
 }
 
@@ -321,6 +443,10 @@ void PeerCall::onTimeout(PeerContext& ctx) {
   }
   if (ice_fail_at_ && *ice_fail_at_ <= now) {
     hangup(ctx, "ice_failed");
+    return;
+  }
+  if (ping_deadline_ && *ping_deadline_ <= now) {
+    hangup(ctx, "keep_alive_timeout");  // the focus stopped pinging (MSC3898)
     return;
   }
   if (ice_restart_at_ && *ice_restart_at_ <= now) {
@@ -358,8 +484,11 @@ void PeerCall::end(PeerContext& ctx, const std::string& reason) {
   invite_deadline_.reset();
   ice_restart_at_.reset();
   ice_fail_at_.reset();
+  ping_deadline_.reset();
   pending_local_candidates_.clear();
   pending_remote_candidates_.clear();
+  dc_outbox_.clear();
+  dc_open_ = false;
   ctx.out.push_back(act::CloseLeg{leg_});
   setState(ctx, LegState::Ended, reason);
 }
@@ -375,6 +504,13 @@ void PeerCall::sendMetadataChanged(PeerContext& ctx) {
   if (ended() || !peer_knows_call_) return;
   if (state_ == LegState::CreatingOffer || state_ == LegState::CreatingAnswer)
     return;  // carried by invite/answer
+  if (focus_) {
+    proto::FocusMessage m;
+    m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
+    m.metadata = localMetadata(ctx);
+    sendDataChannel(ctx, m);
+    return;
+  }
   auto sig = base(ctx, SignalType::SdpStreamMetadataChanged);
   sig.metadata = localMetadata(ctx);
   send(ctx, std::move(sig));

@@ -1,10 +1,14 @@
 #pragma once
-// One 1:1 leg of a group call (MSC2746 over to-device, with the MSC3401 group fields).
+// One 1:1 leg of a group call (MSC2746 over to-device, with the MSC3401 group fields). A focus leg (MSC3898)
+// is the same call to a focus device (dest_session_id "sfu") with a data channel; after the invite/answer
+// its renegotiation, stream metadata, keepalive and track subscriptions go over that channel.
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/focus_subscriptions.hpp"
+#include "core/sdp_tracks.hpp"
 #include "core/types.hpp"
 
 namespace chorus::core {
@@ -22,7 +26,7 @@ struct PeerContext {
 class PeerCall {
  public:
   PeerCall(LegId leg, std::string call_id, std::string user_id, std::string device_id, std::string session_id,
-           bool outgoing);
+           bool outgoing, bool focus = false);
 
   // Outgoing: create the leg and ask for an offer.
   void start(PeerContext& ctx, bool media_enabled);
@@ -46,13 +50,26 @@ class PeerCall {
   void setMediaEnabled(PeerContext& ctx, bool enabled);
   void sendMetadataChanged(PeerContext& ctx);
 
+  // Focus legs: the data channel.
+  void onDataChannelOpen(PeerContext& ctx);
+  void onDataChannelMessage(PeerContext& ctx, const std::string& text);
+  void onDataChannelClosed(PeerContext& ctx);
+
   LegId leg() const { return leg_; }
   const std::string& callId() const { return call_id_; }
   const std::string& userId() const { return user_id_; }
   const std::string& deviceId() const { return device_id_; }
   const std::string& sessionId() const { return session_id_; }
   bool outgoing() const { return outgoing_; }
-  bool polite() const { return !outgoing_; }  // the callee is polite (spec)
+  // The callee is polite (spec). Toward a focus we are always polite: the focus decides.
+  bool polite() const { return focus_ || !outgoing_; }
+  bool focus() const { return focus_; }
+  bool dataChannelOpen() const { return dc_open_; }
+  const FocusSubscriptions& subscriptions() const { return subscriptions_; }
+  // Data-channel messages: received, unparsable (dropped), pings answered.
+  std::uint64_t dcReceived() const { return dc_received_; }
+  std::uint64_t dcMalformed() const { return dc_malformed_; }
+  std::uint64_t pingsAnswered() const { return pings_; }
   LegState state() const { return state_; }
   bool ended() const { return state_ == LegState::Ended; }
   bool connectedOnce() const { return connected_once_; }
@@ -70,6 +87,10 @@ class PeerCall {
   void applyRemoteCandidates(PeerContext& ctx, const std::vector<proto::Candidate>& cands);
   void setRemoteMetadata(PeerContext& ctx, const std::optional<proto::SdpStreamMetadata>& md);
   proto::SdpStreamMetadata localMetadata(const PeerContext& ctx) const;
+  void sendDataChannel(PeerContext& ctx, const proto::FocusMessage& m);
+  void updateSubscriptions(PeerContext& ctx);
+  void onRemoteOffer(PeerContext& ctx, const proto::SessionDescription& offer);
+  void onRemoteAnswer(PeerContext& ctx, const proto::SessionDescription& answer);
 
   LegId leg_;
   std::string call_id_;
@@ -77,6 +98,7 @@ class PeerCall {
   std::string device_id_;
   std::string session_id_;
   bool outgoing_;
+  bool focus_;
   LegState state_{LegState::CreatingOffer};
   std::string end_reason_;
   std::string remote_party_id_;
@@ -104,6 +126,16 @@ class PeerCall {
   std::optional<TimeMs> ice_restart_at_;  // disconnected: when the caller restarts ICE
   std::optional<TimeMs> ice_fail_at_;     // disconnected: when we give up
   bool ice_restart_sent_{false};
+
+  // Focus legs.
+  bool dc_open_{false};
+  std::vector<std::string> dc_outbox_;  // until the data channel opens (bounded)
+  std::vector<SdpTrack> local_tracks_;  // from our last local description
+  FocusSubscriptions subscriptions_;
+  std::optional<TimeMs> ping_deadline_;  // keepalive: the next m.call.ping is due before this
+  std::uint64_t dc_received_{0};
+  std::uint64_t dc_malformed_{0};
+  std::uint64_t pings_{0};
 };
 
 }  // namespace chorus::core

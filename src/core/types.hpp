@@ -42,6 +42,10 @@ struct LocalFeed {
   std::string purpose{proto::kPurposeUserMedia};
   bool audio_muted{false};
   bool video_muted{false};
+  // Size of the video we send for this feed. Focus mode only: it goes into the stream's
+  // sdp_stream_metadata `tracks` (the focus uses it for simulcast decisions).
+  std::optional<std::int64_t> width;
+  std::optional<std::int64_t> height;
 };
 
 enum class MediaState { Connecting, Connected, Disconnected, Failed, Closed };
@@ -94,12 +98,24 @@ struct MediaFailed {  // the endpoint could not do what was asked (e.g. bad SDP)
   LegId leg{0};
   std::string message;
 };
+// The leg's data channel (CreateLeg::data_channel) opened / closed, or a text message arrived on it.
+struct DataChannelOpen {
+  LegId leg{0};
+};
+struct DataChannelMessage {
+  LegId leg{0};
+  std::string text;
+};
+struct DataChannelClosed {
+  LegId leg{0};
+};
 }  // namespace in
 
 using Input =
     std::variant<in::StateChanged, in::ToDeviceReceived, in::Tick, in::Enter, in::Leave, in::Terminate,
                  in::SetFeeds, in::RequestFailed, in::LocalDescription, in::LocalCandidate,
-                 in::GatheringComplete, in::MediaStateChanged, in::NegotiationNeeded, in::MediaFailed>;
+                 in::GatheringComplete, in::MediaStateChanged, in::NegotiationNeeded, in::MediaFailed,
+                 in::DataChannelOpen, in::DataChannelMessage, in::DataChannelClosed>;
 
 // A participant device as core sees it (valid, unexpired, joined).
 struct Participant {
@@ -144,6 +160,10 @@ struct CreateLeg {
   std::string session_id;
   bool outgoing{false};
   bool media_enabled{true};
+  // Create a data channel with this label before the first offer (ordered, reliable). Set for the leg to a
+  // focus (MSC3898: "datachannel"); the mesh legs have none.
+  std::optional<std::string> data_channel;
+  bool focus{false};  // the leg to an MSC3898 focus (SFU)
 };
 struct CreateOffer {
   LegId leg{0};
@@ -167,6 +187,11 @@ struct SetLegMediaEnabled {
 struct CloseLeg {
   LegId leg{0};
 };
+// Send a UTF-8 text message on the leg's data channel (only emitted once it is open).
+struct SendDataChannel {
+  LegId leg{0};
+  std::string text;
+};
 // Notifications for the UI / the shell; nothing to execute.
 struct ParticipantsChanged {
   std::vector<Participant> participants;  // remote devices only
@@ -178,10 +203,15 @@ struct LegChanged {
   std::string call_id;
   LegState state{LegState::CreatingOffer};
   std::string reason;  // for Ended: hangup reason
+  bool focus{false};   // the leg to the focus (user_id/device_id are the focus's)
 };
+// The streams the peer offers us. On a mesh leg: the peer's own feeds. On the focus leg (`focus`): every
+// stream the focus forwards, each with the user_id/device_id of the participant it belongs to and its
+// tracks (stream/track ids as in the focus's SDP msid).
 struct RemoteFeedsChanged {
   LegId leg{0};
   proto::SdpStreamMetadata metadata;
+  bool focus{false};
 };
 struct CallChanged {
   std::optional<std::string> call_id;  // the room's current call, if any
@@ -195,8 +225,18 @@ struct Warning {
 using Action =
     std::variant<act::PutState, act::SendToDevice, act::ScheduleWakeup, act::CreateLeg, act::CreateOffer,
                  act::CreateAnswer, act::SetRemoteDescription, act::AddRemoteCandidates,
-                 act::SetLegMediaEnabled, act::CloseLeg, act::ParticipantsChanged, act::LegChanged,
-                 act::RemoteFeedsChanged, act::CallChanged, act::Warning>;
+                 act::SetLegMediaEnabled, act::CloseLeg, act::SendDataChannel, act::ParticipantsChanged,
+                 act::LegChanged, act::RemoteFeedsChanged, act::CallChanged, act::Warning>;
 using Actions = std::vector<Action>;
+
+// Actions the media backend executes (the rest are for the shell or the UI).
+inline bool isMediaAction(const Action& a) {
+  return std::holds_alternative<act::CreateLeg>(a) || std::holds_alternative<act::CreateOffer>(a) ||
+         std::holds_alternative<act::CreateAnswer>(a) ||
+         std::holds_alternative<act::SetRemoteDescription>(a) ||
+         std::holds_alternative<act::AddRemoteCandidates>(a) ||
+         std::holds_alternative<act::SetLegMediaEnabled>(a) || std::holds_alternative<act::CloseLeg>(a) ||
+         std::holds_alternative<act::SendDataChannel>(a);
+}
 
 }  // namespace chorus::core

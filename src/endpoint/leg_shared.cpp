@@ -35,6 +35,10 @@ ConnectionState fromPcState(GstWebRTCPeerConnectionState s) {
 
 }  // namespace
 
+LegShared::~LegShared() {
+  if (channel != nullptr) g_object_unref(channel);
+}
+
 void LegShared::markNegotiationNeeded() {
   std::lock_guard lock(mu);
   if (!established || negotiation_pending || closed) return;
@@ -68,7 +72,7 @@ std::shared_ptr<LegShared> lockLeg(gpointer data) {
 }
 
 void onNegotiationNeeded(GstElement*, gpointer data) {
-  if (auto leg = lockLeg(data)) leg->markNegotiationNeeded();
+  if (auto leg = lockLeg(data); leg && leg->follow_webrtcbin_negotiation_needed) leg->markNegotiationNeeded();
 }
 
 void onIceCandidate(GstElement*, guint mline, gchar* candidate, gpointer data) {
@@ -113,6 +117,7 @@ void onConnectionState(GObject* obj, GParamSpec*, gpointer data) {
 // Counts decoded frames; samples them to tell silence / black apart (what a muted peer sends).
 struct DecodeProbe {
   std::shared_ptr<LegShared> leg;
+  std::shared_ptr<StreamCounters> stream;
   MediaKind kind{MediaKind::Audio};
   GstCaps* caps{nullptr};  // Owned; the caps `info` was read from.
   GstVideoInfo info{};
@@ -161,10 +166,15 @@ GstPadProbeReturn onDecoded(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
   if (buf == nullptr) return GST_PAD_PROBE_OK;
   if (p->kind == MediaKind::Audio) {
     p->leg->audio_frames.fetch_add(1, std::memory_order_relaxed);
-    if (isSilent(buf)) p->leg->audio_silent.fetch_add(1, std::memory_order_relaxed);
+    p->stream->audio_frames.fetch_add(1, std::memory_order_relaxed);
+    if (isSilent(buf)) {
+      p->leg->audio_silent.fetch_add(1, std::memory_order_relaxed);
+      p->stream->audio_silent.fetch_add(1, std::memory_order_relaxed);
+    }
     return GST_PAD_PROBE_OK;
   }
   p->leg->video_frames.fetch_add(1, std::memory_order_relaxed);
+  p->stream->video_frames.fetch_add(1, std::memory_order_relaxed);
   GstCaps* caps = gst_pad_get_current_caps(pad);
   if (caps != nullptr && caps != p->caps) {
     if (p->caps != nullptr) gst_caps_unref(p->caps);
@@ -177,6 +187,29 @@ GstPadProbeReturn onDecoded(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
   if (caps != nullptr) gst_caps_unref(caps);
   if (p->caps != nullptr && isBlack(buf, &p->info)) {
     p->leg->video_black.fetch_add(1, std::memory_order_relaxed);
+    p->stream->video_black.fetch_add(1, std::memory_order_relaxed);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+// Counts the RTP packets of one incoming stream (on the depayloader's sink pad, after SRTP).
+void deleteStreamCounters(gpointer data) {
+  delete static_cast<std::shared_ptr<StreamCounters>*>(data);
+}
+
+GstPadProbeReturn onRtpIn(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto& s = **static_cast<std::shared_ptr<StreamCounters>*>(data);
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
+    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    s.packets.fetch_add(1, std::memory_order_relaxed);
+    s.bytes.fetch_add(gst_buffer_get_size(buf), std::memory_order_relaxed);
+  } else if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0) {
+    GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+    const guint n = gst_buffer_list_length(list);
+    for (guint i = 0; i < n; ++i) {
+      s.packets.fetch_add(1, std::memory_order_relaxed);
+      s.bytes.fetch_add(gst_buffer_get_size(gst_buffer_list_get(list, i)), std::memory_order_relaxed);
+    }
   }
   return GST_PAD_PROBE_OK;
 }
@@ -222,6 +255,13 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   if (stream_id.empty() && remote) {
     if (auto idx = remote->mlineIndexOfMid(mid)) stream_id = remote->media[*idx].stream_id;
   }
+  std::shared_ptr<StreamCounters> counters;
+  {
+    std::lock_guard lock(leg->mu);
+    auto& slot = leg->streams[stream_id];
+    if (!slot) slot = std::make_shared<StreamCounters>();
+    counters = slot;
+  }
 
   GstBin* bin = GST_BIN(bin_ref.get());
   GstElement* depay = nullptr;
@@ -238,8 +278,13 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
     gst_bin_add_many(bin, depay, dec, sink, nullptr);
     gst_element_link_many(depay, dec, sink, nullptr);
     PadPtr dec_src(gst_element_get_static_pad(dec, "src"));
-    gst_pad_add_probe(dec_src.get(), GST_PAD_PROBE_TYPE_BUFFER, onDecoded, new DecodeProbe{leg, kind},
-                      deleteDecodeProbe);
+    gst_pad_add_probe(dec_src.get(), GST_PAD_PROBE_TYPE_BUFFER, onDecoded,
+                      new DecodeProbe{leg, counters, kind}, deleteDecodeProbe);
+    PadPtr depay_sink(gst_element_get_static_pad(depay, "sink"));
+    gst_pad_add_probe(
+        depay_sink.get(),
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), onRtpIn,
+        new std::shared_ptr<StreamCounters>(counters), deleteStreamCounters);
     gst_element_sync_state_with_parent(sink);
     gst_element_sync_state_with_parent(dec);
     gst_element_sync_state_with_parent(depay);
@@ -263,7 +308,72 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   leg->emitLocked(RemoteStream{leg->id, stream_id, kind, mid});
 }
 
+// ---- Data channel. ----
+void channelOpened(GstWebRTCDataChannel* channel, LegShared& leg) {
+  gchar* label = nullptr;
+  g_object_get(channel, "label", &label, nullptr);
+  std::string text = takeString(label);
+  std::lock_guard lock(leg.mu);
+  if (leg.channel != channel || leg.channel_open) return;
+  leg.channel_open = true;
+  leg.emitLocked(DataChannelOpen{leg.id, std::move(text)});
+}
+
+void onChannelOpen(GstWebRTCDataChannel* channel, gpointer data) {
+  if (auto leg = lockLeg(data)) channelOpened(channel, *leg);
+}
+
+void onChannelMessage(GstWebRTCDataChannel* channel, gchar* text, gpointer data) {
+  auto leg = lockLeg(data);
+  if (!leg || text == nullptr) return;
+  std::lock_guard lock(leg->mu);
+  if (leg->channel != channel) return;
+  leg->dc_received.fetch_add(1, std::memory_order_relaxed);
+  leg->emitLocked(DataChannelMessage{leg->id, text});
+}
+
+void onChannelClose(GstWebRTCDataChannel* channel, gpointer data) {
+  auto leg = lockLeg(data);
+  if (!leg) return;
+  std::lock_guard lock(leg->mu);
+  if (leg->channel != channel || !leg->channel_open) return;
+  leg->channel_open = false;
+  leg->emitLocked(DataChannelClosed{leg->id});
+}
+
+void onChannelError(GstWebRTCDataChannel* channel, GError* err, gpointer data) {
+  auto leg = lockLeg(data);
+  if (!leg) return;
+  std::lock_guard lock(leg->mu);
+  if (leg->channel != channel) return;
+  leg->emitLocked(
+      LegError{leg->id, std::string("data channel: ") + (err != nullptr ? err->message : "error")});
+}
+
+void onDataChannel(GstElement*, GstWebRTCDataChannel* channel, gpointer data) {
+  if (auto leg = lockLeg(data)) adoptDataChannel(channel, leg);
+}
+
 }  // namespace
+
+void adoptDataChannel(GstWebRTCDataChannel* channel, const std::shared_ptr<LegShared>& leg) {
+  {
+    std::lock_guard lock(leg->mu);
+    if (leg->closed || leg->channel != nullptr) return;
+    leg->channel = GST_WEBRTC_DATA_CHANNEL(g_object_ref(channel));
+  }
+  auto connect = [&](const char* signal, GCallback cb) {
+    g_signal_connect_data(channel, signal, cb, new WeakLeg(leg), deleteWeakLeg, GConnectFlags{});
+  };
+  connect("on-open", G_CALLBACK(onChannelOpen));
+  connect("on-message-string", G_CALLBACK(onChannelMessage));
+  connect("on-close", G_CALLBACK(onChannelClose));
+  connect("on-error", G_CALLBACK(onChannelError));
+  // A channel the peer opened is usually open already when webrtcbin hands it over.
+  GstWebRTCDataChannelState state{};
+  g_object_get(channel, "ready-state", &state, nullptr);
+  if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) channelOpened(channel, *leg);
+}
 
 void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg) {
   auto connect = [&](const char* signal, GCallback cb) {
@@ -275,6 +385,7 @@ void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg
   connect("notify::ice-connection-state", G_CALLBACK(onIceConnectionState));
   connect("notify::connection-state", G_CALLBACK(onConnectionState));
   connect("pad-added", G_CALLBACK(onPadAdded));
+  connect("on-data-channel", G_CALLBACK(onDataChannel));
 }
 
 }  // namespace chorus::endpoint

@@ -6,9 +6,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "endpoint/event_queue.hpp"
@@ -17,9 +19,24 @@
 
 namespace chorus::endpoint {
 
+// Counters of one remote stream id, bumped by the pad probes of its decode chains.
+struct StreamCounters {
+  std::atomic<std::uint64_t> packets{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint64_t> audio_frames{0};
+  std::atomic<std::uint64_t> video_frames{0};
+  std::atomic<std::uint64_t> audio_silent{0};
+  std::atomic<std::uint64_t> video_black{0};
+};
+
 // State shared with GStreamer's threads (signal handlers, pad probes). Lives as long as any callback holds
 // it.
 struct LegShared {
+  LegShared() = default;
+  ~LegShared();
+  LegShared(const LegShared&) = delete;
+  LegShared& operator=(const LegShared&) = delete;
+
   LegId id{0};
   std::shared_ptr<EventQueue> events;
   GstElement* bin{nullptr};  // Borrowed: valid while the webrtcbin's signals can fire.
@@ -32,6 +49,11 @@ struct LegShared {
   std::optional<SdpInfo> remote_sdp;  // Guarded by mu.
   bool established{false};            // Guarded by mu. One offer/answer exchange completed.
   bool negotiation_pending{false};    // Guarded by mu. NegotiationNeeded emitted, no createOffer yet.
+  // Whether webrtcbin's own on-negotiation-needed counts. Not on focus legs (those with a data channel): the
+  // focus makes the offers for what we receive, and webrtcbin 1.22 signals after applying each of them (its
+  // recvonly transceivers), which would make us offer back and collide with the focus's next offer. Our own
+  // changes (screenshare, an unassociated send transceiver) still renegotiate. Set before the leg starts.
+  bool follow_webrtcbin_negotiation_needed{true};
   GstWebRTCPeerConnectionState pc_state{GST_WEBRTC_PEER_CONNECTION_STATE_NEW};  // Guarded by mu.
   GstWebRTCICEConnectionState ice_state{GST_WEBRTC_ICE_CONNECTION_STATE_NEW};   // Guarded by mu.
   ConnectionState state{ConnectionState::New};                                  // Guarded by mu.
@@ -40,6 +62,13 @@ struct LegShared {
   std::atomic<std::uint64_t> video_frames{0};
   std::atomic<std::uint64_t> audio_silent{0};
   std::atomic<std::uint64_t> video_black{0};
+
+  std::map<std::string, std::shared_ptr<StreamCounters>> streams;  // Guarded by mu. Remote stream id ->.
+  // The leg's data channel (ours, or the first the peer opened). Owned reference. Guarded by mu.
+  GstWebRTCDataChannel* channel{nullptr};
+  bool channel_open{false};  // Guarded by mu.
+  std::atomic<std::uint64_t> dc_sent{0};
+  std::atomic<std::uint64_t> dc_received{0};
 
   // Call with mu held.
   void emitLocked(MediaEvent ev) {
@@ -60,8 +89,12 @@ struct LegShared {
   void updateStateLocked();
 };
 
-// Connects webrtcbin's signals (negotiation, candidates, gathering/connection state, pad-added) to `leg`. The
-// handlers hold a weak reference; incoming streams are decoded into the leg's bin and counted in `leg`.
+// Connects webrtcbin's signals (negotiation, candidates, gathering/connection state, pad-added,
+// on-data-channel) to `leg`. The handlers hold a weak reference; incoming streams are decoded into the leg's
+// bin and counted in `leg`.
 void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg);
+// Makes `channel` the leg's data channel (unless it has one) and reports its open/message/close as events.
+// Takes a reference.
+void adoptDataChannel(GstWebRTCDataChannel* channel, const std::shared_ptr<LegShared>& leg);
 
 }  // namespace chorus::endpoint

@@ -201,6 +201,7 @@ struct MediaEngine::Impl {
   void doSetMuted(bool audio_muted, bool video_muted);
   void doSetScreenshare(bool on);
   void doCloseLeg(LegId id);
+  void doSendDataChannel(LegId id, const std::string& text);
   LegStats doStats(Leg& leg);
   void setBranchSending(Leg& leg, SendBranch& b);
   void waitForSendCaps(Leg& leg);
@@ -571,6 +572,7 @@ void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
       if (!added) error(id, "createLeg: cannot restrict ICE to 127.0.0.1");
     }
   }
+  leg->shared->follow_webrtcbin_negotiation_needed = !options.data_channel.has_value();
   connectLegSignals(leg->webrtc, leg->shared);
 
   gst_bin_add(GST_BIN(pipeline), GST_ELEMENT(gst_object_ref(leg->bin.get())));
@@ -581,6 +583,19 @@ void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
   gst_element_sync_state_with_parent(ref.bin.get());
   for (auto& b : ref.branches) ok_branches = ok_branches && linkBranch(*b);
   if (!ok_branches) error(id, "createLeg: cannot set up the send branches");
+  if (options.data_channel) {
+    // Before the first offer, so the offer carries the m=application section (js-sdk does the same).
+    StructurePtr init(gst_structure_new("init", "ordered", G_TYPE_BOOLEAN, TRUE, nullptr));
+    GstWebRTCDataChannel* channel = nullptr;
+    g_signal_emit_by_name(ref.webrtc, "create-data-channel", options.data_channel->c_str(), init.get(),
+                          &channel);
+    if (channel == nullptr) {
+      error(id, "createLeg: cannot create data channel " + *options.data_channel);
+    } else {
+      adoptDataChannel(channel, ref.shared);
+      g_object_unref(channel);
+    }
+  }
   CHORUS_LOG(Debug, kTag, config.name << " leg " << id << " created");
 }
 
@@ -883,15 +898,43 @@ void MediaEngine::Impl::doSetScreenshare(bool on) {
   }
 }
 
+void MediaEngine::Impl::doSendDataChannel(LegId id, const std::string& text) {
+  Leg* leg = findLeg(id, "sendDataChannel");
+  if (leg == nullptr) return;
+  GstWebRTCDataChannel* channel = nullptr;
+  {
+    std::lock_guard lock(leg->shared->mu);
+    if (leg->shared->channel != nullptr && leg->shared->channel_open)
+      channel = GST_WEBRTC_DATA_CHANNEL(g_object_ref(leg->shared->channel));
+  }
+  if (channel == nullptr) return error(id, "sendDataChannel: no open data channel");
+  GError* err = nullptr;
+  const bool sent = gst_webrtc_data_channel_send_string_full(channel, text.c_str(), &err);
+  g_object_unref(channel);
+  if (!sent) {
+    std::string msg = err != nullptr ? err->message : "send failed";
+    if (err != nullptr) g_error_free(err);
+    return error(id, "sendDataChannel: " + msg);
+  }
+  leg->shared->dc_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
 void MediaEngine::Impl::doCloseLeg(LegId id) {
   auto it = legs.find(id);
   if (it == legs.end()) return;
   std::unique_ptr<Leg> leg = std::move(it->second);
   legs.erase(it);
+  GstWebRTCDataChannel* channel = nullptr;
   {
     std::lock_guard lock(leg->shared->mu);
     leg->shared->closed = true;
     leg->shared->held.clear();
+    if (leg->shared->channel != nullptr && leg->shared->channel_open)
+      channel = GST_WEBRTC_DATA_CHANNEL(g_object_ref(leg->shared->channel));
+  }
+  if (channel != nullptr) {
+    gst_webrtc_data_channel_close(channel);
+    g_object_unref(channel);
   }
   for (auto& b : leg->branches) {
     if (!b->tee_pad) continue;
@@ -926,6 +969,18 @@ LegStats MediaEngine::Impl::doStats(Leg& leg) {
   out.video_frames_decoded = leg.shared->video_frames.load();
   out.audio_frames_silent = leg.shared->audio_silent.load();
   out.video_frames_black = leg.shared->video_black.load();
+  out.dc_messages_sent = leg.shared->dc_sent.load();
+  out.dc_messages_received = leg.shared->dc_received.load();
+  std::lock_guard lock(leg.shared->mu);
+  for (const auto& [stream_id, c] : leg.shared->streams) {
+    RemoteStreamStats& s = out.remote_streams[stream_id];
+    s.packets_received = c->packets.load();
+    s.bytes_received = c->bytes.load();
+    s.audio_frames_decoded = c->audio_frames.load();
+    s.video_frames_decoded = c->video_frames.load();
+    s.audio_frames_silent = c->audio_silent.load();
+    s.video_frames_black = c->video_black.load();
+  }
   return out;
 }
 
@@ -1007,6 +1062,10 @@ void MediaEngine::setScreenshare(bool enabled) {
 
 void MediaEngine::closeLeg(LegId leg) {
   impl_->post([impl = impl_.get(), leg] { impl->doCloseLeg(leg); });
+}
+
+void MediaEngine::sendDataChannel(LegId leg, std::string text) {
+  impl_->post([impl = impl_.get(), leg, text = std::move(text)] { impl->doSendDataChannel(leg, text); });
 }
 
 Result<LegStats> MediaEngine::stats(LegId leg, std::chrono::milliseconds timeout) {

@@ -44,6 +44,10 @@ struct LegOptions {
   bool media_enabled{true};
   // Send the screenshare feed on this leg while screenshare is on.
   bool with_screenshare{true};
+  // Create a data channel with this label (ordered, reliable) before the first offer. Its events are
+  // DataChannelOpen/Message/Closed; send with sendDataChannel(). A leg without one adopts the first channel
+  // the peer opens.
+  std::optional<std::string> data_channel;
 };
 
 class MediaEngine {
@@ -80,6 +84,8 @@ class MediaEngine {
   void setScreenshare(bool enabled);
   // Tears the leg down and emits LegState{closed}. Unknown ids are ignored.
   void closeLeg(LegId leg);
+  // Sends a UTF-8 text message on the leg's data channel (LegError when there is none or it is not open).
+  void sendDataChannel(LegId leg, std::string text);
 
   // ---- Queries (synchronous, answered by the engine thread). ----
   Result<LegStats> stats(LegId leg, std::chrono::milliseconds timeout = std::chrono::seconds(2));

@@ -65,6 +65,11 @@ std::string describe(const MediaEvent& event) {
                    os << "RemoteStream " << toString(e.kind) << " stream=" << e.stream_id << " mid=" << e.mid;
                  },
                  [&](const LegError& e) { os << "LegError " << e.message; },
+                 [&](const DataChannelOpen& e) { os << "DataChannelOpen " << e.label; },
+                 [&](const DataChannelMessage& e) {
+                   os << "DataChannelMessage (" << e.text.size() << " bytes) " << e.text.substr(0, 80);
+                 },
+                 [&](const DataChannelClosed&) { os << "DataChannelClosed"; },
              },
              event);
   return os.str();

@@ -1,6 +1,7 @@
 #pragma once
 // Values that cross the endpoint's API: events out of the MediaEngine, per-leg statistics and small enums.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,13 +65,39 @@ struct LegError {
   LegId leg{0};
   std::string message;
 };
+// The leg's data channel (LegOptions::data_channel, or the first one the peer opened) is open: text can be
+// sent with sendDataChannel().
+struct DataChannelOpen {
+  LegId leg{0};
+  std::string label;
+};
+// A text message arrived on the leg's data channel.
+struct DataChannelMessage {
+  LegId leg{0};
+  std::string text;
+};
+struct DataChannelClosed {
+  LegId leg{0};
+};
 
-using MediaEvent = std::variant<LocalDescription, LocalCandidate, GatheringComplete, LegState,
-                                NegotiationNeeded, RemoteStream, LegError>;
+using MediaEvent =
+    std::variant<LocalDescription, LocalCandidate, GatheringComplete, LegState, NegotiationNeeded,
+                 RemoteStream, LegError, DataChannelOpen, DataChannelMessage, DataChannelClosed>;
 
 LegId legOf(const MediaEvent& event);
 // One line for logs and test failure messages (SDP bodies are abbreviated).
 std::string describe(const MediaEvent& event);
+
+// What arrived on one remote MediaStream (the peer's a=msid stream id; through a focus: one participant's
+// stream). Packets and bytes are counted as RTP packets entering the depayloaders (after SRTP).
+struct RemoteStreamStats {
+  std::uint64_t packets_received{0};
+  std::uint64_t bytes_received{0};
+  std::uint64_t audio_frames_decoded{0};
+  std::uint64_t video_frames_decoded{0};
+  std::uint64_t audio_frames_silent{0};
+  std::uint64_t video_frames_black{0};
+};
 
 struct LegStats {
   ConnectionState state{ConnectionState::New};
@@ -89,6 +116,11 @@ struct LegStats {
   std::optional<double> rtt_ms;
   // RTCInboundRtpStreamStats.jitter (max over streams), in milliseconds.
   std::optional<double> jitter_ms;
+  // Per remote stream id ("" for incoming streams without an msid).
+  std::map<std::string, RemoteStreamStats> remote_streams;
+  // Data channel messages sent / received on this leg.
+  std::uint64_t dc_messages_sent{0};
+  std::uint64_t dc_messages_received{0};
 };
 
 }  // namespace chorus::endpoint

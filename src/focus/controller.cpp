@@ -56,6 +56,7 @@ Actions Controller::handle(const Input& input) {
             if (it == rooms_.end()) return;
             for (const auto& ev : i.events) it->second.apply(ev);
             recheckMembership(i.room_id, out);
+            retryHeld(out);
           },
           [&](const in::ToDevice& i) { onToDevice(i.message, out); },
           [&](const in::PeerAnswerReady& i) {
@@ -88,6 +89,16 @@ Actions Controller::handle(const Input& input) {
             auto it = peers_.find(i.peer);
             if (it != peers_.end()) onDataChannel(it->second, i.text, out);
           },
+          [&](const in::Shutdown&) {
+            for (auto it = peers_.begin(); it != peers_.end();) {
+              Peer& p = (it++)->second;
+              auto sig = base(p, SignalType::Hangup);
+              sig.reason = "user_hangup";
+              sendSignal(p, std::move(sig), out);
+              out.push_back(act::ClosePeer{p.id});
+            }
+            peers_.clear();
+          },
           [&](const in::Tick&) {
             const TimeMs now = clock_.nowMs();
             for (auto it = peers_.begin(); it != peers_.end();) {
@@ -110,6 +121,10 @@ Actions Controller::handle(const Input& input) {
               if (p.expires_ts <= now) rooms.insert(p.room_id);
             }
             for (const auto& r : rooms) recheckMembership(r, out);
+            if (std::any_of(held_.begin(), held_.end(),
+                            [now](const HeldInvite& h) { return h.until <= now; })) {
+              retryHeld(out);
+            }
           },
       },
       input);
@@ -131,6 +146,7 @@ std::optional<TimeMs> Controller::nextTimeout() const {
     }
     consider(p.expires_ts);
   }
+  for (const auto& h : held_) consider(h.until);
   return t;
 }
 
@@ -256,13 +272,40 @@ void Controller::onToDevice(const core::ToDeviceMessage& m, Actions& out) {
   }
 }
 
-void Controller::onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out) {
+bool Controller::hold(const std::string& sender, const proto::CallSignal& sig, std::optional<TimeMs> until) {
+  const TimeMs now = clock_.nowMs();
+  const TimeMs deadline = until.value_or(now + config_.invite_grace_ms);
+  if (now >= deadline) return false;
+  for (auto& h : held_) {
+    if (h.sender == sender && h.sig.device_id == sig.device_id) {  // a newer invite from that device wins
+      h.sig = sig;
+      h.until = deadline;
+      return true;
+    }
+  }
+  if (held_.size() >= kMaxHeldInvites) return false;
+  held_.push_back(HeldInvite{sender, sig, deadline});
+  return true;
+}
+
+void Controller::retryHeld(Actions& out) {
+  auto held = std::move(held_);
+  held_.clear();
+  for (auto& h : held) onInvite(h.sender, h.sig, out, h.until);
+}
+
+void Controller::onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out,
+                          std::optional<TimeMs> held_until) {
   if (!sig.description || sig.description->type != "offer") {
     ++counters_.dropped_to_device;
     return;
   }
+  // Room state and to-device messages reach the focus on different streams, so an invite may arrive before
+  // the member event that allows it: such invites wait (invite_grace_ms) for the state before they are
+  // rejected.
   auto room_id = roomOfConf(sig.conf_id);
   if (!room_id) {
+    if (hold(sender, sig, held_until)) return;
     ++counters_.rejected_unknown_conf;
     reject(sender, sig, "no room of this focus has that call", out);
     return;
@@ -270,11 +313,13 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
   const TimeMs now = clock_.nowMs();
   auto participant = rooms_.at(*room_id).participant(sig.conf_id, sender, sig.device_id, now);
   if (!participant || participant->session_id != sig.sender_session_id) {
+    if (hold(sender, sig, held_until)) return;
     ++counters_.rejected_not_member;
     reject(sender, sig, "that device and session are not in the call's member state", out);
     return;
   }
   if (!namesFocus(*participant, config_.user_id, config_.device_id)) {
+    if (hold(sender, sig, held_until)) return;
     ++counters_.rejected_not_our_focus;
     reject(sender, sig, "the member event does not name this focus", out);
     return;

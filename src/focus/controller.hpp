@@ -35,6 +35,9 @@ struct Config {
   TimeMs ping_interval_ms{30'000};  // MSC3898: at most 30 s
   TimeMs pong_timeout_ms{30'000};
   TimeMs connect_timeout_ms{30'000};  // an accepted peer must connect within this
+  // An invite whose sender is not (yet) in the member state waits this long for the room state to catch up
+  // (state and to-device come on different streams) before it is rejected. 0: reject at once.
+  TimeMs invite_grace_ms{5'000};
 };
 
 namespace in {
@@ -72,11 +75,12 @@ struct DataChannelMessage {
   std::string text;
 };
 struct Tick {};
+struct Shutdown {};  // the focus is stopping: hang up on everyone
 }  // namespace in
 
-using Input =
-    std::variant<in::RoomInvite, in::RoomJoined, in::RoomStateChanged, in::ToDevice, in::PeerAnswerReady,
-                 in::PeerCandidate, in::PeerConnected, in::PeerFailed, in::DataChannelMessage, in::Tick>;
+using Input = std::variant<in::RoomInvite, in::RoomJoined, in::RoomStateChanged, in::ToDevice,
+                           in::PeerAnswerReady, in::PeerCandidate, in::PeerConnected, in::PeerFailed,
+                           in::DataChannelMessage, in::Tick, in::Shutdown>;
 
 namespace act {
 struct JoinRoom {
@@ -167,7 +171,12 @@ class Controller {
   proto::SdpStreamMetadata availableTo(const Peer& peer) const;
 
  private:
-  void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out);
+  void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out,
+                std::optional<TimeMs> held_until = std::nullopt);
+  // Keeps an invite that failed the membership checks until `until` (default now + invite_grace_ms); false
+  // when it may not wait (grace over, or too many held).
+  bool hold(const std::string& sender, const proto::CallSignal& sig, std::optional<TimeMs> until);
+  void retryHeld(Actions& out);
   void onToDevice(const core::ToDeviceMessage& m, Actions& out);
   void onDataChannel(Peer& p, const std::string& text, Actions& out);
   void recheckMembership(const std::string& room_id, Actions& out);
@@ -189,6 +198,13 @@ class Controller {
   std::set<std::string> pending_joins_;
   std::map<PeerId, Peer> peers_;
   PeerId next_peer_{0};
+  struct HeldInvite {
+    std::string sender;
+    proto::CallSignal sig;
+    TimeMs until{0};
+  };
+  static constexpr std::size_t kMaxHeldInvites = 64;
+  std::vector<HeldInvite> held_;  // bounded by kMaxHeldInvites
   Counters counters_;
 };
 

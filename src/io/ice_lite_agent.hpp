@@ -62,6 +62,13 @@ class IceLiteAgent {
   // True when no valid request arrived for kConsentTimeoutMs (counted from creation before the first one).
   bool timedOut(TimeMs now) const noexcept { return now - last_consent_ms_ > kConsentTimeoutMs; }
   TimeMs lastConsentMs() const noexcept { return last_consent_ms_; }
+  // Authenticated SRTCP from the address we send to also counts as consent. RFC 7675 asks for Binding
+  // requests, but GStreamer's libnice (webrtcbin) sends only Binding indications once connected; SRTCP keyed
+  // by the DTLS handshake with the fingerprint from the signalling proves just as well that the peer still
+  // wants our packets there.
+  void refreshConsent(const TransportAddress& from, TimeMs now) noexcept {
+    if (sendAddress() == from) last_consent_ms_ = now;
+  }
   const media::DropCounters<IceDrop>& drops() const noexcept { return drops_; }
   std::uint64_t requestsAnswered() const noexcept { return answered_; }
 

@@ -64,6 +64,16 @@ bool isTagToken(std::string_view s) noexcept {
   return true;
 }
 
+// RFC 8830 msid-id / msid-appdata: 1..64 token characters. Accepted here: visible ASCII, which is what the
+// writer needs to stay one line (Chromium and Firefox ids are UUIDs, with or without braces).
+bool isMsidToken(std::string_view s) noexcept {
+  if (s.empty() || s.size() > kSdpMaxMsidLength) return false;
+  for (char c : s) {
+    if (c < 0x21 || c > 0x7E) return false;
+  }
+  return true;
+}
+
 template <typename T>
 bool parseNumber(std::string_view s, T& out) noexcept {
   if (s.empty() || s.size() > 20) return false;
@@ -286,13 +296,42 @@ class Parser {
       m->rids.push_back(std::move(r));
       return true;
     }
+    if (name == "msid") {
+      // a=msid:<stream> [<track>]; the first one counts. An id that is not a token is ignored (the msid is
+      // informational; it never makes an offer unusable).
+      std::string_view rest = value;
+      const std::string_view stream = nextToken(rest);
+      const std::string_view track = nextToken(rest);
+      if (!m->msid_stream.empty() || !isMsidToken(stream) || (!track.empty() && !isMsidToken(track))) {
+        return true;
+      }
+      m->msid_stream.assign(stream);
+      m->msid_track.assign(track);
+      return true;
+    }
     if (name == "ssrc") {
       std::string_view rest = value;
       std::uint32_t ssrc = 0;
       if (!parseNumber(nextToken(rest), ssrc)) return fail(SdpError::BadAttribute);
-      if (std::find(m->ssrcs.begin(), m->ssrcs.end(), ssrc) != m->ssrcs.end()) return true;
-      if (m->ssrcs.size() >= kSdpMaxSsrcsPerSection) return fail(SdpError::TooManyEntries);
-      m->ssrcs.push_back(ssrc);
+      if (std::find(m->ssrcs.begin(), m->ssrcs.end(), ssrc) == m->ssrcs.end()) {
+        if (m->ssrcs.size() >= kSdpMaxSsrcsPerSection) return fail(SdpError::TooManyEntries);
+        m->ssrcs.push_back(ssrc);
+      }
+      // a=ssrc:<ssrc> msid:<stream> [<track>] (one per ssrc, so bounded by the ssrc list).
+      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      if (rest.substr(0, 5) != "msid:") return true;
+      rest.remove_prefix(5);
+      const std::string_view stream = nextToken(rest);
+      const std::string_view track = nextToken(rest);
+      if (!isMsidToken(stream) || (!track.empty() && !isMsidToken(track))) return true;
+      for (const auto& e : m->ssrc_msids) {
+        if (e.ssrc == ssrc) return true;
+      }
+      SdpSsrcMsid e;
+      e.ssrc = ssrc;
+      e.stream_id.assign(stream);
+      e.track_id.assign(track);
+      m->ssrc_msids.push_back(std::move(e));
       return true;
     }
     return true;
@@ -357,121 +396,396 @@ bool isSctpProfile(std::string_view proto) noexcept {
 }
 
 bool keptFeedback(std::string_view fb) noexcept {
-  return fb == "transport-cc" || fb == "nack" || fb == "nack pli" || fb == "ccm fir" || fb == "goog-remb";
+  // No transport-cc: the focus sends no transport-wide feedback, and a sender that negotiated it without
+  // getting any holds its bandwidth estimate near the minimum (Chromium then never sends its full simulcast
+  // layer). Without it the sender estimates from loss in our receiver reports.
+  return fb == "nack" || fb == "nack pli" || fb == "ccm fir" || fb == "goog-remb";
+}
+
+bool isMediaKind(std::string_view kind) noexcept {
+  return kind == "audio" || kind == "video";
+}
+
+// A decimal mid ("0", "17") bumps the counter the focus takes new mids from, so it never creates one the
+// participant already used.
+void noteMid(std::string_view mid, std::uint32_t& next_mid) noexcept {
+  std::uint32_t n = 0;
+  if (mid.size() > 9 || !parseNumber(mid, n)) return;
+  if (n >= next_mid) next_mid = n + 1;
+}
+
+std::string newMid(SdpNegotiation& n) {
+  for (;;) {
+    std::string mid = std::to_string(n.next_mid++);
+    bool used = false;
+    for (const auto& s : n.sections) used = used || s.mid == mid;
+    if (!used) return mid;
+  }
+}
+
+// Port 0 from now on; what the section carried is gone, but the codec stays so the m-line keeps an rtpmap.
+void rejectSection(SdpNegotiatedSection& s) {
+  s.accepted = false;
+  s.recv = false;
+  s.send = false;
+  s.send_track = SendTrack{};
+  s.mid_ext_id = s.rid_ext_id = s.repaired_rid_ext_id = s.transport_cc_ext_id = 0;
+  s.extmaps.clear();
+  s.recv_rids.clear();
+  s.simulcast = false;
+  s.ssrcs.clear();
+  s.remote_stream_id.clear();
+  s.remote_track_id.clear();
+  if (isMediaKind(s.kind) && s.payload_type != 0) s.format = std::to_string(s.payload_type);
+  if (s.format.empty()) s.format = s.kind == "application" ? "webrtc-datachannel" : "0";
+}
+
+void noteExtmapIds(SdpNegotiatedSection& sec) {
+  sec.mid_ext_id = sec.rid_ext_id = sec.repaired_rid_ext_id = sec.transport_cc_ext_id = 0;
+  for (const auto& e : sec.extmaps) {
+    if (e.uri == kExtMid)
+      sec.mid_ext_id = e.id;
+    else if (e.uri == kExtRid)
+      sec.rid_ext_id = e.id;
+    else if (e.uri == kExtRepairedRid)
+      sec.repaired_rid_ext_id = e.id;
+    else if (e.uri == kExtTransportCc)
+      sec.transport_cc_ext_id = e.id;
+  }
+}
+
+bool keptExtension(std::string_view uri) noexcept {
+  return uri == kExtMid || uri == kExtRid || uri == kExtRepairedRid;  // no transport-cc: see keptFeedback()
+}
+
+void writeRtpmap(std::string& s, const SdpCodec& c) {
+  s += "a=rtpmap:" + std::to_string(c.payload_type) + " " + c.name + "/" + std::to_string(c.clock_rate);
+  if (c.channels != 0) s += "/" + std::to_string(c.channels);
+  s += "\r\n";
+}
+
+const char* directionOf(const SdpNegotiatedSection& s) noexcept {
+  if (s.send && s.recv) return "sendrecv";
+  if (s.send) return "sendonly";
+  if (s.recv) return "recvonly";
+  return "inactive";
 }
 
 }  // namespace
 
-std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswerParams& p, std::string* why) {
-  auto reject = [why](const char* reason) -> std::optional<SdpAnswer> {
-    if (why != nullptr) *why = reason;
-    return std::nullopt;
-  };
-  if (offer.media.empty()) return reject("no m-lines");
+std::string writeSdp(const SdpNegotiation& n, const SdpAnswerParams& p, bool offer) {
   const bool v6 = p.candidate_ip.find(':') != std::string::npos;
   const std::string addr_type = v6 ? "IP6" : "IP4";
   const std::string port = std::to_string(p.candidate_port);
+  const std::string connection = "c=IN " + addr_type + " " + p.candidate_ip + "\r\n";
   // Same foundation/priority as a libwebrtc host candidate; component 1 only (rtcp-mux).
-  const std::string candidate =
-      "a=candidate:1 1 udp 2130706431 " + p.candidate_ip + " " + port + " typ host\r\n";
-
-  SdpAnswer answer;
+  const std::string transport = "a=ice-ufrag:" + p.ice_ufrag + "\r\n" + "a=ice-pwd:" + p.ice_pwd + "\r\n" +
+                                "a=fingerprint:sha-256 " + p.fingerprint + "\r\n" +
+                                (offer ? "a=setup:actpass\r\n" : "a=setup:passive\r\n") +
+                                "a=candidate:1 1 udp 2130706431 " + p.candidate_ip + " " + port +
+                                " typ host\r\n" + "a=end-of-candidates\r\n";
   std::string body;
-  std::vector<std::string> bundle;
-  for (const auto& m : offer.media) {
-    SdpAnsweredSection sec;
+  std::string bundle;
+  for (const auto& sec : n.sections) {
+    if (!sec.accepted) {
+      const std::string fmt = sec.format.empty() ? std::string("0") : sec.format;
+      body += "m=" + sec.kind + " 0 " + sec.proto + " " + fmt + "\r\n" + connection;
+      if (!sec.mid.empty()) body += "a=mid:" + sec.mid + "\r\n";
+      // GStreamer webrtcbin validates ICE credentials, fingerprint and setup on rejected m-lines too.
+      body += "a=ice-ufrag:" + p.ice_ufrag + "\r\na=ice-pwd:" + p.ice_pwd + "\r\n" +
+              "a=fingerprint:sha-256 " + p.fingerprint + "\r\n" +
+              (offer ? "a=setup:actpass\r\n" : "a=setup:passive\r\n");
+      body += "a=inactive\r\n";
+      if (isMediaKind(sec.kind) && !sec.codec.name.empty() && fmt == std::to_string(sec.codec.payload_type)) {
+        writeRtpmap(body, sec.codec);
+      }
+      continue;
+    }
+    bundle += " " + sec.mid;
+    const std::string common = connection + "a=mid:" + sec.mid + "\r\n" + transport;
+    if (!isMediaKind(sec.kind)) {
+      body += "m=application " + port + " " + sec.proto + " " +
+              (sec.format.empty() ? std::string("webrtc-datachannel") : sec.format) + "\r\n";
+      body += common;
+      body += "a=sctp-port:" + std::to_string(p.sctp_port) + "\r\n";
+      body += "a=max-message-size:" + std::to_string(p.max_message_size) + "\r\n";
+      continue;
+    }
+    const std::string pt = std::to_string(sec.codec.payload_type);
+    const std::string msid =
+        (sec.send_track.stream_id.empty() ? std::string("-") : sec.send_track.stream_id) + " " +
+        sec.send_track.track_id;
+    body += "m=" + sec.kind + " " + port + " " + sec.proto + " " + pt + "\r\n";
+    body += common;
+    body += std::string("a=") + directionOf(sec) + "\r\n";
+    if (sec.send) body += "a=msid:" + msid + "\r\n";
+    body += "a=rtcp-mux\r\n";
+    if (sec.rtcp_rsize) body += "a=rtcp-rsize\r\n";
+    for (const auto& e : sec.extmaps) body += "a=extmap:" + std::to_string(e.id) + " " + e.uri + "\r\n";
+    writeRtpmap(body, sec.codec);
+    if (!sec.codec.fmtp.empty()) body += "a=fmtp:" + pt + " " + sec.codec.fmtp + "\r\n";
+    for (const auto& fb : sec.codec.rtcp_fb) body += "a=rtcp-fb:" + pt + " " + fb + "\r\n";
+    // Simulcast (RFC 8853): what the participant sends, we receive.
+    std::string rid_list;
+    for (const auto& r : sec.recv_rids) {
+      body += "a=rid:" + r + " recv\r\n";
+      rid_list += (rid_list.empty() ? "" : ";") + r;
+    }
+    if (sec.simulcast && !rid_list.empty()) body += "a=simulcast:recv " + rid_list + "\r\n";
+    if (sec.send) {
+      const std::string ssrc = "a=ssrc:" + std::to_string(sec.send_track.ssrc);
+      body += ssrc + " cname:" + p.cname + "\r\n";
+      body += ssrc + " msid:" + msid + "\r\n";
+    }
+  }
+  std::string head = "v=0\r\no=- " + std::to_string(p.session_id) + " " + std::to_string(p.session_version) +
+                     " IN " + addr_type + " " + p.candidate_ip + "\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n";
+  // Also at session level: GStreamer webrtcbin wants a fingerprint for every m-line, rejected ones included.
+  head += "a=fingerprint:sha-256 " + p.fingerprint + "\r\n";
+  if (!bundle.empty()) head += "a=group:BUNDLE" + bundle + "\r\n";
+  if (n.extmap_allow_mixed) head += "a=extmap-allow-mixed\r\n";
+  head += "a=msid-semantic: WMS\r\n";
+  return head + body;
+}
+
+std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswerParams& p, std::string* why) {
+  return buildSdpAnswer(offer, p, nullptr, why);
+}
+
+std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswerParams& p,
+                                        const SdpNegotiation* current, std::string* why) {
+  auto reject = [why](std::string reason) -> std::optional<SdpAnswer> {
+    if (why != nullptr) *why = std::move(reason);
+    return std::nullopt;
+  };
+  if (offer.media.empty()) return reject("no m-lines");
+  if (current != nullptr && offer.media.size() < current->sections.size()) {
+    return reject("the subsequent offer has fewer m-lines than the session");
+  }
+  SdpAnswer answer;
+  answer.extmap_allow_mixed = offer.extmap_allow_mixed;
+  answer.next_mid = current != nullptr ? current->next_mid : 0;
+  std::vector<std::string_view> accepted_mids;
+  bool any = false;
+  for (std::size_t i = 0; i < offer.media.size(); ++i) {
+    const SdpMediaSection& m = offer.media[i];
+    const SdpNegotiatedSection* prev =
+        current != nullptr && i < current->sections.size() && current->sections[i].accepted
+            ? &current->sections[i]
+            : nullptr;
+    // Port 0 rejects a section, except a bundle-only one (RFC 8843 §7.3.3: webrtcbin's max-bundle offers).
+    const bool stopped = m.port == 0 && !m.bundle_only;
+    if (prev != nullptr && !stopped && (prev->mid != m.mid || prev->kind != m.kind)) {
+      return reject("m-line " + std::to_string(i) + " changed its mid or kind");
+    }
+    noteMid(m.mid, answer.next_mid);
+    SdpNegotiatedSection sec;
     sec.mid = m.mid;
     sec.kind = m.kind;
+    sec.proto = m.proto;
     sec.ssrcs = m.ssrcs;
-    const bool rtp = isRtpProfile(m.proto) && (m.kind == "audio" || m.kind == "video");
+    const bool rtp = isRtpProfile(m.proto) && isMediaKind(m.kind);
     const bool sctp = isSctpProfile(m.proto) && m.kind == "application";
     const SdpCodec* codec = nullptr;
-    if (rtp) codec = m.findCodec(m.kind == "audio" ? "opus" : "VP8");
-    const bool duplicate_mid = std::find(bundle.begin(), bundle.end(), m.mid) != bundle.end();
-    const bool usable = !m.mid.empty() && !duplicate_mid && !offer.iceUfragOf(m).empty() &&
+    if (rtp && prev != nullptr) {  // keep the payload type we already use on this section
+      for (const auto& c : m.codecs) {
+        if (c.payload_type == prev->codec.payload_type && iequals(c.name, prev->codec.name)) codec = &c;
+      }
+    }
+    if (rtp && codec == nullptr) codec = m.findCodec(m.kind == "audio" ? "opus" : "VP8");
+    const bool duplicate_mid =
+        std::find(accepted_mids.begin(), accepted_mids.end(), m.mid) != accepted_mids.end();
+    const bool usable = !stopped && !m.mid.empty() && !duplicate_mid && !offer.iceUfragOf(m).empty() &&
                         !offer.icePwdOf(m).empty() && offer.fingerprintAlgorithmOf(m) == "sha-256" &&
                         ((rtp && codec && m.rtcp_mux) || sctp);
-    std::string s;
     if (!usable) {
-      const std::string fmt = m.formats.empty() ? std::string("0") : m.formats.front();
-      s += "m=" + m.kind + " 0 " + m.proto + " " + fmt + "\r\n";
-      s += "c=IN " + addr_type + " " + p.candidate_ip + "\r\n";
-      if (!m.mid.empty()) s += "a=mid:" + m.mid + "\r\n";
-      s += "a=inactive\r\n";
-      body += s;
+      sec.format = m.formats.empty() ? std::string("0") : m.formats.front();
       answer.sections.push_back(std::move(sec));
       continue;
     }
+    any = true;
     sec.accepted = true;
-    bundle.push_back(m.mid);
-    const std::string common = "c=IN " + addr_type + " " + p.candidate_ip + "\r\n" + "a=mid:" + m.mid +
-                               "\r\n" + "a=ice-ufrag:" + p.ice_ufrag + "\r\n" + "a=ice-pwd:" + p.ice_pwd +
-                               "\r\n" + "a=fingerprint:sha-256 " + p.fingerprint + "\r\n" +
-                               "a=setup:passive\r\n" + candidate + "a=end-of-candidates\r\n";
+    accepted_mids.push_back(m.mid);
     if (sctp) {
-      s += "m=application " + port + " " + m.proto + " " +
-           (m.formats.empty() ? std::string("webrtc-datachannel") : m.formats.front()) + "\r\n";
-      s += common;
-      s += "a=sctp-port:" + std::to_string(p.sctp_port) + "\r\n";
-      s += "a=max-message-size:" + std::to_string(p.max_message_size) + "\r\n";
+      sec.format = m.formats.empty() ? std::string("webrtc-datachannel") : m.formats.front();
       sec.remote_sctp_port = m.sctp_port.value_or(5000);
-    } else {
-      sec.payload_type = codec->payload_type;
-      s += "m=" + m.kind + " " + port + " " + m.proto + " " + std::to_string(codec->payload_type) + "\r\n";
-      s += common;
-      const bool peer_sends = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;
-      s += peer_sends ? "a=recvonly\r\n" : "a=inactive\r\n";
-      s += "a=rtcp-mux\r\n";
-      if (m.rtcp_rsize) s += "a=rtcp-rsize\r\n";
-      for (const auto& e : m.extmaps) {
-        if (e.uri == kExtMid)
-          sec.mid_ext_id = e.id;
-        else if (e.uri == kExtRid)
-          sec.rid_ext_id = e.id;
-        else if (e.uri == kExtRepairedRid)
-          sec.repaired_rid_ext_id = e.id;
-        else if (e.uri == kExtTransportCc)
-          sec.transport_cc_ext_id = e.id;
-        else
-          continue;
-        s += "a=extmap:" + std::to_string(e.id) + " " + e.uri + "\r\n";
-      }
-      s += "a=rtpmap:" + std::to_string(codec->payload_type) + " " + codec->name + "/" +
-           std::to_string(codec->clock_rate);
-      if (codec->channels != 0) s += "/" + std::to_string(codec->channels);
-      s += "\r\n";
-      if (!codec->fmtp.empty())
-        s += "a=fmtp:" + std::to_string(codec->payload_type) + " " + codec->fmtp + "\r\n";
-      for (const auto& fb : codec->rtcp_fb) {
-        if (keptFeedback(fb)) s += "a=rtcp-fb:" + std::to_string(codec->payload_type) + " " + fb + "\r\n";
-      }
-      // Simulcast (RFC 8853): what the offerer sends, we receive.
-      bool any_rid = false;
-      std::string rid_list;
-      for (const auto& r : m.rids) {
-        if (!r.send) continue;
-        s += "a=rid:" + r.id + " recv\r\n";
-        rid_list += (any_rid ? ";" : "") + r.id;
-        any_rid = true;
-      }
-      if (any_rid && !m.simulcast.empty()) s += "a=simulcast:recv " + rid_list + "\r\n";
+      answer.sections.push_back(std::move(sec));
+      continue;
     }
-    body += s;
+    sec.payload_type = codec->payload_type;
+    sec.codec.payload_type = codec->payload_type;
+    sec.codec.name = codec->name;
+    sec.codec.clock_rate = codec->clock_rate;
+    sec.codec.channels = codec->channels;
+    sec.codec.fmtp = codec->fmtp;
+    for (const auto& fb : codec->rtcp_fb) {
+      if (keptFeedback(fb)) sec.codec.rtcp_fb.push_back(fb);
+    }
+    sec.rtcp_rsize = m.rtcp_rsize;
+    sec.recv = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;
+    const bool peer_receives = m.direction == SdpDirection::RecvOnly || m.direction == SdpDirection::SendRecv;
+    if (prev != nullptr && prev->send && peer_receives) {
+      sec.send = true;
+      sec.send_track = prev->send_track;
+    }
+    if (sec.recv || !sec.send) {  // a pure send section carries no header extensions
+      for (const auto& e : m.extmaps) {
+        if (keptExtension(e.uri)) sec.extmaps.push_back(e);
+      }
+      noteExtmapIds(sec);
+    }
+    for (const auto& r : m.rids) {
+      if (r.send) sec.recv_rids.push_back(r.id);
+    }
+    sec.simulcast = !sec.recv_rids.empty() && !m.simulcast.empty();
+    if (!m.msid_stream.empty()) {
+      sec.remote_stream_id = m.msid_stream;
+      sec.remote_track_id = m.msid_track;
+    } else if (!m.ssrc_msids.empty()) {
+      sec.remote_stream_id = m.ssrc_msids.front().stream_id;
+      sec.remote_track_id = m.ssrc_msids.front().track_id;
+    }
     answer.sections.push_back(std::move(sec));
   }
-  if (bundle.empty())
+  if (!any) {
     return reject(
         "no usable m-line (need mid, ICE credentials, sha-256 fingerprint, rtcp-mux, "
         "Opus/VP8 or webrtc-datachannel)");
-
-  std::string head = "v=0\r\no=- " + std::to_string(p.session_id) + " 2 IN " + addr_type + " " +
-                     p.candidate_ip + "\r\ns=-\r\nt=0 0\r\na=ice-lite\r\na=group:BUNDLE";
-  for (const auto& mid : bundle) head += " " + mid;
-  head += "\r\n";
-  if (offer.extmap_allow_mixed) head += "a=extmap-allow-mixed\r\n";
-  head += "a=msid-semantic: WMS\r\n";
-  answer.sdp = head + body;
+  }
+  answer.sdp = writeSdp(answer, p, false);
   return answer;
+}
+
+std::optional<SdpOffer> buildSdpOffer(const SdpNegotiation& current, const std::vector<SendTrack>& tracks,
+                                      const SdpCodec& audio, const SdpCodec& video, const SdpAnswerParams& p,
+                                      std::string* why) {
+  auto reject = [why](std::string reason) -> std::optional<SdpOffer> {
+    if (why != nullptr) *why = std::move(reason);
+    return std::nullopt;
+  };
+  for (std::size_t i = 0; i < tracks.size(); ++i) {
+    const SendTrack& t = tracks[i];
+    if (!isMediaKind(t.kind)) return reject("send track kind must be audio or video");
+    if (t.ssrc == 0) return reject("send track ssrc 0");
+    if (!isMsidToken(t.track_id) || (!t.stream_id.empty() && !isMsidToken(t.stream_id))) {
+      return reject("send track ids must be 1-64 visible ASCII characters");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (tracks[j].ssrc == t.ssrc) return reject("duplicate send track ssrc " + std::to_string(t.ssrc));
+    }
+  }
+  SdpOffer offer;
+  static_cast<SdpNegotiation&>(offer) = current;
+  std::vector<bool> placed(tracks.size(), false);
+  for (auto& sec : offer.sections) {
+    if (!sec.accepted || !sec.send) continue;
+    bool kept = false;
+    for (std::size_t j = 0; j < tracks.size() && !kept; ++j) {
+      if (!placed[j] && tracks[j].ssrc == sec.send_track.ssrc && tracks[j].kind == sec.kind) {
+        placed[j] = true;
+        sec.send_track = tracks[j];  // the msid may change
+        kept = true;
+      }
+    }
+    if (kept) continue;
+    if (sec.recv) {  // the participant still sends here: only our direction goes
+      sec.send = false;
+      sec.send_track = SendTrack{};
+    } else {
+      rejectSection(sec);
+    }
+  }
+  for (std::size_t j = 0; j < tracks.size(); ++j) {
+    if (placed[j]) continue;
+    const SendTrack& t = tracks[j];
+    SdpNegotiatedSection sec;
+    sec.kind = t.kind;
+    sec.accepted = true;
+    sec.proto = "UDP/TLS/RTP/SAVPF";
+    sec.codec = t.kind == "audio" ? audio : video;
+    sec.payload_type = sec.codec.payload_type;
+    sec.rtcp_rsize = true;
+    sec.send = true;
+    sec.send_track = t;
+    sec.mid = newMid(offer);
+    // Recycle (JSEP §5.2.2) a section that is rejected in the current session, keeping its index.
+    std::size_t slot = offer.sections.size();
+    for (std::size_t k = 0; k < current.sections.size(); ++k) {
+      const auto& c = current.sections[k];
+      if (!c.accepted && c.kind == t.kind && !offer.sections[k].accepted) {
+        slot = k;
+        break;
+      }
+    }
+    if (slot < offer.sections.size()) {
+      offer.sections[slot] = std::move(sec);
+    } else {
+      if (offer.sections.size() >= kSdpMaxMediaSections) {
+        return reject("more than " + std::to_string(kSdpMaxMediaSections) + " m-lines");
+      }
+      offer.sections.push_back(std::move(sec));
+    }
+  }
+  offer.sdp = writeSdp(offer, p, true);
+  return offer;
+}
+
+bool applySdpAnswer(SdpNegotiation& pending, const SdpSession& answer, std::string* why) {
+  auto reject = [why](std::string reason) {
+    if (why != nullptr) *why = std::move(reason);
+    return false;
+  };
+  if (answer.media.size() != pending.sections.size()) {
+    return reject("the answer has " + std::to_string(answer.media.size()) + " m-lines, the offer " +
+                  std::to_string(pending.sections.size()));
+  }
+  // Check everything before changing anything.
+  for (std::size_t i = 0; i < answer.media.size(); ++i) {
+    const auto& sec = pending.sections[i];
+    const auto& m = answer.media[i];
+    if (!sec.accepted || m.port == 0) continue;
+    if (m.mid != sec.mid || m.kind != sec.kind)
+      return reject("m-line " + std::to_string(i) + ": mid or kind differs");
+    if (isMediaKind(sec.kind)) {
+      bool has_pt = false;
+      for (const auto& c : m.codecs) has_pt = has_pt || c.payload_type == sec.codec.payload_type;
+      if (!has_pt) return reject("m-line " + std::to_string(i) + ": the answer dropped our payload type");
+    }
+  }
+  for (std::size_t i = 0; i < answer.media.size(); ++i) {
+    auto& sec = pending.sections[i];
+    const auto& m = answer.media[i];
+    noteMid(m.mid, pending.next_mid);
+    if (!sec.accepted) continue;
+    if (m.port == 0) {
+      rejectSection(sec);
+      continue;
+    }
+    if (!isMediaKind(sec.kind)) {
+      if (m.sctp_port) sec.remote_sctp_port = *m.sctp_port;
+      continue;
+    }
+    const bool peer_sends = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;
+    const bool peer_receives = m.direction == SdpDirection::RecvOnly || m.direction == SdpDirection::SendRecv;
+    if (sec.send && !peer_receives) {
+      sec.send = false;
+      sec.send_track = SendTrack{};
+    }
+    if (sec.recv && !peer_sends) sec.recv = false;
+    // Header extensions the answer did not accept (with the same id) are gone.
+    std::vector<SdpExtmap> kept;
+    for (const auto& e : sec.extmaps) {
+      if (m.extmapId(e.uri) == e.id) kept.push_back(e);
+    }
+    sec.extmaps = std::move(kept);
+    noteExtmapIds(sec);
+    if (sec.recv && !m.ssrcs.empty()) sec.ssrcs = m.ssrcs;
+    if (sec.recv && !m.msid_stream.empty()) {
+      sec.remote_stream_id = m.msid_stream;
+      sec.remote_track_id = m.msid_track;
+    }
+  }
+  return true;
 }
 
 }  // namespace chorus::io

@@ -1,9 +1,12 @@
 #pragma once
 // A small, strictly bounded SDP (RFC 8866) reader for the offers the focus accepts (Chromium, GStreamer
-// webrtcbin), and the writer of the focus's answer: ICE-lite, passive DTLS, BUNDLE + rtcp-mux, one host
-// candidate, audio/video answered recvonly with the first Opus / VP8 payload type, and the SCTP data channel.
-// Only what the focus uses is kept; every other line is skipped. Depends on the standard library only, so the
-// fuzz target can compile it on its own (fuzz/sdp_fuzz.cpp).
+// webrtcbin), and the writer of the focus's descriptions: ICE-lite, passive DTLS, BUNDLE + rtcp-mux, one host
+// candidate; the participant's audio/video answered recvonly with the first Opus / VP8 payload type, the SCTP
+// data channel, and (after the first exchange) sendonly sections for what the focus forwards to the
+// participant. Subsequent offers go both ways: the focus re-offers (buildSdpOffer + applySdpAnswer), and the
+// participant re-offers (buildSdpAnswer with the current negotiation). Only what the focus uses is kept;
+// every other line is skipped. Depends on the standard library only, so the fuzz target can compile it on its
+// own (fuzz/sdp_fuzz.cpp).
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -14,15 +17,18 @@
 namespace chorus::io {
 
 // Bounds. An offer breaking any of them is rejected as a whole.
-inline constexpr std::size_t kSdpMaxSize = 64 * 1024;
+// A subscriber's description grows with the room (one sendonly section per forwarded track), and a Chromium
+// video section lists every codec (~3 KB), so the size and section bounds leave room for large rooms.
+inline constexpr std::size_t kSdpMaxSize = 256 * 1024;
 inline constexpr std::size_t kSdpMaxLineLength = 4096;
-inline constexpr std::size_t kSdpMaxMediaSections = 16;
+inline constexpr std::size_t kSdpMaxMediaSections = 64;
 inline constexpr std::size_t kSdpMaxCodecsPerSection = 64;
 inline constexpr std::size_t kSdpMaxExtmapsPerSection = 32;
 inline constexpr std::size_t kSdpMaxRidsPerSection = 8;
 inline constexpr std::size_t kSdpMaxSsrcsPerSection = 32;
 inline constexpr std::size_t kSdpMaxTokenLength = 256;  // ufrag, pwd, codec names, uris, ...
 inline constexpr std::size_t kSdpMaxTagLength = 32;     // mid and rid ids (RTP header extensions carry <= 16)
+inline constexpr std::size_t kSdpMaxMsidLength = 64;    // msid stream and track ids (RFC 8830 msid-id)
 
 enum class SdpError : std::uint8_t {
   TooLarge,
@@ -30,7 +36,7 @@ enum class SdpError : std::uint8_t {
   BadLine,  // not "<letter>=<value>"
   NoVersion,
   TooManySections,
-  TooManyEntries,  // codecs, extmaps, rids or ssrcs in one section
+  TooManyEntries,  // codecs, extmaps, rids, ssrcs or ssrc msids in one section
   BadMediaLine,
   BadAttribute,  // a known attribute whose value does not parse
   TokenTooLong,
@@ -59,6 +65,13 @@ struct SdpRid {
   bool send{true};  // "send" (from the offerer's view) or "recv"
 };
 
+// An ssrc-level "a=ssrc:<ssrc> msid:<stream> <track>" (GStreamer webrtcbin, older Chromium).
+struct SdpSsrcMsid {
+  std::uint32_t ssrc{0};
+  std::string stream_id;
+  std::string track_id;  // may be empty (the appdata part is optional)
+};
+
 struct SdpMediaSection {
   std::string kind;  // "audio", "video", "application", or anything else
   std::uint16_t port{0};
@@ -81,6 +94,9 @@ struct SdpMediaSection {
   std::vector<SdpRid> rids;
   std::string simulcast;             // raw value of a=simulcast
   std::vector<std::uint32_t> ssrcs;  // distinct a=ssrc ids, in order
+  std::string msid_stream;           // the first media-level a=msid:<stream> <track> ("-": no stream)
+  std::string msid_track;
+  std::vector<SdpSsrcMsid> ssrc_msids;  // at most one per ssrc, bounded by kSdpMaxSsrcsPerSection
 
   const SdpCodec* findCodec(std::string_view name_case_insensitive) const noexcept;
   std::uint16_t extmapId(std::string_view uri) const noexcept;  // 0 when absent
@@ -115,6 +131,7 @@ inline constexpr std::string_view kExtRepairedRid = "urn:ietf:params:rtp-hdrext:
 inline constexpr std::string_view kExtTransportCc =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
+// What the focus writes into each of its descriptions (offers and answers).
 struct SdpAnswerParams {
   std::string ice_ufrag;
   std::string ice_pwd;
@@ -124,30 +141,86 @@ struct SdpAnswerParams {
   std::uint16_t sctp_port{5000};
   std::uint32_t max_message_size{256 * 1024};
   std::uint64_t session_id{1};
+  std::uint64_t session_version{2};   // o= line; the caller increments it for every description it makes
+  std::string cname{"chorus-focus"};  // a=ssrc:<ssrc> cname:<cname> of our send sections
 };
 
-// What the answer accepted for one offered m-line.
-struct SdpAnsweredSection {
+// A track the focus sends to the participant (one sendonly m-section each).
+struct SendTrack {
+  std::string kind;  // "audio" / "video"
+  std::uint32_t ssrc{0};
+  std::string stream_id;  // msid stream id (empty: "-", no stream)
+  std::string track_id;
+};
+
+// One m-section as negotiated (or as proposed by a pending offer of ours), from the focus's point of view.
+struct SdpNegotiatedSection {
   std::string mid;
   std::string kind;
-  bool accepted{false};
-  std::uint8_t payload_type{0};  // audio/video: the chosen Opus / VP8 payload type
+  bool accepted{false};          // false: rejected, port 0
+  std::uint8_t payload_type{0};  // audio/video: the one codec's payload type (Opus / VP8)
   std::uint16_t mid_ext_id{0};   // kept extmap ids (0 = not negotiated)
   std::uint16_t rid_ext_id{0};
   std::uint16_t repaired_rid_ext_id{0};
   std::uint16_t transport_cc_ext_id{0};
   std::uint16_t remote_sctp_port{0};  // application
-  std::vector<std::uint32_t> ssrcs;   // the offer's a=ssrc ids of this section
+  std::vector<std::uint32_t> ssrcs;   // the participant's a=ssrc ids of this section
+
+  std::string proto;               // as offered ("UDP/TLS/RTP/SAVPF", "UDP/DTLS/SCTP", ...)
+  std::string format;              // the m-line format of a data-channel or rejected section
+  SdpCodec codec;                  // audio/video: the codec written (rtcp-fb already filtered)
+  std::vector<SdpExtmap> extmaps;  // the kept header extensions (never in a pure send section)
+  bool rtcp_rsize{false};
+  bool recv{false};                    // the participant sends on this section (we receive)
+  std::vector<std::string> recv_rids;  // simulcast rids we receive
+  bool simulcast{false};
+  std::string remote_stream_id;  // the participant's msid for what it sends here
+  std::string remote_track_id;
+  bool send{false};  // we send `send_track` on this section
+  SendTrack send_track;
+};
+using SdpAnsweredSection = SdpNegotiatedSection;
+
+// The negotiated session (every m-section, in order).
+struct SdpNegotiation {
+  std::vector<SdpNegotiatedSection> sections;
+  bool extmap_allow_mixed{false};
+  std::uint32_t next_mid{0};  // mids the focus creates are decimal numbers from here (never reused)
 };
 
-struct SdpAnswer {
+struct SdpAnswer : SdpNegotiation {
   std::string sdp;
-  std::vector<SdpAnsweredSection> sections;  // one per offered m-line, in order
+};
+struct SdpOffer : SdpNegotiation {
+  std::string sdp;
 };
 
-// Builds the focus's answer to `offer`. Returns nullopt when the offer has no usable section, lacks ICE
-// credentials or a sha-256 fingerprint, or is not DTLS-SRTP / rtcp-mux.
+// Builds the focus's answer to the participant's initial `offer`. Returns nullopt when the offer has no
+// usable section, lacks ICE credentials or a sha-256 fingerprint, or is not DTLS-SRTP / rtcp-mux.
 std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswerParams& params,
                                         std::string* why = nullptr);
+// The answer to a subsequent offer of the participant, given the `current` negotiation: every existing
+// section must keep its index and mid (unless it was rejected, then it may be recycled with a new mid); our
+// send sections stay sendonly (sendrecv when the participant now sends on them too) with their ssrc/msid.
+std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswerParams& params,
+                                        const SdpNegotiation* current, std::string* why);
+
+// A subsequent offer of the focus: `tracks` is the complete list of what the participant should receive.
+// Existing sections keep their order and mids; a send section whose track is gone is rejected (port 0, or
+// recvonly when the participant also sends on it); a new track takes a section that was rejected in `current`
+// (same kind, new mid), else a new section at the end. `audio` / `video` are the codecs of new send sections.
+// Returns nullopt (and why) for an invalid track list (kind, ssrc 0 or duplicate, ids that are not msid
+// tokens) or when the section bound would be exceeded.
+std::optional<SdpOffer> buildSdpOffer(const SdpNegotiation& current, const std::vector<SendTrack>& tracks,
+                                      const SdpCodec& audio, const SdpCodec& video,
+                                      const SdpAnswerParams& params, std::string* why = nullptr);
+
+// Applies the participant's answer to our pending offer `pending` (section count and mids must match; a
+// section the answer rejects, or whose direction refuses what we offered, is updated accordingly).
+// ICE/DTLS parameters are the caller's to check. Returns false (and why) when the answer does not fit.
+bool applySdpAnswer(SdpNegotiation& pending, const SdpSession& answer, std::string* why = nullptr);
+
+// Writes a description of `negotiation`: an offer (a=setup:actpass) or an answer (a=setup:passive).
+std::string writeSdp(const SdpNegotiation& negotiation, const SdpAnswerParams& params, bool offer);
 
 }  // namespace chorus::io

@@ -55,8 +55,7 @@ udp::endpoint toEndpoint(const TransportAddress& a) {
   return udp::endpoint(asio::ip::address_v6(a.bytes), a.port);
 }
 
-UdpServer::UdpServer(asio::io_context& io, const Clock& clock)
-    : clock_(clock), socket_(io), timer_(io) {}
+UdpServer::UdpServer(asio::io_context& io, const Clock& clock) : clock_(clock), socket_(io), timer_(io) {}
 
 UdpServer::~UdpServer() {
   stop();
@@ -91,6 +90,10 @@ void UdpServer::stop() {
 udp::endpoint UdpServer::localEndpoint() const {
   boost::system::error_code ec;
   return socket_.local_endpoint(ec);
+}
+
+std::string UdpServer::advertisedAddress() const {
+  return advertised_.empty() ? localEndpoint().address().to_string() : advertised_;
 }
 
 bool UdpServer::addPeer(Peer& peer) {

@@ -81,6 +81,10 @@ class UdpServer {
   Status bind(const boost::asio::ip::udp::endpoint& local, std::uint32_t tick_ms = 10);
   void stop();
   boost::asio::ip::udp::endpoint localEndpoint() const;
+  // The address peers put in their SDP candidate (e.g. the public IP of a host behind 1:1 NAT, or a concrete
+  // address when bound to 0.0.0.0). Default: the bound address.
+  void setAdvertisedAddress(std::string ip) { advertised_ = std::move(ip); }
+  std::string advertisedAddress() const;
   void setListener(Listener* listener) { listener_ = listener; }
 
   bool addPeer(Peer& peer);
@@ -101,7 +105,7 @@ class UdpServer {
   void scheduleTick();
   void tick();
 
-  const Clock& clock_;           // Borrowed.
+  const Clock& clock_;  // Borrowed.
   boost::asio::ip::udp::socket socket_;
   boost::asio::steady_timer timer_;
   std::uint32_t tick_ms_{10};
@@ -119,6 +123,7 @@ class UdpServer {
   std::uint64_t received_{0};
   std::uint64_t sent_{0};
   bool stopped_{true};
+  std::string advertised_;
 };
 
 TransportAddress toTransportAddress(const boost::asio::ip::udp::endpoint& ep) noexcept;

@@ -1,5 +1,6 @@
 #include "io/webrtc_peer.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "base/log.hpp"
@@ -10,7 +11,32 @@ namespace chorus::io {
 
 namespace {
 constexpr const char* kTag = "peer";
+
+// Defaults for our send sections when the participant's offer has no Opus / VP8 to copy.
+SdpCodec defaultCodec(std::string_view kind) {
+  SdpCodec c;
+  if (kind == "audio") {
+    c.payload_type = 111;
+    c.name = "opus";
+    c.clock_rate = 48000;
+    c.channels = 2;
+    c.fmtp = "minptime=10;useinbandfec=1";
+  } else {
+    c.payload_type = 96;
+    c.name = "VP8";
+    c.clock_rate = 90000;
+    c.rtcp_fb = {"nack", "nack pli", "ccm fir"};
+  }
+  return c;
 }
+
+void addExtId(std::vector<std::uint8_t>& ids, std::uint16_t id) {
+  if (id == 0 || id > 255) return;
+  const auto v = static_cast<std::uint8_t>(id);
+  if (std::find(ids.begin(), ids.end(), v) == ids.end()) ids.push_back(v);
+}
+
+}  // namespace
 
 const char* toString(PeerDrop d) noexcept {
   switch (d) {
@@ -32,11 +58,33 @@ const char* toString(PeerDrop d) noexcept {
   return "unknown";
 }
 
+const char* toString(PeerSendDrop d) noexcept {
+  switch (d) {
+    case PeerSendDrop::NotConnected:
+      return "not_connected";
+    case PeerSendDrop::BufferTooSmall:
+      return "buffer_too_small";
+    case PeerSendDrop::Protect:
+      return "protect";
+    case PeerSendDrop::Socket:
+      return "socket";
+    case PeerSendDrop::Count:
+      break;
+  }
+  return "unknown";
+}
+
 WebRtcPeer::WebRtcPeer(const DtlsIdentity& identity, UdpServer& server, Listener& listener, TimeMs now)
     : identity_(identity),
       server_(server),
       listener_(listener),
-      ice_(IceLiteAgent::randomIceString(8), IceLiteAgent::randomIceString(24), now) {}
+      ice_(IceLiteAgent::randomIceString(8), IceLiteAgent::randomIceString(24), now),
+      send_audio_codec_(defaultCodec("audio")),
+      send_video_codec_(defaultCodec("video")) {
+  // o= session id: any stable number; derived from the random ufrag (ice-chars) so no extra RNG is needed.
+  for (char c : ice_.localUfrag()) session_id_ = session_id_ * 131 + static_cast<unsigned char>(c);
+  session_id_ &= 0x7FFFFFFFFFFFFFFFull;
+}
 
 WebRtcPeer::~WebRtcPeer() {
   server_.removePeer(*this);
@@ -45,22 +93,30 @@ WebRtcPeer::~WebRtcPeer() {
   dtls_.reset();
 }
 
-Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
-  if (dtls_)
-    return chorus::fail(Code::FailedPrecondition, "offer already accepted (renegotiation is not supported)");
-  SdpError perr{};
-  const auto offer = parseSdp(offer_sdp, &perr);
-  if (!offer) return chorus::fail(Code::InvalidArgument, std::string("bad SDP offer: ") + toString(perr));
+SdpAnswerParams WebRtcPeer::localParams() {
   const auto local = server_.localEndpoint();
   SdpAnswerParams params;
   params.ice_ufrag = ice_.localUfrag();
   params.ice_pwd = ice_.localPwd();
   params.fingerprint = identity_.fingerprint();
-  params.candidate_ip = local.address().to_string();
+  params.candidate_ip = server_.advertisedAddress();
   params.candidate_port = local.port();
   params.max_message_size = kSctpMaxMessageSize;
+  params.session_id = session_id_;
+  params.session_version = ++sdp_version_;
+  params.cname = "chorus-" + ice_.localUfrag();
+  return params;
+}
+
+Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
+  if (failed_) return chorus::fail(Code::FailedPrecondition, "peer failed");
+  if (pending_) return chorus::fail(Code::FailedPrecondition, "our offer is pending (rollback() first)");
+  SdpError perr{};
+  const auto offer = parseSdp(offer_sdp, &perr);
+  if (!offer) return chorus::fail(Code::InvalidArgument, std::string("bad SDP offer: ") + toString(perr));
+  const bool subsequent = dtls_ != nullptr;
   std::string why;
-  auto answer = buildSdpAnswer(*offer, params, &why);
+  auto answer = buildSdpAnswer(*offer, localParams(), subsequent ? &current_ : nullptr, &why);
   if (!answer) return chorus::fail(Code::InvalidArgument, "cannot answer the offer: " + why);
 
   // ICE/DTLS parameters come from the first accepted (bundled) section.
@@ -75,7 +131,30 @@ Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
   const std::string_view setup = offer->setupOf(*first);
   if (setup == "passive")
     return chorus::fail(Code::InvalidArgument, "offerer wants to be DTLS server; focus is passive");
+  if (subsequent) {
+    if (offer->iceUfragOf(*first) != remote_ufrag_ || offer->icePwdOf(*first) != remote_pwd_)
+      return chorus::fail(Code::Unimplemented, "ICE restart is not supported");
+    if (offer->fingerprintOf(*first) != remote_fingerprint_)
+      return chorus::fail(Code::InvalidArgument, "the DTLS fingerprint changed");
+    // A data channel added by a re-offer: start SCTP now (at once if DTLS is already up).
+    for (const auto& s : answer->sections) {
+      if (s.accepted && s.kind == "application" && !sctp_) {
+        has_data_channel_ = true;
+        SctpAssociation::Listener& sctp_listener = *this;
+        sctp_ = std::make_unique<SctpAssociation>(sctp_listener, media::DtlsRole::Server, kSctpDefaultPort,
+                                                  s.remote_sctp_port);
+        if (srtp_ && !sctp_->start()) return chorus::fail(Code::Internal, "SCTP start failed");
+      }
+    }
+    current_ = std::move(static_cast<SdpNegotiation&>(*answer));
+    negotiated();
+    return std::move(answer->sdp);
+  }
+
   ice_.setRemoteUfrag(std::string(offer->iceUfragOf(*first)));
+  remote_ufrag_ = offer->iceUfragOf(*first);
+  remote_pwd_ = offer->icePwdOf(*first);
+  remote_fingerprint_ = offer->fingerprintOf(*first);
   DtlsTransport::Listener& dtls_listener = *this;
   dtls_ = std::make_unique<DtlsTransport>(identity_, media::DtlsRole::Server, dtls_listener);
   if (!dtls_->setRemoteFingerprint(offer->fingerprintAlgorithmOf(*first), offer->fingerprintOf(*first))) {
@@ -94,7 +173,26 @@ Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
     sctp_ = std::make_unique<SctpAssociation>(sctp_listener, media::DtlsRole::Server, kSctpDefaultPort,
                                               remote_sctp_port);
   }
-  sections_ = std::move(answer->sections);
+  // Our send sections use the participant's own Opus / VP8 payload types (and its Opus fmtp).
+  bool have_audio = false;
+  bool have_video = false;
+  for (const auto& m : offer->media) {
+    const SdpCodec* c = m.kind == "audio"   ? m.findCodec("opus")
+                        : m.kind == "video" ? m.findCodec("VP8")
+                                            : nullptr;
+    if (c == nullptr) continue;
+    if (m.kind == "audio" && !have_audio) {
+      have_audio = true;
+      send_audio_codec_.payload_type = c->payload_type;
+      send_audio_codec_.fmtp = c->fmtp;
+      if (c->channels != 0) send_audio_codec_.channels = c->channels;
+    } else if (m.kind == "video" && !have_video) {
+      have_video = true;
+      send_video_codec_.payload_type = c->payload_type;
+    }
+  }
+  current_ = std::move(static_cast<SdpNegotiation&>(*answer));
+  negotiated();
   if (!dtls_->start()) return chorus::fail(Code::Internal, "DTLS start failed");
   return std::move(answer->sdp);
 }
@@ -126,7 +224,7 @@ bool WebRtcPeer::onStun(const media::StunMessage& message, const TransportAddres
 }
 
 void WebRtcPeer::onDatagram(media::PacketKind kind, media::MutableByteSpan datagram,
-                            const TransportAddress& from, TimeMs /*now*/) {
+                            const TransportAddress& from, TimeMs now) {
   // The server only routes validated addresses here; re-check (an address can fall out of the bounded list).
   if (!ice_.isValidated(from) || failed_) {
     drops_.count(PeerDrop::NotValidated);
@@ -137,11 +235,14 @@ void WebRtcPeer::onDatagram(media::PacketKind kind, media::MutableByteSpan datag
       if (dtls_) dtls_->receive(datagram);
       return;
     case media::PacketKind::Rtp:
-      handleRtp(datagram);
+      handleRtp(datagram, now);
       return;
-    case media::PacketKind::Rtcp:
-      handleRtcp(datagram);
+    case media::PacketKind::Rtcp: {
+      const auto before = rtcp_packets_;
+      handleRtcp(datagram, now);
+      if (rtcp_packets_ != before) ice_.refreshConsent(from, now);
       return;
+    }
     default:
       drops_.count(PeerDrop::Unknown);
       return;
@@ -158,7 +259,7 @@ bool WebRtcPeer::onTick(TimeMs now) {
   return !failed_;
 }
 
-void WebRtcPeer::handleRtp(media::MutableByteSpan packet) {
+void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
   if (!srtp_) {
     drops_.count(PeerDrop::BeforeSrtp);
     return;
@@ -174,44 +275,93 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet) {
     return;
   }
   noteSrtpStream(header_ssrc);
-  const auto rtp = media::RtpPacketView::parse(packet.first(*plain));
+  const media::MutableByteSpan decrypted = packet.first(*plain);
+  const auto rtp = media::RtpPacketView::parse(decrypted);
   if (!rtp) {
     drops_.count(PeerDrop::BadRtp);
     return;
   }
-  SsrcStats* s = statsFor(rtp->ssrc());
-  if (s == nullptr) {  // decrypted, but beyond the stats table
-    ++untracked_rtp_packets_;
-    return;
-  }
-  ++s->packets;
-  s->bytes += rtp->payload().size();
-  s->payload_type = rtp->payloadType();
-  if (!s->mid.empty() && !s->kind.empty()) return;
-  // Learn the mid from the header extension (or the offer's a=ssrc lines), the kind from mid or payload type.
-  for (const auto& sec : sections_) {
-    if (!sec.accepted) continue;
-    if (s->mid.empty() && sec.mid_ext_id != 0 && rtp->hasExtension()) {
-      if (auto ext = rtp->findExtension(static_cast<std::uint8_t>(sec.mid_ext_id))) {
-        if (auto mid = media::parseSdesExtension(ext->data)) s->mid.assign(*mid);
-      }
+  RtpInfo info;
+  info.ssrc = rtp->ssrc();
+  info.payload_type = rtp->payloadType();
+  info.seq = rtp->sequenceNumber();
+  info.timestamp = rtp->timestamp();
+  info.marker = rtp->marker();
+  std::string_view ext_mid;
+  std::string_view ext_rid;
+  if (rtp->hasExtension()) findMidRid(*rtp, ext_mid, ext_rid);
+  SsrcStats* s = statsFor(info.ssrc);
+  if (s != nullptr) {
+    ++s->packets;
+    s->bytes += rtp->payload().size();
+    s->payload_type = info.payload_type;
+    // Learnt once per SSRC (the strings are short: no allocation per packet).
+    if (!ext_mid.empty() && ext_mid != s->mid) {
+      s->mid.assign(ext_mid);
+      s->kind.clear();
     }
+    if (!ext_rid.empty() && ext_rid != s->rid) s->rid.assign(ext_rid);
     if (s->mid.empty()) {
-      for (auto ssrc : sec.ssrcs) {
-        if (ssrc == s->ssrc) s->mid = sec.mid;
+      const std::string_view m = midOfSsrc(info.ssrc);
+      if (!m.empty()) {
+        s->mid.assign(m);
+        s->kind.clear();
+      }
+    }
+    if (s->kind.empty()) s->kind.assign(kindOf(s->mid, info.payload_type));
+    info.mid = s->mid;
+    info.rid = s->rid;
+    info.kind = s->kind;
+  } else {  // decrypted, but beyond the stats table: only what this packet and the SDP say
+    ++untracked_rtp_packets_;
+    info.mid = !ext_mid.empty() ? ext_mid : midOfSsrc(info.ssrc);
+    info.rid = ext_rid;
+    info.kind = kindOf(info.mid, info.payload_type);
+  }
+  listener_.onPeerRtp(*this, info, decrypted, now);
+}
+
+void WebRtcPeer::findMidRid(const media::RtpPacketView& rtp, std::string_view& mid,
+                            std::string_view& rid) const {
+  for (auto id : mid_ext_ids_) {
+    if (auto ext = rtp.findExtension(id)) {
+      if (auto v = media::parseSdesExtension(ext->data)) {
+        mid = *v;
+        break;
       }
     }
   }
-  for (const auto& sec : sections_) {
-    if (!sec.accepted || sec.kind == "application") continue;
-    if (!s->mid.empty() ? sec.mid == s->mid : sec.payload_type == s->payload_type) {
-      s->kind = sec.kind;
-      break;
+  for (auto id : rid_ext_ids_) {
+    if (auto ext = rtp.findExtension(id)) {
+      if (auto v = media::parseSdesExtension(ext->data)) {
+        rid = *v;
+        break;
+      }
     }
   }
 }
 
-void WebRtcPeer::handleRtcp(media::MutableByteSpan packet) {
+std::string_view WebRtcPeer::midOfSsrc(std::uint32_t ssrc) const noexcept {
+  for (const auto& sec : current_.sections) {
+    if (!sec.accepted) continue;
+    for (auto s : sec.ssrcs) {
+      if (s == ssrc) return sec.mid;
+    }
+  }
+  return {};
+}
+
+std::string_view WebRtcPeer::kindOf(std::string_view mid, std::uint8_t payload_type) const noexcept {
+  for (const auto& sec : current_.sections) {
+    if (!sec.accepted || (sec.kind != "audio" && sec.kind != "video")) continue;
+    if (!mid.empty() ? sec.mid == mid : (sec.recv && sec.payload_type == payload_type)) {
+      return sec.kind == "audio" ? std::string_view("audio") : std::string_view("video");
+    }
+  }
+  return {};
+}
+
+void WebRtcPeer::handleRtcp(media::MutableByteSpan packet, TimeMs now) {
   if (!srtp_) {
     drops_.count(PeerDrop::BeforeSrtp);
     return;
@@ -228,6 +378,113 @@ void WebRtcPeer::handleRtcp(media::MutableByteSpan packet) {
   }
   noteSrtpStream(sender_ssrc);
   ++rtcp_packets_;
+  listener_.onPeerRtcp(*this, packet.first(*plain), now);
+}
+
+// --- Sending ---------------------------------------------------------------------------------------------
+
+bool WebRtcPeer::sendRtp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs /*now*/) {
+  return sendProtected(buffer, length, false);
+}
+
+bool WebRtcPeer::sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs /*now*/) {
+  return sendProtected(buffer, length, true);
+}
+
+bool WebRtcPeer::sendProtected(std::span<std::uint8_t> buffer, std::size_t length, bool rtcp) {
+  const auto to = ice_.sendAddress();
+  if (failed_ || !srtp_ || !to) {
+    send_drops_.count(PeerSendDrop::NotConnected);
+    return false;
+  }
+  const std::size_t overhead =
+      rtcp ? media::srtpRtcpOverhead(srtp_->profile()) : media::srtpRtpOverhead(srtp_->profile());
+  if (length > buffer.size() || buffer.size() - length < overhead) {
+    send_drops_.count(PeerSendDrop::BufferTooSmall);
+    return false;
+  }
+  const auto size = rtcp ? srtp_->protectRtcp(buffer, length) : srtp_->protectRtp(buffer, length);
+  if (!size) {
+    send_drops_.count(PeerSendDrop::Protect);
+    return false;
+  }
+  if (!server_.send(media::ByteSpan(buffer.data(), *size), *to)) {
+    send_drops_.count(PeerSendDrop::Socket);
+    return false;
+  }
+  ++(rtcp ? rtcp_sent_ : rtp_sent_);
+  return true;
+}
+
+// --- Renegotiation -------------------------------------------------------------------------------------
+
+Result<std::string> WebRtcPeer::createOffer(const std::vector<SendTrack>& tracks) {
+  if (failed_) return chorus::fail(Code::FailedPrecondition, "peer failed");
+  if (!dtls_) return chorus::fail(Code::FailedPrecondition, "no negotiated session yet");
+  if (pending_) return chorus::fail(Code::FailedPrecondition, "an offer is already pending");
+  std::string why;
+  auto offer = buildSdpOffer(current_, tracks, send_audio_codec_, send_video_codec_, localParams(), &why);
+  if (!offer) return chorus::fail(Code::InvalidArgument, "cannot create the offer: " + why);
+  pending_ = std::move(static_cast<SdpNegotiation&>(*offer));
+  return std::move(offer->sdp);
+}
+
+Result<void> WebRtcPeer::applyAnswer(std::string_view answer_sdp) {
+  if (!pending_) return chorus::fail(Code::FailedPrecondition, "no pending offer");
+  SdpError perr{};
+  const auto answer = parseSdp(answer_sdp, &perr);
+  if (!answer) return chorus::fail(Code::InvalidArgument, std::string("bad SDP answer: ") + toString(perr));
+  const SdpMediaSection* first = nullptr;
+  for (std::size_t i = 0; i < answer->media.size() && i < pending_->sections.size(); ++i) {
+    if (pending_->sections[i].accepted && answer->media[i].port != 0) {
+      first = &answer->media[i];
+      break;
+    }
+  }
+  if (first == nullptr) return chorus::fail(Code::InvalidArgument, "the answer accepts no section");
+  if (answer->iceUfragOf(*first) != remote_ufrag_ || answer->icePwdOf(*first) != remote_pwd_)
+    return chorus::fail(Code::Unimplemented, "ICE restart is not supported");
+  if (answer->fingerprintOf(*first) != remote_fingerprint_)
+    return chorus::fail(Code::InvalidArgument, "the DTLS fingerprint changed");
+  // We offered actpass but are the DTLS server of the running association: it must stay that way.
+  if (answer->setupOf(*first) != "active")
+    return chorus::fail(Code::InvalidArgument, "the answer changes the DTLS role (a=setup:" +
+                                                   std::string(answer->setupOf(*first)) + ")");
+  SdpNegotiation next = *pending_;
+  std::string why;
+  if (!applySdpAnswer(next, *answer, &why))
+    return chorus::fail(Code::InvalidArgument, "answer does not fit the offer: " + why);
+  current_ = std::move(next);
+  pending_.reset();
+  negotiated();
+  return {};
+}
+
+std::uint8_t WebRtcPeer::sendPayloadType(std::string_view kind) const noexcept {
+  if (kind == "audio") return send_audio_codec_.payload_type;
+  if (kind == "video") return send_video_codec_.payload_type;
+  return 0;
+}
+
+void WebRtcPeer::negotiated() {
+  published_.clear();
+  mid_ext_ids_.clear();
+  rid_ext_ids_.clear();
+  for (const auto& sec : current_.sections) {
+    if (!sec.accepted) continue;
+    addExtId(mid_ext_ids_, sec.mid_ext_id);
+    addExtId(rid_ext_ids_, sec.rid_ext_id);
+    if (!sec.recv || (sec.kind != "audio" && sec.kind != "video")) continue;
+    PublishedTrack t;
+    t.mid = sec.mid;
+    t.kind = sec.kind;
+    t.stream_id = sec.remote_stream_id;
+    t.track_id = sec.remote_track_id;
+    t.rids = sec.recv_rids;
+    t.ssrcs = sec.ssrcs;
+    t.payload_type = sec.payload_type;
+    published_.push_back(std::move(t));
+  }
 }
 
 bool WebRtcPeer::srtpStreamAllowed(std::uint32_t ssrc) const noexcept {

@@ -1,13 +1,16 @@
 #pragma once
 // One participant's WebRTC transport on the focus: ICE-lite + DTLS (passive) + SRTP + SCTP data channels,
 // bundled on one 5-tuple of the shared UDP port. It answers the participant's SDP offer (audio/video
-// recvonly, data channel) and, after DTLS, SRTP-unprotects incoming RTP/RTCP in place and counts packets per
-// SSRC (with the mid/kind they belong to). Single-threaded: every call comes from the loop thread that owns
-// the UdpServer.
+// recvonly, data channel) and, after DTLS, SRTP-unprotects incoming RTP/RTCP in place, counts packets per
+// SSRC (with the mid/rid/kind they belong to) and hands them to its Listener. It protects and sends RTP/RTCP
+// towards the participant, and renegotiates: the focus re-offers (createOffer/applyAnswer/rollback) with one
+// sendonly section per forwarded track, and answers the participant's re-offers. Single-threaded: every call
+// comes from the loop thread that owns the UdpServer.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,12 +24,17 @@
 #include "io/udp_server.hpp"
 #include "media/demux.hpp"
 #include "media/drop_counters.hpp"
+#include "media/rtp/rtp_packet.hpp"
 #include "media/srtp/srtp_session.hpp"
 
 namespace chorus::io {
 
 inline constexpr std::size_t kPeerMaxSsrcs = 32;
 inline constexpr std::size_t kPeerMaxSrtpStreams = 2 * kPeerMaxSsrcs;  // RTP + RTCP sender SSRCs
+// The most SRTP/SRTCP adds to a packet over every profile we negotiate: the 16-byte GCM tag plus the 4-byte
+// SRTCP index (AES-CM adds 10 + 4). A buffer given to sendRtp()/sendRtcp() needs this much room past the
+// plain packet.
+inline constexpr std::size_t kSrtpMaxTrailer = 16 + 4;
 
 enum class PeerDrop : std::uint8_t {
   NotValidated,   // DTLS/RTP/RTCP from an address ICE did not validate
@@ -39,9 +47,45 @@ enum class PeerDrop : std::uint8_t {
 };
 const char* toString(PeerDrop d) noexcept;
 
+// Why sendRtp()/sendRtcp() did not send.
+enum class PeerSendDrop : std::uint8_t {
+  NotConnected,    // no SRTP yet, no ICE-selected address, or the peer failed
+  BufferTooSmall,  // length > buffer, or no room for the SRTP trailer
+  Protect,         // libsrtp refused (the reason is counted in the SrtpSession)
+  Socket,          // the UDP send failed
+  Count
+};
+const char* toString(PeerSendDrop d) noexcept;
+
+// What the peer knows about one decrypted RTP packet. The views stay valid during the callback only.
+struct RtpInfo {
+  std::uint32_t ssrc{0};
+  std::uint8_t payload_type{0};
+  std::uint16_t seq{0};
+  std::uint32_t timestamp{0};
+  bool marker{false};
+  // From the mid header extension, else from the offer's a=ssrc lines, else learnt earlier for this ssrc.
+  std::string_view mid;
+  // From the rid header extension, or remembered for this ssrc (Chrome stops sending mid/rid extensions).
+  std::string_view rid;
+  std::string_view kind;  // "audio" / "video"; empty when unknown
+};
+
+// A section the participant sends on (sendrecv/sendonly) that we accepted.
+struct PublishedTrack {
+  std::string mid;
+  std::string kind;
+  std::string stream_id;  // a=msid, else the ssrc-level msid; empty when the offer has none
+  std::string track_id;
+  std::vector<std::string> rids;     // simulcast rids it sends
+  std::vector<std::uint32_t> ssrcs;  // its a=ssrc ids (RTX ones included)
+  std::uint8_t payload_type{0};      // the negotiated Opus / VP8 payload type
+};
+
 struct SsrcStats {
   std::uint32_t ssrc{0};
   std::string mid;   // from the mid header extension or the offer's a=ssrc lines; empty if unknown
+  std::string rid;   // from the rid header extension (remembered); empty if none
   std::string kind;  // "audio" / "video" (from mid, else payload type); empty if unknown
   std::uint8_t payload_type{0};
   std::uint64_t packets{0};
@@ -61,17 +105,50 @@ class WebRtcPeer final : public UdpServer::Peer,
     virtual void onPeerDataChannelMessage(WebRtcPeer& peer, std::uint16_t stream_id, std::string_view text,
                                           bool binary) = 0;
     virtual void onPeerDataChannelClosed(WebRtcPeer& /*peer*/, std::uint16_t /*stream_id*/) {}
+    // A decrypted RTP packet (in the server's receive buffer: modify or copy it, do not keep it).
+    virtual void onPeerRtp(WebRtcPeer& /*peer*/, const RtpInfo& /*info*/, media::MutableByteSpan /*packet*/,
+                           TimeMs /*now*/) {}
+    // A decrypted compound RTCP packet (not validated beyond SRTCP).
+    virtual void onPeerRtcp(WebRtcPeer& /*peer*/, media::MutableByteSpan /*packet*/, TimeMs /*now*/) {}
   };
+
+  using SendTrack = io::SendTrack;
+  using PublishedTrack = io::PublishedTrack;
 
   // `identity`, `sender` and `listener` are borrowed and outlive the peer.
   WebRtcPeer(const DtlsIdentity& identity, UdpServer& server, Listener& listener, TimeMs now);
   ~WebRtcPeer() override;
 
-  // Parses the offer and returns the answer SDP. The peer is then ready for the participant's ICE checks; add
-  // it to the UdpServer (server.addPeer(peer)).
+  // Parses the offer and returns the answer SDP. The first time, the peer is then ready for the participant's
+  // ICE checks; add it to the UdpServer (server.addPeer(peer)). Later calls answer the participant's
+  // re-offers (same ICE credentials and fingerprint; an ICE restart is refused): every section is answered,
+  // our send sections stay sendonly with their ssrc/msid, new sections of the participant are received.
+  // Fails while an offer of ours is pending (rollback() first).
   Result<std::string> acceptOffer(std::string_view offer_sdp);
 
+  // A subsequent offer of the focus. `tracks` is the COMPLETE list of what the participant should receive
+  // from us now (see buildSdpOffer). Needs a completed first exchange and no pending offer.
+  Result<std::string> createOffer(const std::vector<SendTrack>& tracks);
+  // Completes the pending offer. The answer must keep our ICE-lite transport: the same ICE credentials and
+  // fingerprint as before and a=setup:active (the participant stays the DTLS client). On failure the offer
+  // stays pending (the caller may rollback()).
+  Result<void> applyAnswer(std::string_view answer_sdp);
+  // Drops a pending offer (glare: the focus is the polite side).
+  void rollback() noexcept { pending_.reset(); }
+  bool hasPendingOffer() const noexcept { return pending_.has_value(); }
+  // The payload type our send sections use for "audio" (Opus) or "video" (VP8): the participant's own one
+  // from its first offer (111 / 96 when it offered none). 0 for another kind.
+  std::uint8_t sendPayloadType(std::string_view kind) const noexcept;
+  // Sections the participant sends on that we accepted, from the current negotiation.
+  const std::vector<PublishedTrack>& publishedTracks() const noexcept { return published_; }
+
   bool sendText(std::uint16_t stream_id, std::string_view text);
+
+  // Protect `length` plain bytes at the start of `buffer` in place and send them to the ICE-selected address.
+  // `buffer` must have room for length + the SRTP trailer (kSrtpMaxTrailer is always enough). Returns false,
+  // counting a sendDrops() reason, when not connected or the packet cannot be protected. No allocation.
+  bool sendRtp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now);
+  bool sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now);
 
   // UdpServer::Peer
   std::string_view iceUfrag() const override { return ice_.localUfrag(); }
@@ -89,7 +166,10 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::uint64_t rtcpPackets() const noexcept { return rtcp_packets_; }
   const media::DropCounters<PeerDrop>& drops() const noexcept { return drops_; }
   const SctpAssociation* sctp() const noexcept { return sctp_.get(); }
-  const std::vector<SdpAnsweredSection>& sections() const noexcept { return sections_; }
+  const std::vector<SdpNegotiatedSection>& sections() const noexcept { return current_.sections; }
+  const media::DropCounters<PeerSendDrop>& sendDrops() const noexcept { return send_drops_; }
+  std::uint64_t rtpPacketsSent() const noexcept { return rtp_sent_; }
+  std::uint64_t rtcpPacketsSent() const noexcept { return rtcp_sent_; }
   bool failed() const noexcept { return failed_; }
 
  private:
@@ -108,8 +188,16 @@ class WebRtcPeer final : public UdpServer::Peer,
                             bool binary) override;
   void onDataChannelClosed(SctpAssociation& a, std::uint16_t sid) override;
 
-  void handleRtp(media::MutableByteSpan packet);
-  void handleRtcp(media::MutableByteSpan packet);
+  void handleRtp(media::MutableByteSpan packet, TimeMs now);
+  void handleRtcp(media::MutableByteSpan packet, TimeMs now);
+  bool sendProtected(std::span<std::uint8_t> buffer, std::size_t length, bool rtcp);
+  SdpAnswerParams localParams();
+  // After every completed negotiation: published tracks and the header-extension ids to look for.
+  void negotiated();
+  // The mid/rid header extensions of a packet (views into it); empty when absent.
+  void findMidRid(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid) const;
+  std::string_view midOfSsrc(std::uint32_t ssrc) const noexcept;
+  std::string_view kindOf(std::string_view mid, std::uint8_t payload_type) const noexcept;
   void fail(std::string_view reason);
   SsrcStats* statsFor(std::uint32_t ssrc);
   // False when `ssrc` is new and the SRTP stream budget is used up.
@@ -120,10 +208,21 @@ class WebRtcPeer final : public UdpServer::Peer,
   UdpServer& server_;             // Borrowed.
   Listener& listener_;            // Borrowed.
   IceLiteAgent ice_;
-  DtlsTransportPtr dtls_;       // Owned.
-  media::SrtpSessionPtr srtp_;  // Owned.
-  SctpAssociationPtr sctp_;     // Owned.
-  std::vector<SdpAnsweredSection> sections_;
+  DtlsTransportPtr dtls_;                  // Owned.
+  media::SrtpSessionPtr srtp_;             // Owned.
+  SctpAssociationPtr sctp_;                // Owned.
+  SdpNegotiation current_;                 // the negotiated session
+  std::optional<SdpNegotiation> pending_;  // our offer, until its answer (or rollback)
+  std::vector<PublishedTrack> published_;
+  std::vector<std::uint8_t> mid_ext_ids_;  // distinct negotiated ids of the mid / rid extensions
+  std::vector<std::uint8_t> rid_ext_ids_;
+  SdpCodec send_audio_codec_;  // the codecs of our send sections (from the participant's first offer)
+  SdpCodec send_video_codec_;
+  std::string remote_ufrag_;  // from the first offer: re-offers and answers must keep them
+  std::string remote_pwd_;
+  std::string remote_fingerprint_;
+  std::uint64_t session_id_{0};
+  std::uint64_t sdp_version_{1};  // o= version of our last description
   std::vector<SsrcStats> ssrcs_;  // bounded by kPeerMaxSsrcs
   // SSRCs that passed SRTP/SRTCP authentication, i.e. for which libsrtp now holds a stream context. Bounded:
   // packets of further SSRCs are dropped before libsrtp sees them, so a participant cannot make it allocate
@@ -131,9 +230,12 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::vector<std::uint32_t> srtp_ssrcs_;
   std::uint64_t rtcp_packets_{0};
   std::uint64_t untracked_rtp_packets_{0};
+  std::uint64_t rtp_sent_{0};
+  std::uint64_t rtcp_sent_{0};
   bool has_data_channel_{false};
   bool failed_{false};
   media::DropCounters<PeerDrop> drops_;
+  media::DropCounters<PeerSendDrop> send_drops_;
 };
 using WebRtcPeerPtr = std::unique_ptr<WebRtcPeer>;
 

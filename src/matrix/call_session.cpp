@@ -118,13 +118,7 @@ void CallSession::execute(core::Actions actions) {
       sendToDevice(*s);
     } else if (auto* w = std::get_if<core::act::ScheduleWakeup>(&a)) {
       scheduleWakeup(w->at);
-    } else if (std::holds_alternative<core::act::CreateLeg>(a) ||
-               std::holds_alternative<core::act::CreateOffer>(a) ||
-               std::holds_alternative<core::act::CreateAnswer>(a) ||
-               std::holds_alternative<core::act::SetRemoteDescription>(a) ||
-               std::holds_alternative<core::act::AddRemoteCandidates>(a) ||
-               std::holds_alternative<core::act::SetLegMediaEnabled>(a) ||
-               std::holds_alternative<core::act::CloseLeg>(a)) {
+    } else if (core::isMediaAction(a)) {
       if (media_) media_->execute(a);
     } else if (notify_) {
       notify_(a);

@@ -13,6 +13,9 @@
 
 namespace chorus::proto {
 
+// The label of the participant's data channel to its focus (js-sdk `matthew/sfu`).
+inline constexpr std::string_view kFocusDataChannelLabel = "datachannel";
+
 enum class FocusMessageType { TrackSubscription, Negotiate, SdpStreamMetadataChanged, Ping, Pong };
 
 std::string_view toString(FocusMessageType t);  // "m.call.track_subscription", ...

@@ -1,4 +1,7 @@
-// The chorus web client: matrix-js-sdk 28.1.0's MSC3401 GroupCall (full mesh) on any homeserver.
+// The chorus web client: matrix-js-sdk 28.1.0's MSC3401 GroupCall (full mesh) on any homeserver, or, with a focus,
+// focus.js (MSC3898: one plain RTCPeerConnection to the SFU, simulcast). The focus mode is used when the page is
+// opened with ?focus=@user:server (&focusDevice=ID, default CHORUSFOCUS), or when another member's device in the
+// room's call is active on a focus (org.matrix.msc3898.foci.active: the first one found is used).
 // One tile per participant with name and mute state; mute/unmute; leave.
 "use strict";
 const sdk = window.matrixcs;
@@ -10,7 +13,8 @@ $("user").value = params.get("user") || "";
 if (params.get("create")) $("create").checked = true;
 
 let client = null;
-let call = null;
+let call = null;       // mesh: the SDK's GroupCall
+let focusCall = null;  // focus mode: ChorusFocus.FocusCall (focus.js)
 const status = (s) => { $("status").textContent = s; };
 
 function tileFor(feed) {
@@ -95,6 +99,23 @@ $("login").addEventListener("submit", async (ev) => {
     status("joining the room…");
     const roomId = await resolveRoom($("room").value);
     await client.waitUntilRoomReadyForGroupCalls(roomId);
+    const room = client.getRoom(roomId);
+    const focus = params.get("focus")
+      ? { user_id: params.get("focus"), device_id: params.get("focusDevice") || ChorusFocus.DEFAULT_FOCUS_DEVICE }
+      : ChorusFocus.activeFocus(client, room);
+    if (focus) {
+      // Media goes through the focus: the SDK's own call handling stays out of it (no mesh legs).
+      client.callEventHandler?.stop();
+      client.groupCallEventHandler?.stop();
+      status(`joining the call through the focus ${focus.user_id} / ${focus.device_id}…`);
+      focusCall = await ChorusFocus.join({ client, room, focus, create: $("create").checked, status,
+        tilesEl: $("tiles"), onEnded: () => { $("controls").hidden = true; $("login").hidden = false; } });
+      if (!focusCall) return;
+      $("login").hidden = true;
+      $("controls").hidden = false;
+      renderFocusControls();
+      return;
+    }
     call = client.getGroupCallForRoom(roomId);
     if (!call && $("create").checked) {
       call = await client.createGroupCall(roomId, sdk.GroupCallType.Video, false, sdk.GroupCallIntent.Prompt);
@@ -119,13 +140,38 @@ $("login").addEventListener("submit", async (ev) => {
   }
 });
 
-$("mic").addEventListener("click", async () => { await call.setMicrophoneMuted(!call.isMicrophoneMuted()); render(); });
-$("cam").addEventListener("click", async () => { await call.setLocalVideoMuted(!call.isLocalVideoMuted()); render(); });
+function renderFocusControls() {
+  $("mic").textContent = focusCall.audioMuted ? "Unmute microphone" : "Mute microphone";
+  $("mic").classList.toggle("off", focusCall.audioMuted);
+  $("cam").textContent = focusCall.videoMuted ? "Turn camera on" : "Turn camera off";
+  $("cam").classList.toggle("off", focusCall.videoMuted);
+}
+
+$("mic").addEventListener("click", async () => {
+  if (focusCall) { focusCall.setAudioMuted(!focusCall.audioMuted); renderFocusControls(); return; }
+  await call.setMicrophoneMuted(!call.isMicrophoneMuted()); render();
+});
+$("cam").addEventListener("click", async () => {
+  if (focusCall) { focusCall.setVideoMuted(!focusCall.videoMuted); renderFocusControls(); return; }
+  await call.setLocalVideoMuted(!call.isLocalVideoMuted()); render();
+});
 $("leave").addEventListener("click", () => {
+  if (focusCall) {
+    const fc = focusCall;
+    focusCall = null;
+    fc.leave();
+    $("controls").hidden = true;
+    $("login").hidden = false;
+    status("left the call");
+    return;
+  }
   call.leave();
   $("controls").hidden = true;
   $("login").hidden = false;
   $("tiles").innerHTML = "";
   status("left the call");
 });
-window.addEventListener("beforeunload", () => { if (call) call.leave(); });
+window.addEventListener("beforeunload", () => {
+  if (focusCall) focusCall.leave(true, true);
+  else if (call) call.leave();
+});

@@ -2,7 +2,11 @@
 // WebRTC transport (io_focus_peer: ICE-lite + DTLS + SRTP + SCTP on one UDP port). Non-trickle: the browser's
 // offer is sent after ICE gathering completes. Run inside `unshare -n` with lo up (CTest does).
 // Passes when ICE + DTLS connect, the focus decrypts >= 50 audio and >= 50 video RTP packets, and a data-channel
-// text message goes each way.
+// text message goes each way. Then the focus renegotiates over the data channel (its offer adds one sendonly
+// audio and one sendonly video section; Chromium answers over the data channel) and echoes the browser's own
+// media back on them; the page must decode the echoed video (framesDecoded on the inbound-rtp of the echo
+// SSRC) and audio, and a PLI from the page must reach the publisher through the focus. Last, the page re-offers
+// (a new canvas video track) over the data channel and the focus answers it; the echo must keep decoding.
 // Usage: node browser_focus_e2e.mjs <io_focus_peer> <playwright-core/index.mjs> <chromium binary>
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -13,7 +17,9 @@ const [peerPath, playwrightPath, chromiumPath] = process.argv.slice(2);
 const { chromium } = await import(playwrightPath);
 const deadline = Date.now() + 60000;
 
+const ECHO_SSRC = {audio: 0x0EC0A001, video: 0x0EC0B002};  // io_focus_peer's send tracks
 const html = `<!doctype html><html><body><script>
+const ECHO_SSRC = ${JSON.stringify(ECHO_SSRC)};
 window.log = [];
 window.start = async () => {
   const stream = await navigator.mediaDevices.getUserMedia({audio: true, video: {width: 320, height: 240}});
@@ -22,7 +28,52 @@ window.start = async () => {
   const dc = window.dc = pc.createDataChannel('chat');
   window.received = [];
   dc.onopen = () => { window.log.push('dc open'); dc.send('hello from browser'); };
-  dc.onmessage = (e) => window.received.push(e.data);
+  window.echo = {tracks: [], renegotiated: false, error: null};
+  pc.ontrack = (e) => {
+    window.echo.tracks.push({kind: e.track.kind, mid: e.transceiver.mid, streams: e.streams.map(s => s.id)});
+    const el = document.createElement(e.track.kind === 'video' ? 'video' : 'audio');
+    el.autoplay = true;
+    el.muted = e.track.kind === 'video';
+    el.srcObject = new MediaStream([e.track]);
+    document.body.appendChild(el);
+    el.play().catch(err => window.log.push('play: ' + err));
+  };
+  dc.onmessage = async (e) => {
+    if (typeof e.data === 'string' && e.data.startsWith('sdp-offer\\n')) {
+      try {  // the focus's renegotiation offer: answer it over the data channel
+        await pc.setRemoteDescription({type: 'offer', sdp: e.data.slice(10)});
+        await pc.setLocalDescription(await pc.createAnswer());
+        dc.send('sdp-answer\\n' + pc.localDescription.sdp);
+        window.echo.renegotiated = true;
+        window.echo.answer = pc.localDescription.sdp;
+      } catch (err) {
+        window.echo.error = String(err);
+      }
+      return;
+    }
+    if (typeof e.data === 'string' && e.data.startsWith('sdp-answer\\n')) {
+      try {  // the focus's answer to our re-offer
+        await pc.setRemoteDescription({type: 'answer', sdp: e.data.slice(11)});
+        window.echo.reanswered = true;
+      } catch (err) {
+        window.echo.error = String(err);
+      }
+      return;
+    }
+    window.received.push(e.data);
+  };
+  // The participant re-offers: a new video track (a canvas), sent over the data channel.
+  window.reoffer = async () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 160; canvas.height = 120;
+    const ctx = canvas.getContext('2d');
+    let n = 0;
+    setInterval(() => { ctx.fillStyle = 'hsl(' + (n++ * 7 % 360) + ',80%,50%)'; ctx.fillRect(0, 0, 160, 120); }, 40);
+    const track = canvas.captureStream(25).getVideoTracks()[0];
+    pc.addTransceiver(track, {direction: 'sendonly', streams: [new MediaStream([track])]});
+    await pc.setLocalDescription(await pc.createOffer());
+    dc.send('sdp-offer\\n' + pc.localDescription.sdp);
+  };
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise(r => {
     if (pc.iceGatheringState === 'complete') return r();
@@ -33,9 +84,17 @@ window.start = async () => {
 window.answer = (sdp) => pc.setRemoteDescription({type: 'answer', sdp});
 window.state = async () => {
   const out = {ice: pc.iceConnectionState, conn: pc.connectionState, dc: dc.readyState, received: window.received,
-               audioSent: 0, videoSent: 0};
+               audioSent: 0, videoSent: 0, videoPliReceived: 0, echo: {...window.echo, answer: undefined},
+               signaling: pc.signalingState};
   (await pc.getStats()).forEach(s => {
     if (s.type === 'outbound-rtp') out[s.kind + 'Sent'] += s.packetsSent;
+    if (s.type === 'outbound-rtp' && s.kind === 'video') out.videoPliReceived += s.pliCount || 0;
+    if (s.type === 'inbound-rtp' && s.ssrc === ECHO_SSRC[s.kind]) {
+      out.echo[s.kind] = {ssrc: s.ssrc, mid: s.mid, packets: s.packetsReceived, lost: s.packetsLost,
+                          framesDecoded: s.framesDecoded, keyFramesDecoded: s.keyFramesDecoded, pliSent: s.pliCount,
+                          nackSent: s.nackCount, samples: s.totalSamplesReceived,
+                          concealed: s.concealedSamples, audioLevel: s.audioLevel};
+    }
     if (s.type === 'transport') { out.dtlsCipher = s.dtlsCipher; out.srtpCipher = s.srtpCipher; out.dtlsState = s.dtlsState; }
   });
   return out;
@@ -47,7 +106,8 @@ await new Promise(r => server.listen(0, '127.0.0.1', r));
 const browser = await chromium.launch({executablePath: chromiumPath, args: [
   '--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
   '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--disable-background-networking', '--disable-component-update', '--no-first-run']});
+  '--disable-background-networking', '--disable-component-update', '--no-first-run',
+  '--autoplay-policy=no-user-gesture-required']});
 const page = await browser.newPage();
 page.on('console', m => console.log('[page]', m.text()));
 await page.goto(`http://127.0.0.1:${server.address().port}/`);
@@ -58,13 +118,17 @@ const send = (line) => peer.stdin.write(line + '\n');
 const flatten = (s) => s.replace(/\r/g, '').replace(/\n/g, '|');
 const unflatten = (s) => s.replace(/\|/g, '\r\n');
 
-const focus = {stats: {}, messages: [], opened: [], errors: [], connected: null, finalLines: []};
+const focus = {stats: {}, messages: [], opened: [], errors: [], connected: null, finalLines: [], ssrcLines: []};
 let answerResolve;
 const answerPromise = new Promise(r => { answerResolve = r; });
 let byeResolve;
 const bye = new Promise(r => { byeResolve = r; });
 readline.createInterface({input: peer.stdout}).on('line', (line) => {
   if (line.startsWith('answer ')) return answerResolve(unflatten(line.slice(7)));
+  if (line.startsWith('reoffer ') || line.startsWith('reanswer ') || line.startsWith('reanswer-ours ')) {
+    console.log('[focus] ' + line.split(' ')[0] + ':\n' + unflatten(line.slice(line.indexOf(' ') + 1)).replace(/\r\n/g, '\n'));
+    return;
+  }
   if (!line.startsWith('stats ')) console.log('[focus]', line);
   if (line.startsWith('stats ')) {
     focus.statsLine = line;
@@ -73,6 +137,10 @@ readline.createInterface({input: peer.stdout}).on('line', (line) => {
   else if (line.startsWith('dc-open ')) focus.opened.push(line);
   else if (line.startsWith('dc-closed ')) focus.closed = true;
   else if (line.startsWith('connected ')) focus.connected = line.slice(10).split(' ')[0];
+  else if (line.startsWith('renegotiated')) focus.renegotiated = true;
+  else if (line.startsWith('pli ')) focus.pliRelayed = Number(line.slice(4));
+  else if (line.startsWith('participant-reoffer ')) focus.reofferPublished = Number(line.split('=')[1]);
+  else if (line.startsWith('ssrc ')) focus.ssrcLines.push(line);
   else if (line.startsWith('error ') || line.startsWith('failed ')) { focus.errors.push(line); answerResolve(null); }
   else if (line === 'bye') byeResolve();
 });
@@ -91,10 +159,28 @@ if (answer) {
     await new Promise(r => setTimeout(r, 500));
     browserState = await page.evaluate(() => window.state());
     const s = focus.stats;
+    const e = browserState.echo;
     if (Number(s.audio) >= 50 && Number(s.video) >= 50 && focus.messages.includes('hello from browser') &&
-        browserState.received.includes('hello from focus') && browserState.received.includes('echo: hello from browser')) {
+        browserState.received.includes('hello from focus') && browserState.received.includes('echo: hello from browser') &&
+        e.video && e.video.framesDecoded >= 10 && e.audio && e.audio.packets >= 50 &&
+        e.audio.samples - e.audio.concealed > 0 && browserState.videoPliReceived >= 1) {
       break;
     }
+    if (browserState.echo.error) break;
+  }
+}
+// The participant re-offers (adds a canvas video track); the focus answers over the data channel; the echo
+// must keep being decoded afterwards.
+let framesBeforeReoffer = null;
+if (answer && browserState && browserState.echo.video && browserState.echo.renegotiated) {
+  framesBeforeReoffer = browserState.echo.video.framesDecoded;
+  await page.evaluate(() => window.reoffer());
+  while (Date.now() < deadline) {
+    await new Promise(r => setTimeout(r, 250));
+    browserState = await page.evaluate(() => window.state());
+    const e = browserState.echo;
+    if (e.error || (e.reanswered && browserState.signaling === 'stable' && focus.reofferPublished !== undefined &&
+                    e.video.framesDecoded >= framesBeforeReoffer + 25)) break;
   }
 }
 // The browser closes its data channel: SCTP stream reset, which the focus must see and answer.
@@ -124,6 +210,28 @@ if (!focus.messages.includes('hello from browser')) fails.push('browser -> focus
 if (!browserState || !browserState.received.includes('hello from focus')) fails.push('focus -> browser greeting missing');
 if (!browserState || !browserState.received.includes('echo: hello from browser')) fails.push('focus -> browser echo missing');
 if (!focus.closed) fails.push('focus did not see the data channel close');
+// The focus's renegotiation and the echo.
+const echo = browserState ? browserState.echo : {};
+if (!focus.renegotiated || !echo.renegotiated) fails.push(`renegotiation did not complete (${echo.error || 'no error reported'})`);
+if (!echo.tracks || !echo.tracks.some(t => t.kind === 'audio' && t.streams.includes('echo')) ||
+    !echo.tracks.some(t => t.kind === 'video' && t.streams.includes('echo'))) fails.push('no echo tracks in ontrack');
+if (!echo.video || !(echo.video.framesDecoded > 0)) fails.push('the echoed video was not decoded');
+if (!echo.audio || !(echo.audio.packets >= 50)) fails.push('too little echoed audio received');
+if (!echo.audio || !(echo.audio.samples - echo.audio.concealed > 0)) fails.push('the echoed audio was not decoded');
+if (!(focus.pliRelayed >= 1)) fails.push('the focus relayed no PLI');
+if (!echo.reanswered || focus.reofferPublished !== 3) {
+  fails.push(`participant re-offer not answered (published=${focus.reofferPublished}, ${echo.error || 'no error reported'})`);
+}
+// The track the re-offer added reaches the focus on its own (new) mid.
+if (!focus.ssrcLines.some(l => { const m = / mid=(\S+) kind=video pt=\d+ packets=(\d+)/.exec(l);
+                                 return m && !['0', '1', '3', '4'].includes(m[1]) && Number(m[2]) > 0; })) {
+  fails.push('the focus received no media on the re-offered track');
+}
+if (!(framesBeforeReoffer !== null && echo.video && echo.video.framesDecoded >= framesBeforeReoffer + 25)) {
+  fails.push('the echo stopped after the participant re-offer');
+}
+if (!browserState || !(browserState.videoPliReceived >= 1)) fails.push('the publisher received no PLI');
+if (!(Number(s.send_drops) === 0)) fails.push(`focus send drops (${s.send_drops})`);
 if (focus.errors.length) fails.push('focus errors: ' + focus.errors.join('; '));
 if (exitStatus !== 0) fails.push(`io_focus_peer exited with ${exitStatus}`);
 console.log(fails.length ? 'FAIL: ' + fails.join(', ') : 'PASS');

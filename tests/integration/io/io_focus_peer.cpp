@@ -4,9 +4,16 @@
 //   in:  offer <sdp>            out: answer <sdp>    (or "error <text>")
 //   in:  quit                   out: final stats, then "bye"; exit status 0 when nothing went wrong
 // Events on stdout: "connected <srtp profile>", "dc-open <sid> <label>", "dc-message <sid> <text>",
-// "stats audio=<n> video=<n> rtcp=<n> ...", "failed <reason>".
+// "stats audio=<n> video=<n> rtcp=<n> ...", "failed <reason>", "reoffer <sdp>", "reanswer <sdp>",
+// "renegotiated", "pli <n>", "participant-reoffer published=<n>", "reanswer-ours <sdp>".
 // When the participant opens a data channel, the focus greets on it; every text message is echoed back as
-// "echo: <text>".
+// "echo: <text>". Echo mode (the browser test): once the focus has decrypted 50 video packets it sends a
+// renegotiation offer over the data channel ("sdp-offer\n<sdp>") with one audio and one video send track; the
+// browser answers the same way
+// ("sdp-answer\n<sdp>"). From then on every decrypted RTP packet of the participant is sent back to it on the
+// send track of its kind (SSRC and payload type rewritten, header extensions stripped, re-protected), and a
+// PLI/FIR the participant sends for the echoed video is relayed as a PLI to its own video SSRC. A re-offer
+// of the participant ("sdp-offer\n<sdp>" from the page) is answered over the data channel.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -16,11 +23,14 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <istream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/clock.hpp"
@@ -28,6 +38,8 @@
 #include "io/dtls_transport.hpp"
 #include "io/udp_server.hpp"
 #include "io/webrtc_peer.hpp"
+#include "media/rtcp/rtcp_packet.hpp"
+#include "media/rtp/rtp_packet.hpp"
 
 namespace asio = boost::asio;
 using namespace chorus;
@@ -59,6 +71,12 @@ std::string flatten(const std::string& s) {
 void emit(const std::string& line) {
   std::cout << line << std::endl;  // flushed: the driver reads line by line
 }
+
+constexpr std::uint32_t kEchoAudioSsrc = 0x0EC0A001;
+constexpr std::uint32_t kEchoVideoSsrc = 0x0EC0B002;
+constexpr std::uint32_t kFocusRtcpSsrc = 0x0F0C0501;  // sender SSRC of the RTCP the focus originates
+constexpr std::string_view kSdpOfferPrefix = "sdp-offer\n";
+constexpr std::string_view kSdpAnswerPrefix = "sdp-answer\n";
 
 class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
  public:
@@ -96,11 +114,118 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
     emit("dc-open " + std::to_string(sid) + " " + std::string(label) + " " +
          std::to_string(clock_.nowMs() - answered_ms_) + "ms-after-answer");
     if (!p.sendText(sid, "hello from focus")) ++errors_;
+    if (!dc_sid_) dc_sid_ = sid;
+    maybeOffer(p);
+  }
+  // Echo mode: offer the participant one audio and one video track of ours, once its video has been flowing
+  // for a while, so the echo starts in the middle of a group of pictures and the page's decoder must ask for
+  // a key frame (PLI), which the focus relays to the publisher.
+  void maybeOffer(WebRtcPeer& p) {
+    if (offered_ || !dc_sid_ || p.rtpPackets("video") < 50) return;
+    offered_ = true;
+    for (const auto& t : p.publishedTracks()) {
+      auto& mid = echo_mids_[t.kind == "audio" ? 0 : 1];
+      if (mid.empty()) mid = t.mid;
+    }
+    const std::uint16_t sid = *dc_sid_;
+    const std::vector<SendTrack> tracks = {{"audio", kEchoAudioSsrc, "echo", "echo-audio"},
+                                           {"video", kEchoVideoSsrc, "echo", "echo-video"}};
+    auto offer = p.createOffer(tracks);
+    if (!offer) {
+      emit("error createOffer: " + offer.error().message);
+      ++errors_;
+      return;
+    }
+    emit("reoffer " + flatten(*offer));
+    if (!p.sendText(sid, std::string(kSdpOfferPrefix) + *offer)) {
+      emit("error cannot send the offer");
+      ++errors_;
+    }
   }
   void onPeerDataChannelMessage(WebRtcPeer& p, std::uint16_t sid, std::string_view text,
                                 bool binary) override {
+    if (!binary && text.substr(0, kSdpOfferPrefix.size()) == kSdpOfferPrefix) {
+      // The participant's re-offer (it added a track). We are polite: drop a pending offer of ours.
+      if (p.hasPendingOffer()) p.rollback();
+      auto answer = p.acceptOffer(text.substr(kSdpOfferPrefix.size()));
+      if (!answer) {
+        emit("error participant re-offer: " + answer.error().message);
+        ++errors_;
+        return;
+      }
+      emit("participant-reoffer published=" + std::to_string(p.publishedTracks().size()));
+      emit("reanswer-ours " + flatten(*answer));
+      if (!p.sendText(sid, std::string(kSdpAnswerPrefix) + *answer)) ++errors_;
+      return;
+    }
+    if (!binary && text.substr(0, kSdpAnswerPrefix.size()) == kSdpAnswerPrefix) {
+      const std::string_view sdp = text.substr(kSdpAnswerPrefix.size());
+      emit("reanswer " + flatten(std::string(sdp)));
+      auto applied = p.applyAnswer(sdp);
+      if (!applied) {
+        emit("error applyAnswer: " + applied.error().message);
+        ++errors_;
+        p.rollback();
+        return;
+      }
+      echo_ = true;
+      emit("renegotiated " + std::to_string(clock_.nowMs() - answered_ms_) + "ms-after-answer");
+      return;
+    }
     emit("dc-message " + std::to_string(sid) + " " + (binary ? std::string("<binary>") : std::string(text)));
     if (!binary) p.sendText(sid, "echo: " + std::string(text));
+  }
+  void onPeerRtp(WebRtcPeer& p, const RtpInfo& info, media::MutableByteSpan packet, TimeMs now) override {
+    if (!offered_) maybeOffer(p);
+    // Only the first published audio and video are echoed (a track added later by a re-offer is not).
+    if (info.mid.empty() || (info.mid != echo_mids_[0] && info.mid != echo_mids_[1])) return;
+    if (info.kind == "video") publisher_video_ssrc_ = info.ssrc;
+    if (!echo_ || (info.kind != "audio" && info.kind != "video")) return;
+    const auto rtp = media::RtpPacketView::parse(packet);
+    if (!rtp) return;
+    // Strip the header extensions: fixed header + CSRCs, then payload and padding.
+    const std::size_t fixed = media::kRtpHeaderSize + 4u * rtp->csrcCount();
+    const std::size_t rest = packet.size() - rtp->headerSize();
+    const std::size_t length = fixed + rest;
+    if (length + kSrtpMaxTrailer > echo_buffer_.size()) return;
+    std::memcpy(echo_buffer_.data(), packet.data(), fixed);
+    std::memcpy(echo_buffer_.data() + fixed, packet.data() + rtp->headerSize(), rest);
+    echo_buffer_[0] = static_cast<std::uint8_t>(echo_buffer_[0] & ~0x10);  // X = 0
+    auto out = media::MutableRtpPacketView::parse(media::MutableByteSpan(echo_buffer_.data(), length));
+    if (!out) return;
+    const bool audio = info.kind == "audio";
+    out->setSsrc(audio ? kEchoAudioSsrc : kEchoVideoSsrc);
+    out->setPayloadType(p.sendPayloadType(info.kind));
+    if (p.sendRtp(echo_buffer_, length, now)) ++(audio ? echoed_audio_ : echoed_video_);
+  }
+  void onPeerRtcp(WebRtcPeer& p, media::MutableByteSpan packet, TimeMs now) override {
+    media::RtcpCompoundReader reader(packet);
+    bool wants_keyframe = false;
+    while (auto pkt = reader.next()) {
+      if (pkt->type != media::kRtcpPsfb) continue;
+      if (pkt->count == media::kPsfbPli) {
+        if (auto pli = media::RtcpPli::parse(*pkt)) wants_keyframe |= pli->media_ssrc == kEchoVideoSsrc;
+      } else if (pkt->count == media::kPsfbFir) {
+        if (auto fir = media::RtcpFir::parse(*pkt)) {
+          for (std::size_t i = 0; i < fir->entryCount(); ++i)
+            wants_keyframe |= fir->entry(i).ssrc == kEchoVideoSsrc;
+        }
+      }
+    }
+    if (!wants_keyframe) return;
+    ++pli_in_;
+    if (publisher_video_ssrc_ == 0) return;
+    // RR (no blocks) + PLI for the publisher's video SSRC.
+    std::array<std::uint8_t, 64> rtcp{};
+    const auto rr = media::buildRtcpReceiverReport(rtcp, kFocusRtcpSsrc, {});
+    if (!rr) return;
+    const auto pli =
+        media::buildRtcpPli(media::MutableByteSpan(rtcp).subspan(*rr), kFocusRtcpSsrc, publisher_video_ssrc_);
+    if (!pli) return;
+    if (p.sendRtcp(rtcp, *rr + *pli, now)) {
+      ++pli_relayed_;
+      emit("pli " + std::to_string(pli_relayed_));
+    }
   }
   void onPeerDataChannelClosed(WebRtcPeer&, std::uint16_t sid) override {
     emit("dc-closed " + std::to_string(sid));
@@ -148,6 +273,11 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
          " ice_answered=" + std::to_string(peer_->ice().requestsAnswered()) +
          " peer_drops=" + std::to_string(peer_->drops().total());
     if (peer_->srtpProfile()) s += " srtp=" + std::string(media::srtpProfileName(*peer_->srtpProfile()));
+    s += " rtp_sent=" + std::to_string(peer_->rtpPacketsSent()) +
+         " rtcp_sent=" + std::to_string(peer_->rtcpPacketsSent()) +
+         " send_drops=" + std::to_string(peer_->sendDrops().total()) +
+         " echo_audio=" + std::to_string(echoed_audio_) + " echo_video=" + std::to_string(echoed_video_) +
+         " pli_in=" + std::to_string(pli_in_) + " pli_relayed=" + std::to_string(pli_relayed_);
     if (peer_->sctp()) {
       s += " dc_rx=" + std::to_string(peer_->sctp()->messagesReceived()) +
            " dc_tx=" + std::to_string(peer_->sctp()->messagesSent());
@@ -158,19 +288,33 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
   void scheduleStats() {
     stats_timer_.expires_after(std::chrono::milliseconds(500));
     stats_timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
+      // finished_: cancel() does not stop a handler whose timer already expired; it must not re-arm.
+      if (ec || finished_) return;
       emit(stats());
       scheduleStats();
     });
   }
 
   void finish() {
+    if (finished_) return;
+    finished_ = true;
     emit(stats());
     if (peer_) {
       for (const auto& s : peer_->ssrcStats()) {
         emit("ssrc " + std::to_string(s.ssrc) + " mid=" + s.mid + " kind=" + s.kind +
              " pt=" + std::to_string(s.payload_type) + " packets=" + std::to_string(s.packets) +
              " bytes=" + std::to_string(s.bytes));
+      }
+      for (const auto& t : peer_->publishedTracks()) {
+        std::string ssrcs;
+        for (auto x : t.ssrcs) ssrcs += (ssrcs.empty() ? "" : ",") + std::to_string(x);
+        emit("published mid=" + t.mid + " kind=" + t.kind + " stream=" + t.stream_id +
+             " track=" + t.track_id + " pt=" + std::to_string(t.payload_type) + " ssrcs=" + ssrcs);
+      }
+      for (std::size_t i = 0; i < static_cast<std::size_t>(PeerSendDrop::Count); ++i) {
+        const auto n = peer_->sendDrops().get(static_cast<PeerSendDrop>(i));
+        if (n)
+          emit(std::string("send-drop ") + toString(static_cast<PeerSendDrop>(i)) + "=" + std::to_string(n));
       }
       for (std::size_t i = 0; i < static_cast<std::size_t>(PeerDrop::Count); ++i) {
         const auto n = peer_->drops().get(static_cast<PeerDrop>(i));
@@ -200,6 +344,17 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
   std::unique_ptr<WebRtcPeer> peer_;
   int errors_{0};
   TimeMs answered_ms_{0};
+  std::optional<std::uint16_t> dc_sid_;
+  bool offered_{false};
+  bool finished_{false};
+  std::array<std::string, 2> echo_mids_;  // the participant's audio and video mids we echo
+  bool echo_{false};                      // the renegotiation completed: echo RTP back
+  std::uint32_t publisher_video_ssrc_{0};
+  std::array<std::uint8_t, 2048 + kSrtpMaxTrailer> echo_buffer_{};  // one packet; no allocation per packet
+  std::uint64_t echoed_audio_{0};
+  std::uint64_t echoed_video_{0};
+  std::uint64_t pli_in_{0};
+  std::uint64_t pli_relayed_{0};
 };
 
 }  // namespace

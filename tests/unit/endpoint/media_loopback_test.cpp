@@ -60,6 +60,8 @@ struct Side {
   int gathering_complete{0};
   bool candidate_before_description{false};
   bool closed{false};
+  std::vector<std::string> dc_open_labels;
+  std::vector<std::string> dc_messages;
 };
 
 // Routes the events of two engines to each other, like the signalling layer would.
@@ -75,6 +77,8 @@ class Link {
   Side& b() { return b_; }
   // When set, the next offer is held back and the candidates that follow it are delivered first.
   bool candidates_before_offer{false};
+  // When set, offers pass through it on their way to the other side (SDP munging, as a focus would write).
+  std::function<std::string(const std::string&)> rewrite_offer;
 
   void pump() {
     route(a_, b_);
@@ -121,7 +125,8 @@ class Link {
         held_offer_ = d->sdp;
         return;
       }
-      to.engine->setRemoteDescription(to.leg, d->type, d->sdp);
+      std::string sdp = d->type == SdpType::Offer && rewrite_offer ? rewrite_offer(d->sdp) : d->sdp;
+      to.engine->setRemoteDescription(to.leg, d->type, sdp);
       if (d->type == SdpType::Offer) to.engine->createAnswer(to.leg);
     } else if (auto* c = std::get_if<LocalCandidate>(&ev)) {
       if (from.descriptions.empty()) from.candidate_before_description = true;
@@ -146,6 +151,10 @@ class Link {
       ++from.negotiation_needed;
     } else if (auto* e = std::get_if<LegError>(&ev)) {
       from.errors.push_back(e->message);
+    } else if (auto* o = std::get_if<DataChannelOpen>(&ev)) {
+      from.dc_open_labels.push_back(o->label);
+    } else if (auto* m = std::get_if<DataChannelMessage>(&ev)) {
+      from.dc_messages.push_back(m->text);
     }
   }
 
@@ -169,10 +178,10 @@ class MediaLoopback : public ::testing::Test {
 
   // alice offers on leg la, bob answers on leg lb; returns once both are connected.
   std::unique_ptr<Link> connect(LegId la, LegId lb, LegOptions bob_options = {},
-                                bool early_candidates = false) {
+                                bool early_candidates = false, LegOptions alice_options = {}) {
     auto link = std::make_unique<Link>(*alice_, la, *bob_, lb);
     link->candidates_before_offer = early_candidates;
-    alice_->createLeg(la);
+    alice_->createLeg(la, alice_options);
     bob_->createLeg(lb, bob_options);
     alice_->createOffer(la);
     EXPECT_TRUE(link->waitUntil([&] { return link->connected(); }, 20s))
@@ -611,6 +620,93 @@ namespace {
 //   unshare -n sh -c 'ip link set lo up && /usr/bin/time -v endpoint_test
 //     --gtest_also_run_disabled_tests --gtest_filter=MediaLoopback.DISABLED_Soak'
 // CHORUS_SOAK_SECONDS (10), CHORUS_SOAK_SIZE ("320x240@15") pick the length and the video format.
+// What a participant does with its focus (docs/endpoint.md "Focus mode"): alice offers with the data channel
+// "datachannel", bob (standing in for the focus) talks to her over it, then offers a new sendonly video
+// section (bob's screenshare, rewritten to sendonly as a focus writes it). Alice answers it recvonly, decodes
+// it and counts it under its msid stream id.
+TEST_F(MediaLoopback, DataChannelAndFocusStyleRenegotiation) {
+  LegOptions with_dc;
+  with_dc.data_channel = "datachannel";
+  auto link = connect(1, 2, {}, false, with_dc);
+  ASSERT_TRUE(link->connected());
+  ASSERT_TRUE(link->waitUntil(
+      [&] { return !link->a().dc_open_labels.empty() && !link->b().dc_open_labels.empty(); }, 10s))
+      << "alice open " << link->a().dc_open_labels.size() << ", bob open " << link->b().dc_open_labels.size();
+  EXPECT_EQ(link->a().dc_open_labels, std::vector<std::string>{"datachannel"});
+  EXPECT_EQ(link->b().dc_open_labels, std::vector<std::string>{"datachannel"});  // adopted from alice
+  auto offer = parseSdpInfo(link->a().descriptions.at(0).sdp);
+  ASSERT_TRUE(offer);
+  ASSERT_EQ(offer->media.size(), 3u);
+  EXPECT_EQ(offer->media[2].media, "application");
+
+  const std::string ping = R"({"type":"m.call.ping","content":{}})";
+  bob_->sendDataChannel(2, ping);
+  alice_->sendDataChannel(1, R"({"type":"m.call.pong","content":{}})");
+  std::string big(60'000, 'x');  // well over one SCTP chunk
+  bob_->sendDataChannel(2, big);
+  ASSERT_TRUE(link->waitUntil(
+      [&] { return link->a().dc_messages.size() >= 2 && !link->b().dc_messages.empty(); }, 10s));
+  EXPECT_EQ(link->a().dc_messages[0], ping);
+  EXPECT_EQ(link->a().dc_messages[1], big);
+  EXPECT_EQ(link->b().dc_messages[0], R"({"type":"m.call.pong","content":{}})");
+
+  // Bob renegotiates: a new video section that only sends (to alice: her answer is recvonly).
+  const std::string screen_id = bob_->localStreamId(StreamPurpose::ScreenShare);
+  const std::string bob_id = bob_->localStreamId(StreamPurpose::UserMedia);
+  link->rewrite_offer = [&](const std::string& sdp) {
+    auto pos = sdp.find("a=msid:" + screen_id);
+    auto section = sdp.rfind("m=video", pos);
+    if (pos == std::string::npos || section == std::string::npos) return sdp;
+    std::string out = sdp;
+    auto dir = out.find("a=sendrecv", section);
+    if (dir != std::string::npos) out.replace(dir, 10, "a=sendonly");
+    return out;
+  };
+  bob_->setScreenshare(true);
+  ASSERT_TRUE(link->waitUntil([&] { return link->b().negotiation_needed == 1; }, 5s));
+  const auto a_desc = link->a().descriptions.size();
+  bob_->createOffer(2);
+  ASSERT_TRUE(link->waitUntil([&] { return link->a().descriptions.size() > a_desc; }, 10s));
+  auto answer = parseSdpInfo(link->a().descriptions.back().sdp);
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->media.size(), 4u);
+  EXPECT_EQ(answer->media[3].media, "video");
+  EXPECT_EQ(answer->media[3].direction, "recvonly");
+  ASSERT_TRUE(link->waitUntil([&] { return hasStream(link->a(), screen_id, MediaKind::Video); }, 10s));
+
+  LegStats a;
+  auto last = Clock::now();
+  ASSERT_TRUE(link->waitUntil(
+      [&] {
+        if (Clock::now() - last < 100ms) return false;
+        last = Clock::now();
+        a = link->stats(link->a());
+        auto s = a.remote_streams.find(screen_id);
+        auto u = a.remote_streams.find(bob_id);
+        return s != a.remote_streams.end() && u != a.remote_streams.end() &&
+               s->second.video_frames_decoded >= 20 && u->second.video_frames_decoded >= 20 &&
+               u->second.audio_frames_decoded >= 20;
+      },
+      15s))
+      << "streams " << a.remote_streams.size();
+  const auto& screen = a.remote_streams.at(screen_id);
+  const auto& user = a.remote_streams.at(bob_id);
+  EXPECT_GT(screen.packets_received, 0u);
+  EXPECT_GT(screen.bytes_received, screen.packets_received * 12);
+  EXPECT_EQ(screen.audio_frames_decoded, 0u);
+  EXPECT_GT(user.packets_received, 0u);
+  std::cout << "[ metrics  ] alice per stream: screen " << screen.video_frames_decoded << " frames / "
+            << screen.packets_received << " pkts; usermedia " << user.audio_frames_decoded << " audio + "
+            << user.video_frames_decoded << " video frames / " << user.packets_received << " pkts\n";
+  EXPECT_EQ(a.dc_messages_received, 2u);
+  EXPECT_EQ(a.dc_messages_sent, 1u);
+  for (Side* s : {&link->a(), &link->b()}) EXPECT_TRUE(s->errors.empty()) << s->errors.front();
+  EXPECT_TRUE(link->connected());
+  // A leg without a data channel refuses to send.
+  alice_->sendDataChannel(99, "x");
+  alice_->flush();
+}
+
 TEST_F(MediaLoopback, DISABLED_Soak) {
   const char* secs_env = std::getenv("CHORUS_SOAK_SECONDS");
   const int seconds = secs_env != nullptr ? std::atoi(secs_env) : 10;

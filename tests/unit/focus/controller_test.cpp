@@ -34,8 +34,9 @@ core::StateEvent member(const std::string& user, const std::string& conf, json::
 
 class ControllerTest : public ::testing::Test {
  protected:
-  ControllerTest() : clock_(kStart) {
+  explicit ControllerTest(TimeMs invite_grace_ms = 0) : clock_(kStart) {
     Config cfg;
+    cfg.invite_grace_ms = invite_grace_ms;
     cfg.user_id = "@sfu:hs";
     cfg.device_id = "SFU";
     cfg.max_participants_per_conference = 3;
@@ -245,6 +246,58 @@ TEST_F(ControllerTest, ANewSessionFromTheSameDeviceReplacesTheOldPeer) {
   EXPECT_EQ(ctl_->peer(a), nullptr) << "the old session's member entry is gone";
   PeerId a2 = accept("@alice:hs", "A", "aS2", "ca2");
   EXPECT_NE(a2, 0u);
+}
+
+class ControllerGraceTest : public ControllerTest {
+ protected:
+  ControllerGraceTest() : ControllerTest(5'000) {}
+};
+
+TEST_F(ControllerGraceTest, AnInviteThatArrivesBeforeTheMemberStateWaitsForIt) {
+  auto acts = invite("@alice:hs", "A", "aS", "call1");
+  EXPECT_TRUE(acts.empty());  // held, neither accepted nor rejected
+  ASSERT_TRUE(ctl_->nextTimeout().has_value());
+  EXPECT_EQ(*ctl_->nextTimeout(), kStart + 5'000);
+  clock_.advance(1'000);
+  acts = ctl_->handle(in::RoomStateChanged{
+      "!room:hs", {member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})}});
+  auto created = actionsOf<act::CreatePeer>(acts);
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0].user_id, "@alice:hs");
+  EXPECT_EQ(ctl_->counters().invites_accepted, 1u);
+  EXPECT_EQ(ctl_->counters().rejected_not_member, 0u);
+}
+
+TEST_F(ControllerGraceTest, AHeldInviteIsRejectedWhenTheGraceEnds) {
+  EXPECT_TRUE(invite("@dave:hs", "D", "dS", "c1").empty());
+  clock_.advance(4'999);
+  EXPECT_TRUE(actionsOf<core::act::SendToDevice>(ctl_->handle(in::Tick{})).empty());
+  clock_.advance(1);
+  auto sent = actionsOf<core::act::SendToDevice>(ctl_->handle(in::Tick{}));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, "m.call.reject");
+  EXPECT_EQ(sent[0].user_id, "@dave:hs");
+  EXPECT_EQ(ctl_->counters().rejected_not_member, 1u);
+  EXPECT_FALSE(ctl_->nextTimeout().has_value());
+}
+
+TEST_F(ControllerGraceTest, HeldInvitesAreBounded) {
+  for (int i = 0; i < 100; ++i) invite("@dave:hs", "D" + std::to_string(i), "dS", "c" + std::to_string(i));
+  // The first 64 wait; the rest are rejected at once.
+  EXPECT_EQ(ctl_->counters().rejected_not_member, 36u);
+}
+
+TEST_F(ControllerTest, ShutdownHangsUpOnEveryone) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)})});
+  accept("@alice:hs", "A", "aS", "c1");
+  accept("@bob:hs", "B", "bS", "c2");
+  auto acts = ctl_->handle(in::Shutdown{});
+  auto sent = actionsOf<core::act::SendToDevice>(acts);
+  ASSERT_EQ(sent.size(), 2u);
+  for (const auto& s : sent) EXPECT_EQ(s.type, "m.call.hangup");
+  EXPECT_EQ(actionsOf<act::ClosePeer>(acts).size(), 2u);
+  EXPECT_TRUE(ctl_->peers().empty());
 }
 
 }  // namespace

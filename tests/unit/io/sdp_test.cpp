@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "sdp_test_util.hpp"
 
 namespace chorus::io {
 namespace {
@@ -88,8 +92,9 @@ TEST(Sdp, AnswersChromiumOffer) {
   EXPECT_TRUE(has(sdp, "a=sctp-port:5000"));
   EXPECT_TRUE(has(sdp, "a=max-message-size:262144"));
   EXPECT_TRUE(has(sdp, "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"));
-  EXPECT_TRUE(
-      has(sdp, "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"));
+  // The focus sends no transport-wide feedback, so it does not negotiate transport-cc (see keptFeedback()).
+  EXPECT_FALSE(has(sdp, "transport-wide-cc"));
+  EXPECT_FALSE(has(sdp, "transport-cc"));
   EXPECT_FALSE(has(sdp, "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"));
   EXPECT_TRUE(has(sdp, "a=rtpmap:111 opus/48000/2"));
   EXPECT_TRUE(has(sdp, "a=fmtp:111 minptime=10;useinbandfec=1"));
@@ -212,6 +217,421 @@ TEST(Sdp, SimulcastRidsAreAnsweredRecv) {
   EXPECT_TRUE(has(a->sdp, "a=rid:f recv"));
   EXPECT_TRUE(has(a->sdp, "a=simulcast:recv q;h;f"));
   EXPECT_EQ(a->sections[0].rid_ext_id, 10);
+}
+
+TEST(Sdp, ParsesMsidBothForms) {
+  auto chromium = parseSdp(readCorpus("chromium_offer_av_dc.sdp"));
+  ASSERT_TRUE(chromium);
+  const auto& audio = chromium->media[0];
+  EXPECT_EQ(audio.msid_stream, "8d477d3d-b3cd-4b21-a490-f03970216706");
+  EXPECT_EQ(audio.msid_track, "1117d39b-b208-4f43-a0d7-e8da31018f73");
+  const auto& video = chromium->media[1];
+  EXPECT_EQ(video.msid_track, "8e299bd3-9e32-4d9e-a94c-7573b1702dba");
+  ASSERT_EQ(video.ssrc_msids.size(), 2u);  // the video ssrc and its RTX ssrc
+  EXPECT_EQ(video.ssrc_msids[1].ssrc, 588804388u);
+  EXPECT_EQ(video.ssrc_msids[1].track_id, "8e299bd3-9e32-4d9e-a94c-7573b1702dba");
+  EXPECT_TRUE(chromium->media[2].msid_stream.empty());
+
+  // webrtcbin only has the ssrc-level form; the answer's published identity comes from it.
+  auto gst = parseSdp(readCorpus("webrtcbin_offer_av.sdp"));
+  ASSERT_TRUE(gst);
+  EXPECT_TRUE(gst->media[0].msid_stream.empty());
+  ASSERT_EQ(gst->media[0].ssrc_msids.size(), 1u);
+  EXPECT_EQ(gst->media[0].ssrc_msids[0].ssrc, 1349992482u);
+  EXPECT_EQ(gst->media[0].ssrc_msids[0].stream_id, "user992261002@host-89762aaa");
+  EXPECT_EQ(gst->media[0].ssrc_msids[0].track_id, "webrtctransceiver0");
+  auto a = buildSdpAnswer(*gst, params());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->sections[1].remote_stream_id, "user992261002@host-89762aaa");
+  EXPECT_EQ(a->sections[1].remote_track_id, "webrtctransceiver1");
+  EXPECT_TRUE(a->sections[1].recv);
+
+  // Only the first a=msid counts; an msid without a track id is fine; ids that are too long are ignored
+  // without failing the offer; one ssrc-level msid per ssrc.
+  const std::string text =
+      "v=0\r\nm=audio 9 RTP/AVP 0\r\na=msid:" + std::string(kSdpMaxMsidLength + 1, 's') +
+      " t\r\na=msid:s1\r\na=msid:s2 t2\r\n"
+      "a=ssrc:5 msid:x y\r\na=ssrc:5 msid:other z\r\na=ssrc:6 cname:c\r\na=ssrc:7   msid:st\r\n";
+  auto m = parseSdp(text);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->media[0].msid_stream, "s1");
+  EXPECT_EQ(m->media[0].msid_track, "");
+  ASSERT_EQ(m->media[0].ssrc_msids.size(), 2u);
+  EXPECT_EQ(m->media[0].ssrc_msids[0].stream_id, "x");
+  EXPECT_EQ(m->media[0].ssrc_msids[0].track_id, "y");
+  EXPECT_EQ(m->media[0].ssrc_msids[1].ssrc, 7u);
+  EXPECT_EQ(m->media[0].ssrc_msids[1].stream_id, "st");
+  EXPECT_EQ(m->media[0].ssrcs, (std::vector<std::uint32_t>{5, 6, 7}));
+}
+
+// --- Renegotiation ------------------------------------------------------------------------------------
+
+SdpCodec opusCodec() {
+  SdpCodec c;
+  c.payload_type = 111;
+  c.name = "opus";
+  c.clock_rate = 48000;
+  c.channels = 2;
+  c.fmtp = "minptime=10;useinbandfec=1";
+  return c;
+}
+
+SdpCodec vp8Codec() {
+  SdpCodec c;
+  c.payload_type = 96;
+  c.name = "VP8";
+  c.clock_rate = 90000;
+  c.rtcp_fb = {"nack", "nack pli", "ccm fir"};
+  return c;
+}
+
+std::string answerTo(const std::string& offer_sdp, const std::map<std::string, std::string>& override = {}) {
+  test::AnswerOptions o;
+  o.override = override;
+  return test::answerTo(offer_sdp, o);
+}
+
+std::vector<std::string> midsOf(const std::string& sdp) {
+  std::vector<std::string> mids;
+  auto s = parseSdp(sdp);
+  if (s) {
+    for (const auto& m : s->media) mids.push_back(m.mid);
+  }
+  return mids;
+}
+
+// The initial exchange with the Chromium corpus offer: 0 audio, 1 video (both received), 2 data channel.
+SdpNegotiation chromiumSession() {
+  auto offer = parseSdp(readCorpus("chromium_offer_av_dc.sdp"));
+  auto a = offer ? buildSdpAnswer(*offer, params()) : std::nullopt;
+  return a ? static_cast<SdpNegotiation>(*a) : SdpNegotiation{};
+}
+
+TEST(Sdp, ReofferAddsSendonlySectionsAndKeepsTheSession) {
+  const SdpNegotiation current = chromiumSession();
+  ASSERT_EQ(current.sections.size(), 3u);
+  EXPECT_EQ(current.next_mid, 3u);
+  SdpAnswerParams p = params();
+  p.session_version = 3;
+  p.cname = "focuscname";
+  std::string why;
+  auto offer =
+      buildSdpOffer(current, {{"audio", 1001, "alice", "alice-mic"}, {"video", 1002, "alice", "alice-cam"}},
+                    opusCodec(), vp8Codec(), p, &why);
+  ASSERT_TRUE(offer) << why;
+  const std::string& sdp = offer->sdp;
+  EXPECT_TRUE(has(sdp, "o=- 1 3 IN IP4 127.0.0.1"));
+  EXPECT_TRUE(has(sdp, "a=ice-lite"));
+  EXPECT_TRUE(has(sdp, "a=group:BUNDLE 0 1 2 3 4"));
+  EXPECT_EQ(sdp.find("a=setup:passive"), std::string::npos);
+  EXPECT_TRUE(has(sdp, "a=setup:actpass"));
+  EXPECT_TRUE(has(sdp, "a=msid:alice alice-mic"));
+  EXPECT_TRUE(has(sdp, "a=ssrc:1001 cname:focuscname"));
+  EXPECT_TRUE(has(sdp, "a=ssrc:1001 msid:alice alice-mic"));
+  EXPECT_TRUE(has(sdp, "a=ssrc:1002 msid:alice alice-cam"));
+  EXPECT_TRUE(has(sdp, "a=fmtp:111 minptime=10;useinbandfec=1"));
+  EXPECT_TRUE(has(sdp, "a=rtcp-fb:96 nack pli"));
+  EXPECT_TRUE(has(sdp, "a=rtcp-fb:96 ccm fir"));
+  EXPECT_EQ(midsOf(sdp), (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+
+  auto back = parseSdp(sdp);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->media.size(), 5u);
+  for (const auto& m : back->media) {
+    EXPECT_EQ(m.port, 40000);
+    EXPECT_EQ(back->iceUfragOf(m), "ufrg");
+    EXPECT_EQ(back->fingerprintOf(m), "AA:BB");
+    EXPECT_EQ(m.setup, "actpass");
+  }
+  // The participant's sections stay recvonly with their header extensions; ours are sendonly without any.
+  EXPECT_EQ(back->media[0].direction, SdpDirection::RecvOnly);
+  EXPECT_EQ(back->media[0].extmapId(kExtMid), 4);
+  EXPECT_EQ(back->media[1].direction, SdpDirection::RecvOnly);
+  EXPECT_EQ(back->media[2].kind, "application");
+  EXPECT_EQ(back->media[2].sctp_port, 5000);
+  const auto& audio = back->media[3];
+  EXPECT_EQ(audio.kind, "audio");
+  EXPECT_EQ(audio.direction, SdpDirection::SendOnly);
+  EXPECT_TRUE(audio.extmaps.empty());
+  EXPECT_TRUE(audio.rtcp_mux);
+  EXPECT_TRUE(audio.rtcp_rsize);
+  EXPECT_EQ(audio.formats, (std::vector<std::string>{"111"}));
+  EXPECT_EQ(audio.ssrcs, (std::vector<std::uint32_t>{1001}));
+  ASSERT_EQ(audio.ssrc_msids.size(), 1u);
+  EXPECT_EQ(audio.ssrc_msids[0].track_id, "alice-mic");
+  const auto& video = back->media[4];
+  EXPECT_EQ(video.direction, SdpDirection::SendOnly);
+  ASSERT_NE(video.findCodec("VP8"), nullptr);
+  EXPECT_EQ(video.findCodec("VP8")->rtcp_fb, (std::vector<std::string>{"nack", "nack pli", "ccm fir"}));
+  EXPECT_TRUE(video.extmaps.empty());
+  // The pending negotiation records what we send.
+  ASSERT_EQ(offer->sections.size(), 5u);
+  EXPECT_TRUE(offer->sections[3].send && !offer->sections[3].recv);
+  EXPECT_EQ(offer->sections[4].send_track.ssrc, 1002u);
+  EXPECT_EQ(offer->next_mid, 5u);
+}
+
+TEST(Sdp, ReofferRejectsRemovedTracksAndRecyclesTheirSections) {
+  SdpNegotiation current = chromiumSession();
+  std::string why;
+  auto first = buildSdpOffer(current, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
+                             vp8Codec(), params(), &why);
+  ASSERT_TRUE(first) << why;
+  SdpNegotiation pending = *first;
+  auto answer = parseSdp(answerTo(first->sdp));
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(applySdpAnswer(pending, *answer, &why)) << why;
+  current = pending;
+
+  // The audio track goes away: its section is rejected (port 0, inactive, out of BUNDLE); the mids stay.
+  auto second = buildSdpOffer(current, {{"video", 1002, "a", "v1"}}, opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(second) << why;
+  EXPECT_TRUE(has(second->sdp, "a=group:BUNDLE 0 1 2 4"));
+  EXPECT_TRUE(has(second->sdp, "m=audio 0 UDP/TLS/RTP/SAVPF 111"));
+  EXPECT_EQ(second->sdp.find("a=ssrc:1001"), std::string::npos);
+  EXPECT_EQ(midsOf(second->sdp), (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+  auto back = parseSdp(second->sdp);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->media[3].port, 0);
+  EXPECT_EQ(back->media[3].direction, SdpDirection::Inactive);
+  EXPECT_FALSE(second->sections[3].accepted);
+  pending = *second;
+  answer = parseSdp(answerTo(second->sdp));
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(applySdpAnswer(pending, *answer, &why)) << why;
+  current = pending;
+
+  // A new audio track recycles the rejected audio section in place with a new mid; a new video track (no
+  // rejected video section) is appended. A kept track may change its msid.
+  auto third = buildSdpOffer(
+      current,
+      {{"video", 1002, "b", "v1-renamed"}, {"audio", 2001, "c", "c-mic"}, {"video", 2002, "c", "c-cam"}},
+      opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(third) << why;
+  EXPECT_EQ(midsOf(third->sdp), (std::vector<std::string>{"0", "1", "2", "5", "4", "6"}));
+  EXPECT_TRUE(has(third->sdp, "a=group:BUNDLE 0 1 2 5 4 6"));
+  EXPECT_TRUE(has(third->sdp, "a=ssrc:2001 msid:c c-mic"));
+  EXPECT_TRUE(has(third->sdp, "a=ssrc:1002 msid:b v1-renamed"));
+  EXPECT_TRUE(has(third->sdp, "a=ssrc:2002 msid:c c-cam"));
+  EXPECT_EQ(third->sections[3].send_track.ssrc, 2001u);
+
+  // A section is only recycled when it is rejected in the CURRENT session: a track that goes away and a new
+  // one in the same offer do not share a section (the old mid must still be there for the answerer).
+  auto swap =
+      buildSdpOffer(current, {{"audio", 3001, "d", "d-mic"}}, opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(swap) << why;
+  // mid 3 was rejected in `current`, so d-mic takes it over (new mid 5); video 4 goes to port 0.
+  EXPECT_EQ(midsOf(swap->sdp), (std::vector<std::string>{"0", "1", "2", "5", "4"}));
+  EXPECT_FALSE(swap->sections[4].accepted);
+  auto swap2 =
+      buildSdpOffer(current, {{"video", 3002, "d", "d-cam"}}, opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(swap2) << why;
+  EXPECT_EQ(midsOf(swap2->sdp), (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
+  EXPECT_FALSE(swap2->sections[4].accepted);
+  EXPECT_TRUE(swap2->sections[5].send);
+}
+
+TEST(Sdp, ReofferRefusesBadTrackLists) {
+  const SdpNegotiation current = chromiumSession();
+  std::string why;
+  EXPECT_FALSE(buildSdpOffer(current, {{"text", 1, "s", "t"}}, opusCodec(), vp8Codec(), params(), &why));
+  EXPECT_FALSE(buildSdpOffer(current, {{"audio", 0, "s", "t"}}, opusCodec(), vp8Codec(), params(), &why));
+  EXPECT_FALSE(buildSdpOffer(current, {{"audio", 5, "s", "t"}, {"video", 5, "s", "u"}}, opusCodec(),
+                             vp8Codec(), params(), &why));
+  EXPECT_NE(why.find("duplicate"), std::string::npos);
+  EXPECT_FALSE(buildSdpOffer(current, {{"audio", 5, "s", "has space"}}, opusCodec(), vp8Codec(), params()));
+  EXPECT_FALSE(buildSdpOffer(current, {{"audio", 5, "s", ""}}, opusCodec(), vp8Codec(), params()));
+  EXPECT_FALSE(buildSdpOffer(current, {{"audio", 5, std::string(kSdpMaxMsidLength + 1, 's'), "t"}},
+                             opusCodec(), vp8Codec(), params()));
+  // An empty stream id is written as "-" (no stream).
+  auto ok = buildSdpOffer(current, {{"audio", 5, "", "t"}}, opusCodec(), vp8Codec(), params());
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(has(ok->sdp, "a=msid:- t"));
+  // The section bound.
+  std::vector<SendTrack> many;
+  for (std::uint32_t i = 0; i < kSdpMaxMediaSections; ++i) many.push_back({"video", 100 + i, "s", "t"});
+  EXPECT_FALSE(buildSdpOffer(current, many, opusCodec(), vp8Codec(), params(), &why));
+  many.resize(kSdpMaxMediaSections - current.sections.size());
+  auto full = buildSdpOffer(current, many, opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(full) << why;
+  EXPECT_TRUE(parseSdp(full->sdp));  // the parser takes what the writer makes at the bound
+}
+
+TEST(Sdp, ApplyAnswerChecksTheAnswerAgainstTheOffer) {
+  const SdpNegotiation current = chromiumSession();
+  auto offer = buildSdpOffer(current, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
+                             vp8Codec(), params());
+  ASSERT_TRUE(offer);
+  const std::string good = answerTo(offer->sdp);
+  std::string why;
+  {  // one m-line short
+    std::string text = good.substr(0, good.rfind("m=video"));
+    SdpNegotiation pending = *offer;
+    EXPECT_FALSE(applySdpAnswer(pending, *parseSdp(text), &why));
+    EXPECT_NE(why.find("m-lines"), std::string::npos);
+    EXPECT_TRUE(pending.sections[4].send);  // unchanged
+  }
+  {  // a different mid
+    std::string text = good;
+    text.replace(text.find("a=mid:4"), 7, "a=mid:9");
+    SdpNegotiation pending = *offer;
+    EXPECT_FALSE(applySdpAnswer(pending, *parseSdp(text), &why));
+  }
+  {  // our payload type dropped
+    std::string text = good;
+    text.replace(text.rfind("m=audio 9 UDP/TLS/RTP/SAVPF 111"), 31, "m=audio 9 UDP/TLS/RTP/SAVPF 0");
+    text.replace(text.rfind("a=rtpmap:111 opus/48000"), 23, "a=rtpmap:0 PCMU/8000");
+    SdpNegotiation pending = *offer;
+    EXPECT_FALSE(applySdpAnswer(pending, *parseSdp(text), &why));
+    EXPECT_NE(why.find("payload type"), std::string::npos);
+  }
+  {  // the participant rejects our video and refuses our audio (inactive), and stops sending its video
+    SdpNegotiation pending = *offer;
+    auto text = answerTo(offer->sdp, {{"4", "reject"}, {"3", "inactive"}, {"1", "inactive"}});
+    ASSERT_TRUE(applySdpAnswer(pending, *parseSdp(text), &why)) << why;
+    EXPECT_FALSE(pending.sections[4].accepted);
+    EXPECT_TRUE(pending.sections[3].accepted);
+    EXPECT_FALSE(pending.sections[3].send);
+    EXPECT_FALSE(pending.sections[1].recv);
+    EXPECT_TRUE(pending.sections[0].recv);
+    // Header extensions the answer kept stay negotiated.
+    EXPECT_EQ(pending.sections[0].mid_ext_id, 4);
+  }
+  {  // the answer drops the mid extension: it is no longer negotiated
+    SdpNegotiation pending = *offer;
+    std::string text = good;
+    const auto at = text.find("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n");
+    ASSERT_NE(at, std::string::npos);
+    text.erase(at, std::string("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n").size());
+    ASSERT_TRUE(applySdpAnswer(pending, *parseSdp(text), &why)) << why;
+    EXPECT_EQ(pending.sections[0].mid_ext_id, 0);
+    EXPECT_EQ(pending.sections[1].mid_ext_id, 4);
+  }
+}
+
+TEST(Sdp, AppliesChromium156AnswerToAFocusReoffer) {
+  // Recorded by io_browser_focus_e2e: Chromium's answer to the focus's re-offer (2 sendonly sections added).
+  auto answer = parseSdp(readCorpus("chromium_answer_to_focus_reoffer.sdp"));
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->media.size(), 5u);
+  EXPECT_EQ(answer->setupOf(answer->media[0]), "active");  // Chromium keeps the DTLS client role
+  EXPECT_EQ(answer->media[3].direction, SdpDirection::RecvOnly);
+  auto offer = buildSdpOffer(chromiumSession(), {{"audio", 1001, "echo", "a"}, {"video", 1002, "echo", "v"}},
+                             opusCodec(), vp8Codec(), params());
+  ASSERT_TRUE(offer);
+  SdpNegotiation pending = *offer;
+  std::string why;
+  ASSERT_TRUE(applySdpAnswer(pending, *answer, &why)) << why;
+  EXPECT_TRUE(pending.sections[0].recv && !pending.sections[0].send);
+  EXPECT_TRUE(pending.sections[1].recv);
+  EXPECT_TRUE(pending.sections[3].send && !pending.sections[3].recv);
+  EXPECT_TRUE(pending.sections[4].send);
+  EXPECT_EQ(pending.sections[0].mid_ext_id, 4);  // both sides kept the mid extension on mid 0
+}
+
+// What Chromium sends when the participant adds a screen share after our re-offer: every section again (ours
+// now recvonly from its side), plus a new sendonly video section.
+std::string participantReoffer(const std::string& their_dir_of_our_audio = "recvonly") {
+  std::string s =
+      "v=0\r\no=- 5 4 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2 3 4 5\r\n"
+      "a=ice-ufrag:brws\r\na=ice-pwd:browserpassword0123456789\r\na=fingerprint:sha-256 AA:CC\r\n"
+      "a=setup:actpass\r\n";
+  auto av = [](const std::string& kind, const std::string& mid, const std::string& dir,
+               const std::string& extra) {
+    const std::string pt = kind == "audio" ? "111" : "96";
+    return "m=" + kind + " 9 UDP/TLS/RTP/SAVPF " + pt + " 0\r\na=mid:" + mid + "\r\na=" + dir +
+           "\r\na=rtcp-mux\r\na=rtcp-rsize\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n" +
+           "a=rtpmap:" + pt + (kind == "audio" ? " opus/48000/2" : " VP8/90000") +
+           "\r\na=rtpmap:0 PCMU/8000\r\n" + extra;
+  };
+  s += av("audio", "0", "sendonly", "a=msid:st mic\r\na=ssrc:11 cname:x\r\n");
+  s += av("video", "1", "sendonly", "a=msid:st cam\r\na=ssrc:12 cname:x\r\n");
+  s += "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\na=sctp-port:5000\r\n";
+  s += av("audio", "3", their_dir_of_our_audio, "");
+  s += av("video", "4", "recvonly", "");
+  s += av("video", "5", "sendonly", "a=msid:st screen\r\na=ssrc:13 cname:x\r\na=ssrc:13 msid:st screen\r\n");
+  return s;
+}
+
+SdpNegotiation sessionWithOurTracks() {
+  SdpNegotiation current = chromiumSession();
+  auto offer = buildSdpOffer(current, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
+                             vp8Codec(), params());
+  if (!offer) return {};
+  SdpNegotiation pending = *offer;
+  auto answer = parseSdp(answerTo(offer->sdp));
+  if (!answer || !applySdpAnswer(pending, *answer)) return {};
+  return pending;
+}
+
+TEST(Sdp, ParticipantReofferIsAnsweredWithOurSendSections) {
+  const SdpNegotiation current = sessionWithOurTracks();
+  ASSERT_EQ(current.sections.size(), 5u);
+  auto reoffer = parseSdp(participantReoffer());
+  ASSERT_TRUE(reoffer);
+  std::string why;
+  auto a = buildSdpAnswer(*reoffer, params(), &current, &why);
+  ASSERT_TRUE(a) << why;
+  const std::string& sdp = a->sdp;
+  EXPECT_TRUE(has(sdp, "a=group:BUNDLE 0 1 2 3 4 5"));
+  EXPECT_EQ(sdp.find("a=setup:actpass"), std::string::npos);
+  auto back = parseSdp(sdp);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->media.size(), 6u);
+  EXPECT_EQ(back->media[0].direction, SdpDirection::RecvOnly);
+  EXPECT_EQ(back->media[3].direction, SdpDirection::SendOnly);
+  EXPECT_EQ(back->media[3].ssrcs, (std::vector<std::uint32_t>{1001}));
+  EXPECT_EQ(back->media[3].msid_track, "a1");
+  EXPECT_TRUE(back->media[3].extmaps.empty());
+  EXPECT_EQ(back->media[4].direction, SdpDirection::SendOnly);
+  EXPECT_EQ(back->media[4].ssrcs, (std::vector<std::uint32_t>{1002}));
+  EXPECT_EQ(back->media[5].direction, SdpDirection::RecvOnly);
+  EXPECT_EQ(back->media[5].extmapId(kExtMid), 4);
+  EXPECT_TRUE(a->sections[5].recv);
+  EXPECT_EQ(a->sections[5].remote_track_id, "screen");
+  EXPECT_EQ(a->sections[5].ssrcs, (std::vector<std::uint32_t>{13}));
+  EXPECT_EQ(a->next_mid, 6u);
+
+  // The participant now also sends on our audio section (addTrack reused the transceiver): sendrecv.
+  auto sendrecv = buildSdpAnswer(*parseSdp(participantReoffer("sendrecv")), params(), &current, &why);
+  ASSERT_TRUE(sendrecv) << why;
+  EXPECT_TRUE(sendrecv->sections[3].send && sendrecv->sections[3].recv);
+  EXPECT_EQ(parseSdp(sendrecv->sdp)->media[3].direction, SdpDirection::SendRecv);
+  // ... and when we stop sending there, our next offer leaves it recvonly instead of rejecting it.
+  auto next = buildSdpOffer(*sendrecv, {{"video", 1002, "a", "v1"}}, opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(next) << why;
+  EXPECT_TRUE(next->sections[3].accepted);
+  EXPECT_EQ(parseSdp(next->sdp)->media[3].direction, SdpDirection::RecvOnly);
+
+  // The participant stops receiving our audio (port 0): the section is rejected, and the track is offered
+  // again in a new section next time.
+  std::string stopped = participantReoffer();
+  stopped.replace(stopped.find("m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=mid:3"), 9, "m=audio 0");
+  auto st = parseSdp(stopped);
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->media[3].port, 0);
+  ASSERT_EQ(st->media[3].proto, "UDP/TLS/RTP/SAVPF");
+  auto sa = buildSdpAnswer(*st, params(), &current, &why);
+  ASSERT_TRUE(sa) << why;
+  EXPECT_FALSE(sa->sections[3].accepted);
+  EXPECT_TRUE(has(sa->sdp, "a=group:BUNDLE 0 1 2 4 5"));
+  auto again = buildSdpOffer(*sa, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
+                             vp8Codec(), params(), &why);
+  ASSERT_TRUE(again) << why;
+  EXPECT_EQ(midsOf(again->sdp), (std::vector<std::string>{"0", "1", "2", "6", "4", "5"}));
+}
+
+TEST(Sdp, ParticipantReofferMustKeepTheSession) {
+  const SdpNegotiation current = sessionWithOurTracks();
+  std::string why;
+  std::string moved = participantReoffer();
+  moved.replace(moved.find("a=mid:4"), 7, "a=mid:7");
+  EXPECT_FALSE(buildSdpAnswer(*parseSdp(moved), params(), &current, &why));
+  EXPECT_NE(why.find("changed its mid"), std::string::npos);
+  std::string shorter = participantReoffer();
+  shorter = shorter.substr(0, shorter.find("m=video 9 UDP/TLS/RTP/SAVPF 96 0\r\na=mid:4"));
+  EXPECT_FALSE(buildSdpAnswer(*parseSdp(shorter), params(), &current, &why));
+  EXPECT_NE(why.find("fewer m-lines"), std::string::npos);
 }
 
 }  // namespace

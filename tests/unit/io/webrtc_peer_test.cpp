@@ -17,7 +17,9 @@
 
 #include "io/udp_server.hpp"
 #include "io_test_util.hpp"
+#include "media/rtcp/rtcp_packet.hpp"
 #include "media/srtp/srtp_session.hpp"
+#include "sdp_test_util.hpp"
 
 namespace chorus::io {
 namespace {
@@ -36,7 +38,8 @@ std::string offerFor(const DtlsIdentity& client) {
          "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n"
          "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=rtpmap:111 opus/48000/2\r\n"
          "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendonly\r\na=rtcp-mux\r\n"
-         "a=rtpmap:96 VP8/90000\r\na=ssrc:2222 cname:x\r\n"
+         "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n"
+         "a=rtpmap:96 VP8/90000\r\na=msid:cam-stream cam-track\r\na=ssrc:2222 cname:x\r\n"
          "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\n"
          "a=sctp-port:5000\r\n";
 }
@@ -69,6 +72,32 @@ std::vector<std::uint8_t> rtp(std::uint8_t pt, std::uint16_t seq, std::uint32_t 
   return p;
 }
 
+// RTP with one-byte header extensions {id, value}.
+std::vector<std::uint8_t> rtpWithExtensions(std::uint8_t pt, std::uint16_t seq, std::uint32_t ssrc,
+                                            const std::vector<std::pair<std::uint8_t, std::string>>& exts) {
+  std::vector<std::uint8_t> p(12);
+  p[0] = 0x80;
+  p[1] = pt;
+  media::store16(p.data() + 2, seq);
+  media::store32(p.data() + 4, seq * 3000u);
+  media::store32(p.data() + 8, ssrc);
+  if (!exts.empty()) {
+    std::vector<std::uint8_t> block;
+    for (const auto& [id, value] : exts) {
+      block.push_back(static_cast<std::uint8_t>((id << 4) | (value.size() - 1)));
+      block.insert(block.end(), value.begin(), value.end());
+    }
+    while (block.size() % 4 != 0) block.push_back(0);
+    p[0] |= 0x10;
+    p.resize(16);
+    media::store16(p.data() + 12, 0xBEDE);
+    media::store16(p.data() + 14, static_cast<std::uint16_t>(block.size() / 4));
+    p.insert(p.end(), block.begin(), block.end());
+  }
+  p.insert(p.end(), 50, 0x17);
+  return p;
+}
+
 struct Browser : DtlsTransport::Listener, SctpAssociation::Listener {
   Browser(asio::io_context& io, const DtlsIdentity& id)
       : socket(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
@@ -86,6 +115,17 @@ struct Browser : DtlsTransport::Listener, SctpAssociation::Listener {
         }
       } else if (media::classifyPacket(d) == media::PacketKind::Dtls) {
         dtls.receive(d);
+      } else if (srtp && (media::classifyPacket(d) == media::PacketKind::Rtp ||
+                          media::classifyPacket(d) == media::PacketKind::Rtcp)) {
+        const bool is_rtcp = media::classifyPacket(d) == media::PacketKind::Rtcp;
+        std::vector<std::uint8_t> packet(d.begin(), d.end());
+        const auto plain = is_rtcp ? srtp->unprotectRtcp(packet) : srtp->unprotectRtp(packet);
+        if (plain) {
+          packet.resize(*plain);
+          (is_rtcp ? rtcp_in : rtp_in).push_back(std::move(packet));
+        } else {
+          ++unprotect_failures;
+        }
       }
       receiveNext();
     });
@@ -109,6 +149,14 @@ struct Browser : DtlsTransport::Listener, SctpAssociation::Listener {
   }
   void onDataChannelClosed(SctpAssociation&, std::uint16_t) override {}
 
+  bool sendRtcp(std::vector<std::uint8_t> p) {
+    const std::size_t n = p.size();
+    p.resize(n + media::srtpRtcpOverhead(srtp->profile()));
+    auto out = srtp->protectRtcp(p, n);
+    if (!out) return false;
+    sendRaw(media::ByteSpan(p.data(), *out));
+    return true;
+  }
   bool sendRtp(std::vector<std::uint8_t> p) {
     const std::size_t n = p.size();
     p.resize(n + media::srtpRtpOverhead(srtp->profile()));
@@ -131,6 +179,9 @@ struct Browser : DtlsTransport::Listener, SctpAssociation::Listener {
   std::vector<std::string> messages;
   std::string failure;
   int stun_ok{0};
+  std::vector<std::vector<std::uint8_t>> rtp_in;  // decrypted packets from the focus
+  std::vector<std::vector<std::uint8_t>> rtcp_in;
+  int unprotect_failures{0};
 };
 
 struct FocusSide : WebRtcPeer::Listener, UdpServer::Listener {
@@ -144,6 +195,21 @@ struct FocusSide : WebRtcPeer::Listener, UdpServer::Listener {
     p.sendText(sid, "echo: " + std::string(text));
   }
   void onPeerDead(UdpServer::Peer&) override { ++dead; }
+  struct Rtp {
+    std::uint32_t ssrc;
+    std::uint16_t seq;
+    std::string mid, rid, kind;
+    std::size_t size;
+  };
+  void onPeerRtp(WebRtcPeer&, const RtpInfo& info, media::MutableByteSpan packet, TimeMs) override {
+    rtp.push_back({info.ssrc, info.seq, std::string(info.mid), std::string(info.rid), std::string(info.kind),
+                   packet.size()});
+  }
+  void onPeerRtcp(WebRtcPeer&, media::MutableByteSpan packet, TimeMs) override {
+    rtcp.emplace_back(packet.begin(), packet.end());
+  }
+  std::vector<Rtp> rtp;
+  std::vector<std::vector<std::uint8_t>> rtcp;
   bool connected{false};
   std::string failure;
   std::vector<std::string> labels;
@@ -327,7 +393,224 @@ TEST_F(WebRtcPeerLoopback, RejectsBadOffers) {
   EXPECT_FALSE(peer.acceptOffer(passive));
   WebRtcPeer again(*server_id, *server, focus, clock.nowMs());
   ASSERT_TRUE(again.acceptOffer(offerFor(*client_id)));
-  EXPECT_FALSE(again.acceptOffer(offerFor(*client_id)));  // no renegotiation
+  // A re-offer is answered now, but not an ICE restart, another certificate or the DTLS server role.
+  EXPECT_TRUE(again.acceptOffer(offerFor(*client_id)));
+  std::string restart = offerFor(*client_id);
+  restart.replace(restart.find("a=ice-ufrag:brws"), 16, "a=ice-ufrag:new1");
+  auto r = again.acceptOffer(restart);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::Unimplemented);
+  auto other_cert = DtlsIdentity::generate();
+  EXPECT_FALSE(again.acceptOffer(offerFor(*other_cert)));
+  EXPECT_FALSE(again.acceptOffer(passive));
+  std::string moved = offerFor(*client_id);
+  moved.replace(moved.find("a=mid:1"), 7, "a=mid:7");
+  EXPECT_FALSE(again.acceptOffer(moved));
+  EXPECT_EQ(again.sections().size(), 3u);  // the failed re-offers changed nothing
+  EXPECT_EQ(again.sections()[1].mid, "1");
+}
+
+// The participant's re-offer after our offer with send tracks in mids 3 and 4: it adds a screen share (mid
+// 5).
+std::string participantReoffer(const DtlsIdentity& client) {
+  std::string s = offerFor(client);
+  s.replace(s.find("a=group:BUNDLE 0 1 2"), 20, "a=group:BUNDLE 0 1 2 3 4 5");
+  s += "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:3\r\na=recvonly\r\na=rtcp-mux\r\n"
+       "a=rtpmap:111 opus/48000/2\r\n"
+       "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:4\r\na=recvonly\r\na=rtcp-mux\r\n"
+       "a=rtpmap:96 VP8/90000\r\n"
+       "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:5\r\na=sendonly\r\na=rtcp-mux\r\n"
+       "a=rtpmap:96 VP8/90000\r\na=ssrc:4444 cname:x\r\na=ssrc:4444 msid:screen-stream screen-track\r\n";
+  return s;
+}
+
+TEST_F(WebRtcPeerLoopback, FocusOfferAnswerRollbackAndParticipantReoffer) {
+  WebRtcPeer peer(*server_id, *server, focus, clock.nowMs());
+  const std::vector<SendTrack> tracks = {{"audio", 5001, "alice", "alice-mic"},
+                                         {"video", 5002, "alice", "alice-cam"}};
+  auto early = peer.createOffer(tracks);
+  ASSERT_FALSE(early);  // no session yet
+  EXPECT_EQ(early.error().code, Code::FailedPrecondition);
+  EXPECT_FALSE(peer.applyAnswer("v=0\r\n"));  // nothing pending
+  auto first_answer = peer.acceptOffer(offerFor(*client_id));
+  ASSERT_TRUE(first_answer);
+  EXPECT_EQ(peer.sendPayloadType("audio"), 111);
+  EXPECT_EQ(peer.sendPayloadType("video"), 96);
+  EXPECT_EQ(peer.sendPayloadType("application"), 0);
+  ASSERT_EQ(peer.publishedTracks().size(), 2u);
+  EXPECT_EQ(peer.publishedTracks()[0].mid, "0");
+  EXPECT_EQ(peer.publishedTracks()[0].kind, "audio");
+  EXPECT_EQ(peer.publishedTracks()[0].payload_type, 111);
+  EXPECT_EQ(peer.publishedTracks()[1].kind, "video");
+  EXPECT_EQ(peer.publishedTracks()[1].stream_id, "cam-stream");
+  EXPECT_EQ(peer.publishedTracks()[1].track_id, "cam-track");
+  EXPECT_EQ(peer.publishedTracks()[1].ssrcs, (std::vector<std::uint32_t>{2222}));
+
+  auto offer = peer.createOffer(tracks);
+  ASSERT_TRUE(offer) << offer.error().message;
+  EXPECT_TRUE(peer.hasPendingOffer());
+  EXPECT_FALSE(peer.createOffer(tracks));                // one at a time
+  EXPECT_FALSE(peer.acceptOffer(offerFor(*client_id)));  // glare: the caller rolls back first
+  peer.rollback();
+  EXPECT_FALSE(peer.hasPendingOffer());
+  EXPECT_EQ(peer.sections().size(), 3u);  // nothing of the dropped offer stayed
+
+  offer = peer.createOffer(tracks);
+  ASSERT_TRUE(offer);
+  // Same transport as the first answer: ICE credentials, fingerprint, candidate; DTLS actpass.
+  EXPECT_EQ(attr(*offer, "ice-ufrag"), attr(*first_answer, "ice-ufrag"));
+  EXPECT_EQ(attr(*offer, "fingerprint"), attr(*first_answer, "fingerprint"));
+  EXPECT_EQ(attr(*offer, "candidate"), attr(*first_answer, "candidate"));
+  EXPECT_EQ(attr(*offer, "setup"), "actpass");
+  EXPECT_NE(offer->find("a=group:BUNDLE 0 1 2 3 4\r\n"), std::string::npos);
+  EXPECT_NE(offer->find("a=ssrc:5002 msid:alice alice-cam\r\n"), std::string::npos);
+  // The o= version grows with every description.
+  auto origin = [](const std::string& sdp) {
+    const auto at = sdp.find("\r\no=- ");
+    return at == std::string::npos ? std::string() : sdp.substr(at + 2, sdp.find("\r\n", at + 2) - at - 2);
+  };
+  ASSERT_FALSE(origin(*offer).empty());
+  EXPECT_NE(origin(*offer), origin(*first_answer));
+  EXPECT_EQ(origin(*offer).substr(0, origin(*offer).find(' ', 4)),
+            origin(*first_answer).substr(0, origin(*first_answer).find(' ', 4)));  // same session id
+
+  test::AnswerOptions good;
+  good.fingerprint = client_id->fingerprint();
+  EXPECT_FALSE(peer.applyAnswer("garbage"));
+  test::AnswerOptions passive = good;
+  passive.setup = "passive";
+  auto role = peer.applyAnswer(test::answerTo(*offer, passive));
+  ASSERT_FALSE(role);
+  EXPECT_NE(role.error().message.find("DTLS role"), std::string::npos);
+  test::AnswerOptions restart = good;
+  restart.ufrag = "othr";
+  EXPECT_FALSE(peer.applyAnswer(test::answerTo(*offer, restart)));
+  test::AnswerOptions cert = good;
+  cert.fingerprint = "AA:CC";
+  EXPECT_FALSE(peer.applyAnswer(test::answerTo(*offer, cert)));
+  EXPECT_TRUE(peer.hasPendingOffer());  // a bad answer leaves the offer pending
+  auto applied = peer.applyAnswer(test::answerTo(*offer, good));
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_FALSE(peer.hasPendingOffer());
+  ASSERT_EQ(peer.sections().size(), 5u);
+  EXPECT_TRUE(peer.sections()[3].send);
+  EXPECT_EQ(peer.sections()[4].send_track.track_id, "alice-cam");
+  EXPECT_EQ(peer.publishedTracks().size(), 2u);
+
+  // The participant re-offers with a screen share: our sections are answered sendonly with their ssrcs.
+  auto reanswer = peer.acceptOffer(participantReoffer(*client_id));
+  ASSERT_TRUE(reanswer) << reanswer.error().message;
+  auto parsed = parseSdp(*reanswer);
+  ASSERT_TRUE(parsed);
+  ASSERT_EQ(parsed->media.size(), 6u);
+  EXPECT_EQ(parsed->media[3].direction, SdpDirection::SendOnly);
+  EXPECT_EQ(parsed->media[3].ssrcs, (std::vector<std::uint32_t>{5001}));
+  EXPECT_EQ(parsed->media[4].msid_track, "alice-cam");
+  EXPECT_EQ(parsed->media[5].direction, SdpDirection::RecvOnly);
+  EXPECT_EQ(parsed->setupOf(parsed->media[0]), "passive");
+  EXPECT_NE(reanswer->find("a=group:BUNDLE 0 1 2 3 4 5\r\n"), std::string::npos);
+  ASSERT_EQ(peer.publishedTracks().size(), 3u);
+  EXPECT_EQ(peer.publishedTracks()[2].mid, "5");
+  EXPECT_EQ(peer.publishedTracks()[2].stream_id, "screen-stream");
+  EXPECT_EQ(peer.publishedTracks()[2].ssrcs, (std::vector<std::uint32_t>{4444}));
+
+  // The next offer of ours keeps all six sections and adds new mids after the participant's.
+  auto third = peer.createOffer({{"audio", 5001, "alice", "alice-mic"}, {"video", 6002, "bob", "bob-cam"}});
+  ASSERT_TRUE(third);
+  auto t = parseSdp(*third);
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->media.size(), 7u);
+  EXPECT_EQ(t->media[4].port, 0);  // alice-cam is gone
+  EXPECT_EQ(t->media[6].mid, "6");
+  EXPECT_EQ(t->media[5].direction, SdpDirection::RecvOnly);
+}
+
+TEST_F(WebRtcPeerLoopback, MediaHooksAndSendingBothWays) {
+  WebRtcPeer peer(*server_id, *server, focus, clock.nowMs());
+  auto answer = peer.acceptOffer(offerFor(*client_id));
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(server->addPeer(peer));
+  // Not connected yet: nothing is sent.
+  std::array<std::uint8_t, 200 + kSrtpMaxTrailer> buf{};
+  auto plain = rtpWithExtensions(111, 7, 0xABCDEF, {});
+  std::copy(plain.begin(), plain.end(), buf.begin());
+  EXPECT_FALSE(peer.sendRtp(buf, plain.size(), clock.nowMs()));
+  EXPECT_EQ(peer.sendDrops().get(PeerSendDrop::NotConnected), 1u);
+
+  Browser b(io, *client_id);
+  b.server = server->localEndpoint();
+  b.server_pwd = attr(*answer, "ice-pwd");
+  b.receiveNext();
+  ASSERT_TRUE(b.dtls.setRemoteFingerprint("sha-256", attr(*answer, "fingerprint").substr(8)));
+  test::BindingRequestOptions nominate;
+  nominate.use_candidate = true;
+  b.sendRaw(test::buildBindingRequest(std::string(peer.iceUfrag()) + ":" + std::string(kClientUfrag),
+                                      b.server_pwd, nominate));
+  ASSERT_TRUE(runUntil([&] { return b.stun_ok == 1; }));
+  ASSERT_TRUE(b.dtls.start());
+  ASSERT_TRUE(runUntil([&] { return focus.connected && b.srtp; })) << b.failure << focus.failure;
+
+  // Incoming: audio whose mid extension stops after 2 packets; video on an SSRC the offer does not name,
+  // with mid + rid extensions on the first packet only (as Chrome does); the listener keeps both.
+  for (std::uint16_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(
+        b.sendRtp(i < 2 ? rtpWithExtensions(111, i, 1111, {{4, "0"}}) : rtpWithExtensions(111, i, 1111, {})));
+  }
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(96, 100, 3333, {{4, "1"}, {10, "h"}})));
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(96, 101, 3333, {})));
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(96, 1, 2222, {})));  // mid from a=ssrc, no rid
+  std::array<std::uint8_t, 64> rr{};
+  const auto rr_size = media::buildRtcpReceiverReport(rr, 3333, {});
+  ASSERT_TRUE(rr_size);
+  ASSERT_TRUE(b.sendRtcp(std::vector<std::uint8_t>(rr.begin(), rr.begin() + *rr_size)));
+  ASSERT_TRUE(runUntil([&] { return focus.rtp.size() == 7 && focus.rtcp.size() == 1; }));
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(focus.rtp[i].ssrc, 1111u);
+    EXPECT_EQ(focus.rtp[i].seq, i);
+    EXPECT_EQ(focus.rtp[i].mid, "0");
+    EXPECT_EQ(focus.rtp[i].rid, "");
+    EXPECT_EQ(focus.rtp[i].kind, "audio");
+  }
+  EXPECT_EQ(focus.rtp[3].size, 12u + 50);  // the decrypted packet, without the SRTP tag
+  for (std::size_t i = 4; i < 6; ++i) {
+    EXPECT_EQ(focus.rtp[i].mid, "1");
+    EXPECT_EQ(focus.rtp[i].rid, "h");
+    EXPECT_EQ(focus.rtp[i].kind, "video");
+  }
+  EXPECT_EQ(focus.rtp[6].mid, "1");
+  EXPECT_EQ(focus.rtp[6].rid, "");
+  EXPECT_EQ(focus.rtcp[0], std::vector<std::uint8_t>(rr.begin(), rr.begin() + *rr_size));
+  for (const auto& s : peer.ssrcStats()) {
+    if (s.ssrc == 3333) {
+      EXPECT_EQ(s.rid, "h");
+    }
+  }
+
+  // Outgoing: RTP and RTCP protected in place, received and decrypted by the browser byte for byte.
+  ASSERT_TRUE(peer.sendRtp(buf, plain.size(), clock.nowMs()));
+  std::array<std::uint8_t, 64 + kSrtpMaxTrailer> rtcp{};
+  const auto pli = media::buildRtcpPli(rtcp, 1, 2222);
+  ASSERT_TRUE(pli);
+  const std::vector<std::uint8_t> pli_plain(rtcp.begin(), rtcp.begin() + *pli);
+  ASSERT_TRUE(peer.sendRtcp(rtcp, *pli, clock.nowMs()));
+  ASSERT_TRUE(runUntil([&] { return b.rtp_in.size() == 1 && b.rtcp_in.size() == 1; }));
+  EXPECT_EQ(b.rtp_in[0], plain);
+  EXPECT_EQ(b.rtcp_in[0], pli_plain);
+  EXPECT_EQ(b.unprotect_failures, 0);
+  EXPECT_EQ(peer.rtpPacketsSent(), 1u);
+  EXPECT_EQ(peer.rtcpPacketsSent(), 1u);
+
+  // No room for the SRTP trailer, or a length past the buffer: refused, counted, nothing sent.
+  std::array<std::uint8_t, 62 + 15> small{};
+  std::copy(plain.begin(), plain.end(), small.begin());
+  EXPECT_FALSE(peer.sendRtp(small, plain.size(), clock.nowMs()));
+  EXPECT_FALSE(peer.sendRtp(buf, buf.size() + 1, clock.nowMs()));
+  EXPECT_EQ(peer.sendDrops().get(PeerSendDrop::BufferTooSmall), 2u);
+  std::array<std::uint8_t, 4 + kSrtpMaxTrailer> junk{};
+  EXPECT_FALSE(peer.sendRtp(junk, 4, clock.nowMs()));  // not RTP: libsrtp refuses
+  EXPECT_EQ(peer.sendDrops().get(PeerSendDrop::Protect), 1u);
+  EXPECT_EQ(peer.rtpPacketsSent(), 1u);
+  server->removePeer(peer);
 }
 
 TEST(UdpServerConsent, PeerWithoutConsentIsReportedDead) {

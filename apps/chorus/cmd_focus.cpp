@@ -1,0 +1,48 @@
+// `chorus focus`: flags only; the focus lives in src/focus.
+#include <memory>
+
+#include "apps/chorus/commands.hpp"
+#ifdef CHORUS_FOCUS_SERVICE
+#include "focus/service.hpp"
+
+namespace chorus::app {
+
+void registerFocus(CLI::App& app, Runner* runner) {
+  auto opt = std::make_shared<focus::ServiceOptions>();
+  auto config = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("focus", "Run an MSC3898 focus (SFU) as a Matrix device");
+  cmd->add_option("--homeserver", opt->homeserver, "homeserver base URL, e.g. http://127.0.0.1:8008")
+      ->required();
+  cmd->add_option("--user", opt->user, "the focus's user (localpart or MXID)")->required();
+  cmd->add_option("--password", opt->password, "password (or use --access-token)");
+  cmd->add_option("--access-token", opt->access_token, "access token instead of a password");
+  cmd->add_option("--device-id", opt->device_id, "device id to log in as")->capture_default_str();
+  cmd->add_option("--udp-port", opt->udp_port, "the one UDP port for all media (0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--bind", opt->bind_ip, "address to bind the UDP port to")->capture_default_str();
+  cmd->add_option("--public-ip", opt->public_ip,
+                  "address advertised to participants (default: the bind address, 127.0.0.1 for 0.0.0.0)");
+  cmd->add_option("--config", *config,
+                  "JSON config file (allow-lists, limits, keepalive; see docs/focus.md)");
+  cmd->add_option("--allow-server", opt->controller.allowed_servers,
+                  "accept room invites only from rooms on this server (repeatable)");
+  cmd->add_option("--allow-room", opt->controller.allowed_rooms,
+                  "accept invites only to this room (repeatable)");
+  cmd->add_flag("--json", opt->json, "JSON lines on stdout: ready, periodic stats, summary");
+  cmd->add_option("--stats-interval", opt->stats_interval_s, "seconds between stats lines (0: none)")
+      ->capture_default_str();
+  cmd->callback([opt, config, runner] {
+    if (opt->password.empty() && opt->access_token.empty()) {
+      throw CLI::ValidationError("--password", "give --password or --access-token");
+    }
+    if (!config->empty()) {
+      if (auto st = focus::applyConfigFile(*config, *opt); !st) {
+        throw CLI::ValidationError("--config", st.error().message);
+      }
+    }
+    *runner = [opt] { return focus::runFocus(*opt); };
+  });
+}
+
+}  // namespace chorus::app
+#endif  // CHORUS_FOCUS_SERVICE

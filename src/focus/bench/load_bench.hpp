@@ -1,0 +1,36 @@
+#pragma once
+// `chorus bench focus`: a synthetic load generator on our own transport stack (no codecs) drives P publishers
+// and S subscribers through a real `chorus focus` process (on a real `chorus hs`) over loopback, and reports
+// forwarded packets per CPU-second of the focus, added latency, loss and RSS per participant. In the same run
+// it measures the floor on this machine (SRTP unprotect + S x protect and UDP receive + send of the same
+// packets, no routing; bench/forwarding_floor.hpp) and prints the ratio. Figures, not a pass/fail test. See
+// docs/focus.md, "Benchmark".
+#include <cstddef>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "base/result.hpp"
+
+namespace chorus::focus {
+
+struct FocusBenchOptions {
+  int publishers{4};
+  int subscribers{8};  // each subscribes to every publisher's audio and video
+  double seconds{10};  // measurement window (after every stream flows and a 1 s warm-up)
+  int video_pps{300};
+  int audio_pps{50};
+  std::size_t payload_bytes{1000};  // video RTP payload (audio: 100)
+  std::size_t audio_payload_bytes{100};
+  std::string chorus_binary;  // the `chorus` to spawn for hs and focus; empty: this executable
+  bool keep_temp{false};      // keep the temporary directory (hs data, logs)
+  bool progress{true};        // progress lines on stderr
+};
+
+// Runs the whole benchmark; the figures as one JSON object (fields: docs/focus.md).
+Result<boost::json::object> runFocusLoadBench(const FocusBenchOptions& options);
+
+// JSON text with plain decimal numbers ("0.74", not Boost's "7.4E-1"), for people and scripts alike.
+std::string formatBenchJson(const boost::json::value& v);
+
+}  // namespace chorus::focus

@@ -1,0 +1,930 @@
+#include "focus/router.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "media/rtcp/rtcp_packet.hpp"
+#include "media/rtp/counter_unwrapper.hpp"
+#include "media/rtp/retransmission_buffer.hpp"
+
+namespace chorus::focus {
+
+namespace {
+
+constexpr TimeMs kNever = std::numeric_limits<TimeMs>::min() / 4;
+constexpr std::size_t kMaxReportBlocks = 31;
+constexpr std::size_t kRrPacketMax = 8 + kMaxReportBlocks * media::kRtcpReportBlockSize;
+constexpr std::size_t kMaxCname = 255;
+
+enum class Quality : std::uint8_t { Low, Medium, High };
+enum class VideoCodec : std::uint8_t { Vp8, H264, Other };
+
+// Waterfall's RID names (pkg/webrtc_ext/track_info.go); any other rid is ranked by its position in the list.
+Quality qualityOf(std::string_view rid, std::size_t index, std::size_t count) {
+  if (rid == "q") return Quality::Low;
+  if (rid == "h") return Quality::Medium;
+  if (rid == "f") return Quality::High;
+  if (count <= 1 || index == 0) return Quality::Low;
+  return index + 1 == count ? Quality::High : Quality::Medium;
+}
+
+VideoCodec codecOf(std::string_view name) {
+  auto eq = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return (x >= 'a' && x <= 'z' ? x - 32 : x) == (y >= 'a' && y <= 'z' ? y - 32 : y);
+           });
+  };
+  if (name.empty() || eq(name, "VP8")) return VideoCodec::Vp8;
+  if (eq(name, "H264")) return VideoCodec::H264;
+  return VideoCodec::Other;
+}
+
+// RFC 6184: IDR (5) or SPS (7), alone, in a STAP-A (24) or at the start of an FU-A (28).
+bool h264KeyframeStart(media::ByteSpan p) noexcept {
+  if (p.empty()) return false;
+  const std::uint8_t type = p[0] & 0x1F;
+  if (type == 5 || type == 7) return true;
+  if (type == 24) {
+    std::size_t pos = 1;
+    while (pos + 2 < p.size()) {
+      const std::size_t len = media::load16(p.data() + pos);
+      pos += 2;
+      if (len == 0 || len > p.size() - pos) return false;
+      const std::uint8_t t = p[pos] & 0x1F;
+      if (t == 5 || t == 7) return true;
+      pos += len;
+    }
+    return false;
+  }
+  if (type == 28 && p.size() >= 2) {
+    const std::uint8_t t = p[1] & 0x1F;
+    return (p[1] & 0x80) != 0 && (t == 5 || t == 7);
+  }
+  return false;
+}
+
+// RFC 3550 A.1, A.3 and A.8 for one publisher SSRC.
+struct ReceiveStats {
+  media::CounterUnwrapper<std::uint16_t> seq;
+  std::int64_t base{0};
+  std::uint64_t received{0};
+  std::int64_t expected_prior{0};
+  std::uint64_t received_prior{0};
+  bool have_transit{false};
+  std::uint32_t transit{0};
+  std::int64_t jitter_q4{0};  // jitter * 16, in timestamp units
+
+  void update(std::uint16_t s, std::uint32_t ts, TimeMs now, std::uint32_t clock_rate) noexcept {
+    const bool first = !seq.initialized();
+    const std::int64_t ext = seq.unwrap(s);
+    if (first || ext < base) base = ext;
+    ++received;
+    const auto arrival = static_cast<std::uint32_t>(static_cast<std::uint64_t>(now) * clock_rate / 1000);
+    const std::uint32_t transit_now = arrival - ts;
+    if (have_transit) {
+      std::int64_t d = static_cast<std::int32_t>(transit_now - transit);
+      if (d < 0) d = -d;
+      jitter_q4 += d - ((jitter_q4 + 8) >> 4);
+    }
+    transit = transit_now;
+    have_transit = true;
+  }
+
+  media::RtcpReportBlock report(std::uint32_t ssrc) noexcept {
+    media::RtcpReportBlock b;
+    b.ssrc = ssrc;
+    const std::int64_t highest = seq.highest();
+    const std::int64_t expected = highest - base + 1;
+    const std::int64_t lost = expected - static_cast<std::int64_t>(received);
+    b.cumulative_lost = static_cast<std::int32_t>(std::clamp<std::int64_t>(lost, -0x800000, 0x7FFFFF));
+    const std::int64_t expected_interval = expected - expected_prior;
+    const std::int64_t received_interval = static_cast<std::int64_t>(received - received_prior);
+    const std::int64_t lost_interval = expected_interval - received_interval;
+    if (expected_interval > 0 && lost_interval > 0) {
+      b.fraction_lost =
+          static_cast<std::uint8_t>(std::min<std::int64_t>(255, (lost_interval << 8) / expected_interval));
+    }
+    expected_prior = expected;
+    received_prior = received;
+    b.extended_highest_seq = static_cast<std::uint32_t>(highest);
+    b.jitter = static_cast<std::uint32_t>(std::min<std::int64_t>(jitter_q4 >> 4, 0xFFFFFFFF));
+    return b;
+  }
+};
+
+// Keeps the VP8 picture id and TL0PICIDX continuous across layer switches (like mediasoup and LiveKit).
+struct Vp8Continuity {
+  bool started{false};
+  std::uint16_t pid_offset{0};
+  std::uint16_t last_pid{0};
+  std::uint8_t tl0_offset{0};
+  std::uint8_t last_tl0{0};
+  bool have_tl0{false};
+};
+
+template <typename T>
+void eraseValue(std::vector<T>& v, const T& value) {
+  v.erase(std::remove(v.begin(), v.end(), value), v.end());
+}
+
+void addUnique(std::vector<PeerId>* out, PeerId id) {
+  if (out != nullptr && std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
+}
+
+}  // namespace
+
+const char* toString(RouterDrop d) noexcept {
+  switch (d) {
+    case RouterDrop::MalformedRtp:
+      return "malformed_rtp";
+    case RouterDrop::UnknownPeer:
+      return "unknown_peer";
+    case RouterDrop::UnmappedSsrc:
+      return "unmapped_ssrc";
+    case RouterDrop::TooManySsrcs:
+      return "too_many_ssrcs";
+    case RouterDrop::TooLarge:
+      return "too_large";
+    case RouterDrop::MalformedRtcp:
+      return "malformed_rtcp";
+    case RouterDrop::UnknownMediaSsrc:
+      return "unknown_media_ssrc";
+    case RouterDrop::Count:
+      break;
+  }
+  return "unknown";
+}
+
+// One simulcast layer (or the only stream of a non-simulcast track).
+struct Router::Layer {
+  std::string rid;
+  Quality quality{Quality::Low};
+  std::optional<std::uint32_t> ssrc;  // learnt from RTP
+  std::optional<std::uint8_t> pt;     // payload type of the first packet on `ssrc`
+  TimeMs last_packet_at{kNever};
+};
+
+struct Router::Track {
+  PublishedTrackInfo info;
+  bool video{false};
+  VideoCodec codec{VideoCodec::Vp8};
+  std::uint32_t clock_rate{90000};
+  std::vector<Layer> layers;
+  std::vector<Subscription*> subscribers;  // Borrowed: owned by the subscribers' Peer.
+};
+
+// A learnt publisher SSRC.
+struct Router::InStream {
+  std::uint32_t ssrc{0};
+  Track* track{nullptr};  // Borrowed: owned by the same Peer.
+  std::size_t layer{0};
+  ReceiveStats rx;
+  TimeMs last_keyframe_request{kNever};
+  bool keyframe_request_pending{false};
+  bool have_sr{false};
+  std::uint32_t last_sr{0};  // middle 32 bits of the SR's NTP timestamp
+  TimeMs sr_received_at{0};
+};
+
+struct Router::Subscription {
+  PeerId subscriber{0};
+  Track* track{nullptr};  // Borrowed: owned by the publisher's Peer; the subscription ends before it.
+  OutTrack out;
+  int width{0};
+  int height{0};
+  std::optional<std::uint8_t> pt;
+  media::SimulcastRewriter rewriter;
+  std::unique_ptr<media::RetransmissionBuffer> rtx;  // Owned; null when NACKs are not answered.
+  Vp8Continuity vp8;
+  std::uint64_t packets{0};
+  std::uint64_t bytes{0};
+  std::uint64_t retransmitted{0};
+};
+
+struct Router::Peer {
+  PeerId id{0};
+  std::vector<std::unique_ptr<Track>> tracks;           // Owned; at most max_tracks_per_publisher.
+  std::unordered_map<std::uint32_t, InStream> streams;  // at most max_ssrcs_per_publisher.
+  std::vector<std::uint32_t> unmapped;                  // at most max_unmapped_ssrcs_per_publisher.
+  std::vector<std::unique_ptr<Subscription>>
+      subscriptions;  // Owned; at most max_subscriptions_per_subscriber.
+  std::optional<std::uint8_t> audio_pt;
+  std::optional<std::uint8_t> video_pt;
+  std::optional<TimeMs> last_rr;  // set when the first SSRC is learnt
+};
+
+Router::Router(RouterSink& sink, RouterConfig config)
+    : sink_(sink), config_(std::move(config)), rng_state_(config_.seed) {
+  if (config_.cname.size() > kMaxCname) config_.cname.resize(kMaxCname);
+  config_.max_packet_size = std::clamp<std::size_t>(config_.max_packet_size, media::kRtpHeaderSize, 65535);
+  rtp_scratch_.resize(config_.max_packet_size + kSinkTrailerRoom);
+  const std::size_t rr_packets = (config_.max_ssrcs_per_publisher + kMaxReportBlocks - 1) / kMaxReportBlocks;
+  const std::size_t sdes = 8 + 2 + kMaxCname + 4;
+  rtcp_scratch_.resize(std::max<std::size_t>(rr_packets, 1) * kRrPacketMax + sdes + kSinkTrailerRoom);
+}
+
+Router::~Router() = default;
+
+std::uint64_t Router::nextRandom() noexcept {  // splitmix64
+  std::uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+Router::Peer* Router::findPeer(PeerId id) const {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+Router::Peer& Router::peerFor(PeerId id) {
+  auto& p = peers_[id];
+  if (!p) {
+    p = std::make_unique<Peer>();
+    p->id = id;
+    p->unmapped.reserve(config_.max_unmapped_ssrcs_per_publisher);
+  }
+  return *p;
+}
+
+// ---- setup paths ----
+
+std::vector<PeerId> Router::setPublishedTracks(PeerId publisher, std::vector<PublishedTrackInfo> tracks) {
+  Peer& p = peerFor(publisher);
+  std::vector<PeerId> affected;
+
+  std::vector<PublishedTrackInfo> accepted;
+  for (auto& info : tracks) {
+    if (accepted.size() >= config_.max_tracks_per_publisher) break;
+    if (info.kind != "audio" && info.kind != "video") continue;
+    if (info.track_id.empty()) continue;
+    const bool dup = std::any_of(accepted.begin(), accepted.end(),
+                                 [&](const PublishedTrackInfo& a) { return a.track_id == info.track_id; });
+    if (dup) continue;
+    std::vector<std::string> rids;
+    for (auto& r : info.rids) {
+      if (rids.size() >= config_.max_layers_per_track) break;
+      if (!r.empty() && std::find(rids.begin(), rids.end(), r) == rids.end()) rids.push_back(r);
+    }
+    info.rids = std::move(rids);
+    accepted.push_back(std::move(info));
+  }
+
+  // Tracks that vanished (or changed kind) end their subscriptions.
+  for (std::size_t i = 0; i < p.tracks.size();) {
+    Track& t = *p.tracks[i];
+    const bool kept = std::any_of(accepted.begin(), accepted.end(), [&](const PublishedTrackInfo& a) {
+      return a.track_id == t.info.track_id && a.kind == t.info.kind;
+    });
+    if (kept) {
+      ++i;
+      continue;
+    }
+    const auto subs = t.subscribers;
+    for (Subscription* s : subs) dropSubscription(*s, &affected);
+    forget(p, t);
+    p.tracks.erase(p.tracks.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  for (auto& info : accepted) {
+    Track* t = nullptr;
+    for (auto& existing : p.tracks) {
+      if (existing->info.track_id == info.track_id) t = existing.get();
+    }
+    const bool relayout =
+        t == nullptr || t->info.mid != info.mid || t->info.rids != info.rids || t->info.ssrcs != info.ssrcs;
+    if (t == nullptr) {
+      p.tracks.push_back(std::make_unique<Track>());
+      t = p.tracks.back().get();
+    } else if (relayout) {
+      forget(p, *t);  // SSRCs are learnt again from the next packets
+    }
+    t->video = info.kind == "video";
+    t->codec = t->video ? codecOf(info.codec) : VideoCodec::Other;
+    // 0 = the usual rate; otherwise kept within what RTP uses (8 kHz .. 192 kHz), so that the timestamp
+    // arithmetic in the rewriter and the jitter estimate cannot overflow.
+    t->clock_rate = info.clock_rate != 0 ? std::clamp<std::uint32_t>(info.clock_rate, 1000, 200000)
+                                         : (t->video ? 90000 : 48000);
+    t->info = std::move(info);
+    if (relayout) {
+      t->layers.clear();
+      if (t->info.rids.empty()) {
+        t->layers.push_back(Layer{"", Quality::High});
+      } else {
+        for (std::size_t i = 0; i < t->info.rids.size(); ++i) {
+          t->layers.push_back(Layer{t->info.rids[i], qualityOf(t->info.rids[i], i, t->info.rids.size())});
+        }
+      }
+    }
+  }
+  // SSRCs we could not map before may belong to the new tracks.
+  p.unmapped.clear();
+  return affected;
+}
+
+void Router::forget(Peer& p, Track& t) {
+  std::erase_if(p.streams, [&](const auto& kv) { return kv.second.track == &t; });
+  for (auto& l : t.layers) {
+    l.ssrc.reset();
+    l.pt.reset();
+  }
+}
+
+void Router::setSubscriberPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt) {
+  Peer& p = peerFor(subscriber);
+  pt &= 0x7F;
+  if (kind == "audio") {
+    p.audio_pt = pt;
+  } else if (kind == "video") {
+    p.video_pt = pt;
+  } else {
+    return;
+  }
+  for (auto& s : p.subscriptions) {
+    if (s->out.kind == kind) s->pt = pt;
+  }
+}
+
+std::uint32_t Router::newOutSsrc(const Peer& subscriber) {
+  for (;;) {
+    const auto v = static_cast<std::uint32_t>(nextRandom());
+    if (v == 0 || v == config_.focus_ssrc) continue;
+    const bool used = std::any_of(subscriber.subscriptions.begin(), subscriber.subscriptions.end(),
+                                  [&](const auto& s) { return s->out.ssrc == v; });
+    if (used || subscriber.streams.count(v) != 0) continue;
+    return v;
+  }
+}
+
+Result<OutTrack> Router::subscribe(PeerId subscriber, PeerId publisher, std::string_view track_id, int width,
+                                   int height, TimeMs now) {
+  if (subscriber == publisher) return fail(Code::InvalidArgument, "a peer cannot subscribe to itself");
+  Peer* pub = findPeer(publisher);
+  if (pub == nullptr) return fail(Code::NotFound, "unknown publisher");
+  Track* t = nullptr;
+  for (auto& tr : pub->tracks) {
+    if (tr->info.track_id == track_id) t = tr.get();
+  }
+  if (t == nullptr) return fail(Code::NotFound, "unknown track");
+  Peer& sub = peerFor(subscriber);
+  for (auto& s : sub.subscriptions) {
+    if (s->track == t) {
+      s->width = width;
+      s->height = height;
+      applyLayer(*s, now);
+      return s->out;
+    }
+  }
+  if (sub.subscriptions.size() >= config_.max_subscriptions_per_subscriber) {
+    return fail(Code::ResourceExhausted, "too many subscriptions");
+  }
+
+  auto s = std::make_unique<Subscription>();
+  s->subscriber = subscriber;
+  s->track = t;
+  s->out = OutTrack{newOutSsrc(sub), t->info.kind, t->info.stream_id, t->info.track_id, publisher};
+  s->width = width;
+  s->height = height;
+  s->pt = t->video ? sub.video_pt : sub.audio_pt;
+  media::SimulcastRewriterConfig rc;
+  rc.clock_rate = t->clock_rate;
+  rc.outgoing_ssrc = s->out.ssrc;
+  rc.initial_seq = static_cast<std::uint16_t>(nextRandom());
+  rc.initial_timestamp = static_cast<std::uint32_t>(nextRandom());
+  s->rewriter = media::SimulcastRewriter(rc);
+  const std::size_t rtx_packets = t->video ? config_.video_rtx_packets : config_.audio_rtx_packets;
+  if (rtx_packets > 0) {
+    media::RetransmissionBufferConfig bc;
+    bc.capacity = rtx_packets;
+    bc.max_packet_size = config_.max_packet_size;
+    bc.max_age_ms = config_.rtx_max_age_ms;
+    s->rtx = std::make_unique<media::RetransmissionBuffer>(bc);
+  }
+  Subscription& ref = *s;
+  t->subscribers.push_back(&ref);
+  sub.subscriptions.push_back(std::move(s));
+  applyLayer(ref, now);
+  return ref.out;
+}
+
+void Router::dropSubscription(Subscription& s, std::vector<PeerId>* affected) {
+  eraseValue(s.track->subscribers, &s);
+  const PeerId subscriber = s.subscriber;
+  addUnique(affected, subscriber);
+  if (Peer* sp = findPeer(subscriber)) {
+    std::erase_if(sp->subscriptions, [&](const auto& owned) { return owned.get() == &s; });
+  }
+}
+
+void Router::unsubscribe(PeerId subscriber, PeerId publisher, std::string_view track_id) {
+  Peer* sp = findPeer(subscriber);
+  if (sp == nullptr) return;
+  for (auto& s : sp->subscriptions) {
+    if (s->out.publisher == publisher && s->out.track_id == track_id) {
+      dropSubscription(*s, nullptr);
+      return;
+    }
+  }
+}
+
+std::vector<OutTrack> Router::outTracks(PeerId subscriber) const {
+  std::vector<OutTrack> out;
+  if (const Peer* p = findPeer(subscriber)) {
+    out.reserve(p->subscriptions.size());
+    for (const auto& s : p->subscriptions) out.push_back(s->out);
+  }
+  return out;
+}
+
+std::vector<SubscriptionStats> Router::subscriptionStats(PeerId subscriber) const {
+  std::vector<SubscriptionStats> out;
+  const Peer* p = findPeer(subscriber);
+  if (p == nullptr) return out;
+  auto ridOf = [](const Track& t, std::optional<std::uint32_t> ssrc) -> std::string {
+    if (!ssrc) return {};
+    for (const auto& l : t.layers) {
+      if (l.ssrc == ssrc) return l.rid;
+    }
+    return {};
+  };
+  for (const auto& s : p->subscriptions) {
+    SubscriptionStats st;
+    st.publisher = s->out.publisher;
+    st.track_id = s->out.track_id;
+    st.kind = s->out.kind;
+    st.out_ssrc = s->out.ssrc;
+    st.current_rid = ridOf(*s->track, s->rewriter.currentLayer());
+    st.target_rid = ridOf(*s->track, s->rewriter.targetLayer());
+    st.packets_forwarded = s->packets;
+    st.bytes_forwarded = s->bytes;
+    st.packets_retransmitted = s->retransmitted;
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::vector<PeerId> Router::removePeer(PeerId peer) {
+  std::vector<PeerId> affected;
+  Peer* p = findPeer(peer);
+  if (p == nullptr) return affected;
+  for (auto& s : p->subscriptions) eraseValue(s->track->subscribers, s.get());
+  p->subscriptions.clear();
+  for (auto& t : p->tracks) {
+    const auto subs = t->subscribers;
+    for (Subscription* s : subs) dropSubscription(*s, &affected);
+  }
+  peers_.erase(peer);
+  return affected;
+}
+
+// ---- layer choice and keyframes ----
+
+// waterfall track/simulcast.go: desired layer from the ratio of the track's size to the requested size, then
+// the first available of [desired, medium, low, high]. Layers that sent nothing for layer_stall_ms are only
+// used when no layer is active.
+std::optional<std::size_t> Router::chooseLayer(const Track& t, int width, int height, TimeMs now) const {
+  Quality desired = Quality::Low;
+  const std::int64_t full = std::int64_t{t.info.width} + t.info.height;
+  const std::int64_t want = std::int64_t{width} + height;
+  if (full > 0 && want > 0) {
+    const double ratio = static_cast<double>(full) / static_cast<double>(want);
+    desired = ratio <= 1.0 ? Quality::High : ratio <= 2.0 ? Quality::Medium : Quality::Low;
+  }
+  const Quality order[] = {desired, Quality::Medium, Quality::Low, Quality::High};
+  for (const bool need_active : {true, false}) {
+    for (Quality q : order) {
+      for (std::size_t i = 0; i < t.layers.size(); ++i) {
+        const Layer& l = t.layers[i];
+        if (t.layers.size() > 1 && l.quality != q) continue;
+        if (!l.ssrc) continue;
+        if (need_active && now - l.last_packet_at >= config_.layer_stall_ms) continue;
+        return i;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void Router::applyLayer(Subscription& s, TimeMs now) {
+  const auto layer = chooseLayer(*s.track, s.width, s.height, now);
+  if (!layer) return;
+  const std::uint32_t ssrc = *s.track->layers[*layer].ssrc;
+  if (s.rewriter.targetLayer() == ssrc) return;
+  s.rewriter.selectLayer(ssrc);
+  if (s.track->video && s.rewriter.switchPending()) requestKeyframeFor(s, now);
+}
+
+void Router::requestKeyframe(Peer& publisher, InStream& stream, TimeMs now) {
+  if (now - stream.last_keyframe_request < config_.pli_throttle_ms) {
+    stream.keyframe_request_pending = true;
+    ++stats_.keyframe_requests_throttled;
+    return;
+  }
+  const auto n = media::buildRtcpPli(rtcp_scratch_, config_.focus_ssrc, stream.ssrc);
+  if (!n) return;
+  stream.last_keyframe_request = now;
+  stream.keyframe_request_pending = false;
+  ++stats_.keyframe_requests;
+  sink_.sendRtcp(publisher.id, rtcp_scratch_, *n);
+}
+
+void Router::requestKeyframeFor(Subscription& s, TimeMs now) {
+  if (!s.track->video) return;
+  const auto ssrc = s.rewriter.switchPending() ? s.rewriter.targetLayer() : s.rewriter.currentLayer();
+  if (!ssrc) return;
+  Peer* pub = findPeer(s.out.publisher);
+  if (pub == nullptr) return;
+  auto it = pub->streams.find(*ssrc);
+  if (it != pub->streams.end()) requestKeyframe(*pub, it->second, now);
+}
+
+void Router::requestKeyframe(PeerId subscriber, std::uint32_t out_ssrc, TimeMs now) {
+  Peer* p = findPeer(subscriber);
+  if (p == nullptr) return;
+  if (Subscription* s = findByOutSsrc(*p, out_ssrc)) requestKeyframeFor(*s, now);
+}
+
+// ---- RTP ----
+
+void Router::rememberUnmapped(Peer& p, std::uint32_t ssrc) {
+  if (std::find(p.unmapped.begin(), p.unmapped.end(), ssrc) != p.unmapped.end()) {
+    stats_.drops.count(RouterDrop::UnmappedSsrc);
+  } else if (p.unmapped.size() < config_.max_unmapped_ssrcs_per_publisher) {
+    p.unmapped.push_back(ssrc);
+    stats_.drops.count(RouterDrop::UnmappedSsrc);
+  } else {
+    stats_.drops.count(RouterDrop::TooManySsrcs);
+  }
+}
+
+Router::InStream* Router::learnSsrc(Peer& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info,
+                                    TimeMs now) {
+  Track* track = nullptr;
+  std::optional<std::size_t> layer;
+  auto byRid = [&](Track& t, std::string_view rid) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < t.layers.size(); ++i) {
+      if (t.layers[i].rid == rid) return i;
+    }
+    return std::nullopt;
+  };
+  // Index of `ssrc` in the SDP list, as a layer: the first SSRC of a non-simulcast track (the others are
+  // RTX/FEC), or the i-th of a simulcast track.
+  auto bySdpSsrc = [&](Track& t) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < t.info.ssrcs.size() && i < t.layers.size(); ++i) {
+      if (t.info.ssrcs[i] == ssrc) return i;
+    }
+    return std::nullopt;
+  };
+  if (!info.mid.empty()) {
+    for (auto& t : p.tracks) {
+      if (t->info.mid == info.mid) track = t.get();
+    }
+    if (track != nullptr) {
+      if (track->info.rids.empty()) {
+        // Non-simulcast. An SSRC the SDP lists at another position (RTX, FEC) is not the media stream.
+        const auto& listed = track->info.ssrcs;
+        const bool secondary =
+            std::find(listed.begin() + (listed.empty() ? 0 : 1), listed.end(), ssrc) != listed.end();
+        if (!secondary) layer = 0;
+      } else if (!info.rid.empty()) {
+        layer = byRid(*track, info.rid);
+      } else {
+        layer = bySdpSsrc(*track);
+      }
+    }
+  } else {
+    for (auto& t : p.tracks) {
+      if (auto l = bySdpSsrc(*t)) {
+        track = t.get();
+        layer = l;
+        break;
+      }
+    }
+    if (track == nullptr && !info.rid.empty()) {  // a rid without mid: only when one track has that rid
+      int matches = 0;
+      for (auto& t : p.tracks) {
+        if (auto l = byRid(*t, info.rid)) {
+          ++matches;
+          track = t.get();
+          layer = l;
+        }
+      }
+      if (matches != 1) track = nullptr;
+    }
+  }
+  if (track == nullptr || !layer) {
+    rememberUnmapped(p, ssrc);
+    return nullptr;
+  }
+  Layer& l = track->layers[*layer];
+  if (l.ssrc && *l.ssrc != ssrc) {
+    // A new SSRC for a layer we know: a restarted sender, unless the payload type differs (then it is most
+    // likely a repair stream that carries the same mid).
+    if (l.pt && *l.pt != pt) {
+      rememberUnmapped(p, ssrc);
+      return nullptr;
+    }
+    p.streams.erase(*l.ssrc);
+  }
+  if (p.streams.size() >= config_.max_ssrcs_per_publisher) {
+    stats_.drops.count(RouterDrop::TooManySsrcs);
+    return nullptr;
+  }
+  InStream& in = p.streams[ssrc];
+  in = InStream{};
+  in.ssrc = ssrc;
+  in.track = track;
+  in.layer = *layer;
+  l.ssrc = ssrc;
+  l.pt = pt;
+  l.last_packet_at = now;
+  eraseValue(p.unmapped, ssrc);
+  if (!p.last_rr) p.last_rr = now;
+  for (Subscription* s : track->subscribers) applyLayer(*s, now);
+  return &in;
+}
+
+void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan packet, TimeMs now) {
+  ++stats_.rtp_received;
+  stats_.rtp_bytes_received += packet.size();
+  const auto view = media::RtpPacketView::parse(media::ByteSpan(packet.data(), packet.size()));
+  if (!view) {
+    stats_.drops.count(RouterDrop::MalformedRtp);
+    return;
+  }
+  Peer* p = findPeer(from);
+  if (p == nullptr) {
+    stats_.drops.count(RouterDrop::UnknownPeer);
+    return;
+  }
+  const std::uint32_t ssrc = view->ssrc();
+  InStream* in = nullptr;
+  if (auto it = p->streams.find(ssrc); it != p->streams.end()) {
+    in = &it->second;
+  } else {
+    if (info.mid.empty() && info.rid.empty() &&
+        std::find(p->unmapped.begin(), p->unmapped.end(), ssrc) != p->unmapped.end()) {
+      stats_.drops.count(RouterDrop::UnmappedSsrc);
+      return;
+    }
+    if (view->payload().empty()) {  // padding only: learn SSRCs from media packets
+      stats_.drops.count(RouterDrop::UnmappedSsrc);
+      return;
+    }
+    in = learnSsrc(*p, ssrc, view->payloadType(), info, now);
+    if (in == nullptr) return;
+  }
+  Track& t = *in->track;
+  t.layers[in->layer].last_packet_at = now;
+  in->rx.update(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
+  if (t.subscribers.empty()) {
+    ++stats_.rtp_not_subscribed;
+    return;
+  }
+
+  bool keyframe = true;  // audio, and video codecs we cannot inspect
+  std::optional<media::Vp8Descriptor> vp8;
+  if (t.video) {
+    if (t.codec == VideoCodec::Vp8) {
+      vp8 = media::parseVp8Descriptor(view->payload());
+      keyframe = vp8 && vp8->keyframe;
+    } else if (t.codec == VideoCodec::H264) {
+      keyframe = h264KeyframeStart(view->payload());
+    }
+  }
+  bool forwarded = false;
+  for (Subscription* s : t.subscribers) {
+    forwarded |= forward(*s, *view, vp8 ? &*vp8 : nullptr, keyframe, now);
+  }
+  if (!forwarded) ++stats_.rtp_not_subscribed;
+}
+
+bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media::Vp8Descriptor* vp8,
+                     bool keyframe, TimeMs now) {
+  const std::uint32_t ssrc = v.ssrc();
+  if (s.rewriter.currentLayer() != ssrc && s.rewriter.targetLayer() != ssrc) return false;
+  const std::size_t csrc_bytes = 4 * std::size_t{v.csrcCount()};
+  const std::size_t body = v.size() - v.headerSize();  // payload + padding
+  const std::size_t length = media::kRtpHeaderSize + csrc_bytes + body;
+  if (length > config_.max_packet_size) {
+    stats_.drops.count(RouterDrop::TooLarge);
+    return false;
+  }
+  media::RewriteDrop why{};
+  const auto out = s.rewriter.rewrite(ssrc, v.sequenceNumber(), v.timestamp(), keyframe, now, &why);
+  if (!out) {
+    stats_.rewrite_drops.count(why);
+    return false;
+  }
+
+  std::uint8_t* o = rtp_scratch_.data();
+  const std::uint8_t* in = v.data().data();
+  o[0] = static_cast<std::uint8_t>(0x80 | (v.hasPadding() ? 0x20 : 0) | v.csrcCount());
+  o[1] = static_cast<std::uint8_t>((v.marker() ? 0x80 : 0) | (s.pt ? *s.pt : v.payloadType()));
+  media::store16(o + 2, out->seq);
+  media::store32(o + 4, out->timestamp);
+  media::store32(o + 8, s.out.ssrc);
+  if (csrc_bytes > 0) std::memcpy(o + media::kRtpHeaderSize, in + media::kRtpHeaderSize, csrc_bytes);
+  if (body > 0) std::memcpy(o + media::kRtpHeaderSize + csrc_bytes, in + v.headerSize(), body);
+
+  if (vp8 != nullptr && vp8->picture_id) {
+    const media::MutableByteSpan payload(o + media::kRtpHeaderSize + csrc_bytes, v.payload().size());
+    Vp8Continuity& c = s.vp8;
+    if (out->switched) {
+      if (c.started) {
+        c.pid_offset = static_cast<std::uint16_t>((c.last_pid + 1 - *vp8->picture_id) & 0x7FFF);
+        if (c.have_tl0 && vp8->tl0_pic_idx) {
+          c.tl0_offset = static_cast<std::uint8_t>(c.last_tl0 + 1 - *vp8->tl0_pic_idx);
+        }
+      }
+      c.started = true;
+    }
+    const auto pid = static_cast<std::uint16_t>((*vp8->picture_id + c.pid_offset) & 0x7FFF);
+    if (out->switched || ((pid - c.last_pid) & 0x7FFF) < 0x4000) c.last_pid = pid;
+    (void)media::writeVp8PictureId(payload, *vp8, pid);
+    if (vp8->tl0_pic_idx) {
+      const auto tl0 = static_cast<std::uint8_t>(*vp8->tl0_pic_idx + c.tl0_offset);
+      if (!c.have_tl0 || out->switched || static_cast<std::uint8_t>(tl0 - c.last_tl0) < 0x80)
+        c.last_tl0 = tl0;
+      c.have_tl0 = true;
+      (void)media::writeVp8Tl0PicIdx(payload, *vp8, tl0);
+    }
+  }
+
+  if (s.rtx) (void)s.rtx->store(out->seq, media::ByteSpan(o, length), now);
+  ++s.packets;
+  s.bytes += length;
+  ++stats_.forwarded_packets;
+  stats_.forwarded_bytes += length;
+  sink_.sendRtp(s.subscriber, rtp_scratch_, length);
+  return true;
+}
+
+// ---- RTCP ----
+
+Router::Subscription* Router::findByOutSsrc(Peer& subscriber, std::uint32_t ssrc) const {
+  for (auto& s : subscriber.subscriptions) {
+    if (s->out.ssrc == ssrc) return s.get();
+  }
+  return nullptr;
+}
+
+void Router::answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now) {
+  ++stats_.nack_packets_received;
+  Subscription* s = findByOutSsrc(subscriber, nack.media_ssrc);
+  if (s == nullptr) {
+    stats_.drops.count(RouterDrop::UnknownMediaSsrc);
+    return;
+  }
+  const std::size_t named = nack.lostSequenceNumbers(nack_seqs_);
+  const std::size_t n = std::min({named, nack_seqs_.size(), config_.max_nack_seqs_per_packet});
+  stats_.nacks_missed += named - n;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto stored = s->rtx ? s->rtx->get(nack_seqs_[i], now) : std::nullopt;
+    if (!stored || stored->size() > config_.max_packet_size) {
+      ++stats_.nacks_missed;
+      continue;
+    }
+    std::memcpy(rtp_scratch_.data(), stored->data(), stored->size());
+    ++stats_.nacks_answered;
+    ++s->retransmitted;
+    sink_.sendRtp(s->subscriber, rtp_scratch_, stored->size());
+  }
+}
+
+void Router::onRtcp(PeerId from, media::ByteSpan compound, TimeMs now) {
+  ++stats_.rtcp_received;
+  Peer* p = findPeer(from);
+  if (p == nullptr) {
+    stats_.drops.count(RouterDrop::UnknownPeer);
+    return;
+  }
+  media::RtcpCompoundReader reader(compound);
+  while (auto pk = reader.next()) {
+    if (pk->type == media::kRtcpSr) {
+      const auto sr = media::RtcpSenderReport::parse(*pk);
+      if (!sr) {
+        stats_.drops.count(RouterDrop::MalformedRtcp);
+        continue;
+      }
+      ++stats_.sender_reports_received;
+      if (auto it = p->streams.find(sr->ssrc); it != p->streams.end()) {
+        it->second.have_sr = true;
+        it->second.last_sr = static_cast<std::uint32_t>(sr->ntp_timestamp >> 16);
+        it->second.sr_received_at = now;
+      }
+    } else if (pk->type == media::kRtcpRtpfb && pk->count == media::kRtpfbNack) {
+      const auto nack = media::RtcpNack::parse(*pk);
+      if (!nack) {
+        stats_.drops.count(RouterDrop::MalformedRtcp);
+        continue;
+      }
+      answerNack(*p, *nack, now);
+    } else if (pk->type == media::kRtcpPsfb && pk->count == media::kPsfbPli) {
+      const auto pli = media::RtcpPli::parse(*pk);
+      if (!pli) {
+        stats_.drops.count(RouterDrop::MalformedRtcp);
+        continue;
+      }
+      Subscription* s = findByOutSsrc(*p, pli->media_ssrc);
+      if (s == nullptr) {
+        stats_.drops.count(RouterDrop::UnknownMediaSsrc);
+        continue;
+      }
+      ++stats_.keyframe_requests_received;
+      requestKeyframeFor(*s, now);
+    } else if (pk->type == media::kRtcpPsfb && pk->count == media::kPsfbFir) {
+      const auto fir = media::RtcpFir::parse(*pk);
+      if (!fir) {
+        stats_.drops.count(RouterDrop::MalformedRtcp);
+        continue;
+      }
+      for (std::size_t i = 0; i < fir->entryCount(); ++i) {
+        Subscription* s = findByOutSsrc(*p, fir->entry(i).ssrc);
+        if (s == nullptr) {
+          stats_.drops.count(RouterDrop::UnknownMediaSsrc);
+          continue;
+        }
+        ++stats_.keyframe_requests_received;
+        requestKeyframeFor(*s, now);
+      }
+    }
+    // RR, SDES, BYE, REMB, transport-cc, XR: nothing to do yet.
+  }
+  if (reader.error()) stats_.drops.count(RouterDrop::MalformedRtcp);
+}
+
+void Router::sendReceiverReport(Peer& p, TimeMs now) {
+  p.last_rr = now;
+  std::array<media::RtcpReportBlock, kMaxReportBlocks> blocks{};
+  std::size_t count = 0;
+  std::size_t pos = 0;
+  const media::MutableByteSpan buf(rtcp_scratch_);
+  auto flush = [&] {
+    if (count == 0) return;
+    if (auto n = media::buildRtcpReceiverReport(buf.subspan(pos), config_.focus_ssrc,
+                                                std::span(blocks.data(), count))) {
+      pos += *n;
+    }
+    count = 0;
+  };
+  for (auto& [ssrc, in] : p.streams) {
+    if (in.rx.received == 0) continue;
+    media::RtcpReportBlock b = in.rx.report(ssrc);
+    if (in.have_sr) {
+      b.last_sr = in.last_sr;
+      const std::int64_t delay = std::max<std::int64_t>(0, now - in.sr_received_at) * 65536 / 1000;
+      b.delay_since_last_sr = static_cast<std::uint32_t>(std::min<std::int64_t>(delay, 0xFFFFFFFF));
+    }
+    blocks[count++] = b;
+    if (count == kMaxReportBlocks) flush();
+  }
+  flush();
+  if (pos == 0) return;
+  // SDES with our CNAME (RFC 3550 §6.1: every compound carries one).
+  const std::size_t cname = config_.cname.size();
+  const std::size_t sdes = (8 + 2 + cname + 1 + 3) / 4 * 4;  // at least one null octet ends the chunk
+  if (cname > 0 && pos + sdes <= buf.size()) {
+    std::uint8_t* d = buf.data() + pos;
+    std::memset(d, 0, sdes);
+    d[0] = 0x81;
+    d[1] = media::kRtcpSdes;
+    media::store16(d + 2, static_cast<std::uint16_t>(sdes / 4 - 1));
+    media::store32(d + 4, config_.focus_ssrc);
+    d[8] = 1;  // CNAME
+    d[9] = static_cast<std::uint8_t>(cname);
+    std::memcpy(d + 10, config_.cname.data(), cname);
+    pos += sdes;
+  }
+  ++stats_.receiver_reports_sent;
+  sink_.sendRtcp(p.id, buf, pos);
+}
+
+void Router::tick(TimeMs now) {
+  for (auto& [id, peer] : peers_) {
+    Peer& p = *peer;
+    for (auto& [ssrc, in] : p.streams) {
+      if (in.keyframe_request_pending && now - in.last_keyframe_request >= config_.pli_throttle_ms) {
+        requestKeyframe(p, in, now);
+      }
+    }
+    if (p.last_rr && !p.streams.empty() && now - *p.last_rr >= config_.rr_interval_ms) {
+      sendReceiverReport(p, now);
+    }
+  }
+  for (auto& [id, peer] : peers_) {
+    for (auto& s : peer->subscriptions) {
+      applyLayer(*s, now);
+      if (!s->track->video || !s->rewriter.switchPending()) continue;
+      Peer* pub = findPeer(s->out.publisher);
+      if (pub == nullptr) continue;
+      auto it = pub->streams.find(*s->rewriter.targetLayer());
+      if (it != pub->streams.end() && now - it->second.last_keyframe_request >= config_.keyframe_retry_ms) {
+        requestKeyframe(*pub, it->second, now);
+      }
+    }
+  }
+}
+
+}  // namespace chorus::focus

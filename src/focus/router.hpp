@@ -1,0 +1,225 @@
+#pragma once
+// The focus's forwarding engine (SFU data plane), sans-IO: decrypted RTP/RTCP from participants in, packets
+// for other participants out through a RouterSink. No sockets, no threads, no clock reads (time is passed
+// in). Depends on chorus::media and chorus::base only. See docs/media.md, section "Router".
+//
+// Model: a peer publishes tracks (setPublishedTracks, from its SDP and sdp_stream_metadata) and subscribes to
+// other peers' tracks (subscribe). Publisher SSRCs are learnt from the first packets that carry mid/rid (or
+// from the SDP ssrc list). Each subscription is one outgoing stream with its own SSRC; video goes through a
+// media::SimulcastRewriter (layer switch on a keyframe only), audio through the same offset mapping.
+//
+// Single-threaded. The sink must not call back into the Router.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/result.hpp"
+#include "media/bytes.hpp"
+#include "media/drop_counters.hpp"
+#include "media/rtp/rtp_packet.hpp"
+#include "media/rtp/simulcast_rewriter.hpp"
+#include "media/rtp/vp8_descriptor.hpp"
+
+namespace chorus::media {
+struct RtcpNack;
+}
+
+namespace chorus::focus {
+
+using PeerId = std::uint64_t;  // same as in focus/controller.hpp
+
+// Bytes of room the router leaves after every packet it hands to the sink (for the SRTP/SRTCP trailer).
+inline constexpr std::size_t kSinkTrailerRoom = 64;
+
+class RouterSink {
+ public:
+  virtual ~RouterSink() = default;
+  // `buffer` holds the packet in its first `length` bytes and has room for at least kSinkTrailerRoom more.
+  // The sink may modify the buffer (e.g. protect in place); it is reused after the call returns.
+  virtual void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) = 0;
+  virtual void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) = 0;
+};
+
+struct PublishedTrackInfo {
+  std::string mid;
+  std::string kind;  // "audio" | "video" (anything else is ignored)
+  std::string stream_id;
+  std::string track_id;
+  std::vector<std::string> rids;     // simulcast rids (q/h/f = low/medium/high); empty = no simulcast
+  std::vector<std::uint32_t> ssrcs;  // from the SDP (a=ssrc), may be empty
+  std::uint32_t clock_rate{0};       // 0 = 90000 for video, 48000 for audio
+  int width{0};                      // from sdp_stream_metadata; 0 = unknown
+  int height{0};
+  // Video codec for keyframe detection: "VP8" (also when empty) or "H264". For any other codec keyframes
+  // are not detected, so a layer switch happens on the first packet of the new layer.
+  std::string codec;
+
+  bool operator==(const PublishedTrackInfo&) const = default;
+};
+
+// What the transport already parsed from the packet. The router reads SSRC/PT/seq/timestamp/marker from the
+// packet itself; `mid` and `rid` (from the header extensions negotiated in the SDP) are used to learn SSRCs.
+struct InboundRtp {
+  std::uint32_t ssrc{0};
+  std::uint8_t payload_type{0};
+  std::uint16_t seq{0};
+  std::uint32_t timestamp{0};
+  bool marker{false};
+  std::string_view mid;
+  std::string_view rid;
+};
+
+struct OutTrack {
+  std::uint32_t ssrc{0};  // the SSRC the subscriber receives this track on
+  std::string kind;
+  std::string stream_id;
+  std::string track_id;
+  PeerId publisher{0};
+};
+
+struct RouterConfig {
+  std::size_t max_tracks_per_publisher{16};  // further tracks in setPublishedTracks are ignored
+  std::size_t max_layers_per_track{4};       // further rids are ignored
+  std::size_t max_subscriptions_per_subscriber{64};
+  std::size_t max_ssrcs_per_publisher{64};           // learnt (mapped) publisher SSRCs
+  std::size_t max_unmapped_ssrcs_per_publisher{16};  // remembered SSRCs we could not map
+  std::size_t video_rtx_packets{512};                // retransmission buffer per video out track
+  std::size_t audio_rtx_packets{0};                  // 0 = audio NACKs are not answered
+  std::size_t max_packet_size{1500};                 // largest forwarded RTP packet (before SRTP)
+  TimeMs rtx_max_age_ms{2000};
+  std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger
+  TimeMs pli_throttle_ms{500};               // at most one keyframe request per publisher SSRC per this
+  TimeMs keyframe_retry_ms{1000};            // re-request while a subscription still waits for a keyframe
+  TimeMs layer_stall_ms{2000};        // a layer without RTP for this long is not chosen (waterfall: 2 s)
+  TimeMs rr_interval_ms{1000};        // receiver reports to publishers
+  std::uint32_t focus_ssrc{1};        // sender SSRC of focus-originated RTCP
+  std::string cname{"chorus-focus"};  // SDES CNAME in the receiver-report compound
+  std::uint64_t seed{0x636f7275735f7366ULL};  // out SSRCs, initial seqs and timestamps
+};
+
+enum class RouterDrop : std::uint8_t {
+  MalformedRtp,      // RtpPacketView::parse failed
+  UnknownPeer,       // RTP/RTCP from a peer that published nothing / is unknown
+  UnmappedSsrc,      // SSRC that matches no published track (mid/rid/ssrc)
+  TooManySsrcs,      // SSRC beyond max_ssrcs_per_publisher / max_unmapped_ssrcs_per_publisher
+  TooLarge,          // forwarded packet would exceed max_packet_size
+  MalformedRtcp,     // compound or typed RTCP parse failed
+  UnknownMediaSsrc,  // feedback (NACK/PLI/FIR) for an SSRC the peer does not receive from us
+  Count
+};
+const char* toString(RouterDrop d) noexcept;
+
+struct RouterStats {
+  std::uint64_t rtp_received{0};
+  std::uint64_t rtp_bytes_received{0};
+  std::uint64_t rtp_not_subscribed{0};  // valid packets of tracks (or layers) nobody receives
+  std::uint64_t forwarded_packets{0};   // packets handed to the sink (one per subscriber)
+  std::uint64_t forwarded_bytes{0};
+  std::uint64_t rtcp_received{0};
+  std::uint64_t sender_reports_received{0};
+  std::uint64_t receiver_reports_sent{0};  // RR compounds to publishers
+  std::uint64_t keyframe_requests{0};      // PLIs to publishers
+  std::uint64_t keyframe_requests_throttled{0};
+  std::uint64_t keyframe_requests_received{0};  // PLI/FIR from subscribers
+  std::uint64_t nack_packets_received{0};       // NACK packets from subscribers
+  std::uint64_t nacks_answered{0};              // sequence numbers resent from the retransmission buffer
+  std::uint64_t nacks_missed{0};  // sequence numbers not (or no longer) in the buffer, or over the cap
+  media::DropCounters<RouterDrop> drops;
+  media::DropCounters<media::RewriteDrop> rewrite_drops;  // per subscriber and packet
+};
+
+struct SubscriptionStats {
+  PeerId publisher{0};
+  std::string track_id;
+  std::string kind;
+  std::uint32_t out_ssrc{0};
+  std::string current_rid;  // rid of the layer being forwarded ("" = none yet, or no simulcast)
+  std::string target_rid;   // rid of the chosen layer (differs from current_rid while a switch is pending)
+  std::uint64_t packets_forwarded{0};
+  std::uint64_t bytes_forwarded{0};
+  std::uint64_t packets_retransmitted{0};
+};
+
+class Router {
+ public:
+  explicit Router(RouterSink& sink, RouterConfig config = {});
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Replaces what `publisher` publishes. Tracks are matched by track_id; vanished tracks (or ones whose kind
+  // changed) end their subscriptions. Returns the subscribers whose out tracks changed (for renegotiation).
+  std::vector<PeerId> setPublishedTracks(PeerId publisher, std::vector<PublishedTrackInfo> tracks);
+  // The payload type `subscriber` negotiated for `kind` ("audio"/"video"). Unset: the publisher's PT is kept.
+  void setSubscriberPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt);
+
+  // Subscribes `subscriber` to (publisher, track_id). Errors: InvalidArgument (self-subscription), NotFound
+  // (unknown publisher or track), ResourceExhausted (max_subscriptions_per_subscriber). Re-subscribing the
+  // same track only updates width/height (the simulcast layer choice) and returns the same OutTrack.
+  Result<OutTrack> subscribe(PeerId subscriber, PeerId publisher, std::string_view track_id, int width,
+                             int height, TimeMs now);
+  void unsubscribe(PeerId subscriber, PeerId publisher, std::string_view track_id);
+  // What `subscriber` should receive (for SDP offers), in subscription order.
+  std::vector<OutTrack> outTracks(PeerId subscriber) const;
+  // Removes `peer` as publisher and as subscriber. Returns the other subscribers whose out tracks changed.
+  std::vector<PeerId> removePeer(PeerId peer);
+
+  // A decrypted RTP packet from `from`. `packet` is not modified.
+  // Asks the publisher of the subscriber's out track `out_ssrc` for a keyframe (throttled like the others);
+  // e.g. once the subscriber's description has the track and it can use one.
+  void requestKeyframe(PeerId subscriber, std::uint32_t out_ssrc, TimeMs now);
+
+  void onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan packet, TimeMs now);
+  // A decrypted RTCP compound packet from `from`: SR (for our RR's LSR/DLSR), and, for the SSRCs `from`
+  // receives from us, NACK (answered from the retransmission buffer) and PLI/FIR (relayed as PLI).
+  void onRtcp(PeerId from, media::ByteSpan compound, TimeMs now);
+  // Periodic work: receiver reports to publishers, throttled and retried keyframe requests, layer stalls.
+  void tick(TimeMs now);
+
+  const RouterStats& stats() const noexcept { return stats_; }
+  std::vector<SubscriptionStats> subscriptionStats(PeerId subscriber) const;
+
+ private:
+  struct Layer;
+  struct Track;
+  struct InStream;
+  struct Subscription;
+  struct Peer;
+
+  Peer* findPeer(PeerId id) const;
+  Peer& peerFor(PeerId id);
+  InStream* learnSsrc(Peer& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info, TimeMs now);
+  void rememberUnmapped(Peer& p, std::uint32_t ssrc);
+  void forget(Peer& p, Track& t);
+  void dropSubscription(Subscription& s, std::vector<PeerId>* affected);
+  std::optional<std::size_t> chooseLayer(const Track& t, int width, int height, TimeMs now) const;
+  void applyLayer(Subscription& s, TimeMs now);
+  void requestKeyframe(Peer& publisher, InStream& stream, TimeMs now);
+  void requestKeyframeFor(Subscription& s, TimeMs now);
+  bool forward(Subscription& s, const media::RtpPacketView& packet, const media::Vp8Descriptor* vp8,
+               bool keyframe, TimeMs now);
+  Subscription* findByOutSsrc(Peer& subscriber, std::uint32_t ssrc) const;
+  void answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now);
+  void sendReceiverReport(Peer& p, TimeMs now);
+  std::uint32_t newOutSsrc(const Peer& subscriber);
+  std::uint64_t nextRandom() noexcept;
+
+  RouterSink& sink_;  // Borrowed (outlives this).
+  RouterConfig config_;
+  std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;  // Owned.
+  std::vector<std::uint8_t> rtp_scratch_;                    // max_packet_size + kSinkTrailerRoom
+  std::vector<std::uint8_t> rtcp_scratch_;                   // room for the largest RR compound
+  std::array<std::uint16_t, 17 * 64> nack_seqs_{};           // lost seqs of one NACK packet
+  std::uint64_t rng_state_;
+  RouterStats stats_;
+};
+
+}  // namespace chorus::focus

@@ -1,0 +1,764 @@
+#include "focus/service.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "base/clock.hpp"
+#include "base/log.hpp"
+#include "base/overloaded.hpp"
+#include "io/dtls_transport.hpp"
+#include "io/udp_server.hpp"
+#include "io/webrtc_peer.hpp"
+#include "matrix/client.hpp"
+#include "matrix/event_loop.hpp"
+#include "proto/focus_messages.hpp"
+
+namespace chorus::focus {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* kTag = "focus";
+constexpr std::size_t kMaxQueuedDataChannel = 64;  // messages queued per peer before its channel opens
+constexpr std::size_t kMaxQueuedToDevice = 256;    // sends queued per target device
+constexpr TimeMs kTickMs = 50;
+
+void emitJson(const json::object& o) {
+  std::string s = json::serialize(o);
+  s += '\n';
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The Matrix side: login, /sync, joins and to-device sends. Loop thread only, except the constructor.
+class MatrixLink {
+ public:
+  struct Sink {  // called on the Matrix thread; implementations post to the media thread
+    std::function<void(Input)> input;
+    std::function<void(const std::string& user_id, const std::string& device_id)> loggedIn;
+    std::function<void(const std::string& error)> fatal;
+  };
+
+  MatrixLink(matrix::EventLoop& loop, const ServiceOptions& options, Sink sink)
+      : loop_(loop), client_(loop, options.homeserver), options_(options), sink_(std::move(sink)) {}
+
+  void start() {
+    if (!options_.access_token.empty()) {
+      client_.setSession(options_.access_token, options_.user, options_.device_id);
+      client_.whoami([this](Result<json::object> r) {
+        if (!r) return sink_.fatal("whoami failed: " + r.error().message);
+        std::string user = options_.user, device = options_.device_id;
+        if (auto* u = r->if_contains("user_id"); u && u->is_string()) user = std::string(u->as_string());
+        if (auto* d = r->if_contains("device_id"); d && d->is_string()) device = std::string(d->as_string());
+        client_.setSession(options_.access_token, user, device);
+        afterLogin();
+      });
+      return;
+    }
+    client_.login(options_.user, options_.password, options_.device_id, [this](Result<json::object> r) {
+      if (!r) return sink_.fatal("login failed: " + r.error().message);
+      afterLogin();
+    });
+  }
+
+  void stopSync() { stopping_ = true; }
+
+  // Loop thread.
+  void joinRoom(const std::string& room_id) {
+    client_.joinRoom(room_id, [room_id](Result<json::object> r) {
+      if (!r) CHORUS_LOG(Warn, kTag, "join " << room_id << " failed: " << r.error().message);
+    });
+  }
+
+  void sendToDevice(core::act::SendToDevice a) {
+    const std::string key = a.user_id + "|" + a.device_id;
+    auto& q = queues_[key];
+    if (q.size() >= kMaxQueuedToDevice) {
+      CHORUS_LOG(Warn, kTag, "to-device queue for " << key << " full; dropping " << a.type);
+      return;
+    }
+    q.push_back(std::move(a));
+    if (q.size() == 1) flush(key);
+  }
+
+  bool idle() const { return queues_.empty(); }
+
+ private:
+  void afterLogin() {
+    sink_.loggedIn(client_.userId(), client_.deviceId());
+    sync();
+  }
+
+  void sync() {
+    if (stopping_) return;
+    client_.sync(since_, since_.empty() ? 0 : 30'000, [this](Result<json::object> r) {
+      if (stopping_) return;
+      if (!r) {
+        CHORUS_LOG(Warn, kTag, "sync failed: " << r.error().message << "; retrying");
+        loop_.setTimer(backoff_, [this] { sync(); });
+        backoff_ = std::min<TimeMs>(backoff_ * 2, 10'000);
+        return;
+      }
+      backoff_ = 500;
+      std::size_t skipped = 0;
+      auto batch = matrix::parseSyncResponse(*r, &skipped);
+      if (!batch) {
+        CHORUS_LOG(Warn, kTag, "bad sync reply: " << batch.error().message);
+        loop_.setTimer(backoff_, [this] { sync(); });
+        return;
+      }
+      onBatch(*batch);
+      since_ = batch->next_batch;
+      sync();
+    });
+  }
+
+  void onBatch(const matrix::SyncBatch& b) {
+    for (const auto& room : b.invite) sink_.input(in::RoomInvite{room, ""});
+    for (const auto& [room_id, room] : b.join) {
+      if (joined_.insert(room_id).second) sink_.input(in::RoomJoined{room_id});
+      if (!room.state.empty()) sink_.input(in::RoomStateChanged{room_id, room.state});
+    }
+    for (const auto& room : b.leave) joined_.erase(room);
+    for (const auto& m : b.to_device) sink_.input(in::ToDevice{m});
+  }
+
+  void flush(const std::string& key) {
+    auto it = queues_.find(key);
+    if (it == queues_.end() || it->second.empty()) return;
+    const auto& a = it->second.front();
+    json::object messages;
+    messages[a.user_id] = json::object{{a.device_id, a.content}};
+    client_.sendToDevice(
+        a.type, client_.newTxnId(), std::move(messages), [this, key](Result<json::object> r) {
+          auto q = queues_.find(key);
+          if (q == queues_.end()) return;
+          if (!r)
+            CHORUS_LOG(
+                Warn, kTag,
+                "to-device " << q->second.front().type << " to " << key << " failed: " << r.error().message);
+          q->second.pop_front();
+          if (q->second.empty()) {
+            queues_.erase(q);
+          } else {
+            flush(key);
+          }
+        });
+  }
+
+  matrix::EventLoop& loop_;
+  matrix::Client client_;
+  const ServiceOptions& options_;
+  Sink sink_;
+  std::string since_;
+  TimeMs backoff_{500};
+  bool stopping_{false};
+  std::set<std::string> joined_;
+  std::map<std::string, std::deque<core::act::SendToDevice>> queues_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// The media side: controller + router + peers on the io_context thread.
+class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::Listener, public RouterSink {
+ public:
+  MediaPlane(asio::io_context& io, const ServiceOptions& options, matrix::EventLoop& mloop, MatrixLink& link)
+      : io_(io),
+        options_(options),
+        mloop_(mloop),
+        link_(link),
+        server_(io, clock_),
+        tick_timer_(io),
+        stats_timer_(io),
+        router_(*this, options.router) {}
+
+  Status start() {
+    identity_ = io::DtlsIdentity::generate("chorus-focus");
+    if (!identity_) return fail(Code::Internal, "cannot create the DTLS certificate");
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(options_.bind_ip, ec);
+    if (ec) return fail(Code::InvalidArgument, "bad --bind address " + options_.bind_ip);
+    if (auto st = server_.bind(asio::ip::udp::endpoint(addr, options_.udp_port)); !st) return st;
+    std::string advertised = options_.public_ip;
+    if (advertised.empty()) advertised = addr.is_unspecified() ? "127.0.0.1" : options_.bind_ip;
+    server_.setAdvertisedAddress(advertised);
+    server_.setListener(this);
+    scheduleTick();
+    if (options_.stats_interval_s > 0) scheduleStats();
+    return {};
+  }
+
+  std::uint16_t udpPort() const { return server_.localEndpoint().port(); }
+
+  // Media thread.
+  void loggedIn(const std::string& user_id, const std::string& device_id) {
+    Config c = options_.controller;
+    c.user_id = user_id;
+    c.device_id = device_id;
+    controller_ = std::make_unique<Controller>(std::move(c), clock_);
+    for (auto& i : early_) feed(std::move(i));
+    early_.clear();
+    if (options_.json) {
+      emitJson({{"event", "ready"},
+                {"user_id", user_id},
+                {"device_id", device_id},
+                {"udp_port", udpPort()},
+                {"address", server_.advertisedAddress()}});
+    } else {
+      CHORUS_LOG(Info, kTag,
+                 "ready as " << user_id << " / " << device_id << ", media on UDP "
+                             << server_.advertisedAddress() << ":" << udpPort());
+    }
+  }
+
+  void feed(Input input) {
+    if (!controller_) {
+      if (early_.size() < 4096) early_.push_back(std::move(input));
+      return;
+    }
+    execute(controller_->handle(input));
+  }
+
+  // Hangs up every participant; `done` runs once the hangups have been handed to the Matrix thread.
+  void shutdown() {
+    stopping_ = true;
+    if (controller_) execute(controller_->handle(in::Shutdown{}));
+    tick_timer_.cancel();
+    stats_timer_.cancel();
+    if (options_.json) emitJson(summary("summary"));
+    slots_.clear();
+    server_.stop();
+  }
+
+  // ---- io::WebRtcPeer::Listener ----
+  void onPeerConnected(io::WebRtcPeer& rtc) override {
+    if (auto* s = slotOf(rtc)) feed(in::PeerConnected{s->id});
+  }
+  void onPeerFailed(io::WebRtcPeer& rtc, std::string_view reason) override {
+    if (auto* s = slotOf(rtc)) {
+      const PeerId id = s->id;
+      asio::post(io_, [this, id, r = std::string(reason)] { feed(in::PeerFailed{id, r}); });
+    }
+  }
+  void onPeerDataChannelOpen(io::WebRtcPeer& rtc, std::uint16_t sid, std::string_view) override {
+    auto* s = slotOf(rtc);
+    if (!s || s->dc_sid) return;
+    s->dc_sid = sid;
+    auto queued = std::move(s->dc_queue);
+    s->dc_queue.clear();
+    for (auto& text : queued) rtc.sendText(sid, text);
+    const PeerId id = s->id;
+    asio::post(io_, [this, id] { renegotiate(id); });
+  }
+  void onPeerDataChannelMessage(io::WebRtcPeer& rtc, std::uint16_t, std::string_view text,
+                                bool binary) override {
+    if (binary) return;
+    auto* s = slotOf(rtc);
+    if (!s) return;
+    CHORUS_LOG(Debug, kTag, "dc <- peer " << s->id << ": " << text.substr(0, 300));
+    // Not re-entrantly: the controller may close this peer.
+    asio::post(io_, [this, id = s->id, t = std::string(text)] { feed(in::DataChannelMessage{id, t}); });
+  }
+  void onPeerRtp(io::WebRtcPeer& rtc, const io::RtpInfo& info, media::MutableByteSpan packet,
+                 TimeMs now) override {
+    auto* s = slotOf(rtc);
+    if (!s) return;
+    InboundRtp in{info.ssrc, info.payload_type, info.seq, info.timestamp, info.marker, info.mid, info.rid};
+    router_.onRtp(s->id, in, packet, now);
+  }
+  void onPeerRtcp(io::WebRtcPeer& rtc, media::MutableByteSpan packet, TimeMs now) override {
+    if (auto* s = slotOf(rtc)) router_.onRtcp(s->id, packet, now);
+  }
+  // ---- io::UdpServer::Listener ----
+  void onPeerDead(io::UdpServer::Peer& p) override {
+    for (auto& [id, s] : slots_) {
+      if (s.rtc.get() == &p) {
+        asio::post(io_, [this, id = id] { feed(in::PeerFailed{id, "ice consent lost"}); });
+        return;
+      }
+    }
+  }
+  // ---- RouterSink ----
+  void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+    auto it = slots_.find(to);
+    if (it == slots_.end() || length < 12) return;
+    // Only tracks the participant's current description has: webrtcbin fails the whole transport on RTP of an
+    // SSRC it cannot map, so nothing is sent before the answer that adds the track.
+    const std::uint32_t ssrc = (std::uint32_t{buffer[8]} << 24) | (std::uint32_t{buffer[9]} << 16) |
+                               (std::uint32_t{buffer[10]} << 8) | std::uint32_t{buffer[11]};
+    const auto& live = it->second.live_ssrcs;
+    if (!std::binary_search(live.begin(), live.end(), ssrc)) {
+      ++not_negotiated_drops_;
+      return;
+    }
+    it->second.rtc->sendRtp(buffer, length, clock_.nowMs());
+  }
+  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+    auto it = slots_.find(to);
+    if (it != slots_.end()) it->second.rtc->sendRtcp(buffer, length, clock_.nowMs());
+  }
+
+ private:
+  struct Slot {
+    PeerId id{0};
+    std::unique_ptr<io::WebRtcPeer> rtc;
+    std::optional<std::uint16_t> dc_sid;
+    std::vector<std::string> dc_queue;
+    std::vector<io::SendTrack> agreed;      // what the last completed negotiation sends
+    std::vector<io::SendTrack> pending;     // our outstanding offer
+    std::vector<std::uint32_t> live_ssrcs;  // sorted SSRCs of `agreed`: what we may send
+    bool offer_pending{false};
+    std::vector<PublishedTrackInfo> published;
+  };
+
+  Slot* slotOf(io::WebRtcPeer& rtc) {
+    auto it = by_rtc_.find(&rtc);
+    if (it == by_rtc_.end()) return nullptr;
+    auto s = slots_.find(it->second);
+    return s == slots_.end() ? nullptr : &s->second;
+  }
+
+  void execute(Actions actions) {
+    for (auto& a : actions) {
+      std::visit(Overloaded{
+                     [&](act::JoinRoom& j) { mloop_.post([this, r = j.room_id] { link_.joinRoom(r); }); },
+                     [&](core::act::SendToDevice& s) {
+                       mloop_.post([this, s = std::move(s)]() mutable { link_.sendToDevice(std::move(s)); });
+                     },
+                     [&](act::CreatePeer& c) { createPeer(c); },
+                     [&](act::AddRemoteCandidate&) {
+                       // ICE-lite: the participant's connectivity checks tell us its addresses.
+                     },
+                     [&](act::ClosePeer& c) { closePeer(c.peer); },
+                     [&](act::SendDataChannel& d) { sendDc(d.peer, d.text); },
+                     [&](act::UpdateSubscriptions& u) { updateSubscriptions(u); },
+                     [&](act::ApplyDescription& d) { applyDescription(d.peer, d.description); },
+                     [&](act::Warning& w) { CHORUS_LOG(Info, kTag, w.message); },
+                 },
+                 a);
+    }
+    syncPublished();
+    for (auto& [id, s] : slots_) {
+      (void)s;
+      renegotiate(id);
+    }
+  }
+
+  void createPeer(const act::CreatePeer& c) {
+    auto rtc = std::make_unique<io::WebRtcPeer>(*identity_, server_, *this, clock_.nowMs());
+    auto answer = rtc->acceptOffer(c.offer_sdp);
+    if (!answer) {
+      CHORUS_LOG(Warn, kTag,
+                 "offer of " << c.user_id << "/" << c.device_id << " refused: " << answer.error().message);
+      asio::post(io_, [this, id = c.peer, m = answer.error().message] { feed(in::PeerFailed{id, m}); });
+      return;
+    }
+    server_.addPeer(*rtc);
+    Slot slot;
+    slot.id = c.peer;
+    by_rtc_[rtc.get()] = c.peer;
+    slot.rtc = std::move(rtc);
+    router_.setSubscriberPayloadType(c.peer, "audio", slot.rtc->sendPayloadType("audio"));
+    router_.setSubscriberPayloadType(c.peer, "video", slot.rtc->sendPayloadType("video"));
+    slots_.emplace(c.peer, std::move(slot));
+    CHORUS_LOG(Info, kTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
+    asio::post(io_, [this, id = c.peer, sdp = std::move(*answer)] { feed(in::PeerAnswerReady{id, sdp}); });
+  }
+
+  void closePeer(PeerId id) {
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return;
+    router_.removePeer(id);
+    server_.removePeer(*it->second.rtc);
+    by_rtc_.erase(it->second.rtc.get());
+    // Destroyed from the loop: we may be inside one of its callbacks.
+    auto doomed = std::make_shared<std::unique_ptr<io::WebRtcPeer>>(std::move(it->second.rtc));
+    slots_.erase(it);
+    asio::post(io_, [doomed] { doomed->reset(); });
+  }
+
+  void sendDc(PeerId id, const std::string& text) {
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return;
+    Slot& s = it->second;
+    CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": " << text.substr(0, 300));
+    if (s.dc_sid) {
+      s.rtc->sendText(*s.dc_sid, text);
+    } else if (s.dc_queue.size() < kMaxQueuedDataChannel) {
+      s.dc_queue.push_back(text);
+    }
+  }
+
+  // The participant that publishes `stream_id`/`track_id` in the same conference as `sub`.
+  std::optional<PeerId> publisherOf(PeerId sub, const std::string& stream_id,
+                                    const std::string& track_id) const {
+    const Peer* sp = controller_->peer(sub);
+    if (!sp) return std::nullopt;
+    for (const auto& [id, s] : slots_) {
+      if (id == sub) continue;
+      const Peer* p = controller_->peer(id);
+      if (!p || p->room_id != sp->room_id || p->conf_id != sp->conf_id) continue;
+      for (const auto& t : s.published) {
+        if (t.track_id == track_id && (stream_id.empty() || t.stream_id == stream_id)) return id;
+      }
+    }
+    return std::nullopt;
+  }
+
+  void updateSubscriptions(const act::UpdateSubscriptions& u) {
+    if (!slots_.count(u.peer)) return;
+    const TimeMs now = clock_.nowMs();
+    for (const auto& t : u.unsubscribe) {
+      if (auto pub = publisherOf(u.peer, t.stream_id, t.track_id))
+        router_.unsubscribe(u.peer, *pub, t.track_id);
+    }
+    for (const auto& t : u.subscribe) {
+      auto pub = publisherOf(u.peer, t.stream_id, t.track_id);
+      if (!pub) {
+        CHORUS_LOG(Debug, kTag, "subscription to unknown track " << t.stream_id << "/" << t.track_id);
+        continue;
+      }
+      auto r = router_.subscribe(u.peer, *pub, t.track_id, static_cast<int>(t.width.value_or(0)),
+                                 static_cast<int>(t.height.value_or(0)), now);
+      if (!r) CHORUS_LOG(Info, kTag, "subscription refused: " << r.error().message);
+    }
+  }
+
+  // Keeps the router's view of each publisher's tracks in step with its SDP (mids, msids, rids) and its
+  // metadata (sizes).
+  void syncPublished() {
+    for (auto& [id, s] : slots_) {
+      const Peer* p = controller_->peer(id);
+      if (!p) continue;
+      std::vector<PublishedTrackInfo> tracks;
+      for (const auto& t : s.rtc->publishedTracks()) {
+        PublishedTrackInfo info;
+        info.mid = t.mid;
+        info.kind = t.kind;
+        info.stream_id = t.stream_id;
+        info.track_id = t.track_id;
+        info.rids = t.rids;
+        info.ssrcs = t.ssrcs;
+        info.clock_rate = t.kind == "audio" ? 48000 : 90000;
+        if (auto st = p->published.find(t.stream_id); st != p->published.end()) {
+          if (auto tr = st->second.tracks.find(t.track_id); tr != st->second.tracks.end()) {
+            info.width = static_cast<int>(tr->second.width.value_or(0));
+            info.height = static_cast<int>(tr->second.height.value_or(0));
+          }
+        }
+        tracks.push_back(std::move(info));
+      }
+      if (!(tracks == s.published)) {
+        s.published = tracks;
+        router_.setPublishedTracks(id, std::move(tracks));
+      }
+    }
+  }
+
+  static bool sameTracks(const std::vector<io::SendTrack>& a, const std::vector<io::SendTrack>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (a[i].ssrc != b[i].ssrc || a[i].kind != b[i].kind || a[i].track_id != b[i].track_id ||
+          a[i].stream_id != b[i].stream_id) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::vector<io::SendTrack> wanted(PeerId id) const {
+    std::vector<io::SendTrack> v;
+    for (const auto& t : router_.outTracks(id))
+      v.push_back(io::SendTrack{t.kind, t.ssrc, t.stream_id, t.track_id});
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.ssrc < b.ssrc; });
+    return v;
+  }
+
+  // Sends the participant an offer over the data channel when what it should receive changed.
+  void renegotiate(PeerId id) {
+    if (stopping_) return;
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return;
+    Slot& s = it->second;
+    if (!s.dc_sid || s.offer_pending || !controller_) return;
+    const Peer* p = controller_->peer(id);
+    if (!p || !p->connected) return;
+    auto want = wanted(id);
+    if (sameTracks(want, s.agreed)) return;
+    auto offer = s.rtc->createOffer(want);
+    if (!offer) {
+      CHORUS_LOG(Warn, kTag, "cannot make an offer for " << p->user_id << ": " << offer.error().message);
+      return;
+    }
+    s.pending = std::move(want);
+    s.offer_pending = true;
+    proto::FocusMessage m;
+    m.type = proto::FocusMessageType::Negotiate;
+    m.description = proto::SessionDescription{"offer", *offer};
+    m.metadata = controller_->availableTo(*p);
+    CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": offer with " << s.pending.size() << " tracks");
+    s.rtc->sendText(*s.dc_sid, proto::serializeFocusMessage(m));
+    ++offers_sent_;
+  }
+
+  void applyDescription(PeerId id, const proto::SessionDescription& d) {
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return;
+    Slot& s = it->second;
+    if (d.type == "answer") {
+      if (!s.offer_pending) return;
+      s.offer_pending = false;
+      if (auto r = s.rtc->applyAnswer(d.sdp); !r) {
+        CHORUS_LOG(Warn, kTag, "answer of peer " << id << " refused: " << r.error().message);
+        s.rtc->rollback();
+        return;
+      }
+      s.agreed = std::move(s.pending);
+      s.pending.clear();
+      std::vector<std::uint32_t> before = std::move(s.live_ssrcs);
+      s.live_ssrcs.clear();
+      for (const auto& t : s.agreed) s.live_ssrcs.push_back(t.ssrc);
+      std::sort(s.live_ssrcs.begin(), s.live_ssrcs.end());
+      // Keyframes sent before the answer were not forwarded: ask again for every new video track.
+      for (const auto& t : s.agreed) {
+        if (t.kind == "video" && !std::binary_search(before.begin(), before.end(), t.ssrc)) {
+          router_.requestKeyframe(id, t.ssrc, clock_.nowMs());
+        }
+      }
+      return;
+    }
+    if (d.type != "offer") return;
+    if (s.offer_pending) {  // glare: the focus is polite
+      s.rtc->rollback();
+      s.offer_pending = false;
+      s.pending.clear();
+    }
+    auto answer = s.rtc->acceptOffer(d.sdp);
+    if (!answer) {
+      CHORUS_LOG(Warn, kTag, "re-offer of peer " << id << " refused: " << answer.error().message);
+      return;
+    }
+    proto::FocusMessage m;
+    m.type = proto::FocusMessageType::Negotiate;
+    m.description = proto::SessionDescription{"answer", *answer};
+    if (const Peer* p = controller_->peer(id)) m.metadata = controller_->availableTo(*p);
+    if (s.dc_sid) s.rtc->sendText(*s.dc_sid, proto::serializeFocusMessage(m));
+  }
+
+  void scheduleTick() {
+    tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
+    tick_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      const TimeMs now = clock_.nowMs();
+      router_.tick(now);
+      if (controller_) {
+        if (auto t = controller_->nextTimeout(); t && *t <= now) feed(in::Tick{});
+      }
+      scheduleTick();
+    });
+  }
+
+  json::object summary(const char* event) const {
+    const auto& st = router_.stats();
+    json::object o{{"event", event},
+                   {"peers", slots_.size()},
+                   {"udp_rx", server_.datagramsReceived()},
+                   {"udp_tx", server_.datagramsSent()},
+                   {"udp_drops", server_.drops().total()},
+                   {"forwarded_packets", st.forwarded_packets},
+                   {"forwarded_bytes", st.forwarded_bytes},
+                   {"keyframe_requests", st.keyframe_requests},
+                   {"nacks_answered", st.nacks_answered},
+                   {"offers_sent", offers_sent_},
+                   {"not_negotiated_drops", not_negotiated_drops_}};
+    if (controller_) {
+      const auto& c = controller_->counters();
+      o["invites_accepted"] = c.invites_accepted;
+      o["rejected_not_member"] = c.rejected_not_member;
+      o["rejected_not_our_focus"] = c.rejected_not_our_focus;
+      o["rejected_unknown_conf"] = c.rejected_unknown_conf;
+      o["rejected_full"] = c.rejected_full;
+      o["removed_membership"] = c.removed_membership;
+      o["removed_keepalive"] = c.removed_keepalive;
+      json::array peers;
+      for (const Peer* p : controller_->peers()) {
+        json::object po{{"user_id", p->user_id},
+                        {"device_id", p->device_id},
+                        {"conf_id", p->conf_id},
+                        {"connected", p->connected}};
+        if (auto s = slots_.find(p->id); s != slots_.end()) {
+          po["rtp_audio_in"] = s->second.rtc->rtpPackets("audio");
+          po["rtp_video_in"] = s->second.rtc->rtpPackets("video");
+          po["tracks_out"] = s->second.agreed.size();
+        }
+        peers.push_back(std::move(po));
+      }
+      o["participants"] = std::move(peers);
+    }
+    return o;
+  }
+
+  void scheduleStats() {
+    stats_timer_.expires_after(
+        std::chrono::milliseconds(static_cast<std::int64_t>(options_.stats_interval_s * 1000)));
+    stats_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      if (options_.json) {
+        emitJson(summary("stats"));
+      } else {
+        CHORUS_LOG(Info, kTag, json::serialize(summary("stats")));
+      }
+      scheduleStats();
+    });
+  }
+
+  asio::io_context& io_;
+  const ServiceOptions& options_;
+  matrix::EventLoop& mloop_;
+  MatrixLink& link_;  // used on the Matrix thread only (through mloop_.post)
+  SystemClock clock_;
+  io::UdpServer server_;
+  asio::steady_timer tick_timer_;
+  asio::steady_timer stats_timer_;
+  io::DtlsIdentityPtr identity_;
+  Router router_;
+  std::unique_ptr<Controller> controller_;
+  std::vector<Input> early_;  // inputs before the login completed
+  std::map<PeerId, Slot> slots_;
+  std::unordered_map<const io::WebRtcPeer*, PeerId> by_rtc_;
+  std::uint64_t offers_sent_{0};
+  std::uint64_t not_negotiated_drops_{0};  // RTP for a track the subscriber's description does not have yet
+  bool stopping_{false};
+};
+
+}  // namespace
+
+Status applyConfigFile(const std::string& path, ServiceOptions& options) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return fail(Code::InvalidArgument, "cannot open " + path);
+  std::string text;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < 1024 * 1024;)
+    text.append(buf, n);
+  std::fclose(f);
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return fail(Code::InvalidArgument, path + ": not a JSON object");
+  const json::object& o = v.as_object();
+  auto strings = [&](const char* key, std::vector<std::string>& out) -> Status {
+    const json::value* x = o.if_contains(key);
+    if (!x) return {};
+    if (!x->is_array())
+      return fail(Code::InvalidArgument, path + ": " + key + " must be an array of strings");
+    out.clear();
+    for (const auto& e : x->as_array()) {
+      if (!e.is_string())
+        return fail(Code::InvalidArgument, path + ": " + key + " must be an array of strings");
+      out.emplace_back(e.as_string());
+    }
+    return {};
+  };
+  auto number = [&](const char* key, auto& out, double scale) -> Status {
+    const json::value* x = o.if_contains(key);
+    if (!x) return {};
+    if (!x->is_number()) return fail(Code::InvalidArgument, path + ": " + key + " must be a number");
+    const double d = x->to_number<double>() * scale;
+    if (d < 0) return fail(Code::InvalidArgument, path + ": " + key + " must not be negative");
+    out = static_cast<std::remove_reference_t<decltype(out)>>(d);
+    return {};
+  };
+  auto text_key = [&](const char* key, std::string& out) -> Status {
+    const json::value* x = o.if_contains(key);
+    if (!x) return {};
+    if (!x->is_string()) return fail(Code::InvalidArgument, path + ": " + key + " must be a string");
+    out = std::string(x->as_string());
+    return {};
+  };
+  Config& c = options.controller;
+  for (Status st :
+       {strings("allowed_servers", c.allowed_servers), strings("allowed_rooms", c.allowed_rooms),
+        number("max_rooms", c.max_rooms, 1), number("max_conferences", c.max_conferences, 1),
+        number("max_participants_per_conference", c.max_participants_per_conference, 1),
+        number("max_data_channel_message", c.max_data_channel_message, 1),
+        number("ping_interval_s", c.ping_interval_ms, 1000),
+        number("pong_timeout_s", c.pong_timeout_ms, 1000),
+        number("connect_timeout_s", c.connect_timeout_ms, 1000), text_key("public_ip", options.public_ip),
+        text_key("bind_ip", options.bind_ip), number("udp_port", options.udp_port, 1)}) {
+    if (!st) return st;
+  }
+  return {};
+}
+
+int runFocus(const ServiceOptions& options) {
+  asio::io_context io;
+  matrix::EventLoop mloop;
+  std::atomic<int> exit_code{0};
+
+  MediaPlane* plane_ptr = nullptr;
+  MatrixLink link(mloop, options,
+                  MatrixLink::Sink{
+                      [&](Input i) {
+                        asio::post(io, [&, i = std::move(i)]() mutable { plane_ptr->feed(std::move(i)); });
+                      },
+                      [&](const std::string& u, const std::string& d) {
+                        asio::post(io, [&, u, d] { plane_ptr->loggedIn(u, d); });
+                      },
+                      [&](const std::string& error) {
+                        CHORUS_LOG(Error, kTag, error);
+                        exit_code = 1;
+                        io.stop();
+                      },
+                  });
+  MediaPlane plane(io, options, mloop, link);
+  plane_ptr = &plane;
+  if (auto st = plane.start(); !st) {
+    CHORUS_LOG(Error, kTag, "cannot start the media plane: " << st.error().message);
+    return 1;
+  }
+  std::thread matrix_thread([&] {
+    mloop.post([&] { link.start(); });
+    mloop.run();
+  });
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer drain(io);
+  std::atomic<bool> link_idle{false};
+  std::function<void(std::chrono::steady_clock::time_point)> wait_drained =
+      [&](std::chrono::steady_clock::time_point until) {
+        mloop.post([&] { link_idle = link.idle(); });
+        drain.expires_after(std::chrono::milliseconds(50));
+        drain.async_wait([&, until](boost::system::error_code ec) {
+          if (!ec && !link_idle && std::chrono::steady_clock::now() < until) return wait_drained(until);
+          io.stop();
+        });
+      };
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    plane.shutdown();
+    // Let the hangups go out (at most 3 s), then stop both loops.
+    mloop.post([&] { link.stopSync(); });
+    wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(3));
+  });
+  io.run();
+  mloop.stop();
+  matrix_thread.join();
+  return exit_code.load();
+}
+
+}  // namespace chorus::focus

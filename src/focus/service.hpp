@@ -1,0 +1,48 @@
+#pragma once
+// `chorus focus` as a library: the MSC3898 focus process. Two threads:
+//   - the Matrix thread runs a matrix::EventLoop: login, /sync (room invites, room state, to-device) and the
+//     requests the controller asks for (joins, to-device sends, serialised per target device so seq order
+//     holds);
+//   - the media thread runs the Boost.Asio io_context of the one UDP port: the sans-IO Controller (who may
+//     use the focus, signalling), the Router (forwarding) and one io::WebRtcPeer per participant.
+// The threads only talk through posted closures (EventLoop::post / asio::post). Everything the focus learns
+// from the network goes through the Controller first.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/result.hpp"
+#include "focus/controller.hpp"
+#include "focus/router.hpp"
+
+namespace chorus::focus {
+
+inline constexpr const char* kDefaultFocusDeviceId = "CHORUSFOCUS";
+
+struct ServiceOptions {
+  std::string homeserver;  // base URL
+  std::string user;        // localpart or MXID (with password), or the user id that goes with access_token
+  std::string password;
+  std::string access_token;
+  std::string device_id{kDefaultFocusDeviceId};
+  std::string bind_ip{"0.0.0.0"};
+  std::uint16_t udp_port{0};  // 0 = ephemeral (tests)
+  std::string public_ip;  // advertised in the answer's candidate; default: bind_ip, or 127.0.0.1 for 0.0.0.0
+  Config controller;      // allow-lists, limits, keepalive (user/device are filled in from the login)
+  RouterConfig router;
+  bool json{false};            // JSON lines on stdout (ready, stats, summary) instead of log lines
+  double stats_interval_s{5};  // 0 = no periodic stats
+};
+
+// Reads a JSON config file into `options` (keys not given keep their values):
+//   {"allowed_servers": ["localhost"], "allowed_rooms": ["!id:server"], "max_rooms": 256,
+//    "max_conferences": 64, "max_participants_per_conference": 100, "max_data_channel_message": 262144,
+//    "ping_interval_s": 30, "pong_timeout_s": 30, "connect_timeout_s": 30,
+//    "public_ip": "203.0.113.7", "bind_ip": "0.0.0.0", "udp_port": 3478}
+Status applyConfigFile(const std::string& path, ServiceOptions& options);
+
+// Runs until SIGINT/SIGTERM (or stop()); returns the process exit code.
+int runFocus(const ServiceOptions& options);
+
+}  // namespace chorus::focus

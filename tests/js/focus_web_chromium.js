@@ -1,0 +1,234 @@
+// The web client (web/call/, served by `chorus hs` at /call/) in focus mode: two headless Chromium pages and two
+// `chorus call --focus` bots in one call through `chorus focus`. The pages publish simulcast (f/h/q) and subscribe
+// with their tiles' sizes. Checks:
+//   - each page decodes audio and video of both bots and of the other page; each bot decodes both pages;
+//   - simulcast: a big tile (spotlight) gets the full 640 px layer, a 160 px tile a layer <= 320 px, big again 640;
+//   - "Leave" in one page removes its tile in the other page.
+// Usage (inside `unshare -n`): node focus_web_chromium.js /path/to/chorus /path/to/repo/web
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const readline = require('readline');
+const { spawn } = require('child_process');
+const { startHs, waitFor, launchChromium, browserDeps, sleep } = require('./hs_common');
+const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
+
+const FOCUS = '@focus:localhost';
+const ROOM = '#focusweb:localhost';
+const BOTS = ['bot1', 'bot2'];
+const PAGES = ['alice', 'bob'];
+const mxid = (u) => `@${u}:localhost`;
+const MIN_FRAMES = 10;
+
+// A child process whose stdout is JSON lines; stderr goes to a file (printed on failure).
+function spawnJson(cmd, args, logFile) {
+  const err = fs.openSync(logFile, 'w');
+  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', err] });
+  const lines = [];
+  readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
+  process.on('exit', () => { try { proc.kill('SIGKILL'); } catch {} });
+  return { proc, lines, logFile, last: (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; } };
+}
+
+async function api(hs, method, p, token, body) {
+  const r = await fetch(hs.url + '/_matrix/client/v3' + p, { method,
+    headers: Object.assign({ 'content-type': 'application/json' }, token ? { Authorization: 'Bearer ' + token } : {}),
+    body: body ? JSON.stringify(body) : undefined });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
+
+(async () => {
+  const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); dumpAndExit(1); }, 280000);
+  const chorus = process.argv[2];
+  const webRoot = process.argv[3];
+  if (!fs.existsSync(path.join(webRoot, 'node_modules/matrix-js-sdk/dist/browser-matrix.js'))) {
+    console.log('SKIP: web/node_modules missing (run scripts/setup)');
+    process.exit(77);
+  }
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-focus-web-'));
+  const hs = await startHs(chorus, { users: ['focus', ...PAGES, ...BOTS], extra: ['--web', webRoot] });
+  const failures = [];
+  const check = (ok, what) => { console.log((ok ? 'ok   ' : 'FAIL ') + what); if (!ok) failures.push(what); return ok; };
+  const attempt = async (what, fn, ms) => { try { return await waitFor(what, fn, ms); } catch { return null; } };
+  const { ctx, close: closeChromium } = await launchChromium(chromium, CHROMIUM);
+  let focus = null;
+  const bots = {};
+  const pages = {};
+  let dumped = false;
+  async function dump() {
+    if (dumped) return;
+    dumped = true;
+    for (const [u, page] of Object.entries(pages)) {
+      try {
+        const s = await page.evaluate(() => window.chorusFocus && window.chorusFocus.snapshot());
+        if (!s) { console.log(`--- ${u}: no window.chorusFocus`); continue; }
+        const wire = await page.evaluate(() => window.chorusFocus.wire.map((w) => `${w.dir} ${w.type}` +
+          (w.content && w.content.reason ? ` (${w.content.reason})` : '') +
+          (w.type === 'm.call.track_subscription' ? ' ' + JSON.stringify(w.content) : '')));
+        console.log(`--- ${u}: connected=${s.connected} ice=${s.iceState} dc=${s.dcState} counters=${JSON.stringify(s.counters)}`);
+        console.log(`    tiles=${JSON.stringify(s.tiles)}`);
+        console.log(`    remoteTracks=${JSON.stringify(s.remoteTracks)}`);
+        console.log(`    outbound=${JSON.stringify(s.outbound)}`);
+        console.log(`    remoteMetadata=${JSON.stringify(s.remoteMetadata)}`);
+        console.log(`    wire: ${wire.slice(-60).join(' | ')}`);
+      } catch (e) { console.log(`--- ${u}: ${e.message}`); }
+    }
+    if (focus) console.log('--- focus last stats: ' + JSON.stringify(focus.last('stats')));
+    for (const [u, b] of Object.entries(bots)) console.log(`--- ${u} last stats: ` + JSON.stringify(b.last('stats')));
+    for (const f of fs.readdirSync(logDir)) {
+      const t = fs.readFileSync(path.join(logDir, f), 'utf8').split('\n').filter(Boolean);
+      console.log(`--- ${f} (last 30 of ${t.length} lines)\n` + t.slice(-30).join('\n'));
+    }
+  }
+  async function dumpAndExit(code) {
+    try { await dump(); } catch {}
+    process.exit(code);
+  }
+
+  try {
+    // Room with the focus invited.
+    const alice = await api(hs, 'POST', '/login', null,
+      { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
+    const created = await api(hs, 'POST', '/createRoom', alice.body.access_token,
+      { preset: 'public_chat', room_alias_name: 'focusweb' });
+    const roomId = created.body.room_id;
+    check(!!roomId, 'room created');
+    const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, alice.body.access_token, { user_id: FOCUS });
+    check(inv.status === 200, 'focus invited');
+
+    focus = spawnJson(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
+      '--bind', '127.0.0.1', '--udp-port', '0', '--json', '--stats-interval', '1'], path.join(logDir, 'focus.err'));
+    const ready = await attempt('the focus to be ready', () => focus.last('ready'), 15000);
+    check(!!ready, 'chorus focus is ready ' + JSON.stringify(ready));
+    const joined = await attempt('the focus to join', async () => {
+      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, alice.body.access_token);
+      return r.status === 200 && r.body.membership === 'join';
+    }, 20000);
+    if (!check(!!joined, 'the focus accepts the room invite')) throw new Error('no focus');
+
+    // Page 1 starts the call; then the bots; then page 2.
+    // alice names the focus in the URL; bob's page finds it in the others' member events (foci.active).
+    const openPage = async (user, create, withFocus) => {
+      const page = await ctx.newPage();
+      pages[user] = page;
+      page.on('pageerror', (e) => console.log(`PAGEERROR ${user}: ${e}`));
+      page.on('console', (m) => { if (m.type() === 'error') console.log(`console ${user}: ${m.text()}`); });
+      const q = `room=${encodeURIComponent(ROOM)}` + (withFocus ? `&focus=${encodeURIComponent(FOCUS)}` : '') +
+        (create ? '&create=1' : '');
+      const resp = await page.goto(`${hs.url}/call/?${q}`);
+      check(resp.status() === 200, `${user}: page served`);
+      await page.fill('#user', user);
+      await page.fill('#password', 'pw');
+      await page.click('button[type=submit]');
+      const inCall = await attempt(`${user} in the call`, () => page.evaluate(() =>
+        !document.getElementById('controls').hidden && !!window.chorusFocus && window.chorusFocus.mode === 'focus'), 30000);
+      const via = inCall && await page.evaluate(() => window.chorusFocus.focus);
+      check(!!inCall && via.user_id === FOCUS && via.device_id === 'CHORUSFOCUS',
+        `${user}: the page joins in focus mode (${withFocus ? '?focus= in the URL' : 'focus found in the member events'})`);
+      return page;
+    };
+    await openPage('alice', true, true);
+    const connected = await attempt('alice connected to the focus', () => pages.alice.evaluate(() => window.chorusFocus.connected), 30000);
+    check(!!connected, 'alice: connected to the focus (ICE+DTLS)');
+
+    for (const b of BOTS) {
+      bots[b] = spawnJson(chorus, ['--log-level', 'info', 'call', '--homeserver', hs.url, '--user', b, '--password', 'pw',
+        '--room', ROOM, '--json', '--loopback-only', '--focus', FOCUS, '--width', '320', '--height', '240', '--fps', '15',
+        '--stats-interval', '1', '--no-commands'], path.join(logDir, `${b}.err`));
+    }
+    await openPage('bob', false, false);
+
+    // Everyone decodes everyone.
+    const pageSees = (page, user) => page.evaluate((u) => {
+      const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === u);
+      return !!t && t.framesDecoded >= 10 && t.videoWidth > 0 && t.audioSamplesReceived > 0 && t.name.length > 0;
+    }, user);
+    const others = (u) => [...BOTS, ...PAGES].filter((x) => x !== u);
+    const t0 = Date.now();
+    const everyone = await attempt('every page to decode everyone', async () => {
+      for (const p of PAGES) for (const o of others(p)) if (!(await pageSees(pages[p], mxid(o)))) return false;
+      return true;
+    }, 90000);
+    for (const p of PAGES) {
+      for (const o of others(p)) check(await pageSees(pages[p], mxid(o)), `${p}: decodes video and audio of ${o} (tile with a name)`);
+    }
+    if (everyone) console.log(`     (all pages decoding everyone after ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const botSees = (b, u) => {
+      const s = bots[b].last('stats');
+      const peer = s && (s.peers || []).find((x) => x.user_id === mxid(u));
+      return !!peer && peer.audio_frames_decoded > 0 && peer.video_frames_decoded >= MIN_FRAMES;
+    };
+    await attempt('the bots to decode the pages', () => BOTS.every((b) => PAGES.every((p) => botSees(b, p))), 30000);
+    for (const b of BOTS) for (const p of PAGES) check(botSees(b, p), `${b}: decodes video and audio of ${p}`);
+
+    // Simulcast: bob's tile in alice's page, big -> small -> big.
+    const bobInAlice = () => pages.alice.evaluate(() => (window.chorusFocus.tiles || []).find((x) => x.user_id === '@bob:localhost'));
+    const bobDevice = (await bobInAlice())?.device_id;
+    // First the tile takes its new size (tiles are sampled once a second), then the layer must follow.
+    const frameWidthBecomes = async (what, sized, pred, ms) => {
+      let last = null;
+      await attempt('the tile to take its size', async () => sized((await bobInAlice())?.clientWidth || 0), 5000);
+      const ok = await attempt(what, async () => {
+        const t = await bobInAlice();
+        last = t;
+        // framesDecoded must move too, so we look at live frames.
+        return t && pred(t.frameWidth) && t.framesDecoded > 0;
+      }, ms);
+      return { ok: !!ok, last };
+    };
+    if (bobDevice) {
+      await pages.alice.evaluate((d) => window.chorusFocus.spotlight('@bob:localhost', d), bobDevice);
+      const bobLayers = async () => {
+        const s = await pages.bob.evaluate(() => window.chorusFocus.snapshot());
+        return `bob sends ${s.outbound.filter((o) => o.rid).map((o) => `${o.rid}:${o.frameWidth}x${o.frameHeight}@${o.targetBitrate}bps(${o.qualityLimitationReason})`).join(' ')}, ` +
+          `availableOutgoingBitrate ${s.availableOutgoingBitrate}`;
+      };
+      let r = await frameWidthBecomes('the full layer in a big tile', (cw) => cw >= 640, (w) => w >= 640, 20000);
+      console.log('     (' + await bobLayers() + ')');
+      check(r.ok, `simulcast: bob's tile big (${r.last && r.last.clientWidth}x${r.last && r.last.clientHeight}) -> frameWidth 640 (got ${r.last && r.last.frameWidth})`);
+      await pages.alice.evaluate((d) => window.chorusFocus.setTileSize('@bob:localhost', d, 160), bobDevice);
+      r = await frameWidthBecomes('a lower layer in a small tile', (cw) => cw > 0 && cw <= 160, (w) => w > 0 && w <= 320, 20000);
+      // Let it settle on the layer it chose (q = 160 when the publisher sends it).
+      await sleep(3000);
+      const settled = await bobInAlice();
+      check(r.ok, `simulcast: bob's tile small (${r.last && r.last.clientWidth}x${r.last && r.last.clientHeight}) -> frameWidth <= 320 (got ${settled && settled.frameWidth})`);
+      await pages.alice.evaluate((d) => window.chorusFocus.spotlight('@bob:localhost', d), bobDevice);
+      r = await frameWidthBecomes('the full layer again', (cw) => cw >= 640, (w) => w >= 640, 20000);
+      console.log('     (' + await bobLayers() + ')');
+      check(r.ok, `simulcast: bob's tile big again (${r.last && r.last.clientWidth}x${r.last && r.last.clientHeight}) -> frameWidth 640 (got ${r.last && r.last.frameWidth})`);
+      const subs = await pages.alice.evaluate(() => window.chorusFocus.wire.filter((w) => w.type === 'm.call.track_subscription').length);
+      console.log(`     (alice sent ${subs} m.call.track_subscription messages)`);
+    } else {
+      check(false, 'simulcast: bob has a tile in alice\'s page');
+    }
+
+    // Mute reaches the other page through the focus.
+    await pages.bob.click('#mic');
+    const muted = await attempt('alice to see bob muted', async () => (await bobInAlice())?.audio_muted === true, 10000);
+    check(!!muted, 'bob mutes: alice\'s page shows it (metadata through the focus)');
+
+    // Leave removes the tile in the other page.
+    await pages.bob.click('#leave');
+    const gone = await attempt('bob\'s tile to go', async () => !(await bobInAlice()), 20000);
+    check(!!gone, 'bob leaves: his tile disappears in alice\'s page');
+    const memberGone = await attempt('bob\'s member device to go', async () => {
+      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/org.matrix.msc3401.call.member/${encodeURIComponent(mxid('bob'))}`, alice.body.access_token);
+      return r.status === 200 && !(r.body['m.calls'] || []).some((c) => (c['m.devices'] || []).length > 0);
+    }, 10000);
+    check(!!memberGone, 'bob leaves: his member event lists no device');
+  } catch (e) {
+    console.error(e);
+    failures.push('exception: ' + e.message);
+  }
+  if (failures.length) await dump();
+  for (const b of Object.values(bots)) try { b.proc.kill('SIGTERM'); } catch {}
+  if (focus) try { focus.proc.kill('SIGTERM'); } catch {}
+  await closeChromium();
+  await sleep(500);
+  hs.stop();
+  fs.rmSync(logDir, { recursive: true, force: true });
+  clearTimeout(overall);
+  console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : 'RESULT: PASS focus web client');
+  process.exit(failures.length ? 1 : 0);
+})().catch((e) => { console.error(e); process.exit(1); });

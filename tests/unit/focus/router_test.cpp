@@ -1,0 +1,913 @@
+#include "focus/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "media/rtcp/rtcp_packet.hpp"
+#include "media/rtp/rtp_packet.hpp"
+#include "media/rtp/vp8_descriptor.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using media::ByteSpan;
+
+constexpr PeerId kA = 1;  // publisher
+constexpr PeerId kB = 2;
+constexpr PeerId kC = 3;
+constexpr PeerId kD = 4;
+constexpr TimeMs kT0 = 1'000'000;
+
+constexpr std::uint8_t kExtMid = 1;
+constexpr std::uint8_t kExtRid = 2;
+constexpr std::uint8_t kExtAbsSendTime = 3;
+
+constexpr std::uint32_t kQ = 100;  // simulcast SSRCs of A's video
+constexpr std::uint32_t kH = 200;
+constexpr std::uint32_t kF = 300;
+
+// ---- packet builders ----
+
+struct Pkt {
+  std::uint32_t ssrc{0};
+  std::uint8_t pt{111};
+  std::uint16_t seq{0};
+  std::uint32_t ts{0};
+  bool marker{false};
+  std::string mid;
+  std::string rid;
+  std::vector<std::uint32_t> csrcs;
+  std::vector<std::uint8_t> payload{1, 2, 3, 4};
+  std::uint8_t padding{0};
+};
+
+void put16(std::vector<std::uint8_t>& v, std::uint16_t x) {
+  v.push_back(static_cast<std::uint8_t>(x >> 8));
+  v.push_back(static_cast<std::uint8_t>(x));
+}
+void put32(std::vector<std::uint8_t>& v, std::uint32_t x) {
+  put16(v, static_cast<std::uint16_t>(x >> 16));
+  put16(v, static_cast<std::uint16_t>(x));
+}
+
+// RTP with one-byte header extensions: mid, rid (when set) and always abs-send-time (to check stripping).
+std::vector<std::uint8_t> rtp(const Pkt& p) {
+  std::vector<std::uint8_t> ext;
+  auto element = [&](std::uint8_t id, std::string_view value) {
+    ext.push_back(static_cast<std::uint8_t>((id << 4) | (value.size() - 1)));
+    ext.insert(ext.end(), value.begin(), value.end());
+  };
+  if (!p.mid.empty()) element(kExtMid, p.mid);
+  if (!p.rid.empty()) element(kExtRid, p.rid);
+  element(kExtAbsSendTime, std::string_view("\x01\x02\x03", 3));
+  while (ext.size() % 4 != 0) ext.push_back(0);
+
+  std::vector<std::uint8_t> v;
+  v.push_back(static_cast<std::uint8_t>(0x80 | (p.padding ? 0x20 : 0) | 0x10 | p.csrcs.size()));
+  v.push_back(static_cast<std::uint8_t>((p.marker ? 0x80 : 0) | p.pt));
+  put16(v, p.seq);
+  put32(v, p.ts);
+  put32(v, p.ssrc);
+  for (auto c : p.csrcs) put32(v, c);
+  put16(v, 0xBEDE);
+  put16(v, static_cast<std::uint16_t>(ext.size() / 4));
+  v.insert(v.end(), ext.begin(), ext.end());
+  v.insert(v.end(), p.payload.begin(), p.payload.end());
+  for (int i = 1; i < p.padding; ++i) v.push_back(0);
+  if (p.padding) v.push_back(p.padding);
+  return v;
+}
+
+// VP8 payload: descriptor with X, S, I (15-bit picture id) and L (TL0PICIDX), then a frame tag.
+std::vector<std::uint8_t> vp8(bool keyframe, std::uint16_t picture_id, std::uint8_t tl0 = 0,
+                              bool frame_start = true) {
+  std::vector<std::uint8_t> v{static_cast<std::uint8_t>(0x80 | (frame_start ? 0x10 : 0)), 0xC0};
+  put16(v, static_cast<std::uint16_t>(0x8000 | picture_id));
+  v.push_back(tl0);
+  if (keyframe) {
+    v.insert(v.end(), {0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A, 0x80, 0x02, 0xE0, 0x01});
+  } else {
+    v.insert(v.end(), {0x31, 0x02, 0x00});
+  }
+  for (int i = 0; i < 20; ++i) v.push_back(static_cast<std::uint8_t>(i));
+  return v;
+}
+
+// ---- the fake sink ----
+
+struct Sent {
+  PeerId to{0};
+  bool rtcp{false};
+  std::vector<std::uint8_t> bytes;
+};
+
+class FakeSink : public RouterSink {
+ public:
+  void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+    record(to, false, buffer, length);
+  }
+  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+    record(to, true, buffer, length);
+  }
+
+  std::vector<Sent> sent;
+
+  std::vector<Sent> rtpTo(PeerId to) const {
+    std::vector<Sent> out;
+    for (const auto& s : sent) {
+      if (s.to == to && !s.rtcp) out.push_back(s);
+    }
+    return out;
+  }
+  std::vector<Sent> rtcpTo(PeerId to) const {
+    std::vector<Sent> out;
+    for (const auto& s : sent) {
+      if (s.to == to && s.rtcp) out.push_back(s);
+    }
+    return out;
+  }
+  // Media SSRCs of every PLI sent to `to`.
+  std::vector<std::uint32_t> plisTo(PeerId to) const {
+    std::vector<std::uint32_t> out;
+    for (const auto& s : rtcpTo(to)) {
+      media::RtcpCompoundReader r(s.bytes);
+      while (auto p = r.next()) {
+        if (auto pli = media::RtcpPli::parse(*p)) {
+          EXPECT_EQ(pli->sender_ssrc, 1u);
+          out.push_back(pli->media_ssrc);
+        }
+      }
+    }
+    return out;
+  }
+  void clear() { sent.clear(); }
+
+ private:
+  void record(PeerId to, bool rtcp, std::span<std::uint8_t> buffer, std::size_t length) {
+    EXPECT_GE(buffer.size(), length + kSinkTrailerRoom);
+    sent.push_back(Sent{to, rtcp, std::vector<std::uint8_t>(buffer.begin(), buffer.begin() + length)});
+    // Like SRTP protect: rewrite the packet in place and append a trailer. The router must not care.
+    for (std::size_t i = 0; i < length + kSinkTrailerRoom && i < buffer.size(); ++i) buffer[i] ^= 0xA5;
+  }
+};
+
+PublishedTrackInfo audioTrack(std::string mid = "0", std::string track_id = "a-audio") {
+  PublishedTrackInfo t;
+  t.mid = std::move(mid);
+  t.kind = "audio";
+  t.stream_id = "stream-a";
+  t.track_id = std::move(track_id);
+  t.clock_rate = 48000;
+  return t;
+}
+
+PublishedTrackInfo simulcastTrack() {
+  PublishedTrackInfo t;
+  t.mid = "1";
+  t.kind = "video";
+  t.stream_id = "stream-a";
+  t.track_id = "a-video";
+  t.rids = {"q", "h", "f"};
+  t.clock_rate = 90000;
+  t.width = 1280;
+  t.height = 720;
+  return t;
+}
+
+PublishedTrackInfo plainVideoTrack() {
+  PublishedTrackInfo t;
+  t.mid = "1";
+  t.kind = "video";
+  t.stream_id = "stream-a";
+  t.track_id = "a-video";
+  t.clock_rate = 90000;
+  return t;
+}
+
+RouterConfig testConfig() {
+  RouterConfig c;
+  c.seed = 42;
+  c.video_rtx_packets = 64;
+  return c;
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  explicit RouterTest(RouterConfig config = testConfig()) : router_(sink_, config) {}
+
+  // Feeds `p` from `from`; checks that the router left the packet untouched.
+  void send(PeerId from, const Pkt& p, TimeMs now) {
+    auto bytes = rtp(p);
+    const auto copy = bytes;
+    InboundRtp info{p.ssrc, p.pt, p.seq, p.ts, p.marker, p.mid, p.rid};
+    router_.onRtp(from, info, bytes, now);
+    EXPECT_EQ(bytes, copy);
+  }
+  void sendVideo(std::uint32_t ssrc, std::string rid, std::uint16_t seq, bool keyframe, std::uint16_t pid,
+                 TimeMs now, std::uint8_t tl0 = 0) {
+    Pkt p;
+    p.ssrc = ssrc;
+    p.pt = 96;
+    p.seq = seq;
+    p.ts = static_cast<std::uint32_t>(seq) * 3000;
+    p.mid = "1";
+    p.rid = std::move(rid);
+    p.payload = vp8(keyframe, pid, tl0);
+    send(kA, p, now);
+  }
+  void sendRtcp(PeerId from, const std::vector<std::uint8_t>& compound, TimeMs now) {
+    router_.onRtcp(from, compound, now);
+  }
+  SubscriptionStats statsOf(PeerId subscriber, std::uint32_t out_ssrc) {
+    for (auto& s : router_.subscriptionStats(subscriber)) {
+      if (s.out_ssrc == out_ssrc) return s;
+    }
+    ADD_FAILURE() << "no subscription " << out_ssrc;
+    return {};
+  }
+
+  FakeSink sink_;
+  Router router_;
+};
+
+// ---- audio ----
+
+TEST_F(RouterTest, AudioFansOutWithSubscriberSsrcPtAndContinuousSeqWithoutExtensions) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  router_.setSubscriberPayloadType(kB, "audio", 109);
+  router_.setSubscriberPayloadType(kC, "audio", 111);
+  std::vector<OutTrack> outs;
+  for (PeerId s : {kB, kC, kD}) {
+    auto out = router_.subscribe(s, kA, "a-audio", 0, 0, kT0);
+    ASSERT_TRUE(out.has_value()) << out.error().toString();
+    EXPECT_EQ(out->kind, "audio");
+    EXPECT_EQ(out->stream_id, "stream-a");
+    EXPECT_EQ(out->track_id, "a-audio");
+    EXPECT_EQ(out->publisher, kA);
+    EXPECT_NE(out->ssrc, 0u);
+    outs.push_back(*out);
+  }
+  EXPECT_NE(outs[0].ssrc, outs[1].ssrc);
+  EXPECT_NE(outs[1].ssrc, outs[2].ssrc);
+  ASSERT_EQ(router_.outTracks(kB).size(), 1u);
+  EXPECT_EQ(router_.outTracks(kB)[0].ssrc, outs[0].ssrc);
+  EXPECT_TRUE(sink_.sent.empty());  // no PLI for audio
+
+  for (int i = 0; i < 5; ++i) {
+    Pkt p;
+    p.ssrc = 0xABCD;
+    p.seq = static_cast<std::uint16_t>(65533 + i);  // wraps
+    p.ts = 1000 + 960 * static_cast<std::uint32_t>(i);
+    p.marker = i == 0;
+    p.mid = "0";
+    p.csrcs = {77};
+    p.payload = {static_cast<std::uint8_t>(i), 9, 9};
+    send(kA, p, kT0 + 20 * i);
+  }
+  const std::uint8_t want_pt[] = {109, 111, 111 /* D: publisher's PT */};
+  const PeerId subs[] = {kB, kC, kD};
+  for (std::size_t k = 0; k < 3; ++k) {
+    const PeerId sub = subs[k];
+    auto got = sink_.rtpTo(sub);
+    ASSERT_EQ(got.size(), 5u) << "subscriber " << sub;
+    std::optional<std::uint16_t> first_seq;
+    std::optional<std::uint32_t> first_ts;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      auto v = media::RtpPacketView::parse(got[i].bytes);
+      ASSERT_TRUE(v);
+      EXPECT_FALSE(v->hasExtension());
+      EXPECT_EQ(v->headerSize(), 16u);  // 12 + one CSRC
+      EXPECT_EQ(v->csrc(0), 77u);
+      EXPECT_EQ(v->ssrc(), outs[k].ssrc);
+      EXPECT_EQ(v->payloadType(), want_pt[k]);
+      EXPECT_EQ(v->marker(), i == 0);
+      if (!first_seq) {
+        first_seq = v->sequenceNumber();
+        first_ts = v->timestamp();
+      }
+      EXPECT_EQ(v->sequenceNumber(), static_cast<std::uint16_t>(*first_seq + i));
+      EXPECT_EQ(v->timestamp(), *first_ts + 960 * i);
+      ASSERT_EQ(v->payload().size(), 3u);
+      EXPECT_EQ(v->payload()[0], i);
+    }
+    EXPECT_EQ(statsOf(sub, outs[k].ssrc).packets_forwarded, 5u);
+  }
+  EXPECT_EQ(router_.stats().forwarded_packets, 15u);
+  EXPECT_EQ(router_.stats().rtp_received, 5u);
+  EXPECT_EQ(router_.stats().drops.total(), 0u);
+}
+
+TEST_F(RouterTest, PaddingIsKeptAndPayloadTypeUpdatesLater) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  auto out = router_.subscribe(kB, kA, "a-audio", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  Pkt p;
+  p.ssrc = 5;
+  p.seq = 1;
+  p.mid = "0";
+  p.padding = 4;
+  send(kA, p, kT0);
+  router_.setSubscriberPayloadType(kB, "audio", 100);
+  p.seq = 2;
+  send(kA, p, kT0 + 20);
+  auto got = sink_.rtpTo(kB);
+  ASSERT_EQ(got.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto v = media::RtpPacketView::parse(got[i].bytes);
+    ASSERT_TRUE(v);
+    EXPECT_TRUE(v->hasPadding());
+    EXPECT_EQ(v->paddingSize(), 4u);
+    EXPECT_EQ(v->payload().size(), 4u);
+    EXPECT_EQ(v->payloadType(), i == 0 ? 111 : 100);
+  }
+}
+
+TEST_F(RouterTest, SsrcLearntFromSdpListWhenThereIsNoMid) {
+  auto track = audioTrack();
+  track.ssrcs = {4242};
+  router_.setPublishedTracks(kA, {track});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-audio", 0, 0, kT0));
+  Pkt p;
+  p.ssrc = 4242;
+  p.seq = 7;
+  send(kA, p, kT0);
+  p.ssrc = 999;  // neither mid nor listed
+  send(kA, p, kT0);
+  send(kA, p, kT0 + 1);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 1u);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnmappedSsrc), 2u);
+}
+
+TEST_F(RouterTest, PacketsOfUnsubscribedTracksAreCountedNotForwarded) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  Pkt p;
+  p.ssrc = 5;
+  p.mid = "0";
+  send(kA, p, kT0);
+  EXPECT_TRUE(sink_.sent.empty());
+  EXPECT_EQ(router_.stats().rtp_not_subscribed, 1u);
+  EXPECT_EQ(router_.stats().drops.total(), 0u);
+}
+
+// ---- video simulcast ----
+
+TEST_F(RouterTest, SimulcastPicksLowLayerThenSwitchesToHighOnlyAtItsKeyframe) {
+  router_.setPublishedTracks(kA, {simulcastTrack()});
+  router_.setSubscriberPayloadType(kB, "video", 98);
+  // Every layer is seen once before anyone subscribes.
+  sendVideo(kQ, "q", 10, true, 500, kT0);
+  sendVideo(kH, "h", 20, true, 600, kT0);
+  sendVideo(kF, "f", 30, true, 700, kT0);
+  EXPECT_TRUE(sink_.sent.empty());
+
+  auto out = router_.subscribe(kB, kA, "a-video", 320, 180, kT0);  // ratio 4 -> low
+  ASSERT_TRUE(out);
+  EXPECT_EQ(statsOf(kB, out->ssrc).target_rid, "q");
+  EXPECT_EQ(sink_.plisTo(kA), std::vector<std::uint32_t>{kQ});
+
+  // Low layer: keyframe then deltas flow; the other layers do not.
+  sendVideo(kQ, "", 11, true, 501, kT0 + 10, 5);
+  sendVideo(kH, "", 21, false, 601, kT0 + 10);
+  sendVideo(kF, "", 31, false, 701, kT0 + 10);
+  sendVideo(kQ, "", 12, false, 502, kT0 + 40, 6);
+  ASSERT_EQ(sink_.rtpTo(kB).size(), 2u);
+  EXPECT_EQ(statsOf(kB, out->ssrc).current_rid, "q");
+
+  // Bigger: high. The low layer keeps flowing until the high keyframe.
+  auto again = router_.subscribe(kB, kA, "a-video", 1280, 720, kT0 + 100);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->ssrc, out->ssrc);
+  EXPECT_EQ(router_.outTracks(kB).size(), 1u);
+  EXPECT_EQ(sink_.plisTo(kA), (std::vector<std::uint32_t>{kQ, kF}));
+  EXPECT_EQ(statsOf(kB, out->ssrc).target_rid, "f");
+  EXPECT_EQ(statsOf(kB, out->ssrc).current_rid, "q");
+  sendVideo(kF, "", 32, false, 702, kT0 + 110);  // not a keyframe: dropped
+  sendVideo(kQ, "", 13, false, 503, kT0 + 120, 7);
+  EXPECT_EQ(router_.stats().rewrite_drops.get(media::RewriteDrop::WaitingForKeyframe), 1u);
+  ASSERT_EQ(sink_.rtpTo(kB).size(), 3u);
+  sendVideo(kF, "", 33, true, 703, kT0 + 130, 40);  // keyframe: switch
+  sendVideo(kQ, "", 14, false, 504, kT0 + 140);     // old layer: no longer forwarded
+  sendVideo(kF, "", 34, false, 704, kT0 + 160, 40);
+  EXPECT_EQ(statsOf(kB, out->ssrc).current_rid, "f");
+
+  auto got = sink_.rtpTo(kB);
+  ASSERT_EQ(got.size(), 5u);
+  std::vector<std::uint16_t> seqs;
+  std::vector<std::uint16_t> pids;
+  std::vector<std::uint8_t> tl0s;
+  for (auto& s : got) {
+    auto v = media::RtpPacketView::parse(s.bytes);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->ssrc(), out->ssrc);
+    EXPECT_EQ(v->payloadType(), 98);
+    EXPECT_FALSE(v->hasExtension());
+    seqs.push_back(v->sequenceNumber());
+    auto d = media::parseVp8Descriptor(v->payload());
+    ASSERT_TRUE(d);
+    pids.push_back(*d->picture_id);
+    tl0s.push_back(*d->tl0_pic_idx);
+  }
+  for (std::size_t i = 1; i < seqs.size(); ++i) {
+    EXPECT_EQ(seqs[i], static_cast<std::uint16_t>(seqs[0] + i)) << i;  // gap-free across the switch
+  }
+  // Picture id and TL0PICIDX continue across the switch: 501, 502, 503 | 504, 505; 5, 6, 7 | 8, 8.
+  EXPECT_EQ(pids, (std::vector<std::uint16_t>{501, 502, 503, 504, 505}));
+  EXPECT_EQ(tl0s, (std::vector<std::uint8_t>{5, 6, 7, 8, 8}));
+  // The first packet on the new layer is the keyframe.
+  auto first_f = media::RtpPacketView::parse(got[3].bytes);
+  EXPECT_TRUE(media::parseVp8Descriptor(first_f->payload())->keyframe);
+}
+
+TEST_F(RouterTest, MediumLayerForHalfSizeAndFallbackWhenLayerNotSeen) {
+  router_.setPublishedTracks(kA, {simulcastTrack()});
+  sendVideo(kQ, "q", 10, true, 1, kT0);
+  // Only q seen: any size falls back to q.
+  auto out = router_.subscribe(kB, kA, "a-video", 640, 360, kT0);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(statsOf(kB, out->ssrc).target_rid, "q");
+  // h appears: the subscription moves to its desired medium layer and a keyframe is requested for it.
+  sendVideo(kH, "h", 20, false, 1, kT0 + 700);
+  EXPECT_EQ(statsOf(kB, out->ssrc).target_rid, "h");
+  EXPECT_EQ(sink_.plisTo(kA), (std::vector<std::uint32_t>{kQ, kH}));
+  // Unknown requested size: low.
+  auto c = router_.subscribe(kC, kA, "a-video", 0, 0, kT0 + 700);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(statsOf(kC, c->ssrc).target_rid, "q");
+}
+
+TEST_F(RouterTest, KeyframeRequestsAreThrottledPerPublisherSsrcAndSentLater) {
+  router_.setPublishedTracks(kA, {simulcastTrack()});
+  sendVideo(kQ, "q", 10, true, 1, kT0);
+  sendVideo(kF, "f", 30, true, 1, kT0);
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 320, 180, kT0));        // PLI q
+  ASSERT_TRUE(router_.subscribe(kC, kA, "a-video", 320, 180, kT0 + 10));   // throttled (q)
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 1280, 720, kT0 + 20));  // PLI f
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 320, 180, kT0 + 30));   // back to q: throttled
+  EXPECT_EQ(sink_.plisTo(kA), (std::vector<std::uint32_t>{kQ, kF}));
+  EXPECT_EQ(router_.stats().keyframe_requests_throttled, 2u);
+  router_.tick(kT0 + 499);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);
+  router_.tick(kT0 + 500);  // the pending request for q goes out once
+  EXPECT_EQ(sink_.plisTo(kA), (std::vector<std::uint32_t>{kQ, kF, kQ}));
+  router_.tick(kT0 + 600);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 3u);
+  EXPECT_EQ(router_.stats().keyframe_requests, 3u);
+}
+
+TEST_F(RouterTest, KeyframeIsRequestedAgainWhileASubscriptionStillWaits) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  sendVideo(kQ, "", 1, false, 1, kT0);
+  auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+  sendVideo(kQ, "", 2, false, 2, kT0 + 500);
+  router_.tick(kT0 + 500);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+  router_.tick(kT0 + 1000);  // keyframe_retry_ms
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);
+  sendVideo(kQ, "", 3, true, 3, kT0 + 1100);
+  router_.tick(kT0 + 3000);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);  // started: no more
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 1u);
+}
+
+TEST_F(RouterTest, StalledLayerIsLeftForAnActiveOne) {
+  router_.setPublishedTracks(kA, {simulcastTrack()});
+  sendVideo(kQ, "q", 10, true, 1, kT0);
+  sendVideo(kH, "h", 20, true, 1, kT0);
+  sendVideo(kF, "f", 30, true, 1, kT0);
+  auto out = router_.subscribe(kB, kA, "a-video", 1280, 720, kT0);
+  ASSERT_TRUE(out);
+  sendVideo(kF, "", 31, true, 2, kT0 + 10);
+  EXPECT_EQ(statsOf(kB, out->ssrc).current_rid, "f");
+  // f goes quiet; h and q keep flowing.
+  for (int i = 1; i <= 21; ++i) {
+    sendVideo(kH, "", static_cast<std::uint16_t>(20 + i), false, 1, kT0 + 100 * i);
+    sendVideo(kQ, "", static_cast<std::uint16_t>(10 + i), false, 1, kT0 + 100 * i);
+    router_.tick(kT0 + 100 * i);
+    if (i == 20) {
+      EXPECT_EQ(statsOf(kB, out->ssrc).target_rid, "f");  // 1990 ms since the last f packet
+    }
+  }
+  EXPECT_EQ(statsOf(kB, out->ssrc).target_rid, "h");
+  EXPECT_EQ(statsOf(kB, out->ssrc).current_rid, "f");
+  EXPECT_EQ(sink_.plisTo(kA).back(), kH);
+  sendVideo(kH, "", 60, true, 1, kT0 + 2200);
+  EXPECT_EQ(statsOf(kB, out->ssrc).current_rid, "h");
+}
+
+TEST_F(RouterTest, SubscriberPliAndFirAreRelayedToThePublisherThrottled) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  sendVideo(kQ, "", 1, true, 1, kT0);
+  auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  sendVideo(kQ, "", 2, true, 2, kT0 + 1);
+  sink_.clear();
+
+  std::vector<std::uint8_t> buf(64);
+  auto n = media::buildRtcpPli(buf, 0xB0B, out->ssrc);
+  buf.resize(*n);
+  sendRtcp(kB, buf, kT0 + 1000);
+  EXPECT_EQ(sink_.plisTo(kA), std::vector<std::uint32_t>{kQ});
+  sendRtcp(kB, buf, kT0 + 1100);  // throttled
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+  std::vector<std::uint8_t> fir(64);
+  const media::RtcpFirEntry entries[] = {{out->ssrc, 1}};
+  fir.resize(*media::buildRtcpFir(fir, 0xB0B, entries));
+  sendRtcp(kB, fir, kT0 + 1600);
+  EXPECT_EQ(sink_.plisTo(kA), (std::vector<std::uint32_t>{kQ, kQ}));
+  EXPECT_EQ(router_.stats().keyframe_requests_received, 3u);
+  // A PLI for an SSRC B does not receive from us: counted.
+  buf.resize(64);
+  buf.resize(*media::buildRtcpPli(buf, 0xB0B, 12345));
+  sendRtcp(kB, buf, kT0 + 3000);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnknownMediaSsrc), 1u);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);
+}
+
+TEST_F(RouterTest, H264KeyframesAreDetected) {
+  auto t = plainVideoTrack();
+  t.codec = "H264";
+  router_.setPublishedTracks(kA, {t});
+  auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  Pkt p;
+  p.ssrc = 77;
+  p.pt = 102;
+  p.mid = "1";
+  p.seq = 1;
+  p.payload = {0x41, 1, 2, 3};  // non-IDR slice
+  send(kA, p, kT0);
+  p.seq = 2;
+  p.payload = {0x7C, 0x85, 1, 2};  // FU-A start of an IDR
+  send(kA, p, kT0 + 1);
+  p.seq = 3;
+  p.payload = {0x7C, 0x05, 1, 2};  // FU-A continuation
+  send(kA, p, kT0 + 2);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 2u);
+}
+
+// ---- NACK ----
+
+TEST_F(RouterTest, NackIsAnsweredFromTheBufferWithIdenticalBytes) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  for (int i = 0; i < 10; ++i) {
+    sendVideo(kQ, "", static_cast<std::uint16_t>(1000 + i), i == 0, static_cast<std::uint16_t>(i),
+              kT0 + 10 * i);
+  }
+  const auto original = sink_.rtpTo(kB);
+  ASSERT_EQ(original.size(), 10u);
+  auto seqOf = [](const Sent& s) { return media::RtpPacketView::parse(s.bytes)->sequenceNumber(); };
+  sink_.clear();
+
+  const std::uint16_t lost[] = {seqOf(original[3]), seqOf(original[5]),
+                                static_cast<std::uint16_t>(seqOf(original[9]) + 100)};
+  std::vector<std::uint8_t> nack(256);
+  nack.resize(*media::buildRtcpNack(nack, 0xB0B, out->ssrc, lost));
+  sendRtcp(kB, nack, kT0 + 200);
+  auto resent = sink_.rtpTo(kB);
+  ASSERT_EQ(resent.size(), 2u);
+  EXPECT_EQ(resent[0].bytes, original[3].bytes);
+  EXPECT_EQ(resent[1].bytes, original[5].bytes);
+  EXPECT_EQ(router_.stats().nack_packets_received, 1u);
+  EXPECT_EQ(router_.stats().nacks_answered, 2u);
+  EXPECT_EQ(router_.stats().nacks_missed, 1u);
+  EXPECT_EQ(statsOf(kB, out->ssrc).packets_retransmitted, 2u);
+
+  // Too old (rtx_max_age_ms): missed.
+  sendRtcp(kB, nack, kT0 + 5000);
+  EXPECT_EQ(router_.stats().nacks_missed, 4u);
+  // A NACK for an SSRC B does not receive: dropped and counted.
+  nack.resize(256);
+  nack.resize(*media::buildRtcpNack(nack, 0xB0B, 4711, lost));
+  sendRtcp(kB, nack, kT0 + 300);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnknownMediaSsrc), 1u);
+}
+
+TEST_F(RouterTest, NackAnswersPerPacketAreBounded) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  for (int i = 0; i < 64; ++i) {
+    sendVideo(kQ, "", static_cast<std::uint16_t>(i), i == 0, 1, kT0 + i);
+  }
+  const auto first = media::RtpPacketView::parse(sink_.rtpTo(kB)[0].bytes)->sequenceNumber();
+  sink_.clear();
+  std::vector<std::uint16_t> lost;
+  for (int r = 0; r < 10; ++r) {  // the same 64 seqs, 10 times
+    for (int i = 0; i < 64; ++i) lost.push_back(static_cast<std::uint16_t>(first + i));
+  }
+  std::vector<std::uint8_t> nack(8192);
+  nack.resize(*media::buildRtcpNack(nack, 0xB0B, out->ssrc, lost));
+  sendRtcp(kB, nack, kT0 + 100);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 64u);  // max_nack_seqs_per_packet
+}
+
+// ---- receiver reports ----
+
+TEST_F(RouterTest, ReceiverReportCarriesHighestSeqLossJitterAndLsr) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-audio", 0, 0, kT0));
+  auto sendSeq = [&](int i) {
+    Pkt p;
+    p.ssrc = 0x5151;
+    p.seq = static_cast<std::uint16_t>(65530 + i);  // crosses the wrap
+    p.ts = 960 * static_cast<std::uint32_t>(i);
+    p.mid = "0";
+    send(kA, p, kT0 + 20 * i);  // arrival matches the timestamps: no jitter
+  };
+  for (int i = 0; i < 10; ++i) sendSeq(i);
+  for (int i = 15; i < 20; ++i) sendSeq(i);  // 5 lost
+  router_.tick(kT0 + 999);
+  EXPECT_TRUE(sink_.rtcpTo(kA).empty());
+  router_.tick(kT0 + 1000);
+  auto rtcp = sink_.rtcpTo(kA);
+  ASSERT_EQ(rtcp.size(), 1u);
+  EXPECT_TRUE(sink_.rtcpTo(kB).empty());  // subscribers get no reports
+  EXPECT_TRUE(media::validateRtcpCompound(rtcp[0].bytes, false).has_value());
+
+  auto readRr = [](const std::vector<std::uint8_t>& compound, bool* has_cname) {
+    media::RtcpCompoundReader r(compound);
+    std::optional<media::RtcpReportBlock> block;
+    while (auto p = r.next()) {
+      if (auto rr = media::RtcpReceiverReport::parse(*p)) {
+        EXPECT_EQ(rr->ssrc, 1u);
+        EXPECT_EQ(rr->reportCount(), 1u);
+        block = rr->reportBlock(0);
+      }
+      if (p->type == media::kRtcpSdes) {
+        media::RtcpSdesIterator it(*p);
+        while (auto item = it.next()) {
+          if (item->type == 1 && item->value == "chorus-focus") *has_cname = true;
+        }
+      }
+    }
+    EXPECT_FALSE(r.error());
+    return block;
+  };
+  bool cname = false;
+  auto b = readRr(rtcp[0].bytes, &cname);
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(cname);
+  EXPECT_EQ(b->ssrc, 0x5151u);
+  EXPECT_EQ(b->extended_highest_seq, (1u << 16) | 13u);  // 65530 + 19 = one cycle + 13
+  EXPECT_EQ(b->cumulative_lost, 5);
+  EXPECT_EQ(b->fraction_lost, 5 * 256 / 20);
+  EXPECT_EQ(b->jitter, 0u);
+  EXPECT_EQ(b->last_sr, 0u);
+  EXPECT_EQ(b->delay_since_last_sr, 0u);
+
+  // A sender report from A; the next RR names it.
+  std::vector<std::uint8_t> sr;
+  put32(sr, 0x80C80006);  // V=2, SC=0, PT=200, length 6
+  put32(sr, 0x5151);
+  put32(sr, 0x0000AAAA);  // NTP seconds
+  put32(sr, 0xBBBB0000);  // NTP fraction
+  put32(sr, 12345);
+  put32(sr, 20);
+  put32(sr, 2000);
+  sendRtcp(kA, sr, kT0 + 1100);
+  EXPECT_EQ(router_.stats().sender_reports_received, 1u);
+  sendSeq(20);  // one more packet, none lost
+  router_.tick(kT0 + 2000);
+  rtcp = sink_.rtcpTo(kA);
+  ASSERT_EQ(rtcp.size(), 2u);
+  b = readRr(rtcp[1].bytes, &cname);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->cumulative_lost, 5);
+  EXPECT_EQ(b->fraction_lost, 0);
+  EXPECT_EQ(b->extended_highest_seq, (1u << 16) | 14u);
+  EXPECT_EQ(b->last_sr, 0xAAAABBBBu);
+  EXPECT_EQ(b->delay_since_last_sr, 900u * 65536u / 1000u);
+  EXPECT_EQ(router_.stats().receiver_reports_sent, 2u);
+}
+
+TEST_F(RouterTest, JitterGrowsWithIrregularArrival) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  for (int i = 0; i < 50; ++i) {
+    Pkt p;
+    p.ssrc = 9;
+    p.seq = static_cast<std::uint16_t>(i);
+    p.ts = 960 * static_cast<std::uint32_t>(i);
+    p.mid = "0";
+    send(kA, p, kT0 + 20 * i + (i % 2 == 0 ? 0 : 10));  // alternately 10 ms late: |D| = 480
+  }
+  router_.tick(kT0 + 1000);
+  auto rtcp = sink_.rtcpTo(kA);
+  ASSERT_EQ(rtcp.size(), 1u);
+  media::RtcpCompoundReader r(rtcp[0].bytes);
+  auto rr = media::RtcpReceiverReport::parse(*r.next());
+  ASSERT_TRUE(rr);
+  EXPECT_GT(rr->reportBlock(0).jitter, 400u);
+  EXPECT_LE(rr->reportBlock(0).jitter, 480u);
+}
+
+// ---- lifecycle ----
+
+TEST_F(RouterTest, UnsubscribeAndRemovePeerStopForwarding) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  router_.setPublishedTracks(kB, {audioTrack("0", "b-audio")});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-audio", 0, 0, kT0));
+  ASSERT_TRUE(router_.subscribe(kC, kA, "a-audio", 0, 0, kT0));
+  ASSERT_TRUE(router_.subscribe(kC, kB, "b-audio", 0, 0, kT0));
+  ASSERT_TRUE(router_.subscribe(kA, kB, "b-audio", 0, 0, kT0));
+  Pkt a;
+  a.ssrc = 10;
+  a.mid = "0";
+  Pkt b;
+  b.ssrc = 20;
+  b.mid = "0";
+  send(kA, a, kT0);
+  send(kB, b, kT0);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 1u);
+  EXPECT_EQ(sink_.rtpTo(kC).size(), 2u);
+
+  router_.unsubscribe(kC, kA, "a-audio");
+  EXPECT_EQ(router_.outTracks(kC).size(), 1u);
+  a.seq = 1;
+  send(kA, a, kT0 + 20);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 2u);
+  EXPECT_EQ(sink_.rtpTo(kC).size(), 2u);
+
+  // B leaves: its subscription to A and C's and A's subscriptions to B end.
+  auto affected = router_.removePeer(kB);
+  std::sort(affected.begin(), affected.end());
+  EXPECT_EQ(affected, (std::vector<PeerId>{kA, kC}));
+  EXPECT_TRUE(router_.outTracks(kC).empty());
+  EXPECT_TRUE(router_.outTracks(kA).empty());
+  EXPECT_TRUE(router_.outTracks(kB).empty());
+  a.seq = 2;
+  send(kA, a, kT0 + 40);
+  b.seq = 1;
+  send(kB, b, kT0 + 40);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 2u);
+  EXPECT_EQ(sink_.rtpTo(kC).size(), 2u);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnknownPeer), 1u);
+  router_.tick(kT0 + 5000);  // nothing dangling
+  EXPECT_TRUE(sink_.rtcpTo(kB).empty());
+}
+
+TEST_F(RouterTest, VanishedTrackEndsItsSubscriptions) {
+  router_.setPublishedTracks(kA, {audioTrack(), simulcastTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-audio", 0, 0, kT0));
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 0, 0, kT0));
+  ASSERT_TRUE(router_.subscribe(kC, kA, "a-video", 0, 0, kT0));
+  auto affected = router_.setPublishedTracks(kA, {audioTrack()});
+  std::sort(affected.begin(), affected.end());
+  EXPECT_EQ(affected, (std::vector<PeerId>{kB, kC}));
+  ASSERT_EQ(router_.outTracks(kB).size(), 1u);
+  EXPECT_EQ(router_.outTracks(kB)[0].track_id, "a-audio");
+  EXPECT_TRUE(router_.outTracks(kC).empty());
+  // Kept tracks keep their subscriptions.
+  EXPECT_TRUE(router_.setPublishedTracks(kA, {audioTrack()}).empty());
+  EXPECT_EQ(router_.outTracks(kB).size(), 1u);
+  sendVideo(kQ, "q", 1, true, 1, kT0);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnmappedSsrc), 1u);
+}
+
+TEST_F(RouterTest, SubscribeErrors) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  auto self = router_.subscribe(kA, kA, "a-audio", 0, 0, kT0);
+  ASSERT_FALSE(self);
+  EXPECT_EQ(self.error().code, Code::InvalidArgument);
+  auto nobody = router_.subscribe(kB, kC, "a-audio", 0, 0, kT0);
+  ASSERT_FALSE(nobody);
+  EXPECT_EQ(nobody.error().code, Code::NotFound);
+  auto notrack = router_.subscribe(kB, kA, "nope", 0, 0, kT0);
+  ASSERT_FALSE(notrack);
+  EXPECT_EQ(notrack.error().code, Code::NotFound);
+}
+
+TEST_F(RouterTest, RepairStreamOnTheSameMidDoesNotReplaceTheMediaSsrc) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  sendVideo(kQ, "", 1, true, 1, kT0);
+  Pkt rtx;
+  rtx.ssrc = 555;
+  rtx.pt = 97;  // another PT (RTX) on the same mid
+  rtx.mid = "1";
+  rtx.payload = {0, 1, 2, 3, 4};
+  send(kA, rtx, kT0 + 1);
+  sendVideo(kQ, "", 2, false, 2, kT0 + 2);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 2u);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnmappedSsrc), 1u);
+  // A restarted sender (same PT, new SSRC) takes over after its keyframe.
+  Pkt restart;
+  restart.ssrc = 556;
+  restart.pt = 96;
+  restart.mid = "1";
+  restart.seq = 9000;
+  restart.payload = vp8(true, 50);
+  send(kA, restart, kT0 + 3);
+  auto got = sink_.rtpTo(kB);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(media::RtpPacketView::parse(got[2].bytes)->sequenceNumber(),
+            static_cast<std::uint16_t>(media::RtpPacketView::parse(got[1].bytes)->sequenceNumber() + 1));
+}
+
+// ---- limits and bad input ----
+
+class RouterLimitsTest : public RouterTest {
+ protected:
+  static RouterConfig limited() {
+    RouterConfig c = testConfig();
+    c.max_tracks_per_publisher = 2;
+    c.max_subscriptions_per_subscriber = 2;
+    c.max_ssrcs_per_publisher = 2;
+    c.max_unmapped_ssrcs_per_publisher = 2;
+    c.max_packet_size = 100;
+    return c;
+  }
+  RouterLimitsTest() : RouterTest(limited()) {}
+};
+
+TEST_F(RouterLimitsTest, TracksSubscriptionsAndSsrcsAreBounded) {
+  router_.setPublishedTracks(kA, {audioTrack("0", "t0"), audioTrack("1", "t1"), audioTrack("2", "t2")});
+  router_.setPublishedTracks(kC, {audioTrack("0", "c0")});
+  EXPECT_TRUE(router_.subscribe(kB, kA, "t0", 0, 0, kT0));
+  EXPECT_TRUE(router_.subscribe(kB, kA, "t1", 0, 0, kT0));
+  auto t2 = router_.subscribe(kB, kA, "t2", 0, 0, kT0);  // dropped by max_tracks_per_publisher
+  ASSERT_FALSE(t2);
+  EXPECT_EQ(t2.error().code, Code::NotFound);
+  auto c0 = router_.subscribe(kB, kC, "c0", 0, 0, kT0);
+  ASSERT_FALSE(c0);
+  EXPECT_EQ(c0.error().code, Code::ResourceExhausted);
+  EXPECT_TRUE(router_.subscribe(kB, kA, "t1", 0, 0, kT0));  // re-subscribe is not a new one
+
+  Pkt p;
+  p.mid = "0";
+  p.ssrc = 1;
+  send(kA, p, kT0);
+  p.mid = "1";
+  p.ssrc = 2;
+  send(kA, p, kT0);
+  p.ssrc = 3;
+  p.mid = "7";  // unknown mid: unmapped, remembered (1)
+  send(kA, p, kT0);
+  p.ssrc = 4;  // remembered (2)
+  send(kA, p, kT0);
+  p.ssrc = 5;  // beyond the unmapped bound
+  send(kA, p, kT0);
+  p.ssrc = 3;
+  p.mid = "";  // remembered: dropped fast
+  send(kA, p, kT0);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnmappedSsrc), 3u);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::TooManySsrcs), 1u);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 2u);
+
+  // Packet size: 12 + payload must fit max_packet_size (100).
+  p.ssrc = 1;
+  p.mid = "0";
+  p.seq = 1;
+  p.payload.assign(88, 7);  // 100 bytes out: fits
+  send(kA, p, kT0 + 20);
+  p.seq = 2;
+  p.payload.assign(89, 7);
+  send(kA, p, kT0 + 40);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 3u);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::TooLarge), 1u);
+}
+
+TEST_F(RouterLimitsTest, LearntSsrcsAreBounded) {
+  auto v = simulcastTrack();
+  router_.setPublishedTracks(kA, {v});
+  sendVideo(kQ, "q", 1, true, 1, kT0);
+  sendVideo(kH, "h", 1, true, 1, kT0);
+  sendVideo(kF, "f", 1, true, 1, kT0);  // third SSRC: over max_ssrcs_per_publisher
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::TooManySsrcs), 1u);
+}
+
+TEST_F(RouterTest, MalformedInputIsDroppedAndCounted) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-audio", 0, 0, kT0));
+  std::vector<std::uint8_t> shortp{0x80, 0x60, 0, 1};
+  router_.onRtp(kA, InboundRtp{}, shortp, kT0);
+  std::vector<std::uint8_t> v1(20, 0);
+  v1[0] = 0x40;  // version 1
+  router_.onRtp(kA, InboundRtp{}, v1, kT0);
+  std::vector<std::uint8_t> empty;
+  router_.onRtp(kA, InboundRtp{}, empty, kT0);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::MalformedRtp), 3u);
+
+  std::vector<std::uint8_t> bad_rtcp{0x81, 0xC9, 0x00, 0x10, 1, 2, 3, 4};  // length overruns
+  sendRtcp(kB, bad_rtcp, kT0);
+  std::vector<std::uint8_t> bad_nack{0x81, 0xCD, 0x00, 0x02, 0, 0, 0, 1, 0, 0, 0, 2};  // NACK without FCI
+  sendRtcp(kB, bad_nack, kT0);
+  sendRtcp(kB, {}, kT0);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::MalformedRtcp), 2u);
+  sendRtcp(99, bad_nack, kT0);
+  EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnknownPeer), 1u);
+  EXPECT_TRUE(sink_.sent.empty());
+  EXPECT_STREQ(toString(RouterDrop::MalformedRtcp), "malformed_rtcp");
+}
+
+}  // namespace
+}  // namespace chorus::focus
