@@ -25,6 +25,7 @@ struct DemoOptions {
   std::string listen{"127.0.0.1:8008"};
   std::string data_dir;
   bool loopback_only{false};
+  bool mesh{false};
 };
 
 int runSimulatedDemo(const DemoOptions& opt) {
@@ -89,6 +90,7 @@ int runDemo(const DemoOptions& opt) {
     d.duration_s = opt.duration_s;
     d.participants = opt.participants;
     d.loopback_only = opt.loopback_only;
+    d.use_focus = !opt.mesh;
     return call::runDemo(d);
   }
 #endif
@@ -106,6 +108,7 @@ void registerDemo(CLI::App& app, Runner* runner) {
       ->capture_default_str();
   cmd->add_option("--data", opt->data_dir, "homeserver data directory (default: a new temporary one)");
   cmd->add_flag("--loopback-only", opt->loopback_only, "bots gather only 127.0.0.1 ICE candidates");
+  cmd->add_flag("--mesh", opt->mesh, "full mesh instead of going through a chorus focus");
   cmd->add_flag("--simulate", opt->simulate,
                 "in-memory homeserver and fake media: show the core state machines");
   cmd->add_option("--seed", opt->seed, "random seed of the simulation")->capture_default_str();

@@ -22,6 +22,7 @@
 
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
+#include "matrix/sync_response.hpp"
 
 extern char** environ;
 
@@ -187,7 +188,8 @@ int runDemo(const DemoOptions& opt) {
   static const char* kBots[] = {"alice", "bob", "carol", "dave", "erin", "frank"};
   const int n = std::max(1, std::min(opt.participants, 6));
   std::vector<std::string> users(kBots, kBots + n);
-  const std::vector<std::string> guests = {"guest1", "guest2"};
+  std::vector<std::string> guests = {"guest1", "guest2"};
+  if (opt.use_focus) guests.push_back("focus");
   std::printf("== chorus demo: homeserver data in %s\n", dir.c_str());
   for (const auto& u : users) {
     std::string cmd = "'" + opt.chorus_binary + "' hs register --data '" + dir + "/hs' --user " + u +
@@ -255,6 +257,59 @@ int runDemo(const DemoOptions& opt) {
   const std::string alias = "#demo:localhost";
   if (!room) std::printf("== room %s already exists (%s)\n", alias.c_str(), room.error().message.c_str());
 
+  // The focus: a Matrix device of its own that joins the room when invited.
+  Child focus{"focus"};
+  const std::string focus_user = "@focus:localhost";
+  if (opt.use_focus) {
+    std::string room_id;
+    if (room) {
+      if (const auto* id = room->if_contains("room_id"); id && id->is_string()) room_id = id->as_string();
+    } else {
+      auto dir_entry = blocking(loop, [&](matrix::Client::Reply cb) {
+        client.call("GET", "/_matrix/client/v3/directory/room/" + matrix::encodePathSegment(alias),
+                    std::nullopt, std::move(cb));
+      });
+      if (dir_entry) {
+        if (const auto* id = dir_entry->if_contains("room_id"); id && id->is_string())
+          room_id = id->as_string();
+      }
+    }
+    if (!spawn(focus,
+               {opt.chorus_binary, "focus", "--homeserver", url, "--user", "focus", "--password", "demo",
+                "--bind", "127.0.0.1", "--udp-port", "0", "--json", "--stats-interval", "0"},
+               dir + "/focus.log")) {
+      std::fprintf(stderr, "cannot start chorus focus\n");
+    }
+    for (int t = 0; t < 100 && !last(focus, "ready"); ++t) pump({&focus}, 100);
+    if (const auto* ready = last(focus, "ready")) {
+      std::printf("== chorus focus is %s, media on UDP port %lld\n", focus_user.c_str(),
+                  static_cast<long long>(ready->at("udp_port").to_number<std::int64_t>()));
+    } else {
+      std::printf("== chorus focus did not start; see %s/focus.log\n", dir.c_str());
+    }
+    auto invited = blocking(loop, [&](matrix::Client::Reply cb) {
+      client.call("POST", "/_matrix/client/v3/rooms/" + matrix::encodePathSegment(room_id) + "/invite",
+                  json::object{{"user_id", focus_user}}, std::move(cb));
+    });
+    if (!invited && !room) invited = json::object{};  // a reused room: the focus is a member already
+    // Wait until the focus has joined, so the bots' invites find it in the room.
+    bool joined = false;
+    for (int t = 0; t < 50 && invited && !joined; ++t) {
+      auto m = blocking(loop, [&](matrix::Client::Reply cb) {
+        client.call("GET",
+                    "/_matrix/client/v3/rooms/" + matrix::encodePathSegment(room_id) +
+                        "/state/m.room.member/" + matrix::encodePathSegment(focus_user),
+                    std::nullopt, std::move(cb));
+      });
+      if (m) {
+        const auto* ms = m->if_contains("membership");
+        joined = ms && ms->is_string() && ms->as_string() == "join";
+      }
+      if (!joined) pump({&focus}, 200);
+    }
+    std::printf("== %s %s the room\n", focus_user.c_str(), joined ? "joined" : "did NOT join");
+  }
+
   std::vector<Child> bots(users.size());
   for (std::size_t i = 0; i < users.size(); ++i) {
     bots[i].name = users[i];
@@ -264,6 +319,10 @@ int runDemo(const DemoOptions& opt) {
         "--width",         "640",  "--height",     "360", "--stats-interval", "1"};
     if (i == 0) argv.push_back("--create");
     if (opt.loopback_only) argv.push_back("--loopback-only");
+    if (opt.use_focus) {
+      argv.push_back("--focus");
+      argv.push_back(focus_user);
+    }
     if (!spawn(bots[i], argv, dir + "/" + users[i] + ".log")) {
       std::fprintf(stderr, "cannot start chorus call for %s\n", users[i].c_str());
     }
@@ -273,10 +332,17 @@ int runDemo(const DemoOptions& opt) {
       for (int t = 0; t < 100 && !last(bots[0], "ready"); ++t) pump({&bots[0]}, 100);
     }
   }
-  std::printf(
-      "\n== join from a browser: open %s/call/?room=%%23demo:localhost and sign in as guest1 / demo\n"
-      "   (or guest2 / demo); any matrix-js-sdk GroupCall client works too\n",
-      url.c_str());
+  if (opt.use_focus) {
+    std::printf(
+        "\n== join from a browser: open %s/call/?room=%%23demo:localhost&focus=%%40focus:localhost\n"
+        "   and sign in as guest1 / demo (or guest2 / demo): you join the call through the focus\n",
+        url.c_str());
+  } else {
+    std::printf(
+        "\n== join from a browser: open %s/call/?room=%%23demo:localhost and sign in as guest1 / demo\n"
+        "   (or guest2 / demo); any matrix-js-sdk GroupCall client works too\n",
+        url.c_str());
+  }
   std::printf("== %s; Ctrl-C to stop\n",
               opt.duration_s > 0
                   ? ("running for " + std::to_string(static_cast<int>(opt.duration_s)) + " s").c_str()
@@ -286,6 +352,7 @@ int runDemo(const DemoOptions& opt) {
   auto last_print = start;
   std::vector<Child*> ptrs;
   for (auto& b : bots) ptrs.push_back(&b);
+  if (focus.pid > 0) ptrs.push_back(&focus);
   while (g_demo_signal.load() == 0) {
     pump(ptrs, 200);
     const auto now = std::chrono::steady_clock::now();
@@ -323,6 +390,10 @@ int runDemo(const DemoOptions& opt) {
                   static_cast<long long>(video));
       if (video == 0 || audio == 0) ++failures;
     }
+  }
+  if (focus.pid > 0) {
+    stopChild(focus, SIGTERM);
+    if (!waitChild(focus, 10'000)) stopChild(focus, SIGKILL);
   }
   stopChild(hs, SIGTERM);
   waitChild(hs, 10'000);

@@ -1,6 +1,7 @@
 #pragma once
-// `chorus demo`: starts `chorus hs`, creates users and a room, runs three `chorus call` participants as child
-// processes and prints their combined view; then tells the user how to join from a browser.
+// `chorus demo`: starts `chorus hs` and `chorus focus`, creates users and a room (with the focus invited),
+// runs three `chorus call` participants through the focus as child processes and prints their combined view;
+// then tells the user how to join from a browser (the web client at /call/).
 #include <string>
 
 namespace chorus::call {
@@ -12,6 +13,7 @@ struct DemoOptions {
   double duration_s{30};                 // 0: until Ctrl-C
   int participants{3};
   bool loopback_only{false};  // bots gather only 127.0.0.1 candidates
+  bool use_focus{true};       // run `chorus focus` and call through it (else: full mesh)
 };
 
 int runDemo(const DemoOptions& options);
