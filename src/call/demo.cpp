@@ -20,6 +20,7 @@
 
 #include <boost/json.hpp>
 
+#include "base/subprocess.hpp"
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
 #include "matrix/sync_response.hpp"
@@ -48,26 +49,10 @@ struct Child {
 
 // Spawns `argv` with stdout on a pipe (stdin from /dev/null, stderr to `errlog`).
 bool spawn(Child& c, const std::vector<std::string>& argv, const std::string& errlog) {
-  int fds[2];
-  if (pipe(fds) != 0) return false;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 2, errlog.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const int rc = posix_spawn(&c.pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return false;
-  }
-  c.out_fd = fds[0];
-  fcntl(c.out_fd, F_SETFL, O_NONBLOCK);
+  auto p = spawnWithStdoutPipe(argv, errlog);
+  if (!p) return false;
+  c.pid = p->pid;
+  c.out_fd = p->stdout_fd;
   return true;
 }
 

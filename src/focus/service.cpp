@@ -35,8 +35,9 @@ namespace json = boost::json;
 namespace {
 
 constexpr const char* kTag = "focus";
-constexpr std::size_t kMaxQueuedDataChannel = 64;  // messages queued per peer before its channel opens
-constexpr std::size_t kMaxQueuedToDevice = 256;    // sends queued per target device
+constexpr std::size_t kMaxQueuedDataChannel = 64;      // messages queued per peer before its channel opens
+constexpr std::size_t kMaxQueuedToDevice = 256;        // sends queued per target device
+constexpr std::size_t kMaxQueuedToDeviceTotal = 8192;  // and in all (rejects go to anyone who invites)
 constexpr TimeMs kTickMs = 50;
 
 void emitJson(const json::object& o) {
@@ -89,12 +90,17 @@ class MatrixLink {
 
   void sendToDevice(core::act::SendToDevice a) {
     const std::string key = a.user_id + "|" + a.device_id;
+    if (queued_ >= kMaxQueuedToDeviceTotal) {
+      CHORUS_LOG(Warn, kTag, "to-device queue full; dropping " << a.type << " to " << key);
+      return;
+    }
     auto& q = queues_[key];
     if (q.size() >= kMaxQueuedToDevice) {
       CHORUS_LOG(Warn, kTag, "to-device queue for " << key << " full; dropping " << a.type);
       return;
     }
     q.push_back(std::move(a));
+    ++queued_;
     if (q.size() == 1) flush(key);
   }
 
@@ -155,6 +161,7 @@ class MatrixLink {
                 Warn, kTag,
                 "to-device " << q->second.front().type << " to " << key << " failed: " << r.error().message);
           q->second.pop_front();
+          --queued_;
           if (q->second.empty()) {
             queues_.erase(q);
           } else {
@@ -172,6 +179,7 @@ class MatrixLink {
   bool stopping_{false};
   std::set<std::string> joined_;
   std::map<std::string, std::deque<core::act::SendToDevice>> queues_;
+  std::size_t queued_{0};  // messages in queues_
 };
 
 // ---------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
-const { startHs, waitFor, launchChromium, browserDeps, sleep } = require('./hs_common');
+const { startHs, waitFor, launchChromium, browserDeps, sleep, api } = require('./hs_common');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const FOCUS = '@focus:localhost';
@@ -29,13 +29,6 @@ function spawnJson(cmd, args, logFile) {
   readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
   process.on('exit', () => { try { proc.kill('SIGKILL'); } catch {} });
   return { proc, lines, logFile, last: (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; } };
-}
-
-async function api(hs, method, p, token, body) {
-  const r = await fetch(hs.url + '/_matrix/client/v3' + p, { method,
-    headers: Object.assign({ 'content-type': 'application/json' }, token ? { Authorization: 'Bearer ' + token } : {}),
-    body: body ? JSON.stringify(body) : undefined });
-  return { status: r.status, body: await r.json().catch(() => ({})) };
 }
 
 (async () => {

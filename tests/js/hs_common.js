@@ -91,4 +91,12 @@ function serveSdkPage() {
     resolve({ url: `http://127.0.0.1:${web.address().port}/`, close: () => web.close() })));
 }
 
-module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage };
+// One client-server API call: {status, body}. `p` is the path after /_matrix/client/v3.
+async function api(hs, method, p, token, body) {
+  const r = await fetch(hs.url + '/_matrix/client/v3' + p, { method,
+    headers: Object.assign({ 'content-type': 'application/json' }, token ? { Authorization: 'Bearer ' + token } : {}),
+    body: body ? JSON.stringify(body) : undefined });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
+
+module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, api };

@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/subprocess.hpp"
 #include "focus/bench/forwarding_floor.hpp"
 #include "focus/bench/synthetic_participant.hpp"
 #include "io/dtls_transport.hpp"
@@ -78,27 +79,10 @@ class ChildProcess {
   ~ChildProcess() { stop(SIGKILL, 1000); }
 
   bool spawn(const std::vector<std::string>& argv, const std::string& errlog) {
-    int fds[2];
-    if (pipe(fds) != 0) return false;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, errlog.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-      close(fds[0]);
-      pid_ = -1;
-      return false;
-    }
-    fd_ = fds[0];
-    fcntl(fd_, F_SETFL, O_NONBLOCK);
+    auto p = spawnWithStdoutPipe(argv, errlog);
+    if (!p) return false;
+    pid_ = p->pid;
+    fd_ = p->stdout_fd;
     return true;
   }
 

@@ -86,20 +86,15 @@ class Homeserver:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Participant:
-    """One `chorus call --json` process; lines are parsed as they arrive."""
+class JsonLinesProcess:
+    """A child process whose stdout is JSON lines, parsed on a background thread as they arrive."""
 
-    def __init__(self, chorus, hs, user, room, extra=(), name=None, size=(320, 240, 15), log_level=None):
-        self.user = user
-        self.name = name or user
+    def start(self, args, errlog, stdin=None):
         self.lines = []
         self.lock = threading.Lock()
-        self.errlog = open(os.path.join(hs.dir, "%s-%d.err" % (self.name, id(self))), "w")
-        args = [chorus] + (["--log-level", log_level] if log_level else []) + ["call", "--homeserver", hs.url, "--user", user, "--password", "pw", "--room", room,
-                "--json", "--loopback-only", "--width", str(size[0]), "--height", str(size[1]), "--fps",
-                str(size[2]), "--stats-interval", "0.5"] + list(extra)
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errlog,
-                                     text=True, bufsize=1)
+        self.errlog = open(errlog, "w")
+        self.proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=self.errlog, text=True,
+                                     bufsize=1)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -119,6 +114,28 @@ class Participant:
     def ready(self):
         r = self.events("ready")
         return r[0] if r else None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(5)
+
+
+class Participant(JsonLinesProcess):
+    """One `chorus call --json` process; lines are parsed as they arrive."""
+
+    def __init__(self, chorus, hs, user, room, extra=(), name=None, size=(320, 240, 15), log_level=None):
+        self.user = user
+        self.name = name or user
+        args = [chorus] + (["--log-level", log_level] if log_level else []) + ["call", "--homeserver", hs.url, "--user", user, "--password", "pw", "--room", room,
+                "--json", "--loopback-only", "--width", str(size[0]), "--height", str(size[1]), "--fps",
+                str(size[2]), "--stats-interval", "0.5"] + list(extra)
+        self.start(args, os.path.join(hs.dir, "%s-%d.err" % (self.name, id(self))), stdin=subprocess.PIPE)
 
     def latest_stats(self):
         s = self.events("stats")
@@ -134,66 +151,25 @@ class Participant:
         self.proc.stdin.write(cmd + "\n")
         self.proc.stdin.flush()
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(5)
-
     def kill9(self):
         self.proc.kill()
         self.proc.wait()
         self.reader.join(5)
 
 
-class Focus:
-    """One `chorus focus --json` process on 127.0.0.1; its JSON lines are collected on a background thread."""
+class Focus(JsonLinesProcess):
+    """One `chorus focus --json` process on 127.0.0.1."""
 
     def __init__(self, chorus, hs, user, extra=()):
         self.user = user
-        self.lines = []
-        self.lock = threading.Lock()
-        self.errlog = open(os.path.join(hs.dir, "focus-%s.err" % user), "w")
-        args = [chorus, "--log-level", os.environ.get("FOCUS_LOG", "info"), "focus", "--homeserver", hs.url, "--user", user, "--password", "pw",
-                "--bind", "127.0.0.1", "--udp-port", "0", "--json", "--stats-interval", "0.5"] + list(extra)
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.errlog, text=True, bufsize=1)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            with self.lock:
-                self.lines.append(obj)
-
-    def events(self, kind=None):
-        with self.lock:
-            return [l for l in self.lines if kind is None or l.get("event") == kind]
-
-    def ready(self):
-        r = self.events("ready")
-        return r[0] if r else None
+        args = [chorus, "--log-level", os.environ.get("FOCUS_LOG", "info"), "focus", "--homeserver", hs.url, "--user",
+                user, "--password", "pw", "--bind", "127.0.0.1", "--udp-port", "0", "--json", "--stats-interval",
+                "0.5"] + list(extra)
+        self.start(args, os.path.join(hs.dir, "focus-%s.err" % user))
 
     def stats(self):
         s = self.events("stats")
         return s[-1] if s else {}
-
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(5)
 
 
 def wait_until(pred, timeout, what, poll=0.2):

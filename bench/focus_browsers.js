@@ -1,0 +1,125 @@
+// Benchmark (not a test): what the small call that most calls are costs `chorus focus`. Three headless Chromium
+// pages running the web client (web/call/, focus mode: fake camera 640x480 published as f/h/q simulcast + Opus)
+// meet through one `chorus focus`; once everyone decodes everyone, the call is held for --hold seconds while the
+// focus process's CPU time (/proc/<pid>/stat utime+stime, both threads) and RSS (VmRSS, sampled every second) are
+// measured. Prints a JSON object.
+//
+// Usage (inside a private network namespace, so WebRTC only sees loopback):
+//   unshare -n sh -c "ip link set lo up && exec node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s]"
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const readline = require('readline');
+const { spawn } = require('child_process');
+const { startHs, waitFor, launchChromium, browserDeps, sleep, api } = require('../tests/js/hs_common');
+const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
+
+const FOCUS = '@focus:localhost';
+const ROOM = '#bench:localhost';
+const PAGES = ['alice', 'bob', 'carol'];
+const TICK = 100;  // sysconf(_SC_CLK_TCK) on Linux
+
+function procCpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;  // utime, stime
+}
+function procRssKib(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+(async () => {
+  const chorus = process.argv[2];
+  const webRoot = process.argv[3];
+  const holdS = Number(process.argv[4] || 30);
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-focus-bench-'));
+  const hs = await startHs(chorus, { users: ['focus', ...PAGES], extra: ['--web', webRoot] });
+  const { ctx, close } = await launchChromium(chromium, CHROMIUM);
+  const login = await api(hs, 'POST', '/login', null,
+    { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
+  const token = login.body.access_token;
+  const roomId = (await api(hs, 'POST', '/createRoom', token, { preset: 'public_chat', room_alias_name: 'bench' })).body.room_id;
+  await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, token, { user_id: FOCUS });
+
+  const err = fs.openSync(path.join(logDir, 'focus.err'), 'w');
+  const focus = spawn(chorus, ['focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw', '--bind', '127.0.0.1',
+    '--udp-port', '0', '--json', '--stats-interval', '1'], { stdio: ['ignore', 'pipe', err] });
+  process.on('exit', () => { try { focus.kill('SIGKILL'); } catch {} });
+  const lines = [];
+  readline.createInterface({ input: focus.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
+  const last = (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; };
+  await waitFor('the focus to be ready', () => last('ready'), 15000);
+  await sleep(300);
+  const rssIdleKib = procRssKib(focus.pid);
+  await waitFor('the focus to join', async () => {
+    const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, token);
+    return r.status === 200 && r.body.membership === 'join';
+  }, 20000);
+
+  const pages = {};
+  for (const [i, user] of PAGES.entries()) {
+    const page = await ctx.newPage();
+    pages[user] = page;
+    await page.goto(`${hs.url}/call/?room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}` + (i === 0 ? '&create=1' : ''));
+    await page.fill('#user', user);
+    await page.fill('#password', 'pw');
+    await page.click('button[type=submit]');
+    await waitFor(`${user} in the call`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.mode === 'focus' &&
+      window.chorusFocus.connected), 30000);
+  }
+  const t0 = Date.now();
+  await waitFor('every page to decode everyone', async () => {
+    for (const p of PAGES) {
+      const ok = await pages[p].evaluate((others) => others.every((u) => {
+        const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === u);
+        return !!t && t.framesDecoded >= 10 && t.audioSamplesReceived > 0;
+      }), PAGES.filter((o) => o !== p).map((o) => `@${o}:localhost`));
+      if (!ok) return false;
+    }
+    return true;
+  }, 60000);
+  const convergedS = (Date.now() - t0) / 1000;
+  await sleep(3000);  // let the layers settle
+
+  // The hold.
+  const statsBefore = last('stats');
+  const cpu0 = procCpuSeconds(focus.pid);
+  const w0 = Date.now();
+  let rssMax = 0, rssSum = 0, samples = 0;
+  while (Date.now() - w0 < holdS * 1000) {
+    await sleep(1000);
+    const r = procRssKib(focus.pid);
+    rssMax = Math.max(rssMax, r); rssSum += r; samples++;
+  }
+  const wallS = (Date.now() - w0) / 1000;
+  const cpuS = procCpuSeconds(focus.pid) - cpu0;
+  const statsAfter = last('stats');
+  const forwarded = statsAfter.forwarded_packets - statsBefore.forwarded_packets;
+  const received = statsAfter.udp_rx - statsBefore.udp_rx;
+  const layers = {};
+  for (const p of PAGES) {
+    layers[p] = await pages[p].evaluate(() => (window.chorusFocus.tiles || []).map((t) => `${t.user_id}:${t.frameWidth}x${t.frameHeight}`));
+  }
+  const out = {
+    participants: PAGES.length,
+    hold_s: Number(wallS.toFixed(1)),
+    converged_s: convergedS,
+    focus_cpu_s: Number(cpuS.toFixed(3)),
+    focus_cpu_percent_of_one_core: Number((100 * cpuS / wallS).toFixed(2)),
+    focus_rss_idle_mib: Number((rssIdleKib / 1024).toFixed(1)),
+    focus_rss_max_mib: Number((rssMax / 1024).toFixed(1)),
+    focus_rss_mean_mib: Number((rssSum / samples / 1024).toFixed(1)),
+    forwarded_pps: Math.round(forwarded / wallS),
+    received_datagrams_per_s: Math.round(received / wallS),
+    cpu_us_per_forwarded_packet: forwarded ? Number((1e6 * cpuS / forwarded).toFixed(2)) : null,
+    layers_received: layers,
+    aim: 'at most 2 % of one core and 16 MiB RSS (sfu-anchors.md: well-known SFUs 7-12 % and 26-59 MiB on this call)',
+  };
+  console.log(JSON.stringify(out, null, 1));
+  focus.kill('SIGTERM');
+  await close();
+  hs.stop && hs.stop();
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
