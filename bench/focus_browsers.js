@@ -25,10 +25,11 @@ function procCpuSeconds(pid) {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / TICK;  // utime, stime
 }
-function procRssKib(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+function procStatusKib(pid, key) {
+  const m = new RegExp(key + ':\\s+(\\d+) kB').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
+const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
 
 (async () => {
   const chorus = process.argv[2];
@@ -53,6 +54,7 @@ function procRssKib(pid) {
   await waitFor('the focus to be ready', () => last('ready'), 15000);
   await sleep(300);
   const rssIdleKib = procRssKib(focus.pid);
+  const anonIdleKib = procStatusKib(focus.pid, 'RssAnon');
   await waitFor('the focus to join', async () => {
     const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, token);
     return r.status === 200 && r.body.membership === 'join';
@@ -94,6 +96,8 @@ function procRssKib(pid) {
     rssMax = Math.max(rssMax, r); rssSum += r; samples++;
   }
   const wallS = (Date.now() - w0) / 1000;
+  const anonKib = procStatusKib(focus.pid, 'RssAnon');
+  const fileKib = procStatusKib(focus.pid, 'RssFile');
   const cpuS = procCpuSeconds(focus.pid) - cpu0;
   const statsAfter = last('stats');
   const forwarded = statsAfter.forwarded_packets - statsBefore.forwarded_packets;
@@ -111,6 +115,9 @@ function procRssKib(pid) {
     focus_rss_idle_mib: Number((rssIdleKib / 1024).toFixed(1)),
     focus_rss_max_mib: Number((rssMax / 1024).toFixed(1)),
     focus_rss_mean_mib: Number((rssSum / samples / 1024).toFixed(1)),
+    focus_rss_anon_idle_mib: Number((anonIdleKib / 1024).toFixed(1)),
+    focus_rss_anon_end_mib: Number((anonKib / 1024).toFixed(1)),  // heap, stacks: what the call costs
+    focus_rss_file_end_mib: Number((fileKib / 1024).toFixed(1)),  // mapped code of the binary and its libraries
     forwarded_pps: Math.round(forwarded / wallS),
     received_datagrams_per_s: Math.round(received / wallS),
     cpu_us_per_forwarded_packet: forwarded ? Number((1e6 * cpuS / forwarded).toFixed(2)) : null,

@@ -91,9 +91,14 @@ struct RouterConfig {
   std::size_t max_subscriptions_per_subscriber{64};
   std::size_t max_ssrcs_per_publisher{64};           // learnt (mapped) publisher SSRCs
   std::size_t max_unmapped_ssrcs_per_publisher{16};  // remembered SSRCs we could not map
-  std::size_t video_rtx_packets{512};                // retransmission buffer per video out track
+  // Retransmission buffer per video out track: 256 slots hold ~1.7 s of a 1.7 Mbit/s layer (~150 packets/s);
+  // the memory is resident once the ring has filled (256 x rtx_max_packet_size bytes per video subscription).
+  std::size_t video_rtx_packets{256};
   std::size_t audio_rtx_packets{0};                  // 0 = audio NACKs are not answered
   std::size_t max_packet_size{1500};                 // largest forwarded RTP packet (before SRTP)
+  // Largest packet kept for retransmission. Browsers and webrtcbin packetise to ~1200 bytes, and forwarded
+  // packets lose their header extensions; a larger one is forwarded but a NACK for it is not answered.
+  std::size_t rtx_max_packet_size{1232};
   TimeMs rtx_max_age_ms{2000};
   std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger
   TimeMs pli_throttle_ms{500};               // at most one keyframe request per publisher SSRC per this
