@@ -300,6 +300,7 @@ std::vector<PeerId> Router::setPublishedTracks(PeerId publisher, std::vector<Pub
     } else if (relayout) {
       forget(p, *t);  // SSRCs are learnt again from the next packets
     }
+    const bool unmuted = t != nullptr && !relayout && t->info.muted && !info.muted;
     t->video = info.kind == "video";
     t->codec = t->video ? codecOf(info.codec) : VideoCodec::Other;
     // 0 = the usual rate; otherwise kept within what RTP uses (8 kHz .. 192 kHz), so that the timestamp
@@ -316,6 +317,10 @@ std::vector<PeerId> Router::setPublishedTracks(PeerId publisher, std::vector<Pub
           t->layers.push_back(Layer{t->info.rids[i], qualityOf(t->info.rids[i], i, t->info.rids.size())});
         }
       }
+    }
+    // Resume at a keyframe, continuing the outgoing numbering (tick() requests the keyframe).
+    if (unmuted) {
+      for (Subscription* s : t->subscribers) s->rewriter.resync();
     }
   }
   // SSRCs we could not map before may belong to the new tracks.
@@ -680,6 +685,10 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
   in->rx.update(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
   if (t.subscribers.empty()) {
     ++stats_.rtp_not_subscribed;
+    return;
+  }
+  if (t.info.muted) {
+    ++stats_.rtp_muted;
     return;
   }
 

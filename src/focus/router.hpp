@@ -61,6 +61,9 @@ struct PublishedTrackInfo {
   // Video codec for keyframe detection: "VP8" (also when empty) or "H264". For any other codec keyframes
   // are not detected, so a layer switch happens on the first packet of the new layer.
   std::string codec;
+  // From sdp_stream_metadata (audio_muted / video_muted of its stream): a muted track is not forwarded; when
+  // it is unmuted, forwarding resumes at a keyframe (one is requested) without a sequence-number gap.
+  bool muted{false};
 
   bool operator==(const PublishedTrackInfo&) const = default;
 };
@@ -94,8 +97,8 @@ struct RouterConfig {
   // Retransmission buffer per video out track: 256 slots hold ~1.7 s of a 1.7 Mbit/s layer (~150 packets/s);
   // the memory is resident once the ring has filled (256 x rtx_max_packet_size bytes per video subscription).
   std::size_t video_rtx_packets{256};
-  std::size_t audio_rtx_packets{0};                  // 0 = audio NACKs are not answered
-  std::size_t max_packet_size{1500};                 // largest forwarded RTP packet (before SRTP)
+  std::size_t audio_rtx_packets{0};   // 0 = audio NACKs are not answered
+  std::size_t max_packet_size{1500};  // largest forwarded RTP packet (before SRTP)
   // Largest packet kept for retransmission. Browsers and webrtcbin packetise to ~1200 bytes, and forwarded
   // packets lose their header extensions; a larger one is forwarded but a NACK for it is not answered.
   std::size_t rtx_max_packet_size{1232};
@@ -126,6 +129,7 @@ struct RouterStats {
   std::uint64_t rtp_received{0};
   std::uint64_t rtp_bytes_received{0};
   std::uint64_t rtp_not_subscribed{0};  // valid packets of tracks (or layers) nobody receives
+  std::uint64_t rtp_muted{0};           // packets of muted tracks, not forwarded
   std::uint64_t forwarded_packets{0};   // packets handed to the sink (one per subscriber)
   std::uint64_t forwarded_bytes{0};
   std::uint64_t rtcp_received{0};

@@ -465,6 +465,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
         info.ssrcs = t.ssrcs;
         info.clock_rate = t.kind == "audio" ? 48000 : 90000;
         if (auto st = p->published.find(t.stream_id); st != p->published.end()) {
+          info.muted = t.kind == "audio" ? st->second.audio_muted : st->second.video_muted;
           if (auto tr = st->second.tracks.find(t.track_id); tr != st->second.tracks.end()) {
             info.width = static_cast<int>(tr->second.width.value_or(0));
             info.height = static_cast<int>(tr->second.height.value_or(0));
@@ -591,6 +592,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"udp_drops", server_.drops().total()},
                    {"forwarded_packets", st.forwarded_packets},
                    {"forwarded_bytes", st.forwarded_bytes},
+                   {"muted_not_forwarded", st.rtp_muted},
                    {"keyframe_requests", st.keyframe_requests},
                    {"nacks_answered", st.nacks_answered},
                    {"offers_sent", offers_sent_},

@@ -45,6 +45,9 @@ class SimulcastRewriter {
   std::optional<std::uint32_t> currentLayer() const noexcept { return current_; }
   std::optional<std::uint32_t> targetLayer() const noexcept { return target_; }
   bool switchPending() const noexcept { return target_ && target_ != current_; }
+  // Forwarding paused (e.g. the track was muted): the next packet forwarded must be a keyframe of the target
+  // layer, and it continues the outgoing sequence numbers and timestamps without a gap, like a layer switch.
+  void resync() noexcept { current_.reset(); }
 
   // Maps one incoming packet; nullopt means drop (reason in *why).
   // `keyframe_start`: the first packet of a keyframe (for VP8: parseVp8Descriptor(...)->keyframe).

@@ -130,6 +130,26 @@ def main():
                     raise Failure("%s stopped decoding %s (%d -> %d)" % (a, b, n, now))
         res.check("the remaining four keep decoding each other", still_flowing)
 
+        def mute_respected():
+            # u4 mutes its camera: the focus stops forwarding that track (metadata video_muted) and the others
+            # see it muted; unmuted, it flows again from a keyframe.
+            watchers = ["u1", "u5", "u6"]
+            procs["u4"].command("mute-video")
+            wait_until(lambda: focus.stats().get("muted_not_forwarded", 0) > 0, 10, "the focus to hold back u4's video")
+            time.sleep(1)
+            frozen = {w: procs[w].peer_stats(mxid("u4"))["video_frames_decoded"] for w in watchers}
+            time.sleep(2)
+            for w in watchers:
+                now = procs[w].peer_stats(mxid("u4"))["video_frames_decoded"]
+                if now > frozen[w] + 2:
+                    raise Failure("%s still decodes u4's muted video (%d -> %d)" % (w, frozen[w], now))
+            procs["u4"].command("unmute-video")
+            wait_until(lambda: all(procs[w].peer_stats(mxid("u4"))["video_frames_decoded"] >= frozen[w] + 10
+                                   for w in watchers), 15, "u4's video to flow again after unmute")
+            print("   muted: %d packets held back by the focus; unmuted: video decoded again"
+                  % focus.stats()["muted_not_forwarded"])
+        res.check("mute is respected: a muted camera is not forwarded, and resumes when unmuted", mute_respected)
+
         def outsider_rejected():
             mtoken = hs.login("mallory")
             st, me = http("GET", hs.url + "/_matrix/client/v3/account/whoami", None, mtoken)

@@ -302,6 +302,42 @@ TEST_F(RouterTest, AudioFansOutWithSubscriberSsrcPtAndContinuousSeqWithoutExtens
   EXPECT_EQ(router_.stats().drops.total(), 0u);
 }
 
+TEST_F(RouterTest, MutedTrackIsNotForwardedAndResumesAtAKeyframeWithoutASeqGap) {
+  auto video = plainVideoTrack();
+  router_.setPublishedTracks(kA, {video});
+  auto out = router_.subscribe(kB, kA, "a-video", 640, 360, kT0);
+  ASSERT_TRUE(out.has_value());
+  std::uint16_t seq = 10;
+  sendVideo(kF, "", seq++, true, 1, kT0);
+  sendVideo(kF, "", seq++, false, 2, kT0 + 33);
+  ASSERT_EQ(sink_.rtpTo(kB).size(), 2u);
+  const auto last_seq = media::RtpPacketView::parse(sink_.rtpTo(kB).back().bytes)->sequenceNumber();
+
+  video.muted = true;  // the publisher's metadata says video_muted
+  router_.setPublishedTracks(kA, {video});
+  for (int i = 0; i < 20; ++i)
+    sendVideo(kF, "", seq++, i == 5, static_cast<std::uint16_t>(3 + i), kT0 + 100 + 33 * i);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 2u);
+  EXPECT_EQ(router_.stats().rtp_muted, 20u);
+
+  video.muted = false;
+  router_.setPublishedTracks(kA, {video});
+  ASSERT_EQ(router_.outTracks(kB).size(), 1u);  // the subscription survives the mute
+  sink_.clear();
+  router_.tick(kT0 + 2000);  // asks the publisher for a keyframe
+  EXPECT_FALSE(sink_.plisTo(kA).empty());
+  sendVideo(kF, "", seq++, false, 30, kT0 + 2010);  // not a keyframe: held back
+  EXPECT_TRUE(sink_.rtpTo(kB).empty());
+  sendVideo(kF, "", seq++, true, 31, kT0 + 2043);
+  sendVideo(kF, "", seq++, false, 32, kT0 + 2076);
+  auto got = sink_.rtpTo(kB);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(media::RtpPacketView::parse(got[0].bytes)->sequenceNumber(),
+            static_cast<std::uint16_t>(last_seq + 1));
+  EXPECT_EQ(media::RtpPacketView::parse(got[1].bytes)->sequenceNumber(),
+            static_cast<std::uint16_t>(last_seq + 2));
+}
+
 TEST_F(RouterTest, PaddingIsKeptAndPayloadTypeUpdatesLater) {
   router_.setPublishedTracks(kA, {audioTrack()});
   auto out = router_.subscribe(kB, kA, "a-audio", 0, 0, kT0);
