@@ -211,6 +211,7 @@ struct Router::Peer {
       subscriptions;  // Owned; at most max_subscriptions_per_subscriber.
   std::optional<std::uint8_t> audio_pt;
   std::optional<std::uint8_t> video_pt;
+  std::optional<std::uint8_t> h264_pt;
   std::optional<TimeMs> last_rr;  // set when the first SSRC is learnt
 };
 
@@ -343,11 +344,15 @@ void Router::setSubscriberPayloadType(PeerId subscriber, std::string_view kind, 
     p.audio_pt = pt;
   } else if (kind == "video") {
     p.video_pt = pt;
+  } else if (kind == "H264") {
+    p.h264_pt = pt;
   } else {
     return;
   }
   for (auto& s : p.subscriptions) {
-    if (s->out.kind == kind) s->pt = pt;
+    const bool h264 = s->track->video && s->track->codec == VideoCodec::H264;
+    const std::string_view key = !s->track->video ? "audio" : h264 ? "H264" : "video";
+    if (key == kind) s->pt = pt;
   }
 }
 
@@ -384,14 +389,17 @@ Result<OutTrack> Router::subscribe(PeerId subscriber, PeerId publisher, std::str
   if (sub.subscriptions.size() >= config_.max_subscriptions_per_subscriber) {
     return fail(Code::ResourceExhausted, "too many subscriptions");
   }
+  const bool h264 = t->video && t->codec == VideoCodec::H264;
+  if (h264 && !sub.h264_pt) return fail(Code::FailedPrecondition, "the subscriber cannot receive H.264");
 
   auto s = std::make_unique<Subscription>();
   s->subscriber = subscriber;
   s->track = t;
-  s->out = OutTrack{newOutSsrc(sub), t->info.kind, t->info.stream_id, t->info.track_id, publisher};
+  s->out =
+      OutTrack{newOutSsrc(sub), t->info.kind, t->info.stream_id, t->info.track_id, publisher, t->info.codec};
   s->width = width;
   s->height = height;
-  s->pt = t->video ? sub.video_pt : sub.audio_pt;
+  s->pt = !t->video ? sub.audio_pt : h264 ? sub.h264_pt : sub.video_pt;
   media::SimulcastRewriterConfig rc;
   rc.clock_rate = t->clock_rate;
   rc.outgoing_ssrc = s->out.ssrc;

@@ -86,6 +86,7 @@ struct OutTrack {
   std::string stream_id;
   std::string track_id;
   PeerId publisher{0};
+  std::string codec;  // the publisher's codec name ("opus", "VP8", "H264", or "" when unknown)
 };
 
 struct RouterConfig {
@@ -168,6 +169,8 @@ class Router {
   // changed) end their subscriptions. Returns the subscribers whose out tracks changed (for renegotiation).
   std::vector<PeerId> setPublishedTracks(PeerId publisher, std::vector<PublishedTrackInfo> tracks);
   // The payload type `subscriber` negotiated for `kind` ("audio"/"video"). Unset: the publisher's PT is kept.
+  // `kind` is "audio" (Opus), "video" (VP8, and any video codec without its own entry) or "H264". A
+  // subscriber without an "H264" payload type cannot subscribe to an H.264 track (no transcoding).
   void setSubscriberPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt);
 
   // Subscribes `subscriber` to (publisher, track_id). Errors: InvalidArgument (self-subscription), NotFound

@@ -384,6 +384,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     slot.rtc = std::move(rtc);
     router_.setSubscriberPayloadType(c.peer, "audio", slot.rtc->sendPayloadType("audio"));
     router_.setSubscriberPayloadType(c.peer, "video", slot.rtc->sendPayloadType("video"));
+    if (const auto& h264 = slot.rtc->sendH264Codec())
+      router_.setSubscriberPayloadType(c.peer, "H264", h264->payload_type);
     slots_.emplace(c.peer, std::move(slot));
     CHORUS_LOG(Info, kTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
     asio::post(io_, [this, id = c.peer, sdp = std::move(*answer)] { feed(in::PeerAnswerReady{id, sdp}); });
@@ -464,6 +466,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
         info.rids = t.rids;
         info.ssrcs = t.ssrcs;
         info.clock_rate = t.kind == "audio" ? 48000 : 90000;
+        info.codec = t.codec;
         if (auto st = p->published.find(t.stream_id); st != p->published.end()) {
           info.muted = t.kind == "audio" ? st->second.audio_muted : st->second.video_muted;
           if (auto tr = st->second.tracks.find(t.track_id); tr != st->second.tracks.end()) {
@@ -493,8 +496,16 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
 
   std::vector<io::SendTrack> wanted(PeerId id) const {
     std::vector<io::SendTrack> v;
-    for (const auto& t : router_.outTracks(id))
-      v.push_back(io::SendTrack{t.kind, t.ssrc, t.stream_id, t.track_id});
+    const auto slot = slots_.find(id);
+    for (const auto& t : router_.outTracks(id)) {
+      io::SendTrack st{t.kind, t.ssrc, t.stream_id, t.track_id, {}};
+      // An H.264 publisher is forwarded in the subscriber's own H.264 entry (the router only lets
+      // subscribers that offered H.264 subscribe to it); everything else uses the defaults (Opus / VP8).
+      if (t.codec == "H264" && slot != slots_.end() && slot->second.rtc->sendH264Codec()) {
+        st.codec = *slot->second.rtc->sendH264Codec();
+      }
+      v.push_back(std::move(st));
+    }
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.ssrc < b.ssrc; });
     return v;
   }

@@ -349,6 +349,28 @@ const SdpCodec* SdpMediaSection::findCodec(std::string_view name_ci) const noexc
   return nullptr;
 }
 
+const SdpCodec* SdpMediaSection::findH264() const noexcept {
+  const SdpCodec* best = nullptr;
+  int best_score = 0;
+  for (const auto& c : codecs) {
+    if (!iequals(c.name, "H264")) continue;
+    // packetization-mode=1 (non-interleaved: what browsers send and what we can forward unchanged) first,
+    // then constrained baseline 42e01f, the profile every WebRTC endpoint decodes.
+    const int score = 1 + (c.fmtp.find("packetization-mode=1") != std::string::npos ? 4 : 0) +
+                      (c.fmtp.find("profile-level-id=42e01f") != std::string::npos ? 2 : 0);
+    if (score > best_score) {
+      best = &c;
+      best_score = score;
+    }
+  }
+  return best_score >= 5 ? best : nullptr;
+}
+
+const SdpCodec* SdpMediaSection::findVideoCodec() const noexcept {
+  if (const SdpCodec* vp8 = findCodec("VP8")) return vp8;
+  return findH264();
+}
+
 std::uint16_t SdpMediaSection::extmapId(std::string_view uri) const noexcept {
   for (const auto& e : extmaps) {
     if (e.uri == uri) return e.id;
@@ -592,7 +614,7 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
         if (c.payload_type == prev->codec.payload_type && iequals(c.name, prev->codec.name)) codec = &c;
       }
     }
-    if (rtp && codec == nullptr) codec = m.findCodec(m.kind == "audio" ? "opus" : "VP8");
+    if (rtp && codec == nullptr) codec = m.kind == "audio" ? m.findCodec("opus") : m.findVideoCodec();
     const bool duplicate_mid =
         std::find(accepted_mids.begin(), accepted_mids.end(), m.mid) != accepted_mids.end();
     const bool usable = !stopped && !m.mid.empty() && !duplicate_mid && !offer.iceUfragOf(m).empty() &&
@@ -702,7 +724,7 @@ std::optional<SdpOffer> buildSdpOffer(const SdpNegotiation& current, const std::
     sec.kind = t.kind;
     sec.accepted = true;
     sec.proto = "UDP/TLS/RTP/SAVPF";
-    sec.codec = t.kind == "audio" ? audio : video;
+    sec.codec = !t.codec.name.empty() ? t.codec : t.kind == "audio" ? audio : video;
     sec.payload_type = sec.codec.payload_type;
     sec.rtcp_rsize = true;
     sec.send = true;

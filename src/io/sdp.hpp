@@ -99,6 +99,11 @@ struct SdpMediaSection {
   std::vector<SdpSsrcMsid> ssrc_msids;  // at most one per ssrc, bounded by kSdpMaxSsrcsPerSection
 
   const SdpCodec* findCodec(std::string_view name_case_insensitive) const noexcept;
+  // The video codec the focus uses for this section: VP8 when offered, else H.264 with packetization-mode=1
+  // (profile-level-id 42e01f preferred). nullptr when neither is offered.
+  const SdpCodec* findVideoCodec() const noexcept;
+  // The offer's best H.264 entry (packetization-mode=1, 42e01f preferred), or nullptr.
+  const SdpCodec* findH264() const noexcept;
   std::uint16_t extmapId(std::string_view uri) const noexcept;  // 0 when absent
 };
 
@@ -151,6 +156,7 @@ struct SendTrack {
   std::uint32_t ssrc{0};
   std::string stream_id;  // msid stream id (empty: "-", no stream)
   std::string track_id;
+  SdpCodec codec;  // the codec of a new section (empty name: buildSdpOffer's audio / video default)
 };
 
 // One m-section as negotiated (or as proposed by a pending offer of ours), from the focus's point of view.

@@ -191,6 +191,14 @@ Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
       send_video_codec_.payload_type = c->payload_type;
     }
   }
+  for (const auto& m : offer->media) {
+    const SdpCodec* h = m.kind == "video" ? m.findH264() : nullptr;
+    if (h == nullptr) continue;
+    SdpCodec c = *h;
+    c.rtcp_fb = {"nack", "nack pli", "ccm fir"};
+    send_h264_codec_ = std::move(c);
+    break;
+  }
   current_ = std::move(static_cast<SdpNegotiation&>(*answer));
   negotiated();
   if (!dtls_->start()) return chorus::fail(Code::Internal, "DTLS start failed");
@@ -483,6 +491,7 @@ void WebRtcPeer::negotiated() {
     t.rids = sec.recv_rids;
     t.ssrcs = sec.ssrcs;
     t.payload_type = sec.payload_type;
+    t.codec = sec.codec.name;
     published_.push_back(std::move(t));
   }
 }

@@ -79,7 +79,8 @@ struct PublishedTrack {
   std::string track_id;
   std::vector<std::string> rids;     // simulcast rids it sends
   std::vector<std::uint32_t> ssrcs;  // its a=ssrc ids (RTX ones included)
-  std::uint8_t payload_type{0};      // the negotiated Opus / VP8 payload type
+  std::uint8_t payload_type{0};      // the negotiated Opus / VP8 / H264 payload type
+  std::string codec;                 // its name as offered ("opus", "VP8", "H264")
 };
 
 struct SsrcStats {
@@ -139,6 +140,9 @@ class WebRtcPeer final : public UdpServer::Peer,
   // The payload type our send sections use for "audio" (Opus) or "video" (VP8): the participant's own one
   // from its first offer (111 / 96 when it offered none). 0 for another kind.
   std::uint8_t sendPayloadType(std::string_view kind) const noexcept;
+  // The participant's own H.264 entry (packetization-mode=1) from its first offer, for send sections that
+  // forward an H.264 publisher; nullopt when it did not offer H.264 (it then cannot receive such a track).
+  const std::optional<SdpCodec>& sendH264Codec() const noexcept { return send_h264_codec_; }
   // Sections the participant sends on that we accepted, from the current negotiation.
   const std::vector<PublishedTrack>& publishedTracks() const noexcept { return published_; }
 
@@ -218,6 +222,7 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::vector<std::uint8_t> rid_ext_ids_;
   SdpCodec send_audio_codec_;  // the codecs of our send sections (from the participant's first offer)
   SdpCodec send_video_codec_;
+  std::optional<SdpCodec> send_h264_codec_;
   std::string remote_ufrag_;  // from the first offer: re-offers and answers must keep them
   std::string remote_pwd_;
   std::string remote_fingerprint_;

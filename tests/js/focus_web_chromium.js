@@ -40,7 +40,7 @@ function spawnJson(cmd, args, logFile) {
     process.exit(77);
   }
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-focus-web-'));
-  const hs = await startHs(chorus, { users: ['focus', ...PAGES, ...BOTS], extra: ['--web', webRoot] });
+  const hs = await startHs(chorus, { users: ['focus', ...PAGES, ...BOTS, 'carol'], extra: ['--web', webRoot] });
   const failures = [];
   const check = (ok, what) => { console.log((ok ? 'ok   ' : 'FAIL ') + what); if (!ok) failures.push(what); return ok; };
   const attempt = async (what, fn, ms) => { try { return await waitFor(what, fn, ms); } catch { return null; } };
@@ -102,13 +102,13 @@ function spawnJson(cmd, args, logFile) {
 
     // Page 1 starts the call; then the bots; then page 2.
     // alice names the focus in the URL; bob's page finds it in the others' member events (foci.active).
-    const openPage = async (user, create, withFocus) => {
+    const openPage = async (user, create, withFocus, extraQuery = '') => {
       const page = await ctx.newPage();
       pages[user] = page;
       page.on('pageerror', (e) => console.log(`PAGEERROR ${user}: ${e}`));
       page.on('console', (m) => { if (m.type() === 'error') console.log(`console ${user}: ${m.text()}`); });
       const q = `room=${encodeURIComponent(ROOM)}` + (withFocus ? `&focus=${encodeURIComponent(FOCUS)}` : '') +
-        (create ? '&create=1' : '');
+        (create ? '&create=1' : '') + extraQuery;
       const resp = await page.goto(`${hs.url}/call/?${q}`);
       check(resp.status() === 200, `${user}: page served`);
       await page.fill('#user', user);
@@ -200,6 +200,30 @@ function spawnJson(cmd, args, logFile) {
     await pages.bob.click('#mic');
     const muted = await attempt('alice to see bob muted', async () => (await bobInAlice())?.audio_muted === true, 10000);
     check(!!muted, 'bob mutes: alice\'s page shows it (metadata through the focus)');
+
+    // H.264 when offered: carol's page publishes H.264 only (?codec=h264). The focus forwards it as H.264 to the
+    // pages (they offered H.264 too); the bots (webrtcbin, VP8 only) get her audio but not her video.
+    await openPage('carol', false, true, '&codec=h264');
+    const carolIn = (u) => pages[u].evaluate(() => (window.chorusFocus.tiles || []).find((x) => x.user_id === '@carol:localhost'));
+    const h264 = await attempt('alice and bob to decode carol\'s H.264', async () => {
+      for (const u of ['alice', 'bob']) {
+        const t = await carolIn(u);
+        if (!t || t.framesDecoded < MIN_FRAMES || t.videoCodec !== 'video/H264') return false;
+      }
+      return true;
+    }, 40000);
+    for (const u of ['alice', 'bob']) {
+      const t = await carolIn(u);
+      check(!!h264 && t && t.videoCodec === 'video/H264' && t.framesDecoded >= MIN_FRAMES,
+        `H.264: ${u} decodes carol's H.264 video through the focus (${t && t.videoCodec}, ${t && t.framesDecoded} frames)`);
+    }
+    const carolSees = await attempt('carol to decode the others', () => pages.carol.evaluate((others) => others.every((u) => {
+      const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === u);
+      return !!t && t.framesDecoded >= 10;
+    }), ['@alice:localhost', '@bob:localhost', '@bot1:localhost']), 30000);
+    check(!!carolSees, 'H.264: carol (H.264 only on her send side) decodes the VP8 of alice, bob and bot1');
+    await pages.carol.click('#leave');
+    await attempt('carol to leave', async () => !(await carolIn('alice')), 20000);
 
     // Leave removes the tile in the other page.
     await pages.bob.click('#leave');

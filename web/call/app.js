@@ -109,6 +109,7 @@ $("login").addEventListener("submit", async (ev) => {
       client.groupCallEventHandler?.stop();
       status(`joining the call through the focus ${focus.user_id} / ${focus.device_id}…`);
       focusCall = await ChorusFocus.join({ client, room, focus, create: $("create").checked, status,
+        videoCodec: params.get("codec") || "",
         tilesEl: $("tiles"), onEnded: () => { $("controls").hidden = true; $("login").hidden = false; } });
       if (!focusCall) return;
       $("login").hidden = true;

@@ -114,6 +114,8 @@
       this.status = opts.status || (() => {});
       this.tilesEl = opts.tilesEl;
       this.onEnded = opts.onEnded || (() => {});
+      // "h264": publish H.264 only (?codec=h264); the focus forwards it to those who can receive H.264.
+      this.videoCodec = (opts.videoCodec || "").toLowerCase();
       this.userId = this.client.getUserId();
       this.deviceId = this.client.getDeviceId();
       this.mode = "focus";
@@ -262,6 +264,13 @@
       if (video) {
         const tr = pc.addTransceiver(video, { direction: "sendonly", streams: [this.stream],
           sendEncodings: SIMULCAST.map((e) => Object.assign({}, e)) });
+        if (this.videoCodec === "h264" && tr.setCodecPreferences) {
+          const h264 = RTCRtpSender.getCapabilities("video").codecs.filter((c) => c.mimeType === "video/H264");
+          // packetization-mode=1 first: the mode the focus forwards.
+          h264.sort((a, b) => (/packetization-mode=1/.test(b.sdpFmtpLine || "") ? 1 : 0) -
+            (/packetization-mode=1/.test(a.sdpFmtpLine || "") ? 1 : 0));
+          if (h264.length) tr.setCodecPreferences(h264);
+        }
         // Keep the layers at their sizes under CPU load (the focus picks layers by size).
         try {
           const p = tr.sender.getParameters();
@@ -725,8 +734,11 @@
       if (pc !== this.pc) return;
       const remote = [], outbound = [];
       const rtcpIn = new Map();  // our SSRC -> what the focus's receiver reports say
+      const codecs = new Map();  // codec stats id -> mime type
       report.forEach((s) => {
-        if (s.type === "remote-inbound-rtp") {
+        if (s.type === "codec") {
+          codecs.set(s.id, s.mimeType);
+        } else if (s.type === "remote-inbound-rtp") {
           rtcpIn.set(s.ssrc, { fractionLost: s.fractionLost, packetsLost: s.packetsLost, roundTripTime: s.roundTripTime });
         } else if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
           this.availableOutgoingBitrate = s.availableOutgoingBitrate || 0;
@@ -739,11 +751,13 @@
             user_id: info.user_id || null, device_id: info.device_id || null,
             packetsReceived: s.packetsReceived || 0, bytesReceived: s.bytesReceived || 0,
             framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0,
-            totalSamplesReceived: s.totalSamplesReceived || 0, audioLevel: s.audioLevel || 0 });
+            totalSamplesReceived: s.totalSamplesReceived || 0, audioLevel: s.audioLevel || 0,
+            codec: codecs.get(s.codecId) || null });
         } else if (s.type === "outbound-rtp" && s.kind === "video") {
           outbound.push({ rid: s.rid || null, ssrc: s.ssrc, frameWidth: s.frameWidth || 0,
             frameHeight: s.frameHeight || 0, framesEncoded: s.framesEncoded || 0, bytesSent: s.bytesSent || 0,
             active: s.active, qualityLimitationReason: s.qualityLimitationReason || null,
+            codec: codecs.get(s.codecId) || null,
             targetBitrate: s.targetBitrate || 0, rr: rtcpIn.get(s.ssrc) || null });
         } else if (s.type === "outbound-rtp" && s.kind === "audio") {
           outbound.push({ kind: "audio", ssrc: s.ssrc, packetsSent: s.packetsSent || 0, rr: rtcpIn.get(s.ssrc) || null });
@@ -765,7 +779,8 @@
           audio_muted: !!md.audio_muted, video_muted: !!md.video_muted,
           clientWidth: v.clientWidth, clientHeight: v.clientHeight, videoWidth: v.videoWidth, videoHeight: v.videoHeight,
           framesDecoded: vid ? vid.framesDecoded : 0, frameWidth: vid ? vid.frameWidth : 0,
-          frameHeight: vid ? vid.frameHeight : 0, audioPacketsReceived: aud ? aud.packetsReceived : 0,
+          frameHeight: vid ? vid.frameHeight : 0, videoCodec: vid ? vid.codec : null,
+          audioPacketsReceived: aud ? aud.packetsReceived : 0,
           audioSamplesReceived: aud ? aud.totalSamplesReceived : 0, spotlight: tile.classList.contains("spotlight") });
       }
       this.tiles = tiles;

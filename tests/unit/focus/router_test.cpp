@@ -570,8 +570,13 @@ TEST_F(RouterTest, H264KeyframesAreDetected) {
   auto t = plainVideoTrack();
   t.codec = "H264";
   router_.setPublishedTracks(kA, {t});
+  // No transcoding: a subscriber that did not offer H.264 cannot have the track.
+  EXPECT_FALSE(router_.subscribe(kB, kA, "a-video", 0, 0, kT0).has_value());
+  router_.setSubscriberPayloadType(kB, "video", 96);
+  router_.setSubscriberPayloadType(kB, "H264", 108);
   auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
   ASSERT_TRUE(out);
+  EXPECT_EQ(out->codec, "H264");
   Pkt p;
   p.ssrc = 77;
   p.pt = 102;
@@ -585,7 +590,10 @@ TEST_F(RouterTest, H264KeyframesAreDetected) {
   p.seq = 3;
   p.payload = {0x7C, 0x05, 1, 2};  // FU-A continuation
   send(kA, p, kT0 + 2);
-  EXPECT_EQ(sink_.rtpTo(kB).size(), 2u);
+  ASSERT_EQ(sink_.rtpTo(kB).size(), 2u);
+  for (const auto& sent : sink_.rtpTo(kB)) {  // in the subscriber's H.264 payload type, not its VP8 one
+    EXPECT_EQ(media::RtpPacketView::parse(sent.bytes)->payloadType(), 108);
+  }
 }
 
 // ---- NACK ----

@@ -636,3 +636,63 @@ TEST(Sdp, ParticipantReofferMustKeepTheSession) {
 
 }  // namespace
 }  // namespace chorus::io
+
+namespace chorus::io {
+namespace {
+
+// A video section that offers H.264 only (as Chromium does after setCodecPreferences), best entry last.
+const char* kH264Offer =
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 102 106 108\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=fingerprint:sha-256 "
+    "AA:CC\r\na=setup:actpass\r\n"
+    "a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 nack\r\n"
+    "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n"
+    "a=rtpmap:106 H264/90000\r\na=fmtp:106 "
+    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"
+    "a=rtpmap:108 H264/90000\r\na=rtcp-fb:108 nack pli\r\n"
+    "a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n";
+
+TEST(Sdp, H264IsAnsweredWhenVp8IsNotOffered) {
+  auto offer = parseSdp(kH264Offer);
+  ASSERT_TRUE(offer);
+  EXPECT_EQ(offer->media[0].findH264()->payload_type, 108);  // packetization-mode=1 + 42e01f
+  auto a = buildSdpAnswer(*offer, params());
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(has(a->sdp, "m=video 40000 UDP/TLS/RTP/SAVPF 108"));
+  EXPECT_TRUE(has(a->sdp, "a=rtpmap:108 H264/90000"));
+  EXPECT_TRUE(
+      has(a->sdp, "a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"));
+  EXPECT_EQ(a->sections[0].codec.name, "H264");
+  // VP8 still wins when both are offered.
+  auto both = parseSdp(
+      std::string(kH264Offer).replace(std::string(kH264Offer).find("102 106 108"), 11, "102 106 108 96") +
+      "a=rtpmap:96 VP8/90000\r\n");
+  ASSERT_TRUE(both);
+  auto b = buildSdpAnswer(*both, params());
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->sections[0].codec.name, "VP8");
+}
+
+TEST(Sdp, ReofferUsesTheTracksOwnCodec) {
+  const SdpNegotiation current = chromiumSession();
+  SdpCodec h264;
+  h264.payload_type = 108;
+  h264.name = "H264";
+  h264.clock_rate = 90000;
+  h264.fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+  h264.rtcp_fb = {"nack", "nack pli"};
+  std::string why;
+  SendTrack t{"video", 2001, "bob", "bob-cam", h264};
+  auto offer = buildSdpOffer(current, {{"video", 1002, "alice", "alice-cam"}, t}, opusCodec(), vp8Codec(),
+                             params(), &why);
+  ASSERT_TRUE(offer) << why;
+  EXPECT_TRUE(has(offer->sdp, "a=rtpmap:108 H264/90000"));
+  EXPECT_TRUE(
+      has(offer->sdp, "a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"));
+  EXPECT_TRUE(has(offer->sdp, "a=ssrc:2001 msid:bob bob-cam"));
+  EXPECT_TRUE(has(offer->sdp, "a=rtpmap:96 VP8/90000"));  // alice's VP8 track
+}
+
+}  // namespace
+}  // namespace chorus::io
