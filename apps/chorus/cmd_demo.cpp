@@ -21,7 +21,7 @@ struct DemoOptions {
   std::uint64_t seed{1};
   bool quiet{false};
   bool simulate{false};
-  double duration_s{30};
+  double duration_s{0};  // until Ctrl-C: time to join from a browser
   std::string listen{"127.0.0.1:8008"};
   std::string data_dir;
   bool loopback_only{false};

@@ -10,7 +10,7 @@ struct DemoOptions {
   std::string chorus_binary;             // path of our own executable (the children run it)
   std::string listen{"127.0.0.1:8008"};  // falls back to a free port if taken
   std::string data_dir;                  // default: a fresh temporary directory
-  double duration_s{30};                 // 0: until Ctrl-C
+  double duration_s{0};                  // 0: until Ctrl-C
   int participants{3};
   bool loopback_only{false};  // bots gather only 127.0.0.1 candidates
   bool use_focus{true};       // run `chorus focus` and call through it (else: full mesh)
