@@ -113,6 +113,36 @@ struct ReceiveStats {
   }
 };
 
+// The publisher packets we are still missing, for upstream NACKs. Fixed capacity; no allocation.
+struct MissingList {
+  struct Entry {
+    std::int64_t ext{0};
+    TimeMs since{0};
+    TimeMs last_sent{0};
+    int tries{0};
+  };
+  std::array<Entry, kUpstreamNackMaxMissing> entries{};
+  std::size_t size{0};
+
+  void clear() noexcept { size = 0; }
+  // True when `ext` was missing (it is now recovered).
+  bool recovered(std::int64_t ext) noexcept {
+    for (std::size_t i = 0; i < size; ++i) {
+      if (entries[i].ext == ext) {
+        entries[i] = entries[--size];
+        return true;
+      }
+    }
+    return false;
+  }
+  // Adds every ext in [from, to). False (and nothing added) when they do not all fit.
+  bool add(std::int64_t from, std::int64_t to, TimeMs now) noexcept {
+    if (to - from > static_cast<std::int64_t>(entries.size() - size)) return false;
+    for (std::int64_t e = from; e < to; ++e) entries[size++] = Entry{e, now, 0, 0};
+    return true;
+  }
+};
+
 // Keeps the VP8 picture id and TL0PICIDX continuous across layer switches (like mediasoup and LiveKit).
 struct Vp8Continuity {
   bool started{false};
@@ -185,6 +215,7 @@ struct Router::InStream {
   bool have_sr{false};
   std::uint32_t last_sr{0};  // middle 32 bits of the SR's NTP timestamp
   TimeMs sr_received_at{0};
+  MissingList missing;  // video only: for upstream NACKs
 };
 
 struct Router::Subscription {
@@ -558,6 +589,48 @@ void Router::requestKeyframe(PeerId subscriber, std::uint32_t out_ssrc, TimeMs n
   if (Subscription* s = findByOutSsrc(*p, out_ssrc)) requestKeyframeFor(*s, now);
 }
 
+void Router::trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq) {
+  const std::int64_t highest = in.rx.seq.highest();
+  const std::int64_t ext = in.rx.seq.peek(seq);
+  if (ext <= highest) {
+    if (in.missing.recovered(ext)) ++stats_.upstream_recovered;
+    return;
+  }
+  if (ext == highest + 1) return;
+  if (!in.missing.add(highest + 1, ext, now)) {
+    // Too much at once (or too much outstanding): a keyframe repairs it faster than NACKs.
+    stats_.upstream_given_up += in.missing.size;
+    in.missing.clear();
+    requestKeyframe(publisher, in, now);
+    return;
+  }
+  sendUpstreamNacks(publisher, in, now);
+}
+
+void Router::sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < in.missing.size;) {
+    auto& e = in.missing.entries[i];
+    if (now - e.since > config_.upstream_nack_max_age_ms || e.tries >= config_.upstream_nack_tries) {
+      ++stats_.upstream_given_up;
+      e = in.missing.entries[--in.missing.size];
+      continue;
+    }
+    if (e.tries == 0 || now - e.last_sent >= config_.upstream_nack_retry_ms) {
+      nack_seqs_[n++] = static_cast<std::uint16_t>(e.ext);
+      e.last_sent = now;
+      ++e.tries;
+    }
+    ++i;
+  }
+  if (n == 0) return;
+  const auto size = media::buildRtcpNack(rtcp_scratch_, config_.focus_ssrc, in.ssrc,
+                                         std::span<const std::uint16_t>(nack_seqs_.data(), n));
+  if (!size) return;
+  stats_.upstream_nacks_sent += n;
+  sink_.sendRtcp(publisher.id, rtcp_scratch_, *size);
+}
+
 // ---- RTP ----
 
 void Router::rememberUnmapped(Peer& p, std::uint32_t ssrc) {
@@ -690,6 +763,8 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
   }
   Track& t = *in->track;
   t.layers[in->layer].last_packet_at = now;
+  if (t.video && config_.upstream_nack && in->rx.seq.initialized())
+    trackLoss(*p, *in, now, view->sequenceNumber());
   in->rx.update(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
   if (t.subscribers.empty()) {
     ++stats_.rtp_not_subscribed;
@@ -924,6 +999,11 @@ void Router::tick(TimeMs now) {
     for (auto& [ssrc, in] : p.streams) {
       if (in.keyframe_request_pending && now - in.last_keyframe_request >= config_.pli_throttle_ms) {
         requestKeyframe(p, in, now);
+      }
+    }
+    if (config_.upstream_nack) {
+      for (auto& [ssrc, in] : p.streams) {
+        if (in.missing.size != 0) sendUpstreamNacks(p, in, now);
       }
     }
     if (p.last_rr && !p.streams.empty() && now - *p.last_rr >= config_.rr_interval_ms) {

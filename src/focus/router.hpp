@@ -38,6 +38,7 @@ using PeerId = std::uint64_t;  // same as in focus/controller.hpp
 
 // Bytes of room the router leaves after every packet it hands to the sink (for the SRTP/SRTCP trailer).
 inline constexpr std::size_t kSinkTrailerRoom = 64;
+inline constexpr std::size_t kUpstreamNackMaxMissing = 64;  // per publisher video SSRC
 
 class RouterSink {
  public:
@@ -107,10 +108,18 @@ struct RouterConfig {
   std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger
   TimeMs pli_throttle_ms{500};               // at most one keyframe request per publisher SSRC per this
   TimeMs keyframe_retry_ms{1000};            // re-request while a subscription still waits for a keyframe
-  TimeMs layer_stall_ms{2000};        // a layer without RTP for this long is not chosen (waterfall: 2 s)
-  TimeMs rr_interval_ms{1000};        // receiver reports to publishers
-  std::uint32_t focus_ssrc{1};        // sender SSRC of focus-originated RTCP
-  std::string cname{"chorus-focus"};  // SDES CNAME in the receiver-report compound
+  TimeMs layer_stall_ms{2000};  // a layer without RTP for this long is not chosen (waterfall: 2 s)
+  TimeMs rr_interval_ms{1000};  // receiver reports to publishers
+  // Upstream NACKs: a gap in a publisher's video sequence numbers is asked for again (generic NACK) right
+  // away and then every upstream_nack_retry_ms, at most upstream_nack_tries times, until
+  // upstream_nack_max_age_ms. A gap larger than kUpstreamNackMaxMissing is not NACKed (a keyframe is
+  // requested instead).
+  bool upstream_nack{true};
+  TimeMs upstream_nack_retry_ms{100};
+  int upstream_nack_tries{3};
+  TimeMs upstream_nack_max_age_ms{1000};
+  std::uint32_t focus_ssrc{1};                // sender SSRC of focus-originated RTCP
+  std::string cname{"chorus-focus"};          // SDES CNAME in the receiver-report compound
   std::uint64_t seed{0x636f7275735f7366ULL};  // out SSRCs, initial seqs and timestamps
 };
 
@@ -138,6 +147,9 @@ struct RouterStats {
   std::uint64_t receiver_reports_sent{0};  // RR compounds to publishers
   std::uint64_t keyframe_requests{0};      // PLIs to publishers
   std::uint64_t keyframe_requests_throttled{0};
+  std::uint64_t upstream_nacks_sent{0};  // sequence numbers NACKed to publishers (each try counts)
+  std::uint64_t upstream_recovered{0};   // of those, packets that arrived afterwards
+  std::uint64_t upstream_given_up{0};    // missing packets dropped from the list (too old / too many tries)
   std::uint64_t keyframe_requests_received{0};  // PLI/FIR from subscribers
   std::uint64_t nack_packets_received{0};       // NACK packets from subscribers
   std::uint64_t nacks_answered{0};              // sequence numbers resent from the retransmission buffer
@@ -215,6 +227,8 @@ class Router {
   std::optional<std::size_t> chooseLayer(const Track& t, int width, int height, TimeMs now) const;
   void applyLayer(Subscription& s, TimeMs now);
   void requestKeyframe(Peer& publisher, InStream& stream, TimeMs now);
+  void trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq);
+  void sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now);
   void requestKeyframeFor(Subscription& s, TimeMs now);
   bool forward(Subscription& s, const media::RtpPacketView& packet, const media::Vp8Descriptor* vp8,
                bool keyframe, TimeMs now);

@@ -606,6 +606,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"muted_not_forwarded", st.rtp_muted},
                    {"keyframe_requests", st.keyframe_requests},
                    {"nacks_answered", st.nacks_answered},
+                   {"upstream_nacks_sent", st.upstream_nacks_sent},
+                   {"upstream_recovered", st.upstream_recovered},
                    {"offers_sent", offers_sent_},
                    {"not_negotiated_drops", not_negotiated_drops_}};
     if (controller_) {

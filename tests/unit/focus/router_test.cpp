@@ -338,6 +338,54 @@ TEST_F(RouterTest, MutedTrackIsNotForwardedAndResumesAtAKeyframeWithoutASeqGap) 
             static_cast<std::uint16_t>(last_seq + 2));
 }
 
+TEST_F(RouterTest, UpstreamGapsAreNackedRetriedAndRecovered) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 640, 360, kT0));
+  sendVideo(kF, "", 100, true, 1, kT0);
+  sendVideo(kF, "", 101, false, 2, kT0 + 10);
+  sink_.clear();
+  // 102 and 103 are lost upstream.
+  sendVideo(kF, "", 104, false, 3, kT0 + 20);
+  auto nacked = [&]() {
+    std::vector<std::uint16_t> seqs;
+    for (const auto& s : sink_.rtcpTo(kA)) {
+      media::RtcpCompoundReader r(s.bytes);
+      while (auto p = r.next()) {
+        if (auto n = media::RtcpNack::parse(*p)) {
+          EXPECT_EQ(n->media_ssrc, kF);
+          std::array<std::uint16_t, 64> lost{};
+          const std::size_t k = n->lostSequenceNumbers(lost);
+          seqs.insert(seqs.end(), lost.begin(), lost.begin() + static_cast<std::ptrdiff_t>(k));
+        }
+      }
+    }
+    return seqs;
+  };
+  EXPECT_EQ(nacked(), (std::vector<std::uint16_t>{102, 103}));  // at once
+  sink_.clear();
+  router_.tick(kT0 + 60);  // before the retry interval: nothing
+  EXPECT_TRUE(nacked().empty());
+  sendVideo(kF, "", 102, false, 4, kT0 + 70);  // the retransmission of 102 arrives and is forwarded
+  EXPECT_EQ(router_.stats().upstream_recovered, 1u);
+  router_.tick(kT0 + 130);  // 103 is asked for again
+  EXPECT_EQ(nacked(), (std::vector<std::uint16_t>{103}));
+  sink_.clear();
+  router_.tick(kT0 + 240);  // third and last try
+  EXPECT_EQ(nacked(), (std::vector<std::uint16_t>{103}));
+  sink_.clear();
+  router_.tick(kT0 + 400);
+  EXPECT_TRUE(nacked().empty());
+  EXPECT_EQ(router_.stats().upstream_nacks_sent, 4u);
+  EXPECT_EQ(router_.stats().upstream_given_up, 1u);
+  // The subscriber got 100, 101, 104 and the late 102 (which keeps its place in the subscriber's numbering).
+  EXPECT_EQ(statsOf(kB, router_.outTracks(kB)[0].ssrc).packets_forwarded, 4u);
+  // A huge gap is not NACKed packet by packet: a keyframe is requested.
+  sink_.clear();
+  sendVideo(kF, "", 1000, false, 5, kT0 + 2000);
+  EXPECT_TRUE(nacked().empty());
+  EXPECT_FALSE(sink_.plisTo(kA).empty());
+}
+
 TEST_F(RouterTest, PaddingIsKeptAndPayloadTypeUpdatesLater) {
   router_.setPublishedTracks(kA, {audioTrack()});
   auto out = router_.subscribe(kB, kA, "a-audio", 0, 0, kT0);
