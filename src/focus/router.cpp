@@ -631,6 +631,21 @@ void Router::sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now) {
   sink_.sendRtcp(publisher.id, rtcp_scratch_, *size);
 }
 
+// The publisher's clock mapping (NTP <-> RTP timestamp) in each subscriber's numbering: what receivers need
+// to play a participant's audio and video in sync.
+void Router::forwardSenderReport(const Track& track, const media::RtcpSenderReport& sr) {
+  for (Subscription* s : track.subscribers) {
+    const auto ts = s->rewriter.mapTimestamp(sr.ssrc, sr.rtp_timestamp);
+    if (!ts) continue;
+    const auto n = media::buildRtcpSenderReport(rtcp_scratch_, s->out.ssrc, sr.ntp_timestamp, *ts,
+                                                static_cast<std::uint32_t>(s->packets),
+                                                static_cast<std::uint32_t>(s->bytes));
+    if (!n) continue;
+    ++stats_.sender_reports_forwarded;
+    sink_.sendRtcp(s->subscriber, rtcp_scratch_, *n);
+  }
+}
+
 // ---- RTP ----
 
 void Router::rememberUnmapped(Peer& p, std::uint32_t ssrc) {
@@ -905,6 +920,7 @@ void Router::onRtcp(PeerId from, media::ByteSpan compound, TimeMs now) {
         it->second.have_sr = true;
         it->second.last_sr = static_cast<std::uint32_t>(sr->ntp_timestamp >> 16);
         it->second.sr_received_at = now;
+        forwardSenderReport(*it->second.track, *sr);
       }
     } else if (pk->type == media::kRtcpRtpfb && pk->count == media::kRtpfbNack) {
       const auto nack = media::RtcpNack::parse(*pk);

@@ -30,7 +30,8 @@
 
 namespace chorus::media {
 struct RtcpNack;
-}
+struct RtcpSenderReport;
+}  // namespace chorus::media
 
 namespace chorus::focus {
 
@@ -144,8 +145,9 @@ struct RouterStats {
   std::uint64_t forwarded_bytes{0};
   std::uint64_t rtcp_received{0};
   std::uint64_t sender_reports_received{0};
-  std::uint64_t receiver_reports_sent{0};  // RR compounds to publishers
-  std::uint64_t keyframe_requests{0};      // PLIs to publishers
+  std::uint64_t sender_reports_forwarded{0};  // translated to subscribers (one per subscriber and SR)
+  std::uint64_t receiver_reports_sent{0};     // RR compounds to publishers
+  std::uint64_t keyframe_requests{0};         // PLIs to publishers
   std::uint64_t keyframe_requests_throttled{0};
   std::uint64_t upstream_nacks_sent{0};  // sequence numbers NACKed to publishers (each try counts)
   std::uint64_t upstream_recovered{0};   // of those, packets that arrived afterwards
@@ -228,6 +230,7 @@ class Router {
   void applyLayer(Subscription& s, TimeMs now);
   void requestKeyframe(Peer& publisher, InStream& stream, TimeMs now);
   void trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq);
+  void forwardSenderReport(const Track& track, const media::RtcpSenderReport& sr);
   void sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now);
   void requestKeyframeFor(Subscription& s, TimeMs now);
   bool forward(Subscription& s, const media::RtpPacketView& packet, const media::Vp8Descriptor* vp8,

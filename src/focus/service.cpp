@@ -608,6 +608,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"nacks_answered", st.nacks_answered},
                    {"upstream_nacks_sent", st.upstream_nacks_sent},
                    {"upstream_recovered", st.upstream_recovered},
+                   {"sender_reports_forwarded", st.sender_reports_forwarded},
                    {"offers_sent", offers_sent_},
                    {"not_negotiated_drops", not_negotiated_drops_}};
     if (controller_) {

@@ -343,6 +343,21 @@ std::optional<std::size_t> buildRtcpNack(MutableByteSpan out, std::uint32_t send
   return size;
 }
 
+std::optional<std::size_t> buildRtcpSenderReport(MutableByteSpan out, std::uint32_t ssrc,
+                                                 std::uint64_t ntp_timestamp, std::uint32_t rtp_timestamp,
+                                                 std::uint32_t packet_count,
+                                                 std::uint32_t octet_count) noexcept {
+  if (out.size() < 28) return std::nullopt;
+  writeHeader(out.data(), 0, kRtcpSr, 28);
+  store32(out.data() + 4, ssrc);
+  store32(out.data() + 8, static_cast<std::uint32_t>(ntp_timestamp >> 32));
+  store32(out.data() + 12, static_cast<std::uint32_t>(ntp_timestamp));
+  store32(out.data() + 16, rtp_timestamp);
+  store32(out.data() + 20, packet_count);
+  store32(out.data() + 24, octet_count);
+  return 28;
+}
+
 std::optional<std::size_t> buildRtcpPli(MutableByteSpan out, std::uint32_t sender_ssrc,
                                         std::uint32_t media_ssrc) noexcept {
   if (out.size() < 12) return std::nullopt;

@@ -215,6 +215,11 @@ std::optional<std::size_t> buildRtcpReceiverReport(MutableByteSpan out, std::uin
 std::optional<std::size_t> buildRtcpNack(MutableByteSpan out, std::uint32_t sender_ssrc,
                                          std::uint32_t media_ssrc,
                                          std::span<const std::uint16_t> lost) noexcept;
+// A sender report without report blocks (28 bytes).
+std::optional<std::size_t> buildRtcpSenderReport(MutableByteSpan out, std::uint32_t ssrc,
+                                                 std::uint64_t ntp_timestamp, std::uint32_t rtp_timestamp,
+                                                 std::uint32_t packet_count,
+                                                 std::uint32_t octet_count) noexcept;
 std::optional<std::size_t> buildRtcpPli(MutableByteSpan out, std::uint32_t sender_ssrc,
                                         std::uint32_t media_ssrc) noexcept;
 std::optional<std::size_t> buildRtcpFir(MutableByteSpan out, std::uint32_t sender_ssrc,

@@ -48,6 +48,12 @@ class SimulcastRewriter {
   // Forwarding paused (e.g. the track was muted): the next packet forwarded must be a keyframe of the target
   // layer, and it continues the outgoing sequence numbers and timestamps without a gap, like a layer switch.
   void resync() noexcept { current_.reset(); }
+  // The outgoing timestamp an incoming `timestamp` of the current layer `ssrc` maps to (for translating the
+  // publisher's sender reports); nullopt when `ssrc` is not the layer being forwarded.
+  std::optional<std::uint32_t> mapTimestamp(std::uint32_t ssrc, std::uint32_t timestamp) const noexcept {
+    if (!current_ || *current_ != ssrc || !started_) return std::nullopt;
+    return static_cast<std::uint32_t>(ts_base_out_ + (ts_in_.peek(timestamp) - ts_base_in_));
+  }
 
   // Maps one incoming packet; nullopt means drop (reason in *why).
   // `keyframe_start`: the first packet of a keyframe (for VP8: parseVp8Descriptor(...)->keyframe).

@@ -386,6 +386,39 @@ TEST_F(RouterTest, UpstreamGapsAreNackedRetriedAndRecovered) {
   EXPECT_FALSE(sink_.plisTo(kA).empty());
 }
 
+TEST_F(RouterTest, SenderReportsAreTranslatedForEachSubscriber) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  auto out = router_.subscribe(kB, kA, "a-video", 640, 360, kT0);
+  ASSERT_TRUE(out);
+  sendVideo(kF, "", 100, true, 1, kT0);  // ts = 100 * 3000
+  sendVideo(kF, "", 101, false, 2, kT0 + 33);
+  const auto forwarded = sink_.rtpTo(kB);
+  ASSERT_EQ(forwarded.size(), 2u);
+  const std::uint32_t out_ts0 = media::RtpPacketView::parse(forwarded[0].bytes)->timestamp();
+  sink_.clear();
+  std::vector<std::uint8_t> sr;
+  put32(sr, 0x80C80006);
+  put32(sr, kF);
+  put32(sr, 0x12345678);         // NTP seconds
+  put32(sr, 0x9ABCDEF0);         // NTP fraction
+  put32(sr, 100 * 3000 + 4500);  // RTP timestamp 1.5 frames after the keyframe
+  put32(sr, 500);
+  put32(sr, 400000);
+  sendRtcp(kA, sr, kT0 + 50);
+  auto rtcp = sink_.rtcpTo(kB);
+  ASSERT_EQ(rtcp.size(), 1u);
+  media::RtcpCompoundReader r(rtcp[0].bytes);
+  auto pk = r.next();
+  ASSERT_TRUE(pk);
+  auto got = media::RtcpSenderReport::parse(*pk);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->ssrc, out->ssrc);
+  EXPECT_EQ(got->ntp_timestamp, 0x123456789ABCDEF0ull);
+  EXPECT_EQ(got->rtp_timestamp, out_ts0 + 4500);  // in the subscriber's timestamp numbering
+  EXPECT_EQ(got->packet_count, 2u);
+  EXPECT_EQ(router_.stats().sender_reports_forwarded, 1u);
+}
+
 TEST_F(RouterTest, PaddingIsKeptAndPayloadTypeUpdatesLater) {
   router_.setPublishedTracks(kA, {audioTrack()});
   auto out = router_.subscribe(kB, kA, "a-audio", 0, 0, kT0);
