@@ -59,8 +59,18 @@ class CheckingSink : public RouterSink {
   }
   void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     if (buffer.size() < length + kSinkTrailerRoom) __builtin_trap();
-    if (to != kA && to != kB) __builtin_trap();  // only publishers get RTCP from the focus
     if (!media::validateRtcpCompound(media::ByteSpan(buffer.data(), length), true)) __builtin_trap();
+    if (to != kA && to != kB) {
+      // Subscribers only get translated sender reports, on one of their own out SSRCs.
+      media::RtcpCompoundReader r(media::ByteSpan(buffer.data(), length));
+      auto p = r.next();
+      if (!p || p->type != media::kRtcpSr) __builtin_trap();
+      auto sr = media::RtcpSenderReport::parse(*p);
+      if (!sr) __builtin_trap();
+      bool known = false;
+      for (const auto& t : router->outTracks(to)) known |= t.ssrc == sr->ssrc;
+      if (!known) __builtin_trap();
+    }
     scribble(buffer, length);
   }
 
