@@ -235,6 +235,20 @@ class WebRtcPeerLoopback : public ::testing::Test {
     return pred();
   }
 
+  // The browser side's ICE check (nominating) and DTLS client start, against the peer's answer.
+  void connect(Browser& b, const WebRtcPeer& peer, const std::string& answer) {
+    b.server = server->localEndpoint();
+    b.server_pwd = attr(answer, "ice-pwd");
+    b.receiveNext();
+    ASSERT_TRUE(b.dtls.setRemoteFingerprint("sha-256", attr(answer, "fingerprint").substr(8)));
+    test::BindingRequestOptions nominate;
+    nominate.use_candidate = true;
+    b.sendRaw(test::buildBindingRequest(std::string(peer.iceUfrag()) + ":" + std::string(kClientUfrag),
+                                        b.server_pwd, nominate));
+    ASSERT_TRUE(runUntil([&] { return b.stun_ok == 1; }));
+    ASSERT_TRUE(b.dtls.start());
+  }
+
   asio::io_context io;
   SystemClock clock;
   DtlsIdentityPtr server_id, client_id;
@@ -338,16 +352,7 @@ TEST_F(WebRtcPeerLoopback, DISABLED_ReceiveThroughput) {
   ASSERT_TRUE(answer);
   ASSERT_TRUE(server->addPeer(peer));
   Browser b(io, *client_id);
-  b.server = server->localEndpoint();
-  b.server_pwd = attr(*answer, "ice-pwd");
-  b.receiveNext();
-  ASSERT_TRUE(b.dtls.setRemoteFingerprint("sha-256", attr(*answer, "fingerprint").substr(8)));
-  test::BindingRequestOptions nominate;
-  nominate.use_candidate = true;
-  b.sendRaw(test::buildBindingRequest(std::string(peer.iceUfrag()) + ":" + std::string(kClientUfrag),
-                                      b.server_pwd, nominate));
-  ASSERT_TRUE(runUntil([&] { return b.stun_ok == 1; }));
-  ASSERT_TRUE(b.dtls.start());
+  ASSERT_NO_FATAL_FAILURE(connect(b, peer, *answer));
   ASSERT_TRUE(runUntil([&] { return focus.connected && b.srtp; }));
   constexpr int kPackets = 50000;
   auto video = rtp(96, 0, 2222, "");
@@ -538,16 +543,7 @@ TEST_F(WebRtcPeerLoopback, MediaHooksAndSendingBothWays) {
   EXPECT_EQ(peer.sendDrops().get(PeerSendDrop::NotConnected), 1u);
 
   Browser b(io, *client_id);
-  b.server = server->localEndpoint();
-  b.server_pwd = attr(*answer, "ice-pwd");
-  b.receiveNext();
-  ASSERT_TRUE(b.dtls.setRemoteFingerprint("sha-256", attr(*answer, "fingerprint").substr(8)));
-  test::BindingRequestOptions nominate;
-  nominate.use_candidate = true;
-  b.sendRaw(test::buildBindingRequest(std::string(peer.iceUfrag()) + ":" + std::string(kClientUfrag),
-                                      b.server_pwd, nominate));
-  ASSERT_TRUE(runUntil([&] { return b.stun_ok == 1; }));
-  ASSERT_TRUE(b.dtls.start());
+  ASSERT_NO_FATAL_FAILURE(connect(b, peer, *answer));
   ASSERT_TRUE(runUntil([&] { return focus.connected && b.srtp; })) << b.failure << focus.failure;
 
   // Incoming: audio whose mid extension stops after 2 packets; video on an SSRC the offer does not name,
