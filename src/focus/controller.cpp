@@ -3,6 +3,7 @@
 #include "base/overloaded.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "base/log.hpp"
 #include "proto/event_types.hpp"
@@ -19,6 +20,41 @@ bool namesFocus(const core::Participant& p, const std::string& user, const std::
          std::any_of(p.foci_preferred.begin(), p.foci_preferred.end(), match);
 }
 }  // namespace
+
+std::optional<UnjoinedRooms> parseUnjoinedRooms(std::string_view s) {
+  if (s == "off") return UnjoinedRooms::Off;
+  if (s == "own-server") return UnjoinedRooms::OwnServer;
+  if (s == "allow-list") return UnjoinedRooms::AllowList;
+  return std::nullopt;
+}
+
+std::string_view toString(UnjoinedRooms p) {
+  switch (p) {
+    case UnjoinedRooms::Off:
+      return "off";
+    case UnjoinedRooms::OwnServer:
+      return "own-server";
+    case UnjoinedRooms::AllowList:
+      return "allow-list";
+  }
+  return "off";
+}
+
+std::string checkUnjoinedRooms(const Config& c) {
+  if (c.unjoined_rooms == UnjoinedRooms::AllowList && c.unjoined_allowed_servers.empty())
+    return "the unjoined-rooms policy allow-list needs at least one server (--unjoined-allow-server)";
+  if (c.unjoined_rooms != UnjoinedRooms::AllowList && !c.unjoined_allowed_servers.empty())
+    return "servers for rooms the focus has not joined (--unjoined-allow-server) need the policy allow-list "
+           "(--unjoined-rooms allow-list)";
+  return {};
+}
+
+std::string serverOfUser(std::string_view user_id) {
+  if (user_id.size() < 3 || user_id[0] != '@') return {};
+  const auto colon = user_id.find(':');
+  if (colon == std::string_view::npos || colon == 1 || colon + 1 == user_id.size()) return {};
+  return std::string(user_id.substr(colon + 1));
+}
 
 Controller::Controller(Config config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
 
@@ -38,7 +74,8 @@ Actions Controller::handle(const Input& input) {
   std::visit(
       Overloaded{
           [&](const in::RoomInvite& i) {
-            if (!roomAllowed(i.room_id) || rooms_.size() + pending_joins_.size() >= config_.max_rooms) {
+            if (i.room_id.empty() || !roomAllowed(i.room_id) ||
+                rooms_.size() + pending_joins_.size() >= config_.max_rooms) {
               ++counters_.room_invites_refused;
               out.push_back(act::Warning{"refused the invite to " + i.room_id + " from " + i.inviter});
               return;
@@ -56,6 +93,7 @@ Actions Controller::handle(const Input& input) {
             if (it == rooms_.end()) return;
             for (const auto& ev : i.events) it->second.apply(ev);
             recheckMembership(i.room_id, out);
+            verifyUnjoined(out);
             retryHeld(out);
           },
           [&](const in::ToDevice& i) { onToDevice(i.message, out); },
@@ -117,10 +155,13 @@ Actions Controller::handle(const Input& input) {
               }
             }
             std::set<std::string> rooms;
+            bool verify = false;
             for (const auto& [id, p] : peers_) {
-              if (p.expires_ts <= now) rooms.insert(p.room_id);
+              if (!p.unjoined && p.expires_ts <= now) rooms.insert(p.room_id);
+              verify |= p.verify_by && *p.verify_by <= now;
             }
             for (const auto& r : rooms) recheckMembership(r, out);
+            if (verify) verifyUnjoined(out);
             if (std::any_of(held_.begin(), held_.end(),
                             [now](const HeldInvite& h) { return h.until <= now; })) {
               retryHeld(out);
@@ -144,7 +185,11 @@ std::optional<TimeMs> Controller::nextTimeout() const {
     } else {
       consider(p.next_ping_at);
     }
-    consider(p.expires_ts);
+    if (p.unjoined) {
+      if (p.verify_by) consider(*p.verify_by);
+    } else {
+      consider(p.expires_ts);
+    }
   }
   for (const auto& h : held_) consider(h.until);
   return t;
@@ -205,8 +250,8 @@ void Controller::sendSignal(Peer& p, proto::CallSignal sig, Actions& out) {
                                         proto::serializeCallSignal(sig)});
 }
 
-void Controller::reject(const std::string& sender, const proto::CallSignal& sig, const std::string& why,
-                        Actions& out) {
+void Controller::reject(const std::string& sender, const proto::CallSignal& sig, std::string_view reason,
+                        const std::string& why, Actions& out) {
   proto::CallSignal r;
   r.type = SignalType::Reject;
   r.call_id = sig.call_id;
@@ -217,10 +262,11 @@ void Controller::reject(const std::string& sender, const proto::CallSignal& sig,
   r.sender_session_id = std::string(proto::kFocusSessionId);
   r.dest_session_id = sig.sender_session_id;
   r.seq = 0;
+  r.extra["reason"] = reason;  // not in MSC2746's m.call.reject; tells the participant (and its logs) why
   out.push_back(core::act::SendToDevice{0, std::string(proto::eventTypeFor(SignalType::Reject)), sender,
                                         sig.device_id, proto::serializeCallSignal(r)});
-  out.push_back(
-      act::Warning{"rejected " + sender + "/" + sig.device_id + " for " + sig.conf_id + ": " + why});
+  out.push_back(act::Warning{"rejected " + sender + "/" + sig.device_id + " for " + sig.conf_id + ": " + why +
+                             " (" + std::string(reason) + ")"});
 }
 
 void Controller::onToDevice(const core::ToDeviceMessage& m, Actions& out) {
@@ -303,27 +349,40 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
   // Room state and to-device messages reach the focus on different streams, so an invite may arrive before
   // the member event that allows it: such invites wait (invite_grace_ms) for the state before they are
   // rejected.
+  // A conf_id of no room the focus has joined is served only under the UnjoinedRooms policy, at once (no
+  // hold): if the call later turns up in a joined room, verifyUnjoined() applies the full checks.
   auto room_id = roomOfConf(sig.conf_id);
-  if (!room_id) {
-    if (hold(sender, sig, held_until)) return;
-    ++counters_.rejected_unknown_conf;
-    reject(sender, sig, "no room of this focus has that call", out);
-    return;
-  }
   const TimeMs now = clock_.nowMs();
-  auto participant = rooms_.at(*room_id).participant(sig.conf_id, sender, sig.device_id, now);
-  if (!participant || participant->session_id != sig.sender_session_id) {
-    if (hold(sender, sig, held_until)) return;
-    ++counters_.rejected_not_member;
-    reject(sender, sig, "that device and session are not in the call's member state", out);
-    return;
+  std::optional<core::Participant> participant;
+  if (!room_id) {
+    if (!unjoinedAllowed(sender)) {
+      if (hold(sender, sig, held_until)) return;
+      ++counters_.rejected_unknown_conf;
+      reject(sender, sig, "unknown_conf",
+             config_.unjoined_rooms == UnjoinedRooms::Off
+                 ? "no room of this focus has that call"
+                 : "no room of this focus has that call, and rooms it has not joined are not served for "
+                   "users of " +
+                       serverOfUser(sender),
+             out);
+      return;
+    }
+  } else {
+    participant = rooms_.at(*room_id).participant(sig.conf_id, sender, sig.device_id, now);
+    if (!participant || participant->session_id != sig.sender_session_id) {
+      if (hold(sender, sig, held_until)) return;
+      ++counters_.rejected_not_member;
+      reject(sender, sig, "not_member", "that device and session are not in the call's member state", out);
+      return;
+    }
+    if (!namesFocus(*participant, config_.user_id, config_.device_id)) {
+      if (hold(sender, sig, held_until)) return;
+      ++counters_.rejected_not_our_focus;
+      reject(sender, sig, "not_our_focus", "the member event does not name this focus", out);
+      return;
+    }
   }
-  if (!namesFocus(*participant, config_.user_id, config_.device_id)) {
-    if (hold(sender, sig, held_until)) return;
-    ++counters_.rejected_not_our_focus;
-    reject(sender, sig, "the member event does not name this focus", out);
-    return;
-  }
+  const std::string conf_room = room_id.value_or("");  // unjoined conferences: keyed by conf_id alone
   if (Peer* dup = findPeer(sender, sig.device_id, sig.call_id)) {
     (void)dup;  // a repeated invite for the same call: already being served
     return;
@@ -337,23 +396,57 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
   }
   std::set<std::pair<std::string, std::string>> conferences;
   for (const auto& [id, p] : peers_) conferences.insert({p.room_id, p.conf_id});
-  const bool new_conference = !conferences.count({*room_id, sig.conf_id});
+  const bool new_conference = !conferences.count({conf_room, sig.conf_id});
   if ((new_conference && conferences.size() >= config_.max_conferences) ||
-      conferenceSize(*room_id, sig.conf_id) >= config_.max_participants_per_conference) {
+      conferenceSize(conf_room, sig.conf_id) >= config_.max_participants_per_conference) {
     ++counters_.rejected_full;
-    reject(sender, sig, "the focus is full", out);
+    reject(sender, sig, "focus_full", "the focus is full", out);
     return;
+  }
+  if (!room_id) {
+    const std::string server = serverOfUser(sender);
+    std::size_t of_user = 0, of_server = 0;
+    for (const auto& [id, p] : peers_) {
+      if (!p.unjoined) continue;
+      of_user += p.user_id == sender ? 1 : 0;
+      of_server += serverOfUser(p.user_id) == server ? 1 : 0;
+    }
+    if (of_user >= config_.max_unjoined_per_user) {
+      ++counters_.rejected_unjoined_limit;
+      reject(sender, sig, "unjoined_user_limit",
+             "this user already has " + std::to_string(of_user) +
+                 " sessions in conferences of rooms the focus has not joined",
+             out);
+      return;
+    }
+    if (of_server >= config_.max_unjoined_per_server) {
+      ++counters_.rejected_unjoined_limit;
+      reject(sender, sig, "unjoined_server_limit",
+             "users of " + server + " already have " + std::to_string(of_server) +
+                 " sessions in conferences of rooms the focus has not joined",
+             out);
+      return;
+    }
   }
   Peer p;
   p.id = ++next_peer_;
-  p.room_id = *room_id;
+  p.room_id = conf_room;
   p.conf_id = sig.conf_id;
   p.user_id = sender;
   p.device_id = sig.device_id;
   p.session_id = sig.sender_session_id;
   p.call_id = sig.call_id;
   p.created_at = now;
-  p.expires_ts = participant->expires_ts;
+  if (participant) {
+    p.expires_ts = participant->expires_ts;
+  } else {
+    p.unjoined = true;
+    p.expires_ts = std::numeric_limits<TimeMs>::max();
+    ++counters_.invites_accepted_unjoined;
+    out.push_back(act::Warning{"serving " + sender + "/" + sig.device_id + " in " + sig.conf_id +
+                               ", a call of no room this focus has joined (unjoined-rooms policy " +
+                               std::string(toString(config_.unjoined_rooms)) + ")"});
+  }
   if (sig.metadata) p.published = *sig.metadata;
   ++counters_.invites_accepted;
   out.push_back(act::CreatePeer{p.id, p.room_id, p.conf_id, p.user_id, p.device_id, sig.description->sdp});
@@ -405,7 +498,7 @@ void Controller::recheckMembership(const std::string& room_id, Actions& out) {
   const TimeMs now = clock_.nowMs();
   for (auto it = peers_.begin(); it != peers_.end();) {
     Peer& p = (it++)->second;
-    if (p.room_id != room_id) continue;
+    if (p.unjoined || p.room_id != room_id) continue;
     auto part = room->second.participant(p.conf_id, p.user_id, p.device_id, now);
     const auto* call = room->second.call(p.conf_id);
     if (!part || part->session_id != p.session_id || !call || call->event.terminated ||
@@ -416,6 +509,57 @@ void Controller::recheckMembership(const std::string& room_id, Actions& out) {
       p.expires_ts = part->expires_ts;
     }
   }
+}
+
+bool Controller::unjoinedAllowed(const std::string& sender) const {
+  const std::string server = serverOfUser(sender);
+  if (server.empty()) return false;
+  switch (config_.unjoined_rooms) {
+    case UnjoinedRooms::Off:
+      return false;
+    case UnjoinedRooms::OwnServer:
+      return server == serverOfUser(config_.user_id);
+    case UnjoinedRooms::AllowList:
+      return std::find(config_.unjoined_allowed_servers.begin(), config_.unjoined_allowed_servers.end(),
+                       server) != config_.unjoined_allowed_servers.end();
+  }
+  return false;
+}
+
+void Controller::verifyUnjoined(Actions& out) {
+  const TimeMs now = clock_.nowMs();
+  std::set<std::pair<std::string, std::string>> changed;  // conferences whose set of participants changed
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    Peer& p = (it++)->second;
+    if (!p.unjoined) continue;
+    auto room_id = roomOfConf(p.conf_id);
+    if (!room_id) {
+      p.verify_by.reset();
+      continue;
+    }
+    auto part = rooms_.at(*room_id).participant(p.conf_id, p.user_id, p.device_id, now);
+    if (part && part->session_id == p.session_id && namesFocus(*part, config_.user_id, config_.device_id)) {
+      changed.insert({p.room_id, p.conf_id});
+      changed.insert({*room_id, p.conf_id});
+      p.room_id = *room_id;
+      p.unjoined = false;
+      p.verify_by.reset();
+      p.expires_ts = part->expires_ts;
+      ++counters_.promoted_unjoined;
+      out.push_back(act::Warning{p.user_id + "/" + p.device_id + " in " + p.conf_id + ": the call is in " +
+                                 *room_id + ", which this focus has joined, and its member entry passes"});
+      continue;
+    }
+    if (!p.verify_by) p.verify_by = now + config_.invite_grace_ms;
+    if (now >= *p.verify_by) {
+      ++counters_.removed_unverified;
+      out.push_back(act::Warning{p.user_id + "/" + p.device_id + " in " + p.conf_id + ": the call is in " +
+                                 *room_id +
+                                 ", which this focus has joined, and its member entry does not pass"});
+      remove(p, "user_hangup", true, out);
+    }
+  }
+  for (const auto& [room, conf] : changed) broadcastMetadata(room, conf, out);
 }
 
 void Controller::remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out) {

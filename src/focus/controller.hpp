@@ -1,14 +1,18 @@
 #pragma once
 // The focus's control plane, sans-IO like core::GroupCall: room state and to-device messages in; to-device
 // replies, transport commands and data-channel messages out. It decides who may use this focus (MSC3898 §4.2,
-// msc3401.md §4): only devices joined to the room that list that device and session in a non-expired member
-// event of that conf_id and name this focus in foci.active or foci.preferred. Everyone else is rejected.
+// msc3401.md §4): in rooms it has joined, only devices joined to the room that list that device and session
+// in a non-expired member event of that conf_id and name this focus in foci.active or foci.preferred. For a
+// conf_id of no room it has joined (clients that name the focus but never invite it, like js-sdk's
+// matthew/sfu), the UnjoinedRooms policy decides by the sender's homeserver, within per-user and per-server
+// limits (docs/focus.md "Rooms the focus has not joined"). Everyone else is rejected.
 // The media plane (ICE-lite/DTLS/SRTP/SCTP, forwarding) executes the peer actions.
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -22,6 +26,18 @@
 namespace chorus::focus {
 
 using PeerId = std::uint64_t;
+
+// Who may use the focus for a conference (conf_id) of a room it has not joined. The focus cannot see such a
+// room's state, so it only knows the sender's user id, authenticated by the sender's homeserver.
+enum class UnjoinedRooms {
+  Off,        // rejected, like any unknown conf_id
+  OwnServer,  // senders of the focus's own homeserver (the server name of Config::user_id)
+  AllowList,  // senders of the servers in Config::unjoined_allowed_servers
+};
+std::optional<UnjoinedRooms> parseUnjoinedRooms(std::string_view s);  // "off", "own-server", "allow-list"
+std::string_view toString(UnjoinedRooms p);
+// The server name of a user id ("@alice:example.org:8448" -> "example.org:8448"); "" when malformed.
+std::string serverOfUser(std::string_view user_id);
 
 struct Config {
   std::string user_id;                       // the focus's Matrix user
@@ -38,7 +54,16 @@ struct Config {
   // An invite whose sender is not (yet) in the member state waits this long for the room state to catch up
   // (state and to-device come on different streams) before it is rejected. 0: reject at once.
   TimeMs invite_grace_ms{5'000};
+  // Conferences of rooms the focus has not joined (see UnjoinedRooms); their participants are keyed by
+  // conf_id alone and only keepalive, ICE consent and hangup end them.
+  UnjoinedRooms unjoined_rooms{UnjoinedRooms::OwnServer};
+  std::vector<std::string> unjoined_allowed_servers;  // with UnjoinedRooms::AllowList
+  std::size_t max_unjoined_per_user{4};               // concurrent such participants (devices) of one user
+  std::size_t max_unjoined_per_server{256};           // and of all users of one homeserver
 };
+// "" when the UnjoinedRooms settings of `c` go together, else what is wrong (for the command line and
+// config).
+std::string checkUnjoinedRooms(const Config& c);
 
 namespace in {
 struct RoomInvite {  // we were invited to a room
@@ -137,6 +162,11 @@ struct Counters {
   std::uint64_t room_invites_refused{0};
   std::uint64_t removed_membership{0};  // their member entry went away or expired
   std::uint64_t removed_keepalive{0};   // no pong in time
+  // Conferences of rooms the focus has not joined:
+  std::uint64_t invites_accepted_unjoined{0};  // served by the UnjoinedRooms policy (in invites_accepted too)
+  std::uint64_t rejected_unjoined_limit{0};    // max_unjoined_per_user / max_unjoined_per_server reached
+  std::uint64_t promoted_unjoined{0};   // the call turned up in a joined room and the peer passed the checks
+  std::uint64_t removed_unverified{0};  // ... and it did not pass them within invite_grace_ms
 };
 
 // One participant connected to the focus.
@@ -152,6 +182,11 @@ struct Peer {
   bool connected{false};
   TimeMs created_at{0};
   TimeMs expires_ts{0};  // of its member entry; re-checked then
+  // Admitted by the UnjoinedRooms policy: room_id is "" (the conference is keyed by conf_id alone), there is
+  // no member entry (expires_ts unused). When the conf_id turns up in a joined room, it has until verify_by
+  // to pass the full checks (then it becomes a normal participant of that room) or it is removed.
+  bool unjoined{false};
+  std::optional<TimeMs> verify_by;
   std::optional<TimeMs> ping_sent_at;
   TimeMs next_ping_at{0};
   proto::SdpStreamMetadata published;  // what this participant sends (from its invite / updates)
@@ -180,13 +215,20 @@ class Controller {
   void onToDevice(const core::ToDeviceMessage& m, Actions& out);
   void onDataChannel(Peer& p, const std::string& text, Actions& out);
   void recheckMembership(const std::string& room_id, Actions& out);
+  // Whether the UnjoinedRooms policy serves this sender's homeserver.
+  bool unjoinedAllowed(const std::string& sender) const;
+  // Unjoined peers whose conf_id is now a call of a joined room: promoted when they pass, else removed once
+  // their verify_by has passed.
+  void verifyUnjoined(Actions& out);
   void remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out);
   // Tells every connected peer of the conference (but `except`, whose change it is) what it can receive.
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
                          PeerId except = 0);
   void sendSignal(Peer& p, proto::CallSignal sig, Actions& out);
   proto::CallSignal base(const Peer& p, proto::SignalType type) const;
-  void reject(const std::string& sender, const proto::CallSignal& sig, const std::string& why, Actions& out);
+  // m.call.reject with `reason` (a short code) in its content; `why` goes to the log.
+  void reject(const std::string& sender, const proto::CallSignal& sig, std::string_view reason,
+              const std::string& why, Actions& out);
   bool roomAllowed(const std::string& room_id) const;
   std::optional<std::string> roomOfConf(const std::string& conf_id) const;
   Peer* findPeer(const std::string& user, const std::string& device, const std::string& call_id);
