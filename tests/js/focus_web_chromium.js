@@ -3,7 +3,12 @@
 // with their tiles' sizes. Checks:
 //   - each page decodes audio and video of both bots and of the other page; each bot decodes both pages;
 //   - simulcast: a big tile (spotlight) gets the full 640 px layer, a 160 px tile a layer <= 320 px, big again 640;
-//   - "Leave" in one page removes its tile in the other page.
+//   - "Leave" in one page removes its tile in the other page;
+//   - for a person: the sign-in form gives way to the call (and comes back on Leave); each tile shows the
+//     participant's display name (or user id when there is none); the speaking highlight (data-speaking, set from
+//     the audio level measured on the tile's track) is on for everyone sending sound (bots: a tone, Chromium's fake
+//     microphone: a beep) and goes off for a participant who mutes; no failed loads or 404s (favicon included).
+//     A screenshot of alice's page is written to $CHORUS_SCREENSHOT (default: <tmp>/chorus-focus-web-alice.png).
 // Usage (inside `unshare -n`): node focus_web_chromium.js /path/to/chorus /path/to/repo/web
 'use strict';
 const fs = require('fs');
@@ -20,6 +25,10 @@ const BOTS = ['bot1', 'bot2'];
 const PAGES = ['alice', 'bob'];
 const mxid = (u) => `@${u}:localhost`;
 const MIN_FRAMES = 10;
+// Display names set before anyone joins; the others keep the one chorus hs gives at registration (the localpart).
+const DISPLAY_NAMES = { alice: 'Alice Liddell', bot1: 'Bot One' };
+const shownName = (u) => DISPLAY_NAMES[u] || u;
+const SCREENSHOT = process.env.CHORUS_SCREENSHOT || path.join(os.tmpdir(), 'chorus-focus-web-alice.png');
 
 // A child process whose stdout is JSON lines; stderr goes to a file (printed on failure).
 function spawnJson(cmd, args, logFile) {
@@ -79,7 +88,14 @@ function spawnJson(cmd, args, logFile) {
     process.exit(code);
   }
 
+  const loads = [];  // failed loads, HTTP errors and console errors the pages showed: [user, text]
   try {
+    for (const [u, name] of Object.entries(DISPLAY_NAMES)) {
+      const l = await api(hs, 'POST', '/login', null,
+        { type: 'm.login.password', identifier: { type: 'm.id.user', user: u }, password: 'pw' });
+      const r = await api(hs, 'PUT', `/profile/${encodeURIComponent(mxid(u))}/displayname`, l.body.access_token, { displayname: name });
+      check(r.status === 200, `${u}: display name "${name}" set`);
+    }
     // Room with the focus invited.
     const alice = await api(hs, 'POST', '/login', null,
       { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
@@ -106,7 +122,16 @@ function spawnJson(cmd, args, logFile) {
       const page = await ctx.newPage();
       pages[user] = page;
       page.on('pageerror', (e) => console.log(`PAGEERROR ${user}: ${e}`));
-      page.on('console', (m) => { if (m.type() === 'error') console.log(`console ${user}: ${m.text()}`); });
+      page.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        console.log(`console ${user}: ${m.text()}`);
+        if (/Failed to load resource|404|not found/i.test(m.text())) loads.push([user, 'console: ' + m.text()]);
+      });
+      page.on('response', (r) => { if (r.status() >= 400) loads.push([user, `HTTP ${r.status()} ${r.request().method()} ${r.url()}`]); });
+      page.on('requestfailed', (r) => {
+        // Aborted on purpose (the sync long-poll on leave) is not a failed load.
+        if (r.failure()?.errorText !== 'net::ERR_ABORTED') loads.push([user, `failed ${r.url()}: ${r.failure()?.errorText}`]);
+      });
       const q = `room=${encodeURIComponent(ROOM)}` + (withFocus ? `&focus=${encodeURIComponent(FOCUS)}` : '') +
         (create ? '&create=1' : '') + extraQuery;
       const resp = await page.goto(`${hs.url}/call/?${q}`);
@@ -119,6 +144,8 @@ function spawnJson(cmd, args, logFile) {
       const via = inCall && await page.evaluate(() => window.chorusFocus.focus);
       check(!!inCall && via.user_id === FOCUS && via.device_id === 'CHORUSFOCUS',
         `${user}: the page joins in focus mode (${withFocus ? '?focus= in the URL' : 'focus found in the member events'})`);
+      const shown = { login: await page.isVisible('#login'), leave: await page.isVisible('#leave'), mic: await page.isVisible('#mic') };
+      check(!shown.login && shown.leave && shown.mic, `${user}: the sign-in form is hidden, Leave and the mute buttons show (${JSON.stringify(shown)})`);
       return page;
     };
     await openPage('alice', true, true);
@@ -147,6 +174,37 @@ function spawnJson(cmd, args, logFile) {
       for (const o of others(p)) check(await pageSees(pages[p], mxid(o)), `${p}: decodes video and audio of ${o} (tile with a name)`);
     }
     if (everyone) console.log(`     (all pages decoding everyone after ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+
+    // What a person sees on each tile: the name, and who is speaking (measured audio level on the tile's track).
+    const tileDom = (page, user) => page.evaluate((u) => {
+      const t = u ? document.querySelector(`#tiles .tile[data-user="${u}"]:not(.local)`) : document.getElementById('tile-local');
+      if (!t) return null;
+      const r = t.getBoundingClientRect();
+      return { name: t.querySelector('.name').textContent, speaking: t.dataset.speaking, level: Number(t.dataset.level),
+        peak: Number(t.dataset.peak), cls: t.className, audioMuted: t.dataset.audioMuted, visible: r.width > 0 && r.height > 0,
+        micMarkShown: getComputedStyle(t.querySelector('.mark.mic')).display !== 'none' };
+    }, user);
+    for (const p of PAGES) {
+      for (const o of others(p)) {
+        const d = await tileDom(pages[p], mxid(o));
+        check(!!d && d.visible && d.name === shownName(o), `${p}: ${o}'s tile shows the name "${shownName(o)}" (shows ${JSON.stringify(d && d.name)})`);
+      }
+      const me = await tileDom(pages[p], null);
+      check(!!me && me.name === `${shownName(p)} (you)`, `${p}: own tile shows "${shownName(p)} (you)" (shows ${JSON.stringify(me && me.name)})`);
+    }
+    const speakingIn = async (page, user, want) => {
+      const d = await tileDom(page, user);
+      return !!d && (d.speaking === 'true') === want && (want ? d.peak >= 0.01 : true);
+    };
+    for (const p of PAGES) {
+      for (const o of [...others(p), null]) {
+        const ok = await attempt(`${p}: ${o || 'own tile'} speaking`, () => speakingIn(pages[p], o && mxid(o), true), 10000);
+        const d = await tileDom(pages[p], o && mxid(o));
+        check(!!ok && /\bspeaking\b/.test(d.cls), `${p}: ${o ? o + "'s" : 'own'} tile shows speaking (level ${d && d.level}, peak ${d && d.peak})`);
+      }
+    }
+    await pages.alice.screenshot({ path: SCREENSHOT });
+    console.log(`     (screenshot of alice's page: ${SCREENSHOT})`);
     const botSees = (b, u) => {
       const s = bots[b].last('stats');
       const peer = s && (s.peers || []).find((x) => x.user_id === mxid(u));
@@ -200,6 +258,16 @@ function spawnJson(cmd, args, logFile) {
     await pages.bob.click('#mic');
     const muted = await attempt('alice to see bob muted', async () => (await bobInAlice())?.audio_muted === true, 10000);
     check(!!muted, 'bob mutes: alice\'s page shows it (metadata through the focus)');
+    const bobTile = await tileDom(pages.alice, mxid('bob'));
+    check(!!bobTile && bobTile.audioMuted === 'true' && bobTile.micMarkShown, 'bob mutes: alice\'s page shows the microphone-off mark on his tile');
+    // Silence is measured as silence: bob's tile stops speaking (in alice's page and his own) while the bots' go on.
+    const quiet = await attempt('bob\'s tile to stop speaking', async () =>
+      (await speakingIn(pages.alice, mxid('bob'), false)) && (await speakingIn(pages.bob, null, false)), 10000);
+    const levels = { bobInAlice: await tileDom(pages.alice, mxid('bob')), bobOwn: await tileDom(pages.bob, null),
+      bot1InAlice: await tileDom(pages.alice, mxid('bot1')) };
+    check(!!quiet && levels.bot1InAlice.speaking === 'true',
+      `bob mutes: his tile stops speaking (level ${levels.bobInAlice.level} in alice's page, ${levels.bobOwn.level} own) ` +
+      `while bot1's goes on (level ${levels.bot1InAlice.level})`);
 
     // H.264 when offered: carol's page publishes H.264 only (?codec=h264). The focus forwards it as H.264 to the
     // pages (they offered H.264 too); the bots (webrtcbin, VP8 only) get her audio but not her video.
@@ -229,11 +297,20 @@ function spawnJson(cmd, args, logFile) {
     await pages.bob.click('#leave');
     const gone = await attempt('bob\'s tile to go', async () => !(await bobInAlice()), 20000);
     check(!!gone, 'bob leaves: his tile disappears in alice\'s page');
+    const back = { login: await pages.bob.isVisible('#login'), leave: await pages.bob.isVisible('#leave'),
+      tiles: await pages.bob.evaluate(() => document.querySelectorAll('#tiles .tile').length) };
+    check(back.login && !back.leave && back.tiles === 0, `bob leaves: the sign-in form is back, no tiles (${JSON.stringify(back)})`);
     const memberGone = await attempt('bob\'s member device to go', async () => {
       const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/org.matrix.msc3401.call.member/${encodeURIComponent(mxid('bob'))}`, alice.body.access_token);
       return r.status === 200 && !(r.body['m.calls'] || []).some((c) => (c['m.devices'] || []).length > 0);
     }, 10000);
     check(!!memberGone, 'bob leaves: his member event lists no device');
+    // The favicon is served as SVG; no page had a failed load or an HTTP error (a 404 in a person's console).
+    const fav = await fetch(`${hs.url}/call/favicon.svg`);
+    check(fav.status === 200 && /^image\/svg\+xml/.test(fav.headers.get('content-type') || ''),
+      `favicon.svg served (${fav.status} ${fav.headers.get('content-type')})`);
+    for (const [u, what] of loads) console.log(`     ${u}: ${what}`);
+    check(loads.length === 0, `no failed loads, HTTP errors or 404s in the pages' consoles (${loads.length})`);
   } catch (e) {
     console.error(e);
     failures.push('exception: ' + e.message);

@@ -2,7 +2,8 @@
 // focus.js (MSC3898: one plain RTCPeerConnection to the SFU, simulcast). The focus mode is used when the page is
 // opened with ?focus=@user:server (&focusDevice=ID, default CHORUSFOCUS), or when another member's device in the
 // room's call is active on a focus (org.matrix.msc3898.foci.active: the first one found is used).
-// One tile per participant with name and mute state; mute/unmute; leave.
+// One tile per participant (tiles.js): name, mute marks, audio level meter, speaking highlight; mute/unmute; leave
+// (the sign-in form comes back).
 "use strict";
 const sdk = window.matrixcs;
 const $ = (id) => document.getElementById(id);
@@ -17,39 +18,22 @@ let call = null;       // mesh: the SDK's GroupCall
 let focusCall = null;  // focus mode: ChorusFocus.FocusCall (focus.js)
 const status = (s) => { $("status").textContent = s; };
 
+// Mesh mode tiles (tiles.js, as in focus mode): name, mute marks, level meter, speaking highlight.
 function tileFor(feed) {
   const id = "tile-" + (feed.isLocal() ? "local" : feed.userId + "-" + feed.stream.id);
   let tile = document.getElementById(id);
   if (!tile) {
-    tile = document.createElement("div");
-    tile.className = "tile";
-    tile.id = id;
-    const video = document.createElement("video");
-    video.autoplay = true;
-    video.playsInline = true;
-    video.muted = feed.isLocal();  // never play our own microphone back
-    tile.appendChild(video);
-    const name = document.createElement("div");
-    name.className = "name";
-    tile.appendChild(name);
+    tile = ChorusTiles.make(id, { local: feed.isLocal() });
+    tile.dataset.user = feed.userId;
     $("tiles").appendChild(tile);
   }
   const video = tile.querySelector("video");
   if (video.srcObject !== feed.stream) video.srcObject = feed.stream;
+  ChorusTiles.setAudio(tile, feed.stream);
   const member = call.room.getMember(feed.userId);
-  const who = feed.isLocal() ? "You" : (member?.name || feed.userId);
-  const marks = [];
-  if (feed.isAudioMuted()) marks.push("mic off");
-  if (feed.isVideoMuted()) marks.push("camera off");
-  tile.querySelector(".name").innerHTML = "";
-  tile.querySelector(".name").append(who, marks.length ? " " : "");
-  if (marks.length) {
-    const m = document.createElement("span");
-    m.className = "muted";
-    m.textContent = "(" + marks.join(", ") + ")";
-    tile.querySelector(".name").append(m);
-  }
-  video.style.visibility = feed.isVideoMuted() ? "hidden" : "visible";
+  const name = member?.name || feed.userId;
+  ChorusTiles.setInfo(tile, { name: feed.isLocal() ? name + " (you)" : name,
+    audioMuted: feed.isAudioMuted(), videoMuted: feed.isVideoMuted() });
   return tile;
 }
 
@@ -64,7 +48,7 @@ function render() {
       feed.on("mute_state_changed", render);
     }
   }
-  for (const tile of [...$("tiles").children]) if (!keep.has(tile.id)) tile.remove();
+  for (const tile of [...$("tiles").children]) if (!keep.has(tile.id)) ChorusTiles.remove(tile);
   const others = new Set(feeds.filter((f) => !f.isLocal()).map((f) => f.userId));
   status(`${client.getUserId()} in ${call.room.name || call.room.roomId} with ${others.size} other(s)`);
   $("mic").textContent = call.isMicrophoneMuted() ? "Unmute microphone" : "Mute microphone";
@@ -79,9 +63,20 @@ async function resolveRoom(idOrAlias) {
   return roomId;
 }
 
+// The sign-in form while not in a call; the call (controls + tiles) while in one.
+function showCall(inCall) {
+  $("login").hidden = inCall;
+  $("controls").hidden = !inCall;
+  $("join").disabled = false;
+  if (!inCall) for (const tile of [...$("tiles").children]) ChorusTiles.remove(tile);
+}
+
 $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  $("join").disabled = true;
   try {
+    if (client) { client.stopClient(); client = null; }  // a previous call's client
+    call = null;
     status("signing in…");
     const baseUrl = $("hs").value;
     const tmp = sdk.createClient({ baseUrl });
@@ -110,10 +105,9 @@ $("login").addEventListener("submit", async (ev) => {
       status(`joining the call through the focus ${focus.user_id} / ${focus.device_id}…`);
       focusCall = await ChorusFocus.join({ client, room, focus, create: $("create").checked, status,
         videoCodec: params.get("codec") || "",
-        tilesEl: $("tiles"), onEnded: () => { $("controls").hidden = true; $("login").hidden = false; } });
-      if (!focusCall) return;
-      $("login").hidden = true;
-      $("controls").hidden = false;
+        tilesEl: $("tiles"), onEnded: () => showCall(false) });
+      if (!focusCall) { $("join").disabled = false; return; }
+      showCall(true);
       renderFocusControls();
       return;
     }
@@ -123,21 +117,22 @@ $("login").addEventListener("submit", async (ev) => {
     }
     if (!call) {
       status("this room has no call yet: tick \"start a call\" to start one");
+      $("join").disabled = false;
       return;
     }
     call.on("user_media_feeds_changed", render);
     call.on("group_call_state_changed", (state) => {
-      if (state === "ended") { status("the call ended"); $("controls").hidden = true; $("tiles").innerHTML = ""; }
+      if (state === "ended") { status("the call ended"); showCall(false); }
     });
     call.on("group_call_error", (e) => status("call error: " + e.message));
     await call.enter();
     window.chorusCall = call;  // for tests and debugging
-    $("login").hidden = true;
-    $("controls").hidden = false;
+    showCall(true);
     render();
   } catch (e) {
     console.error(e);
     status("failed: " + (e.message || e));
+    $("join").disabled = false;
   }
 });
 
@@ -161,15 +156,12 @@ $("leave").addEventListener("click", () => {
     const fc = focusCall;
     focusCall = null;
     fc.leave();
-    $("controls").hidden = true;
-    $("login").hidden = false;
+    showCall(false);
     status("left the call");
     return;
   }
   call.leave();
-  $("controls").hidden = true;
-  $("login").hidden = false;
-  $("tiles").innerHTML = "";
+  showCall(false);
   status("left the call");
 });
 window.addEventListener("beforeunload", () => {

@@ -212,7 +212,8 @@
     async publishMember(leaving = false, keepAlive = false) {
       let content = null;
       const local = () => this.room.currentState.getStateEvents(MEMBER, this.userId)?.getContent() || null;
-      if (keepAlive) {
+      if (keepAlive || !local()) {
+        // Page unload; or the synced state has no member event of ours (a GET would only answer 404).
         content = local();
       } else {
         try {
@@ -575,45 +576,26 @@
     }
 
     // ---- tiles ----
-    makeTile(id) {
-      const tile = document.createElement("div");
-      tile.className = "tile";
-      tile.id = id;
-      const video = document.createElement("video");
-      video.autoplay = true;
-      video.playsInline = true;
-      tile.appendChild(video);
-      const name = document.createElement("div");
-      name.className = "name";
-      tile.appendChild(name);
+    // Tiles (tiles.js): name, mute marks, level meter and speaking highlight measured on the tile's audio.
+    makeTile(id, local = false) {
+      const tile = ChorusTiles.make(id, { local });
       this.tilesEl.appendChild(tile);
       return tile;
     }
 
-    setName(tile, who, audioMuted, videoMuted) {
-      const marks = [];
-      if (audioMuted) marks.push("mic off");
-      if (videoMuted) marks.push("camera off");
-      const el = tile.querySelector(".name");
-      el.innerHTML = "";
-      el.append(who, marks.length ? " " : "");
-      if (marks.length) {
-        const m = document.createElement("span");
-        m.className = "muted";
-        m.textContent = "(" + marks.join(", ") + ")";
-        el.append(m);
-      }
-      tile.querySelector("video").style.visibility = videoMuted ? "hidden" : "visible";
+    localName() {
+      const me = this.room.getMember(this.userId);
+      return (me?.name || this.userId) + " (you)";
     }
 
     addLocalTile() {
       let tile = document.getElementById("tile-local");
-      if (!tile) tile = this.makeTile("tile-local");
-      tile.classList.add("local");
-      const v = tile.querySelector("video");
-      v.muted = true;  // never play our own microphone back
-      v.srcObject = this.stream;
-      this.setName(tile, "You", this.audioMuted, this.videoMuted);
+      if (!tile) tile = this.makeTile("tile-local", true);
+      tile.dataset.user = this.userId;
+      tile.dataset.device = this.deviceId;
+      tile.querySelector("video").srcObject = this.stream;
+      ChorusTiles.setInfo(tile, { name: this.localName(), audioMuted: this.audioMuted, videoMuted: this.videoMuted });
+      ChorusTiles.setAudio(tile, this.stream);
     }
 
     participantsFromMetadata() {
@@ -650,12 +632,13 @@
         }
         const member = this.room.getMember(p.user_id);
         const md = p.md || this.remoteMetadata[p.streams[0]] || {};
-        this.setName(tile, member?.name || p.user_id, !!md.audio_muted, !!md.video_muted);
+        ChorusTiles.setInfo(tile, { name: member?.name || p.user_id, audioMuted: !!md.audio_muted,
+          videoMuted: !!md.video_muted });
       }
       for (const [key, tile] of this.tileEls) {
         if (parts.has(key)) continue;
         this.resizeObserver.unobserve(tile.querySelector("video"));
-        tile.remove();
+        ChorusTiles.remove(tile);
         this.tileEls.delete(key);
       }
       this.updateRemoteTracks();
@@ -694,6 +677,7 @@
         const cur = v.srcObject ? v.srcObject.getTracks() : [];
         const same = cur.length === tracks.length && tracks.every((t) => cur.includes(t));
         if (!same) v.srcObject = tracks.length ? new MediaStream(tracks) : null;
+        ChorusTiles.setAudio(tile, v.srcObject);
       }
     }
 
@@ -775,7 +759,9 @@
         const v = tile.querySelector("video");
         const part = this.participantsFromMetadata().get(key);
         const md = part ? (part.md || {}) : {};
-        tiles.push({ user_id, device_id, name: tile.querySelector(".name").textContent,
+        const shown = ChorusTiles.state(tile);
+        tiles.push({ user_id, device_id, name: shown.name, speaking: shown.speaking, level: shown.level,
+          peak: shown.peak, statsAudioLevel: aud ? aud.audioLevel : 0,
           audio_muted: !!md.audio_muted, video_muted: !!md.video_muted,
           clientWidth: v.clientWidth, clientHeight: v.clientHeight, videoWidth: v.videoWidth, videoHeight: v.videoHeight,
           framesDecoded: vid ? vid.framesDecoded : 0, frameWidth: vid ? vid.frameWidth : 0,
@@ -784,13 +770,16 @@
           audioSamplesReceived: aud ? aud.totalSamplesReceived : 0, spotlight: tile.classList.contains("spotlight") });
       }
       this.tiles = tiles;
+      const local = document.getElementById("tile-local");
+      this.localTile = local ? ChorusTiles.state(local) : null;
     }
 
     snapshot() {
       return JSON.parse(JSON.stringify({
         mode: this.mode, focus: this.focus, confId: this.confId, callId: this.callId, sessionId: this.sessionId,
         connected: this.connected, ended: this.ended, iceState: this.iceState, dcState: this.dcState,
-        audioMuted: this.audioMuted, videoMuted: this.videoMuted, tiles: this.tiles, subscriptions: this.subscriptions,
+        audioMuted: this.audioMuted, videoMuted: this.videoMuted, tiles: this.tiles, localTile: this.localTile,
+        subscriptions: this.subscriptions,
         remoteTracks: this.remoteTracks, outbound: this.outbound, availableOutgoingBitrate: this.availableOutgoingBitrate, remoteMetadata: this.remoteMetadata,
         localMetadata: this.localMetadata, counters: this.counters, lastHangup: this.lastHangup,
       }));
@@ -813,7 +802,7 @@
       if (this.pc && this.pc.localDescription) this.localMetadata = this.buildLocalMetadata();
       this.sendDc("m.call.sdp_stream_metadata_changed", { sdp_stream_metadata: this.localMetadata });
       const local = document.getElementById("tile-local");
-      if (local) this.setName(local, "You", this.audioMuted, this.videoMuted);
+      if (local) ChorusTiles.setInfo(local, { name: this.localName(), audioMuted: this.audioMuted, videoMuted: this.videoMuted });
     }
 
     hangupAndRetry(reason) {
@@ -862,9 +851,10 @@
       this.client.off("RoomState.events", this.onRoomState);
       this.resizeObserver.disconnect();
       if (this.stream) for (const t of this.stream.getTracks()) t.stop();
-      for (const tile of this.tileEls.values()) tile.remove();
+      for (const tile of this.tileEls.values()) ChorusTiles.remove(tile);
       this.tileEls.clear();
-      document.getElementById("tile-local")?.remove();
+      const local = document.getElementById("tile-local");
+      if (local) ChorusTiles.remove(local);
       this.tiles = [];
       this.connected = false;
       if (!keepAlive) try { await this.sendQueue; } catch {}
