@@ -34,12 +34,18 @@ core::StateEvent member(const std::string& user, const std::string& conf, json::
 
 class ControllerTest : public ::testing::Test {
  protected:
-  explicit ControllerTest(TimeMs invite_grace_ms = 0) : clock_(kStart) {
+  explicit ControllerTest(TimeMs invite_grace_ms = 0) : clock_(kStart) { reset(baseConfig(invite_grace_ms)); }
+
+  static Config baseConfig(TimeMs invite_grace_ms = 0) {
     Config cfg;
     cfg.invite_grace_ms = invite_grace_ms;
     cfg.user_id = "@sfu:hs";
     cfg.device_id = "SFU";
     cfg.max_participants_per_conference = 3;
+    return cfg;
+  }
+  // A controller with `cfg` that has joined !room:hs, whose call is "conf".
+  void reset(const Config& cfg) {
     ctl_ = std::make_unique<Controller>(cfg, clock_);
     ctl_->handle(in::RoomInvite{"!room:hs", "@alice:hs"});
     ctl_->handle(in::RoomJoined{"!room:hs"});
@@ -116,7 +122,7 @@ TEST_F(ControllerTest, RejectsEveryoneElse) {
   EXPECT_TRUE(rejected(invite("@bob:hs", "B", "bS", "c3")));              // does not name this focus
   EXPECT_TRUE(rejected(invite("@carol:hs", "C", "cS", "c4")));            // expired
   EXPECT_TRUE(rejected(invite("@dave:hs", "D", "dS", "c5")));             // no member event at all
-  EXPECT_TRUE(rejected(invite("@alice:hs", "A", "aS", "c6", "unknownConf")));
+  EXPECT_TRUE(rejected(invite("@eve:elsewhere.org", "E", "eS", "c6", "unknownConf")));
   EXPECT_EQ(ctl_->counters().rejected_not_member, 4u);
   EXPECT_EQ(ctl_->counters().rejected_not_our_focus, 1u);
   EXPECT_EQ(ctl_->counters().rejected_unknown_conf, 1u);
@@ -298,6 +304,238 @@ TEST_F(ControllerTest, ShutdownHangsUpOnEveryone) {
   for (const auto& s : sent) EXPECT_EQ(s.type, "m.call.hangup");
   EXPECT_EQ(actionsOf<act::ClosePeer>(acts).size(), 2u);
   EXPECT_TRUE(ctl_->peers().empty());
+}
+
+// ---- Conferences of rooms the focus has not joined (UnjoinedRooms) ----
+
+// The reject (or nothing) an invite got: its "reason", "" when it was not rejected.
+std::string rejectReason(const Actions& acts) {
+  for (const auto& s : actionsOf<core::act::SendToDevice>(acts)) {
+    if (s.type == "m.call.reject") return std::string(s.content.at("reason").as_string());
+  }
+  return {};
+}
+
+TEST(UnjoinedRoomsPolicy, NamesServersAndChecks) {
+  EXPECT_EQ(serverOfUser("@alice:example.org"), "example.org");
+  EXPECT_EQ(serverOfUser("@alice:example.org:8448"), "example.org:8448");
+  EXPECT_EQ(serverOfUser("alice:example.org"), "");
+  EXPECT_EQ(serverOfUser("@alice"), "");
+  EXPECT_EQ(serverOfUser("@:example.org"), "");
+  EXPECT_EQ(serverOfUser("@alice:"), "");
+  EXPECT_EQ(parseUnjoinedRooms("own-server"), UnjoinedRooms::OwnServer);
+  EXPECT_EQ(parseUnjoinedRooms("allow-list"), UnjoinedRooms::AllowList);
+  EXPECT_EQ(parseUnjoinedRooms("off"), UnjoinedRooms::Off);
+  EXPECT_FALSE(parseUnjoinedRooms("on").has_value());
+  Config c;
+  EXPECT_EQ(c.unjoined_rooms, UnjoinedRooms::OwnServer) << "the default";
+  EXPECT_EQ(checkUnjoinedRooms(c), "");
+  c.unjoined_rooms = UnjoinedRooms::AllowList;
+  EXPECT_NE(checkUnjoinedRooms(c), "") << "an allow-list with no server";
+  c.unjoined_allowed_servers = {"partner.org"};
+  EXPECT_EQ(checkUnjoinedRooms(c), "");
+  c.unjoined_rooms = UnjoinedRooms::Off;
+  EXPECT_NE(checkUnjoinedRooms(c), "") << "servers given but not the allow-list policy";
+}
+
+TEST_F(ControllerTest, AnOwnServerSenderIsServedInARoomTheFocusHasNotJoined) {
+  // "other" is a call of no room the focus is in: nobody invited it, the member events are out of its sight.
+  auto acts = invite("@dave:hs", "D", "dS", "c1", "other");
+  auto created = actionsOf<act::CreatePeer>(acts);
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0].conf_id, "other");
+  EXPECT_EQ(created[0].room_id, "");
+  EXPECT_EQ(rejectReason(acts), "");
+  const Peer* d = ctl_->peer(created[0].peer);
+  ASSERT_NE(d, nullptr);
+  EXPECT_TRUE(d->unjoined);
+  EXPECT_EQ(ctl_->counters().invites_accepted_unjoined, 1u);
+  EXPECT_EQ(ctl_->counters().invites_accepted, 1u);
+  ctl_->handle(in::PeerConnected{created[0].peer});
+
+  // A second participant of the same conference sees the first one's stream, and the answer goes out as
+  // usual.
+  auto e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "other"));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(e[0].peer)).count("stream-@dave:hs"), 1u);
+  auto answer =
+      actionsOf<core::act::SendToDevice>(ctl_->handle(in::PeerAnswerReady{e[0].peer, "v=0 answer"}));
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0].type, "m.call.answer");
+  EXPECT_EQ(answer[0].content.at("conf_id"), "other");
+  // It is not mixed with the joined room's conference of the same focus.
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  ASSERT_NE(a, 0u);
+  EXPECT_TRUE(ctl_->availableTo(*ctl_->peer(a)).empty());
+  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(e[0].peer)).count("stream-@alice:hs"), 0u);
+}
+
+TEST_F(ControllerTest, UnjoinedSessionsEndByHangupOrKeepaliveNotByExpiry) {
+  PeerId d = actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "c1", "other")).at(0).peer;
+  PeerId e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "other")).at(0).peer;
+  ctl_->handle(in::PeerConnected{d});
+  ctl_->handle(in::PeerConnected{e});
+  // Nothing to expire: the next timeout is the keepalive.
+  EXPECT_EQ(ctl_->nextTimeout(), kStart + 30'000);
+  clock_.advance(30'000);
+  EXPECT_EQ(actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{})).size(), 2u);  // pings
+  ctl_->handle(in::DataChannelMessage{d, R"({"type":"m.call.pong","content":{}})"});
+  clock_.advance(30'000);
+  ctl_->handle(in::Tick{});
+  EXPECT_EQ(ctl_->peer(e), nullptr) << "no pong";
+  EXPECT_EQ(ctl_->counters().removed_keepalive, 1u);
+  ASSERT_NE(ctl_->peer(d), nullptr);
+  // Its own hangup ends it.
+  auto c = testlib::signal("c1", "other", "D", "dS", "sfu", 1);
+  c["reason"] = "user_hangup";
+  ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.hangup", "@dave:hs", c}});
+  EXPECT_EQ(ctl_->peer(d), nullptr);
+  EXPECT_TRUE(ctl_->peers().empty());
+}
+
+TEST_F(ControllerTest, AForeignServerIsRejectedInARoomTheFocusHasNotJoined) {
+  auto acts = invite("@eve:evil.org", "E", "eS", "c1", "other");
+  EXPECT_TRUE(actionsOf<act::CreatePeer>(acts).empty());
+  EXPECT_EQ(rejectReason(acts), "unknown_conf");
+  auto sent = actionsOf<core::act::SendToDevice>(acts);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].user_id, "@eve:evil.org");
+  EXPECT_EQ(sent[0].content.at("call_id"), "c1");
+  EXPECT_EQ(ctl_->counters().rejected_unknown_conf, 1u);
+  EXPECT_EQ(ctl_->counters().invites_accepted_unjoined, 0u);
+  // A malformed sender has no server at all.
+  EXPECT_EQ(rejectReason(invite("nobody", "N", "nS", "c2", "other")), "unknown_conf");
+  EXPECT_TRUE(ctl_->peers().empty());
+}
+
+TEST_F(ControllerGraceTest, AForeignServerWaitsForStateLikeToday) {
+  // Its invite may still be for a call the focus is about to see: held, then rejected.
+  EXPECT_TRUE(invite("@eve:evil.org", "E", "eS", "c1", "other").empty());
+  clock_.advance(5'000);
+  auto acts = ctl_->handle(in::Tick{});
+  EXPECT_EQ(rejectReason(acts), "unknown_conf");
+  EXPECT_EQ(ctl_->counters().rejected_unknown_conf, 1u);
+}
+
+TEST_F(ControllerTest, AnAllowListedForeignServerIsServed) {
+  Config cfg = baseConfig();
+  cfg.unjoined_rooms = UnjoinedRooms::AllowList;
+  cfg.unjoined_allowed_servers = {"partner.org"};
+  reset(cfg);
+  EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@pat:partner.org", "P", "pS", "c1", "other")).size(), 1u);
+  EXPECT_EQ(rejectReason(invite("@eve:evil.org", "E", "eS", "c2", "other")), "unknown_conf");
+  // The allow-list is the whole list: the focus's own server is served only when it is on it.
+  EXPECT_EQ(rejectReason(invite("@dave:hs", "D", "dS", "c3", "other")), "unknown_conf");
+  EXPECT_EQ(ctl_->counters().invites_accepted_unjoined, 1u);
+  EXPECT_EQ(ctl_->counters().rejected_unknown_conf, 2u);
+}
+
+TEST_F(ControllerTest, PolicyOffRejectsAsBefore) {
+  Config cfg = baseConfig();
+  cfg.unjoined_rooms = UnjoinedRooms::Off;
+  reset(cfg);
+  auto acts = invite("@dave:hs", "D", "dS", "c1", "other");
+  EXPECT_TRUE(actionsOf<act::CreatePeer>(acts).empty());
+  EXPECT_EQ(rejectReason(acts), "unknown_conf");
+  EXPECT_EQ(ctl_->counters().rejected_unknown_conf, 1u);
+  // Joined rooms are served as before.
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
+  EXPECT_NE(accept("@alice:hs", "A", "aS", "ca"), 0u);
+}
+
+TEST_F(ControllerTest, JoinedRoomsStillNeedFullMembershipFromTheOwnServer) {
+  // @dave:hs is of the focus's own server, but "conf" is the call of a room the focus has joined: no member
+  // entry, no service.
+  auto acts = invite("@dave:hs", "D", "dS", "c1", "conf");
+  EXPECT_TRUE(actionsOf<act::CreatePeer>(acts).empty());
+  EXPECT_EQ(rejectReason(acts), "not_member");
+  state({member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, false)})});
+  EXPECT_EQ(rejectReason(invite("@bob:hs", "B", "bS", "c2", "conf")), "not_our_focus");
+  EXPECT_EQ(ctl_->counters().invites_accepted_unjoined, 0u);
+  EXPECT_TRUE(ctl_->peers().empty());
+}
+
+TEST_F(ControllerTest, UnjoinedSessionsPerUserAreCapped) {
+  Config cfg = baseConfig();
+  cfg.max_unjoined_per_user = 2;
+  reset(cfg);
+  EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@dave:hs", "D1", "s1", "c1", "other")).size(), 1u);
+  // Another conference counts too.
+  EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@dave:hs", "D2", "s2", "c2", "another")).size(), 1u);
+  auto acts = invite("@dave:hs", "D3", "s3", "c3", "other");
+  EXPECT_TRUE(actionsOf<act::CreatePeer>(acts).empty());
+  EXPECT_EQ(rejectReason(acts), "unjoined_user_limit");
+  EXPECT_EQ(ctl_->counters().rejected_unjoined_limit, 1u);
+  // A new session of a device already in replaces its old one: not a third.
+  auto re = invite("@dave:hs", "D1", "s1b", "c4", "other");
+  EXPECT_EQ(actionsOf<act::CreatePeer>(re).size(), 1u);
+  EXPECT_EQ(actionsOf<act::ClosePeer>(re).size(), 1u);
+  // Other users are not affected.
+  EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c5", "other")).size(), 1u);
+  // When one of dave's sessions hangs up, there is room again.
+  auto c = testlib::signal("c2", "another", "D2", "s2", "sfu", 1);
+  ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.hangup", "@dave:hs", c}});
+  EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@dave:hs", "D3", "s3", "c6", "other")).size(), 1u);
+  EXPECT_EQ(ctl_->counters().rejected_unjoined_limit, 1u);
+}
+
+TEST_F(ControllerTest, UnjoinedSessionsPerServerAreCapped) {
+  Config cfg = baseConfig();
+  cfg.unjoined_rooms = UnjoinedRooms::AllowList;
+  cfg.unjoined_allowed_servers = {"hs", "partner.org"};
+  cfg.max_unjoined_per_server = 3;
+  cfg.max_participants_per_conference = 100;
+  reset(cfg);
+  for (int i = 0; i < 3; ++i) {
+    const std::string n = std::to_string(i);
+    EXPECT_EQ(
+        actionsOf<act::CreatePeer>(invite("@u" + n + ":partner.org", "D", "s", "c" + n, "other")).size(), 1u);
+  }
+  auto acts = invite("@u9:partner.org", "D", "s", "c9", "other");
+  EXPECT_TRUE(actionsOf<act::CreatePeer>(acts).empty());
+  EXPECT_EQ(rejectReason(acts), "unjoined_server_limit");
+  EXPECT_EQ(ctl_->counters().rejected_unjoined_limit, 1u);
+  // Another server has its own budget, and joined rooms are not counted against it.
+  EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "cd", "other")).size(), 1u);
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
+  EXPECT_NE(accept("@alice:hs", "A", "aS", "ca"), 0u);
+  EXPECT_EQ(ctl_->peers().size(), 5u);
+}
+
+TEST_F(ControllerGraceTest, WhenTheCallTurnsUpInAJoinedRoomItsMembersAreCheckedAfterAll) {
+  // Two participants of "later" are served before the focus sees that call (e.g. its join is still on the
+  // way).
+  PeerId d = actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "c1", "later")).at(0).peer;
+  PeerId e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "later")).at(0).peer;
+  ctl_->handle(in::PeerConnected{d});
+  ctl_->handle(in::PeerConnected{e});
+  // Now the room shows it: dave's member entry names the focus, erin has none.
+  auto acts = ctl_->handle(in::RoomStateChanged{
+      "!room:hs",
+      {testlib::joinEvent("@dave:hs"), testlib::joinEvent("@erin:hs"),
+       testlib::callEvent("later", "@dave:hs", 3),
+       member("@dave:hs", "later", json::array{device("D", "dS", kStart + kHour, true)})}});
+  ASSERT_NE(ctl_->peer(d), nullptr);
+  EXPECT_FALSE(ctl_->peer(d)->unjoined);
+  EXPECT_EQ(ctl_->peer(d)->room_id, "!room:hs");
+  EXPECT_EQ(ctl_->counters().promoted_unjoined, 1u);
+  ASSERT_NE(ctl_->peer(e), nullptr) << "erin gets the grace for her member event";
+  EXPECT_TRUE(ctl_->peer(e)->unjoined);
+  EXPECT_EQ(ctl_->nextTimeout(), kStart + 5'000);
+  // The conferences are now apart: dave no longer sees erin.
+  EXPECT_TRUE(ctl_->availableTo(*ctl_->peer(d)).empty());
+  clock_.advance(5'000);
+  acts = ctl_->handle(in::Tick{});
+  EXPECT_EQ(ctl_->peer(e), nullptr);
+  EXPECT_EQ(ctl_->counters().removed_unverified, 1u);
+  bool hung_up = false;
+  for (const auto& s : actionsOf<core::act::SendToDevice>(acts)) hung_up |= s.type == "m.call.hangup";
+  EXPECT_TRUE(hung_up);
+  // dave is now held to the room's rules: his member entry going away ends him.
+  ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@dave:hs", "later", json::array{}, 4)}});
+  EXPECT_EQ(ctl_->peer(d), nullptr);
+  EXPECT_EQ(ctl_->counters().removed_membership, 1u);
 }
 
 }  // namespace
