@@ -293,6 +293,20 @@ function spawnJson(cmd, args, logFile) {
     await pages.carol.click('#leave');
     await attempt('carol to leave', async () => !(await carolIn('alice')), 20000);
 
+    // Camera off: alice's page shows bob's initial and the camera-off mark in place of his video.
+    if (bobDevice) await pages.alice.evaluate((d) => window.chorusFocus.spotlight('@bob:localhost', d), bobDevice);  // back in the grid
+    await pages.bob.click('#cam');
+    const camOff = await attempt('alice to see bob\'s camera off', () => pages.alice.evaluate(() => {
+      const t = document.querySelector('#tiles .tile[data-user="@bob:localhost"]');
+      return !!t && t.dataset.videoMuted === 'true' && getComputedStyle(t.querySelector('.initial')).display !== 'none' &&
+        getComputedStyle(t.querySelector('.mark.cam')).display !== 'none' && getComputedStyle(t.querySelector('video')).visibility === 'hidden' &&
+        t.querySelector('.initial').textContent === 'B';
+    }), 10000);
+    check(!!camOff, 'bob turns his camera off: alice\'s page shows his initial and the camera-off mark instead of the video');
+    const shot2 = SCREENSHOT.replace(/\.png$/, '') + '-muted.png';
+    await pages.alice.screenshot({ path: shot2, fullPage: true });
+    console.log(`     (screenshot of alice's page with bob muted: ${shot2})`);
+
     // Leave removes the tile in the other page.
     await pages.bob.click('#leave');
     const gone = await attempt('bob\'s tile to go', async () => !(await bobInAlice()), 20000);

@@ -46,9 +46,13 @@
     svg.setAttribute("viewBox", "0 0 24 24");
     const p = document.createElementNS(SVG_NS, "path");
     p.setAttribute("d", ICONS[kind]);
-    const slash = document.createElementNS(SVG_NS, "line");
-    for (const [k, v] of Object.entries({ x1: 3, y1: 3, x2: 21, y2: 21 })) slash.setAttribute(k, v);
-    svg.append(p, slash);
+    svg.appendChild(p);
+    for (const cls of ["cut", "slash"]) {  // a dark gap, then the red stroke: the slash reads on the icon
+      const line = document.createElementNS(SVG_NS, "line");
+      for (const [k, v] of Object.entries({ x1: 3, y1: 3, x2: 21, y2: 21 })) line.setAttribute(k, v);
+      line.setAttribute("class", cls);
+      svg.appendChild(line);
+    }
     span.appendChild(svg);
     return span;
   }
