@@ -11,6 +11,11 @@
 
 #include "focus/bench/load_bench.hpp"
 #endif
+#ifdef CHORUS_HAVE_CALL_BENCH
+#include <boost/json.hpp>
+
+#include "call/bench/call_bench.hpp"
+#endif
 
 namespace chorus::app {
 
@@ -107,6 +112,31 @@ int runFocusBench(const FocusBenchCli& cli) {
 }  // namespace
 #endif
 
+#ifdef CHORUS_HAVE_CALL_BENCH
+namespace {
+
+struct CallBenchCli {
+  call::CallBenchOptions opt;
+  bool json{false};
+};
+
+int runCallBenchCli(const CallBenchCli& cli) {
+  auto r = call::runCallBench(cli.opt);
+  if (!r) {
+    std::fprintf(stderr, "chorus bench call: %s\n", r.error().toString().c_str());
+    return 1;
+  }
+  if (cli.json) {
+    std::printf("%s\n", boost::json::serialize(*r).c_str());
+  } else {
+    std::fputs(call::formatCallBench(*r).c_str(), stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+#endif
+
 void registerBench(CLI::App& app, Runner* runner) {
   auto* bench = app.add_subcommand("bench", "Benchmarks that need real sockets (see `chorus bench --help`)");
   bench->require_subcommand(1);
@@ -161,7 +191,34 @@ void registerBench(CLI::App& app, Runner* runner) {
     *runner = [fcli] { return runFocusBench(*fcli); };
   });
 #endif
-#if !defined(CHORUS_HAVE_HS) && !(defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE))
+#ifdef CHORUS_HAVE_CALL_BENCH
+  auto ccli = std::make_shared<CallBenchCli>();
+  auto* cb = bench->add_subcommand(
+      "call",
+      "chorus call: a newcomer entering a mesh call; its legs' answer->connected times (run in a netns)");
+  cb->add_option("--participants", ccli->opt.participants, "Participants already in the call")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
+  cb->add_option("--rounds", ccli->opt.rounds, "Newcomers, one after the other")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cb->add_option("--mode", ccli->opt.mode,
+                 "event (leg setup as shipped), blocking (chorus call --blocking-caps-wait), or both")
+      ->check(CLI::IsMember({"event", "blocking", "both"}))
+      ->capture_default_str();
+  cb->add_option("--timeout", ccli->opt.timeout_s, "Seconds per phase before giving up")
+      ->check(CLI::Range(1.0, 600.0))
+      ->capture_default_str();
+  cb->add_option("--chorus-binary", ccli->opt.chorus_binary,
+                 "chorus executable to run hs/call (default: this one)");
+  cb->add_flag("!--newcomer-answers", ccli->opt.newcomer_offers,
+               "The others call the newcomer (default: the newcomer calls them, sending the offers)");
+  cb->add_flag("--keep-temp", ccli->opt.keep_temp, "Keep the temporary directory (hs data, logs)");
+  cb->add_flag("--json", ccli->json, "Print one JSON object");
+  cb->callback([ccli, runner] { *runner = [ccli] { return runCallBenchCli(*ccli); }; });
+#endif
+#if !defined(CHORUS_HAVE_HS) && !(defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)) && \
+    !defined(CHORUS_HAVE_CALL_BENCH)
   (void)runner;
 #endif
 }

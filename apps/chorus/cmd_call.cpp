@@ -29,6 +29,12 @@ void registerCall(CLI::App& app, Runner* runner) {
   cmd->add_option("--width", opt->width, "video width")->capture_default_str();
   cmd->add_option("--height", opt->height, "video height")->capture_default_str();
   cmd->add_option("--fps", opt->fps, "video frame rate")->capture_default_str();
+  cmd->add_option_function<std::string>(
+      "--video-label", [opt](const std::string& text) { opt->video_label = text; },
+      "text drawn on the test video pattern (default: your user id; \"\" for none)");
+  cmd->add_flag("--blocking-caps-wait", opt->blocking_caps_wait,
+                "old leg setup: block the media engine until a leg's send pads have caps (benchmarks)")
+      ->group("");
   cmd->add_flag("--loopback-only", opt->loopback_only, "gather only 127.0.0.1 ICE candidates (local tests)");
   cmd->add_flag("--relay-only", opt->relay_only,
                 "use only TURN relays from the homeserver's /voip/turnServer");

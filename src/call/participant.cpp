@@ -440,6 +440,8 @@ void Participant::startSession() {
     mc.fps = opt_.fps;
     mc.loopback_only = opt_.loopback_only;
     mc.relay_only = opt_.relay_only;
+    mc.video_label = opt_.video_label.value_or(client_.userId());
+    mc.blocking_caps_wait = opt_.blocking_caps_wait;
     mc.name = client_.deviceId();
     if (turn) {
       // {"uris": ["turn:host:port?transport=udp", ...], "username", "password"}

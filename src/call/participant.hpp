@@ -1,6 +1,7 @@
 #pragma once
 // `chorus call`: joins a room's group call on any homeserver as a native participant with real media, shows a
 // live view (or JSON lines) and leaves cleanly on SIGINT/SIGTERM, at --duration, or on a `leave` command.
+#include <optional>
 #include <string>
 
 namespace chorus::call {
@@ -23,6 +24,11 @@ struct ParticipantOptions {
   int width{640};
   int height{360};
   int fps{30};
+  // The text on the "test" video pattern, so people can tell participants apart: nullopt = our user id,
+  // "" = none.
+  std::optional<std::string> video_label;
+  // The media engine's old blocking leg setup (`chorus bench call` compares).
+  bool blocking_caps_wait{false};
   bool loopback_only{false};      // gather only 127.0.0.1 candidates (tests, local demos)
   bool relay_only{false};         // use only TURN relay candidates (from /voip/turnServer)
   bool use_delayed_events{true};  // MSC4140 when the homeserver has it

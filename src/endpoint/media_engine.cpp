@@ -108,6 +108,7 @@ struct Feed {
   GstElement* mute{nullptr};     // volume (audio) / videobalance (video)
   GstElement* gate{nullptr};     // valve in front of the encoder (screenshare only): off = encoder idle
   GstElement* convert{nullptr};  // first element after the source (decodebin links here)
+  GstElement* label{nullptr};    // textoverlay with MediaConfig::video_label (test pattern only), or none
 };
 
 // One send path on a leg: tee pad -> [leg bin ghost pad] -> queue -> gate -> payloader -> webrtcbin sink.
@@ -147,6 +148,12 @@ struct Leg {
   std::vector<std::unique_ptr<SendBranch>> branches;
   bool has_remote_description{false};
   std::vector<RemoteCandidate> pending_candidates;  // until the remote description is set
+  // Waiting for send caps (see capsReadyOrDefer): this leg's commands queue here, in order, and run when a
+  // send pad's CAPS event or the fallback timer resumes the leg. Other legs go on meanwhile.
+  bool waiting_caps{false};
+  bool caps_wait_expired{false};  // the fallback fired: descriptions go ahead until caps show up
+  std::deque<std::function<void()>> deferred;
+  GSource* caps_timer{nullptr};  // Owned; the fallback while waiting_caps.
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -195,6 +202,7 @@ struct MediaEngine::Impl {
   bool linkBranch(SendBranch& b);
   void doCreateDescription(LegId id, SdpType type, bool ice_restart);
   void doSetRemoteDescription(LegId id, SdpType type, const std::string& sdp);
+  void applyRemoteDescription(LegId id, SdpType type, const std::string& sdp);
   void adoptOfferPayloadTypes(Leg& leg, const SdpInfo& offer);
   void doAddCandidate(Leg& leg, const RemoteCandidate& c);
   void doSetMediaEnabled(LegId id, bool enabled);
@@ -204,7 +212,11 @@ struct MediaEngine::Impl {
   void doSendDataChannel(LegId id, const std::string& text);
   LegStats doStats(Leg& leg);
   void setBranchSending(Leg& leg, SendBranch& b);
-  void waitForSendCaps(Leg& leg);
+  // Leg commands run through here: queued behind a description that waits for send caps, else run at once.
+  void runLegCommand(LegId id, std::function<void()> fn);
+  bool capsReadyOrDefer(Leg& leg, std::function<void()> retry);
+  void resumeLeg(LegId id);
+  void waitForSendCapsBlocking(Leg& leg);
   void shutdown();
 
   static gboolean onBusMessage(GstBus* bus, GstMessage* msg, gpointer self);
@@ -229,6 +241,13 @@ GstPadProbeReturn onSendGate(GstPad*, GstPadProbeInfo*, gpointer data) {
              : GST_PAD_PROBE_DROP;
 }
 
+// What the probe on a webrtcbin sink pad updates when a CAPS event passes: the payload type, and a callback
+// that asks the engine thread to resume the leg if it waits for caps (it posts; it never runs leg code here).
+struct SinkCapsWatch {
+  std::shared_ptr<std::atomic<int>> caps_pt;
+  std::function<void()> notify;
+};
+
 GstPadProbeReturn onSinkEvent(GstPad*, GstPadProbeInfo* info, gpointer data) {
   GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
   if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
@@ -238,13 +257,24 @@ GstPadProbeReturn onSinkEvent(GstPad*, GstPadProbeInfo* info, gpointer data) {
     if (caps != nullptr && !gst_caps_is_empty(caps)) {
       gst_structure_get_int(gst_caps_get_structure(caps, 0), "payload", &pt);
     }
-    static_cast<std::shared_ptr<std::atomic<int>>*>(data)->get()->store(pt);
+    auto* watch = static_cast<SinkCapsWatch*>(data);
+    watch->caps_pt->store(pt);
+    if (watch->notify) watch->notify();
   }
   return GST_PAD_PROBE_OK;
 }
 
-void deleteCapsPt(gpointer data) {
-  delete static_cast<std::shared_ptr<std::atomic<int>>*>(data);
+void deleteCapsWatch(gpointer data) {
+  delete static_cast<SinkCapsWatch*>(data);
+}
+
+gboolean runFunctionOnce(gpointer data) {
+  (*static_cast<std::function<void()>*>(data))();
+  return G_SOURCE_REMOVE;
+}
+
+void deleteFunction(gpointer data) {
+  delete static_cast<std::function<void()>*>(data);
 }
 
 void deleteSendGate(gpointer data) {
@@ -405,6 +435,24 @@ Result<std::unique_ptr<Feed>> MediaEngine::Impl::buildFeed(StreamPurpose purpose
                                              ",height=" + std::to_string(config.height) + ",framerate=" +
                                              std::to_string(config.fps) + "/1,pixel-aspect-ratio=1/1"}}));
     if (is_file) rest.push_back(makeElement("clocksync", p + "clocksync"));
+    if (source == "test" && purpose == StreamPurpose::UserMedia && !config.video_label.empty()) {
+      // The name on the test pattern (before the mute stage, so a muted camera is still all black).
+      if (GstElementFactory* f = gst_element_factory_find("textoverlay"); f != nullptr) {
+        gst_object_unref(f);
+        GstElement* label = makeElement(
+            "textoverlay", p + "label",
+            {{"valignment", "top"},
+             {"halignment", "left"},
+             {"shaded-background", "true"},
+             {"font-desc", "Sans Bold " + std::to_string(std::clamp(config.height / 20, 6, 72))}});
+        if (label != nullptr) g_object_set(label, "text", config.video_label.c_str(), nullptr);
+        rest.push_back(feed->label = label);
+      } else {
+        CHORUS_LOG(
+            Warn, kTag,
+            "GStreamer element 'textoverlay' missing (Debian: gstreamer1.0-x): the test pattern has no name");
+      }
+    }
     rest.push_back(feed->mute = makeElement("videobalance", p + "mute"));
     if (purpose == StreamPurpose::ScreenShare) rest.push_back(feed->gate = makeElement("valve", p + "gate"));
     rest.push_back(makeElement("vp8enc", p + "enc",
@@ -642,8 +690,11 @@ bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
   const std::string& msid =
       feed.purpose == StreamPurpose::ScreenShare ? screenshare_stream_id : usermedia_stream_id;
   g_object_set(b->webrtc_sink.get(), "msid", msid.c_str(), nullptr);
-  gst_pad_add_probe(b->webrtc_sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, onSinkEvent,
-                    new std::shared_ptr<std::atomic<int>>(b->caps_pt), deleteCapsPt);
+  // The probe may fire on a streaming thread at any time until the pad is released in closeLeg(); the engine
+  // (this) outlives every leg, and resumeLeg() ignores legs that are gone.
+  auto* watch = new SinkCapsWatch{b->caps_pt, [this, id = leg.id] { post([this, id] { resumeLeg(id); }); }};
+  gst_pad_add_probe(b->webrtc_sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, onSinkEvent, watch,
+                    deleteCapsWatch);
   PadPtr pay_src(gst_element_get_static_pad(b->pay, "src"));
   if (gst_pad_link(pay_src.get(), b->webrtc_sink.get()) != GST_PAD_LINK_OK) return false;
 
@@ -667,10 +718,89 @@ bool MediaEngine::Impl::linkBranch(SendBranch& b) {
 
 // webrtcbin 1.22 skips (for good) a send pad that has no caps yet when a description is applied
 // ("has not received any caps yet. Skipping."), and that stream is then never sent. Right after createLeg the
-// encoders' first output may still be on its way, so wait (bounded) for caps, with the branch's current
-// payload type, on every send pad.
-void MediaEngine::Impl::waitForSendCaps(Leg& leg) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+// encoders' first output may still be on its way. So a description waits until every send pad has seen caps
+// with the branch's current payload type — without blocking the engine thread: the operation (and every later
+// command of this leg) is queued on the leg, and the CAPS probe of a send pad resumes it. Bounded: after
+// kCapsWaitLimit the leg goes ahead anyway (with a warning), as the blocking wait of old did.
+constexpr auto kCapsWaitLimit = std::chrono::seconds(3);
+
+bool MediaEngine::Impl::capsReadyOrDefer(Leg& leg, std::function<void()> retry) {
+  bool all = true;
+  for (auto& b : leg.branches) all = all && b->caps_pt->load() == b->pt;
+  if (all) {
+    leg.caps_wait_expired = false;
+    return true;
+  }
+  if (config.blocking_caps_wait) {
+    waitForSendCapsBlocking(leg);
+    return true;
+  }
+  if (leg.caps_wait_expired) return true;
+  leg.deferred.push_front(std::move(retry));
+  if (!leg.waiting_caps) {
+    leg.waiting_caps = true;
+    CHORUS_LOG(Debug, kTag, config.name << " leg " << leg.id << ": waiting for send caps");
+    leg.caps_timer = g_timeout_source_new(
+        static_cast<guint>(std::chrono::duration_cast<std::chrono::milliseconds>(kCapsWaitLimit).count()));
+    auto* fn = new std::function<void()>([this, id = leg.id] {
+      auto it = legs.find(id);
+      if (it == legs.end()) return;
+      Leg& l = *it->second;
+      if (l.caps_timer != nullptr) {
+        g_source_unref(l.caps_timer);  // GLib destroys it after this callback
+        l.caps_timer = nullptr;
+      }
+      CHORUS_LOG(Warn, kTag,
+                 config.name << " leg " << id << ": a send pad has no caps yet; that stream may not be sent");
+      l.caps_wait_expired = true;
+      resumeLeg(id);
+    });
+    g_source_set_callback(leg.caps_timer, runFunctionOnce, fn, deleteFunction);
+    g_source_attach(leg.caps_timer, context);
+  }
+  return false;
+}
+
+void MediaEngine::Impl::resumeLeg(LegId id) {
+  auto it = legs.find(id);
+  if (it == legs.end() || !it->second->waiting_caps) return;
+  Leg* leg = it->second.get();
+  bool all = true;
+  for (auto& b : leg->branches) all = all && b->caps_pt->load() == b->pt;
+  if (!all && !leg->caps_wait_expired) return;
+  leg->waiting_caps = false;
+  if (leg->caps_timer != nullptr) {
+    g_source_destroy(leg->caps_timer);
+    g_source_unref(leg->caps_timer);
+    leg->caps_timer = nullptr;
+  }
+  CHORUS_LOG(Debug, kTag, config.name << " leg " << id << ": send caps " << (all ? "arrived" : "timed out"));
+  while (!leg->waiting_caps && !leg->deferred.empty()) {
+    auto fn = std::move(leg->deferred.front());
+    leg->deferred.pop_front();
+    fn();
+    it = legs.find(id);
+    if (it == legs.end()) return;
+    leg = it->second.get();
+  }
+}
+
+void MediaEngine::Impl::runLegCommand(LegId id, std::function<void()> fn) {
+  auto it = legs.find(id);
+  if (it != legs.end() && it->second->waiting_caps) {
+    // Our own commands (the peer's candidates are bounded by core); a cap against a runaway driver.
+    constexpr std::size_t kMaxDeferred = 4096;
+    if (it->second->deferred.size() >= kMaxDeferred) return error(id, "too many commands queued for the leg");
+    it->second->deferred.push_back(std::move(fn));
+    return;
+  }
+  fn();
+}
+
+// The old behaviour (MediaConfig::blocking_caps_wait, for comparison in `chorus bench call`): the engine
+// thread polls until caps are there, for at most kCapsWaitLimit, and every other leg waits with it.
+void MediaEngine::Impl::waitForSendCapsBlocking(Leg& leg) {
+  const auto deadline = std::chrono::steady_clock::now() + kCapsWaitLimit;
   while (true) {
     bool all = true;
     for (auto& b : leg.branches) all = all && b->caps_pt->load() == b->pt;
@@ -688,7 +818,8 @@ void MediaEngine::Impl::waitForSendCaps(Leg& leg) {
 void MediaEngine::Impl::doCreateDescription(LegId id, SdpType type, bool ice_restart) {
   Leg* leg = findLeg(id, type == SdpType::Offer ? "createOffer" : "createAnswer");
   if (leg == nullptr) return;
-  waitForSendCaps(*leg);
+  if (!capsReadyOrDefer(*leg, [this, id, type, ice_restart] { doCreateDescription(id, type, ice_restart); }))
+    return;
   const char* what = type == SdpType::Offer ? "createOffer" : "createAnswer";
   {
     std::lock_guard lock(leg->shared->mu);
@@ -787,7 +918,7 @@ void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const SdpInfo& offer) {
     g_object_set(match->pay, "pt", static_cast<guint>(match->pt), nullptr);
     CapsPtr caps = codecCaps(match->feed->kind, match->pt, match->ssrc);
     g_object_set(match->transceiver.get(), "codec-preferences", caps.get(), nullptr);
-    // The payloader renegotiates its src caps (with the new pt) on the next buffer; waitForSendCaps() then
+    // The payloader renegotiates its src caps (with the new pt) on the next buffer; capsReadyOrDefer() then
     // waits for them, so the answer carries the a=ssrc ... msid lines again.
     PadPtr pay_src(gst_element_get_static_pad(match->pay, "src"));
     gst_pad_send_event(pay_src.get(), gst_event_new_reconfigure());
@@ -799,18 +930,26 @@ void MediaEngine::Impl::doSetRemoteDescription(LegId id, SdpType type, const std
   if (leg == nullptr) return;
   auto info = parseSdpInfo(sdp);
   if (!info) return error(id, "setRemoteDescription: " + info.error().message);
+  {
+    std::lock_guard lock(leg->shared->mu);
+    leg->shared->remote_sdp = *info;  // before pad-added can look at it
+  }
+  if (type == SdpType::Offer) adoptOfferPayloadTypes(*leg, *info);
+  applyRemoteDescription(id, type, sdp);
+}
+
+// The second half of setRemoteDescription, once the send pads have caps (with the payload types just
+// adopted).
+void MediaEngine::Impl::applyRemoteDescription(LegId id, SdpType type, const std::string& sdp) {
+  Leg* leg = findLeg(id, "setRemoteDescription");
+  if (leg == nullptr) return;
+  if (!capsReadyOrDefer(*leg, [this, id, type, sdp] { applyRemoteDescription(id, type, sdp); })) return;
   GstSDPMessage* msg = nullptr;
   if (gst_sdp_message_new_from_text(sdp.c_str(), &msg) != GST_SDP_OK) {
     return error(id, "setRemoteDescription: unparsable SDP");
   }
   SessionDescriptionPtr desc(gst_webrtc_session_description_new(
       type == SdpType::Offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg));
-  {
-    std::lock_guard lock(leg->shared->mu);
-    leg->shared->remote_sdp = *info;  // before pad-added can look at it
-  }
-  if (type == SdpType::Offer) adoptOfferPayloadTypes(*leg, *info);
-  waitForSendCaps(*leg);
   PromisePtr promise(gst_promise_new());
   g_signal_emit_by_name(leg->webrtc, "set-remote-description", desc.get(), promise.get());
   std::string err = promiseError(promise.get());
@@ -924,6 +1063,12 @@ void MediaEngine::Impl::doCloseLeg(LegId id) {
   if (it == legs.end()) return;
   std::unique_ptr<Leg> leg = std::move(it->second);
   legs.erase(it);
+  leg->deferred.clear();  // commands queued behind a caps wait die with the leg
+  if (leg->caps_timer != nullptr) {
+    g_source_destroy(leg->caps_timer);
+    g_source_unref(leg->caps_timer);
+    leg->caps_timer = nullptr;
+  }
   GstWebRTCDataChannel* channel = nullptr;
   {
     std::lock_guard lock(leg->shared->mu);
@@ -1010,6 +1155,18 @@ Result<std::unique_ptr<MediaEngine>> MediaEngine::create(MediaConfig config) {
   return std::unique_ptr<MediaEngine>(new MediaEngine(std::move(impl)));
 }
 
+std::string MediaEngine::videoLabel() {
+  auto r = impl_->call(
+      [impl = impl_.get()]() -> std::string {
+        if (!impl->video || impl->video->label == nullptr) return {};
+        gchar* text = nullptr;
+        g_object_get(impl->video->label, "text", &text, nullptr);
+        return takeString(text);
+      },
+      std::chrono::seconds(5));
+  return r.value_or(std::string());
+}
+
 const std::string& MediaEngine::localStreamId(StreamPurpose purpose) const {
   return purpose == StreamPurpose::ScreenShare ? impl_->screenshare_stream_id : impl_->usermedia_stream_id;
 }
@@ -1020,17 +1177,20 @@ void MediaEngine::createLeg(LegId leg, LegOptions options) {
 
 void MediaEngine::createOffer(LegId leg, bool ice_restart) {
   impl_->post([impl = impl_.get(), leg, ice_restart] {
-    impl->doCreateDescription(leg, SdpType::Offer, ice_restart);
+    impl->runLegCommand(
+        leg, [impl, leg, ice_restart] { impl->doCreateDescription(leg, SdpType::Offer, ice_restart); });
   });
 }
 
 void MediaEngine::createAnswer(LegId leg) {
-  impl_->post([impl = impl_.get(), leg] { impl->doCreateDescription(leg, SdpType::Answer, false); });
+  impl_->post([impl = impl_.get(), leg] {
+    impl->runLegCommand(leg, [impl, leg] { impl->doCreateDescription(leg, SdpType::Answer, false); });
+  });
 }
 
 void MediaEngine::setRemoteDescription(LegId leg, SdpType type, std::string sdp) {
   impl_->post([impl = impl_.get(), leg, type, sdp = std::move(sdp)] {
-    impl->doSetRemoteDescription(leg, type, sdp);
+    impl->runLegCommand(leg, [impl, leg, type, sdp] { impl->doSetRemoteDescription(leg, type, sdp); });
   });
 }
 
@@ -1038,18 +1198,22 @@ void MediaEngine::addRemoteCandidate(LegId leg, std::string candidate, std::opti
                                      std::optional<std::uint32_t> sdp_mline_index) {
   impl_->post([impl = impl_.get(), leg,
                c = RemoteCandidate{std::move(candidate), std::move(sdp_mid), sdp_mline_index}] {
-    Leg* l = impl->findLeg(leg, "addRemoteCandidate");
-    if (l == nullptr) return;
-    if (!l->has_remote_description) {
-      l->pending_candidates.push_back(c);
-    } else {
-      impl->doAddCandidate(*l, c);
-    }
+    impl->runLegCommand(leg, [impl, leg, c] {
+      Leg* l = impl->findLeg(leg, "addRemoteCandidate");
+      if (l == nullptr) return;
+      if (!l->has_remote_description) {
+        l->pending_candidates.push_back(c);
+      } else {
+        impl->doAddCandidate(*l, c);
+      }
+    });
   });
 }
 
 void MediaEngine::setMediaEnabled(LegId leg, bool enabled) {
-  impl_->post([impl = impl_.get(), leg, enabled] { impl->doSetMediaEnabled(leg, enabled); });
+  impl_->post([impl = impl_.get(), leg, enabled] {
+    impl->runLegCommand(leg, [impl, leg, enabled] { impl->doSetMediaEnabled(leg, enabled); });
+  });
 }
 
 void MediaEngine::setMuted(bool audio, bool video) {
@@ -1065,7 +1229,9 @@ void MediaEngine::closeLeg(LegId leg) {
 }
 
 void MediaEngine::sendDataChannel(LegId leg, std::string text) {
-  impl_->post([impl = impl_.get(), leg, text = std::move(text)] { impl->doSendDataChannel(leg, text); });
+  impl_->post([impl = impl_.get(), leg, text = std::move(text)] {
+    impl->runLegCommand(leg, [impl, leg, text] { impl->doSendDataChannel(leg, text); });
+  });
 }
 
 Result<LegStats> MediaEngine::stats(LegId leg, std::chrono::milliseconds timeout) {

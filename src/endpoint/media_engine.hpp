@@ -35,6 +35,14 @@ struct MediaConfig {
   std::vector<std::string> turn_servers;  // "turn(s)://user:pass@host:port"
   bool relay_only{false};                 // ICE transport policy "relay": only TURN candidates
   int jitter_buffer_ms{200};              // webrtcbin "latency"
+  // Drawn on the "test" video pattern (textoverlay, top left), e.g. the participant's name; empty = none.
+  // Needs the pango plugin (Debian: gstreamer1.0-x); without it the pattern has no text and a warning is
+  // logged.
+  std::string video_label;
+  // The old leg setup, for comparison (`chorus bench call`): the engine thread blocks (up to 3 s per
+  // description) until the leg's send pads have caps, and every other leg waits with it. Default: the
+  // description waits on its own leg only and resumes when the caps arrive.
+  bool blocking_caps_wait{false};
   std::string name{"chorus"};  // names the pipeline and log tag; useful with 2 engines in 1 process
 };
 
@@ -61,6 +69,10 @@ class MediaEngine {
   // The MediaStream id in our SDP's a=msid lines: audio and video of the usermedia feed share one id (like a
   // browser MediaStream); the screenshare feed has its own. Key sdp_stream_metadata with it.
   const std::string& localStreamId(StreamPurpose purpose) const;
+
+  // The text drawn on the usermedia video (MediaConfig::video_label), as the overlay element has it; "" when
+  // the pipeline has no overlay. A synchronous round trip to the engine thread.
+  std::string videoLabel();
 
   // ---- Commands: asynchronous, executed in call order; failures come back as LegError events. ----
   // New peer connection with send transceivers for usermedia audio+video (and screenshare if on).

@@ -70,5 +70,23 @@ TEST(MediaEngine, RejectsMissingSourceFile) {
   EXPECT_EQ(rejected.error().code, Code::InvalidArgument);
 }
 
+TEST(MediaEngine, VideoLabelIsDrawnOnTheTestPatternOnly) {
+  MediaConfig config;
+  config.video_label = "@alice:localhost";
+  auto labelled = MediaEngine::create(config);
+  ASSERT_TRUE(labelled) << labelled.error().message;
+  // The textoverlay is in the usermedia video chain, with the text.
+  EXPECT_EQ((*labelled)->videoLabel(), "@alice:localhost");
+
+  auto plain = MediaEngine::create(MediaConfig{});
+  ASSERT_TRUE(plain);
+  EXPECT_EQ((*plain)->videoLabel(), "");
+
+  config.video_source = "/nonexistent/clip.webm";  // a file is shown as it is
+  auto file = MediaEngine::create(config);
+  ASSERT_TRUE(file) << file.error().message;
+  EXPECT_EQ((*file)->videoLabel(), "");
+}
+
 }  // namespace
 }  // namespace chorus::endpoint

@@ -43,6 +43,7 @@ MediaConfig testConfig(const char* name) {
   c.fps = 15;
   c.video_bitrate_bps = 300'000;
   c.loopback_only = true;
+  c.video_label = name;  // the pipeline with the name overlay must connect and decode like one without
   return c;
 }
 
