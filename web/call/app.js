@@ -105,6 +105,7 @@ $("login").addEventListener("submit", async (ev) => {
       status(`joining the call through the focus ${focus.user_id} / ${focus.device_id}…`);
       focusCall = await ChorusFocus.join({ client, room, focus, create: $("create").checked, status,
         videoCodec: params.get("codec") || "",
+        relayOnly: params.get("relay") === "1",  // ?relay=1: iceTransportPolicy "relay" (TURN only)
         tilesEl: $("tiles"), onEnded: () => showCall(false) });
       if (!focusCall) { $("join").disabled = false; return; }
       showCall(true);

@@ -116,6 +116,7 @@
       this.onEnded = opts.onEnded || (() => {});
       // "h264": publish H.264 only (?codec=h264); the focus forwards it to those who can receive H.264.
       this.videoCodec = (opts.videoCodec || "").toLowerCase();
+      this.relayOnly = !!opts.relayOnly;
       this.userId = this.client.getUserId();
       this.deviceId = this.client.getDeviceId();
       this.mode = "focus";
@@ -257,7 +258,9 @@
       this.connected = false;
       this.status(`calling the focus ${this.focus.user_id} / ${this.focus.device_id}…`);
       const turn = this.client.getTurnServers ? this.client.getTurnServers() : [];
-      const pc = new RTCPeerConnection({ iceServers: turn && turn.length ? turn : [] });
+      // relayOnly (?relay=1): only TURN relayed candidates, as on a network that allows nothing else.
+      const pc = new RTCPeerConnection({ iceServers: turn && turn.length ? turn : [],
+        iceTransportPolicy: this.relayOnly ? "relay" : "all" });
       this.pc = pc;
       const audio = this.stream.getAudioTracks()[0];
       const video = this.stream.getVideoTracks()[0];
