@@ -10,6 +10,7 @@ namespace chorus::app {
 void registerFocus(CLI::App& app, Runner* runner) {
   auto opt = std::make_shared<focus::ServiceOptions>();
   auto config = std::make_shared<std::string>();
+  auto unjoined = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("focus", "Run an MSC3898 focus (SFU) as a Matrix device");
   cmd->add_option("--homeserver", opt->homeserver, "homeserver base URL, e.g. http://127.0.0.1:8008")
       ->required();
@@ -28,17 +29,35 @@ void registerFocus(CLI::App& app, Runner* runner) {
                   "accept room invites only from rooms on this server (repeatable)");
   cmd->add_option("--allow-room", opt->controller.allowed_rooms,
                   "accept invites only to this room (repeatable)");
+  cmd->add_option("--unjoined-rooms", *unjoined,
+                  "conferences of rooms the focus has not joined (clients that name it but never invite it): "
+                  "off, own-server (default: senders of the focus's homeserver) or allow-list "
+                  "(senders of the --unjoined-allow-server servers); see docs/focus.md")
+      ->check(CLI::IsMember({"off", "own-server", "allow-list"}));
+  cmd->add_option("--unjoined-allow-server", opt->controller.unjoined_allowed_servers,
+                  "with --unjoined-rooms allow-list: serve senders of this homeserver (repeatable)");
+  cmd->add_option("--max-unjoined-per-user", opt->controller.max_unjoined_per_user,
+                  "concurrent sessions of one user in conferences of rooms the focus has not joined")
+      ->capture_default_str();
+  cmd->add_option("--max-unjoined-per-server", opt->controller.max_unjoined_per_server,
+                  "concurrent sessions of one homeserver's users in conferences of rooms the focus has not "
+                  "joined")
+      ->capture_default_str();
   cmd->add_flag("--json", opt->json, "JSON lines on stdout: ready, periodic stats, summary");
   cmd->add_option("--stats-interval", opt->stats_interval_s, "seconds between stats lines (0: none)")
       ->capture_default_str();
-  cmd->callback([opt, config, runner] {
+  cmd->callback([opt, config, unjoined, runner] {
     if (opt->password.empty() && opt->access_token.empty()) {
       throw CLI::ValidationError("--password", "give --password or --access-token");
     }
+    if (!unjoined->empty()) opt->controller.unjoined_rooms = *focus::parseUnjoinedRooms(*unjoined);
     if (!config->empty()) {
       if (auto st = focus::applyConfigFile(*config, *opt); !st) {
         throw CLI::ValidationError("--config", st.error().message);
       }
+    }
+    if (auto err = focus::checkUnjoinedRooms(opt->controller); !err.empty()) {
+      throw CLI::ValidationError("--unjoined-rooms", err);
     }
     *runner = [opt] { return focus::runFocus(*opt); };
   });

@@ -620,6 +620,10 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
       o["rejected_full"] = c.rejected_full;
       o["removed_membership"] = c.removed_membership;
       o["removed_keepalive"] = c.removed_keepalive;
+      o["invites_accepted_unjoined"] = c.invites_accepted_unjoined;
+      o["rejected_unjoined_limit"] = c.rejected_unjoined_limit;
+      o["promoted_unjoined"] = c.promoted_unjoined;
+      o["removed_unverified"] = c.removed_unverified;
       json::array peers;
       for (const Peer* p : controller_->peers()) {
         json::object po{{"user_id", p->user_id},
@@ -725,6 +729,20 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
         number("connect_timeout_s", c.connect_timeout_ms, 1000), text_key("public_ip", options.public_ip),
         text_key("bind_ip", options.bind_ip), number("udp_port", options.udp_port, 1)}) {
     if (!st) return st;
+  }
+  // Conferences of rooms the focus has not joined (docs/focus.md).
+  std::string unjoined;
+  for (Status st :
+       {text_key("unjoined_rooms", unjoined), strings("unjoined_allowed_servers", c.unjoined_allowed_servers),
+        number("max_unjoined_per_user", c.max_unjoined_per_user, 1),
+        number("max_unjoined_per_server", c.max_unjoined_per_server, 1)}) {
+    if (!st) return st;
+  }
+  if (!unjoined.empty()) {
+    auto policy = parseUnjoinedRooms(unjoined);
+    if (!policy)
+      return fail(Code::InvalidArgument, path + ": unjoined_rooms must be off, own-server or allow-list");
+    c.unjoined_rooms = *policy;
   }
   return {};
 }
