@@ -54,8 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   params.ice_ufrag = "fuzz";
   params.ice_pwd = "0123456789abcdefghijkl";
   params.fingerprint = "AA:BB";
-  params.candidate_ip = (size & 1) ? "127.0.0.1" : "::1";
-  params.candidate_port = 40000;
+  params.candidates = {{(size & 1) ? "127.0.0.1" : "::1", 40000, false}, {"198.18.0.1", 40000, true}};
   std::string why;
   const auto answer = buildSdpAnswer(*offer, params, &why);
   if (!answer) {

@@ -20,9 +20,17 @@ void registerFocus(CLI::App& app, Runner* runner) {
   cmd->add_option("--device-id", opt->device_id, "device id to log in as")->capture_default_str();
   cmd->add_option("--udp-port", opt->udp_port, "the one UDP port for all media (0: any free port)")
       ->capture_default_str();
-  cmd->add_option("--bind", opt->bind_ip, "address to bind the UDP port to")->capture_default_str();
-  cmd->add_option("--public-ip", opt->public_ip,
-                  "address advertised to participants (default: the bind address, 127.0.0.1 for 0.0.0.0)");
+  cmd->add_option("--tcp-port", opt->tcp_port,
+                  "the one TCP port for ICE-TCP (passive TCP candidates on the same addresses, for networks "
+                  "that block UDP; 0: any free port)")
+      ->capture_default_str();
+  cmd->add_flag_function(
+      "--no-ice-tcp", [opt](std::int64_t) { opt->ice_tcp = false; }, "no TCP candidates (UDP only)");
+  cmd->add_option("--bind", opt->bind_ip,
+                  "address to bind the media port to (default: every IPv4 and IPv6 address; each usable "
+                  "one is advertised, non-loopback first)");
+  cmd->add_option("--public-ip", opt->public_ips,
+                  "address advertised to participants instead of the local ones (1:1 NAT; repeatable)");
   cmd->add_option("--config", *config,
                   "JSON config file (allow-lists, limits, keepalive; see docs/focus.md)");
   cmd->add_option("--allow-server", opt->controller.allowed_servers,

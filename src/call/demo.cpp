@@ -45,14 +45,20 @@ struct Child {
   int out_fd{-1};
   std::string buffer;
   std::vector<json::object> lines;
+  std::FILE* log{nullptr};  // the child's stdout lines are copied here (its stderr goes there too)
+  // Diagnostics the child reported (peer_not_connected / leg_not_connected events), kept for the verdict.
+  std::vector<json::object> problems;
 };
 
-// Spawns `argv` with stdout on a pipe (stdin from /dev/null, stderr to `errlog`).
+// Spawns `argv` with stdout on a pipe (stdin from /dev/null, stderr to `errlog`, where the demo also copies
+// every stdout line, so each log file shows what its process said).
 bool spawn(Child& c, const std::vector<std::string>& argv, const std::string& errlog) {
   auto p = spawnWithStdoutPipe(argv, errlog);
   if (!p) return false;
   c.pid = p->pid;
   c.out_fd = p->stdout_fd;
+  if (c.log != nullptr) std::fclose(c.log);
+  c.log = std::fopen(errlog.c_str(), "a");
   return true;
 }
 
@@ -68,9 +74,18 @@ void drain(Child& c) {
   while ((pos = c.buffer.find('\n')) != std::string::npos) {
     std::string line = c.buffer.substr(0, pos);
     c.buffer.erase(0, pos + 1);
+    if (c.log != nullptr) {
+      std::fprintf(c.log, "%s\n", line.c_str());
+      std::fflush(c.log);
+    }
     boost::system::error_code ec;
     auto v = json::parse(line, ec);
     if (!ec && v.is_object()) {
+      const auto* e = v.as_object().if_contains("event");
+      if (e && e->is_string() && (e->as_string() == "peer_not_connected" || e->as_string() == "leg_not_connected") &&
+          c.problems.size() < 32) {
+        c.problems.push_back(v.as_object());
+      }
       c.lines.push_back(v.as_object());
     } else {
       c.lines.push_back(json::object{{"text", line}});
@@ -261,14 +276,20 @@ int runDemo(const DemoOptions& opt) {
     }
     if (!spawn(focus,
                {opt.chorus_binary, "focus", "--homeserver", url, "--user", "focus", "--password", "demo",
-                "--bind", "127.0.0.1", "--udp-port", "0", "--json", "--stats-interval", "0"},
+                "--udp-port", "0", "--json", "--stats-interval", "0"},
                dir + "/focus.log")) {
       std::fprintf(stderr, "cannot start chorus focus\n");
     }
     for (int t = 0; t < 100 && !last(focus, "ready"); ++t) pump({&focus}, 100);
     if (const auto* ready = last(focus, "ready")) {
-      std::printf("== chorus focus is %s, media on UDP port %lld\n", focus_user.c_str(),
-                  static_cast<long long>(ready->at("udp_port").to_number<std::int64_t>()));
+      std::string addresses;
+      if (const auto* a = ready->if_contains("addresses"); a && a->is_array()) {
+        for (const auto& x : a->as_array()) {
+          if (x.is_string()) addresses += std::string(addresses.empty() ? "" : ", ") + std::string(x.as_string());
+        }
+      }
+      std::printf("== chorus focus is %s, media on UDP port %lld of %s\n", focus_user.c_str(),
+                  static_cast<long long>(ready->at("udp_port").to_number<std::int64_t>()), addresses.c_str());
     } else {
       std::printf("== chorus focus did not start; see %s/focus.log\n", dir.c_str());
     }
@@ -352,9 +373,16 @@ int runDemo(const DemoOptions& opt) {
   }
 
   std::printf("\n== stopping: each bot leaves the call\n");
+  // What each bot saw while everyone was still there: they all leave at once, so a bot's final summary may
+  // no longer list a peer that left a moment earlier.
+  std::vector<json::object> before_stop(bots.size());
+  for (std::size_t i = 0; i < bots.size(); ++i) {
+    if (const auto* st = last(bots[i], "stats")) before_stop[i] = *st;
+  }
   for (auto& b : bots) stopChild(b, SIGTERM);
   int failures = 0;
-  for (auto& b : bots) {
+  for (std::size_t bi = 0; bi < bots.size(); ++bi) {
+    auto& b = bots[bi];
     if (!waitChild(b, 15'000)) {
       stopChild(b, SIGKILL);
       waitChild(b, 2'000);
@@ -366,13 +394,35 @@ int runDemo(const DemoOptions& opt) {
       ++failures;
       continue;
     }
-    for (const auto& pv : summary->at("peers").as_array()) {
-      const auto& p = pv.as_object();
-      const auto video = p.at("video_frames_decoded").to_number<std::int64_t>();
-      const auto audio = p.at("audio_frames_decoded").to_number<std::int64_t>();
+    // Every other bot must be there, with audio and video.
+    for (const auto& other : bots) {
+      if (other.name == b.name) continue;
+      const std::string other_id = "@" + other.name + ":localhost";
+      std::int64_t audio = 0, video = 0;
+      bool seen = false;
+      // The larger of the summary's and the last figures before the stop.
+      for (const json::object* report : std::initializer_list<const json::object*>{summary, &before_stop[bi]}) {
+        const auto* peers = report->if_contains("peers");
+        if (!peers || !peers->is_array()) continue;
+        std::int64_t a = 0, v = 0;
+        for (const auto& pv : peers->as_array()) {
+          const auto& p = pv.as_object();
+          const auto* uid = p.if_contains("user_id");
+          if (!uid || !uid->is_string() || uid->as_string() != other_id) continue;
+          seen = true;
+          a += p.at("audio_frames_decoded").to_number<std::int64_t>();
+          v += p.at("video_frames_decoded").to_number<std::int64_t>();
+        }
+        audio = std::max(audio, a);
+        video = std::max(video, v);
+      }
+      if (!seen) {
+        std::printf("%-8s never saw %s\n", b.name.c_str(), other_id.c_str());
+        ++failures;
+        continue;
+      }
       std::printf("%-8s received from %-22s audio %6lld frames, video %6lld frames\n", b.name.c_str(),
-                  std::string(p.at("user_id").as_string()).c_str(), static_cast<long long>(audio),
-                  static_cast<long long>(video));
+                  other_id.c_str(), static_cast<long long>(audio), static_cast<long long>(video));
       if (video == 0 || audio == 0) ++failures;
     }
   }
@@ -386,6 +436,27 @@ int runDemo(const DemoOptions& opt) {
       "== %s (logs in %s)\n",
       failures == 0 ? "every bot received audio and video from every other bot" : "some media did not flow",
       dir.c_str());
+  if (failures != 0) {
+    // Why: what the focus and the bots reported about connections that did not complete.
+    std::vector<const Child*> all;
+    for (const auto& b : bots) all.push_back(&b);
+    if (opt.use_focus) all.push_back(&focus);
+    int reasons = 0;
+    for (const Child* c : all) {
+      for (const auto& p : c->problems) {
+        const auto* who = p.if_contains(p.contains("participant") ? "participant" : "peer");
+        const auto* reason = p.if_contains("reason");
+        std::printf("   why: %s: %s did not connect: %s\n", c->name.c_str(),
+                    who && who->is_string() ? std::string(who->as_string()).c_str() : "?",
+                    reason && reason->is_string() ? std::string(reason->as_string()).c_str() : "?");
+        ++reasons;
+      }
+    }
+    if (reasons == 0) {
+      std::printf("   why: no connection was reported stuck; see the bots' and the focus's logs in %s\n",
+                  dir.c_str());
+    }
+  }
   return failures == 0 ? 0 : 1;
 }
 

@@ -21,6 +21,7 @@ void EndpointBackend::execute(const core::Action& action) {
       if (cand.sdp_mline_index && *cand.sdp_mline_index >= 0 && *cand.sdp_mline_index < 1024) {
         index = static_cast<std::uint32_t>(*cand.sdp_mline_index);
       }
+      if (on_remote_candidate) on_remote_candidate(c->leg, cand.candidate);
       engine_.addRemoteCandidate(c->leg, cand.candidate, cand.sdp_mid, index);
     }
   } else if (const auto* m = std::get_if<core::act::SetLegMediaEnabled>(&action)) {

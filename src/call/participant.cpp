@@ -29,6 +29,8 @@ namespace json = boost::json;
 namespace {
 
 std::atomic<int> g_signal{0};
+constexpr TimeMs kNotConnectedReportMs = 10'000;  // after the offer/answer exchange
+constexpr std::size_t kMaxDiagCandidates = 32;
 void onSignal(int sig) {
   g_signal.store(sig);
 }
@@ -64,6 +66,12 @@ struct LegView {
   bool focus{false};
   proto::SdpStreamMetadata metadata;
   endpoint::LegStats stats;
+  // Diagnostics of a leg that does not connect (reported once, kNotConnectedReportMs after it started
+  // connecting): the candidates on both sides, bounded.
+  TimeMs connecting_since{0};
+  bool reported{false};
+  std::vector<std::string> local_candidates;
+  std::vector<std::string> remote_candidates;
 
   // The remote participants this leg carries, with what arrived from each. A mesh leg carries its peer. The
   // focus leg carries everyone whose streams the focus forwards (attributed by the user_id/device_id of each
@@ -115,6 +123,8 @@ class Participant {
   void startSession();
   void pumpMedia();
   void pollStats();
+  void checkConnecting();
+  void reportNotConnected(core::LegId id, LegView& v);
   void render();
   void stop(const std::string& why, bool terminate = false);
   void applyCommand(const std::string& cmd);
@@ -183,6 +193,12 @@ void Participant::onNotify(const core::Action& a) {
     v.user_id = l->user_id;
     v.device_id = l->device_id;
     v.call_id = l->call_id;
+    if (l->state == core::LegState::Connecting && v.state != core::LegState::Connecting) {
+      v.connecting_since = SystemClock().nowMs();
+    }
+    if (l->state == core::LegState::Connected && v.reported) {
+      CHORUS_LOG(Warn, "call", "leg to " << l->user_id << "/" << l->device_id << " connected after all");
+    }
     v.state = l->state;
     v.focus = l->focus;
     emit({{"event", "leg"},
@@ -331,10 +347,93 @@ void Participant::pollStats() {
     auto s = engine_->stats(id, std::chrono::milliseconds(500));
     if (s) v.stats = *s;
   }
+  checkConnecting();
   json::object line{{"event", "stats"}, {"peers", peersJson(false)}};
   if (auto f = focusJson(); !f.is_null()) line["focus"] = std::move(f);
   emit(std::move(line));
   render();
+}
+
+void Participant::checkConnecting() {
+  const TimeMs now = SystemClock().nowMs();
+  for (auto& [id, v] : legs_) {
+    if (v.state != core::LegState::Connecting || v.reported || v.connecting_since == 0) continue;
+    if (now - v.connecting_since < kNotConnectedReportMs) continue;
+    v.reported = true;
+    reportNotConnected(id, v);
+  }
+}
+
+// At the default log level (and as a JSON event): what ICE knows about a leg that has not connected.
+void Participant::reportNotConnected(core::LegId id, LegView& v) {
+  endpoint::LegStats st;
+  if (engine_) {
+    if (auto s = engine_->stats(id, std::chrono::milliseconds(500))) st = *s;
+  }
+  std::string reason;
+  if (v.local_candidates.empty()) {
+    reason = "we gathered no ICE candidate";
+  } else if (v.remote_candidates.empty() && !v.focus) {
+    reason = "the peer sent no ICE candidate";
+  } else if (st.ice_state == "checking" || st.ice_state == "new") {
+    reason = "no candidate pair works (ICE " + st.ice_state + ")";
+  } else if (st.ice_state == "failed") {
+    reason = "ICE failed: no candidate pair works";
+  } else if (st.ice_state == "connected" || st.ice_state == "completed") {
+    reason = "ICE is " + st.ice_state + " but DTLS has not completed (connection " + st.connection_state + ")";
+  } else {
+    reason = "ICE " + st.ice_state + ", connection " + st.connection_state;
+  }
+  // webrtcbin 1.22 gives no per-pair state: the pairs are every local x remote candidate of one transport
+  // and address family, all in the ICE state above.
+  json::array local, remote, pairs, seen;
+  for (const auto& c : v.local_candidates) local.emplace_back(c);
+  for (const auto& c : v.remote_candidates) remote.emplace_back(c);
+  for (const auto& c : st.ice_candidates) seen.emplace_back(c);
+  auto fields = [](const std::string& cand) {
+    // "candidate:F C transport prio address port typ type ..." -> (transport, address, port, type)
+    std::vector<std::string> f;
+    std::size_t pos = 0;
+    while (pos < cand.size() && f.size() < 8) {
+      auto e = cand.find(' ', pos);
+      f.push_back(cand.substr(pos, e == std::string::npos ? std::string::npos : e - pos));
+      if (e == std::string::npos) break;
+      pos = e + 1;
+    }
+    return f;
+  };
+  for (const auto& l : v.local_candidates) {
+    auto lf = fields(l);
+    if (lf.size() < 8) continue;
+    for (const auto& r : v.remote_candidates) {
+      auto rf = fields(r);
+      if (rf.size() < 8) continue;
+      const bool v6l = lf[4].find(':') != std::string::npos, v6r = rf[4].find(':') != std::string::npos;
+      auto lower = [](std::string x) {
+        for (auto& ch : x) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return x;
+      };
+      if (v6l != v6r || lower(lf[2]) != lower(rf[2])) continue;
+      if (pairs.size() < 64) {
+        pairs.emplace_back(lf[4] + ":" + lf[5] + " (" + lf[7] + ") -> " + rf[4] + ":" + rf[5] + " (" + rf[7] +
+                           ") " + lower(lf[2]) + ": " + st.ice_state);
+      }
+    }
+  }
+  json::object o{{"event", "leg_not_connected"},
+                 {"peer", v.user_id + "/" + v.device_id},
+                 {"focus", v.focus},
+                 {"reason", reason},
+                 {"ice_state", st.ice_state},
+                 {"connection_state", st.connection_state},
+                 {"local_candidates", local},
+                 {"remote_candidates", remote},
+                 {"pairs", pairs},
+                 {"webrtcbin_candidates", seen}};
+  CHORUS_LOG(Warn, "call", "leg to " << v.user_id << "/" << v.device_id << " has not connected "
+                                     << kNotConnectedReportMs / 1000 << " s after offer/answer: " << reason
+                                     << "; details: " << json::serialize(o));
+  emit(std::move(o));
 }
 
 void Participant::render() {
@@ -483,6 +582,11 @@ void Participant::startSession() {
     }
     engine_ = std::move(*engine);
     backend_ = std::make_unique<EndpointBackend>(*engine_);
+    backend_->on_remote_candidate = [this](core::LegId leg, const std::string& cand) {
+      auto it = legs_.find(leg);
+      if (it != legs_.end() && it->second.remote_candidates.size() < kMaxDiagCandidates && !cand.empty())
+        it->second.remote_candidates.push_back(cand.substr(0, 200));
+    };
     muted_audio_ = opt_.mute_audio;
     muted_video_ = opt_.mute_video;
     screenshare_ = opt_.screenshare;
@@ -526,6 +630,11 @@ void Participant::pumpMedia() {
     auto events = engine_->poll();
     loop_.post([this, events = std::move(events)] {
       for (const auto& ev : events) {
+        if (const auto* c = std::get_if<endpoint::LocalCandidate>(&ev)) {
+          auto it = legs_.find(c->leg);
+          if (it != legs_.end() && it->second.local_candidates.size() < kMaxDiagCandidates)
+            it->second.local_candidates.push_back(c->candidate.substr(0, 200));
+        }
         if (auto in = EndpointBackend::toInput(ev)) session_->input(*in);
       }
     });

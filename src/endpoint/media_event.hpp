@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <variant>
 
 namespace chorus::endpoint {
@@ -121,6 +122,11 @@ struct LegStats {
   // Data channel messages sent / received on this leg.
   std::uint64_t dc_messages_sent{0};
   std::uint64_t dc_messages_received{0};
+  // webrtcbin's own states ("new", "checking", "connected", ... / "new", "connecting", ...), for diagnostics.
+  std::string ice_state;
+  std::string connection_state;
+  // ICE candidate stats webrtcbin reports ("local host udp 198.18.0.1:5000", "pair ... state", ...).
+  std::vector<std::string> ice_candidates;
 };
 
 }  // namespace chorus::endpoint

@@ -60,6 +60,25 @@ gboolean visit(GQuark, const GValue* value, gpointer user_data) {
       if (rtt && *rtt > 0) maxInto(out.rtt_ms, *rtt * 1000.0);
       break;
     }
+    case GST_WEBRTC_STATS_LOCAL_CANDIDATE:
+    case GST_WEBRTC_STATS_REMOTE_CANDIDATE: {
+      if (out.ice_candidates.size() >= 64) break;
+      const gchar* addr = gst_structure_get_string(s, "address");
+      const gchar* proto = gst_structure_get_string(s, "protocol");
+      const gchar* ctype = gst_structure_get_string(s, "candidate-type");
+      std::string line = type == GST_WEBRTC_STATS_LOCAL_CANDIDATE ? "local " : "remote ";
+      line += std::string(ctype ? ctype : "?") + " " + (proto ? proto : "?") + " " + (addr ? addr : "?") + ":" +
+              std::to_string(getUint(s, "port"));
+      out.ice_candidates.push_back(std::move(line));
+      break;
+    }
+    case GST_WEBRTC_STATS_CANDIDATE_PAIR: {
+      if (out.ice_candidates.size() >= 64) break;
+      const gchar* local = gst_structure_get_string(s, "local-candidate-id");
+      const gchar* remote = gst_structure_get_string(s, "remote-candidate-id");
+      out.ice_candidates.push_back(std::string("pair ") + (local ? local : "?") + " -> " + (remote ? remote : "?"));
+      break;
+    }
     default:
       break;
   }
@@ -67,6 +86,44 @@ gboolean visit(GQuark, const GValue* value, gpointer user_data) {
 }
 
 }  // namespace
+
+const char* iceConnectionStateName(GstWebRTCICEConnectionState s) noexcept {
+  switch (s) {
+    case GST_WEBRTC_ICE_CONNECTION_STATE_NEW:
+      return "new";
+    case GST_WEBRTC_ICE_CONNECTION_STATE_CHECKING:
+      return "checking";
+    case GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED:
+      return "connected";
+    case GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED:
+      return "completed";
+    case GST_WEBRTC_ICE_CONNECTION_STATE_FAILED:
+      return "failed";
+    case GST_WEBRTC_ICE_CONNECTION_STATE_DISCONNECTED:
+      return "disconnected";
+    case GST_WEBRTC_ICE_CONNECTION_STATE_CLOSED:
+      return "closed";
+  }
+  return "unknown";
+}
+
+const char* peerConnectionStateName(GstWebRTCPeerConnectionState s) noexcept {
+  switch (s) {
+    case GST_WEBRTC_PEER_CONNECTION_STATE_NEW:
+      return "new";
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTING:
+      return "connecting";
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
+      return "connected";
+    case GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED:
+      return "disconnected";
+    case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
+      return "failed";
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
+      return "closed";
+  }
+  return "unknown";
+}
 
 void addWebrtcStats(const GstStructure* reply, LegStats& out) {
   if (reply != nullptr) gst_structure_foreach(reply, visit, &out);

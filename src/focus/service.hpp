@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/result.hpp"
 #include "focus/controller.hpp"
@@ -26,9 +27,18 @@ struct ServiceOptions {
   std::string password;
   std::string access_token;
   std::string device_id{kDefaultFocusDeviceId};
-  std::string bind_ip{"0.0.0.0"};
+  // "" (default): every address, IPv4 and IPv6 (a dual-stack socket, or IPv4 only where the machine has no
+  // IPv6); "0.0.0.0" / "::" wildcards of one family; else one concrete address, the only one advertised.
+  std::string bind_ip;
   std::uint16_t udp_port{0};  // 0 = ephemeral (tests)
-  std::string public_ip;  // advertised in the answer's candidate; default: bind_ip, or 127.0.0.1 for 0.0.0.0
+  // ICE-TCP (RFC 6544): passive TCP candidates on one TCP port, on the same addresses as the UDP ones, for
+  // participants whose network blocks UDP. On by default (like mediasoup's enableTcp); 0 = ephemeral.
+  bool ice_tcp{true};
+  std::uint16_t tcp_port{0};
+  // Advertised instead of the local addresses (a host behind 1:1 NAT, like mediasoup's announced address).
+  // Default: the bind address; with a wildcard bind every usable interface address, non-loopback first
+  // (io/local_addresses.hpp), read again for each description.
+  std::vector<std::string> public_ips;
   Config controller;      // allow-lists, limits, keepalive (user/device are filled in from the login)
   RouterConfig router;
   bool json{false};            // JSON lines on stdout (ready, stats, summary) instead of log lines
@@ -39,7 +49,8 @@ struct ServiceOptions {
 //   {"allowed_servers": ["localhost"], "allowed_rooms": ["!id:server"], "max_rooms": 256,
 //    "max_conferences": 64, "max_participants_per_conference": 100, "max_data_channel_message": 262144,
 //    "ping_interval_s": 30, "pong_timeout_s": 30, "connect_timeout_s": 30,
-//    "public_ip": "203.0.113.7", "bind_ip": "0.0.0.0", "udp_port": 3478}
+//    "public_ip": "203.0.113.7" (or an array of addresses), "bind_ip": "0.0.0.0", "udp_port": 3478,
+//    "tcp_port": 3478, "ice_tcp": true}
 Status applyConfigFile(const std::string& path, ServiceOptions& options);
 
 // Runs until SIGINT/SIGTERM (or stop()); returns the process exit code.

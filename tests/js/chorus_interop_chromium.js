@@ -2,7 +2,7 @@
 // one full-mesh call on `chorus hs`. User ids are chosen so chorus is caller to everyone (@aaron) and callee of
 // everyone (@zed). Checks media both ways on every pair, mute in both directions, the seq edge cases (chorus never
 // sends a gap; chorus handles to-device messages reordered by a proxy), and leave/terminate from either side.
-// Usage (inside `unshare -n`): node chorus_interop_chromium.js /path/to/chorus
+// Usage (inside tests/netns/run.sh): node chorus_interop_chromium.js /path/to/chorus
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -55,7 +55,7 @@ function startReorderingProxy(target) {
 // One `chorus call --json` process.
 function startChorus(chorus, hsUrl, user, room, extra = []) {
   const args = ['call', '--homeserver', hsUrl, '--user', user, '--password', 'pw', '--room', room, '--json',
-    '--loopback-only', '--width', '320', '--height', '240', '--fps', '15', '--stats-interval', '0.5', ...extra];
+    '--width', '320', '--height', '240', '--fps', '15', '--stats-interval', '0.5', ...extra];
   const proc = spawn(chorus, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines = [];
   readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });

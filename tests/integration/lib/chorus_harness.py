@@ -2,7 +2,8 @@
 
 Starts `chorus hs` on 127.0.0.1 port 0, registers users, creates rooms over the client-server API, and runs
 `chorus call --json` participants whose JSON lines are collected on background threads. Use it inside a private
-network namespace (`unshare -n`, `ip link set lo up`) so WebRTC only ever sees loopback.
+network namespace that looks like a machine with a NIC (tests/netns/run.sh): the participants gather the
+veth address as a user's machine would (no --loopback-only).
 """
 import json
 import os
@@ -133,7 +134,7 @@ class Participant(JsonLinesProcess):
         self.user = user
         self.name = name or user
         args = [chorus] + (["--log-level", log_level] if log_level else []) + ["call", "--homeserver", hs.url, "--user", user, "--password", "pw", "--room", room,
-                "--json", "--loopback-only", "--width", str(size[0]), "--height", str(size[1]), "--fps",
+                "--json", "--width", str(size[0]), "--height", str(size[1]), "--fps",
                 str(size[2]), "--stats-interval", "0.5"] + list(extra)
         self.start(args, os.path.join(hs.dir, "%s-%d.err" % (self.name, id(self))), stdin=subprocess.PIPE)
 

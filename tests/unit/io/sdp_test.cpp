@@ -25,8 +25,7 @@ SdpAnswerParams params() {
   p.ice_ufrag = "ufrg";
   p.ice_pwd = "0123456789abcdefghijkl";
   p.fingerprint = "AA:BB";
-  p.candidate_ip = "127.0.0.1";
-  p.candidate_port = 40000;
+  p.candidates = {{"127.0.0.1", 40000, false}};
   return p;
 }
 
