@@ -9,7 +9,7 @@
 //     the audio level measured on the tile's track) is on for everyone sending sound (bots: a tone, Chromium's fake
 //     microphone: a beep) and goes off for a participant who mutes; no failed loads or 404s (favicon included).
 //     A screenshot of alice's page is written to $CHORUS_SCREENSHOT (default: <tmp>/chorus-focus-web-alice.png).
-// Usage (inside `unshare -n`): node focus_web_chromium.js /path/to/chorus /path/to/repo/web
+// Usage (inside tests/netns/run.sh): node focus_web_chromium.js /path/to/chorus /path/to/repo/web
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -154,7 +154,7 @@ function spawnJson(cmd, args, logFile) {
 
     for (const b of BOTS) {
       bots[b] = spawnJson(chorus, ['--log-level', 'info', 'call', '--homeserver', hs.url, '--user', b, '--password', 'pw',
-        '--room', ROOM, '--json', '--loopback-only', '--focus', FOCUS, '--width', '320', '--height', '240', '--fps', '15',
+        '--room', ROOM, '--json', '--focus', FOCUS, '--width', '320', '--height', '240', '--fps', '15',
         '--stats-interval', '1', '--no-commands'], path.join(logDir, `${b}.err`));
     }
     await openPage('bob', false, false);

@@ -3,7 +3,7 @@
 // show its tile with decoded video, and the bot must decode the browser's audio and video; the mute button must
 // reach the bot; "Leave" must end the bot's leg. For a person: the sign-in form gives way to the call and comes back
 // on Leave; the bot's tile shows its display name and "speaking" (measured from its tone); no failed loads or 404s.
-// Usage (inside `unshare -n`): node web_client_chromium.js /path/to/chorus /path/to/repo/web
+// Usage (inside tests/netns/run.sh): node web_client_chromium.js /path/to/chorus /path/to/repo/web
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -53,7 +53,7 @@ const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
     check(!(await page.isVisible('#login')) && await page.isVisible('#leave'), 'in the call: the sign-in form is hidden, Leave shows');
 
     bot = spawn(chorus, ['call', '--homeserver', hs.url, '--user', 'bot', '--password', 'pw', '--room', '#web:localhost',
-      '--json', '--loopback-only', '--width', '320', '--height', '240', '--fps', '15', '--stats-interval', '0.5'],
+      '--json', '--width', '320', '--height', '240', '--fps', '15', '--stats-interval', '0.5'],
     { stdio: ['pipe', 'pipe', 'inherit'] });
     process.on('exit', () => { try { bot.kill('SIGKILL'); } catch {} });
     const lines = [];
