@@ -21,6 +21,7 @@
 #include "base/log.hpp"
 #include "base/overloaded.hpp"
 #include "io/dtls_transport.hpp"
+#include "io/tcp_server.hpp"
 #include "io/udp_server.hpp"
 #include "io/webrtc_peer.hpp"
 #include "matrix/client.hpp"
@@ -39,6 +40,7 @@ constexpr std::size_t kMaxQueuedDataChannel = 64;      // messages queued per pe
 constexpr std::size_t kMaxQueuedToDevice = 256;        // sends queued per target device
 constexpr std::size_t kMaxQueuedToDeviceTotal = 8192;  // and in all (rejects go to anyone who invites)
 constexpr TimeMs kTickMs = 50;
+constexpr TimeMs kNotConnectedReportMs = 10'000;  // after our answer
 
 void emitJson(const json::object& o) {
   std::string s = json::serialize(o);
@@ -200,19 +202,40 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     identity_ = io::DtlsIdentity::generate("chorus-focus");
     if (!identity_) return fail(Code::Internal, "cannot create the DTLS certificate");
     boost::system::error_code ec;
-    auto addr = asio::ip::make_address(options_.bind_ip, ec);
-    if (ec) return fail(Code::InvalidArgument, "bad --bind address " + options_.bind_ip);
-    if (auto st = server_.bind(asio::ip::udp::endpoint(addr, options_.udp_port)); !st) return st;
-    std::string advertised = options_.public_ip;
-    if (advertised.empty()) advertised = addr.is_unspecified() ? "127.0.0.1" : options_.bind_ip;
-    server_.setAdvertisedAddress(advertised);
+    if (options_.bind_ip.empty()) {
+      // Every address: a dual-stack socket, or IPv4 alone where IPv6 is off.
+      auto st = server_.bind(asio::ip::udp::endpoint(asio::ip::address_v6::any(), options_.udp_port));
+      if (!st) {
+        CHORUS_LOG(Info, kTag, "no IPv6 (" << st.error().message << "), serving IPv4 only");
+        if (auto st4 = server_.bind(asio::ip::udp::endpoint(asio::ip::address_v4::any(), options_.udp_port));
+            !st4)
+          return st4;
+      }
+    } else {
+      auto addr = asio::ip::make_address(options_.bind_ip, ec);
+      if (ec) return fail(Code::InvalidArgument, "bad --bind address " + options_.bind_ip);
+      if (auto st = server_.bind(asio::ip::udp::endpoint(addr, options_.udp_port)); !st) return st;
+    }
+    for (const auto& ip : options_.public_ips) {
+      asio::ip::make_address(ip, ec);
+      if (ec) return fail(Code::InvalidArgument, "bad --public-ip address " + ip);
+    }
+    server_.setAnnouncedAddresses(options_.public_ips);
     server_.setListener(this);
+    if (options_.ice_tcp) {
+      // ICE-TCP on the UDP socket's address (the dual-stack "::" or the --bind address).
+      tcp_server_ = std::make_unique<io::TcpServer>(io_, clock_, server_);
+      const auto local = server_.localEndpoint();
+      if (auto st = tcp_server_->bind(asio::ip::tcp::endpoint(local.address(), options_.tcp_port)); !st)
+        return st;
+    }
     scheduleTick();
     if (options_.stats_interval_s > 0) scheduleStats();
     return {};
   }
 
   std::uint16_t udpPort() const { return server_.localEndpoint().port(); }
+  std::uint16_t tcpPort() const { return server_.tcpPort(); }
 
   // Media thread.
   void loggedIn(const std::string& user_id, const std::string& device_id) {
@@ -222,16 +245,25 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     controller_ = std::make_unique<Controller>(std::move(c), clock_);
     for (auto& i : early_) feed(std::move(i));
     early_.clear();
+    const auto addresses = server_.advertisedAddresses();
+    json::array json_addresses;
+    for (const auto& a : addresses) json_addresses.emplace_back(a);
     if (options_.json) {
       emitJson({{"event", "ready"},
                 {"user_id", user_id},
                 {"device_id", device_id},
                 {"udp_port", udpPort()},
-                {"address", server_.advertisedAddress()}});
+                {"tcp_port", tcpPort() != 0 ? json::value(tcpPort()) : json::value(nullptr)},
+                {"address", addresses.empty() ? json::value() : json::value(addresses.front())},
+                {"addresses", std::move(json_addresses)}});
     } else {
-      CHORUS_LOG(Info, kTag,
-                 "ready as " << user_id << " / " << device_id << ", media on UDP "
-                             << server_.advertisedAddress() << ":" << udpPort());
+      std::string list;
+      for (const auto& a : addresses) list += (list.empty() ? "" : ", ") + a;
+      CHORUS_LOG(
+          Info, kTag,
+          "ready as " << user_id << " / " << device_id << ", media on UDP port " << udpPort()
+                      << (tcpPort() != 0 ? ", ICE-TCP port " + std::to_string(tcpPort()) : std::string())
+                      << ", advertised host candidates: " << list);
     }
   }
 
@@ -251,12 +283,17 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     stats_timer_.cancel();
     if (options_.json) emitJson(summary("summary"));
     slots_.clear();
+    if (tcp_server_) tcp_server_->stop();
     server_.stop();
   }
 
   // ---- io::WebRtcPeer::Listener ----
   void onPeerConnected(io::WebRtcPeer& rtc) override {
-    if (auto* s = slotOf(rtc)) feed(in::PeerConnected{s->id});
+    if (auto* s = slotOf(rtc)) {
+      s->connected = true;
+      if (s->reported) CHORUS_LOG(Info, kTag, s->who << " connected after all");
+      feed(in::PeerConnected{s->id});
+    }
   }
   void onPeerFailed(io::WebRtcPeer& rtc, std::string_view reason) override {
     if (auto* s = slotOf(rtc)) {
@@ -333,6 +370,13 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     std::vector<std::uint32_t> live_ssrcs;  // sorted SSRCs of `agreed`: what we may send
     bool offer_pending{false};
     std::vector<PublishedTrackInfo> published;
+    // Diagnostics: a participant that has not connected kNotConnectedReportMs after our answer is reported
+    // once, with what the focus saw (docs/focus.md, "When a participant does not connect").
+    std::string who;  // user/device
+    TimeMs created_ms{0};
+    bool connected{false};
+    bool reported{false};
+    std::vector<std::string> remote_candidates;  // what it signalled (bounded), for the report only
   };
 
   Slot* slotOf(io::WebRtcPeer& rtc) {
@@ -350,8 +394,13 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                        mloop_.post([this, s = std::move(s)]() mutable { link_.sendToDevice(std::move(s)); });
                      },
                      [&](act::CreatePeer& c) { createPeer(c); },
-                     [&](act::AddRemoteCandidate&) {
-                       // ICE-lite: the participant's connectivity checks tell us its addresses.
+                     [&](act::AddRemoteCandidate& c) {
+                       // ICE-lite: the participant's connectivity checks tell us its addresses; the
+                       // signalled ones are kept for the not-connected report only.
+                       auto it = slots_.find(c.peer);
+                       if (it != slots_.end() && it->second.remote_candidates.size() < 16 &&
+                           !c.candidate.candidate.empty())
+                         it->second.remote_candidates.push_back(c.candidate.candidate.substr(0, 200));
                      },
                      [&](act::ClosePeer& c) { closePeer(c.peer); },
                      [&](act::SendDataChannel& d) { sendDc(d.peer, d.text); },
@@ -380,6 +429,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     server_.addPeer(*rtc);
     Slot slot;
     slot.id = c.peer;
+    slot.who = c.user_id + "/" + c.device_id;
+    slot.created_ms = clock_.nowMs();
     by_rtc_[rtc.get()] = c.peer;
     slot.rtc = std::move(rtc);
     router_.setSubscriberPayloadType(c.peer, "audio", slot.rtc->sendPayloadType("audio"));
@@ -590,8 +641,72 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
       if (controller_) {
         if (auto t = controller_->nextTimeout(); t && *t <= now) feed(in::Tick{});
       }
+      for (auto& [id, slot] : slots_) {
+        if (!slot.connected && !slot.reported && now - slot.created_ms >= kNotConnectedReportMs) {
+          slot.reported = true;
+          reportNotConnected(slot);
+        }
+      }
       scheduleTick();
     });
+  }
+
+  // What the focus saw of a participant that did not connect: the candidates it advertised and the ones the
+  // participant signalled, the STUN checks that reached this peer (answered, dropped and why), the addresses
+  // they validated, the DTLS state, and the port-wide drops (checks for an unknown ufrag, traffic from
+  // addresses no check validated).
+  void reportNotConnected(const Slot& slot) {
+    const auto& rtc = *slot.rtc;
+    const auto& ice = rtc.ice();
+    json::array local, remote, drops, port_drops;
+    const auto advertised = server_.advertisedAddresses();
+    for (const auto& a : advertised) local.emplace_back(a + " udp " + std::to_string(udpPort()));
+    if (tcpPort() != 0) {
+      for (const auto& a : advertised)
+        local.emplace_back(a + " tcp " + std::to_string(tcpPort()) + " passive");
+    }
+    for (const auto& c : slot.remote_candidates) remote.emplace_back(c);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(io::IceDrop::Count); ++i) {
+      const auto d = static_cast<io::IceDrop>(i);
+      if (auto n = ice.drops().get(d)) drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
+    }
+    for (std::size_t i = 0; i < static_cast<std::size_t>(io::UdpDrop::Count); ++i) {
+      const auto d = static_cast<io::UdpDrop>(i);
+      if (auto n = server_.drops().get(d))
+        port_drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
+    }
+    const auto selected = ice.selectedAddress();
+    std::string verdict;
+    if (ice.requestsAnswered() == 0 && ice.drops().total() == 0) {
+      verdict = "no ICE connectivity check from the participant reached the focus: none of the focus's "
+                "candidates is reachable from it (check --public-ip / --bind, firewalls, and that the "
+                "participant gathers a candidate that can reach one of ours)";
+    } else if (ice.requestsAnswered() == 0) {
+      verdict = "ICE checks arrived but were rejected (wrong credentials or integrity)";
+    } else if (rtc.dtlsState() != io::DtlsState::Connected) {
+      verdict = std::string("ICE checks answered but DTLS is ") + io::toString(rtc.dtlsState());
+    } else {
+      verdict = "ICE and DTLS are up but the connection is not complete";
+    }
+    json::object o{{"event", "peer_not_connected"},
+                   {"participant", slot.who},
+                   {"after_ms", clock_.nowMs() - slot.created_ms},
+                   {"reason", verdict},
+                   {"local_candidates", local},
+                   {"remote_candidates", remote},
+                   {"stun_requests_answered", ice.requestsAnswered()},
+                   {"stun_drops", drops},
+                   {"validated_addresses", ice.validatedCount()},
+                   {"selected", selected ? json::value(io::toString(*selected)) : json::value(nullptr)},
+                   {"dtls", io::toString(rtc.dtlsState())},
+                   {"port_drops", port_drops}};
+    if (options_.json) {
+      emitJson(o);
+      return;
+    }
+    CHORUS_LOG(Warn, kTag, slot.who << " has not connected " << (clock_.nowMs() - slot.created_ms) / 1000
+                                    << " s after our answer: " << verdict << "; details: "
+                                    << json::serialize(o));
   }
 
   json::object summary(const char* event) const {
@@ -601,6 +716,9 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"udp_rx", server_.datagramsReceived()},
                    {"udp_tx", server_.datagramsSent()},
                    {"udp_drops", server_.drops().total()},
+                   {"tcp_connections", tcp_server_ ? tcp_server_->connectionCount() : 0},
+                   {"tcp_frames_rx", tcp_server_ ? tcp_server_->framesReceived() : 0},
+                   {"tcp_frames_tx", tcp_server_ ? tcp_server_->framesSent() : 0},
                    {"forwarded_packets", st.forwarded_packets},
                    {"forwarded_bytes", st.forwarded_bytes},
                    {"muted_not_forwarded", st.rtp_muted},
@@ -634,6 +752,9 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
           po["rtp_audio_in"] = s->second.rtc->rtpPackets("audio");
           po["rtp_video_in"] = s->second.rtc->rtpPackets("video");
           po["tracks_out"] = s->second.agreed.size();
+          // Where the focus sends to this participant: "tcp:ip:port" for ICE-TCP, a TURN relay's address, ...
+          const auto sel = s->second.rtc->ice().selectedAddress();
+          po["selected"] = sel ? json::value(io::toString(*sel)) : json::value(nullptr);
         }
         peers.push_back(std::move(po));
       }
@@ -662,6 +783,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   MatrixLink& link_;  // used on the Matrix thread only (through mloop_.post)
   SystemClock clock_;
   io::UdpServer server_;
+  std::unique_ptr<io::TcpServer> tcp_server_;  // ICE-TCP; after server_ (it routes through it)
   asio::steady_timer tick_timer_;
   asio::steady_timer stats_timer_;
   io::DtlsIdentityPtr identity_;
@@ -718,6 +840,22 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
     out = std::string(x->as_string());
     return {};
   };
+  auto boolean = [&](const char* key, bool& out) -> Status {
+    const json::value* x = o.if_contains(key);
+    if (!x) return {};
+    if (!x->is_bool()) return fail(Code::InvalidArgument, path + ": " + key + " must be true or false");
+    out = x->as_bool();
+    return {};
+  };
+  // A string or an array of strings.
+  auto public_ips = [&](const char* key, std::vector<std::string>& out) -> Status {
+    const json::value* x = o.if_contains(key);
+    if (x && x->is_string()) {
+      out = {std::string(x->as_string())};
+      return {};
+    }
+    return strings(key, out);
+  };
   Config& c = options.controller;
   for (Status st :
        {strings("allowed_servers", c.allowed_servers), strings("allowed_rooms", c.allowed_rooms),
@@ -726,8 +864,9 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
         number("max_data_channel_message", c.max_data_channel_message, 1),
         number("ping_interval_s", c.ping_interval_ms, 1000),
         number("pong_timeout_s", c.pong_timeout_ms, 1000),
-        number("connect_timeout_s", c.connect_timeout_ms, 1000), text_key("public_ip", options.public_ip),
-        text_key("bind_ip", options.bind_ip), number("udp_port", options.udp_port, 1)}) {
+        number("connect_timeout_s", c.connect_timeout_ms, 1000), public_ips("public_ip", options.public_ips),
+        text_key("bind_ip", options.bind_ip), number("udp_port", options.udp_port, 1),
+        number("tcp_port", options.tcp_port, 1), boolean("ice_tcp", options.ice_tcp)}) {
     if (!st) return st;
   }
   // Conferences of rooms the focus has not joined (docs/focus.md).

@@ -30,11 +30,13 @@ const char* toString(IceDrop d) noexcept {
 
 std::string toString(const TransportAddress& a) {
   char buf[64];
+  const char* prefix = a.tcp ? "tcp:" : "";
   if (a.family == TransportAddress::Family::V4) {
-    std::snprintf(buf, sizeof buf, "%u.%u.%u.%u:%u", a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3], a.port);
+    std::snprintf(buf, sizeof buf, "%s%u.%u.%u.%u:%u", prefix, a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3],
+                  a.port);
     return buf;
   }
-  std::string s = "[";
+  std::string s = std::string(prefix) + "[";
   for (int i = 0; i < 16; i += 2) {
     std::snprintf(buf, sizeof buf, "%s%x", i ? ":" : "", (a.bytes[i] << 8) | a.bytes[i + 1]);
     s += buf;

@@ -495,17 +495,37 @@ const char* directionOf(const SdpNegotiatedSection& s) noexcept {
 
 }  // namespace
 
+std::string writeCandidateLines(const std::vector<SdpCandidate>& candidates) {
+  // RFC 8445 §5.1.2.1: priority = 2^24 * type preference + 2^8 * local preference + (256 - component).
+  // Host type preference 126 (as libwebrtc); local preference falls along the list; TCP (RFC 6544 §4.2)
+  // below every UDP candidate, so a client that can use UDP does.
+  std::string out;
+  std::size_t udp_index = 0, tcp_index = 0;
+  for (const auto& c : candidates) {
+    const std::uint32_t local_pref =
+        c.tcp ? 0x7FFFu - static_cast<std::uint32_t>(std::min<std::size_t>(tcp_index, 0x7FFF))
+              : 0xFFFFu - static_cast<std::uint32_t>(std::min<std::size_t>(udp_index, 0x7FFF));
+    const std::uint32_t priority = (126u << 24) | (local_pref << 8) | 255u;
+    // Foundation: one per (address, transport), RFC 8445 §5.1.1.3.
+    const std::string foundation = std::to_string(c.tcp ? 1000 + ++tcp_index : ++udp_index);
+    out += "a=candidate:" + foundation + " 1 " + (c.tcp ? "tcp " : "udp ") + std::to_string(priority) + " " +
+           c.ip + " " + std::to_string(c.port) + " typ host" + (c.tcp ? " tcptype passive" : "") + "\r\n";
+  }
+  out += "a=end-of-candidates\r\n";
+  return out;
+}
+
 std::string writeSdp(const SdpNegotiation& n, const SdpAnswerParams& p, bool offer) {
-  const bool v6 = p.candidate_ip.find(':') != std::string::npos;
+  const std::string first_ip = p.candidates.empty() ? std::string("0.0.0.0") : p.candidates.front().ip;
+  const std::uint16_t first_port = p.candidates.empty() ? 9 : p.candidates.front().port;
+  const bool v6 = first_ip.find(':') != std::string::npos;
   const std::string addr_type = v6 ? "IP6" : "IP4";
-  const std::string port = std::to_string(p.candidate_port);
-  const std::string connection = "c=IN " + addr_type + " " + p.candidate_ip + "\r\n";
-  // Same foundation/priority as a libwebrtc host candidate; component 1 only (rtcp-mux).
+  const std::string port = std::to_string(first_port);
+  const std::string connection = "c=IN " + addr_type + " " + first_ip + "\r\n";
   const std::string transport = "a=ice-ufrag:" + p.ice_ufrag + "\r\n" + "a=ice-pwd:" + p.ice_pwd + "\r\n" +
                                 "a=fingerprint:sha-256 " + p.fingerprint + "\r\n" +
                                 (offer ? "a=setup:actpass\r\n" : "a=setup:passive\r\n") +
-                                "a=candidate:1 1 udp 2130706431 " + p.candidate_ip + " " + port +
-                                " typ host\r\n" + "a=end-of-candidates\r\n";
+                                writeCandidateLines(p.candidates);
   std::string body;
   std::string bundle;
   for (const auto& sec : n.sections) {
@@ -561,7 +581,7 @@ std::string writeSdp(const SdpNegotiation& n, const SdpAnswerParams& p, bool off
     }
   }
   std::string head = "v=0\r\no=- " + std::to_string(p.session_id) + " " + std::to_string(p.session_version) +
-                     " IN " + addr_type + " " + p.candidate_ip + "\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n";
+                     " IN " + addr_type + " " + first_ip + "\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n";
   // Also at session level: GStreamer webrtcbin wants a fingerprint for every m-line, rejected ones included.
   head += "a=fingerprint:sha-256 " + p.fingerprint + "\r\n";
   if (!bundle.empty()) head += "a=group:BUNDLE" + bundle + "\r\n";

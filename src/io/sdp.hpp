@@ -136,13 +136,24 @@ inline constexpr std::string_view kExtRepairedRid = "urn:ietf:params:rtp-hdrext:
 inline constexpr std::string_view kExtTransportCc =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
+// One ICE host candidate of the focus (component 1 only: rtcp-mux and BUNDLE).
+struct SdpCandidate {
+  std::string ip;  // IPv4 or IPv6 literal
+  std::uint16_t port{0};
+  bool tcp{false};  // a passive TCP candidate (RFC 6544, "tcptype passive"); else UDP
+};
+
+// "a=candidate:..." lines for `candidates` (in preference order: priorities decrease along the list, UDP
+// before TCP) followed by "a=end-of-candidates".
+std::string writeCandidateLines(const std::vector<SdpCandidate>& candidates);
+
 // What the focus writes into each of its descriptions (offers and answers).
 struct SdpAnswerParams {
   std::string ice_ufrag;
   std::string ice_pwd;
   std::string fingerprint;   // sha-256, upper-case hex with colons
-  std::string candidate_ip;  // IPv4 or IPv6 literal of the UDP server
-  std::uint16_t candidate_port{0};
+  // Host candidates in preference order; the first gives the c= / o= address and the m= port.
+  std::vector<SdpCandidate> candidates;
   std::uint16_t sctp_port{5000};
   std::uint32_t max_message_size{256 * 1024};
   std::uint64_t session_id{1};

@@ -1,6 +1,7 @@
 #pragma once
-// A UDP transport address (IPv4/IPv6 + port) as the packet path sees it. It is media::StunAddress, so the ICE
-// agent can write it into XOR-MAPPED-ADDRESS as is; this header adds hashing and printing.
+// A transport address (IPv4/IPv6 + port, UDP or TCP) as the packet path sees it. It is media::StunAddress, so
+// the ICE agent can write it into XOR-MAPPED-ADDRESS as is; this header adds hashing and printing. A TCP
+// address (`tcp` set) names one ICE-TCP connection (io/tcp_server.hpp) by its remote end.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -20,6 +21,7 @@ struct TransportAddressHash {
       h *= 1099511628211ull;
     };
     mix(static_cast<std::uint8_t>(a.family));
+    mix(a.tcp ? 1 : 0);
     mix(static_cast<std::uint8_t>(a.port >> 8));
     mix(static_cast<std::uint8_t>(a.port));
     const std::size_t n = a.family == TransportAddress::Family::V4 ? 4 : 16;
@@ -28,7 +30,7 @@ struct TransportAddressHash {
   }
 };
 
-// "1.2.3.4:5" or "[::1]:5".
+// "1.2.3.4:5" or "[::1]:5"; "tcp:1.2.3.4:5" for a TCP address.
 std::string toString(const TransportAddress& a);
 
 }  // namespace chorus::io

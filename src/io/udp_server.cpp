@@ -1,8 +1,11 @@
 #include "io/udp_server.hpp"
 
+#include <boost/asio/ip/v6_only.hpp>
+
 #include <vector>
 
 #include "base/log.hpp"
+#include "io/local_addresses.hpp"
 #include "io/sctp_association.hpp"
 
 namespace chorus::io {
@@ -64,6 +67,8 @@ UdpServer::~UdpServer() {
 Status UdpServer::bind(const udp::endpoint& local, std::uint32_t tick_ms) {
   boost::system::error_code ec;
   socket_.open(local.protocol(), ec);
+  v6_socket_ = local.address().is_v6();
+  if (!ec && v6_socket_ && local.address().is_unspecified()) socket_.set_option(asio::ip::v6_only(false), ec);
   if (!ec) socket_.bind(local, ec);
   if (ec) return fail(Code::Unavailable, "udp bind " + local.address().to_string() + ": " + ec.message());
   // Larger kernel buffers: bursts of video from many participants arrive between loop iterations.
@@ -92,8 +97,8 @@ udp::endpoint UdpServer::localEndpoint() const {
   return socket_.local_endpoint(ec);
 }
 
-std::string UdpServer::advertisedAddress() const {
-  return advertised_.empty() ? localEndpoint().address().to_string() : advertised_;
+std::vector<std::string> UdpServer::advertisedAddresses() const {
+  return advertisedHostAddresses(announced_, localEndpoint().address().to_string(), v6_socket_);
 }
 
 bool UdpServer::addPeer(Peer& peer) {
@@ -109,8 +114,19 @@ void UdpServer::removePeer(Peer& peer) {
 
 bool UdpServer::send(media::ByteSpan datagram, const TransportAddress& to) {
   if (stopped_) return false;
+  if (to.tcp) {  // ICE-TCP: counted by the TcpServer (framesSent)
+    if (tcp_ == nullptr || !tcp_->sendFramed(datagram, to)) {
+      drops_.count(UdpDrop::SendFailed);
+      return false;
+    }
+    return true;
+  }
   boost::system::error_code ec;
-  socket_.send_to(asio::buffer(datagram.data(), datagram.size()), toEndpoint(to), 0, ec);
+  auto dest = toEndpoint(to);
+  if (v6_socket_ && dest.address().is_v4()) {
+    dest = udp::endpoint(asio::ip::make_address_v6(asio::ip::v4_mapped, dest.address().to_v4()), dest.port());
+  }
+  socket_.send_to(asio::buffer(datagram.data(), datagram.size()), dest, 0, ec);
   if (ec) {
     drops_.count(UdpDrop::SendFailed);
     return false;

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -77,15 +78,31 @@ class UdpServer {
   UdpServer(boost::asio::io_context& io, const Clock& clock);
   ~UdpServer();
 
-  // Binds (port 0 = ephemeral) and starts receiving and ticking.
+  // Binds (port 0 = ephemeral) and starts receiving and ticking. An unspecified IPv6 address ("::") binds a
+  // dual-stack socket (IPv4 arrives as v4-mapped and is handled as IPv4).
   Status bind(const boost::asio::ip::udp::endpoint& local, std::uint32_t tick_ms = 10);
   void stop();
   boost::asio::ip::udp::endpoint localEndpoint() const;
-  // The address peers put in their SDP candidate (e.g. the public IP of a host behind 1:1 NAT, or a concrete
-  // address when bound to 0.0.0.0). Default: the bound address.
-  void setAdvertisedAddress(std::string ip) { advertised_ = std::move(ip); }
-  std::string advertisedAddress() const;
+  // The addresses peers put in their SDP candidates. Announced addresses (the public IPs of a host behind
+  // 1:1 NAT) replace the local ones; otherwise a concrete bind address is advertised as is, and a wildcard
+  // bind advertises every usable interface address, read again on each call (io/local_addresses.hpp).
+  void setAnnouncedAddresses(std::vector<std::string> ips) { announced_ = std::move(ips); }
+  std::vector<std::string> advertisedAddresses() const;
   void setListener(Listener* listener) { listener_ = listener; }
+
+  // ICE-TCP (io/tcp_server.hpp) feeds its connections' frames into dispatch() with TCP addresses
+  // (TransportAddress::tcp); send() hands what goes to a TCP address to it, framed.
+  class TcpSender {
+   public:
+    virtual ~TcpSender() = default;
+    virtual bool sendFramed(media::ByteSpan packet, const TransportAddress& to) = 0;
+    virtual std::uint16_t tcpPort() const = 0;
+  };
+  void setTcpSender(TcpSender* sender) { tcp_ = sender; }
+  // The port of the focus's passive TCP candidates; 0 without ICE-TCP.
+  std::uint16_t tcpPort() const { return tcp_ != nullptr ? tcp_->tcpPort() : 0; }
+  bool hasRoute(const TransportAddress& address) const { return by_address_.count(address) != 0; }
+  void dropRoute(const TransportAddress& address) { by_address_.erase(address); }
 
   bool addPeer(Peer& peer);
   void removePeer(Peer& peer);
@@ -123,7 +140,9 @@ class UdpServer {
   std::uint64_t received_{0};
   std::uint64_t sent_{0};
   bool stopped_{true};
-  std::string advertised_;
+  std::vector<std::string> announced_;
+  bool v6_socket_{false};
+  TcpSender* tcp_{nullptr};  // Borrowed, optional.
 };
 
 TransportAddress toTransportAddress(const boost::asio::ip::udp::endpoint& ep) noexcept;

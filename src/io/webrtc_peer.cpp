@@ -99,8 +99,12 @@ SdpAnswerParams WebRtcPeer::localParams() {
   params.ice_ufrag = ice_.localUfrag();
   params.ice_pwd = ice_.localPwd();
   params.fingerprint = identity_.fingerprint();
-  params.candidate_ip = server_.advertisedAddress();
-  params.candidate_port = local.port();
+  const auto addresses = server_.advertisedAddresses();
+  for (const auto& ip : addresses) params.candidates.push_back({ip, local.port(), false});
+  // ICE-TCP: a passive TCP candidate for each address, below all UDP ones (sdp.hpp writeCandidateLines).
+  if (const auto tcp_port = server_.tcpPort(); tcp_port != 0) {
+    for (const auto& ip : addresses) params.candidates.push_back({ip, tcp_port, true});
+  }
   params.max_message_size = kSctpMaxMessageSize;
   params.session_id = session_id_;
   params.session_version = ++sdp_version_;

@@ -55,6 +55,10 @@ struct StunAddress {
   Family family{Family::V4};
   std::uint16_t port{0};
   std::array<std::uint8_t, 16> bytes{};  // network order; only the first 4 are used for V4
+  // The transport the address was seen on: false = UDP, true = TCP (an ICE-TCP connection, RFC 6544). Not on
+  // the wire (XOR-MAPPED-ADDRESS has no transport); it keeps a TCP peer apart from a UDP one at the same
+  // ip:port in the io layer's routing.
+  bool tcp{false};
   bool operator==(const StunAddress&) const = default;
 
   static StunAddress v4(std::array<std::uint8_t, 4> ip, std::uint16_t port) noexcept;

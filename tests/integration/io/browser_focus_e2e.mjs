@@ -7,13 +7,17 @@
 // media back on them; the page must decode the echoed video (framesDecoded on the inbound-rtp of the echo
 // SSRC) and audio, and a PLI from the page must reach the publisher through the focus. Last, the page re-offers
 // (a new canvas video track) over the data channel and the focus answers it; the echo must keep decoding.
-// Usage: node browser_focus_e2e.mjs <io_focus_peer> <playwright-core/index.mjs> <chromium binary>
+// Usage: node browser_focus_e2e.mjs <io_focus_peer> <playwright-core/index.mjs> <chromium binary> [tcp]
+// With "tcp" the focus also serves ICE-TCP and the test runs where every UDP packet is dropped (CTest loads
+// block_udp.nft into the namespace): everything above must then work over one TCP connection, the selected
+// pair must be TCP on both sides, and the focus's UDP port must have received nothing.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import readline from 'node:readline';
 import fs from 'node:fs';
 
-const [peerPath, playwrightPath, chromiumPath] = process.argv.slice(2);
+const [peerPath, playwrightPath, chromiumPath, transportMode] = process.argv.slice(2);
+const tcpOnly = transportMode === 'tcp';
 const { chromium } = await import(playwrightPath);
 const deadline = Date.now() + 60000;
 
@@ -95,8 +99,16 @@ window.state = async () => {
                           nackSent: s.nackCount, samples: s.totalSamplesReceived,
                           concealed: s.concealedSamples, audioLevel: s.audioLevel};
     }
-    if (s.type === 'transport') { out.dtlsCipher = s.dtlsCipher; out.srtpCipher = s.srtpCipher; out.dtlsState = s.dtlsState; }
+    if (s.type === 'transport') { out.dtlsCipher = s.dtlsCipher; out.srtpCipher = s.srtpCipher; out.dtlsState = s.dtlsState;
+                                  out.selectedPairId = s.selectedCandidatePairId; }
   });
+  const stats = await pc.getStats();
+  const pair = out.selectedPairId && stats.get(out.selectedPairId);
+  if (pair) {
+    const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
+    out.selected = {local: local && (local.protocol + ' ' + local.candidateType + ' ' + (local.tcpType || '')),
+                    remote: remote && (remote.protocol + ' ' + remote.address + ':' + remote.port)};
+  }
   return out;
 };
 </script></body></html>`;
@@ -112,7 +124,7 @@ const page = await browser.newPage();
 page.on('console', m => console.log('[page]', m.text()));
 await page.goto(`http://127.0.0.1:${server.address().port}/`);
 
-const peer = spawn(peerPath, ['127.0.0.1'], {stdio: ['pipe', 'pipe', 'inherit']});
+const peer = spawn(peerPath, tcpOnly ? ['127.0.0.1', 'tcp'] : ['127.0.0.1'], {stdio: ['pipe', 'pipe', 'inherit']});
 const peerExit = new Promise(resolve => peer.on('exit', (code, signal) => resolve(signal ? signal : code)));
 const send = (line) => peer.stdin.write(line + '\n');
 const flatten = (s) => s.replace(/\r/g, '').replace(/\n/g, '|');
@@ -232,6 +244,16 @@ if (!(framesBeforeReoffer !== null && echo.video && echo.video.framesDecoded >= 
 }
 if (!browserState || !(browserState.videoPliReceived >= 1)) fails.push('the publisher received no PLI');
 if (!(Number(s.send_drops) === 0)) fails.push(`focus send drops (${s.send_drops})`);
+if (tcpOnly) {
+  if (!answer || !/ tcp \d+ \S+ \d+ typ host tcptype passive/.test(answer)) fails.push('no passive TCP candidate in the answer');
+  if (!(Number(s.udp_rx) === 0)) fails.push(`the focus's UDP port received ${s.udp_rx} datagrams: UDP is not blocked`);
+  if (!(Number(s.udp_tx) === 0)) fails.push(`the focus sent ${s.udp_tx} datagrams over UDP`);
+  if (!(Number(s.tcp_rx) > 100)) fails.push(`too few frames over ICE-TCP (${s.tcp_rx})`);
+  if (!(s.selected || '').startsWith('tcp:')) fails.push(`the focus did not select a TCP address (${s.selected})`);
+  const sel = browserState && browserState.selected;
+  if (!sel || !/^tcp /.test(sel.local) || !/^tcp /.test(sel.remote)) fails.push(`Chromium's selected pair is not TCP (${JSON.stringify(sel)})`);
+  else console.log('selected pair (Chromium):', JSON.stringify(sel));
+}
 if (focus.errors.length) fails.push('focus errors: ' + focus.errors.join('; '));
 if (exitStatus !== 0) fails.push(`io_focus_peer exited with ${exitStatus}`);
 console.log(fails.length ? 'FAIL: ' + fails.join(', ') : 'PASS');

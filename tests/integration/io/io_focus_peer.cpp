@@ -14,6 +14,8 @@
 // send track of its kind (SSRC and payload type rewritten, header extensions stripped, re-protected), and a
 // PLI/FIR the participant sends for the echoed video is relayed as a PLI to its own video SSRC. A re-offer
 // of the participant ("sdp-offer\n<sdp>" from the page) is answered over the data channel.
+// Usage: io_focus_peer [bind-ip [tcp]]; with "tcp" it also serves ICE-TCP (io/tcp_server.hpp) on an ephemeral
+// TCP port of the same address ("listening-tcp <ip> <port>"), and the answer has passive TCP candidates.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -36,6 +38,7 @@
 #include "base/clock.hpp"
 #include "base/log.hpp"
 #include "io/dtls_transport.hpp"
+#include "io/tcp_server.hpp"
 #include "io/udp_server.hpp"
 #include "io/webrtc_peer.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
@@ -80,8 +83,13 @@ constexpr std::string_view kSdpAnswerPrefix = "sdp-answer\n";
 
 class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
  public:
-  FocusApp(asio::io_context& io, std::string bind_ip)
-      : io_(io), server_(io, clock_), input_(io, ::dup(STDIN_FILENO)), stats_timer_(io), bind_ip_(bind_ip) {}
+  FocusApp(asio::io_context& io, std::string bind_ip, bool tcp)
+      : io_(io),
+        server_(io, clock_),
+        input_(io, ::dup(STDIN_FILENO)),
+        stats_timer_(io),
+        bind_ip_(bind_ip),
+        with_tcp_(tcp) {}
 
   bool start() {
     identity_ = DtlsIdentity::generate();
@@ -94,6 +102,16 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
     server_.setListener(this);
     emit("listening " + server_.localEndpoint().address().to_string() + " " +
          std::to_string(server_.localEndpoint().port()));
+    if (with_tcp_) {
+      tcp_ = std::make_unique<TcpServer>(io_, clock_, server_);
+      auto tst = tcp_->bind(asio::ip::tcp::endpoint(asio::ip::make_address(bind_ip_), 0));
+      if (!tst) {
+        emit("error " + tst.error().message);
+        return false;
+      }
+      emit("listening-tcp " + tcp_->localEndpoint().address().to_string() + " " +
+           std::to_string(tcp_->localEndpoint().port()));
+    }
     readLine();
     scheduleStats();
     return true;
@@ -266,12 +284,19 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
     std::string s = "stats udp_rx=" + std::to_string(server_.datagramsReceived()) +
                     " udp_tx=" + std::to_string(server_.datagramsSent()) +
                     " udp_drops=" + std::to_string(server_.drops().total());
+    if (tcp_) {
+      s += " tcp_conns=" + std::to_string(tcp_->connectionCount()) +
+           " tcp_rx=" + std::to_string(tcp_->framesReceived()) +
+           " tcp_tx=" + std::to_string(tcp_->framesSent()) +
+           " tcp_send_drops=" + std::to_string(tcp_->sendDrops());
+    }
     if (!peer_) return s;
     s += " audio=" + std::to_string(peer_->rtpPackets("audio")) +
          " video=" + std::to_string(peer_->rtpPackets("video")) +
          " rtcp=" + std::to_string(peer_->rtcpPackets()) + " dtls=" + toString(peer_->dtlsState()) +
          " ice_answered=" + std::to_string(peer_->ice().requestsAnswered()) +
          " peer_drops=" + std::to_string(peer_->drops().total());
+    if (const auto sel = peer_->ice().selectedAddress()) s += " selected=" + toString(*sel);
     if (peer_->srtpProfile()) s += " srtp=" + std::string(media::srtpProfileName(*peer_->srtpProfile()));
     s += " rtp_sent=" + std::to_string(peer_->rtpPacketsSent()) +
          " rtcp_sent=" + std::to_string(peer_->rtcpPacketsSent()) +
@@ -325,8 +350,15 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
       const auto n = server_.drops().get(static_cast<UdpDrop>(i));
       if (n) emit(std::string("udp-drop ") + toString(static_cast<UdpDrop>(i)) + "=" + std::to_string(n));
     }
+    if (tcp_) {
+      for (std::size_t i = 0; i < static_cast<std::size_t>(TcpClose::Count); ++i) {
+        const auto n = tcp_->closes().get(static_cast<TcpClose>(i));
+        if (n) emit(std::string("tcp-close ") + toString(static_cast<TcpClose>(i)) + "=" + std::to_string(n));
+      }
+    }
     stats_timer_.cancel();
     peer_.reset();
+    if (tcp_) tcp_->stop();
     server_.stop();
     boost::system::error_code ec;
     input_.close(ec);
@@ -340,6 +372,8 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
   asio::streambuf buf_;
   asio::steady_timer stats_timer_;
   std::string bind_ip_;
+  bool with_tcp_{false};
+  std::unique_ptr<TcpServer> tcp_;
   DtlsIdentityPtr identity_;
   std::unique_ptr<WebRtcPeer> peer_;
   int errors_{0};
@@ -364,7 +398,7 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("CHORUS_LOG")) log::parseLevel(env, level);
   log::setLevel(level);
   asio::io_context io;
-  FocusApp app(io, argc > 1 ? argv[1] : "127.0.0.1");
+  FocusApp app(io, argc > 1 ? argv[1] : "127.0.0.1", argc > 2 && std::string(argv[2]) == "tcp");
   if (!app.start()) return 2;
   io.run();
   return app.exitCode();
