@@ -562,6 +562,37 @@ std::string replaceAll(std::string s, const std::string& from, const std::string
   return s;
 }
 
+// A description that waits for send caps waits on its own leg: the engine thread stays free for other legs
+// and for stats, and the bounded fallback (3 s) still lets the offer out. Here the audio feed never produces
+// (its file does not exist), so leg 1's offer can only come from the fallback.
+TEST_F(MediaLoopback, CapsWaitBlocksOnlyItsLeg) {
+  MediaConfig config = testConfig("carol");
+  config.audio_source = "/nonexistent/chorus-no-audio.ogg";
+  auto created = MediaEngine::create(config);
+  ASSERT_TRUE(created) << created.error().message;
+  MediaEngine& carol = **created;
+  const auto start = Clock::now();
+  carol.createLeg(1);
+  carol.createOffer(1);
+  carol.createLeg(2);
+  carol.flush();  // the old blocking wait held the engine thread here for 3 s
+  auto stats = carol.stats(1, 1s);
+  EXPECT_TRUE(stats) << stats.error().message;
+  EXPECT_LT(Clock::now() - start, 1500ms);
+  std::optional<LocalDescription> offer;
+  const auto deadline = Clock::now() + 10s;
+  while (!offer && Clock::now() < deadline) {
+    for (auto& ev : carol.poll()) {
+      if (auto* d = std::get_if<LocalDescription>(&ev)) offer = *d;
+    }
+    if (!offer) carol.waitForEvents(50ms);
+  }
+  ASSERT_TRUE(offer) << "no offer after the fallback";
+  EXPECT_EQ(offer->leg, 1u);
+  EXPECT_EQ(offer->type, SdpType::Offer);
+  EXPECT_GE(Clock::now() - start, 2500ms) << "the offer did not wait for caps";
+}
+
 TEST_F(MediaLoopback, AnswerFollowsOfferPayloadTypes) {
   // A browser-like offer with other payload numbers than ours (opus 109, VP8 98).
   alice_->createLeg(1);
