@@ -13,6 +13,15 @@ void EndpointBackend::execute(const core::Action& action) {
   } else if (const auto* ans = std::get_if<core::act::CreateAnswer>(&action)) {
     engine_.createAnswer(ans->leg);
   } else if (const auto* r = std::get_if<core::act::SetRemoteDescription>(&action)) {
+    if (on_remote_candidate) {
+      // Candidates inside the description (a focus puts all of its own there).
+      const std::string& sdp = r->description.sdp;
+      for (std::size_t pos = sdp.find("a=candidate:"); pos != std::string::npos;
+           pos = sdp.find("a=candidate:", pos + 1)) {
+        const auto end = sdp.find_first_of("\r\n", pos);
+        on_remote_candidate(r->leg, sdp.substr(pos + 2, end == std::string::npos ? std::string::npos : end - pos - 2));
+      }
+    }
     auto type = endpoint::parseSdpType(r->description.type);
     if (type) engine_.setRemoteDescription(r->leg, *type, r->description.sdp);
   } else if (const auto* c = std::get_if<core::act::AddRemoteCandidates>(&action)) {

@@ -15,7 +15,8 @@ class EndpointBackend final : public matrix::MediaBackend {
  public:
   explicit EndpointBackend(endpoint::MediaEngine& engine) : engine_(engine) {}
 
-  // Optional: told of every remote candidate handed to the engine (diagnostics of legs that do not connect).
+  // Optional: told of every remote candidate handed to the engine, trickled or inside a remote description
+  // (diagnostics of legs that do not connect).
   std::function<void(core::LegId, const std::string&)> on_remote_candidate;
 
   // matrix::MediaBackend

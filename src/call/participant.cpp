@@ -70,6 +70,7 @@ struct LegView {
   // connecting): the candidates on both sides, bounded.
   TimeMs connecting_since{0};
   bool reported{false};
+  bool connected_once{false};
   std::vector<std::string> local_candidates;
   std::vector<std::string> remote_candidates;
 
@@ -124,7 +125,7 @@ class Participant {
   void pumpMedia();
   void pollStats();
   void checkConnecting();
-  void reportNotConnected(core::LegId id, LegView& v);
+  void reportNotConnected(core::LegId id, LegView& v, const std::string& ended_by = {});
   void render();
   void stop(const std::string& why, bool terminate = false);
   void applyCommand(const std::string& cmd);
@@ -196,6 +197,7 @@ void Participant::onNotify(const core::Action& a) {
     if (l->state == core::LegState::Connecting && v.state != core::LegState::Connecting) {
       v.connecting_since = SystemClock().nowMs();
     }
+    if (l->state == core::LegState::Connected) v.connected_once = true;
     if (l->state == core::LegState::Connected && v.reported) {
       CHORUS_LOG(Warn, "call", "leg to " << l->user_id << "/" << l->device_id << " connected after all");
     }
@@ -209,6 +211,11 @@ void Participant::onNotify(const core::Action& a) {
           {"reason", l->reason},
           {"focus", l->focus}});
     if (l->state == core::LegState::Ended) {
+      // A leg that gave up before it ever connected (ICE failed, timed out) is reported like a stuck one.
+      if (v.connecting_since != 0 && !v.reported && !v.connected_once) {
+        v.reported = true;
+        reportNotConnected(l->leg, v, l->reason);
+      }
       for (const auto& [key, t] : v.peers()) closed_totals_[key].add(t);
       legs_.erase(l->leg);
     }
@@ -365,11 +372,13 @@ void Participant::checkConnecting() {
 }
 
 // At the default log level (and as a JSON event): what ICE knows about a leg that has not connected.
-void Participant::reportNotConnected(core::LegId id, LegView& v) {
+void Participant::reportNotConnected(core::LegId id, LegView& v, const std::string& ended_by) {
   endpoint::LegStats st;
   if (engine_) {
     if (auto s = engine_->stats(id, std::chrono::milliseconds(500))) st = *s;
   }
+  if (st.ice_state.empty()) st.ice_state = ended_by == "ice_failed" ? "failed" : "unknown";
+  if (st.connection_state.empty()) st.connection_state = "closed";
   std::string reason;
   if (v.local_candidates.empty()) {
     reason = "we gathered no ICE candidate";
@@ -384,6 +393,7 @@ void Participant::reportNotConnected(core::LegId id, LegView& v) {
   } else {
     reason = "ICE " + st.ice_state + ", connection " + st.connection_state;
   }
+  if (!ended_by.empty()) reason = "the leg ended (" + ended_by + ") before it connected: " + reason;
   // webrtcbin 1.22 gives no per-pair state: the pairs are every local x remote candidate of one transport
   // and address family, all in the ICE state above.
   json::array local, remote, pairs, seen;
@@ -424,6 +434,7 @@ void Participant::reportNotConnected(core::LegId id, LegView& v) {
                  {"peer", v.user_id + "/" + v.device_id},
                  {"focus", v.focus},
                  {"reason", reason},
+                 {"after_ms", v.connecting_since ? SystemClock().nowMs() - v.connecting_since : 0},
                  {"ice_state", st.ice_state},
                  {"connection_state", st.connection_state},
                  {"local_candidates", local},
@@ -431,8 +442,8 @@ void Participant::reportNotConnected(core::LegId id, LegView& v) {
                  {"pairs", pairs},
                  {"webrtcbin_candidates", seen}};
   CHORUS_LOG(Warn, "call", "leg to " << v.user_id << "/" << v.device_id << " has not connected "
-                                     << kNotConnectedReportMs / 1000 << " s after offer/answer: " << reason
-                                     << "; details: " << json::serialize(o));
+                                     << (SystemClock().nowMs() - v.connecting_since) / 1000
+                                     << " s after offer/answer: " << reason << "; details: " << json::serialize(o));
   emit(std::move(o));
 }
 

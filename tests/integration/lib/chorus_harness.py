@@ -159,12 +159,12 @@ class Participant(JsonLinesProcess):
 
 
 class Focus(JsonLinesProcess):
-    """One `chorus focus --json` process on 127.0.0.1."""
+    """One `chorus focus --json` process on every address of the (namespace's) machine, as a user runs it."""
 
     def __init__(self, chorus, hs, user, extra=()):
         self.user = user
         args = [chorus, "--log-level", os.environ.get("FOCUS_LOG", "info"), "focus", "--homeserver", hs.url, "--user",
-                user, "--password", "pw", "--bind", "127.0.0.1", "--udp-port", "0", "--json", "--stats-interval",
+                user, "--password", "pw", "--udp-port", "0", "--json", "--stats-interval",
                 "0.5"] + list(extra)
         self.start(args, os.path.join(hs.dir, "focus-%s.err" % user))
 
