@@ -49,10 +49,15 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-m
   '--disable-sync', '--no-first-run', '--autoplay-policy=no-user-gesture-required',
   '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'];
 
-// Resolves {ctx, close}; close() also removes the profile directory.
-async function launchChromium(chromium, executablePath) {
+// A browser as a person runs it: fake camera and microphone, nothing else changed (no loopback, no mDNS flags).
+const CHROMIUM_PLAIN_ARGS = CHROMIUM_ARGS.filter((a) =>
+  a !== '--allow-loopback-in-peer-connection' && !a.startsWith('--disable-features=WebRtcHideLocalIpsWithMdns'));
+
+// Resolves {ctx, close}; close() also removes the profile directory. `plain`: CHROMIUM_PLAIN_ARGS.
+async function launchChromium(chromium, executablePath, { plain = false } = {}) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-chr-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: CHROMIUM_ARGS });
+  const args = plain ? CHROMIUM_PLAIN_ARGS : CHROMIUM_ARGS;
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args });
   const close = async () => {
     try { await ctx.close(); } catch {}
     fs.rmSync(profile, { recursive: true, force: true });
