@@ -202,9 +202,10 @@ void registerBench(CLI::App& app, Runner* runner) {
   cb->add_option("--rounds", ccli->opt.rounds, "Newcomers, one after the other")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  cb->add_option("--mode", ccli->opt.mode,
-                 "event (leg setup as shipped), blocking (chorus call --blocking-caps-wait), or both")
-      ->check(CLI::IsMember({"event", "blocking", "both"}))
+  cb->add_option(
+        "--mode", ccli->opt.mode,
+        "event (leg setup as shipped), legacy (the old one: chorus call --legacy-leg-setup), or both")
+      ->check(CLI::IsMember({"event", "legacy", "both"}))
       ->capture_default_str();
   cb->add_option("--timeout", ccli->opt.timeout_s, "Seconds per phase before giving up")
       ->check(CLI::Range(1.0, 600.0))

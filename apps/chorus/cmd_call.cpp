@@ -32,8 +32,8 @@ void registerCall(CLI::App& app, Runner* runner) {
   cmd->add_option_function<std::string>(
       "--video-label", [opt](const std::string& text) { opt->video_label = text; },
       "text drawn on the test video pattern (default: your user id; \"\" for none)");
-  cmd->add_flag("--blocking-caps-wait", opt->blocking_caps_wait,
-                "old leg setup: block the media engine until a leg's send pads have caps (benchmarks)")
+  cmd->add_flag("--legacy-leg-setup", opt->legacy_leg_setup,
+                "the media engine's old leg setup, for comparison in benchmarks")
       ->group("");
   cmd->add_flag("--loopback-only", opt->loopback_only, "gather only 127.0.0.1 ICE candidates (local tests)");
   cmd->add_flag("--relay-only", opt->relay_only,

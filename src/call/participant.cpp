@@ -551,7 +551,7 @@ void Participant::startSession() {
     mc.loopback_only = opt_.loopback_only;
     mc.relay_only = opt_.relay_only;
     mc.video_label = opt_.video_label.value_or(client_.userId());
-    mc.blocking_caps_wait = opt_.blocking_caps_wait;
+    mc.legacy_leg_setup = opt_.legacy_leg_setup;
     mc.name = client_.deviceId();
     if (turn) {
       // {"uris": ["turn:host:port?transport=udp", ...], "username", "password"}

@@ -27,8 +27,8 @@ struct ParticipantOptions {
   // The text on the "test" video pattern, so people can tell participants apart: nullopt = our user id,
   // "" = none.
   std::optional<std::string> video_label;
-  // The media engine's old blocking leg setup (`chorus bench call` compares).
-  bool blocking_caps_wait{false};
+  // The media engine's old leg setup (`chorus bench call` compares; MediaConfig::legacy_leg_setup).
+  bool legacy_leg_setup{false};
   bool loopback_only{false};      // gather only 127.0.0.1 candidates (tests, local demos)
   bool relay_only{false};         // use only TURN relay candidates (from /voip/turnServer)
   bool use_delayed_events{true};  // MSC4140 when the homeserver has it

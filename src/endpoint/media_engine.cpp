@@ -241,6 +241,17 @@ GstPadProbeReturn onSendGate(GstPad*, GstPadProbeInfo*, gpointer data) {
              : GST_PAD_PROBE_DROP;
 }
 
+// The tee of a feed sends an ALLOCATION query down every branch (in the feed's streaming thread) whenever a
+// branch is added. The query is serialized: it waits in the leg's queue and then in webrtcbin, whose send
+// path is blocked until DTLS is up. So one leg still connecting stalled the feed for every leg — measured: a
+// leg created meanwhile got its first caps only when that other leg connected (~1 s), and a blocked engine
+// thread (which delays the other leg's connection) turned that into the 3 s caps timeout. The branches
+// allocate nothing special, so the query is answered "no" at the leg's door.
+GstPadProbeReturn onBranchQuery(GstPad*, GstPadProbeInfo* info, gpointer) {
+  GstQuery* query = GST_PAD_PROBE_INFO_QUERY(info);
+  return GST_QUERY_TYPE(query) == GST_QUERY_ALLOCATION ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+}
+
 // What the probe on a webrtcbin sink pad updates when a CAPS event passes: the payload type, and a callback
 // that asks the engine thread to resume the leg if it waits for caps (it posts; it never runs leg code here).
 struct SinkCapsWatch {
@@ -609,15 +620,20 @@ void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
   if (config.relay_only)
     g_object_set(leg->webrtc, "ice-transport-policy", GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY, nullptr);
   gst_bin_add(GST_BIN(leg->bin.get()), leg->webrtc);
-  if (config.loopback_only) {
+  {
     GstObject* ice = nullptr;
     g_object_get(leg->webrtc, "ice-agent", &ice, nullptr);
     if (ice != nullptr) {
-      gboolean added = FALSE;
-      g_signal_emit_by_name(ice, "add-local-ip-address", "127.0.0.1", &added);
-      g_object_set(ice, "ice-tcp", FALSE, nullptr);
+      // UDP only (relayed through TURN over TCP/TLS where UDP is blocked): with ICE-TCP pairs, webrtcbin 1.22's
+      // leg fails at connect ("nicesrc: Internal data stream error ... not-linked"), measured against a focus
+      // that offers passive TCP candidates (docs/endpoint.md).
+      if (!config.ice_tcp) g_object_set(ice, "ice-tcp", FALSE, nullptr);
+      if (config.loopback_only) {
+        gboolean added = FALSE;
+        g_signal_emit_by_name(ice, "add-local-ip-address", "127.0.0.1", &added);
+        if (!added) error(id, "createLeg: cannot restrict ICE to 127.0.0.1");
+      }
       gst_object_unref(ice);
-      if (!added) error(id, "createLeg: cannot restrict ICE to 127.0.0.1");
     }
   }
   leg->shared->follow_webrtcbin_negotiation_needed = !options.data_channel.has_value();
@@ -699,6 +715,8 @@ bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
   if (gst_pad_link(pay_src.get(), b->webrtc_sink.get()) != GST_PAD_LINK_OK) return false;
 
   PadPtr queue_sink(gst_element_get_static_pad(queue, "sink"));
+  if (!config.legacy_leg_setup)
+    gst_pad_add_probe(queue_sink.get(), GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM, onBranchQuery, nullptr, nullptr);
   GstPad* ghost = gst_ghost_pad_new(("sink_" + suffix).c_str(), queue_sink.get());
   gst_pad_set_active(ghost, TRUE);
   gst_element_add_pad(leg.bin.get(), ghost);
@@ -731,7 +749,7 @@ bool MediaEngine::Impl::capsReadyOrDefer(Leg& leg, std::function<void()> retry) 
     leg.caps_wait_expired = false;
     return true;
   }
-  if (config.blocking_caps_wait) {
+  if (config.legacy_leg_setup) {
     waitForSendCapsBlocking(leg);
     return true;
   }
@@ -797,7 +815,7 @@ void MediaEngine::Impl::runLegCommand(LegId id, std::function<void()> fn) {
   fn();
 }
 
-// The old behaviour (MediaConfig::blocking_caps_wait, for comparison in `chorus bench call`): the engine
+// The old behaviour (MediaConfig::legacy_leg_setup, for comparison in `chorus bench call`): the engine
 // thread polls until caps are there, for at most kCapsWaitLimit, and every other leg waits with it.
 void MediaEngine::Impl::waitForSendCapsBlocking(Leg& leg) {
   const auto deadline = std::chrono::steady_clock::now() + kCapsWaitLimit;

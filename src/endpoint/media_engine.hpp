@@ -31,6 +31,8 @@ struct MediaConfig {
   // Only gather 127.0.0.1 host candidates (tests, local demos). Run inside `unshare -n` for full isolation:
   // libnice still enumerates interfaces.
   bool loopback_only{false};
+  // libnice's ICE-TCP (RFC 6544). Off: webrtcbin 1.22 legs fail at connect on a TCP pair (docs/endpoint.md).
+  bool ice_tcp{false};
   std::string stun_server;                // "stun://host:port"; empty = none
   std::vector<std::string> turn_servers;  // "turn(s)://user:pass@host:port"
   bool relay_only{false};                 // ICE transport policy "relay": only TURN candidates
@@ -40,9 +42,11 @@ struct MediaConfig {
   // logged.
   std::string video_label;
   // The old leg setup, for comparison (`chorus bench call`): the engine thread blocks (up to 3 s per
-  // description) until the leg's send pads have caps, and every other leg waits with it. Default: the
-  // description waits on its own leg only and resumes when the caps arrive.
-  bool blocking_caps_wait{false};
+  // description) until the leg's send pads have caps, and every other leg waits with it; the feeds' tees
+  // send their allocation queries into connecting legs (where they wait for DTLS, stalling the feed).
+  // Default: a description waits on its own leg only and resumes when the caps arrive; the legs refuse those
+  // queries.
+  bool legacy_leg_setup{false};
   std::string name{"chorus"};  // names the pipeline and log tag; useful with 2 engines in 1 process
 };
 

@@ -295,21 +295,20 @@ Status startHomeserver(Harness& h, const std::vector<std::string>& users) {
   return ok();
 }
 
-std::vector<std::string> callArgv(const Harness& h, const std::string& user, bool create,
-                                  bool blocking_caps) {
+std::vector<std::string> callArgv(const Harness& h, const std::string& user, bool create, bool legacy) {
   std::vector<std::string> argv = {
       h.opt.chorus_binary, "call",  "--homeserver", h.url,   "--user",           user,
       "--password",        "bench", "--room",       h.alias, "--json",           "--no-commands",
       "--width",           "320",   "--height",     "180",   "--stats-interval", "5"};
   if (create) argv.push_back("--create");
-  if (blocking_caps) argv.push_back("--blocking-caps-wait");
+  if (legacy) argv.push_back("--legacy-leg-setup");
   return argv;
 }
 
 // One mode: the mesh of `participants`, then `rounds` newcomers.
 json::object runMode(Harness& h, const std::vector<std::string>& members, const std::string& newcomer,
-                     bool blocking_caps) {
-  const std::string tag = blocking_caps ? "blocking" : "event";
+                     bool legacy) {
+  const std::string tag = legacy ? "legacy" : "event";
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(h.opt.timeout_s * 1000));
   json::object out{{"mode", tag}};
   std::vector<Child> bots(members.size());
@@ -318,7 +317,7 @@ json::object runMode(Harness& h, const std::vector<std::string>& members, const 
   for (const auto& m : members) mxids.push_back("@" + m + ":localhost");
   for (std::size_t i = 0; i < members.size(); ++i) {
     bots[i].name = members[i];
-    if (!spawnChild(bots[i], callArgv(h, members[i], i == 0, blocking_caps),
+    if (!spawnChild(bots[i], callArgv(h, members[i], i == 0, legacy),
                     h.dir + "/" + tag + "-" + members[i] + ".log")) {
       out["error"] = "cannot start chorus call";
       return out;
@@ -354,7 +353,7 @@ json::object runMode(Harness& h, const std::vector<std::string>& members, const 
   bool all_complete = true;
   for (int r = 0; r < h.opt.rounds; ++r) {
     Child nc{newcomer};
-    if (!spawnChild(nc, callArgv(h, newcomer, false, blocking_caps),
+    if (!spawnChild(nc, callArgv(h, newcomer, false, legacy),
                     h.dir + "/" + tag + "-" + newcomer + "-" + std::to_string(r + 1) + ".log")) {
       out["error"] = "cannot start the newcomer";
       break;
@@ -412,8 +411,8 @@ std::string fmt(const json::value* v) {
 
 Result<json::object> runCallBench(const CallBenchOptions& opt) {
   if (opt.participants < 1 || opt.participants > 8) return fail(Code::InvalidArgument, "participants: 1..8");
-  if (opt.mode != "event" && opt.mode != "blocking" && opt.mode != "both")
-    return fail(Code::InvalidArgument, "mode: event | blocking | both");
+  if (opt.mode != "event" && opt.mode != "legacy" && opt.mode != "both")
+    return fail(Code::InvalidArgument, "mode: event | legacy | both");
   std::signal(SIGPIPE, SIG_IGN);
   CallBenchOptions o = opt;
   if (o.chorus_binary.empty()) {
@@ -446,8 +445,8 @@ Result<json::object> runCallBench(const CallBenchOptions& opt) {
        "the newcomer's leg event 'connecting': outgoing leg = the peer's answer arrived, incoming "
        "leg = the newcomer's answer was sent"}};
   json::object modes;
-  if (opt.mode != "blocking") modes["event"] = runMode(h, members, newcomer, false);
-  if (opt.mode != "event") modes["blocking"] = runMode(h, members, newcomer, true);
+  if (opt.mode != "legacy") modes["event"] = runMode(h, members, newcomer, false);
+  if (opt.mode != "event") modes["legacy"] = runMode(h, members, newcomer, true);
   result["modes"] = std::move(modes);
   endChild(h.hs);
   if (o.keep_temp) {
@@ -473,7 +472,10 @@ std::string formatCallBench(const json::object& r) {
   for (const auto& [name, mv] : modes) {
     const auto& m = mv.as_object();
     o << "\n  mode " << std::string(name)
-      << (name == "event" ? " (event-driven leg setup)" : " (old: blocking wait for send caps)") << "\n";
+      << (name == "event"
+              ? " (event-driven leg setup)"
+              : " (old: blocking wait for send caps, tee allocation queries into connecting legs)")
+      << "\n";
     if (const auto* e = m.if_contains("error")) o << "    error: " << fmt(e) << "\n";
     if (const auto* mc = m.if_contains("mesh_connected_s"))
       o << "    first mesh connected after " << fmt(mc) << " s\n";

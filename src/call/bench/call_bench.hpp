@@ -19,8 +19,8 @@ struct CallBenchOptions {
   int participants{3};        // already in the call when the newcomer enters
   int rounds{3};              // newcomers, one after the other
   double timeout_s{30};       // per phase (initial mesh, each newcomer)
-  // "event": the engine's event-driven leg setup; "blocking": the old blocking wait for send caps
-  // (`chorus call --blocking-caps-wait`); "both": one run of each.
+  // "event": the engine's event-driven leg setup; "legacy": the old one (blocking wait for send caps, tee
+  // allocation queries into connecting legs: `chorus call --legacy-leg-setup`); "both": one run of each.
   std::string mode{"both"};
   // true: the newcomer's user id sorts first, so it places the calls (it sends the offers, as js-sdk's rule
   // has it: the lower user id calls); false: the others call the newcomer (it answers).
@@ -28,7 +28,7 @@ struct CallBenchOptions {
   bool keep_temp{false};
 };
 
-// One JSON object: {"aim_s", "modes": {"event": {...}, "blocking": {...}}}. Each mode has "rounds" (legs with
+// One JSON object: {"aim_s", "modes": {"event": {...}, "legacy": {...}}}. Each mode has "rounds" (legs with
 // their times in seconds) and the maxima. An error only when nothing could be started.
 Result<boost::json::object> runCallBench(const CallBenchOptions& options);
 
