@@ -30,6 +30,8 @@ const char* toString(TcpClose c) noexcept {
   switch (c) {
     case TcpClose::TooManyConnections:
       return "too_many_connections";
+    case TcpClose::TooManyFromAddress:
+      return "too_many_from_address";
     case TcpClose::NotStun:
       return "not_stun";
     case TcpClose::NotValidated:
@@ -134,10 +136,21 @@ void TcpServer::acceptNext() {
       acceptNext();
       return;
     }
+    const TransportAddress remote = tcpAddress(remote_ep);
+    std::size_t same_ip = 0;
+    for (const auto& [addr, conn] : connections_) {
+      if (addr.family == remote.family && addr.bytes == remote.bytes && addr.port != remote.port) ++same_ip;
+    }
+    if (same_ip >= limits_.max_connections_per_ip) {
+      closes_.count(TcpClose::TooManyFromAddress);
+      socket.close(ep_ec);
+      acceptNext();
+      return;
+    }
     ++accepted_;
     socket.set_option(tcp::no_delay(true), ep_ec);
     auto c = std::make_shared<Connection>(std::move(socket), limits_.max_frame);
-    c->remote = tcpAddress(remote_ep);
+    c->remote = remote;
     c->created_ms = c->last_rx_ms = clock_.nowMs();
     if (auto it = connections_.find(c->remote); it != connections_.end()) {
       auto old = it->second;

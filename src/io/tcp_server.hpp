@@ -8,11 +8,12 @@
 // it names, and the peer's answers and media come back out through send() when its selected address is that
 // connection.
 //
-// Bounds, per server: at most `max_connections` connections; per connection one read buffer of max_frame + 2
-// bytes and at most `max_queued_bytes` of unsent frames (a frame that does not fit is dropped whole, like a
-// full UDP socket buffer drops a datagram). A connection is closed when its first frame is not a STUN
-// message, when no STUN check routed it to a peer within `validate_timeout_ms`, on a frame over the limit,
-// and after `idle_timeout_ms` without a byte from the participant. Single-threaded (the io_context thread).
+// Bounds, per server: at most `max_connections` connections, `max_connections_per_ip` from one IP; per
+// connection one read buffer of max_frame + 2 bytes and at most `max_queued_bytes` of unsent frames (a frame
+// that does not fit is dropped whole, like a full UDP socket buffer drops a datagram). A connection is closed
+// when its first frame is not a STUN message, when no STUN check routed it to a peer within
+// `validate_timeout_ms`, on a frame over the limit, and after `idle_timeout_ms` without a byte from the
+// participant. Single-threaded (the io_context thread).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,9 @@ namespace chorus::io {
 
 struct TcpLimits {
   std::size_t max_connections{1024};
+  // From one remote IP address (many participants may share one NAT address; one host cannot take every
+  // slot).
+  std::size_t max_connections_per_ip{64};
   std::size_t max_frame{8192};
   std::size_t max_queued_bytes{256 * 1024};
   TimeMs validate_timeout_ms{5'000};
@@ -42,6 +46,7 @@ struct TcpLimits {
 
 enum class TcpClose : std::uint8_t {
   TooManyConnections,  // refused at accept
+  TooManyFromAddress,  // refused at accept: max_connections_per_ip from that IP address
   NotStun,             // the first frame was not STUN
   NotValidated,        // no STUN check routed it to a peer in time
   FrameTooLarge,

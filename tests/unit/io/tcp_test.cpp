@@ -421,6 +421,26 @@ TEST_F(TcpServerTest, ConnectionsBeyondTheLimitAreRefused) {
   EXPECT_EQ(tcp_->accepted(), 2u);
 }
 
+TEST_F(TcpServerTest, ConnectionsFromOneAddressAreCapped) {
+  SystemClock clock;
+  TcpLimits limits;
+  limits.max_connections_per_ip = 3;
+  start(clock, limits);
+  std::vector<std::unique_ptr<TcpParticipant>> ps;
+  for (int i = 0; i < 5; ++i) {
+    ps.push_back(std::make_unique<TcpParticipant>(io, *DtlsIdentity::generate()));
+    ps.back()->connect(tcp_->localEndpoint());
+  }
+  ASSERT_TRUE(runUntil([&] { return tcp_->closes().get(TcpClose::TooManyFromAddress) == 2; }));
+  EXPECT_EQ(tcp_->connectionCount(), 3u);
+  // Another address of the same host is another IP: 127.0.0.2 gets in.
+  TcpParticipant other(io, *DtlsIdentity::generate());
+  other.socket.open(tcp::v4());
+  other.socket.bind(tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
+  other.connect(tcp_->localEndpoint());
+  ASSERT_TRUE(runUntil([&] { return tcp_->connectionCount() == 4; }));
+}
+
 TEST_F(TcpServerTest, TheSendQueueIsBoundedAndDropsWholeFrames) {
   SystemClock clock;
   TcpLimits limits;
