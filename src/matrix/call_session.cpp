@@ -69,7 +69,9 @@ void CallSession::syncLoop() {
       return;
     }
     sync_backoff_ms_ = 0;
-    auto batch = parseSyncResponse(*r);
+    std::size_t skipped = 0;
+    auto batch = parseSyncResponse(*r, &skipped);
+    sync_events_skipped_ += skipped;
     if (!batch) {
       CHORUS_LOG(Warn, "matrix", "unusable sync reply: " << batch.error().message);
       loop_.setTimer(1'000, [this] { syncLoop(); });

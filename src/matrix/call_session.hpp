@@ -56,6 +56,9 @@ class CallSession {
   const std::string& roomId() const { return room_id_; }
   bool delayedEventsSupported() const { return delayed_supported_; }
   std::uint64_t syncCount() const { return syncs_; }
+  // Events of /sync replies skipped as malformed, and ill-formed UTF-8 sequences replaced (all replies).
+  std::uint64_t syncEventsSkipped() const { return sync_events_skipped_; }
+  std::uint64_t syncInvalidUtf8() const { return client_.invalidUtf8Sequences(); }
 
  private:
   void afterJoin();
@@ -87,6 +90,7 @@ class CallSession {
   bool stopping_{false};
   bool abandoned_{false};
   std::uint64_t syncs_{0};
+  std::uint64_t sync_events_skipped_{0};
   TimeMs sync_backoff_ms_{0};
   Ready ready_;
   std::optional<EventLoop::TaskId> wake_timer_;

@@ -71,7 +71,17 @@ void Client::attempt(HttpRequest req, Reply cb, RetryPolicy policy, int attempt_
   loop_.request(std::move(copy), [this, req = std::move(req), cb = std::move(cb), policy,
                                   attempt_no](HttpResponse resp) mutable {
     if (resp.status >= 200 && resp.status < 300) {
-      auto parsed = parseReply(resp.body, kMaxSyncBytes);
+      std::size_t bad_utf8 = 0;
+      auto parsed = parseReply(resp.body, kMaxSyncBytes, &bad_utf8);
+      if (bad_utf8) {
+        // Not fatal: one hostile event must not stall the caller's loop (e.g. /sync retrying one `since`).
+        if (invalid_utf8_replies_++ < 10) {
+          CHORUS_LOG(Warn, "matrix",
+                     "reply to " << req.method << " " << req.url << " carried " << bad_utf8
+                                 << " ill-formed UTF-8 sequence(s); replaced by U+FFFD");
+        }
+        invalid_utf8_sequences_ += bad_utf8;
+      }
       if (!parsed) {
         cb(fail(Code::DataLoss,
                 "homeserver reply to " + req.method + " " + req.url + ": " + parsed.error().message));

@@ -49,6 +49,9 @@ class Client {
   const std::string& deviceId() const { return device_id_; }
   const std::string& accessToken() const { return access_token_; }
   const std::string& homeserver() const { return base_; }
+  // Replies that carried ill-formed UTF-8 (decoded lossily, see parseReply), and the sequences replaced.
+  std::uint64_t invalidUtf8Replies() const { return invalid_utf8_replies_; }
+  std::uint64_t invalidUtf8Sequences() const { return invalid_utf8_sequences_; }
   // The errcode of the last failed reply (for callers that branch on it, e.g. M_NOT_FOUND on restart).
   static std::string errcodeOf(const Error& e);
 
@@ -62,6 +65,8 @@ class Client {
   std::string device_id_;
   std::string txn_prefix_;
   std::uint64_t txn_counter_{0};
+  std::uint64_t invalid_utf8_replies_{0};
+  std::uint64_t invalid_utf8_sequences_{0};
 };
 
 }  // namespace chorus::matrix

@@ -6,8 +6,78 @@ namespace chorus::matrix {
 
 namespace json = boost::json;
 
-Result<json::object> parseReply(std::string_view body, std::size_t max_bytes) {
+namespace {
+
+// Length of the well-formed sequence at s[i], or 0 when it is ill-formed; *subpart receives the length of
+// the maximal ill-formed prefix to replace by one U+FFFD (at least 1).
+std::size_t utf8SequenceAt(std::string_view s, std::size_t i, std::size_t* subpart) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  *subpart = 1;
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;  // no UTF-16 surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;  // 0x80..0xC1, 0xF5..0xFF never start a sequence
+  }
+  for (std::size_t k = 1; k < len; ++k) {
+    if (i + k >= s.size()) return 0;
+    const unsigned char x = b(i + k);
+    const bool in_range = k == 1 ? (x >= lo && x <= hi) : (x >= 0x80 && x <= 0xBF);
+    if (!in_range) return 0;
+    *subpart = k + 1;
+  }
+  return len;
+}
+
+}  // namespace
+
+std::size_t repairUtf8(std::string_view in, std::string& out) {
+  std::size_t replaced = 0;
+  std::size_t i = 0;
+  std::size_t copied = 0;  // in[0, copied) is already in out
+  while (i < in.size()) {
+    if (static_cast<unsigned char>(in[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t subpart = 1;
+    if (const std::size_t n = utf8SequenceAt(in, i, &subpart)) {
+      i += n;
+      continue;
+    }
+    if (replaced == 0) {
+      out.clear();
+      out.reserve(in.size() + 16);
+    }
+    out.append(in.substr(copied, i - copied));
+    out.append("\xEF\xBF\xBD");  // U+FFFD
+    ++replaced;
+    i += subpart;
+    copied = i;
+  }
+  if (replaced) out.append(in.substr(copied));
+  return replaced;
+}
+
+Result<json::object> parseReply(std::string_view body, std::size_t max_bytes, std::size_t* invalid_utf8) {
+  if (invalid_utf8) *invalid_utf8 = 0;
   if (body.size() > max_bytes) return fail(Code::ResourceExhausted, "reply larger than the limit");
+  std::string repaired;
+  if (const std::size_t bad = repairUtf8(body, repaired)) {
+    if (invalid_utf8) *invalid_utf8 = bad;
+    body = repaired;
+  }
   json::parse_options opt;
   opt.max_depth = kMaxSyncDepth;
   boost::system::error_code ec;
@@ -56,8 +126,9 @@ const json::array* arrayAt(const json::object& o, std::string_view a, std::strin
 
 }  // namespace
 
-Result<SyncBatch> parseSyncResponse(std::string_view body, std::size_t* skipped_events) {
-  auto parsed = parseReply(body, kMaxSyncBytes);
+Result<SyncBatch> parseSyncResponse(std::string_view body, std::size_t* skipped_events,
+                                    std::size_t* invalid_utf8) {
+  auto parsed = parseReply(body, kMaxSyncBytes, invalid_utf8);
   if (!parsed) return fail(parsed.error());
   return parseSyncResponse(*parsed, skipped_events);
 }

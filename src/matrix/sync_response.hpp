@@ -32,9 +32,11 @@ struct SyncBatch {
   std::vector<core::ToDeviceMessage> to_device;
 };
 
-// Lenient like a client must be: malformed events are skipped (and counted), not fatal; the reply as a whole
-// fails only when it is not JSON or lacks next_batch.
-Result<SyncBatch> parseSyncResponse(std::string_view body, std::size_t* skipped_events = nullptr);
+// Lenient like a client must be: malformed events are skipped (and counted), not fatal; invalid UTF-8 is
+// decoded lossily (see repairUtf8; *invalid_utf8 counts the replaced sequences), so one bad event cannot
+// stall the sync loop; the reply as a whole fails only when it is not JSON or lacks next_batch.
+Result<SyncBatch> parseSyncResponse(std::string_view body, std::size_t* skipped_events = nullptr,
+                                    std::size_t* invalid_utf8 = nullptr);
 Result<SyncBatch> parseSyncResponse(const boost::json::object& root, std::size_t* skipped_events = nullptr);
 
 // A Matrix error reply: {"errcode", "error", "retry_after_ms"?}.
@@ -46,8 +48,15 @@ struct MatrixError {
 };
 MatrixError parseMatrixError(long status, std::string_view body);
 
-// Bounded JSON parse of a homeserver reply.
-Result<boost::json::object> parseReply(std::string_view body, std::size_t max_bytes = 1024 * 1024);
+// Bounded JSON parse of a homeserver reply. Ill-formed UTF-8 (which a homeserver may store raw from a hostile
+// client, e.g. an event type sent as a percent-encoded 0xFF) is replaced by U+FFFD rather than failing the
+// whole reply; *invalid_utf8 receives the number of replaced sequences.
+Result<boost::json::object> parseReply(std::string_view body, std::size_t max_bytes = 1024 * 1024,
+                                       std::size_t* invalid_utf8 = nullptr);
+
+// Lossy UTF-8 decoding: every maximal ill-formed subpart (Unicode 15 §3.9, as WHATWG and ICU do) becomes
+// U+FFFD. Returns the number of replacements; `out` is written only when that is not 0.
+std::size_t repairUtf8(std::string_view in, std::string& out);
 
 // Percent-encodes one path segment (room ids, user ids, event types, txn ids).
 std::string encodePathSegment(std::string_view s);
