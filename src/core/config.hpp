@@ -28,7 +28,16 @@ struct Config {
   // recovers a disconnected leg by hanging it up (ice_failed) and placing a new call at once instead.
   bool ice_restart_by_new_call{false};
   std::size_t max_legs{256};
-  std::size_t max_tombstones{1024};  // ended call_ids remembered, so late messages are dropped
+  std::size_t max_legs_per_user{32};  // a hostile member cannot take the leg cap from everyone else
+  // An invite from a device that is not (yet) a participant (no member event of this call naming that device
+  // with that session) gets no leg and no media: it is held this long for the member event that makes it one
+  // (js-sdk may send it before its member event reaches us), then answered as usual, or rejected (issue #10:
+  // fake invites from any room member built a media pipeline each).
+  TimeMs invite_grace_ms{10'000};
+  std::size_t max_held_invites{64};          // in total; a full hold evicts from the user holding the most
+  std::size_t max_held_invites_per_user{4};  // a newer invite from the same device replaces the held one
+  std::size_t max_held_followups{64};        // candidates etc. kept per held invite, replayed on release
+  std::size_t max_tombstones{1024};          // ended call_ids remembered, so late messages are dropped
   SeqConfig seq;
 
   // ---- Focus mode (MSC3898, js-sdk `matthew/sfu`; docs/ARCHITECTURE.md "Focus mode"). ----

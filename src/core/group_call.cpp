@@ -35,6 +35,11 @@ std::size_t approxSize(const boost::json::value& v) {
       return 16;
   }
 }
+// What any SDP offer starts with (RFC 8866 §5): anything else is refused before a leg (a media pipeline)
+// exists.
+bool plausibleOfferSdp(std::string_view sdp) {
+  return sdp.size() >= 3 && sdp.substr(0, 3) == "v=0";
+}
 }  // namespace
 
 GroupCall::GroupCall(Config config, const Clock& clock, Rng& rng)
@@ -288,6 +293,7 @@ void GroupCall::leaveCall(Actions& out, const std::string& reason) {
   refresh_at_.reset();
   retry_at_.reset();
   attempts_.clear();
+  held_.clear();  // nothing was started for them; their callers time out or retry with the next call
   out.push_back(act::CallChanged{active_call_, false});
 }
 
@@ -451,6 +457,7 @@ void GroupCall::reconcileLegs(Actions& out) {
     afterLegEvent(*leg, out);
   }
   placeOutgoingCalls(out, false);
+  releaseHeld(out);
 }
 
 void GroupCall::placeOutgoingCalls(Actions& out, bool retry) {
@@ -601,6 +608,7 @@ void GroupCall::dispatch(const std::string& sender, const proto::CallSignal& sig
   }
   PeerCall* leg = legByCallId(sig.call_id);
   if (!leg || leg->userId() != sender || leg->deviceId() != sig.device_id) {
+    if (!leg && holdFollowup(sender, sig, out)) return;
     ++counters_.unknown_call;
     // A hangup/reject for a call we never saw: remember it, so a late invite is not answered.
     if (sig.type == SignalType::Hangup || sig.type == SignalType::Reject) tombstone(sig.call_id);
@@ -628,6 +636,19 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
     sendStandalone(sender, sig, SignalType::Reject, "", out);
     return;
   }
+  if (!plausibleOfferSdp(sig.description->sdp)) {
+    ++counters_.invalid_offer;
+    ++counters_.invites_rejected;
+    sendStandalone(sender, sig, SignalType::Reject, "invalid_offer", out);
+    return;
+  }
+  // Only a participant (this device, with this session, in the call's member state) gets a leg. Anyone else
+  // -- a device whose member event has not reached us yet, or any room member inventing device ids -- is held
+  // without a leg or media until its member event arrives (releaseHeld), else rejected (expireHeld).
+  if (!isParticipantSession(sender, sig)) {
+    holdInvite(sender, sig, out);
+    return;
+  }
   auto ctx = context(out);
   if (PeerCall* existing = liveLegFor(sender, sig.device_id)) {
     const bool glare = existing->outgoing() && (existing->state() == LegState::CreatingOffer ||
@@ -647,15 +668,136 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
     sendStandalone(sender, sig, SignalType::Hangup, "user_busy", out);
     return;
   }
-  auto p = participants_.find({sender, sig.device_id});
-  const bool expected = p != participants_.end() && p->second.session_id == sig.sender_session_id;
+  if (legsOfUser(sender) >= config_.max_legs_per_user) {
+    ++counters_.too_many_legs_per_user;
+    sendStandalone(sender, sig, SignalType::Hangup, "user_busy", out);
+    return;
+  }
   LegId id = ++next_leg_;
   auto leg = std::make_unique<PeerCall>(id, sig.call_id, sender, sig.device_id, sig.sender_session_id, false);
-  leg->setConfirmed(expected);
-  // A caller that is not (yet) a participant is answered with our media disabled until its member event
-  // arrives.
-  leg->startFromInvite(ctx, sig, expected);
+  leg->setConfirmed(true);
+  leg->startFromInvite(ctx, sig, true);
   legs_.emplace(id, std::move(leg));
+}
+
+bool GroupCall::isParticipantSession(const std::string& user_id, const proto::CallSignal& sig) const {
+  auto p = participants_.find({user_id, sig.device_id});
+  return p != participants_.end() && p->second.session_id == sig.sender_session_id;
+}
+
+std::size_t GroupCall::legsOfUser(const std::string& user_id) const {
+  std::size_t n = 0;
+  for (const auto& [id, leg] : legs_) n += (!leg->ended() && leg->userId() == user_id) ? 1 : 0;
+  return n;
+}
+
+void GroupCall::holdInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out) {
+  const TimeMs now = clock_.nowMs();
+  std::size_t of_sender = 0;
+  for (auto& h : held_) {
+    if (h.invite.call_id == sig.call_id) return;  // a repeated invite, already held
+    if (h.sender == sender && h.invite.device_id == sig.device_id) {
+      // A newer call from the same device (a retry or a new session) replaces the held one.
+      tombstone(h.invite.call_id);
+      h.invite = sig;
+      h.followups.clear();
+      h.until = now + config_.invite_grace_ms;
+      return;
+    }
+    of_sender += h.sender == sender ? 1 : 0;
+  }
+  if (config_.invite_grace_ms <= 0 || of_sender >= config_.max_held_invites_per_user) {
+    ++counters_.held_invites_overflow;
+    ++counters_.invites_rejected;
+    sendStandalone(sender, sig, SignalType::Reject, "not_member", out);
+    return;
+  }
+  if (held_.size() >= config_.max_held_invites) {
+    // Full: the user holding the most gives up its oldest, unless that is the sender itself; so invites
+    // invented by one member (or a few) cannot keep a genuine newcomer's invite out.
+    std::map<std::string, std::size_t> per_user;
+    for (const auto& h : held_) ++per_user[h.sender];
+    auto top = std::max_element(per_user.begin(), per_user.end(),
+                                [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (top == per_user.end() || top->second <= of_sender + 1) {
+      ++counters_.held_invites_overflow;
+      ++counters_.invites_rejected;
+      sendStandalone(sender, sig, SignalType::Reject, "not_member", out);
+      return;
+    }
+    const std::string victim = top->first;
+    for (std::size_t i = 0; i < held_.size(); ++i) {
+      if (held_[i].sender == victim) {
+        ++counters_.held_invites_overflow;
+        rejectHeld(i, "not_member", out);
+        break;
+      }
+    }
+  }
+  ++counters_.invites_held;
+  held_.push_back(HeldInvite{sender, sig, now + config_.invite_grace_ms, {}});
+}
+
+bool GroupCall::holdFollowup(const std::string& sender, const proto::CallSignal& sig, Actions& /*out*/) {
+  for (std::size_t i = 0; i < held_.size(); ++i) {
+    auto& h = held_[i];
+    if (h.invite.call_id != sig.call_id || h.sender != sender || h.invite.device_id != sig.device_id)
+      continue;
+    if (sig.type == SignalType::Hangup || sig.type == SignalType::Reject) {
+      ++counters_.held_invites_withdrawn;
+      tombstone(sig.call_id);
+      held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+    if (h.followups.size() >= config_.max_held_followups) {
+      ++counters_.held_followups_dropped;
+      return true;
+    }
+    h.followups.push_back(sig);
+    return true;
+  }
+  return false;
+}
+
+void GroupCall::releaseHeld(Actions& out) {
+  if (held_.empty() || !entered_) return;
+  std::vector<HeldInvite> ready;
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (isParticipantSession(it->sender, it->invite)) {
+      ready.push_back(std::move(*it));
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& h : ready) {
+    ++counters_.held_invites_released;
+    onInvite(h.sender, h.invite, out);
+    for (const auto& f : h.followups) dispatch(h.sender, f, out);
+  }
+}
+
+void GroupCall::rejectHeld(std::size_t index, const std::string& reason, Actions& out) {
+  HeldInvite h = std::move(held_[index]);
+  held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(index));
+  ++counters_.invites_rejected;
+  sendStandalone(h.sender, h.invite, SignalType::Reject, reason, out);
+}
+
+void GroupCall::expireHeld(Actions& out) {
+  const TimeMs now = clock_.nowMs();
+  for (std::size_t i = 0; i < held_.size();) {
+    if (held_[i].until <= now) {
+      ++counters_.held_invites_expired;
+      CHORUS_LOG(Info, "core",
+                 "rejected an invite from " << held_[i].sender << "/" << held_[i].invite.device_id
+                                            << ": that device and session did not join the call within "
+                                            << config_.invite_grace_ms << " ms");
+      rejectHeld(i, "not_member", out);
+    } else {
+      ++i;
+    }
+  }
 }
 
 void GroupCall::sendStandalone(const std::string& user_id, const proto::CallSignal& incoming, SignalType type,
@@ -670,7 +812,14 @@ void GroupCall::sendStandalone(const std::string& user_id, const proto::CallSign
   s.sender_session_id = config_.session_id;
   s.dest_session_id = incoming.sender_session_id;
   s.seq = 0;  // the first and only message we send on that call_id
-  if (!reason.empty()) s.reason = reason;
+  if (!reason.empty()) {
+    // m.call.reject has no reason in MSC2746; like the focus we add one anyway (tells the caller's logs why).
+    if (type == SignalType::Reject) {
+      s.extra["reason"] = reason;
+    } else {
+      s.reason = reason;
+    }
+  }
   out.push_back(act::SendToDevice{++next_request_, std::string(proto::eventTypeFor(type)), user_id,
                                   incoming.device_id, proto::serializeCallSignal(s)});
   tombstone(incoming.call_id);
@@ -689,12 +838,14 @@ std::optional<TimeMs> GroupCall::nextTimeout() const {
   consider(retry_at_);
   consider(member_retry_at_);
   consider(next_expiry_);
+  for (const auto& h : held_) consider(h.until);
   return t;
 }
 
 void GroupCall::onTick(Actions& out) {
   const TimeMs now = clock_.nowMs();
   for (auto& item : seq_.onTimeout(now)) dispatch(item.sender, item.signal, out);
+  expireHeld(out);
   bool leg_ended = false;
   {
     auto ctx = context(out);

@@ -41,6 +41,15 @@ struct Counters {
   std::uint64_t glare_resolved{0};
   std::uint64_t invalid_state_events{0};
   std::uint64_t mesh_invites_in_focus_mode{0};  // rejected: we talk to the call through our focus only
+  // Invites from devices that are not (yet) participants (Config::invite_grace_ms).
+  std::uint64_t invites_held{0};            // held for their member event
+  std::uint64_t held_invites_released{0};   // the member event came in time: answered
+  std::uint64_t held_invites_expired{0};    // rejected (not_member) after the grace
+  std::uint64_t held_invites_overflow{0};   // rejected at once or evicted: hold full (per user or total)
+  std::uint64_t held_invites_withdrawn{0};  // the caller hung up while held
+  std::uint64_t held_followups_dropped{0};  // candidates beyond max_held_followups
+  std::uint64_t invalid_offer{0};           // invite SDP that cannot be an offer: rejected, no leg
+  std::uint64_t too_many_legs_per_user{0};
 };
 
 class GroupCall {
@@ -65,6 +74,7 @@ class GroupCall {
   const std::optional<proto::FocusInfo>& focus() const { return focus_; }
   const PeerCall* focusLeg() const;
   const Counters& counters() const { return counters_; }
+  std::size_t heldInvites() const { return held_.size(); }
   const SeqReorderer& seqReorderer() const { return seq_; }
   const RoomState& room() const { return room_; }
   // Who places the call between us and (user_id, device_id) (msc3401.md §3.6).
@@ -102,6 +112,13 @@ class GroupCall {
 
   void dispatch(const std::string& sender, const proto::CallSignal& sig, Actions& out);
   void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out);
+  bool isParticipantSession(const std::string& user_id, const proto::CallSignal& sig) const;
+  void holdInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out);
+  bool holdFollowup(const std::string& sender, const proto::CallSignal& sig, Actions& out);
+  void releaseHeld(Actions& out);
+  void expireHeld(Actions& out);
+  void rejectHeld(std::size_t index, const std::string& reason, Actions& out);
+  std::size_t legsOfUser(const std::string& user_id) const;
   void sendStandalone(const std::string& user_id, const proto::CallSignal& incoming, proto::SignalType type,
                       const std::string& reason, Actions& out);
   PeerCall* findLeg(LegId id);
@@ -141,6 +158,15 @@ class GroupCall {
   RequestId next_request_{0};
   std::map<DeviceKey, Attempts> attempts_;
   std::vector<std::string> tombstones_;  // ended call_ids, bounded FIFO
+
+  // Invites from devices that are not (yet) participants, waiting for their member event (no leg, no media).
+  struct HeldInvite {
+    std::string sender;
+    proto::CallSignal invite;
+    TimeMs until{0};
+    std::vector<proto::CallSignal> followups;  // later messages of that call_id (candidates), in order
+  };
+  std::vector<HeldInvite> held_;  // bounded: Config::max_held_invites, oldest first
 
   SeqReorderer seq_;
   Counters counters_;

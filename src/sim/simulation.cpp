@@ -68,6 +68,7 @@ SimClient* Simulation::find(const std::string& user, const std::string& device) 
 void Simulation::crash(SimClient& c) {
   c.crashed_ = true;
   c.pending_state_.clear();
+  c.lagged_state_.clear();
   c.pending_to_device_.clear();
   c.pending_inputs_.clear();
   note(who(c) + " crashed");
@@ -122,6 +123,10 @@ void Simulation::step() {
 
 void Simulation::deliver(SimClient& c) {
   // One /sync: state first, then to-device, as a homeserver returns them.
+  while (!c.lagged_state_.empty() && c.lagged_state_.front().first <= clock_.nowMs()) {
+    c.pending_state_.push_back(std::move(c.lagged_state_.front().second));
+    c.lagged_state_.erase(c.lagged_state_.begin());
+  }
   if (!c.pending_state_.empty()) {
     auto events = std::move(c.pending_state_);
     c.pending_state_.clear();
@@ -200,7 +205,12 @@ void Simulation::putState(SimClient& c, const core::act::PutState& a) {
     note(who(c) + " PUT " + a.type + " " + boost::json::serialize(a.content));
   }
   for (auto& other : clients_) {
-    if (!other->crashed_) other->pending_state_.push_back(ev);
+    if (other->crashed_) continue;
+    if (policy_.state_lag_ms > 0 && other.get() != &c) {
+      other->lagged_state_.emplace_back(clock_.nowMs() + policy_.state_lag_ms, ev);
+    } else {
+      other->pending_state_.push_back(ev);
+    }
   }
 }
 

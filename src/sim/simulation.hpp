@@ -21,6 +21,9 @@ struct DeliveryPolicy {
   double drop{0.0};       // probability that a message is lost
   double duplicate{0.0};  // probability that a message is delivered twice
   bool reorder{false};    // deliver each sync's to-device batch in a random order
+  // Room state reaches the other clients this much later than to-device messages (a slow /sync of the room
+  // timeline): a caller's invite can arrive before its member event, as with js-sdk.
+  TimeMs state_lag_ms{0};
 };
 
 class SimClient {
@@ -48,6 +51,8 @@ class SimClient {
   std::unique_ptr<core::GroupCall> call_;
   bool crashed_{false};
   std::vector<core::StateEvent> pending_state_;
+  std::vector<std::pair<TimeMs, core::StateEvent>>
+      lagged_state_;  // (due, event): DeliveryPolicy::state_lag_ms
   std::vector<core::ToDeviceMessage> pending_to_device_;
   std::vector<core::Input> pending_inputs_;  // media results and request failures, delivered next step
   FakeMedia media_;

@@ -227,5 +227,73 @@ TEST(MeshScenario, AdversarialSeqPatternsKeepMemoryBounded) {
   EXPECT_TRUE(net.allPairsConnected());
 }
 
+// js-sdk may invite before its member event reaches the callee (room state and to-device come on different
+// streams). Core holds such an invite, without a leg, for its member event (Config::invite_grace_ms).
+TEST(MeshScenario, InvitesThatOvertakeTheMemberEventStillConnect) {
+  FakeClock clock;
+  Simulation net(clock, 31);
+  net.setPolicy(sim::DeliveryPolicy{0.0, 0.0, false, 3'000});
+  for (int i = 0; i < 4; ++i) net.addClient(kUsers[i], "DEV" + std::to_string(i));
+  // The higher user ids are in the call first; the lowest enters last and calls them at once, while its own
+  // member event is still on its way to them.
+  net.input(net.client(3), enterInput(true));
+  net.runFor(4'000);
+  net.input(net.client(2), enterInput(false));
+  net.input(net.client(1), enterInput(false));
+  net.runFor(8'000);
+  net.input(net.client(0), enterInput(false));
+  ASSERT_TRUE(net.runUntil([&] { return net.allPairsConnected(); }, 30'000));
+  std::uint64_t held = 0, released = 0, expired = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    const auto& c = net.client(i).call().counters();
+    held += c.invites_held;
+    released += c.held_invites_released;
+    expired += c.held_invites_expired;
+  }
+  EXPECT_GT(held, 0u) << "the lag made invites arrive first";
+  EXPECT_EQ(released, held);
+  EXPECT_EQ(expired, 0u);
+}
+
+// Issue #10: a room member reads a participant's conf_id/device/session and sends it 255 invites from
+// invented devices. None gets a leg (no media pipeline), all are rejected after the grace, the call is
+// undisturbed, and a genuine newcomer still connects.
+TEST(MeshScenario, FakeInvitesGetNoLegAndDoNotDisturbTheCall) {
+  FakeClock clock;
+  Simulation net(clock, 37);
+  startCall(net, 3);
+  ASSERT_TRUE(net.runUntil([&] { return net.allPairsConnected(); }, 10'000));
+  SimClient& alice = net.client(0);
+  const std::size_t media_before = alice.media().size();
+  const std::string conf = *alice.call().callId();
+  for (int i = 0; i < 255; ++i) {
+    const std::string dev = "FAKE" + std::to_string(i);
+    net.injectToDevice(
+        "@mallory:hs", alice, "m.call.invite",
+        boost::json::object{{"call_id", "fake" + std::to_string(i)},
+                            {"party_id", dev},
+                            {"version", "1"},
+                            {"conf_id", conf},
+                            {"device_id", dev},
+                            {"sender_session_id", "ms"},
+                            {"dest_session_id", alice.sessionId()},
+                            {"seq", 0},
+                            {"lifetime", 60000},
+                            {"offer", boost::json::object{{"type", "offer"}, {"sdp", "v=0"}}}});
+  }
+  net.runFor(100);
+  EXPECT_EQ(alice.media().size(), media_before) << "no media leg for a device that is not in the call";
+  EXPECT_LE(alice.call().heldInvites(), alice.call().config().max_held_invites_per_user);
+  net.runFor(alice.call().config().invite_grace_ms + 1'000, 100);
+  EXPECT_EQ(alice.call().heldInvites(), 0u);
+  const auto& c = alice.call().counters();
+  EXPECT_EQ(c.held_invites_expired + c.held_invites_overflow, 255u);
+  EXPECT_EQ(alice.media().size(), media_before);
+  EXPECT_TRUE(net.allPairsConnected());
+  net.addClient(kUsers[3], "DEV3");
+  net.input(net.client(3), enterInput(false));
+  EXPECT_TRUE(net.runUntil([&] { return net.allPairsConnected(); }, 10'000));
+}
+
 }  // namespace
 }  // namespace chorus

@@ -311,17 +311,168 @@ TEST_F(GroupCallTest, IncomingInviteIsAutoAnsweredAndCandidatesBeforeTheInviteWa
   EXPECT_TRUE(answer[0].content.contains("org.matrix.msc3077.sdp_stream_metadata"));
 }
 
-TEST_F(GroupCallTest, InviteFromANonParticipantIsAnsweredWithMediaDisabledUntilItsMemberEventArrives) {
+// js-sdk may invite before its member event reaches us (to-device and room state come on different streams):
+// the invite is held, with no leg and no media, and answered as soon as the member event arrives; candidates
+// sent meanwhile are replayed after it (issue #10).
+TEST_F(GroupCallTest, InviteFromANonParticipantIsHeldWithoutALegUntilItsMemberEventArrives) {
   setupRoom();
   enter();
   auto acts = toDevice("@alice:hs", "m.call.invite", invite("c1", "A1", "aS"));
+  EXPECT_TRUE(actionsOf<act::CreateLeg>(acts).empty());
+  EXPECT_TRUE(actionsOf<act::SendToDevice>(acts).empty());
+  EXPECT_EQ(call_->heldInvites(), 1u);
+  EXPECT_LE(call_->nextTimeout().value_or(kStart + kHour), kStart + call_->config().invite_grace_ms);
+  auto cands = testlib::signal("c1", "conf1", "A1", "aS", "bobS", 1);
+  cands["candidates"] =
+      boost::json::array{{{"candidate", "candidate:1 1 udp 1 127.0.0.1 9 typ host"}, {"sdpMid", "0"}}};
+  EXPECT_TRUE(toDevice("@alice:hs", "m.call.candidates", cands).empty());
+  EXPECT_EQ(call_->counters().unknown_call, 0u);
+
+  clock_.advance(call_->config().invite_grace_ms - 1);
+  EXPECT_TRUE(actionsOf<act::SendToDevice>(call_->handle(in::Tick{})).empty());
+  acts = state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
   auto creates = actionsOf<act::CreateLeg>(acts);
   ASSERT_EQ(creates.size(), 1u);
-  EXPECT_FALSE(creates[0].media_enabled);
+  EXPECT_TRUE(creates[0].media_enabled);
+  EXPECT_FALSE(creates[0].outgoing);
+  EXPECT_EQ(actionsOf<act::SetRemoteDescription>(acts).size(), 1u);
+  EXPECT_EQ(actionsOf<act::CreateAnswer>(acts).size(), 1u);
+  EXPECT_EQ(actionsOf<act::AddRemoteCandidates>(acts).size(), 1u) << "held candidates follow the invite";
+  EXPECT_EQ(call_->heldInvites(), 0u);
+  EXPECT_EQ(call_->counters().invites_held, 1u);
+  EXPECT_EQ(call_->counters().held_invites_released, 1u);
+  ASSERT_NE(call_->legFor("@alice:hs", "A1"), nullptr);
+  EXPECT_TRUE(call_->legFor("@alice:hs", "A1")->confirmed());
+}
+
+// Any room member can read our conf_id/device/session and invent device ids: such invites never get a leg,
+// and after the grace they are rejected, as the focus does.
+TEST_F(GroupCallTest, InviteFromADeviceThatNeverJoinsIsRejectedAfterTheGraceWithoutALeg) {
+  setupRoom();
+  enter();
+  toDevice("@carol:hs", "m.call.invite", invite("fake1", "NOPE", "nS"));
+  clock_.advance(call_->config().invite_grace_ms);
+  auto acts = call_->handle(in::Tick{});
+  auto rejects = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].type, "m.call.reject");
+  EXPECT_EQ(rejects[0].user_id, "@carol:hs");
+  EXPECT_EQ(rejects[0].device_id, "NOPE");
+  EXPECT_EQ(rejects[0].content.at("call_id"), "fake1");
+  EXPECT_EQ(rejects[0].content.at("reason"), "not_member");
+  EXPECT_EQ(call_->counters().held_invites_expired, 1u);
+  EXPECT_EQ(call_->heldInvites(), 0u);
+  // A member event naming that device later does not revive the rejected call_id.
+  acts = state({memberEvent("@carol:hs", "conf1", {{"NOPE", "nS", kStart + kHour}})});
+  for (const auto& c : actionsOf<act::CreateLeg>(acts)) EXPECT_TRUE(c.outgoing);  // bob calls carol himself
+  EXPECT_TRUE(actionsOf<act::CreateAnswer>(acts).empty());
+  EXPECT_TRUE(
+      actionsOf<act::CreateAnswer>(toDevice("@carol:hs", "m.call.invite", invite("fake1", "NOPE", "nS", 0)))
+          .empty());
+}
+
+TEST_F(GroupCallTest, HeldInviteWithdrawnByItsCallerIsForgotten) {
+  setupRoom();
+  enter();
+  toDevice("@alice:hs", "m.call.invite", invite("c1", "A1", "aS"));
+  auto hangup = testlib::signal("c1", "conf1", "A1", "aS", "bobS", 1);
+  hangup["reason"] = "user_hangup";
+  EXPECT_TRUE(toDevice("@alice:hs", "m.call.hangup", hangup).empty());
+  EXPECT_EQ(call_->heldInvites(), 0u);
+  EXPECT_EQ(call_->counters().held_invites_withdrawn, 1u);
+  auto acts = state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
+  EXPECT_TRUE(actionsOf<act::CreateLeg>(acts).empty());
+}
+
+// The attack of issue #10: 255 invites from invented devices. Nothing is built, the hold stays bounded per
+// user and in total, and a genuine newcomer whose member event is late still gets its leg.
+TEST_F(GroupCallTest, FakeInvitesAreBoundedAndNeverKeepOutAGenuineNewcomer) {
+  std::vector<StateEvent> joins{joinEvent("@alice:hs"), joinEvent("@bob:hs"),
+                                callEvent("conf1", "@alice:hs", 10)};
+  for (int u = 0; u < 40; ++u) joins.push_back(joinEvent("@m" + std::to_string(u) + ":hs"));
+  state(joins);
+  enter();
+  const Config& cfg = call_->config();
+  std::size_t creates = 0, rejects = 0;
+  for (int i = 0; i < 255; ++i) {
+    auto acts =
+        toDevice("@m0:hs", "m.call.invite", invite("f" + std::to_string(i), "D" + std::to_string(i), "x"));
+    creates += actionsOf<act::CreateLeg>(acts).size();
+    rejects += actionsOf<act::SendToDevice>(acts).size();
+  }
+  EXPECT_EQ(creates, 0u);
+  EXPECT_EQ(call_->heldInvites(), cfg.max_held_invites_per_user);
+  EXPECT_EQ(rejects, 255u - cfg.max_held_invites_per_user);
+  // Many members together fill the whole hold.
+  for (int u = 1; u < 40; ++u) {
+    for (int i = 0; i < 10; ++i) {
+      const std::string id = std::to_string(u) + "_" + std::to_string(i);
+      creates += actionsOf<act::CreateLeg>(toDevice("@m" + std::to_string(u) + ":hs", "m.call.invite",
+                                                    invite("g" + id, "E" + id, "x")))
+                     .size();
+    }
+  }
+  EXPECT_EQ(creates, 0u);
+  EXPECT_EQ(call_->heldInvites(), cfg.max_held_invites);
+  EXPECT_TRUE(call_->legs().empty());
+  // Alice's invite comes before her member event: it still gets a place (it evicts one of a heavy holder).
+  clock_.advance(1000);
+  auto acts = toDevice("@alice:hs", "m.call.invite", invite("real", "A1", "aS"));
+  EXPECT_EQ(actionsOf<act::SendToDevice>(acts).size(), 1u) << "one fake invite evicted and rejected";
+  EXPECT_EQ(call_->heldInvites(), cfg.max_held_invites);
   acts = state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
-  auto enabled = actionsOf<act::SetLegMediaEnabled>(acts);
-  ASSERT_EQ(enabled.size(), 1u);
-  EXPECT_TRUE(enabled[0].enabled);
+  ASSERT_EQ(actionsOf<act::CreateLeg>(acts).size(), 1u);
+  EXPECT_EQ(call_->legFor("@alice:hs", "A1")->callId(), "real");
+  // Everything else is rejected after the grace; nothing is left held.
+  clock_.advance(cfg.invite_grace_ms);
+  acts = call_->handle(in::Tick{});
+  EXPECT_EQ(actionsOf<act::SendToDevice>(acts).size(), cfg.max_held_invites - 1);
+  EXPECT_EQ(call_->heldInvites(), 0u);
+  EXPECT_EQ(call_->legs().size(), 1u);
+}
+
+TEST_F(GroupCallTest, InviteWithAnSdpThatIsNoOfferIsRejectedBeforeAnyLeg) {
+  setupRoom();
+  state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
+  enter();
+  auto bad = invite("c1", "A1", "aS");
+  bad["offer"] = boost::json::object{{"type", "offer"}, {"sdp", "\x01garbage"}};
+  auto acts = toDevice("@alice:hs", "m.call.invite", bad);
+  EXPECT_TRUE(actionsOf<act::CreateLeg>(acts).empty());
+  auto rejects = actionsOf<act::SendToDevice>(acts);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].type, "m.call.reject");
+  EXPECT_EQ(call_->counters().invalid_offer, 1u);
+}
+
+TEST(GroupCallLimits, LegsPerUserAreCapped) {
+  FakeClock clock(kStart);
+  FakeRng rng{1};
+  Config cfg;
+  cfg.user_id = "@bob:hs";
+  cfg.device_id = "BOB";
+  cfg.session_id = "bobS";
+  cfg.max_legs_per_user = 2;
+  GroupCall call(cfg, clock, rng);
+  call.handle(in::StateChanged{
+      {joinEvent("@alice:hs"), joinEvent("@bob:hs"), callEvent("conf1", "@alice:hs", 10),
+       memberEvent(
+           "@alice:hs", "conf1",
+           {{"A1", "s1", kStart + kHour}, {"A2", "s2", kStart + kHour}, {"A3", "s3", kStart + kHour}})}});
+  in::Enter e;
+  call.handle(e);
+  std::size_t legs = 0, busy = 0;
+  for (int i = 1; i <= 3; ++i) {
+    auto c = testlib::signal("c" + std::to_string(i), "conf1", "A" + std::to_string(i),
+                             "s" + std::to_string(i), "bobS", 0);
+    c["offer"] = boost::json::object{{"type", "offer"}, {"sdp", "v=0 offer"}};
+    auto acts = call.handle(in::ToDeviceReceived{ToDeviceMessage{"m.call.invite", "@alice:hs", c}});
+    legs += actionsOf<act::CreateLeg>(acts).size();
+    for (const auto& s : actionsOf<act::SendToDevice>(acts)) busy += s.content.at("reason") == "user_busy";
+  }
+  EXPECT_EQ(legs, 2u);
+  EXPECT_EQ(busy, 1u);
+  EXPECT_EQ(call.counters().too_many_legs_per_user, 1u);
 }
 
 TEST_F(GroupCallTest, InviteGlareKeepsTheLowerCallId) {
