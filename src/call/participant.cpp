@@ -124,6 +124,9 @@ class Participant {
   void startSession();
   void pumpMedia();
   void pollStats();
+  // Stats of the live legs within `budget` in total (engine calls block the Matrix loop, which also restarts
+  // the MSC4140 delayed leave); legs not reached are polled first next time.
+  void refreshStats(std::chrono::milliseconds budget);
   void checkConnecting();
   void reportNotConnected(core::LegId id, LegView& v, const std::string& ended_by = {});
   void render();
@@ -141,6 +144,7 @@ class Participant {
   std::unique_ptr<EndpointBackend> backend_;
   std::unique_ptr<matrix::CallSession> session_;
   std::map<core::LegId, LegView> legs_;
+  core::LegId stats_cursor_{0};                  // refreshStats resumes after this leg
   std::map<PeerKey, PeerTotals> closed_totals_;  // stats of legs that ended
   std::vector<core::Participant> participants_;
   std::vector<std::string> warnings_;
@@ -348,12 +352,31 @@ json::value Participant::focusJson() const {
   return f;
 }
 
-void Participant::pollStats() {
-  for (auto& [id, v] : legs_) {
+void Participant::refreshStats(std::chrono::milliseconds budget) {
+  if (!engine_ || legs_.empty()) return;
+  // Issue #10: one 500 ms wait per leg, with hundreds of legs and a busy engine, held the loop for minutes
+  // and the homeserver fired our delayed leave. Now: one budget for all, and the first timeout ends the
+  // round.
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  auto start = legs_.upper_bound(stats_cursor_);
+  std::vector<core::LegId> order;
+  for (auto it = start; it != legs_.end(); ++it) order.push_back(it->first);
+  for (auto it = legs_.begin(); it != start; ++it) order.push_back(it->first);
+  for (core::LegId id : order) {
+    auto& v = legs_.at(id);
     if (v.state == core::LegState::Ended) continue;
-    auto s = engine_->stats(id, std::chrono::milliseconds(500));
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto s = engine_->stats(id, std::min(left, std::chrono::milliseconds(100)));
     if (s) v.stats = *s;
+    stats_cursor_ = id;
+    if (!s && s.error().code == Code::DeadlineExceeded) break;  // the engine is busy: try again later
   }
+}
+
+void Participant::pollStats() {
+  refreshStats(std::chrono::milliseconds(200));
   checkConnecting();
   json::object line{{"event", "stats"}, {"peers", peersJson(false)}};
   if (auto f = focusJson(); !f.is_null()) line["focus"] = std::move(f);
@@ -375,7 +398,7 @@ void Participant::checkConnecting() {
 void Participant::reportNotConnected(core::LegId id, LegView& v, const std::string& ended_by) {
   endpoint::LegStats st;
   if (engine_) {
-    if (auto s = engine_->stats(id, std::chrono::milliseconds(500))) st = *s;
+    if (auto s = engine_->stats(id, std::chrono::milliseconds(100))) st = *s;
   }
   if (st.ice_state.empty()) st.ice_state = ended_by == "ice_failed" ? "failed" : "unknown";
   if (st.connection_state.empty()) st.connection_state = "closed";
@@ -389,7 +412,8 @@ void Participant::reportNotConnected(core::LegId id, LegView& v, const std::stri
   } else if (st.ice_state == "failed") {
     reason = "ICE failed: no candidate pair works";
   } else if (st.ice_state == "connected" || st.ice_state == "completed") {
-    reason = "ICE is " + st.ice_state + " but DTLS has not completed (connection " + st.connection_state + ")";
+    reason =
+        "ICE is " + st.ice_state + " but DTLS has not completed (connection " + st.connection_state + ")";
   } else {
     reason = "ICE " + st.ice_state + ", connection " + st.connection_state;
   }
@@ -441,9 +465,10 @@ void Participant::reportNotConnected(core::LegId id, LegView& v, const std::stri
                  {"remote_candidates", remote},
                  {"pairs", pairs},
                  {"webrtcbin_candidates", seen}};
-  CHORUS_LOG(Warn, "call", "leg to " << v.user_id << "/" << v.device_id << " has not connected "
-                                     << (SystemClock().nowMs() - v.connecting_since) / 1000
-                                     << " s after offer/answer: " << reason << "; details: " << json::serialize(o));
+  CHORUS_LOG(Warn, "call",
+             "leg to " << v.user_id << "/" << v.device_id << " has not connected "
+                       << (SystemClock().nowMs() - v.connecting_since) / 1000
+                       << " s after offer/answer: " << reason << "; details: " << json::serialize(o));
   emit(std::move(o));
 }
 
@@ -501,11 +526,7 @@ void Participant::stop(const std::string& why, bool terminate) {
   stopping_ = true;
   CHORUS_LOG(Info, "call", "leaving: " << why);
   // Take the final media figures while the legs still exist.
-  for (auto& [id, v] : legs_) {
-    auto s =
-        engine_ ? engine_->stats(id, std::chrono::milliseconds(500)) : Result<endpoint::LegStats>(v.stats);
-    if (s) v.stats = *s;
-  }
+  refreshStats(std::chrono::milliseconds(1000));
   json::object counters;
   if (const auto* call = session_ ? session_->call() : nullptr) {
     const auto& c = call->counters();
@@ -518,7 +539,15 @@ void Participant::stop(const std::string& why, bool terminate) {
                             {"seq_duplicate", c.seq_duplicate},
                             {"seq_gaps_skipped", call->seqReorderer().gapsSkipped()},
                             {"glare_resolved", c.glare_resolved},
-                            {"mesh_invites_in_focus_mode", c.mesh_invites_in_focus_mode}};
+                            {"mesh_invites_in_focus_mode", c.mesh_invites_in_focus_mode},
+                            {"invites_held", c.invites_held},
+                            {"held_invites_released", c.held_invites_released},
+                            {"held_invites_expired", c.held_invites_expired},
+                            {"held_invites_overflow", c.held_invites_overflow},
+                            {"invalid_offer", c.invalid_offer},
+                            {"too_many_legs", c.too_many_legs + c.too_many_legs_per_user},
+                            {"sync_events_skipped", session_->syncEventsSkipped()},
+                            {"sync_invalid_utf8", session_->syncInvalidUtf8()}};
   }
   json::object summary{{"event", "summary"}, {"peers", peersJson(true)}, {"signalling", counters}};
   if (auto f = focusJson(); !f.is_null()) summary["focus"] = std::move(f);

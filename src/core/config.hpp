@@ -34,6 +34,7 @@ struct Config {
   // (js-sdk may send it before its member event reaches us), then answered as usual, or rejected (issue #10:
   // fake invites from any room member built a media pipeline each).
   TimeMs invite_grace_ms{10'000};
+  // Invites beyond these are dropped unanswered (only expiry answers, with m.call.reject: bounded in rate).
   std::size_t max_held_invites{64};          // in total; a full hold evicts from the user holding the most
   std::size_t max_held_invites_per_user{4};  // a newer invite from the same device replaces the held one
   std::size_t max_held_followups{64};        // candidates etc. kept per held invite, replayed on release

@@ -691,7 +691,7 @@ std::size_t GroupCall::legsOfUser(const std::string& user_id) const {
   return n;
 }
 
-void GroupCall::holdInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out) {
+void GroupCall::holdInvite(const std::string& sender, const proto::CallSignal& sig, Actions& /*out*/) {
   const TimeMs now = clock_.nowMs();
   std::size_t of_sender = 0;
   for (auto& h : held_) {
@@ -706,10 +706,12 @@ void GroupCall::holdInvite(const std::string& sender, const proto::CallSignal& s
     }
     of_sender += h.sender == sender ? 1 : 0;
   }
+  // Invites beyond the hold are dropped without an answer: answering each would let any member make us send
+  // (and get rate-limited for, delaying our delayed-leave restarts) one request per invite it invents. A
+  // genuine caller that is dropped times out and calls again once it sees our member event... or we call it.
   if (config_.invite_grace_ms <= 0 || of_sender >= config_.max_held_invites_per_user) {
     ++counters_.held_invites_overflow;
-    ++counters_.invites_rejected;
-    sendStandalone(sender, sig, SignalType::Reject, "not_member", out);
+    tombstone(sig.call_id);
     return;
   }
   if (held_.size() >= config_.max_held_invites) {
@@ -721,15 +723,15 @@ void GroupCall::holdInvite(const std::string& sender, const proto::CallSignal& s
                                 [](const auto& a, const auto& b) { return a.second < b.second; });
     if (top == per_user.end() || top->second <= of_sender + 1) {
       ++counters_.held_invites_overflow;
-      ++counters_.invites_rejected;
-      sendStandalone(sender, sig, SignalType::Reject, "not_member", out);
+      tombstone(sig.call_id);
       return;
     }
     const std::string victim = top->first;
     for (std::size_t i = 0; i < held_.size(); ++i) {
       if (held_[i].sender == victim) {
         ++counters_.held_invites_overflow;
-        rejectHeld(i, "not_member", out);
+        tombstone(held_[i].invite.call_id);
+        held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
         break;
       }
     }
