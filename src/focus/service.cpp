@@ -107,6 +107,9 @@ class MatrixLink {
   }
 
   bool idle() const { return queues_.empty(); }
+  // Any thread: malformed /sync events skipped, ill-formed UTF-8 sequences replaced (lossy decoding).
+  std::uint64_t syncEventsSkipped() const { return sync_events_skipped_; }
+  std::uint64_t syncInvalidUtf8() const { return sync_invalid_utf8_; }
 
  private:
   void afterLogin() {
@@ -127,6 +130,8 @@ class MatrixLink {
       backoff_ = 500;
       std::size_t skipped = 0;
       auto batch = matrix::parseSyncResponse(*r, &skipped);
+      sync_events_skipped_ += skipped;
+      sync_invalid_utf8_ = client_.invalidUtf8Sequences();
       if (!batch) {
         CHORUS_LOG(Warn, kTag, "bad sync reply: " << batch.error().message);
         loop_.setTimer(backoff_, [this] { sync(); });
@@ -182,6 +187,8 @@ class MatrixLink {
   std::set<std::string> joined_;
   std::map<std::string, std::deque<core::act::SendToDevice>> queues_;
   std::size_t queued_{0};  // messages in queues_
+  std::atomic<std::uint64_t> sync_events_skipped_{0};
+  std::atomic<std::uint64_t> sync_invalid_utf8_{0};
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -728,7 +735,9 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"upstream_recovered", st.upstream_recovered},
                    {"sender_reports_forwarded", st.sender_reports_forwarded},
                    {"offers_sent", offers_sent_},
-                   {"not_negotiated_drops", not_negotiated_drops_}};
+                   {"not_negotiated_drops", not_negotiated_drops_},
+                   {"sync_events_skipped", link_.syncEventsSkipped()},
+                   {"sync_invalid_utf8", link_.syncInvalidUtf8()}};
     if (controller_) {
       const auto& c = controller_->counters();
       o["invites_accepted"] = c.invites_accepted;
