@@ -51,7 +51,12 @@ int runHs(const HsOptions& o, const CLI::App& cmd) {
   if (cmd.count("--server-name") || o.config.empty()) cfg.server_name = o.server_name;
   cfg.data_dir = o.data;
   if (o.open_registration) cfg.open_registration = true;
-  if (o.no_rate_limit) cfg.rate_per_second = 0;
+  if (o.no_rate_limit) {
+    // Tests and benchmarks: many clients on one address, many logins.
+    cfg.rate_per_second = 0;
+    cfg.login_limits = false;
+    cfg.max_connections_per_address = 0;
+  }
   if (o.fast_kdf) hs::useTestKdf(cfg);
   if (!o.synchronous.empty()) cfg.synchronous = o.synchronous;
   cfg.web_root = o.web;
@@ -116,7 +121,8 @@ void registerHs(CLI::App& app, Runner* runner) {
       ->capture_default_str();
   cmd->add_option("--config", hs_opt->config, "JSON config file (see docs/hs.md)");
   cmd->add_flag("--open-registration", hs_opt->open_registration, "Allow POST /register with m.login.dummy");
-  cmd->add_flag("--no-rate-limit", hs_opt->no_rate_limit, "Disable per-user rate limits");
+  cmd->add_flag("--no-rate-limit", hs_opt->no_rate_limit,
+                "Disable per-user rate limits, login limits and the per-address connection cap");
   cmd->add_flag("--fast-kdf", hs_opt->fast_kdf, "Cheapest password KDF settings (tests only)");
   cmd->add_option("--web", hs_opt->web,
                   "Directory of the web client served at /call/ (default: the repo's web/)");

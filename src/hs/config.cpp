@@ -94,6 +94,31 @@ Status loadConfigFile(const std::string& path, Config& cfg) {
       st = readInt(v, k, cfg.max_event_bytes);
     } else if (k == "max_connections") {
       st = readInt(v, k, cfg.max_connections);
+    } else if (k == "max_connections_per_address") {
+      st = readInt(v, k, cfg.max_connections_per_address);
+    } else if (k == "connection_reserve") {
+      st = readInt(v, k, cfg.connection_reserve);
+    } else if (k == "head_timeout_ms") {
+      st = readInt(v, k, cfg.head_timeout_ms);
+    } else if (k == "idle_timeout_ms") {
+      st = readInt(v, k, cfg.idle_timeout_ms);
+    } else if (k == "body_timeout_ms") {
+      st = readInt(v, k, cfg.body_timeout_ms);
+    } else if (k == "login_limits") {
+      if (!v.is_bool()) return wrongType(k, "a boolean");
+      cfg.login_limits = v.get_bool();
+    } else if (k == "login_free_failures") {
+      st = readInt(v, k, cfg.login_free_failures);
+    } else if (k == "login_free_failures_per_address") {
+      st = readInt(v, k, cfg.login_free_failures_per_address);
+    } else if (k == "login_backoff_ms") {
+      st = readInt(v, k, cfg.login_backoff_ms);
+    } else if (k == "login_max_backoff_ms") {
+      st = readInt(v, k, cfg.login_max_backoff_ms);
+    } else if (k == "kdf_threads") {
+      st = readInt(v, k, cfg.kdf_threads);
+    } else if (k == "kdf_queue") {
+      st = readInt(v, k, cfg.kdf_queue);
     } else if (k == "max_long_polls_per_user") {
       st = readInt(v, k, cfg.max_long_polls_per_user);
     } else if (k == "max_sync_timeout_ms") {

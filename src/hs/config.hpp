@@ -28,6 +28,17 @@ struct Config {
   std::size_t max_body_bytes{1 << 20};
   std::size_t max_event_bytes{65536};
   std::size_t max_connections{4096};
+  // Slowloris defences (docs/hs.md "Hostile members and clients"). One address may hold at most
+  // max_connections_per_address connections (0 = no cap); once fewer than connection_reserve slots are free,
+  // only addresses without a live connection are accepted. A request head (request line + headers) must
+  // arrive within head_timeout_ms of the connection (or of its first byte on a kept-alive connection); a
+  // kept-alive connection may idle idle_timeout_ms between requests; a body must arrive within
+  // body_timeout_ms.
+  std::size_t max_connections_per_address{256};
+  std::size_t connection_reserve{256};
+  std::int64_t head_timeout_ms{10000};
+  std::int64_t idle_timeout_ms{60000};
+  std::int64_t body_timeout_ms{30000};
   int max_long_polls_per_user{64};
   std::int64_t max_sync_timeout_ms{60000};
   std::int64_t max_to_device_per_device{10000};  // queued, undelivered; more -> 429 for the sender
@@ -35,6 +46,19 @@ struct Config {
   std::size_t max_messages_per_to_device_request{10000};
   double rate_per_second{20};  // per user, for writes; 0 disables rate limiting
   double rate_burst{200};
+  // Password guessing (POST /login), counted per canonical user id and per client address: after
+  // login_free_failures failed attempts the key is locked for login_backoff_ms, doubling with every further
+  // failure up to login_max_backoff_ms (429 M_LIMIT_EXCEEDED with retry_after_ms). A success clears the
+  // user's count. Off when login_limits is false (--no-rate-limit clears it).
+  bool login_limits{true};
+  int login_free_failures{5};
+  int login_free_failures_per_address{50};
+  std::int64_t login_backoff_ms{1000};
+  std::int64_t login_max_backoff_ms{15 * 60 * 1000};
+  // Argon2id runs on a pool of kdf_threads threads, never on the I/O thread; at most kdf_queue password
+  // checks of POST /login may wait for it (more: 429 M_LIMIT_EXCEEDED "Password hashing queue is full").
+  std::size_t kdf_threads{2};
+  std::size_t kdf_queue{32};
 
   // MSC4140 delayed events.
   std::int64_t max_delay_ms{24LL * 3600 * 1000};

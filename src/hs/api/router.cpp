@@ -10,6 +10,7 @@
 #include <boost/url.hpp>
 
 #include "base/log.hpp"
+#include "hs/api/utf8.hpp"
 #include "hs/service/json_args.hpp"
 #include "hs/store/sqlite.hpp"
 
@@ -59,17 +60,28 @@ struct Parsed {
   bool versions{false};
   bool unstable{false};
   bool client{false};
+  bool bad_utf8{false};  // a path segment or query parameter is not valid UTF-8 (or holds NUL) after decoding
 };
+
+bool acceptableParam(std::string_view s) {
+  return validUtf8(s) && s.find('\0') == std::string_view::npos;
+}
 
 std::optional<Parsed> parseTarget(const std::string& target) {
   auto r = boost::urls::parse_origin_form(target);
   if (!r) return std::nullopt;
   Parsed p;
   std::vector<std::string> all;
-  for (auto s : r->segments()) all.emplace_back(s);
+  for (auto s : r->segments()) {
+    all.emplace_back(s);
+    if (!acceptableParam(all.back())) p.bad_utf8 = true;
+  }
   for (auto param : r->params()) {
     if (p.query.size() >= 64) break;
-    p.query.emplace(std::string(param.key), param.has_value ? std::string(param.value) : std::string());
+    std::string key(param.key);
+    std::string value = param.has_value ? std::string(param.value) : std::string();
+    if (!acceptableParam(key) || !acceptableParam(value)) p.bad_utf8 = true;
+    p.query.emplace(std::move(key), std::move(value));
   }
   if (all.size() < 3 || all[0] != "_matrix" || all[1] != "client") return p;
   p.client = true;
@@ -109,12 +121,27 @@ HttpResponse render(const MxResult<T>& r) {
 }  // namespace
 
 Router::Router(Homeserver& hs, Notifier& notifier, const Config& cfg, const Clock& clock)
-    : hs_(hs), notifier_(notifier), cfg_(cfg), clock_(clock) {}
+    : hs_(hs), notifier_(notifier), cfg_(cfg), clock_(clock) {
+  if (cfg_.kdf_threads > 0) kdf_pool_ = std::make_unique<asio::thread_pool>(cfg_.kdf_threads);
+}
+
+Router::~Router() {
+  if (kdf_pool_) {
+    kdf_pool_->stop();
+    kdf_pool_->join();
+  }
+}
 
 HttpResponse Router::jsonResponse(int status, const json::value& v) {
   HttpResponse r;
   r.status = status;
   r.body = json::serialize(v);
+  if (!validUtf8(r.body)) {
+    // Boost.JSON copies string bytes as they are; never hand a client invalid JSON (issue #10).
+    json::value copy = v;
+    repairUtf8(copy);
+    r.body = json::serialize(copy);
+  }
   return r;
 }
 
@@ -226,6 +253,9 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
   auto parsed = parseTarget(req.target);
   if (!parsed) co_return errorResponse(mxError(400, "M_UNRECOGNIZED", "Malformed request target"));
   Parsed& p = *parsed;
+  if (p.bad_utf8) {
+    co_return errorResponse(invalidParam("Path and query parameters must be valid UTF-8 without NUL"));
+  }
   if (p.versions) {
     if (m != "GET") co_return errorResponse(badMethod());
     co_return jsonResponse(
@@ -251,15 +281,7 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
     if (m != "POST") co_return errorResponse(badMethod());
     auto body = parseBody(req.body);
     if (!body) co_return errorResponse(body.error());
-    // Password guessing is rate-limited per claimed user name.
-    std::string who;
-    if (const auto* ident = body->if_contains("identifier"); ident && ident->is_object()) {
-      if (const auto* u = ident->get_object().if_contains("user"); u && u->is_string()) who = u->get_string();
-    } else if (const auto* u = body->if_contains("user"); u && u->is_string()) {
-      who = u->get_string();
-    }
-    if (auto e = rateLimit("login\n" + who)) co_return errorResponse(*e);
-    co_return render(hs_.login(*body));
+    co_return co_await login(req, std::move(*body));
   }
   if (s[0] == "register") {
     if (n == 2 && s[1] == "available" && m == "GET")

@@ -3,6 +3,7 @@
 // service: parses paths, query strings and JSON bodies, authenticates, rate-limits and renders Matrix errors.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -25,6 +26,7 @@ struct HttpRequest {
   std::string target;  // origin-form: path?query
   std::string authorization;
   std::string body;
+  std::string remote;  // the peer's IP address (login limits per address); "" when unknown
 };
 
 struct HttpResponse {
@@ -37,10 +39,14 @@ class Router {
  public:
   // Borrowed: all outlive the router.
   Router(Homeserver& hs, Notifier& notifier, const Config& cfg, const Clock& clock);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
 
   boost::asio::awaitable<HttpResponse> handle(HttpRequest req);
 
   static HttpResponse errorResponse(const MxError& e);
+  // Always valid JSON: strings that are not valid UTF-8 (an old database may hold such bytes) are repaired.
   static HttpResponse jsonResponse(int status, const boost::json::value& v);
 
  private:
@@ -53,6 +59,11 @@ class Router {
   std::optional<HttpResponse> serveStatic(const HttpRequest& req) const;
   // Returns an error when `key` (a user id, or "login\n" + a claimed name) exceeded its rate.
   std::optional<MxError> rateLimit(const std::string& key);
+  // POST /login: limits per canonical user and per address, the password check on the KDF pool.
+  boost::asio::awaitable<HttpResponse> login(const HttpRequest& req, boost::json::object body);
+  std::optional<MxError> loginLocked(const std::string& key);
+  void loginFailed(const std::string& key, int free_failures);
+  boost::asio::awaitable<bool> checkPasswordOffThread(Homeserver::LoginAttempt a);
 
   Homeserver& hs_;
   Notifier& notifier_;
@@ -60,6 +71,14 @@ class Router {
   const Clock& clock_;
   static constexpr std::size_t kMaxBuckets = 100000;
   std::unordered_map<std::string, Bucket> buckets_;  // per user (writes) and per login name; <= kMaxBuckets
+  struct LoginFailures {
+    int failures{0};
+    std::chrono::steady_clock::time_point last;
+    std::chrono::steady_clock::time_point locked_until;
+  };
+  std::unordered_map<std::string, LoginFailures> login_failures_;  // "user\n"+id, "addr\n"+ip; <= kMaxBuckets
+  std::unique_ptr<boost::asio::thread_pool> kdf_pool_;  // null when cfg.kdf_threads == 0 (checks inline)
+  std::size_t kdf_pending_{0};                          // queued or running on kdf_pool_; <= cfg.kdf_queue
 };
 
 }  // namespace chorus::hs

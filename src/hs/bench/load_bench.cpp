@@ -365,6 +365,8 @@ Result<json::object> runLoadBench(const LoadBenchOptions& opt) {
   cfg.synchronous = opt.synchronous;
   cfg.max_long_polls_per_user = 4;
   cfg.max_connections = 16384;
+  cfg.max_connections_per_address = 0;  // every client is on 127.0.0.1
+  cfg.login_limits = false;
   useTestKdf(cfg);
   json::object out{{"synchronous", opt.synchronous}};
   {

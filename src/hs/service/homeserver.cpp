@@ -1,5 +1,7 @@
 #include "hs/service/homeserver.hpp"
 
+#include <cctype>
+
 #include <algorithm>
 
 #include "base/log.hpp"
@@ -117,7 +119,7 @@ MxResult<json::object> Homeserver::registerRequest(const json::object& body) {
   return out;
 }
 
-MxResult<json::object> Homeserver::login(const json::object& body) {
+MxResult<Homeserver::LoginAttempt> Homeserver::loginPrepare(const json::object& body) {
   auto type = reqString(body, "type");
   if (!type) return type.error();
   if (*type != "m.login.password") return mxError(400, "M_UNKNOWN", "unsupported login type " + *type);
@@ -145,22 +147,48 @@ MxResult<json::object> Homeserver::login(const json::object& body) {
   if (!device_id) return device_id.error();
   auto display = optString(body, "initial_device_display_name");
   if (!display) return display.error();
-
-  std::string uid = *user;
-  if (uid.empty() || uid[0] != '@') uid = userId(uid);
-  auto row = store_.user(uid);
-  if (!row || !verifyPassword(row->password_hash, *password)) {
-    return forbidden("Invalid username or password");
+  if (*device_id && ((*device_id)->empty() || (*device_id)->size() > 255)) {
+    return invalidParam("'device_id' must be 1 to 255 characters");
   }
-  const std::string dev = device_id->value_or(randomUpper(10));
-  if (dev.empty() || dev.size() > 255) return invalidParam("'device_id' must be 1 to 255 characters");
+
+  LoginAttempt a;
+  a.user_id = *user;
+  if (a.user_id.empty() || a.user_id[0] != '@') a.user_id = userId(a.user_id);
+  if (auto row = store_.user(a.user_id)) a.password_hash = row->password_hash;
+  a.password = *password;
+  a.device_id = *device_id;
+  a.display_name = display->value_or("");
+  return a;
+}
+
+bool Homeserver::checkPassword(const LoginAttempt& a) {
+  return !a.password_hash.empty() && verifyPassword(a.password_hash, a.password);
+}
+
+MxResult<json::object> Homeserver::loginFinish(const LoginAttempt& a) {
+  if (!store_.user(a.user_id)) return forbidden("Invalid username or password");  // deleted meanwhile
+  const std::string dev = a.device_id.value_or(randomUpper(10));
   const std::string token = "syt_" + randomAlnum(40);
   auto txn = store_.begin();
-  store_.upsertDevice(uid, dev, display->value_or(""), clock_.nowMs());
-  store_.insertToken(token, uid, dev);
+  store_.upsertDevice(a.user_id, dev, a.display_name, clock_.nowMs());
+  store_.insertToken(token, a.user_id, dev);
   txn.commit();
   return json::object{
-      {"user_id", uid}, {"access_token", token}, {"device_id", dev}, {"home_server", cfg_.server_name}};
+      {"user_id", a.user_id}, {"access_token", token}, {"device_id", dev}, {"home_server", cfg_.server_name}};
+}
+
+MxResult<json::object> Homeserver::login(const json::object& body) {
+  auto a = loginPrepare(body);
+  if (!a) return a.error();
+  if (!checkPassword(*a)) return forbidden("Invalid username or password");
+  return loginFinish(*a);
+}
+
+std::string Homeserver::canonicalLoginName(std::string_view claimed) const {
+  std::string uid(claimed);
+  if (uid.empty() || uid[0] != '@') uid = userId(uid);
+  for (auto& c : uid) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return uid;
 }
 
 MxResult<Auth> Homeserver::authenticate(const std::string& token) {

@@ -63,6 +63,21 @@ class Homeserver {
   MxResult<boost::json::object> registerRequest(const boost::json::object& body);
   MxResult<boost::json::object> registerAvailable(const std::string& username);
   MxResult<boost::json::object> login(const boost::json::object& body);
+  // login() in three steps, so that the password check (Argon2id) can run off the I/O thread:
+  // loginPrepare parses the body and looks the user up; verifyPassword(attempt) is thread-safe (pure);
+  // loginFinish creates the device and the token once the password matched.
+  struct LoginAttempt {
+    std::string user_id;        // canonical "@local:server"
+    std::string password_hash;  // "" when the user does not exist (verify fails)
+    std::string password;
+    std::optional<std::string> device_id;
+    std::string display_name;
+  };
+  MxResult<LoginAttempt> loginPrepare(const boost::json::object& body);
+  static bool checkPassword(const LoginAttempt& a);
+  MxResult<boost::json::object> loginFinish(const LoginAttempt& a);
+  // The login bucket of a claimed user name: "alice", "@alice:server" and "ALICE" are one user.
+  std::string canonicalLoginName(std::string_view claimed) const;
   MxResult<Auth> authenticate(const std::string& token);
   MxStatus logout(const Auth& auth, bool all);
   boost::json::object devices(const Auth& auth);
@@ -123,7 +138,6 @@ class Homeserver {
   void flushWakes();
 
  private:
-
   MxResult<EventRow> appendEvent(const std::string& room_id, const std::string& sender,
                                  const std::string& type, const std::optional<std::string>& state_key,
                                  const boost::json::object& content, const std::string& txn_device,

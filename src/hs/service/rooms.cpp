@@ -287,6 +287,7 @@ MxResult<json::object> Homeserver::createRoom(const Auth& auth, const json::obje
       auto c = optObject(o, "content");
       if (!c || !*c) return badJson("'" + where + ".content' must be an object");
       if (*t == kCreate || *t == kMember) return badJson("'" + where + "' may not set " + *t);
+      if (t->empty() || t->size() > 255) return invalidParam("Invalid event type in '" + where + "'");
       initial.push_back({*t, sk->value_or(""), **c});
     }
   }
@@ -336,10 +337,17 @@ MxResult<json::object> Homeserver::createRoom(const Auth& auth, const json::obje
   evs.emplace_back("m.room.history_visibility", "", json::object{{"history_visibility", "shared"}});
   if (p != "public_chat")
     evs.emplace_back("m.room.guest_access", "", json::object{{"guest_access", "can_join"}});
+  // From here on the events are the client's: initial_state, name and topic pass the same auth rules as a
+  // PUT /state would (issue #10: an initial_state call.member for someone else's user id was accepted).
+  const std::size_t first_checked = evs.size();
   for (auto& s : initial) evs.emplace_back(s.type, s.state_key, std::move(s.content));
   if (*name) evs.emplace_back("m.room.name", "", json::object{{"name", **name}});
   if (*topic) evs.emplace_back("m.room.topic", "", json::object{{"topic", **topic}});
-  for (auto& [type, sk, content] : evs) {
+  for (std::size_t i = 0; i < evs.size(); ++i) {
+    auto& [type, sk, content] = evs[i];
+    if (i >= first_checked) {
+      if (auto st = checkAuth(room_id, auth.user_id, type, sk, content); !st) return st.error();
+    }
     if (auto st = add(type, sk, std::move(content)); !st) return st.error();
   }
   for (const auto& u : invitees) {

@@ -26,7 +26,9 @@ inline Config testConfig(const std::string& dir) {
   cfg.data_dir = dir;
   cfg.server_name = "localhost";
   cfg.open_registration = true;
-  cfg.rate_per_second = 0;
+  cfg.rate_per_second = 0;  // like --no-rate-limit
+  cfg.login_limits = false;
+  cfg.max_connections_per_address = 0;
   cfg.synchronous = "normal";
   useTestKdf(cfg);
   return cfg;
