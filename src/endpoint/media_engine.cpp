@@ -62,21 +62,52 @@ std::uint32_t randomSsrc() {
   return std::uniform_int_distribution<std::uint32_t>(1, 0xfffffffe)(gen);
 }
 
+// The track id in "<stream> <track>": webrtcbin 1.22 uses the transceiver's name ("webrtctransceiverN"), the
+// same in every chorus participant, so through a focus (and in any client that keys remote tracks by id) two
+// participants' tracks would collide. Rename it to "<prefix>-N", with a prefix random per engine (one per
+// participant session); stable across renegotiations, since it follows the transceiver.
+std::string uniqueTrackId(std::string_view track, const std::string& prefix) {
+  constexpr std::string_view kGst = "webrtctransceiver";
+  if (track.substr(0, kGst.size()) != kGst) return std::string(track);
+  return prefix + "-" + std::string(track.substr(kGst.size()));
+}
+
+// "<stream> <track>" with the track renamed by uniqueTrackId().
+std::string renameMsid(std::string_view msid, const std::string& prefix) {
+  const auto sp = msid.find(' ');
+  if (sp == std::string_view::npos) return std::string(msid);
+  return std::string(msid.substr(0, sp + 1)) + uniqueTrackId(msid.substr(sp + 1), prefix);
+}
+
 // webrtcbin 1.22 only writes the MediaStream id as "a=ssrc:<n> msid:<stream> <track>" (the pre-unified-plan
-// form). Add the unified-plan "a=msid:<stream> <track>" line that Firefox and current Chromium look at first.
-void addMsidLines(GstSDPMessage* sdp) {
+// form). Add the unified-plan "a=msid:<stream> <track>" line that Firefox and current Chromium look at first,
+// and give the tracks ids of their own (uniqueTrackId) in both forms.
+void addMsidLines(GstSDPMessage* sdp, const std::string& track_prefix) {
   for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
     auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, i));
-    if (gst_sdp_media_get_attribute_val(media, "msid") != nullptr) continue;
+    std::string msid_from_ssrc;
     for (guint a = 0; a < gst_sdp_media_attributes_len(media); ++a) {
       const GstSDPAttribute* attr = gst_sdp_media_get_attribute(media, a);
-      if (attr->key == nullptr || std::strcmp(attr->key, "ssrc") != 0 || attr->value == nullptr) continue;
-      const char* p = std::strstr(attr->value, " msid:");
-      if (p == nullptr) continue;
-      std::string msid = p + 6;  // "<stream> <track>"
-      gst_sdp_media_add_attribute(media, "msid", msid.c_str());
-      break;
+      if (attr->key == nullptr || attr->value == nullptr) continue;
+      if (std::strcmp(attr->key, "ssrc") == 0) {
+        const char* p = std::strstr(attr->value, " msid:");
+        if (p == nullptr) continue;
+        const std::string renamed = renameMsid(p + 6, track_prefix);
+        if (msid_from_ssrc.empty()) msid_from_ssrc = renamed;
+        const std::string value = std::string(attr->value, static_cast<std::size_t>(p - attr->value)) + " msid:" + renamed;
+        GstSDPAttribute replacement;
+        gst_sdp_attribute_set(&replacement, "ssrc", value.c_str());
+        gst_sdp_media_replace_attribute(media, a, &replacement);
+      } else if (std::strcmp(attr->key, "msid") == 0) {
+        const std::string renamed = renameMsid(attr->value, track_prefix);
+        if (msid_from_ssrc.empty()) msid_from_ssrc = "-";  // has its own a=msid already
+        GstSDPAttribute replacement;
+        gst_sdp_attribute_set(&replacement, "msid", renamed.c_str());
+        gst_sdp_media_replace_attribute(media, a, &replacement);
+      }
     }
+    if (gst_sdp_media_get_attribute_val(media, "msid") == nullptr && !msid_from_ssrc.empty() && msid_from_ssrc != "-")
+      gst_sdp_media_add_attribute(media, "msid", msid_from_ssrc.c_str());
   }
 }
 
@@ -160,6 +191,7 @@ struct Leg {
 struct MediaEngine::Impl {
   MediaConfig config;
   std::string usermedia_stream_id{randomStreamId()};
+  std::string track_prefix{randomStreamId()};  // our track ids: "<track_prefix>-N" (uniqueTrackId)
   std::string screenshare_stream_id{randomStreamId()};
   std::shared_ptr<EventQueue> events{std::make_shared<EventQueue>()};
 
@@ -453,7 +485,7 @@ Result<std::unique_ptr<Feed>> MediaEngine::Impl::buildFeed(StreamPurpose purpose
         GstElement* label = makeElement(
             "textoverlay", p + "label",
             {{"valignment", "top"},
-             {"halignment", "left"},
+             {"halignment", "center"},  // tiles that crop the sides (object-fit: cover) keep it
              {"shaded-background", "true"},
              {"font-desc", "Sans Bold " + std::to_string(std::clamp(config.height / 20, 6, 72))}});
         if (label != nullptr) g_object_set(label, "text", config.video_label.c_str(), nullptr);
@@ -862,7 +894,7 @@ void MediaEngine::Impl::doCreateDescription(LegId id, SdpType type, bool ice_res
   }
   SessionDescriptionPtr owned(desc);
   if (!err.empty()) return error(id, std::string(what) + ": " + err);
-  addMsidLines(desc->sdp);
+  addMsidLines(desc->sdp, track_prefix);
 
   PromisePtr set_promise(gst_promise_new());
   g_signal_emit_by_name(leg->webrtc, "set-local-description", desc, set_promise.get());
@@ -1127,6 +1159,8 @@ LegStats MediaEngine::Impl::doStats(Leg& leg) {
   {
     std::lock_guard lock(leg.shared->mu);
     out.state = leg.shared->state;
+    out.ice_state = iceConnectionStateName(leg.shared->ice_state);
+    out.connection_state = peerConnectionStateName(leg.shared->pc_state);
   }
   out.audio_frames_decoded = leg.shared->audio_frames.load();
   out.video_frames_decoded = leg.shared->video_frames.load();
