@@ -452,6 +452,10 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   void closePeer(PeerId id) {
     auto it = slots_.find(id);
     if (it == slots_.end()) return;
+    if (!it->second.connected && !it->second.reported && it->second.rtc) {
+      it->second.reported = true;  // removed before it ever connected: say why as for a stuck one
+      reportNotConnected(it->second);
+    }
     router_.removePeer(id);
     server_.removePeer(*it->second.rtc);
     by_rtc_.erase(it->second.rtc.get());
