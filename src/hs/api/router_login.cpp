@@ -34,8 +34,8 @@ void Router::loginFailed(const std::string& key, int free_failures) {
   if (f.failures > 0 && now - f.last > 2 * max_backoff) f.failures = 0;  // an old streak is forgiven
   f.last = now;
   ++f.failures;
-  if (f.failures > free_failures) {
-    const int doublings = std::min(f.failures - free_failures - 1, 30);
+  if (f.failures >= free_failures) {
+    const int doublings = std::min(f.failures - free_failures, 30);
     const auto backoff = std::min<std::chrono::milliseconds>(
         std::chrono::milliseconds(cfg_.login_backoff_ms) * (1LL << doublings), max_backoff);
     f.locked_until = now + backoff;
