@@ -107,7 +107,7 @@ function spawnJson(cmd, args, logFile) {
     check(inv.status === 200, 'focus invited');
 
     focus = spawnJson(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
-      '--bind', '127.0.0.1', '--udp-port', '0', '--json', '--stats-interval', '1'], path.join(logDir, 'focus.err'));
+      '--udp-port', '0', '--json', '--stats-interval', '1'], path.join(logDir, 'focus.err'));
     const ready = await attempt('the focus to be ready', () => focus.last('ready'), 15000);
     check(!!ready, 'chorus focus is ready ' + JSON.stringify(ready));
     const joined = await attempt('the focus to join', async () => {
