@@ -48,11 +48,35 @@ TEST(HsConfig, FileOverlaysDefaults) {
   std::remove(path.c_str());
 }
 
+TEST(HsConfig, HostileClientLimitsFromFile) {
+  const std::string path = writeTemp(R"({"max_connections_per_address":8,"connection_reserve":4,
+    "head_timeout_ms":1500,"idle_timeout_ms":2500,"body_timeout_ms":3500,"login_limits":false,
+    "login_free_failures":3,"login_free_failures_per_address":9,"login_backoff_ms":10,"login_max_backoff_ms":100,
+    "kdf_threads":1,"kdf_queue":7})");
+  Config c;
+  EXPECT_TRUE(c.login_limits);
+  EXPECT_EQ(c.head_timeout_ms, 10000);
+  ASSERT_TRUE(loadConfigFile(path, c));
+  EXPECT_EQ(c.max_connections_per_address, 8u);
+  EXPECT_EQ(c.connection_reserve, 4u);
+  EXPECT_EQ(c.head_timeout_ms, 1500);
+  EXPECT_EQ(c.idle_timeout_ms, 2500);
+  EXPECT_EQ(c.body_timeout_ms, 3500);
+  EXPECT_FALSE(c.login_limits);
+  EXPECT_EQ(c.login_free_failures, 3);
+  EXPECT_EQ(c.login_free_failures_per_address, 9);
+  EXPECT_EQ(c.login_backoff_ms, 10);
+  EXPECT_EQ(c.login_max_backoff_ms, 100);
+  EXPECT_EQ(c.kdf_threads, 1u);
+  EXPECT_EQ(c.kdf_queue, 7u);
+  std::remove(path.c_str());
+}
+
 TEST(HsConfig, ErrorsNameTheKey) {
   Config c;
-  for (const char* text :
-       {R"({"no_such_key":1})", R"({"open_registration":"yes"})", R"({"synchronous":"off"})",
-        R"({"max_body_bytes":-5})", R"({"turn":{"uris":"x"}})", R"([1,2])", "{not json"}) {
+  for (const char* text : {R"({"no_such_key":1})", R"({"open_registration":"yes"})",
+                           R"({"synchronous":"off"})", R"({"max_body_bytes":-5})", R"({"turn":{"uris":"x"}})",
+                           R"({"login_limits":1})", R"([1,2])", "{not json"}) {
     const std::string path = writeTemp(text);
     auto st = loadConfigFile(path, c);
     EXPECT_FALSE(st) << text;
