@@ -291,7 +291,7 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
     if (q("kind").value_or("user") != "user") co_return errorResponse(forbidden("Guest access is disabled"));
     auto body = parseBody(req.body);
     if (!body) co_return errorResponse(body.error());
-    co_return render(hs_.registerRequest(*body));
+    co_return co_await registerUser(std::move(*body));
   }
   if (s[0] == "profile" && (n == 2 || n == 3) && m == "GET") {
     co_return render(hs_.profile(s[1], n == 3 ? s[2] : ""));

@@ -64,6 +64,9 @@ class Router {
   std::optional<MxError> loginLocked(const std::string& key);
   void loginFailed(const std::string& key, int free_failures);
   boost::asio::awaitable<bool> checkPasswordOffThread(Homeserver::LoginAttempt a);
+  // POST /register: the new password is hashed on the KDF pool as well.
+  boost::asio::awaitable<HttpResponse> registerUser(boost::json::object body);
+  boost::asio::awaitable<std::string> hashOffThread(std::string password);  // "" when hashing failed
 
   Homeserver& hs_;
   Notifier& notifier_;

@@ -1,5 +1,6 @@
 // POST /login: password guessing limits (per canonical user id and per client address, with backoff) and the
-// Argon2id check on a small thread pool, so that the I/O thread never waits for a KDF (issue #10).
+// Argon2id check on a small thread pool, so that the I/O thread never waits
+// for a KDF (issue #10).
 #include <algorithm>
 #include <memory>
 

@@ -41,7 +41,7 @@ void Homeserver::flushWakes() {
 }
 
 MxResult<std::string> Homeserver::createUser(const std::string& localpart_in, const std::string& password,
-                                             bool admin) {
+                                             bool admin, const std::string* password_hash) {
   std::string localpart = localpart_in;
   if (!localpart.empty() && localpart[0] == '@') {
     const auto colon = localpart.find(':');
@@ -52,8 +52,9 @@ MxResult<std::string> Homeserver::createUser(const std::string& localpart_in, co
   }
   const std::string uid = userId(localpart);
   if (store_.user(uid)) return mxError(400, "M_USER_IN_USE", uid + " is already registered");
-  auto hash = hashPassword(password, cfg_.kdf_opslimit, cfg_.kdf_memlimit_bytes);
-  if (!hash) return mxError(500, "M_UNKNOWN", "password hashing failed");
+  auto hash = password_hash ? std::optional<std::string>(*password_hash)
+                            : hashPassword(password, cfg_.kdf_opslimit, cfg_.kdf_memlimit_bytes);
+  if (!hash || hash->empty()) return mxError(500, "M_UNKNOWN", "password hashing failed");
   auto txn = store_.begin();
   store_.insertUser(UserRow{uid, *hash, admin, localpart, ""}, clock_.nowMs());
   txn.commit();
@@ -69,7 +70,8 @@ MxResult<json::object> Homeserver::registerAvailable(const std::string& username
   return json::object{{"available", true}};
 }
 
-MxResult<json::object> Homeserver::registerRequest(const json::object& body) {
+MxResult<json::object> Homeserver::registerRequest(const json::object& body,
+                                                   const std::string* password_hash) {
   if (!cfg_.open_registration) return forbidden("Registration is disabled on this server");
   auto auth = optObject(body, "auth");
   if (!auth) return auth.error();
@@ -104,7 +106,7 @@ MxResult<json::object> Homeserver::registerRequest(const json::object& body) {
     localpart = "user" + randomUpper(8);
     std::transform(localpart.begin(), localpart.end(), localpart.begin(), ::tolower);
   }
-  auto uid = createUser(localpart, **password, false);
+  auto uid = createUser(localpart, **password, false, password_hash);
   if (!uid) return uid.error();
   json::object out{{"user_id", *uid}, {"home_server", cfg_.server_name}};
   if (inhibit->value_or(false)) return out;

@@ -59,8 +59,11 @@ class Homeserver {
   std::string userId(std::string_view localpart) const;
 
   // Accounts.
-  MxResult<std::string> createUser(const std::string& localpart, const std::string& password, bool admin);
-  MxResult<boost::json::object> registerRequest(const boost::json::object& body);
+  // password_hash: an Argon2id hash of `password` made off the I/O thread (nullptr: hash here).
+  MxResult<std::string> createUser(const std::string& localpart, const std::string& password, bool admin,
+                                   const std::string* password_hash = nullptr);
+  MxResult<boost::json::object> registerRequest(const boost::json::object& body,
+                                                const std::string* password_hash = nullptr);
   MxResult<boost::json::object> registerAvailable(const std::string& username);
   MxResult<boost::json::object> login(const boost::json::object& body);
   // login() in three steps, so that the password check (Argon2id) can run off the I/O thread:

@@ -479,5 +479,24 @@ TEST(HsHostile, PasswordHashingDoesNotBlockTheIoThread) {
   EXPECT_EQ(tryLogin(hs.http(), "bob", "bobpw").status, 200);
 }
 
+TEST(HsHostile, RegistrationHashesOnTheBoundedKdfPool) {
+  // kdf_queue 0: every request that needs a hash overflows, so it must have gone through the pool's gate.
+  TestServer hs([](Config& c) { c.kdf_queue = 0; });
+  const json::object req{
+      {"username", "eve"}, {"password", "pw"}, {"auth", json::object{{"type", "m.login.dummy"}}}};
+  auto r = hs.http().post(P + "/register", req);
+  EXPECT_EQ(r.status, 429) << r.raw;
+  EXPECT_EQ(r.errcode(), "M_LIMIT_EXCEEDED");
+  EXPECT_GT(r.obj().at("retry_after_ms").as_int64(), 0);
+  // The UIA challenge costs no hash.
+  EXPECT_EQ(hs.http().post(P + "/register", json::object{{"username", "eve"}, {"password", "pw"}}).status,
+            401);
+  // With room in the queue, the hash made on the pool is the one stored: eve can log in.
+  TestServer ok;
+  auto eve = ok.mx().registerUser("eve", "evepw");
+  EXPECT_EQ(ok.mx().login("eve", "evepw").user_id, eve.user_id);
+  EXPECT_EQ(tryLogin(ok.http(), "eve", "wrong").status, 403);
+}
+
 }  // namespace
 }  // namespace chorus::hs::test
