@@ -750,9 +750,11 @@ std::optional<SdpOffer> buildSdpOffer(const SdpNegotiation& current, const std::
     sec.send = true;
     sec.send_track = t;
     sec.mid = newMid(offer);
-    // Recycle (JSEP §5.2.2) a section that is rejected in the current session, keeping its index.
+    // Recycle (JSEP §5.2.2) a section that is rejected in the current session, keeping its index — only once
+    // the description is long (SdpAnswerParams::recycle_from_sections).
     std::size_t slot = offer.sections.size();
-    for (std::size_t k = 0; k < current.sections.size(); ++k) {
+    for (std::size_t k = 0; k < current.sections.size() && offer.sections.size() >= p.recycle_from_sections;
+         ++k) {
       const auto& c = current.sections[k];
       if (!c.accepted && c.kind == t.kind && !offer.sections[k].accepted) {
         slot = k;

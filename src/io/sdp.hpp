@@ -159,6 +159,11 @@ struct SdpAnswerParams {
   std::uint64_t session_id{1};
   std::uint64_t session_version{2};   // o= line; the caller increments it for every description it makes
   std::string cname{"chorus-focus"};  // a=ssrc:<ssrc> cname:<cname> of our send sections
+  // Re-offers recycle a rejected section (JSEP §5.2.2) only once the description has this many m-lines; below
+  // that, new tracks get new sections. GStreamer webrtcbin 1.22 cannot apply a recycled section ("transceiver
+  // direction changes are not implemented"), so a participant that rejoins would break every chorus call
+  // subscriber's renegotiation; appending works for every client, up to the bound.
+  std::size_t recycle_from_sections{kSdpMaxMediaSections};
 };
 
 // A track the focus sends to the participant (one sendonly m-section each).

@@ -370,11 +370,52 @@ TEST(Sdp, ReofferAddsSendonlySectionsAndKeepsTheSession) {
   EXPECT_EQ(offer->next_mid, 5u);
 }
 
+// Recycling on (from the first m-line), as for a long description.
+SdpAnswerParams recyclingParams() {
+  SdpAnswerParams p = params();
+  p.recycle_from_sections = 0;
+  return p;
+}
+
+TEST(Sdp, ReofferAppendsNewTracksWhileTheDescriptionIsShort) {
+  SdpNegotiation current = chromiumSession();
+  std::string why;
+  auto first = buildSdpOffer(current, {{"audio", 1001, "a", "a1"}}, opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(first) << why;
+  SdpNegotiation pending = *first;
+  auto answer = parseSdp(answerTo(first->sdp));
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(applySdpAnswer(pending, *answer, &why)) << why;
+  current = pending;
+  auto second = buildSdpOffer(current, {}, opusCodec(), vp8Codec(), params(), &why);  // a1 goes away
+  ASSERT_TRUE(second) << why;
+  pending = *second;
+  answer = parseSdp(answerTo(second->sdp));
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(applySdpAnswer(pending, *answer, &why)) << why;
+  current = pending;
+  // The same publisher again (a new session): a new section, the rejected one stays rejected (webrtcbin 1.22
+  // cannot take a recycled one).
+  auto third = buildSdpOffer(current, {{"audio", 2001, "b", "b1"}}, opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(third) << why;
+  EXPECT_EQ(midsOf(third->sdp), (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+  EXPECT_FALSE(third->sections[3].accepted);
+  EXPECT_TRUE(third->sections[4].send);
+  EXPECT_EQ(third->sections[4].send_track.ssrc, 2001u);
+  // At the bound it recycles.
+  SdpAnswerParams at_bound = params();
+  at_bound.recycle_from_sections = current.sections.size();
+  auto fourth = buildSdpOffer(current, {{"audio", 2001, "b", "b1"}}, opusCodec(), vp8Codec(), at_bound, &why);
+  ASSERT_TRUE(fourth) << why;
+  EXPECT_EQ(midsOf(fourth->sdp), (std::vector<std::string>{"0", "1", "2", "4"}));
+  EXPECT_TRUE(fourth->sections[3].send);
+}
+
 TEST(Sdp, ReofferRejectsRemovedTracksAndRecyclesTheirSections) {
   SdpNegotiation current = chromiumSession();
   std::string why;
   auto first = buildSdpOffer(current, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
-                             vp8Codec(), params(), &why);
+                             vp8Codec(), recyclingParams(), &why);
   ASSERT_TRUE(first) << why;
   SdpNegotiation pending = *first;
   auto answer = parseSdp(answerTo(first->sdp));
@@ -383,7 +424,7 @@ TEST(Sdp, ReofferRejectsRemovedTracksAndRecyclesTheirSections) {
   current = pending;
 
   // The audio track goes away: its section is rejected (port 0, inactive, out of BUNDLE); the mids stay.
-  auto second = buildSdpOffer(current, {{"video", 1002, "a", "v1"}}, opusCodec(), vp8Codec(), params(), &why);
+  auto second = buildSdpOffer(current, {{"video", 1002, "a", "v1"}}, opusCodec(), vp8Codec(), recyclingParams(), &why);
   ASSERT_TRUE(second) << why;
   EXPECT_TRUE(has(second->sdp, "a=group:BUNDLE 0 1 2 4"));
   EXPECT_TRUE(has(second->sdp, "m=audio 0 UDP/TLS/RTP/SAVPF 111"));
@@ -405,7 +446,7 @@ TEST(Sdp, ReofferRejectsRemovedTracksAndRecyclesTheirSections) {
   auto third = buildSdpOffer(
       current,
       {{"video", 1002, "b", "v1-renamed"}, {"audio", 2001, "c", "c-mic"}, {"video", 2002, "c", "c-cam"}},
-      opusCodec(), vp8Codec(), params(), &why);
+      opusCodec(), vp8Codec(), recyclingParams(), &why);
   ASSERT_TRUE(third) << why;
   EXPECT_EQ(midsOf(third->sdp), (std::vector<std::string>{"0", "1", "2", "5", "4", "6"}));
   EXPECT_TRUE(has(third->sdp, "a=group:BUNDLE 0 1 2 5 4 6"));
@@ -417,13 +458,13 @@ TEST(Sdp, ReofferRejectsRemovedTracksAndRecyclesTheirSections) {
   // A section is only recycled when it is rejected in the CURRENT session: a track that goes away and a new
   // one in the same offer do not share a section (the old mid must still be there for the answerer).
   auto swap =
-      buildSdpOffer(current, {{"audio", 3001, "d", "d-mic"}}, opusCodec(), vp8Codec(), params(), &why);
+      buildSdpOffer(current, {{"audio", 3001, "d", "d-mic"}}, opusCodec(), vp8Codec(), recyclingParams(), &why);
   ASSERT_TRUE(swap) << why;
   // mid 3 was rejected in `current`, so d-mic takes it over (new mid 5); video 4 goes to port 0.
   EXPECT_EQ(midsOf(swap->sdp), (std::vector<std::string>{"0", "1", "2", "5", "4"}));
   EXPECT_FALSE(swap->sections[4].accepted);
   auto swap2 =
-      buildSdpOffer(current, {{"video", 3002, "d", "d-cam"}}, opusCodec(), vp8Codec(), params(), &why);
+      buildSdpOffer(current, {{"video", 3002, "d", "d-cam"}}, opusCodec(), vp8Codec(), recyclingParams(), &why);
   ASSERT_TRUE(swap2) << why;
   EXPECT_EQ(midsOf(swap2->sdp), (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
   EXPECT_FALSE(swap2->sections[4].accepted);
@@ -617,7 +658,12 @@ TEST(Sdp, ParticipantReofferIsAnsweredWithOurSendSections) {
   auto again = buildSdpOffer(*sa, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
                              vp8Codec(), params(), &why);
   ASSERT_TRUE(again) << why;
-  EXPECT_EQ(midsOf(again->sdp), (std::vector<std::string>{"0", "1", "2", "6", "4", "5"}));
+  EXPECT_EQ(midsOf(again->sdp), (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6"}));
+  // With recycling on, the rejected section is taken over in place.
+  auto recycled = buildSdpOffer(*sa, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
+                                vp8Codec(), recyclingParams(), &why);
+  ASSERT_TRUE(recycled) << why;
+  EXPECT_EQ(midsOf(recycled->sdp), (std::vector<std::string>{"0", "1", "2", "6", "4", "5"}));
 }
 
 TEST(Sdp, ParticipantReofferMustKeepTheSession) {
