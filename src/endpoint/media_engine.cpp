@@ -600,11 +600,16 @@ gboolean MediaEngine::Impl::onBusMessage(GstBus*, GstMessage* msg, gpointer self
   std::string text = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " + (err ? err->message : "?");
   std::string detail = takeString(debug);
   if (err != nullptr) g_error_free(err);
-  // Which leg? Walk up to the child of the pipeline: leg bins are named "leg-<id>".
+  // Which leg? Walk up to the child of the pipeline: leg bins are named "leg-<id>". On the way, note whether
+  // the error comes from webrtcbin's receive transport (nicesrc / transportreceivebin).
   LegId leg = 0;
+  bool transport = false;
   GstObject* obj = GST_MESSAGE_SRC(msg);
   while (obj != nullptr && GST_OBJECT_PARENT(obj) != nullptr &&
          GST_OBJECT_PARENT(obj) != GST_OBJECT_CAST(impl->pipeline)) {
+    const char* n = GST_OBJECT_NAME(obj);
+    if (n != nullptr && (std::strncmp(n, "nicesrc", 7) == 0 || std::strncmp(n, "transportreceivebin", 19) == 0))
+      transport = true;
     obj = GST_OBJECT_PARENT(obj);
   }
   if (obj != nullptr && std::strncmp(GST_OBJECT_NAME(obj), "leg-", 4) == 0) {
@@ -616,6 +621,13 @@ gboolean MediaEngine::Impl::onBusMessage(GstBus*, GstMessage* msg, gpointer self
   }
   CHORUS_LOG(Error, kTag, impl->config.name << " leg " << leg << ": " << text << " (" << detail << ")");
   impl->events->push(LegError{leg, text});
+  if (leg != 0 && transport) {
+    // The receive transport stopped streaming ("Internal data stream error ... not-linked", seen now and then
+    // with webrtcbin 1.22 right after connect): the leg can send but never receive again. Report it failed, so
+    // the call is replaced (core: hangup "ice_failed", then a new call) instead of staying a silent zombie.
+    CHORUS_LOG(Warn, kTag, impl->config.name << " leg " << leg << ": receive transport stopped; leg failed");
+    impl->events->push(LegState{leg, ConnectionState::Failed});
+  }
   return TRUE;
 }
 
