@@ -82,7 +82,8 @@ void drain(Child& c) {
     auto v = json::parse(line, ec);
     if (!ec && v.is_object()) {
       const auto* e = v.as_object().if_contains("event");
-      if (e && e->is_string() && (e->as_string() == "peer_not_connected" || e->as_string() == "leg_not_connected") &&
+      if (e && e->is_string() &&
+          (e->as_string() == "peer_not_connected" || e->as_string() == "leg_not_connected") &&
           c.problems.size() < 32) {
         c.problems.push_back(v.as_object());
       }
@@ -285,7 +286,8 @@ int runDemo(const DemoOptions& opt) {
       std::string addresses;
       if (const auto* a = ready->if_contains("addresses"); a && a->is_array()) {
         for (const auto& x : a->as_array()) {
-          if (x.is_string()) addresses += std::string(addresses.empty() ? "" : ", ") + std::string(x.as_string());
+          if (x.is_string())
+            addresses += std::string(addresses.empty() ? "" : ", ") + std::string(x.as_string());
         }
       }
       std::printf("== chorus focus is %s, media on UDP port %lld of %s\n", focus_user.c_str(),
@@ -401,7 +403,8 @@ int runDemo(const DemoOptions& opt) {
       std::int64_t audio = 0, video = 0;
       bool seen = false;
       // The larger of the summary's and the last figures before the stop.
-      for (const json::object* report : std::initializer_list<const json::object*>{summary, &before_stop[bi]}) {
+      for (const json::object* report :
+           std::initializer_list<const json::object*>{summary, &before_stop[bi]}) {
         const auto* peers = report->if_contains("peers");
         if (!peers || !peers->is_array()) continue;
         std::int64_t a = 0, v = 0;

@@ -19,7 +19,8 @@ void EndpointBackend::execute(const core::Action& action) {
       for (std::size_t pos = sdp.find("a=candidate:"); pos != std::string::npos;
            pos = sdp.find("a=candidate:", pos + 1)) {
         const auto end = sdp.find_first_of("\r\n", pos);
-        on_remote_candidate(r->leg, sdp.substr(pos + 2, end == std::string::npos ? std::string::npos : end - pos - 2));
+        on_remote_candidate(
+            r->leg, sdp.substr(pos + 2, end == std::string::npos ? std::string::npos : end - pos - 2));
       }
     }
     auto type = endpoint::parseSdpType(r->description.type);

@@ -94,7 +94,8 @@ void addMsidLines(GstSDPMessage* sdp, const std::string& track_prefix) {
         if (p == nullptr) continue;
         const std::string renamed = renameMsid(p + 6, track_prefix);
         if (msid_from_ssrc.empty()) msid_from_ssrc = renamed;
-        const std::string value = std::string(attr->value, static_cast<std::size_t>(p - attr->value)) + " msid:" + renamed;
+        const std::string value =
+            std::string(attr->value, static_cast<std::size_t>(p - attr->value)) + " msid:" + renamed;
         GstSDPAttribute replacement;
         gst_sdp_attribute_set(&replacement, "ssrc", value.c_str());
         gst_sdp_media_replace_attribute(media, a, &replacement);
@@ -106,7 +107,8 @@ void addMsidLines(GstSDPMessage* sdp, const std::string& track_prefix) {
         gst_sdp_media_replace_attribute(media, a, &replacement);
       }
     }
-    if (gst_sdp_media_get_attribute_val(media, "msid") == nullptr && !msid_from_ssrc.empty() && msid_from_ssrc != "-")
+    if (gst_sdp_media_get_attribute_val(media, "msid") == nullptr && !msid_from_ssrc.empty() &&
+        msid_from_ssrc != "-")
       gst_sdp_media_add_attribute(media, "msid", msid_from_ssrc.c_str());
   }
 }
@@ -608,7 +610,8 @@ gboolean MediaEngine::Impl::onBusMessage(GstBus*, GstMessage* msg, gpointer self
   while (obj != nullptr && GST_OBJECT_PARENT(obj) != nullptr &&
          GST_OBJECT_PARENT(obj) != GST_OBJECT_CAST(impl->pipeline)) {
     const char* n = GST_OBJECT_NAME(obj);
-    if (n != nullptr && (std::strncmp(n, "nicesrc", 7) == 0 || std::strncmp(n, "transportreceivebin", 19) == 0))
+    if (n != nullptr &&
+        (std::strncmp(n, "nicesrc", 7) == 0 || std::strncmp(n, "transportreceivebin", 19) == 0))
       transport = true;
     obj = GST_OBJECT_PARENT(obj);
   }
@@ -623,8 +626,9 @@ gboolean MediaEngine::Impl::onBusMessage(GstBus*, GstMessage* msg, gpointer self
   impl->events->push(LegError{leg, text});
   if (leg != 0 && transport) {
     // The receive transport stopped streaming ("Internal data stream error ... not-linked", seen now and then
-    // with webrtcbin 1.22 right after connect): the leg can send but never receive again. Report it failed, so
-    // the call is replaced (core: hangup "ice_failed", then a new call) instead of staying a silent zombie.
+    // with webrtcbin 1.22 right after connect): the leg can send but never receive again. Report it failed,
+    // so the call is replaced (core: hangup "ice_failed", then a new call) instead of staying a silent
+    // zombie.
     CHORUS_LOG(Warn, kTag, impl->config.name << " leg " << leg << ": receive transport stopped; leg failed");
     impl->events->push(LegState{leg, ConnectionState::Failed});
   }
@@ -668,9 +672,9 @@ void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
     GstObject* ice = nullptr;
     g_object_get(leg->webrtc, "ice-agent", &ice, nullptr);
     if (ice != nullptr) {
-      // UDP only (relayed through TURN over TCP/TLS where UDP is blocked): with ICE-TCP pairs, webrtcbin 1.22's
-      // leg fails at connect ("nicesrc: Internal data stream error ... not-linked"), measured against a focus
-      // that offers passive TCP candidates (docs/endpoint.md).
+      // UDP only (relayed through TURN over TCP/TLS where UDP is blocked): with ICE-TCP pairs,
+      // webrtcbin 1.22's leg fails at connect ("nicesrc: Internal data stream error ... not-linked"),
+      // measured against a focus that offers passive TCP candidates (docs/endpoint.md).
       if (!config.ice_tcp) g_object_set(ice, "ice-tcp", FALSE, nullptr);
       if (config.loopback_only) {
         gboolean added = FALSE;

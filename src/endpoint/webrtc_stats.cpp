@@ -67,8 +67,8 @@ gboolean visit(GQuark, const GValue* value, gpointer user_data) {
       const gchar* proto = gst_structure_get_string(s, "protocol");
       const gchar* ctype = gst_structure_get_string(s, "candidate-type");
       std::string line = type == GST_WEBRTC_STATS_LOCAL_CANDIDATE ? "local " : "remote ";
-      line += std::string(ctype ? ctype : "?") + " " + (proto ? proto : "?") + " " + (addr ? addr : "?") + ":" +
-              std::to_string(getUint(s, "port"));
+      line += std::string(ctype ? ctype : "?") + " " + (proto ? proto : "?") + " " + (addr ? addr : "?") +
+              ":" + std::to_string(getUint(s, "port"));
       out.ice_candidates.push_back(std::move(line));
       break;
     }
@@ -76,7 +76,8 @@ gboolean visit(GQuark, const GValue* value, gpointer user_data) {
       if (out.ice_candidates.size() >= 64) break;
       const gchar* local = gst_structure_get_string(s, "local-candidate-id");
       const gchar* remote = gst_structure_get_string(s, "remote-candidate-id");
-      out.ice_candidates.push_back(std::string("pair ") + (local ? local : "?") + " -> " + (remote ? remote : "?"));
+      out.ice_candidates.push_back(std::string("pair ") + (local ? local : "?") + " -> " +
+                                   (remote ? remote : "?"));
       break;
     }
     default:

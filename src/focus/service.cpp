@@ -679,7 +679,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     for (const auto& c : slot.remote_candidates) remote.emplace_back(c);
     for (std::size_t i = 0; i < static_cast<std::size_t>(io::IceDrop::Count); ++i) {
       const auto d = static_cast<io::IceDrop>(i);
-      if (auto n = ice.drops().get(d)) drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
+      if (auto n = ice.drops().get(d))
+        drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
     }
     for (std::size_t i = 0; i < static_cast<std::size_t>(io::UdpDrop::Count); ++i) {
       const auto d = static_cast<io::UdpDrop>(i);
@@ -689,9 +690,10 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     const auto selected = ice.selectedAddress();
     std::string verdict;
     if (ice.requestsAnswered() == 0 && ice.drops().total() == 0) {
-      verdict = "no ICE connectivity check from the participant reached the focus: none of the focus's "
-                "candidates is reachable from it (check --public-ip / --bind, firewalls, and that the "
-                "participant gathers a candidate that can reach one of ours)";
+      verdict =
+          "no ICE connectivity check from the participant reached the focus: none of the focus's "
+          "candidates is reachable from it (check --public-ip / --bind, firewalls, and that the "
+          "participant gathers a candidate that can reach one of ours)";
     } else if (ice.requestsAnswered() == 0) {
       verdict = "ICE checks arrived but were rejected (wrong credentials or integrity)";
     } else if (rtc.dtlsState() != io::DtlsState::Connected) {
@@ -715,9 +717,9 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
       emitJson(o);
       return;
     }
-    CHORUS_LOG(Warn, kTag, slot.who << " has not connected " << (clock_.nowMs() - slot.created_ms) / 1000
-                                    << " s after our answer: " << verdict << "; details: "
-                                    << json::serialize(o));
+    CHORUS_LOG(Warn, kTag,
+               slot.who << " has not connected " << (clock_.nowMs() - slot.created_ms) / 1000
+                        << " s after our answer: " << verdict << "; details: " << json::serialize(o));
   }
 
   json::object summary(const char* event) const {

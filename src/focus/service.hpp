@@ -39,7 +39,7 @@ struct ServiceOptions {
   // Default: the bind address; with a wildcard bind every usable interface address, non-loopback first
   // (io/local_addresses.hpp), read again for each description.
   std::vector<std::string> public_ips;
-  Config controller;      // allow-lists, limits, keepalive (user/device are filled in from the login)
+  Config controller;  // allow-lists, limits, keepalive (user/device are filled in from the login)
   RouterConfig router;
   bool json{false};            // JSON lines on stdout (ready, stats, summary) instead of log lines
   double stats_interval_s{5};  // 0 = no periodic stats

@@ -151,7 +151,7 @@ std::string writeCandidateLines(const std::vector<SdpCandidate>& candidates);
 struct SdpAnswerParams {
   std::string ice_ufrag;
   std::string ice_pwd;
-  std::string fingerprint;   // sha-256, upper-case hex with colons
+  std::string fingerprint;  // sha-256, upper-case hex with colons
   // Host candidates in preference order; the first gives the c= / o= address and the m= port.
   std::vector<SdpCandidate> candidates;
   std::uint16_t sctp_port{5000};

@@ -7,15 +7,20 @@
 namespace chorus::io {
 namespace {
 
-InterfaceAddress addr(std::string ip, bool v6, bool loopback = false, bool link_local = false, bool up = true) {
+InterfaceAddress addr(std::string ip, bool v6, bool loopback = false, bool link_local = false,
+                      bool up = true) {
   return InterfaceAddress{std::move(ip), v6, loopback, link_local, up};
 }
 
 TEST(LocalAddresses, NonLoopbackFirstIpv4BeforeIpv6LoopbackLast) {
-  const std::vector<InterfaceAddress> all = {
-      addr("::1", true, true),         addr("127.0.0.1", false, true), addr("fe80::1", true, false, true),
-      addr("2001:2::1", true),         addr("198.18.0.1", false),      addr("169.254.3.4", false, false, true),
-      addr("192.0.2.9", false, false, false, /*up=*/false),            addr("198.18.0.1", false)};
+  const std::vector<InterfaceAddress> all = {addr("::1", true, true),
+                                             addr("127.0.0.1", false, true),
+                                             addr("fe80::1", true, false, true),
+                                             addr("2001:2::1", true),
+                                             addr("198.18.0.1", false),
+                                             addr("169.254.3.4", false, false, true),
+                                             addr("192.0.2.9", false, false, false, /*up=*/false),
+                                             addr("198.18.0.1", false)};
   EXPECT_EQ(orderHostAddresses(all, true),
             (std::vector<std::string>{"198.18.0.1", "2001:2::1", "127.0.0.1", "::1"}));
   // An IPv4-only socket advertises no IPv6.

@@ -424,7 +424,8 @@ TEST(Sdp, ReofferRejectsRemovedTracksAndRecyclesTheirSections) {
   current = pending;
 
   // The audio track goes away: its section is rejected (port 0, inactive, out of BUNDLE); the mids stay.
-  auto second = buildSdpOffer(current, {{"video", 1002, "a", "v1"}}, opusCodec(), vp8Codec(), recyclingParams(), &why);
+  auto second =
+      buildSdpOffer(current, {{"video", 1002, "a", "v1"}}, opusCodec(), vp8Codec(), recyclingParams(), &why);
   ASSERT_TRUE(second) << why;
   EXPECT_TRUE(has(second->sdp, "a=group:BUNDLE 0 1 2 4"));
   EXPECT_TRUE(has(second->sdp, "m=audio 0 UDP/TLS/RTP/SAVPF 111"));
@@ -457,14 +458,14 @@ TEST(Sdp, ReofferRejectsRemovedTracksAndRecyclesTheirSections) {
 
   // A section is only recycled when it is rejected in the CURRENT session: a track that goes away and a new
   // one in the same offer do not share a section (the old mid must still be there for the answerer).
-  auto swap =
-      buildSdpOffer(current, {{"audio", 3001, "d", "d-mic"}}, opusCodec(), vp8Codec(), recyclingParams(), &why);
+  auto swap = buildSdpOffer(current, {{"audio", 3001, "d", "d-mic"}}, opusCodec(), vp8Codec(),
+                            recyclingParams(), &why);
   ASSERT_TRUE(swap) << why;
   // mid 3 was rejected in `current`, so d-mic takes it over (new mid 5); video 4 goes to port 0.
   EXPECT_EQ(midsOf(swap->sdp), (std::vector<std::string>{"0", "1", "2", "5", "4"}));
   EXPECT_FALSE(swap->sections[4].accepted);
-  auto swap2 =
-      buildSdpOffer(current, {{"video", 3002, "d", "d-cam"}}, opusCodec(), vp8Codec(), recyclingParams(), &why);
+  auto swap2 = buildSdpOffer(current, {{"video", 3002, "d", "d-cam"}}, opusCodec(), vp8Codec(),
+                             recyclingParams(), &why);
   ASSERT_TRUE(swap2) << why;
   EXPECT_EQ(midsOf(swap2->sdp), (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
   EXPECT_FALSE(swap2->sections[4].accepted);
