@@ -82,7 +82,9 @@ def main():
             print("   alice after: %s" % after)
             if after["Threads"] > before["Threads"] + 8:
                 raise AssertionError("alice's threads grew %d -> %d" % (before["Threads"], after["Threads"]))
-            if after["VmRSS"] > before["VmRSS"] + 30 * 1024:
+            # Under ASan the allocator's quarantine and shadow memory make RSS meaningless: threads and legs
+            # still tell whether pipelines were built.
+            if "ASAN_OPTIONS" not in os.environ and after["VmRSS"] > before["VmRSS"] + 30 * 1024:
                 raise AssertionError("alice's RSS grew %d -> %d kB" % (before["VmRSS"], after["VmRSS"]))
             legs = [l for l in procs["alice"].events("leg") if l.get("user_id") == "@mallory:localhost"]
             if legs:
