@@ -53,6 +53,11 @@ struct Config {
   // it again. 0 = never. The focus pings at least every 30 s (MSC3898).
   TimeMs focus_ping_timeout_ms{90'000};
   std::size_t max_data_channel_outbox{256};  // messages held until the data channel opens
+  // Mixed calls (docs/focus.md "Mixed calls"): in focus mode we still hold mesh legs with participants whose
+  // device entry names no active focus (mesh-only clients such as matrix-js-sdk 28.1.0), one uplink each, at
+  // most this many at once. Beyond it their invites are rejected (`mesh_peer_limit`) and we call nobody more.
+  // 0 = focus only (mesh-only clients reach nobody through us).
+  std::size_t max_mesh_peers{8};
 };
 
 }  // namespace chorus::core

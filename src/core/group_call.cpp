@@ -40,6 +40,12 @@ std::size_t approxSize(const boost::json::value& v) {
 bool plausibleOfferSdp(std::string_view sdp) {
   return sdp.size() >= 3 && sdp.substr(0, 3) == "v=0";
 }
+// A device uses a focus when its entry names one in foci.active (what js-sdk chooseFocus() and our adoption
+// read; foci.preferred alone is a wish, not a focus the device publishes to).
+bool usesFocus(const Participant& p) {
+  return std::any_of(p.foci_active.begin(), p.foci_active.end(),
+                     [](const proto::FocusInfo& f) { return !f.user_id.empty() && !f.device_id.empty(); });
+}
 }  // namespace
 
 GroupCall::GroupCall(Config config, const Clock& clock, Rng& rng)
@@ -206,6 +212,16 @@ std::vector<Participant> GroupCall::participants() const {
   v.reserve(participants_.size());
   for (const auto& [k, p] : participants_) v.push_back(p);
   return v;
+}
+
+bool GroupCall::wantsMeshLeg(const Participant& p) const {
+  return !focus_ || !usesFocus(p);
+}
+
+std::size_t GroupCall::meshLegCount() const {
+  std::size_t n = 0;
+  for (const auto& [id, leg] : legs_) n += (!leg->ended() && !leg->focus()) ? 1 : 0;
+  return n;
 }
 
 bool GroupCall::wantsOutgoingCall(const std::string& user_id, const std::string& device_id) const {
@@ -442,7 +458,12 @@ void GroupCall::reconcileLegs(Actions& out) {
     if (leg->ended() || leg->focus()) continue;  // the focus is no participant
     auto p = participants_.find({leg->userId(), leg->deviceId()});
     if (p != participants_.end()) {
-      if (p->second.session_id == leg->sessionId()) {
+      if (!wantsMeshLeg(p->second)) {
+        // Mixed call: the device moved to a focus (ours, we assume); from now on we reach it through the
+        // focus.
+        ++counters_.mesh_legs_to_focus_user;
+        leg->hangup(ctx, "replaced");
+      } else if (p->second.session_id == leg->sessionId()) {
         if (!leg->confirmed()) {
           leg->setConfirmed(true);
           leg->setMediaEnabled(ctx, true);
@@ -462,18 +483,29 @@ void GroupCall::reconcileLegs(Actions& out) {
 
 void GroupCall::placeOutgoingCalls(Actions& out, bool retry) {
   if (!entered_ || !active_call_) return;
-  if (focus_) {
-    placeFocusCall(out, retry);  // focus mode: no mesh legs
-    return;
-  }
+  // Focus mode: the leg to the focus, plus mesh legs with the devices that use no focus (mixed calls).
+  if (focus_) placeFocusCall(out, retry);
   for (const auto& [key, p] : participants_) {
+    if (!wantsMeshLeg(p)) continue;
     if (!wantsOutgoingCall(p.user_id, p.device_id)) continue;
     if (liveLegFor(p.user_id, p.device_id)) continue;
     auto& att = attempts_[key];
     if (att.session_id != p.session_id) att = Attempts{p.session_id, 0};
     const bool go = retry ? att.count <= config_.max_retries : att.count == 0;
     if (!go) continue;
+    if (focus_ && meshLegCount() >= config_.max_mesh_peers) {
+      // Tried again at every retry tick (without using up attempts), so a freed slot is taken.
+      if (!att.over_cap_counted) {
+        att.over_cap_counted = true;
+        ++counters_.mesh_peers_over_cap;
+        out.push_back(act::Warning{"not calling " + p.user_id + "/" + p.device_id +
+                                   " (uses no focus): mesh peer limit of " +
+                                   std::to_string(config_.max_mesh_peers) + " reached (--max-mesh-peers)"});
+      }
+      continue;
+    }
     ++att.count;
+    if (focus_) ++counters_.mesh_peer_legs;
     placeCall(p, out);
   }
 }
@@ -629,13 +661,6 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
     return;
   }
   if (legByCallId(sig.call_id)) return;  // duplicate invite
-  if (focus_) {
-    // Focus mode: we reach the call only through the focus (a mesh caller entered before it could see it).
-    ++counters_.mesh_invites_in_focus_mode;
-    ++counters_.invites_rejected;
-    sendStandalone(sender, sig, SignalType::Reject, "", out);
-    return;
-  }
   if (!plausibleOfferSdp(sig.description->sdp)) {
     ++counters_.invalid_offer;
     ++counters_.invites_rejected;
@@ -648,6 +673,26 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
   if (!isParticipantSession(sender, sig)) {
     holdInvite(sender, sig, out);
     return;
+  }
+  const bool mixed = focus_.has_value();
+  if (mixed) {
+    // Focus mode: a device that uses a focus is reached through the focus (a mesh caller that entered before
+    // it could see one); a device that uses none gets a mesh leg, up to Config::max_mesh_peers (mixed calls).
+    if (!wantsMeshLeg(participants_.at({sender, sig.device_id}))) {
+      ++counters_.mesh_invites_in_focus_mode;
+      ++counters_.invites_rejected;
+      sendStandalone(sender, sig, SignalType::Reject, "", out);
+      return;
+    }
+    if (!liveLegFor(sender, sig.device_id) && meshLegCount() >= config_.max_mesh_peers) {
+      ++counters_.mesh_peers_over_cap;
+      ++counters_.invites_rejected;
+      CHORUS_LOG(Info, "core",
+                 "rejected a mesh invite from " << sender << "/" << sig.device_id << ": mesh peer limit of "
+                                                << config_.max_mesh_peers << " reached");
+      sendStandalone(sender, sig, SignalType::Reject, "mesh_peer_limit", out);
+      return;
+    }
   }
   auto ctx = context(out);
   if (PeerCall* existing = liveLegFor(sender, sig.device_id)) {
@@ -673,6 +718,7 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
     sendStandalone(sender, sig, SignalType::Hangup, "user_busy", out);
     return;
   }
+  if (mixed) ++counters_.mesh_peer_legs;
   LegId id = ++next_leg_;
   auto leg = std::make_unique<PeerCall>(id, sig.call_id, sender, sig.device_id, sig.sender_session_id, false);
   leg->setConfirmed(true);

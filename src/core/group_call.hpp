@@ -40,7 +40,12 @@ struct Counters {
   std::uint64_t invites_rejected{0};
   std::uint64_t glare_resolved{0};
   std::uint64_t invalid_state_events{0};
-  std::uint64_t mesh_invites_in_focus_mode{0};  // rejected: we talk to the call through our focus only
+  std::uint64_t mesh_invites_in_focus_mode{0};  // rejected: the caller uses a focus, so do we (focus mode)
+  // Mixed calls (focus mode): mesh legs with devices that use no focus.
+  std::uint64_t mesh_peer_legs{0};  // mesh legs placed or accepted in focus mode
+  std::uint64_t mesh_peers_over_cap{
+      0};  // invites rejected / calls not placed: Config::max_mesh_peers reached
+  std::uint64_t mesh_legs_to_focus_user{0};  // mesh legs hung up because the device started using a focus
   // Invites from devices that are not (yet) participants (Config::invite_grace_ms).
   std::uint64_t invites_held{0};            // held for their member event
   std::uint64_t held_invites_released{0};   // the member event came in time: answered
@@ -77,6 +82,11 @@ class GroupCall {
   std::size_t heldInvites() const { return held_.size(); }
   const SeqReorderer& seqReorderer() const { return seq_; }
   const RoomState& room() const { return room_; }
+  // Mesh legs (not the focus leg) that are not ended.
+  std::size_t meshLegCount() const;
+  // Whether we hold a mesh leg with this participant: always in mesh mode; in focus mode only with devices
+  // that use no focus (mixed calls, docs/focus.md).
+  bool wantsMeshLeg(const Participant& p) const;
   // Who places the call between us and (user_id, device_id) (msc3401.md §3.6).
   bool wantsOutgoingCall(const std::string& user_id, const std::string& device_id) const;
 
@@ -84,6 +94,7 @@ class GroupCall {
   struct Attempts {
     std::string session_id;
     int count{0};
+    bool over_cap_counted{false};  // mesh_peers_over_cap counted once per device session
   };
   using DeviceKey = std::pair<std::string, std::string>;  // (user_id, device_id)
 

@@ -103,12 +103,16 @@ class Harness {
               testlib::joinEvent("@dave:hs"), testlib::callEvent("conf1", "@alice:hs", 10)};
   }
 
-  Client& add(const std::string& user, const std::string& device, std::optional<proto::FocusInfo> focus) {
+  // adopt_focus false: a mesh-only client that knows no foci (matrix-js-sdk 28.1.0).
+  Client& add(const std::string& user, const std::string& device, std::optional<proto::FocusInfo> focus,
+              bool adopt_focus = true, std::size_t max_mesh_peers = 8) {
     Config cfg;
     cfg.user_id = user;
     cfg.device_id = device;
     cfg.session_id = device + "-session";
     cfg.focus = std::move(focus);
+    cfg.adopt_focus = adopt_focus;
+    cfg.max_mesh_peers = max_mesh_peers;
     auto c = std::make_unique<Client>();
     c->user = user;
     c->device = device;
@@ -193,8 +197,13 @@ class Harness {
                        c.inbox.push_back(in::GatheringComplete{o.leg});
                      },
                      [&](const act::CreateAnswer& o) {
-                       c.legs[o.leg].local_type = "answer";
+                       auto& leg = c.legs[o.leg];
+                       leg.local_type = "answer";
                        c.inbox.push_back(in::LocalDescription{o.leg, {"answer", sdpFor(c.feeds, "answer")}});
+                       if (!leg.connected && !leg.focus) {  // the callee of a mesh leg connects too
+                         leg.connected = true;
+                         c.inbox.push_back(in::MediaStateChanged{o.leg, MediaState::Connected});
+                       }
                      },
                      [&](const act::SetRemoteDescription& r) {
                        auto& leg = c.legs[r.leg];
@@ -498,6 +507,75 @@ TEST(FocusScenario, LateJoinerAdoptsTheFocusAndScreenshareRenegotiatesOverTheDat
   EXPECT_EQ(h.focus.peers.at({"@dave:hs", "D1"}).subscribed.count({"@bob:hs-screen", "@bob:hs-screen-v"}),
             1u);
   EXPECT_TRUE(h.focus.bad.empty()) << h.focus.bad.front();
+}
+
+// Mixed call (docs/focus.md "Mixed calls"): bob and carol use the focus, alice and dave are mesh-only
+// (js-sdk 28.1.0 knows no foci). Everyone reaches everyone: bob and carol through the focus and in mesh with
+// alice and dave; alice and dave in mesh with all three.
+TEST(FocusScenario, MeshOnlyClientsReachFocusUsersThroughMeshLegs) {
+  Harness h;
+  auto& alice = h.add("@alice:hs", "A1", std::nullopt, false);
+  auto& bob = h.add("@bob:hs", "B1", kFocus);
+  auto& carol = h.add("@carol:hs", "C1", kFocus);
+  auto& dave = h.add("@dave:hs", "D1", std::nullopt, false);
+  for (auto* c : {&alice, &bob, &carol, &dave}) h.enter(*c);
+  h.run(3'000);
+
+  EXPECT_TRUE(h.focus.bad.empty()) << h.focus.bad.front();
+  ASSERT_EQ(h.focus.peers.size(), 2u);  // only bob and carol use the focus
+  auto connectedTo = [](const Client& c, const std::string& user) {
+    for (const auto* leg : c.call->legs())
+      if (!leg->ended() && !leg->focus() && leg->userId() == user) return leg->state() == LegState::Connected;
+    return false;
+  };
+  for (auto* c : {&bob, &carol}) {
+    SCOPED_TRACE(c->user);
+    ASSERT_NE(c->call->focusLeg(), nullptr);
+    EXPECT_EQ(c->call->focusLeg()->state(), LegState::Connected);
+    EXPECT_EQ(c->call->meshLegCount(), 2u);
+    EXPECT_TRUE(connectedTo(*c, "@alice:hs"));
+    EXPECT_TRUE(connectedTo(*c, "@dave:hs"));
+    EXPECT_EQ(c->call->counters().mesh_peer_legs, 2u);
+    EXPECT_EQ(c->call->counters().mesh_invites_in_focus_mode, 0u);
+  }
+  EXPECT_FALSE(connectedTo(bob, "@carol:hs"));  // focus users meet through the focus only
+  EXPECT_FALSE(connectedTo(carol, "@bob:hs"));
+  for (auto* c : {&alice, &dave}) {
+    SCOPED_TRACE(c->user);
+    EXPECT_FALSE(c->call->focus());
+    EXPECT_EQ(c->call->focusLeg(), nullptr);
+    EXPECT_EQ(c->call->meshLegCount(), 3u);
+    for (const char* other : {"@alice:hs", "@bob:hs", "@carol:hs", "@dave:hs"}) {
+      if (other != c->user) {
+        EXPECT_TRUE(connectedTo(*c, other)) << other;
+      }
+    }
+  }
+
+  // dave leaves: bob's and carol's legs to him go; the focus legs stay.
+  dave.inbox.push_back(in::Leave{});
+  h.run(1'000);
+  for (auto* c : {&bob, &carol}) {
+    SCOPED_TRACE(c->user);
+    EXPECT_EQ(c->call->meshLegCount(), 1u);
+    EXPECT_FALSE(connectedTo(*c, "@dave:hs"));
+    EXPECT_TRUE(connectedTo(*c, "@alice:hs"));
+    ASSERT_NE(c->call->focusLeg(), nullptr);
+    EXPECT_EQ(c->call->focusLeg()->state(), LegState::Connected);
+  }
+}
+
+TEST(FocusScenario, TheMeshPeerCapBoundsTheExtraUplinks) {
+  Harness h;
+  auto& alice = h.add("@alice:hs", "A1", std::nullopt, false);
+  auto& bob = h.add("@bob:hs", "B1", kFocus, true, 1);
+  auto& dave = h.add("@dave:hs", "D1", std::nullopt, false);
+  for (auto* c : {&alice, &bob, &dave}) h.enter(*c);
+  h.run(3'000);
+  // bob holds one mesh leg; the other mesh-only device was declined (its invite) or not called (ours).
+  EXPECT_EQ(bob.call->meshLegCount(), 1u);
+  EXPECT_GE(bob.call->counters().mesh_peers_over_cap, 1u);
+  EXPECT_EQ(alice.call->meshLegCount() + dave.call->meshLegCount(), 3u);  // alice<->dave, and one with bob
 }
 
 }  // namespace

@@ -48,6 +48,22 @@ proto::StreamMetadata remoteStream(const std::string& user, const std::string& d
   return m;
 }
 
+// A member event whose device publishes to `focus` (foci.active), like a focus-mode chorus or js-sdk
+// `matthew/sfu` client writes it.
+core::StateEvent focusMemberEvent(const std::string& user, const std::string& device,
+                                  const std::string& session, const proto::FocusInfo& focus) {
+  auto ev = memberEvent(user, "conf1", {{device, session, kStart + kHour}});
+  ev.content.at("m.calls")
+      .as_array()
+      .at(0)
+      .at("m.devices")
+      .as_array()
+      .at(0)
+      .as_object()["org.matrix.msc3898.foci.active"] =
+      json::array{json::object{{"user_id", focus.user_id}, {"device_id", focus.device_id}}};
+  return ev;
+}
+
 class FocusModeTest : public ::testing::Test {
  protected:
   FocusModeTest() : clock_(kStart) {}
@@ -150,9 +166,11 @@ TEST(SdpTracks, ReadsKindDirectionAndMsidPerMediaSection) {
 
 TEST_F(FocusModeTest, OneCallToTheFocusWithDataChannelAndTracksInTheMetadata) {
   make();
-  // Alice and carol are in the call; with a focus we place no mesh calls.
-  call_->handle(in::StateChanged{{memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}}),
-                                  memberEvent("@carol:hs", "conf1", {{"C1", "cS", kStart + kHour}})}});
+  // Alice and carol are in the call through the same focus: we place no mesh calls (mixed calls, with
+  // devices that use no focus, are in mixed_call_test.cpp).
+  const proto::FocusInfo focus{"@sfu:hs", "CHORUSFOCUS"};
+  call_->handle(in::StateChanged{
+      {focusMemberEvent("@alice:hs", "A1", "aS", focus), focusMemberEvent("@carol:hs", "C1", "cS", focus)}});
   auto acts = enter();
   // Our member event names the focus.
   auto puts = actionsOf<act::PutState>(acts);
@@ -427,9 +445,13 @@ TEST_F(FocusModeTest, AdoptsTheFocusAnotherMemberIsActiveOn) {
   ASSERT_TRUE(call_->focus());
   EXPECT_EQ(*call_->focus(), (proto::FocusInfo{"@sfu2:hs", "F2"}));
   auto creates = actionsOf<act::CreateLeg>(acts);
-  ASSERT_EQ(creates.size(), 1u);  // no mesh call to carol
+  ASSERT_EQ(creates.size(), 2u);
   EXPECT_EQ(creates[0].user_id, "@sfu2:hs");
   EXPECT_EQ(creates[0].device_id, "F2");
+  EXPECT_TRUE(creates[0].focus);
+  // Carol names no focus: a mixed call, bob (the lower id) calls her in mesh as well.
+  EXPECT_EQ(creates[1].user_id, "@carol:hs");
+  EXPECT_FALSE(creates[1].focus);
   auto member = proto::parseCallMemberEvent("@bob:hs", actionsOf<act::PutState>(acts).at(0).content);
   EXPECT_EQ(member->findCall("conf1")->devices.back().foci_active.at(0).device_id, "F2");
 
@@ -449,9 +471,10 @@ TEST_F(FocusModeTest, AdoptsTheFocusAnotherMemberIsActiveOn) {
   EXPECT_FALSE(creates[0].data_channel);
 }
 
-TEST_F(FocusModeTest, MeshInvitesAreRejectedInFocusMode) {
+TEST_F(FocusModeTest, MeshInvitesFromFocusUsersAreRejectedInFocusMode) {
   make();
-  call_->handle(in::StateChanged{{memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})}});
+  call_->handle(in::StateChanged{
+      {focusMemberEvent("@alice:hs", "A1", "aS", proto::FocusInfo{"@sfu:hs", "CHORUSFOCUS"})}});
   connect({});
   auto inv = testlib::signal("meshcall", "conf1", "A1", "aS", "bobS", 0);
   inv["offer"] = json::object{{"type", "offer"}, {"sdp", "v=0"}};
