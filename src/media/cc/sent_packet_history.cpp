@@ -1,0 +1,72 @@
+#include "media/cc/sent_packet_history.hpp"
+
+namespace chorus::media::cc {
+
+SentPacketHistory::SentPacketHistory(std::size_t capacity) {
+  std::size_t n = 64;
+  while (n < capacity && n < (std::size_t{1} << 20)) n <<= 1;
+  ring_.resize(n);
+  mask_ = n - 1;
+}
+
+SentPacketHistory::Entry* SentPacketHistory::find(std::int64_t seq) noexcept {
+  if (seq < 0) return nullptr;
+  Entry& e = ring_[static_cast<std::size_t>(seq) & mask_];
+  return e.seq == seq ? &e : nullptr;
+}
+
+void SentPacketHistory::onPacketSent(std::uint16_t seq, std::size_t size, TimeUs send_us) noexcept {
+  ++counters_.sent;
+  const std::int64_t s = unwrapper_.unwrap(seq);
+  Entry& e = ring_[static_cast<std::size_t>(s) & mask_];
+  if (e.seq >= 0 && !e.acked && !e.reported_lost) in_flight_bytes_ -= e.size;  // evicted unanswered
+  e = Entry{s, size, send_us, false, false};
+  in_flight_bytes_ += size;
+}
+
+void SentPacketHistory::onFeedback(const TransportCcFeedback& feedback, std::vector<PacketResult>& out) {
+  out.clear();
+  if (!unwrapper_.initialized()) {
+    counters_.unknown += feedback.status_count;
+    return;
+  }
+  if (!have_reference_) {
+    reference_ = feedback.reference_time;
+    have_reference_ = true;
+  } else {
+    // 24-bit signed difference (half-range rule).
+    std::int32_t d = static_cast<std::int32_t>(
+        static_cast<std::uint32_t>(feedback.reference_time - last_raw_ref_) & 0xFFFFFF);
+    if (d >= (1 << 23)) d -= (1 << 24);
+    reference_ += d;
+  }
+  last_raw_ref_ = feedback.reference_time;
+  TimeUs arrival = reference_ * kTccReferenceTickUs;
+  std::int64_t s = unwrapper_.peek(feedback.base_seq);
+  auto it = feedback.packets();
+  while (auto st = it.next()) {
+    if (st->received) arrival += std::int64_t{st->delta_ticks} * kTccDeltaTickUs;
+    Entry* e = find(s);
+    const std::int64_t seq = s++;
+    if (e == nullptr) {
+      ++counters_.unknown;
+      continue;
+    }
+    if (e->acked) {
+      ++counters_.duplicates;
+      continue;
+    }
+    if (!st->received) {
+      if (e->reported_lost) continue;
+      e->reported_lost = true;
+      in_flight_bytes_ -= e->size;
+      out.push_back(PacketResult{seq, e->size, e->send_us, false, 0});
+      continue;
+    }
+    if (!e->reported_lost) in_flight_bytes_ -= e->size;
+    e->acked = true;
+    out.push_back(PacketResult{seq, e->size, e->send_us, true, arrival});
+  }
+}
+
+}  // namespace chorus::media::cc
