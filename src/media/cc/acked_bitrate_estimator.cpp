@@ -5,33 +5,43 @@
 namespace chorus::media::cc {
 
 AckedBitrateEstimator::AckedBitrateEstimator(TimeUs window_us, std::size_t capacity)
-    : window_us_(std::max<TimeUs>(window_us, 10'000)), ring_(std::max<std::size_t>(capacity, 16)) {}
+    : window_us_(std::max<TimeUs>(window_us, 10'000)), ring_(std::max<std::size_t>(capacity, 4)) {}
 
-void AckedBitrateEstimator::onAcked(TimeUs arrival_us, std::size_t size) noexcept {
-  if (first_ever_ < 0) first_ever_ = arrival_us;
-  newest_ = std::max(newest_, arrival_us);
-  if (count_ == ring_.size()) {  // full: drop the oldest
-    const std::size_t tail = (head_ + ring_.size() - count_) % ring_.size();
-    bytes_ -= static_cast<std::int64_t>(ring_[tail].size);
-    --count_;
+void AckedBitrateEstimator::onFeedback(std::span<const PacketResult> results) noexcept {
+  bool any = false;
+  TimeUs first = 0;
+  TimeUs last = 0;
+  std::int64_t total = 0;
+  std::int64_t first_size = 0;
+  for (const PacketResult& r : results) {
+    if (!r.received) continue;
+    if (!any || r.arrival_us < first) {
+      first = r.arrival_us;
+      first_size = static_cast<std::int64_t>(r.size);
+    }
+    if (!any || r.arrival_us > last) last = r.arrival_us;
+    any = true;
+    total += static_cast<std::int64_t>(r.size);
   }
-  ring_[head_] = Item{arrival_us, size};
+  if (!any || last <= first) return;
+  if (count_ > 0 && last < newest_ - window_us_) return;  // stale (a reordered, very late feedback)
+  ring_[head_] = Batch{first, last, total - first_size};
   head_ = (head_ + 1) % ring_.size();
-  ++count_;
-  bytes_ += static_cast<std::int64_t>(size);
-  // Drop items that left the window.
-  while (count_ > 0) {
-    const std::size_t tail = (head_ + ring_.size() - count_) % ring_.size();
-    if (ring_[tail].arrival > newest_ - window_us_) break;
-    bytes_ -= static_cast<std::int64_t>(ring_[tail].size);
-    --count_;
-  }
+  count_ = std::min(count_ + 1, ring_.size());
+  newest_ = std::max(newest_, last);
 }
 
 std::optional<std::int64_t> AckedBitrateEstimator::bitrateBps() const noexcept {
-  if (first_ever_ < 0 || newest_ - first_ever_ < 150'000) return std::nullopt;
-  const TimeUs span = std::min(window_us_, newest_ - first_ever_);
-  return bytes_ * 8 * kUsPerSecond / std::max<TimeUs>(span, 1);
+  std::int64_t bytes = 0;
+  TimeUs span = 0;
+  for (std::size_t k = 0; k < count_; ++k) {
+    const Batch& b = ring_[(head_ + ring_.size() - 1 - k) % ring_.size()];
+    if (b.last < newest_ - window_us_) continue;
+    bytes += b.bytes;
+    span += b.last - b.first;
+  }
+  if (span < 100'000) return std::nullopt;
+  return bytes * 8 * kUsPerSecond / span;
 }
 
 }  // namespace chorus::media::cc

@@ -1,11 +1,14 @@
 #pragma once
-// Throughput of acknowledged packets: bytes received in a sliding window of arrival time (receiver clock),
-// the rate the AIMD controller backs off to and caps increases by. Fixed ring of `capacity` packets (older
-// ones fall out of the window anyway at any rate this is meant for); no allocation after construction.
-// Single-threaded; sans-IO.
+// Throughput of acknowledged packets, the rate the AIMD controller backs off to and caps increases by. Each
+// transport-cc feedback is one sample batch: the bytes that arrived after its first-arriving packet, over the
+// arrival-time span it covers (receiver clock). The rate is Σ bytes / Σ spans of the batches that ended
+// within `window_us` of the newest arrival, so a lost feedback removes its bytes *and* its time (it does not
+// make the link look slower, as a plain bytes-per-window count would). Fixed ring of `capacity` batches; no
+// allocation after construction. Single-threaded; sans-IO.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "media/cc/cc_types.hpp"
@@ -14,25 +17,24 @@ namespace chorus::media::cc {
 
 class AckedBitrateEstimator {
  public:
-  explicit AckedBitrateEstimator(TimeUs window_us = 500'000, std::size_t capacity = 4096);
+  explicit AckedBitrateEstimator(TimeUs window_us = 500'000, std::size_t capacity = 256);
 
-  void onAcked(TimeUs arrival_us, std::size_t size) noexcept;
-  // Bits per second over the window ending at the newest arrival; nullopt until the window holds at least
-  // 150 ms of arrivals.
+  // The results of one feedback (lost packets are skipped).
+  void onFeedback(std::span<const PacketResult> results) noexcept;
+  // Bits per second; nullopt until the batches in the window cover at least 100 ms of arrivals.
   std::optional<std::int64_t> bitrateBps() const noexcept;
 
  private:
-  struct Item {
-    TimeUs arrival{0};
-    std::size_t size{0};
+  struct Batch {
+    TimeUs first{0};
+    TimeUs last{0};
+    std::int64_t bytes{0};
   };
   TimeUs window_us_;
-  std::vector<Item> ring_;  // Owned; fixed size.
-  std::size_t head_{0};     // next write
+  std::vector<Batch> ring_;  // Owned; fixed size.
+  std::size_t head_{0};      // next write
   std::size_t count_{0};
-  std::int64_t bytes_{0};  // bytes of the items in the ring
   TimeUs newest_{0};
-  TimeUs first_ever_{-1};
 };
 
 }  // namespace chorus::media::cc

@@ -37,9 +37,6 @@ void AimdRateControl::updateCapacity(double sample_kbps) noexcept {
 double AimdRateControl::capacityUpperKbps() const noexcept {
   return capacity_kbps_ + 3 * std::sqrt(capacity_var_ * capacity_kbps_);
 }
-double AimdRateControl::capacityLowerKbps() const noexcept {
-  return std::max(0.0, capacity_kbps_ - 3 * std::sqrt(capacity_var_ * capacity_kbps_));
-}
 
 std::int64_t AimdRateControl::additiveIncrease(TimeUs dt_us) const noexcept {
   // About one average packet per response time, with frames of current/30 split into ≤ 1200-byte packets.
@@ -88,8 +85,7 @@ std::int64_t AimdRateControl::update(BandwidthUsage usage, std::optional<std::in
       if (acked_bps && has_capacity_ && static_cast<double>(*acked_bps) / 1000.0 > capacityUpperKbps()) {
         has_capacity_ = false;  // the link got faster: forget the old capacity
       }
-      const bool near_max =
-          has_capacity_ && static_cast<double>(current_bps_) / 1000.0 >= capacityLowerKbps();
+      const bool near_max = has_capacity_;
       std::int64_t increased = current_bps_;
       if (near_max) {
         increased += additiveIncrease(dt);

@@ -1,9 +1,10 @@
 #pragma once
 // AIMD rate controller of the delay-based estimator (draft-ietf-rmcat-gcc-02 §5.5, libwebrtc's
 // AimdRateControl): a state machine Hold / Increase / Decrease driven by the overuse detector's signal.
-// - Normal → Increase: multiplicative 8 %/s while far from the link capacity seen at the last back-off,
-//   additive (about one packet per response time, rtt + 100 ms) when near it (within 3 standard deviations).
-//   Increases never go above 1.5 × acked throughput + 10 kbps (no running away from what is really sent).
+// - Normal → Increase: multiplicative 8 %/s while no link capacity is known, additive (about one packet per
+//   response time, rtt + 100 ms) once a back-off taught one; the capacity is forgotten when the acked rate
+//   goes 3 standard deviations above it (the link got faster). Increases never go above 1.5 × acked
+//   throughput + 10 kbps (no running away from what is really sent).
 // - Overusing → Decrease to beta (0.85) × acked throughput, at most once per RTT (clamped 10–200 ms) unless
 //   throughput collapsed under half the estimate; the link capacity estimate learns the acked rate.
 // - Underusing → Hold (queues are draining).
@@ -46,7 +47,6 @@ class AimdRateControl {
   std::int64_t clamp(std::int64_t bps) const noexcept;
   void updateCapacity(double sample_kbps) noexcept;
   double capacityUpperKbps() const noexcept;
-  double capacityLowerKbps() const noexcept;
   std::int64_t additiveIncrease(TimeUs dt_us) const noexcept;
 
   Config config_;

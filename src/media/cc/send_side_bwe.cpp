@@ -56,6 +56,7 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
   history_.onFeedback(feedback, results_);
   if (results_.empty()) return;
   TimeUs newest_send = -1;
+  if (loss_window_total_ == 0) loss_window_start_us_ = now_us;
   for (const PacketResult& r : results_) {
     ++loss_window_total_;
     if (!r.received) {
@@ -65,7 +66,6 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
     }
     ++counters_.packets_acked;
     newest_send = std::max(newest_send, r.send_us);
-    acked_.onAcked(r.arrival_us, r.size);
     if (auto d = inter_arrival_.onPacket(r.send_us, r.arrival_us, r.size)) {
       const double send_ms = static_cast<double>(d->send_delta_us) / 1000.0;
       const double arrival_ms = static_cast<double>(d->arrival_delta_us) / 1000.0;
@@ -76,6 +76,7 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
         ++counters_.overuse_signals;
     }
   }
+  acked_.onFeedback(results_);
   // RTT from feedback when no receiver report gives one: feedback arrival minus the newest acked send time
   // (an overestimate by up to one feedback interval), smoothed.
   if (!rtt_from_rr_ && newest_send >= 0) {
@@ -93,7 +94,8 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
     aimd_.update(detector_.state(), acked, now_us);
   }
   counters_.delay_decreases += aimd_.decreases() - decreases_before;
-  if (loss_window_total_ >= config_.loss_min_packets) {
+  if (loss_window_total_ >= config_.loss_min_packets &&
+      now_us - loss_window_start_us_ >= config_.loss_window_us) {
     reportLoss(static_cast<double>(loss_window_lost_) / static_cast<double>(loss_window_total_), now_us);
     loss_window_lost_ = 0;
     loss_window_total_ = 0;

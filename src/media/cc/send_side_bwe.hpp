@@ -38,7 +38,8 @@ class SendSideBwe {
     std::int64_t max_bps{20'000'000};
     std::size_t history_capacity{8192};
     TimeUs feedback_timeout_us{1'000'000};
-    std::size_t loss_min_packets{20};  // feedback statuses per loss report
+    std::size_t loss_min_packets{20};  // feedback statuses per loss report, and
+    TimeUs loss_window_us{500'000};    // at least this long (20 packets alone are too noisy at 1 % loss)
   };
   struct Counters {
     std::uint64_t feedbacks{0};
@@ -90,6 +91,7 @@ class SendSideBwe {
   TimeUs last_sent_us_{0};
   TimeUs last_timeout_cut_us_{0};
   bool sent_since_feedback_{false};
+  TimeUs loss_window_start_us_{0};
   std::size_t loss_window_lost_{0};
   std::size_t loss_window_total_{0};
   Counters counters_;
