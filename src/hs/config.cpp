@@ -129,6 +129,16 @@ Status loadConfigFile(const std::string& path, Config& cfg) {
       st = readNumber(v, k, cfg.rate_per_second);
     } else if (k == "rate_burst") {
       st = readNumber(v, k, cfg.rate_burst);
+    } else if (k == "max_one_time_keys_per_device") {
+      st = readInt(v, k, cfg.max_one_time_keys_per_device);
+    } else if (k == "max_key_bytes") {
+      st = readInt(v, k, cfg.max_key_bytes);
+    } else if (k == "max_device_keys_bytes") {
+      st = readInt(v, k, cfg.max_device_keys_bytes);
+    } else if (k == "max_keys_query_users") {
+      st = readInt(v, k, cfg.max_keys_query_users);
+    } else if (k == "max_keys_claim") {
+      st = readInt(v, k, cfg.max_keys_claim);
     } else if (k == "max_delay_ms") {
       st = readInt(v, k, cfg.max_delay_ms);
     } else if (k == "max_scheduled_per_user") {

@@ -60,6 +60,15 @@ struct Config {
   std::size_t kdf_threads{2};
   std::size_t kdf_queue{32};
 
+  // End-to-end encryption keys (docs/hs.md "End-to-end encryption"): unclaimed one-time keys stored per
+  // device, the size of one serialised one-time/fallback key and of a device's device_keys object, users per
+  // /keys/query and (user, device) pairs per /keys/claim or POST /delete_devices.
+  std::int64_t max_one_time_keys_per_device{1000};
+  std::size_t max_key_bytes{4096};
+  std::size_t max_device_keys_bytes{16384};
+  std::size_t max_keys_query_users{1000};
+  std::size_t max_keys_claim{1000};
+
   // MSC4140 delayed events.
   std::int64_t max_delay_ms{24LL * 3600 * 1000};
   std::int64_t max_scheduled_per_user{100};

@@ -300,9 +300,9 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
 
   // Unknown endpoints are 404 even without a token (routing comes before authentication).
   static const std::set<std::string> kKnown = {
-      "login",        "register", "logout",     "account", "capabilities", "pushrules",
-      "user",         "sync",     "createRoom", "join",    "joined_rooms", "rooms",
-      "sendToDevice", "devices",  "voip",       "profile", "directory",    "delayed_events"};
+      "login", "register",   "logout",    "account",        "capabilities", "pushrules",     "user",
+      "sync",  "createRoom", "join",      "joined_rooms",   "rooms",        "sendToDevice",  "devices",
+      "voip",  "profile",    "directory", "delayed_events", "keys",         "delete_devices"};
   if (!kKnown.count(s[0])) co_return errorResponse(unrecognized());
 
   // Everything else needs an access token.
@@ -322,7 +322,7 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
     if (auto e = rateLimit(auth.user_id)) co_return errorResponse(*e);
   }
   MxResult<json::object> body = json::object{};
-  if (m == "PUT" || m == "POST") {
+  if (m == "PUT" || m == "POST" || (m == "DELETE" && s[0] == "devices")) {  // DELETE /devices/{id} has "auth"
     body = parseBody(req.body);
     if (!body) co_return errorResponse(body.error());
   }
@@ -478,6 +478,10 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
       if (!*content) co_return errorResponse(mxError(400, "M_MISSING_PARAM", "missing 'content'"));
       co_return render(hs_.scheduleDelayed(auth, room, s[3], *sk, **content, **delay, s[4], true));
     }
+    if (what == "joined_members" && n == 3) {
+      if (m != "GET") co_return errorResponse(badMethod());
+      co_return render(hs_.joinedMembers(auth, room));
+    }
     if (what == "members" && n == 3) {
       if (m != "GET") co_return errorResponse(badMethod());
       co_return render(hs_.members(auth, room));
@@ -508,10 +512,8 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& req) {
     if (m != "PUT") co_return errorResponse(badMethod());
     co_return render(hs_.sendToDevice(auth, s[1], s[2], *body));
   }
-  if (s[0] == "devices" && (n == 1 || n == 2)) {
-    if (m != "GET") co_return errorResponse(badMethod());
-    if (n == 1) co_return jsonResponse(200, hs_.devices(auth));
-    co_return render(hs_.device(auth, s[1]));
+  if (s[0] == "keys" || s[0] == "devices" || s[0] == "delete_devices") {
+    co_return co_await keysAndDevices(req, auth, s, p.query, *body);
   }
   if (s[0] == "voip" && n == 2 && s[1] == "turnServer") {
     if (m != "GET") co_return errorResponse(badMethod());

@@ -67,6 +67,14 @@ class Router {
   // POST /register: the new password is hashed on the KDF pool as well.
   boost::asio::awaitable<HttpResponse> registerUser(boost::json::object body);
   boost::asio::awaitable<std::string> hashOffThread(std::string password);  // "" when hashing failed
+  // /keys/*, /devices[/{id}], /delete_devices (router_keys.cpp): E2EE keys and device management.
+  boost::asio::awaitable<HttpResponse> keysAndDevices(
+      const HttpRequest& req, const Auth& auth, const std::vector<std::string>& seg,
+      const std::unordered_map<std::string, std::string>& query, const boost::json::object& body);
+  // User-interactive authentication (m.login.password, on the KDF pool, under the login limits) of the
+  // request body's "auth"; nullopt when it passed, else the 401 challenge or the error.
+  boost::asio::awaitable<std::optional<MxError>> userInteractiveAuth(const Auth& auth,
+                                                                     const boost::json::object& body);
 
   Homeserver& hs_;
   Notifier& notifier_;

@@ -216,6 +216,7 @@ MxStatus Homeserver::logout(const Auth& auth, bool all) {
     store_.deleteTxnsOfToken(auth.token);
     store_.deleteToken(auth.token);
   }
+  deviceListChanged(auth.user_id);  // its keys are gone
   txn.commit();
   pending_wake_.insert(auth.user_id);  // ends its long-polls promptly
   return mxOk();

@@ -29,6 +29,15 @@ struct SyncRequest {
   bool full_state{false};
 };
 
+// A /sync token "s<E>_<T>_<D>": event, to-device and device-list stream positions. Tokens of older servers
+// ("s<E>_<T>") parse with D = 0 (every device-list change is reported once more, which is safe).
+struct SyncToken {
+  std::int64_t events{0};
+  std::int64_t to_device{0};
+  std::int64_t device_lists{0};
+};
+std::optional<SyncToken> parseSyncToken(const std::string& s);
+
 struct SyncResult {
   boost::json::object body;
   bool empty{true};  // nothing for the client: a long-poll may wait
@@ -121,6 +130,28 @@ class Homeserver {
                                              const std::string& txn_id, const boost::json::object& body);
   MxResult<SyncResult> sync(const Auth& auth, const SyncRequest& req);
 
+  // End-to-end encryption keys and devices (keys.cpp).
+  MxResult<boost::json::object> keysUpload(const Auth& auth, const boost::json::object& body);
+  MxResult<boost::json::object> keysQuery(const Auth& auth, const boost::json::object& body);
+  MxResult<boost::json::object> keysClaim(const Auth& auth, const boost::json::object& body);
+  // to: "" = now.
+  MxResult<boost::json::object> keysChanges(const Auth& auth, const std::string& from, const std::string& to);
+  MxResult<boost::json::object> updateDevice(const Auth& auth, const std::string& device_id,
+                                             const boost::json::object& body);
+  // Deletes devices of auth.user_id with their tokens, queues and keys (the router did the user-interactive
+  // authentication); unknown ids are ignored.
+  MxStatus deleteDevices(const Auth& auth, const std::vector<std::string>& device_ids);
+  MxResult<boost::json::object> joinedMembers(const Auth& auth, const std::string& room_id);
+  struct DeviceListDelta {
+    std::vector<std::string> changed, left;
+  };
+  // Users whose devices changed, or who started (changed) or stopped (left) sharing a room with user_id,
+  // between the stream positions (e_since, d_since) and (e_upto, d_upto).
+  DeviceListDelta deviceListsSince(const std::string& user_id, std::int64_t e_since, std::int64_t e_upto,
+                                   std::int64_t d_since, std::int64_t d_upto);
+  boost::json::object oneTimeKeyCounts(const std::string& user_id, const std::string& device_id);
+  boost::json::array unusedFallbackKeyTypes(const std::string& user_id, const std::string& device_id);
+
   // MSC4140 delayed events (delayed_events.cpp).
   MxResult<boost::json::object> scheduleDelayed(const Auth& auth, const std::string& room_id,
                                                 const std::string& type,
@@ -154,6 +185,9 @@ class Homeserver {
   std::string membershipOf(const std::string& room_id, const std::string& user_id);
   MxStatus requireJoined(const Auth& auth, const std::string& room_id);
   void wakeRoom(const std::string& room_id);
+  // Records a change of the user's device list (inside the caller's transaction) and wakes everyone who
+  // shares a room with the user.
+  void deviceListChanged(const std::string& user_id);
   boost::json::object clientEvent(const EventRow& e, const Auth* viewer) const;
   MxResult<boost::json::object> sendDelayedNow(DelayedRow& d);
 

@@ -10,23 +10,6 @@ namespace json = boost::json;
 
 namespace {
 
-struct SyncToken {
-  std::int64_t events{0};
-  std::int64_t to_device{0};
-};
-
-std::optional<SyncToken> parseSyncToken(const std::string& s) {
-  if (s.size() < 4 || s[0] != 's') return std::nullopt;
-  const auto us = s.find('_');
-  if (us == std::string::npos) return std::nullopt;
-  const std::string a = s.substr(1, us - 1), b = s.substr(us + 1);
-  auto digits = [](const std::string& d) {
-    return !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
-  };
-  if (!digits(a) || !digits(b)) return std::nullopt;
-  return SyncToken{std::stoll(a), std::stoll(b)};
-}
-
 std::int64_t timelineLimit(const json::value& filter) {
   if (!filter.is_object()) return 10;
   const auto* room = filter.get_object().if_contains("room");
@@ -47,6 +30,21 @@ json::object strip(const json::object& ev) {
 }
 
 }  // namespace
+
+std::optional<SyncToken> parseSyncToken(const std::string& s) {
+  if (s.size() < 4 || s[0] != 's') return std::nullopt;
+  auto digits = [](const std::string& d) {
+    return !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string::npos;
+  };
+  const auto us = s.find('_');
+  if (us == std::string::npos) return std::nullopt;
+  const auto us2 = s.find('_', us + 1);
+  const std::string a = s.substr(1, us - 1);
+  const std::string b = s.substr(us + 1, us2 == std::string::npos ? std::string::npos : us2 - us - 1);
+  const std::string c = us2 == std::string::npos ? "0" : s.substr(us2 + 1);
+  if (!digits(a) || !digits(b) || !digits(c)) return std::nullopt;
+  return SyncToken{std::stoll(a), std::stoll(b), std::stoll(c)};
+}
 
 MxResult<json::object> Homeserver::sendToDevice(const Auth& auth, const std::string& type,
                                                 const std::string& txn_id, const json::object& body) {
@@ -203,14 +201,28 @@ MxResult<SyncResult> Homeserver::sync(const Auth& auth, const SyncRequest& req) 
   }
   if (!join.empty() || !invite.empty() || !leave.empty()) out.empty = false;
 
-  out.body["next_batch"] = "s" + std::to_string(e_now) + "_" + std::to_string(t_next);
+  // Device lists (E2EE): changes since the token's positions; only incremental syncs report them.
+  const std::int64_t d_now = store_.maxDeviceListPos();
+  json::array changed, left;
+  if (since) {
+    auto delta = deviceListsSince(auth.user_id, e_since, e_now, std::min(since->device_lists, d_now), d_now);
+    for (auto& u : delta.changed) changed.push_back(json::string(u));
+    for (auto& u : delta.left) left.push_back(json::string(u));
+    if (!changed.empty() || !left.empty()) out.empty = false;
+  }
+
+  out.body["next_batch"] =
+      "s" + std::to_string(e_now) + "_" + std::to_string(t_next) + "_" + std::to_string(d_now);
   out.body["rooms"] =
       json::object{{"join", std::move(join)}, {"invite", std::move(invite)}, {"leave", std::move(leave)}};
   out.body["to_device"] = json::object{{"events", std::move(to_device)}};
   out.body["account_data"] = json::object{{"events", json::array{}}};
   out.body["presence"] = json::object{{"events", json::array{}}};
-  out.body["device_lists"] = json::object{{"changed", json::array{}}, {"left", json::array{}}};
-  out.body["device_one_time_keys_count"] = json::object{};
+  out.body["device_lists"] = json::object{{"changed", std::move(changed)}, {"left", std::move(left)}};
+  out.body["device_one_time_keys_count"] = oneTimeKeyCounts(auth.user_id, auth.device_id);
+  json::array fallback = unusedFallbackKeyTypes(auth.user_id, auth.device_id);
+  out.body["org.matrix.msc2732.device_unused_fallback_key_types"] = fallback;
+  out.body["device_unused_fallback_key_types"] = std::move(fallback);
   return out;
 }
 

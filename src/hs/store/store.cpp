@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS current_state(room_id TEXT NOT NULL, type TEXT NOT NU
 CREATE TABLE IF NOT EXISTS memberships(room_id TEXT NOT NULL, user_id TEXT NOT NULL, membership TEXT NOT NULL,
   pos INTEGER NOT NULL, PRIMARY KEY(room_id, user_id));
 CREATE INDEX IF NOT EXISTS memberships_user ON memberships(user_id);
+CREATE INDEX IF NOT EXISTS memberships_room_pos ON memberships(room_id, pos);
 CREATE TABLE IF NOT EXISTS aliases(alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS to_device(pos INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,
   device_id TEXT NOT NULL, json TEXT NOT NULL);
@@ -38,6 +39,14 @@ CREATE TABLE IF NOT EXISTS delayed_events(delay_id TEXT PRIMARY KEY, user_id TEX
   error TEXT NOT NULL DEFAULT '', finalised_ts INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS delayed_user ON delayed_events(user_id, status);
 CREATE INDEX IF NOT EXISTS delayed_status ON delayed_events(status, send_at);
+CREATE TABLE IF NOT EXISTS device_keys(user_id TEXT NOT NULL, device_id TEXT NOT NULL, json TEXT NOT NULL,
+  PRIMARY KEY(user_id, device_id));
+CREATE TABLE IF NOT EXISTS one_time_keys(user_id TEXT NOT NULL, device_id TEXT NOT NULL, key_id TEXT NOT NULL,
+  algorithm TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY(user_id, device_id, key_id));
+CREATE INDEX IF NOT EXISTS one_time_keys_alg ON one_time_keys(user_id, device_id, algorithm);
+CREATE TABLE IF NOT EXISTS fallback_keys(user_id TEXT NOT NULL, device_id TEXT NOT NULL, algorithm TEXT NOT NULL,
+  key_id TEXT NOT NULL, json TEXT NOT NULL, used INTEGER NOT NULL, PRIMARY KEY(user_id, device_id, algorithm));
+CREATE TABLE IF NOT EXISTS device_lists(pos INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL UNIQUE);
 )sql";
 
 constexpr const char* kEventCols =
@@ -164,6 +173,10 @@ void Store::deleteDevice(const std::string& user_id, const std::string& device_i
     }
   }
   deleteToDeviceAll(user_id, device_id);
+  for (const char* table : {"device_keys", "one_time_keys", "fallback_keys"}) {
+    auto q = db_.query(std::string("DELETE FROM ") + table + " WHERE user_id = ? AND device_id = ?");
+    q->bind(1, user_id).bind(2, device_id).run();
+  }
 }
 void Store::insertToken(const std::string& token, const std::string& user_id, const std::string& device_id) {
   auto q = db_.query("INSERT INTO access_tokens(token, user_id, device_id) VALUES(?,?,?)");
@@ -403,6 +416,144 @@ void Store::insertTxn(const std::string& token, const std::string& kind, const s
 void Store::deleteTxnsOfToken(const std::string& token) {
   auto q = db_.query("DELETE FROM txns WHERE token = ?");
   q->bind(1, token).run();
+}
+
+std::optional<std::string> Store::deviceKeys(const std::string& user_id, const std::string& device_id) {
+  auto q = db_.query("SELECT json FROM device_keys WHERE user_id = ? AND device_id = ?");
+  q->bind(1, user_id).bind(2, device_id);
+  if (!q->step()) return std::nullopt;
+  return q->colText(0);
+}
+void Store::setDeviceKeys(const std::string& user_id, const std::string& device_id, const std::string& json) {
+  auto q = db_.query("INSERT OR REPLACE INTO device_keys(user_id, device_id, json) VALUES(?,?,?)");
+  q->bind(1, user_id).bind(2, device_id).bind(3, json).run();
+}
+std::optional<std::string> Store::oneTimeKey(const std::string& user_id, const std::string& device_id,
+                                             const std::string& key_id) {
+  auto q = db_.query("SELECT json FROM one_time_keys WHERE user_id = ? AND device_id = ? AND key_id = ?");
+  q->bind(1, user_id).bind(2, device_id).bind(3, key_id);
+  if (!q->step()) return std::nullopt;
+  return q->colText(0);
+}
+void Store::insertOneTimeKey(const std::string& user_id, const std::string& device_id,
+                             const std::string& key_id, const std::string& algorithm,
+                             const std::string& json) {
+  auto q = db_.query(
+      "INSERT OR IGNORE INTO one_time_keys(user_id, device_id, key_id, algorithm, json) VALUES(?,?,?,?,?)");
+  q->bind(1, user_id).bind(2, device_id).bind(3, key_id).bind(4, algorithm).bind(5, json).run();
+}
+std::optional<OneTimeKeyRow> Store::takeOneTimeKey(const std::string& user_id, const std::string& device_id,
+                                                   const std::string& algorithm) {
+  OneTimeKeyRow row;
+  {
+    auto q = db_.query(
+        "SELECT key_id, json FROM one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? "
+        "ORDER BY rowid LIMIT 1");
+    q->bind(1, user_id).bind(2, device_id).bind(3, algorithm);
+    if (!q->step()) return std::nullopt;
+    row = {q->colText(0), q->colText(1)};
+  }
+  auto q = db_.query("DELETE FROM one_time_keys WHERE user_id = ? AND device_id = ? AND key_id = ?");
+  q->bind(1, user_id).bind(2, device_id).bind(3, row.key_id).run();
+  return row;
+}
+std::vector<std::pair<std::string, std::int64_t>> Store::oneTimeKeyCounts(const std::string& user_id,
+                                                                          const std::string& device_id) {
+  auto q = db_.query(
+      "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm");
+  q->bind(1, user_id).bind(2, device_id);
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  while (q->step()) out.emplace_back(q->colText(0), q->colInt(1));
+  return out;
+}
+std::int64_t Store::countOneTimeKeys(const std::string& user_id, const std::string& device_id) {
+  auto q = db_.query("SELECT COUNT(*) FROM one_time_keys WHERE user_id = ? AND device_id = ?");
+  q->bind(1, user_id).bind(2, device_id);
+  return q->step() ? q->colInt(0) : 0;
+}
+std::optional<FallbackKeyRow> Store::fallbackKey(const std::string& user_id, const std::string& device_id,
+                                                 const std::string& algorithm) {
+  auto q = db_.query(
+      "SELECT algorithm, key_id, json, used FROM fallback_keys WHERE user_id = ? AND device_id = ? AND "
+      "algorithm = ?");
+  q->bind(1, user_id).bind(2, device_id).bind(3, algorithm);
+  if (!q->step()) return std::nullopt;
+  return FallbackKeyRow{q->colText(0), q->colText(1), q->colText(2), q->colInt(3) != 0};
+}
+std::vector<FallbackKeyRow> Store::fallbackKeys(const std::string& user_id, const std::string& device_id) {
+  auto q = db_.query(
+      "SELECT algorithm, key_id, json, used FROM fallback_keys WHERE user_id = ? AND device_id = ? ORDER BY "
+      "algorithm");
+  q->bind(1, user_id).bind(2, device_id);
+  std::vector<FallbackKeyRow> out;
+  while (q->step()) out.push_back({q->colText(0), q->colText(1), q->colText(2), q->colInt(3) != 0});
+  return out;
+}
+void Store::setFallbackKey(const std::string& user_id, const std::string& device_id,
+                           const FallbackKeyRow& k) {
+  auto q = db_.query(
+      "INSERT OR REPLACE INTO fallback_keys(user_id, device_id, algorithm, key_id, json, used) "
+      "VALUES(?,?,?,?,?,?)");
+  q->bind(1, user_id).bind(2, device_id).bind(3, k.algorithm).bind(4, k.key_id).bind(5, k.json);
+  q->bind(6, static_cast<std::int64_t>(k.used ? 1 : 0)).run();
+}
+void Store::markFallbackUsed(const std::string& user_id, const std::string& device_id,
+                             const std::string& algorithm) {
+  auto q =
+      db_.query("UPDATE fallback_keys SET used = 1 WHERE user_id = ? AND device_id = ? AND algorithm = ?");
+  q->bind(1, user_id).bind(2, device_id).bind(3, algorithm).run();
+}
+std::int64_t Store::insertDeviceListChange(const std::string& user_id) {
+  {
+    auto q = db_.query("DELETE FROM device_lists WHERE user_id = ?");
+    q->bind(1, user_id).run();
+  }
+  auto q = db_.query("INSERT INTO device_lists(user_id) VALUES(?)");
+  q->bind(1, user_id).run();
+  return db_.lastInsertRowid();
+}
+std::vector<std::string> Store::deviceListChanges(std::int64_t after, std::int64_t upto) {
+  auto q = db_.query("SELECT user_id FROM device_lists WHERE pos > ? AND pos <= ? ORDER BY pos");
+  q->bind(1, after).bind(2, upto);
+  std::vector<std::string> out;
+  while (q->step()) out.push_back(q->colText(0));
+  return out;
+}
+std::int64_t Store::maxDeviceListPos() {
+  auto q = db_.query("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'device_lists'), 0)");
+  return q->step() ? q->colInt(0) : 0;
+}
+std::vector<std::string> Store::usersSharingRooms(const std::string& user_id) {
+  auto q = db_.query(
+      "SELECT DISTINCT b.user_id FROM memberships a JOIN memberships b ON a.room_id = b.room_id "
+      "WHERE a.user_id = ? AND a.membership = 'join' AND b.membership = 'join' ORDER BY b.user_id");
+  q->bind(1, user_id);
+  std::vector<std::string> out;
+  while (q->step()) out.push_back(q->colText(0));
+  return out;
+}
+bool Store::sharesRoom(const std::string& a, const std::string& b) {
+  auto q = db_.query(
+      "SELECT 1 FROM memberships x JOIN memberships y ON x.room_id = y.room_id WHERE x.user_id = ? AND "
+      "x.membership = 'join' AND y.user_id = ? AND y.membership = 'join' LIMIT 1");
+  q->bind(1, a).bind(2, b);
+  return q->step();
+}
+std::vector<Store::MemberChange> Store::memberChangesSince(const std::string& user_id, std::int64_t after) {
+  // Rooms the user is joined to, or whose membership of the user changed after `after` (e.g. left since).
+  auto q = db_.query(
+      "SELECT b.room_id, b.user_id, b.membership FROM memberships a JOIN memberships b ON a.room_id = "
+      "b.room_id "
+      "WHERE a.user_id = ? AND (a.membership = 'join' OR a.pos > ?) AND b.pos > ? ORDER BY b.pos");
+  q->bind(1, user_id).bind(2, after).bind(3, after);
+  std::vector<MemberChange> out;
+  while (q->step()) out.push_back({q->colText(0), q->colText(1), q->colText(2)});
+  return out;
+}
+void Store::setDeviceDisplayName(const std::string& user_id, const std::string& device_id,
+                                 const std::string& name) {
+  auto q = db_.query("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?");
+  q->bind(1, name).bind(2, user_id).bind(3, device_id).run();
 }
 
 void Store::insertDelayed(const DelayedRow& d) {

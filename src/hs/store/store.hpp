@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hs/store/sqlite.hpp"
@@ -51,6 +52,18 @@ struct MembershipRow {
 struct ToDeviceRow {
   std::int64_t pos{0};
   std::string json;
+};
+
+struct OneTimeKeyRow {
+  std::string key_id;  // "algorithm:id"
+  std::string json;    // the key (a JSON string or object)
+};
+
+struct FallbackKeyRow {
+  std::string algorithm;
+  std::string key_id;
+  std::string json;
+  bool used{false};
 };
 
 struct DelayedRow {
@@ -147,6 +160,44 @@ class Store {
                  const std::string& response);
   void deleteTxnsOfToken(const std::string& token);
   static constexpr int kMaxTxnsPerToken = 1000;
+
+  // End-to-end encryption keys (docs/hs.md "End-to-end encryption").
+  std::optional<std::string> deviceKeys(const std::string& user_id, const std::string& device_id);
+  void setDeviceKeys(const std::string& user_id, const std::string& device_id, const std::string& json);
+  std::optional<std::string> oneTimeKey(const std::string& user_id, const std::string& device_id,
+                                        const std::string& key_id);
+  void insertOneTimeKey(const std::string& user_id, const std::string& device_id, const std::string& key_id,
+                        const std::string& algorithm, const std::string& json);
+  // Removes and returns the oldest one-time key of the algorithm.
+  std::optional<OneTimeKeyRow> takeOneTimeKey(const std::string& user_id, const std::string& device_id,
+                                              const std::string& algorithm);
+  // (algorithm, count) of the device's unclaimed one-time keys.
+  std::vector<std::pair<std::string, std::int64_t>> oneTimeKeyCounts(const std::string& user_id,
+                                                                     const std::string& device_id);
+  std::int64_t countOneTimeKeys(const std::string& user_id, const std::string& device_id);
+  std::optional<FallbackKeyRow> fallbackKey(const std::string& user_id, const std::string& device_id,
+                                            const std::string& algorithm);
+  std::vector<FallbackKeyRow> fallbackKeys(const std::string& user_id, const std::string& device_id);
+  void setFallbackKey(const std::string& user_id, const std::string& device_id, const FallbackKeyRow& k);
+  void markFallbackUsed(const std::string& user_id, const std::string& device_id,
+                        const std::string& algorithm);
+  // Device-list stream: one row per user (the newest change); returns its position.
+  std::int64_t insertDeviceListChange(const std::string& user_id);
+  // Users whose devices changed at a position in (after, upto].
+  std::vector<std::string> deviceListChanges(std::int64_t after, std::int64_t upto);
+  std::int64_t maxDeviceListPos();
+  // Users joined to a room the user is joined to (including the user).
+  std::vector<std::string> usersSharingRooms(const std::string& user_id);
+  bool sharesRoom(const std::string& a, const std::string& b);
+  // Memberships changed after `after` in the rooms `user_id` is joined to (or left after `after`).
+  struct MemberChange {
+    std::string room_id;
+    std::string user_id;
+    std::string membership;
+  };
+  std::vector<MemberChange> memberChangesSince(const std::string& user_id, std::int64_t after);
+  void setDeviceDisplayName(const std::string& user_id, const std::string& device_id,
+                            const std::string& name);
 
   // MSC4140 delayed events.
   void insertDelayed(const DelayedRow& d);
