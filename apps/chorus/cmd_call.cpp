@@ -60,6 +60,11 @@ void registerCall(CLI::App& app, Runner* runner) {
                   "focus mode: video height to ask the focus for")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-mesh-peers", opt->max_mesh_peers,
+                  "focus mode: mesh legs (one uplink each) with participants that use no focus, e.g. "
+                  "matrix-js-sdk 28.1.0; beyond it their invites are rejected (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([opt, runner, cmd] {
     if (opt->password.empty() && opt->access_token.empty()) {
       throw CLI::ValidationError("--password", "give --password or --access-token");

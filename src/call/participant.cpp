@@ -317,7 +317,7 @@ json::array Participant::peersJson(bool final_totals) {
       auto [audio_muted, video_muted] = v.muted(key);
       p["audio_muted"] = audio_muted;
       p["video_muted"] = video_muted;
-      if (v.focus) p["via"] = "focus";
+      p["via"] = v.focus ? "focus" : "mesh";
     } else {
       p["state"] = "ended";
     }
@@ -349,6 +349,13 @@ json::value Participant::focusJson() const {
     f["pings_answered"] = leg->pingsAnswered();
     f["dc_malformed"] = leg->dcMalformed();
   }
+  // Mixed calls: the devices that use no focus, reached on mesh legs next to the focus leg (docs/focus.md).
+  json::array mesh;
+  for (const auto* leg : call->legs()) {
+    if (!leg->ended() && !leg->focus()) mesh.emplace_back(leg->userId() + "/" + leg->deviceId());
+  }
+  f["mesh_peers"] = std::move(mesh);
+  f["max_mesh_peers"] = static_cast<std::uint64_t>(call->config().max_mesh_peers);
   return f;
 }
 
@@ -540,6 +547,9 @@ void Participant::stop(const std::string& why, bool terminate) {
                             {"seq_gaps_skipped", call->seqReorderer().gapsSkipped()},
                             {"glare_resolved", c.glare_resolved},
                             {"mesh_invites_in_focus_mode", c.mesh_invites_in_focus_mode},
+                            {"mesh_peer_legs", c.mesh_peer_legs},
+                            {"mesh_peers_over_cap", c.mesh_peers_over_cap},
+                            {"mesh_legs_to_focus_user", c.mesh_legs_to_focus_user},
                             {"invites_held", c.invites_held},
                             {"held_invites_released", c.held_invites_released},
                             {"held_invites_expired", c.held_invites_expired},
@@ -644,6 +654,7 @@ void Participant::startSession() {
     sc.core.focus_max_video_tracks = static_cast<std::size_t>(std::max(0, opt_.max_video_tiles));
     sc.core.focus_video_width = opt_.subscribe_width;
     sc.core.focus_video_height = opt_.subscribe_height;
+    sc.core.max_mesh_peers = static_cast<std::size_t>(std::max(0, opt_.max_mesh_peers));
     session_ = std::make_unique<matrix::CallSession>(loop_, client_, sc, backend_.get(),
                                                      [this](const core::Action& a) { onNotify(a); });
     media_thread_ = std::thread([this] { pumpMedia(); });

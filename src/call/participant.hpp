@@ -42,6 +42,8 @@ struct ParticipantOptions {
   int max_video_tiles{9};    // video tracks subscribed from the focus at once
   int subscribe_width{640};  // the size asked for per video track
   int subscribe_height{360};
+  // Mixed calls: in focus mode, mesh legs with devices that use no focus, at most this many (0: none).
+  int max_mesh_peers{8};
 };
 
 // Runs until done; returns the process exit code.
