@@ -17,7 +17,8 @@ struct PacketResult {
   std::size_t size{0};  // bytes on the wire
   TimeUs send_us{0};
   bool received{false};
-  TimeUs arrival_us{0};  // meaningful when received
+  TimeUs arrival_us{0};   // meaningful when received
+  int probe_cluster{-1};  // ≥ 0: sent as part of that probe cluster
 };
 
 }  // namespace chorus::media::cc

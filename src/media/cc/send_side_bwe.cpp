@@ -17,8 +17,9 @@ std::int64_t SendSideBwe::targetBps() const noexcept {
   return std::clamp(std::min(aimd_.estimateBps(), loss_.rateBps()), config_.min_bps, config_.max_bps);
 }
 
-void SendSideBwe::onPacketSent(std::uint16_t transport_seq, std::size_t size, TimeUs now_us) noexcept {
-  history_.onPacketSent(transport_seq, size, now_us);
+void SendSideBwe::onPacketSent(std::uint16_t transport_seq, std::size_t size, TimeUs now_us,
+                               int probe_cluster) noexcept {
+  history_.onPacketSent(transport_seq, size, now_us, probe_cluster);
   if (!sent_since_feedback_ && !has_feedback_)
     last_feedback_us_ = now_us;  // timeout counts from the first send
   sent_since_feedback_ = true;
@@ -56,6 +57,7 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
   history_.onFeedback(feedback, results_);
   if (results_.empty()) return;
   TimeUs newest_send = -1;
+  std::int64_t probe_bps = 0;
   if (loss_window_total_ == 0) loss_window_start_us_ = now_us;
   for (const PacketResult& r : results_) {
     ++loss_window_total_;
@@ -66,6 +68,9 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
     }
     ++counters_.packets_acked;
     newest_send = std::max(newest_send, r.send_us);
+    if (r.probe_cluster >= 0) {
+      if (auto probe = probes_.onAcked(r.probe_cluster, r)) probe_bps = std::max(probe_bps, *probe);
+    }
     if (auto d = inter_arrival_.onPacket(r.send_us, r.arrival_us, r.size)) {
       const double send_ms = static_cast<double>(d->send_delta_us) / 1000.0;
       const double arrival_ms = static_cast<double>(d->arrival_delta_us) / 1000.0;
@@ -94,6 +99,12 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
     aimd_.update(detector_.state(), acked, now_us);
   }
   counters_.delay_decreases += aimd_.decreases() - decreases_before;
+  // A probe that got through lifts the estimate (never while overusing, never above max).
+  if (probe_bps > aimd_.estimateBps() && detector_.state() != BandwidthUsage::Overusing) {
+    aimd_.setEstimate(probe_bps, now_us);
+    loss_.setRate(std::max(loss_.rateBps(), std::min(probe_bps, aimd_.estimateBps())));
+    ++counters_.probe_raises;
+  }
   if (loss_window_total_ >= config_.loss_min_packets &&
       now_us - loss_window_start_us_ >= config_.loss_window_us) {
     reportLoss(static_cast<double>(loss_window_lost_) / static_cast<double>(loss_window_total_), now_us);

@@ -7,6 +7,7 @@
 //   SentPacketHistory  → PacketResults (send time, size, arrival or lost)
 //   InterArrival       → group deltas → TrendlineEstimator → OveruseDetector (adaptive threshold)
 //   AckedBitrateEstimator + AimdRateControl → delay-based estimate
+//   ProbeBitrateEstimator (probe clusters the caller marks) → raises both when a probe got through
 //   LossBasedController (loss from feedback, or RR fraction lost) → loss-based estimate
 //   target = min(delay-based, loss-based), within [min_bps, max_bps]
 // When packets are in flight and no feedback came for `feedback_timeout_us`, the estimate is cut to 0.8× once
@@ -24,6 +25,7 @@
 #include "media/cc/inter_arrival.hpp"
 #include "media/cc/loss_based_controller.hpp"
 #include "media/cc/overuse_detector.hpp"
+#include "media/cc/probe_bitrate_estimator.hpp"
 #include "media/cc/sent_packet_history.hpp"
 #include "media/cc/trendline_estimator.hpp"
 #include "media/rtcp/transport_cc_feedback.hpp"
@@ -50,12 +52,16 @@ class SendSideBwe {
     std::uint64_t delay_decreases{0};
     std::uint64_t loss_decreases{0};
     std::uint64_t timeouts{0};
+    std::uint64_t probe_raises{0};  // probe results that raised the estimate
   };
 
   SendSideBwe() : SendSideBwe(Config{}) {}
   explicit SendSideBwe(Config config);
 
-  void onPacketSent(std::uint16_t transport_seq, std::size_t size, TimeUs now_us) noexcept;
+  // `probe_cluster` ≥ 0: the packet is part of that probe cluster (a burst above the estimate before an
+  // up-switch); when feedback acknowledges enough of it, the estimate may jump to what the link delivered.
+  void onPacketSent(std::uint16_t transport_seq, std::size_t size, TimeUs now_us,
+                    int probe_cluster = -1) noexcept;
   void onFeedback(const TransportCcFeedback& feedback, TimeUs now_us);
   // RTCP receiver report of the subscriber: fraction lost (x/256) since its previous report.
   void onReceiverReportLoss(std::uint8_t fraction_lost, TimeUs now_us) noexcept;
@@ -70,6 +76,7 @@ class SendSideBwe {
   TimeUs rttUs() const noexcept { return rtt_us_; }
   const Counters& counters() const noexcept { return counters_; }
   const SentPacketHistory& history() const noexcept { return history_; }
+  std::uint64_t probeResults() const noexcept { return probes_.results(); }
 
  private:
   void reportLoss(double loss, TimeUs now_us) noexcept;
@@ -82,6 +89,7 @@ class SendSideBwe {
   AckedBitrateEstimator acked_;
   AimdRateControl aimd_;
   LossBasedController loss_;
+  ProbeBitrateEstimator probes_;
   std::vector<PacketResult> results_;  // scratch, reused
   TimeUs rtt_us_{100'000};
   bool rtt_from_rr_{false};

@@ -15,12 +15,13 @@ SentPacketHistory::Entry* SentPacketHistory::find(std::int64_t seq) noexcept {
   return e.seq == seq ? &e : nullptr;
 }
 
-void SentPacketHistory::onPacketSent(std::uint16_t seq, std::size_t size, TimeUs send_us) noexcept {
+void SentPacketHistory::onPacketSent(std::uint16_t seq, std::size_t size, TimeUs send_us,
+                                     int probe_cluster) noexcept {
   ++counters_.sent;
   const std::int64_t s = unwrapper_.unwrap(seq);
   Entry& e = ring_[static_cast<std::size_t>(s) & mask_];
   if (e.seq >= 0 && !e.acked && !e.reported_lost) in_flight_bytes_ -= e.size;  // evicted unanswered
-  e = Entry{s, size, send_us, false, false};
+  e = Entry{s, size, send_us, false, false, probe_cluster};
   in_flight_bytes_ += size;
 }
 
@@ -39,6 +40,10 @@ void SentPacketHistory::onFeedback(const TransportCcFeedback& feedback, std::vec
         static_cast<std::uint32_t>(feedback.reference_time - last_raw_ref_) & 0xFFFFFF);
     if (d >= (1 << 23)) d -= (1 << 24);
     reference_ += d;
+    // A peer that keeps jumping the reference one way cannot push it towards overflow: start over.
+    if (reference_ > (std::int64_t{1} << 40) || reference_ < -(std::int64_t{1} << 40)) {
+      reference_ = feedback.reference_time;
+    }
   }
   last_raw_ref_ = feedback.reference_time;
   TimeUs arrival = reference_ * kTccReferenceTickUs;
@@ -60,12 +65,12 @@ void SentPacketHistory::onFeedback(const TransportCcFeedback& feedback, std::vec
       if (e->reported_lost) continue;
       e->reported_lost = true;
       in_flight_bytes_ -= e->size;
-      out.push_back(PacketResult{seq, e->size, e->send_us, false, 0});
+      out.push_back(PacketResult{seq, e->size, e->send_us, false, 0, e->probe_cluster});
       continue;
     }
     if (!e->reported_lost) in_flight_bytes_ -= e->size;
     e->acked = true;
-    out.push_back(PacketResult{seq, e->size, e->send_us, true, arrival});
+    out.push_back(PacketResult{seq, e->size, e->send_us, true, arrival, e->probe_cluster});
   }
 }
 

@@ -26,7 +26,8 @@ class SentPacketHistory {
 
   explicit SentPacketHistory(std::size_t capacity = 8192);
 
-  void onPacketSent(std::uint16_t seq, std::size_t size, TimeUs send_us) noexcept;
+  // `probe_cluster` ≥ 0 marks a packet of a probe cluster (ProbeBitrateEstimator).
+  void onPacketSent(std::uint16_t seq, std::size_t size, TimeUs send_us, int probe_cluster = -1) noexcept;
   // Appends one PacketResult per newly learnt status of `feedback` to `out` (cleared first), in sequence
   // order.
   void onFeedback(const TransportCcFeedback& feedback, std::vector<PacketResult>& out);
@@ -43,6 +44,7 @@ class SentPacketHistory {
     TimeUs send_us{0};
     bool acked{false};
     bool reported_lost{false};
+    int probe_cluster{-1};
   };
   Entry* find(std::int64_t seq) noexcept;
 

@@ -8,6 +8,8 @@
 #include "media/cc/inter_arrival.hpp"
 #include "media/cc/loss_based_controller.hpp"
 #include "media/cc/overuse_detector.hpp"
+#include "media/cc/probe_bitrate_estimator.hpp"
+#include "media/cc/probe_controller.hpp"
 #include "media/cc/sent_packet_history.hpp"
 #include "media/cc/trendline_estimator.hpp"
 #include "media/rtcp/transport_cc_feedback.hpp"
@@ -174,6 +176,57 @@ TEST(SentPacketHistory, MapsFeedbackToSendTimesOnceAcrossWrapAndReference) {
   EXPECT_EQ(h.counters().duplicates, 3u);
   // 65530..65533 and 65537..65539 were never reported: still in flight.
   EXPECT_EQ(h.inFlightBytes(), 7u * 1000 + (0 + 1 + 2 + 3) + (7 + 8 + 9));
+}
+
+}  // namespace
+}  // namespace chorus::media::cc
+
+namespace chorus::media::cc {
+namespace {
+
+TEST(ProbeBitrateEstimator, DeliveredRateOfACluster) {
+  ProbeBitrateEstimator p;
+  std::optional<std::int64_t> result;
+  // 10 packets of 1200 B every 13 ms (738 kbps); the link delivers them at the same pace.
+  for (int i = 0; i < 10; ++i) {
+    auto r = p.onAcked(3, PacketResult{i, 1200, i * 13'000, true, 40'000 + i * 13'000, 3});
+    if (r) {
+      EXPECT_FALSE(result);  // once per cluster
+      result = r;
+    }
+  }
+  ASSERT_TRUE(result);
+  EXPECT_NEAR(static_cast<double>(*result), 1200 * 8 / 0.013, 1000.0);
+  // Saturated: arrivals twice as slow as sends → 0.95 × the receive rate.
+  ProbeBitrateEstimator q;
+  result.reset();
+  for (int i = 0; i < 5; ++i) {
+    if (auto r = q.onAcked(0, PacketResult{i, 1000, i * 4'000, true, i * 8'000, 0})) result = r;
+  }
+  ASSERT_TRUE(result);
+  EXPECT_NEAR(static_cast<double>(*result), 0.95 * 4000 * 8 / 0.032, 1000.0);
+  // Not a probe packet, or lost: ignored.
+  EXPECT_FALSE(q.onAcked(-1, PacketResult{9, 1000, 0, true, 0, -1}));
+  EXPECT_FALSE(q.onAcked(1, PacketResult{9, 1000, 0, false, 0, 1}));
+}
+
+TEST(ProbeController, ProbesWhenAStepUpWaitsAndBacksOff) {
+  ProbeController pc;
+  EXPECT_FALSE(pc.onTick(0, 600'000, 0));        // nothing waits
+  EXPECT_FALSE(pc.onTick(0, 600'000, 500'000));  // covered already
+  auto p = pc.onTick(0, 600'000, 1'000'000);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->rate_bps, 1'200'000);
+  EXPECT_GE(p->packets, 10u);
+  EXPECT_FALSE(pc.onTick(500'000, 600'000, 1'000'000));  // within 1 s
+  auto p2 = pc.onTick(1'000'000, 300'000, 5'000'000);
+  ASSERT_TRUE(p2);
+  EXPECT_EQ(p2->rate_bps, 900'000);  // 3 × target at most
+  EXPECT_NE(p2->cluster, p->cluster);
+  EXPECT_FALSE(pc.onTick(2'500'000, 300'000, 5'000'000));  // the interval doubled to 2 s
+  EXPECT_TRUE(pc.onTick(3'000'000, 300'000, 5'000'000));
+  pc.onUpSwitch(3'100'000);
+  EXPECT_EQ(pc.interval(), 1'000'000);
 }
 
 }  // namespace

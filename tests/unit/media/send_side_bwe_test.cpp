@@ -12,103 +12,13 @@
 #include <random>
 #include <vector>
 
+#include "link_sim.hpp"
 #include "media/cc/transport_cc_feedback_generator.hpp"
 
 namespace chorus::media::cc {
 namespace {
 
-struct LinkSim {
-  // Link (forward direction).
-  std::int64_t capacity_bps{2'500'000};
-  TimeUs delay_us{40'000};
-  TimeUs jitter_us{0};
-  bool jitter_reorders{false};  // independent jitter per packet (reordering) or monotone arrivals
-  double loss{0};
-  TimeUs max_queue_us{400'000};  // tail drop beyond this queueing delay
-  // Feedback path.
-  TimeUs feedback_interval_us{100'000};
-  double feedback_loss{0};
-  bool feedback_enabled{true};
-  std::size_t packet_size{1200};
-
-  SendSideBwe bwe;
-  TransportCcFeedbackGenerator gen;
-  std::mt19937 rng{7};
-  TimeUs now{0};
-  TimeUs next_send{0};
-  TimeUs link_free{0};
-  TimeUs last_arrival{0};
-  TimeUs next_feedback{0};
-  std::uint16_t seq{0};
-  std::multimap<TimeUs, std::uint16_t> in_flight;
-  std::multimap<TimeUs, std::vector<std::uint8_t>> feedback_in_flight;
-  std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(1500);
-  TimeUs max_queue_seen_us{0};
-  static constexpr TimeUs kReceiverClockOffset = 5'000'000'123;  // only differences of arrivals matter
-
-  explicit LinkSim(SendSideBwe::Config c = {}) : bwe(c) {}
-
-  double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng); }
-
-  void step() {
-    while (next_send <= now) {
-      bwe.onPacketSent(seq, packet_size, now);
-      if (uniform() >= loss) {
-        const TimeUs start = std::max(now, link_free);
-        const TimeUs depart = start + static_cast<TimeUs>(packet_size) * 8 * kUsPerSecond / capacity_bps;
-        if (depart - now <= max_queue_us) {
-          link_free = depart;
-          max_queue_seen_us = std::max(max_queue_seen_us, depart - now);
-          TimeUs arrival = depart + delay_us;
-          if (jitter_us > 0) arrival += static_cast<TimeUs>(uniform() * static_cast<double>(jitter_us));
-          if (!jitter_reorders) arrival = std::max(arrival, last_arrival);
-          last_arrival = std::max(last_arrival, arrival);
-          in_flight.emplace(arrival, seq);
-        }
-      }
-      ++seq;
-      next_send +=
-          static_cast<TimeUs>(packet_size) * 8 * kUsPerSecond / std::max<std::int64_t>(bwe.targetBps(), 1);
-    }
-    while (!in_flight.empty() && in_flight.begin()->first <= now) {
-      gen.onPacket(in_flight.begin()->second, in_flight.begin()->first + kReceiverClockOffset);
-      in_flight.erase(in_flight.begin());
-    }
-    if (now >= next_feedback) {
-      next_feedback += feedback_interval_us;
-      while (auto n = gen.nextFeedback(buf)) {
-        if (feedback_enabled && uniform() >= feedback_loss) {
-          feedback_in_flight.emplace(now + delay_us,
-                                     std::vector<std::uint8_t>(buf.begin(), buf.begin() + *n));
-        }
-      }
-    }
-    while (!feedback_in_flight.empty() && feedback_in_flight.begin()->first <= now) {
-      const auto& bytes = feedback_in_flight.begin()->second;
-      RtcpCompoundReader reader(bytes);
-      auto p = reader.next();
-      auto fb = p ? TransportCcFeedback::parse(*p) : std::nullopt;
-      EXPECT_TRUE(fb);
-      if (fb) bwe.onFeedback(*fb, now);
-      feedback_in_flight.erase(feedback_in_flight.begin());
-    }
-    bwe.onTick(now);
-  }
-
-  // Runs until `until_s`, calling `each_ms` every millisecond.
-  template <typename F>
-  void runUntil(double until_s, F each_ms) {
-    const auto until = static_cast<TimeUs>(until_s * 1e6);
-    for (; now < until; now += 1000) {
-      step();
-      each_ms();
-    }
-  }
-  void runUntil(double until_s) {
-    runUntil(until_s, [] {});
-  }
-  double estimateMbps() const { return static_cast<double>(bwe.targetBps()) / 1e6; }
-};
+using test::LinkSim;
 
 TEST(SendSideBwe, FollowsACapacityStepDownWithinAFewSeconds) {
   LinkSim sim;
