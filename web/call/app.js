@@ -99,13 +99,15 @@ $("login").addEventListener("submit", async (ev) => {
       ? { user_id: params.get("focus"), device_id: params.get("focusDevice") || ChorusFocus.DEFAULT_FOCUS_DEVICE }
       : ChorusFocus.activeFocus(client, room);
     if (focus) {
-      // Media goes through the focus: the SDK's own call handling stays out of it (no mesh legs).
+      // Media goes through the focus: the SDK's own call handling stays out of it. Participants that use no focus
+      // get mesh legs from mesh.js (mixed calls, docs/focus.md).
       client.callEventHandler?.stop();
       client.groupCallEventHandler?.stop();
       status(`joining the call through the focus ${focus.user_id} / ${focus.device_id}…`);
       focusCall = await ChorusFocus.join({ client, room, focus, create: $("create").checked, status,
         videoCodec: params.get("codec") || "",
         relayOnly: params.get("relay") === "1",  // ?relay=1: iceTransportPolicy "relay" (TURN only)
+        maxMeshPeers: params.get("maxMeshPeers"),  // mixed calls: mesh legs with devices that use no focus
         tilesEl: $("tiles"), onEnded: () => showCall(false) });
       if (!focusCall) { $("join").disabled = false; return; }
       showCall(true);

@@ -117,6 +117,10 @@
       // "h264": publish H.264 only (?codec=h264); the focus forwards it to those who can receive H.264.
       this.videoCodec = (opts.videoCodec || "").toLowerCase();
       this.relayOnly = !!opts.relayOnly;
+      // Mixed calls (mesh.js): mesh legs with participants that use no focus, at most this many.
+      const cap = Number.parseInt(opts.maxMeshPeers, 10);
+      this.maxMeshPeers = Number.isFinite(cap) && cap >= 0 ? cap : ChorusMesh.DEFAULT_MAX_PEERS;
+      this.mesh = null;
       this.userId = this.client.getUserId();
       this.deviceId = this.client.getDeviceId();
       this.mode = "focus";
@@ -190,6 +194,8 @@
       this.refreshTimer = setInterval(() => this.publishMember().catch((e) => console.warn("member refresh", e)),
         DEVICE_TIMEOUT * 3 / 4);
       this.statsTimer = setInterval(() => this.pollStats(), 1000);
+      this.mesh = new ChorusMesh.MeshLegs(this, this.maxMeshPeers);
+      this.mesh.start();
       await this.placeCall();
       return true;
     }
@@ -413,8 +419,11 @@
       const type = ev.getType();
       if (!type.startsWith("m.call.") && !type.startsWith("org.matrix.call.")) return;
       const c = ev.getContent() || {};
-      if (ev.getSender() !== this.focus.user_id || c.device_id !== this.focus.device_id) return;
       if (c.conf_id !== this.confId) return;
+      if (ev.getSender() !== this.focus.user_id || c.device_id !== this.focus.device_id) {
+        if (this.mesh) this.mesh.handleToDevice(ev);  // a mesh-only participant (mixed call)
+        return;
+      }
       if (c.dest_session_id !== undefined && c.dest_session_id !== this.sessionId) return;
       this.log("in", type, c);
       if (c.call_id !== this.callId) return;  // an older call of ours
@@ -467,6 +476,7 @@
     }
 
     handleRoomState(ev) {
+      if (ev.getRoomId() === this.room.roomId && ev.getType() === MEMBER && this.mesh) this.mesh.reconcile(false);
       if (ev.getRoomId() !== this.room.roomId || ev.getType() !== CALL || ev.getStateKey() !== this.confId) return;
       if (ev.getContent()["m.terminated"] !== undefined) {
         this.status("the call ended");
@@ -772,6 +782,8 @@
           audioPacketsReceived: aud ? aud.packetsReceived : 0,
           audioSamplesReceived: aud ? aud.totalSamplesReceived : 0, spotlight: tile.classList.contains("spotlight") });
       }
+      // Mesh peers (mixed calls) in the same shape, marked via "mesh".
+      if (this.mesh) for (const m of this.mesh.stats) tiles.push(Object.assign({ name: m.user_id }, m));
       this.tiles = tiles;
       const local = document.getElementById("tile-local");
       this.localTile = local ? ChorusTiles.state(local) : null;
@@ -785,6 +797,7 @@
         subscriptions: this.subscriptions,
         remoteTracks: this.remoteTracks, outbound: this.outbound, availableOutgoingBitrate: this.availableOutgoingBitrate, remoteMetadata: this.remoteMetadata,
         localMetadata: this.localMetadata, counters: this.counters, lastHangup: this.lastHangup,
+        mesh: this.mesh ? this.mesh.snapshot() : null,
       }));
     }
 
@@ -804,6 +817,7 @@
     metadataChanged() {
       if (this.pc && this.pc.localDescription) this.localMetadata = this.buildLocalMetadata();
       this.sendDc("m.call.sdp_stream_metadata_changed", { sdp_stream_metadata: this.localMetadata });
+      if (this.mesh) this.mesh.metadataChanged();
       const local = document.getElementById("tile-local");
       if (local) ChorusTiles.setInfo(local, { name: this.localName(), audioMuted: this.audioMuted, videoMuted: this.videoMuted });
     }
@@ -845,6 +859,7 @@
       this.ended = true;
       const hadCall = this.callId && this.pc;
       if (sendHangup && hadCall) this.sendSignal("m.call.hangup", { reason: "user_hangup" }, keepAlive);
+      if (this.mesh) this.mesh.leave(keepAlive);
       this.closePc();
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
