@@ -56,9 +56,13 @@ Allocation LayerAllocator::allocate(std::int64_t budget_bps, std::span<const Vid
       prev[i] = it->second.layer;
     }
   }
-  // Cost of moving to layer `l`, with the headroom an up-switch needs.
+  // A layer's bitrate (a negative figure counts as 0), and the cost of moving to it, with the headroom an
+  // up-switch needs.
+  const auto rate = [&](std::size_t i, std::size_t l) {
+    return std::max<std::int64_t>(subs[i].layers[l].bitrate_bps, 0);
+  };
   const auto cost = [&](std::size_t i, std::size_t l) {
-    const std::int64_t bitrate = std::max<std::int64_t>(subs[i].layers[l].bitrate_bps, 0);
+    const std::int64_t bitrate = rate(i, l);
     const bool up = !prev[i] || l > *prev[i];
     return up && !is_new[i]
                ? static_cast<std::int64_t>(static_cast<double>(bitrate) * (1.0 + config_.up_margin))
@@ -73,7 +77,7 @@ Allocation LayerAllocator::allocate(std::int64_t budget_bps, std::span<const Vid
     if (!low) continue;
     if (cost(i, *low) <= left) {
       chosen[i] = low;
-      left -= subs[i].layers[*low].bitrate_bps;
+      left -= rate(i, *low);
     }
   }
   // 4. Step up, in order.
@@ -84,13 +88,13 @@ Allocation LayerAllocator::allocate(std::int64_t budget_bps, std::span<const Vid
     if (!wanted) continue;
     for (std::size_t l = *chosen[i] + 1; l <= *wanted; ++l) {
       if (!subs[i].layers[l].active) continue;
-      const std::int64_t current = subs[i].layers[*chosen[i]].bitrate_bps;
+      const std::int64_t current = rate(i, *chosen[i]);
       const std::int64_t extra = cost(i, l) - current;
       if (extra > left) {
         capped[i] = true;
         break;
       }
-      left -= subs[i].layers[l].bitrate_bps - current;
+      left -= rate(i, l) - current;
       chosen[i] = l;
     }
   }
@@ -106,7 +110,7 @@ Allocation LayerAllocator::allocate(std::int64_t budget_bps, std::span<const Vid
     c.paused = !chosen[i];
     c.changed = is_new[i] || prev[i] != chosen[i];
     c.capped_by_budget = capped[i] || (c.paused && lowestActive(subs[i]).has_value());
-    if (chosen[i]) out.allocated_bps += subs[i].layers[*chosen[i]].bitrate_bps;
+    if (chosen[i]) out.allocated_bps += rate(i, *chosen[i]);
     if (c.paused) ++out.paused;
     next[subs[i].id] = Previous{chosen[i]};
   }
