@@ -4,9 +4,9 @@
 //   - one web-client page (web/call/, focus mode),
 // and one `chorus focus`. The focus users meet each other through the focus and each holds one mesh leg with the
 // SDK client, so every pair decodes both ways. User ids make chorus both caller (@bot -> @meg) and callee
-// (@meg -> @zed) of the SDK, and the web client its caller (@alice -> @meg).
+// (@meg -> @zed) of the SDK; the web client is its caller as @alice (default) and its callee as @zoe (3rd argument).
 // Prints, per client kind, what it decoded from each other kind (video frames / audio).
-// Usage (inside tests/netns/run.sh): node focus_mixed_mesh_chromium.js /path/to/chorus /path/to/repo/web
+// Usage (inside tests/netns/run.sh): node focus_mixed_mesh_chromium.js /path/to/chorus /path/to/repo/web [alice|zoe]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -18,9 +18,12 @@ const { chromium, executable: CHROMIUM } = browserDeps();
 
 const FOCUS = '@focus:localhost';
 const ROOM = '#mixed:localhost';
-const KIND = { alice: 'web client (focus)', bot: 'chorus call --focus', zed: 'chorus call --focus', meg: 'js-sdk 28.1.0 (mesh only)' };
+// The web client's user: @alice calls the SDK's @meg, @zoe is called by it (the lower user id calls).
+const WEB = process.argv[4] || 'alice';
+const WEB_CALLS = WEB < 'meg';
+const KIND = { [WEB]: 'web client (focus)', bot: 'chorus call --focus', zed: 'chorus call --focus', meg: 'js-sdk 28.1.0 (mesh only)' };
 const BOTS = ['bot', 'zed'];
-const ALL = ['alice', 'bot', 'zed', 'meg'];
+const ALL = [WEB, 'bot', 'zed', 'meg'];
 const mxid = (u) => `@${u}:localhost`;
 const MIN_FRAMES = 10;
 
@@ -58,11 +61,11 @@ function spawnJson(cmd, args, logFile) {
     if (dumped) return;
     dumped = true;
     try {
-      if (pages.alice) console.log('--- alice: ' + JSON.stringify(await pages.alice.evaluate(() => {
+      if (pages.web) console.log(`--- ${WEB}: ` + JSON.stringify(await pages.web.evaluate(() => {
         const x = window.chorusFocus && window.chorusFocus.snapshot();
         return x && { connected: x.connected, tiles: x.tiles, mesh: x.mesh, wire: window.chorusFocus.wire.filter((w) => w.dir.includes('mesh')).slice(-40) };
       })));
-    } catch (e) { console.log('--- alice: ' + e.message); }
+    } catch (e) { console.log(`--- ${WEB}: ` + e.message); }
     try {
       if (pages.meg) {
         console.log('--- meg: ' + JSON.stringify(await pages.meg.evaluate(() => mediaReport())));
@@ -82,33 +85,33 @@ function spawnJson(cmd, args, logFile) {
   }
 
   try {
-    const alice = await api(hs, 'POST', '/login', null,
-      { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
-    const created = await api(hs, 'POST', '/createRoom', alice.body.access_token, { preset: 'public_chat', room_alias_name: 'mixed' });
+    const owner = await api(hs, 'POST', '/login', null,
+      { type: 'm.login.password', identifier: { type: 'm.id.user', user: WEB }, password: 'pw' });
+    const created = await api(hs, 'POST', '/createRoom', owner.body.access_token, { preset: 'public_chat', room_alias_name: 'mixed' });
     const roomId = created.body.room_id;
     check(!!roomId, 'room created');
-    const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, alice.body.access_token, { user_id: FOCUS });
+    const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, owner.body.access_token, { user_id: FOCUS });
     check(inv.status === 200, 'focus invited');
     focus = spawnJson(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
       '--udp-port', '0', '--json', '--stats-interval', '1'], path.join(logDir, 'focus.err'));
     check(!!(await attempt('the focus to be ready', () => focus.last('ready'), 15000)), 'chorus focus is ready');
     const joined = await attempt('the focus to join', async () => {
-      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, alice.body.access_token);
+      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, owner.body.access_token);
       return r.status === 200 && r.body.membership === 'join';
     }, 20000);
     if (!check(!!joined, 'the focus accepts the room invite')) throw new Error('no focus');
 
-    // The web client (alice) creates the call, in focus mode.
+    // The web client creates the call, in focus mode.
     const page = await ctx.newPage();
-    pages.alice = page;
-    page.on('pageerror', (e) => console.log(`PAGEERROR alice: ${e}`));
+    pages.web = page;
+    page.on('pageerror', (e) => console.log(`PAGEERROR ${WEB}: ${e}`));
     await page.goto(`${hs.url}/call/?room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}&create=1`);
-    await page.fill('#user', 'alice');
+    await page.fill('#user', WEB);
     await page.fill('#password', 'pw');
     await page.click('button[type=submit]');
-    check(!!(await attempt('alice in the call', () => page.evaluate(() =>
+    check(!!(await attempt('the web client in the call', () => page.evaluate(() =>
       !!window.chorusFocus && window.chorusFocus.mode === 'focus' && window.chorusFocus.connected), 40000)),
-    'alice (web client): connected to the focus');
+    `${WEB} (web client): connected to the focus`);
 
     for (const b of BOTS) {
       bots[b] = spawnJson(chorus, ['--log-level', 'info', 'call', '--homeserver', hs.url, '--user', b, '--password', 'pw',
@@ -134,8 +137,8 @@ function spawnJson(cmd, args, logFile) {
         const p = s && (s.peers || []).find((x) => x.user_id === mxid(other));
         return { video: (p && p.video_frames_decoded) || 0, audio: (p && p.audio_frames_decoded) || 0, via: p && p.via };
       }
-      if (obs === 'alice') {
-        return pages.alice.evaluate((o) => {
+      if (obs === WEB) {
+        return pages.web.evaluate((o) => {
           const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === o);
           return { video: (t && t.framesDecoded) || 0, audio: (t && t.audioSamplesReceived) || 0, via: t && (t.via || 'focus') };
         }, mxid(other));
@@ -175,23 +178,23 @@ function spawnJson(cmd, args, logFile) {
       check(JSON.stringify(f.mesh_peers) === JSON.stringify([`${mxid('meg')}/${(await pages.meg.evaluate(() => client.getDeviceId()))}`]),
         `${b}: one mesh peer, the SDK client (${JSON.stringify(f.mesh_peers)}), next to the focus leg (${f.state})`);
     }
-    const am = await pages.alice.evaluate(() => window.chorusFocus.snapshot().mesh);
-    check(am && am.legs.length === 1 && am.legs[0].user_id === mxid('meg') && am.legs[0].outgoing,
-      `alice (web client): one mesh leg, placed to the SDK client (${JSON.stringify(am && am.legs)})`);
+    const am = await pages.web.evaluate(() => window.chorusFocus.snapshot().mesh);
+    check(am && am.legs.length === 1 && am.legs[0].user_id === mxid('meg') && am.legs[0].outgoing === WEB_CALLS,
+      `${WEB} (web client): one mesh leg with the SDK client, ${WEB_CALLS ? 'placed by us' : 'placed by the SDK'} (${JSON.stringify(am && am.legs)})`);
     const mr = await pages.meg.evaluate(() => mediaReport());
     const dirs = Object.fromEntries(mr.calls.map((c) => [c.opponent, c.direction]));
-    check(mr.calls.length === 3 && dirs[mxid('alice')] === 'inbound' && dirs[mxid('bot')] === 'inbound' && dirs[mxid('zed')] === 'outbound',
-      `meg (SDK): three mesh calls, from alice and bot, to zed (${JSON.stringify(dirs)})`);
+    check(mr.calls.length === 3 && dirs[mxid(WEB)] === (WEB_CALLS ? 'inbound' : 'outbound') && dirs[mxid('bot')] === 'inbound' &&
+      dirs[mxid('zed')] === 'outbound', `meg (SDK): three mesh calls, from bot, to zed, ${WEB_CALLS ? 'from' : 'to'} ${WEB} (${JSON.stringify(dirs)})`);
     const fst = focus.last('stats');
     console.log('     focus stats: ' + JSON.stringify(fst && { participants: fst.participants, conferences: fst.conferences }));
 
     // The SDK client leaves: every focus user drops its mesh leg, the focus legs stay.
     await pages.meg.evaluate(() => leave());
     const dropped = await attempt('mesh legs to meg dropped', async () => {
-      const a = await pages.alice.evaluate(() => window.chorusFocus.snapshot().mesh.legs.length);
+      const a = await pages.web.evaluate(() => window.chorusFocus.snapshot().mesh.legs.length);
       return a === 0 && BOTS.every((b) => { const f = (bots[b].last('stats') || {}).focus || {}; return Array.isArray(f.mesh_peers) && f.mesh_peers.length === 0 && f.state === 'connected'; });
     }, 15000);
-    check(!!dropped, 'meg leaves: alice and both bots drop their mesh leg and stay connected to the focus');
+    check(!!dropped, `meg leaves: ${WEB} and both bots drop their mesh leg and stay connected to the focus`);
     for (const b of BOTS) bots[b].proc.kill('SIGTERM');
     for (const b of BOTS) await bots[b].exited;
     for (const b of BOTS) {
