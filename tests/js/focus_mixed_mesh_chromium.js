@@ -6,7 +6,10 @@
 // SDK client, so every pair decodes both ways. User ids make chorus both caller (@bot -> @meg) and callee
 // (@meg -> @zed) of the SDK; the web client is its caller as @alice (default) and its callee as @zoe (3rd argument).
 // Prints, per client kind, what it decoded from each other kind (video frames / audio).
-// Usage (inside tests/netns/run.sh): node focus_mixed_mesh_chromium.js /path/to/chorus /path/to/repo/web [alice|zoe]
+// With `cap` (5th argument) every focus user runs with a mesh peer cap of 0 (--max-mesh-peers 0, ?maxMeshPeers=0):
+// the focus users still decode each other, the SDK client is declined (its invites get m.call.reject with
+// reason mesh_peer_limit, nobody calls it) and decodes nobody; each focus user counts it.
+// Usage (inside tests/netns/run.sh): node focus_mixed_mesh_chromium.js /path/to/chorus /path/to/repo/web [alice|zoe] [cap]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -21,6 +24,9 @@ const ROOM = '#mixed:localhost';
 // The web client's user: @alice calls the SDK's @meg, @zoe is called by it (the lower user id calls).
 const WEB = process.argv[4] || 'alice';
 const WEB_CALLS = WEB < 'meg';
+const CAP = process.argv[5] === 'cap';
+// Pairs that decode each other: all, or (cap) only the focus users.
+const expectPair = (a, b) => !CAP || (a !== 'meg' && b !== 'meg');
 const KIND = { [WEB]: 'web client (focus)', bot: 'chorus call --focus', zed: 'chorus call --focus', meg: 'js-sdk 28.1.0 (mesh only)' };
 const BOTS = ['bot', 'zed'];
 const ALL = [WEB, 'bot', 'zed', 'meg'];
@@ -105,7 +111,7 @@ function spawnJson(cmd, args, logFile) {
     const page = await ctx.newPage();
     pages.web = page;
     page.on('pageerror', (e) => console.log(`PAGEERROR ${WEB}: ${e}`));
-    await page.goto(`${hs.url}/call/?room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}&create=1`);
+    await page.goto(`${hs.url}/call/?room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}&create=1` + (CAP ? '&maxMeshPeers=0' : ''));
     await page.fill('#user', WEB);
     await page.fill('#password', 'pw');
     await page.click('button[type=submit]');
@@ -116,7 +122,7 @@ function spawnJson(cmd, args, logFile) {
     for (const b of BOTS) {
       bots[b] = spawnJson(chorus, ['--log-level', 'info', 'call', '--homeserver', hs.url, '--user', b, '--password', 'pw',
         '--room', ROOM, '--json', '--focus', FOCUS, '--width', '320', '--height', '240', '--fps', '15',
-        '--stats-interval', '1', '--no-commands'], path.join(logDir, `${b}.err`));
+        '--stats-interval', '1', '--no-commands', ...(CAP ? ['--max-mesh-peers', '0'] : [])], path.join(logDir, `${b}.err`));
     }
     check(!!(await attempt('bots ready', () => BOTS.every((b) => bots[b].last('ready')), 20000)), 'both chorus bots are in');
 
@@ -154,11 +160,11 @@ function spawnJson(cmd, args, logFile) {
     };
     const t0 = Date.now();
     const everyone = await attempt('every pair to decode both ways', async () => {
-      for (const o of ALL) for (const x of ALL) if (o !== x && !(await sees(o, x))) return false;
+      for (const o of ALL) for (const x of ALL) if (o !== x && expectPair(o, x) && !(await sees(o, x))) return false;
       return true;
     }, 120000);
-    if (everyone) console.log(`     (every pair decoding both ways ${((Date.now() - t0) / 1000).toFixed(1)} s after the SDK client entered)`);
-    await sleep(10000);  // ten more seconds of media for the table
+    if (everyone) console.log(`     (every ${CAP ? 'focus-user ' : ''}pair decoding both ways ${((Date.now() - t0) / 1000).toFixed(1)} s after the SDK client entered)`);
+    await sleep(10000);  // ten more seconds of media for the table (cap: the SDK's retry loop runs meanwhile)
 
     console.log('     decoded (observer <- publisher: video frames / audio: chorus = frames, browsers = samples; path):');
     for (const o of ALL) {
@@ -167,11 +173,36 @@ function spawnJson(cmd, args, logFile) {
         if (o === x) continue;
         const d = await decoded(o, x);
         row.push(`${KIND[x]} ${x}: ${d.video}/${d.audio} (${d.via || '-'})`);
-        check(d.video >= MIN_FRAMES && d.audio > 0, `${o} (${KIND[o]}) decodes video and audio of ${x} (${KIND[x]}): ${d.video} video frames, audio ${d.audio}, via ${d.via}`);
+        if (expectPair(o, x)) {
+          check(d.video >= MIN_FRAMES && d.audio > 0, `${o} (${KIND[o]}) decodes video and audio of ${x} (${KIND[x]}): ${d.video} video frames, audio ${d.audio}, via ${d.via}`);
+        } else {
+          check(d.video === 0, `${o} (${KIND[o]}) gets no video of ${x} (${KIND[x]}): the mesh peer cap is 0 (${d.video} frames)`);
+        }
       }
       console.log(`     ${KIND[o]} ${o} <- ${row.join('; ')}`);
     }
 
+    if (CAP) {
+      // Declined, with a reason, and counted; the focus legs are unharmed.
+      for (const b of BOTS) {
+        const f = (bots[b].last('stats') || {}).focus || {};
+        check(Array.isArray(f.mesh_peers) && f.mesh_peers.length === 0 && f.max_mesh_peers === 0 && f.state === 'connected',
+          `${b}: no mesh peer (cap ${f.max_mesh_peers}), focus leg ${f.state}`);
+      }
+      const snap = await pages.web.evaluate(() => ({ mesh: window.chorusFocus.snapshot().mesh,
+        rejects: window.chorusFocus.wire.filter((w) => w.dir === 'out-mesh' && w.type === 'm.call.reject').map((w) => w.content.reason) }));
+      check(snap.mesh.legs.length === 0 && snap.mesh.counters.invites_rejected_cap >= 1 && snap.rejects.every((r) => r === 'mesh_peer_limit') && snap.rejects.length >= 1,
+        `${WEB} (web client): the SDK's invites rejected with reason mesh_peer_limit (${snap.rejects.length}, counted ${snap.mesh.counters.invites_rejected_cap})`);
+      for (const b of BOTS) bots[b].proc.kill('SIGTERM');
+      for (const b of BOTS) await bots[b].exited;
+      for (const b of BOTS) {
+        const sig = (bots[b].last('summary') || {}).signalling || {};
+        console.log(`     ${b} summary counters: mesh_peer_legs ${sig.mesh_peer_legs}, mesh_peers_over_cap ${sig.mesh_peers_over_cap}`);
+        check(sig.mesh_peer_legs === 0 && sig.mesh_peers_over_cap >= 1,
+          `${b}: ${b === 'bot' ? 'did not call the SDK client' : 'rejected the SDK client\'s invites'}, counted mesh_peers_over_cap ${sig.mesh_peers_over_cap}`);
+      }
+      throw Object.assign(new Error('cap done'), { done: true });
+    }
     // The mesh legs are where they should be: each focus user holds exactly one (with meg), the SDK three.
     for (const b of BOTS) {
       const f = (bots[b].last('stats') || {}).focus || {};
@@ -204,8 +235,10 @@ function spawnJson(cmd, args, logFile) {
       check(sig.mesh_peer_legs >= 1 && sig.mesh_peers_over_cap === 0, `${b}: mesh legs counted in the summary, none over the cap`);
     }
   } catch (e) {
-    console.error(e);
-    failures.push('exception: ' + e.message);
+    if (!e.done) {
+      console.error(e);
+      failures.push('exception: ' + e.message);
+    }
   }
   if (failures.length) await dump();
   for (const b of Object.values(bots)) try { b.proc.kill('SIGTERM'); } catch {}
@@ -216,6 +249,8 @@ function spawnJson(cmd, args, logFile) {
   hs.stop();
   fs.rmSync(logDir, { recursive: true, force: true });
   clearTimeout(overall);
-  console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : 'RESULT: PASS a mesh-only js-sdk client and focus users decode each other both ways');
+  console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : CAP
+    ? 'RESULT: PASS with a mesh peer cap of 0 the mesh-only client is declined with a reason and the focus users still meet'
+    : 'RESULT: PASS a mesh-only js-sdk client and focus users decode each other both ways');
   process.exit(failures.length ? 1 : 0);
 })().catch((e) => { console.error(e); process.exit(1); });
