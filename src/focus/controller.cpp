@@ -19,6 +19,12 @@ bool namesFocus(const core::Participant& p, const std::string& user, const std::
   return std::any_of(p.foci_active.begin(), p.foci_active.end(), match) ||
          std::any_of(p.foci_preferred.begin(), p.foci_preferred.end(), match);
 }
+
+// Who sees whom (TrackIds): the participants of one conference (room_id "" for rooms the focus has not
+// joined).
+std::string conferenceKey(const std::string& room_id, const std::string& conf_id) {
+  return room_id + '\n' + conf_id;
+}
 }  // namespace
 
 std::optional<UnjoinedRooms> parseUnjoinedRooms(std::string_view s) {
@@ -303,14 +309,14 @@ void Controller::onToDevice(const core::ToDeviceMessage& m, Actions& out) {
     case SignalType::Negotiate:
       if (sig.description) out.push_back(act::ApplyDescription{p->id, *sig.description});
       if (sig.metadata) {
-        p->published = *sig.metadata;
-        broadcastMetadata(p->room_id, p->conf_id, out, p->id);
+        const bool moved = setPublished(*p, *sig.metadata);
+        broadcastMetadata(p->room_id, p->conf_id, out, moved ? 0 : p->id);
       }
       break;
     case SignalType::SdpStreamMetadataChanged:
       if (sig.metadata) {
-        p->published = *sig.metadata;
-        broadcastMetadata(p->room_id, p->conf_id, out, p->id);
+        const bool moved = setPublished(*p, *sig.metadata);
+        broadcastMetadata(p->room_id, p->conf_id, out, moved ? 0 : p->id);
       }
       break;
     default:
@@ -447,10 +453,11 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
                                ", a call of no room this focus has joined (unjoined-rooms policy " +
                                std::string(toString(config_.unjoined_rooms)) + ")"});
   }
-  if (sig.metadata) p.published = *sig.metadata;
   ++counters_.invites_accepted;
   out.push_back(act::CreatePeer{p.id, p.room_id, p.conf_id, p.user_id, p.device_id, sig.description->sdp});
-  peers_.emplace(p.id, std::move(p));
+  Peer& added = peers_.emplace(p.id, std::move(p)).first->second;
+  if (sig.metadata) setPublished(added, *sig.metadata);  // its own ids first: its view avoids them
+  ids_.setConference(added.id, conferenceKey(added.room_id, added.conf_id));
 }
 
 void Controller::onDataChannel(Peer& p, const std::string& text, Actions& out) {
@@ -479,14 +486,14 @@ void Controller::onDataChannel(Peer& p, const std::string& text, Actions& out) {
     case proto::FocusMessageType::Negotiate:
       if (msg->description) out.push_back(act::ApplyDescription{p.id, *msg->description});
       if (msg->metadata) {
-        p.published = *msg->metadata;
-        broadcastMetadata(p.room_id, p.conf_id, out, p.id);
+        const bool moved = setPublished(p, *msg->metadata);
+        broadcastMetadata(p.room_id, p.conf_id, out, moved ? 0 : p.id);
       }
       break;
     case proto::FocusMessageType::SdpStreamMetadataChanged:
       if (msg->metadata) {
-        p.published = *msg->metadata;
-        broadcastMetadata(p.room_id, p.conf_id, out, p.id);
+        const bool moved = setPublished(p, *msg->metadata);
+        broadcastMetadata(p.room_id, p.conf_id, out, moved ? 0 : p.id);
       }
       break;
   }
@@ -542,6 +549,7 @@ void Controller::verifyUnjoined(Actions& out) {
       changed.insert({p.room_id, p.conf_id});
       changed.insert({*room_id, p.conf_id});
       p.room_id = *room_id;
+      ids_.setConference(p.id, conferenceKey(p.room_id, p.conf_id));
       p.unjoined = false;
       p.verify_by.reset();
       p.expires_ts = part->expires_ts;
@@ -570,19 +578,48 @@ void Controller::remove(Peer& p, const std::string& reason, bool tell_peer, Acti
   }
   out.push_back(act::ClosePeer{p.id});
   const std::string room = p.room_id, conf = p.conf_id;
+  ids_.removePeer(p.id);
   peers_.erase(p.id);
   broadcastMetadata(room, conf, out);
+}
+
+bool Controller::setPublished(Peer& p, proto::SdpStreamMetadata metadata) {
+  p.published = std::move(metadata);
+  std::vector<std::string> streams, tracks;
+  for (const auto& [stream_id, m] : p.published) {
+    streams.push_back(stream_id);
+    for (const auto& [track_id, t] : m.tracks) tracks.push_back(track_id);
+  }
+  const bool moved = ids_.setIds(p.id, IdSource::Metadata, IdKind::Stream, streams);
+  return ids_.setIds(p.id, IdSource::Metadata, IdKind::Track, tracks) || moved;
+}
+
+bool Controller::setTransportIds(PeerId peer, const std::vector<std::string>& stream_ids,
+                                 const std::vector<std::string>& track_ids) {
+  if (!peers_.count(peer)) return false;
+  const bool moved = ids_.setIds(peer, IdSource::Transport, IdKind::Stream, stream_ids);
+  return ids_.setIds(peer, IdSource::Transport, IdKind::Track, track_ids) || moved;
 }
 
 proto::SdpStreamMetadata Controller::availableTo(const Peer& peer) const {
   proto::SdpStreamMetadata md;
   for (const auto& [id, other] : peers_) {
     if (other.id == peer.id || other.room_id != peer.room_id || other.conf_id != peer.conf_id) continue;
+    // Under the ids this peer sees them by: unique among everything it is told, so nothing is dropped or
+    // merged; ids that cannot be named (empty, over 64 characters, not visible ASCII) are left out.
+    std::set<std::string_view> tracks_told;  // a track listed under two streams of one publisher: once
     for (const auto& [stream_id, m] : other.published) {
+      const std::string* sid = ids_.publicId(peer.id, IdKind::Stream, other.id, stream_id);
+      if (sid == nullptr) continue;
       proto::StreamMetadata tagged = m;
       tagged.user_id = other.user_id;
       tagged.device_id = other.device_id;
-      md.emplace(stream_id, std::move(tagged));  // first publisher of a stream id wins
+      tagged.tracks.clear();
+      for (const auto& [track_id, t] : m.tracks) {
+        const std::string* tid = ids_.publicId(peer.id, IdKind::Track, other.id, track_id);
+        if (tid != nullptr && tracks_told.insert(*tid).second) tagged.tracks.emplace(*tid, t);
+      }
+      md.emplace(*sid, std::move(tagged));
     }
   }
   return md;

@@ -20,6 +20,7 @@
 #include "base/rng.hpp"
 #include "core/room_state.hpp"
 #include "core/types.hpp"
+#include "focus/track_ids.hpp"
 #include "proto/focus_messages.hpp"
 #include "proto/signalling.hpp"
 
@@ -202,8 +203,16 @@ class Controller {
   const Counters& counters() const { return counters_; }
   const Peer* peer(PeerId id) const;
   std::vector<const Peer*> peers() const;
-  // The metadata a peer is told about: every other participant's published streams, tagged with their ids.
+  // The metadata a peer is told about: every other participant's published streams, tagged with their ids,
+  // under the stream and track ids this peer sees them by (trackIds()).
   proto::SdpStreamMetadata availableTo(const Peer& peer) const;
+  // The msid stream and track ids a peer's SDP announces (the media plane tells us after each negotiation);
+  // with its metadata they make the ids it publishes. True when the peer must be told its metadata again
+  // (something it sees moved to another id, because it now publishes that id itself).
+  bool setTransportIds(PeerId peer, const std::vector<std::string>& stream_ids,
+                       const std::vector<std::string>& track_ids);
+  // The ids each subscriber sees (docs/focus.md, "Stream and track ids").
+  const TrackIds& trackIds() const { return ids_; }
 
  private:
   void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out,
@@ -221,6 +230,8 @@ class Controller {
   // their verify_by has passed.
   void verifyUnjoined(Actions& out);
   void remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out);
+  // Stores what `p` publishes and updates the ids it announces; true as for setTransportIds.
+  bool setPublished(Peer& p, proto::SdpStreamMetadata metadata);
   // Tells every connected peer of the conference (but `except`, whose change it is) what it can receive.
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
                          PeerId except = 0);
@@ -247,6 +258,7 @@ class Controller {
   };
   static constexpr std::size_t kMaxHeldInvites = 64;
   std::vector<HeldInvite> held_;  // bounded by kMaxHeldInvites
+  TrackIds ids_;
   Counters counters_;
 };
 

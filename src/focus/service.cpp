@@ -477,18 +477,25 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     }
   }
 
-  // The participant that publishes `stream_id`/`track_id` in the same conference as `sub`.
-  std::optional<PeerId> publisherOf(PeerId sub, const std::string& stream_id,
-                                    const std::string& track_id) const {
-    const Peer* sp = controller_->peer(sub);
-    if (!sp) return std::nullopt;
-    for (const auto& [id, s] : slots_) {
-      if (id == sub) continue;
-      const Peer* p = controller_->peer(id);
-      if (!p || p->room_id != sp->room_id || p->conf_id != sp->conf_id) continue;
-      for (const auto& t : s.published) {
-        if (t.track_id == track_id && (stream_id.empty() || t.stream_id == stream_id)) return id;
-      }
+  // The stream id `sub` sees for a publisher's SDP stream id ("" / "-": no stream, written as "-").
+  std::string publicStream(PeerId sub, PeerId publisher, const std::string& stream_id) const {
+    if (stream_id.empty() || stream_id == "-") return {};
+    const std::string* pub = controller_->trackIds().publicId(sub, IdKind::Stream, publisher, stream_id);
+    return pub ? *pub : std::string();
+  }
+
+  // The publisher and its own track id of what `sub` subscribes to as `stream_id`/`track_id` (the ids it
+  // was told, which differ from the publisher's where they collided).
+  std::optional<TrackIds::Origin> publisherOf(PeerId sub, const std::string& stream_id,
+                                              const std::string& track_id) const {
+    auto origin = controller_->trackIds().resolve(sub, IdKind::Track, track_id);
+    if (!origin) return std::nullopt;
+    auto slot = slots_.find(origin->publisher);
+    if (slot == slots_.end()) return std::nullopt;
+    for (const auto& t : slot->second.published) {
+      if (t.track_id == origin->original &&
+          (stream_id.empty() || publicStream(sub, origin->publisher, t.stream_id) == stream_id))
+        return origin;
     }
     return std::nullopt;
   }
@@ -498,7 +505,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     const TimeMs now = clock_.nowMs();
     for (const auto& t : u.unsubscribe) {
       if (auto pub = publisherOf(u.peer, t.stream_id, t.track_id))
-        router_.unsubscribe(u.peer, *pub, t.track_id);
+        router_.unsubscribe(u.peer, pub->publisher, pub->original);
     }
     for (const auto& t : u.subscribe) {
       auto pub = publisherOf(u.peer, t.stream_id, t.track_id);
@@ -506,7 +513,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
         CHORUS_LOG(Debug, kTag, "subscription to unknown track " << t.stream_id << "/" << t.track_id);
         continue;
       }
-      auto r = router_.subscribe(u.peer, *pub, t.track_id, static_cast<int>(t.width.value_or(0)),
+      auto r = router_.subscribe(u.peer, pub->publisher, pub->original, static_cast<int>(t.width.value_or(0)),
                                  static_cast<int>(t.height.value_or(0)), now);
       if (!r) CHORUS_LOG(Info, kTag, "subscription refused: " << r.error().message);
     }
@@ -539,6 +546,18 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
         tracks.push_back(std::move(info));
       }
       if (!(tracks == s.published)) {
+        std::vector<std::string> stream_ids, track_ids;
+        for (const auto& t : tracks) {
+          if (!t.stream_id.empty() && t.stream_id != "-") stream_ids.push_back(t.stream_id);
+          if (!t.track_id.empty()) track_ids.push_back(t.track_id);
+        }
+        if (controller_->setTransportIds(id, stream_ids, track_ids) && p->connected) {
+          // It now publishes an id it saw someone else under: tell it the new ids.
+          proto::FocusMessage m;
+          m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
+          m.metadata = controller_->availableTo(*p);
+          sendDc(id, proto::serializeFocusMessage(m));
+        }
         s.published = tracks;
         router_.setPublishedTracks(id, std::move(tracks));
       }
@@ -560,7 +579,11 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     std::vector<io::SendTrack> v;
     const auto slot = slots_.find(id);
     for (const auto& t : router_.outTracks(id)) {
-      io::SendTrack st{t.kind, t.ssrc, t.stream_id, t.track_id, {}};
+      // Under the ids this subscriber was told (TrackIds); a track it has no id for is not offered.
+      const std::string* track_id =
+          controller_->trackIds().publicId(id, IdKind::Track, t.publisher, t.track_id);
+      if (track_id == nullptr) continue;
+      io::SendTrack st{t.kind, t.ssrc, publicStream(id, t.publisher, t.stream_id), *track_id, {}};
       // An H.264 publisher is forwarded in the subscriber's own H.264 entry (the router only lets
       // subscribers that offered H.264 subscribe to it); everything else uses the defaults (Opus / VP8).
       if (t.codec == "H264" && slot != slots_.end() && slot->second.rtc->sendH264Codec()) {
@@ -757,6 +780,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
       o["rejected_unjoined_limit"] = c.rejected_unjoined_limit;
       o["promoted_unjoined"] = c.promoted_unjoined;
       o["removed_unverified"] = c.removed_unverified;
+      o["ids_rewritten"] = controller_->trackIds().rewritten();  // stream/track ids given under another id
       json::array peers;
       for (const Peer* p : controller_->peers()) {
         json::object po{{"user_id", p->user_id},

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "testlib/builders.hpp"
 
 namespace chorus::focus {
@@ -536,6 +538,56 @@ TEST_F(ControllerGraceTest, WhenTheCallTurnsUpInAJoinedRoomItsMembersAreCheckedA
   ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@dave:hs", "later", json::array{}, 4)}});
   EXPECT_EQ(ctl_->peer(d), nullptr);
   EXPECT_EQ(ctl_->counters().removed_membership, 1u);
+}
+
+// Issue #14: two publishers with the same stream and track ids (old `chorus call`: webrtcbin's transceiver
+// names) are told apart in the metadata each subscriber gets, under the ids the subscription then names.
+TEST_F(ControllerTest, CollidingStreamAndTrackIdsReachSubscribersUnderUniqueIds) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
+         member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  PeerId c = accept("@carol:hs", "C", "cS", "cc");
+  const std::string same =
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"webrtc":{"purpose":"m.usermedia","tracks":{"webrtctransceiver0":{"kind":"audio"},"webrtctransceiver1":{"kind":"video","width":640,"height":360}," bad id":{"kind":"video"}}}}}})";
+  ctl_->handle(in::DataChannelMessage{a, same});
+  auto told = actionsOf<act::SendDataChannel>(ctl_->handle(in::DataChannelMessage{b, same}));
+  ctl_->setTransportIds(b, {"webrtc"}, {"webrtctransceiver0", "webrtctransceiver1"});  // its SDP agrees
+  // carol (who is told as bob changes) sees both streams, alice's under her own ids.
+  const proto::SdpStreamMetadata* to_carol = nullptr;
+  std::optional<proto::FocusMessage> parsed;
+  for (const auto& m : told) {
+    if (m.peer != c) continue;
+    auto r = proto::parseFocusMessage(m.text);
+    if (r) parsed = *r;
+  }
+  ASSERT_TRUE(parsed && parsed->metadata);
+  to_carol = &*parsed->metadata;
+  EXPECT_EQ(*to_carol, ctl_->availableTo(*ctl_->peer(c)));
+  ASSERT_EQ(to_carol->size(), 2u);
+  EXPECT_EQ(to_carol->at("webrtc").user_id, "@alice:hs");
+  EXPECT_EQ(to_carol->at("webrtc~2").user_id, "@bob:hs");
+  std::set<std::string> tracks;
+  for (const auto& [sid, m] : *to_carol) {
+    EXPECT_EQ(m.tracks.size(), 2u) << "the id with a space is never announced";
+    for (const auto& [tid, t] : m.tracks) EXPECT_TRUE(tracks.insert(tid).second) << tid;
+  }
+  EXPECT_EQ(tracks, (std::set<std::string>{"webrtctransceiver0", "webrtctransceiver1", "webrtctransceiver0~2",
+                                           "webrtctransceiver1~2"}));
+  EXPECT_EQ(to_carol->at("webrtc~2").tracks.at("webrtctransceiver1~2").width, 640);
+  // A subscription names what carol was told; the focus knows whose track it is.
+  EXPECT_EQ(ctl_->trackIds().resolve(c, IdKind::Track, "webrtctransceiver1~2"),
+            (TrackIds::Origin{b, "webrtctransceiver1"}));
+  // alice and bob never see the other under their own stream id.
+  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(a)).count("webrtc~2"), 1u);
+  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(b)).count("webrtc~2"), 1u);
+  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(b)).at("webrtc~2").user_id, "@alice:hs");
+  // alice leaves: carol keeps bob under the ids she knows him by.
+  ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@alice:hs", "conf", json::array{})}});
+  auto after = ctl_->availableTo(*ctl_->peer(c));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after.count("webrtc~2"), 1u);
 }
 
 }  // namespace

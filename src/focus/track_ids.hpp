@@ -1,0 +1,95 @@
+#pragma once
+// The stream and track ids each subscriber of the focus sees (docs/focus.md, "Stream and track ids").
+//
+// Publishers choose their own msid stream and track ids, and nothing makes them unique: old `chorus call`
+// announced webrtcbin's transceiver names (`webrtctransceiver0`), a hostile client can copy anyone's ids.
+// A subscriber that keys remote tracks by id (js-sdk, `chorus call`'s own-stream check, ...) then mixes up
+// participants. So every subscriber has a view: (publisher, original id) -> the id it is told, for streams
+// and tracks separately. Within a view the ids are unique, and none equals an id the subscriber publishes
+// itself. An id keeps its original value when that is free (so ordinary clients see exactly what the
+// publisher announced); otherwise it gets a derived one (`<id>~2`, `<id>~3`, ...). Ids that cannot be named
+// in SDP (empty, over 64 characters, not visible ASCII) are not announced at all. Assignments are sticky:
+// they are made once, in a fixed order (publishers by peer id, ids sorted), and only go away when the
+// publisher stops announcing the id or leaves (a freed id can then be given to the next publisher that
+// announces it), or move when the subscriber starts publishing that id itself.
+//
+// Sans-IO, single-threaded. Bounded: at most kMaxStreamsPerPeer stream ids and kMaxTracksPerPeer track ids
+// per publisher (further ones are not forwarded), so a view holds at most (N - 1) x (8 + 16) entries.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chorus::focus {
+
+using PeerId = std::uint64_t;  // same as in focus/controller.hpp
+
+enum class IdKind : std::uint8_t { Stream, Track };
+// Where a publisher's ids come from; it publishes the union of both.
+enum class IdSource : std::uint8_t { Metadata, Transport };
+
+class TrackIds {
+ public:
+  static constexpr std::size_t kMaxStreamsPerPeer = 8;
+  static constexpr std::size_t kMaxTracksPerPeer = 16;  // the router forwards at most 16 tracks per publisher
+  static constexpr std::size_t kMaxIdLength = 64;       // RFC 8830 msid-id
+
+  // An id the focus can name at all: 1..64 visible ASCII characters (what the SDP parser accepts in a=msid).
+  // Anything else (empty, longer, spaces, control or non-ASCII characters) can never be forwarded and is
+  // not announced to anyone.
+  static bool isUsableId(std::string_view id) noexcept;
+
+  // Puts `peer` in `conference` (peers with the same key see each other), moving it out of its previous one.
+  void setConference(PeerId peer, std::string_view conference);
+  // What `peer` announces from `source` (unusable ids are ignored, duplicates merged, at most the cap kept:
+  // the first ones in sorted order of the union of both sources). Returns true when something `peer` itself
+  // sees had to move to another id (it now publishes that id itself): it must be told again.
+  bool setIds(PeerId peer, IdSource source, IdKind kind, const std::vector<std::string>& ids);
+  void removePeer(PeerId peer);
+
+  // The id under which `subscriber` sees `publisher`'s `original`; nullptr when it has none (unknown,
+  // unusable, over the cap, another conference, or the subscriber itself).
+  const std::string* publicId(PeerId subscriber, IdKind kind, PeerId publisher,
+                              std::string_view original) const;
+  struct Origin {
+    PeerId publisher{0};
+    std::string original;
+    bool operator==(const Origin&) const = default;
+  };
+  // The reverse: which publisher's id `subscriber` knows as `id`.
+  std::optional<Origin> resolve(PeerId subscriber, IdKind kind, std::string_view id) const;
+
+  // Ids of `peer` (sorted, capped union) for tests and diagnostics.
+  std::vector<std::string> idsOf(PeerId peer, IdKind kind) const;
+  // Entries in `subscriber`'s view, and over all views.
+  std::size_t viewSize(PeerId subscriber) const;
+  std::size_t totalEntries() const;
+  // Assignments made so far that differ from the original id (a collision or a sanitised id).
+  std::uint64_t rewritten() const noexcept { return rewritten_; }
+
+ private:
+  struct View {
+    std::map<PeerId, std::map<std::string, std::string, std::less<>>> by_publisher;  // original -> public
+    std::map<std::string, Origin, std::less<>> by_public;
+  };
+  struct PeerState {
+    std::optional<std::string> conference;
+    std::array<std::array<std::vector<std::string>, 2>, 2> given;  // [source][kind], sorted, unique, usable
+    std::array<std::vector<std::string>, 2> ids;                   // [kind] sorted union, capped
+    std::array<View, 2> view;                                      // [kind] what this peer sees of others
+  };
+
+  // Brings `publisher`'s entries in `subscriber`'s view in line with what it publishes now.
+  void sync(PeerState& subscriber, PeerId publisher_id, const PeerState& publisher);
+  void dropPublisher(PeerState& subscriber, PeerId publisher);
+  std::string choose(const PeerState& subscriber, IdKind kind, std::string_view original) const;
+
+  std::map<PeerId, PeerState> peers_;
+  std::uint64_t rewritten_{0};
+};
+
+}  // namespace chorus::focus
