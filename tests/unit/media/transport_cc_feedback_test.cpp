@@ -172,7 +172,8 @@ TEST(TransportCcFeedback, RejectsMalformed) {
   EXPECT_TRUE(
       parseOnly(rawFeedback(2, {0xC0, 0x00, 0x00, 0x00})));  // a 2-bit vector of losses + 2 zero bytes
   // A run of 8191 lost claims more statuses than fit in bytes: fine, losses carry no delta.
-  auto many = parseOnly(rawFeedback(8191, {0x1F, 0xFF}));
+  const auto bytes = rawFeedback(8191, {0x1F, 0xFF});  // the view points into it: keep it alive
+  auto many = parseOnly(bytes);
   ASSERT_TRUE(many);
   EXPECT_EQ(many->received_count, 0);
   EXPECT_EQ(statusesOf(*many).size(), 8191u);
