@@ -150,7 +150,6 @@ class Homeserver {
   DeviceListDelta deviceListsSince(const std::string& user_id, std::int64_t e_since, std::int64_t e_upto,
                                    std::int64_t d_since, std::int64_t d_upto);
   boost::json::object oneTimeKeyCounts(const std::string& user_id, const std::string& device_id);
-  boost::json::array unusedFallbackKeyTypes(const std::string& user_id, const std::string& device_id);
 
   // MSC4140 delayed events (delayed_events.cpp).
   MxResult<boost::json::object> scheduleDelayed(const Auth& auth, const std::string& room_id,

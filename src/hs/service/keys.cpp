@@ -76,14 +76,6 @@ json::object Homeserver::oneTimeKeyCounts(const std::string& user_id, const std:
   return counts;
 }
 
-json::array Homeserver::unusedFallbackKeyTypes(const std::string& user_id, const std::string& device_id) {
-  json::array out;
-  for (const auto& k : store_.fallbackKeys(user_id, device_id)) {
-    if (!k.used) out.push_back(json::string(k.algorithm));
-  }
-  return out;
-}
-
 Homeserver::DeviceListDelta Homeserver::deviceListsSince(const std::string& user_id, std::int64_t e_since,
                                                          std::int64_t e_upto, std::int64_t d_since,
                                                          std::int64_t d_upto) {
@@ -91,7 +83,9 @@ Homeserver::DeviceListDelta Homeserver::deviceListsSince(const std::string& user
   std::vector<std::string> key_changes;
   if (d_upto > d_since) key_changes = store_.deviceListChanges(d_since, d_upto);
   std::vector<Store::MemberChange> member_changes;
-  if (e_upto > e_since) member_changes = store_.memberChangesSince(user_id, e_since);
+  if (e_upto > e_since && store_.maxMembershipPos() > e_since) {
+    member_changes = store_.memberChangesSince(user_id, e_since);
+  }
   if (key_changes.empty() && member_changes.empty()) return out;
   const auto sharing_list = store_.usersSharingRooms(user_id);
   const std::set<std::string> sharing(sharing_list.begin(), sharing_list.end());

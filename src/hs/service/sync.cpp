@@ -219,8 +219,14 @@ MxResult<SyncResult> Homeserver::sync(const Auth& auth, const SyncRequest& req) 
   out.body["account_data"] = json::object{{"events", json::array{}}};
   out.body["presence"] = json::object{{"events", json::array{}}};
   out.body["device_lists"] = json::object{{"changed", std::move(changed)}, {"left", std::move(left)}};
-  out.body["device_one_time_keys_count"] = oneTimeKeyCounts(auth.user_id, auth.device_id);
-  json::array fallback = unusedFallbackKeyTypes(auth.user_id, auth.device_id);
+  std::vector<std::pair<std::string, std::int64_t>> otk_counts;
+  std::vector<std::string> unused_fallback;
+  store_.keyCountsForSync(auth.user_id, auth.device_id, otk_counts, unused_fallback);
+  json::object counts{{"signed_curve25519", 0}};  // always present: clients decide uploads by it
+  for (const auto& [alg, n] : otk_counts) counts[alg] = n;
+  out.body["device_one_time_keys_count"] = std::move(counts);
+  json::array fallback;
+  for (auto& alg : unused_fallback) fallback.push_back(json::string(alg));
   out.body["org.matrix.msc2732.device_unused_fallback_key_types"] = fallback;
   out.body["device_unused_fallback_key_types"] = std::move(fallback);
   return out;

@@ -1,5 +1,6 @@
 #include "hs/store/store.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 namespace chorus::hs {
@@ -104,6 +105,12 @@ Store::Store(const std::string& dir, const std::string& synchronous) {
   max_event_pos_ = 0;
   auto q = db_.query("SELECT COALESCE(MAX(pos), 0) FROM events");
   if (q->step()) max_event_pos_ = q->colInt(0);
+  auto m = db_.query("SELECT COALESCE(MAX(pos), 0) FROM memberships");
+  if (m->step()) max_membership_pos_ = m->colInt(0);
+  auto d = db_.query(
+      "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'device_lists'), 0), "
+      "COALESCE((SELECT MAX(pos) FROM device_lists), 0))");
+  if (d->step()) max_device_list_pos_ = d->colInt(0);
 }
 
 std::optional<std::string> Store::meta(const std::string& key) {
@@ -284,6 +291,7 @@ void Store::setMembership(const std::string& room_id, const std::string& user_id
                           const std::string& membership, std::int64_t pos) {
   auto q = db_.query("INSERT OR REPLACE INTO memberships(room_id, user_id, membership, pos) VALUES(?,?,?,?)");
   q->bind(1, room_id).bind(2, user_id).bind(3, membership).bind(4, pos).run();
+  max_membership_pos_ = std::max(max_membership_pos_, pos);
 }
 std::vector<MembershipRow> Store::membershipsOf(const std::string& user_id) {
   auto q = db_.query("SELECT room_id, membership, pos FROM memberships WHERE user_id = ? ORDER BY pos");
@@ -466,6 +474,22 @@ std::vector<std::pair<std::string, std::int64_t>> Store::oneTimeKeyCounts(const 
   while (q->step()) out.emplace_back(q->colText(0), q->colInt(1));
   return out;
 }
+void Store::keyCountsForSync(const std::string& user_id, const std::string& device_id,
+                             std::vector<std::pair<std::string, std::int64_t>>& one_time,
+                             std::vector<std::string>& unused_fallback) {
+  auto q = db_.query(
+      "SELECT 0, algorithm, COUNT(*) FROM one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY "
+      "algorithm "
+      "UNION ALL SELECT 1, algorithm, 0 FROM fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0");
+  q->bind(1, user_id).bind(2, device_id).bind(3, user_id).bind(4, device_id);
+  while (q->step()) {
+    if (q->colInt(0) == 0) {
+      one_time.emplace_back(q->colText(1), q->colInt(2));
+    } else {
+      unused_fallback.push_back(q->colText(1));
+    }
+  }
+}
 std::int64_t Store::countOneTimeKeys(const std::string& user_id, const std::string& device_id) {
   auto q = db_.query("SELECT COUNT(*) FROM one_time_keys WHERE user_id = ? AND device_id = ?");
   q->bind(1, user_id).bind(2, device_id);
@@ -508,9 +532,13 @@ std::int64_t Store::insertDeviceListChange(const std::string& user_id) {
     auto q = db_.query("DELETE FROM device_lists WHERE user_id = ?");
     q->bind(1, user_id).run();
   }
-  auto q = db_.query("INSERT INTO device_lists(user_id) VALUES(?)");
-  q->bind(1, user_id).run();
-  return db_.lastInsertRowid();
+  // Positions come from the cached maximum, as for events: a rolled-back insert leaves a gap, never a
+  // position that a token already handed out and a later change reuses.
+  const std::int64_t pos = max_device_list_pos_ + 1;
+  auto q = db_.query("INSERT INTO device_lists(pos, user_id) VALUES(?, ?)");
+  q->bind(1, pos).bind(2, user_id).run();
+  max_device_list_pos_ = pos;
+  return pos;
 }
 std::vector<std::string> Store::deviceListChanges(std::int64_t after, std::int64_t upto) {
   auto q = db_.query("SELECT user_id FROM device_lists WHERE pos > ? AND pos <= ? ORDER BY pos");
@@ -518,10 +546,6 @@ std::vector<std::string> Store::deviceListChanges(std::int64_t after, std::int64
   std::vector<std::string> out;
   while (q->step()) out.push_back(q->colText(0));
   return out;
-}
-std::int64_t Store::maxDeviceListPos() {
-  auto q = db_.query("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'device_lists'), 0)");
-  return q->step() ? q->colInt(0) : 0;
 }
 std::vector<std::string> Store::usersSharingRooms(const std::string& user_id) {
   auto q = db_.query(

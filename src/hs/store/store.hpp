@@ -174,6 +174,11 @@ class Store {
   // (algorithm, count) of the device's unclaimed one-time keys.
   std::vector<std::pair<std::string, std::int64_t>> oneTimeKeyCounts(const std::string& user_id,
                                                                      const std::string& device_id);
+  // One statement for /sync: (algorithm, count) of unclaimed one-time keys and the algorithms of unused
+  // fallback keys.
+  void keyCountsForSync(const std::string& user_id, const std::string& device_id,
+                        std::vector<std::pair<std::string, std::int64_t>>& one_time,
+                        std::vector<std::string>& unused_fallback);
   std::int64_t countOneTimeKeys(const std::string& user_id, const std::string& device_id);
   std::optional<FallbackKeyRow> fallbackKey(const std::string& user_id, const std::string& device_id,
                                             const std::string& algorithm);
@@ -185,7 +190,9 @@ class Store {
   std::int64_t insertDeviceListChange(const std::string& user_id);
   // Users whose devices changed at a position in (after, upto].
   std::vector<std::string> deviceListChanges(std::int64_t after, std::int64_t upto);
-  std::int64_t maxDeviceListPos();
+  std::int64_t maxDeviceListPos() const { return max_device_list_pos_; }
+  // The newest position at which any membership changed.
+  std::int64_t maxMembershipPos() const { return max_membership_pos_; }
   // Users joined to a room the user is joined to (including the user).
   std::vector<std::string> usersSharingRooms(const std::string& user_id);
   bool sharesRoom(const std::string& a, const std::string& b);
@@ -210,6 +217,8 @@ class Store {
  private:
   Db db_;
   std::int64_t max_event_pos_{0};
+  std::int64_t max_membership_pos_{0};   // newest memberships.pos (cached: /sync skips device-list work)
+  std::int64_t max_device_list_pos_{0};  // newest device_lists.pos
   std::uint64_t txn_inserts_{0};
 };
 
