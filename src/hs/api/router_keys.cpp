@@ -1,6 +1,6 @@
 // End-to-end encryption keys (/keys/upload, /keys/query, /keys/claim, /keys/changes) and device management
 // (/devices, /devices/{id}, /delete_devices). Deleting a device needs user-interactive authentication with
-// m.login.password; that password check runs on the KDF pool under the same guessing limits as POST /login.
+// m.login.password; that password check runs on the KDF pool, with /login's guessing backoff per device.
 #include "hs/api/router.hpp"
 #include "hs/service/json_args.hpp"
 #include "hs/service/password.hpp"
@@ -58,7 +58,9 @@ asio::awaitable<std::optional<MxError>> Router::userInteractiveAuth(const Auth& 
     co_return e;
   }
   if (!ad.contains("identifier") && !ad.contains("user")) ad["user"] = auth.user_id;
-  const std::string user_key = "user\n" + hs_.canonicalLoginName(auth.user_id);
+  // Failures are counted per device (access token holder), with /login's backoff, in a bucket of their own: a
+  // holder of one token can guess only slowly, and cannot lock the user out of /login.
+  const std::string user_key = "uia\n" + auth.user_id + "\n" + auth.device_id;
   if (cfg_.login_limits) {
     if (auto e = loginLocked(user_key)) co_return *e;
   }

@@ -314,6 +314,36 @@ TEST_F(HsKeysTest, DevicesAndDeletionWithUserInteractiveAuth) {
   EXPECT_EQ(r.obj().at("devices").as_array().size(), 1u);
 }
 
+TEST(HsKeysUia, PasswordGuessingIsLimitedPerDeviceWithoutLockingLoginOut) {
+  TestServer hs([](Config& c) {
+    c.login_limits = true;
+    c.login_free_failures = 2;
+    c.login_backoff_ms = 60000;
+  });
+  auto& mx = hs.mx();
+  auto alice = mx.registerUser("alice");
+  auto phone = mx.login("alice", "pw", "PHONE");
+  auto del = [&](const std::string& pw) {
+    json::object auth{{"type", "m.login.password"}, {"user", "alice"}, {"password", pw}};
+    return hs.http().request("DELETE", p("/devices/PHONE"), json::serialize(json::object{{"auth", auth}}),
+                             alice.token);
+  };
+  EXPECT_EQ(del("guess1").status, 401);
+  EXPECT_EQ(del("guess2").status, 401);
+  auto r = del("pw");  // locked now, even for the right password, without a password check
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.errcode(), "M_LIMIT_EXCEEDED");
+  EXPECT_TRUE(r.obj().contains("retry_after_ms"));
+  EXPECT_EQ(hs.http().get(p("/account/whoami"), phone.token).status, 200);
+  // The user can still log in, and another device of hers can still delete with the password.
+  auto laptop = mx.login("alice", "pw", "LAPTOP");
+  json::object auth{{"type", "m.login.password"}, {"user", "alice"}, {"password", "pw"}};
+  r = hs.http().request("DELETE", p("/devices/PHONE"), json::serialize(json::object{{"auth", auth}}),
+                        laptop.token);
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(hs.http().get(p("/account/whoami"), phone.token).status, 401);
+}
+
 TEST_F(HsKeysTest, JoinedMembers) {
   auto alice = mx.registerUser("alice");
   auto bob = mx.registerUser("bob");
