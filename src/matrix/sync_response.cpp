@@ -70,6 +70,75 @@ std::size_t repairUtf8(std::string_view in, std::string& out) {
   return replaced;
 }
 
+namespace {
+
+std::optional<unsigned> hex4(std::string_view s, std::size_t at) {
+  if (at + 4 > s.size()) return std::nullopt;
+  unsigned v = 0;
+  for (std::size_t k = 0; k < 4; ++k) {
+    const char c = s[at + k];
+    v <<= 4;
+    if (c >= '0' && c <= '9') {
+      v |= static_cast<unsigned>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      v |= static_cast<unsigned>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      v |= static_cast<unsigned>(c - 'A' + 10);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+std::size_t repairSurrogateEscapes(std::string_view in, std::string& out) {
+  std::size_t replaced = 0;
+  std::size_t copied = 0;  // in[0, copied) is already in out
+  std::size_t i = 0;
+  auto replace = [&](std::size_t at, std::size_t len) {
+    if (replaced == 0) {
+      out.clear();
+      out.reserve(in.size());
+    }
+    out.append(in.substr(copied, at - copied));
+    out.append("\\ufffd");
+    ++replaced;
+    copied = at + len;
+  };
+  while (i < in.size()) {
+    if (in[i] != '\\') {
+      ++i;
+      continue;
+    }
+    // An escape: backslash + one character, or backslash-u + four hex digits.
+    if (i + 1 >= in.size() || in[i + 1] != 'u') {
+      i += 2;
+      continue;
+    }
+    const auto unit = hex4(in, i + 2);
+    if (!unit) {
+      i += 2;  // not a valid escape; the JSON parser reports it
+      continue;
+    }
+    if (*unit >= 0xD800 && *unit <= 0xDBFF) {
+      const bool paired = i + 7 < in.size() && in[i + 6] == '\\' && in[i + 7] == 'u' &&
+                          hex4(in, i + 8).value_or(0) >= 0xDC00 && hex4(in, i + 8).value_or(0) <= 0xDFFF;
+      if (paired) {
+        i += 12;
+        continue;
+      }
+      replace(i, 6);
+    } else if (*unit >= 0xDC00 && *unit <= 0xDFFF) {
+      replace(i, 6);
+    }
+    i += 6;
+  }
+  if (replaced) out.append(in.substr(copied));
+  return replaced;
+}
+
 Result<json::object> parseReply(std::string_view body, std::size_t max_bytes, std::size_t* invalid_utf8) {
   if (invalid_utf8) *invalid_utf8 = 0;
   if (body.size() > max_bytes) return fail(Code::ResourceExhausted, "reply larger than the limit");
@@ -77,6 +146,11 @@ Result<json::object> parseReply(std::string_view body, std::size_t max_bytes, st
   if (const std::size_t bad = repairUtf8(body, repaired)) {
     if (invalid_utf8) *invalid_utf8 = bad;
     body = repaired;
+  }
+  std::string unpaired;
+  if (const std::size_t lone = repairSurrogateEscapes(body, unpaired)) {
+    if (invalid_utf8) *invalid_utf8 += lone;
+    body = unpaired;
   }
   json::parse_options opt;
   opt.max_depth = kMaxSyncDepth;

@@ -100,6 +100,30 @@ TEST(RepairUtf8, ReplacesMaximalSubparts) {
   EXPECT_EQ(repairUtf8("\xC1\xBF\xE0\x80\x80\xF5", out), 6u);
 }
 
+TEST(RepairSurrogateEscapes, ReplacesLoneSurrogatesOnly) {
+  std::string out;
+  // A valid pair, a BMP escape and an escaped backslash followed by "ud800" are untouched.
+  EXPECT_EQ(repairSurrogateEscapes(R"({"a":"\ud83c\udfa4 \u00e9 \\ud800"})", out), 0u);
+  EXPECT_TRUE(out.empty());
+  // A lone high surrogate, a lone low one, a high one at the end of the text, a high one before a non-low.
+  EXPECT_EQ(repairSurrogateEscapes(R"(["\ud800","\udc00x","\uD800\u0041","\udbff)", out), 4u);
+  EXPECT_EQ(out, R"(["\ufffd","\ufffdx","\ufffd\u0041","\ufffd)");
+}
+
+TEST(SyncResponse, LoneSurrogateInOneEventDoesNotFailTheReply) {
+  std::size_t bad = 0;
+  auto batch = parseSyncResponse(
+      std::string(R"({"next_batch":"2","rooms":{"join":{"!r":{"state":{"events":[)"
+                  R"({"type":"t","state_key":"\ud800","sender":"@m:hs","content":{"x":"\udfff"}},)"
+                  R"({"type":"org.matrix.msc3401.call","state_key":"c","sender":"@a:hs","content":{}}]}}}}})"),
+      nullptr, &bad);
+  ASSERT_TRUE(batch) << batch.error().message;
+  EXPECT_EQ(bad, 2u);
+  ASSERT_EQ(batch->join.at("!r").state.size(), 2u);
+  EXPECT_EQ(batch->join.at("!r").state.at(0).state_key, "\xEF\xBF\xBD");
+  EXPECT_EQ(batch->join.at("!r").state.at(1).type, "org.matrix.msc3401.call");
+}
+
 TEST(SyncResponse, BrokenStructureIsStillRejected) {
   // Invalid bytes outside strings are not JSON after repair either: the reply fails (and the loop backs off).
   EXPECT_FALSE(parseSyncResponse(std::string("{\"next_batch\":\"1\"\xFF}")));
