@@ -109,6 +109,8 @@ Status loadConfigFile(const std::string& path, Config& cfg) {
       cfg.login_limits = v.get_bool();
     } else if (k == "login_free_failures") {
       st = readInt(v, k, cfg.login_free_failures);
+    } else if (k == "login_free_failures_per_user") {
+      st = readInt(v, k, cfg.login_free_failures_per_user);
     } else if (k == "login_free_failures_per_address") {
       st = readInt(v, k, cfg.login_free_failures_per_address);
     } else if (k == "login_backoff_ms") {

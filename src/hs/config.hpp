@@ -46,12 +46,15 @@ struct Config {
   std::size_t max_messages_per_to_device_request{10000};
   double rate_per_second{20};  // per user, for writes; 0 disables rate limiting
   double rate_burst{200};
-  // Password guessing (POST /login), counted per canonical user id and per client address: after
-  // login_free_failures failed attempts the key is locked for login_backoff_ms, doubling with every further
-  // failure up to login_max_backoff_ms (429 M_LIMIT_EXCEEDED with retry_after_ms). A success clears the
-  // user's count. Off when login_limits is false (--no-rate-limit clears it).
+  // Password guessing (POST /login), counted per (canonical user id, client address), per user id and per
+  // client address: after login_free_failures (_per_user, _per_address) failed attempts the key is locked for
+  // login_backoff_ms, doubling with every further failure up to login_max_backoff_ms (429 M_LIMIT_EXCEEDED
+  // with retry_after_ms). A guesser on one address therefore locks out only itself; the real user on another
+  // address is locked only after login_free_failures_per_user failures from everywhere. A success clears the
+  // user's counts. Off when login_limits is false (--no-rate-limit clears it).
   bool login_limits{true};
   int login_free_failures{5};
+  int login_free_failures_per_user{100};
   int login_free_failures_per_address{50};
   std::int64_t login_backoff_ms{1000};
   std::int64_t login_max_backoff_ms{15 * 60 * 1000};

@@ -1,4 +1,5 @@
-// POST /login: password guessing limits (per canonical user id and per client address, with backoff) and the
+// POST /login: password guessing limits (per canonical user id and client address, per user, per address;
+// with backoff) and the
 // Argon2id check on a small thread pool, so that the I/O thread never waits
 // for a KDF (issue #10).
 #include <algorithm>
@@ -74,11 +75,17 @@ asio::awaitable<HttpResponse> Router::login(const HttpRequest& req, json::object
   } else if (const auto* u = body->if_contains("user"); u && u->is_string()) {
     who = u->get_string();
   }
+  // Three buckets: (user, address) is the tight one, so a guesser locks out only itself, not the real user
+  // on another address; the user across all addresses is looser (distributed guessing); the address across
+  // all users catches spraying.
   const std::string user_key = "user\n" + hs_.canonicalLoginName(who);
+  const std::string pair_key = "pair\n" + hs_.canonicalLoginName(who) + "\n" + req.remote;
   const std::string addr_key = "addr\n" + req.remote;
   if (auto e = rateLimit("login\n" + hs_.canonicalLoginName(who))) co_return errorResponse(*e);
   if (cfg_.login_limits) {
-    if (auto e = loginLocked(user_key)) co_return errorResponse(*e);
+    for (const std::string* key : {&pair_key, &user_key}) {
+      if (auto e = loginLocked(*key)) co_return errorResponse(*e);
+    }
     if (!req.remote.empty()) {
       if (auto e = loginLocked(addr_key)) co_return errorResponse(*e);
     }
@@ -103,11 +110,13 @@ asio::awaitable<HttpResponse> Router::login(const HttpRequest& req, json::object
   }
   if (!ok) {
     if (cfg_.login_limits) {
-      loginFailed(user_key, cfg_.login_free_failures);
+      loginFailed(pair_key, cfg_.login_free_failures);
+      loginFailed(user_key, cfg_.login_free_failures_per_user);
       if (!req.remote.empty()) loginFailed(addr_key, cfg_.login_free_failures_per_address);
     }
     co_return errorResponse(forbidden("Invalid username or password"));
   }
+  login_failures_.erase(pair_key);
   login_failures_.erase(user_key);
   auto r = hs_.loginFinish(*attempt);
   if (!r) co_return errorResponse(r.error());

@@ -29,7 +29,12 @@ Resp HttpClient::request(const std::string& method, const std::string& target,
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
   stream.expires_after(std::chrono::seconds(90));
-  stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host_), port_));
+  const asio::ip::tcp::endpoint server(asio::ip::make_address(host_), port_);
+  if (!source_.empty()) {
+    stream.socket().open(server.protocol());
+    stream.socket().bind(asio::ip::tcp::endpoint(asio::ip::make_address(source_), 0));
+  }
+  stream.connect(server);
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host_ + ":" + std::to_string(port_));
   if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);

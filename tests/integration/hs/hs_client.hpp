@@ -21,6 +21,12 @@ struct Resp {
 class HttpClient {
  public:
   HttpClient(std::string host, std::uint16_t port) : host_(std::move(host)), port_(port) {}
+  // The same server, connected to from another local address (e.g. "127.0.0.2": a second client machine).
+  HttpClient fromSource(std::string source) const {
+    HttpClient c(host_, port_);
+    c.source_ = std::move(source);
+    return c;
+  }
   // body: raw text sent as-is (nullopt: no body).
   Resp request(const std::string& method, const std::string& target,
                const std::optional<std::string>& body = {}, const std::string& token = {},
@@ -39,6 +45,7 @@ class HttpClient {
  private:
   std::string host_;
   std::uint16_t port_;
+  std::string source_;
 };
 
 // Percent-encodes one path segment.

@@ -401,6 +401,28 @@ TEST(HsHostile, LoginGuessingIsLimitedPerCanonicalUser) {
   // The locked user is locked even with the right password; another user logs in from the same address.
   EXPECT_EQ(tryLogin(hs.http(), "alice", "right").status, 429);
   EXPECT_EQ(tryLogin(hs.http(), "bob", "bobpw").status, 200);
+  // The guesser locked out only (alice, its address): the real alice on another machine logs in.
+  EXPECT_EQ(tryLogin(hs.http().fromSource("127.0.0.2"), "alice", "right").status, 200);
+}
+
+TEST(HsHostile, DistributedGuessingLocksTheUserEverywhere) {
+  TestServer hs([](Config& c) {
+    c.login_limits = true;
+    c.login_free_failures = 2;
+    c.login_free_failures_per_user = 6;
+    c.login_free_failures_per_address = 1000;
+    c.login_backoff_ms = 60000;
+  });
+  hs.mx().registerUser("alice", "right");
+  // Three addresses, two guesses each (each pair stays under its own limit): the user's count reaches 6.
+  for (const char* source : {"127.0.0.3", "127.0.0.4", "127.0.0.5"}) {
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(tryLogin(hs.http().fromSource(source), "alice", "guess").status, 403) << source;
+    }
+  }
+  auto r = tryLogin(hs.http().fromSource("127.0.0.6"), "alice", "right");
+  EXPECT_EQ(r.status, 429) << "the user is locked from every address once the per-user limit is reached";
+  EXPECT_EQ(r.errcode(), "M_LIMIT_EXCEEDED");
 }
 
 TEST(HsHostile, LoginGuessingIsLimitedPerAddress) {
