@@ -10,7 +10,8 @@
 // Rules of the boundary: RAII (the libolm state is wiped and freed on destruction), no exceptions, every
 // failure is a chorus::Error. Inputs from peers (ciphertexts, pre-key messages, keys) and from disk (pickles)
 // are untrusted: they are size-bounded and any malformed input gives an error, never a crash. Randomness
-// comes from the OS (getrandom), never from an injected chorus::Rng.
+// comes from the OS (getrandom), never from an injected chorus::Rng. A moved-from OlmAccount / OlmSession may
+// only be destroyed or assigned to. Not thread-safe: one owner (the Matrix shell's loop) per object.
 #include <cstddef>
 #include <cstdint>
 #include <map>
