@@ -452,8 +452,23 @@ Result<OutTrack> Router::subscribe(PeerId subscriber, PeerId publisher, std::str
   return ref.out;
 }
 
+// An out track that carried packets ends: RR + BYE for its SSRC, so the subscriber frees that source at
+// once (webrtcbin's jitterbuffer threads, a browser's receiver) instead of after its RTCP timeout.
+void Router::sendBye(const Subscription& s) {
+  if (s.packets == 0) return;
+  const media::MutableByteSpan buf(rtcp_scratch_);
+  const auto rr = media::buildRtcpReceiverReport(buf, s.out.ssrc, {});
+  if (!rr) return;
+  const std::uint32_t ssrc = s.out.ssrc;
+  const auto bye = media::buildRtcpBye(buf.subspan(*rr), std::span(&ssrc, 1));
+  if (!bye) return;
+  ++stats_.byes_sent;
+  sink_.sendRtcp(s.subscriber, rtcp_scratch_, *rr + *bye);
+}
+
 void Router::dropSubscription(Subscription& s, std::vector<PeerId>* affected) {
   eraseValue(s.track->subscribers, &s);
+  sendBye(s);
   const PeerId subscriber = s.subscriber;
   addUnique(affected, subscriber);
   if (Peer* sp = findPeer(subscriber)) {

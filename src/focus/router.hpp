@@ -147,7 +147,8 @@ struct RouterStats {
   std::uint64_t sender_reports_received{0};
   std::uint64_t sender_reports_forwarded{0};  // translated to subscribers (one per subscriber and SR)
   std::uint64_t receiver_reports_sent{0};     // RR compounds to publishers
-  std::uint64_t keyframe_requests{0};         // PLIs to publishers
+  std::uint64_t byes_sent{0};  // RR+BYE to a subscriber whose forwarded track ended (frees its jitterbuffer)
+  std::uint64_t keyframe_requests{0};  // PLIs to publishers
   std::uint64_t keyframe_requests_throttled{0};
   std::uint64_t upstream_nacks_sent{0};  // sequence numbers NACKed to publishers (each try counts)
   std::uint64_t upstream_recovered{0};   // of those, packets that arrived afterwards
@@ -231,6 +232,7 @@ class Router {
   void requestKeyframe(Peer& publisher, InStream& stream, TimeMs now);
   void trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq);
   void forwardSenderReport(const Track& track, const media::RtcpSenderReport& sr);
+  void sendBye(const Subscription& s);
   void sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now);
   void requestKeyframeFor(Subscription& s, TimeMs now);
   bool forward(Subscription& s, const media::RtpPacketView& packet, const media::Vp8Descriptor* vp8,

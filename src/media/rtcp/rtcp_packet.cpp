@@ -358,6 +358,15 @@ std::optional<std::size_t> buildRtcpSenderReport(MutableByteSpan out, std::uint3
   return 28;
 }
 
+std::optional<std::size_t> buildRtcpBye(MutableByteSpan out, std::span<const std::uint32_t> ssrcs) noexcept {
+  if (ssrcs.empty() || ssrcs.size() > 31) return std::nullopt;
+  const std::size_t size = 4 + 4 * ssrcs.size();
+  if (out.size() < size) return std::nullopt;
+  writeHeader(out.data(), static_cast<std::uint8_t>(ssrcs.size()), kRtcpBye, size);
+  for (std::size_t i = 0; i < ssrcs.size(); ++i) store32(out.data() + 4 + 4 * i, ssrcs[i]);
+  return size;
+}
+
 std::optional<std::size_t> buildRtcpPli(MutableByteSpan out, std::uint32_t sender_ssrc,
                                         std::uint32_t media_ssrc) noexcept {
   if (out.size() < 12) return std::nullopt;

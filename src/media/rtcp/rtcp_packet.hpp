@@ -224,6 +224,8 @@ std::optional<std::size_t> buildRtcpPli(MutableByteSpan out, std::uint32_t sende
                                         std::uint32_t media_ssrc) noexcept;
 std::optional<std::size_t> buildRtcpFir(MutableByteSpan out, std::uint32_t sender_ssrc,
                                         std::span<const RtcpFirEntry> entries) noexcept;
+// A BYE (RFC 3550 §6.6) for up to 31 SSRCs, without a reason. Receivers free the sources' state.
+std::optional<std::size_t> buildRtcpBye(MutableByteSpan out, std::span<const std::uint32_t> ssrcs) noexcept;
 std::optional<std::size_t> buildRtcpRemb(MutableByteSpan out, std::uint32_t sender_ssrc,
                                          std::uint64_t bitrate_bps,
                                          std::span<const std::uint32_t> ssrcs) noexcept;

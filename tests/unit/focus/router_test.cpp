@@ -877,6 +877,39 @@ TEST_F(RouterTest, UnsubscribeAndRemovePeerStopForwarding) {
   EXPECT_EQ(router_.stats().drops.get(RouterDrop::UnknownPeer), 1u);
   router_.tick(kT0 + 5000);  // nothing dangling
   EXPECT_TRUE(sink_.rtcpTo(kB).empty());
+  // C received from A (then unsubscribed) and from B (then B left), A from B: each ended out track that
+  // carried packets gets RR + BYE, so the subscriber frees the source at once.
+  std::vector<std::uint32_t> byes;
+  for (const auto& sent : sink_.rtcpTo(kC)) {
+    media::RtcpCompoundReader r(sent.bytes);
+    auto first = r.next();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->type, media::kRtcpRr) << "a compound starts with a report";
+    while (auto p = r.next()) {
+      if (p->type != media::kRtcpBye) continue;
+      auto bye = media::RtcpBye::parse(*p);
+      ASSERT_TRUE(bye);
+      for (std::size_t i = 0; i < bye->ssrcCount(); ++i) byes.push_back(bye->ssrc(i));
+    }
+  }
+  EXPECT_EQ(byes.size(), 2u);
+  EXPECT_NE(byes[0], byes[1]);
+  std::size_t byes_to_a = 0;
+  for (const auto& sent : sink_.rtcpTo(kA)) {
+    media::RtcpCompoundReader r(sent.bytes);
+    while (auto p = r.next()) byes_to_a += p->type == media::kRtcpBye ? 1 : 0;
+  }
+  EXPECT_EQ(byes_to_a, 1u);
+  EXPECT_EQ(router_.stats().byes_sent, 3u);
+}
+
+TEST_F(RouterTest, NoByeForAnOutTrackThatNeverCarriedPackets) {
+  router_.setPublishedTracks(kA, {audioTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-audio", 0, 0, kT0));
+  router_.unsubscribe(kB, kA, "a-audio");
+  router_.removePeer(kA);
+  EXPECT_TRUE(sink_.rtcpTo(kB).empty());
+  EXPECT_EQ(router_.stats().byes_sent, 0u);
 }
 
 TEST_F(RouterTest, VanishedTrackEndsItsSubscriptions) {

@@ -103,6 +103,25 @@ TEST(Rtcp, ReceiverReportBuilderRoundTrip) {
             0x7FFFFF);
 }
 
+TEST(Rtcp, ByeBuilderRoundTrip) {
+  std::vector<std::uint8_t> buf(64);
+  const std::uint32_t ssrcs[] = {0x11223344, 7};
+  auto n = buildRtcpBye(buf, ssrcs);
+  ASSERT_EQ(n, 12u);
+  RtcpCompoundReader r(std::span(buf.data(), *n));
+  auto p = r.next();
+  ASSERT_TRUE(p);
+  auto bye = RtcpBye::parse(*p);
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(bye->ssrcCount(), 2u);
+  EXPECT_EQ(bye->ssrc(0), 0x11223344u);
+  EXPECT_EQ(bye->ssrc(1), 7u);
+  EXPECT_FALSE(bye->reason);
+  EXPECT_FALSE(buildRtcpBye(buf, {}));                                 // nothing to say
+  EXPECT_FALSE(buildRtcpBye(std::span(buf.data(), 8), ssrcs));         // too small
+  EXPECT_FALSE(buildRtcpBye(buf, std::vector<std::uint32_t>(32, 1)));  // count is 5 bits
+}
+
 TEST(Rtcp, CompoundSrSdesByeWithPadding) {
   std::vector<std::uint8_t> v = header(0, kRtcpRr, 1);
   put32(v, 0x01);
