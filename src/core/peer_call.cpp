@@ -414,6 +414,12 @@ void PeerCall::onMediaFailed(PeerContext& ctx, const std::string& message) {
     hangup(ctx, "create_offer");
   } else if (state_ == LegState::CreatingAnswer) {
     hangup(ctx, "create_answer");
+  } else if (!making_offer_ &&
+             (message.starts_with("createAnswer") || message.starts_with("setRemoteDescription"))) {
+    // The peer's re-offer could not be applied or answered (e.g. webrtcbin 1.22 refusing a recycled
+    // section): the peer waits for an answer that never comes and the two sides no longer agree on the
+    // session. End the leg; who-calls-whom (or the focus logic) places a fresh one.
+    hangup(ctx, "renegotiation_failed");
   } else {
     making_offer_ = false;
   }

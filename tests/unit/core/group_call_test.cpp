@@ -311,6 +311,36 @@ TEST_F(GroupCallTest, IncomingInviteIsAutoAnsweredAndCandidatesBeforeTheInviteWa
   EXPECT_TRUE(answer[0].content.contains("org.matrix.msc3077.sdp_stream_metadata"));
 }
 
+// A re-offer the media engine cannot apply or answer (webrtcbin 1.22 refusing a recycled section) leaves the
+// two sides disagreeing for good: the leg ends (and who-calls-whom places a fresh one). Failures of our own
+// renegotiation offers and of other commands stay non-fatal.
+TEST_F(GroupCallTest, ARenegotiationWeCannotAnswerEndsTheLeg) {
+  setupRoom();
+  state({memberEvent("@alice:hs", "conf1", {{"A1", "aS", kStart + kHour}})});
+  enter();
+  auto creates = actionsOf<act::CreateLeg>(toDevice("@alice:hs", "m.call.invite", invite("c1", "A1", "aS")));
+  ASSERT_EQ(creates.size(), 1u);
+  const LegId leg = creates[0].leg;
+  call_->handle(in::LocalDescription{leg, {"answer", "v=0 a"}});
+  call_->handle(in::MediaStateChanged{leg, MediaState::Connected});
+  // Not about answering: kept.
+  EXPECT_TRUE(actionsOf<act::SendToDevice>(
+                  call_->handle(in::MediaFailed{leg, "sendDataChannel: no open data channel"}))
+                  .empty());
+  auto negotiate = testlib::signal("c1", "conf1", "A1", "aS", "bobS", 1);
+  negotiate["description"] = boost::json::object{{"type", "offer"}, {"sdp", "v=0 re-offer"}};
+  negotiate["lifetime"] = 60000;
+  auto acts = toDevice("@alice:hs", "m.call.negotiate", negotiate);
+  ASSERT_EQ(actionsOf<act::CreateAnswer>(acts).size(), 1u);
+  auto failed = call_->handle(in::MediaFailed{
+      leg, "createAnswer: set-local-description: transceiver direction changes are not implemented"});
+  auto sent = actionsOf<act::SendToDevice>(failed);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, "m.call.hangup");
+  EXPECT_EQ(sent[0].content.at("reason"), "renegotiation_failed");
+  EXPECT_EQ(actionsOf<act::CloseLeg>(failed).size(), 1u);
+}
+
 // js-sdk may invite before its member event reaches us (to-device and room state come on different streams):
 // the invite is held, with no leg and no media, and answered as soon as the member event arrives; candidates
 // sent meanwhile are replayed after it (issue #10).
