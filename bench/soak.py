@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import re
 import string
 import sys
 import threading
@@ -121,6 +122,23 @@ class Hostile(threading.Thread):
             self.stop_flag.wait(1.0 / self.rate)
 
 
+def thread_names(pid):
+    """A histogram of the process's thread names (GStreamer names its task threads after the element and pad),
+    so a growing thread count says which element leaks."""
+    counts = {}
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    name = re.sub(r"\d+", "N", f.read().strip())
+            except OSError:
+                continue
+            counts[name] = counts.get(name, 0) + 1
+    except OSError:
+        return {}
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("chorus")
@@ -144,6 +162,7 @@ def main():
         wait_until(lambda: focus.ready(), 15, "focus ready")
         time.sleep(2)
         alice = Participant(args.chorus, hs, "alice", "#soak:localhost", ["--focus", FOCUS, "--create"],
+                            log_level=os.environ.get("CHORUS_SOAK_LOG_LEVEL"),
                             size=(160, 120, 10))
         wait_until(lambda: alice.ready(), 20, "alice ready")
         hostile = Hostile(hs, mallory, room_id, "@alice:localhost", args.junk_hz)
@@ -199,6 +218,8 @@ def main():
                   % (name, row["rss_mb"]["first"], row["rss_mb"]["last"], row["rss_mb"]["slope_per_min"],
                      row["fds"]["first"], row["fds"]["last"], row["fds"]["slope_per_min"],
                      row["threads"]["first"], row["threads"]["last"], row["threads"]["slope_per_min"]))
+        for name, pid in watched.items():
+            print("%-12s threads by name: %s" % (name, thread_names(pid)))
         alive = alice.latest_stats()
         print("long-lived participant still in the call: %s; its summary counters: %s" % (
             alice.proc.poll() is None, json.dumps(alice.events("stats")[-1].get("focus", {}) if alice.events("stats") else {})[:300]))

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "base/log.hpp"
 #include "endpoint/gst_ptr.hpp"
@@ -37,6 +38,10 @@ ConnectionState fromPcState(GstWebRTCPeerConnectionState s) {
 
 LegShared::~LegShared() {
   if (channel != nullptr) g_object_unref(channel);
+  for (auto& c : decode_chains) {
+    if (c.rtp_pad != nullptr) gst_object_unref(c.rtp_pad);
+    if (c.webrtc_pad != nullptr) gst_object_unref(c.webrtc_pad);
+  }
 }
 
 void LegShared::markNegotiationNeeded() {
@@ -273,7 +278,9 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
     depay = makeElement("rtpvp8depay", "", {{"request-keyframe", "true"}, {"wait-for-keyframe", "true"}});
     dec = makeElement("vp8dec", "");
   }
-  GstElement* sink = makeElement("fakesink", "", {{"sync", "false"}, {"async", "false"}});
+  GstElement* sink = makeElement(
+      "fakesink", "",
+      {{"sync", "false"}, {"async", "false"}, {"enable-last-sample", "false"}});  // keeps no frame (or pool)
   if (depay != nullptr && dec != nullptr) {
     gst_bin_add_many(bin, depay, dec, sink, nullptr);
     gst_element_link_many(depay, dec, sink, nullptr);
@@ -295,6 +302,8 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   } else {
     if (depay != nullptr) gst_object_unref(depay);
     if (dec != nullptr) gst_object_unref(dec);
+    depay = nullptr;
+    dec = nullptr;
     CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": incoming " << enc << " not decoded (unsupported codec)");
     gst_bin_add(bin, sink);
     gst_element_sync_state_with_parent(sink);
@@ -305,6 +314,28 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
              "leg " << leg->id << ": remote " << toString(kind) << " stream " << stream_id << " mid " << mid
                     << " (" << enc << ")");
   std::lock_guard lock(leg->mu);
+  std::vector<GstElement*> chain;
+  for (GstElement* e : {depay, dec, sink}) {
+    if (e != nullptr && GST_OBJECT_PARENT(e) == GST_OBJECT(bin)) chain.push_back(e);
+  }
+  // webrtcbin's src pad is a ghost of rtpbin's per-SSRC pad; rtpbin (autoremove) removes that one when the
+  // source leaves (BYE or timeout), webrtcbin 1.22 keeps its ghost and emits no pad-removed. The chain is
+  // therefore tied to the rtpbin pad, and releaseEndedDecodeChains() finds the ones whose pad is gone.
+  GstPad* key = pad;
+  if (GST_IS_GHOST_PAD(pad)) {
+    if (GstPad* target = gst_ghost_pad_get_target(GST_GHOST_PAD(pad))) {
+      key = target;
+      gst_object_unref(target);
+    }
+  }
+  leg->decode_chains.push_back(
+      LegShared::DecodeChain{GST_PAD(gst_object_ref(key)), GST_PAD(gst_object_ref(pad)), mid,
+                             std::move(chain), counters, counters->packets.load(std::memory_order_relaxed)});
+  // Counters of streams that are gone (no chain holds them any more) are forgotten past a bound.
+  constexpr std::size_t kMaxRemembered = 256;
+  if (leg->streams.size() > kMaxRemembered) {
+    std::erase_if(leg->streams, [](const auto& kv) { return kv.second.use_count() == 1; });
+  }
   leg->emitLocked(RemoteStream{leg->id, stream_id, kind, mid});
 }
 
@@ -354,7 +385,74 @@ void onDataChannel(GstElement*, GstWebRTCDataChannel* channel, gpointer data) {
   if (auto leg = lockLeg(data)) adoptDataChannel(channel, leg);
 }
 
+void configureRtpBin(GstElement* child, const std::shared_ptr<LegShared>& leg) {
+  GstElementFactory* factory = gst_element_get_factory(child);
+  if (factory == nullptr || std::strcmp(GST_OBJECT_NAME(factory), "rtpbin") != 0) return;
+  {
+    std::lock_guard lock(leg->mu);
+    if (leg->rtpbin_configured) return;
+    leg->rtpbin_configured = true;
+  }
+  g_object_set(child, "autoremove", TRUE, nullptr);
+}
+
+void onWebrtcChildAdded(GstBin*, GstElement* child, gpointer data) {
+  if (auto leg = lockLeg(data)) configureRtpBin(child, leg);
+}
+
 }  // namespace
+
+std::size_t releaseEndedDecodeChains(LegShared& leg) {
+  std::vector<LegShared::DecodeChain> ended;
+  {
+    std::lock_guard lock(leg.mu);
+    if (leg.closed) return 0;
+    // A source has ended when the remote description no longer sends on its section: the mid is gone
+    // (recycled), the section is rejected (port 0; what the focus does when a publisher leaves) or it is
+    // recvonly/inactive. (rtpbin frees the source's jitterbuffer on its BYE or timeout, but webrtcbin 1.22
+    // keeps its pads, so pads cannot tell.)
+    auto gone = [&](const LegShared::DecodeChain& c) {
+      if (!leg.remote_sdp || c.mid.empty()) return false;
+      const auto idx = leg.remote_sdp->mlineIndexOfMid(c.mid);
+      if (!idx) return true;
+      const auto& m = leg.remote_sdp->media[*idx];
+      return m.port == 0 || m.direction == "recvonly" || m.direction == "inactive";
+    };
+    for (auto& c : leg.decode_chains) {
+      // ... and nothing arrived for its stream since the last sweep (a description can say less than the
+      // wire does, e.g. a mesh peer that sends on a section it answered recvonly).
+      const std::uint64_t packets = c.counters ? c.counters->packets.load(std::memory_order_relaxed) : 0;
+      const bool idle = packets == c.packets_seen;
+      c.packets_seen = packets;
+      if (idle && gone(c)) ended.push_back(std::exchange(c, LegShared::DecodeChain{}));
+    }
+    std::erase_if(leg.decode_chains, [](const LegShared::DecodeChain& c) { return c.rtp_pad == nullptr; });
+  }
+  for (auto& c : ended) {
+    // The depayloader and decoder go (with the decoder's buffer pool, its fds and frames); the sink stays,
+    // linked straight to webrtcbin's pad, so that anything webrtcbin still pushes there is swallowed rather
+    // than failing its stream as not-linked.
+    if (c.elements.size() == 3) {
+      for (GstElement* e : {c.elements[0], c.elements[1]}) {
+        gst_element_set_state(e, GST_STATE_NULL);
+        if (GST_OBJECT_PARENT(e) == GST_OBJECT(leg.bin)) gst_bin_remove(GST_BIN(leg.bin), e);
+      }
+      GstPad* sinkpad = gst_element_get_static_pad(c.elements[2], "sink");
+      if (sinkpad != nullptr) {
+        if (gst_pad_link(c.webrtc_pad, sinkpad) != GST_PAD_LINK_OK) {
+          CHORUS_LOG(Debug, kTag, "leg " << leg.id << ": cannot relink an ended stream's pad to its sink");
+        }
+        gst_object_unref(sinkpad);
+      }
+    }
+    gst_object_unref(c.rtp_pad);
+    gst_object_unref(c.webrtc_pad);
+  }
+  if (!ended.empty()) {
+    CHORUS_LOG(Debug, kTag, "leg " << leg.id << ": released " << ended.size() << " ended remote stream(s)");
+  }
+  return ended.size();
+}
 
 void adoptDataChannel(GstWebRTCDataChannel* channel, const std::shared_ptr<LegShared>& leg) {
   {
@@ -385,6 +483,18 @@ void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg
   connect("notify::ice-connection-state", G_CALLBACK(onIceConnectionState));
   connect("notify::connection-state", G_CALLBACK(onConnectionState));
   connect("pad-added", G_CALLBACK(onPadAdded));
+  // RTP sources that send BYE or time out are freed with their jitterbuffer (two threads each) and
+  // their decode chain; without this a participant that stays keeps them for everyone who ever left.
+  // webrtcbin adds its rtpbin when it starts, so look for it now and as children are added.
+  connect("element-added", G_CALLBACK(onWebrtcChildAdded));
+  GstIterator* it = gst_bin_iterate_elements(GST_BIN(webrtc));
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    configureRtpBin(GST_ELEMENT(g_value_get_object(&item)), leg);
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
   connect("on-data-channel", G_CALLBACK(onDataChannel));
 }
 

@@ -64,6 +64,19 @@ struct LegShared {
   std::atomic<std::uint64_t> video_black{0};
 
   std::map<std::string, std::shared_ptr<StreamCounters>> streams;  // Guarded by mu. Remote stream id ->.
+  // The decode chain (depayloader, decoder, sink; borrowed from `bin`) of each remote RTP source.
+  // releaseEndedDecodeChains() removes the chains whose section the remote description no longer sends on,
+  // so a long-lived participant does not keep one per participant that ever came and went. Guarded by mu.
+  struct DecodeChain {
+    GstPad* rtp_pad{nullptr};                  // rtpbin's pad for the source. Owned reference.
+    GstPad* webrtc_pad{nullptr};               // webrtcbin's src pad (a ghost of rtp_pad). Owned reference.
+    std::string mid;                           // of the section the source arrived on
+    std::vector<GstElement*> elements;         // depayloader, decoder, sink; or the sink alone.
+    std::shared_ptr<StreamCounters> counters;  // of the chain's stream
+    std::uint64_t packets_seen{0};             // counters->packets at the last sweep
+  };
+  std::vector<DecodeChain> decode_chains;
+  bool rtpbin_configured{false};  // Guarded by mu. autoremove + pad-removed set on webrtcbin's rtpbin.
   // The leg's data channel (ours, or the first the peer opened). Owned reference. Guarded by mu.
   GstWebRTCDataChannel* channel{nullptr};
   bool channel_open{false};  // Guarded by mu.
@@ -93,6 +106,9 @@ struct LegShared {
 // on-data-channel) to `leg`. The handlers hold a weak reference; incoming streams are decoded into the leg's
 // bin and counted in `leg`.
 void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg);
+// Stops and removes the decode chains of remote sources that ended (see LegShared::decode_chains). Call on
+// the engine's thread (not a streaming thread). Returns how many were released.
+std::size_t releaseEndedDecodeChains(LegShared& leg);
 // Makes `channel` the leg's data channel (unless it has one) and reports its open/message/close as events.
 // Takes a reference.
 void adoptDataChannel(GstWebRTCDataChannel* channel, const std::shared_ptr<LegShared>& leg);

@@ -208,6 +208,7 @@ struct MediaEngine::Impl {
   // ---- Engine thread only (after create()). ----
   GstElement* pipeline{nullptr};  // Owned.
   GSource* bus_source{nullptr};   // Owned.
+  GSource* sweep_timer{nullptr};  // Owned. Releases the decode chains of remote sources that ended.
   bool playing{false};
   std::unique_ptr<Feed> audio;
   std::unique_ptr<Feed> video;
@@ -254,6 +255,7 @@ struct MediaEngine::Impl {
   void shutdown();
 
   static gboolean onBusMessage(GstBus* bus, GstMessage* msg, gpointer self);
+  static gboolean onSweepTimer(gpointer self);
 };
 
 namespace {
@@ -367,9 +369,11 @@ std::string g_gst_init_error;
 
 // ---------------------------------------------------------------------------------------------------------
 MediaEngine::Impl::~Impl() {
-  if (bus_source != nullptr) {
-    g_source_destroy(bus_source);
-    g_source_unref(bus_source);
+  for (GSource* source : {bus_source, sweep_timer}) {
+    if (source != nullptr) {
+      g_source_destroy(source);
+      g_source_unref(source);
+    }
   }
   if (pipeline != nullptr) gst_object_unref(pipeline);
   if (loop != nullptr) g_main_loop_unref(loop);
@@ -574,6 +578,9 @@ Status MediaEngine::Impl::build() {
   g_source_set_callback(bus_source, G_SOURCE_FUNC(&Impl::onBusMessage), this, nullptr);
   g_source_attach(bus_source, context);
   gst_object_unref(bus);
+  sweep_timer = g_timeout_source_new_seconds(2);
+  g_source_set_callback(sweep_timer, G_SOURCE_FUNC(&Impl::onSweepTimer), this, nullptr);
+  g_source_attach(sweep_timer, context);
 
   thread = std::thread([this] {
     g_main_context_push_thread_default(context);
@@ -581,6 +588,14 @@ Status MediaEngine::Impl::build() {
     g_main_context_pop_thread_default(context);
   });
   return ok();
+}
+
+gboolean MediaEngine::Impl::onSweepTimer(gpointer self) {
+  auto* impl = static_cast<Impl*>(self);
+  for (auto& [id, leg] : impl->legs) {
+    if (leg->shared) releaseEndedDecodeChains(*leg->shared);
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 gboolean MediaEngine::Impl::onBusMessage(GstBus*, GstMessage* msg, gpointer self) {

@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -84,7 +85,10 @@ class Homeserver:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("CHORUS_KEEP_TEST_DIR"):
+            print("kept %s (CHORUS_KEEP_TEST_DIR)" % self.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class JsonLinesProcess:
