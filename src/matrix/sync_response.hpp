@@ -58,11 +58,11 @@ Result<boost::json::object> parseReply(std::string_view body, std::size_t max_by
 // U+FFFD. Returns the number of replacements; `out` is written only when that is not 0.
 std::size_t repairUtf8(std::string_view in, std::string& out);
 
-// JSON text whose backslash-u escapes name a lone UTF-16 surrogate (a high one not followed by a low one, or a
-// low one alone, e.g. backslash-u-d800) is valid to some homeservers but not to Boost.JSON, so one such string
-// from a hostile member would fail the whole reply. Each lone surrogate escape becomes the escape of U+FFFD
-// (the replacement character). Returns the number of
-// replacements; `out` is written only when that is not 0.
+// JSON text whose backslash-u escapes name a lone UTF-16 surrogate (a high one not followed by a low one, or
+// a low one alone, e.g. backslash-u-d800) is valid to some homeservers but not to Boost.JSON, so one such
+// string from a hostile member would fail the whole reply. Each lone surrogate escape becomes the escape of
+// U+FFFD (the replacement character). Returns the number of replacements; `out` is written only when that is
+// not 0.
 std::size_t repairSurrogateEscapes(std::string_view in, std::string& out);
 
 // Percent-encodes one path segment (room ids, user ids, event types, txn ids).

@@ -113,9 +113,10 @@ TEST(RepairSurrogateEscapes, ReplacesLoneSurrogatesOnly) {
 TEST(SyncResponse, LoneSurrogateInOneEventDoesNotFailTheReply) {
   std::size_t bad = 0;
   auto batch = parseSyncResponse(
-      std::string(R"({"next_batch":"2","rooms":{"join":{"!r":{"state":{"events":[)"
-                  R"({"type":"t","state_key":"\ud800","sender":"@m:hs","content":{"x":"\udfff"}},)"
-                  R"({"type":"org.matrix.msc3401.call","state_key":"c","sender":"@a:hs","content":{}}]}}}}})"),
+      std::string(
+          R"({"next_batch":"2","rooms":{"join":{"!r":{"state":{"events":[)"
+          R"({"type":"t","state_key":"\ud800","sender":"@m:hs","content":{"x":"\udfff"}},)"
+          R"({"type":"org.matrix.msc3401.call","state_key":"c","sender":"@a:hs","content":{}}]}}}}})"),
       nullptr, &bad);
   ASSERT_TRUE(batch) << batch.error().message;
   EXPECT_EQ(bad, 2u);
