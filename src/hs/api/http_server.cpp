@@ -1,5 +1,6 @@
 #include "hs/api/http_server.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <string_view>
 #include <vector>
@@ -87,6 +88,15 @@ int HttpServer::framingError(const http::fields& head) {
   return 0;
 }
 
+asio::ip::address HttpServer::clientKey(const asio::ip::address& peer) {
+  if (!peer.is_v6()) return peer;
+  const auto v6 = peer.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes);
+}
+
 asio::awaitable<void> HttpServer::acceptLoop() {
   while (!stopping_) {
     auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
@@ -103,7 +113,7 @@ asio::awaitable<void> HttpServer::acceptLoop() {
       socket.close(eec);
       continue;
     }
-    const asio::ip::address addr = peer.address();
+    const asio::ip::address addr = clientKey(peer.address());
     auto it = per_address_.find(addr);
     const std::size_t mine = it == per_address_.end() ? 0 : it->second;
     const bool full = live_ >= cfg_.max_connections;

@@ -20,6 +20,10 @@ class HttpServer {
   // Borrowed: all outlive the server.
   HttpServer(boost::asio::io_context& ioc, Router& router, const Config& cfg);
 
+  // What connection caps and login limits count as one client: an IPv4 address (also when IPv4-mapped), or
+  // the /64 prefix of an IPv6 address (one host usually owns a whole /64 and can pick any address in it).
+  static boost::asio::ip::address clientKey(const boost::asio::ip::address& peer);
+
   // Binds and listens; port 0 picks a free port.
   Status listen(const std::string& host, std::uint16_t port);
   std::uint16_t port() const { return port_; }
