@@ -39,7 +39,6 @@ ConnectionState fromPcState(GstWebRTCPeerConnectionState s) {
 LegShared::~LegShared() {
   if (channel != nullptr) g_object_unref(channel);
   for (auto& c : decode_chains) {
-    if (c.rtp_pad != nullptr) gst_object_unref(c.rtp_pad);
     if (c.webrtc_pad != nullptr) gst_object_unref(c.webrtc_pad);
   }
 }
@@ -318,19 +317,9 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   for (GstElement* e : {depay, dec, sink}) {
     if (e != nullptr && GST_OBJECT_PARENT(e) == GST_OBJECT(bin)) chain.push_back(e);
   }
-  // webrtcbin's src pad is a ghost of rtpbin's per-SSRC pad; rtpbin (autoremove) removes that one when the
-  // source leaves (BYE or timeout), webrtcbin 1.22 keeps its ghost and emits no pad-removed. The chain is
-  // therefore tied to the rtpbin pad, and releaseEndedDecodeChains() finds the ones whose pad is gone.
-  GstPad* key = pad;
-  if (GST_IS_GHOST_PAD(pad)) {
-    if (GstPad* target = gst_ghost_pad_get_target(GST_GHOST_PAD(pad))) {
-      key = target;
-      gst_object_unref(target);
-    }
-  }
-  leg->decode_chains.push_back(
-      LegShared::DecodeChain{GST_PAD(gst_object_ref(key)), GST_PAD(gst_object_ref(pad)), mid,
-                             std::move(chain), counters, counters->packets.load(std::memory_order_relaxed)});
+  leg->decode_chains.push_back(LegShared::DecodeChain{GST_PAD(gst_object_ref(pad)), mid, std::move(chain),
+                                                      counters,
+                                                      counters->packets.load(std::memory_order_relaxed)});
   // Counters of streams that are gone (no chain holds them any more) are forgotten past a bound.
   constexpr std::size_t kMaxRemembered = 256;
   if (leg->streams.size() > kMaxRemembered) {
@@ -426,7 +415,7 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
       c.packets_seen = packets;
       if (idle && gone(c)) ended.push_back(std::exchange(c, LegShared::DecodeChain{}));
     }
-    std::erase_if(leg.decode_chains, [](const LegShared::DecodeChain& c) { return c.rtp_pad == nullptr; });
+    std::erase_if(leg.decode_chains, [](const LegShared::DecodeChain& c) { return c.webrtc_pad == nullptr; });
   }
   for (auto& c : ended) {
     // The depayloader and decoder go (with the decoder's buffer pool, its fds and frames); the sink stays,
@@ -445,7 +434,6 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
         gst_object_unref(sinkpad);
       }
     }
-    gst_object_unref(c.rtp_pad);
     gst_object_unref(c.webrtc_pad);
   }
   if (!ended.empty()) {

@@ -68,8 +68,7 @@ struct LegShared {
   // releaseEndedDecodeChains() removes the chains whose section the remote description no longer sends on,
   // so a long-lived participant does not keep one per participant that ever came and went. Guarded by mu.
   struct DecodeChain {
-    GstPad* rtp_pad{nullptr};                  // rtpbin's pad for the source. Owned reference.
-    GstPad* webrtc_pad{nullptr};               // webrtcbin's src pad (a ghost of rtp_pad). Owned reference.
+    GstPad* webrtc_pad{nullptr};               // webrtcbin's src pad. Owned reference.
     std::string mid;                           // of the section the source arrived on
     std::vector<GstElement*> elements;         // depayloader, decoder, sink; or the sink alone.
     std::shared_ptr<StreamCounters> counters;  // of the chain's stream
