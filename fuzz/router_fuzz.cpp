@@ -166,6 +166,11 @@ void feedRtp(Router& r, PeerId from, std::vector<std::uint8_t> bytes, std::strin
   InboundRtp info;
   info.mid = mid;
   info.rid = rid;
+  // Half the packets carry a transport-wide sequence number (taken from the RTP sequence number field), so the
+  // transport-cc feedback generator runs on fuzzed orders, gaps and duplicates.
+  if (bytes.size() > 3 && (bytes[1] & 1) != 0) {
+    info.transport_seq = static_cast<std::uint16_t>((bytes[2] << 8) | bytes[3]);
+  }
   r.onRtp(from, info, bytes, now);
   if (bytes != copy) __builtin_trap();
 }

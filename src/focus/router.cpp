@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "media/cc/transport_cc_feedback_generator.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
 #include "media/rtp/counter_unwrapper.hpp"
 #include "media/rtp/retransmission_buffer.hpp"
@@ -244,6 +245,9 @@ struct Router::Peer {
   std::optional<std::uint8_t> video_pt;
   std::optional<std::uint8_t> h264_pt;
   std::optional<TimeMs> last_rr;  // set when the first SSRC is learnt
+  // transport-cc receive side: created with the first packet that carries a transport-wide sequence number.
+  std::unique_ptr<media::cc::TransportCcFeedbackGenerator> tcc;  // Owned.
+  TimeMs last_tcc_feedback{0};
 };
 
 Router::Router(RouterSink& sink, RouterConfig config)
@@ -254,6 +258,13 @@ Router::Router(RouterSink& sink, RouterConfig config)
   const std::size_t rr_packets = (config_.max_ssrcs_per_publisher + kMaxReportBlocks - 1) / kMaxReportBlocks;
   const std::size_t sdes = 8 + 2 + kMaxCname + 4;
   rtcp_scratch_.resize(std::max<std::size_t>(rr_packets, 1) * kRrPacketMax + sdes + kSinkTrailerRoom);
+  config_.transport_cc_max_feedback_bytes = std::clamp<std::size_t>(config_.transport_cc_max_feedback_bytes,
+                                                                    media::transportCcSizeBound(1, 1), 1400);
+  config_.transport_cc_history = std::clamp<std::size_t>(config_.transport_cc_history, 64, 16384);
+  config_.transport_cc_max_feedbacks_per_tick =
+      std::max<std::size_t>(config_.transport_cc_max_feedbacks_per_tick, 1);
+  rtcp_scratch_.resize(
+      std::max(rtcp_scratch_.size(), config_.transport_cc_max_feedback_bytes + kSinkTrailerRoom));
 }
 
 Router::~Router() = default;
@@ -775,6 +786,9 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
     return;
   }
   const std::uint32_t ssrc = view->ssrc();
+  // Every packet of the transport counts for the sender's estimate (padding probes and packets we do not
+  // forward too), so the arrival is recorded before anything else.
+  if (info.transport_seq && config_.transport_cc) recordTransportSeq(*p, ssrc, *info.transport_seq, now);
   InStream* in = nullptr;
   if (auto it = p->streams.find(ssrc); it != p->streams.end()) {
     in = &it->second;
@@ -1024,9 +1038,39 @@ void Router::sendReceiverReport(Peer& p, TimeMs now) {
   sink_.sendRtcp(p.id, buf, pos);
 }
 
+void Router::recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now) {
+  if (!p.tcc) {
+    media::cc::TransportCcFeedbackGenerator::Config c;
+    c.sender_ssrc = config_.focus_ssrc;
+    c.media_ssrc = ssrc;  // informational: the feedback covers the whole transport
+    c.max_feedback_bytes = config_.transport_cc_max_feedback_bytes;
+    c.max_tracked = config_.transport_cc_history;
+    c.max_status_count = config_.transport_cc_history / 2;
+    c.max_reorder = config_.transport_cc_history / 4;
+    p.tcc = std::make_unique<media::cc::TransportCcFeedbackGenerator>(c);
+    p.last_tcc_feedback = now;
+  }
+  ++stats_.transport_cc_packets;
+  const auto too_late = p.tcc->counters().too_late;
+  p.tcc->onPacket(seq, now * media::cc::kUsPerMs);
+  stats_.transport_cc_too_late += p.tcc->counters().too_late - too_late;
+}
+
+void Router::sendTransportFeedback(Peer& p, TimeMs now) {
+  p.last_tcc_feedback = now;
+  const media::MutableByteSpan buf(rtcp_scratch_.data(), config_.transport_cc_max_feedback_bytes);
+  for (std::size_t i = 0; i < config_.transport_cc_max_feedbacks_per_tick; ++i) {
+    const auto n = p.tcc->nextFeedback(buf);
+    if (!n) break;
+    ++stats_.transport_cc_feedbacks_sent;
+    sink_.sendRtcp(p.id, rtcp_scratch_, *n);
+  }
+}
+
 void Router::tick(TimeMs now) {
   for (auto& [id, peer] : peers_) {
     Peer& p = *peer;
+    if (p.tcc && now - p.last_tcc_feedback >= config_.transport_cc_interval_ms) sendTransportFeedback(p, now);
     for (auto& [ssrc, in] : p.streams) {
       if (in.keyframe_request_pending && now - in.last_keyframe_request >= config_.pli_throttle_ms) {
         requestKeyframe(p, in, now);

@@ -31,6 +31,9 @@
 namespace chorus::media {
 struct RtcpNack;
 struct RtcpSenderReport;
+namespace cc {
+class TransportCcFeedbackGenerator;
+}
 }  // namespace chorus::media
 
 namespace chorus::focus {
@@ -80,6 +83,9 @@ struct InboundRtp {
   bool marker{false};
   std::string_view mid;
   std::string_view rid;
+  // The transport-wide sequence number (transport-cc header extension) when the publisher negotiated it: its
+  // arrival time is recorded for the transport-cc feedback, whatever the router does with the packet.
+  std::optional<std::uint16_t> transport_seq;
 };
 
 struct OutTrack {
@@ -119,6 +125,16 @@ struct RouterConfig {
   TimeMs upstream_nack_retry_ms{100};
   int upstream_nack_tries{3};
   TimeMs upstream_nack_max_age_ms{1000};
+  // transport-cc (draft-holmer-rmcat-transport-wide-cc-extensions-01): for a publisher whose packets carry
+  // transport-wide sequence numbers, feedback (RTPFB 15) every transport_cc_interval_ms from tick(), at most
+  // transport_cc_max_feedback_bytes each and transport_cc_max_feedbacks_per_tick per publisher and tick
+  // (more statuses wait for the next tick). Arrival times live in a fixed ring of transport_cc_history
+  // slots per publisher (allocated with its first such packet), so nothing a peer sends grows memory.
+  bool transport_cc{true};
+  TimeMs transport_cc_interval_ms{50};
+  std::size_t transport_cc_history{1024};
+  std::size_t transport_cc_max_feedback_bytes{1200};
+  std::size_t transport_cc_max_feedbacks_per_tick{4};
   std::uint32_t focus_ssrc{1};                // sender SSRC of focus-originated RTCP
   std::string cname{"chorus-focus"};          // SDES CNAME in the receiver-report compound
   std::uint64_t seed{0x636f7275735f7366ULL};  // out SSRCs, initial seqs and timestamps
@@ -148,7 +164,10 @@ struct RouterStats {
   std::uint64_t sender_reports_forwarded{0};  // translated to subscribers (one per subscriber and SR)
   std::uint64_t receiver_reports_sent{0};     // RR compounds to publishers
   std::uint64_t byes_sent{0};  // RR+BYE to a subscriber whose forwarded track ended (frees its jitterbuffer)
-  std::uint64_t keyframe_requests{0};  // PLIs to publishers
+  std::uint64_t keyframe_requests{0};            // PLIs to publishers
+  std::uint64_t transport_cc_packets{0};         // publisher packets with a transport-wide sequence number
+  std::uint64_t transport_cc_feedbacks_sent{0};  // RTPFB 15 packets to publishers
+  std::uint64_t transport_cc_too_late{0};        // arrivals too old to report (reordered past the history)
   std::uint64_t keyframe_requests_throttled{0};
   std::uint64_t upstream_nacks_sent{0};  // sequence numbers NACKed to publishers (each try counts)
   std::uint64_t upstream_recovered{0};   // of those, packets that arrived afterwards
@@ -240,6 +259,8 @@ class Router {
   Subscription* findByOutSsrc(Peer& subscriber, std::uint32_t ssrc) const;
   void answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now);
   void sendReceiverReport(Peer& p, TimeMs now);
+  void recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now);
+  void sendTransportFeedback(Peer& p, TimeMs now);
   std::uint32_t newOutSsrc(const Peer& subscriber);
   std::uint64_t nextRandom() noexcept;
 
@@ -247,8 +268,8 @@ class Router {
   RouterConfig config_;
   std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;  // Owned.
   std::vector<std::uint8_t> rtp_scratch_;                    // max_packet_size + kSinkTrailerRoom
-  std::vector<std::uint8_t> rtcp_scratch_;                   // room for the largest RR compound
-  std::array<std::uint16_t, 17 * 64> nack_seqs_{};           // lost seqs of one NACK packet
+  std::vector<std::uint8_t> rtcp_scratch_;  // room for the largest RR compound and transport-cc feedback
+  std::array<std::uint16_t, 17 * 64> nack_seqs_{};  // lost seqs of one NACK packet
   std::uint64_t rng_state_;
   RouterStats stats_;
 };

@@ -301,7 +301,7 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
   info.marker = rtp->marker();
   std::string_view ext_mid;
   std::string_view ext_rid;
-  if (rtp->hasExtension()) findMidRid(*rtp, ext_mid, ext_rid);
+  if (rtp->hasExtension()) findExtensions(*rtp, ext_mid, ext_rid, info.transport_seq);
   SsrcStats* s = statsFor(info.ssrc);
   if (s != nullptr) {
     ++s->packets;
@@ -333,22 +333,20 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
   listener_.onPeerRtp(*this, info, decrypted, now);
 }
 
-void WebRtcPeer::findMidRid(const media::RtpPacketView& rtp, std::string_view& mid,
-                            std::string_view& rid) const {
-  for (auto id : mid_ext_ids_) {
-    if (auto ext = rtp.findExtension(id)) {
-      if (auto v = media::parseSdesExtension(ext->data)) {
-        mid = *v;
-        break;
-      }
-    }
-  }
-  for (auto id : rid_ext_ids_) {
-    if (auto ext = rtp.findExtension(id)) {
-      if (auto v = media::parseSdesExtension(ext->data)) {
-        rid = *v;
-        break;
-      }
+void WebRtcPeer::findExtensions(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid,
+                                std::optional<std::uint16_t>& transport_seq) const {
+  // One walk over the extension block for all three (no allocation).
+  auto listed = [](const std::vector<std::uint8_t>& ids, std::uint8_t id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  auto it = rtp.extensions();
+  while (auto ext = it.next()) {
+    if (mid.empty() && listed(mid_ext_ids_, ext->id)) {
+      if (auto v = media::parseSdesExtension(ext->data)) mid = *v;
+    } else if (rid.empty() && listed(rid_ext_ids_, ext->id)) {
+      if (auto v = media::parseSdesExtension(ext->data)) rid = *v;
+    } else if (!transport_seq && listed(transport_cc_ext_ids_, ext->id)) {
+      transport_seq = media::parseTransportCcSeq(ext->data);
     }
   }
 }
@@ -482,10 +480,12 @@ void WebRtcPeer::negotiated() {
   published_.clear();
   mid_ext_ids_.clear();
   rid_ext_ids_.clear();
+  transport_cc_ext_ids_.clear();
   for (const auto& sec : current_.sections) {
     if (!sec.accepted) continue;
     addExtId(mid_ext_ids_, sec.mid_ext_id);
     addExtId(rid_ext_ids_, sec.rid_ext_id);
+    if (sec.recv) addExtId(transport_cc_ext_ids_, sec.transport_cc_ext_id);
     if (!sec.recv || (sec.kind != "audio" && sec.kind != "video")) continue;
     PublishedTrack t;
     t.mid = sec.mid;

@@ -69,6 +69,8 @@ struct RtpInfo {
   // From the rid header extension, or remembered for this ssrc (Chrome stops sending mid/rid extensions).
   std::string_view rid;
   std::string_view kind;  // "audio" / "video"; empty when unknown
+  // From the transport-wide sequence number extension, where it was negotiated (transport-cc); else nullopt.
+  std::optional<std::uint16_t> transport_seq;
 };
 
 // A section the participant sends on (sendrecv/sendonly) that we accepted.
@@ -198,8 +200,10 @@ class WebRtcPeer final : public UdpServer::Peer,
   SdpAnswerParams localParams();
   // After every completed negotiation: published tracks and the header-extension ids to look for.
   void negotiated();
-  // The mid/rid header extensions of a packet (views into it); empty when absent.
-  void findMidRid(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid) const;
+  // The mid/rid header extensions of a packet (views into it; empty when absent) and its transport-wide
+  // sequence number (nullopt when absent), in one walk over the extension block.
+  void findExtensions(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid,
+                      std::optional<std::uint16_t>& transport_seq) const;
   std::string_view midOfSsrc(std::uint32_t ssrc) const noexcept;
   std::string_view kindOf(std::string_view mid, std::uint8_t payload_type) const noexcept;
   void fail(std::string_view reason);
@@ -220,6 +224,7 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::vector<PublishedTrack> published_;
   std::vector<std::uint8_t> mid_ext_ids_;  // distinct negotiated ids of the mid / rid extensions
   std::vector<std::uint8_t> rid_ext_ids_;
+  std::vector<std::uint8_t> transport_cc_ext_ids_;  // of the sections the participant sends on
   SdpCodec send_audio_codec_;  // the codecs of our send sections (from the participant's first offer)
   SdpCodec send_video_codec_;
   std::optional<SdpCodec> send_h264_codec_;
