@@ -1,4 +1,5 @@
 // `chorus call`: flags only; the participant lives in src/call.
+#include <cstdlib>
 #include <memory>
 
 #include "apps/chorus/commands.hpp"
@@ -65,7 +66,14 @@ void registerCall(CLI::App& app, Runner* runner) {
                   "matrix-js-sdk 28.1.0; beyond it their invites are rejected (0: none)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--no-e2ee", opt->e2ee,
+                "no Olm: upload no keys, read no m.room.encrypted, send call signalling in plaintext even in "
+                "encrypted rooms (docs/e2ee.md)");
+  cmd->add_option("--data", opt->data_dir,
+                  "directory for the Olm state (account and sessions, encrypted at rest with DIR/olm.key or "
+                  "$CHORUS_OLM_PASSPHRASE); default: kept in memory only");
   cmd->callback([opt, runner, cmd] {
+    if (const char* pass = std::getenv("CHORUS_OLM_PASSPHRASE"); pass && *pass) opt->olm_passphrase = pass;
     if (opt->password.empty() && opt->access_token.empty()) {
       throw CLI::ValidationError("--password", "give --password or --access-token");
     }

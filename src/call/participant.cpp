@@ -1,6 +1,7 @@
 #include "call/participant.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 
 #include "base/log.hpp"
 #include "call/endpoint_backend.hpp"
+#include "crypto/olm_machine.hpp"
 #include "endpoint/media_engine.hpp"
 #include "matrix/call_session.hpp"
 #include "matrix/client.hpp"
@@ -558,6 +560,14 @@ void Participant::stop(const std::string& why, bool terminate) {
                             {"too_many_legs", c.too_many_legs + c.too_many_legs_per_user},
                             {"sync_events_skipped", session_->syncEventsSkipped()},
                             {"sync_invalid_utf8", session_->syncInvalidUtf8()}};
+    const auto e = session_->e2eeCounters();
+    counters["room_encrypted"] = session_->roomEncrypted();
+    counters["olm_decrypted"] = e.olm_decrypted;
+    counters["olm_encrypted_sent"] = e.olm_encrypted_sent;
+    counters["olm_failures"] = e.olm_failures;
+    counters["plaintext_in_encrypted_room"] = e.plaintext_in_encrypted_room;
+    counters["plaintext_sent_in_encrypted_room"] = e.plaintext_sent_in_encrypted_room;
+    counters["olm_sessions_created"] = e.olm_sessions_created;
   }
   json::object summary{{"event", "summary"}, {"peers", peersJson(true)}, {"signalling", counters}};
   if (auto f = focusJson(); !f.is_null()) summary["focus"] = std::move(f);
@@ -648,6 +658,27 @@ void Participant::startSession() {
     sc.room = opt_.room;
     sc.create_call = opt_.create;
     sc.use_delayed_events = opt_.use_delayed_events;
+    sc.e2ee = opt_.e2ee;
+    if (opt_.e2ee && !opt_.data_dir.empty()) {
+      ::mkdir(opt_.data_dir.c_str(), 0700);
+      auto key = opt_.olm_passphrase.empty()
+                     ? crypto::loadOrCreateKeyFile(opt_.data_dir + "/olm.key")
+                     : crypto::keyFromPassphrase(opt_.olm_passphrase, client_.userId(), client_.deviceId());
+      if (!key) {
+        std::fprintf(stderr, "chorus call: Olm state key: %s\n", key.error().message.c_str());
+        exit_code_ = 1;
+        loop_.stop();
+        return;
+      }
+      std::string name = client_.userId() + "_" + client_.deviceId();
+      for (char& ch : name) {
+        const bool safe = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                          ch == '-' || ch == '_' || ch == '.';
+        if (!safe) ch = '_';
+      }
+      sc.olm_state_path = opt_.data_dir + "/olm-" + name + ".state";
+      sc.olm_state_key = std::move(*key);
+    }
     sc.feeds = localFeeds();
     if (!opt_.focus_user.empty()) sc.core.focus = proto::FocusInfo{opt_.focus_user, opt_.focus_device};
     sc.core.adopt_focus = opt_.adopt_focus;

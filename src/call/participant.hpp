@@ -44,6 +44,13 @@ struct ParticipantOptions {
   int subscribe_height{360};
   // Mixed calls: in focus mode, mesh legs with devices that use no focus, at most this many (0: none).
   int max_mesh_peers{8};
+  // Olm-encrypted call signalling (docs/e2ee.md): keys uploaded, encrypted to-device read, and m.call.* sent
+  // encrypted in rooms with m.room.encryption. data_dir: where the Olm state is kept (encrypted at rest with
+  // the key in data_dir/olm.key, made 0600, or with a key derived from olm_passphrase); empty: in memory
+  // only.
+  bool e2ee{true};
+  std::string data_dir;
+  std::string olm_passphrase;
 };
 
 // Runs until done; returns the process exit code.

@@ -6,11 +6,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "base/clock.hpp"
 #include "base/rng.hpp"
 #include "core/group_call.hpp"
+#include "crypto/olm_machine.hpp"
 #include "matrix/client.hpp"
 
 namespace chorus::matrix {
@@ -32,6 +34,23 @@ struct SessionConfig {
   TimeMs delayed_restart_ms{5'000};
   TimeMs sync_timeout_ms{30'000};
   bool use_delayed_events{true};  // when /versions advertises org.matrix.msc4140
+  // Olm-encrypted call signalling (issue #13, docs/e2ee.md). enabled: keys are uploaded, m.room.encrypted
+  // to-device is decrypted, and in a room with m.room.encryption m.call.* goes Olm-encrypted to every device
+  // that publishes keys (plaintext to devices without keys, e.g. a focus). olm_state_path empty: the Olm
+  // account lives in memory only; else it is kept there, encrypted at rest with olm_state_key (32 bytes).
+  bool e2ee{true};
+  std::string olm_state_path;
+  std::string olm_state_key;
+};
+
+// The E2EE counters of the `--json` summary (signalling object).
+struct E2eeCounters {
+  std::uint64_t olm_decrypted{0};
+  std::uint64_t olm_encrypted_sent{0};
+  std::uint64_t olm_failures{0};
+  std::uint64_t plaintext_in_encrypted_room{0};  // plaintext m.call.* received while the room is encrypted
+  std::uint64_t plaintext_sent_in_encrypted_room{0};  // to devices without keys (a focus)
+  std::uint64_t olm_sessions_created{0};  // new Olm sessions (outbound from /keys/claim + inbound pre-key)
 };
 
 class CallSession {
@@ -59,11 +78,14 @@ class CallSession {
   // Events of /sync replies skipped as malformed, and ill-formed UTF-8 sequences replaced (all replies).
   std::uint64_t syncEventsSkipped() const { return sync_events_skipped_; }
   std::uint64_t syncInvalidUtf8() const { return client_.invalidUtf8Sequences(); }
+  E2eeCounters e2eeCounters() const;
+  bool roomEncrypted() const { return room_encrypted_; }
+  const crypto::OlmMachine* olm() const { return olm_.get(); }
 
  private:
   void afterJoin();
   void syncLoop();
-  void onSync(const SyncBatch& batch);
+  void onSync(const SyncBatch& batch, bool key_counts_fresh);
   void execute(core::Actions actions);
   void putState(const core::act::PutState& a);
   void flushStateQueue(const std::string& key);
@@ -72,6 +94,21 @@ class CallSession {
   void scheduleWakeup(TimeMs at);
   void scheduleDelayedLeave(const boost::json::object& leave_content, std::function<void()> then);
   void restartDelayedLeave();
+  // E2EE (issue #13).
+  Status openOlm();
+  void uploadKeys(std::optional<std::int64_t> server_count, std::optional<bool> fallback_unused,
+                  std::function<void()> then);
+  void persistOlm();
+  void onToDevice(const core::ToDeviceMessage& m);
+  void deliverDecrypted(crypto::OlmMachine::Decrypted d);
+  void queryKeys(const std::string& user_id, std::function<void()> then);
+  void releaseHeld(const std::string& sender);
+  // Encrypt when an Olm session with the device exists (after /keys/query and /keys/claim as needed),
+  // Plaintext when the device publishes no keys, Fail when it has keys but no session could be made.
+  enum class OlmRoute : std::uint8_t { Encrypt, Plaintext, Fail };
+  void prepareOlm(const std::string& user_id, const std::string& device_id,
+                  std::function<void(OlmRoute)> then);
+  void sendFront(const std::string& key, OlmRoute route);
   void whenIdle(std::function<void()> done);
   void checkIdle();
 
@@ -109,6 +146,25 @@ class CallSession {
   std::map<std::string, bool> device_busy_;
   std::size_t outstanding_{0};
   std::vector<std::function<void()>> idle_waiters_;
+
+  // E2EE.
+  std::unique_ptr<crypto::OlmMachine> olm_;
+  bool room_encrypted_{false};
+  bool upload_in_flight_{false};
+  std::uint64_t plaintext_in_encrypted_room_{0};
+  std::uint64_t plaintext_sent_in_encrypted_room_{0};
+  std::set<std::string> queried_users_;  // device keys fetched (and not changed since, per device_lists)
+  std::map<std::string, std::vector<std::function<void()>>> query_waiters_;  // user -> waiting on /keys/query
+  std::map<std::string, std::vector<std::function<void()>>> claim_waiters_;  // user\ndevice -> /keys/claim
+  std::uint64_t upload_epoch_{0};  // uploads completed: /sync key counts requested before the last are stale
+  std::uint64_t olm_warnings_{0};
+  // Per sender, messages held until its device keys are known (decrypted ones to verify, and everything after
+  // them so the order holds). Bounded: kMaxHeldPerSender each, kMaxHeldSenders senders.
+  struct Held {
+    std::optional<crypto::OlmMachine::Decrypted> decrypted;
+    core::ToDeviceMessage plain;
+  };
+  std::map<std::string, std::deque<Held>> held_;
 
   // MSC4140.
   bool delayed_supported_{false};

@@ -186,4 +186,16 @@ void Client::turnServer(Reply cb) {
   call("GET", std::string(kV3) + "/voip/turnServer", std::nullopt, std::move(cb));
 }
 
+void Client::keysUpload(json::object body, Reply cb) {
+  call("POST", std::string(kV3) + "/keys/upload", std::move(body), std::move(cb));
+}
+
+void Client::keysQuery(json::object body, Reply cb) {
+  call("POST", std::string(kV3) + "/keys/query", std::move(body), std::move(cb));
+}
+
+void Client::keysClaim(json::object body, Reply cb) {
+  call("POST", std::string(kV3) + "/keys/claim", std::move(body), std::move(cb));
+}
+
 }  // namespace chorus::matrix

@@ -39,6 +39,10 @@ class Client {
   // MSC4140 management: action is "restart", "cancel" or "send".
   void delayedEventAction(const std::string& delay_id, const std::string& action, Reply cb);
   void turnServer(Reply cb);
+  // E2EE key endpoints (bodies built by crypto::OlmMachine).
+  void keysUpload(boost::json::object body, Reply cb);
+  void keysQuery(boost::json::object body, Reply cb);
+  void keysClaim(boost::json::object body, Reply cb);
 
   // Any request; errors become Error{code, "M_ERRCODE: message"}; 429 and transport/5xx errors are retried.
   void call(const std::string& method, const std::string& path, std::optional<boost::json::object> body,

@@ -273,6 +273,27 @@ Result<SyncBatch> parseSyncResponse(const json::object& root, std::size_t* skipp
           std::string(type->as_string()), std::string(sender->as_string()), content->as_object()});
     }
   }
+  if (const auto* counts = root.if_contains("device_one_time_keys_count"); counts && counts->is_object()) {
+    if (const auto* n = counts->as_object().if_contains("signed_curve25519"); n && n->is_int64()) {
+      batch.one_time_key_count = n->as_int64();
+    }
+  }
+  if (const auto* fb = root.if_contains("device_unused_fallback_key_types"); fb && fb->is_array()) {
+    bool unused = false;
+    for (const auto& t : fb->as_array())
+      unused = unused || (t.is_string() && t.as_string() == "signed_curve25519");
+    batch.fallback_key_unused = unused;
+  }
+  if (const auto* dl = root.if_contains("device_lists"); dl && dl->is_object()) {
+    if (const auto* ch = dl->as_object().if_contains("changed"); ch && ch->is_array()) {
+      for (const auto& u : ch->as_array()) {
+        if (batch.device_lists_changed.size() >= 4096) break;
+        if (u.is_string() && !u.as_string().empty() && u.as_string().size() <= 255) {
+          batch.device_lists_changed.emplace_back(u.as_string());
+        }
+      }
+    }
+  }
   if (skipped_events) *skipped_events = skipped;
   return batch;
 }

@@ -30,6 +30,11 @@ struct SyncBatch {
   std::set<std::string> invite;
   std::set<std::string> leave;
   std::vector<core::ToDeviceMessage> to_device;
+  // E2EE (issue #13): device_one_time_keys_count.signed_curve25519, whether device_unused_fallback_key_types
+  // lists signed_curve25519 (nullopt: the field is absent), and device_lists.changed (bounded).
+  std::optional<std::int64_t> one_time_key_count;
+  std::optional<bool> fallback_key_unused;
+  std::vector<std::string> device_lists_changed;
 };
 
 // Lenient like a client must be: malformed events are skipped (and counted), not fatal; invalid UTF-8 is
