@@ -332,6 +332,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     auto* s = slotOf(rtc);
     if (!s) return;
     InboundRtp in{info.ssrc, info.payload_type, info.seq, info.timestamp, info.marker, info.mid, info.rid};
+    in.transport_seq = info.transport_seq;
     router_.onRtp(s->id, in, packet, now);
   }
   void onPeerRtcp(io::WebRtcPeer& rtc, media::MutableByteSpan packet, TimeMs now) override {
@@ -763,6 +764,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"upstream_nacks_sent", st.upstream_nacks_sent},
                    {"upstream_recovered", st.upstream_recovered},
                    {"sender_reports_forwarded", st.sender_reports_forwarded},
+                   {"transport_cc_packets", st.transport_cc_packets},
+                   {"transport_cc_feedbacks_sent", st.transport_cc_feedbacks_sent},
                    {"offers_sent", offers_sent_},
                    {"not_negotiated_drops", not_negotiated_drops_},
                    {"sync_events_skipped", link_.syncEventsSkipped()},

@@ -417,10 +417,12 @@ bool isSctpProfile(std::string_view proto) noexcept {
   return proto == "UDP/DTLS/SCTP" || proto == "DTLS/SCTP";
 }
 
-bool keptFeedback(std::string_view fb) noexcept {
-  // No transport-cc: the focus sends no transport-wide feedback, and a sender that negotiated it without
-  // getting any holds its bandwidth estimate near the minimum (Chromium then never sends its full simulcast
-  // layer). Without it the sender estimates from loss in our receiver reports.
+// transport-cc (draft-holmer-rmcat-transport-wide-cc-extensions-01) only where the participant sends and also
+// offered the transport-wide sequence number extension: the focus's router then sends transport-wide feedback
+// for every packet it receives (a sender that negotiated it without getting any would hold its estimate near
+// the minimum). Our own send sections do not carry the extension yet, so they do not ask for feedback.
+bool keptFeedback(std::string_view fb, bool transport_cc) noexcept {
+  if (fb == "transport-cc") return transport_cc;
   return fb == "nack" || fb == "nack pli" || fb == "ccm fir" || fb == "goog-remb";
 }
 
@@ -476,8 +478,9 @@ void noteExtmapIds(SdpNegotiatedSection& sec) {
   }
 }
 
-bool keptExtension(std::string_view uri) noexcept {
-  return uri == kExtMid || uri == kExtRid || uri == kExtRepairedRid;  // no transport-cc: see keptFeedback()
+bool keptExtension(std::string_view uri, bool recv) noexcept {
+  if (uri == kExtTransportCc) return recv;  // see keptFeedback()
+  return uri == kExtMid || uri == kExtRid || uri == kExtRepairedRid;
 }
 
 void writeRtpmap(std::string& s, const SdpCodec& c) {
@@ -660,11 +663,12 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     sec.codec.clock_rate = codec->clock_rate;
     sec.codec.channels = codec->channels;
     sec.codec.fmtp = codec->fmtp;
-    for (const auto& fb : codec->rtcp_fb) {
-      if (keptFeedback(fb)) sec.codec.rtcp_fb.push_back(fb);
-    }
     sec.rtcp_rsize = m.rtcp_rsize;
     sec.recv = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;
+    const bool transport_cc = sec.recv && m.extmapId(kExtTransportCc) != 0;
+    for (const auto& fb : codec->rtcp_fb) {
+      if (keptFeedback(fb, transport_cc)) sec.codec.rtcp_fb.push_back(fb);
+    }
     const bool peer_receives = m.direction == SdpDirection::RecvOnly || m.direction == SdpDirection::SendRecv;
     if (prev != nullptr && prev->send && peer_receives) {
       sec.send = true;
@@ -672,7 +676,7 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     }
     if (sec.recv || !sec.send) {  // a pure send section carries no header extensions
       for (const auto& e : m.extmaps) {
-        if (keptExtension(e.uri)) sec.extmaps.push_back(e);
+        if (keptExtension(e.uri, sec.recv)) sec.extmaps.push_back(e);
       }
       noteExtmapIds(sec);
     }

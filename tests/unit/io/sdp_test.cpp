@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -91,9 +92,11 @@ TEST(Sdp, AnswersChromiumOffer) {
   EXPECT_TRUE(has(sdp, "a=sctp-port:5000"));
   EXPECT_TRUE(has(sdp, "a=max-message-size:262144"));
   EXPECT_TRUE(has(sdp, "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"));
-  // The focus sends no transport-wide feedback, so it does not negotiate transport-cc (see keptFeedback()).
-  EXPECT_FALSE(has(sdp, "transport-wide-cc"));
-  EXPECT_FALSE(has(sdp, "transport-cc"));
+  // transport-cc on what the participant sends: the extension and the feedback (the router sends it).
+  EXPECT_TRUE(
+      has(sdp, "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"));
+  EXPECT_TRUE(has(sdp, "a=rtcp-fb:111 transport-cc"));
+  EXPECT_TRUE(has(sdp, "a=rtcp-fb:96 transport-cc"));
   EXPECT_FALSE(has(sdp, "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"));
   EXPECT_TRUE(has(sdp, "a=rtpmap:111 opus/48000/2"));
   EXPECT_TRUE(has(sdp, "a=fmtp:111 minptime=10;useinbandfec=1"));
@@ -103,12 +106,54 @@ TEST(Sdp, AnswersChromiumOffer) {
   EXPECT_TRUE(a->sections[0].accepted && a->sections[1].accepted && a->sections[2].accepted);
   EXPECT_EQ(a->sections[0].payload_type, 111);
   EXPECT_EQ(a->sections[1].mid_ext_id, 4);
+  EXPECT_EQ(a->sections[0].transport_cc_ext_id, 3);
+  EXPECT_EQ(a->sections[1].transport_cc_ext_id, 3);
   EXPECT_EQ(a->sections[2].remote_sctp_port, 5000);
   // The answer is itself valid input for our parser.
   auto back = parseSdp(sdp);
   ASSERT_TRUE(back);
   EXPECT_TRUE(back->ice_lite);
   EXPECT_EQ(back->media.size(), 3u);
+}
+
+// transport-cc is kept only on sections the participant sends on, and only with the extension offered there:
+// a receive-only section (the focus does not stamp transport-wide sequence numbers yet) and a section that
+// offers the feedback without the extension get neither.
+TEST(Sdp, TransportCcOnlyWhereTheParticipantSendsWithTheExtension) {
+  auto section = [](const std::string& mid, const std::string& dir, bool ext) {
+    return "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:" + mid + "\r\na=" + dir +
+           "\r\na=rtcp-mux\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n" +
+           (ext ? "a=extmap:3 " + std::string(kExtTransportCc) + "\r\n" : std::string()) +
+           "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 transport-cc\r\n" +
+           "a=rtcp-fb:96 goog-remb\r\n";
+  };
+  const std::string offer =
+      "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE s r n\r\n"
+      "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n"
+      "a=fingerprint:sha-256 AA:BB\r\na=setup:actpass\r\n" +
+      section("s", "sendonly", true) + section("r", "recvonly", true) + section("n", "sendonly", false);
+  auto s = parseSdp(offer);
+  ASSERT_TRUE(s);
+  auto a = buildSdpAnswer(*s, params());
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->sections.size(), 3u);
+  const auto fb = [](const SdpNegotiatedSection& sec) {
+    return std::find(sec.codec.rtcp_fb.begin(), sec.codec.rtcp_fb.end(), "transport-cc") !=
+           sec.codec.rtcp_fb.end();
+  };
+  EXPECT_EQ(a->sections[0].transport_cc_ext_id, 3);
+  EXPECT_TRUE(fb(a->sections[0]));
+  EXPECT_EQ(a->sections[1].transport_cc_ext_id, 0);
+  EXPECT_FALSE(fb(a->sections[1]));
+  EXPECT_EQ(a->sections[2].transport_cc_ext_id, 0);
+  EXPECT_FALSE(fb(a->sections[2]));
+  // The other feedback stays; the written answer has the lines for the sending section only.
+  EXPECT_EQ(a->sections[1].codec.rtcp_fb, (std::vector<std::string>{"nack", "goog-remb"}));
+  auto back = parseSdp(a->sdp);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->media[0].extmapId(kExtTransportCc), 3);
+  EXPECT_EQ(back->media[1].extmapId(kExtTransportCc), 0);
+  EXPECT_EQ(back->media[2].extmapId(kExtTransportCc), 0);
 }
 
 TEST(Sdp, AnswersWebrtcbinOfferWithSsrcsAndBundleOnly) {
