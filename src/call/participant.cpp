@@ -568,6 +568,7 @@ void Participant::stop(const std::string& why, bool terminate) {
     counters["plaintext_in_encrypted_room"] = e.plaintext_in_encrypted_room;
     counters["plaintext_sent_in_encrypted_room"] = e.plaintext_sent_in_encrypted_room;
     counters["olm_sessions_created"] = e.olm_sessions_created;
+    counters["olm_sessions_unwedged"] = e.olm_sessions_unwedged;
   }
   json::object summary{{"event", "summary"}, {"peers", peersJson(true)}, {"signalling", counters}};
   if (auto f = focusJson(); !f.is_null()) summary["focus"] = std::move(f);

@@ -767,7 +767,12 @@ Result<OlmMachine::Decrypted> OlmMachine::decrypt(std::string_view sender, const
     }
   }
   if (!plaintext) {
-    if (type != 0) return refuse(&C::undecryptable, Code::DataLoss, "no Olm session decrypts the message");
+    if (type != 0) {
+      if (const DeviceKeys* d = deviceByCurve(sender, their_key); d && wedged_.size() < kMaxWedged) {
+        wedged_.emplace(d->user_id, d->device_id);
+      }
+      return refuse(&C::undecryptable, Code::DataLoss, "no Olm session decrypts the message");
+    }
     auto inbound = OlmSession::createInbound(account_, their_key, *body);
     if (!inbound) return refuse(&C::undecryptable, Code::DataLoss, "cannot create an inbound Olm session");
     auto pt = inbound->decrypt(0, *body);
@@ -796,6 +801,12 @@ Result<OlmPayload> OlmMachine::accept(Decrypted decrypted) {
   if (decrypted.payload.sender_device.empty()) decrypted.payload.sender_device = d->device_id;
   ++counters_.olm_decrypted;
   return std::move(decrypted.payload);
+}
+
+std::vector<std::pair<std::string, std::string>> OlmMachine::takeWedged() {
+  std::vector<std::pair<std::string, std::string>> out(wedged_.begin(), wedged_.end());
+  wedged_.clear();
+  return out;
 }
 
 void OlmMachine::rejectUnverified() {

@@ -173,6 +173,11 @@ class OlmMachine {
   // (query them and call again, or drop with rejectUnverified()). Anything else: counted in olm_failures.
   Result<OlmPayload> accept(Decrypted decrypted);
   void rejectUnverified();
+  // Devices whose session is wedged: a normal message from their (known) curve25519 key that none of our
+  // sessions decrypts, e.g. after we lost state. The spec's remedy: a new outbound session (/keys/claim, then
+  // addClaimResult, which makes it the session used) and an m.dummy over it. At most kMaxWedged are kept.
+  std::vector<std::pair<std::string, std::string>> takeWedged();
+  static constexpr std::size_t kMaxWedged = 64;
 
  private:
   OlmMachine(std::string user_id, std::string device_id, OlmMachineConfig config, OlmAccount account);
@@ -210,6 +215,7 @@ class OlmMachine {
   std::size_t device_count_{0};
   std::map<std::string, Peer, std::less<>> peers_;  // their curve25519 -> sessions
   std::uint64_t use_counter_{0};
+  std::set<std::pair<std::string, std::string>> wedged_;
   std::deque<std::uint64_t> replay_order_;
   std::set<std::uint64_t> replay_set_;
   OlmCounters counters_;

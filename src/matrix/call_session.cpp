@@ -137,6 +137,9 @@ void CallSession::onSync(const SyncBatch& batch, bool key_counts_fresh) {
     notify_(core::act::Warning{"we are no longer in room " + room_id_});
   }
   for (const auto& m : batch.to_device) onToDevice(m);
+  if (olm_) {
+    for (const auto& [user, device] : olm_->takeWedged()) unwedge(user, device);
+  }
   persistOlm();
 }
 
@@ -535,6 +538,39 @@ void CallSession::prepareOlm(const std::string& user_id, const std::string& devi
   after_query();
 }
 
+void CallSession::unwedge(const std::string& user_id, const std::string& device_id) {
+  // The spec: a new session and an m.dummy over it, at most once an hour per device (here: every 10 minutes,
+  // and for at most 256 devices in the table), so a peer that sends junk cannot make us claim keys in a loop.
+  constexpr TimeMs kUnwedgeIntervalMs = 10 * 60 * 1000;
+  const std::string key = user_id + "\n" + device_id;
+  const TimeMs now = clock_.nowMs();
+  if (auto it = unwedged_at_.find(key); it != unwedged_at_.end() && now - it->second < kUnwedgeIntervalMs)
+    return;
+  if (unwedged_at_.size() >= 256) {
+    for (auto it = unwedged_at_.begin(); it != unwedged_at_.end();) {
+      it = now - it->second >= kUnwedgeIntervalMs ? unwedged_at_.erase(it) : std::next(it);
+    }
+    if (unwedged_at_.size() >= 256) return;
+  }
+  unwedged_at_[key] = now;
+  CHORUS_LOG(Info, "matrix",
+             "Olm session with " << user_id << " " << device_id << " is wedged; making a new one");
+  client_.keysClaim(crypto::OlmMachine::keysClaimBody({{user_id, device_id}}),
+                    [this, user_id, device_id](Result<json::object> r) {
+                      if (!r || olm_->addClaimResult(*r) == 0) {
+                        CHORUS_LOG(Warn, "matrix", "could not make a new Olm session with " << device_id);
+                        return;
+                      }
+                      auto dummy = olm_->encrypt(user_id, device_id, "m.dummy", json::object{});
+                      persistOlm();
+                      if (!dummy) return;
+                      ++sessions_unwedged_;
+                      json::object messages{{user_id, json::object{{device_id, std::move(*dummy)}}}};
+                      client_.sendToDevice(std::string(crypto::kEncryptedEventType), client_.newTxnId(),
+                                           std::move(messages), [](Result<json::object>) {});
+                    });
+}
+
 E2eeCounters CallSession::e2eeCounters() const {
   E2eeCounters c;
   if (olm_) {
@@ -542,6 +578,7 @@ E2eeCounters CallSession::e2eeCounters() const {
     c.olm_encrypted_sent = olm_->counters().olm_encrypted_sent;
     c.olm_failures = olm_->counters().olm_failures;
     c.olm_sessions_created = olm_->counters().sessions_outbound + olm_->counters().sessions_inbound;
+    c.olm_sessions_unwedged = sessions_unwedged_;
   }
   c.plaintext_in_encrypted_room = plaintext_in_encrypted_room_;
   c.plaintext_sent_in_encrypted_room = plaintext_sent_in_encrypted_room_;

@@ -50,7 +50,8 @@ struct E2eeCounters {
   std::uint64_t olm_failures{0};
   std::uint64_t plaintext_in_encrypted_room{0};  // plaintext m.call.* received while the room is encrypted
   std::uint64_t plaintext_sent_in_encrypted_room{0};  // to devices without keys (a focus)
-  std::uint64_t olm_sessions_created{0};  // new Olm sessions (outbound from /keys/claim + inbound pre-key)
+  std::uint64_t olm_sessions_created{0};   // new Olm sessions (outbound from /keys/claim + inbound pre-key)
+  std::uint64_t olm_sessions_unwedged{0};  // wedged sessions replaced (new session + m.dummy)
 };
 
 class CallSession {
@@ -103,6 +104,7 @@ class CallSession {
   void deliverDecrypted(crypto::OlmMachine::Decrypted d);
   void queryKeys(const std::string& user_id, std::function<void()> then);
   void releaseHeld(const std::string& sender);
+  void unwedge(const std::string& user_id, const std::string& device_id);
   // Encrypt when an Olm session with the device exists (after /keys/query and /keys/claim as needed),
   // Plaintext when the device publishes no keys, Fail when it has keys but no session could be made.
   enum class OlmRoute : std::uint8_t { Encrypt, Plaintext, Fail };
@@ -158,6 +160,8 @@ class CallSession {
   std::map<std::string, std::vector<std::function<void()>>> claim_waiters_;  // user\ndevice -> /keys/claim
   std::uint64_t upload_epoch_{0};  // uploads completed: /sync key counts requested before the last are stale
   std::uint64_t olm_warnings_{0};
+  std::map<std::string, TimeMs> unwedged_at_;  // user\ndevice -> when we last made a new session (bounded)
+  std::uint64_t sessions_unwedged_{0};
   // Per sender, messages held until its device keys are known (decrypted ones to verify, and everything after
   // them so the order holds). Bounded: kMaxHeldPerSender each, kMaxHeldSenders senders.
   struct Held {

@@ -349,6 +349,58 @@ TEST(OlmMachineTest, StateSurvivesARestartEncryptedAtRest) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(OlmMachineTest, AWedgedSessionIsReplacedByANewOneAndAnMDummy) {
+  const std::string dir = tempDir();
+  const std::string key(kStateKeyBytes, 'k');
+  const std::string path = dir + "/bob.state";
+  KeyServer server;
+  auto alice = OlmMachine::create("@alice:hs", "ALICE").value();
+  auto bob = OlmMachine::open(path, key, "@bob:hs", "BOB").value();
+  server.upload(*alice);
+  server.upload(*bob);
+  alice->addQueryResult(server.query());
+  bob->addQueryResult(server.query());
+  ASSERT_TRUE(bob->save().has_value());  // bob's "backup": alice's keys, no session yet
+
+  ASSERT_EQ(alice->addClaimResult(server.claim("@bob:hs", "BOB")), 1u);
+  auto first = alice->encrypt("@bob:hs", "BOB", "m.call.invite", invite()).value();
+  ASSERT_TRUE(bob->accept(bob->decrypt("@alice:hs", first).value()).has_value());
+  auto reply = bob->encrypt("@alice:hs", "ALICE", "m.call.answer", json::object{}).value();
+  ASSERT_TRUE(alice->accept(alice->decrypt("@bob:hs", reply).value()).has_value());
+  EXPECT_TRUE(bob->takeWedged().empty());
+
+  // Bob comes back from the older state: alice's normal messages no longer decrypt; the device is wedged.
+  bob.reset();
+  bob = OlmMachine::open(path, key, "@bob:hs", "BOB").value();
+  auto lost = alice->encrypt("@bob:hs", "BOB", "m.call.candidates", json::object{}).value();
+  EXPECT_EQ(lost.at("ciphertext").at(bob->identityKeys().curve25519).at("type").as_int64(), 1);
+  EXPECT_FALSE(bob->decrypt("@alice:hs", lost).has_value());
+  auto wedged = bob->takeWedged();
+  ASSERT_EQ(wedged.size(), 1u);
+  EXPECT_EQ(wedged[0], std::make_pair(std::string("@alice:hs"), std::string("ALICE")));
+  EXPECT_TRUE(bob->takeWedged().empty());
+
+  // The remedy: a new session to alice and an m.dummy over it; alice's next message uses that session.
+  ASSERT_EQ(bob->addClaimResult(server.claim("@alice:hs", "ALICE")), 1u);
+  auto dummy = bob->encrypt("@alice:hs", "ALICE", "m.dummy", json::object{}).value();
+  auto got = alice->accept(alice->decrypt("@bob:hs", dummy).value());
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->type, "m.dummy");
+  auto again = alice->encrypt("@bob:hs", "BOB", "m.call.candidates", json::object{{"n", 2}}).value();
+  auto ok = bob->decrypt("@alice:hs", again);
+  ASSERT_TRUE(ok.has_value()) << ok.error().toString();
+  EXPECT_EQ(bob->accept(std::move(*ok))->content.at("n").as_int64(), 2);
+  // A stranger's undecryptable messages (unknown device) never make a claim.
+  auto eve = OlmMachine::create("@eve:hs", "EVE").value();
+  json::object junk{{"algorithm", kOlmAlgorithm},
+                    {"sender_key", eve->identityKeys().curve25519},
+                    {"ciphertext", json::object{{bob->identityKeys().curve25519,
+                                                 json::object{{"type", 1}, {"body", "AwogAAAA"}}}}}};
+  EXPECT_FALSE(bob->decrypt("@eve:hs", junk).has_value());
+  EXPECT_TRUE(bob->takeWedged().empty());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(OlmMachineTest, KeyFilesMustBePrivateAndPassphrasesDerive) {
   const std::string dir = tempDir();
   {
