@@ -41,7 +41,7 @@ def summary(p):
 
 def main():
     res = Results()
-    hs = Homeserver(CHORUS, ["alice", "bob", "mallory"])
+    hs = Homeserver(CHORUS, ["alice", "bob", "mallory", "carol", "dave"])
     procs = {}
     data = {u: tempfile.mkdtemp(prefix="chorus-olm-%s-" % u, dir=hs.dir) for u in ("alice", "bob")}
     try:
@@ -138,6 +138,24 @@ def main():
                     alice["olm_failures"], hostile_sent[0]))
         res.check("all call signalling went over Olm; hostile ciphertexts counted; bob reused his sessions",
                   counters)
+
+        def without_e2ee():
+            # dave runs with --no-e2ee (no keys): carol, with E2EE, falls back to plaintext for him, and both
+            # still get media; the fallback is counted on both sides of carol's summary.
+            procs["carol"] = Participant(CHORUS, hs, "carol", room, ["--create"])
+            procs["dave"] = Participant(CHORUS, hs, "dave", room, ["--no-e2ee"])
+            media_both_ways(procs["carol"], procs["dave"], "@carol:localhost", "@dave:localhost")
+            carol = summary(procs["carol"])
+            dave = summary(procs["dave"])
+            print("   carol: plaintext_sent %s, plaintext_in %s, olm_encrypted_sent %s; dave: olm_decrypted %s" % (
+                carol.get("plaintext_sent_in_encrypted_room"), carol.get("plaintext_in_encrypted_room"),
+                carol.get("olm_encrypted_sent"), dave.get("olm_decrypted")))
+            if not (carol["plaintext_sent_in_encrypted_room"] > 0 and carol["plaintext_in_encrypted_room"] > 0
+                    and carol["olm_encrypted_sent"] == 0 and dave["olm_decrypted"] == 0
+                    and dave["olm_encrypted_sent"] == 0):
+                raise AssertionError("carol %s / dave %s" % (carol, dave))
+        res.check("--no-e2ee: a participant without keys still calls in plaintext, counted by the other side",
+                  without_e2ee)
     finally:
         for p in procs.values():
             p.stop()
