@@ -1,8 +1,8 @@
 // libFuzzer target: the E2EE key endpoints of `chorus hs` (issue #13). An input is
 //   <endpoint byte><body>
-// and runs through Router::handle as alice (device ALICE) of a fixture in which alice and bob have uploaded
-// device keys, one-time keys and a fallback key, so that query and claim reach stored keys. Endpoints:
-// /keys/upload, /keys/query, /keys/claim, /keys/changes?from=<body>, PUT /devices/ALICE, DELETE
+// and runs through ClientApi::handle as alice (device ALICE) of a fixture in which alice and bob have
+// uploaded device keys, one-time keys and a fallback key, so that query and claim reach stored keys.
+// Endpoints: /keys/upload, /keys/query, /keys/claim, /keys/changes?from=<body>, PUT /devices/ALICE, DELETE
 // /devices/BOB2, POST /delete_devices. With the byte's top bit set, alice's /sync follows. Must never crash,
 // and every answer must be strictly valid JSON.
 #include <cstddef>
@@ -17,8 +17,8 @@
 #include <boost/json.hpp>
 
 #include "base/clock.hpp"
+#include "hs/api/client_api.hpp"
 #include "hs/api/notifier.hpp"
-#include "hs/api/router.hpp"
 #include "hs/config.hpp"
 #include "hs/service/homeserver.hpp"
 #include "hs/store/store.hpp"
@@ -43,7 +43,7 @@ struct Fixture {
     store = std::make_unique<Store>(cfg.data_dir, cfg.synchronous);
     hs = std::make_unique<Homeserver>(cfg, *store, clock, nullptr);
     notifier = std::make_unique<Notifier>(ioc);
-    router = std::make_unique<Router>(*hs, *notifier, cfg, clock);
+    api = std::make_unique<ClientApi>(*hs, *notifier, cfg, clock);
     if (!hs->createUser("alice", "pw", false) || !hs->createUser("bob", "pw", false)) std::abort();
     alice = login("alice", "ALICE");
     const std::string bob = login("bob", "BOB");
@@ -79,14 +79,14 @@ struct Fixture {
     return std::string(json::parse(r.body).at("access_token").as_string());
   }
   ~Fixture() {
-    router.reset();
+    api.reset();
     std::error_code ec;
     std::filesystem::remove_all(cfg.data_dir, ec);
   }
 
   HttpResponse run(HttpRequest req) {
     HttpResponse out;
-    asio::co_spawn(ioc, router->handle(std::move(req)), [&](std::exception_ptr e, HttpResponse r) {
+    asio::co_spawn(ioc, api->handle(std::move(req)), [&](std::exception_ptr e, HttpResponse r) {
       if (e) std::abort();
       out = std::move(r);
     });
@@ -101,7 +101,7 @@ struct Fixture {
   std::unique_ptr<Store> store;
   std::unique_ptr<Homeserver> hs;
   std::unique_ptr<Notifier> notifier;
-  std::unique_ptr<Router> router;
+  std::unique_ptr<ClientApi> api;
   std::string alice;
 };
 

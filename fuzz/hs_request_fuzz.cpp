@@ -1,6 +1,6 @@
 // libFuzzer target: the homeserver's request path without sockets. An input is
 //   <method byte><flags byte><target>\n<body>
-// and runs through Router::handle (path parsing, percent-decoding, authentication, JSON bodies, the Matrix
+// and runs through ClientApi::handle (path parsing, percent-decoding, authentication, JSON bodies, the Matrix
 // rules and the SQLite store) as user alice of a small fixture. "{room}" in the target is alice's room.
 // Must never crash, and every answer must be strictly valid JSON (issue #10: one stored invalid byte stopped
 // every client's /sync).
@@ -16,8 +16,8 @@
 #include <boost/json.hpp>
 
 #include "base/clock.hpp"
+#include "hs/api/client_api.hpp"
 #include "hs/api/notifier.hpp"
-#include "hs/api/router.hpp"
 #include "hs/config.hpp"
 #include "hs/service/homeserver.hpp"
 #include "hs/store/store.hpp"
@@ -44,7 +44,7 @@ struct Fixture {
     store = std::make_unique<Store>(cfg.data_dir, cfg.synchronous);
     hs = std::make_unique<Homeserver>(cfg, *store, clock, nullptr);
     notifier = std::make_unique<Notifier>(ioc);
-    router = std::make_unique<Router>(*hs, *notifier, cfg, clock);
+    api = std::make_unique<ClientApi>(*hs, *notifier, cfg, clock);
     if (!hs->createUser("alice", "pw", false)) std::abort();
     auto login = run({"POST", "/_matrix/client/v3/login", "",
                       R"({"type":"m.login.password","user":"alice","password":"pw"})", ""});
@@ -54,15 +54,15 @@ struct Fixture {
     room_id = std::string(json::parse(room.body).at("room_id").as_string());
   }
   ~Fixture() {
-    router.reset();
+    api.reset();
     std::error_code ec;
     std::filesystem::remove_all(cfg.data_dir, ec);
   }
 
   HttpResponse run(HttpRequest req) {
     HttpResponse out;
-    asio::co_spawn(ioc, router->handle(std::move(req)), [&](std::exception_ptr e, HttpResponse r) {
-      if (e) std::abort();  // Router::handle turns every error into a response
+    asio::co_spawn(ioc, api->handle(std::move(req)), [&](std::exception_ptr e, HttpResponse r) {
+      if (e) std::abort();  // ClientApi::handle turns every error into a response
       out = std::move(r);
     });
     ioc.restart();
@@ -76,7 +76,7 @@ struct Fixture {
   std::unique_ptr<Store> store;
   std::unique_ptr<Homeserver> hs;
   std::unique_ptr<Notifier> notifier;
-  std::unique_ptr<Router> router;
+  std::unique_ptr<ClientApi> api;
   std::string token;
   std::string room_id;
 };

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -51,11 +52,14 @@ inline Unexpected fail(Error error) {
   return Unexpected{std::move(error)};
 }
 
-template <typename T>
+// E is the error type: base's Error by default; a layer may use its own (hs: MxError, a Matrix errcode and
+// HTTP status), which then converts implicitly, while base's Error is returned through fail().
+template <typename T, typename E = Error>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
-  Result(Unexpected u) : v_(std::in_place_index<1>, std::move(u.error)) {}
+  Result(Unexpected u) requires std::is_same_v<E, Error> : v_(std::in_place_index<1>, std::move(u.error)) {}
+  Result(E e) requires(!std::is_same_v<E, Error>) : v_(std::in_place_index<1>, std::move(e)) {}
 
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }
@@ -69,8 +73,8 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const { return std::get<1>(v_); }
-  Error& error() { return std::get<1>(v_); }
+  const E& error() const { return std::get<1>(v_); }
+  E& error() { return std::get<1>(v_); }
 
   template <typename U>
   T value_or(U&& fallback) const& {
@@ -78,20 +82,22 @@ class [[nodiscard]] Result {
   }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
-template <>
-class [[nodiscard]] Result<void> {
+template <typename E>
+class [[nodiscard]] Result<void, E> {
  public:
   Result() = default;
-  Result(Unexpected u) : error_(std::move(u.error)), ok_(false) {}
+  Result(Unexpected u) requires std::is_same_v<E, Error> : error_(std::move(u.error)), ok_(false) {}
+  Result(E e) requires(!std::is_same_v<E, Error>) : error_(std::move(e)), ok_(false) {}
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const { return error_; }
+  const E& error() const { return error_; }
+  E& error() { return error_; }
 
  private:
-  Error error_;
+  E error_;
   bool ok_{true};
 };
 

@@ -1,10 +1,12 @@
 #pragma once
-// A Matrix error (HTTP status + errcode + message) and MxResult<T>, the service layer's return type.
+// A Matrix error (HTTP status + errcode + message) and MxResult<T> = base Result<T, MxError>, the return type
+// of the service layer and of everything in hs that can fail with a Matrix error.
 #include <string>
 #include <utility>
-#include <variant>
 
 #include <boost/json.hpp>
+
+#include "base/result.hpp"
 
 namespace chorus::hs {
 
@@ -31,31 +33,13 @@ inline MxError invalidParam(std::string why) {
   return mxError(400, "M_INVALID_PARAM", std::move(why));
 }
 
+// The hs layers' result: base's Result with MxError as its error, so a service call returns either its value
+// or the Matrix error the client gets (errcode, HTTP status, extra fields).
 template <typename T>
-class [[nodiscard]] MxResult {
- public:
-  MxResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}
-  MxResult(MxError e) : v_(std::in_place_index<1>, std::move(e)) {}
-  bool has_value() const { return v_.index() == 0; }
-  explicit operator bool() const { return has_value(); }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const MxError& error() const { return std::get<1>(v_); }
-  MxError& error() { return std::get<1>(v_); }
-
- private:
-  std::variant<T, MxError> v_;
-};
-
-struct Unit {};
-using MxStatus = MxResult<Unit>;
+using MxResult = Result<T, MxError>;
+using MxStatus = Result<void, MxError>;
 inline MxStatus mxOk() {
-  return Unit{};
+  return MxStatus{};
 }
 
 }  // namespace chorus::hs

@@ -4,9 +4,9 @@
 #include <boost/asio/as_tuple.hpp>
 
 #include "base/log.hpp"
+#include "hs/api/client_api.hpp"
 #include "hs/api/http_server.hpp"
 #include "hs/api/notifier.hpp"
-#include "hs/api/router.hpp"
 #include "hs/service/homeserver.hpp"
 #include "hs/store/store.hpp"
 
@@ -39,8 +39,8 @@ struct Server::Impl final : Homeserver::Listener {
         store(cfg.data_dir, cfg.synchronous),
         hs(cfg, store, clock, this),
         notifier(ioc),
-        router(hs, notifier, cfg, clock),
-        http(ioc, router, cfg),
+        api(hs, notifier, cfg, clock),
+        http(ioc, api, cfg),
         delayed_timer(ioc) {}
 
   void onUserWake(const std::string& user_id) override { notifier.wake(user_id); }
@@ -85,7 +85,7 @@ struct Server::Impl final : Homeserver::Listener {
   Store store;
   Homeserver hs;
   Notifier notifier;
-  Router router;
+  ClientApi api;
   HttpServer http;
   asio::steady_timer delayed_timer;
   bool reschedule_posted{false};

@@ -28,8 +28,8 @@ void addCors(http::response<http::string_body>& res) {
 }
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& ioc, Router& router, const Config& cfg)
-    : ioc_(ioc), router_(router), cfg_(cfg), acceptor_(ioc) {}
+HttpServer::HttpServer(asio::io_context& ioc, ClientApi& api, const Config& cfg)
+    : ioc_(ioc), api_(api), cfg_(cfg), acceptor_(ioc) {}
 
 Status HttpServer::listen(const std::string& host, std::uint16_t port) {
   boost::system::error_code ec;
@@ -227,7 +227,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, asio::ip::address 
       break;
     }
     auto req = parser.release();
-    stream.expires_never();  // a /sync long-poll may take its time; the router bounds it
+    stream.expires_never();  // a /sync long-poll may take its time; ClientApi bounds it
     HttpRequest hreq;
     hreq.method = std::string(req.method_string());
     hreq.target = std::string(req.target());
@@ -236,7 +236,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, asio::ip::address 
     hreq.remote = remote;
     const std::string method = hreq.method;
     const std::string target = hreq.target.substr(0, hreq.target.find('?'));  // no tokens in logs
-    HttpResponse hres = co_await router_.handle(std::move(hreq));
+    HttpResponse hres = co_await api_.handle(std::move(hreq));
     CHORUS_LOG(Debug, "hs", method << " " << target << " -> " << hres.status);
 
     http::response<http::string_body> res{static_cast<http::status>(hres.status), req.version()};

@@ -10,7 +10,7 @@
 #include <boost/beast/http/fields.hpp>
 
 #include "base/result.hpp"
-#include "hs/api/router.hpp"
+#include "hs/api/client_api.hpp"
 #include "hs/config.hpp"
 
 namespace chorus::hs {
@@ -18,7 +18,7 @@ namespace chorus::hs {
 class HttpServer {
  public:
   // Borrowed: all outlive the server.
-  HttpServer(boost::asio::io_context& ioc, Router& router, const Config& cfg);
+  HttpServer(boost::asio::io_context& ioc, ClientApi& api, const Config& cfg);
 
   // What connection caps and login limits count as one client: an IPv4 address (also when IPv4-mapped), or
   // the /64 prefix of an IPv6 address (one host usually owns a whole /64 and can pick any address in it).
@@ -42,7 +42,7 @@ class HttpServer {
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, boost::asio::ip::address peer);
 
   boost::asio::io_context& ioc_;
-  Router& router_;
+  ClientApi& api_;
   const Config& cfg_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_{0};

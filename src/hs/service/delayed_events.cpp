@@ -3,6 +3,7 @@
 #include "hs/service/homeserver.hpp"
 #include "hs/service/json_args.hpp"
 #include "hs/service/password.hpp"
+#include "hs/store/store.hpp"
 
 namespace chorus::hs {
 namespace json = boost::json;
@@ -37,7 +38,7 @@ MxResult<json::object> Homeserver::scheduleDelayed(const Auth& auth, const std::
                                                    const std::string& type,
                                                    const std::optional<std::string>& state_key,
                                                    const json::object& content, std::int64_t delay_ms,
-                                                   const std::string& txn_id, bool final_api) {
+                                                   const std::string& txn_id, bool final_api) try {
   if (type.empty() || type.size() > 255) return invalidParam("Invalid event type");
   const std::string kind = "delayed\n" + room_id;
   if (!txn_id.empty()) {
@@ -86,6 +87,8 @@ MxResult<json::object> Homeserver::scheduleDelayed(const Auth& auth, const std::
   txn.commit();
   delayed_changed_ = true;
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("scheduleDelayed", e);
 }
 
 MxResult<json::object> Homeserver::sendDelayedNow(DelayedRow& d) {
@@ -118,7 +121,7 @@ MxResult<json::object> Homeserver::sendDelayedNow(DelayedRow& d) {
 }
 
 MxResult<json::object> Homeserver::delayedAction(const Auth& auth, const std::string& delay_id,
-                                                 const std::string& action) {
+                                                 const std::string& action) try {
   if (action != "send" && action != "cancel" && action != "restart") {
     return invalidParam("'action' must be one of send, cancel, restart");
   }
@@ -145,9 +148,11 @@ MxResult<json::object> Homeserver::delayedAction(const Auth& auth, const std::st
   txn.commit();
   delayed_changed_ = true;
   return json::object{};
+} catch (const StoreError& e) {
+  return storeFailure("delayedAction", e);
 }
 
-MxResult<json::object> Homeserver::delayedList(const Auth& auth) {
+MxResult<json::object> Homeserver::delayedList(const Auth& auth) try {
   json::array scheduled, finalised;
   for (const auto& d : store_.delayedOfUser(auth.user_id)) {
     (d.status == "scheduled" ? scheduled : finalised).push_back(describe(d));
@@ -155,12 +160,16 @@ MxResult<json::object> Homeserver::delayedList(const Auth& auth) {
   json::object out{
       {"delayed_events", scheduled}, {"scheduled", scheduled}, {"finalised", std::move(finalised)}};
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("delayedList", e);
 }
 
-MxResult<json::object> Homeserver::delayedGet(const Auth& auth, const std::string& delay_id) {
+MxResult<json::object> Homeserver::delayedGet(const Auth& auth, const std::string& delay_id) try {
   auto d = store_.delayed(delay_id);
   if (!d || d->user_id != auth.user_id) return notFound("Unknown delayed event " + delay_id);
   return describe(*d);
+} catch (const StoreError& e) {
+  return storeFailure("delayedGet", e);
 }
 
 std::optional<std::int64_t> Homeserver::nextDelayedDue() {

@@ -7,6 +7,7 @@
 #include "base/log.hpp"
 #include "hs/service/json_args.hpp"
 #include "hs/service/password.hpp"
+#include "hs/store/store.hpp"
 
 namespace chorus::hs {
 namespace json = boost::json;
@@ -30,6 +31,11 @@ std::string Homeserver::userId(std::string_view localpart) const {
   return "@" + std::string(localpart) + ":" + cfg_.server_name;
 }
 
+MxError Homeserver::storeFailure(const char* where, const std::exception& e) {
+  CHORUS_LOG(Error, "hs", "store error in " << where << ": " << e.what());
+  return mxError(500, "M_UNKNOWN", "Internal server error (storage)");
+}
+
 void Homeserver::flushWakes() {
   auto wake = std::move(pending_wake_);
   pending_wake_.clear();
@@ -41,7 +47,7 @@ void Homeserver::flushWakes() {
 }
 
 MxResult<std::string> Homeserver::createUser(const std::string& localpart_in, const std::string& password,
-                                             bool admin, const std::string* password_hash) {
+                                             bool admin, const std::string* password_hash) try {
   std::string localpart = localpart_in;
   if (!localpart.empty() && localpart[0] == '@') {
     const auto colon = localpart.find(':');
@@ -59,19 +65,23 @@ MxResult<std::string> Homeserver::createUser(const std::string& localpart_in, co
   store_.insertUser(UserRow{uid, *hash, admin, localpart, ""}, clock_.nowMs());
   txn.commit();
   return uid;
+} catch (const StoreError& e) {
+  return storeFailure("createUser", e);
 }
 
-MxResult<json::object> Homeserver::registerAvailable(const std::string& username) {
+MxResult<json::object> Homeserver::registerAvailable(const std::string& username) try {
   if (!validLocalpart(username)) {
     return mxError(400, "M_INVALID_USERNAME", "user names may contain only a-z, 0-9, . _ = - / +");
   }
   if (store_.user(userId(username)))
     return mxError(400, "M_USER_IN_USE", userId(username) + " is already registered");
   return json::object{{"available", true}};
+} catch (const StoreError& e) {
+  return storeFailure("registerAvailable", e);
 }
 
 MxResult<json::object> Homeserver::registerRequest(const json::object& body,
-                                                   const std::string* password_hash) {
+                                                   const std::string* password_hash) try {
   if (!cfg_.open_registration) return forbidden("Registration is disabled on this server");
   auto auth = optObject(body, "auth");
   if (!auth) return auth.error();
@@ -119,9 +129,11 @@ MxResult<json::object> Homeserver::registerRequest(const json::object& body,
   out["access_token"] = token;
   out["device_id"] = dev;
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("registerRequest", e);
 }
 
-MxResult<Homeserver::LoginAttempt> Homeserver::loginPrepare(const json::object& body) {
+MxResult<Homeserver::LoginAttempt> Homeserver::loginPrepare(const json::object& body) try {
   auto type = reqString(body, "type");
   if (!type) return type.error();
   if (*type != "m.login.password") return mxError(400, "M_UNKNOWN", "unsupported login type " + *type);
@@ -161,13 +173,15 @@ MxResult<Homeserver::LoginAttempt> Homeserver::loginPrepare(const json::object& 
   a.device_id = *device_id;
   a.display_name = display->value_or("");
   return a;
+} catch (const StoreError& e) {
+  return storeFailure("loginPrepare", e);
 }
 
 bool Homeserver::checkPassword(const LoginAttempt& a) {
   return !a.password_hash.empty() && verifyPassword(a.password_hash, a.password);
 }
 
-MxResult<json::object> Homeserver::loginFinish(const LoginAttempt& a) {
+MxResult<json::object> Homeserver::loginFinish(const LoginAttempt& a) try {
   if (!store_.user(a.user_id)) return forbidden("Invalid username or password");  // deleted meanwhile
   const std::string dev = a.device_id.value_or(randomUpper(10));
   const std::string token = "syt_" + randomAlnum(40);
@@ -177,13 +191,17 @@ MxResult<json::object> Homeserver::loginFinish(const LoginAttempt& a) {
   txn.commit();
   return json::object{
       {"user_id", a.user_id}, {"access_token", token}, {"device_id", dev}, {"home_server", cfg_.server_name}};
+} catch (const StoreError& e) {
+  return storeFailure("loginFinish", e);
 }
 
-MxResult<json::object> Homeserver::login(const json::object& body) {
+MxResult<json::object> Homeserver::login(const json::object& body) try {
   auto a = loginPrepare(body);
   if (!a) return a.error();
   if (!checkPassword(*a)) return forbidden("Invalid username or password");
   return loginFinish(*a);
+} catch (const StoreError& e) {
+  return storeFailure("login", e);
 }
 
 std::string Homeserver::canonicalLoginName(std::string_view claimed) const {
@@ -193,7 +211,7 @@ std::string Homeserver::canonicalLoginName(std::string_view claimed) const {
   return uid;
 }
 
-MxResult<Auth> Homeserver::authenticate(const std::string& token) {
+MxResult<Auth> Homeserver::authenticate(const std::string& token) try {
   auto info = store_.token(token);
   if (!info) {
     MxError e = mxError(401, "M_UNKNOWN_TOKEN", "Unknown access token");
@@ -201,9 +219,11 @@ MxResult<Auth> Homeserver::authenticate(const std::string& token) {
     return e;
   }
   return Auth{info->user_id, info->device_id, token};
+} catch (const StoreError& e) {
+  return storeFailure("authenticate", e);
 }
 
-MxStatus Homeserver::logout(const Auth& auth, bool all) {
+MxStatus Homeserver::logout(const Auth& auth, bool all) try {
   auto txn = store_.begin();
   if (all) {
     for (const auto& d : store_.devices(auth.user_id)) store_.deleteDevice(auth.user_id, d.device_id);
@@ -220,9 +240,11 @@ MxStatus Homeserver::logout(const Auth& auth, bool all) {
   txn.commit();
   pending_wake_.insert(auth.user_id);  // ends its long-polls promptly
   return mxOk();
+} catch (const StoreError& e) {
+  return storeFailure("logout", e);
 }
 
-json::object Homeserver::devices(const Auth& auth) {
+MxResult<json::object> Homeserver::devices(const Auth& auth) try {
   json::array out;
   for (const auto& d : store_.devices(auth.user_id)) {
     json::object o{{"device_id", d.device_id}, {"last_seen_ts", d.last_seen_ts}};
@@ -230,9 +252,11 @@ json::object Homeserver::devices(const Auth& auth) {
     out.push_back(std::move(o));
   }
   return json::object{{"devices", std::move(out)}};
+} catch (const StoreError& e) {
+  return storeFailure("devices", e);
 }
 
-MxResult<json::object> Homeserver::device(const Auth& auth, const std::string& device_id) {
+MxResult<json::object> Homeserver::device(const Auth& auth, const std::string& device_id) try {
   for (const auto& d : store_.devices(auth.user_id)) {
     if (d.device_id != device_id) continue;
     json::object o{{"device_id", d.device_id}, {"last_seen_ts", d.last_seen_ts}};
@@ -240,10 +264,12 @@ MxResult<json::object> Homeserver::device(const Auth& auth, const std::string& d
     return o;
   }
   return notFound("Unknown device");
+} catch (const StoreError& e) {
+  return storeFailure("device", e);
 }
 
 MxResult<json::object> Homeserver::postFilter(const Auth& auth, const std::string& user_id,
-                                              const json::object& body) {
+                                              const json::object& body) try {
   if (user_id != auth.user_id) return forbidden("Cannot create filters for other users");
   if (auto room = optObject(body, "room"); !room) return room.error();
   // Identical filters share one id (clients post theirs on every start), so the table stays small.
@@ -254,10 +280,12 @@ MxResult<json::object> Homeserver::postFilter(const Auth& auth, const std::strin
   const std::int64_t id = store_.insertFilter(auth.user_id, text);
   txn.commit();
   return json::object{{"filter_id", std::to_string(id)}};
+} catch (const StoreError& e) {
+  return storeFailure("postFilter", e);
 }
 
 MxResult<json::object> Homeserver::getFilter(const Auth& auth, const std::string& user_id,
-                                             const std::string& id) {
+                                             const std::string& id) try {
   if (user_id != auth.user_id) return forbidden("Cannot read filters of other users");
   if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) {
     return notFound("No such filter");
@@ -268,9 +296,11 @@ MxResult<json::object> Homeserver::getFilter(const Auth& auth, const std::string
   auto v = json::parse(*f, ec);
   if (ec || !v.is_object()) return notFound("No such filter");
   return v.get_object();
+} catch (const StoreError& e) {
+  return storeFailure("getFilter", e);
 }
 
-MxResult<json::object> Homeserver::profile(const std::string& user_id, const std::string& field) {
+MxResult<json::object> Homeserver::profile(const std::string& user_id, const std::string& field) try {
   auto row = store_.user(user_id);
   if (!row) return notFound("Profile not found");
   json::object out;
@@ -283,10 +313,12 @@ MxResult<json::object> Homeserver::profile(const std::string& user_id, const std
     return json::object{{field, out[field]}};
   }
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("profile", e);
 }
 
 MxResult<json::object> Homeserver::setProfile(const Auth& auth, const std::string& user_id,
-                                              const std::string& field, const json::object& body) {
+                                              const std::string& field, const json::object& body) try {
   if (user_id != auth.user_id) return forbidden("Cannot set the profile of another user");
   if (field != "displayname" && field != "avatar_url") return mxError(404, "M_UNRECOGNIZED", "Unknown field");
   auto v = optString(body, field);
@@ -295,6 +327,8 @@ MxResult<json::object> Homeserver::setProfile(const Auth& auth, const std::strin
   store_.setProfile(user_id, field, v->value_or(""));
   txn.commit();
   return json::object{};
+} catch (const StoreError& e) {
+  return storeFailure("setProfile", e);
 }
 
 json::object Homeserver::clientEvent(const EventRow& e, const Auth* viewer) const {

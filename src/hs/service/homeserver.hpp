@@ -1,8 +1,11 @@
 #pragma once
 // The Matrix client-server semantics of `chorus hs`, without HTTP: accounts, rooms and the auth rules, /sync,
-// to-device queues and MSC4140 delayed events. JSON in, JSON out; errors are MxError. Single-threaded: the
-// owner calls it from one thread (the server's io_context). Every write commits before the call returns.
+// to-device queues and MSC4140 delayed events. JSON in, JSON out; errors are MxError values: a store failure
+// (the transaction has rolled back) comes back as 500 M_UNKNOWN, never as an exception, so callers above the
+// service need nothing of the store. Single-threaded: the owner calls it from one thread (the server's
+// io_context). Every write commits before the call returns.
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <set>
 #include <string>
@@ -13,9 +16,12 @@
 #include "base/clock.hpp"
 #include "hs/config.hpp"
 #include "hs/mx_error.hpp"
-#include "hs/store/store.hpp"
 
 namespace chorus::hs {
+
+class Store;
+struct EventRow;
+struct DelayedRow;
 
 struct Auth {
   std::string user_id;
@@ -92,7 +98,7 @@ class Homeserver {
   std::string canonicalLoginName(std::string_view claimed) const;
   MxResult<Auth> authenticate(const std::string& token);
   MxStatus logout(const Auth& auth, bool all);
-  boost::json::object devices(const Auth& auth);
+  MxResult<boost::json::object> devices(const Auth& auth);
   MxResult<boost::json::object> device(const Auth& auth, const std::string& device_id);
   MxResult<boost::json::object> postFilter(const Auth& auth, const std::string& user_id,
                                            const boost::json::object& body);
@@ -119,7 +125,7 @@ class Homeserver {
   MxResult<boost::json::object> members(const Auth& auth, const std::string& room_id);
   MxResult<boost::json::object> messages(const Auth& auth, const std::string& room_id,
                                          const MessagesRequest& req);
-  boost::json::object joinedRooms(const Auth& auth);
+  MxResult<boost::json::object> joinedRooms(const Auth& auth);
   MxResult<boost::json::object> resolveAlias(const std::string& alias);
   MxResult<boost::json::object> putAlias(const Auth& auth, const std::string& alias,
                                          const boost::json::object& body);
@@ -171,6 +177,8 @@ class Homeserver {
   void flushWakes();
 
  private:
+  // A store failure inside a public call: logged, and the 500 M_UNKNOWN the client gets.
+  static MxError storeFailure(const char* where, const std::exception& e);
   MxResult<EventRow> appendEvent(const std::string& room_id, const std::string& sender,
                                  const std::string& type, const std::optional<std::string>& state_key,
                                  const boost::json::object& content, const std::string& txn_device,

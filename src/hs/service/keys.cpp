@@ -8,6 +8,7 @@
 
 #include "hs/service/homeserver.hpp"
 #include "hs/service/json_args.hpp"
+#include "hs/store/store.hpp"
 
 namespace chorus::hs {
 namespace json = boost::json;
@@ -117,7 +118,7 @@ Homeserver::DeviceListDelta Homeserver::deviceListsSince(const std::string& user
   return out;
 }
 
-MxResult<json::object> Homeserver::keysUpload(const Auth& auth, const json::object& body) {
+MxResult<json::object> Homeserver::keysUpload(const Auth& auth, const json::object& body) try {
   auto dk = optObject(body, "device_keys");
   if (!dk) return dk.error();
   auto otk = optObject(body, "one_time_keys");
@@ -207,9 +208,11 @@ MxResult<json::object> Homeserver::keysUpload(const Auth& auth, const json::obje
   }
   txn.commit();
   return json::object{{"one_time_key_counts", oneTimeKeyCounts(auth.user_id, auth.device_id)}};
+} catch (const StoreError& e) {
+  return storeFailure("keysUpload", e);
 }
 
-MxResult<json::object> Homeserver::keysQuery(const Auth& /*auth*/, const json::object& body) {
+MxResult<json::object> Homeserver::keysQuery(const Auth& /*auth*/, const json::object& body) try {
   auto req = optObject(body, "device_keys");
   if (!req) return req.error();
   if (!*req) return mxError(400, "M_MISSING_PARAM", "missing 'device_keys'");
@@ -260,9 +263,11 @@ MxResult<json::object> Homeserver::keysQuery(const Auth& /*auth*/, const json::o
                       {"master_keys", json::object{}},
                       {"self_signing_keys", json::object{}},
                       {"user_signing_keys", json::object{}}};
+} catch (const StoreError& e) {
+  return storeFailure("keysQuery", e);
 }
 
-MxResult<json::object> Homeserver::keysClaim(const Auth& /*auth*/, const json::object& body) {
+MxResult<json::object> Homeserver::keysClaim(const Auth& /*auth*/, const json::object& body) try {
   auto req = optObject(body, "one_time_keys");
   if (!req) return req.error();
   if (!*req) return mxError(400, "M_MISSING_PARAM", "missing 'one_time_keys'");
@@ -311,10 +316,12 @@ MxResult<json::object> Homeserver::keysClaim(const Auth& /*auth*/, const json::o
   }
   txn.commit();
   return json::object{{"one_time_keys", std::move(out)}, {"failures", std::move(failures)}};
+} catch (const StoreError& e) {
+  return storeFailure("keysClaim", e);
 }
 
 MxResult<json::object> Homeserver::keysChanges(const Auth& auth, const std::string& from,
-                                               const std::string& to) {
+                                               const std::string& to) try {
   auto f = parseSyncToken(from);
   if (!f) return invalidParam("Invalid 'from' token");
   std::int64_t e_to = store_.maxEventPos(), d_to = store_.maxDeviceListPos();
@@ -329,10 +336,12 @@ MxResult<json::object> Homeserver::keysChanges(const Auth& auth, const std::stri
   for (auto& u : delta.changed) changed.push_back(json::string(u));
   for (auto& u : delta.left) left.push_back(json::string(u));
   return json::object{{"changed", std::move(changed)}, {"left", std::move(left)}};
+} catch (const StoreError& e) {
+  return storeFailure("keysChanges", e);
 }
 
 MxResult<json::object> Homeserver::updateDevice(const Auth& auth, const std::string& device_id,
-                                                const json::object& body) {
+                                                const json::object& body) try {
   auto name = optString(body, "display_name");
   if (!name) return name.error();
   if (*name && (*name)->size() > 255) return invalidParam("'display_name' is longer than 255 bytes");
@@ -348,9 +357,11 @@ MxResult<json::object> Homeserver::updateDevice(const Auth& auth, const std::str
     txn.commit();
   }
   return json::object{};
+} catch (const StoreError& e) {
+  return storeFailure("updateDevice", e);
 }
 
-MxStatus Homeserver::deleteDevices(const Auth& auth, const std::vector<std::string>& device_ids) {
+MxStatus Homeserver::deleteDevices(const Auth& auth, const std::vector<std::string>& device_ids) try {
   auto txn = store_.begin();
   bool any = false;
   for (const auto& d : device_ids) {
@@ -361,9 +372,11 @@ MxStatus Homeserver::deleteDevices(const Auth& auth, const std::vector<std::stri
   if (any) deviceListChanged(auth.user_id);
   txn.commit();
   return mxOk();
+} catch (const StoreError& e) {
+  return storeFailure("deleteDevices", e);
 }
 
-MxResult<json::object> Homeserver::joinedMembers(const Auth& auth, const std::string& room_id) {
+MxResult<json::object> Homeserver::joinedMembers(const Auth& auth, const std::string& room_id) try {
   if (auto st = requireJoined(auth, room_id); !st) return st.error();
   json::object joined;
   for (const auto& e : store_.currentState(room_id)) {
@@ -383,6 +396,8 @@ MxResult<json::object> Homeserver::joinedMembers(const Auth& auth, const std::st
     joined[*e.state_key] = std::move(info);
   }
   return json::object{{"joined", std::move(joined)}};
+} catch (const StoreError& e) {
+  return storeFailure("joinedMembers", e);
 }
 
 }  // namespace chorus::hs

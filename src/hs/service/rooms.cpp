@@ -5,6 +5,7 @@
 #include "hs/service/homeserver.hpp"
 #include "hs/service/json_args.hpp"
 #include "hs/service/password.hpp"
+#include "hs/store/store.hpp"
 
 namespace chorus::hs {
 namespace json = boost::json;
@@ -225,7 +226,7 @@ MxResult<json::object> Homeserver::changeMembership(const std::string& room_id, 
   return json::object{{"event_id", e->event_id}};
 }
 
-MxResult<json::object> Homeserver::createRoom(const Auth& auth, const json::object& body) {
+MxResult<json::object> Homeserver::createRoom(const Auth& auth, const json::object& body) try {
   auto preset = optString(body, "preset");
   if (!preset) return preset.error();
   auto visibility = optString(body, "visibility");
@@ -360,9 +361,11 @@ MxResult<json::object> Homeserver::createRoom(const Auth& auth, const json::obje
   json::object out{{"room_id", room_id}};
   if (alias) out["room_alias"] = *alias;
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("createRoom", e);
 }
 
-MxResult<json::object> Homeserver::join(const Auth& auth, const std::string& target) {
+MxResult<json::object> Homeserver::join(const Auth& auth, const std::string& target) try {
   std::string room_id = target;
   if (!target.empty() && target[0] == '#') {
     auto r = store_.aliasRoom(target);
@@ -376,10 +379,12 @@ MxResult<json::object> Homeserver::join(const Auth& auth, const std::string& tar
   auto r = changeMembership(room_id, auth.user_id, auth.user_id, "join", nullptr);
   if (!r) return r.error();
   return json::object{{"room_id", room_id}};
+} catch (const StoreError& e) {
+  return storeFailure("join", e);
 }
 
 MxResult<json::object> Homeserver::membership(const Auth& auth, const std::string& room_id,
-                                              const std::string& action, const json::object& body) {
+                                              const std::string& action, const json::object& body) try {
   if (action == "join") return join(auth, room_id);
   if (!store_.roomExists(room_id)) return notFound("Unknown room " + room_id);
   if (action == "leave") {
@@ -407,12 +412,14 @@ MxResult<json::object> Homeserver::membership(const Auth& auth, const std::strin
   auto r = changeMembership(room_id, auth.user_id, *target, membership, &body);
   if (!r) return r.error();
   return json::object{};
+} catch (const StoreError& e) {
+  return storeFailure("membership", e);
 }
 
 MxResult<json::object> Homeserver::sendEvent(const Auth& auth, const std::string& room_id,
                                              const std::string& type,
                                              const std::optional<std::string>& state_key,
-                                             const json::object& content, const std::string& txn_id) {
+                                             const json::object& content, const std::string& txn_id) try {
   if (type.empty() || type.size() > 255) return invalidParam("Invalid event type");
   const std::string kind = "send\n" + room_id;
   if (!state_key) {
@@ -432,34 +439,42 @@ MxResult<json::object> Homeserver::sendEvent(const Auth& auth, const std::string
   if (!state_key) store_.insertTxn(auth.token, kind, txn_id, json::serialize(out));
   txn.commit();
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("sendEvent", e);
 }
 
-MxResult<json::array> Homeserver::roomState(const Auth& auth, const std::string& room_id) {
+MxResult<json::array> Homeserver::roomState(const Auth& auth, const std::string& room_id) try {
   if (auto st = requireJoined(auth, room_id); !st) return st.error();
   json::array out;
   for (const auto& e : store_.currentState(room_id)) out.push_back(clientEvent(e, &auth));
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("roomState", e);
 }
 
 MxResult<json::object> Homeserver::stateContent(const Auth& auth, const std::string& room_id,
-                                                const std::string& type, const std::string& state_key) {
+                                                const std::string& type, const std::string& state_key) try {
   if (auto st = requireJoined(auth, room_id); !st) return st.error();
   auto c = contentOf(store_.stateEvent(room_id, type, state_key));
   if (!c) return notFound("Event not found");
   return std::move(*c);
+} catch (const StoreError& e) {
+  return storeFailure("stateContent", e);
 }
 
-MxResult<json::object> Homeserver::members(const Auth& auth, const std::string& room_id) {
+MxResult<json::object> Homeserver::members(const Auth& auth, const std::string& room_id) try {
   if (auto st = requireJoined(auth, room_id); !st) return st.error();
   json::array chunk;
   for (const auto& e : store_.currentState(room_id)) {
     if (e.type == kMember) chunk.push_back(clientEvent(e, &auth));
   }
   return json::object{{"chunk", std::move(chunk)}};
+} catch (const StoreError& e) {
+  return storeFailure("members", e);
 }
 
 MxResult<json::object> Homeserver::messages(const Auth& auth, const std::string& room_id,
-                                            const MessagesRequest& req) {
+                                            const MessagesRequest& req) try {
   if (!store_.roomExists(room_id)) return notFound("Unknown room " + room_id);
   std::int64_t visible_upto = store_.maxEventPos();
   const std::string m = membershipOf(room_id, auth.user_id);
@@ -501,24 +516,30 @@ MxResult<json::object> Homeserver::messages(const Auth& auth, const std::string&
   out["chunk"] = std::move(chunk);
   out["state"] = json::array{};
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("messages", e);
 }
 
-json::object Homeserver::joinedRooms(const Auth& auth) {
+MxResult<json::object> Homeserver::joinedRooms(const Auth& auth) try {
   json::array rooms;
   for (const auto& m : store_.membershipsOf(auth.user_id)) {
     if (m.membership == "join") rooms.push_back(json::string(m.room_id));
   }
   return json::object{{"joined_rooms", std::move(rooms)}};
+} catch (const StoreError& e) {
+  return storeFailure("joinedRooms", e);
 }
 
-MxResult<json::object> Homeserver::resolveAlias(const std::string& alias) {
+MxResult<json::object> Homeserver::resolveAlias(const std::string& alias) try {
   auto r = store_.aliasRoom(alias);
   if (!r) return notFound("Room alias " + alias + " not found");
   return json::object{{"room_id", *r}, {"servers", json::array{json::string(cfg_.server_name)}}};
+} catch (const StoreError& e) {
+  return storeFailure("resolveAlias", e);
 }
 
 MxResult<json::object> Homeserver::putAlias(const Auth& auth, const std::string& alias,
-                                            const json::object& body) {
+                                            const json::object& body) try {
   auto room_id = reqString(body, "room_id");
   if (!room_id) return room_id.error();
   const std::string suffix = ":" + cfg_.server_name;
@@ -532,9 +553,11 @@ MxResult<json::object> Homeserver::putAlias(const Auth& auth, const std::string&
   store_.insertAlias(alias, *room_id, auth.user_id);
   txn.commit();
   return json::object{};
+} catch (const StoreError& e) {
+  return storeFailure("putAlias", e);
 }
 
-MxResult<json::object> Homeserver::deleteAlias(const Auth& auth, const std::string& alias) {
+MxResult<json::object> Homeserver::deleteAlias(const Auth& auth, const std::string& alias) try {
   auto creator = store_.aliasCreator(alias);
   if (!creator) return notFound("Room alias " + alias + " not found");
   auto u = store_.user(auth.user_id);
@@ -543,6 +566,8 @@ MxResult<json::object> Homeserver::deleteAlias(const Auth& auth, const std::stri
   store_.deleteAlias(alias);
   txn.commit();
   return json::object{};
+} catch (const StoreError& e) {
+  return storeFailure("deleteAlias", e);
 }
 
 }  // namespace chorus::hs

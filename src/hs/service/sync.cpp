@@ -4,6 +4,7 @@
 
 #include "hs/service/homeserver.hpp"
 #include "hs/service/json_args.hpp"
+#include "hs/store/store.hpp"
 
 namespace chorus::hs {
 namespace json = boost::json;
@@ -47,7 +48,7 @@ std::optional<SyncToken> parseSyncToken(const std::string& s) {
 }
 
 MxResult<json::object> Homeserver::sendToDevice(const Auth& auth, const std::string& type,
-                                                const std::string& txn_id, const json::object& body) {
+                                                const std::string& txn_id, const json::object& body) try {
   if (type.empty() || type.size() > 255) return invalidParam("Invalid event type");
   const std::string kind = "sendToDevice";
   if (auto prior = store_.txn(auth.token, kind, txn_id)) return json::object{};
@@ -98,9 +99,11 @@ MxResult<json::object> Homeserver::sendToDevice(const Auth& auth, const std::str
   store_.insertTxn(auth.token, kind, txn_id, "{}");
   txn.commit();
   return json::object{};
+} catch (const StoreError& e) {
+  return storeFailure("sendToDevice", e);
 }
 
-MxResult<SyncResult> Homeserver::sync(const Auth& auth, const SyncRequest& req) {
+MxResult<SyncResult> Homeserver::sync(const Auth& auth, const SyncRequest& req) try {
   std::optional<SyncToken> since;
   if (req.since && !req.since->empty()) {
     since = parseSyncToken(*req.since);
@@ -230,6 +233,8 @@ MxResult<SyncResult> Homeserver::sync(const Auth& auth, const SyncRequest& req) 
   out.body["org.matrix.msc2732.device_unused_fallback_key_types"] = fallback;
   out.body["device_unused_fallback_key_types"] = std::move(fallback);
   return out;
+} catch (const StoreError& e) {
+  return storeFailure("sync", e);
 }
 
 }  // namespace chorus::hs

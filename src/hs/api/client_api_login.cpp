@@ -7,13 +7,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 
-#include "hs/api/router.hpp"
+#include "hs/api/client_api.hpp"
 
 namespace chorus::hs {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-std::optional<MxError> Router::loginLocked(const std::string& key) {
+std::optional<MxError> ClientApi::loginLocked(const std::string& key) {
   auto it = login_failures_.find(key);
   if (it == login_failures_.end()) return std::nullopt;
   const auto now = std::chrono::steady_clock::now();
@@ -24,7 +24,7 @@ std::optional<MxError> Router::loginLocked(const std::string& key) {
   return e;
 }
 
-void Router::loginFailed(const std::string& key, int free_failures) {
+void ClientApi::loginFailed(const std::string& key, int free_failures) {
   const auto now = std::chrono::steady_clock::now();
   const auto max_backoff = std::chrono::milliseconds(cfg_.login_max_backoff_ms);
   if (login_failures_.size() >= kMaxBuckets) {
@@ -44,7 +44,7 @@ void Router::loginFailed(const std::string& key, int free_failures) {
   }
 }
 
-asio::awaitable<bool> Router::checkPasswordOffThread(Homeserver::LoginAttempt a) {
+asio::awaitable<bool> ClientApi::checkPasswordOffThread(Homeserver::LoginAttempt a) {
   if (!kdf_pool_) co_return Homeserver::checkPassword(a);
   // The pool thread posts the result back to the I/O thread, which wakes this coroutine through a timer.
   struct Shared {
@@ -65,8 +65,11 @@ asio::awaitable<bool> Router::checkPasswordOffThread(Homeserver::LoginAttempt a)
   co_return shared->ok;
 }
 
-asio::awaitable<HttpResponse> Router::login(const HttpRequest& req, json::object body_in) {
-  const json::object* body = &body_in;
+asio::awaitable<HttpResponse> ClientApi::login(Call& c) {
+  auto parsed = parseJsonBody(c.req.body);
+  if (!parsed) co_return errorResponse(parsed.error());
+  const HttpRequest& req = c.req;
+  const json::object* body = &*parsed;
   // Password guessing is limited per claimed user (canonical: "alice", "@alice:server" and "ALICE" are one)
   // and per client address.
   std::string who;
@@ -100,7 +103,7 @@ asio::awaitable<HttpResponse> Router::login(const HttpRequest& req, json::object
   }
   struct Pending {
     std::size_t& n;
-    explicit Pending(std::size_t& c) : n(c) { ++n; }
+    explicit Pending(std::size_t& count) : n(count) { ++n; }
     ~Pending() { --n; }
   };
   bool ok = false;

@@ -4,14 +4,14 @@
 
 #include <boost/asio/as_tuple.hpp>
 
-#include "hs/api/router.hpp"
+#include "hs/api/client_api.hpp"
 #include "hs/service/password.hpp"
 
 namespace chorus::hs {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-asio::awaitable<std::string> Router::hashOffThread(std::string password) {
+asio::awaitable<std::string> ClientApi::hashOffThread(std::string password) {
   const auto ops = cfg_.kdf_opslimit;
   const auto mem = cfg_.kdf_memlimit_bytes;
   if (!kdf_pool_) co_return hashPassword(password, ops, mem).value_or("");
@@ -33,7 +33,12 @@ asio::awaitable<std::string> Router::hashOffThread(std::string password) {
   co_return std::move(shared->hash);
 }
 
-asio::awaitable<HttpResponse> Router::registerUser(json::object body) {
+asio::awaitable<HttpResponse> ClientApi::registerUser(Call& c) {
+  if (c.query("kind").value_or("user") != "user")
+    co_return errorResponse(forbidden("Guest access is disabled"));
+  auto parsed = parseJsonBody(c.req.body);
+  if (!parsed) co_return errorResponse(parsed.error());
+  const json::object& body = *parsed;
   // Only a request that would create an account costs a hash: without "auth" it is the UIA challenge, and
   // a closed server or a missing password fail before any hashing.
   const auto* pw = body.if_contains("password");
@@ -51,7 +56,7 @@ asio::awaitable<HttpResponse> Router::registerUser(json::object body) {
   }
   struct Pending {
     std::size_t& n;
-    explicit Pending(std::size_t& c) : n(c) { ++n; }
+    explicit Pending(std::size_t& count) : n(count) { ++n; }
     ~Pending() { --n; }
   };
   std::string hash;

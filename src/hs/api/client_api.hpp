@@ -1,6 +1,9 @@
 #pragma once
-// Maps HTTP requests of the client-server API (v3, r0 and the MSC4140 unstable prefixes) onto the Homeserver
-// service: parses paths, query strings and JSON bodies, authenticates, rate-limits and renders Matrix errors.
+// ClientApi: the HTTP face of the client-server API (v3, r0, v1 and the MSC4140 unstable prefixes) over the
+// Homeserver service. One route table (client_api.cpp, keys and devices in client_api_keys.cpp) maps method +
+// path pattern to a handler; around it: CORS preflight, the web client under /call/, authentication, rate
+// limits, JSON bodies, Matrix errors, and the password KDF on a thread pool. Runs on the server's io_context
+// thread; the KDF pool posts its results back to it.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -15,6 +18,7 @@
 
 #include "base/clock.hpp"
 #include "hs/api/notifier.hpp"
+#include "hs/api/route_table.hpp"
 #include "hs/config.hpp"
 #include "hs/mx_error.hpp"
 #include "hs/service/homeserver.hpp"
@@ -35,42 +39,69 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-class Router {
+class ClientApi {
  public:
-  // Borrowed: all outlive the router.
-  Router(Homeserver& hs, Notifier& notifier, const Config& cfg, const Clock& clock);
-  ~Router();
-  Router(const Router&) = delete;
-  Router& operator=(const Router&) = delete;
+  // Borrowed: all outlive the ClientApi.
+  ClientApi(Homeserver& hs, Notifier& notifier, const Config& cfg, const Clock& clock);
+  ~ClientApi();
+  ClientApi(const ClientApi&) = delete;
+  ClientApi& operator=(const ClientApi&) = delete;
 
   boost::asio::awaitable<HttpResponse> handle(HttpRequest req);
 
   static HttpResponse errorResponse(const MxError& e);
   // Always valid JSON: strings that are not valid UTF-8 (an old database may hold such bytes) are repaired.
   static HttpResponse jsonResponse(int status, const boost::json::value& v);
+  // A request body: {} when empty, else a JSON object (400 M_NOT_JSON: not JSON, invalid UTF-8 or nesting
+  // deeper than 64; 400 M_BAD_JSON: not an object).
+  static MxResult<boost::json::object> parseJsonBody(const std::string& body);
 
  private:
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point last;
   };
+  // One request as a route handler sees it.
+  struct Call {
+    const HttpRequest& req;
+    const RequestTarget& target;
+    const PathParams& params;
+    std::string token;         // the access token ("" on routes without authentication)
+    Auth auth;                 // the token's user and device (empty on routes without authentication)
+    boost::json::object body;  // the parsed JSON body of PUT and POST (and DELETE /devices/{id}), else {}
+    std::optional<std::string> query(const std::string& key) const;
+  };
+  // A route answers at once (`now`, most of them) or is a coroutine that waits (`later`: the KDF,
+  // long-polls).
+  using Now = HttpResponse (*)(ClientApi& api, Call& call);
+  using Later = boost::asio::awaitable<HttpResponse> (ClientApi::*)(Call& call);
+  struct Route {
+    bool authenticated{true};  // needs an access token
+    Now now{nullptr};
+    Later later{nullptr};
+  };
+  using Routes = RouteTable<Route>;
+  // Built once: every endpoint of the client-server API that is served.
+  static const Routes& routes();
+  static void addKeyRoutes(Routes& t);  // client_api_keys.cpp
   boost::asio::awaitable<HttpResponse> dispatch(const HttpRequest& req);
   // GET /call/... from cfg_.web_root (the web client); nullopt when the path is not under /call.
   std::optional<HttpResponse> serveStatic(const HttpRequest& req) const;
   // Returns an error when `key` (a user id, or "login\n" + a claimed name) exceeded its rate.
   std::optional<MxError> rateLimit(const std::string& key);
+  // GET /sync, long-polling on the notifier.
+  boost::asio::awaitable<HttpResponse> sync(Call& c);
   // POST /login: limits per canonical user and per address, the password check on the KDF pool.
-  boost::asio::awaitable<HttpResponse> login(const HttpRequest& req, boost::json::object body);
+  boost::asio::awaitable<HttpResponse> login(Call& c);
   std::optional<MxError> loginLocked(const std::string& key);
   void loginFailed(const std::string& key, int free_failures);
   boost::asio::awaitable<bool> checkPasswordOffThread(Homeserver::LoginAttempt a);
   // POST /register: the new password is hashed on the KDF pool as well.
-  boost::asio::awaitable<HttpResponse> registerUser(boost::json::object body);
+  boost::asio::awaitable<HttpResponse> registerUser(Call& c);
   boost::asio::awaitable<std::string> hashOffThread(std::string password);  // "" when hashing failed
-  // /keys/*, /devices[/{id}], /delete_devices (router_keys.cpp): E2EE keys and device management.
-  boost::asio::awaitable<HttpResponse> keysAndDevices(
-      const HttpRequest& req, const Auth& auth, const std::vector<std::string>& seg,
-      const std::unordered_map<std::string, std::string>& query, const boost::json::object& body);
+  // DELETE /devices/{deviceId} and POST /delete_devices, behind user-interactive authentication.
+  boost::asio::awaitable<HttpResponse> deleteDevice(Call& c);
+  boost::asio::awaitable<HttpResponse> deleteDevices(Call& c);
   // User-interactive authentication (m.login.password, on the KDF pool, under the login limits) of the
   // request body's "auth"; nullopt when it passed, else the 401 challenge or the error.
   boost::asio::awaitable<std::optional<MxError>> userInteractiveAuth(const Auth& auth,
