@@ -1,25 +1,26 @@
-// `chorus bench <name>`: benchmarks that need real sockets or processes (micro-benchmarks live in bench/).
+// `chorus bench <name>`: benchmarks that need real sockets or processes; flags only. The benchmarks are in
+// chorus::bench (bench/hs, bench/focus, bench/call); micro-benchmarks (Google Benchmark): bench/*_bench.cpp.
 #include <cstdio>
 #include <memory>
 
 #include "apps/chorus/commands.hpp"
-#ifdef CHORUS_HAVE_HS
-#include "hs/bench/load_bench.hpp"
+#ifdef CHORUS_BENCH_HS
+#include "bench/hs/load_bench.hpp"
 #endif
-#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+#ifdef CHORUS_BENCH_FOCUS
 #include <boost/json.hpp>
 
-#include "focus/bench/load_bench.hpp"
+#include "bench/focus/load_bench.hpp"
 #endif
-#ifdef CHORUS_HAVE_CALL_BENCH
+#ifdef CHORUS_BENCH_CALL
 #include <boost/json.hpp>
 
-#include "call/bench/call_bench.hpp"
+#include "bench/call/call_bench.hpp"
 #endif
 
 namespace chorus::app {
 
-#ifdef CHORUS_HAVE_HS
+#ifdef CHORUS_BENCH_HS
 namespace {
 
 struct HsBenchCli {
@@ -45,7 +46,7 @@ int runHsBench(const HsBenchCli& cli) {
 }  // namespace
 #endif
 
-#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+#ifdef CHORUS_BENCH_FOCUS
 namespace {
 
 struct FocusBenchCli {
@@ -112,7 +113,7 @@ int runFocusBench(const FocusBenchCli& cli) {
 }  // namespace
 #endif
 
-#ifdef CHORUS_HAVE_CALL_BENCH
+#ifdef CHORUS_BENCH_CALL
 namespace {
 
 struct CallBenchCli {
@@ -140,7 +141,7 @@ int runCallBenchCli(const CallBenchCli& cli) {
 void registerBench(CLI::App& app, Runner* runner) {
   auto* bench = app.add_subcommand("bench", "Benchmarks that need real sockets (see `chorus bench --help`)");
   bench->require_subcommand(1);
-#ifdef CHORUS_HAVE_HS
+#ifdef CHORUS_BENCH_HS
   auto cli = std::make_shared<HsBenchCli>();
   auto* hs = bench->add_subcommand("hs", "chorus hs: to-device rate and latency, /sync fan-out");
   hs->add_option("--devices", cli->opt.devices, "Long-polling device counts, one run each (e.g. 100,1000)")
@@ -157,7 +158,7 @@ void registerBench(CLI::App& app, Runner* runner) {
   hs->add_flag("--json", cli->json, "Print one JSON object");
   hs->callback([cli, runner] { *runner = [cli] { return runHsBench(*cli); }; });
 #endif
-#if defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)
+#ifdef CHORUS_BENCH_FOCUS
   auto fcli = std::make_shared<FocusBenchCli>();
   auto* fb = bench->add_subcommand(
       "focus",
@@ -191,7 +192,7 @@ void registerBench(CLI::App& app, Runner* runner) {
     *runner = [fcli] { return runFocusBench(*fcli); };
   });
 #endif
-#ifdef CHORUS_HAVE_CALL_BENCH
+#ifdef CHORUS_BENCH_CALL
   auto ccli = std::make_shared<CallBenchCli>();
   auto* cb = bench->add_subcommand(
       "call",
@@ -218,8 +219,7 @@ void registerBench(CLI::App& app, Runner* runner) {
   cb->add_flag("--json", ccli->json, "Print one JSON object");
   cb->callback([ccli, runner] { *runner = [ccli] { return runCallBenchCli(*ccli); }; });
 #endif
-#if !defined(CHORUS_HAVE_HS) && !(defined(CHORUS_HAVE_FOCUS) && defined(CHORUS_FOCUS_SERVICE)) && \
-    !defined(CHORUS_HAVE_CALL_BENCH)
+#if !defined(CHORUS_BENCH_HS) && !defined(CHORUS_BENCH_FOCUS) && !defined(CHORUS_BENCH_CALL)
   (void)runner;
 #endif
 }

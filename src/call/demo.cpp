@@ -1,10 +1,6 @@
 #include "call/demo.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,17 +11,14 @@
 #include <filesystem>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
 
-#include "base/subprocess.hpp"
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
 #include "matrix/sync_response.hpp"
-
-extern char** environ;
+#include "proc/child.hpp"
 
 namespace chorus::call {
 
@@ -39,92 +32,54 @@ void onDemoSignal(int s) {
   g_demo_signal.store(s);
 }
 
+// A child of the demo (`chorus hs`, `chorus focus`, a `chorus call` bot). Its stdout lines are also copied
+// into its log file, where its stderr goes, so each log file shows what its process said; the connections it
+// reported stuck (peer_not_connected / leg_not_connected events) are kept for the verdict.
 struct Child {
   std::string name;
-  pid_t pid{-1};
-  int out_fd{-1};
-  std::string buffer;
-  std::vector<json::object> lines;
-  std::FILE* log{nullptr};  // the child's stdout lines are copied here (its stderr goes there too)
-  // Diagnostics the child reported (peer_not_connected / leg_not_connected events), kept for the verdict.
+  proc::Child proc{proc::Child::Options{.max_lines = 2000}};
+  std::FILE* log{nullptr};  // owned
   std::vector<json::object> problems;
+
+  Child() = default;
+  explicit Child(std::string n) : name(std::move(n)) {}
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (log != nullptr) std::fclose(log);
+  }
+  pid_t pid() const { return proc.pid(); }
 };
 
-// Spawns `argv` with stdout on a pipe (stdin from /dev/null, stderr to `errlog`, where the demo also copies
-// every stdout line, so each log file shows what its process said).
+// Spawns `argv` with stdout on a pipe (stdin from /dev/null, stderr to `errlog`).
 bool spawn(Child& c, const std::vector<std::string>& argv, const std::string& errlog) {
-  auto p = spawnWithStdoutPipe(argv, errlog);
-  if (!p) return false;
-  c.pid = p->pid;
-  c.out_fd = p->stdout_fd;
+  if (!c.proc.spawn(argv, errlog)) return false;
   if (c.log != nullptr) std::fclose(c.log);
   c.log = std::fopen(errlog.c_str(), "a");
+  c.proc.onLine([&c](const proc::Child::Line& l) {
+    if (c.log != nullptr) {
+      std::fprintf(c.log, "%s\n", l.text.c_str());
+      std::fflush(c.log);
+    }
+    if (!l.object) return;
+    const auto* e = l.object->if_contains("event");
+    if (e && e->is_string() &&
+        (e->as_string() == "peer_not_connected" || e->as_string() == "leg_not_connected") &&
+        c.problems.size() < 32) {
+      c.problems.push_back(*l.object);
+    }
+  });
   return true;
 }
 
-// Reads what is available; complete lines are parsed (non-JSON lines are kept as {"text": line}).
-void drain(Child& c) {
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(c.out_fd, buf, sizeof buf);
-    if (n <= 0) break;
-    c.buffer.append(buf, static_cast<std::size_t>(n));
-  }
-  std::size_t pos;
-  while ((pos = c.buffer.find('\n')) != std::string::npos) {
-    std::string line = c.buffer.substr(0, pos);
-    c.buffer.erase(0, pos + 1);
-    if (c.log != nullptr) {
-      std::fprintf(c.log, "%s\n", line.c_str());
-      std::fflush(c.log);
-    }
-    boost::system::error_code ec;
-    auto v = json::parse(line, ec);
-    if (!ec && v.is_object()) {
-      const auto* e = v.as_object().if_contains("event");
-      if (e && e->is_string() &&
-          (e->as_string() == "peer_not_connected" || e->as_string() == "leg_not_connected") &&
-          c.problems.size() < 32) {
-        c.problems.push_back(v.as_object());
-      }
-      c.lines.push_back(v.as_object());
-    } else {
-      c.lines.push_back(json::object{{"text", line}});
-    }
-    if (c.lines.size() > 2000) c.lines.erase(c.lines.begin(), c.lines.begin() + 1000);
-  }
-}
-
-void pump(std::vector<Child*> children, int timeout_ms) {
-  std::vector<pollfd> pfds;
-  for (auto* c : children) pfds.push_back(pollfd{c->out_fd, POLLIN, 0});
-  ::poll(pfds.data(), pfds.size(), timeout_ms);
-  for (auto* c : children) drain(*c);
+void pump(const std::vector<Child*>& children, int timeout_ms) {
+  std::vector<proc::Child*> procs;
+  for (auto* c : children) procs.push_back(&c->proc);
+  proc::pump(procs, timeout_ms);
 }
 
 const json::object* last(const Child& c, std::string_view event) {
-  for (auto it = c.lines.rbegin(); it != c.lines.rend(); ++it) {
-    const auto* e = it->if_contains("event");
-    if (e && e->is_string() && e->as_string() == event) return &*it;
-  }
-  return nullptr;
-}
-
-void stopChild(Child& c, int sig) {
-  if (c.pid > 0) kill(c.pid, sig);
-}
-
-bool waitChild(Child& c, int timeout_ms) {
-  for (int i = 0; i < timeout_ms / 50; ++i) {
-    int status;
-    if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
-      c.pid = -1;
-      return true;
-    }
-    drain(c);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return c.proc.lastEventObject(event);
 }
 
 // Blocking helper around the async client, for the few set-up calls.
@@ -215,22 +170,20 @@ int runDemo(const DemoOptions& opt) {
       return 1;
     }
     for (int i = 0; i < 100 && url.empty(); ++i) {
-      pump({&hs}, 50);
-      for (const auto& l : hs.lines) {
-        const auto* t = l.if_contains("text");
-        if (!t || !t->is_string()) continue;
-        std::string s(t->as_string());
+      hs.proc.pump(50);
+      for (const auto& l : hs.proc.lines()) {
+        if (l.object) continue;
+        const std::string& s = l.text;
         auto p = s.find("http://");
         if (p != std::string::npos && s.find("listening") != std::string::npos) {
           auto e = s.find_first_of(" \r\n", p);
           url = s.substr(p, e == std::string::npos ? std::string::npos : e - p);
         }
       }
-      if (waitpid(hs.pid, nullptr, WNOHANG) == hs.pid) break;  // exited (port taken)
+      if (!hs.proc.running()) break;  // exited (port taken)
     }
     if (!url.empty()) break;
-    stopChild(hs, SIGKILL);
-    waitChild(hs, 1000);
+    hs.proc.stop(SIGKILL, 1000);
   }
   if (url.empty()) {
     std::fprintf(stderr, "chorus hs did not start; see %s/hs.log\n", dir.c_str());
@@ -245,7 +198,7 @@ int runDemo(const DemoOptions& opt) {
       blocking(loop, [&](matrix::Client::Reply cb) { client.login(users[0], "demo", "", std::move(cb)); });
   if (!login) {
     std::fprintf(stderr, "login failed: %s\n", login.error().message.c_str());
-    stopChild(hs, SIGTERM);
+    hs.proc.stop(SIGTERM, 10'000);
     return 1;
   }
   json::object create{{"preset", "public_chat"},
@@ -334,7 +287,7 @@ int runDemo(const DemoOptions& opt) {
     if (!spawn(bots[i], argv, dir + "/" + users[i] + ".log")) {
       std::fprintf(stderr, "cannot start chorus call for %s\n", users[i].c_str());
     }
-    std::printf("== started %s (chorus call, pid %d)\n", users[i].c_str(), bots[i].pid);
+    std::printf("== started %s (chorus call, pid %d)\n", users[i].c_str(), bots[i].pid());
     // Let the first one create the call before the others look for it.
     if (i == 0) {
       for (int t = 0; t < 100 && !last(bots[0], "ready"); ++t) pump({&bots[0]}, 100);
@@ -360,7 +313,7 @@ int runDemo(const DemoOptions& opt) {
   auto last_print = start;
   std::vector<Child*> ptrs;
   for (auto& b : bots) ptrs.push_back(&b);
-  if (focus.pid > 0) ptrs.push_back(&focus);
+  if (focus.pid() > 0) ptrs.push_back(&focus);
   while (g_demo_signal.load() == 0) {
     pump(ptrs, 200);
     const auto now = std::chrono::steady_clock::now();
@@ -381,15 +334,11 @@ int runDemo(const DemoOptions& opt) {
   for (std::size_t i = 0; i < bots.size(); ++i) {
     if (const auto* st = last(bots[i], "stats")) before_stop[i] = *st;
   }
-  for (auto& b : bots) stopChild(b, SIGTERM);
+  for (auto& b : bots) b.proc.signal(SIGTERM);
   int failures = 0;
   for (std::size_t bi = 0; bi < bots.size(); ++bi) {
     auto& b = bots[bi];
-    if (!waitChild(b, 15'000)) {
-      stopChild(b, SIGKILL);
-      waitChild(b, 2'000);
-    }
-    drain(b);
+    if (!b.proc.wait(15'000)) b.proc.stop(SIGKILL, 2'000);
     const auto* summary = last(b, "summary");
     if (!summary) {
       std::printf("%-8s no summary (see %s/%s.log)\n", b.name.c_str(), dir.c_str(), b.name.c_str());
@@ -429,12 +378,8 @@ int runDemo(const DemoOptions& opt) {
       if (video == 0 || audio == 0) ++failures;
     }
   }
-  if (focus.pid > 0) {
-    stopChild(focus, SIGTERM);
-    if (!waitChild(focus, 10'000)) stopChild(focus, SIGKILL);
-  }
-  stopChild(hs, SIGTERM);
-  waitChild(hs, 10'000);
+  if (focus.pid() > 0) focus.proc.stop(SIGTERM, 10'000);
+  hs.proc.stop(SIGTERM, 10'000);
   std::printf(
       "== %s (logs in %s)\n",
       failures == 0 ? "every bot received audio and video from every other bot" : "some media did not flow",

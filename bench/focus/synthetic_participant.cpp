@@ -1,4 +1,4 @@
-#include "focus/bench/synthetic_participant.hpp"
+#include "bench/focus/synthetic_participant.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

@@ -1,12 +1,8 @@
-#include "focus/bench/load_bench.hpp"
+#include "bench/focus/load_bench.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -30,17 +26,16 @@
 #include <thread>
 #include <vector>
 
-#include "base/subprocess.hpp"
-#include "focus/bench/forwarding_floor.hpp"
-#include "focus/bench/synthetic_participant.hpp"
+#include "bench/focus/forwarding_floor.hpp"
+#include "bench/focus/synthetic_participant.hpp"
 #include "io/dtls_transport.hpp"
 #include "io/sctp_association.hpp"
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
 #include "matrix/sync_response.hpp"
+#include "proc/child.hpp"
+#include "proc/process_stats.hpp"
 #include "proto/signalling.hpp"
-
-extern char** environ;
 
 namespace chorus::focus {
 
@@ -61,144 +56,6 @@ SteadyTime now() {
 }
 double secondsBetween(SteadyTime a, SteadyTime b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// A child process (`chorus hs` / `chorus focus`) with stdout on a pipe, read line by line.
-class ChildProcess {
- public:
-  struct Line {
-    SteadyTime at;
-    std::string text;
-    std::optional<json::object> object;  // when the line is a JSON object
-  };
-
-  ChildProcess() = default;
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess() { stop(SIGKILL, 1000); }
-
-  bool spawn(const std::vector<std::string>& argv, const std::string& errlog) {
-    auto p = spawnWithStdoutPipe(argv, errlog);
-    if (!p) return false;
-    pid_ = p->pid;
-    fd_ = p->stdout_fd;
-    return true;
-  }
-
-  // Waits up to timeout_ms for output and reads what is there.
-  void pump(int timeout_ms) {
-    if (fd_ < 0) {
-      if (timeout_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
-      return;
-    }
-    pollfd p{fd_, POLLIN, 0};
-    ::poll(&p, 1, timeout_ms);
-    char buf[8192];
-    while (true) {
-      const ssize_t n = read(fd_, buf, sizeof buf);
-      if (n <= 0) break;
-      buffer_.append(buf, static_cast<std::size_t>(n));
-    }
-    std::size_t pos;
-    while ((pos = buffer_.find('\n')) != std::string::npos) {
-      Line l{now(), buffer_.substr(0, pos), std::nullopt};
-      buffer_.erase(0, pos + 1);
-      boost::system::error_code ec;
-      auto v = json::parse(l.text, ec);
-      if (!ec && v.is_object()) l.object = std::move(v.as_object());
-      if (lines_.size() >= 100'000) lines_.erase(lines_.begin(), lines_.begin() + 50'000);
-      lines_.push_back(std::move(l));
-    }
-  }
-
-  bool alive() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-
-  // Sends `sig`, waits up to timeout_ms (reading its output), then kills it.
-  void stop(int sig, int timeout_ms) {
-    if (pid_ > 0) {
-      kill(pid_, sig);
-      for (int waited = 0; waited < timeout_ms && alive(); waited += 20) pump(20);
-      if (pid_ > 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-      }
-    }
-    pump(0);
-    if (fd_ >= 0) {
-      close(fd_);
-      fd_ = -1;
-    }
-  }
-
-  // The newest JSON line whose "event" is `event` and that arrived at or before `before` (if given).
-  const Line* lastEvent(std::string_view event, std::optional<SteadyTime> before = std::nullopt) const {
-    for (auto it = lines_.rbegin(); it != lines_.rend(); ++it) {
-      if (!it->object || (before && it->at > *before)) continue;
-      const auto* e = it->object->if_contains("event");
-      if (e && e->is_string() && e->as_string() == event) return &*it;
-    }
-    return nullptr;
-  }
-  const std::vector<Line>& lines() const { return lines_; }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_{-1};
-  int fd_{-1};
-  std::string buffer_;
-  std::vector<Line> lines_;
-};
-
-// utime + stime of a process, in seconds.
-std::optional<double> processCpuSeconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto paren = s.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream rest(s.substr(paren + 2));
-  std::vector<std::string> fields;
-  for (std::string x; rest >> x && fields.size() < 14;) fields.push_back(x);
-  if (fields.size() < 13) return std::nullopt;  // fields[0] is field 3 (state): utime = 14, stime = 15
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
-
-// CPU time of a process with nanosecond resolution: the sum of its threads' run time from
-// /proc/<pid>/task/*/schedstat (utime/stime tick at 10 ms, too coarse for a few seconds of a lightly loaded
-// focus). Threads that exited in between are not counted (the focus's two threads live as long as it does).
-std::optional<double> processRunSeconds(pid_t pid) {
-  std::error_code ec;
-  double total = 0;
-  bool any = false;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream f(e.path() / "schedstat");
-    unsigned long long ns = 0;
-    if (f >> ns) {
-      total += static_cast<double>(ns) / 1e9;
-      any = true;
-    }
-  }
-  if (ec || !any) return std::nullopt;
-  return total;
-}
-
-// VmRSS of a process in KiB.
-std::optional<std::int64_t> processRssKib(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(f, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return std::nullopt;
 }
 
 double loadAverage() {
@@ -396,7 +253,7 @@ class Bench {
     if (auto st = createRoomAndCall(); !st) return fail(st.error());
     // The focus with no participants (logged in, joined, synced the room).
     for (int i = 0; i < 10; ++i) focus_.pump(50);
-    rss_idle_kib_ = processRssKib(focus_.pid()).value_or(0);
+    rss_idle_kib_ = proc::rssKib(focus_.pid()).value_or(0);
     if (auto st = joinMembers(); !st) return fail(st.error());
     if (auto st = connectAll(); !st) return fail(st.error());
     const double setup_s = secondsBetween(t_setup, now());
@@ -426,7 +283,7 @@ class Bench {
       return fail(Code::Internal, "cannot spawn " + binary_ + " hs");
     }
     const SteadyTime deadline = now() + std::chrono::seconds(15);
-    while (url_.empty() && now() < deadline && hs_.alive()) {
+    while (url_.empty() && now() < deadline && hs_.running()) {
       hs_.pump(50);
       for (const auto& l : hs_.lines()) {
         const auto p = l.text.find("http://");
@@ -487,7 +344,7 @@ class Bench {
       return fail(Code::Internal, "cannot spawn " + binary_ + " focus");
     }
     const SteadyTime deadline = now() + std::chrono::seconds(20);
-    while (now() < deadline && focus_.alive()) {
+    while (now() < deadline && focus_.running()) {
       focus_.pump(50);
       if (const auto* l = focus_.lastEvent("ready")) {
         focus_user_ = jsonString(*l->object, "user_id");
@@ -659,7 +516,7 @@ class Bench {
     SteadyTime last_report = now();
     while (true) {
       focus_.pump(100);
-      if (!focus_.alive()) return fail(Code::Aborted, "chorus focus exited; see " + dir_ + "/focus.log");
+      if (!focus_.running()) return fail(Code::Aborted, "chorus focus exited; see " + dir_ + "/focus.log");
       auto states = media_.run([this] {
         std::vector<PeerState> v;
         for (auto& p : media_.peers()) {
@@ -722,8 +579,8 @@ class Bench {
     const SteadyTime warm = now() + std::chrono::seconds(1);
     while (now() < warm) focus_.pump(50);
     progress("measuring for " + std::to_string(o_.seconds) + " s");
-    const auto cpu0 = processCpuSeconds(focus_.pid());
-    const auto run0 = processRunSeconds(focus_.pid());
+    const auto cpu0 = proc::cpuSeconds(focus_.pid());
+    const auto run0 = proc::runSeconds(focus_.pid());
     const double self0 = selfCpuSeconds();
     const Snapshot s0 = snapshot();
     media_.run([this] {
@@ -736,7 +593,7 @@ class Bench {
       focus_.pump(static_cast<int>(std::max<std::int64_t>(
           1, std::min<std::int64_t>(
                  100, std::chrono::duration_cast<std::chrono::milliseconds>(end - now()).count()))));
-      if (!focus_.alive())
+      if (!focus_.running())
         return fail(Code::Aborted, "chorus focus exited during the measurement; see " + dir_ + "/focus.log");
     }
     media_.run([this] {
@@ -744,10 +601,10 @@ class Bench {
       return 0;
     });
     t1_ = now();
-    const auto cpu1 = processCpuSeconds(focus_.pid());
-    const auto run1 = processRunSeconds(focus_.pid());
+    const auto cpu1 = proc::cpuSeconds(focus_.pid());
+    const auto run1 = proc::runSeconds(focus_.pid());
     self_cpu_s_ = selfCpuSeconds() - self0;
-    rss_kib_ = processRssKib(focus_.pid()).value_or(0);
+    rss_kib_ = proc::rssKib(focus_.pid()).value_or(0);
     const Snapshot s1 = snapshot();
     if (!cpu0 || !cpu1) return fail(Code::Internal, "cannot read the focus's CPU time from /proc");
     focus_cpu_ticks_s_ = *cpu1 - *cpu0;
@@ -943,8 +800,9 @@ class Bench {
   const FocusBenchOptions& o_;
   std::string binary_;
   std::string dir_;
-  ChildProcess hs_;
-  ChildProcess focus_;
+  // `chorus hs` and `chorus focus`; the focus prints a stats line per interval, kept for the whole run.
+  proc::Child hs_{proc::Child::Options{.max_lines = 100'000}};
+  proc::Child focus_{proc::Child::Options{.max_lines = 100'000}};
   std::string url_;
   std::string focus_user_;
   std::string focus_device_;

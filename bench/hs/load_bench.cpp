@@ -1,4 +1,4 @@
-#include "hs/bench/load_bench.hpp"
+#include "bench/hs/load_bench.hpp"
 
 #include <sys/resource.h>
 

@@ -1,4 +1,4 @@
-#include "focus/bench/forwarding_floor.hpp"
+#include "bench/focus/forwarding_floor.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,8 +1,6 @@
-#include "call/bench/call_bench.hpp"
+#include "bench/call/call_bench.hpp"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,9 +17,9 @@
 #include <thread>
 #include <vector>
 
-#include "base/subprocess.hpp"
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
+#include "proc/child.hpp"
 
 namespace chorus::call {
 
@@ -37,54 +35,8 @@ std::int64_t wallMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-// A child process whose stdout carries JSON lines (other lines are kept as {"text": line}).
-struct Child {
-  std::string name;
-  pid_t pid{-1};
-  int out_fd{-1};
-  std::string buffer;
-  std::vector<json::object> lines;  // bounded: the oldest half goes beyond 4000
-  std::int64_t started_ms{0};
-};
-
-bool spawnChild(Child& c, const std::vector<std::string>& argv, const std::string& errlog) {
-  auto p = spawnWithStdoutPipe(argv, errlog);
-  if (!p) return false;
-  c.pid = p->pid;
-  c.out_fd = p->stdout_fd;
-  c.started_ms = wallMs();
-  c.buffer.clear();
-  c.lines.clear();
-  return true;
-}
-
-void drain(Child& c) {
-  if (c.out_fd < 0) return;
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(c.out_fd, buf, sizeof buf);
-    if (n <= 0) break;
-    c.buffer.append(buf, static_cast<std::size_t>(n));
-    if (c.buffer.size() > (1u << 20)) c.buffer.clear();  // a runaway line: drop it
-  }
-  std::size_t pos;
-  while ((pos = c.buffer.find('\n')) != std::string::npos) {
-    std::string line = c.buffer.substr(0, pos);
-    c.buffer.erase(0, pos + 1);
-    boost::system::error_code ec;
-    auto v = json::parse(line, ec);
-    c.lines.push_back(!ec && v.is_object() ? v.as_object() : json::object{{"text", line}});
-    if (c.lines.size() > 4000) c.lines.erase(c.lines.begin(), c.lines.begin() + 2000);
-  }
-}
-
-void pump(const std::vector<Child*>& children, int timeout_ms) {
-  std::vector<pollfd> pfds;
-  for (auto* c : children)
-    if (c->out_fd >= 0) pfds.push_back(pollfd{c->out_fd, POLLIN, 0});
-  ::poll(pfds.data(), pfds.size(), timeout_ms);
-  for (auto* c : children) drain(*c);
-}
+// `chorus hs` and the `chorus call` participants: their JSON lines (the newest 4000 of each).
+using Child = proc::Child;
 
 std::string str(const json::object& o, const char* key) {
   const auto* v = o.if_contains(key);
@@ -97,15 +49,15 @@ std::int64_t num(const json::object& o, const char* key) {
 }
 
 bool hasEvent(const Child& c, std::string_view event) {
-  return std::any_of(c.lines.begin(), c.lines.end(),
-                     [&](const json::object& l) { return str(l, "event") == event; });
+  return c.lastEvent(event) != nullptr;
 }
 
 // The latest state of each peer's (non-ended) leg: peer user id -> state.
 std::map<std::string, std::string> legStates(const Child& c) {
   std::map<std::string, std::string> out;
-  for (const auto& l : c.lines) {
-    if (str(l, "event") != "leg") continue;
+  for (const auto& line : c.lines()) {
+    if (!line.object || str(*line.object, "event") != "leg") continue;
+    const json::object& l = *line.object;
     const std::string state = str(l, "state");
     if (state == "ended") {
       out.erase(str(l, "user_id"));
@@ -125,36 +77,8 @@ bool connectedTo(const Child& c, const std::vector<std::string>& peers) {
   return true;
 }
 
-void stopChild(Child& c, int sig) {
-  if (c.pid > 0) kill(c.pid, sig);
-}
-
-bool waitChild(Child& c, int timeout_ms) {
-  for (int i = 0; c.pid > 0 && i < timeout_ms / 50; ++i) {
-    int status;
-    if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
-      c.pid = -1;
-      break;
-    }
-    drain(c);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (c.pid > 0) return false;
-  if (c.out_fd >= 0) {
-    drain(c);
-    close(c.out_fd);
-    c.out_fd = -1;
-  }
-  return true;
-}
-
 void endChild(Child& c) {
-  if (c.pid <= 0) return;
-  stopChild(c, SIGTERM);
-  if (!waitChild(c, 10'000)) {
-    stopChild(c, SIGKILL);
-    waitChild(c, 2'000);
-  }
+  c.stop(SIGTERM, 10'000);
 }
 
 Result<json::object> blocking(matrix::EventLoop& loop,
@@ -182,7 +106,11 @@ json::object newcomerFigures(const Child& c, const std::vector<std::string>& pee
   };
   std::map<std::string, LegTimes> legs;  // by peer user id; a leg that ended is replaced by the next one
   std::optional<std::int64_t> ready;
-  for (const auto& l : c.lines) {
+  const std::int64_t started_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.startedAt().time_since_epoch()).count();
+  for (const auto& line : c.lines()) {
+    if (!line.object) continue;
+    const json::object& l = *line.object;
     const std::string ev = str(l, "event");
     if (ev == "ready" && !ready) ready = num(l, "ts");
     if (ev != "leg") continue;
@@ -220,7 +148,7 @@ json::object newcomerFigures(const Child& c, const std::vector<std::string>& pee
     const LegTimes& t = it->second;
     leg["direction"] = t.direction;
     auto rel = [&](const std::optional<std::int64_t>& v) -> json::value {
-      return v ? json::value(seconds(*v - c.started_ms)) : json::value(nullptr);
+      return v ? json::value(seconds(*v - started_ms)) : json::value(nullptr);
     };
     leg["created_s"] = rel(t.created);
     leg["answer_s"] = rel(t.connecting);
@@ -229,14 +157,14 @@ json::object newcomerFigures(const Child& c, const std::vector<std::string>& pee
       const double a = seconds(*t.connected - *t.connecting);
       leg["answer_to_connected_s"] = a;
       max_answer = std::max(max_answer, a);
-      max_start = std::max(max_start, seconds(*t.connected - c.started_ms));
+      max_start = std::max(max_start, seconds(*t.connected - started_ms));
     } else {
       all = false;
     }
     arr.push_back(std::move(leg));
   }
   json::object out{{"legs", std::move(arr)}, {"complete", all}};
-  out["ready_s"] = ready ? json::value(seconds(*ready - c.started_ms)) : json::value(nullptr);
+  out["ready_s"] = ready ? json::value(seconds(*ready - started_ms)) : json::value(nullptr);
   if (all) {
     out["max_answer_to_connected_s"] = max_answer;
     out["max_start_to_connected_s"] = max_start;
@@ -249,7 +177,7 @@ struct Harness {
   std::string dir;
   std::string url;
   std::string alias;
-  Child hs{"hs"};
+  Child hs;
 };
 
 // Starts the hs, registers the users and creates the room (once for all modes).
@@ -260,16 +188,16 @@ Status startHomeserver(Harness& h, const std::vector<std::string>& users) {
                       " --password bench >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) return fail(Code::Internal, "cannot register " + u);
   }
-  if (!spawnChild(h.hs,
-                  {h.opt.chorus_binary, "hs", "--listen", "127.0.0.1:0", "--data", h.dir + "/hs",
+  if (!h.hs.spawn({h.opt.chorus_binary, "hs", "--listen", "127.0.0.1:0", "--data", h.dir + "/hs",
                    "--server-name", "localhost"},
                   h.dir + "/hs.log")) {
     return fail(Code::Internal, "cannot start chorus hs");
   }
   for (int i = 0; i < 200 && h.url.empty(); ++i) {
-    pump({&h.hs}, 50);
-    for (const auto& l : h.hs.lines) {
-      std::string s = str(l, "text");
+    h.hs.pump(50);
+    for (const auto& l : h.hs.lines()) {
+      if (l.object) continue;
+      const std::string& s = l.text;
       auto p = s.find("http://");
       if (p != std::string::npos && s.find("listening") != std::string::npos) {
         auto e = s.find_first_of(" \r\n", p);
@@ -316,16 +244,15 @@ json::object runMode(Harness& h, const std::vector<std::string>& members, const 
   std::vector<std::string> mxids;
   for (const auto& m : members) mxids.push_back("@" + m + ":localhost");
   for (std::size_t i = 0; i < members.size(); ++i) {
-    bots[i].name = members[i];
-    if (!spawnChild(bots[i], callArgv(h, members[i], i == 0, legacy),
-                    h.dir + "/" + tag + "-" + members[i] + ".log")) {
+    if (!bots[i].spawn(callArgv(h, members[i], i == 0, legacy),
+                       h.dir + "/" + tag + "-" + members[i] + ".log")) {
       out["error"] = "cannot start chorus call";
       return out;
     }
     ptrs.push_back(&bots[i]);
     if (i == 0) {
       const auto until = std::chrono::steady_clock::now() + timeout;
-      while (!hasEvent(bots[0], "ready") && std::chrono::steady_clock::now() < until) pump(ptrs, 100);
+      while (!hasEvent(bots[0], "ready") && std::chrono::steady_clock::now() < until) proc::pump(ptrs, 100);
     }
   }
   auto meshConnected = [&] {
@@ -339,7 +266,7 @@ json::object runMode(Harness& h, const std::vector<std::string>& members, const 
   };
   const std::int64_t mesh_start = wallMs();
   auto until = std::chrono::steady_clock::now() + timeout;
-  while (!meshConnected() && std::chrono::steady_clock::now() < until) pump(ptrs, 100);
+  while (!meshConnected() && std::chrono::steady_clock::now() < until) proc::pump(ptrs, 100);
   if (!meshConnected()) {
     out["error"] = "the first " + std::to_string(members.size()) + " participants did not connect (logs in " +
                    h.dir + ")";
@@ -352,9 +279,9 @@ json::object runMode(Harness& h, const std::vector<std::string>& members, const 
   double worst_answer = 0, worst_start = 0;
   bool all_complete = true;
   for (int r = 0; r < h.opt.rounds; ++r) {
-    Child nc{newcomer};
-    if (!spawnChild(nc, callArgv(h, newcomer, false, legacy),
-                    h.dir + "/" + tag + "-" + newcomer + "-" + std::to_string(r + 1) + ".log")) {
+    Child nc;
+    if (!nc.spawn(callArgv(h, newcomer, false, legacy),
+                  h.dir + "/" + tag + "-" + newcomer + "-" + std::to_string(r + 1) + ".log")) {
       out["error"] = "cannot start the newcomer";
       break;
     }
@@ -362,8 +289,8 @@ json::object runMode(Harness& h, const std::vector<std::string>& members, const 
     all.push_back(&nc);
     until = std::chrono::steady_clock::now() + timeout;
     bool done = false;
-    while (!(done = connectedTo(nc, mxids)) && std::chrono::steady_clock::now() < until) pump(all, 50);
-    pump(all, 0);
+    while (!(done = connectedTo(nc, mxids)) && std::chrono::steady_clock::now() < until) proc::pump(all, 50);
+    proc::pump(all, 0);
     json::object fig = newcomerFigures(nc, mxids, done);
     fig["round"] = r + 1;
     if (fig.at("complete").as_bool()) {
@@ -382,7 +309,7 @@ json::object runMode(Harness& h, const std::vector<std::string>& members, const 
         if (legStates(b).count(nc_id) != 0) return false;
       return true;
     };
-    while (!gone() && std::chrono::steady_clock::now() < until) pump(ptrs, 100);
+    while (!gone() && std::chrono::steady_clock::now() < until) proc::pump(ptrs, 100);
   }
   out["rounds"] = std::move(rounds);
   out["complete"] = all_complete;
@@ -420,7 +347,7 @@ Result<json::object> runCallBench(const CallBenchOptions& opt) {
     o.chorus_binary = fs::read_symlink("/proc/self/exe", ec).string();
     if (ec) return fail(Code::Internal, "cannot find our own executable; pass --chorus-binary");
   }
-  Harness h{o, "", "", "", Child{"hs"}};
+  Harness h{o, "", "", "", {}};
   char tmpl[] = "/tmp/chorus-bench-call-XXXXXX";
   if (!mkdtemp(tmpl)) return fail(Code::Internal, "mkdtemp failed");
   h.dir = tmpl;

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "base/result.hpp"
-#include "focus/bench/synthetic_participant.hpp"
+#include "bench/focus/synthetic_participant.hpp"
 #include "media/srtp/srtp_session.hpp"
 
 namespace chorus::focus::bench {
