@@ -3,6 +3,7 @@
 #include <gst/video/video.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -38,6 +39,7 @@ ConnectionState fromPcState(GstWebRTCPeerConnectionState s) {
 
 LegShared::~LegShared() {
   if (channel != nullptr) g_object_unref(channel);
+  for (GstElement* d : ssrc_demuxers) gst_object_unref(d);
   for (auto& c : decode_chains) {
     if (c.webrtc_pad != nullptr) gst_object_unref(c.webrtc_pad);
   }
@@ -218,6 +220,20 @@ GstPadProbeReturn onRtpIn(GstPad*, GstPadProbeInfo* info, gpointer data) {
   return GST_PAD_PROBE_OK;
 }
 
+// The SSRC of the rtpbin payload pad behind webrtcbin's src pad ("recv_rtp_src_<session>_<ssrc>_<pt>").
+std::optional<std::uint32_t> ssrcOfPad(GstPad* pad) {
+  if (!GST_IS_GHOST_PAD(pad)) return std::nullopt;
+  GstPad* target = gst_ghost_pad_get_target(GST_GHOST_PAD(pad));
+  if (target == nullptr) return std::nullopt;
+  unsigned session = 0;
+  unsigned long ssrc = 0;
+  unsigned pt = 0;
+  const bool ok = std::sscanf(GST_OBJECT_NAME(target), "recv_rtp_src_%u_%lu_%u", &session, &ssrc, &pt) == 3;
+  gst_object_unref(target);
+  if (!ok || ssrc > 0xffffffffUL) return std::nullopt;
+  return static_cast<std::uint32_t>(ssrc);
+}
+
 // A new incoming stream: depayload + decode + count, to a fakesink, and tell the caller.
 void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
@@ -317,9 +333,9 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   for (GstElement* e : {depay, dec, sink}) {
     if (e != nullptr && GST_OBJECT_PARENT(e) == GST_OBJECT(bin)) chain.push_back(e);
   }
-  leg->decode_chains.push_back(LegShared::DecodeChain{GST_PAD(gst_object_ref(pad)), mid, std::move(chain),
-                                                      counters,
-                                                      counters->packets.load(std::memory_order_relaxed)});
+  leg->decode_chains.push_back(
+      LegShared::DecodeChain{GST_PAD(gst_object_ref(pad)), mid, std::move(chain), counters,
+                             counters->packets.load(std::memory_order_relaxed), ssrcOfPad(pad)});
   // Counters of streams that are gone (no chain holds them any more) are forgotten past a bound.
   constexpr std::size_t kMaxRemembered = 256;
   if (leg->streams.size() > kMaxRemembered) {
@@ -374,28 +390,57 @@ void onDataChannel(GstElement*, GstWebRTCDataChannel* channel, gpointer data) {
   if (auto leg = lockLeg(data)) adoptDataChannel(channel, leg);
 }
 
-void configureRtpBin(GstElement* child, const std::shared_ptr<LegShared>& leg) {
-  GstElementFactory* factory = gst_element_get_factory(child);
-  if (factory == nullptr || std::strcmp(GST_OBJECT_NAME(factory), "rtpbin") != 0) return;
-  {
-    std::lock_guard lock(leg->mu);
-    if (leg->rtpbin_configured) return;
-    leg->rtpbin_configured = true;
+bool hasFactory(GstElement* e, const char* name) {
+  GstElementFactory* factory = gst_element_get_factory(e);
+  return factory != nullptr && std::strcmp(GST_OBJECT_NAME(factory), name) == 0;
+}
+
+// Remembers the SSRC demuxers of webrtcbin's rtpbin. rtpbin's own
+// `autoremove` is not used: it also frees a source that merely paused past its RTCP timeout, and when that
+// source resumes webrtcbin 1.22 cannot re-add the payload pad ("Padname recv_rtp_src_… is not unique"), the
+// stream fails not-linked and takes the leg's ICE transport with it.
+void noteSsrcDemux(GstElement* e, const std::shared_ptr<LegShared>& leg) {
+  if (!hasFactory(e, "rtpssrcdemux")) return;
+  std::lock_guard lock(leg->mu);
+  constexpr std::size_t kMaxSessions = 64;  // one per m-line at most when not bundled
+  if (leg->ssrc_demuxers.size() >= kMaxSessions ||
+      std::find(leg->ssrc_demuxers.begin(), leg->ssrc_demuxers.end(), e) != leg->ssrc_demuxers.end()) {
+    return;
   }
-  g_object_set(child, "autoremove", TRUE, nullptr);
+  leg->ssrc_demuxers.push_back(GST_ELEMENT(gst_object_ref(e)));
+}
+
+void onRtpBinChildAdded(GstBin*, GstElement* child, gpointer data) {
+  if (auto leg = lockLeg(data)) noteSsrcDemux(child, leg);
+}
+
+void watchRtpBin(GstElement* child, const std::shared_ptr<LegShared>& leg) {
+  if (!hasFactory(child, "rtpbin")) return;
+  g_signal_connect_data(child, "element-added", G_CALLBACK(onRtpBinChildAdded), new WeakLeg(leg),
+                        deleteWeakLeg, GConnectFlags{});
+  GstIterator* it = gst_bin_iterate_elements(GST_BIN(child));
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    noteSsrcDemux(GST_ELEMENT(g_value_get_object(&item)), leg);
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
 }
 
 void onWebrtcChildAdded(GstBin*, GstElement* child, gpointer data) {
-  if (auto leg = lockLeg(data)) configureRtpBin(child, leg);
+  if (auto leg = lockLeg(data)) watchRtpBin(child, leg);
 }
 
 }  // namespace
 
 std::size_t releaseEndedDecodeChains(LegShared& leg) {
   std::vector<LegShared::DecodeChain> ended;
+  std::vector<ElementPtr> demuxers;
   {
     std::lock_guard lock(leg.mu);
     if (leg.closed) return 0;
+    for (GstElement* d : leg.ssrc_demuxers) demuxers.push_back(addRef(d));
     // A source has ended when the remote description no longer sends on its section: the mid is gone
     // (recycled), the section is rejected (port 0; what the focus does when a publisher leaves) or it is
     // recvonly/inactive. (rtpbin frees the source's jitterbuffer on its BYE or timeout, but webrtcbin 1.22
@@ -418,6 +463,11 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
     std::erase_if(leg.decode_chains, [](const LegShared::DecodeChain& c) { return c.webrtc_pad == nullptr; });
   }
   for (auto& c : ended) {
+    // rtpbin drops the source's jitterbuffer and payload demuxer. (The focus never resumes an SSRC it ended:
+    // a new subscription gets a new one.)
+    for (const auto& d : demuxers) {
+      if (c.ssrc) g_signal_emit_by_name(d.get(), "clear-ssrc", static_cast<guint>(*c.ssrc));
+    }
     // The depayloader and decoder go (with the decoder's buffer pool, its fds and frames); the sink stays,
     // linked straight to webrtcbin's pad, so that anything webrtcbin still pushes there is swallowed rather
     // than failing its stream as not-linked.
@@ -471,14 +521,15 @@ void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg
   connect("notify::ice-connection-state", G_CALLBACK(onIceConnectionState));
   connect("notify::connection-state", G_CALLBACK(onConnectionState));
   connect("pad-added", G_CALLBACK(onPadAdded));
-  // RTP sources that send BYE or time out are freed with their jitterbuffer (two threads each) and
-  // their decode chain; without this a participant that stays keeps them for everyone who ever left.
-  // webrtcbin adds its rtpbin when it starts, so look for it now and as children are added.
+  // Ended RTP sources are freed with their jitterbuffer (two threads each) and decode chain by
+  // releaseEndedDecodeChains(), through rtpbin's SSRC demuxer; without this a participant that stays keeps
+  // them for everyone who ever left. webrtcbin adds its rtpbin when it starts, so look for it now and as
+  // children are added.
   connect("element-added", G_CALLBACK(onWebrtcChildAdded));
   GstIterator* it = gst_bin_iterate_elements(GST_BIN(webrtc));
   GValue item = G_VALUE_INIT;
   while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
-    configureRtpBin(GST_ELEMENT(g_value_get_object(&item)), leg);
+    watchRtpBin(GST_ELEMENT(g_value_get_object(&item)), leg);
     g_value_reset(&item);
   }
   g_value_unset(&item);

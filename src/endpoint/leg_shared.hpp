@@ -73,9 +73,13 @@ struct LegShared {
     std::vector<GstElement*> elements;         // depayloader, decoder, sink; or the sink alone.
     std::shared_ptr<StreamCounters> counters;  // of the chain's stream
     std::uint64_t packets_seen{0};             // counters->packets at the last sweep
+    std::optional<std::uint32_t> ssrc;         // of the source (from rtpbin's pad name), when known
   };
   std::vector<DecodeChain> decode_chains;
-  bool rtpbin_configured{false};  // Guarded by mu. autoremove + pad-removed set on webrtcbin's rtpbin.
+  // The SSRC demuxers of webrtcbin's rtpbin (one per RTP session; one in all when bundled). Owned references.
+  // The sweep clears an ended source there, which frees its jitterbuffer (two threads) and payload demuxer.
+  // Guarded by mu.
+  std::vector<GstElement*> ssrc_demuxers;
   // The leg's data channel (ours, or the first the peer opened). Owned reference. Guarded by mu.
   GstWebRTCDataChannel* channel{nullptr};
   bool channel_open{false};  // Guarded by mu.

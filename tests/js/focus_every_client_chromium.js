@@ -156,27 +156,44 @@ function serveMinClient() {
       if (BOTS.includes(obs)) {
         const s = bots[obs].last('stats');
         const p = s && (s.peers || []).find((x) => x.user_id === mxid(other));
-        return { video: (p && p.video_frames_decoded) || 0, audio: (p && p.audio_frames_decoded) || 0 };
+        return { video: (p && p.video_frames_decoded) || 0, audio: (p && p.audio_frames_decoded) || 0,
+          packets: (p && p.packets_received) || 0 };
       }
       if (PAGES.includes(obs)) {
         return pages[obs].evaluate((o) => {
           const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === o);
-          return { video: (t && t.framesDecoded) || 0, audio: (t && t.audioSamplesReceived) || 0 };
+          return { video: (t && t.framesDecoded) || 0, audio: (t && t.audioSamplesReceived) || 0,
+            packets: (t && t.audioPacketsReceived) || 0 };
         }, mxid(other));
       }
       const s = await pages[obs].evaluate(() => window.minClient.snapshot());
       const mine = s.tracks.filter((t) => t.user_id === mxid(other));
       const sum = (kind, f) => mine.filter((t) => t.kind === kind).reduce((a, t) => a + t[f], 0);
-      return { video: sum('video', 'framesDecoded'), audio: sum('audio', 'audioSamples') };
+      return { video: sum('video', 'framesDecoded'), audio: sum('audio', 'audioSamples'),
+        packets: sum('video', 'packets') + sum('audio', 'packets') };
     };
     const sees = async (obs, other) => {
       const d = await decoded(obs, other);
       return d.video >= MIN_FRAMES && d.audio > 0;
     };
     const t0 = Date.now();
+    // Every 10 s while waiting, which pairs still decode nothing (observer <- publisher: video/audio): a
+    // failure in CI then says how it got there.
+    let lastProgress = Date.now();
     const everyone = await attempt('everyone to decode everyone', async () => {
-      for (const o of ALL) for (const x of ALL) if (o !== x && !(await sees(o, x))) return false;
-      return true;
+      const missing = [];
+      for (const o of ALL) {
+        for (const x of ALL) {
+          if (o === x) continue;
+          const d = await decoded(o, x);
+          if (!(d.video >= MIN_FRAMES && d.audio > 0)) missing.push(`${o}<-${x} ${d.video}/${d.audio} (${d.packets} pkts)`);
+        }
+      }
+      if (missing.length && Date.now() - lastProgress >= 10000) {
+        lastProgress = Date.now();
+        console.log(`     (${((Date.now() - t0) / 1000).toFixed(0)} s: still waiting for ${missing.join(', ')})`);
+      }
+      return missing.length === 0;
     }, 120000);
     if (everyone) console.log(`     (everyone decoding everyone ${((Date.now() - t0) / 1000).toFixed(1)} s after the last client joined)`);
     await sleep(3000);  // a few more seconds of media for the table
@@ -188,7 +205,7 @@ function serveMinClient() {
         if (o === x) continue;
         const d = await decoded(o, x);
         row.push(`${x} ${d.video}/${d.audio}`);
-        check(d.video >= MIN_FRAMES && d.audio > 0, `${o} (${KIND[o]}) decodes video and audio of ${x} (${KIND[x]}): ${d.video} video frames, audio ${d.audio}`);
+        check(d.video >= MIN_FRAMES && d.audio > 0, `${o} (${KIND[o]}) decodes video and audio of ${x} (${KIND[x]}): ${d.video} video frames, audio ${d.audio}, ${d.packets} packets received`);
       }
       console.log(`     ${KIND[o]} ${o} <- ${row.join(', ')}`);
     }
@@ -226,7 +243,8 @@ function serveMinClient() {
   minServer.close();
   await sleep(500);
   hs.stop();
-  fs.rmSync(logDir, { recursive: true, force: true });
+  if (process.env.CHORUS_KEEP_TEST_DIR) console.log(`     (logs kept in ${logDir})`);
+  else fs.rmSync(logDir, { recursive: true, force: true });
   clearTimeout(overall);
   console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : 'RESULT: PASS every client kind decodes every other through one focus');
   process.exit(failures.length ? 1 : 0);
