@@ -665,7 +665,7 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     sec.codec.fmtp = codec->fmtp;
     sec.rtcp_rsize = m.rtcp_rsize;
     sec.recv = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;
-    const bool transport_cc = sec.recv && m.extmapId(kExtTransportCc) != 0;
+    const bool transport_cc = p.transport_cc && sec.recv && m.extmapId(kExtTransportCc) != 0;
     for (const auto& fb : codec->rtcp_fb) {
       if (keptFeedback(fb, transport_cc)) sec.codec.rtcp_fb.push_back(fb);
     }
@@ -676,7 +676,7 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     }
     if (sec.recv || !sec.send) {  // a pure send section carries no header extensions
       for (const auto& e : m.extmaps) {
-        if (keptExtension(e.uri, sec.recv)) sec.extmaps.push_back(e);
+        if (keptExtension(e.uri, p.transport_cc && sec.recv)) sec.extmaps.push_back(e);
       }
       noteExtmapIds(sec);
     }

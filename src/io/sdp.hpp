@@ -164,6 +164,11 @@ struct SdpAnswerParams {
   // direction changes are not implemented"), so a participant that rejoins would break every chorus call
   // subscriber's renegotiation; appending works for every client, up to the bound.
   std::size_t recycle_from_sections{kSdpMaxMediaSections};
+  // Keep transport-cc (the transport-wide sequence number extension and a=rtcp-fb:* transport-cc) on the
+  // sections the participant sends on, when offered. Off by default: with it, Chromium publishers through the
+  // focus ramped worse, not better, in the browser benchmark (docs/congestion-control.md), still to be
+  // understood; the router sends the feedback whenever the extension arrives.
+  bool transport_cc{false};
 };
 
 // A track the focus sends to the participant (one sendonly m-section each).

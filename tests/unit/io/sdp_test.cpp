@@ -92,11 +92,22 @@ TEST(Sdp, AnswersChromiumOffer) {
   EXPECT_TRUE(has(sdp, "a=sctp-port:5000"));
   EXPECT_TRUE(has(sdp, "a=max-message-size:262144"));
   EXPECT_TRUE(has(sdp, "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"));
-  // transport-cc on what the participant sends: the extension and the feedback (the router sends it).
-  EXPECT_TRUE(
-      has(sdp, "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"));
-  EXPECT_TRUE(has(sdp, "a=rtcp-fb:111 transport-cc"));
-  EXPECT_TRUE(has(sdp, "a=rtcp-fb:96 transport-cc"));
+  // transport-cc is off by default (SdpAnswerParams::transport_cc).
+  EXPECT_FALSE(has(sdp, "a=extmap:3 " + std::string(kExtTransportCc)));
+  EXPECT_FALSE(has(sdp, "a=rtcp-fb:111 transport-cc"));
+  EXPECT_FALSE(has(sdp, "a=rtcp-fb:96 transport-cc"));
+  {
+    // With it: the extension and the feedback on what the participant sends (the router sends the feedback).
+    SdpAnswerParams with = params();
+    with.transport_cc = true;
+    auto t = buildSdpAnswer(*s, with);
+    ASSERT_TRUE(t);
+    EXPECT_TRUE(has(t->sdp, "a=extmap:3 " + std::string(kExtTransportCc)));
+    EXPECT_TRUE(has(t->sdp, "a=rtcp-fb:111 transport-cc"));
+    EXPECT_TRUE(has(t->sdp, "a=rtcp-fb:96 transport-cc"));
+    EXPECT_EQ(t->sections[0].transport_cc_ext_id, 3);
+    EXPECT_EQ(t->sections[1].transport_cc_ext_id, 3);
+  }
   EXPECT_FALSE(has(sdp, "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"));
   EXPECT_TRUE(has(sdp, "a=rtpmap:111 opus/48000/2"));
   EXPECT_TRUE(has(sdp, "a=fmtp:111 minptime=10;useinbandfec=1"));
@@ -106,8 +117,8 @@ TEST(Sdp, AnswersChromiumOffer) {
   EXPECT_TRUE(a->sections[0].accepted && a->sections[1].accepted && a->sections[2].accepted);
   EXPECT_EQ(a->sections[0].payload_type, 111);
   EXPECT_EQ(a->sections[1].mid_ext_id, 4);
-  EXPECT_EQ(a->sections[0].transport_cc_ext_id, 3);
-  EXPECT_EQ(a->sections[1].transport_cc_ext_id, 3);
+  EXPECT_EQ(a->sections[0].transport_cc_ext_id, 0);
+  EXPECT_EQ(a->sections[1].transport_cc_ext_id, 0);
   EXPECT_EQ(a->sections[2].remote_sctp_port, 5000);
   // The answer is itself valid input for our parser.
   auto back = parseSdp(sdp);
@@ -134,7 +145,9 @@ TEST(Sdp, TransportCcOnlyWhereTheParticipantSendsWithTheExtension) {
       section("s", "sendonly", true) + section("r", "recvonly", true) + section("n", "sendonly", false);
   auto s = parseSdp(offer);
   ASSERT_TRUE(s);
-  auto a = buildSdpAnswer(*s, params());
+  SdpAnswerParams with = params();
+  with.transport_cc = true;
+  auto a = buildSdpAnswer(*s, with);
   ASSERT_TRUE(a);
   ASSERT_EQ(a->sections.size(), 3u);
   const auto fb = [](const SdpNegotiatedSection& sec) {
