@@ -4,8 +4,8 @@
 // focus process's CPU time (/proc/<pid>/stat utime+stime, both threads) and RSS (VmRSS, sampled every second) are
 // measured. Prints a JSON object.
 //
-// Usage (inside a private network namespace, so WebRTC only sees loopback):
-//   unshare -n sh -c "ip link set lo up && exec node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s]"
+// Usage (inside a private network namespace):
+//   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -71,19 +71,59 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
     await waitFor(`${user} in the call`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.mode === 'focus' &&
       window.chorusFocus.connected), 30000);
   }
+  // From the moment every page is in the call: the time until every page decoded a first frame of everyone
+  // (first_frame_s) and >= 10 frames plus audio of everyone (converged_s), and each publisher's ramp-up: its
+  // send-side estimate (candidate-pair availableOutgoingBitrate, which rises only with transport-cc feedback or
+  // REMB from the focus) and the frames its top simulcast layer encoded, sampled about every 100-200 ms.
   const t0 = Date.now();
-  await waitFor('every page to decode everyone', async () => {
+  const others = (p) => PAGES.filter((o) => o !== p).map((o) => `@${o}:localhost`);
+  const ramp = Object.fromEntries(PAGES.map((p) => [p, []]));
+  const sampleAll = async () => {
+    let minFrames = Infinity, allAudio = true;
     for (const p of PAGES) {
-      const ok = await pages[p].evaluate((others) => others.every((u) => {
-        const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === u);
-        return !!t && t.framesDecoded >= 10 && t.audioSamplesReceived > 0;
-      }), PAGES.filter((o) => o !== p).map((o) => `@${o}:localhost`));
-      if (!ok) return false;
+      const s = await pages[p].evaluate(async (others) => {
+        const f = window.chorusFocus;
+        await f.pollStats();  // fresh figures (the page polls once a second)
+        const tiles = f.tiles || [];
+        let frames = Infinity, audio = true;
+        for (const u of others) {
+          const t = tiles.find((x) => x.user_id === u);
+          frames = Math.min(frames, t ? t.framesDecoded : 0);
+          audio = audio && !!t && t.audioSamplesReceived > 0;
+        }
+        const sent = (f.outbound || []).filter((o) => o.rid);
+        const top = sent.find((o) => o.rid === 'f') || sent.sort((a, b) => b.frameWidth - a.frameWidth)[0];
+        return { frames, audio, bwe: f.availableOutgoingBitrate || 0, topFrames: top ? top.framesEncoded : 0 };
+      }, others(p));
+      minFrames = Math.min(minFrames, s.frames);
+      allAudio = allAudio && s.audio;
+      ramp[p].push({ t: (Date.now() - t0) / 1000, bwe: s.bwe, topFrames: s.topFrames });
     }
-    return true;
-  }, 60000);
-  const convergedS = (Date.now() - t0) / 1000;
-  await sleep(3000);  // let the layers settle
+    return { minFrames, allAudio };
+  };
+  let firstFrameS = null, convergedS = null;
+  while (convergedS === null) {
+    if (Date.now() - t0 > 60000) throw new Error('timed out waiting for every page to decode everyone');
+    const { minFrames, allAudio } = await sampleAll();
+    const t = (Date.now() - t0) / 1000;
+    if (firstFrameS === null && minFrames >= 1) firstFrameS = t;
+    if (minFrames >= 10 && allAudio) convergedS = t;
+    else await sleep(150);
+  }
+  // Let the layers settle (3 s), sampling the ramp until at least 8 s after t0.
+  while (Date.now() - t0 < Math.max(convergedS + 3, 8) * 1000) {
+    await sampleAll();
+    await sleep(200);
+  }
+  const at = (samples, t) => samples.find((x) => x.t >= t) || samples[samples.length - 1];
+  const publisherRamp = {};
+  for (const p of PAGES) {
+    const r = ramp[p];
+    const kbps = (t) => Math.round(at(r, t).bwe / 1000);
+    const fps = (a, b) => Number(((at(r, b).topFrames - at(r, a).topFrames) / (at(r, b).t - at(r, a).t || 1)).toFixed(1));
+    publisherRamp[p] = { available_outgoing_kbps: { '0.5s': kbps(0.5), '1s': kbps(1), '2s': kbps(2), '4s': kbps(4), '8s': kbps(8) },
+      top_layer_fps: { '0-2s': fps(0, 2), '2-4s': fps(2, 4), '4-8s': fps(4, 8) } };
+  }
 
   // The hold.
   const statsBefore = last('stats');
@@ -109,7 +149,9 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   const out = {
     participants: PAGES.length,
     hold_s: Number(wallS.toFixed(1)),
+    first_frame_s: firstFrameS,
     converged_s: convergedS,
+    publisher_ramp: publisherRamp,
     focus_cpu_s: Number(cpuS.toFixed(3)),
     focus_cpu_percent_of_one_core: Number((100 * cpuS / wallS).toFixed(2)),
     focus_rss_idle_mib: Number((rssIdleKib / 1024).toFixed(1)),
@@ -122,6 +164,8 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
     received_datagrams_per_s: Math.round(received / wallS),
     cpu_us_per_forwarded_packet: forwarded ? Number((1e6 * cpuS / forwarded).toFixed(2)) : null,
     layers_received: layers,
+    available_outgoing_kbps_end: Object.fromEntries(await Promise.all(PAGES.map(async (p) => [p,
+      Math.round((await pages[p].evaluate(() => window.chorusFocus.availableOutgoingBitrate || 0)) / 1000)]))),
     aim: 'at most 2 % of one core and 16 MiB RSS (sfu-anchors.md: well-known SFUs 7-12 % and 26-59 MiB on this call)',
   };
   console.log(JSON.stringify(out, null, 1));
