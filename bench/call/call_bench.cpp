@@ -81,19 +81,6 @@ void endChild(Child& c) {
   c.stop(SIGTERM, 10'000);
 }
 
-Result<json::object> blocking(matrix::EventLoop& loop,
-                              const std::function<void(matrix::Client::Reply)>& start) {
-  std::optional<Result<json::object>> out;
-  loop.post([&] {
-    start([&](Result<json::object> r) {
-      out = std::move(r);
-      loop.stop();
-    });
-  });
-  loop.run();
-  return std::move(*out);
-}
-
 double seconds(std::int64_t ms) {
   return static_cast<double>(ms) / 1000.0;
 }
@@ -208,8 +195,8 @@ Status startHomeserver(Harness& h, const std::vector<std::string>& users) {
   if (h.url.empty()) return fail(Code::Internal, "chorus hs did not start; see " + h.dir + "/hs.log");
   matrix::EventLoop loop;
   matrix::Client client(loop, h.url);
-  auto login =
-      blocking(loop, [&](matrix::Client::Reply cb) { client.login(users[0], "bench", "", std::move(cb)); });
+  auto login = matrix::blocking(
+      loop, [&](matrix::Client::Reply cb) { client.login(users[0], "bench", "", std::move(cb)); });
   if (!login) return fail(Code::Internal, "login: " + login.error().message);
   json::object create{{"preset", "public_chat"},
                       {"room_alias_name", "bench"},
@@ -217,7 +204,8 @@ Status startHomeserver(Harness& h, const std::vector<std::string>& users) {
                       {"power_level_content_override",
                        json::object{{"events", json::object{{"org.matrix.msc3401.call.member", 0},
                                                             {"org.matrix.msc3401.call", 0}}}}}};
-  auto room = blocking(loop, [&](matrix::Client::Reply cb) { client.createRoom(create, std::move(cb)); });
+  auto room =
+      matrix::blocking(loop, [&](matrix::Client::Reply cb) { client.createRoom(create, std::move(cb)); });
   if (!room) return fail(Code::Internal, "createRoom: " + room.error().message);
   h.alias = "#bench:localhost";
   return ok();

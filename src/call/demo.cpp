@@ -82,20 +82,6 @@ const json::object* last(const Child& c, std::string_view event) {
   return c.proc.lastEventObject(event);
 }
 
-// Blocking helper around the async client, for the few set-up calls.
-Result<json::object> blocking(matrix::EventLoop& loop,
-                              const std::function<void(matrix::Client::Reply)>& start) {
-  std::optional<Result<json::object>> out;
-  loop.post([&] {
-    start([&](Result<json::object> r) {
-      out = std::move(r);
-      loop.stop();
-    });
-  });
-  loop.run();
-  return std::move(*out);
-}
-
 void printView(const std::vector<Child>& bots) {
   std::printf("\n%-8s %-24s %-10s %-5s %-5s %9s %9s %8s\n", "bot", "sees", "state", "mic", "cam", "audio_fr",
               "video_fr", "rtt_ms");
@@ -194,8 +180,8 @@ int runDemo(const DemoOptions& opt) {
   // A room whose members may join calls.
   matrix::EventLoop loop;
   matrix::Client client(loop, url);
-  auto login =
-      blocking(loop, [&](matrix::Client::Reply cb) { client.login(users[0], "demo", "", std::move(cb)); });
+  auto login = matrix::blocking(
+      loop, [&](matrix::Client::Reply cb) { client.login(users[0], "demo", "", std::move(cb)); });
   if (!login) {
     std::fprintf(stderr, "login failed: %s\n", login.error().message.c_str());
     hs.proc.stop(SIGTERM, 10'000);
@@ -207,7 +193,8 @@ int runDemo(const DemoOptions& opt) {
                       {"power_level_content_override",
                        json::object{{"events", json::object{{"org.matrix.msc3401.call.member", 0},
                                                             {"org.matrix.msc3401.call", 0}}}}}};
-  auto room = blocking(loop, [&](matrix::Client::Reply cb) { client.createRoom(create, std::move(cb)); });
+  auto room =
+      matrix::blocking(loop, [&](matrix::Client::Reply cb) { client.createRoom(create, std::move(cb)); });
   const std::string alias = "#demo:localhost";
   if (!room) std::printf("== room %s already exists (%s)\n", alias.c_str(), room.error().message.c_str());
 
@@ -219,7 +206,7 @@ int runDemo(const DemoOptions& opt) {
     if (room) {
       if (const auto* id = room->if_contains("room_id"); id && id->is_string()) room_id = id->as_string();
     } else {
-      auto dir_entry = blocking(loop, [&](matrix::Client::Reply cb) {
+      auto dir_entry = matrix::blocking(loop, [&](matrix::Client::Reply cb) {
         client.call("GET", "/_matrix/client/v3/directory/room/" + matrix::encodePathSegment(alias),
                     std::nullopt, std::move(cb));
       });
@@ -248,7 +235,7 @@ int runDemo(const DemoOptions& opt) {
     } else {
       std::printf("== chorus focus did not start; see %s/focus.log\n", dir.c_str());
     }
-    auto invited = blocking(loop, [&](matrix::Client::Reply cb) {
+    auto invited = matrix::blocking(loop, [&](matrix::Client::Reply cb) {
       client.call("POST", "/_matrix/client/v3/rooms/" + matrix::encodePathSegment(room_id) + "/invite",
                   json::object{{"user_id", focus_user}}, std::move(cb));
     });
@@ -256,7 +243,7 @@ int runDemo(const DemoOptions& opt) {
     // Wait until the focus has joined, so the bots' invites find it in the room.
     bool joined = false;
     for (int t = 0; t < 50 && invited && !joined; ++t) {
-      auto m = blocking(loop, [&](matrix::Client::Reply cb) {
+      auto m = matrix::blocking(loop, [&](matrix::Client::Reply cb) {
         client.call("GET",
                     "/_matrix/client/v3/rooms/" + matrix::encodePathSegment(room_id) +
                         "/state/m.room.member/" + matrix::encodePathSegment(focus_user),

@@ -198,4 +198,16 @@ void Client::keysClaim(json::object body, Reply cb) {
   call("POST", std::string(kV3) + "/keys/claim", std::move(body), std::move(cb));
 }
 
+Result<json::object> blocking(EventLoop& loop, const std::function<void(Client::Reply)>& start) {
+  std::optional<Result<json::object>> out;
+  loop.post([&] {
+    start([&](Result<json::object> r) {
+      out = std::move(r);
+      loop.stop();
+    });
+  });
+  loop.run();
+  return std::move(*out);
+}
+
 }  // namespace chorus::matrix

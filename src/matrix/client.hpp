@@ -73,4 +73,8 @@ class Client {
   std::uint64_t invalid_utf8_sequences_{0};
 };
 
+// Runs `loop` until the one request that `start` makes has replied, and returns the reply: for the few set-up
+// calls of tools (demo, benches) that have nothing else to do meanwhile. The loop must not be running.
+Result<boost::json::object> blocking(EventLoop& loop, const std::function<void(Client::Reply)>& start);
+
 }  // namespace chorus::matrix

@@ -121,6 +121,19 @@ class ClientApi {
   std::unordered_map<std::string, LoginFailures> login_failures_;  // "user\n"+id, "addr\n"+ip; <= kMaxBuckets
   std::unique_ptr<boost::asio::thread_pool> kdf_pool_;  // null when cfg.kdf_threads == 0 (checks inline)
   std::size_t kdf_pending_{0};                          // queued or running on kdf_pool_; <= cfg.kdf_queue
+  // 429 M_LIMIT_EXCEEDED when the KDF pool's queue is full (nothing to wait for when hashing runs inline).
+  std::optional<MxError> kdfQueueFull() const;
+  // Counts one password hash or check as pending on the KDF pool while it lives.
+  class KdfSlot {
+   public:
+    explicit KdfSlot(std::size_t& pending) : n_(pending) { ++n_; }
+    ~KdfSlot() { --n_; }
+    KdfSlot(const KdfSlot&) = delete;
+    KdfSlot& operator=(const KdfSlot&) = delete;
+
+   private:
+    std::size_t& n_;
+  };
 };
 
 }  // namespace chorus::hs

@@ -25,14 +25,6 @@ HttpResponse render(const MxResult<T>& r) {
   return ClientApi::jsonResponse(200, *r);
 }
 
-struct Pending {
-  std::size_t& n;
-  explicit Pending(std::size_t& count) : n(count) { ++n; }
-  ~Pending() { --n; }
-  Pending(const Pending&) = delete;
-  Pending& operator=(const Pending&) = delete;
-};
-
 }  // namespace
 
 asio::awaitable<std::optional<MxError>> ClientApi::userInteractiveAuth(const Auth& auth,
@@ -70,14 +62,10 @@ asio::awaitable<std::optional<MxError>> ClientApi::userInteractiveAuth(const Aut
   if (hs_.canonicalLoginName(attempt->user_id) != hs_.canonicalLoginName(auth.user_id)) {
     co_return forbidden("The authenticated user is not the user of the access token");
   }
-  if (kdf_pool_ && kdf_pending_ >= cfg_.kdf_queue) {
-    MxError e = mxError(429, "M_LIMIT_EXCEEDED", "Password hashing queue is full; try again later");
-    e.extra["retry_after_ms"] = 1000;
-    co_return e;
-  }
+  if (auto full = kdfQueueFull()) co_return *full;
   bool ok = false;
   {
-    Pending pending(kdf_pending_);
+    KdfSlot pending(kdf_pending_);
     ok = co_await checkPasswordOffThread(*attempt);
   }
   if (!ok) {

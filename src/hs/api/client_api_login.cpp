@@ -96,19 +96,10 @@ asio::awaitable<HttpResponse> ClientApi::login(Call& c) {
   auto attempt = hs_.loginPrepare(*body);
   if (!attempt) co_return errorResponse(attempt.error());
   // Argon2id on the KDF pool; the I/O thread keeps serving everyone else meanwhile.
-  if (kdf_pool_ && kdf_pending_ >= cfg_.kdf_queue) {
-    MxError e = mxError(429, "M_LIMIT_EXCEEDED", "Password hashing queue is full; try again later");
-    e.extra["retry_after_ms"] = 1000;
-    co_return errorResponse(e);
-  }
-  struct Pending {
-    std::size_t& n;
-    explicit Pending(std::size_t& count) : n(count) { ++n; }
-    ~Pending() { --n; }
-  };
+  if (auto full = kdfQueueFull()) co_return errorResponse(*full);
   bool ok = false;
   {
-    Pending pending(kdf_pending_);
+    KdfSlot pending(kdf_pending_);
     ok = co_await checkPasswordOffThread(*attempt);
   }
   if (!ok) {
@@ -124,6 +115,13 @@ asio::awaitable<HttpResponse> ClientApi::login(Call& c) {
   auto r = hs_.loginFinish(*attempt);
   if (!r) co_return errorResponse(r.error());
   co_return jsonResponse(200, *r);
+}
+
+std::optional<MxError> ClientApi::kdfQueueFull() const {
+  if (!kdf_pool_ || kdf_pending_ < cfg_.kdf_queue) return std::nullopt;
+  MxError e = mxError(429, "M_LIMIT_EXCEEDED", "Password hashing queue is full; try again later");
+  e.extra["retry_after_ms"] = 1000;
+  return e;
 }
 
 }  // namespace chorus::hs

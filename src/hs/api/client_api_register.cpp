@@ -49,19 +49,10 @@ asio::awaitable<HttpResponse> ClientApi::registerUser(Call& c) {
     if (!r) co_return errorResponse(r.error());
     co_return jsonResponse(200, *r);
   }
-  if (kdf_pool_ && kdf_pending_ >= cfg_.kdf_queue) {
-    MxError e = mxError(429, "M_LIMIT_EXCEEDED", "Password hashing queue is full; try again later");
-    e.extra["retry_after_ms"] = 1000;
-    co_return errorResponse(e);
-  }
-  struct Pending {
-    std::size_t& n;
-    explicit Pending(std::size_t& count) : n(count) { ++n; }
-    ~Pending() { --n; }
-  };
+  if (auto full = kdfQueueFull()) co_return errorResponse(*full);
   std::string hash;
   {
-    Pending pending(kdf_pending_);
+    KdfSlot pending(kdf_pending_);
     hash = co_await hashOffThread(std::string(pw->get_string()));
   }
   auto r = hs_.registerRequest(body, &hash);
