@@ -272,6 +272,22 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
     g_object_get(pad, "msid", &msid, nullptr);
     stream_id = takeString(msid);
   }
+  // Which section the stream belongs to, by its SSRC in the remote description. webrtcbin 1.22 hands a stream
+  // out on the first m-line's transceiver when it met the SSRC (in RTP or a sender report) before the
+  // description that names it; the description is the truth.
+  const std::optional<std::uint32_t> ssrc = ssrcOfPad(pad);
+  if (ssrc && remote) {
+    if (auto idx = remote->mlineIndexOfSsrc(*ssrc)) {
+      const SdpMediaInfo& m = remote->media[*idx];
+      if (m.mid != mid || (!m.stream_id.empty() && m.stream_id != stream_id)) {
+        CHORUS_LOG(Info, kTag,
+                   "leg " << leg->id << ": SSRC " << *ssrc << " came out on mid " << mid << "; the description puts it in mid "
+                          << m.mid << " (stream " << m.stream_id << ")");
+        mid = m.mid;
+        if (!m.stream_id.empty()) stream_id = m.stream_id;
+      }
+    }
+  }
   if (stream_id.empty() && remote) {
     if (auto idx = remote->mlineIndexOfMid(mid)) stream_id = remote->media[*idx].stream_id;
   }
@@ -335,7 +351,7 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   }
   leg->decode_chains.push_back(
       LegShared::DecodeChain{GST_PAD(gst_object_ref(pad)), mid, std::move(chain), counters,
-                             counters->packets.load(std::memory_order_relaxed), ssrcOfPad(pad)});
+                             counters->packets.load(std::memory_order_relaxed), ssrc});
   // Counters of streams that are gone (no chain holds them any more) are forgotten past a bound.
   constexpr std::size_t kMaxRemembered = 256;
   if (leg->streams.size() > kMaxRemembered) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 #include "endpoint/gst_ptr.hpp"
@@ -35,6 +36,15 @@ std::optional<std::string> SdpInfo::midOfMlineIndex(std::uint32_t index) const {
   return media[index].mid;
 }
 
+std::optional<std::uint32_t> SdpInfo::mlineIndexOfSsrc(std::uint32_t ssrc) const {
+  for (std::size_t i = 0; i < media.size(); ++i) {
+    if (std::find(media[i].ssrcs.begin(), media[i].ssrcs.end(), ssrc) != media[i].ssrcs.end()) {
+      return static_cast<std::uint32_t>(i);
+    }
+  }
+  return std::nullopt;
+}
+
 Result<SdpInfo> parseSdpInfo(const std::string& sdp) {
   GstSDPMessage* raw = nullptr;
   if (gst_sdp_message_new_from_text(sdp.c_str(), &raw) != GST_SDP_OK || raw == nullptr) {
@@ -61,10 +71,16 @@ Result<SdpInfo> parseSdpInfo(const std::string& sdp) {
         out.mid = value;
       } else if (key == "msid") {
         if (out.stream_id.empty()) out.stream_id = firstToken(value);
-      } else if (key == "ssrc" && value != nullptr && ssrc_stream.empty()) {
-        // "<ssrc> msid:<stream> <track>"
+      } else if (key == "ssrc" && value != nullptr) {
+        // "<ssrc> <attribute>[:<value>]", e.g. "<ssrc> msid:<stream> <track>"
+        char* end = nullptr;
+        const unsigned long n = std::strtoul(value, &end, 10);
+        if (end != value && n <= 0xffffffffUL && out.ssrcs.size() < SdpMediaInfo::kMaxSsrcsPerMedia &&
+            std::find(out.ssrcs.begin(), out.ssrcs.end(), n) == out.ssrcs.end()) {
+          out.ssrcs.push_back(static_cast<std::uint32_t>(n));
+        }
         const char* p = std::strstr(value, " msid:");
-        if (p != nullptr) ssrc_stream = firstToken(p + 6);
+        if (p != nullptr && ssrc_stream.empty()) ssrc_stream = firstToken(p + 6);
       } else if (key == "sendrecv" || key == "sendonly" || key == "recvonly" || key == "inactive") {
         out.direction = key;
       } else if (key == "ice-ufrag" && value != nullptr) {

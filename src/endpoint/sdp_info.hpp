@@ -1,5 +1,6 @@
 #pragma once
 // The few SDP facts the engine needs (mids, msid stream ids, payload types, ICE ufrag), read with GstSDP.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,12 +18,16 @@ struct SdpMediaInfo {
   std::string ice_ufrag;  // media level, else session level
   unsigned port{0};
   std::map<std::string, int> payload_types;  // upper-case encoding name -> first pt, from a=rtpmap
+  std::vector<std::uint32_t> ssrcs;          // distinct a=ssrc numbers, in order (at most kMaxSsrcsPerMedia)
+  static constexpr std::size_t kMaxSsrcsPerMedia = 16;
 };
 
 struct SdpInfo {
   std::vector<SdpMediaInfo> media;
   std::optional<std::uint32_t> mlineIndexOfMid(const std::string& mid) const;
   std::optional<std::string> midOfMlineIndex(std::uint32_t index) const;
+  // The m-line whose a=ssrc lines name `ssrc` (the first, if several do).
+  std::optional<std::uint32_t> mlineIndexOfSsrc(std::uint32_t ssrc) const;
 };
 
 Result<SdpInfo> parseSdpInfo(const std::string& sdp);

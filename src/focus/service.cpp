@@ -20,6 +20,7 @@
 #include "base/clock.hpp"
 #include "base/log.hpp"
 #include "base/overloaded.hpp"
+#include "focus/send_gate.hpp"
 #include "io/dtls_transport.hpp"
 #include "io/tcp_server.hpp"
 #include "io/udp_server.hpp"
@@ -351,12 +352,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     auto it = slots_.find(to);
     if (it == slots_.end() || length < 12) return;
-    // Only tracks the participant's current description has: webrtcbin fails the whole transport on RTP of an
-    // SSRC it cannot map, so nothing is sent before the answer that adds the track.
-    const std::uint32_t ssrc = (std::uint32_t{buffer[8]} << 24) | (std::uint32_t{buffer[9]} << 16) |
-                               (std::uint32_t{buffer[10]} << 8) | std::uint32_t{buffer[11]};
-    const auto& live = it->second.live_ssrcs;
-    if (!std::binary_search(live.begin(), live.end(), ssrc)) {
+    // Only tracks the participant's current description has (focus/send_gate.hpp).
+    if (!it->second.gate.admitRtp(buffer.first(length))) {
       ++not_negotiated_drops_;
       return;
     }
@@ -364,7 +361,12 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   }
   void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     auto it = slots_.find(to);
-    if (it != slots_.end()) it->second.rtc->sendRtcp(buffer, length, clock_.nowMs());
+    if (it == slots_.end()) return;
+    if (!it->second.gate.admitRtcp(buffer.first(length))) {
+      ++not_negotiated_sr_drops_;
+      return;
+    }
+    it->second.rtc->sendRtcp(buffer, length, clock_.nowMs());
   }
 
  private:
@@ -375,7 +377,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     std::vector<std::string> dc_queue;
     std::vector<io::SendTrack> agreed;      // what the last completed negotiation sends
     std::vector<io::SendTrack> pending;     // our outstanding offer
-    std::vector<std::uint32_t> live_ssrcs;  // sorted SSRCs of `agreed`: what we may send
+    SendGate gate;                          // the SSRCs of `agreed`: what we may send
     bool offer_pending{false};
     std::vector<PublishedTrackInfo> published;
     // Diagnostics: a participant that has not connected kNotConnectedReportMs after our answer is reported
@@ -637,13 +639,12 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
       }
       s.agreed = std::move(s.pending);
       s.pending.clear();
-      std::vector<std::uint32_t> before = std::move(s.live_ssrcs);
-      s.live_ssrcs.clear();
-      for (const auto& t : s.agreed) s.live_ssrcs.push_back(t.ssrc);
-      std::sort(s.live_ssrcs.begin(), s.live_ssrcs.end());
+      std::vector<std::uint32_t> ssrcs;
+      for (const auto& t : s.agreed) ssrcs.push_back(t.ssrc);
+      const std::vector<std::uint32_t> added = s.gate.setLive(std::move(ssrcs));
       // Keyframes sent before the answer were not forwarded: ask again for every new video track.
       for (const auto& t : s.agreed) {
-        if (t.kind == "video" && !std::binary_search(before.begin(), before.end(), t.ssrc)) {
+        if (t.kind == "video" && std::binary_search(added.begin(), added.end(), t.ssrc)) {
           router_.requestKeyframe(id, t.ssrc, clock_.nowMs());
         }
       }
@@ -768,6 +769,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"transport_cc_feedbacks_sent", st.transport_cc_feedbacks_sent},
                    {"offers_sent", offers_sent_},
                    {"not_negotiated_drops", not_negotiated_drops_},
+                   {"not_negotiated_sr_drops", not_negotiated_sr_drops_},
                    {"sync_events_skipped", link_.syncEventsSkipped()},
                    {"sync_invalid_utf8", link_.syncInvalidUtf8()}};
     if (controller_) {
@@ -835,7 +837,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   std::map<PeerId, Slot> slots_;
   std::unordered_map<const io::WebRtcPeer*, PeerId> by_rtc_;
   std::uint64_t offers_sent_{0};
-  std::uint64_t not_negotiated_drops_{0};  // RTP for a track the subscriber's description does not have yet
+  std::uint64_t not_negotiated_drops_{0};     // RTP for a track the subscriber's description does not have yet
+  std::uint64_t not_negotiated_sr_drops_{0};  // sender reports for such a track
   bool stopping_{false};
 };
 

@@ -247,7 +247,8 @@ function spawnJson(cmd, args, logFile) {
   sdkPage.close();
   await sleep(500);
   hs.stop();
-  fs.rmSync(logDir, { recursive: true, force: true });
+  if (process.env.CHORUS_KEEP_TEST_DIR || failures.length) console.log(`     (logs kept in ${logDir})`);
+  else fs.rmSync(logDir, { recursive: true, force: true });
   clearTimeout(overall);
   console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : CAP
     ? 'RESULT: PASS with a mesh peer cap of 0 the mesh-only client is declined with a reason and the focus users still meet'

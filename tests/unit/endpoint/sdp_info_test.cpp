@@ -64,6 +64,29 @@ TEST(SdpInfo, TrackWithoutStreamHasNoStreamId) {
   EXPECT_EQ(info->media[0].stream_id, "");
 }
 
+// The focus names each forwarded track's SSRC; the engine maps incoming streams by it (webrtcbin may not).
+TEST(SdpInfo, MapsSsrcsToTheirSection) {
+  auto info = parseSdpInfo(std::string(kBrowserOffer) +
+                           "a=ssrc:1234 cname:x\r\n"
+                           "a=ssrc:5678 cname:x\r\n"
+                           "a=ssrc-group:FID 1234 5678\r\n"
+                           "a=ssrc:junk cname:x\r\n"
+                           "a=ssrc:99999999999 cname:x\r\n");
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_TRUE(info->media[0].ssrcs.empty());
+  EXPECT_EQ(info->media[1].ssrcs, (std::vector<std::uint32_t>{1234, 5678}));  // distinct, junk and >32 bits skipped
+  EXPECT_EQ(info->mlineIndexOfSsrc(5678), 1u);
+  EXPECT_FALSE(info->mlineIndexOfSsrc(42).has_value());
+}
+
+TEST(SdpInfo, BoundsSsrcsPerSection) {
+  std::string sdp = kBrowserOffer;
+  for (int i = 0; i < 100; ++i) sdp += "a=ssrc:" + std::to_string(10000 + i) + " cname:x\r\n";
+  auto info = parseSdpInfo(sdp);
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->media[1].ssrcs.size(), SdpMediaInfo::kMaxSsrcsPerMedia);
+}
+
 TEST(SdpInfo, RejectsGarbage) {
   EXPECT_FALSE(parseSdpInfo("hello"));
   EXPECT_FALSE(parseSdpInfo("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"));
