@@ -661,24 +661,16 @@ void Participant::startSession() {
     sc.use_delayed_events = opt_.use_delayed_events;
     sc.e2ee = opt_.e2ee;
     if (opt_.e2ee && !opt_.data_dir.empty()) {
-      ::mkdir(opt_.data_dir.c_str(), 0700);
-      auto key = opt_.olm_passphrase.empty()
-                     ? crypto::loadOrCreateKeyFile(opt_.data_dir + "/olm.key")
-                     : crypto::keyFromPassphrase(opt_.olm_passphrase, client_.userId(), client_.deviceId());
-      if (!key) {
-        std::fprintf(stderr, "chorus call: Olm state key: %s\n", key.error().message.c_str());
+      auto store =
+          matrix::olmStoreIn(opt_.data_dir, opt_.olm_passphrase, client_.userId(), client_.deviceId());
+      if (!store) {
+        std::fprintf(stderr, "chorus call: Olm state key: %s\n", store.error().message.c_str());
         exit_code_ = 1;
         loop_.stop();
         return;
       }
-      std::string name = client_.userId() + "_" + client_.deviceId();
-      for (char& ch : name) {
-        const bool safe = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                          ch == '-' || ch == '_' || ch == '.';
-        if (!safe) ch = '_';
-      }
-      sc.olm_state_path = opt_.data_dir + "/olm-" + name + ".state";
-      sc.olm_state_key = std::move(*key);
+      sc.olm_state_path = std::move(store->path);
+      sc.olm_state_key = std::move(store->key);
     }
     sc.feeds = localFeeds();
     if (!opt_.focus_user.empty()) sc.core.focus = proto::FocusInfo{opt_.focus_user, opt_.focus_device};

@@ -14,7 +14,6 @@ CallSession::CallSession(EventLoop& loop, Client& client, SessionConfig config, 
 CallSession::~CallSession() {
   if (wake_timer_) loop_.cancelTimer(*wake_timer_);
   if (restart_timer_) loop_.cancelTimer(*restart_timer_);
-  persistOlm();
 }
 
 void CallSession::start(Ready ready) {
@@ -56,7 +55,7 @@ void CallSession::start(Ready ready) {
 void CallSession::afterJoin() {
   // Our device keys go up before the first sync, so peers that see us in the call can encrypt to us.
   if (olm_) {
-    uploadKeys(std::nullopt, std::nullopt, [this] { syncLoop(); });
+    olm_->uploadKeys(std::nullopt, std::nullopt, [this] { syncLoop(); });
     return;
   }
   syncLoop();
@@ -65,8 +64,8 @@ void CallSession::afterJoin() {
 void CallSession::syncLoop() {
   if (stopping_) return;
   const TimeMs timeout = initial_synced_ ? config_.sync_timeout_ms : 0;
-  const std::uint64_t epoch = upload_epoch_;
-  client_.sync(since_, timeout, [this, epoch](Result<json::object> r) {
+  const std::uint64_t key_token = olm_ ? olm_->syncToken() : 0;
+  client_.sync(since_, timeout, [this, key_token](Result<json::object> r) {
     if (stopping_) return;
     if (!r) {
       sync_backoff_ms_ = std::min<TimeMs>(30'000, sync_backoff_ms_ ? sync_backoff_ms_ * 2 : 1'000);
@@ -91,7 +90,7 @@ void CallSession::syncLoop() {
     }
     ++syncs_;
     since_ = batch->next_batch;
-    onSync(*batch, epoch == upload_epoch_ && !upload_in_flight_);
+    onSync(*batch, key_token);
     if (!initial_synced_) {
       initial_synced_ = true;
       core::in::Enter enter;
@@ -107,7 +106,7 @@ void CallSession::syncLoop() {
   });
 }
 
-void CallSession::onSync(const SyncBatch& batch, bool key_counts_fresh) {
+void CallSession::onSync(const SyncBatch& batch, std::uint64_t key_token) {
   auto it = batch.join.find(room_id_);
   if (it != batch.join.end()) {
     for (const auto& ev : it->second.state) {
@@ -124,23 +123,21 @@ void CallSession::onSync(const SyncBatch& batch, bool key_counts_fresh) {
       }
     }
   }
-  if (olm_) {
-    for (const auto& u : batch.device_lists_changed) queried_users_.erase(u);
-    if (key_counts_fresh && (batch.one_time_key_count || batch.fallback_key_unused)) {
-      uploadKeys(batch.one_time_key_count, batch.fallback_key_unused, nullptr);
-    }
-  }
+  if (olm_) olm_->onSync(batch, key_token);
   if (it != batch.join.end() && !it->second.state.empty()) {
     execute(call_->handle(core::in::StateChanged{it->second.state}));
   }
   if (batch.leave.count(room_id_)) {
     notify_(core::act::Warning{"we are no longer in room " + room_id_});
   }
-  for (const auto& m : batch.to_device) onToDevice(m);
-  if (olm_) {
-    for (const auto& [user, device] : olm_->takeWedged()) unwedge(user, device);
+  for (const auto& m : batch.to_device) {
+    if (olm_) {
+      olm_->incoming(m);  // delivers through onToDevice
+    } else if (m.type != crypto::kEncryptedEventType) {
+      onToDevice(m, false);
+    }  // E2EE off: nothing we can read
   }
-  persistOlm();
+  if (olm_) olm_->afterSync();
 }
 
 void CallSession::input(const core::Input& in) {
@@ -299,31 +296,18 @@ void CallSession::flushDeviceQueue(const std::string& key) {
   auto& q = device_queues_[key];
   if (device_busy_[key] || q.empty()) return;
   device_busy_[key] = true;
-  if (olm_ && room_encrypted_) {
-    const auto& a = q.front().action;
-    prepareOlm(a.user_id, a.device_id, [this, key](OlmRoute route) { sendFront(key, route); });
+  const auto& a = q.front().action;
+  if (olm_) {
+    olm_->seal(a.user_id, a.device_id, a.type, a.content, room_encrypted_,
+               [this, key](Result<OlmChannel::Sealed> sealed) { sendFront(key, std::move(sealed)); });
     return;
   }
-  sendFront(key, OlmRoute::Plaintext);
+  sendFront(key, OlmChannel::Sealed{a.type, a.content, false});
 }
 
-void CallSession::sendFront(const std::string& key, OlmRoute route) {
+void CallSession::sendFront(const std::string& key, Result<OlmChannel::Sealed> sealed) {
   auto& q = device_queues_[key];
   const DeviceJob& job = q.front();
-  std::string type = job.action.type;
-  json::object content = job.action.content;
-  if (route == OlmRoute::Encrypt) {
-    auto enc = olm_->encrypt(job.action.user_id, job.action.device_id, job.action.type, job.action.content);
-    persistOlm();
-    if (enc) {
-      type = std::string(crypto::kEncryptedEventType);
-      content = std::move(*enc);
-    } else {
-      CHORUS_LOG(Warn, "matrix",
-                 "Olm encryption to " << job.action.device_id << " failed: " << enc.error().message);
-      route = OlmRoute::Fail;
-    }
-  }
   auto done = [this, key](Result<json::object> r) {
     auto& queue = device_queues_[key];
     if (!r) {
@@ -337,251 +321,44 @@ void CallSession::sendFront(const std::string& key, OlmRoute route) {
     flushDeviceQueue(key);
     checkIdle();
   };
-  if (route == OlmRoute::Fail) {
-    // The device publishes keys but no session could be made: never fall back to plaintext for it.
-    done(fail(Code::FailedPrecondition,
-              "no Olm session with " + job.action.user_id + " " + job.action.device_id));
-    return;
-  }
-  if (route == OlmRoute::Plaintext && olm_ && room_encrypted_) ++plaintext_sent_in_encrypted_room_;
-  json::object messages{{job.action.user_id, json::object{{job.action.device_id, std::move(content)}}}};
+  // A device with keys but no session gets nothing (never a plaintext fallback): core's retry path.
+  if (!sealed) return done(fail(sealed.error()));
+  json::object messages{
+      {job.action.user_id, json::object{{job.action.device_id, std::move(sealed->content)}}}};
   // The txn id is fixed per message, so a retried send is never delivered twice.
-  client_.sendToDevice(type, job.txn_id, std::move(messages), std::move(done));
+  client_.sendToDevice(sealed->type, job.txn_id, std::move(messages), std::move(done));
 }
 
 // ---------------------------------------------------------------- E2EE (issue #13, docs/e2ee.md)
 
-namespace {
-constexpr std::size_t kMaxHeldPerSender = 64;
-constexpr std::size_t kMaxHeldSenders = 64;
-constexpr std::uint64_t kMaxOlmWarnings = 20;
-
-bool isCallType(std::string_view type) {
-  return type.substr(0, 7) == "m.call.";
-}
-}  // namespace
-
 Status CallSession::openOlm() {
   if (!config_.e2ee) return ok();
-  auto m = config_.olm_state_path.empty()
-               ? crypto::OlmMachine::create(client_.userId(), client_.deviceId())
-               : crypto::OlmMachine::open(config_.olm_state_path, config_.olm_state_key, client_.userId(),
-                                          client_.deviceId());
-  if (!m) return fail(m.error());
-  olm_ = std::move(*m);
-  CHORUS_LOG(Info, "matrix",
-             "Olm device keys: curve25519 " << olm_->identityKeys().curve25519 << ", ed25519 "
-                                            << olm_->identityKeys().ed25519
-                                            << (config_.olm_state_path.empty() ? " (in memory only)" : ""));
+  auto channel =
+      OlmChannel::open(key_transport_, clock_, client_.userId(), client_.deviceId(),
+                       OlmStore{config_.olm_state_path, config_.olm_state_key},
+                       [this](core::ToDeviceMessage m, bool encrypted) { onToDevice(m, encrypted); });
+  if (!channel) return fail(channel.error());
+  olm_ = std::move(*channel);
   return ok();
 }
 
-void CallSession::persistOlm() {
-  if (!olm_ || !olm_->dirty()) return;
-  if (auto st = olm_->save(); !st && olm_warnings_++ < kMaxOlmWarnings) {
-    CHORUS_LOG(Warn, "matrix", "saving the Olm state failed: " << st.error().message);
-  }
-}
-
-void CallSession::uploadKeys(std::optional<std::int64_t> server_count, std::optional<bool> fallback_unused,
-                             std::function<void()> then) {
-  auto finish = [then] {
-    if (then) then();
-  };
-  if (!olm_ || upload_in_flight_) return finish();
-  auto body = olm_->keysToUpload(server_count, fallback_unused);
-  persistOlm();  // new private keys are on disk before their public halves leave
-  if (!body || !*body) {
-    if (!body) CHORUS_LOG(Warn, "matrix", "building the key upload failed: " << body.error().message);
-    return finish();
-  }
-  upload_in_flight_ = true;
-  client_.keysUpload(std::move(**body), [this, finish](Result<json::object> r) {
-    upload_in_flight_ = false;
-    ++upload_epoch_;
-    if (r) {
-      olm_->keysUploaded();
-      persistOlm();
-    } else {
-      CHORUS_LOG(Warn, "matrix", "key upload failed: " << r.error().message);
-    }
-    finish();
-  });
-}
-
-void CallSession::onToDevice(const core::ToDeviceMessage& m) {
-  if (m.type == crypto::kEncryptedEventType) {
-    if (!olm_) return;  // E2EE off: nothing we can read
-    auto d = olm_->decrypt(m.sender, m.content);
-    if (!d) {
-      if (olm_warnings_++ < kMaxOlmWarnings) {
-        CHORUS_LOG(Warn, "matrix", "dropped m.room.encrypted from " << m.sender << ": " << d.error().message);
-      }
-      return;
-    }
-    if (auto h = held_.find(m.sender); h != held_.end()) {
-      if (h->second.size() < kMaxHeldPerSender) {
-        h->second.push_back(Held{std::move(*d), {}});
-      } else {
-        olm_->rejectUnverified();
-      }
-      return;
-    }
-    deliverDecrypted(std::move(*d));
-    return;
-  }
-  if (room_encrypted_ && isCallType(m.type)) ++plaintext_in_encrypted_room_;
-  if (auto h = held_.find(m.sender); h != held_.end()) {
-    if (h->second.size() < kMaxHeldPerSender) h->second.push_back(Held{std::nullopt, m});
-    return;
-  }
+void CallSession::onToDevice(const core::ToDeviceMessage& m, bool encrypted) {
+  if (!encrypted && room_encrypted_ && m.type.substr(0, 7) == "m.call.") ++plaintext_in_encrypted_room_;
   execute(call_->handle(core::in::ToDeviceReceived{m}));
-}
-
-void CallSession::deliverDecrypted(crypto::OlmMachine::Decrypted d) {
-  const std::string sender = d.payload.sender;
-  auto r = olm_->accept(d);
-  if (!r) {
-    if (r.error().code != Code::NotFound) {
-      if (olm_warnings_++ < kMaxOlmWarnings) {
-        CHORUS_LOG(Warn, "matrix", "dropped Olm message from " << sender << ": " << r.error().message);
-      }
-      return;
-    }
-    // The sender's device keys are not known yet: hold its messages (in order) and ask for them.
-    if (held_.size() >= kMaxHeldSenders) {
-      olm_->rejectUnverified();
-      return;
-    }
-    held_[sender].push_back(Held{std::move(d), {}});
-    queryKeys(sender, [this, sender] { releaseHeld(sender); });
-    return;
-  }
-  if (!isCallType(r->type)) return;  // m.dummy and anything else that is not call signalling
-  execute(call_->handle(
-      core::in::ToDeviceReceived{core::ToDeviceMessage{r->type, r->sender, std::move(r->content)}}));
-}
-
-void CallSession::releaseHeld(const std::string& sender) {
-  auto it = held_.find(sender);
-  if (it == held_.end()) return;
-  auto queue = std::move(it->second);
-  held_.erase(it);
-  for (auto& h : queue) {
-    if (!h.decrypted) {
-      execute(call_->handle(core::in::ToDeviceReceived{h.plain}));
-      continue;
-    }
-    auto r = olm_->accept(std::move(*h.decrypted));
-    if (!r) {
-      if (r.error().code == Code::NotFound) olm_->rejectUnverified();
-      if (olm_warnings_++ < kMaxOlmWarnings) {
-        CHORUS_LOG(Warn, "matrix", "dropped Olm message from " << sender << ": " << r.error().message);
-      }
-      continue;
-    }
-    if (isCallType(r->type)) {
-      execute(call_->handle(
-          core::in::ToDeviceReceived{core::ToDeviceMessage{r->type, r->sender, std::move(r->content)}}));
-    }
-  }
-  persistOlm();
-}
-
-void CallSession::queryKeys(const std::string& user_id, std::function<void()> then) {
-  auto& waiters = query_waiters_[user_id];
-  waiters.push_back(std::move(then));
-  if (waiters.size() > 1) return;  // one /keys/query per user at a time
-  client_.keysQuery(crypto::OlmMachine::keysQueryBody({user_id}), [this, user_id](Result<json::object> r) {
-    if (r) {
-      olm_->addQueryResult(*r);
-      queried_users_.insert(user_id);
-      persistOlm();
-    } else if (olm_warnings_++ < kMaxOlmWarnings) {
-      CHORUS_LOG(Warn, "matrix", "/keys/query for " << user_id << " failed: " << r.error().message);
-    }
-    auto w = std::move(query_waiters_[user_id]);
-    query_waiters_.erase(user_id);
-    for (auto& f : w) f();
-  });
-}
-
-void CallSession::prepareOlm(const std::string& user_id, const std::string& device_id,
-                             std::function<void(OlmRoute)> then) {
-  if (olm_->hasSession(user_id, device_id)) return then(OlmRoute::Encrypt);
-  auto after_query = [this, user_id, device_id, then] {
-    if (!olm_->device(user_id, device_id)) return then(OlmRoute::Plaintext);  // publishes no keys
-    if (olm_->hasSession(user_id, device_id)) return then(OlmRoute::Encrypt);
-    const std::string key = user_id + "\n" + device_id;
-    auto& waiters = claim_waiters_[key];
-    waiters.push_back([this, user_id, device_id, then] {
-      then(olm_->hasSession(user_id, device_id) ? OlmRoute::Encrypt : OlmRoute::Fail);
-    });
-    if (waiters.size() > 1) return;
-    client_.keysClaim(crypto::OlmMachine::keysClaimBody({{user_id, device_id}}),
-                      [this, key, device_id](Result<json::object> r) {
-                        if (r) {
-                          if (olm_->addClaimResult(*r) == 0 && olm_warnings_++ < kMaxOlmWarnings) {
-                            CHORUS_LOG(Warn, "matrix", "/keys/claim gave no usable key for " << device_id);
-                          }
-                          persistOlm();
-                        } else if (olm_warnings_++ < kMaxOlmWarnings) {
-                          CHORUS_LOG(Warn, "matrix", "/keys/claim failed: " << r.error().message);
-                        }
-                        auto w = std::move(claim_waiters_[key]);
-                        claim_waiters_.erase(key);
-                        for (auto& f : w) f();
-                      });
-  };
-  // A device unknown after a fresh query publishes no keys; device_lists.changed makes the query stale again.
-  if (!queried_users_.count(user_id)) return queryKeys(user_id, std::move(after_query));
-  after_query();
-}
-
-void CallSession::unwedge(const std::string& user_id, const std::string& device_id) {
-  // The spec: a new session and an m.dummy over it, at most once an hour per device (here: every 10 minutes,
-  // and for at most 256 devices in the table), so a peer that sends junk cannot make us claim keys in a loop.
-  constexpr TimeMs kUnwedgeIntervalMs = 10 * 60 * 1000;
-  const std::string key = user_id + "\n" + device_id;
-  const TimeMs now = clock_.nowMs();
-  if (auto it = unwedged_at_.find(key); it != unwedged_at_.end() && now - it->second < kUnwedgeIntervalMs)
-    return;
-  if (unwedged_at_.size() >= 256) {
-    for (auto it = unwedged_at_.begin(); it != unwedged_at_.end();) {
-      it = now - it->second >= kUnwedgeIntervalMs ? unwedged_at_.erase(it) : std::next(it);
-    }
-    if (unwedged_at_.size() >= 256) return;
-  }
-  unwedged_at_[key] = now;
-  CHORUS_LOG(Info, "matrix",
-             "Olm session with " << user_id << " " << device_id << " is wedged; making a new one");
-  client_.keysClaim(crypto::OlmMachine::keysClaimBody({{user_id, device_id}}),
-                    [this, user_id, device_id](Result<json::object> r) {
-                      if (!r || olm_->addClaimResult(*r) == 0) {
-                        CHORUS_LOG(Warn, "matrix", "could not make a new Olm session with " << device_id);
-                        return;
-                      }
-                      auto dummy = olm_->encrypt(user_id, device_id, "m.dummy", json::object{});
-                      persistOlm();
-                      if (!dummy) return;
-                      ++sessions_unwedged_;
-                      json::object messages{{user_id, json::object{{device_id, std::move(*dummy)}}}};
-                      client_.sendToDevice(std::string(crypto::kEncryptedEventType), client_.newTxnId(),
-                                           std::move(messages), [](Result<json::object>) {});
-                    });
 }
 
 E2eeCounters CallSession::e2eeCounters() const {
   E2eeCounters c;
   if (olm_) {
-    c.olm_decrypted = olm_->counters().olm_decrypted;
-    c.olm_encrypted_sent = olm_->counters().olm_encrypted_sent;
-    c.olm_failures = olm_->counters().olm_failures;
-    c.olm_sessions_created = olm_->counters().sessions_outbound + olm_->counters().sessions_inbound;
-    c.olm_sessions_unwedged = sessions_unwedged_;
+    const auto o = olm_->counters();
+    c.olm_decrypted = o.olm_decrypted;
+    c.olm_encrypted_sent = o.olm_encrypted_sent;
+    c.olm_failures = o.olm_failures;
+    c.olm_sessions_created = o.olm_sessions_created;
+    c.olm_sessions_unwedged = o.olm_sessions_unwedged;
+    c.plaintext_sent_in_encrypted_room = o.plaintext_to_keyless;
   }
   c.plaintext_in_encrypted_room = plaintext_in_encrypted_room_;
-  c.plaintext_sent_in_encrypted_room = plaintext_sent_in_encrypted_room_;
   return c;
 }
 

@@ -14,6 +14,7 @@
 #include "core/group_call.hpp"
 #include "crypto/olm_machine.hpp"
 #include "matrix/client.hpp"
+#include "matrix/olm_channel.hpp"
 
 namespace chorus::matrix {
 
@@ -81,12 +82,12 @@ class CallSession {
   std::uint64_t syncInvalidUtf8() const { return client_.invalidUtf8Sequences(); }
   E2eeCounters e2eeCounters() const;
   bool roomEncrypted() const { return room_encrypted_; }
-  const crypto::OlmMachine* olm() const { return olm_.get(); }
+  const crypto::OlmMachine* olm() const { return olm_ ? &olm_->machine() : nullptr; }
 
  private:
   void afterJoin();
   void syncLoop();
-  void onSync(const SyncBatch& batch, bool key_counts_fresh);
+  void onSync(const SyncBatch& batch, std::uint64_t key_token);
   void execute(core::Actions actions);
   void putState(const core::act::PutState& a);
   void flushStateQueue(const std::string& key);
@@ -95,22 +96,10 @@ class CallSession {
   void scheduleWakeup(TimeMs at);
   void scheduleDelayedLeave(const boost::json::object& leave_content, std::function<void()> then);
   void restartDelayedLeave();
-  // E2EE (issue #13).
+  // E2EE (issue #13): the Olm plumbing is matrix::OlmChannel.
   Status openOlm();
-  void uploadKeys(std::optional<std::int64_t> server_count, std::optional<bool> fallback_unused,
-                  std::function<void()> then);
-  void persistOlm();
-  void onToDevice(const core::ToDeviceMessage& m);
-  void deliverDecrypted(crypto::OlmMachine::Decrypted d);
-  void queryKeys(const std::string& user_id, std::function<void()> then);
-  void releaseHeld(const std::string& sender);
-  void unwedge(const std::string& user_id, const std::string& device_id);
-  // Encrypt when an Olm session with the device exists (after /keys/query and /keys/claim as needed),
-  // Plaintext when the device publishes no keys, Fail when it has keys but no session could be made.
-  enum class OlmRoute : std::uint8_t { Encrypt, Plaintext, Fail };
-  void prepareOlm(const std::string& user_id, const std::string& device_id,
-                  std::function<void(OlmRoute)> then);
-  void sendFront(const std::string& key, OlmRoute route);
+  void onToDevice(const core::ToDeviceMessage& m, bool encrypted);
+  void sendFront(const std::string& key, Result<OlmChannel::Sealed> sealed);
   void whenIdle(std::function<void()> done);
   void checkIdle();
 
@@ -150,25 +139,10 @@ class CallSession {
   std::vector<std::function<void()>> idle_waiters_;
 
   // E2EE.
-  std::unique_ptr<crypto::OlmMachine> olm_;
+  ClientKeyTransport key_transport_{client_};
+  std::unique_ptr<OlmChannel> olm_;  // null when E2EE is off
   bool room_encrypted_{false};
-  bool upload_in_flight_{false};
   std::uint64_t plaintext_in_encrypted_room_{0};
-  std::uint64_t plaintext_sent_in_encrypted_room_{0};
-  std::set<std::string> queried_users_;  // device keys fetched (and not changed since, per device_lists)
-  std::map<std::string, std::vector<std::function<void()>>> query_waiters_;  // user -> waiting on /keys/query
-  std::map<std::string, std::vector<std::function<void()>>> claim_waiters_;  // user\ndevice -> /keys/claim
-  std::uint64_t upload_epoch_{0};  // uploads completed: /sync key counts requested before the last are stale
-  std::uint64_t olm_warnings_{0};
-  std::map<std::string, TimeMs> unwedged_at_;  // user\ndevice -> when we last made a new session (bounded)
-  std::uint64_t sessions_unwedged_{0};
-  // Per sender, messages held until its device keys are known (decrypted ones to verify, and everything after
-  // them so the order holds). Bounded: kMaxHeldPerSender each, kMaxHeldSenders senders.
-  struct Held {
-    std::optional<crypto::OlmMachine::Decrypted> decrypted;
-    core::ToDeviceMessage plain;
-  };
-  std::map<std::string, std::deque<Held>> held_;
 
   // MSC4140.
   bool delayed_supported_{false};
