@@ -1,4 +1,5 @@
 // `chorus focus`: flags only; the focus lives in src/focus.
+#include <cstdlib>
 #include <memory>
 
 #include "apps/chorus/commands.hpp"
@@ -51,10 +52,19 @@ void registerFocus(CLI::App& app, Runner* runner) {
                   "concurrent sessions of one homeserver's users in conferences of rooms the focus has not "
                   "joined")
       ->capture_default_str();
+  cmd->add_flag(
+      "!--no-e2ee", opt->e2ee,
+      "no Olm: upload no keys, read no m.room.encrypted, answer in plaintext even in encrypted rooms "
+      "(docs/e2ee.md)");
+  cmd->add_option("--data", opt->data_dir,
+                  "directory for the Olm state (account and sessions, encrypted at rest with DIR/olm.key or "
+                  "$CHORUS_OLM_PASSPHRASE), so a restart keeps the focus's identity keys; default: kept in "
+                  "memory only");
   cmd->add_flag("--json", opt->json, "JSON lines on stdout: ready, periodic stats, summary");
   cmd->add_option("--stats-interval", opt->stats_interval_s, "seconds between stats lines (0: none)")
       ->capture_default_str();
   cmd->callback([opt, config, unjoined, runner] {
+    if (const char* pass = std::getenv("CHORUS_OLM_PASSPHRASE"); pass && *pass) opt->olm_passphrase = pass;
     if (opt->password.empty() && opt->access_token.empty()) {
       throw CLI::ValidationError("--password", "give --password or --access-token");
     }

@@ -13,6 +13,7 @@
 #include <deque>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -27,6 +28,8 @@
 #include "io/webrtc_peer.hpp"
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
+#include "matrix/olm_channel.hpp"
+#include "proto/event_types.hpp"
 #include "proto/focus_messages.hpp"
 
 namespace chorus::focus {
@@ -42,6 +45,8 @@ constexpr std::size_t kMaxQueuedToDevice = 256;        // sends queued per targe
 constexpr std::size_t kMaxQueuedToDeviceTotal = 8192;  // and in all (rejects go to anyone who invites)
 constexpr TimeMs kTickMs = 50;
 constexpr TimeMs kNotConnectedReportMs = 10'000;  // after our answer
+constexpr std::size_t kMaxTrackedConfs = 65536;   // conf_id -> rooms, for the encryption policy
+constexpr std::size_t kMaxOlmPeers = 4096;        // devices that sent us Olm-encrypted call signalling
 
 void emitJson(const json::object& o) {
   std::string s = json::serialize(o);
@@ -56,7 +61,10 @@ class MatrixLink {
  public:
   struct Sink {  // called on the Matrix thread; implementations post to the media thread
     std::function<void(Input)> input;
-    std::function<void(const std::string& user_id, const std::string& device_id)> loggedIn;
+    // curve25519: the focus's Olm identity key ("" with E2EE off).
+    std::function<void(const std::string& user_id, const std::string& device_id,
+                       const std::string& curve25519)>
+        loggedIn;
     std::function<void(const std::string& error)> fatal;
   };
 
@@ -108,19 +116,52 @@ class MatrixLink {
   }
 
   bool idle() const { return queues_.empty(); }
+  // Any thread: the E2EE counters (docs/e2ee.md), published after every /sync and send.
+  struct E2ee {
+    bool enabled{false};
+    std::uint64_t olm_decrypted{0};
+    std::uint64_t olm_encrypted_sent{0};
+    std::uint64_t olm_failures{0};
+    std::uint64_t plaintext_in_encrypted_room{0};
+    std::uint64_t plaintext_sent_in_encrypted_room{0};
+    std::uint64_t olm_sessions_created{0};
+  };
+  E2ee e2ee() const {
+    std::lock_guard lock(e2ee_mutex_);
+    return e2ee_;
+  }
   // Any thread: malformed /sync events skipped, ill-formed UTF-8 sequences replaced (lossy decoding).
   std::uint64_t syncEventsSkipped() const { return sync_events_skipped_; }
   std::uint64_t syncInvalidUtf8() const { return sync_invalid_utf8_; }
 
  private:
   void afterLogin() {
-    sink_.loggedIn(client_.userId(), client_.deviceId());
-    sync();
+    if (!options_.e2ee) {
+      sink_.loggedIn(client_.userId(), client_.deviceId(), "");
+      sync();
+      return;
+    }
+    // An Olm device like `chorus call` (matrix::OlmChannel): keys go up before the first /sync and before we
+    // report ready, so participants that look the focus up can encrypt to it.
+    auto store =
+        matrix::olmStoreIn(options_.data_dir, options_.olm_passphrase, client_.userId(), client_.deviceId());
+    if (!store) return sink_.fatal("Olm state key: " + store.error().message);
+    auto channel = matrix::OlmChannel::open(
+        key_transport_, clock_, client_.userId(), client_.deviceId(), *store,
+        [this](core::ToDeviceMessage m, bool encrypted) { onToDevice(std::move(m), encrypted); }, kTag);
+    if (!channel) return sink_.fatal("Olm state: " + channel.error().message);
+    olm_ = std::move(*channel);
+    olm_->uploadKeys(std::nullopt, std::nullopt, [this] {
+      publishE2ee();
+      sink_.loggedIn(client_.userId(), client_.deviceId(), olm_->identityKeys().curve25519);
+      sync();
+    });
   }
 
   void sync() {
     if (stopping_) return;
-    client_.sync(since_, since_.empty() ? 0 : 30'000, [this](Result<json::object> r) {
+    const std::uint64_t key_token = olm_ ? olm_->syncToken() : 0;
+    client_.sync(since_, since_.empty() ? 0 : 30'000, [this, key_token](Result<json::object> r) {
       if (stopping_) return;
       if (!r) {
         CHORUS_LOG(Warn, kTag, "sync failed: " << r.error().message << "; retrying");
@@ -138,44 +179,134 @@ class MatrixLink {
         loop_.setTimer(backoff_, [this] { sync(); });
         return;
       }
-      onBatch(*batch);
+      onBatch(*batch, key_token);
       since_ = batch->next_batch;
       sync();
     });
   }
 
-  void onBatch(const matrix::SyncBatch& b) {
+  void onBatch(const matrix::SyncBatch& b, std::uint64_t key_token) {
     for (const auto& room : b.invite) sink_.input(in::RoomInvite{room, ""});
     for (const auto& [room_id, room] : b.join) {
       if (joined_.insert(room_id).second) sink_.input(in::RoomJoined{room_id});
+      trackEncryption(room_id, room.state);
       if (!room.state.empty()) sink_.input(in::RoomStateChanged{room_id, room.state});
     }
     for (const auto& room : b.leave) joined_.erase(room);
-    for (const auto& m : b.to_device) sink_.input(in::ToDevice{m});
+    if (olm_) olm_->onSync(b, key_token);
+    for (const auto& m : b.to_device) {
+      if (olm_) {
+        olm_->incoming(m);  // decrypted (or plaintext) ones come back through onToDevice
+      } else if (m.type != crypto::kEncryptedEventType) {
+        onToDevice(m, false);
+      }  // E2EE off: nothing we can read
+    }
+    if (olm_) olm_->afterSync();
+    publishE2ee();
+  }
+
+  // The encryption policy needs the room of a call message: the rooms with m.room.encryption (once encrypted,
+  // always), and the rooms whose m.call state has each conf_id.
+  void trackEncryption(const std::string& room_id, const std::vector<core::StateEvent>& state) {
+    for (const auto& ev : state) {
+      if (ev.type == "m.room.encryption" && ev.state_key.empty()) {
+        const auto* alg = ev.content.if_contains("algorithm");
+        if (alg && alg->is_string() && encrypted_rooms_.insert(room_id).second) {
+          CHORUS_LOG(
+              Info, kTag,
+              "room " << room_id << " is encrypted; call signalling "
+                      << (olm_ ? "goes Olm-encrypted to devices with keys" : "stays plaintext (E2EE off)"));
+        }
+      } else if (proto::isCallEventType(ev.type) &&
+                 (conf_rooms_.size() < kMaxTrackedConfs || conf_rooms_.count(ev.state_key))) {
+        auto& rooms = conf_rooms_[ev.state_key];
+        if (rooms.size() < 16) rooms.insert(room_id);
+      }
+    }
+  }
+
+  static std::string confOf(const json::object& content) {
+    const auto* c = content.if_contains("conf_id");
+    return c && c->is_string() ? std::string(c->as_string()) : std::string();
+  }
+
+  // Whether a call message of this conference belongs to an encrypted room (any room with that conf_id).
+  bool confEncrypted(const std::string& conf_id) const {
+    auto it = conf_rooms_.find(conf_id);
+    if (it == conf_rooms_.end()) return false;
+    for (const auto& room : it->second) {
+      if (encrypted_rooms_.count(room)) return true;
+    }
+    return false;
+  }
+
+  void onToDevice(core::ToDeviceMessage m, bool encrypted) {
+    if (encrypted) {
+      // A device that talks to us over Olm gets its replies over Olm too (also in a conference of a room the
+      // focus has not joined, or before the room's state arrived).
+      const auto* d = m.content.if_contains("device_id");
+      if (d && d->is_string() && olm_peers_.size() < kMaxOlmPeers) {
+        olm_peers_.insert(m.sender + "\n" + std::string(d->as_string()));
+      }
+    } else if (m.type.rfind("m.call.", 0) == 0 && confEncrypted(confOf(m.content))) {
+      ++plaintext_in_encrypted_room_;
+    }
+    sink_.input(in::ToDevice{std::move(m)});
+  }
+
+  void publishE2ee() {
+    E2ee e;
+    e.enabled = olm_ != nullptr;
+    e.plaintext_in_encrypted_room = plaintext_in_encrypted_room_;
+    if (olm_) {
+      const auto c = olm_->counters();
+      e.olm_decrypted = c.olm_decrypted;
+      e.olm_encrypted_sent = c.olm_encrypted_sent;
+      e.olm_failures = c.olm_failures;
+      e.plaintext_sent_in_encrypted_room = c.plaintext_to_keyless;
+      e.olm_sessions_created = c.olm_sessions_created;
+    }
+    std::lock_guard lock(e2ee_mutex_);
+    e2ee_ = e;
   }
 
   void flush(const std::string& key) {
     auto it = queues_.find(key);
     if (it == queues_.end() || it->second.empty()) return;
     const auto& a = it->second.front();
+    if (!olm_) return send(key, matrix::OlmChannel::Sealed{a.type, a.content, false});
+    const bool encrypt =
+        confEncrypted(confOf(a.content)) || olm_peers_.count(a.user_id + "\n" + a.device_id) != 0;
+    olm_->seal(a.user_id, a.device_id, a.type, a.content, encrypt,
+               [this, key](Result<matrix::OlmChannel::Sealed> sealed) { send(key, std::move(sealed)); });
+  }
+
+  // Sends the front of a device's queue, as sealed (an error: the device has keys but no Olm session could be
+  // made, so it gets nothing rather than plaintext).
+  void send(const std::string& key, Result<matrix::OlmChannel::Sealed> sealed) {
+    auto it = queues_.find(key);
+    if (it == queues_.end() || it->second.empty()) return;
+    const auto& a = it->second.front();
+    auto done = [this, key](Result<json::object> r) {
+      auto q = queues_.find(key);
+      if (q == queues_.end()) return;
+      if (!r)
+        CHORUS_LOG(
+            Warn, kTag,
+            "to-device " << q->second.front().type << " to " << key << " failed: " << r.error().message);
+      q->second.pop_front();
+      --queued_;
+      if (q->second.empty()) {
+        queues_.erase(q);
+      } else {
+        flush(key);
+      }
+      publishE2ee();
+    };
+    if (!sealed) return done(fail(sealed.error()));
     json::object messages;
-    messages[a.user_id] = json::object{{a.device_id, a.content}};
-    client_.sendToDevice(
-        a.type, client_.newTxnId(), std::move(messages), [this, key](Result<json::object> r) {
-          auto q = queues_.find(key);
-          if (q == queues_.end()) return;
-          if (!r)
-            CHORUS_LOG(
-                Warn, kTag,
-                "to-device " << q->second.front().type << " to " << key << " failed: " << r.error().message);
-          q->second.pop_front();
-          --queued_;
-          if (q->second.empty()) {
-            queues_.erase(q);
-          } else {
-            flush(key);
-          }
-        });
+    messages[a.user_id] = json::object{{a.device_id, std::move(sealed->content)}};
+    client_.sendToDevice(sealed->type, client_.newTxnId(), std::move(messages), std::move(done));
   }
 
   matrix::EventLoop& loop_;
@@ -190,6 +321,16 @@ class MatrixLink {
   std::size_t queued_{0};  // messages in queues_
   std::atomic<std::uint64_t> sync_events_skipped_{0};
   std::atomic<std::uint64_t> sync_invalid_utf8_{0};
+  // E2EE (docs/e2ee.md).
+  SystemClock clock_;
+  matrix::ClientKeyTransport key_transport_{client_};
+  std::unique_ptr<matrix::OlmChannel> olm_;  // null with E2EE off
+  std::set<std::string> encrypted_rooms_;
+  std::map<std::string, std::set<std::string>> conf_rooms_;  // conf_id -> rooms whose m.call state has it
+  std::set<std::string> olm_peers_;                          // user\ndevice that sent us Olm call signalling
+  std::uint64_t plaintext_in_encrypted_room_{0};
+  mutable std::mutex e2ee_mutex_;
+  E2ee e2ee_;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -246,7 +387,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   std::uint16_t tcpPort() const { return server_.tcpPort(); }
 
   // Media thread.
-  void loggedIn(const std::string& user_id, const std::string& device_id) {
+  void loggedIn(const std::string& user_id, const std::string& device_id, const std::string& curve25519) {
     Config c = options_.controller;
     c.user_id = user_id;
     c.device_id = device_id;
@@ -263,7 +404,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                 {"udp_port", udpPort()},
                 {"tcp_port", tcpPort() != 0 ? json::value(tcpPort()) : json::value(nullptr)},
                 {"address", addresses.empty() ? json::value() : json::value(addresses.front())},
-                {"addresses", std::move(json_addresses)}});
+                {"addresses", std::move(json_addresses)},
+                {"curve25519", curve25519.empty() ? json::value(nullptr) : json::value(curve25519)}});
     } else {
       std::string list;
       for (const auto& a : addresses) list += (list.empty() ? "" : ", ") + a;
@@ -271,7 +413,8 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
           Info, kTag,
           "ready as " << user_id << " / " << device_id << ", media on UDP port " << udpPort()
                       << (tcpPort() != 0 ? ", ICE-TCP port " + std::to_string(tcpPort()) : std::string())
-                      << ", advertised host candidates: " << list);
+                      << ", advertised host candidates: " << list
+                      << (curve25519.empty() ? ", E2EE off" : ", Olm curve25519 key " + curve25519));
     }
   }
 
@@ -375,9 +518,9 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     std::unique_ptr<io::WebRtcPeer> rtc;
     std::optional<std::uint16_t> dc_sid;
     std::vector<std::string> dc_queue;
-    std::vector<io::SendTrack> agreed;      // what the last completed negotiation sends
-    std::vector<io::SendTrack> pending;     // our outstanding offer
-    SendGate gate;                          // the SSRCs of `agreed`: what we may send
+    std::vector<io::SendTrack> agreed;   // what the last completed negotiation sends
+    std::vector<io::SendTrack> pending;  // our outstanding offer
+    SendGate gate;                       // the SSRCs of `agreed`: what we may send
     bool offer_pending{false};
     std::vector<PublishedTrackInfo> published;
     // Diagnostics: a participant that has not connected kNotConnectedReportMs after our answer is reported
@@ -772,6 +915,14 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
                    {"not_negotiated_sr_drops", not_negotiated_sr_drops_},
                    {"sync_events_skipped", link_.syncEventsSkipped()},
                    {"sync_invalid_utf8", link_.syncInvalidUtf8()}};
+    const auto e2ee = link_.e2ee();  // Olm-encrypted call signalling (docs/e2ee.md)
+    o["e2ee"] = e2ee.enabled;
+    o["olm_decrypted"] = e2ee.olm_decrypted;
+    o["olm_encrypted_sent"] = e2ee.olm_encrypted_sent;
+    o["olm_failures"] = e2ee.olm_failures;
+    o["olm_sessions_created"] = e2ee.olm_sessions_created;
+    o["plaintext_in_encrypted_room"] = e2ee.plaintext_in_encrypted_room;
+    o["plaintext_sent_in_encrypted_room"] = e2ee.plaintext_sent_in_encrypted_room;
     if (controller_) {
       const auto& c = controller_->counters();
       o["invites_accepted"] = c.invites_accepted;
@@ -837,7 +988,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   std::map<PeerId, Slot> slots_;
   std::unordered_map<const io::WebRtcPeer*, PeerId> by_rtc_;
   std::uint64_t offers_sent_{0};
-  std::uint64_t not_negotiated_drops_{0};     // RTP for a track the subscriber's description does not have yet
+  std::uint64_t not_negotiated_drops_{0};  // RTP for a track the subscriber's description does not have yet
   std::uint64_t not_negotiated_sr_drops_{0};  // sender reports for such a track
   bool stopping_{false};
 };
@@ -942,8 +1093,8 @@ int runFocus(const ServiceOptions& options) {
                       [&](Input i) {
                         asio::post(io, [&, i = std::move(i)]() mutable { plane_ptr->feed(std::move(i)); });
                       },
-                      [&](const std::string& u, const std::string& d) {
-                        asio::post(io, [&, u, d] { plane_ptr->loggedIn(u, d); });
+                      [&](const std::string& u, const std::string& d, const std::string& k) {
+                        asio::post(io, [&, u, d, k] { plane_ptr->loggedIn(u, d, k); });
                       },
                       [&](const std::string& error) {
                         CHORUS_LOG(Error, kTag, error);

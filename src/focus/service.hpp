@@ -41,6 +41,13 @@ struct ServiceOptions {
   std::vector<std::string> public_ips;
   Config controller;  // allow-lists, limits, keepalive (user/device are filled in from the login)
   RouterConfig router;
+  // Olm-encrypted call signalling (docs/e2ee.md), as in `chorus call`: keys uploaded, m.room.encrypted
+  // to-device decrypted, replies Olm-encrypted in rooms with m.room.encryption to devices with keys. data_dir
+  // empty: the account lives in memory only (new identity keys each run); else DIR/olm-<user>_<device>.state,
+  // encrypted at rest with DIR/olm.key or a key derived from olm_passphrase.
+  bool e2ee{true};
+  std::string data_dir;
+  std::string olm_passphrase;
   bool json{false};            // JSON lines on stdout (ready, stats, summary) instead of log lines
   double stats_interval_s{5};  // 0 = no periodic stats
 };
