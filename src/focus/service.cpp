@@ -146,6 +146,13 @@ class MatrixLink {
     auto store =
         matrix::olmStoreIn(options_.data_dir, options_.olm_passphrase, client_.userId(), client_.deviceId());
     if (!store) return sink_.fatal("Olm state key: " + store.error().message);
+    if (options_.data_dir.empty()) {
+      CHORUS_LOG(
+          Warn, kTag,
+          "no --data: the Olm account lives in memory, so a restart publishes new keys for device "
+              << client_.deviceId()
+              << ", which participants that saw the old ones refuse until they restart (docs/e2ee.md)");
+    }
     auto channel = matrix::OlmChannel::open(
         key_transport_, clock_, client_.userId(), client_.deviceId(), *store,
         [this](core::ToDeviceMessage m, bool encrypted) { onToDevice(std::move(m), encrypted); }, kTag);
