@@ -9,7 +9,9 @@ call through a `chorus focus` that publishes keys (--data: its account is kept, 
   focus nothing in plaintext (plaintext_sent_in_encrypted_room = 0) and received nothing in plaintext;
 - malformed m.room.encrypted from a hostile member are counted (olm_failures) and the focus carries on;
 - the focus restarts with the same --data: same curve25519 key published, and two new participants call through it,
-  again all over Olm (their pre-key messages use one-time keys the first run uploaded).
+  again all over Olm (their pre-key messages use one-time keys the first run uploaded);
+- a focus with --no-e2ee (another device, which never published keys) reports no key, and two participants call
+  through it in plaintext, counted on both sides (plaintext_sent_in_encrypted_room, plaintext_in_encrypted_room).
 Run inside a private network namespace (tests/netns/run.sh).
 """
 import json
@@ -54,7 +56,7 @@ def e2ee_counters(d):
 
 def main():
     res = Results()
-    hs = Homeserver(CHORUS, ["focus", "alice", "bob", "carol", "dave", "mallory"])
+    hs = Homeserver(CHORUS, ["focus", "alice", "bob", "carol", "dave", "erin", "frank", "mallory"])
     procs = {}
     focus = None
     focus_data = tempfile.mkdtemp(prefix="chorus-focus-olm-", dir=hs.dir)
@@ -206,6 +208,36 @@ def main():
             if focus.proc.returncode != 0:
                 raise Failure("focus exited with %s" % focus.proc.returncode)
         res.check("SIGTERM: the focus exits 0", clean_exit)
+
+        def no_e2ee():
+            # A focus device that never had keys (a device that once published keys keeps them on the homeserver).
+            nonlocal focus
+            focus = Focus(CHORUS, hs, "focus", ["--allow-server", "localhost", "--no-e2ee", "--device-id", "PLAIN"])
+            wait_until(lambda: focus.ready(), 15, "the --no-e2ee focus to log in")
+            if focus.ready().get("curve25519") is not None:
+                raise Failure("a --no-e2ee focus reported a key: %s" % focus.ready())
+            args = ["--focus", FOCUS, "--focus-device", "PLAIN"]
+            procs["erin"] = Participant(CHORUS, hs, "erin", room, args + ["--create"], size=SIZE)
+            wait_until(lambda: procs["erin"].ready(), 20, "erin ready")
+            procs["frank"] = Participant(CHORUS, hs, "frank", room, args, size=SIZE)
+            wait_until(lambda: media_ok(procs["erin"], "frank") and media_ok(procs["frank"], "erin"), 90,
+                       "erin and frank to decode each other through the --no-e2ee focus", poll=0.5)
+            s = focus.stats()
+            print("   focus: %s" % json.dumps(e2ee_counters(s)))
+            if s.get("e2ee") or s.get("olm_decrypted") or s.get("plaintext_in_encrypted_room", 0) == 0:
+                raise Failure("expected plaintext signalling counted in the encrypted room: %s" % e2ee_counters(s))
+            for u in ("erin", "frank"):
+                procs[u].stop()
+                sig = procs[u].events("summary")[-1]["signalling"]
+                print("   %s: plaintext_sent_in_encrypted_room %s, olm_encrypted_sent %s"
+                      % (u, sig["plaintext_sent_in_encrypted_room"], sig["olm_encrypted_sent"]))
+                if sig["plaintext_sent_in_encrypted_room"] == 0 or sig["olm_encrypted_sent"] != 0:
+                    raise Failure("%s should have sent the keyless focus plaintext: %s" % (u, sig))
+            focus.stop()
+            if focus.proc.returncode != 0:
+                raise Failure("focus exited with %s" % focus.proc.returncode)
+        res.check("a --no-e2ee focus publishes no keys: participants call through it in plaintext (counted)",
+                  no_e2ee)
     except Failure as e:
         print("FAIL setup: %s" % e)
         res.failed += 1
