@@ -22,6 +22,7 @@
 #include "base/log.hpp"
 #include "base/overloaded.hpp"
 #include "focus/send_gate.hpp"
+#include "focus/signalling_encryption.hpp"
 #include "io/dtls_transport.hpp"
 #include "io/tcp_server.hpp"
 #include "io/udp_server.hpp"
@@ -29,7 +30,6 @@
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
 #include "matrix/olm_channel.hpp"
-#include "proto/event_types.hpp"
 #include "proto/focus_messages.hpp"
 
 namespace chorus::focus {
@@ -45,8 +45,6 @@ constexpr std::size_t kMaxQueuedToDevice = 256;        // sends queued per targe
 constexpr std::size_t kMaxQueuedToDeviceTotal = 8192;  // and in all (rejects go to anyone who invites)
 constexpr TimeMs kTickMs = 50;
 constexpr TimeMs kNotConnectedReportMs = 10'000;  // after our answer
-constexpr std::size_t kMaxTrackedConfs = 65536;   // conf_id -> rooms, for the encryption policy
-constexpr std::size_t kMaxOlmPeers = 4096;        // devices that sent us Olm-encrypted call signalling
 
 void emitJson(const json::object& o) {
   std::string s = json::serialize(o);
@@ -212,51 +210,20 @@ class MatrixLink {
     publishE2ee();
   }
 
-  // The encryption policy needs the room of a call message: the rooms with m.room.encryption (once encrypted,
-  // always), and the rooms whose m.call state has each conf_id.
   void trackEncryption(const std::string& room_id, const std::vector<core::StateEvent>& state) {
-    for (const auto& ev : state) {
-      if (ev.type == "m.room.encryption" && ev.state_key.empty()) {
-        const auto* alg = ev.content.if_contains("algorithm");
-        if (alg && alg->is_string() && encrypted_rooms_.insert(room_id).second) {
-          CHORUS_LOG(
-              Info, kTag,
-              "room " << room_id << " is encrypted; call signalling "
-                      << (olm_ ? "goes Olm-encrypted to devices with keys" : "stays plaintext (E2EE off)"));
-        }
-      } else if (proto::isCallEventType(ev.type) &&
-                 (conf_rooms_.size() < kMaxTrackedConfs || conf_rooms_.count(ev.state_key))) {
-        auto& rooms = conf_rooms_[ev.state_key];
-        if (rooms.size() < 16) rooms.insert(room_id);
-      }
+    if (encryption_.roomState(room_id, state)) {
+      CHORUS_LOG(
+          Info, kTag,
+          "room " << room_id << " is encrypted; call signalling "
+                  << (olm_ ? "goes Olm-encrypted to devices with keys" : "stays plaintext (E2EE off)"));
     }
-  }
-
-  static std::string confOf(const json::object& content) {
-    const auto* c = content.if_contains("conf_id");
-    return c && c->is_string() ? std::string(c->as_string()) : std::string();
-  }
-
-  // Whether a call message of this conference belongs to an encrypted room (any room with that conf_id).
-  bool confEncrypted(const std::string& conf_id) const {
-    auto it = conf_rooms_.find(conf_id);
-    if (it == conf_rooms_.end()) return false;
-    for (const auto& room : it->second) {
-      if (encrypted_rooms_.count(room)) return true;
-    }
-    return false;
   }
 
   void onToDevice(core::ToDeviceMessage m, bool encrypted) {
     if (encrypted) {
-      // A device that talks to us over Olm gets its replies over Olm too (also in a conference of a room the
-      // focus has not joined, or before the room's state arrived).
-      const auto* d = m.content.if_contains("device_id");
-      if (d && d->is_string() && olm_peers_.size() < kMaxOlmPeers) {
-        olm_peers_.insert(m.sender + "\n" + std::string(d->as_string()));
-      }
-    } else if (m.type.rfind("m.call.", 0) == 0 && confEncrypted(confOf(m.content))) {
-      ++plaintext_in_encrypted_room_;
+      encryption_.receivedEncrypted(m.sender, m.content);
+    } else {
+      encryption_.receivedPlaintext(m.type, m.content);
     }
     sink_.input(in::ToDevice{std::move(m)});
   }
@@ -264,7 +231,7 @@ class MatrixLink {
   void publishE2ee() {
     E2ee e;
     e.enabled = olm_ != nullptr;
-    e.plaintext_in_encrypted_room = plaintext_in_encrypted_room_;
+    e.plaintext_in_encrypted_room = encryption_.plaintextInEncryptedRoom();
     if (olm_) {
       const auto c = olm_->counters();
       e.olm_decrypted = c.olm_decrypted;
@@ -282,8 +249,7 @@ class MatrixLink {
     if (it == queues_.end() || it->second.empty()) return;
     const auto& a = it->second.front();
     if (!olm_) return send(key, matrix::OlmChannel::Sealed{a.type, a.content, false});
-    const bool encrypt =
-        confEncrypted(confOf(a.content)) || olm_peers_.count(a.user_id + "\n" + a.device_id) != 0;
+    const bool encrypt = encryption_.shouldEncrypt(a.user_id, a.device_id, a.content);
     olm_->seal(a.user_id, a.device_id, a.type, a.content, encrypt,
                [this, key](Result<matrix::OlmChannel::Sealed> sealed) { send(key, std::move(sealed)); });
   }
@@ -332,10 +298,7 @@ class MatrixLink {
   SystemClock clock_;
   matrix::ClientKeyTransport key_transport_{client_};
   std::unique_ptr<matrix::OlmChannel> olm_;  // null with E2EE off
-  std::set<std::string> encrypted_rooms_;
-  std::map<std::string, std::set<std::string>> conf_rooms_;  // conf_id -> rooms whose m.call state has it
-  std::set<std::string> olm_peers_;                          // user\ndevice that sent us Olm call signalling
-  std::uint64_t plaintext_in_encrypted_room_{0};
+  SignallingEncryption encryption_;          // which messages go encrypted; plaintext in encrypted rooms
   mutable std::mutex e2ee_mutex_;
   E2ee e2ee_;
 };
