@@ -281,8 +281,9 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
       const SdpMediaInfo& m = remote->media[*idx];
       if (m.mid != mid || (!m.stream_id.empty() && m.stream_id != stream_id)) {
         CHORUS_LOG(Info, kTag,
-                   "leg " << leg->id << ": SSRC " << *ssrc << " came out on mid " << mid << "; the description puts it in mid "
-                          << m.mid << " (stream " << m.stream_id << ")");
+                   "leg " << leg->id << ": SSRC " << *ssrc << " came out on mid " << mid
+                          << "; the description puts it in mid " << m.mid << " (stream " << m.stream_id
+                          << ")");
         mid = m.mid;
         if (!m.stream_id.empty()) stream_id = m.stream_id;
       }

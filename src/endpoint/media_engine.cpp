@@ -702,7 +702,8 @@ void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
   leg->shared->follow_webrtcbin_negotiation_needed = !options.data_channel.has_value();
   connectLegSignals(leg->webrtc, leg->shared);
 
-  gst_bin_add(GST_BIN(pipeline), leg->bin.get());  // the pipeline takes its own reference (bin is not floating)
+  gst_bin_add(GST_BIN(pipeline),
+              leg->bin.get());  // the pipeline takes its own reference (bin is not floating)
   Leg& ref = *leg;
   legs.emplace(id, std::move(leg));
   bool ok_branches = addBranch(ref, *audio) && addBranch(ref, *video);

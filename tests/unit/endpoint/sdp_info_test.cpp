@@ -74,7 +74,8 @@ TEST(SdpInfo, MapsSsrcsToTheirSection) {
                            "a=ssrc:99999999999 cname:x\r\n");
   ASSERT_TRUE(info) << info.error().message;
   EXPECT_TRUE(info->media[0].ssrcs.empty());
-  EXPECT_EQ(info->media[1].ssrcs, (std::vector<std::uint32_t>{1234, 5678}));  // distinct, junk and >32 bits skipped
+  EXPECT_EQ(info->media[1].ssrcs,
+            (std::vector<std::uint32_t>{1234, 5678}));  // distinct, junk and >32 bits skipped
   EXPECT_EQ(info->mlineIndexOfSsrc(5678), 1u);
   EXPECT_FALSE(info->mlineIndexOfSsrc(42).has_value());
 }
