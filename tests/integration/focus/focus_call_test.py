@@ -224,11 +224,7 @@ def main():
         if focus:
             focus.stop(signal.SIGKILL, 1)
         if res.failed:
-            for name in os.listdir(hs.dir):
-                if name.endswith(".err"):
-                    with open(os.path.join(hs.dir, name)) as f:
-                        tail = f.read()[-3000:]
-                    print("---- %s (tail) ----\n%s" % (name, tail))
+            hs.print_err_tails()
         hs.stop()
     return res.finish()
 

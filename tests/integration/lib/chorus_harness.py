@@ -90,6 +90,14 @@ class Homeserver:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
+    def print_err_tails(self, chars=3000):
+        """Prints the end of every process log (*.err) kept in the test directory: what a failing test shows."""
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith(".err"):
+                with open(os.path.join(self.dir, name)) as f:
+                    tail = f.read()[-chars:]
+                print("---- %s (tail) ----\n%s" % (name, tail))
+
 
 class JsonLinesProcess:
     """A child process whose stdout is JSON lines, parsed on a background thread as they arrive."""
