@@ -5,11 +5,8 @@
 // Usage (inside tests/netns/run.sh): node chorus_interop_chromium.js /path/to/chorus
 'use strict';
 const http = require('http');
-const fs = require('fs');
 const path = require('path');
-const readline = require('readline');
-const { spawn } = require('child_process');
-const { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage } = require('./hs_common');
+const { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, startChorusCall: startChorus } = require('./hs_common');
 const { chromium, executable: CHROMIUM } = browserDeps();
 
 const MIN_VIDEO_FRAMES = 30;
@@ -50,29 +47,6 @@ function startReorderingProxy(target) {
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
     resolve({ url: `http://127.0.0.1:${server.address().port}`, close: () => server.close(), count: () => reordered })));
-}
-
-// One `chorus call --json` process.
-function startChorus(chorus, hsUrl, user, room, extra = []) {
-  const args = ['call', '--homeserver', hsUrl, '--user', user, '--password', 'pw', '--room', room, '--json',
-    '--width', '320', '--height', '240', '--fps', '15', '--stats-interval', '0.5', ...extra];
-  const proc = spawn(chorus, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines = [];
-  readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
-  let err = '';
-  proc.stderr.on('data', (d) => { err += d.toString(); if (err.length > 20000) err = err.slice(-10000); });
-  const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
-  process.on('exit', () => { try { proc.kill('SIGKILL'); } catch {} });
-  const events = (kind) => lines.filter((l) => l.event === kind);
-  return {
-    user, proc, lines, exited, stderr: () => err,
-    events,
-    ready: () => events('ready')[0],
-    peers: () => { const s = events('stats'); return s.length ? s[s.length - 1].peers : []; },
-    peer: (uid) => { const s = events('stats'); if (!s.length) return null; return s[s.length - 1].peers.find((p) => p.user_id === uid) || null; },
-    command: (c) => proc.stdin.write(c + '\n'),
-    stop: () => { try { proc.kill('SIGTERM'); } catch {} return exited; },
-  };
 }
 
 (async () => {

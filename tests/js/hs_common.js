@@ -67,13 +67,15 @@ async function launchChromium(chromium, executablePath, { plain = false } = {}) 
 
 // playwright-core (and the SDK bundle, if asked) from tests/js/node_modules and Debian's Chromium, or exit 77
 // (CTest: skipped) when scripts/setup has not installed them.
-function browserDeps({ sdk = true } = {}) {
+// `olm`: also @matrix-org/olm (the global Olm of the SDK's legacy crypto).
+function browserDeps({ sdk = true, olm = false } = {}) {
   let chromium;
   try {
     ({ chromium } = require('playwright-core'));
     if (sdk) require.resolve('matrix-js-sdk/dist/browser-matrix.js');
+    if (olm) require.resolve('@matrix-org/olm/olm.wasm');
   } catch (e) {
-    console.log('SKIP: playwright-core / matrix-js-sdk not installed (run scripts/setup)');
+    console.log('SKIP: playwright-core / matrix-js-sdk / @matrix-org/olm not installed (run scripts/setup)');
     process.exit(77);
   }
   const executable = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -81,15 +83,18 @@ function browserDeps({ sdk = true } = {}) {
   return { chromium, executable };
 }
 
-// Serves client.html (one SDK client per page) and the SDK bundle on 127.0.0.1:0. Resolves {url, close}.
+// Serves client.html (one SDK client per page), the SDK bundle and, when installed, @matrix-org/olm's olm.js and
+// olm.wasm (for login(..., {e2e: true})) on 127.0.0.1:0. Resolves {url, close}.
 function serveSdkPage() {
   const http = require('http');
   const bundle = require.resolve('matrix-js-sdk/dist/browser-matrix.js');
+  const olm = (f) => { try { return require.resolve('@matrix-org/olm/' + f); } catch { return null; } };
+  const files = { '/': path.join(__dirname, 'client.html'), '/browser-matrix.js': bundle, '/olm.js': olm('olm.js'), '/olm.wasm': olm('olm.wasm') };
+  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
   const web = http.createServer((q, r) => {
-    const u = q.url.split('?')[0];
-    const f = u === '/' ? path.join(__dirname, 'client.html') : u === '/browser-matrix.js' ? bundle : null;
+    const f = files[q.url.split('?')[0]];
     if (!f) { r.statusCode = 404; return r.end(); }
-    r.setHeader('content-type', f.endsWith('.js') ? 'text/javascript' : 'text/html');
+    r.setHeader('content-type', types[path.extname(f)]);
     fs.createReadStream(f).pipe(r);
   });
   return new Promise((resolve) => web.listen(0, '127.0.0.1', () =>
@@ -104,4 +109,29 @@ async function api(hs, method, p, token, body) {
   return { status: r.status, body: await r.json().catch(() => ({})) };
 }
 
-module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, api };
+// One `chorus call --json` process (320x240 at 15 fps, stats every 0.5 s) in `room`: its JSON lines, ready(),
+// the last stats' peers() / peer(userId), summary() once it has left, command(), stop() (SIGTERM, resolves at exit).
+function startChorusCall(chorus, hsUrl, user, room, extra = []) {
+  const readline = require('readline');
+  const args = ['call', '--homeserver', hsUrl, '--user', user, '--password', 'pw', '--room', room, '--json',
+    '--width', '320', '--height', '240', '--fps', '15', '--stats-interval', '0.5', ...extra];
+  const proc = spawn(chorus, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines = [];
+  readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d.toString(); if (err.length > 20000) err = err.slice(-10000); });
+  const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
+  process.on('exit', () => { try { proc.kill('SIGKILL'); } catch {} });
+  const events = (kind) => lines.filter((l) => l.event === kind);
+  const peers = () => { const s = events('stats'); return s.length ? s[s.length - 1].peers : []; };
+  return {
+    user, proc, lines, exited, stderr: () => err, events, peers,
+    ready: () => events('ready')[0],
+    peer: (userId) => peers().find((p) => p.user_id === userId) || null,
+    summary: () => events('summary')[0] || null,
+    command: (c) => proc.stdin.write(c + '\n'),
+    stop: () => { try { proc.kill('SIGTERM'); } catch {} return exited; },
+  };
+}
+
+module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, api, startChorusCall };
