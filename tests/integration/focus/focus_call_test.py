@@ -4,13 +4,12 @@ video; one leaves, one is kill -9'd (noticed by the keepalive), one joins late; 
 not in the call invites the focus and is rejected. Run inside a private network namespace (see CMakeLists.txt)."""
 import json
 import os
-import signal
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from chorus_harness import Failure, Focus, Homeserver, Participant, Results, http, wait_until  # noqa: E402
+from chorus_harness import Failure, Focus, Homeserver, Participant, Results, finish_test, http, wait_until  # noqa: E402
 
 CHORUS = sys.argv[1]
 MIN_VIDEO_FRAMES = 10
@@ -219,14 +218,8 @@ def main():
         print("FAIL setup: %s" % e)
         res.failed += 1
     finally:
-        for p in procs.values():
-            p.stop(signal.SIGKILL, 1) if p.proc.poll() is None else None
-        if focus:
-            focus.stop(signal.SIGKILL, 1)
-        if res.failed:
-            hs.print_err_tails()
-        hs.stop()
-    return res.finish()
+        code = finish_test(res, hs, procs.values(), focus)
+    return code
 
 
 if __name__ == "__main__":

@@ -16,13 +16,12 @@ Run inside a private network namespace (tests/netns/run.sh).
 """
 import json
 import os
-import signal
 import sys
 import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from chorus_harness import Failure, Focus, Homeserver, Participant, Results, http, wait_until  # noqa: E402
+from chorus_harness import Failure, Focus, Homeserver, Participant, Results, finish_test, http, wait_until  # noqa: E402
 
 CHORUS = sys.argv[1]
 FOCUS = "@focus:localhost"
@@ -242,14 +241,8 @@ def main():
         print("FAIL setup: %s" % e)
         res.failed += 1
     finally:
-        for p in procs.values():
-            p.stop(signal.SIGKILL, 1) if p.proc.poll() is None else None
-        if focus:
-            focus.stop(signal.SIGKILL, 1)
-        if res.failed:
-            hs.print_err_tails()
-        hs.stop()
-    return res.finish()
+        code = finish_test(res, hs, procs.values(), focus)
+    return code
 
 
 if __name__ == "__main__":

@@ -7,13 +7,12 @@ drops it: it sees no member events there); the second leaves (its hangup ends it
 NIC-like veth), without --loopback-only."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from chorus_harness import Failure, Homeserver, JsonLinesProcess, Results, http, wait_until  # noqa: E402
+from chorus_harness import Failure, Homeserver, JsonLinesProcess, Results, finish_test, http, wait_until  # noqa: E402
 
 CHORUS = sys.argv[1]
 FOCUS = "@focus:localhost"
@@ -151,14 +150,8 @@ def main():
         print("FAIL setup: %s" % e)
         res.failed += 1
     finally:
-        for p in procs.values():
-            p.stop(signal.SIGKILL, 1) if p.proc.poll() is None else None
-        if focus and getattr(focus, "proc", None):
-            focus.stop(signal.SIGKILL, 1) if focus.proc.poll() is None else None
-        if res.failed:
-            hs.print_err_tails()
-        hs.stop()
-    return res.finish()
+        code = finish_test(res, hs, procs.values(), focus)
+    return code
 
 
 if __name__ == "__main__":

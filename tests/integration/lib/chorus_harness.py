@@ -216,3 +216,17 @@ class Results:
     def finish(self):
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 0 if self.failed == 0 else 1
+
+
+def finish_test(res, hs, procs, focus=None):
+    """The end of an integration test: kills what still runs, shows the process logs when a check failed, stops
+    the homeserver and returns the exit code."""
+    for p in procs:
+        if p.proc.poll() is None:
+            p.stop(signal.SIGKILL, 1)
+    if focus is not None and getattr(focus, "proc", None) is not None and focus.proc.poll() is None:
+        focus.stop(signal.SIGKILL, 1)
+    if res.failed:
+        hs.print_err_tails()
+    hs.stop()
+    return res.finish()
