@@ -1,9 +1,10 @@
 // `chorus bench <name>`: benchmarks that need real sockets or processes; flags only. The benchmarks are in
-// chorus::bench (bench/hs, bench/focus, bench/call); micro-benchmarks (Google Benchmark): bench/*_bench.cpp.
+// chorus::bench (bench/hs, bench/focus, bench/call, bench/net); micro-benchmarks (Google Benchmark): bench/*_bench.cpp.
 #include <cstdio>
 #include <memory>
 
 #include "apps/chorus/commands.hpp"
+#include "bench/net/impair_relay.hpp"
 #ifdef CHORUS_BENCH_HS
 #include "bench/hs/load_bench.hpp"
 #endif
@@ -19,6 +20,32 @@
 #endif
 
 namespace chorus::app {
+
+namespace {
+
+// --up-rate-kbps and friends: one direction's ImpairmentParams from flags.
+void addImpairmentFlags(CLI::App* app, const std::string& dir, bench::ImpairmentParams& p) {
+  auto* rate = app->add_option_function<double>(
+      "--" + dir + "-rate-kbps", [&p](double v) { p.rate_bps = static_cast<std::int64_t>(v * 1000); },
+      "Bottleneck rate " + dir + " in kbit/s (0: unlimited)");
+  rate->check(CLI::Range(0.0, 10'000'000.0));
+  app->add_option("--" + dir + "-loss", p.loss, "Random loss " + dir + " (0..1)")->check(CLI::Range(0.0, 1.0));
+  app->add_option_function<double>(
+         "--" + dir + "-delay-ms", [&p](double v) { p.delay_us = static_cast<bench::TimeUs>(v * 1000); },
+         "One-way delay " + dir + " in ms")
+      ->check(CLI::Range(0.0, 60'000.0));
+  app->add_option_function<double>(
+         "--" + dir + "-jitter-ms", [&p](double v) { p.jitter_us = static_cast<bench::TimeUs>(v * 1000); },
+         "Extra uniform delay " + dir + " in [0, ms]")
+      ->check(CLI::Range(0.0, 60'000.0));
+  app->add_flag("--" + dir + "-reorder", p.reorder, "Jitter may reorder datagrams " + dir);
+  app->add_option_function<double>(
+         "--" + dir + "-queue-ms", [&p](double v) { p.max_queue_us = static_cast<bench::TimeUs>(v * 1000); },
+         "Tail drop beyond this queueing delay " + dir + " (ms)")
+      ->check(CLI::Range(0.0, 60'000.0));
+}
+
+}  // namespace
 
 #ifdef CHORUS_BENCH_HS
 namespace {
@@ -141,6 +168,23 @@ int runCallBenchCli(const CallBenchCli& cli) {
 void registerBench(CLI::App& app, Runner* runner) {
   auto* bench = app.add_subcommand("bench", "Benchmarks that need real sockets (see `chorus bench --help`)");
   bench->require_subcommand(1);
+  auto icli = std::make_shared<bench::ImpairRelayOptions>();
+  auto* ib = bench->add_subcommand(
+      "impair",
+      "A UDP relay with rate cap, loss, delay and jitter per direction between clients and one server "
+      "(tests, benchmarks; docs/congestion-control.md)");
+  ib->add_option("--listen", icli->listen, "IP:PORT clients send to")->capture_default_str();
+  ib->add_option("--target", icli->target, "IP:PORT of the server")->required();
+  ib->add_option("--upstream-bind", icli->upstream_bind, "IP to send to the target from (default: --listen's)");
+  addImpairmentFlags(ib, "up", icli->up);
+  addImpairmentFlags(ib, "down", icli->down);
+  ib->add_option("--seed", icli->seed, "Random seed")->capture_default_str();
+  ib->add_option("--max-clients", icli->max_clients, "Client addresses at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  ib->add_option("--stats-interval", icli->stats_interval_s, "Seconds between stats lines (0: on request)")
+      ->check(CLI::Range(0.0, 3600.0));
+  ib->callback([icli, runner] { *runner = [icli] { return bench::runImpairRelay(*icli); }; });
 #ifdef CHORUS_BENCH_HS
   auto cli = std::make_shared<HsBenchCli>();
   auto* hs = bench->add_subcommand("hs", "chorus hs: to-device rate and latency, /sync fan-out");
@@ -218,9 +262,6 @@ void registerBench(CLI::App& app, Runner* runner) {
   cb->add_flag("--keep-temp", ccli->opt.keep_temp, "Keep the temporary directory (hs data, logs)");
   cb->add_flag("--json", ccli->json, "Print one JSON object");
   cb->callback([ccli, runner] { *runner = [ccli] { return runCallBenchCli(*ccli); }; });
-#endif
-#if !defined(CHORUS_BENCH_HS) && !defined(CHORUS_BENCH_FOCUS) && !defined(CHORUS_BENCH_CALL)
-  (void)runner;
 #endif
 }
 
