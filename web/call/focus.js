@@ -749,10 +749,16 @@
             packetsReceived: s.packetsReceived || 0, bytesReceived: s.bytesReceived || 0,
             framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0,
             totalSamplesReceived: s.totalSamplesReceived || 0, audioLevel: s.audioLevel || 0,
+            packetsLost: s.packetsLost || 0, nackCount: s.nackCount || 0, pliCount: s.pliCount || 0,
+            framesReceived: s.framesReceived || 0, framesDropped: s.framesDropped || 0,
+            keyFramesDecoded: s.keyFramesDecoded || 0, freezeCount: s.freezeCount || 0,
+            totalFreezesDuration: s.totalFreezesDuration || 0,
             codec: codecs.get(s.codecId) || null });
         } else if (s.type === "outbound-rtp" && s.kind === "video") {
           outbound.push({ rid: s.rid || null, ssrc: s.ssrc, frameWidth: s.frameWidth || 0,
-            frameHeight: s.frameHeight || 0, framesEncoded: s.framesEncoded || 0, bytesSent: s.bytesSent || 0,
+            frameHeight: s.frameHeight || 0, framesEncoded: s.framesEncoded || 0, framesSent: s.framesSent || 0,
+            bytesSent: s.bytesSent || 0, nackCount: s.nackCount || 0,
+            retransmittedPacketsSent: s.retransmittedPacketsSent || 0,
             active: s.active, qualityLimitationReason: s.qualityLimitationReason || null,
             codec: codecs.get(s.codecId) || null,
             targetBitrate: s.targetBitrate || 0, rr: rtcpIn.get(s.ssrc) || null });

@@ -1,0 +1,202 @@
+// Browsers through `chorus focus` on an impaired link (issue #12): two web-client pages (web/call/, focus mode) reach
+// the focus only through `chorus bench impair`, a UDP relay with random loss and delay in both directions. The focus
+// binds 198.18.0.1 and advertises 198.18.0.2 (--public-ip), where the relay listens on the focus's port; so every
+// media packet crosses the relay. Checks, for each page and each impairment:
+//   - both pages connect and decode each other's video and audio;
+//   - over a 15 s window on one layer, the subscriber decodes >= 95 % of the frames its publisher encoded on the
+//     layer the focus forwards (loss case);
+//   - losses were recovered: subscribers NACKed, the focus answered NACKs from its buffer and NACKed publishers,
+//     publishers retransmitted;
+// Impairments (argument 3, default "loss"): "loss" = 5 % random loss each way; "loss-up" / "loss-down" = 5 % one
+// way only; "rtt" = 75 ms each way (150 ms RTT, checked in the publishers' RTCP) with 1 % loss; "none" = the relay
+// without impairment (the baseline). The window's stats are polled fresh in both pages at once, so its two ends line up.
+// Usage (inside tests/netns/run.sh): node focus_impaired_chromium.js /path/to/chorus /path/to/web [loss|rtt]
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const readline = require('readline');
+const { spawn, execFileSync } = require('child_process');
+const { startHs, waitFor, launchChromium, browserDeps, api, sleep } = require('./hs_common');
+const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
+
+const FOCUS = '@focus:localhost';
+const ROOM = '#impaired:localhost';
+const PAGES = ['alice', 'bob'];
+const FOCUS_IP = '198.18.0.1';
+const RELAY_IP = '198.18.0.2';
+const CASES = {
+  loss: { args: ['--up-loss', '0.05', '--down-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
+  'loss-up': { args: ['--up-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
+  'loss-down': { args: ['--down-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
+  none: { args: [], window_s: 15, min_decoded: 0.95, expect_nacks: false },
+  rtt: { args: ['--up-delay-ms', '75', '--down-delay-ms', '75', '--up-loss', '0.01', '--down-loss', '0.01'],
+    window_s: 10, min_decoded: null, expect_nacks: false, min_rtt_s: 0.14 },
+};
+
+function spawnJson(cmd, args, logFile) {
+  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', fs.openSync(logFile, 'w')] });
+  const lines = [];
+  readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
+  process.on('exit', () => { try { proc.kill('SIGKILL'); } catch {} });
+  return { proc, lines, last: (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; } };
+}
+
+(async () => {
+  const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); process.exit(1); }, 230000);
+  const [chorus, webRoot, caseName = 'loss'] = process.argv.slice(2);
+  const cfg = CASES[caseName];
+  if (!cfg) { console.log('unknown case ' + caseName); process.exit(2); }
+  if (!fs.existsSync(path.join(webRoot, 'node_modules/matrix-js-sdk/dist/browser-matrix.js'))) {
+    console.log('SKIP: web/node_modules missing (run scripts/setup)');
+    process.exit(77);
+  }
+  // The relay's address, beside the focus's on the namespace's NIC.
+  try {
+    execFileSync('ip', ['addr', 'add', `${RELAY_IP}/24`, 'dev', 't0'], { stdio: 'ignore' });
+  } catch {
+    console.log('SKIP: cannot add the relay address (not inside tests/netns/run.sh?)');
+    process.exit(77);
+  }
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-focus-impaired-'));
+  const hs = await startHs(chorus, { users: ['focus', ...PAGES], extra: ['--web', webRoot] });
+  const failures = [];
+  const check = (ok, what) => { console.log((ok ? 'ok   ' : 'FAIL ') + what); if (!ok) failures.push(what); return ok; };
+  const attempt = async (what, fn, ms) => { try { return await waitFor(what, fn, ms); } catch { return null; } };
+  const { ctx, close: closeChromium } = await launchChromium(chromium, CHROMIUM);
+  let focus = null;
+  let relay = null;
+  const pages = {};
+  try {
+    const alice = await api(hs, 'POST', '/login', null,
+      { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
+    const created = await api(hs, 'POST', '/createRoom', alice.body.access_token, { preset: 'public_chat', room_alias_name: 'impaired' });
+    const roomId = created.body.room_id;
+    const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, alice.body.access_token, { user_id: FOCUS });
+    check(!!roomId && inv.status === 200, 'room created, focus invited');
+    focus = spawnJson(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
+      '--bind', FOCUS_IP, '--public-ip', RELAY_IP, '--udp-port', '0', '--no-ice-tcp', '--json', '--stats-interval', '1'],
+    path.join(logDir, 'focus.err'));
+    const ready = await attempt('the focus to be ready', () => focus.last('ready'), 20000);
+    if (!check(!!ready && ready.udp_port > 0 && JSON.stringify(ready.addresses) === JSON.stringify([RELAY_IP]),
+      `the focus advertises only the relay's address ${JSON.stringify(ready && ready.addresses)}`)) throw new Error('no focus');
+    relay = spawnJson(chorus, ['bench', 'impair', '--listen', `${RELAY_IP}:${ready.udp_port}`,
+      '--target', `${FOCUS_IP}:${ready.udp_port}`, '--seed', '12', '--stats-interval', '1', ...cfg.args],
+    path.join(logDir, 'relay.err'));
+    const relayReady = await attempt('the relay to listen', () => relay.last('ready'), 10000);
+    if (!check(!!relayReady, `relay ${caseName}: ${JSON.stringify(relayReady)}`)) throw new Error('no relay');
+    const joined = await attempt('the focus to join', async () => {
+      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, alice.body.access_token);
+      return r.status === 200 && r.body.membership === 'join';
+    }, 20000);
+    check(!!joined, 'the focus joins');
+
+    const t0 = Date.now();
+    for (const [i, u] of PAGES.entries()) {
+      const page = await ctx.newPage();
+      pages[u] = page;
+      page.on('pageerror', (e) => console.log(`PAGEERROR ${u}: ${e}`));
+      const q = `room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}` + (i === 0 ? '&create=1' : '');
+      await page.goto(`${hs.url}/call/?${q}`);
+      await page.fill('#user', u);
+      await page.fill('#password', 'pw');
+      await page.click('button[type=submit]');
+      const connected = await attempt(`${u} connected`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.connected), 40000);
+      check(!!connected, `${u}: connected to the focus through the relay`);
+    }
+    const tile = (u, other) => pages[u].evaluate((o) => (window.chorusFocus.tiles || []).find((x) => x.user_id === o) || null, `@${other}:localhost`);
+    const sees = async (u, other) => { const t = await tile(u, other); return !!t && t.framesDecoded >= 10 && t.audioSamplesReceived > 0; };
+    await attempt('both pages to decode each other', async () => (await sees('alice', 'bob')) && (await sees('bob', 'alice')), 60000);
+    check(await sees('alice', 'bob'), `alice decodes bob's video and audio (${((Date.now() - t0) / 1000).toFixed(1)} s after the first page opened)`);
+    check(await sees('bob', 'alice'), 'bob decodes alice\'s video and audio');
+
+    // Frames decoded vs frames encoded on the forwarded layer, over a window where that layer did not change.
+    // Fresh stats (the page polls them once a second), both pages at once, so both ends of a window line up.
+    const snap = (u) => pages[u].evaluate(async () => { await window.chorusFocus.pollStats(); return window.chorusFocus.snapshot(); });
+    const snapBoth = (a, b) => Promise.all([snap(a), snap(b)]);
+    const inboundVideo = (s, from) => (s.remoteTracks || []).filter((r) => r.kind === 'video' && r.user_id === `@${from}:localhost`)
+      .sort((a, b) => b.framesDecoded - a.framesDecoded)[0] || null;
+    const layerOf = (s, width) => (s.outbound || []).find((o) => o.rid && o.frameWidth === width) || null;
+    const measure = async (sub, pub) => {
+      for (let tries = 0; tries < 3; tries++) {
+        const [s0, p0] = await snapBoth(sub, pub);
+        const in0 = inboundVideo(s0, pub);
+        const l0 = in0 && layerOf(p0, in0.frameWidth);
+        await sleep(cfg.window_s * 1000);
+        const [s1, p1] = await snapBoth(sub, pub);
+        const in1 = inboundVideo(s1, pub);
+        const l1 = in1 && layerOf(p1, in1.frameWidth);
+        if (!in0 || !in1 || !l0 || !l1 || l0.rid !== l1.rid || in0.frameWidth !== in1.frameWidth) {
+          console.log(`     (${sub} <- ${pub}: layer changed or unknown during the window, again: ` +
+            `${in0 && in0.frameWidth} -> ${in1 && in1.frameWidth}, rid ${l0 && l0.rid} -> ${l1 && l1.rid})`);
+          continue;
+        }
+        return { rid: l1.rid, width: in1.frameWidth, encoded: l1.framesEncoded - l0.framesEncoded,
+          decoded: in1.framesDecoded - in0.framesDecoded, lost: in1.packetsLost - in0.packetsLost,
+          nacks: in1.nackCount - in0.nackCount, freezes: in1.freezeCount - in0.freezeCount,
+          freeze_s: in1.totalFreezesDuration - in0.totalFreezesDuration, plis: in1.pliCount - in0.pliCount,
+          received: in1.framesReceived - in0.framesReceived, dropped: in1.framesDropped - in0.framesDropped,
+          keyframes: in1.keyFramesDecoded - in0.keyFramesDecoded,
+          retransmitted: l1.retransmittedPacketsSent - l0.retransmittedPacketsSent };
+      }
+      return null;
+    };
+    const results = [await measure('bob', 'alice'), await measure('alice', 'bob')];
+    for (const [i, [sub, pub]] of [['bob', 'alice'], ['alice', 'bob']].entries()) {
+      const r = results[i];
+      if (!check(!!r, `${sub} <- ${pub}: a ${cfg.window_s} s window on one layer`)) continue;
+      const ratio = r.encoded > 0 ? r.decoded / r.encoded : 0;
+      // min_decoded null: the ratio is reported, not asserted (the issue asks only that the 150 ms case connects).
+      check(r.encoded > 5 * cfg.window_s && (cfg.min_decoded === null || ratio >= cfg.min_decoded),
+        `${sub} decodes ${r.decoded} of the ${r.encoded} frames ${pub} encoded on layer ${r.rid} (${r.width} px) ` +
+        `in ${cfg.window_s} s: ${(100 * ratio).toFixed(1)} %` +
+        (cfg.min_decoded === null ? ' (reported only); ' : ` (>= ${100 * cfg.min_decoded} %); `) +
+        `packets lost after recovery ${r.lost}, NACKs sent ${r.nacks}, ${pub} retransmitted ${r.retransmitted}, ` +
+        `frames received ${r.received} / dropped ${r.dropped}, keyframes ${r.keyframes}, PLIs ${r.plis}, ` +
+        `freezes ${r.freezes} (${r.freeze_s.toFixed(2)} s)`);
+      if (cfg.expect_nacks) {
+        check(r.nacks > 0 && r.retransmitted > 0, `${caseName}: ${sub} NACKed (${r.nacks}) and ${pub} retransmitted (${r.retransmitted})`);
+      }
+    }
+    if (cfg.min_rtt_s) {
+      // The round trip the publishers measure from the focus's receiver reports (RFC 3550 LSR/DLSR).
+      for (const u of PAGES) {
+        const rtts = ((await snap(u)).outbound || []).map((o) => o.rr && o.rr.roundTripTime).filter((x) => x > 0);
+        check(rtts.length > 0 && Math.min(...rtts) >= cfg.min_rtt_s,
+          `${u}: round trip to the focus through the relay >= ${cfg.min_rtt_s * 1000} ms (${rtts.map((x) => (x * 1000).toFixed(0)).join(', ')} ms)`);
+      }
+    }
+    const fst = focus.last('stats') || {};
+    const router = fst.router || fst;
+    console.log(`     (focus: nacks_answered ${router.nacks_answered}, nacks_missed ${router.nacks_missed}, ` +
+      `upstream_nacks_sent ${router.upstream_nacks_sent}, forwarded ${router.forwarded_packets || router.forwarded})`);
+    if (cfg.expect_nacks) {
+      check(router.nacks_answered > 0 && router.upstream_nacks_sent > 0,
+        `the focus answered subscribers' NACKs from its buffer (${router.nacks_answered}) and NACKed publishers (${router.upstream_nacks_sent})`);
+    }
+    const rst = relay.last('stats') || {};
+    const up = rst.up || {};
+    const down = rst.down || {};
+    check(up.lost > 0 || down.lost > 0 || !cfg.args.includes('--up-loss'),
+      `the relay impaired the link: up ${up.delivered} delivered / ${up.lost} lost, down ${down.delivered} / ${down.lost}`);
+  } catch (e) {
+    check(false, 'exception: ' + e.message);
+  }
+  if (failures.length) {
+    for (const f of ['focus.err', 'relay.err']) {
+      const p = path.join(logDir, f);
+      if (!fs.existsSync(p)) continue;
+      const t = fs.readFileSync(p, 'utf8').split('\n').filter(Boolean);
+      console.log(`--- ${f} (last 25 of ${t.length} lines)\n` + t.slice(-25).join('\n'));
+    }
+    if (focus) console.log('--- focus stats: ' + JSON.stringify(focus.last('stats')));
+    if (relay) console.log('--- relay stats: ' + JSON.stringify(relay.last('stats')));
+  }
+  for (const p of [focus, relay]) if (p) { try { p.proc.kill('SIGTERM'); } catch {} }
+  await closeChromium();
+  hs.stop();
+  clearTimeout(overall);
+  fs.rmSync(logDir, { recursive: true, force: true });
+  console.log(failures.length ? `RESULT: FAIL (${failures.length})` : 'RESULT: PASS');
+  process.exit(failures.length ? 1 : 0);
+})();
