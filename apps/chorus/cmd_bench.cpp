@@ -1,5 +1,6 @@
 // `chorus bench <name>`: benchmarks that need real sockets or processes; flags only. The benchmarks are in
-// chorus::bench (bench/hs, bench/focus, bench/call, bench/net); micro-benchmarks (Google Benchmark): bench/*_bench.cpp.
+// chorus::bench (bench/hs, bench/focus, bench/call, bench/net); micro-benchmarks (Google Benchmark):
+// bench/*_bench.cpp.
 #include <cstdio>
 #include <memory>
 
@@ -29,7 +30,8 @@ void addImpairmentFlags(CLI::App* app, const std::string& dir, bench::Impairment
       "--" + dir + "-rate-kbps", [&p](double v) { p.rate_bps = static_cast<std::int64_t>(v * 1000); },
       "Bottleneck rate " + dir + " in kbit/s (0: unlimited)");
   rate->check(CLI::Range(0.0, 10'000'000.0));
-  app->add_option("--" + dir + "-loss", p.loss, "Random loss " + dir + " (0..1)")->check(CLI::Range(0.0, 1.0));
+  app->add_option("--" + dir + "-loss", p.loss, "Random loss " + dir + " (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
   app->add_option_function<double>(
          "--" + dir + "-delay-ms", [&p](double v) { p.delay_us = static_cast<bench::TimeUs>(v * 1000); },
          "One-way delay " + dir + " in ms")
@@ -175,7 +177,8 @@ void registerBench(CLI::App& app, Runner* runner) {
       "(tests, benchmarks; docs/congestion-control.md)");
   ib->add_option("--listen", icli->listen, "IP:PORT clients send to")->capture_default_str();
   ib->add_option("--target", icli->target, "IP:PORT of the server")->required();
-  ib->add_option("--upstream-bind", icli->upstream_bind, "IP to send to the target from (default: --listen's)");
+  ib->add_option("--upstream-bind", icli->upstream_bind,
+                 "IP to send to the target from (default: --listen's)");
   addImpairmentFlags(ib, "up", icli->up);
   addImpairmentFlags(ib, "down", icli->down);
   ib->add_option("--seed", icli->seed, "Random seed")->capture_default_str();

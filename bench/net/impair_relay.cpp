@@ -31,7 +31,9 @@ constexpr std::size_t kMaxControlLine = 4096;
 constexpr TimeUs kClientIdleUs = 60'000'000;
 
 volatile sig_atomic_t g_stop = 0;
-void onSignal(int) { g_stop = 1; }
+void onSignal(int) {
+  g_stop = 1;
+}
 
 TimeUs nowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -151,7 +153,8 @@ class Relay {
       return false;
     }
     target_ = *target;
-    std::optional<Address> upstream = parseAddress(opt_.upstream_bind.empty() ? listen->ip() : opt_.upstream_bind);
+    std::optional<Address> upstream =
+        parseAddress(opt_.upstream_bind.empty() ? listen->ip() : opt_.upstream_bind);
     if (!upstream || upstream->family() != target_.family()) {
       std::fprintf(stderr, "chorus bench impair: --upstream-bind must be an IP of the target's family\n");
       return false;
@@ -176,7 +179,8 @@ class Relay {
     std::string control;
     bool stdin_open = true;
     ::fcntl(STDIN_FILENO, F_SETFL, ::fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
-    TimeUs next_stats = opt_.stats_interval_s > 0 ? nowUs() + static_cast<TimeUs>(opt_.stats_interval_s * 1e6) : 0;
+    TimeUs next_stats =
+        opt_.stats_interval_s > 0 ? nowUs() + static_cast<TimeUs>(opt_.stats_interval_s * 1e6) : 0;
     std::vector<pollfd> fds;
     std::vector<std::string> fd_client;  // client key per pollfd (empty: listen / stdin)
     sigset_t unblocked;
@@ -203,7 +207,8 @@ class Relay {
       TimeUs wait_us = 200'000;
       if (!pending_.empty()) wait_us = std::clamp<TimeUs>(pending_.top().at - now, 0, wait_us);
       if (next_stats != 0) wait_us = std::clamp<TimeUs>(next_stats - now, 0, wait_us);
-      const timespec ts{static_cast<time_t>(wait_us / 1'000'000), static_cast<long>(wait_us % 1'000'000) * 1000};
+      const timespec ts{static_cast<time_t>(wait_us / 1'000'000),
+                        static_cast<long>(wait_us % 1'000'000) * 1000};
       const int n = ::ppoll(fds.data(), fds.size(), &ts, &unblocked);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -292,8 +297,8 @@ class Relay {
     for (int i = 0; i < 256; ++i) {
       Address from;
       from.len = sizeof from.ss;
-      const ssize_t n = ::recvfrom(listen_fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from.ss),
-                                   &from.len);
+      const ssize_t n =
+          ::recvfrom(listen_fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from.ss), &from.len);
       if (n < 0) return;
       const TimeUs now = nowUs();
       Client* c = clientFor(from, now);

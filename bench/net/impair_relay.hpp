@@ -1,7 +1,7 @@
 #pragma once
-// `chorus bench impair`: a userspace UDP relay that impairs a link (rate cap, random loss, delay, jitter; each
-// direction on its own) between clients and one UDP server, for tests and benchmarks on real links rather than
-// a perfect loopback (docs/congestion-control.md, "Impairment relay").
+// `chorus bench impair`: a userspace UDP relay that impairs a link (rate cap, random loss, delay, jitter;
+// each direction on its own) between clients and one UDP server, for tests and benchmarks on real links
+// rather than a perfect loopback (docs/congestion-control.md, "Impairment relay").
 //
 // Clients send to `listen`; each client address gets its own socket towards `target`, so the server sees one
 // peer per client, and the server's replies go back to that client from `listen`. Put it in front of
@@ -28,9 +28,9 @@ struct ImpairRelayOptions {
   ImpairmentParams up;                // client -> target
   ImpairmentParams down;              // target -> client
   std::uint64_t seed{1};
-  std::size_t max_clients{64};        // client addresses at once; the longest idle one gives way after 60 s
-  std::size_t max_pending{16384};     // datagrams in flight (delayed) in both directions; more are dropped
-  double stats_interval_s{0};         // 0: only on request and at exit
+  std::size_t max_clients{64};     // client addresses at once; the longest idle one gives way after 60 s
+  std::size_t max_pending{16384};  // datagrams in flight (delayed) in both directions; more are dropped
+  double stats_interval_s{0};      // 0: only on request and at exit
 };
 
 // Runs until SIGINT/SIGTERM; 0 on a clean stop, 1 when it cannot start (message on stderr).

@@ -23,11 +23,11 @@ namespace chorus::bench {
 using TimeUs = std::int64_t;  // microseconds of a monotonic clock
 
 struct ImpairmentParams {
-  std::int64_t rate_bps{0};  // bottleneck rate; 0 = unlimited (no queue)
-  double loss{0};            // random loss probability in [0, 1]
-  TimeUs delay_us{0};        // one-way propagation delay
-  TimeUs jitter_us{0};       // extra uniform delay in [0, jitter_us]
-  bool reorder{false};       // jitter independent per datagram (may reorder)
+  std::int64_t rate_bps{0};      // bottleneck rate; 0 = unlimited (no queue)
+  double loss{0};                // random loss probability in [0, 1]
+  TimeUs delay_us{0};            // one-way propagation delay
+  TimeUs jitter_us{0};           // extra uniform delay in [0, jitter_us]
+  bool reorder{false};           // jitter independent per datagram (may reorder)
   TimeUs max_queue_us{300'000};  // tail drop beyond this queueing delay at the bottleneck
 
   // Reads the fields present in `o` (rate_kbps, loss, delay_ms, jitter_ms, reorder, queue_ms) over `*this`;
@@ -49,8 +49,8 @@ class LinkImpairment {
 
   explicit LinkImpairment(ImpairmentParams params = {}, std::uint64_t seed = 1);
 
-  // A datagram of `bytes` bytes (plus 28 bytes of IPv4/UDP header on the bottleneck) offered at `now`: when it
-  // arrives at the far end, or nullopt when it is lost or dropped. `now` must not go backwards.
+  // A datagram of `bytes` bytes (plus 28 bytes of IPv4/UDP header on the bottleneck) offered at `now`: when
+  // it arrives at the far end, or nullopt when it is lost or dropped. `now` must not go backwards.
   std::optional<TimeUs> offer(std::size_t bytes, TimeUs now);
 
   // New parameters from now on; what is queued keeps its times.

@@ -1,7 +1,7 @@
 #pragma once
 // The media tracks an SDP declares: per m-section its kind, direction and a=msid stream/track ids. Core reads
 // its own local descriptions with this to describe our tracks to a focus (sdp_stream_metadata `tracks`).
-// Pure text scanning; bounded.
+// The audio and video sections of proto::summarizeSdp (the one SDP scanner core and the endpoint share).
 #include <cstddef>
 #include <string>
 #include <string_view>

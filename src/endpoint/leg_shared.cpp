@@ -239,7 +239,7 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
   auto leg = lockLeg(data);
   if (!leg) return;
-  std::optional<SdpInfo> remote;
+  std::optional<proto::SdpSummary> remote;
   ElementPtr bin_ref;  // keeps the leg bin alive while we add to it, even if the leg closes meanwhile
   {
     std::lock_guard lock(leg->mu);
@@ -278,7 +278,7 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   const std::optional<std::uint32_t> ssrc = ssrcOfPad(pad);
   if (ssrc && remote) {
     if (auto idx = remote->mlineIndexOfSsrc(*ssrc)) {
-      const SdpMediaInfo& m = remote->media[*idx];
+      const proto::SdpMedia& m = remote->media[*idx];
       if (m.mid != mid || (!m.stream_id.empty() && m.stream_id != stream_id)) {
         CHORUS_LOG(Info, kTag,
                    "leg " << leg->id << ": SSRC " << *ssrc << " came out on mid " << mid

@@ -15,7 +15,7 @@
 
 #include "endpoint/event_queue.hpp"
 #include "endpoint/media_event.hpp"
-#include "endpoint/sdp_info.hpp"
+#include "proto/sdp_summary.hpp"
 
 namespace chorus::endpoint {
 
@@ -44,11 +44,11 @@ struct LegShared {
   std::mutex mu;
   bool closed{false};        // Guarded by mu.
   bool desc_emitted{false};  // Guarded by mu. The current LocalDescription went out; candidates may follow.
-  std::vector<MediaEvent> held;       // Guarded by mu. Candidates waiting for their LocalDescription.
-  std::optional<SdpInfo> local_sdp;   // Guarded by mu.
-  std::optional<SdpInfo> remote_sdp;  // Guarded by mu.
-  bool established{false};            // Guarded by mu. One offer/answer exchange completed.
-  bool negotiation_pending{false};    // Guarded by mu. NegotiationNeeded emitted, no createOffer yet.
+  std::vector<MediaEvent> held;  // Guarded by mu. Candidates waiting for their LocalDescription.
+  std::optional<proto::SdpSummary> local_sdp;   // Guarded by mu.
+  std::optional<proto::SdpSummary> remote_sdp;  // Guarded by mu.
+  bool established{false};                      // Guarded by mu. One offer/answer exchange completed.
+  bool negotiation_pending{false};  // Guarded by mu. NegotiationNeeded emitted, no createOffer yet.
   // Whether webrtcbin's own on-negotiation-needed counts. Not on focus legs (those with a data channel): the
   // focus makes the offers for what we receive, and webrtcbin 1.22 signals after applying each of them (its
   // recvonly transceivers), which would make us offer back and collide with the focus's next offer. Our own

@@ -19,8 +19,8 @@
 #include "endpoint/event_queue.hpp"
 #include "endpoint/gst_ptr.hpp"
 #include "endpoint/leg_shared.hpp"
-#include "endpoint/sdp_info.hpp"
 #include "endpoint/webrtc_stats.hpp"
+#include "proto/sdp_summary.hpp"
 
 namespace chorus::endpoint {
 namespace {
@@ -238,7 +238,7 @@ struct MediaEngine::Impl {
   void doCreateDescription(LegId id, SdpType type, bool ice_restart);
   void doSetRemoteDescription(LegId id, SdpType type, const std::string& sdp);
   void applyRemoteDescription(LegId id, SdpType type, const std::string& sdp);
-  void adoptOfferPayloadTypes(Leg& leg, const SdpInfo& offer);
+  void adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary& offer);
   void doAddCandidate(Leg& leg, const RemoteCandidate& c);
   void doSetMediaEnabled(LegId id, bool enabled);
   void doSetMuted(bool audio_muted, bool video_muted);
@@ -934,7 +934,7 @@ void MediaEngine::Impl::doCreateDescription(LegId id, SdpType type, bool ice_res
   if (!err.empty()) return error(id, std::string(what) + ": set-local-description: " + err);
 
   std::string text = takeString(gst_sdp_message_as_text(desc->sdp));
-  auto info = parseSdpInfo(text);
+  auto info = proto::summarizeSdp(text);
   bool unassociated = false;
   {
     std::lock_guard lock(leg->shared->mu);
@@ -968,7 +968,7 @@ void MediaEngine::Impl::doCreateDescription(LegId id, SdpType type, bool ice_res
 // they differ (a recvonly answer). So before applying an offer, give each send branch the pt the offer uses
 // for its codec: by mid for associated transceivers, else in m-line order by kind (the order webrtcbin
 // matches in).
-void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const SdpInfo& offer) {
+void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary& offer) {
   std::vector<std::pair<SendBranch*, std::string>> branches;  // branch, mid ("" = unassociated)
   for (auto& b : leg.branches) {
     gchar* mid = nullptr;
@@ -1010,7 +1010,7 @@ void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const SdpInfo& offer) {
 void MediaEngine::Impl::doSetRemoteDescription(LegId id, SdpType type, const std::string& sdp) {
   Leg* leg = findLeg(id, "setRemoteDescription");
   if (leg == nullptr) return;
-  auto info = parseSdpInfo(sdp);
+  auto info = proto::summarizeSdp(sdp);
   if (!info) return error(id, "setRemoteDescription: " + info.error().message);
   {
     std::lock_guard lock(leg->shared->mu);

@@ -131,7 +131,8 @@ TEST(LinkImpairment, LiftingTheCapDrainsTheQueueThenDeliversAtOnce) {
 TEST(ImpairmentParams, UpdateReadsTheGivenFieldsOnly) {
   ImpairmentParams p;
   p.delay_us = 5 * kMs;
-  ASSERT_TRUE(p.update(boost::json::parse(R"({"rate_kbps": 300, "loss": 0.05, "jitter_ms": 10.5})").as_object()));
+  ASSERT_TRUE(
+      p.update(boost::json::parse(R"({"rate_kbps": 300, "loss": 0.05, "jitter_ms": 10.5})").as_object()));
   EXPECT_EQ(p.rate_bps, 300'000);
   EXPECT_DOUBLE_EQ(p.loss, 0.05);
   EXPECT_EQ(p.jitter_us, 10'500);
@@ -144,8 +145,8 @@ TEST(ImpairmentParams, UpdateReadsTheGivenFieldsOnly) {
 TEST(ImpairmentParams, UpdateRejectsBadInputAndChangesNothing) {
   ImpairmentParams p;
   p.loss = 0.01;
-  for (const char* bad : {R"({"loss": 1.5})", R"({"loss": "a"})", R"({"rate_kbps": -1})", R"({"delay_ms": 1e99})",
-                          R"({"reorder": 1})", R"({"loss": 0.2, "bogus": 1})"}) {
+  for (const char* bad : {R"({"loss": 1.5})", R"({"loss": "a"})", R"({"rate_kbps": -1})",
+                          R"({"delay_ms": 1e99})", R"({"reorder": 1})", R"({"loss": 0.2, "bogus": 1})"}) {
     auto s = p.update(boost::json::parse(bad).as_object());
     EXPECT_FALSE(s) << bad;
     EXPECT_DOUBLE_EQ(p.loss, 0.01) << bad;

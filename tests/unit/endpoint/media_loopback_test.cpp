@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "endpoint/media_engine.hpp"
-#include "endpoint/sdp_info.hpp"
+#include "proto/sdp_summary.hpp"
 
 namespace chorus::endpoint {
 namespace {
@@ -257,11 +257,11 @@ TEST_F(MediaLoopback, ConnectsAndDecodes) {
   }
   // The SDP carries one MediaStream id for audio+video: the one localStreamId() reports.
   ASSERT_EQ(link->a().descriptions.size(), 1u);
-  auto offer = parseSdpInfo(link->a().descriptions[0].sdp);
+  auto offer = proto::summarizeSdp(link->a().descriptions[0].sdp);
   ASSERT_TRUE(offer);
   ASSERT_EQ(offer->media.size(), 2u);
   for (const auto& m : offer->media) EXPECT_EQ(m.stream_id, alice_->localStreamId(StreamPurpose::UserMedia));
-  auto answer = parseSdpInfo(link->b().descriptions.at(0).sdp);
+  auto answer = proto::summarizeSdp(link->b().descriptions.at(0).sdp);
   ASSERT_TRUE(answer);
   for (const auto& m : answer->media) EXPECT_EQ(m.stream_id, bob_->localStreamId(StreamPurpose::UserMedia));
   // Each side saw the other's usermedia stream by that id.
@@ -329,7 +329,7 @@ TEST_F(MediaLoopback, ScreenshareRenegotiation) {
   alice_->setScreenshare(true);
   ASSERT_TRUE(link->waitUntil([&] { return link->a().negotiation_needed == 1; }, 5s));
   renegotiate(*link, *alice_);
-  auto offer = parseSdpInfo(link->a().descriptions.back().sdp);
+  auto offer = proto::summarizeSdp(link->a().descriptions.back().sdp);
   ASSERT_TRUE(offer);
   ASSERT_EQ(offer->media.size(), 3u);
   EXPECT_EQ(offer->media[2].media, "video");
@@ -350,7 +350,7 @@ TEST_F(MediaLoopback, ScreenshareRenegotiation) {
   alice_->setScreenshare(false);
   ASSERT_TRUE(link->waitUntil([&] { return link->a().negotiation_needed == 2; }, 5s));
   renegotiate(*link, *alice_);
-  auto off = parseSdpInfo(link->a().descriptions.back().sdp);
+  auto off = proto::summarizeSdp(link->a().descriptions.back().sdp);
   ASSERT_TRUE(off);
   ASSERT_EQ(off->media.size(), 3u);
   EXPECT_EQ(off->media[2].direction, "recvonly");
@@ -389,10 +389,10 @@ TEST_F(MediaLoopback, MediaDisabledLegAndEarlyCandidates) {
 TEST_F(MediaLoopback, IceRestart) {
   auto link = connect(1, 2);
   ASSERT_TRUE(waitFrames(*link, 15, 20s));
-  auto first = parseSdpInfo(link->a().descriptions.back().sdp);
+  auto first = proto::summarizeSdp(link->a().descriptions.back().sdp);
   ASSERT_TRUE(first);
   renegotiate(*link, *alice_, /*ice_restart=*/true);
-  auto second = parseSdpInfo(link->a().descriptions.back().sdp);
+  auto second = proto::summarizeSdp(link->a().descriptions.back().sdp);
   ASSERT_TRUE(second);
   EXPECT_EQ(link->a().descriptions.back().type, SdpType::Offer);
   // webrtcbin 1.22 accepts the "ice-restart" option but ignores it: the offer keeps the ICE credentials
@@ -605,7 +605,7 @@ TEST_F(MediaLoopback, AnswerFollowsOfferPayloadTypes) {
   sdp = replaceAll(sdp, ":111 ", ":109 ");                           // rtpmap / rtcp-fb / fmtp
   sdp = replaceAll(sdp, " 96\r\n", " 98\r\n");
   sdp = replaceAll(sdp, ":96 ", ":98 ");
-  auto munged = parseSdpInfo(sdp);
+  auto munged = proto::summarizeSdp(sdp);
   ASSERT_TRUE(munged);
   ASSERT_EQ(munged->media.at(0).payload_types.at("OPUS"), 109);
   ASSERT_EQ(munged->media.at(1).payload_types.at("VP8"), 98);
@@ -616,7 +616,7 @@ TEST_F(MediaLoopback, AnswerFollowsOfferPayloadTypes) {
   auto answer = nextDescription(*bob_, 10s);
   ASSERT_TRUE(answer);
   if (std::getenv("CHORUS_TEST_TRACE") != nullptr) std::cout << answer->sdp;
-  auto info = parseSdpInfo(answer->sdp);
+  auto info = proto::summarizeSdp(answer->sdp);
   ASSERT_TRUE(info);
   ASSERT_EQ(info->media.size(), 2u);
   EXPECT_EQ(info->media[0].payload_types.at("OPUS"), 109);
@@ -699,7 +699,7 @@ TEST_F(MediaLoopback, DataChannelAndFocusStyleRenegotiation) {
       << "alice open " << link->a().dc_open_labels.size() << ", bob open " << link->b().dc_open_labels.size();
   EXPECT_EQ(link->a().dc_open_labels, std::vector<std::string>{"datachannel"});
   EXPECT_EQ(link->b().dc_open_labels, std::vector<std::string>{"datachannel"});  // adopted from alice
-  auto offer = parseSdpInfo(link->a().descriptions.at(0).sdp);
+  auto offer = proto::summarizeSdp(link->a().descriptions.at(0).sdp);
   ASSERT_TRUE(offer);
   ASSERT_EQ(offer->media.size(), 3u);
   EXPECT_EQ(offer->media[2].media, "application");
@@ -732,7 +732,7 @@ TEST_F(MediaLoopback, DataChannelAndFocusStyleRenegotiation) {
   const auto a_desc = link->a().descriptions.size();
   bob_->createOffer(2);
   ASSERT_TRUE(link->waitUntil([&] { return link->a().descriptions.size() > a_desc; }, 10s));
-  auto answer = parseSdpInfo(link->a().descriptions.back().sdp);
+  auto answer = proto::summarizeSdp(link->a().descriptions.back().sdp);
   ASSERT_TRUE(answer);
   ASSERT_EQ(answer->media.size(), 4u);
   EXPECT_EQ(answer->media[3].media, "video");

@@ -1,10 +1,8 @@
-#include "endpoint/sdp_info.hpp"
+#include "proto/sdp_summary.hpp"
 
 #include <gtest/gtest.h>
 
-#include "endpoint/media_event.hpp"
-
-namespace chorus::endpoint {
+namespace chorus::proto {
 namespace {
 
 // Shaped like Chromium's offer for a MediaStream with audio + video (abbreviated).
@@ -31,8 +29,8 @@ const char* kBrowserOffer =
     "a=rtpmap:101 rtx/90000\r\n"
     "a=ssrc:1234 msid:{f3c1a2b4-1111} {track-v}\r\n";
 
-TEST(SdpInfo, ReadsMidsStreamIdsAndPayloadTypes) {
-  auto info = parseSdpInfo(kBrowserOffer);
+TEST(SdpSummary, ReadsMidsStreamIdsAndPayloadTypes) {
+  auto info = summarizeSdp(kBrowserOffer);
   ASSERT_TRUE(info) << info.error().message;
   ASSERT_EQ(info->media.size(), 2u);
   const auto& a = info->media[0];
@@ -55,18 +53,18 @@ TEST(SdpInfo, ReadsMidsStreamIdsAndPayloadTypes) {
   EXPECT_FALSE(info->midOfMlineIndex(2));
 }
 
-TEST(SdpInfo, TrackWithoutStreamHasNoStreamId) {
+TEST(SdpSummary, TrackWithoutStreamHasNoStreamId) {
   std::string sdp =
       "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
       "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a\r\na=msid:- trackid\r\na=rtpmap:111 OPUS/48000/2\r\n";
-  auto info = parseSdpInfo(sdp);
+  auto info = summarizeSdp(sdp);
   ASSERT_TRUE(info);
   EXPECT_EQ(info->media[0].stream_id, "");
 }
 
 // The focus names each forwarded track's SSRC; the engine maps incoming streams by it (webrtcbin may not).
-TEST(SdpInfo, MapsSsrcsToTheirSection) {
-  auto info = parseSdpInfo(std::string(kBrowserOffer) +
+TEST(SdpSummary, MapsSsrcsToTheirSection) {
+  auto info = summarizeSdp(std::string(kBrowserOffer) +
                            "a=ssrc:1234 cname:x\r\n"
                            "a=ssrc:5678 cname:x\r\n"
                            "a=ssrc-group:FID 1234 5678\r\n"
@@ -80,31 +78,63 @@ TEST(SdpInfo, MapsSsrcsToTheirSection) {
   EXPECT_FALSE(info->mlineIndexOfSsrc(42).has_value());
 }
 
-TEST(SdpInfo, BoundsSsrcsPerSection) {
+TEST(SdpSummary, BoundsSsrcsPerSection) {
   std::string sdp = kBrowserOffer;
   for (int i = 0; i < 100; ++i) sdp += "a=ssrc:" + std::to_string(10000 + i) + " cname:x\r\n";
-  auto info = parseSdpInfo(sdp);
+  auto info = summarizeSdp(sdp);
   ASSERT_TRUE(info) << info.error().message;
-  EXPECT_EQ(info->media[1].ssrcs.size(), SdpMediaInfo::kMaxSsrcsPerMedia);
+  EXPECT_EQ(info->media[1].ssrcs.size(), SdpMedia::kMaxSsrcsPerMedia);
 }
 
-TEST(SdpInfo, RejectsGarbage) {
-  EXPECT_FALSE(parseSdpInfo("hello"));
-  EXPECT_FALSE(parseSdpInfo("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"));
+TEST(SdpSummary, RejectsGarbage) {
+  EXPECT_FALSE(summarizeSdp("hello"));
+  EXPECT_FALSE(summarizeSdp("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"));
 }
 
-TEST(MediaEvent, NamesAndDescribe) {
-  EXPECT_EQ(parseSdpType("offer"), SdpType::Offer);
-  EXPECT_EQ(parseSdpType("answer"), SdpType::Answer);
-  EXPECT_FALSE(parseSdpType("pranswer"));
-  EXPECT_EQ(toString(StreamPurpose::ScreenShare), "m.screenshare");
-  EXPECT_EQ(toString(ConnectionState::Disconnected), "disconnected");
-  MediaEvent ev = RemoteStream{7, "s", MediaKind::Video, "1"};
-  EXPECT_EQ(legOf(ev), 7u);
-  EXPECT_EQ(describe(ev), "leg 7: RemoteStream video stream=s mid=1");
-  EXPECT_EQ(describe(LocalCandidate{3, "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "0", 0}),
-            "leg 3: LocalCandidate mid=0 idx=0 candidate:1 1 udp 1 127.0.0.1 5000 typ host");
+TEST(SdpSummary, ReadsPortsTrackIdsAndSessionUfragWithoutCarriageReturns) {
+  auto info = summarizeSdp(
+      "v=0\na=ice-ufrag:S\nm=audio 0 RTP/AVP 0\na=msid:st tr\nm=application 9/2 DTLS/SCTP 5000\n"
+      "a=mid:d\na=ice-ufrag:  M  \n");
+  ASSERT_TRUE(info) << info.error().message;
+  ASSERT_EQ(info->media.size(), 2u);
+  EXPECT_EQ(info->media[0].port, 0u);
+  EXPECT_EQ(info->media[0].stream_id, "st");
+  EXPECT_EQ(info->media[0].track_id, "tr");
+  EXPECT_EQ(info->media[0].ice_ufrag, "S");
+  EXPECT_TRUE(info->media[0].sends());
+  EXPECT_EQ(info->media[1].media, "application");
+  EXPECT_EQ(info->media[1].port, 9u);
+  EXPECT_EQ(info->media[1].ice_ufrag, "M");
+}
+
+// Hostile descriptions (a peer's offer): bounded sections, payload types and field lengths; no crash on
+// truncated lines.
+TEST(SdpSummary, BoundsWhatAPeerCanMakeItKeep) {
+  std::string sdp = "v=0\r\n";
+  for (std::size_t i = 0; i < SdpSummary::kMaxMedia + 50; ++i) {
+    sdp += "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:" + std::to_string(i) + "\r\n";
+  }
+  for (int pt = 0; pt < 200; ++pt)
+    sdp += "a=rtpmap:" + std::to_string(pt) + " X" + std::to_string(pt) + "/90000\r\n";
+  sdp += "a=msid:" + std::string(100000, 's') + " t\r\n";
+  auto info = summarizeSdp(sdp);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->media.size(), SdpSummary::kMaxMedia);
+  for (const char* junk :
+       {"m=", "a=", "a=rtpmap:", "a=rtpmap:96", "a=ssrc:", "a=msid:", "m=audio", "m=audio x"}) {
+    auto r = summarizeSdp(std::string("v=0\r\nm=audio 9 RTP/AVP 0\r\n") + junk);
+    EXPECT_TRUE(r) << junk;
+  }
+  auto last = summarizeSdp("v=0\r\nm=video 9 X 96\r\n" + [] {
+    std::string s;
+    for (int pt = 0; pt < 200; ++pt)
+      s += "a=rtpmap:" + std::to_string(pt) + " X" + std::to_string(pt) + "/1\r\n";
+    return s + "a=msid:" + std::string(100000, 's') + " t\r\n";
+  }());
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->media[0].payload_types.size(), SdpMedia::kMaxPayloadTypes);
+  EXPECT_LE(last->media[0].stream_id.size(), 256u);
 }
 
 }  // namespace
-}  // namespace chorus::endpoint
+}  // namespace chorus::proto
