@@ -20,8 +20,7 @@
 
 #include "base/clock.hpp"
 #include "base/log.hpp"
-#include "base/overloaded.hpp"
-#include "focus/send_gate.hpp"
+#include "focus/media_plane.hpp"
 #include "focus/signalling_encryption.hpp"
 #include "io/dtls_transport.hpp"
 #include "io/tcp_server.hpp"
@@ -30,7 +29,6 @@
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
 #include "matrix/olm_channel.hpp"
-#include "proto/focus_messages.hpp"
 
 namespace chorus::focus {
 
@@ -40,11 +38,9 @@ namespace json = boost::json;
 namespace {
 
 constexpr const char* kTag = "focus";
-constexpr std::size_t kMaxQueuedDataChannel = 64;      // messages queued per peer before its channel opens
 constexpr std::size_t kMaxQueuedToDevice = 256;        // sends queued per target device
 constexpr std::size_t kMaxQueuedToDeviceTotal = 8192;  // and in all (rejects go to anyone who invites)
 constexpr TimeMs kTickMs = 50;
-constexpr TimeMs kNotConnectedReportMs = 10'000;  // after our answer
 
 void emitJson(const json::object& o) {
   std::string s = json::serialize(o);
@@ -304,10 +300,102 @@ class MatrixLink {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// The media side: controller + router + peers on the io_context thread.
-class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::Listener, public RouterSink {
+// The media side on the io_context thread: the UDP (and ICE-TCP) port, one io::WebRtcPeer per participant,
+// the timers and the JSON output around the sans-IO focus::MediaPlane (controller + router + negotiation).
+// A participant's io::WebRtcPeer as the plane's PeerLink; its events go to the plane under the peer's id.
+class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
  public:
-  MediaPlane(asio::io_context& io, const ServiceOptions& options, matrix::EventLoop& mloop, MatrixLink& link)
+  RtcLink(const io::DtlsIdentity& identity, io::UdpServer& server, MediaPlane& plane, PeerId id, TimeMs now)
+      : server_(server), plane_(plane), id_(id), rtc_(identity, server, *this, now) {}
+
+  const io::WebRtcPeer& rtc() const { return rtc_; }
+  io::UdpServer::Peer& portPeer() { return rtc_; }
+
+  // ---- PeerLink ----
+  Result<std::string> acceptOffer(std::string_view sdp) override {
+    auto answer = rtc_.acceptOffer(sdp);
+    if (answer && !added_) {  // the first answer: ready for the participant's checks
+      server_.addPeer(rtc_);
+      added_ = true;
+    }
+    return answer;
+  }
+  Result<std::string> createOffer(const std::vector<OfferTrack>& tracks) override {
+    std::vector<io::SendTrack> send;
+    send.reserve(tracks.size());
+    for (const auto& t : tracks) {
+      io::SendTrack st{t.kind, t.ssrc, t.stream_id, t.track_id, {}};
+      if (t.h264 && rtc_.sendH264Codec()) st.codec = *rtc_.sendH264Codec();
+      send.push_back(std::move(st));
+    }
+    return rtc_.createOffer(send);
+  }
+  Status applyAnswer(std::string_view sdp) override { return rtc_.applyAnswer(sdp); }
+  void rollback() override { rtc_.rollback(); }
+  std::uint8_t sendPayloadType(std::string_view kind) const override {
+    if (kind == "H264") return rtc_.sendH264Codec() ? rtc_.sendH264Codec()->payload_type : 0;
+    return rtc_.sendPayloadType(kind);
+  }
+  std::vector<PublishedTrackInfo> publishedTracks() const override {
+    std::vector<PublishedTrackInfo> tracks;
+    for (const auto& t : rtc_.publishedTracks()) {
+      PublishedTrackInfo info;
+      info.mid = t.mid;
+      info.kind = t.kind;
+      info.stream_id = t.stream_id;
+      info.track_id = t.track_id;
+      info.rids = t.rids;
+      info.ssrcs = t.ssrcs;
+      info.clock_rate = t.kind == "audio" ? 48000 : 90000;
+      info.codec = t.codec;
+      tracks.push_back(std::move(info));
+    }
+    return tracks;
+  }
+  void sendText(std::uint16_t stream_id, std::string_view text) override { rtc_.sendText(stream_id, text); }
+  void sendRtp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) override {
+    rtc_.sendRtp(buffer, length, now);
+  }
+  void sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) override {
+    rtc_.sendRtcp(buffer, length, now);
+  }
+  LinkStats stats() const override {
+    LinkStats s{rtc_.rtpPackets("audio"), rtc_.rtpPackets("video"), std::nullopt};
+    if (const auto sel = rtc_.ice().selectedAddress()) s.selected = io::toString(*sel);
+    return s;
+  }
+
+ private:
+  // ---- io::WebRtcPeer::Listener ----
+  void onPeerConnected(io::WebRtcPeer&) override { plane_.onConnected(id_); }
+  void onPeerFailed(io::WebRtcPeer&, std::string_view reason) override { plane_.onFailed(id_, reason); }
+  void onPeerDataChannelOpen(io::WebRtcPeer&, std::uint16_t sid, std::string_view) override {
+    plane_.onDataChannelOpen(id_, sid);
+  }
+  void onPeerDataChannelMessage(io::WebRtcPeer&, std::uint16_t, std::string_view text, bool binary) override {
+    plane_.onDataChannelMessage(id_, text, binary);
+  }
+  void onPeerRtp(io::WebRtcPeer&, const io::RtpInfo& info, media::MutableByteSpan packet,
+                 TimeMs now) override {
+    InboundRtp in{info.ssrc, info.payload_type, info.seq, info.timestamp, info.marker, info.mid, info.rid};
+    in.transport_seq = info.transport_seq;
+    in.arrival_us = info.arrival_us;
+    plane_.onRtp(id_, in, packet, now);
+  }
+  void onPeerRtcp(io::WebRtcPeer&, media::MutableByteSpan packet, TimeMs now) override {
+    plane_.onRtcp(id_, packet, now);
+  }
+
+  io::UdpServer& server_;  // Borrowed.
+  MediaPlane& plane_;      // Borrowed.
+  const PeerId id_;
+  io::WebRtcPeer rtc_;
+  bool added_{false};  // to the port
+};
+
+class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
+ public:
+  MediaShell(asio::io_context& io, const ServiceOptions& options, matrix::EventLoop& mloop, MatrixLink& link)
       : io_(io),
         options_(options),
         mloop_(mloop),
@@ -315,7 +403,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
         server_(io, clock_),
         tick_timer_(io),
         stats_timer_(io),
-        router_(*this, options.router) {}
+        plane_(*this, clock_, options.controller, options.router) {}
 
   Status start() {
     identity_ = io::DtlsIdentity::generate("chorus-focus");
@@ -358,12 +446,7 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
 
   // Media thread.
   void loggedIn(const std::string& user_id, const std::string& device_id, const std::string& curve25519) {
-    Config c = options_.controller;
-    c.user_id = user_id;
-    c.device_id = device_id;
-    controller_ = std::make_unique<Controller>(std::move(c), clock_);
-    for (auto& i : early_) feed(std::move(i));
-    early_.clear();
+    plane_.loggedIn(user_id, device_id);
     const auto addresses = server_.advertisedAddresses();
     json::array json_addresses;
     for (const auto& a : addresses) json_addresses.emplace_back(a);
@@ -388,545 +471,62 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
     }
   }
 
-  void feed(Input input) {
-    if (!controller_) {
-      if (early_.size() < 4096) early_.push_back(std::move(input));
-      return;
-    }
-    execute(controller_->handle(input));
-  }
+  void feed(Input input) { plane_.feed(std::move(input)); }
 
-  // Hangs up every participant; `done` runs once the hangups have been handed to the Matrix thread.
+  // Hangs up every participant (the hangups go to the Matrix thread), prints the summary, closes the ports.
   void shutdown() {
     stopping_ = true;
-    if (controller_) execute(controller_->handle(in::Shutdown{}));
+    plane_.shutdown();
     tick_timer_.cancel();
     stats_timer_.cancel();
     if (options_.json) emitJson(summary("summary"));
-    slots_.clear();
+    plane_.closeAll();
+    links_.clear();
     if (tcp_server_) tcp_server_->stop();
     server_.stop();
   }
 
-  // ---- io::WebRtcPeer::Listener ----
-  void onPeerConnected(io::WebRtcPeer& rtc) override {
-    if (auto* s = slotOf(rtc)) {
-      s->connected = true;
-      if (s->reported) CHORUS_LOG(Info, kTag, s->who << " connected after all");
-      feed(in::PeerConnected{s->id});
-    }
+  // ---- MediaPlaneHost ----
+  std::unique_ptr<PeerLink> createLink(PeerId peer) override {
+    auto link = std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs());
+    links_[peer] = link.get();
+    return link;
   }
-  void onPeerFailed(io::WebRtcPeer& rtc, std::string_view reason) override {
-    if (auto* s = slotOf(rtc)) {
-      const PeerId id = s->id;
-      asio::post(io_, [this, id, r = std::string(reason)] { feed(in::PeerFailed{id, r}); });
-    }
+  void retireLink(std::unique_ptr<PeerLink> link) override {
+    auto* rtc = static_cast<RtcLink*>(link.get());  // every link is one of createLink()'s
+    std::erase_if(links_, [rtc](const auto& kv) { return kv.second == rtc; });
+    server_.removePeer(rtc->portPeer());
+    // Destroyed from the loop: we may be inside one of its callbacks.
+    auto doomed = std::make_shared<std::unique_ptr<PeerLink>>(std::move(link));
+    asio::post(io_, [doomed] { doomed->reset(); });
   }
-  void onPeerDataChannelOpen(io::WebRtcPeer& rtc, std::uint16_t sid, std::string_view) override {
-    auto* s = slotOf(rtc);
-    if (!s || s->dc_sid) return;
-    s->dc_sid = sid;
-    auto queued = std::move(s->dc_queue);
-    s->dc_queue.clear();
-    for (auto& text : queued) rtc.sendText(sid, text);
-    const PeerId id = s->id;
-    asio::post(io_, [this, id] { renegotiate(id); });
+  void post(std::function<void()> f) override { asio::post(io_, std::move(f)); }
+  void joinRoom(const std::string& room_id) override {
+    mloop_.post([this, r = room_id] { link_.joinRoom(r); });
   }
-  void onPeerDataChannelMessage(io::WebRtcPeer& rtc, std::uint16_t, std::string_view text,
-                                bool binary) override {
-    if (binary) return;
-    auto* s = slotOf(rtc);
-    if (!s) return;
-    CHORUS_LOG(Debug, kTag, "dc <- peer " << s->id << ": " << text.substr(0, 300));
-    // Not re-entrantly: the controller may close this peer.
-    asio::post(io_, [this, id = s->id, t = std::string(text)] { feed(in::DataChannelMessage{id, t}); });
+  void sendToDevice(core::act::SendToDevice s) override {
+    mloop_.post([this, s = std::move(s)]() mutable { link_.sendToDevice(std::move(s)); });
   }
-  void onPeerRtp(io::WebRtcPeer& rtc, const io::RtpInfo& info, media::MutableByteSpan packet,
-                 TimeMs now) override {
-    auto* s = slotOf(rtc);
-    if (!s) return;
-    InboundRtp in{info.ssrc, info.payload_type, info.seq, info.timestamp, info.marker, info.mid, info.rid};
-    in.transport_seq = info.transport_seq;
-    router_.onRtp(s->id, in, packet, now);
-  }
-  void onPeerRtcp(io::WebRtcPeer& rtc, media::MutableByteSpan packet, TimeMs now) override {
-    if (auto* s = slotOf(rtc)) router_.onRtcp(s->id, packet, now);
-  }
+  void reportNotConnected(PeerId peer, const NotConnected& what) override;
+
   // ---- io::UdpServer::Listener ----
   void onPeerDead(io::UdpServer::Peer& p) override {
-    for (auto& [id, s] : slots_) {
-      if (s.rtc.get() == &p) {
-        asio::post(io_, [this, id = id] { feed(in::PeerFailed{id, "ice consent lost"}); });
-        return;
-      }
+    for (auto& [id, link] : links_) {
+      if (&link->portPeer() == &p) return plane_.onDead(id);
     }
-  }
-  // ---- RouterSink ----
-  void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
-    auto it = slots_.find(to);
-    if (it == slots_.end() || length < 12) return;
-    // Only tracks the participant's current description has (focus/send_gate.hpp).
-    if (!it->second.gate.admitRtp(buffer.first(length))) {
-      ++not_negotiated_drops_;
-      return;
-    }
-    it->second.rtc->sendRtp(buffer, length, clock_.nowMs());
-  }
-  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
-    auto it = slots_.find(to);
-    if (it == slots_.end()) return;
-    if (!it->second.gate.admitRtcp(buffer.first(length))) {
-      ++not_negotiated_sr_drops_;
-      return;
-    }
-    it->second.rtc->sendRtcp(buffer, length, clock_.nowMs());
   }
 
  private:
-  struct Slot {
-    PeerId id{0};
-    std::unique_ptr<io::WebRtcPeer> rtc;
-    std::optional<std::uint16_t> dc_sid;
-    std::vector<std::string> dc_queue;
-    std::vector<io::SendTrack> agreed;   // what the last completed negotiation sends
-    std::vector<io::SendTrack> pending;  // our outstanding offer
-    SendGate gate;                       // the SSRCs of `agreed`: what we may send
-    bool offer_pending{false};
-    std::vector<PublishedTrackInfo> published;
-    // Diagnostics: a participant that has not connected kNotConnectedReportMs after our answer is reported
-    // once, with what the focus saw (docs/focus.md, "When a participant does not connect").
-    std::string who;  // user/device
-    TimeMs created_ms{0};
-    bool connected{false};
-    bool reported{false};
-    std::vector<std::string> remote_candidates;  // what it signalled (bounded), for the report only
-  };
-
-  Slot* slotOf(io::WebRtcPeer& rtc) {
-    auto it = by_rtc_.find(&rtc);
-    if (it == by_rtc_.end()) return nullptr;
-    auto s = slots_.find(it->second);
-    return s == slots_.end() ? nullptr : &s->second;
-  }
-
-  void execute(Actions actions) {
-    for (auto& a : actions) {
-      std::visit(Overloaded{
-                     [&](act::JoinRoom& j) { mloop_.post([this, r = j.room_id] { link_.joinRoom(r); }); },
-                     [&](core::act::SendToDevice& s) {
-                       mloop_.post([this, s = std::move(s)]() mutable { link_.sendToDevice(std::move(s)); });
-                     },
-                     [&](act::CreatePeer& c) { createPeer(c); },
-                     [&](act::AddRemoteCandidate& c) {
-                       // ICE-lite: the participant's connectivity checks tell us its addresses; the
-                       // signalled ones are kept for the not-connected report only.
-                       auto it = slots_.find(c.peer);
-                       if (it != slots_.end() && it->second.remote_candidates.size() < 16 &&
-                           !c.candidate.candidate.empty())
-                         it->second.remote_candidates.push_back(c.candidate.candidate.substr(0, 200));
-                     },
-                     [&](act::ClosePeer& c) { closePeer(c.peer); },
-                     [&](act::SendDataChannel& d) { sendDc(d.peer, d.text); },
-                     [&](act::UpdateSubscriptions& u) { updateSubscriptions(u); },
-                     [&](act::ApplyDescription& d) { applyDescription(d.peer, d.description); },
-                     [&](act::Warning& w) { CHORUS_LOG(Info, kTag, w.message); },
-                 },
-                 a);
-    }
-    syncPublished();
-    for (auto& [id, s] : slots_) {
-      (void)s;
-      renegotiate(id);
-    }
-  }
-
-  void createPeer(const act::CreatePeer& c) {
-    auto rtc = std::make_unique<io::WebRtcPeer>(*identity_, server_, *this, clock_.nowMs());
-    auto answer = rtc->acceptOffer(c.offer_sdp);
-    if (!answer) {
-      CHORUS_LOG(Warn, kTag,
-                 "offer of " << c.user_id << "/" << c.device_id << " refused: " << answer.error().message);
-      asio::post(io_, [this, id = c.peer, m = answer.error().message] { feed(in::PeerFailed{id, m}); });
-      return;
-    }
-    server_.addPeer(*rtc);
-    Slot slot;
-    slot.id = c.peer;
-    slot.who = c.user_id + "/" + c.device_id;
-    slot.created_ms = clock_.nowMs();
-    by_rtc_[rtc.get()] = c.peer;
-    slot.rtc = std::move(rtc);
-    router_.setSubscriberPayloadType(c.peer, "audio", slot.rtc->sendPayloadType("audio"));
-    router_.setSubscriberPayloadType(c.peer, "video", slot.rtc->sendPayloadType("video"));
-    if (const auto& h264 = slot.rtc->sendH264Codec())
-      router_.setSubscriberPayloadType(c.peer, "H264", h264->payload_type);
-    slots_.emplace(c.peer, std::move(slot));
-    CHORUS_LOG(Info, kTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
-    asio::post(io_, [this, id = c.peer, sdp = std::move(*answer)] { feed(in::PeerAnswerReady{id, sdp}); });
-  }
-
-  void closePeer(PeerId id) {
-    auto it = slots_.find(id);
-    if (it == slots_.end()) return;
-    if (!it->second.connected && !it->second.reported && it->second.rtc) {
-      it->second.reported = true;  // removed before it ever connected: say why as for a stuck one
-      reportNotConnected(it->second);
-    }
-    router_.removePeer(id);
-    server_.removePeer(*it->second.rtc);
-    by_rtc_.erase(it->second.rtc.get());
-    // Destroyed from the loop: we may be inside one of its callbacks.
-    auto doomed = std::make_shared<std::unique_ptr<io::WebRtcPeer>>(std::move(it->second.rtc));
-    slots_.erase(it);
-    asio::post(io_, [doomed] { doomed->reset(); });
-  }
-
-  void sendDc(PeerId id, const std::string& text) {
-    auto it = slots_.find(id);
-    if (it == slots_.end()) return;
-    Slot& s = it->second;
-    CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": " << text.substr(0, 300));
-    if (s.dc_sid) {
-      s.rtc->sendText(*s.dc_sid, text);
-    } else if (s.dc_queue.size() < kMaxQueuedDataChannel) {
-      s.dc_queue.push_back(text);
-    }
-  }
-
-  // The stream id `sub` sees for a publisher's SDP stream id ("" / "-": no stream, written as "-").
-  std::string publicStream(PeerId sub, PeerId publisher, const std::string& stream_id) const {
-    if (stream_id.empty() || stream_id == "-") return {};
-    const std::string* pub = controller_->trackIds().publicId(sub, IdKind::Stream, publisher, stream_id);
-    return pub ? *pub : std::string();
-  }
-
-  // The publisher and its own track id of what `sub` subscribes to as `stream_id`/`track_id` (the ids it
-  // was told, which differ from the publisher's where they collided).
-  std::optional<TrackIds::Origin> publisherOf(PeerId sub, const std::string& stream_id,
-                                              const std::string& track_id) const {
-    auto origin = controller_->trackIds().resolve(sub, IdKind::Track, track_id);
-    if (!origin) return std::nullopt;
-    auto slot = slots_.find(origin->publisher);
-    if (slot == slots_.end()) return std::nullopt;
-    for (const auto& t : slot->second.published) {
-      if (t.track_id == origin->original &&
-          (stream_id.empty() || publicStream(sub, origin->publisher, t.stream_id) == stream_id))
-        return origin;
-    }
-    return std::nullopt;
-  }
-
-  void updateSubscriptions(const act::UpdateSubscriptions& u) {
-    if (!slots_.count(u.peer)) return;
-    const TimeMs now = clock_.nowMs();
-    for (const auto& t : u.unsubscribe) {
-      if (auto pub = publisherOf(u.peer, t.stream_id, t.track_id))
-        router_.unsubscribe(u.peer, pub->publisher, pub->original);
-    }
-    for (const auto& t : u.subscribe) {
-      auto pub = publisherOf(u.peer, t.stream_id, t.track_id);
-      if (!pub) {
-        CHORUS_LOG(Debug, kTag, "subscription to unknown track " << t.stream_id << "/" << t.track_id);
-        continue;
-      }
-      auto r = router_.subscribe(u.peer, pub->publisher, pub->original, static_cast<int>(t.width.value_or(0)),
-                                 static_cast<int>(t.height.value_or(0)), now);
-      if (!r) CHORUS_LOG(Info, kTag, "subscription refused: " << r.error().message);
-    }
-  }
-
-  // Keeps the router's view of each publisher's tracks in step with its SDP (mids, msids, rids) and its
-  // metadata (sizes).
-  void syncPublished() {
-    for (auto& [id, s] : slots_) {
-      const Peer* p = controller_->peer(id);
-      if (!p) continue;
-      std::vector<PublishedTrackInfo> tracks;
-      for (const auto& t : s.rtc->publishedTracks()) {
-        PublishedTrackInfo info;
-        info.mid = t.mid;
-        info.kind = t.kind;
-        info.stream_id = t.stream_id;
-        info.track_id = t.track_id;
-        info.rids = t.rids;
-        info.ssrcs = t.ssrcs;
-        info.clock_rate = t.kind == "audio" ? 48000 : 90000;
-        info.codec = t.codec;
-        if (auto st = p->published.find(t.stream_id); st != p->published.end()) {
-          info.muted = t.kind == "audio" ? st->second.audio_muted : st->second.video_muted;
-          if (auto tr = st->second.tracks.find(t.track_id); tr != st->second.tracks.end()) {
-            info.width = static_cast<int>(tr->second.width.value_or(0));
-            info.height = static_cast<int>(tr->second.height.value_or(0));
-          }
-        }
-        tracks.push_back(std::move(info));
-      }
-      if (!(tracks == s.published)) {
-        std::vector<std::string> stream_ids, track_ids;
-        for (const auto& t : tracks) {
-          if (!t.stream_id.empty() && t.stream_id != "-") stream_ids.push_back(t.stream_id);
-          if (!t.track_id.empty()) track_ids.push_back(t.track_id);
-        }
-        if (controller_->setTransportIds(id, stream_ids, track_ids) && p->connected) {
-          // It now publishes an id it saw someone else under: tell it the new ids.
-          proto::FocusMessage m;
-          m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
-          m.metadata = controller_->availableTo(*p);
-          sendDc(id, proto::serializeFocusMessage(m));
-        }
-        s.published = tracks;
-        router_.setPublishedTracks(id, std::move(tracks));
-      }
-    }
-  }
-
-  static bool sameTracks(const std::vector<io::SendTrack>& a, const std::vector<io::SendTrack>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (a[i].ssrc != b[i].ssrc || a[i].kind != b[i].kind || a[i].track_id != b[i].track_id ||
-          a[i].stream_id != b[i].stream_id) {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  std::vector<io::SendTrack> wanted(PeerId id) const {
-    std::vector<io::SendTrack> v;
-    const auto slot = slots_.find(id);
-    for (const auto& t : router_.outTracks(id)) {
-      // Under the ids this subscriber was told (TrackIds); a track it has no id for is not offered.
-      const std::string* track_id =
-          controller_->trackIds().publicId(id, IdKind::Track, t.publisher, t.track_id);
-      if (track_id == nullptr) continue;
-      io::SendTrack st{t.kind, t.ssrc, publicStream(id, t.publisher, t.stream_id), *track_id, {}};
-      // An H.264 publisher is forwarded in the subscriber's own H.264 entry (the router only lets
-      // subscribers that offered H.264 subscribe to it); everything else uses the defaults (Opus / VP8).
-      if (t.codec == "H264" && slot != slots_.end() && slot->second.rtc->sendH264Codec()) {
-        st.codec = *slot->second.rtc->sendH264Codec();
-      }
-      v.push_back(std::move(st));
-    }
-    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.ssrc < b.ssrc; });
-    return v;
-  }
-
-  // Sends the participant an offer over the data channel when what it should receive changed.
-  void renegotiate(PeerId id) {
-    if (stopping_) return;
-    auto it = slots_.find(id);
-    if (it == slots_.end()) return;
-    Slot& s = it->second;
-    if (!s.dc_sid || s.offer_pending || !controller_) return;
-    const Peer* p = controller_->peer(id);
-    if (!p || !p->connected) return;
-    auto want = wanted(id);
-    if (sameTracks(want, s.agreed)) return;
-    auto offer = s.rtc->createOffer(want);
-    if (!offer) {
-      CHORUS_LOG(Warn, kTag, "cannot make an offer for " << p->user_id << ": " << offer.error().message);
-      return;
-    }
-    s.pending = std::move(want);
-    s.offer_pending = true;
-    proto::FocusMessage m;
-    m.type = proto::FocusMessageType::Negotiate;
-    m.description = proto::SessionDescription{"offer", *offer};
-    m.metadata = controller_->availableTo(*p);
-    CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": offer with " << s.pending.size() << " tracks");
-    s.rtc->sendText(*s.dc_sid, proto::serializeFocusMessage(m));
-    ++offers_sent_;
-  }
-
-  void applyDescription(PeerId id, const proto::SessionDescription& d) {
-    auto it = slots_.find(id);
-    if (it == slots_.end()) return;
-    Slot& s = it->second;
-    if (d.type == "answer") {
-      if (!s.offer_pending) return;
-      s.offer_pending = false;
-      if (auto r = s.rtc->applyAnswer(d.sdp); !r) {
-        CHORUS_LOG(Warn, kTag, "answer of peer " << id << " refused: " << r.error().message);
-        s.rtc->rollback();
-        return;
-      }
-      s.agreed = std::move(s.pending);
-      s.pending.clear();
-      std::vector<std::uint32_t> ssrcs;
-      for (const auto& t : s.agreed) ssrcs.push_back(t.ssrc);
-      const std::vector<std::uint32_t> added = s.gate.setLive(std::move(ssrcs));
-      // Keyframes sent before the answer were not forwarded: ask again for every new video track.
-      for (const auto& t : s.agreed) {
-        if (t.kind == "video" && std::binary_search(added.begin(), added.end(), t.ssrc)) {
-          router_.requestKeyframe(id, t.ssrc, clock_.nowMs());
-        }
-      }
-      return;
-    }
-    if (d.type != "offer") return;
-    if (s.offer_pending) {  // glare: the focus is polite
-      s.rtc->rollback();
-      s.offer_pending = false;
-      s.pending.clear();
-    }
-    auto answer = s.rtc->acceptOffer(d.sdp);
-    if (!answer) {
-      CHORUS_LOG(Warn, kTag, "re-offer of peer " << id << " refused: " << answer.error().message);
-      return;
-    }
-    proto::FocusMessage m;
-    m.type = proto::FocusMessageType::Negotiate;
-    m.description = proto::SessionDescription{"answer", *answer};
-    if (const Peer* p = controller_->peer(id)) m.metadata = controller_->availableTo(*p);
-    if (s.dc_sid) s.rtc->sendText(*s.dc_sid, proto::serializeFocusMessage(m));
-  }
-
   void scheduleTick() {
     tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
     tick_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      const TimeMs now = clock_.nowMs();
-      router_.tick(now);
-      if (controller_) {
-        if (auto t = controller_->nextTimeout(); t && *t <= now) feed(in::Tick{});
-      }
-      for (auto& [id, slot] : slots_) {
-        if (!slot.connected && !slot.reported && now - slot.created_ms >= kNotConnectedReportMs) {
-          slot.reported = true;
-          reportNotConnected(slot);
-        }
-      }
+      plane_.tick(clock_.nowMs());
       scheduleTick();
     });
   }
 
-  // What the focus saw of a participant that did not connect: the candidates it advertised and the ones the
-  // participant signalled, the STUN checks that reached this peer (answered, dropped and why), the addresses
-  // they validated, the DTLS state, and the port-wide drops (checks for an unknown ufrag, traffic from
-  // addresses no check validated).
-  void reportNotConnected(const Slot& slot) {
-    const auto& rtc = *slot.rtc;
-    const auto& ice = rtc.ice();
-    json::array local, remote, drops, port_drops;
-    const auto advertised = server_.advertisedAddresses();
-    for (const auto& a : advertised) local.emplace_back(a + " udp " + std::to_string(udpPort()));
-    if (tcpPort() != 0) {
-      for (const auto& a : advertised)
-        local.emplace_back(a + " tcp " + std::to_string(tcpPort()) + " passive");
-    }
-    for (const auto& c : slot.remote_candidates) remote.emplace_back(c);
-    for (std::size_t i = 0; i < static_cast<std::size_t>(io::IceDrop::Count); ++i) {
-      const auto d = static_cast<io::IceDrop>(i);
-      if (auto n = ice.drops().get(d))
-        drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
-    }
-    for (std::size_t i = 0; i < static_cast<std::size_t>(io::UdpDrop::Count); ++i) {
-      const auto d = static_cast<io::UdpDrop>(i);
-      if (auto n = server_.drops().get(d))
-        port_drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
-    }
-    const auto selected = ice.selectedAddress();
-    std::string verdict;
-    if (ice.requestsAnswered() == 0 && ice.drops().total() == 0) {
-      verdict =
-          "no ICE connectivity check from the participant reached the focus: none of the focus's "
-          "candidates is reachable from it (check --public-ip / --bind, firewalls, and that the "
-          "participant gathers a candidate that can reach one of ours)";
-    } else if (ice.requestsAnswered() == 0) {
-      verdict = "ICE checks arrived but were rejected (wrong credentials or integrity)";
-    } else if (rtc.dtlsState() != io::DtlsState::Connected) {
-      verdict = std::string("ICE checks answered but DTLS is ") + io::toString(rtc.dtlsState());
-    } else {
-      verdict = "ICE and DTLS are up but the connection is not complete";
-    }
-    json::object o{{"event", "peer_not_connected"},
-                   {"participant", slot.who},
-                   {"after_ms", clock_.nowMs() - slot.created_ms},
-                   {"reason", verdict},
-                   {"local_candidates", local},
-                   {"remote_candidates", remote},
-                   {"stun_requests_answered", ice.requestsAnswered()},
-                   {"stun_drops", drops},
-                   {"validated_addresses", ice.validatedCount()},
-                   {"selected", selected ? json::value(io::toString(*selected)) : json::value(nullptr)},
-                   {"dtls", io::toString(rtc.dtlsState())},
-                   {"port_drops", port_drops}};
-    if (options_.json) {
-      emitJson(o);
-      return;
-    }
-    CHORUS_LOG(Warn, kTag,
-               slot.who << " has not connected " << (clock_.nowMs() - slot.created_ms) / 1000
-                        << " s after our answer: " << verdict << "; details: " << json::serialize(o));
-  }
-
-  json::object summary(const char* event) const {
-    const auto& st = router_.stats();
-    json::object o{{"event", event},
-                   {"peers", slots_.size()},
-                   {"udp_rx", server_.datagramsReceived()},
-                   {"udp_tx", server_.datagramsSent()},
-                   {"udp_drops", server_.drops().total()},
-                   {"tcp_connections", tcp_server_ ? tcp_server_->connectionCount() : 0},
-                   {"tcp_frames_rx", tcp_server_ ? tcp_server_->framesReceived() : 0},
-                   {"tcp_frames_tx", tcp_server_ ? tcp_server_->framesSent() : 0},
-                   {"forwarded_packets", st.forwarded_packets},
-                   {"forwarded_bytes", st.forwarded_bytes},
-                   {"muted_not_forwarded", st.rtp_muted},
-                   {"keyframe_requests", st.keyframe_requests},
-                   {"nacks_answered", st.nacks_answered},
-                   {"upstream_nacks_sent", st.upstream_nacks_sent},
-                   {"upstream_recovered", st.upstream_recovered},
-                   {"sender_reports_forwarded", st.sender_reports_forwarded},
-                   {"transport_cc_packets", st.transport_cc_packets},
-                   {"transport_cc_feedbacks_sent", st.transport_cc_feedbacks_sent},
-                   {"offers_sent", offers_sent_},
-                   {"not_negotiated_drops", not_negotiated_drops_},
-                   {"not_negotiated_sr_drops", not_negotiated_sr_drops_},
-                   {"sync_events_skipped", link_.syncEventsSkipped()},
-                   {"sync_invalid_utf8", link_.syncInvalidUtf8()}};
-    const auto e2ee = link_.e2ee();  // Olm-encrypted call signalling (docs/e2ee.md)
-    o["e2ee"] = e2ee.enabled;
-    o["olm_decrypted"] = e2ee.olm_decrypted;
-    o["olm_encrypted_sent"] = e2ee.olm_encrypted_sent;
-    o["olm_failures"] = e2ee.olm_failures;
-    o["olm_sessions_created"] = e2ee.olm_sessions_created;
-    o["plaintext_in_encrypted_room"] = e2ee.plaintext_in_encrypted_room;
-    o["plaintext_sent_in_encrypted_room"] = e2ee.plaintext_sent_in_encrypted_room;
-    if (controller_) {
-      const auto& c = controller_->counters();
-      o["invites_accepted"] = c.invites_accepted;
-      o["rejected_not_member"] = c.rejected_not_member;
-      o["rejected_not_our_focus"] = c.rejected_not_our_focus;
-      o["rejected_unknown_conf"] = c.rejected_unknown_conf;
-      o["rejected_full"] = c.rejected_full;
-      o["removed_membership"] = c.removed_membership;
-      o["removed_keepalive"] = c.removed_keepalive;
-      o["invites_accepted_unjoined"] = c.invites_accepted_unjoined;
-      o["rejected_unjoined_limit"] = c.rejected_unjoined_limit;
-      o["promoted_unjoined"] = c.promoted_unjoined;
-      o["removed_unverified"] = c.removed_unverified;
-      o["ids_rewritten"] = controller_->trackIds().rewritten();  // stream/track ids given under another id
-      json::array peers;
-      for (const Peer* p : controller_->peers()) {
-        json::object po{{"user_id", p->user_id},
-                        {"device_id", p->device_id},
-                        {"conf_id", p->conf_id},
-                        {"connected", p->connected}};
-        if (auto s = slots_.find(p->id); s != slots_.end()) {
-          po["rtp_audio_in"] = s->second.rtc->rtpPackets("audio");
-          po["rtp_video_in"] = s->second.rtc->rtpPackets("video");
-          po["tracks_out"] = s->second.agreed.size();
-          // Where the focus sends to this participant: "tcp:ip:port" for ICE-TCP, a TURN relay's address, ...
-          const auto sel = s->second.rtc->ice().selectedAddress();
-          po["selected"] = sel ? json::value(io::toString(*sel)) : json::value(nullptr);
-        }
-        peers.push_back(std::move(po));
-      }
-      o["participants"] = std::move(peers);
-    }
-    return o;
-  }
+  json::object summary(const char* event) const;
 
   void scheduleStats() {
     stats_timer_.expires_after(
@@ -952,16 +552,139 @@ class MediaPlane final : public io::WebRtcPeer::Listener, public io::UdpServer::
   asio::steady_timer tick_timer_;
   asio::steady_timer stats_timer_;
   io::DtlsIdentityPtr identity_;
-  Router router_;
-  std::unique_ptr<Controller> controller_;
-  std::vector<Input> early_;  // inputs before the login completed
-  std::map<PeerId, Slot> slots_;
-  std::unordered_map<const io::WebRtcPeer*, PeerId> by_rtc_;
-  std::uint64_t offers_sent_{0};
-  std::uint64_t not_negotiated_drops_{0};  // RTP for a track the subscriber's description does not have yet
-  std::uint64_t not_negotiated_sr_drops_{0};  // sender reports for such a track
+  MediaPlane plane_;  // owns the links (after server_: they leave the port when destroyed)
+  std::unordered_map<PeerId, RtcLink*> links_;  // the plane's links, by participant
   bool stopping_{false};
 };
+
+// What the focus saw of a participant that did not connect: the candidates it advertised and the ones the
+// participant signalled, the STUN checks that reached this peer (answered, dropped and why), the addresses
+// they validated, the DTLS state, and the port-wide drops (checks for an unknown ufrag, traffic from
+// addresses no check validated).
+void MediaShell::reportNotConnected(PeerId peer, const NotConnected& what) {
+  auto it = links_.find(peer);
+  if (it == links_.end()) return;
+  const auto& rtc = it->second->rtc();
+  const auto& ice = rtc.ice();
+  json::array local, remote, drops, port_drops;
+  const auto advertised = server_.advertisedAddresses();
+  for (const auto& a : advertised) local.emplace_back(a + " udp " + std::to_string(udpPort()));
+  if (tcpPort() != 0) {
+    for (const auto& a : advertised) local.emplace_back(a + " tcp " + std::to_string(tcpPort()) + " passive");
+  }
+  for (const auto& c : what.remote_candidates) remote.emplace_back(c);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(io::IceDrop::Count); ++i) {
+    const auto d = static_cast<io::IceDrop>(i);
+    if (auto n = ice.drops().get(d)) drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
+  }
+  for (std::size_t i = 0; i < static_cast<std::size_t>(io::UdpDrop::Count); ++i) {
+    const auto d = static_cast<io::UdpDrop>(i);
+    if (auto n = server_.drops().get(d))
+      port_drops.push_back(json::object{{"reason", io::toString(d)}, {"count", n}});
+  }
+  const auto selected = ice.selectedAddress();
+  std::string verdict;
+  if (ice.requestsAnswered() == 0 && ice.drops().total() == 0) {
+    verdict =
+        "no ICE connectivity check from the participant reached the focus: none of the focus's "
+        "candidates is reachable from it (check --public-ip / --bind, firewalls, and that the "
+        "participant gathers a candidate that can reach one of ours)";
+  } else if (ice.requestsAnswered() == 0) {
+    verdict = "ICE checks arrived but were rejected (wrong credentials or integrity)";
+  } else if (rtc.dtlsState() != io::DtlsState::Connected) {
+    verdict = std::string("ICE checks answered but DTLS is ") + io::toString(rtc.dtlsState());
+  } else {
+    verdict = "ICE and DTLS are up but the connection is not complete";
+  }
+  json::object o{{"event", "peer_not_connected"},
+                 {"participant", what.who},
+                 {"after_ms", what.after_ms},
+                 {"reason", verdict},
+                 {"local_candidates", local},
+                 {"remote_candidates", remote},
+                 {"stun_requests_answered", ice.requestsAnswered()},
+                 {"stun_drops", drops},
+                 {"validated_addresses", ice.validatedCount()},
+                 {"selected", selected ? json::value(io::toString(*selected)) : json::value(nullptr)},
+                 {"dtls", io::toString(rtc.dtlsState())},
+                 {"port_drops", port_drops}};
+  if (options_.json) {
+    emitJson(o);
+    return;
+  }
+  CHORUS_LOG(Warn, kTag,
+             what.who << " has not connected " << what.after_ms / 1000 << " s after our answer: " << verdict
+                      << "; details: " << json::serialize(o));
+}
+
+// The stats line (the plane's counters, the ports', the Matrix side's).
+json::object MediaShell::summary(const char* event) const {
+  const MediaPlaneStats plane = plane_.stats();
+  const auto& st = plane.router;
+  json::object o{{"event", event},
+                 {"peers", plane.peers},
+                 {"udp_rx", server_.datagramsReceived()},
+                 {"udp_tx", server_.datagramsSent()},
+                 {"udp_drops", server_.drops().total()},
+                 {"tcp_connections", tcp_server_ ? tcp_server_->connectionCount() : 0},
+                 {"tcp_frames_rx", tcp_server_ ? tcp_server_->framesReceived() : 0},
+                 {"tcp_frames_tx", tcp_server_ ? tcp_server_->framesSent() : 0},
+                 {"forwarded_packets", st.forwarded_packets},
+                 {"forwarded_bytes", st.forwarded_bytes},
+                 {"muted_not_forwarded", st.rtp_muted},
+                 {"keyframe_requests", st.keyframe_requests},
+                 {"nacks_answered", st.nacks_answered},
+                 {"upstream_nacks_sent", st.upstream_nacks_sent},
+                 {"upstream_recovered", st.upstream_recovered},
+                 {"sender_reports_forwarded", st.sender_reports_forwarded},
+                 {"transport_cc_packets", st.transport_cc_packets},
+                 {"transport_cc_feedbacks_sent", st.transport_cc_feedbacks_sent},
+                 {"offers_sent", plane.offers_sent},
+                 {"not_negotiated_drops", plane.not_negotiated_drops},
+                 {"not_negotiated_sr_drops", plane.not_negotiated_sr_drops},
+                 {"sync_events_skipped", link_.syncEventsSkipped()},
+                 {"sync_invalid_utf8", link_.syncInvalidUtf8()}};
+  const auto e2ee = link_.e2ee();  // Olm-encrypted call signalling (docs/e2ee.md)
+  o["e2ee"] = e2ee.enabled;
+  o["olm_decrypted"] = e2ee.olm_decrypted;
+  o["olm_encrypted_sent"] = e2ee.olm_encrypted_sent;
+  o["olm_failures"] = e2ee.olm_failures;
+  o["olm_sessions_created"] = e2ee.olm_sessions_created;
+  o["plaintext_in_encrypted_room"] = e2ee.plaintext_in_encrypted_room;
+  o["plaintext_sent_in_encrypted_room"] = e2ee.plaintext_sent_in_encrypted_room;
+  if (plane.controller) {
+    const auto& c = *plane.controller;
+    o["invites_accepted"] = c.invites_accepted;
+    o["rejected_not_member"] = c.rejected_not_member;
+    o["rejected_not_our_focus"] = c.rejected_not_our_focus;
+    o["rejected_unknown_conf"] = c.rejected_unknown_conf;
+    o["rejected_full"] = c.rejected_full;
+    o["removed_membership"] = c.removed_membership;
+    o["removed_keepalive"] = c.removed_keepalive;
+    o["invites_accepted_unjoined"] = c.invites_accepted_unjoined;
+    o["rejected_unjoined_limit"] = c.rejected_unjoined_limit;
+    o["promoted_unjoined"] = c.promoted_unjoined;
+    o["removed_unverified"] = c.removed_unverified;
+    o["ids_rewritten"] = plane.ids_rewritten;  // stream/track ids given under another id
+    json::array peers;
+    for (const auto& p : plane.participants) {
+      json::object po{{"user_id", p.user_id},
+                      {"device_id", p.device_id},
+                      {"conf_id", p.conf_id},
+                      {"connected", p.connected}};
+      if (p.link) {
+        po["rtp_audio_in"] = p.link->rtp_audio_in;
+        po["rtp_video_in"] = p.link->rtp_video_in;
+        po["tracks_out"] = p.tracks_out;
+        // Where the focus sends to this participant: "tcp:ip:port" for ICE-TCP, a TURN relay's address, ...
+        po["selected"] = p.link->selected ? json::value(*p.link->selected) : json::value(nullptr);
+      }
+      peers.push_back(std::move(po));
+    }
+    o["participants"] = std::move(peers);
+  }
+  return o;
+}
 
 }  // namespace
 
@@ -1057,7 +780,7 @@ int runFocus(const ServiceOptions& options) {
   matrix::EventLoop mloop;
   std::atomic<int> exit_code{0};
 
-  MediaPlane* plane_ptr = nullptr;
+  MediaShell* plane_ptr = nullptr;
   MatrixLink link(mloop, options,
                   MatrixLink::Sink{
                       [&](Input i) {
@@ -1072,7 +795,7 @@ int runFocus(const ServiceOptions& options) {
                         io.stop();
                       },
                   });
-  MediaPlane plane(io, options, mloop, link);
+  MediaShell plane(io, options, mloop, link);
   plane_ptr = &plane;
   if (auto st = plane.start(); !st) {
     CHORUS_LOG(Error, kTag, "cannot start the media plane: " << st.error().message);

@@ -1,0 +1,210 @@
+#pragma once
+// The focus's hub on the media thread, sans-IO: the Controller (who may use the focus, signalling) and the
+// Router (forwarding) joined to one transport per participant (docs/focus.md, "Pieces").
+//
+// It executes the Controller's actions: a participant's offer gets a transport (PeerLink) and an answer; its
+// data-channel messages go to the Controller; subscriptions go to the Router under the ids the subscriber
+// was told (TrackIds); what each participant publishes (its SDP, its metadata) is kept in step with the
+// Router; when what a participant should receive changed, the focus offers it over the data channel (one
+// offer outstanding at a time; polite on glare) and, after its answer, sends it the new tracks: until then
+// neither their RTP nor their sender reports go out (SendGate). Not-connected participants are reported
+// once. Counters are data (MediaPlaneStats); printing them is the owner's job.
+//
+// What it needs from outside comes through two small interfaces, so tests drive it with fakes: PeerLink
+// (one participant's transport: io::WebRtcPeer in `chorus focus`) and MediaPlaneHost (creating and retiring
+// transports, running a closure later, the Matrix side, the not-connected report). Time comes from the
+// injected Clock and from the `now` of packets and ticks. Single-threaded; nothing in it blocks.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/result.hpp"
+#include "focus/controller.hpp"
+#include "focus/router.hpp"
+#include "focus/send_gate.hpp"
+
+namespace chorus::focus {
+
+// One sendonly section of an offer of the focus: a track a subscriber receives.
+struct OfferTrack {
+  std::string kind;  // "audio" / "video"
+  std::uint32_t ssrc{0};
+  std::string stream_id;  // the ids the subscriber was told ("": no stream)
+  std::string track_id;
+  bool h264{false};  // an H.264 publisher: sent in the subscriber's own H.264 entry (else Opus / VP8)
+  bool operator==(const OfferTrack&) const = default;
+};
+
+// What a transport counts of its participant, for the stats.
+struct LinkStats {
+  std::uint64_t rtp_audio_in{0};
+  std::uint64_t rtp_video_in{0};
+  std::optional<std::string> selected;  // where the focus sends to ("tcp:ip:port" for ICE-TCP), once known
+};
+
+// One participant's transport, as the plane uses it (io::WebRtcPeer in the service; see its docs).
+class PeerLink {
+ public:
+  virtual ~PeerLink() = default;
+  // The participant's offer (first one or a re-offer) -> our answer.
+  virtual Result<std::string> acceptOffer(std::string_view sdp) = 0;
+  // An offer of the focus with exactly `tracks` to send; needs no offer pending.
+  virtual Result<std::string> createOffer(const std::vector<OfferTrack>& tracks) = 0;
+  virtual Status applyAnswer(std::string_view sdp) = 0;
+  virtual void rollback() = 0;
+  // The payload type the participant receives "audio", "video" or "H264" in (from its first offer); 0: none
+  // (for "H264": it did not offer H.264, so it cannot receive an H.264 track).
+  virtual std::uint8_t sendPayloadType(std::string_view kind) const = 0;
+  // What the participant sends, from its SDP (mid, kind, msid, rids, ssrcs, clock rate, codec); the plane
+  // adds sizes and mute from its metadata.
+  virtual std::vector<PublishedTrackInfo> publishedTracks() const = 0;
+  virtual void sendText(std::uint16_t stream_id, std::string_view text) = 0;
+  // As RouterSink: `buffer` has room for the SRTP trailer past `length`.
+  virtual void sendRtp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) = 0;
+  virtual void sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) = 0;
+  virtual LinkStats stats() const = 0;
+};
+
+// What the plane saw of a participant that has not connected (docs/focus.md, "When a participant does not
+// connect"); the host adds what its transport saw.
+struct NotConnected {
+  std::string who;  // user/device
+  TimeMs after_ms{0};
+  std::vector<std::string> remote_candidates;  // the ones it signalled (at most 16)
+};
+
+class MediaPlaneHost {
+ public:
+  virtual ~MediaPlaneHost() = default;
+  // A transport for a new participant. It joins the port once its acceptOffer() succeeded.
+  virtual std::unique_ptr<PeerLink> createLink(PeerId peer) = 0;
+  // The participant is gone: stop routing to `link` now, destroy it later (we may be inside its callback).
+  virtual void retireLink(std::unique_ptr<PeerLink> link) = 0;
+  // Runs `f` later on this thread, not re-entrantly.
+  virtual void post(std::function<void()> f) = 0;
+  // The Matrix side.
+  virtual void joinRoom(const std::string& room_id) = 0;
+  virtual void sendToDevice(core::act::SendToDevice message) = 0;
+  virtual void reportNotConnected(PeerId peer, const NotConnected& what) = 0;
+};
+
+struct ParticipantStats {
+  PeerId id{0};
+  std::string user_id;
+  std::string device_id;
+  std::string conf_id;
+  bool connected{false};
+  std::optional<LinkStats> link;  // nullopt: no transport (its offer was refused, or it is closing)
+  std::size_t tracks_out{0};      // tracks the last completed negotiation sends it
+};
+
+struct MediaPlaneStats {
+  std::size_t peers{0};  // transports
+  RouterStats router;
+  std::uint64_t offers_sent{0};
+  std::uint64_t not_negotiated_drops{0};     // RTP of a track the subscriber's description does not have yet
+  std::uint64_t not_negotiated_sr_drops{0};  // sender reports of such a track
+  std::optional<Counters> controller;        // once logged in
+  std::uint64_t ids_rewritten{0};            // stream/track ids given under another id
+  std::vector<ParticipantStats> participants;
+};
+
+class MediaPlane final : private RouterSink {
+ public:
+  static constexpr TimeMs kNotConnectedReportMs = 10'000;  // after our answer
+  static constexpr std::size_t kMaxQueuedDataChannel =
+      64;                                               // messages queued per peer before its channel opens
+  static constexpr std::size_t kMaxEarlyInputs = 4096;  // inputs before the login completed
+
+  // `controller` is the template of the Controller's config (user and device come with loggedIn()).
+  // `host` and `clock` are borrowed and outlive the plane.
+  MediaPlane(MediaPlaneHost& host, const Clock& clock, Config controller, RouterConfig router = {});
+  ~MediaPlane() override;
+  MediaPlane(const MediaPlane&) = delete;
+  MediaPlane& operator=(const MediaPlane&) = delete;
+
+  // The Matrix login completed: the Controller starts, with the inputs that came before (bounded).
+  void loggedIn(const std::string& user_id, const std::string& device_id);
+  void feed(Input input);
+  // Periodic (every 50 ms in the service): router, controller timeouts, not-connected reports.
+  void tick(TimeMs now);
+  // Hangs up on everyone; nothing more is offered afterwards. closeAll() then drops every transport.
+  void shutdown();
+  void closeAll();
+
+  // From participant `peer`'s transport.
+  void onConnected(PeerId peer);
+  void onFailed(PeerId peer, std::string_view reason);
+  void onDataChannelOpen(PeerId peer, std::uint16_t stream_id);
+  void onDataChannelMessage(PeerId peer, std::string_view text, bool binary);
+  void onRtp(PeerId peer, const InboundRtp& info, media::MutableByteSpan packet, TimeMs now);
+  void onRtcp(PeerId peer, media::MutableByteSpan packet, TimeMs now);
+  void onDead(PeerId peer);  // ICE consent lost
+
+  MediaPlaneStats stats() const;
+  const Controller* controller() const noexcept { return controller_.get(); }
+  const Router& router() const noexcept { return router_; }
+  bool hasLink(PeerId peer) const { return slots_.count(peer) != 0; }
+
+ private:
+  struct Slot {
+    PeerId id{0};
+    std::unique_ptr<PeerLink> link;
+    std::optional<std::uint16_t> dc_stream;
+    std::vector<std::string> dc_queue;  // before the channel opens (kMaxQueuedDataChannel)
+    // Negotiation: what the last completed one sends, our outstanding offer, and the SSRCs of `agreed` (what
+    // may go out).
+    std::vector<OfferTrack> agreed;
+    std::vector<OfferTrack> pending;
+    bool offer_pending{false};
+    SendGate gate;
+    std::vector<PublishedTrackInfo> published;  // as last given to the router
+    std::string who;                            // user/device
+    TimeMs created_ms{0};
+    bool connected{false};
+    bool reported{false};
+    std::vector<std::string> remote_candidates;  // for the not-connected report only (bounded)
+  };
+
+  // RouterSink
+  void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override;
+  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override;
+
+  Slot* slot(PeerId id);
+  void execute(Actions actions);
+  void createPeer(const act::CreatePeer& c);
+  void closePeer(PeerId id);
+  void addRemoteCandidate(const act::AddRemoteCandidate& c);
+  void sendDc(PeerId id, const std::string& text);
+  void report(Slot& s);
+  std::string publicStream(PeerId sub, PeerId publisher, const std::string& stream_id) const;
+  std::optional<TrackIds::Origin> publisherOf(PeerId sub, const std::string& stream_id,
+                                              const std::string& track_id) const;
+  void updateSubscriptions(const act::UpdateSubscriptions& u);
+  void syncPublished();
+  std::vector<OfferTrack> wanted(PeerId id) const;
+  void renegotiate(PeerId id);
+  void applyDescription(PeerId id, const proto::SessionDescription& d);
+
+  MediaPlaneHost& host_;  // Borrowed.
+  const Clock& clock_;    // Borrowed.
+  Config config_;
+  Router router_;
+  std::unique_ptr<Controller> controller_;  // from loggedIn()
+  std::vector<Input> early_;                // inputs before it (kMaxEarlyInputs)
+  std::map<PeerId, Slot> slots_;
+  std::uint64_t offers_sent_{0};
+  std::uint64_t not_negotiated_drops_{0};
+  std::uint64_t not_negotiated_sr_drops_{0};
+  bool stopping_{false};
+};
+
+}  // namespace chorus::focus
