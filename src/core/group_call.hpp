@@ -14,11 +14,13 @@
 #include "base/rng.hpp"
 #include "core/config.hpp"
 #include "core/peer_call.hpp"
-#include "core/room_state.hpp"
 #include "core/seq_reorderer.hpp"
 #include "core/types.hpp"
+#include "proto/room_state.hpp"
 
 namespace chorus::core {
+
+using proto::RoomState;
 
 // Why to-device messages were not acted on. Every drop is counted.
 struct Counters {

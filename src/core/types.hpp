@@ -13,6 +13,7 @@
 #include "base/result.hpp"
 #include "proto/call_event.hpp"
 #include "proto/member_event.hpp"
+#include "proto/room_events.hpp"
 #include "proto/signalling.hpp"
 
 namespace chorus::core {
@@ -20,21 +21,10 @@ namespace chorus::core {
 using LegId = std::uint64_t;
 using RequestId = std::uint64_t;
 
-// A room state event as it came down /sync (or was echoed locally).
-struct StateEvent {
-  std::string type;
-  std::string state_key;
-  std::string sender;
-  std::string event_id;
-  TimeMs origin_server_ts{0};
-  boost::json::object content;
-};
-
-struct ToDeviceMessage {
-  std::string type;
-  std::string sender;
-  boost::json::object content;
-};
+// The Matrix vocabulary lives in proto (shared with the focus and the shell); core uses it under these names.
+using StateEvent = proto::StateEvent;
+using ToDeviceMessage = proto::ToDeviceMessage;
+using Participant = proto::Participant;
 
 // One local media feed (a MediaStream): its id as it appears in our SDP msid, and its purpose.
 struct LocalFeed {
@@ -117,18 +107,6 @@ using Input =
                  in::GatheringComplete, in::MediaStateChanged, in::NegotiationNeeded, in::MediaFailed,
                  in::DataChannelOpen, in::DataChannelMessage, in::DataChannelClosed>;
 
-// A participant device as core sees it (valid, unexpired, joined).
-struct Participant {
-  std::string user_id;
-  std::string device_id;
-  std::string session_id;
-  TimeMs expires_ts{0};
-  std::vector<std::string> feed_purposes;
-  std::vector<proto::FocusInfo> foci_active;
-  std::vector<proto::FocusInfo> foci_preferred;
-  bool operator==(const Participant&) const = default;
-};
-
 enum class LegState { CreatingOffer, InviteSent, CreatingAnswer, Connecting, Connected, Ended };
 std::string_view toString(LegState s);
 
@@ -143,13 +121,7 @@ struct PutState {
   // shell schedules it as an MSC4140 delayed event where the homeserver supports that.
   std::optional<boost::json::object> leave_content;
 };
-struct SendToDevice {
-  RequestId id{0};
-  std::string type;
-  std::string user_id;
-  std::string device_id;
-  boost::json::object content;
-};
+using SendToDevice = proto::SendToDevice;
 struct ScheduleWakeup {  // deliver in::Tick at (or after) this time; replaces any earlier request
   TimeMs at{0};
 };

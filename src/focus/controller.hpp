@@ -18,7 +18,7 @@
 
 #include "base/clock.hpp"
 #include "base/rng.hpp"
-#include "core/room_state.hpp"
+#include "proto/room_state.hpp"
 #include "core/types.hpp"
 #include "focus/track_ids.hpp"
 #include "proto/focus_messages.hpp"
@@ -247,7 +247,7 @@ class Controller {
 
   Config config_;
   const Clock& clock_;                            // Borrowed (outlives this).
-  std::map<std::string, core::RoomState> rooms_;  // joined rooms
+  std::map<std::string, proto::RoomState> rooms_;  // joined rooms
   std::set<std::string> pending_joins_;
   std::map<PeerId, Peer> peers_;
   PeerId next_peer_{0};

@@ -9,15 +9,16 @@
 
 #include <boost/json.hpp>
 
-#include "core/types.hpp"
+#include "base/clock.hpp"
 #include "proto/call_event.hpp"
+#include "proto/room_events.hpp"
 
-namespace chorus::core {
+namespace chorus::proto {
 
 class RoomState {
  public:
   struct CallRecord {
-    proto::CallEvent event;
+    CallEvent event;
     TimeMs ts{0};
     std::string sender;
   };
@@ -49,4 +50,4 @@ class RoomState {
   std::map<std::string, boost::json::object> members_;  // user -> m.call.member content
 };
 
-}  // namespace chorus::core
+}  // namespace chorus::proto

@@ -1,10 +1,10 @@
-#include "core/room_state.hpp"
+#include "proto/room_state.hpp"
 
 #include <gtest/gtest.h>
 
 #include "testlib/builders.hpp"
 
-namespace chorus::core {
+namespace chorus::proto {
 namespace {
 
 using testlib::callEvent;
@@ -54,4 +54,4 @@ TEST(RoomState, TerminatedAndInvalidCallsAreNotActive) {
 }
 
 }  // namespace
-}  // namespace chorus::core
+}  // namespace chorus::proto

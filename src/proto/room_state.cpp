@@ -1,9 +1,9 @@
-#include "core/room_state.hpp"
+#include "proto/room_state.hpp"
 
 #include "proto/event_types.hpp"
 #include "proto/member_event.hpp"
 
-namespace chorus::core {
+namespace chorus::proto {
 
 RoomState::Applied RoomState::apply(const StateEvent& ev) {
   if (ev.type == proto::kRoomMemberEventType) {
@@ -102,4 +102,4 @@ std::optional<Participant> RoomState::participant(const std::string& call_id, co
   return std::nullopt;
 }
 
-}  // namespace chorus::core
+}  // namespace chorus::proto
