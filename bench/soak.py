@@ -195,6 +195,15 @@ def main():
                         return 1
                     for key, v in zip(("rss_mb", "fds", "threads"), f):
                         samples[name][key].append((now - t0, v))
+                # The participant's own view of its C heap (chorus call's stats line, "heap"): live allocations
+                # growing is a leak; RSS growing with them flat is fragmentation.
+                st = alice.events("stats")
+                heap = st[-1].get("heap") if st else None
+                if heap:
+                    samples["participant"].setdefault("heap_in_use_mb", []).append(
+                        (now - t0, heap["in_use_bytes"] / 1048576.0))
+                    samples["participant"].setdefault("heap_free_mb", []).append(
+                        (now - t0, heap["free_bytes"] / 1048576.0))
                 next_sample = now + args.sample_s
                 print("t=%4.0fs joins=%d junk=%d %s" % (now - t0, joined, hostile.sent, "  ".join(
                     "%s rss %.1f MB fds %d thr %d" % ((n,) + tuple(samples[n][k][-1][1] for k in ("rss_mb", "fds",
@@ -209,7 +218,7 @@ def main():
         result = {}
         for name in watched:
             row = {}
-            for key in ("rss_mb", "fds", "threads"):
+            for key in samples[name]:
                 pts = [(t, v) for t, v in samples[name][key] if t >= warmup]
                 row[key] = {"first": pts[0][1] if pts else None, "last": pts[-1][1] if pts else None,
                             "slope_per_min": round(slope_per_min(pts), 3)}
@@ -218,6 +227,11 @@ def main():
                   % (name, row["rss_mb"]["first"], row["rss_mb"]["last"], row["rss_mb"]["slope_per_min"],
                      row["fds"]["first"], row["fds"]["last"], row["fds"]["slope_per_min"],
                      row["threads"]["first"], row["threads"]["last"], row["threads"]["slope_per_min"]))
+        for key in ("heap_in_use_mb", "heap_free_mb"):
+            row = result["participant"].get(key)
+            if row and row["first"] is not None:
+                print("participant  %-14s %7.1f -> %7.1f MB (%+.2f MB/min)" % (key, row["first"], row["last"],
+                                                                             row["slope_per_min"]))
         for name, pid in watched.items():
             print("%-12s threads by name: %s" % (name, thread_names(pid)))
         alive = alice.latest_stats()

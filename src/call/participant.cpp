@@ -1,5 +1,7 @@
 #include "call/participant.hpp"
 
+#include <malloc.h>
+
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -389,6 +391,13 @@ void Participant::pollStats() {
   checkConnecting();
   json::object line{{"event", "stats"}, {"peers", peersJson(false)}};
   if (auto f = focusJson(); !f.is_null()) line["focus"] = std::move(f);
+  // The C heap (glibc mallinfo2): bytes in live allocations vs. held free. A growing RSS with flat in_use is
+  // fragmentation, not a leak (bench/soak.py reports both).
+  const struct mallinfo2 mi = ::mallinfo2();
+  line["heap"] = json::object{{"in_use_bytes", mi.uordblks + mi.hblkhd},
+                              {"free_bytes", mi.fordblks},
+                              {"arena_bytes", mi.arena},
+                              {"mmapped_bytes", mi.hblkhd}};
   emit(std::move(line));
   render();
 }
