@@ -176,6 +176,7 @@ void MediaPlane::createPeer(const act::CreatePeer& c) {
   if (!answer) {
     CHORUS_LOG(Warn, kTag,
                "offer of " << c.user_id << "/" << c.device_id << " refused: " << answer.error().message);
+    host_.retireLink(std::move(link));  // never joined the port; the host forgets it
     host_.post([this, id = c.peer, m = answer.error().message] { feed(in::PeerFailed{id, m}); });
     return;
   }
