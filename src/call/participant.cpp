@@ -569,15 +569,8 @@ void Participant::stop(const std::string& why, bool terminate) {
                             {"too_many_legs", c.too_many_legs + c.too_many_legs_per_user},
                             {"sync_events_skipped", session_->syncEventsSkipped()},
                             {"sync_invalid_utf8", session_->syncInvalidUtf8()}};
-    const auto e = session_->e2eeCounters();
     counters["room_encrypted"] = session_->roomEncrypted();
-    counters["olm_decrypted"] = e.olm_decrypted;
-    counters["olm_encrypted_sent"] = e.olm_encrypted_sent;
-    counters["olm_failures"] = e.olm_failures;
-    counters["plaintext_in_encrypted_room"] = e.plaintext_in_encrypted_room;
-    counters["plaintext_sent_in_encrypted_room"] = e.plaintext_sent_in_encrypted_room;
-    counters["olm_sessions_created"] = e.olm_sessions_created;
-    counters["olm_sessions_unwedged"] = e.olm_sessions_unwedged;
+    session_->e2eeCounters().addTo(counters);
   }
   json::object summary{{"event", "summary"}, {"peers", peersJson(true)}, {"signalling", counters}};
   if (auto f = focusJson(); !f.is_null()) summary["focus"] = std::move(f);

@@ -113,12 +113,7 @@ class MatrixLink {
   // Any thread: the E2EE counters (docs/e2ee.md), published after every /sync and send.
   struct E2ee {
     bool enabled{false};
-    std::uint64_t olm_decrypted{0};
-    std::uint64_t olm_encrypted_sent{0};
-    std::uint64_t olm_failures{0};
-    std::uint64_t plaintext_in_encrypted_room{0};
-    std::uint64_t plaintext_sent_in_encrypted_room{0};
-    std::uint64_t olm_sessions_created{0};
+    matrix::E2eeCounters counters;
   };
   E2ee e2ee() const {
     std::lock_guard lock(e2ee_mutex_);
@@ -227,15 +222,8 @@ class MatrixLink {
   void publishE2ee() {
     E2ee e;
     e.enabled = olm_ != nullptr;
-    e.plaintext_in_encrypted_room = encryption_.plaintextInEncryptedRoom();
-    if (olm_) {
-      const auto c = olm_->counters();
-      e.olm_decrypted = c.olm_decrypted;
-      e.olm_encrypted_sent = c.olm_encrypted_sent;
-      e.olm_failures = c.olm_failures;
-      e.plaintext_sent_in_encrypted_room = c.plaintext_to_keyless;
-      e.olm_sessions_created = c.olm_sessions_created;
-    }
+    e.counters.plaintext_in_encrypted_room = encryption_.plaintextInEncryptedRoom();
+    if (olm_) e.counters.olm = olm_->counters();
     std::lock_guard lock(e2ee_mutex_);
     e2ee_ = e;
   }
@@ -646,12 +634,7 @@ json::object MediaShell::summary(const char* event) const {
                  {"sync_invalid_utf8", link_.syncInvalidUtf8()}};
   const auto e2ee = link_.e2ee();  // Olm-encrypted call signalling (docs/e2ee.md)
   o["e2ee"] = e2ee.enabled;
-  o["olm_decrypted"] = e2ee.olm_decrypted;
-  o["olm_encrypted_sent"] = e2ee.olm_encrypted_sent;
-  o["olm_failures"] = e2ee.olm_failures;
-  o["olm_sessions_created"] = e2ee.olm_sessions_created;
-  o["plaintext_in_encrypted_room"] = e2ee.plaintext_in_encrypted_room;
-  o["plaintext_sent_in_encrypted_room"] = e2ee.plaintext_sent_in_encrypted_room;
+  e2ee.counters.addTo(o);
   if (plane.controller) {
     const auto& c = *plane.controller;
     o["invites_accepted"] = c.invites_accepted;

@@ -349,15 +349,7 @@ void CallSession::onToDevice(const core::ToDeviceMessage& m, bool encrypted) {
 
 E2eeCounters CallSession::e2eeCounters() const {
   E2eeCounters c;
-  if (olm_) {
-    const auto o = olm_->counters();
-    c.olm_decrypted = o.olm_decrypted;
-    c.olm_encrypted_sent = o.olm_encrypted_sent;
-    c.olm_failures = o.olm_failures;
-    c.olm_sessions_created = o.olm_sessions_created;
-    c.olm_sessions_unwedged = o.olm_sessions_unwedged;
-    c.plaintext_sent_in_encrypted_room = o.plaintext_to_keyless;
-  }
+  if (olm_) c.olm = olm_->counters();
   c.plaintext_in_encrypted_room = plaintext_in_encrypted_room_;
   return c;
 }

@@ -44,17 +44,6 @@ struct SessionConfig {
   std::string olm_state_key;
 };
 
-// The E2EE counters of the `--json` summary (signalling object).
-struct E2eeCounters {
-  std::uint64_t olm_decrypted{0};
-  std::uint64_t olm_encrypted_sent{0};
-  std::uint64_t olm_failures{0};
-  std::uint64_t plaintext_in_encrypted_room{0};  // plaintext m.call.* received while the room is encrypted
-  std::uint64_t plaintext_sent_in_encrypted_room{0};  // to devices without keys (a focus)
-  std::uint64_t olm_sessions_created{0};   // new Olm sessions (outbound from /keys/claim + inbound pre-key)
-  std::uint64_t olm_sessions_unwedged{0};  // wedged sessions replaced (new session + m.dummy)
-};
-
 class CallSession {
  public:
   using Notify = std::function<void(const core::Action&)>;

@@ -94,6 +94,16 @@ void OlmChannel::persist() {
   }
 }
 
+void E2eeCounters::addTo(boost::json::object& o) const {
+  o["olm_decrypted"] = olm.olm_decrypted;
+  o["olm_encrypted_sent"] = olm.olm_encrypted_sent;
+  o["olm_failures"] = olm.olm_failures;
+  o["plaintext_in_encrypted_room"] = plaintext_in_encrypted_room;
+  o["plaintext_sent_in_encrypted_room"] = olm.plaintext_to_keyless;
+  o["olm_sessions_created"] = olm.olm_sessions_created;
+  o["olm_sessions_unwedged"] = olm.olm_sessions_unwedged;
+}
+
 OlmChannelCounters OlmChannel::counters() const {
   OlmChannelCounters c;
   c.olm_decrypted = olm_->counters().olm_decrypted;

@@ -82,6 +82,16 @@ struct OlmChannelCounters {
   std::uint64_t olm_sessions_unwedged{0};  // wedged sessions replaced (new session + m.dummy)
 };
 
+// What `chorus call` (summary) and `chorus focus` (stats) report of their Olm-encrypted call signalling
+// (docs/e2ee.md): the channel's counters and the plaintext m.call.* received while the room was encrypted.
+struct E2eeCounters {
+  OlmChannelCounters olm;
+  std::uint64_t plaintext_in_encrypted_room{0};
+  // Adds them to `o` under their documented names (olm.plaintext_to_keyless is
+  // "plaintext_sent_in_encrypted_room").
+  void addTo(boost::json::object& o) const;
+};
+
 class OlmChannel {
  public:
   // Incoming to-device messages, in order per sender: plaintext ones as they came (encrypted = false) and
