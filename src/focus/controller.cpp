@@ -14,7 +14,7 @@ using proto::SignalType;
 
 namespace {
 
-bool namesFocus(const core::Participant& p, const std::string& user, const std::string& device) {
+bool namesFocus(const proto::Participant& p, const std::string& user, const std::string& device) {
   auto match = [&](const proto::FocusInfo& f) { return f.user_id == user && f.device_id == device; };
   return std::any_of(p.foci_active.begin(), p.foci_active.end(), match) ||
          std::any_of(p.foci_preferred.begin(), p.foci_preferred.end(), match);
@@ -252,8 +252,8 @@ proto::CallSignal Controller::base(const Peer& p, SignalType type) const {
 
 void Controller::sendSignal(Peer& p, proto::CallSignal sig, Actions& out) {
   sig.seq = p.tx_seq++;
-  out.push_back(core::act::SendToDevice{0, std::string(proto::eventTypeFor(sig.type)), p.user_id, p.device_id,
-                                        proto::serializeCallSignal(sig)});
+  out.push_back(proto::SendToDevice{0, std::string(proto::eventTypeFor(sig.type)), p.user_id, p.device_id,
+                                    proto::serializeCallSignal(sig)});
 }
 
 void Controller::reject(const std::string& sender, const proto::CallSignal& sig, std::string_view reason,
@@ -269,13 +269,13 @@ void Controller::reject(const std::string& sender, const proto::CallSignal& sig,
   r.dest_session_id = sig.sender_session_id;
   r.seq = 0;
   r.extra["reason"] = reason;  // not in MSC2746's m.call.reject; tells the participant (and its logs) why
-  out.push_back(core::act::SendToDevice{0, std::string(proto::eventTypeFor(SignalType::Reject)), sender,
-                                        sig.device_id, proto::serializeCallSignal(r)});
+  out.push_back(proto::SendToDevice{0, std::string(proto::eventTypeFor(SignalType::Reject)), sender,
+                                    sig.device_id, proto::serializeCallSignal(r)});
   out.push_back(act::Warning{"rejected " + sender + "/" + sig.device_id + " for " + sig.conf_id + ": " + why +
                              " (" + std::string(reason) + ")"});
 }
 
-void Controller::onToDevice(const core::ToDeviceMessage& m, Actions& out) {
+void Controller::onToDevice(const proto::ToDeviceMessage& m, Actions& out) {
   if (!proto::parseSignalType(m.type)) {
     ++counters_.dropped_to_device;
     return;
@@ -359,7 +359,7 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
   // hold): if the call later turns up in a joined room, verifyUnjoined() applies the full checks.
   auto room_id = roomOfConf(sig.conf_id);
   const TimeMs now = clock_.nowMs();
-  std::optional<core::Participant> participant;
+  std::optional<proto::Participant> participant;
   if (!room_id) {
     if (!unjoinedAllowed(sender)) {
       if (hold(sender, sig, held_until)) return;

@@ -18,10 +18,10 @@
 
 #include "base/clock.hpp"
 #include "base/rng.hpp"
-#include "proto/room_state.hpp"
-#include "core/types.hpp"
 #include "focus/track_ids.hpp"
 #include "proto/focus_messages.hpp"
+#include "proto/room_events.hpp"
+#include "proto/room_state.hpp"
 #include "proto/signalling.hpp"
 
 namespace chorus::focus {
@@ -76,10 +76,10 @@ struct RoomJoined {  // our join succeeded
 };
 struct RoomStateChanged {
   std::string room_id;
-  std::vector<core::StateEvent> events;
+  std::vector<proto::StateEvent> events;
 };
 struct ToDevice {
-  core::ToDeviceMessage message;
+  proto::ToDeviceMessage message;
 };
 struct PeerAnswerReady {  // the media plane answered the peer's offer
   PeerId peer{0};
@@ -147,9 +147,9 @@ struct Warning {
 };
 }  // namespace act
 
-using Action = std::variant<act::JoinRoom, core::act::SendToDevice, act::CreatePeer, act::AddRemoteCandidate,
-                            act::ClosePeer, act::SendDataChannel, act::UpdateSubscriptions,
-                            act::ApplyDescription, act::Warning>;
+using Action =
+    std::variant<act::JoinRoom, proto::SendToDevice, act::CreatePeer, act::AddRemoteCandidate, act::ClosePeer,
+                 act::SendDataChannel, act::UpdateSubscriptions, act::ApplyDescription, act::Warning>;
 using Actions = std::vector<Action>;
 
 struct Counters {
@@ -221,7 +221,7 @@ class Controller {
   // when it may not wait (grace over, or too many held).
   bool hold(const std::string& sender, const proto::CallSignal& sig, std::optional<TimeMs> until);
   void retryHeld(Actions& out);
-  void onToDevice(const core::ToDeviceMessage& m, Actions& out);
+  void onToDevice(const proto::ToDeviceMessage& m, Actions& out);
   void onDataChannel(Peer& p, const std::string& text, Actions& out);
   void recheckMembership(const std::string& room_id, Actions& out);
   // Whether the UnjoinedRooms policy serves this sender's homeserver.
@@ -246,7 +246,7 @@ class Controller {
   std::size_t conferenceSize(const std::string& room_id, const std::string& conf_id) const;
 
   Config config_;
-  const Clock& clock_;                            // Borrowed (outlives this).
+  const Clock& clock_;                             // Borrowed (outlives this).
   std::map<std::string, proto::RoomState> rooms_;  // joined rooms
   std::set<std::string> pending_joins_;
   std::map<PeerId, Peer> peers_;

@@ -150,7 +150,7 @@ void MediaPlane::execute(Actions actions) {
   for (auto& a : actions) {
     std::visit(Overloaded{
                    [&](act::JoinRoom& j) { host_.joinRoom(j.room_id); },
-                   [&](core::act::SendToDevice& s) { host_.sendToDevice(std::move(s)); },
+                   [&](proto::SendToDevice& s) { host_.sendToDevice(std::move(s)); },
                    [&](act::CreatePeer& c) { createPeer(c); },
                    [&](act::AddRemoteCandidate& c) { addRemoteCandidate(c); },
                    [&](act::ClosePeer& c) { closePeer(c.peer); },

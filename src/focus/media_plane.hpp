@@ -92,7 +92,7 @@ class MediaPlaneHost {
   virtual void post(std::function<void()> f) = 0;
   // The Matrix side.
   virtual void joinRoom(const std::string& room_id) = 0;
-  virtual void sendToDevice(core::act::SendToDevice message) = 0;
+  virtual void sendToDevice(proto::SendToDevice message) = 0;
   virtual void reportNotConnected(PeerId peer, const NotConnected& what) = 0;
 };
 

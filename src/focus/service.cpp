@@ -93,7 +93,7 @@ class MatrixLink {
     });
   }
 
-  void sendToDevice(core::act::SendToDevice a) {
+  void sendToDevice(proto::SendToDevice a) {
     const std::string key = a.user_id + "|" + a.device_id;
     if (queued_ >= kMaxQueuedToDeviceTotal) {
       CHORUS_LOG(Warn, kTag, "to-device queue full; dropping " << a.type << " to " << key);
@@ -144,7 +144,7 @@ class MatrixLink {
     }
     auto channel = matrix::OlmChannel::open(
         key_transport_, clock_, client_.userId(), client_.deviceId(), *store,
-        [this](core::ToDeviceMessage m, bool encrypted) { onToDevice(std::move(m), encrypted); }, kTag);
+        [this](proto::ToDeviceMessage m, bool encrypted) { onToDevice(std::move(m), encrypted); }, kTag);
     if (!channel) return sink_.fatal("Olm state: " + channel.error().message);
     olm_ = std::move(*channel);
     olm_->uploadKeys(std::nullopt, std::nullopt, [this] {
@@ -201,7 +201,7 @@ class MatrixLink {
     publishE2ee();
   }
 
-  void trackEncryption(const std::string& room_id, const std::vector<core::StateEvent>& state) {
+  void trackEncryption(const std::string& room_id, const std::vector<proto::StateEvent>& state) {
     if (encryption_.roomState(room_id, state)) {
       CHORUS_LOG(
           Info, kTag,
@@ -210,7 +210,7 @@ class MatrixLink {
     }
   }
 
-  void onToDevice(core::ToDeviceMessage m, bool encrypted) {
+  void onToDevice(proto::ToDeviceMessage m, bool encrypted) {
     if (encrypted) {
       encryption_.receivedEncrypted(m.sender, m.content);
     } else {
@@ -274,7 +274,7 @@ class MatrixLink {
   TimeMs backoff_{500};
   bool stopping_{false};
   std::set<std::string> joined_;
-  std::map<std::string, std::deque<core::act::SendToDevice>> queues_;
+  std::map<std::string, std::deque<proto::SendToDevice>> queues_;
   std::size_t queued_{0};  // messages in queues_
   std::atomic<std::uint64_t> sync_events_skipped_{0};
   std::atomic<std::uint64_t> sync_invalid_utf8_{0};
@@ -492,7 +492,7 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
   void joinRoom(const std::string& room_id) override {
     mloop_.post([this, r = room_id] { link_.joinRoom(r); });
   }
-  void sendToDevice(core::act::SendToDevice s) override {
+  void sendToDevice(proto::SendToDevice s) override {
     mloop_.post([this, s = std::move(s)]() mutable { link_.sendToDevice(std::move(s)); });
   }
   void reportNotConnected(PeerId peer, const NotConnected& what) override;

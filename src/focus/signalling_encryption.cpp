@@ -13,7 +13,8 @@ std::string stringField(const json::object& o, std::string_view key) {
 }
 }  // namespace
 
-bool SignallingEncryption::roomState(const std::string& room_id, const std::vector<core::StateEvent>& state) {
+bool SignallingEncryption::roomState(const std::string& room_id,
+                                     const std::vector<proto::StateEvent>& state) {
   bool newly = false;
   for (const auto& ev : state) {
     if (ev.type == "m.room.encryption" && ev.state_key.empty()) {

@@ -16,7 +16,7 @@
 
 #include <boost/json.hpp>
 
-#include "core/types.hpp"
+#include "proto/room_events.hpp"
 
 namespace chorus::focus {
 
@@ -29,7 +29,7 @@ class SignallingEncryption {
 
   // State events of a joined room (in order). True when this made the room encrypted (once encrypted, always:
   // the spec says clients ignore attempts to turn it off).
-  bool roomState(const std::string& room_id, const std::vector<core::StateEvent>& state);
+  bool roomState(const std::string& room_id, const std::vector<proto::StateEvent>& state);
   bool roomEncrypted(const std::string& room_id) const { return encrypted_rooms_.count(room_id) != 0; }
   // Whether a call message (its content's conf_id) belongs to an encrypted room.
   bool inEncryptedRoom(const boost::json::object& content) const;

@@ -176,7 +176,7 @@ void OlmChannel::queryKeys(const std::string& user_id, std::function<void()> the
 
 // ---------------------------------------------------------------- incoming
 
-void OlmChannel::incoming(const core::ToDeviceMessage& m) {
+void OlmChannel::incoming(const proto::ToDeviceMessage& m) {
   if (m.type == crypto::kEncryptedEventType) {
     auto d = olm_->decrypt(m.sender, m.content);
     if (!d) {
@@ -221,7 +221,7 @@ void OlmChannel::deliverDecrypted(crypto::OlmMachine::Decrypted d) {
     return;
   }
   if (!isCallType(r->type)) return;  // m.dummy and anything else that is not call signalling
-  deliver_(core::ToDeviceMessage{r->type, r->sender, std::move(r->content)}, true);
+  deliver_(proto::ToDeviceMessage{r->type, r->sender, std::move(r->content)}, true);
 }
 
 void OlmChannel::releaseHeld(const std::string& sender) {
@@ -240,7 +240,8 @@ void OlmChannel::releaseHeld(const std::string& sender) {
       if (warn()) CHORUS_LOG(Warn, tag_, "dropped Olm message from " << sender << ": " << r.error().message);
       continue;
     }
-    if (isCallType(r->type)) deliver_(core::ToDeviceMessage{r->type, r->sender, std::move(r->content)}, true);
+    if (isCallType(r->type))
+      deliver_(proto::ToDeviceMessage{r->type, r->sender, std::move(r->content)}, true);
   }
   persist();
 }

@@ -29,9 +29,9 @@
 
 #include "base/clock.hpp"
 #include "base/result.hpp"
-#include "core/types.hpp"
 #include "crypto/olm_machine.hpp"
 #include "matrix/sync_response.hpp"
+#include "proto/room_events.hpp"
 
 namespace chorus::matrix {
 
@@ -96,7 +96,7 @@ class OlmChannel {
  public:
   // Incoming to-device messages, in order per sender: plaintext ones as they came (encrypted = false) and
   // decrypted, verified m.call.* payloads (encrypted = true; sender is the verified sender).
-  using Deliver = std::function<void(core::ToDeviceMessage message, bool encrypted)>;
+  using Deliver = std::function<void(proto::ToDeviceMessage message, bool encrypted)>;
 
   // The account of (user_id, device_id) from store (a new one when the file does not exist; in memory only
   // when store.path is empty). `tag` names the log category.
@@ -118,7 +118,7 @@ class OlmChannel {
   // to-device message to incoming(); then afterSync().
   std::uint64_t syncToken() const { return upload_in_flight_ ? ~std::uint64_t{0} : upload_epoch_; }
   void onSync(const SyncBatch& batch, std::uint64_t token);
-  void incoming(const core::ToDeviceMessage& m);
+  void incoming(const proto::ToDeviceMessage& m);
   void afterSync();
 
   struct Sealed {
@@ -169,7 +169,7 @@ class OlmChannel {
   // them so the order holds). Bounded: kMaxHeldPerSender each, kMaxHeldSenders senders.
   struct Held {
     std::optional<crypto::OlmMachine::Decrypted> decrypted;
-    core::ToDeviceMessage plain;
+    proto::ToDeviceMessage plain;
   };
   std::map<std::string, std::deque<Held>> held_;
 };

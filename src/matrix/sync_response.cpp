@@ -163,7 +163,7 @@ Result<json::object> parseReply(std::string_view body, std::size_t max_bytes, st
 
 namespace {
 
-std::optional<core::StateEvent> toStateEvent(const json::value& v) {
+std::optional<proto::StateEvent> toStateEvent(const json::value& v) {
   if (!v.is_object()) return std::nullopt;
   const auto& o = v.as_object();
   const auto* type = o.if_contains("type");
@@ -174,7 +174,7 @@ std::optional<core::StateEvent> toStateEvent(const json::value& v) {
       !content || !content->is_object()) {
     return std::nullopt;
   }
-  core::StateEvent ev;
+  proto::StateEvent ev;
   ev.type = type->as_string();
   ev.state_key = key->as_string();
   ev.sender = sender->as_string();
@@ -269,7 +269,7 @@ Result<SyncBatch> parseSyncResponse(const json::object& root, std::size_t* skipp
         ++skipped;
         continue;
       }
-      batch.to_device.push_back(core::ToDeviceMessage{
+      batch.to_device.push_back(proto::ToDeviceMessage{
           std::string(type->as_string()), std::string(sender->as_string()), content->as_object()});
     }
   }

@@ -10,7 +10,7 @@
 #include <boost/json.hpp>
 
 #include "base/result.hpp"
-#include "core/types.hpp"
+#include "proto/room_events.hpp"
 
 namespace chorus::matrix {
 
@@ -20,7 +20,7 @@ inline constexpr std::size_t kMaxSyncDepth = 64;
 struct SyncRoom {
   // State events in the order they apply: `state` (the state before the timeline) first, then the state
   // events of the timeline.
-  std::vector<core::StateEvent> state;
+  std::vector<proto::StateEvent> state;
   bool limited{false};
 };
 
@@ -29,7 +29,7 @@ struct SyncBatch {
   std::map<std::string, SyncRoom> join;
   std::set<std::string> invite;
   std::set<std::string> leave;
-  std::vector<core::ToDeviceMessage> to_device;
+  std::vector<proto::ToDeviceMessage> to_device;
   // E2EE (issue #13): device_one_time_keys_count.signed_curve25519, whether device_unused_fallback_key_types
   // lists signed_curve25519 (nullopt: the field is absent), and device_lists.changed (bounded).
   std::optional<std::int64_t> one_time_key_count;

@@ -27,8 +27,8 @@ json::object device(const std::string& id, const std::string& session, TimeMs ex
   return d;
 }
 
-core::StateEvent member(const std::string& user, const std::string& conf, json::array devices,
-                        TimeMs ts = 2) {
+proto::StateEvent member(const std::string& user, const std::string& conf, json::array devices,
+                         TimeMs ts = 2) {
   return testlib::memberEventRaw(
       user, {{"m.calls", json::array{json::object{{"m.call_id", conf}, {"m.devices", std::move(devices)}}}}},
       ts);
@@ -64,9 +64,9 @@ class ControllerTest : public ::testing::Test {
     c["lifetime"] = 60000;
     c["org.matrix.msc3077.sdp_stream_metadata"] =
         json::object{{"stream-" + user, json::object{{"purpose", "m.usermedia"}}}};
-    return ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.invite", user, c}});
+    return ctl_->handle(in::ToDevice{proto::ToDeviceMessage{"m.call.invite", user, c}});
   }
-  void state(std::vector<core::StateEvent> evs) {
+  void state(std::vector<proto::StateEvent> evs) {
     ctl_->handle(in::RoomStateChanged{"!room:hs", std::move(evs)});
   }
   PeerId accept(const std::string& user, const std::string& dev, const std::string& session,
@@ -91,7 +91,7 @@ TEST_F(ControllerTest, AcceptsAMemberThatNamesThisFocusAndAnswersLikeWaterfall) 
   EXPECT_EQ(created[0].offer_sdp, "v=0 offer from @alice:hs");
   EXPECT_EQ(created[0].room_id, "!room:hs");
   auto answer =
-      actionsOf<core::act::SendToDevice>(ctl_->handle(in::PeerAnswerReady{created[0].peer, "v=0 answer"}));
+      actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{created[0].peer, "v=0 answer"}));
   ASSERT_EQ(answer.size(), 1u);
   EXPECT_EQ(answer[0].type, "m.call.answer");
   EXPECT_EQ(answer[0].user_id, "@alice:hs");
@@ -104,7 +104,7 @@ TEST_F(ControllerTest, AcceptsAMemberThatNamesThisFocusAndAnswersLikeWaterfall) 
   EXPECT_EQ(c.at("device_id"), "SFU");
   EXPECT_EQ(c.at("seq").template to_number<int>(), 0);
   EXPECT_EQ(c.at("answer").at("sdp"), "v=0 answer");
-  auto cand = actionsOf<core::act::SendToDevice>(
+  auto cand = actionsOf<proto::SendToDevice>(
       ctl_->handle(in::PeerCandidate{created[0].peer, proto::Candidate{"", std::nullopt, std::nullopt, {}}}));
   ASSERT_EQ(cand.size(), 1u);
   EXPECT_EQ(cand[0].content.at("seq").template to_number<int>(), 1);
@@ -116,7 +116,7 @@ TEST_F(ControllerTest, RejectsEveryoneElse) {
          member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, false)}),
          member("@carol:hs", "conf", json::array{device("C", "cS", kStart - 1, true)})});
   auto rejected = [&](const Actions& acts) {
-    auto s = actionsOf<core::act::SendToDevice>(acts);
+    auto s = actionsOf<proto::SendToDevice>(acts);
     return actionsOf<act::CreatePeer>(acts).empty() && s.size() == 1 && s[0].type == "m.call.reject";
   };
   EXPECT_TRUE(rejected(invite("@alice:hs", "A", "otherSession", "c1")));  // session not in member state
@@ -132,7 +132,7 @@ TEST_F(ControllerTest, RejectsEveryoneElse) {
   // Not addressed to the focus session: dropped silently.
   auto c = testlib::signal("c7", "conf", "A", "aS", "notSfu", 0);
   c["offer"] = json::object{{"type", "offer"}, {"sdp", "v=0"}};
-  EXPECT_TRUE(ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.invite", "@alice:hs", c}}).empty());
+  EXPECT_TRUE(ctl_->handle(in::ToDevice{proto::ToDeviceMessage{"m.call.invite", "@alice:hs", c}}).empty());
 }
 
 TEST_F(ControllerTest, LeavingTheMemberStateRemovesThePeerAndTellsTheOthers) {
@@ -163,7 +163,7 @@ TEST_F(ControllerTest, MembershipExpiryRemovesThePeerOnTime) {
   clock_.advance(5'000);
   auto acts = ctl_->handle(in::Tick{});
   EXPECT_EQ(ctl_->peer(a), nullptr);
-  auto sent = actionsOf<core::act::SendToDevice>(acts);
+  auto sent = actionsOf<proto::SendToDevice>(acts);
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].type, "m.call.hangup");
 }
@@ -185,7 +185,7 @@ TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
   EXPECT_NE(ctl_->peer(a), nullptr);
   EXPECT_EQ(ctl_->counters().removed_keepalive, 1u);
   bool hung_up = false;
-  for (const auto& s : actionsOf<core::act::SendToDevice>(acts)) {
+  for (const auto& s : actionsOf<proto::SendToDevice>(acts)) {
     hung_up |= s.type == "m.call.hangup" && s.content.at("reason") == "keep_alive_timeout";
   }
   EXPECT_TRUE(hung_up);
@@ -279,9 +279,9 @@ TEST_F(ControllerGraceTest, AnInviteThatArrivesBeforeTheMemberStateWaitsForIt) {
 TEST_F(ControllerGraceTest, AHeldInviteIsRejectedWhenTheGraceEnds) {
   EXPECT_TRUE(invite("@dave:hs", "D", "dS", "c1").empty());
   clock_.advance(4'999);
-  EXPECT_TRUE(actionsOf<core::act::SendToDevice>(ctl_->handle(in::Tick{})).empty());
+  EXPECT_TRUE(actionsOf<proto::SendToDevice>(ctl_->handle(in::Tick{})).empty());
   clock_.advance(1);
-  auto sent = actionsOf<core::act::SendToDevice>(ctl_->handle(in::Tick{}));
+  auto sent = actionsOf<proto::SendToDevice>(ctl_->handle(in::Tick{}));
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].type, "m.call.reject");
   EXPECT_EQ(sent[0].user_id, "@dave:hs");
@@ -301,7 +301,7 @@ TEST_F(ControllerTest, ShutdownHangsUpOnEveryone) {
   accept("@alice:hs", "A", "aS", "c1");
   accept("@bob:hs", "B", "bS", "c2");
   auto acts = ctl_->handle(in::Shutdown{});
-  auto sent = actionsOf<core::act::SendToDevice>(acts);
+  auto sent = actionsOf<proto::SendToDevice>(acts);
   ASSERT_EQ(sent.size(), 2u);
   for (const auto& s : sent) EXPECT_EQ(s.type, "m.call.hangup");
   EXPECT_EQ(actionsOf<act::ClosePeer>(acts).size(), 2u);
@@ -312,7 +312,7 @@ TEST_F(ControllerTest, ShutdownHangsUpOnEveryone) {
 
 // The reject (or nothing) an invite got: its "reason", "" when it was not rejected.
 std::string rejectReason(const Actions& acts) {
-  for (const auto& s : actionsOf<core::act::SendToDevice>(acts)) {
+  for (const auto& s : actionsOf<proto::SendToDevice>(acts)) {
     if (s.type == "m.call.reject") return std::string(s.content.at("reason").as_string());
   }
   return {};
@@ -360,8 +360,7 @@ TEST_F(ControllerTest, AnOwnServerSenderIsServedInARoomTheFocusHasNotJoined) {
   auto e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "other"));
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(ctl_->availableTo(*ctl_->peer(e[0].peer)).count("stream-@dave:hs"), 1u);
-  auto answer =
-      actionsOf<core::act::SendToDevice>(ctl_->handle(in::PeerAnswerReady{e[0].peer, "v=0 answer"}));
+  auto answer = actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{e[0].peer, "v=0 answer"}));
   ASSERT_EQ(answer.size(), 1u);
   EXPECT_EQ(answer[0].type, "m.call.answer");
   EXPECT_EQ(answer[0].content.at("conf_id"), "other");
@@ -391,7 +390,7 @@ TEST_F(ControllerTest, UnjoinedSessionsEndByHangupOrKeepaliveNotByExpiry) {
   // Its own hangup ends it.
   auto c = testlib::signal("c1", "other", "D", "dS", "sfu", 1);
   c["reason"] = "user_hangup";
-  ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.hangup", "@dave:hs", c}});
+  ctl_->handle(in::ToDevice{proto::ToDeviceMessage{"m.call.hangup", "@dave:hs", c}});
   EXPECT_EQ(ctl_->peer(d), nullptr);
   EXPECT_TRUE(ctl_->peers().empty());
 }
@@ -400,7 +399,7 @@ TEST_F(ControllerTest, AForeignServerIsRejectedInARoomTheFocusHasNotJoined) {
   auto acts = invite("@eve:evil.org", "E", "eS", "c1", "other");
   EXPECT_TRUE(actionsOf<act::CreatePeer>(acts).empty());
   EXPECT_EQ(rejectReason(acts), "unknown_conf");
-  auto sent = actionsOf<core::act::SendToDevice>(acts);
+  auto sent = actionsOf<proto::SendToDevice>(acts);
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].user_id, "@eve:evil.org");
   EXPECT_EQ(sent[0].content.at("call_id"), "c1");
@@ -477,7 +476,7 @@ TEST_F(ControllerTest, UnjoinedSessionsPerUserAreCapped) {
   EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c5", "other")).size(), 1u);
   // When one of dave's sessions hangs up, there is room again.
   auto c = testlib::signal("c2", "another", "D2", "s2", "sfu", 1);
-  ctl_->handle(in::ToDevice{core::ToDeviceMessage{"m.call.hangup", "@dave:hs", c}});
+  ctl_->handle(in::ToDevice{proto::ToDeviceMessage{"m.call.hangup", "@dave:hs", c}});
   EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@dave:hs", "D3", "s3", "c6", "other")).size(), 1u);
   EXPECT_EQ(ctl_->counters().rejected_unjoined_limit, 1u);
 }
@@ -532,7 +531,7 @@ TEST_F(ControllerGraceTest, WhenTheCallTurnsUpInAJoinedRoomItsMembersAreCheckedA
   EXPECT_EQ(ctl_->peer(e), nullptr);
   EXPECT_EQ(ctl_->counters().removed_unverified, 1u);
   bool hung_up = false;
-  for (const auto& s : actionsOf<core::act::SendToDevice>(acts)) hung_up |= s.type == "m.call.hangup";
+  for (const auto& s : actionsOf<proto::SendToDevice>(acts)) hung_up |= s.type == "m.call.hangup";
   EXPECT_TRUE(hung_up);
   // dave is now held to the room's rules: his member entry going away ends him.
   ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@dave:hs", "later", json::array{}, 4)}});

@@ -97,7 +97,7 @@ class FakeHost final : public MediaPlaneHost {
   }
   void post(std::function<void()> f) override { posted.push_back(std::move(f)); }
   void joinRoom(const std::string& room_id) override { joined.push_back(room_id); }
-  void sendToDevice(core::act::SendToDevice m) override { to_device.push_back(std::move(m)); }
+  void sendToDevice(proto::SendToDevice m) override { to_device.push_back(std::move(m)); }
   void reportNotConnected(PeerId peer, const NotConnected& what) override {
     reports.emplace_back(peer, what);
   }
@@ -121,7 +121,7 @@ class FakeHost final : public MediaPlaneHost {
   std::vector<std::unique_ptr<PeerLink>> retired;
   std::deque<std::function<void()>> posted;
   std::vector<std::string> joined;
-  std::vector<core::act::SendToDevice> to_device;
+  std::vector<proto::SendToDevice> to_device;
   std::vector<std::pair<PeerId, NotConnected>> reports;
 };
 
@@ -134,7 +134,7 @@ json::object device(const std::string& id, const std::string& session) {
                        json::array{json::object{{"user_id", "@sfu:hs"}, {"device_id", "SFU"}}}}};
 }
 
-core::StateEvent member(const std::string& user, const std::string& dev, const std::string& session) {
+proto::StateEvent member(const std::string& user, const std::string& dev, const std::string& session) {
   return testlib::memberEventRaw(
       user, {{"m.calls", json::array{json::object{{"m.call_id", "conf"},
                                                   {"m.devices", json::array{device(dev, session)}}}}}});
@@ -208,7 +208,7 @@ class MediaPlaneTest : public ::testing::Test {
     for (const auto& t : tracks) stream_tracks[t.track_id] = json::object{{"kind", t.kind}};
     c["org.matrix.msc3077.sdp_stream_metadata"] = json::object{
         {"s" + dev, json::object{{"purpose", "m.usermedia"}, {"tracks", std::move(stream_tracks)}}}};
-    feed(in::ToDevice{core::ToDeviceMessage{"m.call.invite", user, c}});
+    feed(in::ToDevice{proto::ToDeviceMessage{"m.call.invite", user, c}});
   }
 
   // Invited, answered, connected, data channel open: the participant's PeerId.
@@ -468,13 +468,13 @@ TEST_F(MediaPlaneTest, AParticipantThatDoesNotConnectIsReportedOnce) {
   enterRoom();
   invite("@alice:hs", "A", "aS", {});
   const PeerId alice = host_.links.begin()->first;
-  feed(in::ToDevice{core::ToDeviceMessage{"m.call.candidates", "@alice:hs", [] {
-                                            auto c = testlib::signal("call-A", "conf", "A", "aS", "sfu", 1);
-                                            c["candidates"] = json::array{json::object{
-                                                {"candidate", "candidate:1 1 udp 1 198.18.0.9 4000 typ host"},
-                                                {"sdpMid", "0"}}};
-                                            return c;
-                                          }()}});
+  feed(in::ToDevice{proto::ToDeviceMessage{
+      "m.call.candidates", "@alice:hs", [] {
+        auto c = testlib::signal("call-A", "conf", "A", "aS", "sfu", 1);
+        c["candidates"] = json::array{
+            json::object{{"candidate", "candidate:1 1 udp 1 198.18.0.9 4000 typ host"}, {"sdpMid", "0"}}};
+        return c;
+      }()}});
   clock_.advance(MediaPlane::kNotConnectedReportMs - 1);
   plane_.tick(clock_.nowMs());
   EXPECT_TRUE(host_.reports.empty());

@@ -7,19 +7,19 @@ namespace {
 
 namespace json = boost::json;
 
-core::StateEvent ev(std::string type, std::string state_key, json::object content) {
-  core::StateEvent e;
+proto::StateEvent ev(std::string type, std::string state_key, json::object content) {
+  proto::StateEvent e;
   e.type = std::move(type);
   e.state_key = std::move(state_key);
   e.content = std::move(content);
   return e;
 }
 
-core::StateEvent encryption() {
+proto::StateEvent encryption() {
   return ev("m.room.encryption", "", json::object{{"algorithm", "m.megolm.v1.aes-sha2"}});
 }
 
-core::StateEvent call(const std::string& conf) {
+proto::StateEvent call(const std::string& conf) {
   return ev("org.matrix.msc3401.call", conf, json::object{{"m.intent", "m.room"}, {"m.type", "m.video"}});
 }
 

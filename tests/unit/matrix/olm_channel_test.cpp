@@ -26,7 +26,7 @@ struct FakeHs {
   json::object one_time;     // user -> device -> {key id -> key}
   json::object fallback;     // user -> device -> {key id -> key}
   std::deque<std::function<void()>> pending;
-  std::map<std::string, std::vector<core::ToDeviceMessage>> inbox;  // "user device" -> messages
+  std::map<std::string, std::vector<proto::ToDeviceMessage>> inbox;  // "user device" -> messages
   int queries{0};
   int claims{0};
 
@@ -44,7 +44,7 @@ struct FakeHs {
       f();
     }
   }
-  std::vector<core::ToDeviceMessage> take(const std::string& user, const std::string& device) {
+  std::vector<proto::ToDeviceMessage> take(const std::string& user, const std::string& device) {
     auto m = std::move(inbox[user + " " + device]);
     inbox.erase(user + " " + device);
     return m;
@@ -104,7 +104,7 @@ class FakeTransport final : public KeyTransport {
     for (const auto& u : messages) {
       for (const auto& d : u.value().as_object()) {
         hs_.inbox[std::string(u.key()) + " " + std::string(d.key())].push_back(
-            core::ToDeviceMessage{type, user_, d.value().as_object()});
+            proto::ToDeviceMessage{type, user_, d.value().as_object()});
       }
     }
     hs_.pending.push_back([cb] { cb(json::object{}); });
@@ -117,7 +117,7 @@ class FakeTransport final : public KeyTransport {
 };
 
 struct Received {
-  core::ToDeviceMessage message;
+  proto::ToDeviceMessage message;
   bool encrypted;
 };
 
@@ -132,7 +132,7 @@ struct Device {
   Device(FakeHs& hs, const Clock& clock, std::string u, std::string d, const OlmStore& store = {})
       : user(std::move(u)), device(std::move(d)), transport(hs, user, device) {
     channel =
-        OlmChannel::open(transport, clock, user, device, store, [this](core::ToDeviceMessage m, bool enc) {
+        OlmChannel::open(transport, clock, user, device, store, [this](proto::ToDeviceMessage m, bool enc) {
           got.push_back({std::move(m), enc});
         }).value();
   }
@@ -332,7 +332,7 @@ TEST(OlmChannelStore, ARestartKeepsTheIdentityKeysEncryptedAtRest) {
   auto other = olmStoreIn(dir, "not the key file", "@focus:hs", "FOCUS/1").value();
   EXPECT_NE(other.key, store.key);
   FakeTransport t(hs, "@focus:hs", "FOCUS/1");
-  EXPECT_FALSE(OlmChannel::open(t, clock, "@focus:hs", "FOCUS/1", other, [](core::ToDeviceMessage, bool) {
+  EXPECT_FALSE(OlmChannel::open(t, clock, "@focus:hs", "FOCUS/1", other, [](proto::ToDeviceMessage, bool) {
                }).has_value());
   std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
 }
