@@ -1,9 +1,12 @@
 #include "endpoint/media_engine.hpp"
 
+#include <malloc.h>
+
 #include <gst/video/video.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -209,6 +212,8 @@ struct MediaEngine::Impl {
   GstElement* pipeline{nullptr};  // Owned.
   GSource* bus_source{nullptr};   // Owned.
   GSource* sweep_timer{nullptr};  // Owned. Releases the decode chains of remote sources that ended.
+  bool heap_released{false};  // a leg or decode chain was freed since the last malloc_trim (engine thread)
+  std::chrono::steady_clock::time_point last_trim{};
   bool playing{false};
   std::unique_ptr<Feed> audio;
   std::unique_ptr<Feed> video;
@@ -593,7 +598,17 @@ Status MediaEngine::Impl::build() {
 gboolean MediaEngine::Impl::onSweepTimer(gpointer self) {
   auto* impl = static_cast<Impl*>(self);
   for (auto& [id, leg] : impl->legs) {
-    if (leg->shared) releaseEndedDecodeChains(*leg->shared);
+    if (leg->shared && releaseEndedDecodeChains(*leg->shared) > 0) impl->heap_released = true;
+  }
+  // What the freed streams and legs held goes back to the system. GStreamer's streaming threads free into
+  // their own malloc arenas, which glibc keeps: without this a participant that stays while others come and
+  // go grows in RSS though its live heap does not (measured with bench/soak.py: heap in use +0.05 MB/min,
+  // free heap +0.65 MB/min). At most every 10 s, and only after something was released.
+  const auto now = std::chrono::steady_clock::now();
+  if (impl->heap_released && now - impl->last_trim >= std::chrono::seconds(10)) {
+    impl->heap_released = false;
+    impl->last_trim = now;
+    ::malloc_trim(0);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -1141,6 +1156,7 @@ void MediaEngine::Impl::doSendDataChannel(LegId id, const std::string& text) {
 }
 
 void MediaEngine::Impl::doCloseLeg(LegId id) {
+  heap_released = true;
   auto it = legs.find(id);
   if (it == legs.end()) return;
   std::unique_ptr<Leg> leg = std::move(it->second);
