@@ -29,6 +29,7 @@
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
 #include "matrix/olm_channel.hpp"
+#include "matrix/to_device_queue.hpp"
 
 namespace chorus::focus {
 
@@ -63,7 +64,33 @@ class MatrixLink {
   };
 
   MatrixLink(matrix::EventLoop& loop, const ServiceOptions& options, Sink sink)
-      : loop_(loop), client_(loop, options.homeserver), options_(options), sink_(std::move(sink)) {}
+      : loop_(loop),
+        client_(loop, options.homeserver),
+        options_(options),
+        sink_(std::move(sink)),
+        to_device_(
+            matrix::ToDeviceQueue::Limits{kMaxQueuedToDevice, kMaxQueuedToDeviceTotal},
+            [this](const proto::SendToDevice& m,
+                   std::function<void(Result<matrix::OlmChannel::Sealed>)> sealed) {
+              if (!olm_) return sealed(matrix::OlmChannel::Sealed{m.type, m.content, false});
+              // An error (the device has keys but no Olm session could be made): it gets nothing, not
+              // plaintext.
+              olm_->seal(m.user_id, m.device_id, m.type, m.content,
+                         encryption_.shouldEncrypt(m.user_id, m.device_id, m.content), std::move(sealed));
+            },
+            [this](const std::string& type, const std::string& txn, json::object messages,
+                   std::function<void(Result<json::object>)> done) {
+              client_.sendToDevice(type, txn, std::move(messages), std::move(done));
+            },
+            [this] { return client_.newTxnId(); },
+            [this](const proto::SendToDevice& m, const Status& result) {
+              if (!result) {
+                CHORUS_LOG(Warn, kTag,
+                           "to-device " << m.type << " to " << m.user_id << "/" << m.device_id
+                                        << " failed: " << result.error().message);
+              }
+              publishE2ee();
+            }) {}
 
   void start() {
     if (!options_.access_token.empty()) {
@@ -94,22 +121,14 @@ class MatrixLink {
   }
 
   void sendToDevice(proto::SendToDevice a) {
-    const std::string key = a.user_id + "|" + a.device_id;
-    if (queued_ >= kMaxQueuedToDeviceTotal) {
-      CHORUS_LOG(Warn, kTag, "to-device queue full; dropping " << a.type << " to " << key);
-      return;
+    const std::string type = a.type;
+    const std::string target = a.user_id + "/" + a.device_id;
+    if (!to_device_.push(std::move(a))) {
+      CHORUS_LOG(Warn, kTag, "to-device queue full; dropping " << type << " to " << target);
     }
-    auto& q = queues_[key];
-    if (q.size() >= kMaxQueuedToDevice) {
-      CHORUS_LOG(Warn, kTag, "to-device queue for " << key << " full; dropping " << a.type);
-      return;
-    }
-    q.push_back(std::move(a));
-    ++queued_;
-    if (q.size() == 1) flush(key);
   }
 
-  bool idle() const { return queues_.empty(); }
+  bool idle() const { return to_device_.idle(); }
   // Any thread: the E2EE counters (docs/e2ee.md), published after every /sync and send.
   struct E2ee {
     bool enabled{false};
@@ -228,44 +247,6 @@ class MatrixLink {
     e2ee_ = e;
   }
 
-  void flush(const std::string& key) {
-    auto it = queues_.find(key);
-    if (it == queues_.end() || it->second.empty()) return;
-    const auto& a = it->second.front();
-    if (!olm_) return send(key, matrix::OlmChannel::Sealed{a.type, a.content, false});
-    const bool encrypt = encryption_.shouldEncrypt(a.user_id, a.device_id, a.content);
-    olm_->seal(a.user_id, a.device_id, a.type, a.content, encrypt,
-               [this, key](Result<matrix::OlmChannel::Sealed> sealed) { send(key, std::move(sealed)); });
-  }
-
-  // Sends the front of a device's queue, as sealed (an error: the device has keys but no Olm session could be
-  // made, so it gets nothing rather than plaintext).
-  void send(const std::string& key, Result<matrix::OlmChannel::Sealed> sealed) {
-    auto it = queues_.find(key);
-    if (it == queues_.end() || it->second.empty()) return;
-    const auto& a = it->second.front();
-    auto done = [this, key](Result<json::object> r) {
-      auto q = queues_.find(key);
-      if (q == queues_.end()) return;
-      if (!r)
-        CHORUS_LOG(
-            Warn, kTag,
-            "to-device " << q->second.front().type << " to " << key << " failed: " << r.error().message);
-      q->second.pop_front();
-      --queued_;
-      if (q->second.empty()) {
-        queues_.erase(q);
-      } else {
-        flush(key);
-      }
-      publishE2ee();
-    };
-    if (!sealed) return done(fail(sealed.error()));
-    json::object messages;
-    messages[a.user_id] = json::object{{a.device_id, std::move(sealed->content)}};
-    client_.sendToDevice(sealed->type, client_.newTxnId(), std::move(messages), std::move(done));
-  }
-
   matrix::EventLoop& loop_;
   matrix::Client client_;
   const ServiceOptions& options_;
@@ -274,8 +255,6 @@ class MatrixLink {
   TimeMs backoff_{500};
   bool stopping_{false};
   std::set<std::string> joined_;
-  std::map<std::string, std::deque<proto::SendToDevice>> queues_;
-  std::size_t queued_{0};  // messages in queues_
   std::atomic<std::uint64_t> sync_events_skipped_{0};
   std::atomic<std::uint64_t> sync_invalid_utf8_{0};
   // E2EE (docs/e2ee.md).
@@ -285,6 +264,7 @@ class MatrixLink {
   SignallingEncryption encryption_;          // which messages go encrypted; plaintext in encrypted rooms
   mutable std::mutex e2ee_mutex_;
   E2ee e2ee_;
+  matrix::ToDeviceQueue to_device_;  // per device, bounded; seals with olm_ (above)
 };
 
 // ---------------------------------------------------------------------------------------------------------

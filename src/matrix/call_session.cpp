@@ -9,7 +9,30 @@ namespace json = boost::json;
 
 CallSession::CallSession(EventLoop& loop, Client& client, SessionConfig config, MediaBackend* media,
                          Notify notify)
-    : loop_(loop), client_(client), config_(std::move(config)), media_(media), notify_(std::move(notify)) {}
+    : loop_(loop),
+      client_(client),
+      config_(std::move(config)),
+      media_(media),
+      notify_(std::move(notify)),
+      to_device_(
+          ToDeviceQueue::Limits{},
+          [this](const proto::SendToDevice& m, std::function<void(Result<OlmChannel::Sealed>)> sealed) {
+            if (!olm_) return sealed(OlmChannel::Sealed{m.type, m.content, false});
+            // A device with keys but no session gets nothing (never a plaintext fallback): core's retry path.
+            olm_->seal(m.user_id, m.device_id, m.type, m.content, room_encrypted_, std::move(sealed));
+          },
+          [this](const std::string& type, const std::string& txn, json::object messages,
+                 std::function<void(Result<json::object>)> done) {
+            client_.sendToDevice(type, txn, std::move(messages), std::move(done));
+          },
+          [this] { return client_.newTxnId(); },
+          [this](const proto::SendToDevice& m, const Status& result) {
+            if (!result) {
+              CHORUS_LOG(Warn, "matrix", "sendToDevice " << m.type << " failed: " << result.error().message);
+              execute(call_->handle(core::in::RequestFailed{m.id, result.error()}));
+            }
+            checkIdle();
+          }) {}
 
 CallSession::~CallSession() {
   if (wake_timer_) loop_.cancelTimer(*wake_timer_);
@@ -286,47 +309,15 @@ void CallSession::restartDelayedLeave() {
 // ---------------------------------------------------------------- to-device
 
 void CallSession::sendToDevice(const core::act::SendToDevice& a) {
-  const std::string key = a.user_id + "\n" + a.device_id;
-  device_queues_[key].push_back(DeviceJob{a, client_.newTxnId()});
-  ++outstanding_;
-  flushDeviceQueue(key);
-}
-
-void CallSession::flushDeviceQueue(const std::string& key) {
-  auto& q = device_queues_[key];
-  if (device_busy_[key] || q.empty()) return;
-  device_busy_[key] = true;
-  const auto& a = q.front().action;
-  if (olm_) {
-    olm_->seal(a.user_id, a.device_id, a.type, a.content, room_encrypted_,
-               [this, key](Result<OlmChannel::Sealed> sealed) { sendFront(key, std::move(sealed)); });
-    return;
-  }
-  sendFront(key, OlmChannel::Sealed{a.type, a.content, false});
-}
-
-void CallSession::sendFront(const std::string& key, Result<OlmChannel::Sealed> sealed) {
-  auto& q = device_queues_[key];
-  const DeviceJob& job = q.front();
-  auto done = [this, key](Result<json::object> r) {
-    auto& queue = device_queues_[key];
-    if (!r) {
-      CHORUS_LOG(Warn, "matrix",
-                 "sendToDevice " << queue.front().action.type << " failed: " << r.error().message);
-      execute(call_->handle(core::in::RequestFailed{queue.front().action.id, r.error()}));
-    }
-    queue.pop_front();
-    device_busy_[key] = false;
-    --outstanding_;
-    flushDeviceQueue(key);
-    checkIdle();
-  };
-  // A device with keys but no session gets nothing (never a plaintext fallback): core's retry path.
-  if (!sealed) return done(fail(sealed.error()));
-  json::object messages{
-      {job.action.user_id, json::object{{job.action.device_id, std::move(sealed->content)}}}};
-  // The txn id is fixed per message, so a retried send is never delivered twice.
-  client_.sendToDevice(sealed->type, job.txn_id, std::move(messages), std::move(done));
+  if (to_device_.push(a)) return;
+  // Over the queue's bounds (a peer that makes us answer without end): core hears of it like of a failed
+  // send, on the next turn of the loop rather than inside the actions it is executing.
+  CHORUS_LOG(Warn, "matrix",
+             "to-device queue full; not sending " << a.type << " to " << a.user_id << "/" << a.device_id);
+  loop_.post([this, id = a.id] {
+    execute(
+        call_->handle(core::in::RequestFailed{id, Error{Code::ResourceExhausted, "to-device queue full"}}));
+  });
 }
 
 // ---------------------------------------------------------------- E2EE (issue #13, docs/e2ee.md)
@@ -362,7 +353,7 @@ void CallSession::whenIdle(std::function<void()> done) {
 }
 
 void CallSession::checkIdle() {
-  if (outstanding_ != 0 || idle_waiters_.empty()) return;
+  if (outstanding_ != 0 || !to_device_.idle() || idle_waiters_.empty()) return;
   auto waiters = std::move(idle_waiters_);
   idle_waiters_.clear();
   for (auto& w : waiters) w();

@@ -15,6 +15,7 @@
 #include "crypto/olm_machine.hpp"
 #include "matrix/client.hpp"
 #include "matrix/olm_channel.hpp"
+#include "matrix/to_device_queue.hpp"
 
 namespace chorus::matrix {
 
@@ -81,14 +82,12 @@ class CallSession {
   void putState(const core::act::PutState& a);
   void flushStateQueue(const std::string& key);
   void sendToDevice(const core::act::SendToDevice& a);
-  void flushDeviceQueue(const std::string& key);
   void scheduleWakeup(TimeMs at);
   void scheduleDelayedLeave(const boost::json::object& leave_content, std::function<void()> then);
   void restartDelayedLeave();
   // E2EE (issue #13): the Olm plumbing is matrix::OlmChannel.
   Status openOlm();
   void onToDevice(const core::ToDeviceMessage& m, bool encrypted);
-  void sendFront(const std::string& key, Result<OlmChannel::Sealed> sealed);
   void whenIdle(std::function<void()> done);
   void checkIdle();
 
@@ -118,13 +117,8 @@ class CallSession {
   };
   std::map<std::string, std::deque<StateJob>> state_queues_;
   std::map<std::string, bool> state_busy_;
-  struct DeviceJob {
-    core::act::SendToDevice action;
-    std::string txn_id;
-  };
-  std::map<std::string, std::deque<DeviceJob>> device_queues_;
-  std::map<std::string, bool> device_busy_;
-  std::size_t outstanding_{0};
+  std::size_t outstanding_{0};  // state writes queued or in flight
+  ToDeviceQueue to_device_;
   std::vector<std::function<void()>> idle_waiters_;
 
   // E2EE.
