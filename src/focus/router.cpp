@@ -788,7 +788,10 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
   const std::uint32_t ssrc = view->ssrc();
   // Every packet of the transport counts for the sender's estimate (padding probes and packets we do not
   // forward too), so the arrival is recorded before anything else.
-  if (info.transport_seq && config_.transport_cc) recordTransportSeq(*p, ssrc, *info.transport_seq, now);
+  if (info.transport_seq && config_.transport_cc) {
+    recordTransportSeq(*p, ssrc, *info.transport_seq, now,
+                       info.arrival_us > 0 ? info.arrival_us : now * media::cc::kUsPerMs);
+  }
   InStream* in = nullptr;
   if (auto it = p->streams.find(ssrc); it != p->streams.end()) {
     in = &it->second;
@@ -1038,7 +1041,8 @@ void Router::sendReceiverReport(Peer& p, TimeMs now) {
   sink_.sendRtcp(p.id, buf, pos);
 }
 
-void Router::recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now) {
+void Router::recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
+                                std::int64_t arrival_us) {
   if (!p.tcc) {
     media::cc::TransportCcFeedbackGenerator::Config c;
     c.sender_ssrc = config_.focus_ssrc;
@@ -1052,7 +1056,7 @@ void Router::recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, 
   }
   ++stats_.transport_cc_packets;
   const auto too_late = p.tcc->counters().too_late;
-  p.tcc->onPacket(seq, now * media::cc::kUsPerMs);
+  p.tcc->onPacket(seq, arrival_us);
   stats_.transport_cc_too_late += p.tcc->counters().too_late - too_late;
 }
 

@@ -86,6 +86,9 @@ struct InboundRtp {
   // The transport-wide sequence number (transport-cc header extension) when the publisher negotiated it: its
   // arrival time is recorded for the transport-cc feedback, whatever the router does with the packet.
   std::optional<std::uint16_t> transport_seq;
+  // Its arrival, µs on the router's clock (the kernel's receive timestamp, io::RtpInfo::arrival_us), for the
+  // transport-cc feedback; 0: `now`.
+  std::int64_t arrival_us{0};
 };
 
 struct OutTrack {
@@ -259,7 +262,8 @@ class Router {
   Subscription* findByOutSsrc(Peer& subscriber, std::uint32_t ssrc) const;
   void answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now);
   void sendReceiverReport(Peer& p, TimeMs now);
-  void recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now);
+  void recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
+                          std::int64_t arrival_us);
   void sendTransportFeedback(Peer& p, TimeMs now);
   std::uint32_t newOutSsrc(const Peer& subscriber);
   std::uint64_t nextRandom() noexcept;

@@ -1,7 +1,14 @@
 #include "io/udp_server.hpp"
 
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "base/log.hpp"
@@ -15,6 +22,86 @@ using asio::ip::udp;
 
 namespace {
 constexpr const char* kTag = "udp";
+
+std::int64_t realtimeNowUs() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+// A datagram's source; v4-mapped IPv6 (dual-stack socket) is IPv4.
+TransportAddress fromSockaddr(const sockaddr_storage& ss) noexcept {
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    std::array<std::uint8_t, 4> b{};
+    std::memcpy(b.data(), &a.sin_addr, 4);
+    return TransportAddress::v4(b, ntohs(a.sin_port));
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+  std::array<std::uint8_t, 16> b{};
+  std::memcpy(b.data(), &a.sin6_addr, 16);
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(b.data(), kMapped, 12) == 0) {
+    return TransportAddress::v4({b[12], b[13], b[14], b[15]}, ntohs(a.sin6_port));
+  }
+  return TransportAddress::v6(b, ntohs(a.sin6_port));
+}
+
+// A destination for the socket: IPv4 goes v4-mapped on an IPv6 socket.
+socklen_t toSockaddr(const TransportAddress& to, bool v6_socket, sockaddr_storage& ss) noexcept {
+  std::memset(&ss, 0, sizeof ss);
+  if (to.family == TransportAddress::Family::V4 && !v6_socket) {
+    auto& a = reinterpret_cast<sockaddr_in&>(ss);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(to.port);
+    std::memcpy(&a.sin_addr, to.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto& a = reinterpret_cast<sockaddr_in6&>(ss);
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(to.port);
+  if (to.family == TransportAddress::Family::V4) {
+    auto* d = reinterpret_cast<std::uint8_t*>(&a.sin6_addr);
+    d[10] = 0xff;
+    d[11] = 0xff;
+    std::memcpy(d + 12, to.bytes.data(), 4);
+  } else {
+    std::memcpy(&a.sin6_addr, to.bytes.data(), 16);
+  }
+  return sizeof(sockaddr_in6);
+}
+
+constexpr std::size_t kControlBytes = CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(int)) + 64;
+}  // namespace
+
+struct UdpServer::Batch {
+  // Receive: kUdpBatch datagrams of up to kUdpMaxDatagram bytes. The buffers are not initialised, so only the
+  // pages datagrams are written to become resident.
+  std::unique_ptr<std::uint8_t[]> rx{new std::uint8_t[kUdpBatch * kUdpMaxDatagram]};
+  std::array<mmsghdr, kUdpBatch> rx_msgs{};
+  std::array<iovec, kUdpBatch> rx_iov{};
+  std::array<sockaddr_storage, kUdpBatch> rx_from{};
+  struct alignas(cmsghdr) Control {
+    std::uint8_t bytes[kControlBytes];
+  };
+  std::array<Control, kUdpBatch> rx_control{};
+  // Send: kUdpTxQueue slots of kUdpTxSlot bytes.
+  std::unique_ptr<std::uint8_t[]> tx{new std::uint8_t[kUdpTxQueue * kUdpTxSlot]};
+  std::array<mmsghdr, kUdpTxQueue> tx_msgs{};
+  std::array<iovec, kUdpTxQueue> tx_iov{};
+  std::array<sockaddr_storage, kUdpTxQueue> tx_to{};
+};
+
+std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us,
+                                TimeMs clock_now_ms) noexcept {
+  const std::int64_t clock_now_us = clock_now_ms * 1000;
+  if (kernel_us <= 0) return clock_now_us;
+  std::int64_t offset = clock_now_us - realtime_now_us;  // SystemClock: in (-1000, 0], from the ms truncation
+  if (offset > -2000 && offset < 2000) offset = 0;       // the same clock
+  // "Now" on the clock at µs resolution (the clock itself only has ms).
+  const std::int64_t now_us = offset == 0 ? std::max(realtime_now_us, clock_now_us) : clock_now_us;
+  const std::int64_t arrival = kernel_us + offset;
+  return std::clamp(arrival, now_us - kUdpMaxArrivalAgeUs, now_us);
 }
 
 const char* toString(UdpDrop d) noexcept {
@@ -58,7 +145,15 @@ udp::endpoint toEndpoint(const TransportAddress& a) {
   return udp::endpoint(asio::ip::address_v6(a.bytes), a.port);
 }
 
-UdpServer::UdpServer(asio::io_context& io, const Clock& clock) : clock_(clock), socket_(io), timer_(io) {}
+UdpServer::UdpServer(asio::io_context& io, const Clock& clock)
+    : clock_(clock), socket_(io), timer_(io), batch_(std::make_unique<Batch>()) {
+  for (std::size_t i = 0; i < kUdpBatch; ++i) {
+    batch_->rx_iov[i] = iovec{batch_->rx.get() + i * kUdpMaxDatagram, kUdpMaxDatagram};
+  }
+  for (std::size_t i = 0; i < kUdpTxQueue; ++i) {
+    batch_->tx_iov[i] = iovec{batch_->tx.get() + i * kUdpTxSlot, 0};
+  }
+}
 
 UdpServer::~UdpServer() {
   stop();
@@ -76,6 +171,12 @@ Status UdpServer::bind(const udp::endpoint& local, std::uint32_t tick_ms) {
   socket_.set_option(asio::socket_base::send_buffer_size(4 * 1024 * 1024), ec);
   // Sends never block the loop: a full socket buffer drops the datagram (counted as SendFailed).
   socket_.non_blocking(true, ec);
+  // Kernel receive timestamps (the arrival times transport-cc feedback reports); without them, the clock.
+  const int on = 1;
+  if (::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
+    CHORUS_LOG(Info, kTag,
+               "no SO_TIMESTAMPNS (" << std::strerror(errno) << "): arrival times from the clock");
+  }
   tick_ms_ = tick_ms == 0 ? 10 : tick_ms;
   stopped_ = false;
   last_tick_ = clock_.nowMs();
@@ -90,6 +191,7 @@ void UdpServer::stop() {
   boost::system::error_code ec;
   timer_.cancel();
   socket_.close(ec);
+  tx_count_ = 0;
 }
 
 udp::endpoint UdpServer::localEndpoint() const {
@@ -121,13 +223,34 @@ bool UdpServer::send(media::ByteSpan datagram, const TransportAddress& to) {
     }
     return true;
   }
-  boost::system::error_code ec;
-  auto dest = toEndpoint(to);
-  if (v6_socket_ && dest.address().is_v4()) {
-    dest = udp::endpoint(asio::ip::make_address_v6(asio::ip::v4_mapped, dest.address().to_v4()), dest.port());
+  if (!batching_ || datagram.size() > kUdpTxSlot) {
+    flush();  // keeps the order of what goes to one address
+    return sendNow(datagram, to);
   }
-  socket_.send_to(asio::buffer(datagram.data(), datagram.size()), dest, 0, ec);
-  if (ec) {
+  Batch& b = *batch_;
+  std::uint8_t* slot = b.tx.get() + tx_count_ * kUdpTxSlot;
+  std::memcpy(slot, datagram.data(), datagram.size());
+  b.tx_iov[tx_count_].iov_len = datagram.size();
+  mmsghdr& m = b.tx_msgs[tx_count_];
+  m = mmsghdr{};
+  m.msg_hdr.msg_name = &b.tx_to[tx_count_];
+  m.msg_hdr.msg_namelen = toSockaddr(to, v6_socket_, b.tx_to[tx_count_]);
+  m.msg_hdr.msg_iov = &b.tx_iov[tx_count_];
+  m.msg_hdr.msg_iovlen = 1;
+  if (++tx_count_ == kUdpTxQueue) flush();
+  return true;
+}
+
+bool UdpServer::sendNow(media::ByteSpan datagram, const TransportAddress& to) {
+  sockaddr_storage ss{};
+  const socklen_t len = toSockaddr(to, v6_socket_, ss);
+  ++tx_calls_;
+  ssize_t n = -1;
+  do {
+    n = ::sendto(socket_.native_handle(), datagram.data(), datagram.size(), MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&ss), len);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
     drops_.count(UdpDrop::SendFailed);
     return false;
   }
@@ -135,20 +258,97 @@ bool UdpServer::send(media::ByteSpan datagram, const TransportAddress& to) {
   return true;
 }
 
+void UdpServer::flush() {
+  std::size_t i = 0;
+  while (i < tx_count_ && !stopped_) {
+    ++tx_calls_;
+    const int n = ::sendmmsg(socket_.native_handle(), &batch_->tx_msgs[i],
+                             static_cast<unsigned>(tx_count_ - i), MSG_DONTWAIT);
+    if (n > 0) {
+      sent_ += static_cast<std::uint64_t>(n);
+      i += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {  // the datagram at i failed (full buffer, unreachable, too large): drop it, go on with the rest
+      drops_.count(UdpDrop::SendFailed);
+      ++i;
+    }
+  }
+  tx_count_ = 0;
+}
+
 void UdpServer::receiveNext() {
   if (stopped_) return;
-  socket_.async_receive_from(
-      asio::buffer(rx_), rx_from_, [this](boost::system::error_code ec, std::size_t n) {
-        if (ec == asio::error::operation_aborted || stopped_) return;
-        if (!ec) {
-          ++received_;
-          dispatch(media::MutableByteSpan(rx_.data(), n), toTransportAddress(rx_from_), clock_.nowMs());
+  socket_.async_wait(udp::socket::wait_read, [this](boost::system::error_code ec) {
+    if (ec == asio::error::operation_aborted || stopped_) return;
+    drain();
+  });
+}
+
+// Reads until the socket is empty (then waits again), at most kUdpRxRoundsPerWake batches: after those the
+// rest is read from a posted handler, so timers and the TCP port get their turn.
+void UdpServer::drain() {
+  Batch& b = *batch_;
+  for (std::size_t round = 0; round < kUdpRxRoundsPerWake; ++round) {
+    if (stopped_) return;
+    for (std::size_t i = 0; i < kUdpBatch; ++i) {
+      msghdr& h = b.rx_msgs[i].msg_hdr;
+      h = msghdr{};
+      h.msg_name = &b.rx_from[i];
+      h.msg_namelen = sizeof(sockaddr_storage);
+      h.msg_iov = &b.rx_iov[i];
+      h.msg_iovlen = 1;
+      h.msg_control = b.rx_control[i].bytes;
+      h.msg_controllen = sizeof(b.rx_control[i].bytes);
+      b.rx_msgs[i].msg_len = 0;
+    }
+    const int n = ::recvmmsg(socket_.native_handle(), b.rx_msgs.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      continue;  // EINTR, or an error an ICMP message left on the socket (ECONNREFUSED): read on
+    }
+    if (n == 0) break;
+    ++rx_calls_;
+    const TimeMs now = clock_.nowMs();
+    const std::int64_t realtime_us = realtimeNowUs();
+    batching_ = true;
+    for (int i = 0; i < n && !stopped_; ++i) {
+      msghdr& h = b.rx_msgs[i].msg_hdr;
+      std::int64_t kernel_us = 0;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+          timespec ts{};
+          std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+          kernel_us = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
         }
-        receiveNext();
+      }
+      ++received_;
+      const std::size_t len = std::min<std::size_t>(b.rx_msgs[i].msg_len, kUdpMaxDatagram);
+      dispatch(media::MutableByteSpan(b.rx.get() + static_cast<std::size_t>(i) * kUdpMaxDatagram, len),
+               fromSockaddr(b.rx_from[i]), now, mapKernelArrivalUs(kernel_us, realtime_us, now));
+    }
+    batching_ = false;
+    flush();
+    if (static_cast<std::size_t>(n) < kUdpBatch) break;
+    if (round + 1 == kUdpRxRoundsPerWake) {  // more may be waiting: read on after the other handlers
+      asio::post(socket_.get_executor(), [this, alive = std::weak_ptr<char>(alive_)] {
+        if (alive.expired() || stopped_) return;
+        drain();
       });
+      return;
+    }
+  }
+  receiveNext();
 }
 
 void UdpServer::dispatch(media::MutableByteSpan datagram, const TransportAddress& from, TimeMs now) {
+  dispatch(datagram, from, now, now * 1000);
+}
+
+void UdpServer::dispatch(media::MutableByteSpan datagram, const TransportAddress& from, TimeMs now,
+                         std::int64_t arrival_us) {
+  arrival_us_ = arrival_us;
   const auto kind = media::classifyPacket(datagram);
   if (kind == media::PacketKind::Unknown) {
     drops_.count(UdpDrop::Unknown);
@@ -218,9 +418,12 @@ void UdpServer::tick() {
   last_tick_ = now;
   SctpAssociation::handleTimers(elapsed);
   std::vector<Peer*> dead;
+  batching_ = true;
   for (auto& [ufrag, peer] : by_ufrag_) {
     if (!peer->onTick(now)) dead.push_back(peer);
   }
+  batching_ = false;
+  flush();
   for (Peer* p : dead) {
     removePeer(*p);
     CHORUS_LOG(Info, kTag, "peer " << p->iceUfrag() << " is gone (consent or DTLS failure)");

@@ -1,16 +1,20 @@
 #pragma once
-// The focus's single UDP port (Boost.Asio, one io_context thread). Every datagram is received into one static
-// buffer (no allocation per packet) and demultiplexed by RFC 7983:
+// The focus's single UDP port (Boost.Asio, one io_context thread). Datagrams are received in batches
+// (recvmmsg, up to kUdpBatch per call into preallocated buffers: no allocation per packet), each with the
+// kernel's receive timestamp (SO_TIMESTAMPNS), and demultiplexed by RFC 7983:
 //   STUN -> parsed once; routed to the peer whose ICE ufrag is the USERNAME's first half. If the peer
 //   validates
 //           it (MESSAGE-INTEGRITY), the source address becomes that peer's.
 //   DTLS / RTP / RTCP -> the peer owning the (ICE-validated) source address.
 //   anything else, or from an unknown address -> dropped and counted.
-// A periodic tick (default 10 ms) drives DTLS retransmission, usrsctp timers and consent checks.
+// What the peers send while a received batch (or a tick) is being handled is copied into a bounded queue and
+// sent with sendmmsg at the end of the batch, or when the queue is full; sends outside those rounds go at
+// once. A periodic tick (default 10 ms) drives DTLS retransmission, usrsctp timers and consent checks.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,6 +37,20 @@ namespace chorus::io {
 inline constexpr std::size_t kUdpMaxDatagram = 65536;
 inline constexpr std::size_t kUdpMaxPeers = 4096;
 inline constexpr std::size_t kUdpMaxAddresses = 4 * kUdpMaxPeers;
+inline constexpr std::size_t kUdpBatch = 32;            // datagrams per recvmmsg
+inline constexpr std::size_t kUdpRxRoundsPerWake = 16;  // recvmmsg calls before other handlers get a turn
+inline constexpr std::size_t kUdpTxQueue = 64;          // queued sends per sendmmsg
+inline constexpr std::size_t kUdpTxSlot = 2048;         // larger datagrams are sent at once (after the queue)
+
+// The kernel's receive timestamp (CLOCK_REALTIME, µs since the epoch) mapped onto the server's Clock, in µs.
+// In production the Clock is SystemClock, CLOCK_REALTIME read in whole ms: when `clock_now_ms` agrees with
+// `realtime_now_us` to within 2 ms the stamp is used as is (µs resolution, which transport-cc feedback
+// wants); otherwise (a FakeClock, or a clock step between the two readings) it is shifted by the difference.
+// The result is never after the clock's now nor more than kUdpMaxArrivalAgeUs before it; a missing stamp
+// (kernel_us <= 0) gives the clock's now.
+inline constexpr std::int64_t kUdpMaxArrivalAgeUs = 10'000'000;
+std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us,
+                                TimeMs clock_now_ms) noexcept;
 
 enum class UdpDrop : std::uint8_t {
   Unknown,           // RFC 7983 "unknown" first byte
@@ -106,19 +124,33 @@ class UdpServer {
 
   bool addPeer(Peer& peer);
   void removePeer(Peer& peer);
+  // Queued (see above) or sent at once; false when it cannot be (stopped, too large for the socket, no TCP
+  // connection). A queued datagram the kernel then refuses is counted as SendFailed.
   bool send(media::ByteSpan datagram, const TransportAddress& to);
+  // Sends what is queued (sendmmsg). Called at the end of every receive batch and tick.
+  void flush();
 
   const media::DropCounters<UdpDrop>& drops() const noexcept { return drops_; }
   std::uint64_t datagramsReceived() const noexcept { return received_; }
   std::uint64_t datagramsSent() const noexcept { return sent_; }
+  std::uint64_t receiveCalls() const noexcept { return rx_calls_; }  // recvmmsg calls that returned datagrams
+  std::uint64_t sendCalls() const noexcept { return tx_calls_; }     // sendmmsg / sendto calls
+  // The arrival time (µs, on the server's Clock) of the datagram being dispatched: the kernel's receive
+  // timestamp where there is one, else the `now` it is dispatched with.
+  std::int64_t arrivalUs() const noexcept { return arrival_us_; }
   std::size_t peerCount() const noexcept { return by_ufrag_.size(); }
   std::size_t routeCount() const noexcept { return by_address_.size(); }
 
   // The demux step on its own (tests feed datagrams without a socket).
   void dispatch(media::MutableByteSpan datagram, const TransportAddress& from, TimeMs now);
+  void dispatch(media::MutableByteSpan datagram, const TransportAddress& from, TimeMs now,
+                std::int64_t arrival_us);
 
  private:
+  struct Batch;  // recvmmsg / sendmmsg headers and buffers
   void receiveNext();
+  void drain();
+  bool sendNow(media::ByteSpan datagram, const TransportAddress& to);
   void scheduleTick();
   void tick();
 
@@ -134,11 +166,16 @@ class UdpServer {
   };
   std::unordered_map<std::string, Peer*, StringHash, std::equal_to<>> by_ufrag_;  // Borrowed peers.
   std::unordered_map<TransportAddress, Peer*, TransportAddressHash> by_address_;
-  std::array<std::uint8_t, kUdpMaxDatagram> rx_{};  // the one receive buffer
-  boost::asio::ip::udp::endpoint rx_from_;
+  std::unique_ptr<Batch> batch_;  // kUdpBatch receive buffers, kUdpTxQueue send slots
+  std::size_t tx_count_{0};       // queued sends
+  bool batching_{false};          // in a receive batch or tick: sends are queued
+  std::int64_t arrival_us_{0};
+  std::shared_ptr<char> alive_{std::make_shared<char>()};  // posted continuations check it
   media::DropCounters<UdpDrop> drops_;
   std::uint64_t received_{0};
   std::uint64_t sent_{0};
+  std::uint64_t rx_calls_{0};
+  std::uint64_t tx_calls_{0};
   bool stopped_{true};
   std::vector<std::string> announced_;
   bool v6_socket_{false};

@@ -294,6 +294,7 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
     return;
   }
   RtpInfo info;
+  info.arrival_us = server_.arrivalUs();
   info.ssrc = rtp->ssrc();
   info.payload_type = rtp->payloadType();
   info.seq = rtp->sequenceNumber();

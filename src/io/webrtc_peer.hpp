@@ -71,6 +71,9 @@ struct RtpInfo {
   std::string_view kind;  // "audio" / "video"; empty when unknown
   // From the transport-wide sequence number extension, where it was negotiated (transport-cc); else nullopt.
   std::optional<std::uint16_t> transport_seq;
+  // When the datagram arrived, µs on the server's clock: the kernel's receive timestamp where the socket
+  // gives one (UdpServer::arrivalUs()), else the time it was dispatched.
+  std::int64_t arrival_us{0};
 };
 
 // A section the participant sends on (sendrecv/sendonly) that we accepted.

@@ -1,0 +1,197 @@
+// UdpServer's batched path: the kernel-timestamp mapping on its own, and recvmmsg/sendmmsg over 127.0.0.1
+// (many datagrams in, every one delivered in order with a plausible arrival time; what the peer sends while a
+// batch is handled goes out in sendmmsg calls, in order, larger datagrams included).
+#include "io/udp_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io_test_util.hpp"
+#include "media/bytes.hpp"
+
+namespace chorus::io {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+constexpr std::int64_t kNowUs = 1'700'000'000'123'456;  // CLOCK_REALTIME µs
+constexpr TimeMs kNowMs = kNowUs / 1000;                // what SystemClock reads at the same instant
+
+TEST(MapKernelArrival, SameClockKeepsTheKernelStampToTheMicrosecond) {
+  EXPECT_EQ(mapKernelArrivalUs(kNowUs - 2'345, kNowUs, kNowMs), kNowUs - 2'345);
+  // A ms boundary crossed between the clock reading and the realtime reading is still the same clock.
+  EXPECT_EQ(mapKernelArrivalUs(kNowUs - 2'345, kNowUs + 1'000, kNowMs), kNowUs - 2'345);
+}
+
+TEST(MapKernelArrival, AnotherClockIsShiftedByTheDifference) {
+  const TimeMs fake_now = 1'000'000;  // a FakeClock far from the real time
+  const std::int64_t arrival = mapKernelArrivalUs(kNowUs - 5'000, kNowUs, fake_now);
+  EXPECT_EQ(arrival, fake_now * 1000 - 5'000);
+}
+
+TEST(MapKernelArrival, NeverAfterNowNorTooLongBefore) {
+  EXPECT_EQ(mapKernelArrivalUs(kNowUs + 50'000, kNowUs, kNowMs), kNowUs);  // a stamp from the future
+  EXPECT_EQ(mapKernelArrivalUs(kNowUs - 3 * kUdpMaxArrivalAgeUs, kNowUs, kNowMs),
+            kNowUs - kUdpMaxArrivalAgeUs);
+}
+
+TEST(MapKernelArrival, MissingStampIsTheClocksNow) {
+  EXPECT_EQ(mapKernelArrivalUs(0, kNowUs, kNowMs), kNowMs * 1000);
+  EXPECT_EQ(mapKernelArrivalUs(-7, kNowUs, 42), 42'000);
+}
+
+// Accepts every STUN check, owns every address, records what arrives and echoes it back through the server.
+class EchoPeer final : public UdpServer::Peer {
+ public:
+  explicit EchoPeer(UdpServer& server) : server_(server) {}
+  std::string_view iceUfrag() const override { return "srv"; }
+  bool onStun(const media::StunMessage&, const TransportAddress&, TimeMs) override { return true; }
+  bool ownsAddress(const TransportAddress&) const override { return true; }
+  void onDatagram(media::PacketKind, media::MutableByteSpan datagram, const TransportAddress& from,
+                  TimeMs) override {
+    received.emplace_back(datagram.begin(), datagram.end());
+    arrivals.push_back(server_.arrivalUs());
+    if (echo) {
+      EXPECT_TRUE(server_.send(datagram, from));
+    }
+  }
+  bool onTick(TimeMs) override { return true; }
+
+  std::vector<std::vector<std::uint8_t>> received;
+  std::vector<std::int64_t> arrivals;
+  bool echo{true};
+
+ private:
+  UdpServer& server_;
+};
+
+std::int64_t realtimeUs() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// An RTP-looking datagram (RFC 7983: first byte 128..191) numbered `i`.
+std::vector<std::uint8_t> rtpLike(std::uint16_t i, std::size_t size) {
+  std::vector<std::uint8_t> p(size, static_cast<std::uint8_t>(i * 13));
+  p[0] = 0x80;
+  p[1] = 96;
+  media::store16(p.data() + 2, i);
+  return p;
+}
+
+class UdpBatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    server_.addPeer(peer_);
+    client_.open(udp::v4());
+    client_.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    client_.set_option(asio::socket_base::receive_buffer_size(4 * 1024 * 1024));
+    // The client's address becomes the peer's through a STUN check.
+    const auto check = test::buildBindingRequest("srv:cli", "password");
+    client_.send_to(asio::buffer(check), server_.localEndpoint());
+    runUntil([&] { return server_.routeCount() == 1; });
+    ASSERT_EQ(server_.routeCount(), 1u);
+  }
+  void TearDown() override { server_.removePeer(peer_); }
+
+  // Runs the loop until `done` or 5 s of wall time (the datagrams are on loopback: far less in practice).
+  template <class F>
+  void runUntil(F done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      io_.run_one_for(std::chrono::milliseconds(20));
+  }
+
+  std::vector<std::vector<std::uint8_t>> receiveAll(std::size_t count) {
+    std::vector<std::vector<std::uint8_t>> out;
+    client_.non_blocking(true);
+    std::vector<std::uint8_t> buf(kUdpMaxDatagram);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+      boost::system::error_code ec;
+      udp::endpoint from;
+      const std::size_t n = client_.receive_from(asio::buffer(buf), from, 0, ec);
+      if (ec == asio::error::would_block) {
+        io_.run_one_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      if (!ec) out.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    return out;
+  }
+
+  asio::io_context io_;
+  SystemClock clock_;
+  UdpServer server_{io_, clock_};
+  EchoPeer peer_{server_};
+  udp::socket client_{io_};
+};
+
+TEST_F(UdpBatchTest, ManyDatagramsArriveInOrderInFewCallsWithKernelArrivalTimes) {
+  constexpr std::uint16_t kCount = 300;
+  peer_.received.clear();
+  peer_.arrivals.clear();
+  const auto rx_calls_before = server_.receiveCalls();
+  const auto tx_calls_before = server_.sendCalls();
+  const std::int64_t before = realtimeUs();
+  std::vector<std::vector<std::uint8_t>> sent;
+  for (std::uint16_t i = 0; i < kCount; ++i) {
+    // Mostly media-sized, a few larger than a send-queue slot (sent at once, after what is queued).
+    sent.push_back(rtpLike(i, i % 50 == 7 ? kUdpTxSlot + 500 : 200 + i % 900));
+    client_.send_to(asio::buffer(sent.back()), server_.localEndpoint());
+  }
+  runUntil([&] { return peer_.received.size() == kCount; });
+  const std::int64_t after = realtimeUs();
+  ASSERT_EQ(peer_.received.size(), kCount);
+  EXPECT_EQ(peer_.received, sent);
+  // All were waiting in the socket before the loop ran: batches of up to kUdpBatch.
+  const auto rx_calls = server_.receiveCalls() - rx_calls_before;
+  EXPECT_GE(rx_calls, (kCount + kUdpBatch - 1) / kUdpBatch);
+  EXPECT_LT(rx_calls, kCount / 4);
+  for (std::size_t i = 0; i < peer_.arrivals.size(); ++i) {
+    EXPECT_GE(peer_.arrivals[i], before) << i;
+    EXPECT_LE(peer_.arrivals[i], after) << i;
+    if (i > 0) {
+      EXPECT_GE(peer_.arrivals[i], peer_.arrivals[i - 1]) << i;
+    }
+  }
+  // The kernel stamps when each datagram arrived, not when the batch was read: µs apart, not all equal.
+  EXPECT_LT(peer_.arrivals.front(), peer_.arrivals.back());
+
+  const auto echoed = receiveAll(kCount);
+  EXPECT_EQ(echoed, sent);
+  EXPECT_EQ(server_.datagramsSent(), kCount);
+  EXPECT_LT(server_.sendCalls() - tx_calls_before, kCount / 2);  // sendmmsg, plus the large ones alone
+  EXPECT_EQ(server_.drops().total(), 0u);
+}
+
+TEST_F(UdpBatchTest, SendsOutsideABatchGoAtOnce) {
+  const auto tx_calls = server_.sendCalls();
+  const auto p = rtpLike(1, 100);
+  EXPECT_TRUE(server_.send(p, toTransportAddress(client_.local_endpoint())));
+  EXPECT_EQ(server_.sendCalls(), tx_calls + 1);
+  EXPECT_EQ(receiveAll(1), std::vector<std::vector<std::uint8_t>>{p});
+}
+
+TEST_F(UdpBatchTest, DispatchWithoutASocketTakesTheGivenArrivalTime) {
+  peer_.echo = false;
+  auto p = rtpLike(3, 60);
+  const auto from = toTransportAddress(client_.local_endpoint());
+  server_.dispatch(p, from, 5'000);
+  ASSERT_EQ(peer_.arrivals.size(), 1u);
+  EXPECT_EQ(peer_.arrivals.back(), 5'000'000);
+  server_.dispatch(p, from, 5'000, 4'999'321);
+  EXPECT_EQ(peer_.arrivals.back(), 4'999'321);
+}
+
+}  // namespace
+}  // namespace chorus::io
