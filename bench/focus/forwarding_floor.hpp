@@ -5,7 +5,7 @@
 // subscriber's session and sends it. A feeder thread sends the same synthetic packets as the load generator
 // (audio and VP8-framed video in the configured ratio and sizes); a sink thread drains them. The figure is
 // packets sent per CPU-second of the forwarding thread (CLOCK_THREAD_CPUTIME_ID), either saturated or paced
-// at the load generator's input rate.
+// at the load generator's input rate. `batched` makes the same work with recvmmsg/sendmmsg.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,6 +25,9 @@ struct FloorOptions {
   double pace_pps{0};
   SyntheticTraffic traffic;  // packet sizes and the audio/video mix
   media::SrtpProfile profile{media::SrtpProfile::AeadAes128Gcm};
+  // The batched floor: recvmmsg (up to 32 datagrams) and one sendmmsg per 64 sends (the batch's fan-out),
+  // the system calls a batching focus makes (io::UdpServer), instead of recv + sendto per packet.
+  bool batched{false};
 };
 
 struct FloorResult {

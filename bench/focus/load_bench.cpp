@@ -265,8 +265,11 @@ class Bench {
     progress("measuring the floor paced at the load's input rate ...");
     auto paced = pacedFloor();
     if (!paced) return fail(paced.error());
+    progress("measuring the batched floor (recvmmsg/sendmmsg) ...");
+    auto batched = batchedFloorMedian();
+    if (!batched) return fail(batched.error());
     load_end_ = loadAverage();
-    return report(*floor, *paced, setup_s);
+    return report(*floor, *paced, *batched, setup_s);
   }
 
  private:
@@ -670,6 +673,29 @@ class Bench {
     return bench::measureForwardingFloor(f);
   }
 
+  // The floor with the system calls batched as the focus batches them (recvmmsg, sendmmsg): three runs after
+  // the focus stopped, the median.
+  Result<bench::FloorResult> batchedFloorMedian() {
+    std::vector<bench::FloorResult> runs;
+    for (int i = 0; i < 3; ++i) {
+      bench::FloorOptions f;
+      f.fanout = o_.subscribers;
+      f.traffic = traffic_;
+      f.profile = profile_;
+      f.batched = true;
+      f.input_packets =
+          static_cast<std::size_t>(std::clamp(200'000 / std::max(1, o_.subscribers), 5'000, 50'000));
+      auto r = bench::measureForwardingFloor(f);
+      if (!r) return fail(r.error());
+      runs.push_back(*r);
+    }
+    std::sort(runs.begin(), runs.end(),
+              [](const auto& a, const auto& b) { return a.out_per_cpu_s < b.out_per_cpu_s; });
+    batched_runs_.clear();
+    for (const auto& r : runs) batched_runs_.push_back(r.out_per_cpu_s);
+    return runs[runs.size() / 2];
+  }
+
   Result<bench::FloorResult> floorMedian() {
     std::vector<bench::FloorResult> runs;
     while (true) {
@@ -685,7 +711,8 @@ class Bench {
     return runs[runs.size() / 2];
   }
 
-  json::object report(const bench::FloorResult& floor, const bench::FloorResult& paced, double setup_s) {
+  json::object report(const bench::FloorResult& floor, const bench::FloorResult& paced,
+                      const bench::FloorResult& batched, double setup_s) {
     const double window = secondsBetween(t0_, t1_);
     const std::size_t n = members_.size();
     const double forwarded_pps = static_cast<double>(received_) / window;
@@ -779,11 +806,24 @@ class Bench {
     fp["cpu_us_per_out"] = round2(paced.cpu_us_per_out);
     o["floor_paced"] = std::move(fp);
     o["ratio_paced"] = paced.out_per_cpu_s > 0 ? round2(per_cpu / paced.out_per_cpu_s * 1000) / 1000 : 0.0;
+    json::object fb;
+    fb["packets_in"] = batched.packets_in;
+    fb["packets_out"] = batched.packets_out;
+    fb["cpu_s"] = round2(batched.cpu_s * 1000) / 1000;
+    fb["out_per_cpu_s"] = static_cast<std::int64_t>(batched.out_per_cpu_s);
+    fb["cpu_us_per_out"] = round2(batched.cpu_us_per_out);
+    json::array bruns;  // sorted
+    for (const double x : batched_runs_) bruns.push_back(static_cast<std::int64_t>(x));
+    fb["runs_out_per_cpu_s"] = std::move(bruns);
+    o["floor_batched"] = std::move(fb);
+    o["ratio_batched"] =
+        batched.out_per_cpu_s > 0 ? round2(per_cpu / batched.out_per_cpu_s * 1000) / 1000 : 0.0;
     o["load_average_1m"] = json::array{load_start_, load_end_};
     o["aim"] =
-        "forwarded_per_cpu_s >= 150000 and ratio >= 0.5 (within 2x of the floor); figures, not pass/fail";
-    o["aim_per_cpu_s_met"] = per_cpu >= 150'000;
-    o["aim_ratio_met"] = ratio >= 0.5;
+        "forwarded_per_cpu_s >= 250000 and ratio >= 1.0 (the unbatched floor; issue #11); figures, not "
+        "pass/fail";
+    o["aim_per_cpu_s_met"] = per_cpu >= 250'000;
+    o["aim_ratio_met"] = ratio >= 1.0;
     if (!incomplete_.empty()) o["incomplete"] = incomplete_;
     if (!focus_summary_.empty()) {
       json::object s;
@@ -838,6 +878,7 @@ class Bench {
   std::uint64_t pings_{0};
   std::vector<std::uint32_t> latency_;
   std::vector<std::pair<media::SrtpProfile, bench::FloorResult>> floor_runs_;
+  std::vector<double> batched_runs_;  // batched floor runs, out per CPU-second, sorted
   json::object focus_summary_;
 };
 
