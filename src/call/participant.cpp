@@ -148,8 +148,10 @@ class Participant {
   std::unique_ptr<EndpointBackend> backend_;
   std::unique_ptr<matrix::CallSession> session_;
   std::map<core::LegId, LegView> legs_;
-  core::LegId stats_cursor_{0};                  // refreshStats resumes after this leg
-  std::map<PeerKey, PeerTotals> closed_totals_;  // stats of legs that ended
+  core::LegId stats_cursor_{0};  // refreshStats resumes after this leg
+  std::map<PeerKey, PeerTotals>
+      closed_totals_;  // stats of legs that ended (at most kMaxClosedPeerTotals + 1)
+  static constexpr std::size_t kMaxClosedPeerTotals = 1024;
   std::vector<core::Participant> participants_;
   std::vector<std::string> warnings_;
   bool stopping_{false};
@@ -224,7 +226,13 @@ void Participant::onNotify(const core::Action& a) {
         v.reported = true;
         reportNotConnected(l->leg, v, l->reason);
       }
-      for (const auto& [key, t] : v.peers()) closed_totals_[key].add(t);
+      for (const auto& [key, t] : v.peers()) {
+        // Bounded: a long-lived participant meets ever new devices. Past the bound, ended legs of peers not
+        // yet listed count under user and device "*" in the summary.
+        const bool listed = closed_totals_.count(key) != 0;
+        closed_totals_[listed || closed_totals_.size() < kMaxClosedPeerTotals ? key : PeerKey{"*", "*"}].add(
+            t);
+      }
       legs_.erase(l->leg);
     }
   } else if (const auto* r = std::get_if<core::act::RemoteFeedsChanged>(&a)) {
