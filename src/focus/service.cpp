@@ -78,11 +78,7 @@ class MatrixLink {
               olm_->seal(m.user_id, m.device_id, m.type, m.content,
                          encryption_.shouldEncrypt(m.user_id, m.device_id, m.content), std::move(sealed));
             },
-            [this](const std::string& type, const std::string& txn, json::object messages,
-                   std::function<void(Result<json::object>)> done) {
-              client_.sendToDevice(type, txn, std::move(messages), std::move(done));
-            },
-            [this] { return client_.newTxnId(); },
+            client_,
             [this](const proto::SendToDevice& m, const Status& result) {
               if (!result) {
                 CHORUS_LOG(Warn, kTag,

@@ -21,11 +21,7 @@ CallSession::CallSession(EventLoop& loop, Client& client, SessionConfig config, 
             // A device with keys but no session gets nothing (never a plaintext fallback): core's retry path.
             olm_->seal(m.user_id, m.device_id, m.type, m.content, room_encrypted_, std::move(sealed));
           },
-          [this](const std::string& type, const std::string& txn, json::object messages,
-                 std::function<void(Result<json::object>)> done) {
-            client_.sendToDevice(type, txn, std::move(messages), std::move(done));
-          },
-          [this] { return client_.newTxnId(); },
+          client_,
           [this](const proto::SendToDevice& m, const Status& result) {
             if (!result) {
               CHORUS_LOG(Warn, "matrix", "sendToDevice " << m.type << " failed: " << result.error().message);

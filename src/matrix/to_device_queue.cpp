@@ -14,6 +14,15 @@ ToDeviceQueue::ToDeviceQueue(Limits limits, Seal seal, Send send, std::function<
       new_txn_id_(std::move(new_txn_id)),
       done_(std::move(done)) {}
 
+ToDeviceQueue::ToDeviceQueue(Limits limits, Seal seal, Client& client, Done done)
+    : ToDeviceQueue(
+          limits, std::move(seal),
+          [&client](const std::string& type, const std::string& txn, json::object messages,
+                    std::function<void(Result<json::object>)> sent) {
+            client.sendToDevice(type, txn, std::move(messages), std::move(sent));
+          },
+          [&client] { return client.newTxnId(); }, std::move(done)) {}
+
 bool ToDeviceQueue::push(proto::SendToDevice message) {
   const std::string key = message.user_id + "\n" + message.device_id;
   auto it = devices_.find(key);

@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "base/result.hpp"
+#include "matrix/client.hpp"
 #include "matrix/olm_channel.hpp"
 #include "proto/room_events.hpp"
 
@@ -37,6 +38,8 @@ class ToDeviceQueue {
   using Done = std::function<void(const proto::SendToDevice&, const Status&)>;
 
   ToDeviceQueue(Limits limits, Seal seal, Send send, std::function<std::string()> new_txn_id, Done done);
+  // Sending through `client` (PUT /sendToDevice, its transaction ids). Borrowed: it outlives the queue.
+  ToDeviceQueue(Limits limits, Seal seal, Client& client, Done done);
 
   // Queues `message`; false (nothing queued, counted in refused()) when its device's or the total bound is
   // full.
