@@ -10,7 +10,7 @@ const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
-const { startHs, waitFor, launchChromium, browserDeps, api } = require('./hs_common');
+const { startHs, waitFor, launchChromium, browserDeps, api, openFocusPage } = require('./hs_common');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const FOCUS = '@focus:localhost';
@@ -57,16 +57,9 @@ const PAGES = ['alice', 'bob'];
     if (!check(!!joined && ready && ready.tcp_port > 0, 'the focus joins and serves ICE-TCP ' + JSON.stringify(ready))) throw new Error('no focus');
 
     for (const [i, u] of PAGES.entries()) {
-      const page = await ctx.newPage();
+      const { page, connected } = await openFocusPage(ctx, hs, u, { room: ROOM, focus: FOCUS, create: i === 0 });
       pages[u] = page;
-      page.on('pageerror', (e) => console.log(`PAGEERROR ${u}: ${e}`));
-      const q = `room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}` + (i === 0 ? '&create=1' : '');
-      await page.goto(`${hs.url}/call/?${q}`);
-      await page.fill('#user', u);
-      await page.fill('#password', 'pw');
-      await page.click('button[type=submit]');
-      const connected = await attempt(`${u} connected`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.connected), 40000);
-      check(!!connected, `${u}: connected to the focus (ICE+DTLS) with UDP dropped`);
+      check(connected, `${u}: connected to the focus (ICE+DTLS) with UDP dropped`);
     }
     const sees = (u, other) => pages[u].evaluate((o) => {
       const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === o);

@@ -134,4 +134,22 @@ function startChorusCall(chorus, hsUrl, user, room, extra = []) {
   };
 }
 
-module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, api, startChorusCall };
+// A web-client page (web/call/, served by `chorus hs --web`) signed in as `user` (password "pw") in focus mode with
+// `focus` named in the URL; `create` adds ?create=1. Resolves the page once it is connected to the focus (ICE +
+// DTLS), or null after `ms`. Page errors are printed.
+async function openFocusPage(ctx, hs, user, { room, focus, create = false, extraQuery = '', ms = 40000 }) {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.log(`PAGEERROR ${user}: ${e}`));
+  const q = `room=${encodeURIComponent(room)}&focus=${encodeURIComponent(focus)}` + (create ? '&create=1' : '') + extraQuery;
+  await page.goto(`${hs.url}/call/?${q}`);
+  await page.fill('#user', user);
+  await page.fill('#password', 'pw');
+  await page.click('button[type=submit]');
+  let connected = false;
+  try {
+    connected = await waitFor(`${user} connected`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.connected), ms);
+  } catch {}
+  return { page, connected: !!connected };
+}
+
+module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, api, startChorusCall, openFocusPage };
