@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "apps/chorus/commands.hpp"
+#include "bench/json_text.hpp"
 #include "bench/net/impair_relay.hpp"
 #ifdef CHORUS_BENCH_HS
 #include "bench/hs/load_bench.hpp"
@@ -87,7 +88,7 @@ void printFocusTable(const boost::json::object& r) {
   auto num = [&](const char* k) -> std::string {
     const auto* v = r.if_contains(k);
     if (!v) return "-";
-    return v->is_string() ? std::string(v->get_string()) : focus::formatBenchJson(*v);
+    return v->is_string() ? std::string(v->get_string()) : bench::formatJson(*v);
   };
   const auto& lat = r.at("latency_us").as_object();
   const auto& fl = r.at("floor").as_object();
@@ -105,20 +106,19 @@ void printFocusTable(const boost::json::object& r) {
   std::printf("  forwarded per CPU-second       %s (%s us per packet)\n", num("forwarded_per_cpu_s").c_str(),
               num("focus_cpu_us_per_forwarded").c_str());
   std::printf("  floor (no routing, fan-out %s) %s per CPU-second (%s us per packet)\n",
-              focus::formatBenchJson(fl.at("fanout")).c_str(),
-              focus::formatBenchJson(fl.at("out_per_cpu_s")).c_str(),
-              focus::formatBenchJson(fl.at("cpu_us_per_out")).c_str());
+              bench::formatJson(fl.at("fanout")).c_str(), bench::formatJson(fl.at("out_per_cpu_s")).c_str(),
+              bench::formatJson(fl.at("cpu_us_per_out")).c_str());
   std::printf("  ratio focus / floor            %s\n", num("ratio").c_str());
   if (const auto* fb = r.if_contains("floor_batched")) {
     std::printf("  batched floor (recvmmsg/sendmmsg) %s per CPU-second (%s us per packet), ratio %s\n",
-                focus::formatBenchJson(fb->as_object().at("out_per_cpu_s")).c_str(),
-                focus::formatBenchJson(fb->as_object().at("cpu_us_per_out")).c_str(),
+                bench::formatJson(fb->as_object().at("out_per_cpu_s")).c_str(),
+                bench::formatJson(fb->as_object().at("cpu_us_per_out")).c_str(),
                 num("ratio_batched").c_str());
   }
   std::printf("  latency one-way us             p50 %s  p90 %s  p99 %s  max %s (%s samples)\n",
-              focus::formatBenchJson(lat.at("p50")).c_str(), focus::formatBenchJson(lat.at("p90")).c_str(),
-              focus::formatBenchJson(lat.at("p99")).c_str(), focus::formatBenchJson(lat.at("max")).c_str(),
-              focus::formatBenchJson(lat.at("samples")).c_str());
+              bench::formatJson(lat.at("p50")).c_str(), bench::formatJson(lat.at("p90")).c_str(),
+              bench::formatJson(lat.at("p99")).c_str(), bench::formatJson(lat.at("max")).c_str(),
+              bench::formatJson(lat.at("samples")).c_str());
   std::printf("  loss                           %s %%\n", num("loss_percent").c_str());
   std::printf(
       "  focus RSS                      %s KiB idle, %s KiB loaded, %s KiB per participant (+%s added)\n",
@@ -127,7 +127,7 @@ void printFocusTable(const boost::json::object& r) {
   std::printf("  aim                            >= 250000 per CPU-second: %s; >= 1.0 x the floor: %s\n",
               num("aim_per_cpu_s_met").c_str(), num("aim_ratio_met").c_str());
   if (const auto* inc = r.if_contains("incomplete")) {
-    std::printf("  incomplete                     %s\n", focus::formatBenchJson(*inc).c_str());
+    std::printf("  incomplete                     %s\n", bench::formatJson(*inc).c_str());
   }
 }
 
@@ -138,7 +138,7 @@ int runFocusBench(const FocusBenchCli& cli) {
     return 1;
   }
   if (cli.json) {
-    std::printf("%s\n", focus::formatBenchJson(*r).c_str());
+    std::printf("%s\n", bench::formatJson(*r).c_str());
   } else {
     printFocusTable(*r);
   }

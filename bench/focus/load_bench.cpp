@@ -1,5 +1,7 @@
 #include "bench/focus/load_bench.hpp"
 
+#include "bench/json_text.hpp"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -883,33 +885,6 @@ class Bench {
 };
 
 }  // namespace
-
-std::string formatBenchJson(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::double_: {
-      const double d = v.get_double();
-      if (!std::isfinite(d)) return "null";
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.10g", d);
-      return buf;
-    }
-    case json::kind::array: {
-      std::string out = "[";
-      for (const auto& e : v.get_array()) out += (out.size() > 1 ? "," : "") + formatBenchJson(e);
-      return out + "]";
-    }
-    case json::kind::object: {
-      std::string out = "{";
-      for (const auto& [k, e] : v.get_object()) {
-        if (out.size() > 1) out += ",";
-        out += json::serialize(json::string(k)) + ":" + formatBenchJson(e);
-      }
-      return out + "}";
-    }
-    default:
-      return json::serialize(v);
-  }
-}
 
 Result<json::object> runFocusLoadBench(const FocusBenchOptions& options) {
   signal(SIGPIPE, SIG_IGN);

@@ -30,7 +30,4 @@ struct FocusBenchOptions {
 // Runs the whole benchmark; the figures as one JSON object (fields: docs/focus.md).
 Result<boost::json::object> runFocusLoadBench(const FocusBenchOptions& options);
 
-// JSON text with plain decimal numbers ("0.74", not Boost's "7.4E-1"), for people and scripts alike.
-std::string formatBenchJson(const boost::json::value& v);
-
 }  // namespace chorus::focus
