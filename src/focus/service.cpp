@@ -29,6 +29,7 @@
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
 #include "matrix/olm_channel.hpp"
+#include "matrix/sync_loop.hpp"
 #include "matrix/to_device_queue.hpp"
 
 namespace chorus::focus {
@@ -107,7 +108,9 @@ class MatrixLink {
     });
   }
 
-  void stopSync() { stopping_ = true; }
+  void stopSync() {
+    if (sync_) sync_->stop();
+  }
 
   // Loop thread.
   void joinRoom(const std::string& room_id) {
@@ -170,30 +173,27 @@ class MatrixLink {
   }
 
   void sync() {
-    if (stopping_) return;
-    const std::uint64_t key_token = olm_ ? olm_->syncToken() : 0;
-    client_.sync(since_, since_.empty() ? 0 : 30'000, [this, key_token](Result<json::object> r) {
-      if (stopping_) return;
-      if (!r) {
-        CHORUS_LOG(Warn, kTag, "sync failed: " << r.error().message << "; retrying");
-        loop_.setTimer(backoff_, [this] { sync(); });
-        backoff_ = std::min<TimeMs>(backoff_ * 2, 10'000);
-        return;
-      }
-      backoff_ = 500;
-      std::size_t skipped = 0;
-      auto batch = matrix::parseSyncResponse(*r, &skipped);
-      sync_events_skipped_ += skipped;
-      sync_invalid_utf8_ = client_.invalidUtf8Sequences();
-      if (!batch) {
-        CHORUS_LOG(Warn, kTag, "bad sync reply: " << batch.error().message);
-        loop_.setTimer(backoff_, [this] { sync(); });
-        return;
-      }
-      onBatch(*batch, key_token);
-      since_ = batch->next_batch;
-      sync();
-    });
+    if (sync_) return;
+    sync_ = std::make_unique<matrix::SyncLoop>(
+        loop_, client_, matrix::SyncLoop::Config{30'000, 500, 10'000},
+        [this] { return olm_ ? olm_->syncToken() : 0; },
+        [this](const matrix::SyncBatch& b, std::uint64_t key_token) {
+          publishSyncCounters();
+          onBatch(b, key_token);
+        },
+        [this](const Error& error, bool, TimeMs retry_in_ms) {
+          publishSyncCounters();
+          CHORUS_LOG(Warn, kTag,
+                     "sync failed: " << error.message << "; retrying in " << retry_in_ms << " ms");
+          return true;
+        });
+    sync_->start();
+  }
+
+  // For the media thread's stats (atomics; sync_ lives on this thread).
+  void publishSyncCounters() {
+    sync_events_skipped_ = sync_->eventsSkipped();
+    sync_invalid_utf8_ = client_.invalidUtf8Sequences();
   }
 
   void onBatch(const matrix::SyncBatch& b, std::uint64_t key_token) {
@@ -247,9 +247,7 @@ class MatrixLink {
   matrix::Client client_;
   const ServiceOptions& options_;
   Sink sink_;
-  std::string since_;
-  TimeMs backoff_{500};
-  bool stopping_{false};
+  std::unique_ptr<matrix::SyncLoop> sync_;  // from the login on
   std::set<std::string> joined_;
   std::atomic<std::uint64_t> sync_events_skipped_{0};
   std::atomic<std::uint64_t> sync_invalid_utf8_{0};

@@ -81,48 +81,36 @@ void CallSession::afterJoin() {
 }
 
 void CallSession::syncLoop() {
-  if (stopping_) return;
-  const TimeMs timeout = initial_synced_ ? config_.sync_timeout_ms : 0;
-  const std::uint64_t key_token = olm_ ? olm_->syncToken() : 0;
-  client_.sync(since_, timeout, [this, key_token](Result<json::object> r) {
-    if (stopping_) return;
-    if (!r) {
-      sync_backoff_ms_ = std::min<TimeMs>(30'000, sync_backoff_ms_ ? sync_backoff_ms_ * 2 : 1'000);
-      CHORUS_LOG(Warn, "matrix",
-                 "sync failed: " << r.error().message << "; retrying in " << sync_backoff_ms_ << " ms");
-      if (r.error().code == Code::Unauthenticated && ready_ && !initial_synced_) {
-        ready_(fail(r.error()));
-        ready_ = nullptr;
-        return;
-      }
-      loop_.setTimer(sync_backoff_ms_, [this] { syncLoop(); });
-      return;
-    }
-    sync_backoff_ms_ = 0;
-    std::size_t skipped = 0;
-    auto batch = parseSyncResponse(*r, &skipped);
-    sync_events_skipped_ += skipped;
-    if (!batch) {
-      CHORUS_LOG(Warn, "matrix", "unusable sync reply: " << batch.error().message);
-      loop_.setTimer(1'000, [this] { syncLoop(); });
-      return;
-    }
-    ++syncs_;
-    since_ = batch->next_batch;
-    onSync(*batch, key_token);
-    if (!initial_synced_) {
-      initial_synced_ = true;
-      core::in::Enter enter;
-      enter.feeds = config_.feeds;
-      enter.create_if_missing = config_.create_call;
-      execute(call_->handle(enter));
-      if (ready_) {
-        ready_(ok());
-        ready_ = nullptr;
-      }
-    }
-    syncLoop();
-  });
+  sync_ = std::make_unique<SyncLoop>(
+      loop_, client_, SyncLoop::Config{config_.sync_timeout_ms, 1'000, 30'000},
+      [this] { return olm_ ? olm_->syncToken() : 0; },
+      [this](const SyncBatch& batch, std::uint64_t key_token) {
+        if (stopping_) return;
+        onSync(batch, key_token);
+        if (!initial_synced_) {
+          initial_synced_ = true;
+          core::in::Enter enter;
+          enter.feeds = config_.feeds;
+          enter.create_if_missing = config_.create_call;
+          execute(call_->handle(enter));
+          if (ready_) {
+            ready_(ok());
+            ready_ = nullptr;
+          }
+        }
+      },
+      [this](const Error& error, bool synced_once, TimeMs retry_in_ms) {
+        if (stopping_) return false;
+        CHORUS_LOG(Warn, "matrix",
+                   "sync failed: " << error.message << "; retrying in " << retry_in_ms << " ms");
+        if (error.code == Code::Unauthenticated && ready_ && !synced_once) {
+          ready_(fail(error));
+          ready_ = nullptr;
+          return false;
+        }
+        return true;
+      });
+  sync_->start();
 }
 
 void CallSession::onSync(const SyncBatch& batch, std::uint64_t key_token) {
@@ -362,6 +350,7 @@ void CallSession::leave(std::function<void()> done) {
   }
   execute(call_->handle(core::in::Leave{}));
   stopping_ = true;
+  if (sync_) sync_->stop();
   if (restart_timer_) loop_.cancelTimer(*restart_timer_);
   restart_timer_.reset();
   whenIdle(std::move(done));
@@ -369,6 +358,7 @@ void CallSession::leave(std::function<void()> done) {
 
 void CallSession::abandonForTest() {
   stopping_ = true;
+  if (sync_) sync_->stop();
   abandoned_ = true;
   if (restart_timer_) loop_.cancelTimer(*restart_timer_);
   restart_timer_.reset();
@@ -383,6 +373,7 @@ void CallSession::terminate(std::function<void()> done) {
   }
   execute(call_->handle(core::in::Terminate{}));
   stopping_ = true;
+  if (sync_) sync_->stop();
   whenIdle(std::move(done));
 }
 

@@ -15,6 +15,7 @@
 #include "crypto/olm_machine.hpp"
 #include "matrix/client.hpp"
 #include "matrix/olm_channel.hpp"
+#include "matrix/sync_loop.hpp"
 #include "matrix/to_device_queue.hpp"
 
 namespace chorus::matrix {
@@ -66,9 +67,9 @@ class CallSession {
   const core::GroupCall* call() const { return call_.get(); }
   const std::string& roomId() const { return room_id_; }
   bool delayedEventsSupported() const { return delayed_supported_; }
-  std::uint64_t syncCount() const { return syncs_; }
+  std::uint64_t syncCount() const { return sync_ ? sync_->syncs() : 0; }
   // Events of /sync replies skipped as malformed, and ill-formed UTF-8 sequences replaced (all replies).
-  std::uint64_t syncEventsSkipped() const { return sync_events_skipped_; }
+  std::uint64_t syncEventsSkipped() const { return sync_ ? sync_->eventsSkipped() : 0; }
   std::uint64_t syncInvalidUtf8() const { return client_.invalidUtf8Sequences(); }
   E2eeCounters e2eeCounters() const;
   bool roomEncrypted() const { return room_encrypted_; }
@@ -101,13 +102,10 @@ class CallSession {
   std::unique_ptr<core::GroupCall> call_;
 
   std::string room_id_;
-  std::string since_;
+  std::unique_ptr<SyncLoop> sync_;  // from the join on
   bool initial_synced_{false};
   bool stopping_{false};
   bool abandoned_{false};
-  std::uint64_t syncs_{0};
-  std::uint64_t sync_events_skipped_{0};
-  TimeMs sync_backoff_ms_{0};
   Ready ready_;
   std::optional<EventLoop::TaskId> wake_timer_;
 

@@ -10,6 +10,7 @@
 #include "hs/config.hpp"
 #include "hs/server.hpp"
 #include "matrix/call_session.hpp"
+#include "matrix/sync_loop.hpp"
 #include "sim/fake_media.hpp"
 
 namespace chorus {
@@ -179,6 +180,72 @@ TEST_F(CallSessionTest, MeshFormsLeaveEndsLegsAndACrashIsRemovedByTheDelayedLeav
   const TimeMs took = clock_.nowMs() - crashed_at;
   EXPECT_LE(took, 1'500 + 2'000) << "delayed leave of 1.5 s plus sync latency";
   EXPECT_EQ(alice.session->call()->legFor("@bob:localhost", bob.client->deviceId()), nullptr);
+}
+
+// matrix::SyncLoop (shared by CallSession and chorus focus) against the real server: the first /sync returns
+// at once, later ones long-poll and resume from next_batch (a state change arrives in a batch of its own),
+// stop() ends the loop; against a port nobody listens on it backs off (doubling, capped) until told to stop.
+TEST_F(CallSessionTest, SyncLoopResumesLongPollsAndBacksOff) {
+  matrix::Client client(loop_, server_->baseUrl());
+  ASSERT_TRUE(blocking([&](auto cb) { client.login("alice", "pw", "", cb); }));
+  auto room = blocking([&](auto cb) { client.createRoom(json::object{{"preset", "public_chat"}}, cb); });
+  ASSERT_TRUE(room);
+  const std::string room_id(room->at("room_id").as_string());
+
+  std::vector<std::string> seen;  // state event types, in the order the batches brought them
+  std::uint64_t batches = 0;
+  std::uint64_t tokens = 0;
+  matrix::SyncLoop sync(
+      loop_, client, matrix::SyncLoop::Config{5'000, 100, 400}, [&] { return ++tokens; },
+      [&](const matrix::SyncBatch& b, std::uint64_t token) {
+        EXPECT_EQ(token, batches + 1);  // the token taken when this request left
+        ++batches;
+        if (auto it = b.join.find(room_id); it != b.join.end()) {
+          for (const auto& ev : it->second.state) seen.push_back(ev.type);
+        }
+      },
+      [&](const Error& e, bool, TimeMs) {
+        ADD_FAILURE() << "sync failed: " << e.message;
+        return true;
+      });
+  sync.start();
+  ASSERT_TRUE(runUntil([&] { return batches >= 1; }, 5'000));
+  EXPECT_TRUE(sync.syncedOnce());
+  const std::string first_since = sync.since();
+  EXPECT_FALSE(first_since.empty());
+  // The loop is now long-polling; a new state event wakes it with a batch that has just that.
+  const std::size_t before = seen.size();
+  ASSERT_TRUE(blocking([&](auto cb) {
+    client.putState(room_id, "org.example.probe", "", json::object{{"n", 1}}, cb);
+  }));
+  ASSERT_TRUE(runUntil([&] { return seen.size() > before; }, 5'000));
+  EXPECT_EQ(seen.back(), "org.example.probe");
+  EXPECT_NE(sync.since(), first_since);
+  EXPECT_EQ(sync.failures(), 0u);
+  sync.stop();
+  const auto after_stop = batches;
+  ASSERT_TRUE(blocking([&](auto cb) {
+    client.putState(room_id, "org.example.probe", "", json::object{{"n", 2}}, cb);
+  }));
+  runUntil([] { return false; }, 300);
+  EXPECT_EQ(batches, after_stop);  // nothing after stop()
+
+  // A homeserver that is not there: back-off 100, 200, 400, 400 ms, then the callback stops it.
+  matrix::Client gone(loop_, "http://127.0.0.1:9");
+  std::vector<TimeMs> backoffs;
+  matrix::SyncLoop dead(
+      loop_, gone, matrix::SyncLoop::Config{5'000, 100, 400}, nullptr,
+      [&](const matrix::SyncBatch&, std::uint64_t) { ADD_FAILURE() << "no batch expected"; },
+      [&](const Error&, bool synced_once, TimeMs retry_in_ms) {
+        EXPECT_FALSE(synced_once);
+        backoffs.push_back(retry_in_ms);
+        return backoffs.size() < 4;
+      });
+  dead.start();
+  ASSERT_TRUE(runUntil([&] { return backoffs.size() >= 4; }, 30'000));
+  runUntil([] { return false; }, 600);
+  EXPECT_EQ(backoffs, (std::vector<TimeMs>{100, 200, 400, 400}));
+  EXPECT_EQ(dead.failures(), 4u);
 }
 
 }  // namespace
