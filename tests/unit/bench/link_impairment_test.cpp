@@ -115,10 +115,13 @@ TEST(LinkImpairment, JitterWithReorderReordersWithinItsBounds) {
 TEST(LinkImpairment, LiftingTheCapDrainsTheQueueThenDeliversAtOnce) {
   ImpairmentParams p;
   p.rate_bps = 100'000;
+  p.max_queue_us = 60 * kS;  // no tail drop here: everything offered queues
   LinkImpairment link(p);
   TimeUs t = 0;
-  for (; t < 1 * kS; t += 10 * kMs) (void)link.offer(1000, t);
-  const TimeUs queued_until = *link.offer(1000, t);
+  for (; t < 1 * kS; t += 10 * kMs) ASSERT_TRUE(link.offer(1000, t));
+  const auto last = link.offer(1000, t);
+  ASSERT_TRUE(last);
+  const TimeUs queued_until = *last;
   EXPECT_GT(queued_until - t, 100 * kMs);  // queued behind the cap
   p.rate_bps = 0;
   link.setParams(p);
