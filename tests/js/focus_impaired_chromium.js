@@ -15,9 +15,8 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const readline = require('readline');
-const { spawn, execFileSync } = require('child_process');
-const { startHs, waitFor, launchChromium, browserDeps, api, sleep, openFocusPage } = require('./hs_common');
+const { execFileSync } = require('child_process');
+const { startHs, waitFor, launchChromium, browserDeps, api, sleep, openFocusPage, spawnJson, createRoomWithFocus } = require('./hs_common');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const FOCUS = '@focus:localhost';
@@ -37,14 +36,6 @@ const CASES = {
   rtt: { args: ['--up-delay-ms', '75', '--down-delay-ms', '75', '--up-loss', '0.01', '--down-loss', '0.01'],
     window_s: 10, min_decoded: null, expect_nacks: false, min_rtt_s: 0.14 },
 };
-
-function spawnJson(cmd, args, logFile) {
-  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', fs.openSync(logFile, 'w')] });
-  const lines = [];
-  readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
-  process.on('exit', () => { try { proc.kill('SIGKILL'); } catch {} });
-  return { proc, lines, last: (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; } };
-}
 
 (async () => {
   const overall = setTimeout(() => { console.log('RESULT: FAIL (timeout)'); process.exit(1); }, 230000);
@@ -72,12 +63,8 @@ function spawnJson(cmd, args, logFile) {
   let relay = null;
   const pages = {};
   try {
-    const alice = await api(hs, 'POST', '/login', null,
-      { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
-    const created = await api(hs, 'POST', '/createRoom', alice.body.access_token, { preset: 'public_chat', room_alias_name: 'impaired' });
-    const roomId = created.body.room_id;
-    const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, alice.body.access_token, { user_id: FOCUS });
-    check(!!roomId && inv.status === 200, 'room created, focus invited');
+    const { roomId, token, invited } = await createRoomWithFocus(hs, 'impaired', FOCUS);
+    check(invited, 'room created, focus invited');
     focus = spawnJson(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
       '--bind', FOCUS_IP, '--public-ip', RELAY_IP, '--udp-port', '0', '--no-ice-tcp', '--json', '--stats-interval', '1'],
     path.join(logDir, 'focus.err'));
@@ -90,7 +77,7 @@ function spawnJson(cmd, args, logFile) {
     const relayReady = await attempt('the relay to listen', () => relay.last('ready'), 10000);
     if (!check(!!relayReady, `relay ${caseName}: ${JSON.stringify(relayReady)}`)) throw new Error('no relay');
     const joined = await attempt('the focus to join', async () => {
-      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, alice.body.access_token);
+      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, token);
       return r.status === 200 && r.body.membership === 'join';
     }, 20000);
     check(!!joined, 'the focus joins');

@@ -10,7 +10,7 @@ const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
-const { startHs, waitFor, launchChromium, browserDeps, api, openFocusPage } = require('./hs_common');
+const { startHs, waitFor, launchChromium, browserDeps, api, openFocusPage, createRoomWithFocus } = require('./hs_common');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const FOCUS = '@focus:localhost';
@@ -38,19 +38,15 @@ const PAGES = ['alice', 'bob'];
   const lastFocus = (ev) => { for (let i = focusLines.length - 1; i >= 0; i--) if (focusLines[i].event === ev) return focusLines[i]; return null; };
   const pages = {};
   try {
-    const alice = await api(hs, 'POST', '/login', null,
-      { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
-    const created = await api(hs, 'POST', '/createRoom', alice.body.access_token, { preset: 'public_chat', room_alias_name: 'tcpweb' });
-    const roomId = created.body.room_id;
-    const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, alice.body.access_token, { user_id: FOCUS });
-    check(!!roomId && inv.status === 200, 'room created, focus invited');
+    const { roomId, token, invited } = await createRoomWithFocus(hs, 'tcpweb', FOCUS);
+    check(invited, 'room created, focus invited');
     focus = spawn(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
       '--udp-port', '0', '--json', '--stats-interval', '1', '--config', focusConfig],
     { stdio: ['ignore', 'pipe', fs.openSync(path.join(logDir, 'focus.err'), 'w')] });
     process.on('exit', () => { try { focus.kill('SIGKILL'); } catch {} });
     readline.createInterface({ input: focus.stdout }).on('line', (l) => { try { focusLines.push(JSON.parse(l)); } catch {} });
     const joined = await attempt('the focus to join', async () => {
-      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, alice.body.access_token);
+      const r = await api(hs, 'GET', `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(FOCUS)}`, token);
       return r.status === 200 && r.body.membership === 'join';
     }, 20000);
     const ready = lastFocus('ready');

@@ -152,4 +152,28 @@ async function openFocusPage(ctx, hs, user, { room, focus, create = false, extra
   return { page, connected: !!connected };
 }
 
-module.exports = { startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, api, startChorusCall, openFocusPage };
+// A child process whose stdout is JSON lines (chorus focus/call/bench --json); stderr goes to logFile. Killed
+// when the test exits. last(ev): the newest line with that "event".
+function spawnJson(cmd, args, logFile) {
+  const { spawn: spawnChild } = require('child_process');
+  const readline = require('readline');
+  const proc = spawnChild(cmd, args, { stdio: ['pipe', 'pipe', fs.openSync(logFile, 'w')] });
+  const lines = [];
+  readline.createInterface({ input: proc.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
+  process.on('exit', () => { try { proc.kill('SIGKILL'); } catch {} });
+  return { proc, lines, logFile, last: (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; } };
+}
+
+// alice (password "pw") creates a public room with the alias `alias` and invites `focus`. Resolves
+// {roomId, token, invited} (token: alice's access token).
+async function createRoomWithFocus(hs, alias, focus) {
+  const alice = await api(hs, 'POST', '/login', null,
+    { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
+  const token = alice.body.access_token;
+  const created = await api(hs, 'POST', '/createRoom', token, { preset: 'public_chat', room_alias_name: alias });
+  const roomId = created.body.room_id;
+  const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, token, { user_id: focus });
+  return { roomId, token, invited: !!roomId && inv.status === 200 };
+}
+
+module.exports = { spawnJson, createRoomWithFocus, startHs, sleep, waitFor, launchChromium, browserDeps, serveSdkPage, api, startChorusCall, openFocusPage };
