@@ -36,6 +36,8 @@ void registerCall(CLI::App& app, Runner* runner) {
   cmd->add_flag("--legacy-leg-setup", opt->legacy_leg_setup,
                 "the media engine's old leg setup, for comparison in benchmarks")
       ->group("");
+  cmd->add_flag("--send-h264", opt->send_h264,
+                "send video as H.264 (openh264enc; offered alone, so peers must take H.264) instead of VP8");
   cmd->add_flag("--loopback-only", opt->loopback_only, "gather only 127.0.0.1 ICE candidates (local tests)");
   cmd->add_flag("--relay-only", opt->relay_only,
                 "use only TURN relays from the homeserver's /voip/turnServer");

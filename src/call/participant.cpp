@@ -42,6 +42,7 @@ void onSignal(int sig) {
 struct PeerTotals {
   std::uint64_t packets_sent{0}, bytes_sent{0}, packets_received{0}, bytes_received{0};
   std::uint64_t audio_frames_decoded{0}, video_frames_decoded{0};
+  std::uint64_t h264_frames_decoded{0};  // of video_frames_decoded
   void add(const endpoint::LegStats& s) {
     packets_sent += s.packets_sent;
     bytes_sent += s.bytes_sent;
@@ -49,6 +50,7 @@ struct PeerTotals {
     bytes_received += s.bytes_received;
     audio_frames_decoded += s.audio_frames_decoded;
     video_frames_decoded += s.video_frames_decoded;
+    for (const auto& [sid, r] : s.remote_streams) h264_frames_decoded += r.h264_frames_decoded;
   }
   void add(const PeerTotals& o) {
     packets_sent += o.packets_sent;
@@ -57,6 +59,7 @@ struct PeerTotals {
     bytes_received += o.bytes_received;
     audio_frames_decoded += o.audio_frames_decoded;
     video_frames_decoded += o.video_frames_decoded;
+    h264_frames_decoded += o.h264_frames_decoded;
   }
 };
 
@@ -98,6 +101,7 @@ struct LegView {
       t.bytes_received += s.bytes_received;
       t.audio_frames_decoded += s.audio_frames_decoded;
       t.video_frames_decoded += s.video_frames_decoded;
+      t.h264_frames_decoded += s.h264_frames_decoded;
     }
     for (auto& [key, t] : out) {
       t.packets_sent = stats.packets_sent;
@@ -315,6 +319,7 @@ json::array Participant::peersJson(bool final_totals) {
                    {"device_id", key.second},
                    {"audio_frames_decoded", t.audio_frames_decoded},
                    {"video_frames_decoded", t.video_frames_decoded},
+                   {"h264_frames_decoded", t.h264_frames_decoded},
                    {"packets_received", t.packets_received},
                    {"bytes_received", t.bytes_received},
                    {"packets_sent", t.packets_sent},
@@ -610,6 +615,7 @@ void Participant::startSession() {
     mc.fps = opt_.fps;
     mc.loopback_only = opt_.loopback_only;
     mc.relay_only = opt_.relay_only;
+    mc.send_h264 = opt_.send_h264;
     mc.video_label = opt_.video_label.value_or(client_.userId());
     mc.legacy_leg_setup = opt_.legacy_leg_setup;
     mc.name = client_.deviceId();

@@ -31,6 +31,7 @@ struct ParticipantOptions {
   bool legacy_leg_setup{false};
   bool loopback_only{false};      // gather only 127.0.0.1 candidates (tests, local demos)
   bool relay_only{false};         // use only TURN relay candidates (from /voip/turnServer)
+  bool send_h264{false};          // send video as H.264 only (MediaConfig::send_h264); VP8 otherwise
   bool use_delayed_events{true};  // MSC4140 when the homeserver has it
   bool read_commands{true};       // read commands from stdin: mute-audio, unmute-audio, mute-video, ...
   double stats_interval_s{1.0};

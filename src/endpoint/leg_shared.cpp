@@ -125,6 +125,7 @@ struct DecodeProbe {
   std::shared_ptr<LegShared> leg;
   std::shared_ptr<StreamCounters> stream;
   MediaKind kind{MediaKind::Audio};
+  bool h264{false};        // the stream is H.264 (counted in h264_frames too)
   GstCaps* caps{nullptr};  // Owned; the caps `info` was read from.
   GstVideoInfo info{};
   ~DecodeProbe() {
@@ -181,6 +182,7 @@ GstPadProbeReturn onDecoded(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
   }
   p->leg->video_frames.fetch_add(1, std::memory_order_relaxed);
   p->stream->video_frames.fetch_add(1, std::memory_order_relaxed);
+  if (p->h264) p->stream->h264_frames.fetch_add(1, std::memory_order_relaxed);
   GstCaps* caps = gst_pad_get_current_caps(pad);
   if (caps != nullptr && caps != p->caps) {
     if (p->caps != nullptr) gst_caps_unref(p->caps);
@@ -232,6 +234,31 @@ std::optional<std::uint32_t> ssrcOfPad(GstPad* pad) {
   gst_object_unref(target);
   if (!ok || ssrc > 0xffffffffUL) return std::nullopt;
   return static_cast<std::uint32_t>(ssrc);
+}
+
+bool hasElementFactory(const char* name) {
+  GstElementFactory* f = gst_element_factory_find(name);
+  if (f == nullptr) return false;
+  gst_object_unref(f);
+  return true;
+}
+
+// The depayloader, [parser,] decoder for an incoming RTP encoding-name, in link order; empty for a codec we
+// do not decode. An element that cannot be made is a nullptr (the caller then decodes nothing).
+std::vector<GstElement*> decodeChainFor(const std::string& enc) {
+  if (enc == "OPUS") return {makeElement("rtpopusdepay", ""), makeElement("opusdec", "", {{"plc", "true"}})};
+  if (enc == "VP8") {
+    return {makeElement("rtpvp8depay", "", {{"request-keyframe", "true"}, {"wait-for-keyframe", "true"}}),
+            makeElement("vp8dec", "")};
+  }
+  if (enc == "H264") {
+    // Access units for the decoder (openh264dec takes byte-stream/au); a lost packet asks for a keyframe
+    // (PLI) and drops frames until one arrives, as for VP8.
+    return {makeElement("rtph264depay", "", {{"request-keyframe", "true"}, {"wait-for-keyframe", "true"}}),
+            makeElement("h264parse", ""),
+            h264DecoderName() != nullptr ? makeElement(h264DecoderName(), "") : nullptr};
+  }
+  return {};
 }
 
 // A new incoming stream: depayload + decode + count, to a fakesink, and tell the caller.
@@ -301,41 +328,39 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   }
 
   GstBin* bin = GST_BIN(bin_ref.get());
-  GstElement* depay = nullptr;
-  GstElement* dec = nullptr;
-  if (enc == "OPUS") {
-    depay = makeElement("rtpopusdepay", "");
-    dec = makeElement("opusdec", "", {{"plc", "true"}});
-  } else if (enc == "VP8") {
-    depay = makeElement("rtpvp8depay", "", {{"request-keyframe", "true"}, {"wait-for-keyframe", "true"}});
-    dec = makeElement("vp8dec", "");
-  }
+  // The decode chain: depayloader, [parser,] decoder (in link order).
+  std::vector<GstElement*> decode = decodeChainFor(enc);
   GstElement* sink = makeElement(
       "fakesink", "",
       {{"sync", "false"}, {"async", "false"}, {"enable-last-sample", "false"}});  // keeps no frame (or pool)
-  if (depay != nullptr && dec != nullptr) {
-    gst_bin_add_many(bin, depay, dec, sink, nullptr);
-    gst_element_link_many(depay, dec, sink, nullptr);
-    PadPtr dec_src(gst_element_get_static_pad(dec, "src"));
+  const bool complete =
+      !decode.empty() && std::find(decode.begin(), decode.end(), nullptr) == decode.end() && sink != nullptr;
+  if (complete) {
+    for (GstElement* e : decode) gst_bin_add(bin, e);
+    gst_bin_add(bin, sink);
+    bool linked = true;
+    for (std::size_t i = 0; i + 1 < decode.size(); ++i)
+      linked = linked && gst_element_link(decode[i], decode[i + 1]);
+    linked = linked && gst_element_link(decode.back(), sink);
+    if (!linked) CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": cannot link the " << enc << " decode chain");
+    PadPtr dec_src(gst_element_get_static_pad(decode.back(), "src"));
     gst_pad_add_probe(dec_src.get(), GST_PAD_PROBE_TYPE_BUFFER, onDecoded,
-                      new DecodeProbe{leg, counters, kind}, deleteDecodeProbe);
-    PadPtr depay_sink(gst_element_get_static_pad(depay, "sink"));
+                      new DecodeProbe{leg, counters, kind, enc == "H264"}, deleteDecodeProbe);
+    PadPtr depay_sink(gst_element_get_static_pad(decode.front(), "sink"));
     gst_pad_add_probe(
         depay_sink.get(),
         static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), onRtpIn,
         new std::shared_ptr<StreamCounters>(counters), deleteStreamCounters);
     gst_element_sync_state_with_parent(sink);
-    gst_element_sync_state_with_parent(dec);
-    gst_element_sync_state_with_parent(depay);
-    PadPtr sinkpad(gst_element_get_static_pad(depay, "sink"));
-    if (gst_pad_link(pad, sinkpad.get()) != GST_PAD_LINK_OK) {
+    for (auto it = decode.rbegin(); it != decode.rend(); ++it) gst_element_sync_state_with_parent(*it);
+    if (gst_pad_link(pad, depay_sink.get()) != GST_PAD_LINK_OK) {
       CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": cannot link incoming " << enc << " stream");
     }
   } else {
-    if (depay != nullptr) gst_object_unref(depay);
-    if (dec != nullptr) gst_object_unref(dec);
-    depay = nullptr;
-    dec = nullptr;
+    for (GstElement* e : decode) {
+      if (e != nullptr) gst_object_unref(e);
+    }
+    decode.clear();
     CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": incoming " << enc << " not decoded (unsupported codec)");
     gst_bin_add(bin, sink);
     gst_element_sync_state_with_parent(sink);
@@ -347,7 +372,8 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
                     << " (" << enc << ")");
   std::lock_guard lock(leg->mu);
   std::vector<GstElement*> chain;
-  for (GstElement* e : {depay, dec, sink}) {
+  decode.push_back(sink);
+  for (GstElement* e : decode) {
     if (e != nullptr && GST_OBJECT_PARENT(e) == GST_OBJECT(bin)) chain.push_back(e);
   }
   leg->decode_chains.push_back(
@@ -451,6 +477,21 @@ void onWebrtcChildAdded(GstBin*, GstElement* child, gpointer data) {
 
 }  // namespace
 
+const char* h264DecoderName() {
+  // avdec_h264 (gstreamer1.0-libav) when installed: primary rank, decodes every profile; else openh264dec
+  // (gstreamer1.0-plugins-bad with libopenh264, constrained baseline / main: what WebRTC senders use).
+  static const char* const name = hasElementFactory("avdec_h264")    ? "avdec_h264"
+                                  : hasElementFactory("openh264dec") ? "openh264dec"
+                                                                     : nullptr;
+  return name;
+}
+
+bool canDecodeH264() {
+  static const bool ok =
+      h264DecoderName() != nullptr && hasElementFactory("rtph264depay") && hasElementFactory("h264parse");
+  return ok;
+}
+
 std::size_t releaseEndedDecodeChains(LegShared& leg) {
   std::vector<LegShared::DecodeChain> ended;
   std::vector<ElementPtr> demuxers;
@@ -488,12 +529,13 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
     // The depayloader and decoder go (with the decoder's buffer pool, its fds and frames); the sink stays,
     // linked straight to webrtcbin's pad, so that anything webrtcbin still pushes there is swallowed rather
     // than failing its stream as not-linked.
-    if (c.elements.size() == 3) {
-      for (GstElement* e : {c.elements[0], c.elements[1]}) {
+    if (c.elements.size() >= 2) {
+      for (std::size_t i = 0; i + 1 < c.elements.size(); ++i) {
+        GstElement* e = c.elements[i];
         gst_element_set_state(e, GST_STATE_NULL);
         if (GST_OBJECT_PARENT(e) == GST_OBJECT(leg.bin)) gst_bin_remove(GST_BIN(leg.bin), e);
       }
-      GstPad* sinkpad = gst_element_get_static_pad(c.elements[2], "sink");
+      GstPad* sinkpad = gst_element_get_static_pad(c.elements.back(), "sink");
       if (sinkpad != nullptr) {
         if (gst_pad_link(c.webrtc_pad, sinkpad) != GST_PAD_LINK_OK) {
           CHORUS_LOG(Debug, kTag, "leg " << leg.id << ": cannot relink an ended stream's pad to its sink");

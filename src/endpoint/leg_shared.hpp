@@ -27,6 +27,7 @@ struct StreamCounters {
   std::atomic<std::uint64_t> video_frames{0};
   std::atomic<std::uint64_t> audio_silent{0};
   std::atomic<std::uint64_t> video_black{0};
+  std::atomic<std::uint64_t> h264_frames{0};  // of video_frames, decoded from H.264
 };
 
 // State shared with GStreamer's threads (signal handlers, pad probes). Lives as long as any callback holds
@@ -109,6 +110,12 @@ struct LegShared {
 // on-data-channel) to `leg`. The handlers hold a weak reference; incoming streams are decoded into the leg's
 // bin and counted in `leg`.
 void connectLegSignals(GstElement* webrtc, const std::shared_ptr<LegShared>& leg);
+// The H.264 decoder element used for incoming H.264 ("avdec_h264" or "openh264dec"), nullptr when neither is
+// installed. Call after gst_init.
+const char* h264DecoderName();
+// Whether incoming H.264 can be depayloaded, parsed and decoded here (then the engine offers H.264 to
+// receive).
+bool canDecodeH264();
 // Stops and removes the decode chains of remote sources that ended (see LegShared::decode_chains). Call on
 // the engine's thread (not a streaming thread). Returns how many were released.
 std::size_t releaseEndedDecodeChains(LegShared& leg);

@@ -31,6 +31,7 @@ namespace {
 constexpr const char* kTag = "endpoint";
 constexpr int kOpusPt = 111;  // Chromium's defaults, so answers to browsers need no remapping
 constexpr int kVp8Pt = 96;
+constexpr int kH264Pt = 102;  // Chromium's number for H.264 packetization-mode=1 (profile 42001f there)
 
 std::string randomStreamId() {
   std::random_device rd;
@@ -44,16 +45,28 @@ std::string randomStreamId() {
   return id;  // UUID-shaped, like a browser MediaStream id
 }
 
+// What we send with MediaConfig::send_h264: packetization-mode=1 (what the focus forwards). The profile-level-id
+// is rtph264pay's, from the encoder's SPS (constrained baseline; a fixed one here would not intersect).
+std::string h264Caps(int pt) {
+  return "application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=" + std::to_string(pt) +
+         ",packetization-mode=(string)1,rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
+}
+
 // The transceiver's codec-preferences. The ssrc makes webrtcbin 1.22 write "a=ssrc:<n> msid:<stream> <track>"
-// into every offer, even before the first buffer reached the pad (it takes ssrcs from these caps).
-CapsPtr codecCaps(MediaKind kind, int pt, std::uint32_t ssrc) {
-  std::string s =
-      kind == MediaKind::Audio
-          ? "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,"
-            "encoding-params=(string)2,payload=" +
-                std::to_string(pt)
-          : "application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=" + std::to_string(pt) +
-                ",rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
+// into every offer, even before the first buffer reached the pad (it takes ssrcs from these caps). `pt` is
+// the sent codec's: Opus, VP8, or H.264 when `send_h264`.
+CapsPtr codecCaps(MediaKind kind, int pt, std::uint32_t ssrc, bool send_h264) {
+  std::string s;
+  if (kind == MediaKind::Audio) {
+    s = "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,encoding-params=(string)2,"
+        "payload=" +
+        std::to_string(pt);
+  } else if (send_h264) {
+    s = h264Caps(pt);
+  } else {
+    s = "application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=" + std::to_string(pt) +
+        ",rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
+  }
   s += ",ssrc=(uint)" + std::to_string(ssrc);
   return CapsPtr(gst_caps_from_string(s.c_str()));
 }
@@ -113,6 +126,81 @@ void addMsidLines(GstSDPMessage* sdp, const std::string& track_prefix) {
     if (gst_sdp_media_get_attribute_val(media, "msid") == nullptr && !msid_from_ssrc.empty() &&
         msid_from_ssrc != "-")
       gst_sdp_media_add_attribute(media, "msid", msid_from_ssrc.c_str());
+  }
+}
+
+// The payload type of an H.264 packetization-mode=1 format in `media` (profile 42e01f first), with its fmtp;
+// -1 if none.
+int findH264Format(const GstSDPMedia* media, std::string* fmtp) {
+  int best = -1;
+  int best_score = 0;
+  for (guint i = 0; i < gst_sdp_media_formats_len(media); ++i) {
+    const int pt = std::atoi(gst_sdp_media_get_format(media, i));
+    const std::string prefix = std::to_string(pt) + " ";
+    bool h264 = false;
+    std::string f;
+    for (guint a = 0; a < gst_sdp_media_attributes_len(media); ++a) {
+      const GstSDPAttribute* attr = gst_sdp_media_get_attribute(media, a);
+      if (attr->key == nullptr || attr->value == nullptr) continue;
+      const std::string_view value(attr->value);
+      if (value.substr(0, prefix.size()) != prefix) continue;
+      if (std::strcmp(attr->key, "rtpmap") == 0) {
+        const std::string_view codec = value.substr(prefix.size());
+        h264 = codec.size() >= 5 && g_ascii_strncasecmp(codec.data(), "H264/", 5) == 0;
+      } else if (std::strcmp(attr->key, "fmtp") == 0) {
+        f = std::string(value.substr(prefix.size()));
+      }
+    }
+    if (!h264 || f.find("packetization-mode=1") == std::string::npos) continue;
+    const int score = 1 + (f.find("profile-level-id=42e01f") != std::string::npos ? 1 : 0);
+    if (score > best_score) {
+      best = pt;
+      best_score = score;
+      if (fmtp != nullptr) *fmtp = f;
+    }
+  }
+  return best;
+}
+
+void addH264Format(GstSDPMedia* media, int pt, const std::string& fmtp) {
+  const std::string n = std::to_string(pt);
+  gst_sdp_media_add_format(media, n.c_str());
+  gst_sdp_media_add_attribute(media, "rtpmap", (n + " H264/90000").c_str());
+  for (const char* fb : {" nack", " nack pli", " ccm fir"})
+    gst_sdp_media_add_attribute(media, "rtcp-fb", (n + fb).c_str());
+  gst_sdp_media_add_attribute(media, "fmtp", (n + " " + fmtp).c_str());
+}
+
+// webrtcbin 1.22 offers only what a transceiver's send pad produces (it intersects the codec-preferences
+// with the pad's caps), so the H.264 entry of codecCaps() never reaches the SDP. Add it to each sending
+// video section of our description: in an offer as a second format (a free payload type, 102 if possible);
+// in an answer when the offer had H.264 packetization-mode=1 in that section (its number and fmtp). The
+// receive side decodes whatever the description lists (webrtcbin builds its payload map from both
+// descriptions); we still send VP8 only.
+void addH264ReceiveFormat(GstSDPMessage* sdp, const GstSDPMessage* offer) {
+  if (!canDecodeH264()) return;
+  for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
+    auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, i));
+    if (media->media == nullptr || std::strcmp(media->media, "video") != 0) continue;
+    if (gst_sdp_media_get_attribute_val(media, "sendonly") != nullptr ||
+        gst_sdp_media_get_attribute_val(media, "inactive") != nullptr)
+      continue;
+    if (findH264Format(media, nullptr) >= 0 || gst_sdp_media_formats_len(media) == 0) continue;
+    if (offer == nullptr) {
+      int pt = kH264Pt;
+      auto used = [&](int n) {
+        for (guint f = 0; f < gst_sdp_media_formats_len(media); ++f)
+          if (std::atoi(gst_sdp_media_get_format(media, f)) == n) return true;
+        return false;
+      };
+      for (int n = 96; n <= 127 && used(pt); ++n) pt = n;
+      if (used(pt)) continue;
+      addH264Format(media, pt, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f");
+    } else if (i < gst_sdp_message_medias_len(offer)) {
+      std::string fmtp;
+      const int pt = findH264Format(gst_sdp_message_get_media(offer, i), &fmtp);
+      if (pt >= 0) addH264Format(media, pt, fmtp);
+    }
   }
 }
 
@@ -509,13 +597,23 @@ Result<std::unique_ptr<Feed>> MediaEngine::Impl::buildFeed(StreamPurpose purpose
     }
     rest.push_back(feed->mute = makeElement("videobalance", p + "mute"));
     if (purpose == StreamPurpose::ScreenShare) rest.push_back(feed->gate = makeElement("valve", p + "gate"));
-    rest.push_back(makeElement("vp8enc", p + "enc",
-                               {{"deadline", "1"},
-                                {"cpu-used", "8"},
-                                {"target-bitrate", std::to_string(config.video_bitrate_bps)},
-                                {"end-usage", "cbr"},
-                                {"lag-in-frames", "0"},
-                                {"keyframe-max-dist", std::to_string(config.fps * 10)}}));
+    if (config.send_h264) {
+      rest.push_back(makeElement("openh264enc", p + "enc",
+                                 {{"bitrate", std::to_string(config.video_bitrate_bps)},
+                                  {"rate-control", "bitrate"},
+                                  {"complexity", "low"},
+                                  {"gop-size", std::to_string(config.fps * 10)}}));
+      rest.push_back(
+          makeElement("capsfilter", p + "h264caps", {{"caps", "video/x-h264,profile=constrained-baseline"}}));
+    } else {
+      rest.push_back(makeElement("vp8enc", p + "enc",
+                                 {{"deadline", "1"},
+                                  {"cpu-used", "8"},
+                                  {"target-bitrate", std::to_string(config.video_bitrate_bps)},
+                                  {"end-usage", "cbr"},
+                                  {"lag-in-frames", "0"},
+                                  {"keyframe-max-dist", std::to_string(config.fps * 10)}}));
+    }
   }
   rest.push_back(feed->tee = makeElement("tee", p + "tee", {{"allow-not-linked", "true"}}));
   for (GstElement* e : rest) {
@@ -562,6 +660,17 @@ Status MediaEngine::Impl::build() {
                   std::string("GStreamer element '") + f + "' missing (see scripts/packages.d/endpoint.txt)");
     }
     gst_object_unref(factory);
+  }
+  if (config.send_h264) {
+    for (const char* f : {"openh264enc", "rtph264pay"}) {
+      GstElementFactory* factory = gst_element_factory_find(f);
+      if (factory == nullptr) {
+        return fail(Code::FailedPrecondition,
+                    std::string("GStreamer element '") + f +
+                        "' missing for H.264 (Debian: gstreamer1.0-plugins-bad, -good)");
+      }
+      gst_object_unref(factory);
+    }
   }
   if (config.width <= 0 || config.height <= 0 || config.fps <= 0) {
     return fail(Code::InvalidArgument, "bad video size/fps");
@@ -748,7 +857,7 @@ bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
   const bool audio_kind = feed.kind == MediaKind::Audio;
   const std::string suffix =
       feed.purpose == StreamPurpose::ScreenShare ? "screen" : (audio_kind ? "audio" : "video");
-  b->pt = audio_kind ? kOpusPt : kVp8Pt;
+  b->pt = audio_kind ? kOpusPt : config.send_h264 ? kH264Pt : kVp8Pt;
   b->ssrc = randomSsrc();
   GstElement* queue = makeElement("queue", "q_" + suffix,
                                   {{"leaky", "downstream"},
@@ -757,10 +866,17 @@ bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
                                    {"max-size-time", "300000000"}});
   b->sending->store(leg.options.media_enabled);
   const std::string ssrc = std::to_string(b->ssrc);
-  b->pay = audio_kind
-               ? makeElement("rtpopuspay", "pay_" + suffix, {{"pt", std::to_string(b->pt)}, {"ssrc", ssrc}})
-               : makeElement("rtpvp8pay", "pay_" + suffix,
-                             {{"pt", std::to_string(b->pt)}, {"ssrc", ssrc}, {"picture-id-mode", "15-bit"}});
+  b->pay =
+      audio_kind ? makeElement("rtpopuspay", "pay_" + suffix, {{"pt", std::to_string(b->pt)}, {"ssrc", ssrc}})
+      : config.send_h264
+          // SPS/PPS before every IDR, so a subscriber that starts at a keyframe (after a PLI) can decode.
+          ? makeElement("rtph264pay", "pay_" + suffix,
+                        {{"pt", std::to_string(b->pt)},
+                         {"ssrc", ssrc},
+                         {"config-interval", "-1"},
+                         {"aggregate-mode", "zero-latency"}})
+          : makeElement("rtpvp8pay", "pay_" + suffix,
+                        {{"pt", std::to_string(b->pt)}, {"ssrc", ssrc}, {"picture-id-mode", "15-bit"}});
   GstBin* bin = GST_BIN(leg.bin.get());
   gst_bin_add_many(bin, queue, b->pay, nullptr);
   if (!gst_element_link(queue, b->pay)) return false;
@@ -772,7 +888,7 @@ bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
         new std::shared_ptr<std::atomic<bool>>(b->sending), deleteSendGate);
   }
 
-  CapsPtr caps = codecCaps(feed.kind, b->pt, b->ssrc);
+  CapsPtr caps = codecCaps(feed.kind, b->pt, b->ssrc, config.send_h264);
   GstPadTemplate* templ = gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(leg.webrtc), "sink_%u");
   b->webrtc_sink.reset(gst_element_request_pad(leg.webrtc, templ, nullptr, caps.get()));
   if (!b->webrtc_sink) return false;
@@ -942,6 +1058,16 @@ void MediaEngine::Impl::doCreateDescription(LegId id, SdpType type, bool ice_res
   SessionDescriptionPtr owned(desc);
   if (!err.empty()) return error(id, std::string(what) + ": " + err);
   addMsidLines(desc->sdp, track_prefix);
+  if (!config.send_h264) {
+    if (type == SdpType::Offer) {
+      addH264ReceiveFormat(desc->sdp, nullptr);
+    } else {
+      GstWebRTCSessionDescription* remote = nullptr;
+      g_object_get(leg->webrtc, "remote-description", &remote, nullptr);
+      SessionDescriptionPtr remote_owned(remote);
+      if (remote != nullptr) addH264ReceiveFormat(desc->sdp, remote->sdp);
+    }
+  }
 
   PromisePtr set_promise(gst_promise_new());
   g_signal_emit_by_name(leg->webrtc, "set-local-description", desc, set_promise.get());
@@ -1006,14 +1132,14 @@ void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary
       }
     }
     if (match == nullptr) continue;
-    auto it = m.payload_types.find(audio_kind ? "OPUS" : "VP8");
+    auto it = m.payload_types.find(audio_kind ? "OPUS" : config.send_h264 ? "H264" : "VP8");
     if (it == m.payload_types.end() || it->second == match->pt) continue;
     CHORUS_LOG(
         Debug, kTag,
         "leg " << leg.id << " mid " << m.mid << ": payload type " << match->pt << " -> " << it->second);
     match->pt = it->second;
     g_object_set(match->pay, "pt", static_cast<guint>(match->pt), nullptr);
-    CapsPtr caps = codecCaps(match->feed->kind, match->pt, match->ssrc);
+    CapsPtr caps = codecCaps(match->feed->kind, match->pt, match->ssrc, config.send_h264);
     g_object_set(match->transceiver.get(), "codec-preferences", caps.get(), nullptr);
     // The payloader renegotiates its src caps (with the new pt) on the next buffer; capsReadyOrDefer() then
     // waits for them, so the answer carries the a=ssrc ... msid lines again.
@@ -1225,6 +1351,7 @@ LegStats MediaEngine::Impl::doStats(Leg& leg) {
     s.video_frames_decoded = c->video_frames.load();
     s.audio_frames_silent = c->audio_silent.load();
     s.video_frames_black = c->video_black.load();
+    s.h264_frames_decoded = c->h264_frames.load();
   }
   return out;
 }

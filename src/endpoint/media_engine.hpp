@@ -28,6 +28,10 @@ struct MediaConfig {
   int fps{30};
   int video_bitrate_bps{600'000};
   int audio_bitrate_bps{32'000};
+  // Send video as H.264 (openh264enc, constrained baseline 42e01f, packetization-mode=1) instead of VP8; the
+  // video sections then offer H.264 only, so a peer that cannot decode H.264 gets no video from us. Incoming
+  // H.264 is decoded either way.
+  bool send_h264{false};
   // Only gather 127.0.0.1 host candidates (tests, local demos). Run inside `unshare -n` for full isolation:
   // libnice still enumerates interfaces.
   bool loopback_only{false};

@@ -98,6 +98,7 @@ struct RemoteStreamStats {
   std::uint64_t video_frames_decoded{0};
   std::uint64_t audio_frames_silent{0};
   std::uint64_t video_frames_black{0};
+  std::uint64_t h264_frames_decoded{0};  // of video_frames_decoded, decoded from H.264 (the rest: VP8)
 };
 
 struct LegStats {

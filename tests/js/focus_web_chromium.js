@@ -270,7 +270,7 @@ function spawnJson(cmd, args, logFile) {
       `while bot1's goes on (level ${levels.bot1InAlice.level})`);
 
     // H.264 when offered: carol's page publishes H.264 only (?codec=h264). The focus forwards it as H.264 to the
-    // pages (they offered H.264 too); the bots (webrtcbin, VP8 only) get her audio but not her video.
+    // pages (they offered H.264 too); the bots decode it too (checked in focus_h264_chromium.js).
     await openPage('carol', false, true, '&codec=h264');
     const carolIn = (u) => pages[u].evaluate(() => (window.chorusFocus.tiles || []).find((x) => x.user_id === '@carol:localhost'));
     const h264 = await attempt('alice and bob to decode carol\'s H.264', async () => {

@@ -604,6 +604,7 @@ TEST_F(MediaLoopback, AnswerFollowsOfferPayloadTypes) {
   std::string sdp = replaceAll(offer->sdp, " 111\r\n", " 109\r\n");  // m=audio ... 111
   sdp = replaceAll(sdp, ":111 ", ":109 ");                           // rtpmap / rtcp-fb / fmtp
   sdp = replaceAll(sdp, " 96\r\n", " 98\r\n");
+  sdp = replaceAll(sdp, " 96 102\r\n", " 98 102\r\n");  // m=video ... 96 102 (VP8, H.264 to receive)
   sdp = replaceAll(sdp, ":96 ", ":98 ");
   auto munged = proto::summarizeSdp(sdp);
   ASSERT_TRUE(munged);
@@ -624,6 +625,119 @@ TEST_F(MediaLoopback, AnswerFollowsOfferPayloadTypes) {
   EXPECT_EQ(info->media[0].direction, "sendrecv");
   EXPECT_EQ(info->media[1].direction, "sendrecv");
   EXPECT_EQ(info->media[0].stream_id, bob_->localStreamId(StreamPurpose::UserMedia));
+}
+
+// The a=rtpmap / a=fmtp payload numbers of one m-section, in m= line order, with their rtpmap and fmtp text.
+struct SdpCodecLine {
+  int pt{0};
+  std::string rtpmap;
+  std::string fmtp;
+};
+std::vector<SdpCodecLine> codecsOfSection(const std::string& sdp, const std::string& kind) {
+  std::vector<SdpCodecLine> out;
+  const auto m = sdp.find("m=" + kind + " ");
+  if (m == std::string::npos) return out;
+  const auto end = sdp.find("\r\nm=", m);
+  const std::string section = sdp.substr(m, end == std::string::npos ? std::string::npos : end - m);
+  const std::string mline = section.substr(0, section.find("\r\n"));
+  // m=video 9 UDP/TLS/RTP/SAVPF 96 102
+  std::size_t pos = 0;
+  for (int field = 0; field < 3 && pos != std::string::npos; ++field) pos = mline.find(' ', pos + 1);
+  while (pos != std::string::npos) {
+    const auto next = mline.find(' ', pos + 1);
+    SdpCodecLine c;
+    c.pt = std::atoi(
+        mline.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1).c_str());
+    auto line = [&](const std::string& attr) {
+      const std::string key = "a=" + attr + ":" + std::to_string(c.pt) + " ";
+      const auto at = section.find(key);
+      return at == std::string::npos
+                 ? std::string()
+                 : section.substr(at + key.size(), section.find("\r\n", at) - at - key.size());
+    };
+    c.rtpmap = line("rtpmap");
+    c.fmtp = line("fmtp");
+    out.push_back(c);
+    pos = next;
+  }
+  return out;
+}
+
+// Receiving H.264 needs an H.264 payload type in our SDP: a focus forwards an H.264 publisher's track only to
+// participants whose offer has one (no transcoding). A VP8 sender's video section offers VP8 first (what it
+// sends) and H.264 constrained baseline, packetization-mode=1 second; an offer that prefers H.264 (as a
+// browser forced to H.264 makes it) is answered with H.264 still in it.
+TEST_F(MediaLoopback, OffersAndAcceptsH264ToReceive) {
+  alice_->createLeg(1);
+  alice_->createOffer(1);
+  auto offer = nextDescription(*alice_, 10s);
+  ASSERT_TRUE(offer);
+  if (std::getenv("CHORUS_TEST_TRACE") != nullptr) std::cout << offer->sdp;
+  auto video = codecsOfSection(offer->sdp, "video");
+  ASSERT_EQ(video.size(), 2u) << offer->sdp;
+  EXPECT_EQ(video[0].pt, 96);
+  EXPECT_EQ(video[0].rtpmap, "VP8/90000");
+  EXPECT_EQ(video[1].pt, 102);
+  EXPECT_EQ(video[1].rtpmap, "H264/90000");
+  EXPECT_NE(video[1].fmtp.find("packetization-mode=1"), std::string::npos) << video[1].fmtp;
+  EXPECT_NE(video[1].fmtp.find("profile-level-id=42e01f"), std::string::npos) << video[1].fmtp;
+  EXPECT_NE(offer->sdp.find("a=rtcp-fb:102 nack pli"), std::string::npos);
+  auto audio = codecsOfSection(offer->sdp, "audio");
+  ASSERT_EQ(audio.size(), 1u);
+  EXPECT_EQ(audio[0].rtpmap, "OPUS/48000/2");
+
+  // The same offer with H.264 first, as a browser that prefers H.264 writes it.
+  std::string sdp = replaceAll(offer->sdp, " 96 102\r\n", " 102 96\r\n");
+  ASSERT_NE(sdp, offer->sdp);
+  bob_->createLeg(2);
+  bob_->setRemoteDescription(2, SdpType::Offer, sdp);
+  bob_->createAnswer(2);
+  auto answer = nextDescription(*bob_, 10s);
+  ASSERT_TRUE(answer);
+  if (std::getenv("CHORUS_TEST_TRACE") != nullptr) std::cout << answer->sdp;
+  auto answered = codecsOfSection(answer->sdp, "video");
+  const bool has_h264 = std::any_of(answered.begin(), answered.end(), [](const SdpCodecLine& c) {
+    return c.pt == 102 && c.rtpmap == "H264/90000" &&
+           c.fmtp.find("packetization-mode=1") != std::string::npos;
+  });
+  EXPECT_TRUE(has_h264) << answer->sdp;
+  auto info = proto::summarizeSdp(answer->sdp);
+  ASSERT_TRUE(info);
+  ASSERT_EQ(info->media.size(), 2u);
+  EXPECT_EQ(info->media[1].direction, "sendrecv");
+}
+
+// Two engines that send H.264 (MediaConfig::send_h264: openh264enc, rtph264pay) decode each other's video as
+// H.264: every video frame each side decodes came out of the H.264 decoder, counted per remote stream.
+TEST_F(MediaLoopback, H264BothWays) {
+  for (auto* engine : {&alice_, &bob_}) {
+    MediaConfig config = testConfig(engine == &alice_ ? "alice" : "bob");
+    config.send_h264 = true;
+    auto created = MediaEngine::create(config);
+    ASSERT_TRUE(created) << created.error().message;
+    *engine = std::move(*created);
+  }
+  auto link = connect(1, 2);
+  ASSERT_TRUE(link->connected());
+  LegStats a;
+  LegStats b;
+  ASSERT_TRUE(waitFrames(*link, 30, 20s, &a, &b))
+      << "alice decoded " << a.audio_frames_decoded << "/" << a.video_frames_decoded << ", bob "
+      << b.audio_frames_decoded << "/" << b.video_frames_decoded;
+  auto video = codecsOfSection(link->a().descriptions.at(0).sdp, "video");
+  ASSERT_EQ(video.size(), 1u);
+  EXPECT_EQ(video[0].rtpmap, "H264/90000");
+  const auto& from_alice = b.remote_streams[alice_->localStreamId(StreamPurpose::UserMedia)];
+  const auto& from_bob = a.remote_streams[bob_->localStreamId(StreamPurpose::UserMedia)];
+  std::cout << "[ metrics  ] H.264 frames decoded: bob from alice " << from_alice.h264_frames_decoded
+            << " of " << from_alice.video_frames_decoded << ", alice from bob "
+            << from_bob.h264_frames_decoded << " of " << from_bob.video_frames_decoded << "\n";
+  EXPECT_GE(from_alice.h264_frames_decoded, 30u);
+  EXPECT_EQ(from_alice.h264_frames_decoded, from_alice.video_frames_decoded);
+  EXPECT_GE(from_bob.h264_frames_decoded, 30u);
+  EXPECT_EQ(from_bob.h264_frames_decoded, from_bob.video_frames_decoded);
+  EXPECT_LT(from_alice.video_frames_black, from_alice.video_frames_decoded);  // the test pattern, not black
+  for (Side* s : {&link->a(), &link->b()}) EXPECT_TRUE(s->errors.empty()) << s->errors.front();
 }
 
 TEST_F(MediaLoopback, CloseLegCleansUp) {
