@@ -331,6 +331,9 @@ json::array Participant::peersJson(bool final_totals) {
       p["call_id"] = v.call_id;  // through a focus: the call to the focus
       if (v.stats.rtt_ms) p["rtt_ms"] = *v.stats.rtt_ms;
       if (v.stats.jitter_ms) p["jitter_ms"] = *v.stats.jitter_ms;
+      // transport-cc feedback for what we send on this leg (through a focus: what the focus received).
+      if (v.stats.twcc_bitrate_recv_bps) p["twcc_recv_bps"] = *v.stats.twcc_bitrate_recv_bps;
+      if (v.stats.twcc_loss_pct) p["twcc_loss_pct"] = *v.stats.twcc_loss_pct;
       auto [audio_muted, video_muted] = v.muted(key);
       p["audio_muted"] = audio_muted;
       p["video_muted"] = video_muted;

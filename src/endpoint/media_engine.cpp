@@ -31,7 +31,16 @@ namespace {
 constexpr const char* kTag = "endpoint";
 constexpr int kOpusPt = 111;  // Chromium's defaults, so answers to browsers need no remapping
 constexpr int kVp8Pt = 96;
-constexpr int kH264Pt = 102;  // Chromium's number for H.264 packetization-mode=1 (profile 42001f there)
+constexpr int kH264Pt = 102;
+// Transport-wide congestion control: the RTP header extension webrtcbin's payloaders write (rtphdrexttwcc,
+// created from the "extmap-N" field of the codec-preferences) and rtpbin answers with RTCP transport-cc
+// feedback. 3 is Chromium's id for it.
+constexpr int kTwccExtId = 3;
+constexpr const char* kTwccUri =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";  // Chromium's number for
+                                                                                  // H.264
+                                                                                  // packetization-mode=1
+                                                                                  // (profile 42001f there)
 
 std::string randomStreamId() {
   std::random_device rd;
@@ -45,8 +54,9 @@ std::string randomStreamId() {
   return id;  // UUID-shaped, like a browser MediaStream id
 }
 
-// What we send with MediaConfig::send_h264: packetization-mode=1 (what the focus forwards). The profile-level-id
-// is rtph264pay's, from the encoder's SPS (constrained baseline; a fixed one here would not intersect).
+// What we send with MediaConfig::send_h264: packetization-mode=1 (what the focus forwards). The
+// profile-level-id is rtph264pay's, from the encoder's SPS (constrained baseline; a fixed one here would not
+// intersect).
 std::string h264Caps(int pt) {
   return "application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=" + std::to_string(pt) +
          ",packetization-mode=(string)1,rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
@@ -54,8 +64,9 @@ std::string h264Caps(int pt) {
 
 // The transceiver's codec-preferences. The ssrc makes webrtcbin 1.22 write "a=ssrc:<n> msid:<stream> <track>"
 // into every offer, even before the first buffer reached the pad (it takes ssrcs from these caps). `pt` is
-// the sent codec's: Opus, VP8, or H.264 when `send_h264`.
-CapsPtr codecCaps(MediaKind kind, int pt, std::uint32_t ssrc, bool send_h264) {
+// the sent codec's: Opus, VP8, or H.264 when `send_h264`. `twcc_id`: the transport-cc extension's id (0:
+// none).
+CapsPtr codecCaps(MediaKind kind, int pt, std::uint32_t ssrc, bool send_h264, int twcc_id) {
   std::string s;
   if (kind == MediaKind::Audio) {
     s = "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,encoding-params=(string)2,"
@@ -68,7 +79,38 @@ CapsPtr codecCaps(MediaKind kind, int pt, std::uint32_t ssrc, bool send_h264) {
         ",rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
   }
   s += ",ssrc=(uint)" + std::to_string(ssrc);
+  if (twcc_id > 0) s += ",extmap-" + std::to_string(twcc_id) + "=(string)" + kTwccUri;
   return CapsPtr(gst_caps_from_string(s.c_str()));
+}
+
+// The id of the transport-cc extension ("a=extmap:<id>[/<direction>] <kTwccUri>") in m-section `index` of
+// `sdp`; 0 when it has none.
+int twccExtmapId(std::string_view sdp, std::size_t index) {
+  std::size_t pos = 0;
+  for (std::size_t i = 0;; ++i) {
+    pos = sdp.find("\nm=", pos);
+    if (pos == std::string_view::npos) return 0;
+    ++pos;
+    if (i == index) break;
+  }
+  const std::size_t end = std::min(sdp.find("\nm=", pos), sdp.size());
+  const std::string_view section = sdp.substr(pos, end - pos);
+  for (std::size_t at = section.find("a=extmap:"); at != std::string_view::npos;
+       at = section.find("a=extmap:", at + 1)) {
+    const std::size_t eol = std::min(section.find('\n', at), section.size());
+    std::string_view line = section.substr(at + 9, eol - at - 9);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::size_t sp = line.find(' ');
+    if (sp == std::string_view::npos || line.substr(sp + 1) != kTwccUri) continue;
+    int id = 0;
+    for (char c : line.substr(0, sp)) {
+      if (c == '/') break;
+      if (c < '0' || c > '9' || id > 255) return 0;
+      id = id * 10 + (c - '0');
+    }
+    return id >= 1 && id <= 255 ? id : 0;
+  }
+  return 0;
 }
 
 std::uint32_t randomSsrc() {
@@ -172,7 +214,7 @@ void addH264Format(GstSDPMedia* media, int pt, const std::string& fmtp) {
 }
 
 // webrtcbin 1.22 offers only what a transceiver's send pad produces (it intersects the codec-preferences
-// with the pad's caps), so the H.264 entry of codecCaps() never reaches the SDP. Add it to each sending
+// with the pad's caps), so an H.264 entry there never reaches the SDP. Add it to each sending
 // video section of our description: in an offer as a second format (a free payload type, 102 if possible);
 // in an answer when the offer had H.264 packetization-mode=1 in that section (its number and fmtp). The
 // receive side decodes whatever the description lists (webrtcbin builds its payload map from both
@@ -248,6 +290,7 @@ struct SendBranch {
   std::shared_ptr<std::atomic<int>> caps_pt{std::make_shared<std::atomic<int>>(-1)};
   int pt{0};
   std::uint32_t ssrc{0};
+  int twcc_id{kTwccExtId};  // the transport-cc header extension's id (0: not negotiated)
   // Owned references.
   PadPtr tee_pad;
   PadPtr webrtc_sink;
@@ -331,7 +374,7 @@ struct MediaEngine::Impl {
   void doCreateDescription(LegId id, SdpType type, bool ice_restart);
   void doSetRemoteDescription(LegId id, SdpType type, const std::string& sdp);
   void applyRemoteDescription(LegId id, SdpType type, const std::string& sdp);
-  void adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary& offer);
+  void adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary& offer, std::string_view sdp);
   void doAddCandidate(Leg& leg, const RemoteCandidate& c);
   void doSetMediaEnabled(LegId id, bool enabled);
   void doSetMuted(bool audio_muted, bool video_muted);
@@ -888,7 +931,7 @@ bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
         new std::shared_ptr<std::atomic<bool>>(b->sending), deleteSendGate);
   }
 
-  CapsPtr caps = codecCaps(feed.kind, b->pt, b->ssrc, config.send_h264);
+  CapsPtr caps = codecCaps(feed.kind, b->pt, b->ssrc, config.send_h264, b->twcc_id);
   GstPadTemplate* templ = gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(leg.webrtc), "sink_%u");
   b->webrtc_sink.reset(gst_element_request_pad(leg.webrtc, templ, nullptr, caps.get()));
   if (!b->webrtc_sink) return false;
@@ -1109,7 +1152,8 @@ void MediaEngine::Impl::doCreateDescription(LegId id, SdpType type, bool ice_res
 // they differ (a recvonly answer). So before applying an offer, give each send branch the pt the offer uses
 // for its codec: by mid for associated transceivers, else in m-line order by kind (the order webrtcbin
 // matches in).
-void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary& offer) {
+void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary& offer,
+                                               std::string_view sdp) {
   std::vector<std::pair<SendBranch*, std::string>> branches;  // branch, mid ("" = unassociated)
   for (auto& b : leg.branches) {
     gchar* mid = nullptr;
@@ -1117,7 +1161,8 @@ void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary
     branches.emplace_back(b.get(), takeString(mid));
   }
   std::vector<bool> taken(branches.size(), false);
-  for (const auto& m : offer.media) {
+  for (std::size_t index = 0; index < offer.media.size(); ++index) {
+    const proto::SdpMedia& m = offer.media[index];
     const bool audio_kind = m.media == "audio";
     if (!audio_kind && m.media != "video") continue;
     SendBranch* match = nullptr;
@@ -1133,13 +1178,17 @@ void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary
     }
     if (match == nullptr) continue;
     auto it = m.payload_types.find(audio_kind ? "OPUS" : config.send_h264 ? "H264" : "VP8");
-    if (it == m.payload_types.end() || it->second == match->pt) continue;
-    CHORUS_LOG(
-        Debug, kTag,
-        "leg " << leg.id << " mid " << m.mid << ": payload type " << match->pt << " -> " << it->second);
+    // The transport-cc extension: the offer's id for it, or none when the offer has none (an id the offer
+    // uses for another extension would make webrtcbin refuse the transceiver).
+    const int twcc = twccExtmapId(sdp, index);
+    if (it == m.payload_types.end() || (it->second == match->pt && twcc == match->twcc_id)) continue;
+    CHORUS_LOG(Debug, kTag,
+               "leg " << leg.id << " mid " << m.mid << ": payload type " << match->pt << " -> " << it->second
+                      << ", transport-cc extension id " << match->twcc_id << " -> " << twcc);
     match->pt = it->second;
+    match->twcc_id = twcc;
     g_object_set(match->pay, "pt", static_cast<guint>(match->pt), nullptr);
-    CapsPtr caps = codecCaps(match->feed->kind, match->pt, match->ssrc, config.send_h264);
+    CapsPtr caps = codecCaps(match->feed->kind, match->pt, match->ssrc, config.send_h264, match->twcc_id);
     g_object_set(match->transceiver.get(), "codec-preferences", caps.get(), nullptr);
     // The payloader renegotiates its src caps (with the new pt) on the next buffer; capsReadyOrDefer() then
     // waits for them, so the answer carries the a=ssrc ... msid lines again.
@@ -1157,7 +1206,7 @@ void MediaEngine::Impl::doSetRemoteDescription(LegId id, SdpType type, const std
     std::lock_guard lock(leg->shared->mu);
     leg->shared->remote_sdp = *info;  // before pad-added can look at it
   }
-  if (type == SdpType::Offer) adoptOfferPayloadTypes(*leg, *info);
+  if (type == SdpType::Offer) adoptOfferPayloadTypes(*leg, *info, sdp);
   applyRemoteDescription(id, type, sdp);
 }
 

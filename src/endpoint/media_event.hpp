@@ -118,6 +118,13 @@ struct LegStats {
   std::optional<double> rtt_ms;
   // RTCInboundRtpStreamStats.jitter (max over streams), in milliseconds.
   std::optional<double> jitter_ms;
+  // From the transport-cc feedback the peer sends for our packets (rtpbin's "gst-twcc-stats", over its last
+  // feedback window), when the transport-cc extension was negotiated and feedback arrived: the bitrate we
+  // sent and the bitrate the peer reports receiving (bits/s), and the share of those packets it did not
+  // receive.
+  std::optional<double> twcc_bitrate_sent_bps;
+  std::optional<double> twcc_bitrate_recv_bps;
+  std::optional<double> twcc_loss_pct;
   // Per remote stream id ("" for incoming streams without an msid).
   std::map<std::string, RemoteStreamStats> remote_streams;
   // Data channel messages sent / received on this leg.

@@ -73,6 +73,16 @@ gboolean visit(GQuark, const GValue* value, gpointer user_data) {
       break;
     }
     case GST_WEBRTC_STATS_CANDIDATE_PAIR: {
+      // webrtcbin 1.22 puts rtpbin's transport-cc figures on the selected pair.
+      const GValue* twcc = gst_structure_get_value(s, "gst-twcc-stats");
+      if (twcc != nullptr && GST_VALUE_HOLDS_STRUCTURE(twcc)) {
+        const GstStructure* t = gst_value_get_structure(twcc);
+        if (gst_structure_has_field(t, "bitrate-sent"))
+          out.twcc_bitrate_sent_bps = getUint(t, "bitrate-sent");
+        if (gst_structure_has_field(t, "bitrate-recv"))
+          out.twcc_bitrate_recv_bps = getUint(t, "bitrate-recv");
+        out.twcc_loss_pct = getDouble(t, "packet-loss-pct");
+      }
       if (out.ice_candidates.size() >= 64) break;
       const gchar* local = gst_structure_get_string(s, "local-candidate-id");
       const gchar* remote = gst_structure_get_string(s, "remote-candidate-id");

@@ -103,6 +103,10 @@ const MIN_FRAMES = 30;
       const q = peerIn(pub, '@bot:localhost');
       check(!!seen, `alice (--send-h264) decodes the bot's video and audio (${q && q.video_frames_decoded} video frames, ${q && q.h264_frames_decoded} of them H.264)`);
       check(!!q && q.h264_frames_decoded === 0, 'what alice decodes from the bot is not H.264 (the bot sends VP8)');
+      // transport-cc: chorus call offers the extension; reported only (docs/endpoint.md: the focus's re-offers
+      // leave it out of our send sections, so webrtcbin stops using it).
+      const r = peerIn(pub, '@bot:localhost') || {};
+      console.log(`     (alice's transport-cc feedback from the focus: ${r.twcc_recv_bps === undefined ? 'none' : r.twcc_recv_bps + ' b/s, loss ' + r.twcc_loss_pct + ' %'})`);
     }
   } catch (e) {
     check(false, 'exception: ' + e.message);

@@ -740,6 +740,45 @@ TEST_F(MediaLoopback, H264BothWays) {
   for (Side* s : {&link->a(), &link->b()}) EXPECT_TRUE(s->errors.empty()) << s->errors.front();
 }
 
+// Transport-wide congestion control feedback between two engines: each offers the transport-cc header
+// extension (id 3) on every media section, its payloaders write it, and the receiving rtpbin answers with
+// RTCP transport-cc feedback, which the sender's rtpbin turns into the twcc_* figures.
+TEST_F(MediaLoopback, TransportCcFeedback) {
+  auto link = connect(1, 2);
+  ASSERT_TRUE(link->connected());
+  const std::string ext =
+      "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+  for (Side* s : {&link->a(), &link->b()}) {
+    ASSERT_FALSE(s->descriptions.empty());
+    const std::string& sdp = s->descriptions[0].sdp;
+    const auto video = sdp.find("m=video");
+    ASSERT_NE(video, std::string::npos);
+    EXPECT_NE(sdp.find(ext), std::string::npos) << sdp;                          // audio
+    EXPECT_NE(sdp.find(ext, video), std::string::npos) << sdp;                   // video
+    EXPECT_NE(sdp.find("a=rtcp-fb:96 transport-cc"), std::string::npos) << sdp;  // webrtcbin's own
+  }
+  LegStats a;
+  LegStats b;
+  auto last = Clock::now() - 1s;
+  const bool feedback = link->waitUntil(
+      [&] {
+        if (Clock::now() - last < 200ms) return false;
+        last = Clock::now();
+        a = link->stats(link->a());
+        b = link->stats(link->b());
+        return a.twcc_bitrate_recv_bps.value_or(0) > 0 && b.twcc_bitrate_recv_bps.value_or(0) > 0;
+      },
+      10s);
+  std::cout << "[ metrics  ] transport-cc: alice sent " << a.twcc_bitrate_sent_bps.value_or(-1)
+            << " b/s, bob got " << a.twcc_bitrate_recv_bps.value_or(-1) << " b/s (loss "
+            << a.twcc_loss_pct.value_or(-1) << " %); bob sent " << b.twcc_bitrate_sent_bps.value_or(-1)
+            << " b/s, alice got " << b.twcc_bitrate_recv_bps.value_or(-1) << " b/s (loss "
+            << b.twcc_loss_pct.value_or(-1) << " %)\n";
+  ASSERT_TRUE(feedback) << "no transport-cc feedback";
+  EXPECT_LT(a.twcc_loss_pct.value_or(100), 5.0);
+  EXPECT_LT(b.twcc_loss_pct.value_or(100), 5.0);
+}
+
 TEST_F(MediaLoopback, CloseLegCleansUp) {
   {
     auto link = connect(1, 2);
