@@ -65,13 +65,13 @@ struct LegShared {
   std::atomic<std::uint64_t> video_black{0};
 
   std::map<std::string, std::shared_ptr<StreamCounters>> streams;  // Guarded by mu. Remote stream id ->.
-  // The decode chain (depayloader, decoder, sink; borrowed from `bin`) of each remote RTP source.
+  // The decode chain (depayloader, [parser,] decoder, sink; borrowed from `bin`) of each remote RTP source.
   // releaseEndedDecodeChains() removes the chains whose section the remote description no longer sends on,
   // so a long-lived participant does not keep one per participant that ever came and went. Guarded by mu.
   struct DecodeChain {
     GstPad* webrtc_pad{nullptr};               // webrtcbin's src pad. Owned reference.
     std::string mid;                           // of the section the source arrived on
-    std::vector<GstElement*> elements;         // depayloader, decoder, sink; or the sink alone.
+    std::vector<GstElement*> elements;         // depayloader, [parser,] decoder, sink; or the sink alone.
     std::shared_ptr<StreamCounters> counters;  // of the chain's stream
     std::uint64_t packets_seen{0};             // counters->packets at the last sweep
     std::optional<std::uint32_t> ssrc;         // of the source (from rtpbin's pad name), when known
