@@ -164,6 +164,13 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
     received_datagrams_per_s: Math.round(received / wallS),
     cpu_us_per_forwarded_packet: forwarded ? Number((1e6 * cpuS / forwarded).toFixed(2)) : null,
     layers_received: layers,
+    // The focus's downlink estimate per participant (transport-cc feedback from the pages) and its counters.
+    focus_downlink: Object.fromEntries((statsAfter.participants || []).filter((p) => p.downlink)
+      .map((p) => [p.user_id, p.downlink])),
+    focus_downlink_counters: {
+      feedbacks: statsAfter.downlink_feedbacks, layer_changes: statsAfter.downlink_layer_changes,
+      pauses: statsAfter.downlink_pauses, probe_clusters: statsAfter.probe_clusters, probe_packets: statsAfter.probe_packets,
+    },
     available_outgoing_kbps_end: Object.fromEntries(await Promise.all(PAGES.map(async (p) => [p,
       Math.round((await pages[p].evaluate(() => window.chorusFocus.availableOutgoingBitrate || 0)) / 1000)]))),
     aim: 'at most 2 % of one core and 16 MiB RSS (sfu-anchors.md: well-known SFUs 7-12 % and 26-59 MiB on this call)',

@@ -188,6 +188,9 @@ void registerBench(CLI::App& app, Runner* runner) {
   addImpairmentFlags(ib, "up", icli->up);
   addImpairmentFlags(ib, "down", icli->down);
   ib->add_option("--seed", icli->seed, "Random seed")->capture_default_str();
+  ib->add_flag(
+      "--per-client", icli->per_client,
+      "Each client address gets its own link per direction (own rate cap); default: one shared link");
   ib->add_option("--max-clients", icli->max_clients, "Client addresses at once")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <vector>
@@ -234,6 +235,9 @@ class Relay {
     int fd{-1};
     Address addr;
     TimeUs last_seen{0};
+    // With per_client: this client's own links (else the shared up_ / down_).
+    std::unique_ptr<LinkImpairment> up;
+    std::unique_ptr<LinkImpairment> down;
   };
   struct Pending {
     TimeUs at{0};
@@ -290,7 +294,13 @@ class Relay {
       return nullptr;
     }
     ++clients_seen_;
-    return &clients_.emplace(from.key(), Client{fd, from, now}).first->second;
+    Client c{fd, from, now, nullptr, nullptr};
+    if (opt_.per_client) {
+      c.up = std::make_unique<LinkImpairment>(up_.params(), opt_.seed + clients_seen_);
+      c.down = std::make_unique<LinkImpairment>(down_.params(),
+                                                (opt_.seed + clients_seen_) * 0x9E3779B97F4A7C15ULL);
+    }
+    return &clients_.emplace(from.key(), std::move(c)).first->second;
   }
 
   void readFromClients(std::vector<std::uint8_t>& buf) {
@@ -303,7 +313,7 @@ class Relay {
       const TimeUs now = nowUs();
       Client* c = clientFor(from, now);
       if (c == nullptr) continue;
-      schedule(up_, c->fd, target_, buf.data(), static_cast<std::size_t>(n), now);
+      schedule(c->up ? *c->up : up_, c->fd, target_, buf.data(), static_cast<std::size_t>(n), now);
     }
   }
 
@@ -320,7 +330,9 @@ class Relay {
         ++foreign_drops_;  // only the target may answer through a client's socket
         continue;
       }
-      schedule(down_, listen_fd_, it->second.addr, buf.data(), static_cast<std::size_t>(n), nowUs());
+      Client& c = it->second;
+      schedule(c.down ? *c.down : down_, listen_fd_, c.addr, buf.data(), static_cast<std::size_t>(n),
+               nowUs());
     }
   }
 
@@ -374,9 +386,36 @@ class Relay {
     if (o.contains("up") || o.contains("down")) {
       up_.setParams(up);
       down_.setParams(down);
+      for (auto& [key, c] : clients_) {
+        if (c.up) c.up->setParams(up);
+        if (c.down) c.down->setParams(down);
+      }
       printLine({{"event", "params"}, {"up", up.toJson()}, {"down", down.toJson()}});
     }
     if (o.contains("stats")) printStats();
+  }
+
+  // The counters of every client's own link in one direction, added up (per_client), with the params.
+  json::object summed(std::unique_ptr<LinkImpairment> Client::*link) const {
+    LinkImpairment::Counters total;
+    for (const auto& [key, c] : clients_) {
+      if (!(c.*link)) continue;
+      const auto& k = (c.*link)->counters();
+      total.offered += k.offered;
+      total.delivered += k.delivered;
+      total.lost += k.lost;
+      total.queue_drops += k.queue_drops;
+      total.bytes_delivered += k.bytes_delivered;
+      total.max_queue_delay_us = std::max(total.max_queue_delay_us, k.max_queue_delay_us);
+    }
+    const LinkImpairment& shared = link == &Client::up ? up_ : down_;
+    return {{"offered", total.offered},
+            {"delivered", total.delivered},
+            {"lost", total.lost},
+            {"queue_drops", total.queue_drops},
+            {"bytes_delivered", total.bytes_delivered},
+            {"max_queue_delay_ms", static_cast<double>(total.max_queue_delay_us) / 1000.0},
+            {"params", shared.params().toJson()}};
   }
 
   static json::object countersJson(const LinkImpairment& l) {
@@ -391,9 +430,16 @@ class Relay {
   }
 
   void printStats() {
+    json::object per_client;
+    for (const auto& [key, c] : clients_) {
+      if (c.up && c.down)
+        per_client[c.addr.text()] =
+            json::object{{"up", countersJson(*c.up)}, {"down", countersJson(*c.down)}};
+    }
     printLine({{"event", "stats"},
-               {"up", countersJson(up_)},
-               {"down", countersJson(down_)},
+               {"up", opt_.per_client ? summed(&Client::up) : countersJson(up_)},
+               {"down", opt_.per_client ? summed(&Client::down) : countersJson(down_)},
+               {"per_client", std::move(per_client)},
                {"clients", clients_.size()},
                {"clients_seen", clients_seen_},
                {"clients_refused", clients_refused_},

@@ -28,6 +28,9 @@ struct ImpairRelayOptions {
   ImpairmentParams up;                // client -> target
   ImpairmentParams down;              // target -> client
   std::uint64_t seed{1};
+  // Each client address gets its own link in each direction (its own rate cap and queue), as if every
+  // client sat behind its own access link; off: all clients share one link per direction (one bottleneck).
+  bool per_client{false};
   std::size_t max_clients{64};     // client addresses at once; the longest idle one gives way after 60 s
   std::size_t max_pending{16384};  // datagrams in flight (delayed) in both directions; more are dropped
   double stats_interval_s{0};      // 0: only on request and at exit

@@ -29,7 +29,10 @@ bool sameTracks(const std::vector<OfferTrack>& a, const std::vector<OfferTrack>&
 }  // namespace
 
 MediaPlane::MediaPlane(MediaPlaneHost& host, const Clock& clock, Config controller, RouterConfig router)
-    : host_(host), clock_(clock), config_(std::move(controller)), router_(*this, std::move(router)) {}
+    : host_(host), clock_(clock), config_(std::move(controller)), router_(*this, [&] {
+        router.require_live_out_tracks = true;  // see Router::setLiveOutTracks
+        return std::move(router);
+      }()) {}
 
 MediaPlane::~MediaPlane() = default;
 
@@ -120,22 +123,13 @@ void MediaPlane::onDead(PeerId peer) {
 
 void MediaPlane::sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) {
   Slot* s = slot(to);
-  if (!s || length < 12) return;
-  // Only tracks the participant's current description has (focus/send_gate.hpp).
-  if (!s->gate.admitRtp(buffer.first(length))) {
-    ++not_negotiated_drops_;
-    return;
-  }
+  if (!s) return;
   s->link->sendRtp(buffer, length, clock_.nowMs());
 }
 
 void MediaPlane::sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) {
   Slot* s = slot(to);
   if (!s) return;
-  if (!s->gate.admitRtcp(buffer.first(length))) {
-    ++not_negotiated_sr_drops_;
-    return;
-  }
   s->link->sendRtcp(buffer, length, clock_.nowMs());
 }
 
@@ -189,6 +183,7 @@ void MediaPlane::createPeer(const act::CreatePeer& c) {
   router_.setSubscriberPayloadType(c.peer, "video", s.link->sendPayloadType("video"));
   if (const auto h264 = s.link->sendPayloadType("H264"); h264 != 0)
     router_.setSubscriberPayloadType(c.peer, "H264", h264);
+  router_.setSubscriberTransportCc(c.peer, s.link->downlinkTransportCcId());
   slots_.insert_or_assign(c.peer, std::move(s));
   CHORUS_LOG(Info, kTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
   host_.post([this, id = c.peer, sdp = std::move(*answer)] { feed(in::PeerAnswerReady{id, sdp}); });
@@ -363,7 +358,11 @@ void MediaPlane::applyDescription(PeerId id, const proto::SessionDescription& d)
     s->pending.clear();
     std::vector<std::uint32_t> ssrcs;
     for (const auto& t : s->agreed) ssrcs.push_back(t.ssrc);
-    const std::vector<std::uint32_t> added = s->gate.setLive(std::move(ssrcs));
+    // Only what the participant's description now has goes out (RTP and sender reports): webrtcbin 1.22
+    // fails the whole transport on RTP of an SSRC it cannot map, and maps a track wrongly when a sender
+    // report named its SSRC before the description did.
+    const std::vector<std::uint32_t> added = router_.setLiveOutTracks(id, ssrcs);
+    router_.setSubscriberTransportCc(id, s->link->downlinkTransportCcId());
     // Keyframes sent before the answer were not forwarded: ask again for every new video track.
     for (const auto& t : s->agreed) {
       if (t.kind == "video" && std::binary_search(added.begin(), added.end(), t.ssrc))
@@ -382,6 +381,7 @@ void MediaPlane::applyDescription(PeerId id, const proto::SessionDescription& d)
     CHORUS_LOG(Warn, kTag, "re-offer of peer " << id << " refused: " << answer.error().message);
     return;
   }
+  router_.setSubscriberTransportCc(id, s->link->downlinkTransportCcId());
   proto::FocusMessage m;
   m.type = proto::FocusMessageType::Negotiate;
   m.description = proto::SessionDescription{"answer", *answer};
@@ -394,8 +394,8 @@ MediaPlaneStats MediaPlane::stats() const {
   st.peers = slots_.size();
   st.router = router_.stats();
   st.offers_sent = offers_sent_;
-  st.not_negotiated_drops = not_negotiated_drops_;
-  st.not_negotiated_sr_drops = not_negotiated_sr_drops_;
+  st.not_negotiated_drops = st.router.not_live_drops;
+  st.not_negotiated_sr_drops = st.router.not_live_sr_drops;
   if (!controller_) return st;
   st.controller = controller_->counters();
   st.ids_rewritten = controller_->trackIds().rewritten();
@@ -404,6 +404,7 @@ MediaPlaneStats MediaPlane::stats() const {
     if (auto s = slots_.find(p->id); s != slots_.end()) {
       ps.link = s->second.link->stats();
       ps.tracks_out = s->second.agreed.size();
+      ps.downlink = router_.downlinkStats(p->id);
     }
     st.participants.push_back(std::move(ps));
   }

@@ -7,8 +7,8 @@
 // was told (TrackIds); what each participant publishes (its SDP, its metadata) is kept in step with the
 // Router; when what a participant should receive changed, the focus offers it over the data channel (one
 // offer outstanding at a time; polite on glare) and, after its answer, sends it the new tracks: until then
-// neither their RTP nor their sender reports go out (SendGate). Not-connected participants are reported
-// once. Counters are data (MediaPlaneStats); printing them is the owner's job.
+// neither their RTP nor their sender reports go out (Router::setLiveOutTracks). Not-connected participants
+// are reported once. Counters are data (MediaPlaneStats); printing them is the owner's job.
 //
 // What it needs from outside comes through two small interfaces, so tests drive it with fakes: PeerLink
 // (one participant's transport: io::WebRtcPeer in `chorus focus`) and MediaPlaneHost (creating and retiring
@@ -29,7 +29,6 @@
 #include "base/result.hpp"
 #include "focus/controller.hpp"
 #include "focus/router.hpp"
-#include "focus/send_gate.hpp"
 
 namespace chorus::focus {
 
@@ -71,6 +70,9 @@ class PeerLink {
   virtual void sendRtp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) = 0;
   virtual void sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) = 0;
   virtual LinkStats stats() const = 0;
+  // The transport-wide sequence number extension id the participant accepted on what we send it (downlink
+  // congestion control), 0 when none.
+  virtual std::uint8_t downlinkTransportCcId() const { return 0; }
 };
 
 // What the plane saw of a participant that has not connected (docs/focus.md, "When a participant does not
@@ -102,8 +104,9 @@ struct ParticipantStats {
   std::string device_id;
   std::string conf_id;
   bool connected{false};
-  std::optional<LinkStats> link;  // nullopt: no transport (its offer was refused, or it is closing)
-  std::size_t tracks_out{0};      // tracks the last completed negotiation sends it
+  std::optional<LinkStats> link;          // nullopt: no transport (its offer was refused, or it is closing)
+  std::size_t tracks_out{0};              // tracks the last completed negotiation sends it
+  std::optional<DownlinkStats> downlink;  // its downlink estimate, when it has transport-cc
 };
 
 struct MediaPlaneStats {
@@ -165,7 +168,6 @@ class MediaPlane final : private RouterSink {
     std::vector<OfferTrack> agreed;
     std::vector<OfferTrack> pending;
     bool offer_pending{false};
-    SendGate gate;
     std::vector<PublishedTrackInfo> published;  // as last given to the router
     std::string who;                            // user/device
     TimeMs created_ms{0};
@@ -202,8 +204,6 @@ class MediaPlane final : private RouterSink {
   std::vector<Input> early_;                // inputs before it (kMaxEarlyInputs)
   std::map<PeerId, Slot> slots_;
   std::uint64_t offers_sent_{0};
-  std::uint64_t not_negotiated_drops_{0};
-  std::uint64_t not_negotiated_sr_drops_{0};
   bool stopping_{false};
 };
 

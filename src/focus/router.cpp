@@ -4,10 +4,14 @@
 #include <cstring>
 #include <limits>
 
+#include "media/cc/layer_allocator.hpp"
+#include "media/cc/probe_controller.hpp"
+#include "media/cc/send_side_bwe.hpp"
 #include "media/cc/transport_cc_feedback_generator.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
 #include "media/rtp/counter_unwrapper.hpp"
 #include "media/rtp/retransmission_buffer.hpp"
+#include "media/rtp/transport_wide_seq.hpp"
 
 namespace chorus::focus {
 
@@ -17,6 +21,21 @@ constexpr TimeMs kNever = std::numeric_limits<TimeMs>::min() / 4;
 constexpr std::size_t kMaxReportBlocks = 31;
 constexpr std::size_t kRrPacketMax = 8 + kMaxReportBlocks * media::kRtcpReportBlockSize;
 constexpr std::size_t kMaxCname = 255;
+// Room for the transport-wide sequence number a forwarded packet gains (a new one-byte extension block).
+constexpr std::size_t kTransportSeqRoom = 8;
+// What a packet costs on the wire beyond its RTP bytes, for the downlink estimate (SRTP tag, UDP, IPv4).
+constexpr std::size_t kPacketOverhead = 10 + 8 + 20;
+constexpr TimeMs kLayerRateWindowMs = 500;
+constexpr std::int64_t kAudioFloorBps = 40'000;  // an audio subscription before its rate was measured
+// Probe packets: padding only (RFC 3550 §5.1), as libwebrtc sends them (at most 224 bytes of padding).
+constexpr std::size_t kProbePadding = 224;
+constexpr std::size_t kProbePacketSize = media::kRtpHeaderSize + kProbePadding;
+constexpr std::size_t kMaxProbePerTick = 64;
+constexpr TimeMs kRtxWindowMs = 500;
+constexpr TimeMs kPauseGraceMs = 1500;  // see allocateDownlink
+constexpr TimeMs kProbeQuietMs =
+    3000;  // no probe this soon after the estimate backed off  // retransmission budget window (downlink
+           // congestion control)  // with 50 ms ticks: probes up to ≈ 3 Mbit/s
 
 enum class Quality : std::uint8_t { Low, Medium, High };
 enum class VideoCodec : std::uint8_t { Vp8, H264, Other };
@@ -194,6 +213,10 @@ struct Router::Layer {
   std::optional<std::uint32_t> ssrc;  // learnt from RTP
   std::optional<std::uint8_t> pt;     // payload type of the first packet on `ssrc`
   TimeMs last_packet_at{kNever};
+  // Received rate (wire bytes), for the downlink allocation: bytes since rate_since, smoothed bits/s.
+  std::uint64_t rate_bytes{0};
+  TimeMs rate_since{kNever};
+  std::int64_t bps{0};
 };
 
 struct Router::Track {
@@ -221,6 +244,7 @@ struct Router::InStream {
 
 struct Router::Subscription {
   PeerId subscriber{0};
+  Peer* owner{nullptr};   // Borrowed: the subscriber's Peer, which owns this.
   Track* track{nullptr};  // Borrowed: owned by the publisher's Peer; the subscription ends before it.
   OutTrack out;
   int width{0};
@@ -232,6 +256,53 @@ struct Router::Subscription {
   std::uint64_t packets{0};
   std::uint64_t bytes{0};
   std::uint64_t retransmitted{0};
+  bool live{false};    // the subscriber's description has the track (require_live_out_tracks)
+  bool paused{false};  // downlink allocation: no budget even for the lowest layer
+  std::optional<std::size_t> allocated;  // downlink allocation: index into track->layers
+  bool have_out_seq{false};
+  bool last_marker{false};     // the last packet sent ended a frame (a probe may follow it)
+  TimeMs unfit_since{kNever};  // downlink allocation: since when not even the lowest layer fits
+  bool shedding{false};        // downlink allocation: the current layer is dropped until the switch
+};
+
+// One subscriber's downlink congestion control (docs/congestion-control.md).
+struct Router::Downlink {
+  explicit Downlink(const RouterConfig& c)
+      : bwe([&] {
+          media::cc::SendSideBwe::Config b;
+          b.start_bps = c.downlink_start_bps;
+          b.min_bps = c.downlink_min_bps;
+          b.max_bps = c.downlink_max_bps;
+          return b;
+        }()),
+        allocator(media::cc::LayerAllocator::Config{0.15, 0.5}),
+        probes([&] {
+          media::cc::ProbeController::Config pc;
+          pc.max_interval_us = 3 * media::cc::kUsPerSecond;  // a link that got faster is found within seconds
+          pc.max_bps = c.downlink_max_bps;
+          pc.packet_size = kProbePacketSize + kTransportSeqRoom + kPacketOverhead;
+          return pc;
+        }()) {}
+  std::uint8_t ext_id{0};
+  std::uint16_t next_seq{0};
+  media::cc::SendSideBwe bwe;
+  media::cc::LayerAllocator allocator;
+  media::cc::ProbeController probes;
+  TimeMs last_alloc{kNever};
+  std::int64_t allocated_bps{0};
+  std::size_t paused{0};
+  int probe_cluster{-1};
+  std::size_t probe_left{0};      // packets of the running probe cluster still to send
+  std::size_t probe_per_tick{0};  // spread over at least two ticks (the estimator needs a send span)
+  std::int64_t probe_bps{0};
+  std::uint64_t decreases_seen{0};  // the estimator's back-offs, as last counted
+  TimeMs last_decrease{kNever};
+  TimeMs rtx_window_start{kNever};  // retransmissions sent in the current window (kRtxWindowMs)
+  std::int64_t rtx_window_bits{0};
+  // Scratch for allocations, reused.
+  std::vector<media::cc::VideoSubscription> subs;
+  std::vector<Subscription*> owners;
+  std::vector<std::vector<std::size_t>> layer_index;  // allocator layer -> track layer, per subscription
 };
 
 struct Router::Peer {
@@ -248,13 +319,14 @@ struct Router::Peer {
   // transport-cc receive side: created with the first packet that carries a transport-wide sequence number.
   std::unique_ptr<media::cc::TransportCcFeedbackGenerator> tcc;  // Owned.
   TimeMs last_tcc_feedback{0};
+  std::unique_ptr<Downlink> downlink;  // Owned; set while the subscriber has downlink transport-cc.
 };
 
 Router::Router(RouterSink& sink, RouterConfig config)
     : sink_(sink), config_(std::move(config)), rng_state_(config_.seed) {
   if (config_.cname.size() > kMaxCname) config_.cname.resize(kMaxCname);
   config_.max_packet_size = std::clamp<std::size_t>(config_.max_packet_size, media::kRtpHeaderSize, 65535);
-  rtp_scratch_.resize(config_.max_packet_size + kSinkTrailerRoom);
+  rtp_scratch_.resize(config_.max_packet_size + kTransportSeqRoom + kSinkTrailerRoom);
   const std::size_t rr_packets = (config_.max_ssrcs_per_publisher + kMaxReportBlocks - 1) / kMaxReportBlocks;
   const std::size_t sdes = 8 + 2 + kMaxCname + 4;
   rtcp_scratch_.resize(std::max<std::size_t>(rr_packets, 1) * kRrPacketMax + sdes + kSinkTrailerRoom);
@@ -436,6 +508,7 @@ Result<OutTrack> Router::subscribe(PeerId subscriber, PeerId publisher, std::str
 
   auto s = std::make_unique<Subscription>();
   s->subscriber = subscriber;
+  s->owner = &sub;
   s->track = t;
   s->out =
       OutTrack{newOutSsrc(sub), t->info.kind, t->info.stream_id, t->info.track_id, publisher, t->info.codec};
@@ -529,6 +602,7 @@ std::vector<SubscriptionStats> Router::subscriptionStats(PeerId subscriber) cons
     st.packets_forwarded = s->packets;
     st.bytes_forwarded = s->bytes;
     st.packets_retransmitted = s->retransmitted;
+    st.paused = s->paused;
     out.push_back(std::move(st));
   }
   return out;
@@ -553,14 +627,33 @@ std::vector<PeerId> Router::removePeer(PeerId peer) {
 // waterfall track/simulcast.go: desired layer from the ratio of the track's size to the requested size, then
 // the first available of [desired, medium, low, high]. Layers that sent nothing for layer_stall_ms are only
 // used when no layer is active.
-std::optional<std::size_t> Router::chooseLayer(const Track& t, int width, int height, TimeMs now) const {
-  Quality desired = Quality::Low;
-  const std::int64_t full = std::int64_t{t.info.width} + t.info.height;
+namespace {
+Quality desiredQuality(const PublishedTrackInfo& info, int width, int height) noexcept {
+  const std::int64_t full = std::int64_t{info.width} + info.height;
   const std::int64_t want = std::int64_t{width} + height;
-  if (full > 0 && want > 0) {
-    const double ratio = static_cast<double>(full) / static_cast<double>(want);
-    desired = ratio <= 1.0 ? Quality::High : ratio <= 2.0 ? Quality::Medium : Quality::Low;
+  if (full <= 0 || want <= 0) return Quality::Low;
+  const double ratio = static_cast<double>(full) / static_cast<double>(want);
+  return ratio <= 1.0 ? Quality::High : ratio <= 2.0 ? Quality::Medium : Quality::Low;
+}
+}  // namespace
+
+std::optional<std::size_t> Router::lowestLayer(const Track& t, TimeMs now) const {
+  std::optional<std::size_t> best;
+  bool best_active = false;
+  for (std::size_t i = 0; i < t.layers.size(); ++i) {
+    const Layer& l = t.layers[i];
+    if (!l.ssrc) continue;
+    const bool active = now - l.last_packet_at < config_.layer_stall_ms;
+    if (!best || (active && !best_active) || (active == best_active && l.quality < t.layers[*best].quality)) {
+      best = i;
+      best_active = active;
+    }
   }
+  return best;
+}
+
+std::optional<std::size_t> Router::chooseLayer(const Track& t, int width, int height, TimeMs now) const {
+  const Quality desired = desiredQuality(t.info, width, height);
   const Quality order[] = {desired, Quality::Medium, Quality::Low, Quality::High};
   for (const bool need_active : {true, false}) {
     for (Quality q : order) {
@@ -577,7 +670,14 @@ std::optional<std::size_t> Router::chooseLayer(const Track& t, int width, int he
 }
 
 void Router::applyLayer(Subscription& s, TimeMs now) {
-  const auto layer = chooseLayer(*s.track, s.width, s.height, now);
+  std::optional<std::size_t> layer;
+  if (s.allocated && *s.allocated < s.track->layers.size() && s.track->layers[*s.allocated].ssrc) {
+    layer = s.allocated;
+  } else if (s.track->video && s.owner->downlink) {
+    layer = lowestLayer(*s.track, now);  // fast first frame; the allocation steps it up
+  } else {
+    layer = chooseLayer(*s.track, s.width, s.height, now);
+  }
   if (!layer) return;
   const std::uint32_t ssrc = *s.track->layers[*layer].ssrc;
   if (s.rewriter.targetLayer() == ssrc) return;
@@ -661,6 +761,10 @@ void Router::sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now) {
 // to play a participant's audio and video in sync.
 void Router::forwardSenderReport(const Track& track, const media::RtcpSenderReport& sr) {
   for (Subscription* s : track.subscribers) {
+    if (config_.require_live_out_tracks && !s->live) {
+      ++stats_.not_live_sr_drops;
+      continue;
+    }
     const auto ts = s->rewriter.mapTimestamp(sr.ssrc, sr.rtp_timestamp);
     if (!ts) continue;
     const auto n = media::buildRtcpSenderReport(rtcp_scratch_, s->out.ssrc, sr.ntp_timestamp, *ts,
@@ -810,6 +914,7 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
   }
   Track& t = *in->track;
   t.layers[in->layer].last_packet_at = now;
+  t.layers[in->layer].rate_bytes += packet.size() + kPacketOverhead;
   if (t.video && config_.upstream_nack && in->rx.seq.initialized())
     trackLoss(*p, *in, now, view->sequenceNumber());
   in->rx.update(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
@@ -843,6 +948,22 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
                      bool keyframe, TimeMs now) {
   const std::uint32_t ssrc = v.ssrc();
   if (s.rewriter.currentLayer() != ssrc && s.rewriter.targetLayer() != ssrc) return false;
+  if (config_.require_live_out_tracks && !s.live) {
+    ++stats_.not_live_drops;
+    return false;
+  }
+  if (s.paused) {
+    ++stats_.downlink_paused_drops;
+    return false;
+  }
+  if (s.shedding) {
+    if (!s.rewriter.switchPending()) {
+      s.shedding = false;
+    } else if (ssrc == s.rewriter.currentLayer()) {
+      ++stats_.downlink_shed_drops;  // the layer that does not fit, while waiting for the lower one
+      return false;
+    }
+  }
   const std::size_t csrc_bytes = 4 * std::size_t{v.csrcCount()};
   const std::size_t body = v.size() - v.headerSize();  // payload + padding
   const std::size_t length = media::kRtpHeaderSize + csrc_bytes + body;
@@ -892,11 +1013,13 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
   }
 
   if (s.rtx) (void)s.rtx->store(out->seq, media::ByteSpan(o, length), now);
+  s.have_out_seq = true;
+  s.last_marker = v.marker();
   ++s.packets;
   s.bytes += length;
   ++stats_.forwarded_packets;
   stats_.forwarded_bytes += length;
-  sink_.sendRtp(s.subscriber, rtp_scratch_, length);
+  sendToSubscriber(*s.owner, length, now);
   return true;
 }
 
@@ -919,16 +1042,35 @@ void Router::answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs no
   const std::size_t named = nack.lostSequenceNumbers(nack_seqs_);
   const std::size_t n = std::min({named, nack_seqs_.size(), config_.max_nack_seqs_per_packet});
   stats_.nacks_missed += named - n;
+  Downlink* d = subscriber.downlink.get();
+  // Not the same packet again before a resent copy could have arrived: a receiver behind a queue NACKs it
+  // every round trip, and answering each would feed the queue (libwebrtc's sender also waits one RTT).
+  const TimeMs min_interval =
+      std::max<TimeMs>(config_.rtx_min_resend_interval_ms, d ? d->bwe.rttUs() / media::cc::kUsPerMs : 0);
+  if (d != nullptr && now - d->rtx_window_start >= kRtxWindowMs) {
+    d->rtx_window_start = now;
+    d->rtx_window_bits = 0;
+  }
   for (std::size_t i = 0; i < n; ++i) {
-    const auto stored = s->rtx ? s->rtx->get(nack_seqs_[i], now) : std::nullopt;
+    const auto stored = s->rtx ? s->rtx->getForResend(nack_seqs_[i], now, min_interval) : std::nullopt;
     if (!stored || stored->size() > config_.max_packet_size) {
       ++stats_.nacks_missed;
       continue;
     }
+    if (d != nullptr) {
+      // Retransmissions get at most half the downlink estimate: on a congested link they would otherwise
+      // crowd out the media they repair (and cause more loss, more NACKs).
+      const auto bits = static_cast<std::int64_t>(8 * (stored->size() + kPacketOverhead));
+      if ((d->rtx_window_bits + bits) * 1000 > d->bwe.targetBps() / 2 * kRtxWindowMs) {
+        ++stats_.nacks_over_budget;
+        continue;
+      }
+      d->rtx_window_bits += bits;
+    }
     std::memcpy(rtp_scratch_.data(), stored->data(), stored->size());
     ++stats_.nacks_answered;
     ++s->retransmitted;
-    sink_.sendRtp(s->subscriber, rtp_scratch_, stored->size());
+    sendToSubscriber(subscriber, stored->size(), now);
   }
 }
 
@@ -961,6 +1103,14 @@ void Router::onRtcp(PeerId from, media::ByteSpan compound, TimeMs now) {
         continue;
       }
       answerNack(*p, *nack, now);
+    } else if (pk->type == media::kRtcpRtpfb && pk->count == media::kRtpfbTransportCc) {
+      if (!p->downlink) continue;  // about packets we did not number
+      const auto fb = media::TransportCcFeedback::parse(*pk);
+      if (!fb) {
+        stats_.drops.count(RouterDrop::MalformedRtcp);
+        continue;
+      }
+      onDownlinkFeedback(*p, *fb, now);
     } else if (pk->type == media::kRtcpPsfb && pk->count == media::kPsfbPli) {
       const auto pli = media::RtcpPli::parse(*pk);
       if (!pli) {
@@ -1074,6 +1224,11 @@ void Router::sendTransportFeedback(Peer& p, TimeMs now) {
 void Router::tick(TimeMs now) {
   for (auto& [id, peer] : peers_) {
     Peer& p = *peer;
+    measureLayers(p, now);
+    if (p.downlink) {
+      sendProbePackets(p, now);
+      allocateDownlink(p, now);
+    }
     if (p.tcc && now - p.last_tcc_feedback >= config_.transport_cc_interval_ms) sendTransportFeedback(p, now);
     for (auto& [ssrc, in] : p.streams) {
       if (in.keyframe_request_pending && now - in.last_keyframe_request >= config_.pli_throttle_ms) {
@@ -1101,6 +1256,271 @@ void Router::tick(TimeMs now) {
       }
     }
   }
+}
+
+}  // namespace chorus::focus
+
+namespace chorus::focus {
+
+// ---- downlink congestion control ----
+
+std::vector<std::uint32_t> Router::setLiveOutTracks(PeerId subscriber,
+                                                    std::span<const std::uint32_t> out_ssrcs) {
+  std::vector<std::uint32_t> added;
+  Peer* p = findPeer(subscriber);
+  if (p == nullptr) return added;
+  for (auto& s : p->subscriptions) {
+    const bool live = std::find(out_ssrcs.begin(), out_ssrcs.end(), s->out.ssrc) != out_ssrcs.end();
+    if (live && !s->live) added.push_back(s->out.ssrc);
+    s->live = live;
+  }
+  std::sort(added.begin(), added.end());
+  return added;
+}
+
+void Router::setSubscriberTransportCc(PeerId subscriber, std::uint8_t ext_id) {
+  Peer& p = peerFor(subscriber);
+  if (ext_id == 0 || ext_id == 15) {  // 15 cannot be written in a one-byte block
+    if (!p.downlink) return;
+    p.downlink.reset();
+    for (auto& s : p.subscriptions) {
+      s->allocated.reset();
+      if (s->paused) {
+        s->paused = false;
+        s->rewriter.resync();
+      }
+    }
+    return;
+  }
+  if (!p.downlink) p.downlink = std::make_unique<Downlink>(config_);
+  p.downlink->ext_id = ext_id;
+}
+
+void Router::sendToSubscriber(Peer& to, std::size_t length, TimeMs now, int probe_cluster,
+                              std::int64_t send_offset_us) {
+  if (Downlink* d = to.downlink.get()) {
+    const media::MutableByteSpan room(rtp_scratch_.data(), rtp_scratch_.size() - kSinkTrailerRoom);
+    if (const auto n = media::writeTransportWideSeq(room, length, d->ext_id, d->next_seq)) {
+      length = *n;
+      d->bwe.onPacketSent(d->next_seq, length + kPacketOverhead, now * media::cc::kUsPerMs + send_offset_us,
+                          probe_cluster);
+      ++d->next_seq;
+    }
+  }
+  sink_.sendRtp(to.id, rtp_scratch_, length);
+}
+
+void Router::onDownlinkFeedback(Peer& subscriber, const media::TransportCcFeedback& feedback, TimeMs now) {
+  ++stats_.downlink_feedbacks;
+  subscriber.downlink->bwe.onFeedback(feedback, now * media::cc::kUsPerMs);
+}
+
+void Router::measureLayers(Peer& publisher, TimeMs now) {
+  for (auto& t : publisher.tracks) {
+    for (auto& l : t->layers) {
+      if (l.rate_since == kNever) {
+        l.rate_since = now;
+        l.rate_bytes = 0;
+        continue;
+      }
+      const TimeMs dt = now - l.rate_since;
+      if (dt < kLayerRateWindowMs) continue;
+      const auto sample = static_cast<std::int64_t>(l.rate_bytes * 8 * 1000 / static_cast<std::uint64_t>(dt));
+      l.bps = l.bps == 0 ? sample : (l.bps + sample) / 2;
+      l.rate_bytes = 0;
+      l.rate_since = now;
+    }
+  }
+}
+
+// Shares the subscriber's estimate among its video subscriptions (media::cc::LayerAllocator), each capped at
+// the layer its requested size wants; starts a probe when a step up does not fit.
+void Router::allocateDownlink(Peer& sub, TimeMs now) {
+  Downlink& d = *sub.downlink;
+  const media::cc::TimeUs now_us = now * media::cc::kUsPerMs;
+  d.bwe.onTick(now_us);
+  if (d.last_alloc != kNever && now - d.last_alloc < config_.downlink_alloc_interval_ms) return;
+  d.last_alloc = now;
+  const std::int64_t target = d.bwe.targetBps();
+  std::int64_t audio = 0;
+  d.subs.clear();
+  d.owners.clear();
+  d.layer_index.resize(std::max(d.layer_index.size(), sub.subscriptions.size()));
+  for (auto& sp : sub.subscriptions) {
+    Subscription& s = *sp;
+    if (config_.require_live_out_tracks && !s.live) continue;
+    const Track& t = *s.track;
+    if (t.info.muted) continue;
+    if (!t.video) {
+      audio += t.layers.empty() ? kAudioFloorBps : std::max(t.layers.front().bps, kAudioFloorBps);
+      continue;
+    }
+    const Quality cap = t.layers.size() > 1 ? desiredQuality(t.info, s.width, s.height) : Quality::High;
+    auto& index = d.layer_index[d.subs.size()];
+    index.clear();
+    for (std::size_t i = 0; i < t.layers.size(); ++i) {
+      if (t.layers[i].ssrc) index.push_back(i);
+    }
+    if (index.empty()) continue;  // nothing learnt yet: chooseLayer has nothing either
+    std::stable_sort(index.begin(), index.end(),
+                     [&](std::size_t a, std::size_t b) { return t.layers[a].quality < t.layers[b].quality; });
+    // Only layers up to what the requested size wants (at least the lowest).
+    while (index.size() > 1 && t.layers[index.back()].quality > cap) index.pop_back();
+    media::cc::VideoSubscription v;
+    v.id = s.out.ssrc;
+    for (std::size_t i : index) {
+      const Layer& l = t.layers[i];
+      media::cc::SimulcastLayer layer;
+      layer.bitrate_bps =
+          l.bps > 0
+              ? l.bps
+              : config_.layer_default_bps[std::min<std::size_t>(static_cast<std::size_t>(l.quality), 2)];
+      layer.active = now - l.last_packet_at < config_.layer_stall_ms;
+      v.layers.push_back(layer);
+    }
+    d.subs.push_back(std::move(v));
+    d.owners.push_back(&s);
+  }
+  const std::int64_t budget = std::max<std::int64_t>(0, target - audio);
+  const auto allocation = d.allocator.allocate(budget, d.subs);
+  d.allocated_bps = allocation.allocated_bps + audio;
+  d.paused = allocation.paused;
+  std::int64_t needed = 0;
+  for (std::size_t i = 0; i < allocation.choices.size(); ++i) {
+    const auto& c = allocation.choices[i];
+    Subscription& s = *d.owners[i];
+    const auto& index = d.layer_index[i];
+    const auto& layers = d.subs[i].layers;
+    if (c.capped_by_budget && needed == 0) {
+      // The next step up: from pause to the lowest layer, else one layer up.
+      const std::size_t next = c.layer ? std::min(*c.layer + 1, layers.size() - 1) : 0;
+      const std::int64_t extra = layers[next].bitrate_bps - (c.layer ? layers[*c.layer].bitrate_bps : 0);
+      // Leaving pause or going up needs the allocator's headroom too.
+      if (extra > 0) needed = d.allocated_bps + extra + extra * 3 / 20 + 1;
+    }
+    // Pause only when even the lowest layer has not fitted for kPauseGraceMs: the estimate dips for a moment
+    // after every queue build-up (a keyframe), and a pause costs a keyframe and a visible stall.
+    if ((c.paused || !c.layer) && !s.paused && s.unfit_since == kNever) s.unfit_since = now;
+    if (!c.paused && c.layer) s.unfit_since = kNever;
+    const bool pause = (c.paused || !c.layer) && (s.paused || now - s.unfit_since >= kPauseGraceMs);
+    if (pause) {
+      if (!s.paused) {
+        s.paused = true;
+        ++stats_.downlink_pauses;
+      }
+      s.allocated.reset();
+      continue;
+    }
+    const std::size_t layer = c.layer ? index[*c.layer] : index.front();
+    const bool was_paused = s.paused;
+    s.paused = false;
+    if (s.allocated != layer) {
+      if (s.allocated) {
+        ++stats_.downlink_layer_changes;
+        const Quality from = s.track->layers[*s.allocated].quality;
+        if (s.track->layers[layer].quality > from) d.probes.onUpSwitch(now_us);
+        // Down for lack of bandwidth: stop sending the layer that does not fit until the lower one's
+        // keyframe comes, so the queue it built drains and that keyframe gets through.
+        if (s.track->layers[layer].quality < from) s.shedding = true;
+      }
+      s.allocated = layer;
+    }
+    applyLayer(s, now);
+    if (was_paused) {  // resume at a keyframe, continuing the outgoing numbering
+      s.rewriter.resync();
+      requestKeyframeFor(s, now);
+    }
+  }
+  // No probe right after a back-off: the link just showed its limit, and a burst above it would only queue
+  // and bring on the next back-off.
+  const auto& k = d.bwe.counters();
+  const std::uint64_t decreases = k.delay_decreases + k.loss_decreases + k.timeouts;
+  if (decreases != d.decreases_seen) {
+    d.decreases_seen = decreases;
+    d.last_decrease = now;
+  }
+  const bool settled = d.last_decrease == kNever || now - d.last_decrease >= kProbeQuietMs;
+  if (d.probe_left == 0 && needed > 0 && settled) {
+    if (const auto probe = d.probes.onTick(now_us, target, needed)) {
+      constexpr auto kProbePacketBits =
+          static_cast<std::int64_t>(8 * (kProbePacketSize + kTransportSeqRoom + kPacketOverhead));
+      const std::int64_t per_tick =
+          (probe->rate_bps * config_.transport_cc_interval_ms / 1000 + kProbePacketBits - 1) /
+          kProbePacketBits;
+      d.probe_cluster = probe->cluster;
+      d.probe_bps = probe->rate_bps;
+      d.probe_per_tick = std::clamp<std::size_t>(static_cast<std::size_t>(per_tick), 1, kMaxProbePerTick);
+      d.probe_left = std::max(probe->packets, 2 * d.probe_per_tick);
+      ++stats_.probe_clusters;
+    }
+  }
+}
+
+// Probe packets are padding-only RTP packets on one of the subscriber's video streams, numbered in its
+// sequence (SimulcastRewriter::padding) so SRTP replay protection passes them, sent between frames or while
+// the stream is paused; the subscriber drops them, but its transport-cc feedback reports their arrival, which
+// is all a probe needs. They are stored like media packets, so a NACK for one is answered. A cluster goes out
+// over at least two ticks.
+void Router::sendProbePackets(Peer& sub, TimeMs now) {
+  Downlink& d = *sub.downlink;
+  if (d.probe_left == 0) return;
+  Subscription* source = nullptr;
+  bool any = false;
+  for (auto& s : sub.subscriptions) {
+    if (!s->track->video || !s->have_out_seq || !s->pt) continue;
+    if (config_.require_live_out_tracks && !s->live) continue;
+    any = true;
+    if (s->paused || s->last_marker) {
+      source = s.get();
+      break;
+    }
+  }
+  if (!any) {
+    d.probe_left = 0;  // nothing to probe on
+    return;
+  }
+  if (source == nullptr) return;  // mid-frame everywhere: next tick
+  const std::size_t n = std::min(d.probe_left, d.probe_per_tick);
+  const std::int64_t spacing_us =
+      static_cast<std::int64_t>(8 * (kProbePacketSize + kTransportSeqRoom + kPacketOverhead)) *
+      media::cc::kUsPerSecond / std::max<std::int64_t>(d.probe_bps, 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto out = source->rewriter.padding();
+    if (!out) break;
+    std::uint8_t* o = rtp_scratch_.data();
+    std::memset(o, 0, kProbePacketSize);
+    o[0] = 0x80 | 0x20;  // V=2, P
+    o[1] = *source->pt;
+    media::store16(o + 2, out->seq);
+    media::store32(o + 4, out->timestamp);
+    media::store32(o + 8, source->out.ssrc);
+    o[kProbePacketSize - 1] = static_cast<std::uint8_t>(kProbePadding);
+    if (source->rtx) (void)source->rtx->store(out->seq, media::ByteSpan(o, kProbePacketSize), now);
+    ++stats_.probe_packets;
+    --d.probe_left;
+    sendToSubscriber(sub, kProbePacketSize, now, d.probe_cluster, static_cast<std::int64_t>(i) * spacing_us);
+  }
+}
+
+std::optional<DownlinkStats> Router::downlinkStats(PeerId subscriber) const {
+  const Peer* p = findPeer(subscriber);
+  if (p == nullptr || !p->downlink) return std::nullopt;
+  const Downlink& d = *p->downlink;
+  DownlinkStats st;
+  st.target_bps = d.bwe.targetBps();
+  st.delay_based_bps = d.bwe.delayBasedBps();
+  st.loss_based_bps = d.bwe.lossBasedBps();
+  st.acked_bps = d.bwe.ackedBps().value_or(0);
+  st.allocated_bps = d.allocated_bps;
+  st.rtt_ms = d.bwe.rttUs() / media::cc::kUsPerMs;
+  st.feedbacks = d.bwe.counters().feedbacks;
+  st.packets_lost = d.bwe.counters().packets_lost;
+  st.packets_acked = d.bwe.counters().packets_acked;
+  st.probe_raises = d.bwe.counters().probe_raises;
+  st.delay_decreases = d.bwe.counters().delay_decreases;
+  st.loss_decreases = d.bwe.counters().loss_decreases;
+  st.paused = d.paused;
+  return st;
 }
 
 }  // namespace chorus::focus

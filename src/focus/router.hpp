@@ -34,6 +34,7 @@ struct RtcpSenderReport;
 namespace cc {
 class TransportCcFeedbackGenerator;
 }
+struct TransportCcFeedback;
 }  // namespace chorus::media
 
 namespace chorus::focus {
@@ -115,6 +116,8 @@ struct RouterConfig {
   // packets lose their header extensions; a larger one is forwarded but a NACK for it is not answered.
   std::size_t rtx_max_packet_size{1232};
   TimeMs rtx_max_age_ms{2000};
+  // A packet is resent at most once per this (or per the subscriber's round trip, when known).
+  TimeMs rtx_min_resend_interval_ms{50};
   std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger
   TimeMs pli_throttle_ms{500};               // at most one keyframe request per publisher SSRC per this
   TimeMs keyframe_retry_ms{1000};            // re-request while a subscription still waits for a keyframe
@@ -138,6 +141,20 @@ struct RouterConfig {
   std::size_t transport_cc_history{1024};
   std::size_t transport_cc_max_feedback_bytes{1200};
   std::size_t transport_cc_max_feedbacks_per_tick{4};
+  // Out tracks are forwarded (RTP and translated sender reports) only once setLiveOutTracks() named them: the
+  // subscriber's current description has them (docs/focus.md, "Renegotiation"). Off: forwarded at once.
+  bool require_live_out_tracks{false};
+  // Downlink congestion control (docs/congestion-control.md): for a subscriber given a transport-wide
+  // sequence number extension id (setSubscriberTransportCc), every RTP packet sent to it is stamped, its
+  // transport-cc feedback drives a send-side estimate, and every downlink_alloc_interval_ms the estimate is
+  // shared among its video subscriptions (simulcast layer per subscription, or paused), probing before an
+  // up-switch the estimate does not cover.
+  TimeMs downlink_alloc_interval_ms{200};
+  std::int64_t downlink_start_bps{1'000'000};
+  std::int64_t downlink_min_bps{50'000};
+  std::int64_t downlink_max_bps{10'000'000};
+  // What a layer is assumed to need before its rate was measured (bits/s; low, medium, high).
+  std::array<std::int64_t, 3> layer_default_bps{150'000, 400'000, 1'200'000};
   std::uint32_t focus_ssrc{1};                // sender SSRC of focus-originated RTCP
   std::string cname{"chorus-focus"};          // SDES CNAME in the receiver-report compound
   std::uint64_t seed{0x636f7275735f7366ULL};  // out SSRCs, initial seqs and timestamps
@@ -178,7 +195,18 @@ struct RouterStats {
   std::uint64_t keyframe_requests_received{0};  // PLI/FIR from subscribers
   std::uint64_t nack_packets_received{0};       // NACK packets from subscribers
   std::uint64_t nacks_answered{0};              // sequence numbers resent from the retransmission buffer
-  std::uint64_t nacks_missed{0};  // sequence numbers not (or no longer) in the buffer, or over the cap
+  std::uint64_t nacks_missed{0};       // sequence numbers not (or no longer) in the buffer, or over the cap
+  std::uint64_t nacks_over_budget{0};  // not answered: retransmissions over the downlink budget
+  std::uint64_t not_live_drops{0};     // RTP of out tracks the subscriber's description does not have yet
+  std::uint64_t not_live_sr_drops{0};  // sender reports of such tracks
+  // Downlink congestion control (subscribers with transport-cc).
+  std::uint64_t downlink_feedbacks{0};      // transport-cc feedback packets from subscribers
+  std::uint64_t downlink_paused_drops{0};   // video packets not sent: the subscription is paused (no budget)
+  std::uint64_t downlink_shed_drops{0};     // packets of a layer that no longer fits, before the switch down
+  std::uint64_t downlink_layer_changes{0};  // allocations that moved a subscription to another layer
+  std::uint64_t downlink_pauses{0};         // subscriptions paused by the allocator
+  std::uint64_t probe_clusters{0};
+  std::uint64_t probe_packets{0};
   media::DropCounters<RouterDrop> drops;
   media::DropCounters<media::RewriteDrop> rewrite_drops;  // per subscriber and packet
 };
@@ -193,6 +221,24 @@ struct SubscriptionStats {
   std::uint64_t packets_forwarded{0};
   std::uint64_t bytes_forwarded{0};
   std::uint64_t packets_retransmitted{0};
+  bool paused{false};  // no downlink budget for even its lowest layer
+};
+
+// One subscriber's downlink estimate (subscribers with transport-cc only).
+struct DownlinkStats {
+  std::int64_t target_bps{0};
+  std::int64_t delay_based_bps{0};
+  std::int64_t loss_based_bps{0};
+  std::int64_t acked_bps{0};  // 0 = not known yet
+  std::int64_t allocated_bps{0};
+  std::int64_t rtt_ms{0};
+  std::uint64_t feedbacks{0};
+  std::uint64_t packets_lost{0};
+  std::uint64_t packets_acked{0};
+  std::uint64_t probe_raises{0};     // probes that lifted the estimate
+  std::uint64_t delay_decreases{0};  // back-offs on queueing delay
+  std::uint64_t loss_decreases{0};   // back-offs on loss
+  std::size_t paused{0};
 };
 
 class Router {
@@ -209,6 +255,13 @@ class Router {
   // `kind` is "audio" (Opus), "video" (VP8, and any video codec without its own entry) or "H264". A
   // subscriber without an "H264" payload type cannot subscribe to an H.264 track (no transcoding).
   void setSubscriberPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt);
+
+  // The out SSRCs the subscriber's current description has (with require_live_out_tracks). Returns those that
+  // were not live before, sorted.
+  std::vector<std::uint32_t> setLiveOutTracks(PeerId subscriber, std::span<const std::uint32_t> out_ssrcs);
+  // The transport-wide sequence number extension id the subscriber accepted on what we send it (1..255); 0
+  // turns downlink congestion control off for it.
+  void setSubscriberTransportCc(PeerId subscriber, std::uint8_t ext_id);
 
   // Subscribes `subscriber` to (publisher, track_id). Errors: InvalidArgument (self-subscription), NotFound
   // (unknown publisher or track), ResourceExhausted (max_subscriptions_per_subscriber). Re-subscribing the
@@ -235,6 +288,7 @@ class Router {
 
   const RouterStats& stats() const noexcept { return stats_; }
   std::vector<SubscriptionStats> subscriptionStats(PeerId subscriber) const;
+  std::optional<DownlinkStats> downlinkStats(PeerId subscriber) const;
 
  private:
   struct Layer;
@@ -242,6 +296,7 @@ class Router {
   struct InStream;
   struct Subscription;
   struct Peer;
+  struct Downlink;
 
   Peer* findPeer(PeerId id) const;
   Peer& peerFor(PeerId id);
@@ -250,6 +305,8 @@ class Router {
   void forget(Peer& p, Track& t);
   void dropSubscription(Subscription& s, std::vector<PeerId>* affected);
   std::optional<std::size_t> chooseLayer(const Track& t, int width, int height, TimeMs now) const;
+  // The lowest-quality layer that sent within layer_stall_ms (else any known one).
+  std::optional<std::size_t> lowestLayer(const Track& t, TimeMs now) const;
   void applyLayer(Subscription& s, TimeMs now);
   void requestKeyframe(Peer& publisher, InStream& stream, TimeMs now);
   void trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq);
@@ -265,6 +322,16 @@ class Router {
   void recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
                           std::int64_t arrival_us);
   void sendTransportFeedback(Peer& p, TimeMs now);
+  // Sends rtp_scratch_[0, length) to `to`, stamped with a transport-wide sequence number when `to` has
+  // downlink congestion control.
+  // A probe packet's send time is spread over the tick at the probe's rate (`send_offset_us`): the packets go
+  // out in one burst, as a paced sender's would over the tick.
+  void sendToSubscriber(Peer& to, std::size_t length, TimeMs now, int probe_cluster = -1,
+                        std::int64_t send_offset_us = 0);
+  void onDownlinkFeedback(Peer& subscriber, const media::TransportCcFeedback& feedback, TimeMs now);
+  void allocateDownlink(Peer& subscriber, TimeMs now);
+  void sendProbePackets(Peer& subscriber, TimeMs now);
+  void measureLayers(Peer& publisher, TimeMs now);
   std::uint32_t newOutSsrc(const Peer& subscriber);
   std::uint64_t nextRandom() noexcept;
 

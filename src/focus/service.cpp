@@ -321,6 +321,7 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   void sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) override {
     rtc_.sendRtcp(buffer, length, now);
   }
+  std::uint8_t downlinkTransportCcId() const override { return rtc_.downlinkTransportCcId(); }
   LinkStats stats() const override {
     LinkStats s{rtc_.rtpPackets("audio"), rtc_.rtpPackets("video"), std::nullopt};
     if (const auto sel = rtc_.ice().selectedAddress()) s.selected = io::toString(*sel);
@@ -596,11 +597,19 @@ json::object MediaShell::summary(const char* event) const {
                  {"muted_not_forwarded", st.rtp_muted},
                  {"keyframe_requests", st.keyframe_requests},
                  {"nacks_answered", st.nacks_answered},
+                 {"nacks_over_budget", st.nacks_over_budget},
                  {"upstream_nacks_sent", st.upstream_nacks_sent},
                  {"upstream_recovered", st.upstream_recovered},
                  {"sender_reports_forwarded", st.sender_reports_forwarded},
                  {"transport_cc_packets", st.transport_cc_packets},
                  {"transport_cc_feedbacks_sent", st.transport_cc_feedbacks_sent},
+                 {"downlink_feedbacks", st.downlink_feedbacks},
+                 {"downlink_layer_changes", st.downlink_layer_changes},
+                 {"downlink_pauses", st.downlink_pauses},
+                 {"downlink_paused_drops", st.downlink_paused_drops},
+                 {"downlink_shed_drops", st.downlink_shed_drops},
+                 {"probe_clusters", st.probe_clusters},
+                 {"probe_packets", st.probe_packets},
                  {"offers_sent", plane.offers_sent},
                  {"not_negotiated_drops", plane.not_negotiated_drops},
                  {"not_negotiated_sr_drops", plane.not_negotiated_sr_drops},
@@ -635,6 +644,22 @@ json::object MediaShell::summary(const char* event) const {
         po["tracks_out"] = p.tracks_out;
         // Where the focus sends to this participant: "tcp:ip:port" for ICE-TCP, a TURN relay's address, ...
         po["selected"] = p.link->selected ? json::value(*p.link->selected) : json::value(nullptr);
+      }
+      if (p.downlink) {  // the focus's estimate of what it can send this participant
+        const auto& d = *p.downlink;
+        po["downlink"] = json::object{{"target_kbps", d.target_bps / 1000},
+                                      {"delay_based_kbps", d.delay_based_bps / 1000},
+                                      {"loss_based_kbps", d.loss_based_bps / 1000},
+                                      {"acked_kbps", d.acked_bps / 1000},
+                                      {"allocated_kbps", d.allocated_bps / 1000},
+                                      {"rtt_ms", d.rtt_ms},
+                                      {"feedbacks", d.feedbacks},
+                                      {"packets_lost", d.packets_lost},
+                                      {"packets_acked", d.packets_acked},
+                                      {"probe_raises", d.probe_raises},
+                                      {"delay_decreases", d.delay_decreases},
+                                      {"loss_decreases", d.loss_decreases},
+                                      {"paused", d.paused}};
       }
       peers.push_back(std::move(po));
     }

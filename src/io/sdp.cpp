@@ -610,6 +610,13 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
   SdpAnswer answer;
   answer.extmap_allow_mixed = offer.extmap_allow_mixed;
   answer.next_mid = current != nullptr ? current->next_mid : 0;
+  answer.remote_transport_cc_id = current != nullptr ? current->remote_transport_cc_id : 0;
+  for (const auto& m : offer.media) {
+    if (const auto id = m.extmapId(kExtTransportCc); id != 0 && m.port != 0) {
+      answer.remote_transport_cc_id = id;
+      break;
+    }
+  }
   std::vector<std::string_view> accepted_mids;
   bool any = false;
   for (std::size_t i = 0; i < offer.media.size(); ++i) {
@@ -665,21 +672,26 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     sec.codec.fmtp = codec->fmtp;
     sec.rtcp_rsize = m.rtcp_rsize;
     sec.recv = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;
-    const bool transport_cc = p.transport_cc && sec.recv && m.extmapId(kExtTransportCc) != 0;
-    for (const auto& fb : codec->rtcp_fb) {
-      if (keptFeedback(fb, transport_cc)) sec.codec.rtcp_fb.push_back(fb);
-    }
     const bool peer_receives = m.direction == SdpDirection::RecvOnly || m.direction == SdpDirection::SendRecv;
     if (prev != nullptr && prev->send && peer_receives) {
       sec.send = true;
       sec.send_track = prev->send_track;
     }
-    if (sec.recv || !sec.send) {  // a pure send section carries no header extensions
+    const std::uint16_t tcc_id = m.extmapId(kExtTransportCc);
+    // A pure send section carries only the transport-wide sequence number (downlink congestion control).
+    const bool downlink_cc = p.downlink_transport_cc && sec.send && !sec.recv && tcc_id != 0;
+    const bool transport_cc = ((p.transport_cc && sec.recv) || downlink_cc) && tcc_id != 0;
+    for (const auto& fb : codec->rtcp_fb) {
+      if (keptFeedback(fb, transport_cc)) sec.codec.rtcp_fb.push_back(fb);
+    }
+    if (sec.recv || !sec.send) {
       for (const auto& e : m.extmaps) {
         if (keptExtension(e.uri, p.transport_cc && sec.recv)) sec.extmaps.push_back(e);
       }
-      noteExtmapIds(sec);
+    } else if (downlink_cc) {
+      sec.extmaps.push_back(SdpExtmap{tcc_id, std::string(kExtTransportCc)});
     }
+    noteExtmapIds(sec);
     for (const auto& r : m.rids) {
       if (r.send) sec.recv_rids.push_back(r.id);
     }
@@ -750,6 +762,13 @@ std::optional<SdpOffer> buildSdpOffer(const SdpNegotiation& current, const std::
     sec.proto = "UDP/TLS/RTP/SAVPF";
     sec.codec = !t.codec.name.empty() ? t.codec : t.kind == "audio" ? audio : video;
     sec.payload_type = sec.codec.payload_type;
+    if (p.downlink_transport_cc && offer.remote_transport_cc_id != 0) {
+      sec.extmaps.push_back(SdpExtmap{offer.remote_transport_cc_id, std::string(kExtTransportCc)});
+      noteExtmapIds(sec);
+      if (std::find(sec.codec.rtcp_fb.begin(), sec.codec.rtcp_fb.end(), "transport-cc") ==
+          sec.codec.rtcp_fb.end())
+        sec.codec.rtcp_fb.push_back("transport-cc");
+    }
     sec.rtcp_rsize = true;
     sec.send = true;
     sec.send_track = t;

@@ -169,6 +169,11 @@ struct SdpAnswerParams {
   // focus ramped worse, not better, in the browser benchmark (docs/congestion-control.md), still to be
   // understood; the router sends the feedback whenever the extension arrives.
   bool transport_cc{false};
+  // Offer transport-cc on the sections we send on (downlink congestion control: the focus stamps
+  // transport-wide sequence numbers on what it sends and reads the participant's feedback), with the id the
+  // participant itself uses for the extension (SdpNegotiation::remote_transport_cc_id; never when it offered
+  // none).
+  bool downlink_transport_cc{true};
 };
 
 // A track the focus sends to the participant (one sendonly m-section each).
@@ -213,6 +218,9 @@ struct SdpNegotiation {
   std::vector<SdpNegotiatedSection> sections;
   bool extmap_allow_mixed{false};
   std::uint32_t next_mid{0};  // mids the focus creates are decimal numbers from here (never reused)
+  // The id the participant's offers give the transport-wide sequence number extension (0: none). BUNDLE
+  // wants one id per extension across sections, so our send sections use it too.
+  std::uint16_t remote_transport_cc_id{0};
 };
 
 struct SdpAnswer : SdpNegotiation {

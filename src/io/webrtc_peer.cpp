@@ -477,6 +477,15 @@ std::uint8_t WebRtcPeer::sendPayloadType(std::string_view kind) const noexcept {
   return 0;
 }
 
+std::uint8_t WebRtcPeer::downlinkTransportCcId() const noexcept {
+  for (const auto& sec : current_.sections) {
+    if (sec.accepted && sec.send && !sec.recv && sec.transport_cc_ext_id != 0 &&
+        sec.transport_cc_ext_id < 256)
+      return static_cast<std::uint8_t>(sec.transport_cc_ext_id);
+  }
+  return 0;
+}
+
 void WebRtcPeer::negotiated() {
   published_.clear();
   mid_ext_ids_.clear();

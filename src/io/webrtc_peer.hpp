@@ -150,6 +150,9 @@ class WebRtcPeer final : public UdpServer::Peer,
   const std::optional<SdpCodec>& sendH264Codec() const noexcept { return send_h264_codec_; }
   // Sections the participant sends on that we accepted, from the current negotiation.
   const std::vector<PublishedTrack>& publishedTracks() const noexcept { return published_; }
+  // The transport-wide sequence number extension id of the sections we send on, where the participant
+  // accepted it (downlink congestion control); 0 when none did.
+  std::uint8_t downlinkTransportCcId() const noexcept;
 
   bool sendText(std::uint16_t stream_id, std::string_view text);
 

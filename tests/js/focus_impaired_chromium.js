@@ -35,6 +35,12 @@ const CASES = {
   none: { args: [], window_s: 15, min_decoded: 0.95, expect_nacks: false },
   rtt: { args: ['--up-delay-ms', '75', '--down-delay-ms', '75', '--up-loss', '0.01', '--down-loss', '0.01'],
     window_s: 10, min_decoded: null, expect_nacks: false, min_rtt_s: 0.14 },
+  // Each page behind its own link (--per-client); alice watches bob in a big tile (the full layer), then her
+  // downlink is capped at 300 kbit/s: within 5 s the focus must send her a layer that fits and she keeps
+  // decoding (no stall > 1 s over the next 10 s); cap lifted -> the full layer again within 15 s.
+  cap: { args: ['--per-client'], cap_kbps: 300, expect_nacks: false },
+  // The same with 150 ms round trip.
+  'cap-rtt': { args: ['--per-client', '--up-delay-ms', '75', '--down-delay-ms', '75'], cap_kbps: 300, expect_nacks: false },
 };
 
 (async () => {
@@ -125,8 +131,76 @@ const CASES = {
       }
       return null;
     };
-    const results = [await measure('bob', 'alice'), await measure('alice', 'bob')];
-    for (const [i, [sub, pub]] of [['bob', 'alice'], ['alice', 'bob']].entries()) {
+    async function capped(capKbps) {
+      const bobDevice = (await tile('alice', 'bob') || {}).device_id;
+      await pages.alice.evaluate((d) => window.chorusFocus.spotlight('@bob:localhost', d), bobDevice);
+      const full = await attempt('alice to get bob\'s full layer in a big tile', async () => {
+        const t = await tile('alice', 'bob');
+        return t && t.frameWidth >= 640 ? t.frameWidth : null;
+      }, 30000);
+      if (!check(!!full, `alice receives bob's full layer in a spotlight tile (${full} px)`)) return;
+      const downlinkOf = (user) => ((focus.last('stats') || {}).participants || []).find((p) => p.user_id === user)?.downlink || null;
+      // Only a full layer well above the cap makes the cap bite (publishers ramp their top layer up slowly).
+      const big = await attempt('bob\'s full layer to exceed the cap', async () => {
+        const d = downlinkOf('@alice:localhost');
+        return d && d.allocated_kbps >= 1.5 * capKbps ? d : null;
+      }, 40000);
+      check(!!big, `what the focus sends alice is well above the cap before it (${big && big.allocated_kbps} kbit/s >= ${1.5 * capKbps})`);
+      const before = downlinkOf('@alice:localhost');
+      check(!!before && before.feedbacks > 0, `the focus reads alice's transport-cc feedback (${JSON.stringify(before)})`);
+      // Poll alice's view of bob every 250 ms (fresh stats).
+      const samples = [];
+      const poll = async () => {
+        const s = await snap('alice');
+        const v = inboundVideo(s, 'bob');
+        const dl = downlinkOf('@alice:localhost') || {};
+        samples.push({ t: Date.now(), frames: v ? v.framesDecoded : 0, width: v ? v.frameWidth : 0, bytes: v ? v.bytesReceived : 0,
+          target: dl.target_kbps, allocated: dl.allocated_kbps });
+      };
+      relay.proc.stdin.write(JSON.stringify({ down: { rate_kbps: capKbps } }) + '\n');
+      const capAt = Date.now();
+      while (Date.now() - capAt < 15000) { await poll(); await sleep(250); }
+      const after = downlinkOf('@alice:localhost');
+      console.log('     (after the cap, s: width px / focus target / allocated kbit/s: ' + samples.filter((x, i) => i % 4 === 0)
+        .map((x) => `${((x.t - capAt) / 1000).toFixed(1)}: ${x.width}/${x.target}/${x.allocated}`).join(', ') + ')');
+      const at5 = samples.filter((x) => x.t - capAt >= 5000);
+      const widthAt5 = at5.length ? at5[0].width : 0;
+      // No stall longer than 1 s from 5 s on: the longest time framesDecoded did not move.
+      let stall = 0, lastMove = at5.length ? at5[0].t : 0, lastFrames = at5.length ? at5[0].frames : 0;
+      for (const x of at5) {
+        if (x.frames > lastFrames) { lastMove = x.t; lastFrames = x.frames; }
+        stall = Math.max(stall, x.t - lastMove);
+      }
+      const tail = at5.length > 1 ? at5[at5.length - 1] : null;
+      const videoKbps = tail ? (8 * (tail.bytes - at5[0].bytes) / (tail.t - at5[0].t)) : 0;
+      const framesInWindow = tail ? tail.frames - at5[0].frames : 0;
+      check(widthAt5 > 0 && widthAt5 < full,
+        `capped at ${capKbps} kbit/s: 5 s later alice gets a lower layer (${widthAt5} px, was ${full} px); ` +
+        `widths over 15 s: ${[...new Set(samples.map((x) => x.width))].join(' ')}`);
+      check(!!after && after.allocated_kbps <= capKbps && after.target_kbps <= capKbps * 1.5,
+        `the focus's estimate for alice came down (target ${after && after.target_kbps} kbit/s, allocated ${after && after.allocated_kbps}, ` +
+        `delay-based ${after && after.delay_based_kbps}, loss-based ${after && after.loss_based_kbps}, lost ${after && after.packets_lost})`);
+      check(framesInWindow >= 50 && stall <= 1000,
+        `alice keeps decoding: ${framesInWindow} frames from 5 s to 15 s, longest stall ${stall} ms (<= 1000), video ${videoKbps.toFixed(0)} kbit/s`);
+      const rst = await new Promise((resolve) => { relay.proc.stdin.write('{"stats":true}\n'); setTimeout(() => resolve(relay.last('stats')), 500); });
+      console.log(`     (relay per client: ${JSON.stringify(rst && rst.per_client)})`);
+      relay.proc.stdin.write(JSON.stringify({ down: { rate_kbps: 0 } }) + '\n');
+      const liftAt = Date.now();
+      let prevFrames = -1;
+      const back = await attempt('the full layer again', async () => {  // decoding, not a stale last frame
+        const t = await tile('alice', 'bob');
+        const moving = !!t && prevFrames >= 0 && t.framesDecoded > prevFrames;
+        prevFrames = t ? t.framesDecoded : -1;
+        return moving && t.frameWidth >= full ? t.frameWidth : null;
+      }, 15000);
+      check(!!back, `cap lifted: alice is back on bob's full layer (${full} px) after ${((Date.now() - liftAt) / 1000).toFixed(1)} s (<= 15 s); ` +
+        `focus: ${JSON.stringify(downlinkOf('@alice:localhost'))}`);
+      const fst = focus.last('stats') || {};
+      console.log(`     (focus: layer changes ${fst.downlink_layer_changes}, pauses ${fst.downlink_pauses}, probes ${fst.probe_clusters} / ${fst.probe_packets} packets)`);
+    }
+    if (cfg.cap_kbps) await capped(cfg.cap_kbps);
+    const results = cfg.cap_kbps ? [] : [await measure('bob', 'alice'), await measure('alice', 'bob')];
+    for (const [i, [sub, pub]] of (cfg.cap_kbps ? [] : [['bob', 'alice'], ['alice', 'bob']]).entries()) {
       const r = results[i];
       if (!check(!!r, `${sub} <- ${pub}: a ${cfg.window_s} s window on one layer`)) continue;
       const ratio = r.encoded > 0 ? r.decoded / r.encoded : 0;
@@ -164,7 +238,7 @@ const CASES = {
     const rst = relay.last('stats') || {};
     const up = rst.up || {};
     const down = rst.down || {};
-    check(up.lost > 0 || down.lost > 0 || !cfg.args.includes('--up-loss'),
+    check(up.lost > 0 || down.lost > 0 || down.queue_drops > 0 || (!cfg.args.includes('--up-loss') && !cfg.cap_kbps),
       `the relay impaired the link: up ${up.delivered} delivered / ${up.lost} lost, down ${down.delivered} / ${down.lost}`);
   } catch (e) {
     check(false, 'exception: ' + e.message);

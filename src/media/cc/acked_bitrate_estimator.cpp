@@ -23,9 +23,16 @@ void AckedBitrateEstimator::onFeedback(std::span<const PacketResult> results) no
     any = true;
     total += static_cast<std::int64_t>(r.size);
   }
-  if (!any || last <= first) return;
+  if (!any) return;
   if (count_ > 0 && last < newest_ - window_us_) return;  // stale (a reordered, very late feedback)
-  ring_[head_] = Batch{first, last, total - first_size};
+  // A batch that starts right where the previous one ended covers the time in between too, and its first
+  // packet's bytes arrived in it; leaving those gaps out would make bursty arrivals (one burst per feedback)
+  // look many times faster than the link.
+  const bool contiguous = count_ > 0 && first >= newest_ && first - newest_ <= kContiguousGapUs;
+  const TimeUs start = contiguous ? newest_ : first;
+  const std::int64_t bytes = contiguous ? total : total - first_size;
+  if (last <= start) return;
+  ring_[head_] = Batch{start, last, bytes};
   head_ = (head_ + 1) % ring_.size();
   count_ = std::min(count_ + 1, ring_.size());
   newest_ = std::max(newest_, last);

@@ -1,7 +1,9 @@
 #pragma once
 // Throughput of acknowledged packets, the rate the AIMD controller backs off to and caps increases by. Each
 // transport-cc feedback is one sample batch: the bytes that arrived after its first-arriving packet, over the
-// arrival-time span it covers (receiver clock). The rate is Σ bytes / Σ spans of the batches that ended
+// arrival-time span it covers (receiver clock); a batch whose first arrival follows the previous batch's last
+// within kContiguousGapUs spans from that last arrival and counts all its bytes (feedbacks that follow one
+// another cover the whole time, idle gaps included). The rate is Σ bytes / Σ spans of the batches that ended
 // within `window_us` of the newest arrival, so a lost feedback removes its bytes *and* its time (it does not
 // make the link look slower, as a plain bytes-per-window count would). Fixed ring of `capacity` batches; no
 // allocation after construction. Single-threaded; sans-IO.
@@ -23,6 +25,9 @@ class AckedBitrateEstimator {
   void onFeedback(std::span<const PacketResult> results) noexcept;
   // Bits per second; nullopt until the batches in the window cover at least 100 ms of arrivals.
   std::optional<std::int64_t> bitrateBps() const noexcept;
+
+  // A longer gap between two batches is taken for a lost feedback (its time is left out with its bytes).
+  static constexpr TimeUs kContiguousGapUs = 40'000;
 
  private:
   struct Batch {

@@ -75,9 +75,9 @@ Allocation LayerAllocator::allocate(std::int64_t budget_bps, std::span<const Vid
   for (std::size_t i : order) {
     auto low = lowestActive(subs[i]);
     if (!low) continue;
-    if (cost(i, *low) <= left) {
+    if (static_cast<double>(cost(i, *low)) * config_.lowest_fit <= static_cast<double>(left)) {
       chosen[i] = low;
-      left -= rate(i, *low);
+      left = std::max<std::int64_t>(0, left - rate(i, *low));
     }
   }
   // 4. Step up, in order.

@@ -6,7 +6,8 @@
 //   1. Order: screenshare first, then higher priority, then larger requested area, then id (deterministic).
 //   2. The wanted layer is the highest active layer no larger than the requested size (the lowest active one
 //      when every layer is larger).
-//   3. Everyone first gets its lowest active layer, in order, while the budget lasts; who does not fit is
+//   3. Everyone first gets its lowest active layer, in order, while the budget lasts (Config::lowest_fit of
+//      it, for a link the estimate undershoots); who does not fit is
 //      paused (reported, so the client can be told; audio is not the allocator's business and keeps flowing).
 //   4. Then, in order, each subscription steps up towards its wanted layer while the extra bitrate fits.
 //   5. Hysteresis: going above the layer a subscription had (or leaving pause) needs `up_margin` of headroom
@@ -59,6 +60,11 @@ class LayerAllocator {
  public:
   struct Config {
     double up_margin{0.15};  // headroom needed above a layer's bitrate to switch up to it
+    // The share of its lowest layer's bitrate (with up_margin when leaving pause) the budget must still hold
+    // for a subscription to keep that layer rather than pause: 1 = all of it. Below 1, a video whose lowest
+    // layer does not quite fit keeps flowing (an estimate that undershoots a thin link would otherwise stop
+    // it, and a paused stream teaches the estimator nothing), and only a budget far below it pauses.
+    double lowest_fit{1.0};
   };
   LayerAllocator() : LayerAllocator(Config{}) {}
   explicit LayerAllocator(Config config) : config_(config) {}

@@ -50,12 +50,24 @@ RetransmissionBuffer::StoreResult RetransmissionBuffer::store(std::uint16_t seq,
   slot.size = static_cast<std::uint32_t>(packet.size());
   slot.used = true;
   slot.stored_at = now;
+  slot.resent = false;
   if (!packet.empty()) {
     std::memcpy(storage_.get() + (static_cast<std::size_t>(ext) & (capacity_ - 1)) * config_.max_packet_size,
                 packet.data(), packet.size());
   }
   if (restarted) return StoreResult::Restarted;
   return replaced ? StoreResult::Replaced : StoreResult::Stored;
+}
+
+std::optional<ByteSpan> RetransmissionBuffer::getForResend(std::uint16_t seq, TimeMs now,
+                                                           TimeMs min_interval_ms) noexcept {
+  const auto packet = get(seq, now);
+  if (!packet) return std::nullopt;
+  Slot& slot = slots_[static_cast<std::size_t>(seq_.peek(seq)) & (capacity_ - 1)];
+  if (slot.resent && now - slot.resent_at < min_interval_ms) return std::nullopt;
+  slot.resent = true;
+  slot.resent_at = now;
+  return packet;
 }
 
 std::optional<ByteSpan> RetransmissionBuffer::get(std::uint16_t seq, TimeMs now) const noexcept {

@@ -37,6 +37,10 @@ class RetransmissionBuffer {
   StoreResult store(std::uint16_t seq, ByteSpan packet, TimeMs now) noexcept;
   // The stored packet, valid until the next store() or clear(); nullopt when absent, overwritten or stale.
   std::optional<ByteSpan> get(std::uint16_t seq, TimeMs now) const noexcept;
+  // The same for a retransmission: also nullopt when this packet was already resent less than
+  // `min_interval_ms` ago (a receiver that NACKs again before the resent copy could arrive, as libwebrtc's
+  // sender also ignores); records the resend.
+  std::optional<ByteSpan> getForResend(std::uint16_t seq, TimeMs now, TimeMs min_interval_ms) noexcept;
   void clear() noexcept;
 
   std::size_t capacity() const noexcept { return capacity_; }
@@ -49,6 +53,8 @@ class RetransmissionBuffer {
     std::uint32_t size{0};
     bool used{false};
     TimeMs stored_at{0};
+    bool resent{false};
+    TimeMs resent_at{0};
   };
 
   RetransmissionBufferConfig config_;

@@ -76,6 +76,16 @@ std::optional<SimulcastRewriter::Output> SimulcastRewriter::rewrite(std::uint32_
   return Output{static_cast<std::uint16_t>(out_seq), static_cast<std::uint32_t>(out_ts), switched};
 }
 
+std::optional<SimulcastRewriter::Output> SimulcastRewriter::padding() noexcept {
+  if (!started_) return std::nullopt;
+  const std::int64_t out_seq = ++highest_seq_out_;
+  if (current_ && seq_in_.initialized()) {  // the current layer continues after the padding
+    seq_base_in_ = seq_in_.highest() + 1;
+    seq_base_out_ = out_seq + 1;
+  }
+  return Output{static_cast<std::uint16_t>(out_seq), static_cast<std::uint32_t>(highest_ts_out_), false};
+}
+
 std::optional<SimulcastRewriter::Output> SimulcastRewriter::rewrite(MutableRtpPacketView& packet,
                                                                     bool keyframe_start, TimeMs now,
                                                                     RewriteDrop* why) noexcept {

@@ -64,6 +64,12 @@ class SimulcastRewriter {
   std::optional<Output> rewrite(MutableRtpPacketView& packet, bool keyframe_start, TimeMs now,
                                 RewriteDrop* why = nullptr) noexcept;
 
+  // The next sequence number for a padding-only packet of our own (a bandwidth probe), with the timestamp of
+  // the last frame sent; nullopt before the stream started. Packets of the current layer continue after it;
+  // one older than the newest forwarded (reordered) is then dropped (BeforeSwitch), so no number is reused.
+  // Send it between frames (after a marker packet) or while forwarding is paused.
+  std::optional<Output> padding() noexcept;
+
   // Highest extended outgoing seq/timestamp sent so far (valid once started).
   std::int64_t highestSeq() const noexcept { return highest_seq_out_; }
   std::int64_t highestTimestamp() const noexcept { return highest_ts_out_; }

@@ -400,7 +400,8 @@ TEST(Sdp, ReofferAddsSendonlySectionsAndKeepsTheSession) {
     EXPECT_EQ(back->fingerprintOf(m), "AA:BB");
     EXPECT_EQ(m.setup, "actpass");
   }
-  // The participant's sections stay recvonly with their header extensions; ours are sendonly without any.
+  // The participant's sections stay recvonly with their header extensions; ours are sendonly with only the
+  // transport-wide sequence number, under the participant's own id (downlink congestion control).
   EXPECT_EQ(back->media[0].direction, SdpDirection::RecvOnly);
   EXPECT_EQ(back->media[0].extmapId(kExtMid), 4);
   EXPECT_EQ(back->media[1].direction, SdpDirection::RecvOnly);
@@ -409,7 +410,8 @@ TEST(Sdp, ReofferAddsSendonlySectionsAndKeepsTheSession) {
   const auto& audio = back->media[3];
   EXPECT_EQ(audio.kind, "audio");
   EXPECT_EQ(audio.direction, SdpDirection::SendOnly);
-  EXPECT_TRUE(audio.extmaps.empty());
+  ASSERT_EQ(audio.extmaps.size(), 1u);
+  EXPECT_EQ(audio.extmapId(kExtTransportCc), 3);
   EXPECT_TRUE(audio.rtcp_mux);
   EXPECT_TRUE(audio.rtcp_rsize);
   EXPECT_EQ(audio.formats, (std::vector<std::string>{"111"}));
@@ -419,8 +421,11 @@ TEST(Sdp, ReofferAddsSendonlySectionsAndKeepsTheSession) {
   const auto& video = back->media[4];
   EXPECT_EQ(video.direction, SdpDirection::SendOnly);
   ASSERT_NE(video.findCodec("VP8"), nullptr);
-  EXPECT_EQ(video.findCodec("VP8")->rtcp_fb, (std::vector<std::string>{"nack", "nack pli", "ccm fir"}));
-  EXPECT_TRUE(video.extmaps.empty());
+  EXPECT_EQ(video.findCodec("VP8")->rtcp_fb,
+            (std::vector<std::string>{"nack", "nack pli", "ccm fir", "transport-cc"}));
+  ASSERT_EQ(video.extmaps.size(), 1u);
+  EXPECT_EQ(video.extmapId(kExtTransportCc), 3);
+  EXPECT_EQ(offer->sections[4].transport_cc_ext_id, 3);
   // The pending negotiation records what we send.
   ASSERT_EQ(offer->sections.size(), 5u);
   EXPECT_TRUE(offer->sections[3].send && !offer->sections[3].recv);
@@ -796,6 +801,50 @@ TEST(Sdp, ReofferUsesTheTracksOwnCodec) {
       has(offer->sdp, "a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"));
   EXPECT_TRUE(has(offer->sdp, "a=ssrc:2001 msid:bob bob-cam"));
   EXPECT_TRUE(has(offer->sdp, "a=rtpmap:96 VP8/90000"));  // alice's VP8 track
+}
+
+}  // namespace
+}  // namespace chorus::io
+
+namespace chorus::io {
+namespace {
+
+// Downlink transport-cc: never offered to a participant that did not offer the extension itself, nor when
+// turned off; kept when the participant's answer accepts it, and gone when it does not.
+TEST(Sdp, DownlinkTransportCcFollowsTheParticipant) {
+  const SdpNegotiation current = chromiumSession();
+  ASSERT_EQ(current.remote_transport_cc_id, 3);
+  const std::vector<SendTrack> tracks{{"video", 2002, "alice", "alice-cam", {}}};
+  SdpAnswerParams off = params();
+  off.downlink_transport_cc = false;
+  auto plain = buildSdpOffer(current, tracks, opusCodec(), vp8Codec(), off);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->sections.back().transport_cc_ext_id, 0);
+  EXPECT_EQ(plain->sdp.find("transport-cc"), std::string::npos);
+
+  SdpNegotiation none = current;
+  none.remote_transport_cc_id = 0;
+  auto without = buildSdpOffer(none, tracks, opusCodec(), vp8Codec(), params());
+  ASSERT_TRUE(without);
+  EXPECT_EQ(without->sections.back().transport_cc_ext_id, 0);
+
+  auto offer = buildSdpOffer(current, tracks, opusCodec(), vp8Codec(), params());
+  ASSERT_TRUE(offer);
+  ASSERT_EQ(offer->sections.back().transport_cc_ext_id, 3);
+  SdpNegotiation accepted = *offer;
+  ASSERT_TRUE(applySdpAnswer(accepted, *parseSdp(answerTo(offer->sdp))));
+  EXPECT_EQ(accepted.sections.back().transport_cc_ext_id, 3);
+  // An answer that drops the extension (or gives it another id) turns it off for that section.
+  std::string stripped;
+  for (std::size_t pos = 0; pos < offer->sdp.size();) {
+    const auto end = offer->sdp.find("\r\n", pos);
+    const std::string line = offer->sdp.substr(pos, end - pos);
+    pos = end + 2;
+    if (line.find(kExtTransportCc) == std::string::npos) stripped += line + "\r\n";
+  }
+  SdpNegotiation refused = *offer;
+  ASSERT_TRUE(applySdpAnswer(refused, *parseSdp(answerTo(stripped))));
+  EXPECT_EQ(refused.sections.back().transport_cc_ext_id, 0);
 }
 
 }  // namespace
