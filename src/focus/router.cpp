@@ -261,6 +261,7 @@ struct Router::Subscription {
   std::optional<std::size_t> allocated;  // downlink allocation: index into track->layers
   bool have_out_seq{false};
   bool last_marker{false};     // the last packet sent ended a frame (a probe may follow it)
+  std::uint8_t last_pt{0};     // its payload type (probes use it)
   TimeMs unfit_since{kNever};  // downlink allocation: since when not even the lowest layer fits
   bool shedding{false};        // downlink allocation: the current layer is dropped until the switch
 };
@@ -1015,6 +1016,7 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
   if (s.rtx) (void)s.rtx->store(out->seq, media::ByteSpan(o, length), now);
   s.have_out_seq = true;
   s.last_marker = v.marker();
+  s.last_pt = static_cast<std::uint8_t>(o[1] & 0x7F);
   ++s.packets;
   s.bytes += length;
   ++stats_.forwarded_packets;
@@ -1467,7 +1469,7 @@ void Router::sendProbePackets(Peer& sub, TimeMs now) {
   Subscription* source = nullptr;
   bool any = false;
   for (auto& s : sub.subscriptions) {
-    if (!s->track->video || !s->have_out_seq || !s->pt) continue;
+    if (!s->track->video || !s->have_out_seq) continue;
     if (config_.require_live_out_tracks && !s->live) continue;
     any = true;
     if (s->paused || s->last_marker) {
@@ -1490,7 +1492,7 @@ void Router::sendProbePackets(Peer& sub, TimeMs now) {
     std::uint8_t* o = rtp_scratch_.data();
     std::memset(o, 0, kProbePacketSize);
     o[0] = 0x80 | 0x20;  // V=2, P
-    o[1] = *source->pt;
+    o[1] = source->last_pt;
     media::store16(o + 2, out->seq);
     media::store32(o + 4, out->timestamp);
     media::store32(o + 8, source->out.ssrc);

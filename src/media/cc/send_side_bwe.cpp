@@ -70,6 +70,10 @@ void SendSideBwe::onFeedback(const TransportCcFeedback& feedback, TimeUs now_us)
     newest_send = std::max(newest_send, r.send_us);
     if (r.probe_cluster >= 0) {
       if (auto probe = probes_.onAcked(r.probe_cluster, r)) probe_bps = std::max(probe_bps, *probe);
+      // Probe packets leave in bursts with send times spread at the probe's rate (the focus has no pacer):
+      // their arrival pattern says nothing about queueing, so they stay out of the delay gradient. A probe
+      // above the link still shows there, in the delay of the media packets queued behind it.
+      continue;
     }
     if (auto d = inter_arrival_.onPacket(r.send_us, r.arrival_us, r.size)) {
       const double send_ms = static_cast<double>(d->send_delta_us) / 1000.0;

@@ -7,7 +7,8 @@
 //   SentPacketHistory  → PacketResults (send time, size, arrival or lost)
 //   InterArrival       → group deltas → TrendlineEstimator → OveruseDetector (adaptive threshold)
 //   AckedBitrateEstimator + AimdRateControl → delay-based estimate
-//   ProbeBitrateEstimator (probe clusters the caller marks) → raises both when a probe got through
+//   ProbeBitrateEstimator (probe clusters the caller marks) → raises both when a probe got through (probe
+//   packets are kept out of the delay gradient: they may be bursts with nominal, evenly spread send times)
 //   LossBasedController (loss from feedback, or RR fraction lost) → loss-based estimate
 //   target = min(delay-based, loss-based), within [min_bps, max_bps]
 // When packets are in flight and no feedback came for `feedback_timeout_us`, the estimate is cut to 0.8× once

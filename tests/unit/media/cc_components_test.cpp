@@ -229,5 +229,22 @@ TEST(ProbeController, ProbesWhenAStepUpWaitsAndBacksOff) {
   EXPECT_EQ(pc.interval(), 1'000'000);
 }
 
+TEST(AckedBitrateEstimator, BurstsInFeedbacksThatFollowOnAreNotMistakenForSpeed) {
+  AckedBitrateEstimator acked;
+  // 960 kbit/s as one frame of three 1200-byte packets every 30 ms (arriving within 1 ms), one feedback per
+  // frame.
+  std::int64_t seq = 0;
+  for (int fb = 0; fb < 40; ++fb) {
+    std::vector<PacketResult> batch;
+    for (int k = 0; k < 3; ++k, ++seq)
+      batch.push_back({seq, 1200, fb * 30'000, true, fb * 30'000 + 10'000 + k * 500});
+    acked.onFeedback(batch);
+  }
+  ASSERT_TRUE(acked.bitrateBps());
+  // Counting only the 1 ms inside each frame would say 19 Mbit/s; the gaps between feedbacks (< 40 ms)
+  // count too.
+  EXPECT_NEAR(static_cast<double>(*acked.bitrateBps()), 960'000.0, 50'000.0);
+}
+
 }  // namespace
 }  // namespace chorus::media::cc

@@ -132,5 +132,22 @@ TEST(LayerAllocator, InactiveLayersAreSkippedAndGoneSubscriptionsForgotten) {
   EXPECT_TRUE(r.choices[0].changed);
 }
 
+TEST(LayerAllocator, LowestFitKeepsAVideoWhoseLowestLayerAlmostFits) {
+  LayerAllocator strict;
+  LayerAllocator lenient(LayerAllocator::Config{0.15, 0.5});
+  const std::vector<VideoSubscription> subs = {sub(1, 1280, 720)};
+  settle(strict, 1'000'000, subs);
+  settle(lenient, 1'000'000, subs);
+  // 100 kbit/s: two thirds of the lowest layer (150).
+  EXPECT_TRUE(strict.allocate(100'000, subs).choices[0].paused);
+  const auto kept = lenient.allocate(100'000, subs);
+  EXPECT_FALSE(kept.choices[0].paused);
+  EXPECT_EQ(kept.choices[0].layer, 0u);
+  // 60 kbit/s: under half of it: paused even so; leaving the pause needs half of it plus the margin.
+  EXPECT_TRUE(lenient.allocate(60'000, subs).choices[0].paused);
+  EXPECT_TRUE(lenient.allocate(80'000, subs).choices[0].paused);
+  EXPECT_FALSE(lenient.allocate(90'000, subs).choices[0].paused);
+}
+
 }  // namespace
 }  // namespace chorus::media::cc

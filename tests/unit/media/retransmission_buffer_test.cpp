@@ -123,5 +123,17 @@ TEST(RetransmissionBuffer, EmptyPacketAndFullWrapCycles) {
   }
 }
 
+TEST(RetransmissionBuffer, ResendIsRefusedWithinTheMinimumInterval) {
+  RetransmissionBuffer b({16, 200, 1000});
+  ASSERT_EQ(b.store(7, packetFor(7), 0), Result::Stored);
+  EXPECT_TRUE(b.getForResend(7, 10, 100));
+  EXPECT_FALSE(b.getForResend(7, 50, 100)) << "asked again too soon";
+  EXPECT_TRUE(b.get(7, 50)) << "still there for get()";
+  EXPECT_TRUE(b.getForResend(7, 110, 100));
+  EXPECT_FALSE(b.getForResend(8, 110, 100));
+  ASSERT_EQ(b.store(7, packetFor(7), 120), Result::Replaced);  // stored again: may be resent at once
+  EXPECT_TRUE(b.getForResend(7, 125, 100));
+}
+
 }  // namespace
 }  // namespace chorus::media

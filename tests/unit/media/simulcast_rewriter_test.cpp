@@ -193,5 +193,34 @@ TEST(CounterUnwrapper, HalfRangeRule) {
   EXPECT_EQ(t.unwrap(0x10), 0x100000010ll);
 }
 
+// Padding of our own (bandwidth probes) takes the next numbers; the layer continues after them, a packet
+// older than the newest forwarded is dropped, and a paused stream resumes after the padding too.
+TEST(SimulcastRewriter, PaddingTakesTheNextNumbersAndTheStreamContinuesAfterIt) {
+  SimulcastRewriter rw({90000, 0xABC, 1000, 5000});
+  EXPECT_FALSE(rw.padding()) << "nothing before the stream started";
+  rw.selectLayer(kLow);
+  ASSERT_TRUE(rw.rewrite(kLow, 10, 900, true, 0));
+  ASSERT_TRUE(rw.rewrite(kLow, 12, 900, false, 0));  // 11 is late
+  auto pad = rw.padding();
+  ASSERT_TRUE(pad);
+  EXPECT_EQ(pad->seq, 1003);
+  EXPECT_EQ(pad->timestamp, 5000u) << "the last frame's timestamp";
+  pad = rw.padding();
+  EXPECT_EQ(pad->seq, 1004);
+  RewriteDrop why{};
+  EXPECT_FALSE(rw.rewrite(kLow, 11, 900, false, 1, &why)) << "would take a padding number";
+  EXPECT_EQ(why, RewriteDrop::BeforeSwitch);
+  auto next = rw.rewrite(kLow, 13, 3900, false, 33);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->seq, 1005);
+  EXPECT_EQ(next->timestamp, 8000u);
+  // Paused (resync), padding meanwhile, then the next keyframe continues after it.
+  rw.resync();
+  EXPECT_EQ(rw.padding()->seq, 1006);
+  auto resumed = rw.rewrite(kLow, 20, 30000, true, 500);
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(resumed->seq, 1007);
+}
+
 }  // namespace
 }  // namespace chorus::media
