@@ -1,10 +1,12 @@
 // libFuzzer target: focus::Router (src/focus/router.cpp). A fixed call: A publishes audio, simulcast VP8
 // video (q/h/f) and H264 video; B publishes audio; B and C subscribe to A, A to B. The input is a script of
 // steps: raw bytes as RTP or RTCP from any peer, RTP built around fuzzed fields with known SSRCs/mid/rid,
-// NACK/PLI/FIR for the out SSRCs, ticks, re-subscriptions with other sizes, track changes and peer removal.
+// NACK/PLI/FIR and transport-cc feedback for the out SSRCs, ticks, re-subscriptions with other sizes, track
+// changes, negotiation (live out tracks) and peer removal. C has downlink congestion control (transport-wide
+// sequence numbers on what it receives, its feedback driving the layer choice, pauses and padding probes).
 // Invariants: no crash; every packet handed to the sink leaves kSinkTrailerRoom bytes of room and parses,
-// RTP without header extensions and with an SSRC the receiver was given, RTCP as a valid compound; the input
-// packet is never modified.
+// RTP with an SSRC the receiver was given and without header extensions, except the transport-wide number
+// for C (always there); RTCP as a valid compound; the input packet is never modified.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +15,9 @@
 
 #include "focus/router.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
+#include "media/rtcp/transport_cc_feedback.hpp"
 #include "media/rtp/rtp_packet.hpp"
+#include "media/rtp/transport_wide_seq.hpp"
 
 using namespace chorus;
 using namespace chorus::focus;
@@ -23,6 +27,7 @@ namespace {
 constexpr PeerId kA = 1;
 constexpr PeerId kB = 2;
 constexpr PeerId kC = 3;
+constexpr std::uint8_t kTcc = 3;  // C's transport-wide sequence number extension id
 
 class Reader {
  public:
@@ -51,7 +56,8 @@ class CheckingSink : public RouterSink {
   void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     if (buffer.size() < length + kSinkTrailerRoom) __builtin_trap();
     auto v = media::RtpPacketView::parse(media::ByteSpan(buffer.data(), length));
-    if (!v || v->hasExtension()) __builtin_trap();
+    if (!v) __builtin_trap();
+    if (to == kC ? !media::readTransportWideSeq(*v, kTcc) : v->hasExtension()) __builtin_trap();
     bool known = false;
     for (const auto& t : router->outTracks(to)) known |= t.ssrc == v->ssrc();
     if (!known) __builtin_trap();
@@ -113,6 +119,15 @@ void subscribeAll(Router& r, TimeMs now) {
   (void)r.subscribe(kA, kB, "b0", 0, 0, now);
 }
 
+// The first `count` out tracks of `sub` are in its description.
+void makeLive(Router& r, PeerId sub, std::size_t count) {
+  std::vector<std::uint32_t> ssrcs;
+  for (const auto& t : r.outTracks(sub)) {
+    if (ssrcs.size() < count) ssrcs.push_back(t.ssrc);
+  }
+  (void)r.setLiveOutTracks(sub, ssrcs);
+}
+
 constexpr std::array<std::uint32_t, 6> kSsrcs{100, 200, 300, 0x2222, 0x2223, 0x5555};
 constexpr std::array<const char*, 5> kMids{"", "0", "1", "2", "9"};
 constexpr std::array<const char*, 5> kRids{"", "q", "h", "f", "x"};
@@ -166,8 +181,8 @@ void feedRtp(Router& r, PeerId from, std::vector<std::uint8_t> bytes, std::strin
   InboundRtp info;
   info.mid = mid;
   info.rid = rid;
-  // Half the packets carry a transport-wide sequence number (taken from the RTP sequence number field), so the
-  // transport-cc feedback generator runs on fuzzed orders, gaps and duplicates.
+  // Half the packets carry a transport-wide sequence number (taken from the RTP sequence number field), so
+  // the transport-cc feedback generator runs on fuzzed orders, gaps and duplicates.
   if (bytes.size() > 3 && (bytes[1] & 1) != 0) {
     info.transport_seq = static_cast<std::uint16_t>((bytes[2] << 8) | bytes[3]);
   }
@@ -185,6 +200,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.audio_rtx_packets = 16;
   config.max_ssrcs_per_publisher = 8;
   config.max_unmapped_ssrcs_per_publisher = 4;
+  config.require_live_out_tracks = true;
   Router router(sink, config);
   sink.router = &router;
   TimeMs now = 1'000'000;
@@ -192,7 +208,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   router.setPublishedTracks(kB, {track("0", "audio", "b0", {})});
   router.setSubscriberPayloadType(kB, "video", 98);
   router.setSubscriberPayloadType(kC, "audio", 109);
+  router.setSubscriberTransportCc(kC, kTcc);
   subscribeAll(router, now);
+  for (PeerId p : {kA, kB, kC}) makeLive(router, p, 16);
 
   Reader in(data, size);
   int steps = 0;
@@ -228,7 +246,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::uint32_t ssrc = outs.empty() ? in.u32() : outs[sel % outs.size()].ssrc;
         std::array<std::uint8_t, 512> buf{};
         std::optional<std::size_t> n;
-        if ((sel >> 5) == 0) {
+        if ((sel >> 5) == 7) {  // transport-cc feedback about what the focus sent (fuzzed statuses)
+          std::array<media::TransportCcPacketStatus, 64> st{};
+          const std::size_t k = 1 + in.u8() % st.size();
+          for (std::size_t i = 0; i < k; ++i) {
+            const std::uint8_t b = in.u8();
+            st[i].received = (b & 1) != 0;
+            st[i].delta_ticks = st[i].received ? ((b & 2) ? static_cast<std::int16_t>(in.u16()) : b >> 2) : 0;
+          }
+          media::TransportCcFeedbackHeader h;
+          h.sender_ssrc = 9;
+          h.base_seq = in.u16();
+          h.reference_time = static_cast<std::int32_t>(in.u16());
+          h.feedback_count = in.u8();
+          n = media::buildTransportCcFeedback(buf, h, std::span(st.data(), k));
+        } else if ((sel >> 5) == 0) {
           n = media::buildRtcpPli(buf, 9, ssrc);
         } else if ((sel >> 5) == 1) {
           const media::RtcpFirEntry e[] = {{ssrc, in.u8()}};
@@ -256,7 +288,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       case 7: {  // track and peer changes
         const std::uint8_t sel = in.u8();
-        switch (sel % 5) {
+        switch (sel % 6) {
           case 0:
             router.setPublishedTracks(kA, tracksOfA((sel & 0x80) != 0));
             break;
@@ -269,6 +301,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           case 3:
             router.setPublishedTracks(kB, {track("0", "audio", "b0", {})});
             subscribeAll(router, now);
+            break;
+          case 4:  // a negotiation: some out tracks in the description, some not (yet)
+            makeLive(router, (sel & 0x80) ? kC : kB, (sel >> 3) & 7);
             break;
           default:
             router.setSubscriberPayloadType(kC, (sel & 0x80) ? "video" : "audio", sel);
