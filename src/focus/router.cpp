@@ -674,7 +674,7 @@ void Router::applyLayer(Subscription& s, TimeMs now) {
   std::optional<std::size_t> layer;
   if (s.allocated && *s.allocated < s.track->layers.size() && s.track->layers[*s.allocated].ssrc) {
     layer = s.allocated;
-  } else if (s.track->video && s.owner->downlink) {
+  } else if (s.track->video && s.owner->downlink && s.owner->downlink->bwe.counters().feedbacks > 0) {
     layer = lowestLayer(*s.track, now);  // fast first frame; the allocation steps it up
   } else {
     layer = chooseLayer(*s.track, s.width, s.height, now);
@@ -1340,6 +1340,9 @@ void Router::measureLayers(Peer& publisher, TimeMs now) {
 void Router::allocateDownlink(Peer& sub, TimeMs now) {
   Downlink& d = *sub.downlink;
   const media::cc::TimeUs now_us = now * media::cc::kUsPerMs;
+  // A subscriber that accepted the extension but sends no feedback (it may not implement it) keeps the
+  // size-only layer choice: its estimate would only decay.
+  if (d.bwe.counters().feedbacks == 0) return;
   d.bwe.onTick(now_us);
   if (d.last_alloc != kNever && now - d.last_alloc < config_.downlink_alloc_interval_ms) return;
   d.last_alloc = now;

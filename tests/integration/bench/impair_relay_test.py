@@ -20,17 +20,19 @@ def check(cond, what):
         failures.append(what)
 
 
-lines = queue.Queue()
-
-
 def read_lines(proc):
     for line in proc.stdout:
-        lines.put(line)
-    lines.put(None)
+        proc.lines.put(line)
+    proc.lines.put(None)
+
+
+def start_reader(proc):
+    proc.lines = queue.Queue()  # this relay's stdout lines
+    threading.Thread(target=read_lines, args=(proc,), daemon=True).start()
 
 
 def read_json(proc, timeout=5):
-    line = lines.get(timeout=timeout)
+    line = proc.lines.get(timeout=timeout)
     if line is None:
         raise RuntimeError("relay exited: %s" % proc.stderr.read())
     return json.loads(line)
@@ -61,7 +63,7 @@ def main():
     proc = subprocess.Popen([CHORUS, "bench", "impair", "--listen", "127.0.0.1:0", "--target",
                              "%s:%d" % target, "--up-loss", "0.1", "--down-delay-ms", "80", "--seed", "3"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    threading.Thread(target=read_lines, args=(proc,), daemon=True).start()
+    start_reader(proc)
     try:
         ready = read_json(proc)
         check(ready.get("event") == "ready" and ready["up"]["loss"] == 0.1 and ready["down"]["delay_ms"] == 80,
@@ -153,8 +155,59 @@ def main():
     finally:
         if proc.poll() is None:
             proc.kill()
+    per_client()
     print("%d failed" % len(failures))
     return 1 if failures else 0
+
+
+def per_client():
+    """--per-client: each client address behind its own 400 kbit/s downlink (not one shared)."""
+    server = udp()
+    target = server.getsockname()
+    proc = subprocess.Popen([CHORUS, "bench", "impair", "--listen", "127.0.0.1:0", "--target", "%s:%d" % target,
+                             "--per-client", "--down-rate-kbps", "400", "--down-queue-ms", "100"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    start_reader(proc)
+    try:
+        ready = read_json(proc)
+        host, port = ready["listen"].rsplit(":", 1)
+        relay = (host, int(port))
+        clients = [udp(), udp()]
+        for i, c in enumerate(clients):
+            c.sendto(b"hello%d" % i, relay)
+        hello = {d: addr for d, addr, _ in drain(server)}
+        check(len(hello) == 2, "per-client: both clients reached the server")
+        results = [[], []]
+        threads = [threading.Thread(target=lambda i=i: results[i].extend(drain(clients[i], 1.0))) for i in range(2)]
+        for t in threads:
+            t.start()
+        t0 = time.monotonic()
+        sent = 0
+        while time.monotonic() - t0 < 1.5:
+            for i in range(2):
+                server.sendto(b"." * 972, hello[b"hello%d" % i])
+            sent += 1
+            time.sleep(0.004)
+        for t in threads:
+            t.join()
+        rates = []
+        for back in results:
+            span = back[-1][2] - back[0][2] if len(back) > 1 else 0
+            rates.append((len(back) - 1) * 1000 * 8 / span if span > 0 else 0)
+        check(all(300_000 < r < 480_000 for r in rates),
+              "per-client: each client gets its own 400 kbit/s (%s kbit/s; shared would be ~200 each)" %
+              [round(r / 1000) for r in rates])
+        proc.stdin.write('{"down":{"rate_kbps":0}}\n{"stats":true}\n')
+        proc.stdin.flush()
+        params = read_json(proc)
+        stats = read_json(proc)
+        check(params.get("event") == "params" and stats.get("event") == "stats" and len(stats["per_client"]) == 2 and
+              all(v["down"]["params"]["rate_kbps"] == 0 and v["down"]["queue_drops"] > 0
+                  for v in stats["per_client"].values()),
+              "per-client: a command reaches every client's link; stats per client address: %s" %
+              list(stats.get("per_client", {})))
+    finally:
+        proc.kill()
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ class RouterDownlinkTest : public RouterTest {
       ++step_;
       if (now_ % 50 == 0) {
         router_.tick(now_);
-        if (auto fb = link_.feedback(now_)) sendRtcp(kB, *fb, now_);
+        if (auto fb = link_.feedback(now_); fb && feedback_) sendRtcp(kB, *fb, now_);
       }
       for (; seen_ < sink_.sent.size(); ++seen_) {
         const Sent& s = sink_.sent[seen_];
@@ -165,6 +165,7 @@ class RouterDownlinkTest : public RouterTest {
   std::string rid() { return statsOf(kB, out_ssrc_).target_rid; }
 
   SimulatedLink link_;
+  bool feedback_{true};  // the subscriber sends transport-cc feedback
   TimeMs now_{kT0};
   std::uint64_t step_{0};
   std::size_t seen_{0};
@@ -200,6 +201,18 @@ TEST_F(RouterDownlinkTest, EveryPacketToTheSubscriberIsNumberedOthersAreNot) {
   send(kA, p, kT0 + 200);
   EXPECT_FALSE(transportSeqOf(sink_.rtpTo(kB).back().bytes).has_value());
   EXPECT_FALSE(router_.downlinkStats(kB).has_value());
+}
+
+// A subscriber that accepted the extension but never sends feedback keeps the size-only choice (the full
+// layer for 1280x720): an estimate without feedback would only decay and pause its video.
+TEST_F(RouterDownlinkTest, NoFeedbackMeansTheSizeOnlyChoice) {
+  feedback_ = false;
+  start();
+  run(8000);
+  EXPECT_EQ(rid(), "f");
+  EXPECT_FALSE(statsOf(kB, out_ssrc_).paused);
+  EXPECT_EQ(router_.stats().downlink_pauses, 0u);
+  EXPECT_EQ(router_.downlinkStats(kB)->feedbacks, 0u);
 }
 
 TEST_F(RouterDownlinkTest, TheEstimateDecidesTheLayerDownAndUpAgain) {
