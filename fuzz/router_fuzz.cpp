@@ -6,7 +6,8 @@
 // sequence numbers on what it receives, its feedback driving the layer choice, pauses and padding probes).
 // Invariants: no crash; every packet handed to the sink leaves kSinkTrailerRoom bytes of room and parses,
 // RTP with an SSRC the receiver was given and without header extensions, except the transport-wide number
-// for C (always there); RTCP as a valid compound; the input packet is never modified.
+// for a receiver with downlink congestion control (always there); RTCP as a valid compound; the input packet
+// is never modified.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -57,7 +58,9 @@ class CheckingSink : public RouterSink {
     if (buffer.size() < length + kSinkTrailerRoom) __builtin_trap();
     auto v = media::RtpPacketView::parse(media::ByteSpan(buffer.data(), length));
     if (!v) __builtin_trap();
-    if (to == kC ? !media::readTransportWideSeq(*v, kTcc) : v->hasExtension()) __builtin_trap();
+    // Numbered exactly when the receiver has downlink congestion control (C, until it is removed).
+    const bool numbered = router->downlinkStats(to).has_value();
+    if (numbered ? !media::readTransportWideSeq(*v, kTcc) : v->hasExtension()) __builtin_trap();
     bool known = false;
     for (const auto& t : router->outTracks(to)) known |= t.ssrc == v->ssrc();
     if (!known) __builtin_trap();
