@@ -1,11 +1,11 @@
-// Benchmark (not a test): what the small call that most calls are costs `chorus focus`. Three headless Chromium
+// Benchmark (not a test): what the small call that most calls are costs `chorus focus`. Three (up to six) headless Chromium
 // pages running the web client (web/call/, focus mode: fake camera 640x480 published as f/h/q simulcast + Opus)
 // meet through one `chorus focus`; once everyone decodes everyone, the call is held for --hold seconds while the
 // focus process's CPU time (/proc/<pid>/stat utime+stime, both threads) and RSS (VmRSS, sampled every second) are
 // measured. Prints a JSON object.
 //
 // Usage (inside a private network namespace):
-//   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s]
+//   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s] [participants]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -17,7 +17,8 @@ const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const FOCUS = '@focus:localhost';
 const ROOM = '#bench:localhost';
-const PAGES = ['alice', 'bob', 'carol'];
+// Participants: argument 4 (default 3, at most 6).
+const PAGES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].slice(0, Math.min(6, Math.max(2, Number(process.argv[5] || 3))));
 const TICK = 100;  // sysconf(_SC_CLK_TCK) on Linux
 
 function procCpuSeconds(pid) {
