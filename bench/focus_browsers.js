@@ -6,6 +6,7 @@
 //
 // Usage (inside a private network namespace):
 //   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s] [participants]
+// Extra `chorus focus` flags from $CHORUS_FOCUS_ARGS (e.g. --no-downlink-cc, for comparison).
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -47,7 +48,8 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
 
   const err = fs.openSync(path.join(logDir, 'focus.err'), 'w');
   const focus = spawn(chorus, ['focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw', '--bind', '127.0.0.1',
-    '--udp-port', '0', '--json', '--stats-interval', '1'], { stdio: ['ignore', 'pipe', err] });
+    '--udp-port', '0', '--json', '--stats-interval', '1', ...(process.env.CHORUS_FOCUS_ARGS || '').split(' ').filter(Boolean)],
+  { stdio: ['ignore', 'pipe', err] });
   process.on('exit', () => { try { focus.kill('SIGKILL'); } catch {} });
   const lines = [];
   readline.createInterface({ input: focus.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });

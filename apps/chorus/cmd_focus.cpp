@@ -27,6 +27,9 @@ void registerFocus(CLI::App& app, Runner* runner) {
       ->capture_default_str();
   cmd->add_flag_function(
       "--no-ice-tcp", [opt](std::int64_t) { opt->ice_tcp = false; }, "no TCP candidates (UDP only)");
+  cmd->add_flag_function(
+      "--no-downlink-cc", [opt](std::int64_t) { opt->downlink_cc = false; },
+      "no downlink congestion control: layers by requested size only (docs/congestion-control.md)");
   cmd->add_option("--bind", opt->bind_ip,
                   "address to bind the media port to (default: every IPv4 and IPv6 address; each usable "
                   "one is advertised, non-loopback first)");

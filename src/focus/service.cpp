@@ -267,8 +267,13 @@ class MatrixLink {
 // A participant's io::WebRtcPeer as the plane's PeerLink; its events go to the plane under the peer's id.
 class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
  public:
-  RtcLink(const io::DtlsIdentity& identity, io::UdpServer& server, MediaPlane& plane, PeerId id, TimeMs now)
-      : server_(server), plane_(plane), id_(id), rtc_(identity, server, *this, now) {}
+  RtcLink(const io::DtlsIdentity& identity, io::UdpServer& server, MediaPlane& plane, PeerId id, TimeMs now,
+          bool downlink_cc)
+      : server_(server),
+        plane_(plane),
+        id_(id),
+        downlink_cc_(downlink_cc),
+        rtc_(identity, server, *this, now) {}
 
   const io::WebRtcPeer& rtc() const { return rtc_; }
   io::UdpServer::Peer& portPeer() { return rtc_; }
@@ -321,7 +326,9 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   void sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) override {
     rtc_.sendRtcp(buffer, length, now);
   }
-  std::uint8_t downlinkTransportCcId() const override { return rtc_.downlinkTransportCcId(); }
+  std::uint8_t downlinkTransportCcId() const override {
+    return downlink_cc_ ? rtc_.downlinkTransportCcId() : 0;
+  }
   LinkStats stats() const override {
     LinkStats s{rtc_.rtpPackets("audio"), rtc_.rtpPackets("video"), std::nullopt};
     if (const auto sel = rtc_.ice().selectedAddress()) s.selected = io::toString(*sel);
@@ -352,6 +359,7 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   io::UdpServer& server_;  // Borrowed.
   MediaPlane& plane_;      // Borrowed.
   const PeerId id_;
+  bool downlink_cc_;
   io::WebRtcPeer rtc_;
   bool added_{false};  // to the port
 };
@@ -451,7 +459,8 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
 
   // ---- MediaPlaneHost ----
   std::unique_ptr<PeerLink> createLink(PeerId peer) override {
-    auto link = std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs());
+    auto link =
+        std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs(), options_.downlink_cc);
     links_[peer] = link.get();
     return link;
   }

@@ -35,6 +35,9 @@ struct ServiceOptions {
   // participants whose network blocks UDP. On by default (like mediasoup's enableTcp); 0 = ephemeral.
   bool ice_tcp{true};
   std::uint16_t tcp_port{0};
+  // Downlink congestion control (docs/congestion-control.md): number what each participant receives and pick
+  // its layers from its transport-cc feedback. Off: layers by requested size only (for comparison).
+  bool downlink_cc{true};
   // Advertised instead of the local addresses (a host behind 1:1 NAT, like mediasoup's announced address).
   // Default: the bind address; with a wildcard bind every usable interface address, non-loopback first
   // (io/local_addresses.hpp), read again for each description.
