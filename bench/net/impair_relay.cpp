@@ -409,25 +409,19 @@ class Relay {
       total.max_queue_delay_us = std::max(total.max_queue_delay_us, k.max_queue_delay_us);
     }
     const LinkImpairment& shared = link == &Client::up ? up_ : down_;
-    return {{"offered", total.offered},
-            {"delivered", total.delivered},
-            {"lost", total.lost},
-            {"queue_drops", total.queue_drops},
-            {"bytes_delivered", total.bytes_delivered},
-            {"max_queue_delay_ms", static_cast<double>(total.max_queue_delay_us) / 1000.0},
-            {"params", shared.params().toJson()}};
+    return countersJson(total, shared.params());
   }
 
-  static json::object countersJson(const LinkImpairment& l) {
-    const auto& c = l.counters();
+  static json::object countersJson(const LinkImpairment::Counters& c, const ImpairmentParams& params) {
     return {{"offered", c.offered},
             {"delivered", c.delivered},
             {"lost", c.lost},
             {"queue_drops", c.queue_drops},
             {"bytes_delivered", c.bytes_delivered},
             {"max_queue_delay_ms", static_cast<double>(c.max_queue_delay_us) / 1000.0},
-            {"params", l.params().toJson()}};
+            {"params", params.toJson()}};
   }
+  static json::object countersJson(const LinkImpairment& l) { return countersJson(l.counters(), l.params()); }
 
   void printStats() {
     json::object per_client;
