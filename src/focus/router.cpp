@@ -4,14 +4,15 @@
 #include <cstring>
 #include <limits>
 
+#include "focus/downlink.hpp"
 #include "media/cc/layer_allocator.hpp"
-#include "media/cc/probe_controller.hpp"
-#include "media/cc/send_side_bwe.hpp"
 #include "media/cc/transport_cc_feedback_generator.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
-#include "media/rtp/counter_unwrapper.hpp"
+#include "media/rtp/h264_keyframe.hpp"
+#include "media/rtp/nack_list.hpp"
+#include "media/rtp/receive_statistics.hpp"
 #include "media/rtp/retransmission_buffer.hpp"
-#include "media/rtp/transport_wide_seq.hpp"
+#include "media/rtp/vp8_continuity.hpp"
 
 namespace chorus::focus {
 
@@ -21,21 +22,9 @@ constexpr TimeMs kNever = std::numeric_limits<TimeMs>::min() / 4;
 constexpr std::size_t kMaxReportBlocks = 31;
 constexpr std::size_t kRrPacketMax = 8 + kMaxReportBlocks * media::kRtcpReportBlockSize;
 constexpr std::size_t kMaxCname = 255;
-// Room for the transport-wide sequence number a forwarded packet gains (a new one-byte extension block).
-constexpr std::size_t kTransportSeqRoom = 8;
-// What a packet costs on the wire beyond its RTP bytes, for the downlink estimate (SRTP tag, UDP, IPv4).
-constexpr std::size_t kPacketOverhead = 10 + 8 + 20;
 constexpr TimeMs kLayerRateWindowMs = 500;
-constexpr std::int64_t kAudioFloorBps = 40'000;  // an audio subscription before its rate was measured
-// Probe packets: padding only (RFC 3550 §5.1), as libwebrtc sends them (at most 224 bytes of padding).
-constexpr std::size_t kProbePadding = 224;
-constexpr std::size_t kProbePacketSize = media::kRtpHeaderSize + kProbePadding;
-constexpr std::size_t kMaxProbePerTick = 64;
-constexpr TimeMs kRtxWindowMs = 500;
-constexpr TimeMs kPauseGraceMs = 1500;  // see allocateDownlink
-constexpr TimeMs kProbeQuietMs =
-    3000;  // no probe this soon after the estimate backed off  // retransmission budget window (downlink
-           // congestion control)  // with 50 ms ticks: probes up to ≈ 3 Mbit/s
+
+static_assert(kUpstreamNackMaxMissing == media::NackList::kCapacity);
 
 enum class Quality : std::uint8_t { Low, Medium, High };
 enum class VideoCodec : std::uint8_t { Vp8, H264, Other };
@@ -59,119 +48,6 @@ VideoCodec codecOf(std::string_view name) {
   if (eq(name, "H264")) return VideoCodec::H264;
   return VideoCodec::Other;
 }
-
-// RFC 6184: IDR (5) or SPS (7), alone, in a STAP-A (24) or at the start of an FU-A (28).
-bool h264KeyframeStart(media::ByteSpan p) noexcept {
-  if (p.empty()) return false;
-  const std::uint8_t type = p[0] & 0x1F;
-  if (type == 5 || type == 7) return true;
-  if (type == 24) {
-    std::size_t pos = 1;
-    while (pos + 2 < p.size()) {
-      const std::size_t len = media::load16(p.data() + pos);
-      pos += 2;
-      if (len == 0 || len > p.size() - pos) return false;
-      const std::uint8_t t = p[pos] & 0x1F;
-      if (t == 5 || t == 7) return true;
-      pos += len;
-    }
-    return false;
-  }
-  if (type == 28 && p.size() >= 2) {
-    const std::uint8_t t = p[1] & 0x1F;
-    return (p[1] & 0x80) != 0 && (t == 5 || t == 7);
-  }
-  return false;
-}
-
-// RFC 3550 A.1, A.3 and A.8 for one publisher SSRC.
-struct ReceiveStats {
-  media::CounterUnwrapper<std::uint16_t> seq;
-  std::int64_t base{0};
-  std::uint64_t received{0};
-  std::int64_t expected_prior{0};
-  std::uint64_t received_prior{0};
-  bool have_transit{false};
-  std::uint32_t transit{0};
-  std::int64_t jitter_q4{0};  // jitter * 16, in timestamp units
-
-  void update(std::uint16_t s, std::uint32_t ts, TimeMs now, std::uint32_t clock_rate) noexcept {
-    const bool first = !seq.initialized();
-    const std::int64_t ext = seq.unwrap(s);
-    if (first || ext < base) base = ext;
-    ++received;
-    const auto arrival = static_cast<std::uint32_t>(static_cast<std::uint64_t>(now) * clock_rate / 1000);
-    const std::uint32_t transit_now = arrival - ts;
-    if (have_transit) {
-      std::int64_t d = static_cast<std::int32_t>(transit_now - transit);
-      if (d < 0) d = -d;
-      jitter_q4 += d - ((jitter_q4 + 8) >> 4);
-    }
-    transit = transit_now;
-    have_transit = true;
-  }
-
-  media::RtcpReportBlock report(std::uint32_t ssrc) noexcept {
-    media::RtcpReportBlock b;
-    b.ssrc = ssrc;
-    const std::int64_t highest = seq.highest();
-    const std::int64_t expected = highest - base + 1;
-    const std::int64_t lost = expected - static_cast<std::int64_t>(received);
-    b.cumulative_lost = static_cast<std::int32_t>(std::clamp<std::int64_t>(lost, -0x800000, 0x7FFFFF));
-    const std::int64_t expected_interval = expected - expected_prior;
-    const std::int64_t received_interval = static_cast<std::int64_t>(received - received_prior);
-    const std::int64_t lost_interval = expected_interval - received_interval;
-    if (expected_interval > 0 && lost_interval > 0) {
-      b.fraction_lost =
-          static_cast<std::uint8_t>(std::min<std::int64_t>(255, (lost_interval << 8) / expected_interval));
-    }
-    expected_prior = expected;
-    received_prior = received;
-    b.extended_highest_seq = static_cast<std::uint32_t>(highest);
-    b.jitter = static_cast<std::uint32_t>(std::min<std::int64_t>(jitter_q4 >> 4, 0xFFFFFFFF));
-    return b;
-  }
-};
-
-// The publisher packets we are still missing, for upstream NACKs. Fixed capacity; no allocation.
-struct MissingList {
-  struct Entry {
-    std::int64_t ext{0};
-    TimeMs since{0};
-    TimeMs last_sent{0};
-    int tries{0};
-  };
-  std::array<Entry, kUpstreamNackMaxMissing> entries{};
-  std::size_t size{0};
-
-  void clear() noexcept { size = 0; }
-  // True when `ext` was missing (it is now recovered).
-  bool recovered(std::int64_t ext) noexcept {
-    for (std::size_t i = 0; i < size; ++i) {
-      if (entries[i].ext == ext) {
-        entries[i] = entries[--size];
-        return true;
-      }
-    }
-    return false;
-  }
-  // Adds every ext in [from, to). False (and nothing added) when they do not all fit.
-  bool add(std::int64_t from, std::int64_t to, TimeMs now) noexcept {
-    if (to - from > static_cast<std::int64_t>(entries.size() - size)) return false;
-    for (std::int64_t e = from; e < to; ++e) entries[size++] = Entry{e, now, 0, 0};
-    return true;
-  }
-};
-
-// Keeps the VP8 picture id and TL0PICIDX continuous across layer switches (like mediasoup and LiveKit).
-struct Vp8Continuity {
-  bool started{false};
-  std::uint16_t pid_offset{0};
-  std::uint16_t last_pid{0};
-  std::uint8_t tl0_offset{0};
-  std::uint8_t last_tl0{0};
-  bool have_tl0{false};
-};
 
 template <typename T>
 void eraseValue(std::vector<T>& v, const T& value) {
@@ -233,13 +109,13 @@ struct Router::InStream {
   std::uint32_t ssrc{0};
   Track* track{nullptr};  // Borrowed: owned by the same Peer.
   std::size_t layer{0};
-  ReceiveStats rx;
+  media::ReceiveStatistics rx;
   TimeMs last_keyframe_request{kNever};
   bool keyframe_request_pending{false};
   bool have_sr{false};
   std::uint32_t last_sr{0};  // middle 32 bits of the SR's NTP timestamp
   TimeMs sr_received_at{0};
-  MissingList missing;  // video only: for upstream NACKs
+  media::NackList missing;  // video only: for upstream NACKs
 };
 
 struct Router::Subscription {
@@ -252,7 +128,7 @@ struct Router::Subscription {
   std::optional<std::uint8_t> pt;
   media::SimulcastRewriter rewriter;
   std::unique_ptr<media::RetransmissionBuffer> rtx;  // Owned; null when NACKs are not answered.
-  Vp8Continuity vp8;
+  media::Vp8Continuity vp8;
   std::uint64_t packets{0};
   std::uint64_t bytes{0};
   std::uint64_t retransmitted{0};
@@ -260,50 +136,10 @@ struct Router::Subscription {
   bool paused{false};  // downlink allocation: no budget even for the lowest layer
   std::optional<std::size_t> allocated;  // downlink allocation: index into track->layers
   bool have_out_seq{false};
-  bool last_marker{false};     // the last packet sent ended a frame (a probe may follow it)
-  std::uint8_t last_pt{0};     // its payload type (probes use it)
-  TimeMs unfit_since{kNever};  // downlink allocation: since when not even the lowest layer fits
-  bool shedding{false};        // downlink allocation: the current layer is dropped until the switch
-};
-
-// One subscriber's downlink congestion control (docs/congestion-control.md).
-struct Router::Downlink {
-  explicit Downlink(const RouterConfig& c)
-      : bwe([&] {
-          media::cc::SendSideBwe::Config b;
-          b.start_bps = c.downlink_start_bps;
-          b.min_bps = c.downlink_min_bps;
-          b.max_bps = c.downlink_max_bps;
-          return b;
-        }()),
-        allocator(media::cc::LayerAllocator::Config{0.15, 0.5}),
-        probes([&] {
-          media::cc::ProbeController::Config pc;
-          pc.max_interval_us = 3 * media::cc::kUsPerSecond;  // a link that got faster is found within seconds
-          pc.max_bps = c.downlink_max_bps;
-          pc.packet_size = kProbePacketSize + kTransportSeqRoom + kPacketOverhead;
-          return pc;
-        }()) {}
-  std::uint8_t ext_id{0};
-  std::uint16_t next_seq{0};
-  media::cc::SendSideBwe bwe;
-  media::cc::LayerAllocator allocator;
-  media::cc::ProbeController probes;
-  TimeMs last_alloc{kNever};
-  std::int64_t allocated_bps{0};
-  std::size_t paused{0};
-  int probe_cluster{-1};
-  std::size_t probe_left{0};      // packets of the running probe cluster still to send
-  std::size_t probe_per_tick{0};  // spread over at least two ticks (the estimator needs a send span)
-  std::int64_t probe_bps{0};
-  std::uint64_t decreases_seen{0};  // the estimator's back-offs, as last counted
-  TimeMs last_decrease{kNever};
-  TimeMs rtx_window_start{kNever};  // retransmissions sent in the current window (kRtxWindowMs)
-  std::int64_t rtx_window_bits{0};
-  // Scratch for allocations, reused.
-  std::vector<media::cc::VideoSubscription> subs;
-  std::vector<Subscription*> owners;
-  std::vector<std::vector<std::size_t>> layer_index;  // allocator layer -> track layer, per subscription
+  bool last_marker{false};         // the last packet sent ended a frame (a probe may follow it)
+  std::uint8_t last_pt{0};         // its payload type (probes use it)
+  DownlinkPauseGrace pause_grace;  // downlink allocation
+  bool shedding{false};            // downlink allocation: the current layer is dropped until the switch
 };
 
 struct Router::Peer {
@@ -320,7 +156,7 @@ struct Router::Peer {
   // transport-cc receive side: created with the first packet that carries a transport-wide sequence number.
   std::unique_ptr<media::cc::TransportCcFeedbackGenerator> tcc;  // Owned.
   TimeMs last_tcc_feedback{0};
-  std::unique_ptr<Downlink> downlink;  // Owned; set while the subscriber has downlink transport-cc.
+  std::unique_ptr<DownlinkController> downlink;  // Owned; set while the subscriber has downlink transport-cc.
 };
 
 Router::Router(RouterSink& sink, RouterConfig config)
@@ -674,7 +510,7 @@ void Router::applyLayer(Subscription& s, TimeMs now) {
   std::optional<std::size_t> layer;
   if (s.allocated && *s.allocated < s.track->layers.size() && s.track->layers[*s.allocated].ssrc) {
     layer = s.allocated;
-  } else if (s.track->video && s.owner->downlink && s.owner->downlink->bwe.counters().feedbacks > 0) {
+  } else if (s.track->video && s.owner->downlink && s.owner->downlink->hasFeedback()) {
     layer = lowestLayer(*s.track, now);  // fast first frame; the allocation steps it up
   } else {
     layer = chooseLayer(*s.track, s.width, s.height, now);
@@ -717,8 +553,8 @@ void Router::requestKeyframe(PeerId subscriber, std::uint32_t out_ssrc, TimeMs n
 }
 
 void Router::trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq) {
-  const std::int64_t highest = in.rx.seq.highest();
-  const std::int64_t ext = in.rx.seq.peek(seq);
+  const std::int64_t highest = in.rx.highestSeq();
+  const std::int64_t ext = in.rx.extend(seq);
   if (ext <= highest) {
     if (in.missing.recovered(ext)) ++stats_.upstream_recovered;
     return;
@@ -726,7 +562,7 @@ void Router::trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t 
   if (ext == highest + 1) return;
   if (!in.missing.add(highest + 1, ext, now)) {
     // Too much at once (or too much outstanding): a keyframe repairs it faster than NACKs.
-    stats_.upstream_given_up += in.missing.size;
+    stats_.upstream_given_up += in.missing.size();
     in.missing.clear();
     requestKeyframe(publisher, in, now);
     return;
@@ -735,21 +571,11 @@ void Router::trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t 
 }
 
 void Router::sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now) {
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < in.missing.size;) {
-    auto& e = in.missing.entries[i];
-    if (now - e.since > config_.upstream_nack_max_age_ms || e.tries >= config_.upstream_nack_tries) {
-      ++stats_.upstream_given_up;
-      e = in.missing.entries[--in.missing.size];
-      continue;
-    }
-    if (e.tries == 0 || now - e.last_sent >= config_.upstream_nack_retry_ms) {
-      nack_seqs_[n++] = static_cast<std::uint16_t>(e.ext);
-      e.last_sent = now;
-      ++e.tries;
-    }
-    ++i;
-  }
+  const media::NackPolicy policy{config_.upstream_nack_retry_ms, config_.upstream_nack_tries,
+                                 config_.upstream_nack_max_age_ms};
+  const auto due = in.missing.due(now, policy, nack_seqs_);
+  stats_.upstream_given_up += due.given_up;
+  const std::size_t n = due.count;
   if (n == 0) return;
   const auto size = media::buildRtcpNack(rtcp_scratch_, config_.focus_ssrc, in.ssrc,
                                          std::span<const std::uint16_t>(nack_seqs_.data(), n));
@@ -916,9 +742,8 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
   Track& t = *in->track;
   t.layers[in->layer].last_packet_at = now;
   t.layers[in->layer].rate_bytes += packet.size() + kPacketOverhead;
-  if (t.video && config_.upstream_nack && in->rx.seq.initialized())
-    trackLoss(*p, *in, now, view->sequenceNumber());
-  in->rx.update(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
+  if (t.video && config_.upstream_nack && in->rx.started()) trackLoss(*p, *in, now, view->sequenceNumber());
+  in->rx.onPacket(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
   if (t.subscribers.empty()) {
     ++stats_.rtp_not_subscribed;
     return;
@@ -935,7 +760,7 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
       vp8 = media::parseVp8Descriptor(view->payload());
       keyframe = vp8 && vp8->keyframe;
     } else if (t.codec == VideoCodec::H264) {
-      keyframe = h264KeyframeStart(view->payload());
+      keyframe = media::h264KeyframeStart(view->payload());
     }
   }
   bool forwarded = false;
@@ -989,28 +814,9 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
   if (csrc_bytes > 0) std::memcpy(o + media::kRtpHeaderSize, in + media::kRtpHeaderSize, csrc_bytes);
   if (body > 0) std::memcpy(o + media::kRtpHeaderSize + csrc_bytes, in + v.headerSize(), body);
 
-  if (vp8 != nullptr && vp8->picture_id) {
-    const media::MutableByteSpan payload(o + media::kRtpHeaderSize + csrc_bytes, v.payload().size());
-    Vp8Continuity& c = s.vp8;
-    if (out->switched) {
-      if (c.started) {
-        c.pid_offset = static_cast<std::uint16_t>((c.last_pid + 1 - *vp8->picture_id) & 0x7FFF);
-        if (c.have_tl0 && vp8->tl0_pic_idx) {
-          c.tl0_offset = static_cast<std::uint8_t>(c.last_tl0 + 1 - *vp8->tl0_pic_idx);
-        }
-      }
-      c.started = true;
-    }
-    const auto pid = static_cast<std::uint16_t>((*vp8->picture_id + c.pid_offset) & 0x7FFF);
-    if (out->switched || ((pid - c.last_pid) & 0x7FFF) < 0x4000) c.last_pid = pid;
-    (void)media::writeVp8PictureId(payload, *vp8, pid);
-    if (vp8->tl0_pic_idx) {
-      const auto tl0 = static_cast<std::uint8_t>(*vp8->tl0_pic_idx + c.tl0_offset);
-      if (!c.have_tl0 || out->switched || static_cast<std::uint8_t>(tl0 - c.last_tl0) < 0x80)
-        c.last_tl0 = tl0;
-      c.have_tl0 = true;
-      (void)media::writeVp8Tl0PicIdx(payload, *vp8, tl0);
-    }
+  if (vp8 != nullptr) {
+    s.vp8.rewrite(media::MutableByteSpan(o + media::kRtpHeaderSize + csrc_bytes, v.payload().size()), *vp8,
+                  out->switched);
   }
 
   if (s.rtx) (void)s.rtx->store(out->seq, media::ByteSpan(o, length), now);
@@ -1044,30 +850,22 @@ void Router::answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs no
   const std::size_t named = nack.lostSequenceNumbers(nack_seqs_);
   const std::size_t n = std::min({named, nack_seqs_.size(), config_.max_nack_seqs_per_packet});
   stats_.nacks_missed += named - n;
-  Downlink* d = subscriber.downlink.get();
+  DownlinkController* d = subscriber.downlink.get();
   // Not the same packet again before a resent copy could have arrived: a receiver behind a queue NACKs it
   // every round trip, and answering each would feed the queue (libwebrtc's sender also waits one RTT).
-  const TimeMs min_interval =
-      std::max<TimeMs>(config_.rtx_min_resend_interval_ms, d ? d->bwe.rttUs() / media::cc::kUsPerMs : 0);
-  if (d != nullptr && now - d->rtx_window_start >= kRtxWindowMs) {
-    d->rtx_window_start = now;
-    d->rtx_window_bits = 0;
-  }
+  const TimeMs min_interval = std::max<TimeMs>(config_.rtx_min_resend_interval_ms, d ? d->rttMs() : 0);
+  if (d != nullptr) d->beginRetransmissions(now);
   for (std::size_t i = 0; i < n; ++i) {
     const auto stored = s->rtx ? s->rtx->getForResend(nack_seqs_[i], now, min_interval) : std::nullopt;
     if (!stored || stored->size() > config_.max_packet_size) {
       ++stats_.nacks_missed;
       continue;
     }
-    if (d != nullptr) {
-      // Retransmissions get at most half the downlink estimate: on a congested link they would otherwise
-      // crowd out the media they repair (and cause more loss, more NACKs).
-      const auto bits = static_cast<std::int64_t>(8 * (stored->size() + kPacketOverhead));
-      if ((d->rtx_window_bits + bits) * 1000 > d->bwe.targetBps() / 2 * kRtxWindowMs) {
-        ++stats_.nacks_over_budget;
-        continue;
-      }
-      d->rtx_window_bits += bits;
+    // Within the downlink's retransmission budget (half its estimate): on a congested link retransmissions
+    // would otherwise crowd out the media they repair (and cause more loss, more NACKs).
+    if (d != nullptr && !d->admitRetransmission(stored->size())) {
+      ++stats_.nacks_over_budget;
+      continue;
     }
     std::memcpy(rtp_scratch_.data(), stored->data(), stored->size());
     ++stats_.nacks_answered;
@@ -1162,7 +960,7 @@ void Router::sendReceiverReport(Peer& p, TimeMs now) {
     count = 0;
   };
   for (auto& [ssrc, in] : p.streams) {
-    if (in.rx.received == 0) continue;
+    if (in.rx.received() == 0) continue;
     media::RtcpReportBlock b = in.rx.report(ssrc);
     if (in.have_sr) {
       b.last_sr = in.last_sr;
@@ -1239,7 +1037,7 @@ void Router::tick(TimeMs now) {
     }
     if (config_.upstream_nack) {
       for (auto& [ssrc, in] : p.streams) {
-        if (in.missing.size != 0) sendUpstreamNacks(p, in, now);
+        if (!in.missing.empty()) sendUpstreamNacks(p, in, now);
       }
     }
     if (p.last_rr && !p.streams.empty() && now - *p.last_rr >= config_.rr_interval_ms) {
@@ -1294,27 +1092,30 @@ void Router::setSubscriberTransportCc(PeerId subscriber, std::uint8_t ext_id) {
     }
     return;
   }
-  if (!p.downlink) p.downlink = std::make_unique<Downlink>(config_);
-  p.downlink->ext_id = ext_id;
+  if (!p.downlink) {
+    DownlinkConfig c;
+    c.start_bps = config_.downlink_start_bps;
+    c.min_bps = config_.downlink_min_bps;
+    c.max_bps = config_.downlink_max_bps;
+    c.alloc_interval_ms = config_.downlink_alloc_interval_ms;
+    c.tick_interval_ms = config_.transport_cc_interval_ms;
+    p.downlink = std::make_unique<DownlinkController>(c, ext_id);
+  }
+  p.downlink->setExtensionId(ext_id);
 }
 
 void Router::sendToSubscriber(Peer& to, std::size_t length, TimeMs now, int probe_cluster,
                               std::int64_t send_offset_us) {
-  if (Downlink* d = to.downlink.get()) {
+  if (DownlinkController* d = to.downlink.get()) {
     const media::MutableByteSpan room(rtp_scratch_.data(), rtp_scratch_.size() - kSinkTrailerRoom);
-    if (const auto n = media::writeTransportWideSeq(room, length, d->ext_id, d->next_seq)) {
-      length = *n;
-      d->bwe.onPacketSent(d->next_seq, length + kPacketOverhead, now * media::cc::kUsPerMs + send_offset_us,
-                          probe_cluster);
-      ++d->next_seq;
-    }
+    length = d->onSend(room, length, now, probe_cluster, send_offset_us);
   }
   sink_.sendRtp(to.id, rtp_scratch_, length);
 }
 
 void Router::onDownlinkFeedback(Peer& subscriber, const media::TransportCcFeedback& feedback, TimeMs now) {
   ++stats_.downlink_feedbacks;
-  subscriber.downlink->bwe.onFeedback(feedback, now * media::cc::kUsPerMs);
+  subscriber.downlink->onFeedback(feedback, now);
 }
 
 void Router::measureLayers(Peer& publisher, TimeMs now) {
@@ -1335,33 +1136,27 @@ void Router::measureLayers(Peer& publisher, TimeMs now) {
   }
 }
 
-// Shares the subscriber's estimate among its video subscriptions (media::cc::LayerAllocator), each capped at
-// the layer its requested size wants; starts a probe when a step up does not fit.
+// Offers the subscriber's subscriptions to its DownlinkController, which shares the estimate among the
+// video ones (media::cc::LayerAllocator), each capped at the layer its requested size wants; applies the
+// choices (layer, pause) and lets it start a probe when a step up does not fit.
 void Router::allocateDownlink(Peer& sub, TimeMs now) {
-  Downlink& d = *sub.downlink;
-  const media::cc::TimeUs now_us = now * media::cc::kUsPerMs;
+  DownlinkController& d = *sub.downlink;
   // A subscriber that accepted the extension but sends no feedback (it may not implement it) keeps the
   // size-only layer choice: its estimate would only decay.
-  if (d.bwe.counters().feedbacks == 0) return;
-  d.bwe.onTick(now_us);
-  if (d.last_alloc != kNever && now - d.last_alloc < config_.downlink_alloc_interval_ms) return;
-  d.last_alloc = now;
-  const std::int64_t target = d.bwe.targetBps();
-  std::int64_t audio = 0;
-  d.subs.clear();
-  d.owners.clear();
-  d.layer_index.resize(std::max(d.layer_index.size(), sub.subscriptions.size()));
+  if (!d.onTick(now)) return;
+  alloc_owners_.clear();
+  alloc_layers_.resize(std::max(alloc_layers_.size(), sub.subscriptions.size()));
   for (auto& sp : sub.subscriptions) {
     Subscription& s = *sp;
     if (config_.require_live_out_tracks && !s.live) continue;
     const Track& t = *s.track;
     if (t.info.muted) continue;
     if (!t.video) {
-      audio += t.layers.empty() ? kAudioFloorBps : std::max(t.layers.front().bps, kAudioFloorBps);
+      d.addAudio(t.layers.empty() ? 0 : t.layers.front().bps);
       continue;
     }
     const Quality cap = t.layers.size() > 1 ? desiredQuality(t.info, s.width, s.height) : Quality::High;
-    auto& index = d.layer_index[d.subs.size()];
+    auto& index = alloc_layers_[alloc_owners_.size()];
     index.clear();
     for (std::size_t i = 0; i < t.layers.size(); ++i) {
       if (t.layers[i].ssrc) index.push_back(i);
@@ -1371,8 +1166,7 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
                      [&](std::size_t a, std::size_t b) { return t.layers[a].quality < t.layers[b].quality; });
     // Only layers up to what the requested size wants (at least the lowest).
     while (index.size() > 1 && t.layers[index.back()].quality > cap) index.pop_back();
-    media::cc::VideoSubscription v;
-    v.id = s.out.ssrc;
+    media::cc::VideoSubscription& v = d.addVideo(s.out.ssrc);
     for (std::size_t i : index) {
       const Layer& l = t.layers[i];
       media::cc::SimulcastLayer layer;
@@ -1383,32 +1177,14 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
       layer.active = now - l.last_packet_at < config_.layer_stall_ms;
       v.layers.push_back(layer);
     }
-    d.subs.push_back(std::move(v));
-    d.owners.push_back(&s);
+    alloc_owners_.push_back(&s);
   }
-  const std::int64_t budget = std::max<std::int64_t>(0, target - audio);
-  const auto allocation = d.allocator.allocate(budget, d.subs);
-  d.allocated_bps = allocation.allocated_bps + audio;
-  d.paused = allocation.paused;
-  std::int64_t needed = 0;
-  for (std::size_t i = 0; i < allocation.choices.size(); ++i) {
-    const auto& c = allocation.choices[i];
-    Subscription& s = *d.owners[i];
-    const auto& index = d.layer_index[i];
-    const auto& layers = d.subs[i].layers;
-    if (c.capped_by_budget && needed == 0) {
-      // The next step up: from pause to the lowest layer, else one layer up.
-      const std::size_t next = c.layer ? std::min(*c.layer + 1, layers.size() - 1) : 0;
-      const std::int64_t extra = layers[next].bitrate_bps - (c.layer ? layers[*c.layer].bitrate_bps : 0);
-      // Leaving pause or going up needs the allocator's headroom too.
-      if (extra > 0) needed = d.allocated_bps + extra + extra * 3 / 20 + 1;
-    }
-    // Pause only when even the lowest layer has not fitted for kPauseGraceMs: the estimate dips for a moment
-    // after every queue build-up (a keyframe), and a pause costs a keyframe and a visible stall.
-    if ((c.paused || !c.layer) && !s.paused && s.unfit_since == kNever) s.unfit_since = now;
-    if (!c.paused && c.layer) s.unfit_since = kNever;
-    const bool pause = (c.paused || !c.layer) && (s.paused || now - s.unfit_since >= kPauseGraceMs);
-    if (pause) {
+  const auto choices = d.allocate();
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    const auto& c = choices[i];
+    Subscription& s = *alloc_owners_[i];
+    const auto& index = alloc_layers_[i];
+    if (s.pause_grace.pause(c, s.paused, now)) {
       if (!s.paused) {
         s.paused = true;
         ++stats_.downlink_pauses;
@@ -1423,7 +1199,7 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
       if (s.allocated) {
         ++stats_.downlink_layer_changes;
         const Quality from = s.track->layers[*s.allocated].quality;
-        if (s.track->layers[layer].quality > from) d.probes.onUpSwitch(now_us);
+        if (s.track->layers[layer].quality > from) d.onUpSwitch(now);
         // Down for lack of bandwidth: stop sending the layer that does not fit until the lower one's
         // keyframe comes, so the queue it built drains and that keyframe gets through.
         if (s.track->layers[layer].quality < from) s.shedding = true;
@@ -1436,29 +1212,7 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
       requestKeyframeFor(s, now);
     }
   }
-  // No probe right after a back-off: the link just showed its limit, and a burst above it would only queue
-  // and bring on the next back-off.
-  const auto& k = d.bwe.counters();
-  const std::uint64_t decreases = k.delay_decreases + k.loss_decreases + k.timeouts;
-  if (decreases != d.decreases_seen) {
-    d.decreases_seen = decreases;
-    d.last_decrease = now;
-  }
-  const bool settled = d.last_decrease == kNever || now - d.last_decrease >= kProbeQuietMs;
-  if (d.probe_left == 0 && needed > 0 && settled) {
-    if (const auto probe = d.probes.onTick(now_us, target, needed)) {
-      constexpr auto kProbePacketBits =
-          static_cast<std::int64_t>(8 * (kProbePacketSize + kTransportSeqRoom + kPacketOverhead));
-      const std::int64_t per_tick =
-          (probe->rate_bps * config_.transport_cc_interval_ms / 1000 + kProbePacketBits - 1) /
-          kProbePacketBits;
-      d.probe_cluster = probe->cluster;
-      d.probe_bps = probe->rate_bps;
-      d.probe_per_tick = std::clamp<std::size_t>(static_cast<std::size_t>(per_tick), 1, kMaxProbePerTick);
-      d.probe_left = std::max(probe->packets, 2 * d.probe_per_tick);
-      ++stats_.probe_clusters;
-    }
-  }
+  if (d.endAllocation(now)) ++stats_.probe_clusters;
 }
 
 // Probe packets are padding-only RTP packets on one of the subscriber's video streams, numbered in its
@@ -1467,8 +1221,9 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
 // is all a probe needs. They are stored like media packets, so a NACK for one is answered. A cluster goes out
 // over at least two ticks.
 void Router::sendProbePackets(Peer& sub, TimeMs now) {
-  Downlink& d = *sub.downlink;
-  if (d.probe_left == 0) return;
+  DownlinkController& d = *sub.downlink;
+  const auto burst = d.probeBurst();
+  if (!burst) return;
   Subscription* source = nullptr;
   bool any = false;
   for (auto& s : sub.subscriptions) {
@@ -1481,15 +1236,11 @@ void Router::sendProbePackets(Peer& sub, TimeMs now) {
     }
   }
   if (!any) {
-    d.probe_left = 0;  // nothing to probe on
+    d.cancelProbe();  // nothing to probe on
     return;
   }
   if (source == nullptr) return;  // mid-frame everywhere: next tick
-  const std::size_t n = std::min(d.probe_left, d.probe_per_tick);
-  const std::int64_t spacing_us =
-      static_cast<std::int64_t>(8 * (kProbePacketSize + kTransportSeqRoom + kPacketOverhead)) *
-      media::cc::kUsPerSecond / std::max<std::int64_t>(d.probe_bps, 1);
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < burst->packets; ++i) {
     const auto out = source->rewriter.padding();
     if (!out) break;
     std::uint8_t* o = rtp_scratch_.data();
@@ -1502,30 +1253,16 @@ void Router::sendProbePackets(Peer& sub, TimeMs now) {
     o[kProbePacketSize - 1] = static_cast<std::uint8_t>(kProbePadding);
     if (source->rtx) (void)source->rtx->store(out->seq, media::ByteSpan(o, kProbePacketSize), now);
     ++stats_.probe_packets;
-    --d.probe_left;
-    sendToSubscriber(sub, kProbePacketSize, now, d.probe_cluster, static_cast<std::int64_t>(i) * spacing_us);
+    d.onProbeSent();
+    sendToSubscriber(sub, kProbePacketSize, now, burst->cluster,
+                     static_cast<std::int64_t>(i) * burst->spacing_us);
   }
 }
 
 std::optional<DownlinkStats> Router::downlinkStats(PeerId subscriber) const {
   const Peer* p = findPeer(subscriber);
   if (p == nullptr || !p->downlink) return std::nullopt;
-  const Downlink& d = *p->downlink;
-  DownlinkStats st;
-  st.target_bps = d.bwe.targetBps();
-  st.delay_based_bps = d.bwe.delayBasedBps();
-  st.loss_based_bps = d.bwe.lossBasedBps();
-  st.acked_bps = d.bwe.ackedBps().value_or(0);
-  st.allocated_bps = d.allocated_bps;
-  st.rtt_ms = d.bwe.rttUs() / media::cc::kUsPerMs;
-  st.feedbacks = d.bwe.counters().feedbacks;
-  st.packets_lost = d.bwe.counters().packets_lost;
-  st.packets_acked = d.bwe.counters().packets_acked;
-  st.probe_raises = d.bwe.counters().probe_raises;
-  st.delay_decreases = d.bwe.counters().delay_decreases;
-  st.loss_decreases = d.bwe.counters().loss_decreases;
-  st.paused = d.paused;
-  return st;
+  return p->downlink->stats();
 }
 
 }  // namespace chorus::focus

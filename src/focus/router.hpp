@@ -6,7 +6,9 @@
 // Model: a peer publishes tracks (setPublishedTracks, from its SDP and sdp_stream_metadata) and subscribes to
 // other peers' tracks (subscribe). Publisher SSRCs are learnt from the first packets that carry mid/rid (or
 // from the SDP ssrc list). Each subscription is one outgoing stream with its own SSRC; video goes through a
-// media::SimulcastRewriter (layer switch on a keyframe only), audio through the same offset mapping.
+// media::SimulcastRewriter (layer switch on a keyframe only), audio through the same offset mapping. A
+// subscriber with transport-cc gets a focus::DownlinkController (focus/downlink.hpp: its estimate, the layer
+// each of its videos gets, probes, the retransmission budget), which the router drives.
 //
 // Single-threaded. The sink must not call back into the Router.
 #include <array>
@@ -22,6 +24,7 @@
 
 #include "base/clock.hpp"
 #include "base/result.hpp"
+#include "focus/downlink.hpp"
 #include "media/bytes.hpp"
 #include "media/drop_counters.hpp"
 #include "media/rtp/rtp_packet.hpp"
@@ -224,23 +227,6 @@ struct SubscriptionStats {
   bool paused{false};  // no downlink budget for even its lowest layer
 };
 
-// One subscriber's downlink estimate (subscribers with transport-cc only).
-struct DownlinkStats {
-  std::int64_t target_bps{0};
-  std::int64_t delay_based_bps{0};
-  std::int64_t loss_based_bps{0};
-  std::int64_t acked_bps{0};  // 0 = not known yet
-  std::int64_t allocated_bps{0};
-  std::int64_t rtt_ms{0};
-  std::uint64_t feedbacks{0};
-  std::uint64_t packets_lost{0};
-  std::uint64_t packets_acked{0};
-  std::uint64_t probe_raises{0};     // probes that lifted the estimate
-  std::uint64_t delay_decreases{0};  // back-offs on queueing delay
-  std::uint64_t loss_decreases{0};   // back-offs on loss
-  std::size_t paused{0};
-};
-
 class Router {
  public:
   explicit Router(RouterSink& sink, RouterConfig config = {});
@@ -288,7 +274,7 @@ class Router {
 
   const RouterStats& stats() const noexcept { return stats_; }
   std::vector<SubscriptionStats> subscriptionStats(PeerId subscriber) const;
-  std::optional<DownlinkStats> downlinkStats(PeerId subscriber) const;
+  std::optional<DownlinkStats> downlinkStats(PeerId subscriber) const;  // DownlinkStats: focus/downlink.hpp
 
  private:
   struct Layer;
@@ -296,7 +282,6 @@ class Router {
   struct InStream;
   struct Subscription;
   struct Peer;
-  struct Downlink;
 
   Peer* findPeer(PeerId id) const;
   Peer& peerFor(PeerId id);
@@ -341,6 +326,10 @@ class Router {
   std::vector<std::uint8_t> rtp_scratch_;                    // max_packet_size + kSinkTrailerRoom
   std::vector<std::uint8_t> rtcp_scratch_;  // room for the largest RR compound and transport-cc feedback
   std::array<std::uint16_t, 17 * 64> nack_seqs_{};  // lost seqs of one NACK packet
+  // Scratch of allocateDownlink: per video subscription offered, the subscription and its track's layers
+  // (indices) in the order the allocator sees them.
+  std::vector<Subscription*> alloc_owners_;
+  std::vector<std::vector<std::size_t>> alloc_layers_;
   std::uint64_t rng_state_;
   RouterStats stats_;
 };
