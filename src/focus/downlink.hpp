@@ -100,7 +100,7 @@ class DownlinkController {
 
   // ---- retransmissions ----
 
-  // The round trip the estimator measured (0 = not yet): no packet is resent twice within it.
+  // The estimator's round trip (100 ms assumed until measured): no packet is resent twice within it.
   TimeMs rttMs() const noexcept { return bwe_.rttUs() / media::cc::kUsPerMs; }
   // Before answering one NACK packet: a new budget window when the last one is over.
   void beginRetransmissions(TimeMs now) noexcept;
