@@ -143,6 +143,17 @@ Actions Controller::handle(const Input& input) {
             }
             peers_.clear();
           },
+          [&](const in::DownlinkPaused& i) {
+            auto it = peers_.find(i.peer);
+            if (it == peers_.end() || it->second.paused_video == i.streams) return;
+            Peer& p = it->second;
+            p.paused_video = i.streams;
+            if (!p.connected) return;  // it is told with everything else when it connects
+            proto::FocusMessage m;
+            m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
+            m.metadata = availableTo(p);
+            out.push_back(act::SendDataChannel{p.id, proto::serializeFocusMessage(m)});
+          },
           [&](const in::Tick&) {
             const TimeMs now = clock_.nowMs();
             for (auto it = peers_.begin(); it != peers_.end();) {
@@ -614,6 +625,8 @@ proto::SdpStreamMetadata Controller::availableTo(const Peer& peer) const {
       proto::StreamMetadata tagged = m;
       tagged.user_id = other.user_id;
       tagged.device_id = other.device_id;
+      tagged.video_paused = peer.paused_video.count({other.id, stream_id}) != 0;
+      if (tagged.video_paused) tagged.video_muted = true;
       tagged.tracks.clear();
       for (const auto& [track_id, t] : m.tracks) {
         const std::string* tid = ids_.publicId(peer.id, IdKind::Track, other.id, track_id);

@@ -100,13 +100,20 @@ struct DataChannelMessage {
   PeerId peer{0};
   std::string text;
 };
+// The publishers' streams whose video the media plane cannot send this peer now (its downlink does not
+// carry even the lowest layer), by (publisher, the publisher's own stream id); the whole set each time. The
+// peer is told in its metadata (video_muted + video_paused) when the set changed.
+struct DownlinkPaused {
+  PeerId peer{0};
+  std::set<std::pair<PeerId, std::string>> streams;
+};
 struct Tick {};
 struct Shutdown {};  // the focus is stopping: hang up on everyone
 }  // namespace in
 
 using Input = std::variant<in::RoomInvite, in::RoomJoined, in::RoomStateChanged, in::ToDevice,
                            in::PeerAnswerReady, in::PeerCandidate, in::PeerConnected, in::PeerFailed,
-                           in::DataChannelMessage, in::Tick, in::Shutdown>;
+                           in::DataChannelMessage, in::DownlinkPaused, in::Tick, in::Shutdown>;
 
 namespace act {
 struct JoinRoom {
@@ -191,6 +198,9 @@ struct Peer {
   std::optional<TimeMs> ping_sent_at;
   TimeMs next_ping_at{0};
   proto::SdpStreamMetadata published;  // what this participant sends (from its invite / updates)
+  // (publisher, its stream id) whose video the focus does not send this participant now (in::DownlinkPaused);
+  // bounded by the media plane's subscriptions of this participant.
+  std::set<std::pair<PeerId, std::string>> paused_video;
 };
 
 class Controller {

@@ -59,9 +59,33 @@ void MediaPlane::tick(TimeMs now) {
   router_.tick(now);
   if (controller_) {
     if (auto t = controller_->nextTimeout(); t && *t <= now) feed(in::Tick{});
+    if (now >= next_paused_check_) {
+      next_paused_check_ = now + kPausedCheckMs;
+      tellPausedVideo();
+    }
   }
   for (auto& [id, s] : slots_) {
     if (!s.connected && !s.reported && now - s.created_ms >= kNotConnectedReportMs) report(s);
+  }
+}
+
+void MediaPlane::tellPausedVideo() {
+  for (auto& [id, s] : slots_) {
+    const auto downlink = router_.downlinkStats(id);
+    if (!downlink && s.paused_told.empty()) continue;  // no downlink control: nothing is ever paused
+    std::set<std::pair<PeerId, std::string>> paused;
+    std::vector<OutTrack> outs;
+    for (const auto& st : router_.subscriptionStats(id)) {
+      if (!st.paused || st.kind != "video") continue;
+      if (outs.empty()) outs = router_.outTracks(id);
+      for (const auto& t : outs) {
+        if (t.ssrc == st.out_ssrc) paused.emplace(t.publisher, t.stream_id);
+      }
+    }
+    if (paused == s.paused_told) continue;
+    s.paused_told = paused;
+    CHORUS_LOG(Info, kTag, s.who << ": video of " << paused.size() << " stream(s) paused for its downlink");
+    feed(in::DownlinkPaused{id, std::move(paused)});
   }
 }
 

@@ -20,9 +20,11 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -126,6 +128,7 @@ class MediaPlane final : private RouterSink {
   static constexpr std::size_t kMaxQueuedDataChannel =
       64;                                               // messages queued per peer before its channel opens
   static constexpr std::size_t kMaxEarlyInputs = 4096;  // inputs before the login completed
+  static constexpr TimeMs kPausedCheckMs = 250;         // how often paused video is looked for
 
   // `controller` is the template of the Controller's config (user and device come with loggedIn()).
   // `host` and `clock` are borrowed and outlive the plane.
@@ -174,6 +177,9 @@ class MediaPlane final : private RouterSink {
     bool connected{false};
     bool reported{false};
     std::vector<std::string> remote_candidates;  // for the not-connected report only (bounded)
+    // The streams whose video the Controller was last told this participant does not get
+    // (in::DownlinkPaused).
+    std::set<std::pair<PeerId, std::string>> paused_told;
   };
 
   // RouterSink
@@ -187,6 +193,9 @@ class MediaPlane final : private RouterSink {
   void addRemoteCandidate(const act::AddRemoteCandidate& c);
   void sendDc(PeerId id, const std::string& text);
   void report(Slot& s);
+  // Tells the Controller, per participant, which streams' video the router paused for its downlink (so the
+  // participant's metadata says so) when that changed.
+  void tellPausedVideo();
   std::string publicStream(PeerId sub, PeerId publisher, const std::string& stream_id) const;
   std::optional<TrackIds::Origin> publisherOf(PeerId sub, const std::string& stream_id,
                                               const std::string& track_id) const;
@@ -204,6 +213,7 @@ class MediaPlane final : private RouterSink {
   std::vector<Input> early_;                // inputs before it (kMaxEarlyInputs)
   std::map<PeerId, Slot> slots_;
   std::uint64_t offers_sent_{0};
+  TimeMs next_paused_check_{0};
   bool stopping_{false};
 };
 

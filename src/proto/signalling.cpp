@@ -42,6 +42,7 @@ constexpr std::string_view kUsernameFragmentKey = "usernameFragment";
 constexpr std::string_view kPurposeKey = "purpose";
 constexpr std::string_view kAudioMutedKey = "audio_muted";
 constexpr std::string_view kVideoMutedKey = "video_muted";
+constexpr std::string_view kVideoPausedKey = "org.chorus.video_paused";
 constexpr std::string_view kUserIdKey = "user_id";
 constexpr std::string_view kTracksKey = "tracks";
 constexpr std::string_view kKindKey = "kind";
@@ -152,6 +153,7 @@ json::object serializeStreamMetadata(const StreamMetadata& m) {
   out[kPurposeKey] = m.purpose;
   out[kAudioMutedKey] = m.audio_muted;
   out[kVideoMutedKey] = m.video_muted;
+  if (m.video_paused) out[kVideoPausedKey] = true;
   if (m.user_id) out[kUserIdKey] = *m.user_id;
   if (m.device_id) out[kDeviceIdKey] = *m.device_id;
   if (!m.tracks.empty()) {

@@ -59,6 +59,11 @@ struct StreamMetadata {
   std::string purpose;  // m.usermedia | m.screenshare
   bool audio_muted{false};
   bool video_muted{false};
+  // Focus mode, focus -> participant only: the focus does not send this stream's video to this participant
+  // now because its downlink cannot carry even the lowest layer (video_muted is then true as well, so a
+  // client that does not know this key hides the frozen video). Written as "org.chorus.video_paused" when
+  // true; never read from what a participant sends (a publisher cannot claim it).
+  bool video_paused{false};
   std::optional<std::string> user_id;       // focus mode (MSC3898 / js-sdk-sfu)
   std::optional<std::string> device_id;     // focus mode
   std::map<std::string, TrackInfo> tracks;  // focus mode; omitted on the wire when empty

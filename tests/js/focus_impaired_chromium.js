@@ -10,7 +10,7 @@
 // Impairments (argument 3, default "loss"): "loss" = 5 % random loss each way; "loss-up" / "loss-down" = 5 % one
 // way only; "rtt" = 75 ms each way (150 ms RTT, checked in the publishers' RTCP) with 1 % loss; "none" = the relay
 // without impairment (the baseline). The window's stats are polled fresh in both pages at once, so its two ends line up.
-// Usage (inside tests/netns/run.sh): node focus_impaired_chromium.js /path/to/chorus /path/to/web [loss|rtt]
+// Usage (inside tests/netns/run.sh): node focus_impaired_chromium.js /path/to/chorus /path/to/web [loss|rtt|cap|cap-rtt|pause]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -41,6 +41,10 @@ const CASES = {
   cap: { args: ['--per-client'], cap_kbps: 300, expect_nacks: false },
   // The same with 150 ms round trip.
   'cap-rtt': { args: ['--per-client', '--up-delay-ms', '75', '--down-delay-ms', '75'], cap_kbps: 300, expect_nacks: false },
+  // alice's downlink capped below bob's lowest layer plus his audio: within 10 s the focus pauses bob's video for
+  // her and tells her so in her metadata (the tile shows "video paused"), while his audio keeps flowing; cap
+  // lifted -> his video resumes and the mark goes within 15 s.
+  pause: { args: ['--per-client'], pause_kbps: 56, expect_nacks: false },
 };
 
 (async () => {
@@ -198,9 +202,52 @@ const CASES = {
       const fst = focus.last('stats') || {};
       console.log(`     (focus: layer changes ${fst.downlink_layer_changes}, pauses ${fst.downlink_pauses}, probes ${fst.probe_clusters} / ${fst.probe_packets} packets)`);
     }
+    async function pausedBelow(capKbps) {
+      const downlinkOf = (user) => ((focus.last('stats') || {}).participants || []).find((p) => p.user_id === user)?.downlink || null;
+      const fed = await attempt('the focus to read alice\'s transport-cc feedback', async () => {
+        const d = downlinkOf('@alice:localhost');
+        return d && d.feedbacks > 0 ? d : null;
+      }, 20000);
+      check(!!fed, `the focus reads alice's transport-cc feedback (${JSON.stringify(fed)})`);
+      const before = await tile('alice', 'bob');
+      check(!!before && !before.video_paused, 'before the cap bob\'s video is not marked paused for alice');
+      relay.proc.stdin.write(JSON.stringify({ down: { rate_kbps: capKbps } }) + '\n');
+      const capAt = Date.now();
+      const paused = await attempt('bob\'s video to be paused for alice', async () => {
+        const t = await tile('alice', 'bob');
+        return t && t.video_paused && t.video_muted ? t : null;
+      }, 20000);
+      const pausedAfter = (Date.now() - capAt) / 1000;
+      check(!!paused, `capped at ${capKbps} kbit/s: alice is told bob's video is paused (after ${pausedAfter.toFixed(1)} s; ` +
+        `focus: ${JSON.stringify(downlinkOf('@alice:localhost'))})`);
+      // While paused: her audio from bob keeps coming; video frames stop (at most a few in flight).
+      const a0 = await tile('alice', 'bob');
+      await sleep(4000);
+      const a1 = await tile('alice', 'bob');
+      const audio = a0 && a1 ? a1.audioSamplesReceived - a0.audioSamplesReceived : 0;
+      const frames = a0 && a1 ? a1.framesDecoded - a0.framesDecoded : -1;
+      check(!!a1 && a1.video_paused && audio > 4 * 48000 * 0.5,
+        `paused: bob's audio keeps flowing to alice (${audio} samples in 4 s), video frames decoded ${frames}`);
+      const fst = focus.last('stats') || {};
+      check((fst.downlink_pauses || 0) > 0, `the focus counted the pause (downlink_pauses ${fst.downlink_pauses}, ` +
+        `paused drops ${fst.downlink_paused_drops})`);
+      relay.proc.stdin.write(JSON.stringify({ down: { rate_kbps: 0 } }) + '\n');
+      const liftAt = Date.now();
+      let prevFrames = -1;
+      const back = await attempt('bob\'s video back for alice', async () => {
+        const t = await tile('alice', 'bob');
+        const moving = !!t && prevFrames >= 0 && t.framesDecoded > prevFrames;
+        prevFrames = t ? t.framesDecoded : -1;
+        return moving && !t.video_paused && !t.video_muted ? t : null;
+      }, 15000);
+      check(!!back, `cap lifted: bob's video resumes for alice and the mark is gone after ${((Date.now() - liftAt) / 1000).toFixed(1)} s ` +
+        `(<= 15 s; ${back && back.frameWidth} px)`);
+    }
     if (cfg.cap_kbps) await capped(cfg.cap_kbps);
-    const results = cfg.cap_kbps ? [] : [await measure('bob', 'alice'), await measure('alice', 'bob')];
-    for (const [i, [sub, pub]] of (cfg.cap_kbps ? [] : [['bob', 'alice'], ['alice', 'bob']]).entries()) {
+    if (cfg.pause_kbps) await pausedBelow(cfg.pause_kbps);
+    const shaped = cfg.cap_kbps || cfg.pause_kbps;
+    const results = shaped ? [] : [await measure('bob', 'alice'), await measure('alice', 'bob')];
+    for (const [i, [sub, pub]] of (shaped ? [] : [['bob', 'alice'], ['alice', 'bob']]).entries()) {
       const r = results[i];
       if (!check(!!r, `${sub} <- ${pub}: a ${cfg.window_s} s window on one layer`)) continue;
       const ratio = r.encoded > 0 ? r.decoded / r.encoded : 0;
@@ -238,7 +285,7 @@ const CASES = {
     const rst = relay.last('stats') || {};
     const up = rst.up || {};
     const down = rst.down || {};
-    check(up.lost > 0 || down.lost > 0 || down.queue_drops > 0 || (!cfg.args.includes('--up-loss') && !cfg.cap_kbps),
+    check(up.lost > 0 || down.lost > 0 || down.queue_drops > 0 || (!cfg.args.includes('--up-loss') && !shaped),
       `the relay impaired the link: up ${up.delivered} delivered / ${up.lost} lost, down ${down.delivered} / ${down.lost}`);
   } catch (e) {
     check(false, 'exception: ' + e.message);

@@ -646,7 +646,7 @@
         const member = this.room.getMember(p.user_id);
         const md = p.md || this.remoteMetadata[p.streams[0]] || {};
         ChorusTiles.setInfo(tile, { name: member?.name || p.user_id, audioMuted: !!md.audio_muted,
-          videoMuted: !!md.video_muted });
+          videoMuted: !!md.video_muted, videoPaused: md["org.chorus.video_paused"] === true });
       }
       for (const [key, tile] of this.tileEls) {
         if (parts.has(key)) continue;
@@ -782,6 +782,7 @@
         tiles.push({ user_id, device_id, name: shown.name, speaking: shown.speaking, level: shown.level,
           peak: shown.peak, statsAudioLevel: aud ? aud.audioLevel : 0,
           audio_muted: !!md.audio_muted, video_muted: !!md.video_muted,
+          video_paused: md["org.chorus.video_paused"] === true,
           clientWidth: v.clientWidth, clientHeight: v.clientHeight, videoWidth: v.videoWidth, videoHeight: v.videoHeight,
           framesDecoded: vid ? vid.framesDecoded : 0, frameWidth: vid ? vid.frameWidth : 0,
           frameHeight: vid ? vid.frameHeight : 0, videoCodec: vid ? vid.codec : null,

@@ -6,7 +6,7 @@
 // 48 kHz), read every 50 ms (so even a 20 ms beep is seen); level = RMS of the window. Speaking: RMS above
 // SPEAKING_RMS (-40 dBFS), held for HOLD_MS after the last such window. The tile carries what was measured:
 //   data-speaking="true|false", data-level (RMS, 0..1, the last window), data-peak (highest RMS seen),
-//   data-audio-muted / data-video-muted ("true|false"), class "speaking".
+//   data-audio-muted / data-video-muted / data-video-paused ("true|false"), class "speaking".
 // Remote tracks feed Web Audio in Chromium only while they also play in a media element: the tile's <video> does.
 "use strict";
 (function () {
@@ -82,12 +82,16 @@
     const who = document.createElement("span");
     who.className = "name";
     bar.append(meter, who, icon("mic", "microphone off"), icon("cam", "camera off"));
-    tile.append(video, initial, bar);
+    const paused = document.createElement("div");
+    paused.className = "paused";
+    paused.textContent = "video paused: your connection is too slow";
+    tile.append(video, initial, paused, bar);
     return tile;
   }
 
   // name: shown as is; the initial (shown when the camera is off) is its first letter or digit.
-  function setInfo(tile, { name, audioMuted = false, videoMuted = false }) {
+  // videoPaused: the focus does not send this video now (the viewer's downlink cannot carry it).
+  function setInfo(tile, { name, audioMuted = false, videoMuted = false, videoPaused = false }) {
     const who = tile.querySelector(".name");
     if (who.textContent !== name) who.textContent = name;
     tile.title = name;
@@ -97,6 +101,8 @@
     tile.dataset.videoMuted = String(!!videoMuted);
     tile.classList.toggle("audio-muted", !!audioMuted);
     tile.classList.toggle("video-muted", !!videoMuted);
+    tile.dataset.videoPaused = String(!!videoPaused);
+    tile.classList.toggle("video-paused", !!videoPaused);
   }
 
   // Meters the first audio track of `stream` (null: none) on this tile.
@@ -174,7 +180,8 @@
   function state(tile) {
     return { name: tile.querySelector(".name").textContent, speaking: tile.dataset.speaking === "true",
       level: Number(tile.dataset.level), peak: Number(tile.dataset.peak),
-      audioMuted: tile.dataset.audioMuted === "true", videoMuted: tile.dataset.videoMuted === "true" };
+      audioMuted: tile.dataset.audioMuted === "true", videoMuted: tile.dataset.videoMuted === "true",
+      videoPaused: tile.dataset.videoPaused === "true" };
   }
 
   window.ChorusTiles = { make, setInfo, setAudio, remove, state, SPEAKING_RMS, HOLD_MS,

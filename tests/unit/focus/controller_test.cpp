@@ -221,6 +221,55 @@ TEST_F(ControllerTest, DataChannelMessagesAreParsedAndBounded) {
   EXPECT_EQ(ctl_->counters().dropped_data_channel, 2u);
 }
 
+// Issue #12: when the media plane cannot send a subscriber a stream's video (its downlink does not carry
+// even the lowest layer), that subscriber alone is told, in its metadata: video_muted, and the marker
+// "org.chorus.video_paused" that says why. A publisher cannot claim the marker for itself.
+TEST_F(ControllerTest, PausedVideoIsToldToThatSubscriberOnly) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
+         member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
+  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  PeerId c = accept("@carol:hs", "C", "cS", "cc");
+  auto metadataOf = [](const act::SendDataChannel& m) {
+    auto parsed = proto::parseFocusMessage(m.text);
+    EXPECT_TRUE(parsed && parsed->metadata);
+    return parsed && parsed->metadata ? *parsed->metadata : proto::SdpStreamMetadata{};
+  };
+  // bob's video is paused for alice.
+  auto told = actionsOf<act::SendDataChannel>(ctl_->handle(in::DownlinkPaused{a, {{b, "stream-@bob:hs"}}}));
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].peer, a);
+  EXPECT_NE(told[0].text.find(R"("org.chorus.video_paused":true)"), std::string::npos) << told[0].text;
+  auto md = metadataOf(told[0]);
+  ASSERT_TRUE(md.count("stream-@bob:hs"));
+  EXPECT_TRUE(md.at("stream-@bob:hs").video_muted);
+  ASSERT_TRUE(md.count("stream-@carol:hs"));
+  EXPECT_FALSE(md.at("stream-@carol:hs").video_muted);
+  EXPECT_EQ(told[0].text.find(R"("org.chorus.video_paused":true)"),
+            told[0].text.rfind(R"("org.chorus.video_paused":true)"));  // bob's stream only
+  // The same set again: nothing to tell.
+  EXPECT_TRUE(ctl_->handle(in::DownlinkPaused{a, {{b, "stream-@bob:hs"}}}).empty());
+  // carol is not affected: a change of bob's metadata tells her bob's video is not muted.
+  auto others = actionsOf<act::SendDataChannel>(ctl_->handle(in::DataChannelMessage{
+      b,
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"stream-@bob:hs":{"purpose":"m.usermedia","audio_muted":true,"org.chorus.video_paused":true}}}})"}));
+  ASSERT_EQ(others.size(), 2u);  // alice and carol
+  for (const auto& m : others) {
+    auto bob = metadataOf(m).at("stream-@bob:hs");
+    EXPECT_TRUE(bob.audio_muted);
+    EXPECT_EQ(bob.video_muted, m.peer == a) << "peer " << m.peer;  // bob's own claim of the marker is ignored
+    EXPECT_EQ(m.text.find("org.chorus.video_paused") != std::string::npos, m.peer == a);
+  }
+  // Resumed: alice is told bob's video is back.
+  told = actionsOf<act::SendDataChannel>(ctl_->handle(in::DownlinkPaused{a, {}}));
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_FALSE(metadataOf(told[0]).at("stream-@bob:hs").video_muted);
+  EXPECT_EQ(told[0].text.find("org.chorus.video_paused"), std::string::npos);
+  // A peer that is not connected yet is told with everything else when it connects; unknown peers: nothing.
+  EXPECT_TRUE(ctl_->handle(in::DownlinkPaused{c + 100, {{b, "stream-@bob:hs"}}}).empty());
+}
+
 TEST_F(ControllerTest, ConferenceSizeIsBounded) {
   json::array devs;
   for (int i = 0; i < 5; ++i)

@@ -106,6 +106,28 @@ TEST(FocusMessagesTest, MetadataChangedUnstableKeyAccepted) {
             1u);
 }
 
+// The focus marks a stream whose video it paused for the receiver's downlink; a participant cannot claim it.
+TEST(FocusMessagesTest, VideoPausedIsWrittenNotRead) {
+  FocusMessage m;
+  m.type = FocusMessageType::SdpStreamMetadataChanged;
+  StreamMetadata paused;
+  paused.purpose = "m.usermedia";
+  paused.video_muted = true;
+  paused.video_paused = true;
+  StreamMetadata plain;
+  plain.purpose = "m.usermedia";
+  m.metadata = SdpStreamMetadata{{"p", paused}, {"q", plain}};
+  const json::value wire = json::parse(serializeFocusMessage(m));
+  const auto& md = wire.at("content").at("sdp_stream_metadata").as_object();
+  EXPECT_EQ(md.at("p").at("org.chorus.video_paused"), true);
+  EXPECT_TRUE(md.at("p").at("video_muted").as_bool());
+  EXPECT_FALSE(md.at("q").as_object().contains("org.chorus.video_paused"));
+  auto back = parseFocusMessage(serializeFocusMessage(m));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_FALSE(back->metadata->at("p").video_paused);  // never read from the wire
+  EXPECT_TRUE(back->metadata->at("p").video_muted);
+}
+
 TEST(FocusMessagesTest, PingPong) {
   FocusMessage ping = roundTrip(R"({"type":"m.call.ping","content":{}})");
   EXPECT_EQ(ping.type, FocusMessageType::Ping);
