@@ -322,6 +322,15 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
   std::shared_ptr<StreamCounters> counters;
   {
     std::lock_guard lock(leg->mu);
+    if (auto r = ssrc ? std::find(leg->released_ssrcs.begin(), leg->released_ssrcs.end(), *ssrc)
+                      : leg->released_ssrcs.end();
+        r != leg->released_ssrcs.end()) {
+      leg->released_ssrcs.erase(r);
+      ++leg->sources_resumed;
+      CHORUS_LOG(Warn, kTag,
+                 "leg " << leg->id << ": SSRC " << *ssrc << " (mid " << mid
+                        << ") is back after it was released as ended; it gets a new decode chain");
+    }
     auto& slot = leg->streams[stream_id];
     if (!slot) slot = std::make_shared<StreamCounters>();
     counters = slot;
@@ -492,6 +501,33 @@ bool canDecodeH264() {
   return ok;
 }
 
+namespace {
+// Removes rtpbin's payload pads of one source (recv_rtp_src_<session>_<ssrc>_<pt>, any session and pt).
+void removeSourcePads(GstElement* rtpbin, std::uint32_t ssrc) {
+  std::vector<GstPad*> stale;
+  GstIterator* it = gst_element_iterate_src_pads(rtpbin);
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    auto* pad = GST_PAD(g_value_get_object(&item));
+    unsigned session = 0;
+    unsigned long pad_ssrc = 0;
+    unsigned pt = 0;
+    if (std::sscanf(GST_OBJECT_NAME(pad), "recv_rtp_src_%u_%lu_%u", &session, &pad_ssrc, &pt) == 3 &&
+        pad_ssrc == ssrc) {
+      stale.push_back(GST_PAD(gst_object_ref(pad)));
+    }
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+  for (GstPad* pad : stale) {
+    gst_pad_set_active(pad, FALSE);
+    gst_element_remove_pad(rtpbin, pad);
+    gst_object_unref(pad);
+  }
+}
+}  // namespace
+
 std::size_t releaseEndedDecodeChains(LegShared& leg) {
   std::vector<LegShared::DecodeChain> ended;
   std::vector<ElementPtr> demuxers;
@@ -503,12 +539,15 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
     // (recycled), the section is rejected (port 0; what the focus does when a publisher leaves) or it is
     // recvonly/inactive. (rtpbin frees the source's jitterbuffer on its BYE or timeout, but webrtcbin 1.22
     // keeps its pads, so pads cannot tell.)
-    auto gone = [&](const LegShared::DecodeChain& c) {
-      if (!leg.remote_sdp || c.mid.empty()) return false;
+    // Says why (for the log), or nullptr while the section still sends.
+    auto gone = [&](const LegShared::DecodeChain& c) -> const char* {
+      if (!leg.remote_sdp || c.mid.empty()) return nullptr;
       const auto idx = leg.remote_sdp->mlineIndexOfMid(c.mid);
-      if (!idx) return true;
+      if (!idx) return "its mid is gone";
       const auto& m = leg.remote_sdp->media[*idx];
-      return m.port == 0 || m.direction == "recvonly" || m.direction == "inactive";
+      if (m.port == 0) return "its section is rejected";
+      if (m.direction == "recvonly" || m.direction == "inactive") return "its section no longer sends";
+      return nullptr;
     };
     for (auto& c : leg.decode_chains) {
       // ... and nothing arrived for its stream since the last sweep (a description can say less than the
@@ -516,16 +555,38 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
       const std::uint64_t packets = c.counters ? c.counters->packets.load(std::memory_order_relaxed) : 0;
       const bool idle = packets == c.packets_seen;
       c.packets_seen = packets;
-      if (idle && gone(c)) ended.push_back(std::exchange(c, LegShared::DecodeChain{}));
+      if (!idle) continue;
+      if (const char* why = gone(c)) {
+        CHORUS_LOG(Info, kTag,
+                   "leg " << leg.id << ": remote stream on mid " << c.mid << " (SSRC "
+                          << (c.ssrc ? std::to_string(*c.ssrc) : std::string("?")) << ") ended: " << why
+                          << ", and nothing arrived for it since the last sweep");
+        ended.push_back(std::exchange(c, LegShared::DecodeChain{}));
+      }
     }
     std::erase_if(leg.decode_chains, [](const LegShared::DecodeChain& c) { return c.webrtc_pad == nullptr; });
   }
   for (auto& c : ended) {
     // rtpbin drops the source's jitterbuffer and payload demuxer. (The focus never resumes an SSRC it ended:
-    // a new subscription gets a new one.)
+    // a new subscription gets a new one.) rtpbin 1.22 keeps its ghost pad for the source's payload
+    // ("recv_rtp_src_<session>_<ssrc>_<pt>", now without a target): if the source came back, rtpbin could not
+    // add that pad again ("Padname ... is not unique"), the stream would fail not-linked and take the leg's
+    // receive transport with it. So the stale pad goes too, and a source that resumes gets a new pad (and
+    // webrtcbin a new src pad, a new decode chain here).
     for (const auto& d : demuxers) {
-      if (c.ssrc) g_signal_emit_by_name(d.get(), "clear-ssrc", static_cast<guint>(*c.ssrc));
+      if (!c.ssrc) continue;
+      g_signal_emit_by_name(d.get(), "clear-ssrc", static_cast<guint>(*c.ssrc));
+      if (GstObject* rtpbin = gst_object_get_parent(GST_OBJECT(d.get()))) {
+        removeSourcePads(GST_ELEMENT(rtpbin), *c.ssrc);
+        gst_object_unref(rtpbin);
+      }
     }
+    if (c.ssrc) {
+      std::lock_guard lock(leg.mu);
+      if (leg.released_ssrcs.size() >= LegShared::kMaxReleasedSsrcs) leg.released_ssrcs.pop_front();
+      leg.released_ssrcs.push_back(*c.ssrc);
+    }
+    ++leg.sources_released;
     // The depayloader and decoder go (with the decoder's buffer pool, its fds and frames); the sink stays,
     // linked straight to webrtcbin's pad, so that anything webrtcbin still pushes there is swallowed rather
     // than failing its stream as not-linked.

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,6 +82,12 @@ struct LegShared {
   // The sweep clears an ended source there, which frees its jitterbuffer (two threads) and payload demuxer.
   // Guarded by mu.
   std::vector<GstElement*> ssrc_demuxers;
+  // SSRCs the sweep released (at most kMaxReleasedSsrcs, oldest first): one that comes back is logged, since
+  // it means the sweep judged a live source ended. Guarded by mu.
+  static constexpr std::size_t kMaxReleasedSsrcs = 256;
+  std::deque<std::uint32_t> released_ssrcs;
+  std::atomic<std::uint64_t> sources_released{0};
+  std::atomic<std::uint64_t> sources_resumed{0};
   // The leg's data channel (ours, or the first the peer opened). Owned reference. Guarded by mu.
   GstWebRTCDataChannel* channel{nullptr};
   bool channel_open{false};  // Guarded by mu.

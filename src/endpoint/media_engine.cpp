@@ -1391,6 +1391,8 @@ LegStats MediaEngine::Impl::doStats(Leg& leg) {
   out.video_frames_black = leg.shared->video_black.load();
   out.dc_messages_sent = leg.shared->dc_sent.load();
   out.dc_messages_received = leg.shared->dc_received.load();
+  out.sources_released = leg.shared->sources_released.load();
+  out.sources_resumed = leg.shared->sources_resumed.load();
   std::lock_guard lock(leg.shared->mu);
   for (const auto& [stream_id, c] : leg.shared->streams) {
     RemoteStreamStats& s = out.remote_streams[stream_id];

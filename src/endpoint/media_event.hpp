@@ -127,6 +127,10 @@ struct LegStats {
   std::optional<double> twcc_loss_pct;
   // Per remote stream id ("" for incoming streams without an msid).
   std::map<std::string, RemoteStreamStats> remote_streams;
+  // Remote sources the sweep released as ended (decode chain and rtpbin's source freed), and such sources
+  // that came back afterwards (they get a new decode chain).
+  std::uint64_t sources_released{0};
+  std::uint64_t sources_resumed{0};
   // Data channel messages sent / received on this leg.
   std::uint64_t dc_messages_sent{0};
   std::uint64_t dc_messages_received{0};

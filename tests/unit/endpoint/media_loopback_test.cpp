@@ -356,6 +356,37 @@ TEST_F(MediaLoopback, ScreenshareRenegotiation) {
   EXPECT_EQ(off->media[2].direction, "recvonly");
   ASSERT_TRUE(waitFrames(*link, 15, 10s));
   EXPECT_TRUE(link->connected());
+
+  // Off long enough for bob's sweep (every 2 s) to release the ended screenshare source (its decode chain and
+  // rtpbin's jitterbuffer, payload demuxer and payload pad), then on again without a renegotiation (webrtcbin
+  // 1.22 cannot answer the direction change back; a mesh peer may send on a section it answered recvonly):
+  // the same SSRC comes back. rtpbin must be able to add its payload pad again ("Padname ... is not unique"
+  // failed the whole receive transport before the stale pad was removed), and bob decodes the screenshare
+  // again.
+  const auto screenFrames = [&] {
+    const LegStats st = link->stats(link->b());
+    const auto it = st.remote_streams.find(screen_id);
+    return it == st.remote_streams.end() ? std::uint64_t{0} : it->second.video_frames_decoded;
+  };
+  const auto off_at = Clock::now();
+  link->waitUntil([&] { return Clock::now() - off_at >= 7s; }, 8s);
+  const std::uint64_t frames_off = screenFrames();
+  EXPECT_EQ(link->stats(link->b()).sources_released, 1u);
+  alice_->setScreenshare(true);
+  std::uint64_t frames_on = frames_off;
+  auto last = Clock::now();
+  EXPECT_TRUE(link->waitUntil(
+      [&] {
+        if (Clock::now() - last < 100ms) return false;
+        last = Clock::now();
+        frames_on = screenFrames();
+        return frames_on >= frames_off + 15;
+      },
+      15s))
+      << "screenshare frames at bob: " << frames_off << " when off, " << frames_on << " after it came back";
+  EXPECT_EQ(link->stats(link->b()).sources_resumed, 1u);
+  ASSERT_TRUE(waitFrames(*link, 15, 10s));
+  EXPECT_TRUE(link->connected());
   EXPECT_TRUE(link->a().errors.empty());
   EXPECT_TRUE(link->b().errors.empty());
 }
