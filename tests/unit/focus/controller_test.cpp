@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <set>
 
 #include "testlib/builders.hpp"
@@ -77,6 +78,15 @@ class ControllerTest : public ::testing::Test {
     if (created.empty()) return 0;
     ctl_->handle(in::PeerConnected{created[0].peer});
     return created[0].peer;
+  }
+
+  // alice, bob and carol, members naming this focus, each accepted and connected.
+  std::array<PeerId, 3> threeConnected() {
+    state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+           member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
+           member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
+    return {accept("@alice:hs", "A", "aS", "ca"), accept("@bob:hs", "B", "bS", "cb"),
+            accept("@carol:hs", "C", "cS", "cc")};
   }
 
   FakeClock clock_;
@@ -225,12 +235,7 @@ TEST_F(ControllerTest, DataChannelMessagesAreParsedAndBounded) {
 // even the lowest layer), that subscriber alone is told, in its metadata: video_muted, and the marker
 // "org.chorus.video_paused" that says why. A publisher cannot claim the marker for itself.
 TEST_F(ControllerTest, PausedVideoIsToldToThatSubscriberOnly) {
-  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
-         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
-         member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
-  PeerId b = accept("@bob:hs", "B", "bS", "cb");
-  PeerId c = accept("@carol:hs", "C", "cS", "cc");
+  const auto [a, b, c] = threeConnected();
   auto metadataOf = [](const act::SendDataChannel& m) {
     auto parsed = proto::parseFocusMessage(m.text);
     EXPECT_TRUE(parsed && parsed->metadata);
@@ -591,12 +596,7 @@ TEST_F(ControllerGraceTest, WhenTheCallTurnsUpInAJoinedRoomItsMembersAreCheckedA
 // Issue #14: two publishers with the same stream and track ids (old `chorus call`: webrtcbin's transceiver
 // names) are told apart in the metadata each subscriber gets, under the ids the subscription then names.
 TEST_F(ControllerTest, CollidingStreamAndTrackIdsReachSubscribersUnderUniqueIds) {
-  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
-         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
-         member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
-  PeerId b = accept("@bob:hs", "B", "bS", "cb");
-  PeerId c = accept("@carol:hs", "C", "cS", "cc");
+  const auto [a, b, c] = threeConnected();
   const std::string same =
       R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"webrtc":{"purpose":"m.usermedia","tracks":{"webrtctransceiver0":{"kind":"audio"},"webrtctransceiver1":{"kind":"video","width":640,"height":360}," bad id":{"kind":"video"}}}}}})";
   ctl_->handle(in::DataChannelMessage{a, same});
