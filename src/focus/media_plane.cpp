@@ -70,20 +70,11 @@ void MediaPlane::tick(TimeMs now) {
 }
 
 void MediaPlane::tellPausedVideo() {
-  for (auto& [id, s] : slots_) {
-    const auto downlink = router_.downlinkStats(id);
-    if (!downlink && s.paused_told.empty()) continue;  // no downlink control: nothing is ever paused
-    std::set<std::pair<PeerId, std::string>> paused;
-    std::vector<OutTrack> outs;
-    for (const auto& st : router_.subscriptionStats(id)) {
-      if (!st.paused || st.kind != "video") continue;
-      if (outs.empty()) outs = router_.outTracks(id);
-      for (const auto& t : outs) {
-        if (t.ssrc == st.out_ssrc) paused.emplace(t.publisher, t.stream_id);
-      }
-    }
-    if (paused == s.paused_told) continue;
-    s.paused_told = paused;
+  for (const auto& [id, s] : slots_) {
+    const Peer* p = controller_->peer(id);
+    if (!p) continue;
+    auto paused = router_.pausedVideo(id);
+    if (paused == p->paused_video) continue;  // the Controller keeps what the participant was told
     CHORUS_LOG(Info, kTag, s.who << ": video of " << paused.size() << " stream(s) paused for its downlink");
     feed(in::DownlinkPaused{id, std::move(paused)});
   }

@@ -20,11 +20,9 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -177,9 +175,6 @@ class MediaPlane final : private RouterSink {
     bool connected{false};
     bool reported{false};
     std::vector<std::string> remote_candidates;  // for the not-connected report only (bounded)
-    // The streams whose video the Controller was last told this participant does not get
-    // (in::DownlinkPaused).
-    std::set<std::pair<PeerId, std::string>> paused_told;
   };
 
   // RouterSink

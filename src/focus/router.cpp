@@ -445,6 +445,16 @@ std::vector<SubscriptionStats> Router::subscriptionStats(PeerId subscriber) cons
   return out;
 }
 
+std::set<std::pair<PeerId, std::string>> Router::pausedVideo(PeerId subscriber) const {
+  std::set<std::pair<PeerId, std::string>> out;
+  if (const Peer* p = findPeer(subscriber)) {
+    for (const auto& s : p->subscriptions) {
+      if (s->paused && s->out.kind == "video") out.emplace(s->out.publisher, s->out.stream_id);
+    }
+  }
+  return out;
+}
+
 std::vector<PeerId> Router::removePeer(PeerId peer) {
   std::vector<PeerId> affected;
   Peer* p = findPeer(peer);

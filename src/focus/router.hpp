@@ -16,10 +16,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -274,6 +276,8 @@ class Router {
 
   const RouterStats& stats() const noexcept { return stats_; }
   std::vector<SubscriptionStats> subscriptionStats(PeerId subscriber) const;
+  // (publisher, its stream id) of the subscriber's video subscriptions paused for its downlink.
+  std::set<std::pair<PeerId, std::string>> pausedVideo(PeerId subscriber) const;
   std::optional<DownlinkStats> downlinkStats(PeerId subscriber) const;  // DownlinkStats: focus/downlink.hpp
 
  private:
