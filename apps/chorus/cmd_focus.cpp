@@ -30,6 +30,10 @@ void registerFocus(CLI::App& app, Runner* runner) {
   cmd->add_flag_function(
       "--no-downlink-cc", [opt](std::int64_t) { opt->downlink_cc = false; },
       "no downlink congestion control: layers by requested size only (docs/congestion-control.md)");
+  cmd->add_flag_function(
+      "--no-uplink-cc", [opt](std::int64_t) { opt->uplink_cc = false; },
+      "no transport-cc feedback to publishers: their estimates grow from receiver reports alone "
+      "(docs/congestion-control.md)");
   cmd->add_option("--bind", opt->bind_ip,
                   "address to bind the media port to (default: every IPv4 and IPv6 address; each usable "
                   "one is advertised, non-loopback first)");

@@ -149,6 +149,7 @@ class DownlinkController {
   media::cc::ProbeController probes_;
   std::optional<TimeMs> last_alloc_;
   std::int64_t target_bps_{0};  // of the current round
+  std::int64_t budget_bps_{0};  // of the current round: the target, at least 0.85 × the acknowledged rate
   std::int64_t audio_bps_{0};   // of the current round
   std::int64_t needed_bps_{0};  // of the current round: what the next step up needs, 0 = none
   std::int64_t allocated_bps_{0};

@@ -420,6 +420,7 @@ MediaPlaneStats MediaPlane::stats() const {
       ps.link = s->second.link->stats();
       ps.tracks_out = s->second.agreed.size();
       ps.downlink = router_.downlinkStats(p->id);
+      ps.published = router_.publishedVideoLayers(p->id);
     }
     st.participants.push_back(std::move(ps));
   }

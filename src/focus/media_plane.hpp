@@ -107,6 +107,7 @@ struct ParticipantStats {
   std::optional<LinkStats> link;          // nullopt: no transport (its offer was refused, or it is closing)
   std::size_t tracks_out{0};              // tracks the last completed negotiation sends it
   std::optional<DownlinkStats> downlink;  // its downlink estimate, when it has transport-cc
+  std::vector<PublishedLayerStats> published;  // the rate of each video layer it sends
 };
 
 struct MediaPlaneStats {

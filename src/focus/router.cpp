@@ -750,8 +750,13 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
     if (in == nullptr) return;
   }
   Track& t = *in->track;
-  t.layers[in->layer].last_packet_at = now;
-  t.layers[in->layer].rate_bytes += packet.size() + kPacketOverhead;
+  // A padding-only packet is the publisher's own bandwidth probe (libwebrtc pads up to what would enable its
+  // next layer): it says nothing about the layer's rate or liveness and is not forwarded (below).
+  const bool padding_only = view->payload().empty();
+  if (!padding_only) {
+    t.layers[in->layer].last_packet_at = now;
+    t.layers[in->layer].rate_bytes += packet.size() + kPacketOverhead;
+  }
   if (t.video && config_.upstream_nack && in->rx.started()) trackLoss(*p, *in, now, view->sequenceNumber());
   in->rx.onPacket(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
   if (t.subscribers.empty()) {
@@ -772,6 +777,21 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
     } else if (t.codec == VideoCodec::H264) {
       keyframe = media::h264KeyframeStart(view->payload());
     }
+  }
+  if (padding_only && t.video) {
+    // Taken out of each subscriber's numbering (no gap it would NACK); forwarded only where that cannot be
+    // done (it does not directly follow the newest packet).
+    bool handled = false;
+    for (Subscription* s : t.subscribers) {
+      if (s->rewriter.skipPadding(ssrc, view->sequenceNumber())) {
+        ++stats_.padding_not_forwarded;
+        handled = true;
+      } else {
+        handled |= forward(*s, *view, nullptr, false, now);
+      }
+    }
+    if (!handled) ++stats_.rtp_not_subscribed;
+    return;
   }
   bool forwarded = false;
   for (Subscription* s : t.subscribers) {
@@ -1066,6 +1086,17 @@ void Router::tick(TimeMs now) {
       }
     }
   }
+}
+
+std::vector<PublishedLayerStats> Router::publishedVideoLayers(PeerId publisher) const {
+  std::vector<PublishedLayerStats> out;
+  const Peer* p = findPeer(publisher);
+  if (p == nullptr) return out;
+  for (const auto& t : p->tracks) {
+    if (!t->video) continue;
+    for (const auto& l : t->layers) out.push_back({t->info.mid, l.rid, l.bps});
+  }
+  return out;
 }
 
 }  // namespace chorus::focus

@@ -182,7 +182,10 @@ struct RouterStats {
   std::uint64_t rtp_bytes_received{0};
   std::uint64_t rtp_not_subscribed{0};  // valid packets of tracks (or layers) nobody receives
   std::uint64_t rtp_muted{0};           // packets of muted tracks, not forwarded
-  std::uint64_t forwarded_packets{0};   // packets handed to the sink (one per subscriber)
+  // A publisher's padding-only video packets taken out of a subscriber's numbering instead of forwarded
+  // (once per subscriber).
+  std::uint64_t padding_not_forwarded{0};
+  std::uint64_t forwarded_packets{0};  // packets handed to the sink (one per subscriber)
   std::uint64_t forwarded_bytes{0};
   std::uint64_t rtcp_received{0};
   std::uint64_t sender_reports_received{0};
@@ -227,6 +230,13 @@ struct SubscriptionStats {
   std::uint64_t bytes_forwarded{0};
   std::uint64_t packets_retransmitted{0};
   bool paused{false};  // no downlink budget for even its lowest layer
+};
+
+// What a publisher sends on one layer of one video track, as the downlink allocation sees it.
+struct PublishedLayerStats {
+  std::string mid;
+  std::string rid;   // "" without simulcast
+  std::int64_t bps;  // received rate with packet overhead, smoothed; 0 = nothing measured yet
 };
 
 class Router {
@@ -279,6 +289,7 @@ class Router {
   // (publisher, its stream id) of the subscriber's video subscriptions paused for its downlink.
   std::set<std::pair<PeerId, std::string>> pausedVideo(PeerId subscriber) const;
   std::optional<DownlinkStats> downlinkStats(PeerId subscriber) const;  // DownlinkStats: focus/downlink.hpp
+  std::vector<PublishedLayerStats> publishedVideoLayers(PeerId publisher) const;
 
  private:
   struct Layer;

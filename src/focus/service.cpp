@@ -268,12 +268,14 @@ class MatrixLink {
 class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
  public:
   RtcLink(const io::DtlsIdentity& identity, io::UdpServer& server, MediaPlane& plane, PeerId id, TimeMs now,
-          bool downlink_cc)
+          bool downlink_cc, bool uplink_cc)
       : server_(server),
         plane_(plane),
         id_(id),
         downlink_cc_(downlink_cc),
-        rtc_(identity, server, *this, now) {}
+        rtc_(identity, server, *this, now) {
+    rtc_.setUplinkTransportCc(uplink_cc);
+  }
 
   const io::WebRtcPeer& rtc() const { return rtc_; }
   io::UdpServer::Peer& portPeer() { return rtc_; }
@@ -459,8 +461,8 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
 
   // ---- MediaPlaneHost ----
   std::unique_ptr<PeerLink> createLink(PeerId peer) override {
-    auto link =
-        std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs(), options_.downlink_cc);
+    auto link = std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs(),
+                                          options_.downlink_cc, options_.uplink_cc);
     links_[peer] = link.get();
     return link;
   }
@@ -604,6 +606,7 @@ json::object MediaShell::summary(const char* event) const {
                  {"forwarded_packets", st.forwarded_packets},
                  {"forwarded_bytes", st.forwarded_bytes},
                  {"muted_not_forwarded", st.rtp_muted},
+                 {"padding_not_forwarded", st.padding_not_forwarded},
                  {"keyframe_requests", st.keyframe_requests},
                  {"nacks_answered", st.nacks_answered},
                  {"nacks_over_budget", st.nacks_over_budget},
@@ -669,6 +672,11 @@ json::object MediaShell::summary(const char* event) const {
                                       {"delay_decreases", d.delay_decreases},
                                       {"loss_decreases", d.loss_decreases},
                                       {"paused", d.paused}};
+      }
+      if (!p.published.empty()) {  // "mid:rid" -> kbit/s of each video layer it sends
+        json::object layers;
+        for (const auto& l : p.published) layers[l.mid + ":" + l.rid] = l.bps / 1000;
+        po["published_kbps"] = std::move(layers);
       }
       peers.push_back(std::move(po));
     }

@@ -38,6 +38,10 @@ struct ServiceOptions {
   // Downlink congestion control (docs/congestion-control.md): number what each participant receives and pick
   // its layers from its transport-cc feedback. Off: layers by requested size only (for comparison).
   bool downlink_cc{true};
+  // Uplink transport-cc: negotiate the transport-wide numbers with publishers and send them feedback, so
+  // their send-side estimate runs on it (docs/congestion-control.md). Off: publishers' estimates grow from
+  // the loss in our receiver reports alone (for comparison).
+  bool uplink_cc{true};
   // Advertised instead of the local addresses (a host behind 1:1 NAT, like mediasoup's announced address).
   // Default: the bind address; with a wildcard bind every usable interface address, non-loopback first
   // (io/local_addresses.hpp), read again for each description.

@@ -109,6 +109,7 @@ SdpAnswerParams WebRtcPeer::localParams() {
   params.session_id = session_id_;
   params.session_version = ++sdp_version_;
   params.cname = "chorus-" + ice_.localUfrag();
+  params.transport_cc = uplink_transport_cc_;
   return params;
 }
 

@@ -125,6 +125,11 @@ class WebRtcPeer final : public UdpServer::Peer,
   WebRtcPeer(const DtlsIdentity& identity, UdpServer& server, Listener& listener, TimeMs now);
   ~WebRtcPeer() override;
 
+  // Uplink transport-cc (docs/congestion-control.md): the answer keeps the transport-wide sequence number
+  // extension and `a=rtcp-fb:PT transport-cc` on the sections the participant sends on, so its send-side
+  // estimator runs on our feedback. Set before the first acceptOffer(). Off by default.
+  void setUplinkTransportCc(bool on) noexcept { uplink_transport_cc_ = on; }
+
   // Parses the offer and returns the answer SDP. The first time, the peer is then ready for the participant's
   // ICE checks; add it to the UdpServer (server.addPeer(peer)). Later calls answer the participant's
   // re-offers (same ICE credentials and fingerprint; an ICE restart is refused): every section is answered,
@@ -249,6 +254,7 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::uint64_t rtp_sent_{0};
   std::uint64_t rtcp_sent_{0};
   bool has_data_channel_{false};
+  bool uplink_transport_cc_{false};
   bool failed_{false};
   media::DropCounters<PeerDrop> drops_;
   media::DropCounters<PeerSendDrop> send_drops_;

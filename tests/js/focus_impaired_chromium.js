@@ -76,7 +76,8 @@ const CASES = {
     const { roomId, token, invited } = await createRoomWithFocus(hs, 'impaired', FOCUS);
     check(invited, 'room created, focus invited');
     focus = spawnJson(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
-      '--bind', FOCUS_IP, '--public-ip', RELAY_IP, '--udp-port', '0', '--no-ice-tcp', '--json', '--stats-interval', '1'],
+      '--bind', FOCUS_IP, '--public-ip', RELAY_IP, '--udp-port', '0', '--no-ice-tcp', '--json', '--stats-interval', '1',
+      ...(process.env.CHORUS_FOCUS_ARGS || '').split(' ').filter((a) => a)],
     path.join(logDir, 'focus.err'));
     const ready = await attempt('the focus to be ready', () => focus.last('ready'), 20000);
     if (!check(!!ready && ready.udp_port > 0 && JSON.stringify(ready.addresses) === JSON.stringify([RELAY_IP]),
@@ -152,6 +153,10 @@ const CASES = {
       check(!!big, `what the focus sends alice is well above the cap before it (${big && big.allocated_kbps} kbit/s >= ${1.5 * capKbps})`);
       const before = downlinkOf('@alice:localhost');
       check(!!before && before.feedbacks > 0, `the focus reads alice's transport-cc feedback (${JSON.stringify(before)})`);
+      const bobSends = (await snap('bob')).outbound.filter((o) => o.rid);
+      const bobAtFocus = ((focus.last('stats') || {}).participants || []).find((p) => p.user_id === '@bob:localhost');
+      console.log(`     (bob sends: ${bobSends.map((o) => `${o.rid} ${o.frameWidth}x${o.frameHeight} target ${Math.round(o.targetBitrate / 1000)} kbit/s`).join(', ')}; ` +
+        `the focus measures ${JSON.stringify(bobAtFocus && bobAtFocus.published_kbps)} kbit/s)`);
       // Poll alice's view of bob every 250 ms (fresh stats).
       const samples = [];
       const poll = async () => {
@@ -159,14 +164,14 @@ const CASES = {
         const v = inboundVideo(s, 'bob');
         const dl = downlinkOf('@alice:localhost') || {};
         samples.push({ t: Date.now(), frames: v ? v.framesDecoded : 0, width: v ? v.frameWidth : 0, bytes: v ? v.bytesReceived : 0,
-          target: dl.target_kbps, allocated: dl.allocated_kbps });
+          target: dl.target_kbps, allocated: dl.allocated_kbps, acked: dl.acked_kbps });
       };
       relay.proc.stdin.write(JSON.stringify({ down: { rate_kbps: capKbps } }) + '\n');
       const capAt = Date.now();
       while (Date.now() - capAt < 15000) { await poll(); await sleep(250); }
       const after = downlinkOf('@alice:localhost');
-      console.log('     (after the cap, s: width px / focus target / allocated kbit/s: ' + samples.filter((x, i) => i % 4 === 0)
-        .map((x) => `${((x.t - capAt) / 1000).toFixed(1)}: ${x.width}/${x.target}/${x.allocated}`).join(', ') + ')');
+      console.log('     (after the cap, s: width px / focus target / allocated / acked kbit/s: ' + samples.filter((x, i) => i % 4 === 0)
+        .map((x) => `${((x.t - capAt) / 1000).toFixed(1)}: ${x.width}/${x.target}/${x.allocated}/${x.acked}`).join(', ') + ')');
       const at5 = samples.filter((x) => x.t - capAt >= 5000);
       const widthAt5 = at5.length ? at5[0].width : 0;
       // No stall longer than 1 s from 5 s on: the longest time framesDecoded did not move.

@@ -175,6 +175,16 @@ function spawnJson(cmd, args, logFile) {
     }
     if (everyone) console.log(`     (all pages decoding everyone after ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 
+    // Uplink transport-cc: the focus's feedback drives each page's send-side estimate, which ramps within a
+    // second or two (3.7-4.1 Mbit/s at 0.5-2 s in bench/focus_browsers.js). Without it (chorus focus
+    // --no-uplink-cc) the estimate grows from 300 kbit/s on receiver reports alone: 0.5-0.7 Mbit/s after 8 s.
+    const uplink = {};
+    const ramped = await attempt('every page\'s send-side estimate to ramp', async () => {
+      for (const p of PAGES) uplink[p] = (await pages[p].evaluate(() => window.chorusFocus.snapshot())).availableOutgoingBitrate || 0;
+      return PAGES.every((p) => uplink[p] >= 1500000);
+    }, 5000);
+    check(!!ramped, `uplink transport-cc: every page's send-side estimate >= 1500 kbit/s (${PAGES.map((p) => `${p} ${Math.round(uplink[p] / 1000)}`).join(', ')} kbit/s, ${((Date.now() - t0) / 1000).toFixed(1)} s after bob's page opened)`);
+
     // What a person sees on each tile: the name, and who is speaking (measured audio level on the tile's track).
     const tileDom = (page, user) => page.evaluate((u) => {
       const t = u ? document.querySelector(`#tiles .tile[data-user="${u}"]:not(.local)`) : document.getElementById('tile-local');

@@ -31,7 +31,13 @@ void AckedBitrateEstimator::onFeedback(std::span<const PacketResult> results) no
   const bool contiguous = count_ > 0 && first >= newest_ && first - newest_ <= kContiguousGapUs;
   const TimeUs start = contiguous ? newest_ : first;
   const std::int64_t bytes = contiguous ? total : total - first_size;
-  if (last <= start) return;
+  if (last <= start) {
+    // One packet after a gap spans no time and makes no batch, but the window still moves on with it: on a
+    // link so thin that feedbacks carry single packets, the batches of a faster past age out (bitrateBps()
+    // then says nothing rather than what the link carried seconds ago).
+    newest_ = std::max(newest_, last);
+    return;
+  }
   ring_[head_] = Batch{start, last, bytes};
   head_ = (head_ + 1) % ring_.size();
   count_ = std::min(count_ + 1, ring_.size());

@@ -23,7 +23,8 @@ class AckedBitrateEstimator {
 
   // The results of one feedback (lost packets are skipped).
   void onFeedback(std::span<const PacketResult> results) noexcept;
-  // Bits per second; nullopt until the batches in the window cover at least 100 ms of arrivals.
+  // Bits per second; nullopt while the batches in the window cover less than 100 ms of arrivals (until
+  // enough arrived, and on a link so sparse that each feedback holds one packet after a gap).
   std::optional<std::int64_t> bitrateBps() const noexcept;
 
   // A longer gap between two batches is taken for a lost feedback (its time is left out with its bytes).

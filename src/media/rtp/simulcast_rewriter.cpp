@@ -86,6 +86,16 @@ std::optional<SimulcastRewriter::Output> SimulcastRewriter::padding() noexcept {
   return Output{static_cast<std::uint16_t>(out_seq), static_cast<std::uint32_t>(highest_ts_out_), false};
 }
 
+bool SimulcastRewriter::skipPadding(std::uint32_t ssrc, std::uint16_t seq) noexcept {
+  if (!started_ || !current_ || *current_ != ssrc || !seq_in_.initialized()) return false;
+  const std::int64_t s = seq_in_.peek(seq);
+  if (s != seq_in_.highest() + 1) return false;
+  seq_in_.unwrap(seq);
+  seq_base_in_ = s + 1;
+  seq_base_out_ = highest_seq_out_ + 1;
+  return true;
+}
+
 std::optional<SimulcastRewriter::Output> SimulcastRewriter::rewrite(MutableRtpPacketView& packet,
                                                                     bool keyframe_start, TimeMs now,
                                                                     RewriteDrop* why) noexcept {

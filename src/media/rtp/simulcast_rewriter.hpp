@@ -70,6 +70,13 @@ class SimulcastRewriter {
   // Send it between frames (after a marker packet) or while forwarding is paused.
   std::optional<Output> padding() noexcept;
 
+  // Takes a padding-only packet of the current layer (a publisher's own bandwidth probe, never worth
+  // forwarding) out of the outgoing numbering, so the subscriber sees no gap where it was dropped. Only a
+  // packet that directly follows the newest one of the current layer (the usual case) can be taken out: one
+  // of its packets older than it that arrives later is then dropped (BeforeSwitch), as after padding().
+  // Returns false when the packet cannot be taken out (the caller forwards it as it is).
+  bool skipPadding(std::uint32_t ssrc, std::uint16_t seq) noexcept;
+
   // Highest extended outgoing seq/timestamp sent so far (valid once started).
   std::int64_t highestSeq() const noexcept { return highest_seq_out_; }
   std::int64_t highestTimestamp() const noexcept { return highest_ts_out_; }

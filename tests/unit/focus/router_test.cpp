@@ -227,6 +227,40 @@ TEST_F(RouterTest, PaddingIsKeptAndPayloadTypeUpdatesLater) {
   }
 }
 
+// A publisher's padding-only video packets (libwebrtc's own bandwidth probes) are not forwarded: each
+// subscriber's numbering goes on without a gap, and the layer's measured rate leaves them out.
+TEST_F(RouterTest, PublisherPaddingIsNotForwardedAndLeavesNoGap) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 640, 360, kT0));
+  std::uint16_t seq = 10;
+  sendVideo(kF, "", seq++, true, 1, kT0);
+  router_.tick(kT0);  // the layer's rate window starts
+  auto pad = [&](TimeMs now) {
+    Pkt p;
+    p.ssrc = kF;
+    p.pt = 96;
+    p.seq = seq++;
+    p.ts = 3000;
+    p.mid = "1";
+    p.payload.clear();
+    p.padding = 200;
+    send(kA, p, now);
+  };
+  for (int i = 0; i < 50; ++i) pad(kT0 + 1 + i);
+  sendVideo(kF, "", seq++, false, 2, kT0 + 60);
+  const auto got = sink_.rtpTo(kB);
+  ASSERT_EQ(got.size(), 2u) << "the 50 padding packets are not forwarded";
+  const auto first = media::RtpPacketView::parse(got[0].bytes)->sequenceNumber();
+  EXPECT_EQ(media::RtpPacketView::parse(got[1].bytes)->sequenceNumber(),
+            static_cast<std::uint16_t>(first + 1));
+  EXPECT_EQ(router_.stats().padding_not_forwarded, 50u);
+  router_.tick(kT0 + 1000);  // the layer's rate: one small media packet a second, not 50 × 200 B of padding
+  const auto layers = router_.publishedVideoLayers(kA);
+  ASSERT_EQ(layers.size(), 1u);
+  EXPECT_GT(layers[0].bps, 0);
+  EXPECT_LT(layers[0].bps, 2000);
+}
+
 TEST_F(RouterTest, SsrcLearntFromSdpListWhenThereIsNoMid) {
   auto track = audioTrack();
   track.ssrcs = {4242};

@@ -246,5 +246,26 @@ TEST(AckedBitrateEstimator, BurstsInFeedbacksThatFollowOnAreNotMistakenForSpeed)
   EXPECT_NEAR(static_cast<double>(*acked.bitrateBps()), 960'000.0, 50'000.0);
 }
 
+// A link that turns so thin that each feedback holds one packet after a gap: the fast past ages out of the
+// window instead of being reported for seconds (what the downlink allocation's budget floor relies on).
+TEST(AckedBitrateEstimator, SparsePacketsAgeOutAFasterPast) {
+  AckedBitrateEstimator acked;
+  std::int64_t seq = 0;
+  for (int fb = 0; fb < 20; ++fb) {  // 1 Mbit/s for 2 s
+    std::vector<PacketResult> batch;
+    for (int k = 0; k < 10; ++k, ++seq)
+      batch.push_back({seq, 1250, seq * 10'000, true, seq * 10'000 + 30'000});
+    acked.onFeedback(batch);
+  }
+  ASSERT_TRUE(acked.bitrateBps());
+  EXPECT_NEAR(static_cast<double>(*acked.bitrateBps()), 1e6, 1e4);
+  const TimeUs t0 = seq * 10'000;
+  for (int k = 0; k < 6; ++k, ++seq) {  // then one packet every 160 ms, each alone in its feedback
+    const TimeUs t = t0 + k * 160'000;
+    acked.onFeedback(std::vector<PacketResult>{{seq, 1200, t, true, t + 30'000}});
+  }
+  EXPECT_FALSE(acked.bitrateBps()) << "no longer the 1 Mbit/s of a second ago";
+}
+
 }  // namespace
 }  // namespace chorus::media::cc

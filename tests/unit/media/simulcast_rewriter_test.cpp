@@ -222,5 +222,32 @@ TEST(SimulcastRewriter, PaddingTakesTheNextNumbersAndTheStreamContinuesAfterIt) 
   EXPECT_EQ(resumed->seq, 1007);
 }
 
+// A publisher's padding-only packets (its bandwidth probes) are taken out of the numbering: the subscriber
+// sees consecutive numbers around them. Only one that directly follows the newest packet can be taken out.
+TEST(SimulcastRewriter, SkippedPaddingLeavesNoGap) {
+  SimulcastRewriter rw({90000, 0xABC, 1000, 5000});
+  EXPECT_FALSE(rw.skipPadding(kLow, 9)) << "nothing before the stream started";
+  rw.selectLayer(kLow);
+  ASSERT_TRUE(rw.rewrite(kLow, 10, 900, true, 0));
+  EXPECT_TRUE(rw.skipPadding(kLow, 11));
+  EXPECT_TRUE(rw.skipPadding(kLow, 12));
+  auto next = rw.rewrite(kLow, 13, 3900, false, 33);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->seq, 1001) << "no gap where 11 and 12 were";
+  EXPECT_FALSE(rw.skipPadding(kHigh, 14)) << "not the current layer";
+  EXPECT_FALSE(rw.skipPadding(kLow, 15)) << "14 is missing: 15 cannot be taken out";
+  ASSERT_TRUE(rw.rewrite(kLow, 15, 3900, false, 34));
+  EXPECT_EQ(rw.rewrite(kLow, 14, 3900, false, 35)->seq, 1002) << "the late packet keeps its place";
+  // Across a 16-bit wrap, and mixed with our own probes.
+  rw.selectLayer(kHigh);
+  ASSERT_EQ(rw.rewrite(kHigh, 65535, 100, true, 40)->seq, 1004);
+  EXPECT_TRUE(rw.skipPadding(kHigh, 0));
+  EXPECT_EQ(rw.padding()->seq, 1005);
+  EXPECT_TRUE(rw.skipPadding(kHigh, 1));
+  EXPECT_EQ(rw.rewrite(kHigh, 2, 100, false, 41)->seq, 1006);
+  RewriteDrop why{};
+  EXPECT_FALSE(rw.rewrite(kHigh, 65534, 100, false, 42, &why)) << "older than the switch";
+}
+
 }  // namespace
 }  // namespace chorus::media
