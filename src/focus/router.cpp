@@ -779,11 +779,13 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
     }
   }
   if (padding_only && t.video) {
-    // Taken out of each subscriber's numbering (no gap it would NACK); forwarded only where that cannot be
-    // done (it does not directly follow the newest packet).
+    // Taken out of each subscriber's numbering (no gap it would NACK), but only while nothing before it is
+    // missing: a retransmission of an older packet must still find its place in the numbering (after a
+    // skip it could not). Otherwise, and where it does not directly follow the newest packet, forwarded.
+    const bool gapless = in->missing.empty();
     bool handled = false;
     for (Subscription* s : t.subscribers) {
-      if (s->rewriter.skipPadding(ssrc, view->sequenceNumber())) {
+      if (gapless && s->rewriter.skipPadding(ssrc, view->sequenceNumber())) {
         ++stats_.padding_not_forwarded;
         handled = true;
       } else {
