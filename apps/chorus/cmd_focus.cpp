@@ -34,11 +34,6 @@ void registerFocus(CLI::App& app, Runner* runner) {
       "--no-uplink-cc", [opt](std::int64_t) { opt->uplink_cc = false; },
       "no transport-cc feedback to publishers: their estimates grow from receiver reports alone "
       "(docs/congestion-control.md)");
-  cmd->add_option("--rx-coalesce-ms", opt->rx_coalesce_ms,
-                  "after reading media, wait this many ms before reading again: fewer wake-ups (CPU) for up "
-                  "to that much more latency (0: read at once)")
-      ->check(CLI::Range(0, 20))
-      ->capture_default_str();
   cmd->add_option("--bind", opt->bind_ip,
                   "address to bind the media port to (default: every IPv4 and IPv6 address; each usable "
                   "one is advertised, non-loopback first)");

@@ -382,7 +382,6 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
     identity_ = io::DtlsIdentity::generate("chorus-focus");
     if (!identity_) return fail(Code::Internal, "cannot create the DTLS certificate");
     boost::system::error_code ec;
-    server_.setReceiveCoalescing(options_.rx_coalesce_ms);
     if (options_.bind_ip.empty()) {
       // Every address: a dual-stack socket, or IPv4 alone where IPv6 is off.
       auto st = server_.bind(asio::ip::udp::endpoint(asio::ip::address_v6::any(), options_.udp_port));

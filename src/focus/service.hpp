@@ -42,9 +42,6 @@ struct ServiceOptions {
   // their send-side estimate runs on it (docs/congestion-control.md). Off: publishers' estimates grow from
   // the loss in our receiver reports alone (for comparison).
   bool uplink_cc{true};
-  // Receive coalescing on the media port (io::UdpServer::setReceiveCoalescing): after reading, wait this many
-  // ms before reading again. 0: read as soon as a datagram arrives.
-  std::uint32_t rx_coalesce_ms{0};
   // Advertised instead of the local addresses (a host behind 1:1 NAT, like mediasoup's announced address).
   // Default: the bind address; with a wildcard bind every usable interface address, non-loopback first
   // (io/local_addresses.hpp), read again for each description.

@@ -146,7 +146,7 @@ udp::endpoint toEndpoint(const TransportAddress& a) {
 }
 
 UdpServer::UdpServer(asio::io_context& io, const Clock& clock)
-    : clock_(clock), socket_(io), timer_(io), coalesce_timer_(io), batch_(std::make_unique<Batch>()) {
+    : clock_(clock), socket_(io), timer_(io), batch_(std::make_unique<Batch>()) {
   for (std::size_t i = 0; i < kUdpBatch; ++i) {
     batch_->rx_iov[i] = iovec{batch_->rx.get() + i * kUdpMaxDatagram, kUdpMaxDatagram};
   }
@@ -190,7 +190,6 @@ void UdpServer::stop() {
   stopped_ = true;
   boost::system::error_code ec;
   timer_.cancel();
-  coalesce_timer_.cancel();
   socket_.close(ec);
   tx_count_ = 0;
 }
@@ -290,7 +289,6 @@ void UdpServer::receiveNext() {
 // rest is read from a posted handler, so timers and the TCP port get their turn.
 void UdpServer::drain() {
   Batch& b = *batch_;
-  bool got = false;
   for (std::size_t round = 0; round < kUdpRxRoundsPerWake; ++round) {
     if (stopped_) return;
     for (std::size_t i = 0; i < kUdpBatch; ++i) {
@@ -310,7 +308,6 @@ void UdpServer::drain() {
       continue;  // EINTR, or an error an ICMP message left on the socket (ECONNREFUSED): read on
     }
     if (n == 0) break;
-    got = true;
     ++rx_calls_;
     const TimeMs now = clock_.nowMs();
     const std::int64_t realtime_us = realtimeNowUs();
@@ -341,14 +338,6 @@ void UdpServer::drain() {
       });
       return;
     }
-  }
-  if (got && coalesce_ms_ > 0) {  // read again after a pause rather than at the next datagram
-    coalesce_timer_.expires_after(std::chrono::milliseconds(coalesce_ms_));
-    coalesce_timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec || stopped_) return;
-      drain();
-    });
-    return;
   }
   receiveNext();
 }

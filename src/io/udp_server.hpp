@@ -107,11 +107,6 @@ class UdpServer {
   void setAnnouncedAddresses(std::vector<std::string> ips) { announced_ = std::move(ips); }
   std::vector<std::string> advertisedAddresses() const;
   void setListener(Listener* listener) { listener_ = listener; }
-  // Receive coalescing: after a wake-up that read datagrams, wait `ms` before reading again instead of
-  // waiting for the socket to become readable, so one wake-up handles what arrived meanwhile (fewer
-  // wake-ups per datagram at moderate rates, the focus's main CPU cost; up to `ms` more latency). Arrival
-  // times are the kernel's, so transport-cc feedback is unaffected. 0 (default): read as soon as readable.
-  void setReceiveCoalescing(std::uint32_t ms) { coalesce_ms_ = ms; }
 
   // ICE-TCP (io/tcp_server.hpp) feeds its connections' frames into dispatch() with TCP addresses
   // (TransportAddress::tcp); send() hands what goes to a TCP address to it, framed.
@@ -163,8 +158,6 @@ class UdpServer {
   boost::asio::ip::udp::socket socket_;
   boost::asio::steady_timer timer_;
   std::uint32_t tick_ms_{10};
-  boost::asio::steady_timer coalesce_timer_;
-  std::uint32_t coalesce_ms_{0};
   TimeMs last_tick_{0};
   Listener* listener_{nullptr};  // Borrowed, optional.
   struct StringHash {

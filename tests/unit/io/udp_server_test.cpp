@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "io_test_util.hpp"
@@ -173,37 +172,6 @@ TEST_F(UdpBatchTest, ManyDatagramsArriveInOrderInFewCallsWithKernelArrivalTimes)
   EXPECT_EQ(server_.datagramsSent(), kCount);
   EXPECT_LT(server_.sendCalls() - tx_calls_before, kCount / 2);  // sendmmsg, plus the large ones alone
   EXPECT_EQ(server_.drops().total(), 0u);
-}
-
-// Receive coalescing: datagrams that trickle in (one every 0.5 ms, from another thread) are read a few
-// milliseconds' worth per wake-up, every one of them, in order; without it each wakes the loop.
-TEST_F(UdpBatchTest, CoalescedReceiveReadsATrickleInFewWakeUps) {
-  constexpr std::uint16_t kCount = 60;
-  constexpr std::uint32_t kCoalesceMs = 5;
-  server_.setReceiveCoalescing(kCoalesceMs);
-  peer_.received.clear();
-  peer_.echo = false;
-  const auto rx_calls_before = server_.receiveCalls();
-  std::vector<std::vector<std::uint8_t>> sent;
-  for (std::uint16_t i = 0; i < kCount; ++i) sent.push_back(rtpLike(i, 300));
-  const auto start = std::chrono::steady_clock::now();
-  std::thread sender([&] {
-    for (const auto& p : sent) {
-      client_.send_to(asio::buffer(p), server_.localEndpoint());
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-  });
-  runUntil([&] { return peer_.received.size() == kCount; });
-  sender.join();
-  const auto elapsed_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
-  ASSERT_EQ(peer_.received.size(), kCount);
-  EXPECT_EQ(peer_.received, sent);
-  // Each read after the first waits kCoalesceMs, whatever the machine's load; a round of kUdpBatch reads on.
-  const auto rx_calls = server_.receiveCalls() - rx_calls_before;
-  EXPECT_LE(rx_calls, static_cast<std::uint64_t>(elapsed_ms) / kCoalesceMs + 2 + kCount / kUdpBatch)
-      << "in " << elapsed_ms << " ms";
-  server_.setReceiveCoalescing(0);
 }
 
 TEST_F(UdpBatchTest, SendsOutsideABatchGoAtOnce) {
