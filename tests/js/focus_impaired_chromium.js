@@ -44,7 +44,7 @@ const CASES = {
   // alice's downlink capped below bob's lowest layer plus his audio: within 10 s the focus pauses bob's video for
   // her and tells her so in her metadata (the tile shows "video paused"), while his audio keeps flowing; cap
   // lifted -> his video resumes and the mark goes within 15 s.
-  pause: { args: ['--per-client'], pause_kbps: 56, expect_nacks: false },
+  pause: { args: ['--per-client'], pause_kbps: 100, expect_nacks: false },
 };
 
 (async () => {
