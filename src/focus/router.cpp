@@ -768,16 +768,6 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
     return;
   }
 
-  bool keyframe = true;  // audio, and video codecs we cannot inspect
-  std::optional<media::Vp8Descriptor> vp8;
-  if (t.video) {
-    if (t.codec == VideoCodec::Vp8) {
-      vp8 = media::parseVp8Descriptor(view->payload());
-      keyframe = vp8 && vp8->keyframe;
-    } else if (t.codec == VideoCodec::H264) {
-      keyframe = media::h264KeyframeStart(view->payload());
-    }
-  }
   if (padding_only && t.video) {
     // Taken out of each subscriber's numbering (no gap it would NACK), but only while nothing before it is
     // missing: a retransmission of an older packet must still find its place in the numbering (after a
@@ -794,6 +784,17 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
     }
     if (!handled) ++stats_.rtp_not_subscribed;
     return;
+  }
+
+  bool keyframe = true;  // audio, and video codecs we cannot inspect
+  std::optional<media::Vp8Descriptor> vp8;
+  if (t.video) {
+    if (t.codec == VideoCodec::Vp8) {
+      vp8 = media::parseVp8Descriptor(view->payload());
+      keyframe = vp8 && vp8->keyframe;
+    } else if (t.codec == VideoCodec::H264) {
+      keyframe = media::h264KeyframeStart(view->payload());
+    }
   }
   bool forwarded = false;
   for (Subscription* s : t.subscribers) {
