@@ -63,6 +63,20 @@ def main():
         if not res.check("the focus logs in and accepts the room invite", focus_joins):
             return res.finish()
 
+        def focus_is_lean():
+            # `chorus focus` re-executes `chorus-focus` (apps/chorus/main.cpp): the SFU maps none of the
+            # participant's (GStreamer) or the homeserver's (SQLite) libraries.
+            exe = os.readlink("/proc/%d/exe" % focus.proc.pid)
+            with open("/proc/%d/maps" % focus.proc.pid) as f:
+                libs = sorted({line.split()[-1].rsplit("/", 1)[-1] for line in f if ".so" in line})
+            print("   focus process: %s; %d libraries" % (exe, len(libs)))
+            if os.path.basename(exe) != "chorus-focus":
+                raise Failure("the focus runs as %s, not chorus-focus" % exe)
+            heavy = [lib for lib in libs if lib.startswith(("libgst", "libglib", "libsqlite"))]
+            if heavy:
+                raise Failure("the focus maps %s" % heavy)
+        res.check("`chorus focus` runs as the lean chorus-focus (no GStreamer, GLib or SQLite mapped)", focus_is_lean)
+
         extra = ["--focus", FOCUS]
         procs["u1"] = Participant(CHORUS, hs, "u1", alias, extra + ["--create"], size=SIZE)
         wait_until(lambda: procs["u1"].ready(), 20, "u1 ready")
