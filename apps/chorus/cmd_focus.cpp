@@ -34,6 +34,10 @@ void registerFocus(CLI::App& app, Runner* runner) {
       "--no-uplink-cc", [opt](std::int64_t) { opt->uplink_cc = false; },
       "no transport-cc feedback to publishers: their estimates grow from receiver reports alone "
       "(docs/congestion-control.md)");
+  cmd->add_flag_function(
+      "--no-publisher-cap", [opt](std::int64_t) { opt->router.publisher_cap_interval_ms = 0; },
+      "no send caps (REMB) to publishers: they send every simulcast layer whether anyone receives it or not "
+      "(docs/congestion-control.md)");
   cmd->add_option("--bind", opt->bind_ip,
                   "address to bind the media port to (default: every IPv4 and IPv6 address; each usable "
                   "one is advertised, non-loopback first)");

@@ -421,6 +421,7 @@ MediaPlaneStats MediaPlane::stats() const {
       ps.tracks_out = s->second.agreed.size();
       ps.downlink = router_.downlinkStats(p->id);
       ps.published = router_.publishedVideoLayers(p->id);
+      ps.send_cap_bps = router_.publisherCap(p->id);
     }
     st.participants.push_back(std::move(ps));
   }

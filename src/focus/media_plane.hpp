@@ -108,6 +108,7 @@ struct ParticipantStats {
   std::size_t tracks_out{0};              // tracks the last completed negotiation sends it
   std::optional<DownlinkStats> downlink;  // its downlink estimate, when it has transport-cc
   std::vector<PublishedLayerStats> published;  // the rate of each video layer it sends
+  std::int64_t send_cap_bps{0};                // the cap the focus tells it (REMB); 0 = none
 };
 
 struct MediaPlaneStats {

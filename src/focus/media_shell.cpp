@@ -245,6 +245,7 @@ json::object MediaShell::summary(const char* event) const {
                  {"muted_not_forwarded", st.rtp_muted},
                  {"padding_not_forwarded", st.padding_not_forwarded},
                  {"keyframe_requests", st.keyframe_requests},
+                 {"publisher_caps_sent", st.publisher_caps_sent},
                  {"nacks_answered", st.nacks_answered},
                  {"nacks_over_budget", st.nacks_over_budget},
                  {"upstream_nacks_sent", st.upstream_nacks_sent},
@@ -315,6 +316,7 @@ json::object MediaShell::summary(const char* event) const {
         for (const auto& l : p.published) layers[l.mid + ":" + l.rid] = l.bps / 1000;
         po["published_kbps"] = std::move(layers);
       }
+      if (p.send_cap_bps > 0) po["send_cap_kbps"] = p.send_cap_bps / 1000;  // REMB to it
       peers.push_back(std::move(po));
     }
     o["participants"] = std::move(peers);

@@ -157,6 +157,8 @@ struct Router::Peer {
   std::unique_ptr<media::cc::TransportCcFeedbackGenerator> tcc;  // Owned.
   TimeMs last_tcc_feedback{0};
   std::unique_ptr<DownlinkController> downlink;  // Owned; set while the subscriber has downlink transport-cc.
+  std::int64_t cap_bps{0};                       // the send cap last told (REMB); 0 = none yet
+  TimeMs last_cap{kNever};
 };
 
 Router::Router(RouterSink& sink, RouterConfig config)
@@ -1058,6 +1060,7 @@ void Router::tick(TimeMs now) {
   for (auto& [id, peer] : peers_) {
     Peer& p = *peer;
     measureLayers(p, now);
+    if (config_.publisher_cap_interval_ms > 0) sendPublisherCap(p, now);
     if (p.downlink) {
       sendProbePackets(p, now);
       allocateDownlink(p, now);
@@ -1178,6 +1181,62 @@ void Router::measureLayers(Peer& publisher, TimeMs now) {
       l.rate_since = now;
     }
   }
+}
+
+std::int64_t Router::publisherCapBps(const Peer& publisher) const {
+  std::int64_t total = 0;
+  bool simulcast = false;
+  for (const auto& t : publisher.tracks) {
+    if (!t->video) {
+      total += config_.publisher_cap_audio_bps;
+      continue;
+    }
+    if (t->layers.size() <= 1) return 0;  // one layer: nothing to leave out
+    simulcast = true;
+    Quality wanted = Quality::Low;
+    if (!t->info.muted) {
+      for (const Subscription* s : t->subscribers) {
+        wanted = std::max(wanted, desiredQuality(t->info, s->width, s->height));
+      }
+    }
+    for (const Layer& l : t->layers) {
+      if (l.quality > wanted) continue;
+      const auto fallback =
+          config_.layer_default_bps[std::min<std::size_t>(static_cast<std::size_t>(l.quality), 2)];
+      total += std::max(
+          static_cast<std::int64_t>(config_.publisher_cap_headroom * static_cast<double>(l.bps)), fallback);
+    }
+  }
+  return simulcast ? total : 0;
+}
+
+void Router::sendPublisherCap(Peer& p, TimeMs now) {
+  const std::int64_t cap = publisherCapBps(p);
+  if (cap <= 0) {
+    p.cap_bps = 0;
+    return;
+  }
+  const bool due = now - p.last_cap >= config_.publisher_cap_interval_ms;
+  const bool raised = p.cap_bps > 0 && cap * 10 > p.cap_bps * 11;
+  if (!due && !raised) return;
+  std::array<std::uint32_t, 8> ssrcs{};
+  std::size_t n = 0;
+  for (const auto& [ssrc, in] : p.streams) {
+    if (n < ssrcs.size() && in.track != nullptr && in.track->video) ssrcs[n++] = ssrc;
+  }
+  if (n == 0) return;  // no video SSRC learnt yet
+  const auto size = media::buildRtcpRemb(rtcp_scratch_, config_.focus_ssrc, static_cast<std::uint64_t>(cap),
+                                         std::span<const std::uint32_t>(ssrcs.data(), n));
+  if (!size) return;
+  p.cap_bps = cap;
+  p.last_cap = now;
+  ++stats_.publisher_caps_sent;
+  sink_.sendRtcp(p.id, rtcp_scratch_, *size);
+}
+
+std::int64_t Router::publisherCap(PeerId publisher) const {
+  const Peer* p = findPeer(publisher);
+  return p == nullptr ? 0 : p->cap_bps;
 }
 
 // Offers the subscriber's subscriptions to its DownlinkController, which shares the estimate among the

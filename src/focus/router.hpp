@@ -160,6 +160,17 @@ struct RouterConfig {
   std::int64_t downlink_max_bps{10'000'000};
   // What a layer is assumed to need before its rate was measured (bits/s; low, medium, high).
   std::array<std::int64_t, 3> layer_default_bps{150'000, 400'000, 1'200'000};
+  // Publisher send caps (REMB, draft-alvestrand-rmcat-remb-03, which browsers apply as an upper bound on
+  // their send-side estimate even with transport-cc): each publisher of simulcast video is told the most it
+  // needs to send: per video track, the layers up to the highest any subscriber's size asks for (only the
+  // lowest while nobody receives it), each at max(publisher_cap_headroom x its measured rate,
+  // layer_default_bps), plus publisher_cap_audio_bps per audio track. Its encoder then leaves out layers
+  // nobody watches, and the padding towards them. Sent every publisher_cap_interval_ms, and within a tick
+  // when the cap rises by more than a tenth. Publishers with a single-layer video track are not capped. 0 =
+  // off.
+  TimeMs publisher_cap_interval_ms{1000};
+  double publisher_cap_headroom{1.25};
+  std::int64_t publisher_cap_audio_bps{64'000};
   std::uint32_t focus_ssrc{1};                // sender SSRC of focus-originated RTCP
   std::string cname{"chorus-focus"};          // SDES CNAME in the receiver-report compound
   std::uint64_t seed{0x636f7275735f7366ULL};  // out SSRCs, initial seqs and timestamps
@@ -197,6 +208,7 @@ struct RouterStats {
   std::uint64_t transport_cc_feedbacks_sent{0};  // RTPFB 15 packets to publishers
   std::uint64_t transport_cc_too_late{0};        // arrivals too old to report (reordered past the history)
   std::uint64_t keyframe_requests_throttled{0};
+  std::uint64_t publisher_caps_sent{0};  // REMB packets to publishers (publisher_cap_interval_ms)
   std::uint64_t upstream_nacks_sent{0};  // sequence numbers NACKed to publishers (each try counts)
   std::uint64_t upstream_recovered{0};   // of those, packets that arrived afterwards
   std::uint64_t upstream_given_up{0};    // missing packets dropped from the list (too old / too many tries)
@@ -290,6 +302,8 @@ class Router {
   std::set<std::pair<PeerId, std::string>> pausedVideo(PeerId subscriber) const;
   std::optional<DownlinkStats> downlinkStats(PeerId subscriber) const;  // DownlinkStats: focus/downlink.hpp
   std::vector<PublishedLayerStats> publishedVideoLayers(PeerId publisher) const;
+  // The send cap last told to `publisher` (bits/s; 0 = none, see publisher_cap_interval_ms).
+  std::int64_t publisherCap(PeerId publisher) const;
 
  private:
   struct Layer;
@@ -332,6 +346,9 @@ class Router {
   void allocateDownlink(Peer& subscriber, TimeMs now);
   void sendProbePackets(Peer& subscriber, TimeMs now);
   void measureLayers(Peer& publisher, TimeMs now);
+  // The publisher's send cap from its subscribers' sizes (0: not capped), and the REMB that carries it.
+  std::int64_t publisherCapBps(const Peer& publisher) const;
+  void sendPublisherCap(Peer& publisher, TimeMs now);
   std::uint32_t newOutSsrc(const Peer& subscriber);
   std::uint64_t nextRandom() noexcept;
 

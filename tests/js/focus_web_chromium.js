@@ -176,14 +176,25 @@ function spawnJson(cmd, args, logFile) {
     if (everyone) console.log(`     (all pages decoding everyone after ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 
     // Uplink transport-cc: the focus's feedback drives each page's send-side estimate, which ramps within a
-    // second or two (3.7-4.1 Mbit/s at 0.5-2 s in bench/focus_browsers.js). Without it (chorus focus
-    // --no-uplink-cc) the estimate grows from 300 kbit/s on receiver reports alone: 0.5-0.7 Mbit/s after 8 s.
+    // second or two (3.7-4.1 Mbit/s at 0.5-2 s in bench/focus_browsers.js with --no-publisher-cap). Without it
+    // (chorus focus --no-uplink-cc) the estimate grows from 300 kbit/s on receiver reports alone: 0.5-0.7
+    // Mbit/s after 8 s. The focus also caps each publisher (REMB) to the layers its subscribers' tiles ask
+    // for (send_cap_kbps in its stats): the estimate must reach that cap (or 1500 kbit/s) and stay under it.
     const uplink = {};
+    const capOf = (p) => {
+      const st = focus.last('stats');
+      const me = st && (st.participants || []).find((x) => x.user_id === mxid(p));
+      return me && me.send_cap_kbps ? me.send_cap_kbps * 1000 : 0;
+    };
+    const want = (p) => (capOf(p) > 0 ? Math.min(1500000, 0.9 * capOf(p)) : 1500000);
     const ramped = await attempt('every page\'s send-side estimate to ramp', async () => {
       for (const p of PAGES) uplink[p] = (await pages[p].evaluate(() => window.chorusFocus.snapshot())).availableOutgoingBitrate || 0;
-      return PAGES.every((p) => uplink[p] >= 1500000);
+      return PAGES.every((p) => uplink[p] >= want(p));
     }, 5000);
-    check(!!ramped, `uplink transport-cc: every page's send-side estimate >= 1500 kbit/s (${PAGES.map((p) => `${p} ${Math.round(uplink[p] / 1000)}`).join(', ')} kbit/s, ${((Date.now() - t0) / 1000).toFixed(1)} s after bob's page opened)`);
+    const est = () => PAGES.map((p) => `${p} ${Math.round(uplink[p] / 1000)} (cap ${Math.round(capOf(p) / 1000)})`).join(', ');
+    check(!!ramped, `uplink transport-cc: every page's send-side estimate reaches min(1500, 0.9 x the focus's cap) kbit/s (${est()} kbit/s, ${((Date.now() - t0) / 1000).toFixed(1)} s after bob's page opened)`);
+    check(PAGES.every((p) => capOf(p) > 0 && uplink[p] <= 1.1 * capOf(p)),
+      `publisher cap: every page is capped by the focus (REMB) and its estimate stays under the cap (${est()} kbit/s)`);
 
     // What a person sees on each tile: the name, and who is speaking (measured audio level on the tile's track).
     const tileDom = (page, user) => page.evaluate((u) => {

@@ -387,6 +387,111 @@ TEST_F(RouterTest, MediumLayerForHalfSizeAndFallbackWhenLayerNotSeen) {
   EXPECT_EQ(statsOf(kC, c->ssrc).target_rid, "q");
 }
 
+struct Remb {
+  std::uint64_t bitrate_bps{0};
+  std::size_t ssrcs{0};
+};
+// The REMBs `to` got, in order.
+std::vector<Remb> rembsTo(const FakeSink& sink, PeerId to) {
+  std::vector<Remb> out;
+  for (const auto& s : sink.rtcpTo(to)) {
+    media::RtcpCompoundReader r(s.bytes);
+    while (auto p = r.next()) {
+      if (auto remb = media::RtcpRemb::parse(*p)) out.push_back({remb->bitrate_bps, remb->ssrcCount()});
+    }
+  }
+  return out;
+}
+
+TEST_F(RouterTest, PublisherIsCappedToTheLayersItsSubscribersAskFor) {
+  const auto& c = testConfig();
+  router_.setPublishedTracks(kA, {audioTrack("0"), simulcastTrack()});
+  sendVideo(kQ, "q", 10, true, 1, kT0);
+  sendVideo(kH, "h", 20, true, 1, kT0);
+  sendVideo(kF, "f", 30, true, 1, kT0);
+  const std::int64_t audio = c.publisher_cap_audio_bps;
+  const auto& d = c.layer_default_bps;
+
+  // Nobody receives the video: the lowest layer (and the audio) only.
+  router_.tick(kT0 + 50);
+  auto rembs = rembsTo(sink_, kA);
+  ASSERT_EQ(rembs.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(rembs[0].bitrate_bps), static_cast<double>(audio + d[0]), 2000.0);
+  EXPECT_EQ(rembs[0].ssrcs, 3u);  // the video SSRCs
+  EXPECT_EQ(router_.publisherCap(kA), static_cast<std::int64_t>(rembs[0].bitrate_bps));
+  EXPECT_EQ(router_.stats().publisher_caps_sent, 1u);
+  // Unchanged: again only after publisher_cap_interval_ms.
+  router_.tick(kT0 + 100);
+  EXPECT_EQ(rembsTo(sink_, kA).size(), 1u);
+
+  // A half-size tile: low + medium, at once (a raise).
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 640, 360, kT0 + 150));
+  router_.tick(kT0 + 150);
+  rembs = rembsTo(sink_, kA);
+  ASSERT_EQ(rembs.size(), 2u);
+  EXPECT_NEAR(static_cast<double>(rembs[1].bitrate_bps), static_cast<double>(audio + d[0] + d[1]), 2000.0);
+
+  // A full-size tile elsewhere: every layer.
+  ASSERT_TRUE(router_.subscribe(kC, kA, "a-video", 1280, 720, kT0 + 200));
+  router_.tick(kT0 + 200);
+  rembs = rembsTo(sink_, kA);
+  ASSERT_EQ(rembs.size(), 3u);
+  EXPECT_NEAR(static_cast<double>(rembs[2].bitrate_bps), static_cast<double>(audio + d[0] + d[1] + d[2]),
+              4000.0);
+
+  // It leaves: the cap falls back to low + medium, told at the next interval (not at once).
+  router_.unsubscribe(kC, kA, "a-video");
+  router_.tick(kT0 + 250);
+  EXPECT_EQ(rembsTo(sink_, kA).size(), 3u);
+  router_.tick(kT0 + 200 + c.publisher_cap_interval_ms);
+  rembs = rembsTo(sink_, kA);
+  ASSERT_EQ(rembs.size(), 4u);
+  EXPECT_NEAR(static_cast<double>(rembs[3].bitrate_bps), static_cast<double>(audio + d[0] + d[1]), 2000.0);
+}
+
+TEST_F(RouterTest, PublisherCapFollowsMeasuredRatesAboveTheDefaults) {
+  const auto& c = testConfig();
+  router_.setPublishedTracks(kA, {simulcastTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 1280, 720, kT0));
+  // The high layer sends ~2.4 Mbit/s (300 packets/s of 1000 bytes) for 2 s; the others are not seen.
+  std::uint16_t seq = 100;
+  for (TimeMs t = kT0; t < kT0 + 2000; t += 10) {
+    for (int i = 0; i < 3; ++i) {
+      Pkt p;
+      p.ssrc = kF;
+      p.pt = 96;
+      p.seq = seq++;
+      p.ts = static_cast<std::uint32_t>(t) * 90;
+      p.mid = "1";
+      p.rid = "f";
+      p.payload = vp8(false, 1, 0);
+      p.payload.resize(1000);
+      send(kA, p, t);
+    }
+    router_.tick(t);
+  }
+  const std::int64_t cap = router_.publisherCap(kA);
+  const auto& d = c.layer_default_bps;
+  // Low and medium at their defaults, high at 1.25 x ~2.4 Mbit/s.
+  EXPECT_GT(cap, d[0] + d[1] + static_cast<std::int64_t>(1.25 * 2'300'000));
+  EXPECT_LT(cap, d[0] + d[1] + static_cast<std::int64_t>(1.25 * 2'700'000));
+}
+
+TEST_F(RouterTest, SingleLayerPublisherIsNotCapped) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  Pkt p;
+  p.ssrc = 77;
+  p.pt = 96;
+  p.seq = 1;
+  p.mid = "1";
+  p.payload = vp8(true, 1, 0);
+  send(kA, p, kT0);
+  router_.tick(kT0 + 50);
+  router_.tick(kT0 + 2000);
+  EXPECT_TRUE(rembsTo(sink_, kA).empty());
+  EXPECT_EQ(router_.publisherCap(kA), 0);
+}
+
 TEST_F(RouterTest, KeyframeRequestsAreThrottledPerPublisherSsrcAndSentLater) {
   router_.setPublishedTracks(kA, {simulcastTrack()});
   sendVideo(kQ, "q", 10, true, 1, kT0);
