@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include <vector>
 
 #include "media/rtcp/rtcp_packet.hpp"
+#include "media/srtp/evp_srtp_session.hpp"
 #include "packet_builder.hpp"
 
 namespace chorus::media {
@@ -16,12 +19,20 @@ std::vector<std::uint8_t> keyingMaterial(SrtpProfile p, std::uint8_t seed = 1) {
   return km;
 }
 
-class SrtpRoundTrip : public ::testing::TestWithParam<SrtpProfile> {
+// Every backend runs the same suite: libsrtp2 and OpenSSL EVP.
+using SrtpFactory = SrtpSessionPtr (*)(SrtpProfile, DtlsRole, ByteSpan) noexcept;
+struct SrtpCase {
+  const char* backend;
+  SrtpFactory create;
+  SrtpProfile profile;
+};
+
+class SrtpRoundTrip : public ::testing::TestWithParam<SrtpCase> {
  protected:
   void SetUp() override {
-    km_ = keyingMaterial(GetParam());
-    client_ = createLibSrtpSession(GetParam(), DtlsRole::Client, km_);
-    server_ = createLibSrtpSession(GetParam(), DtlsRole::Server, km_);
+    km_ = keyingMaterial(profile());
+    client_ = GetParam().create(profile(), DtlsRole::Client, km_);
+    server_ = GetParam().create(profile(), DtlsRole::Server, km_);
     ASSERT_TRUE(client_);
     ASSERT_TRUE(server_);
   }
@@ -34,6 +45,7 @@ class SrtpRoundTrip : public ::testing::TestWithParam<SrtpProfile> {
     for (std::size_t i = 0; i < payload; ++i) s.payload[i] = static_cast<std::uint8_t>(i);
     return test::buildRtp(s);
   }
+  SrtpProfile profile() const { return GetParam().profile; }
 
   std::vector<std::uint8_t> km_;
   SrtpSessionPtr client_;
@@ -41,7 +53,7 @@ class SrtpRoundTrip : public ::testing::TestWithParam<SrtpProfile> {
 };
 
 TEST_P(SrtpRoundTrip, RtpBothDirections) {
-  const std::size_t overhead = srtpRtpOverhead(GetParam());
+  const std::size_t overhead = srtpRtpOverhead(profile());
   std::uint16_t seq = 65500;  // crosses the 16-bit wrap (ROC increments)
   for (std::size_t payload : {0u, 160u, 1100u}) {
     for (int i = 0; i < 20; ++i, ++seq) {
@@ -80,7 +92,7 @@ TEST_P(SrtpRoundTrip, RtcpRoundTrip) {
   auto n = buildRtcpPli(buf, 1, 2);
   ASSERT_TRUE(n);
   const std::vector<std::uint8_t> plain(buf.begin(), buf.begin() + 12);
-  buf.resize(12 + srtpRtcpOverhead(GetParam()));
+  buf.resize(12 + srtpRtcpOverhead(profile()));
   auto p = client_->protectRtcp(buf, 12);
   ASSERT_TRUE(p);
   EXPECT_EQ(*p, buf.size());
@@ -91,7 +103,7 @@ TEST_P(SrtpRoundTrip, RtcpRoundTrip) {
 }
 
 TEST_P(SrtpRoundTrip, FailuresAreCounted) {
-  const std::size_t overhead = srtpRtpOverhead(GetParam());
+  const std::size_t overhead = srtpRtpOverhead(profile());
   const auto plain = rtp(100, 160);
   std::vector<std::uint8_t> buf(plain);
   // No room for the tag.
@@ -124,23 +136,28 @@ TEST_P(SrtpRoundTrip, FailuresAreCounted) {
 }
 
 TEST_P(SrtpRoundTrip, OtherKeysOrProfileFail) {
-  const auto other_km = keyingMaterial(GetParam(), 99);
-  auto stranger = createLibSrtpSession(GetParam(), DtlsRole::Server, other_km);
+  const auto other_km = keyingMaterial(profile(), 99);
+  auto stranger = GetParam().create(profile(), DtlsRole::Server, other_km);
   ASSERT_TRUE(stranger);
   const auto plain = rtp(7, 100);
   std::vector<std::uint8_t> buf(plain);
-  buf.resize(plain.size() + srtpRtpOverhead(GetParam()));
+  buf.resize(plain.size() + srtpRtpOverhead(profile()));
   ASSERT_TRUE(client_->protectRtp(buf, plain.size()));
   EXPECT_FALSE(stranger->unprotectRtp(buf));
   EXPECT_EQ(stranger->unprotectFailures().get(SrtpError::AuthFail), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Profiles, SrtpRoundTrip,
-                         ::testing::Values(SrtpProfile::AeadAes128Gcm, SrtpProfile::AesCm128HmacSha1_80),
-                         [](const auto& param_info) {
-                           return param_info.param == SrtpProfile::AeadAes128Gcm ? std::string("Gcm")
-                                                                                 : std::string("AesCm");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Profiles, SrtpRoundTrip,
+    ::testing::Values(SrtpCase{"", &createLibSrtpSession, SrtpProfile::AeadAes128Gcm},
+                      SrtpCase{"", &createLibSrtpSession, SrtpProfile::AesCm128HmacSha1_80},
+                      SrtpCase{"Evp", &createEvpSrtpSession, SrtpProfile::AeadAes128Gcm},
+                      SrtpCase{"Evp", &createEvpSrtpSession, SrtpProfile::AesCm128HmacSha1_80}),
+    [](const auto& param_info) {
+      // libsrtp keeps the names it had (Gcm, AesCm); the EVP backend's are EvpGcm, EvpAesCm.
+      return std::string(param_info.param.backend) +
+             (param_info.param.profile == SrtpProfile::AeadAes128Gcm ? "Gcm" : "AesCm");
+    });
 
 TEST(SrtpSession, KeyingMaterialLayoutAndNames) {
   EXPECT_EQ(srtpKeyingMaterialSize(SrtpProfile::AeadAes128Gcm), 56u);
