@@ -84,7 +84,51 @@ struct FocusBenchCli {
   bool json{false};
 };
 
+void printFocusAudioOnlyTable(const boost::json::object& r) {
+  auto num = [&](const char* k) -> std::string {
+    const auto* v = r.if_contains(k);
+    if (!v) return "-";
+    return v->is_string() ? std::string(v->get_string()) : bench::formatJson(*v);
+  };
+  const auto& lat = r.at("latency_us").as_object();
+  std::printf(
+      "chorus bench focus --audio-only: %s participants (%s speaking at %s pps, the rest DTX every %s ms), "
+      "%s subscriptions, SRTP %s\n",
+      num("participants").c_str(), num("speakers").c_str(), num("audio_pps").c_str(),
+      num("dtx_interval_ms").c_str(), num("subscriptions").c_str(), num("srtp_profile").c_str());
+  std::printf("  window                         %s s (setup %s s)\n", num("window_s").c_str(),
+              num("setup_s").c_str());
+  std::printf("  subscriptions flowing          %s (per participant %s..%s)\n",
+              num("subscriptions_flowing").c_str(), num("streams_per_participant_min").c_str(),
+              num("streams_per_participant_max").c_str());
+  std::printf(
+      "  forwarded (received)           %s packets, %s pps (expected %s pps; the focus counted %s pps)\n",
+      num("forwarded_packets").c_str(), num("forwarded_pps").c_str(), num("expected_forwarded_pps").c_str(),
+      num("focus_reported_forwarded_pps").c_str());
+  std::printf("  focus CPU                      %s s (%s %%), %s us per forwarded packet\n",
+              num("focus_cpu_s").c_str(), num("focus_cpu_percent").c_str(),
+              num("focus_cpu_us_per_forwarded").c_str());
+  std::printf("  latency one-way us             p50 %s  p90 %s  p99 %s  max %s (%s samples)\n",
+              bench::formatJson(lat.at("p50")).c_str(), bench::formatJson(lat.at("p90")).c_str(),
+              bench::formatJson(lat.at("p99")).c_str(), bench::formatJson(lat.at("max")).c_str(),
+              bench::formatJson(lat.at("samples")).c_str());
+  std::printf("  loss                           %s %%\n", num("loss_percent").c_str());
+  std::printf("  focus RSS                      %s KiB idle, %s KiB flowing, %s KiB at the end\n",
+              num("focus_rss_idle_kib").c_str(), num("focus_rss_flowing_kib").c_str(),
+              num("focus_rss_kib").c_str());
+  std::printf("  RSS per participant            %s KiB (aim <= 256: %s), %s B per subscription\n",
+              num("focus_rss_kib_per_participant").c_str(), num("aim_rss_met").c_str(),
+              num("focus_rss_bytes_per_subscription").c_str());
+  if (const auto* inc = r.if_contains("incomplete")) {
+    std::printf("  incomplete                     %s\n", bench::formatJson(*inc).c_str());
+  }
+}
+
 void printFocusTable(const boost::json::object& r) {
+  if (r.contains("mode")) {
+    printFocusAudioOnlyTable(r);
+    return;
+  }
   auto num = [&](const char* k) -> std::string {
     const auto* v = r.if_contains(k);
     if (!v) return "-";
@@ -237,12 +281,32 @@ void registerBench(CLI::App& app, Runner* runner) {
   fb->add_option("--payload-bytes", fcli->opt.payload_bytes, "Video RTP payload size (audio: 100)")
       ->check(CLI::Range(32, 1200))
       ->capture_default_str();
+  fb->add_flag("--audio-only", fcli->opt.audio_only,
+               "A large audio call: --participants each publish audio and take everyone else's audio");
+  fb->add_option("--participants", fcli->opt.participants, "Participants (with --audio-only)")
+      ->check(CLI::Range(2, 1000))
+      ->capture_default_str();
+  fb->add_option("--speakers", fcli->opt.speakers,
+                 "Participants sending --audio-pps; the others send Opus DTX (with --audio-only)")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  fb->add_option("--dtx-interval-ms", fcli->opt.dtx_interval_ms,
+                 "A silent participant's packet interval (Opus DTX: 400; with --audio-only)")
+      ->check(CLI::Range(20, 10000))
+      ->capture_default_str();
+  fb->add_option("--setup-timeout", fcli->opt.setup_timeout_s,
+                 "Seconds for every stream to flow before measuring anyway (0: 30 + 1 per participant)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   fb->add_option("--chorus-binary", fcli->opt.chorus_binary,
                  "chorus executable to run hs/focus (default: this one)");
   fb->add_flag("--keep-temp", fcli->opt.keep_temp, "Keep the temporary directory (hs data, logs)");
   fb->add_flag("--json", fcli->json, "Print one JSON object");
   fb->callback([fcli, runner] {
-    if (fcli->opt.audio_pps + fcli->opt.video_pps <= 0) {
+    if (fcli->opt.audio_only && fcli->opt.speakers > fcli->opt.participants) {
+      throw CLI::ValidationError("--speakers", "more speakers than participants");
+    }
+    if (!fcli->opt.audio_only && fcli->opt.audio_pps + fcli->opt.video_pps <= 0) {
       throw CLI::ValidationError("--video-pps", "some traffic is needed");
     }
     *runner = [fcli] { return runFocusBench(*fcli); };

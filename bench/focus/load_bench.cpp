@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -52,6 +53,35 @@ constexpr const char* kPassword = "pw";
 constexpr const char* kCallMemberType = "org.matrix.msc3401.call.member";
 constexpr const char* kCallType = "org.matrix.msc3401.call";
 constexpr std::chrono::milliseconds kTick{2};
+// Audio-only mode: streams per participant whose packets are unprotected (for latency; the rest are counted).
+constexpr std::size_t kAudioOnlyUnprotectedSsrcs = 8;
+
+// The focus's memory from /proc/<pid>/status (KiB): VmRSS, its anonymous (heap, stacks) and file-backed
+// (code) parts, and the peak VmHWM.
+struct Memory {
+  std::int64_t rss{0};
+  std::int64_t anon{0};
+  std::int64_t file{0};
+  std::int64_t hwm{0};
+};
+
+Memory readMemory(pid_t pid) {
+  Memory m;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    const auto value = [&] { return std::strtoll(line.c_str() + line.find(':') + 1, nullptr, 10); };
+    if (line.rfind("VmRSS:", 0) == 0) m.rss = value();
+    if (line.rfind("RssAnon:", 0) == 0) m.anon = value();
+    if (line.rfind("RssFile:", 0) == 0) m.file = value();
+    if (line.rfind("VmHWM:", 0) == 0) m.hwm = value();
+  }
+  return m;
+}
+
+json::object memoryJson(const Memory& m) {
+  return json::object{{"rss_kib", m.rss}, {"anon_kib", m.anon}, {"file_kib", m.file}, {"hwm_kib", m.hwm}};
+}
 
 SteadyTime now() {
   return std::chrono::steady_clock::now();
@@ -143,7 +173,8 @@ struct Member {
   std::string session_id;
   std::string call_id;
   std::string since;
-  bool publisher{false};
+  bool publisher{false};  // audio + video publisher, or (audio-only) every participant
+  SyntheticParticipant::Role role{SyntheticParticipant::Role::Subscriber};
 };
 
 // The media side: every synthetic participant on one io_context thread.
@@ -233,8 +264,14 @@ class Bench {
   }
 
   Result<json::object> run() {
-    if (o_.publishers < 1 || o_.subscribers < 1)
+    if (o_.audio_only) {
+      if (o_.participants < 2) return fail(Code::InvalidArgument, "--participants must be >= 2");
+      if (o_.speakers < 0 || o_.speakers > o_.participants)
+        return fail(Code::InvalidArgument, "--speakers must be within 0..participants");
+      if (o_.dtx_interval_ms < 1) return fail(Code::InvalidArgument, "--dtx-interval-ms must be >= 1");
+    } else if (o_.publishers < 1 || o_.subscribers < 1) {
       return fail(Code::InvalidArgument, "need at least 1 publisher and 1 subscriber");
+    }
     if (o_.seconds <= 0) return fail(Code::InvalidArgument, "--seconds must be > 0");
     binary_ = o_.chorus_binary.empty() ? std::string("/proc/self/exe") : o_.chorus_binary;
     char tmpl[] = "/tmp/chorus-bench-focus-XXXXXX";
@@ -245,9 +282,18 @@ class Bench {
     traffic_.video_pps = o_.video_pps;
     traffic_.audio_payload_bytes = o_.audio_payload_bytes;
     traffic_.video_payload_bytes = o_.payload_bytes;
+    traffic_.dtx_interval_ms = o_.dtx_interval_ms;
+    if (o_.audio_only) {
+      traffic_.video_pps = 0;
+      // One thread takes every forwarded packet: unprotect only a few streams per participant (latency),
+      // count the rest from their clear headers.
+      traffic_.max_unprotected_ssrcs = kAudioOnlyUnprotectedSsrcs;
+    }
     load_start_ = loadAverage();
-    progress("measuring the floor (no routing), first run ...");
-    if (auto st = floorRun(); !st) return fail(st.error());
+    if (!o_.audio_only) {
+      progress("measuring the floor (no routing), first run ...");
+      if (auto st = floorRun(); !st) return fail(st.error());
+    }
     const SteadyTime t_setup = now();
     if (auto st = startHomeserver(); !st) return fail(st.error());
     if (auto st = registerUsers(); !st) return fail(st.error());
@@ -256,11 +302,17 @@ class Bench {
     // The focus with no participants (logged in, joined, synced the room).
     for (int i = 0; i < 10; ++i) focus_.pump(50);
     rss_idle_kib_ = proc::rssKib(focus_.pid()).value_or(0);
+    mem_idle_ = readMemory(focus_.pid());
     if (auto st = joinMembers(); !st) return fail(st.error());
     if (auto st = connectAll(); !st) return fail(st.error());
     const double setup_s = secondsBetween(t_setup, now());
+    rss_flowing_ = readMemory(focus_.pid());
     if (auto st = measure(); !st) return fail(st.error());
     shutdown();
+    if (o_.audio_only) {
+      load_end_ = loadAverage();
+      return reportAudioOnly(setup_s);
+    }
     progress("measuring the floor (no routing), more runs ...");
     auto floor = floorMedian();
     if (!floor) return fail(floor.error());
@@ -314,19 +366,29 @@ class Bench {
   }
 
   Status registerUsers() {
-    const int n = o_.publishers + o_.subscribers;
+    const int n = o_.audio_only ? o_.participants : o_.publishers + o_.subscribers;
     progress("registering " + std::to_string(n) + " users and the focus");
     auto f = registerUser("focus", "FOCUSLOGIN");
     if (!f) return fail(Code::Internal, "register focus: " + f.error().message);
     for (int i = 0; i < n; ++i) {
       auto m = std::make_unique<Member>();
-      m->publisher = i < o_.publishers;
-      m->localpart =
-          (m->publisher ? "benchpub" : "benchsub") + std::to_string(m->publisher ? i : i - o_.publishers);
-      const std::string device =
-          (m->publisher ? "BENCHP" : "BENCHS") + std::to_string(m->publisher ? i : i - o_.publishers);
+      std::string device;
+      if (o_.audio_only) {
+        m->publisher = true;
+        m->role = SyntheticParticipant::Role::AudioPeer;
+        m->localpart = "benchpeer" + std::to_string(i);
+        device = "BENCHA" + std::to_string(i);
+      } else {
+        m->publisher = i < o_.publishers;
+        m->role =
+            m->publisher ? SyntheticParticipant::Role::Publisher : SyntheticParticipant::Role::Subscriber;
+        m->localpart =
+            (m->publisher ? "benchpub" : "benchsub") + std::to_string(m->publisher ? i : i - o_.publishers);
+        device = (m->publisher ? "BENCHP" : "BENCHS") + std::to_string(m->publisher ? i : i - o_.publishers);
+      }
       auto r = registerUser(m->localpart, device);
       if (!r) return fail(Code::Internal, "register " + m->localpart + ": " + r.error().message);
+      if (o_.audio_only && (i + 1) % 100 == 0) progress("registered " + std::to_string(i + 1));
       m->user_id = jsonString(*r, "user_id");
       m->device_id = jsonString(*r, "device_id");
       const std::string token = jsonString(*r, "access_token");
@@ -342,10 +404,17 @@ class Bench {
 
   Status startFocus() {
     progress("starting chorus focus");
-    if (!focus_.spawn(
-            {binary_, "--log-level", "warn", "focus", "--homeserver", url_, "--user", "focus", "--password",
-             kPassword, "--bind", "127.0.0.1", "--udp-port", "0", "--json", "--stats-interval", "1"},
-            dir_ + "/focus.log")) {
+    std::vector<std::string> args{
+        binary_,  "--log-level",      "warn",    "focus",  "--homeserver", url_,         "--user",
+        "focus",  "--password",       kPassword, "--bind", "127.0.0.1",    "--udp-port", "0",
+        "--json", "--stats-interval", "1"};
+    if (o_.audio_only) {
+      // The default limit is 100 participants per conference.
+      const std::string config = dir_ + "/focus.json";
+      std::ofstream(config) << "{\"max_participants_per_conference\": " << o_.participants + 1 << "}\n";
+      args.insert(args.end(), {"--config", config});
+    }
+    if (!focus_.spawn(args, dir_ + "/focus.log")) {
       return fail(Code::Internal, "cannot spawn " + binary_ + " focus");
     }
     const SteadyTime deadline = now() + std::chrono::seconds(20);
@@ -478,15 +547,13 @@ class Bench {
 
   Status connectAll() {
     progress("connecting " + std::to_string(members_.size()) + " synthetic WebRTC participants");
-    const bench::SyntheticTraffic& traffic = traffic_;
     for (std::size_t i = 0; i < members_.size(); ++i) {
       identities_.push_back(io::DtlsIdentity::generate("chorus-bench-" + std::to_string(i)));
       if (!identities_.back()) return fail(Code::Internal, "cannot create a DTLS certificate");
+      bench::SyntheticTraffic traffic = traffic_;
+      traffic.silent = o_.audio_only && static_cast<int>(i) >= o_.speakers;
       media_.peers().push_back(std::make_unique<SyntheticParticipant>(
-          media_.io(), *identities_.back(), static_cast<std::uint16_t>(i),
-          members_[i]->publisher ? SyntheticParticipant::Role::Publisher
-                                 : SyntheticParticipant::Role::Subscriber,
-          traffic));
+          media_.io(), *identities_.back(), static_cast<std::uint16_t>(i), members_[i]->role, traffic));
     }
     media_.start();
     // Invites (publishers first) and the /sync loops that wait for the answers.
@@ -516,9 +583,15 @@ class Bench {
       focus_.pump(0);
     }
     // Until every data channel is open and every subscriber receives every publisher's audio and video.
-    const std::size_t want_streams = static_cast<std::size_t>(o_.publishers) * 2;
-    const SteadyTime deadline = now() + std::chrono::seconds(30 + members_.size());
+    const std::size_t want_streams =
+        o_.audio_only ? members_.size() - 1 : static_cast<std::size_t>(o_.publishers) * 2;
+    const SteadyTime deadline =
+        now() + (o_.setup_timeout_s > 0
+                     ? std::chrono::milliseconds(static_cast<std::int64_t>(o_.setup_timeout_s * 1000))
+                     : std::chrono::milliseconds(1000 * (30 + static_cast<std::int64_t>(members_.size()))));
     SteadyTime last_report = now();
+    std::size_t last_streams = 0;
+    SteadyTime streams_since = now();
     while (true) {
       focus_.pump(100);
       if (!focus_.running()) return fail(Code::Aborted, "chorus focus exited; see " + dir_ + "/focus.log");
@@ -531,15 +604,37 @@ class Bench {
         return v;
       });
       auto errors = media_.run([this] { return answer_errors_; });
-      std::size_t ice = 0, dtls = 0, dc = 0, flowing = 0;
+      std::size_t ice = 0, dtls = 0, dc = 0, flowing = 0, streams = 0;
+      std::size_t min_streams = SIZE_MAX, max_streams = 0;
       for (std::size_t i = 0; i < states.size(); ++i) {
         ice += states[i].ice;
         dtls += states[i].dtls;
         dc += states[i].dc;
-        if (members_[i]->publisher || states[i].inbound >= want_streams) ++flowing;
+        streams += states[i].inbound;
+        min_streams = std::min(min_streams, states[i].inbound);
+        max_streams = std::max(max_streams, states[i].inbound);
+        if (members_[i]->role == SyntheticParticipant::Role::Publisher || states[i].inbound >= want_streams)
+          ++flowing;
       }
+      inbound_streams_ = streams;
+      min_inbound_streams_ = min_streams;
+      max_inbound_streams_ = max_streams;
       const bool done = dc == states.size() && flowing == states.size();
       if (done) break;
+      // Audio-only: a focus that takes fewer subscriptions per subscriber than the call has tracks (the
+      // router's max_subscriptions_per_subscriber) never lets every stream flow. When every data channel is
+      // open, everyone receives something and the count has not grown for 5 s, measure what flows.
+      if (streams != last_streams) {
+        last_streams = streams;
+        streams_since = now();
+      } else if (o_.audio_only && dc == states.size() && min_streams > 0 &&
+                 secondsBetween(streams_since, now()) >= 5) {
+        incomplete_ = std::to_string(streams) + " of " + std::to_string(states.size() * (states.size() - 1)) +
+                      " subscriptions flow (per participant " + std::to_string(min_streams) + ".." +
+                      std::to_string(max_streams) + ") and the count has not grown for 5 s";
+        progress(incomplete_);
+        break;
+      }
       if (now() >= deadline || !errors.empty()) {
         std::string why = "ice " + std::to_string(ice) + ", dtls " + std::to_string(dtls) +
                           ", data channel " + std::to_string(dc) + ", flowing " + std::to_string(flowing) +
@@ -558,7 +653,7 @@ class Bench {
         last_report = now();
         progress("ice " + std::to_string(ice) + " dtls " + std::to_string(dtls) + " dc " +
                  std::to_string(dc) + " flowing " + std::to_string(flowing) + " / " +
-                 std::to_string(states.size()));
+                 std::to_string(states.size()) + ", inbound streams " + std::to_string(streams));
       }
     }
     return {};
@@ -610,6 +705,7 @@ class Bench {
     const auto run1 = proc::runSeconds(focus_.pid());
     self_cpu_s_ = selfCpuSeconds() - self0;
     rss_kib_ = proc::rssKib(focus_.pid()).value_or(0);
+    mem_end_ = readMemory(focus_.pid());
     const Snapshot s1 = snapshot();
     if (!cpu0 || !cpu1) return fail(Code::Internal, "cannot read the focus's CPU time from /proc");
     focus_cpu_ticks_s_ = *cpu1 - *cpu0;
@@ -839,6 +935,110 @@ class Bench {
     return o;
   }
 
+  // Audio-only mode: every published packet should reach the other N - 1 participants.
+  json::object reportAudioOnly(double setup_s) {
+    const double window = secondsBetween(t0_, t1_);
+    const auto n = static_cast<std::int64_t>(members_.size());
+    const int silent = o_.participants - o_.speakers;
+    const double in_pps =
+        o_.speakers * static_cast<double>(o_.audio_pps) + silent * 1000.0 / o_.dtx_interval_ms;
+    json::object o;
+    o["mode"] = "audio-only";
+    o["participants"] = o_.participants;
+    o["speakers"] = o_.speakers;
+    o["subscriptions"] = n * (n - 1);
+    o["subscriptions_flowing"] = inbound_streams_;
+    o["streams_per_participant_min"] = min_inbound_streams_;
+    o["streams_per_participant_max"] = max_inbound_streams_;
+    o["audio_pps"] = o_.audio_pps;
+    o["audio_payload_bytes"] = o_.audio_payload_bytes;
+    o["dtx_interval_ms"] = o_.dtx_interval_ms;
+    o["srtp_profile"] = std::string(media::srtpProfileName(profile_));
+    o["setup_s"] = round2(setup_s);
+    o["window_s"] = round2(window);
+    o["published_packets"] = sent_in_window_;
+    o["expected_published_pps"] = round2(in_pps);
+    o["expected_forwarded_pps"] = round2(in_pps * static_cast<double>(n - 1));
+    o["forwarded_packets"] = received_;
+    o["forwarded_pps"] = round2(static_cast<double>(received_) / window);
+    const auto* a = focus_.lastEvent("stats", t0_);
+    const auto* b = focus_.lastEvent("stats", t1_);
+    if (a && b && b->at > a->at) {
+      const double dt = secondsBetween(a->at, b->at);
+      const auto rate = [&](std::string_view key) {
+        return round2(static_cast<double>(jsonUint(*b->object, key) - jsonUint(*a->object, key)) / dt);
+      };
+      o["focus_reported_forwarded_pps"] = rate("forwarded_packets");
+      o["focus_udp_rx_pps"] = rate("udp_rx");
+      o["focus_udp_drops_per_s"] = rate("udp_drops");
+    }
+    if (const auto* last = focus_.lastEvent("stats")) {
+      o["focus_peers"] = jsonUint(*last->object, "peers");
+      o["focus_forwarded_packets_total"] = jsonUint(*last->object, "forwarded_packets");
+      o["focus_udp_drops"] = jsonUint(*last->object, "udp_drops");
+      o["focus_offers_sent"] = jsonUint(*last->object, "offers_sent");
+      o["focus_not_negotiated_drops"] = jsonUint(*last->object, "not_negotiated_drops");
+    }
+    o["focus_cpu_s"] = round2(focus_cpu_s_ * 1000) / 1000;
+    o["focus_cpu_percent"] = round2(100 * focus_cpu_s_ / window);
+    const double per_cpu = focus_cpu_s_ > 0 ? static_cast<double>(received_) / focus_cpu_s_ : 0;
+    o["forwarded_per_cpu_s"] = static_cast<std::int64_t>(per_cpu);
+    o["focus_cpu_us_per_forwarded"] =
+        received_ > 0 ? round2(focus_cpu_s_ * 1e6 / static_cast<double>(received_)) : 0.0;
+    json::object lat;
+    lat["samples"] = latency_.size();
+    lat["streams_sampled_per_participant"] = kAudioOnlyUnprotectedSsrcs;
+    lat["p50"] = percentile(latency_, 0.50);
+    lat["p90"] = percentile(latency_, 0.90);
+    lat["p99"] = percentile(latency_, 0.99);
+    lat["max"] = latency_.empty() ? 0 : *std::max_element(latency_.begin(), latency_.end());
+    o["latency_us"] = std::move(lat);
+    const std::uint64_t should_arrive = sent_in_window_ * static_cast<std::uint64_t>(n - 1);
+    const auto lossPercent = [](std::uint64_t want, std::uint64_t got) {
+      return want > 0
+                 ? round2(100.0 * static_cast<double>(want - std::min(want, got)) / static_cast<double>(want))
+                 : 0.0;
+    };
+    o["loss_percent"] = lossPercent(should_arrive, received_);
+    o["loss_after_focus_percent"] = lossPercent(expected_, received_);
+    o["focus_rss_idle_kib"] = mem_idle_.rss;
+    o["focus_rss_flowing_kib"] = rss_flowing_.rss;
+    o["focus_rss_kib"] = mem_end_.rss;
+    // The figure: (full - idle) / N, with "full" the larger of the two loaded samples.
+    const std::int64_t full = std::max(rss_flowing_.rss, mem_end_.rss);
+    o["focus_rss_kib_per_participant"] =
+        round2(static_cast<double>(full - mem_idle_.rss) / static_cast<double>(n));
+    o["focus_rss_anon_kib_per_participant"] =
+        round2(static_cast<double>(std::max(rss_flowing_.anon, mem_end_.anon) - mem_idle_.anon) /
+               static_cast<double>(n));
+    o["focus_rss_bytes_per_subscription"] =
+        inbound_streams_ > 0 ? static_cast<std::int64_t>(static_cast<double>(full - mem_idle_.rss) * 1024 /
+                                                         static_cast<double>(inbound_streams_))
+                             : 0;
+    o["aim_rss_kib_per_participant"] = 256;
+    o["aim_rss_met"] = full - mem_idle_.rss <= 256 * n;
+    o["focus_memory"] = json::object{{"idle", memoryJson(mem_idle_)},
+                                     {"flowing", memoryJson(rss_flowing_)},
+                                     {"end", memoryJson(mem_end_)}};
+    o["generator_cpu_s"] = round2(self_cpu_s_);
+    o["negotiations_answered"] = negotiations_;
+    o["pings_answered"] = pings_;
+    o["generator_unprotect_failures"] = unprotect_failures_;
+    o["generator_send_failures"] = send_failures_;
+    o["load_average_1m"] = json::array{load_start_, load_end_};
+    if (!incomplete_.empty()) o["incomplete"] = incomplete_;
+    if (!focus_summary_.empty()) {
+      json::object s;
+      for (const char* k : {"peers", "udp_rx", "udp_tx", "udp_drops", "forwarded_packets", "offers_sent",
+                            "invites_accepted", "rejected_full"}) {
+        if (const auto* v = focus_summary_.if_contains(k)) s[k] = *v;
+      }
+      o["focus_summary"] = std::move(s);
+    }
+    if (o_.keep_temp) o["temp_dir"] = dir_;
+    return o;
+  }
+
   const FocusBenchOptions& o_;
   std::string binary_;
   std::string dir_;
@@ -869,6 +1069,12 @@ class Bench {
   double self_cpu_s_{0};
   std::int64_t rss_idle_kib_{0};
   std::int64_t rss_kib_{0};
+  std::size_t inbound_streams_{0};  // subscriptions that delivered a packet when the window opened
+  std::size_t min_inbound_streams_{0};
+  std::size_t max_inbound_streams_{0};
+  Memory mem_idle_;     // the focus before any participant joined
+  Memory rss_flowing_;  // when every stream flows (before the warm-up)
+  Memory mem_end_;      // at the end of the window
   std::uint64_t sent_in_window_{0};
   std::uint64_t received_{0};
   std::uint64_t expected_{0};

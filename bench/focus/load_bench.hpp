@@ -22,6 +22,16 @@ struct FocusBenchOptions {
   int audio_pps{50};
   std::size_t payload_bytes{1000};  // video RTP payload (audio: 100)
   std::size_t audio_payload_bytes{100};
+  // Audio-only (`--audio-only`): `participants` synthetic participants each publish one audio track and
+  // subscribe to every other participant's audio (as matrix-js-sdk does); `speakers` of them send
+  // audio_payload_bytes at audio_pps, the others are silent and send one DTX packet every dtx_interval_ms.
+  // publishers/subscribers/video are not used; the floor is not measured. Reports RSS per participant.
+  bool audio_only{false};
+  int participants{500};
+  int speakers{3};
+  int dtx_interval_ms{400};
+  // Setup timeout (joins, connections, every stream flowing); 0: 30 s + 1 s per participant.
+  double setup_timeout_s{0};
   std::string chorus_binary;  // the `chorus` to spawn for hs and focus; empty: this executable
   bool keep_temp{false};      // keep the temporary directory (hs data, logs)
   bool progress{true};        // progress lines on stderr

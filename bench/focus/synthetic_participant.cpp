@@ -232,11 +232,15 @@ std::string SyntheticParticipant::offerSdp() const {
                                 "\r\na=ice-options:trickle\r\na=fingerprint:sha-256 " +
                                 identity_.fingerprint() + "\r\na=setup:actpass\r\n";
   o << "v=0\r\no=- " << (1000 + index_) << " 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-  const std::string dc_mid = role_ == Role::Publisher ? "2" : "0";
-  o << "a=group:BUNDLE " << (role_ == Role::Publisher ? "0 1 2" : "0") << "\r\n";
+  const std::string dc_mid = role_ == Role::Publisher ? "2" : role_ == Role::AudioPeer ? "1" : "0";
+  o << "a=group:BUNDLE "
+    << (role_ == Role::Publisher   ? "0 1 2"
+        : role_ == Role::AudioPeer ? "0 1"
+                                   : "0")
+    << "\r\n";
   o << "a=msid-semantic: WMS " << stream_id_ << "\r\n";
-  if (role_ == Role::Publisher) {
-    const std::string cname = "bench" + std::to_string(index_);
+  const std::string cname = "bench" + std::to_string(index_);
+  if (role_ != Role::Subscriber) {
     o << "m=audio 9 UDP/TLS/RTP/SAVPF " << int{kBenchAudioPt} << "\r\nc=IN IP4 0.0.0.0\r\n"
       << transport << "a=mid:0\r\na=extmap:" << int{kBenchMidExtId} << " " << io::kExtMid
       << "\r\na=sendonly\r\na=msid:" << stream_id_ << " " << audio_track_ << "\r\na=rtcp-mux\r\n"
@@ -244,6 +248,8 @@ std::string SyntheticParticipant::offerSdp() const {
       << " minptime=10;useinbandfec=1\r\n"
       << "a=ssrc:" << audio_ssrc_ << " cname:" << cname << "\r\na=ssrc:" << audio_ssrc_
       << " msid:" << stream_id_ << " " << audio_track_ << "\r\n";
+  }
+  if (role_ == Role::Publisher) {
     o << "m=video 9 UDP/TLS/RTP/SAVPF " << int{kBenchVideoPt} << "\r\nc=IN IP4 0.0.0.0\r\n"
       << transport << "a=mid:1\r\na=extmap:" << int{kBenchMidExtId} << " " << io::kExtMid
       << "\r\na=sendonly\r\na=msid:" << stream_id_ << " " << video_track_
@@ -261,11 +267,11 @@ std::string SyntheticParticipant::offerSdp() const {
 
 proto::SdpStreamMetadata SyntheticParticipant::metadata() const {
   proto::SdpStreamMetadata m;
-  if (role_ != Role::Publisher) return m;
+  if (role_ == Role::Subscriber) return m;
   proto::StreamMetadata s;
   s.purpose = "m.usermedia";
   s.tracks[audio_track_] = proto::TrackInfo{"audio", std::nullopt, std::nullopt};
-  s.tracks[video_track_] = proto::TrackInfo{"video", 640, 480};
+  if (role_ == Role::Publisher) s.tracks[video_track_] = proto::TrackInfo{"video", 640, 480};
   m[stream_id_] = std::move(s);
   return m;
 }
@@ -324,7 +330,7 @@ void SyntheticParticipant::tick(std::uint64_t now_ns) {
     next_check_ns_ = now_ns + (ice_ok_ ? kConsentIntervalNs : kCheckIntervalNs);
   }
   if (dtls_ && !srtp_ && ice_ok_) dtls_->onTimer();
-  if (srtp_ && role_ == Role::Publisher) sendMedia(now_ns);
+  if (srtp_ && role_ != Role::Subscriber) sendMedia(now_ns);
 }
 
 // ---- UDP ----
@@ -387,18 +393,33 @@ void SyntheticParticipant::sendStunCheck() {
 // ---- media ----
 
 void SyntheticParticipant::onRtp(std::uint8_t* data, std::size_t n) {
-  if (!srtp_) return;
-  auto plain = srtp_->unprotectRtp(media::MutableByteSpan(data, n));
-  if (!plain) {
-    ++counters_.unprotect_failures;
-    return;
+  if (!srtp_ || n < 12) return;
+  // SSRC and sequence number are in the clear: an SSRC beyond max_unprotected_ssrcs is counted unread.
+  const std::uint32_t ssrc = media::load32(data + 8);
+  auto found = inbound_.find(ssrc);
+  const bool unprotect = found != inbound_.end() ? found->second.unprotect
+                                                 : traffic_.max_unprotected_ssrcs == 0 ||
+                                                       unprotected_ssrcs_ < traffic_.max_unprotected_ssrcs;
+  std::optional<media::RtpPacketView> rtp;
+  if (unprotect) {
+    auto plain = srtp_->unprotectRtp(media::MutableByteSpan(data, n));
+    if (!plain) {
+      ++counters_.unprotect_failures;
+      return;
+    }
+    rtp = media::RtpPacketView::parse(media::ByteSpan(data, *plain));
+  } else {
+    rtp = media::RtpPacketView::parse(media::ByteSpan(data, n));
   }
-  auto rtp = media::RtpPacketView::parse(media::ByteSpan(data, *plain));
   if (!rtp) return;
   ++counters_.rtp_received;
   const std::uint64_t now = steadyNowNs();
-  auto [it, fresh] = inbound_.try_emplace(rtp->ssrc());
+  auto [it, fresh] = found != inbound_.end() ? std::pair{found, false} : inbound_.try_emplace(ssrc);
   Inbound& in = it->second;
+  if (fresh) {
+    in.unprotect = unprotect;
+    if (unprotect) ++unprotected_ssrcs_;
+  }
   const std::int64_t ext = in.seq.unwrap(rtp->sequenceNumber());
   if (fresh && measuring_) {
     in.window_start_highest = ext - 1;
@@ -406,7 +427,7 @@ void SyntheticParticipant::onRtp(std::uint8_t* data, std::size_t n) {
     in.window_open = true;
   }
   ++in.received;
-  if (!measuring_) return;
+  if (!measuring_ || !unprotect) return;
   const auto payload = rtp->payload();
   if (payload.size() < kBenchTrailerSize) return;
   const std::uint8_t* t = payload.data() + payload.size() - kBenchTrailerSize;
@@ -439,7 +460,11 @@ void SyntheticParticipant::sendMedia(std::uint64_t now_ns) {
   if (media_start_ns_ == 0) media_start_ns_ = now_ns;
   const double elapsed = static_cast<double>(now_ns - media_start_ns_) / 1e9;
   const auto due = [&](int pps) { return static_cast<std::uint64_t>(elapsed * pps) + 1; };
-  const std::uint64_t audio_due = traffic_.audio_pps > 0 ? due(traffic_.audio_pps) : 0;
+  // A silent audio peer sends a DTX packet every dtx_interval_ms.
+  const std::uint64_t audio_due =
+      traffic_.silent ? static_cast<std::uint64_t>(elapsed * 1000 / std::max(1, traffic_.dtx_interval_ms)) + 1
+      : traffic_.audio_pps > 0 ? due(traffic_.audio_pps)
+                               : 0;
   const std::uint64_t video_due = traffic_.video_pps > 0 ? due(traffic_.video_pps) : 0;
   for (int i = 0; i < kMaxBurst && audio_count_ < audio_due; ++i) sendOne(false, now_ns);
   for (int i = 0; i < kMaxBurst && video_count_ < video_due; ++i) sendOne(true, now_ns);
@@ -467,9 +492,13 @@ void SyntheticParticipant::sendOne(bool video, std::uint64_t now_ns) {
                           traffic_.video_payload_bytes, index_, steadyNowNs());
     ++video_count_;
   } else {
-    if (audio_count_ != 0) audio_ts_ += static_cast<std::uint32_t>(48000 / std::max(1, traffic_.audio_pps));
-    n = writeSyntheticRtp(tx_.data(), tx_.size() - 64, false, audio_ssrc_, audio_seq_++, audio_ts_, false,
-                          false, false, 0, "0", traffic_.audio_payload_bytes, index_, steadyNowNs());
+    if (audio_count_ != 0) {
+      audio_ts_ += traffic_.silent ? static_cast<std::uint32_t>(48 * std::max(1, traffic_.dtx_interval_ms))
+                                   : static_cast<std::uint32_t>(48000 / std::max(1, traffic_.audio_pps));
+    }
+    n = writeSyntheticRtp(
+        tx_.data(), tx_.size() - 64, false, audio_ssrc_, audio_seq_++, audio_ts_, false, false, false, 0, "0",
+        traffic_.silent ? traffic_.dtx_payload_bytes : traffic_.audio_payload_bytes, index_, steadyNowNs());
     ++audio_count_;
   }
   if (n == 0) return;
@@ -574,11 +603,14 @@ void SyntheticParticipant::handleFocusMessage(std::string_view text) {
   }
   // Subscribers take every track the focus advertises (audio always, video at 640x480, as the js-sdk does for
   // a visible tile).
-  if (role_ != Role::Subscriber || !msg->metadata) return;
+  // An audio peer takes every other participant's audio.
+  if (role_ == Role::Publisher || !msg->metadata) return;
   proto::FocusMessage sub;
   sub.type = proto::FocusMessageType::TrackSubscription;
   for (const auto& [stream_id, stream] : *msg->metadata) {
+    if (role_ == Role::AudioPeer && stream_id == stream_id_) continue;
     for (const auto& [track_id, track] : stream.tracks) {
+      if (role_ == Role::AudioPeer && track.kind.value_or("video") != "audio") continue;
       if (!subscribed_.insert({stream_id, track_id}).second) continue;
       proto::TrackRef ref{stream_id, track_id, std::nullopt, std::nullopt};
       if (track.kind.value_or("video") == "video") {
@@ -635,8 +667,9 @@ std::string SyntheticParticipant::answerFor(std::string_view offer_sdp, std::str
       continue;
     }
     const io::SdpCodec& c = m.codecs.front();
-    const bool ours = role_ == Role::Publisher &&
-                      ((m.kind == "audio" && m.mid == "0") || (m.kind == "video" && m.mid == "1"));
+    const bool ours = (role_ == Role::Publisher &&
+                       ((m.kind == "audio" && m.mid == "0") || (m.kind == "video" && m.mid == "1"))) ||
+                      (role_ == Role::AudioPeer && m.kind == "audio" && m.mid == "0");
     const bool focus_sends =
         m.direction == io::SdpDirection::SendOnly || m.direction == io::SdpDirection::SendRecv;
     const bool focus_receives =

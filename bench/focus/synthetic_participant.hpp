@@ -33,6 +33,13 @@
 
 namespace chorus::focus::bench {
 
+// Bytes at the end of every synthetic payload: magic, publisher index, kind, send time (steady clock, ns).
+inline constexpr std::size_t kBenchTrailerSize = 16;
+inline constexpr std::uint32_t kBenchTrailerMagic = 0x43484246;  // "CHBF"
+inline constexpr std::uint8_t kBenchAudioPt = 111;
+inline constexpr std::uint8_t kBenchVideoPt = 96;
+inline constexpr std::uint8_t kBenchMidExtId = 4;
+
 // What a publisher sends.
 struct SyntheticTraffic {
   int audio_pps{50};
@@ -41,14 +48,16 @@ struct SyntheticTraffic {
   std::size_t audio_payload_bytes{100};
   std::size_t video_payload_bytes{1000};
   int keyframe_interval_frames{60};  // besides the keyframes a PLI/FIR asks for
+  // Role::AudioPeer: a silent participant sends one small packet every dtx_interval_ms (Opus DTX) instead of
+  // audio_pps packets of audio_payload_bytes.
+  bool silent{false};
+  int dtx_interval_ms{400};
+  std::size_t dtx_payload_bytes{kBenchTrailerSize};  // the trailer only (Opus DTX frames: 1-3 B)
+  // Unprotect (and take latency samples from) the RTP of at most this many incoming SSRCs (the first ones
+  // seen); the others are counted from their clear header (SRTP leaves SSRC and sequence number in the
+  // clear), so one generator thread can take a 500-participant call's packets. 0: every SSRC.
+  std::size_t max_unprotected_ssrcs{0};
 };
-
-// Bytes at the end of every synthetic payload: magic, publisher index, kind, send time (steady clock, ns).
-inline constexpr std::size_t kBenchTrailerSize = 16;
-inline constexpr std::uint32_t kBenchTrailerMagic = 0x43484246;  // "CHBF"
-inline constexpr std::uint8_t kBenchAudioPt = 111;
-inline constexpr std::uint8_t kBenchVideoPt = 96;
-inline constexpr std::uint8_t kBenchMidExtId = 4;
 
 // Writes one synthetic RTP packet (header with a one-byte mid extension, payload, trailer) into `out`;
 // returns its size. Video payloads start with an RFC 7741 descriptor (S=1 and a VP8 frame tag on the first
@@ -65,7 +74,10 @@ std::uint64_t steadyNowNs();
 class SyntheticParticipant final : private io::DtlsTransport::Listener,
                                    private io::SctpAssociation::Listener {
  public:
-  enum class Role { Publisher, Subscriber };
+  // Publisher: audio + video, subscribes to nothing. Subscriber: subscribes to every track, publishes
+  // nothing. AudioPeer (`--audio-only`): publishes one audio track and subscribes to every other
+  // participant's audio, as matrix-js-sdk does in a large call.
+  enum class Role { Publisher, Subscriber, AudioPeer };
 
   struct Counters {
     std::uint64_t rtp_sent{0};
@@ -90,9 +102,11 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
   SyntheticParticipant& operator=(const SyntheticParticipant&) = delete;
 
   Role role() const noexcept { return role_; }
-  // The initial offer (publisher: audio + video sendonly + data channel; subscriber: data channel only).
+  // The initial offer (publisher: audio + video sendonly + data channel; subscriber: data channel only;
+  // audio peer: audio sendonly + data channel).
   std::string offerSdp() const;
-  // The org.matrix.msc3077.sdp_stream_metadata of the invite (empty for a subscriber).
+  // The org.matrix.msc3077.sdp_stream_metadata of the invite (empty for a subscriber; audio only for an
+  // audio peer).
   proto::SdpStreamMetadata metadata() const;
 
   // The focus's m.call.answer: takes its ICE credentials, fingerprint and host candidate (else `fallback`),
@@ -118,6 +132,7 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
  private:
   struct Inbound {
     media::CounterUnwrapper<std::uint16_t> seq;
+    bool unprotect{true};  // else counted from its clear header (max_unprotected_ssrcs)
     std::uint64_t received{0};
     std::int64_t window_start_highest{0};
     std::uint64_t window_start_received{0};
@@ -198,6 +213,7 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
 
   // Subscriber state.
   std::unordered_map<std::uint32_t, Inbound> inbound_;
+  std::size_t unprotected_ssrcs_{0};
   bool measuring_{false};
   std::vector<std::uint32_t> latency_us_;
 
