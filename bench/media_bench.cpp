@@ -1,6 +1,7 @@
 // Media packet-path benchmarks (src/media, see docs/media.md). Per packet:
 //   BM_RtpParseRewrite         parse RTP, find mid + transport-cc, VP8 descriptor, simulcast rewrite
-//   BM_SrtpProtect             SRTP protect: GCM (arg 0) vs AES-CM-HMAC-SHA1-80 (arg 1), 160 / 1100 B
+//   BM_SrtpProtect             SRTP protect: GCM (arg 0) vs AES-CM-HMAC-SHA1-80 (arg 1), 160 / 1100 B,
+//                              backend libsrtp2 (third arg 0) vs OpenSSL EVP (1)
 //   BM_SrtpProtectUnprotect    protect + unprotect (decrypt once, encrypt per subscriber)
 //   BM_StunBindingResponse     parse + MESSAGE-INTEGRITY check + build the success response
 //   BM_RtcpNackParse           compound iteration + NACK parse + lost-seq expansion
@@ -17,6 +18,7 @@
 #include "media/rtp/rtp_packet.hpp"
 #include "media/rtp/simulcast_rewriter.hpp"
 #include "media/rtp/vp8_descriptor.hpp"
+#include "media/srtp/evp_srtp_session.hpp"
 #include "media/srtp/srtp_session.hpp"
 #include "media/stun/stun_message.hpp"
 
@@ -76,9 +78,11 @@ BENCHMARK(BM_RtpParseRewrite)->Arg(160)->Arg(1100);
 void srtpBench(benchmark::State& state, bool unprotect_too) {
   const auto profile = static_cast<SrtpProfile>(state.range(0));
   const auto size = static_cast<std::size_t>(state.range(1));
+  const bool evp = state.range(2) != 0;
   auto km = keyingMaterial(profile);
-  auto client = createLibSrtpSession(profile, DtlsRole::Client, km);
-  auto server = createLibSrtpSession(profile, DtlsRole::Server, km);
+  const auto create = evp ? &createEvpSrtpSession : &createLibSrtpSession;
+  auto client = create(profile, DtlsRole::Client, km);
+  auto server = create(profile, DtlsRole::Server, km);
   auto plain = makeRtp(size, 0);
   std::vector<std::uint8_t> buf(size + srtpRtpOverhead(profile));
   std::uint16_t seq = 0;
@@ -94,7 +98,7 @@ void srtpBench(benchmark::State& state, bool unprotect_too) {
     }
     benchmark::DoNotOptimize(n);
   }
-  state.SetLabel(std::string(srtpProfileName(profile)));
+  state.SetLabel((evp ? "evp " : "libsrtp ") + std::string(srtpProfileName(profile)));
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
 }
@@ -104,8 +108,8 @@ void BM_SrtpProtect(benchmark::State& state) {
 void BM_SrtpProtectUnprotect(benchmark::State& state) {
   srtpBench(state, true);
 }
-BENCHMARK(BM_SrtpProtect)->ArgsProduct({{0, 1}, {160, 1100}});
-BENCHMARK(BM_SrtpProtectUnprotect)->ArgsProduct({{0, 1}, {160, 1100}});
+BENCHMARK(BM_SrtpProtect)->ArgsProduct({{0, 1}, {160, 1100}, {0, 1}});
+BENCHMARK(BM_SrtpProtectUnprotect)->ArgsProduct({{0, 1}, {160, 1100}, {0, 1}});
 
 void BM_StunBindingResponse(benchmark::State& state) {
   static const std::uint8_t req[] = {
