@@ -1,53 +1,327 @@
 #include "matrix/event_loop.hpp"
 
-#include <curl/curl.h>
+#include <openssl/ssl.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <algorithm>
 #include <chrono>
-
-#include "base/assert.hpp"
-#include "base/log.hpp"
+#include <optional>
+#include <string_view>
+#include <utility>
 
 namespace chorus::matrix {
 
-struct EventLoop::Pending {
-  TaskId id{0};
-  CURL* easy{nullptr};
-  curl_slist* headers{nullptr};
-  std::string body;
-  std::string response;
-  Callback cb;
-  ~Pending() {
-    if (headers) curl_slist_free_all(headers);
-    if (easy) curl_easy_cleanup(easy);
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
+
+// scheme://host[:port] of a URL, and its target (path and query).
+struct Origin {
+  bool tls{false};
+  std::string host;  // without brackets for IPv6 literals
+  std::string port;
+  auto operator<=>(const Origin&) const = default;
+};
+
+std::optional<std::pair<Origin, std::string>> splitUrl(std::string_view url) {
+  Origin o;
+  if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else if (url.starts_with("https://")) {
+    o.tls = true;
+    url.remove_prefix(8);
+  } else {
+    return std::nullopt;
+  }
+  const std::size_t slash = url.find_first_of("/?#");
+  std::string_view authority = url.substr(0, slash);
+  std::string target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  if (target.front() != '/') target.insert(target.begin(), '/');
+  if (const auto hash = target.find('#'); hash != std::string::npos) target.resize(hash);
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.front() == '[') {  // [IPv6]:port
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(1, close - 1);
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+    }
+  } else if (const std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return std::nullopt;
+  if (port.empty()) port = o.tls ? "443" : "80";
+  if (port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  if (const int n = std::stoi(std::string(port)); n <= 0 || n > 65535) return std::nullopt;
+  o.host = std::string(host);
+  o.port = std::string(port);
+  return std::make_pair(std::move(o), std::move(target));
+}
+
+std::string hostHeader(const Origin& o) {
+  const bool v6 = o.host.find(':') != std::string::npos;
+  std::string h = v6 ? "[" + o.host + "]" : o.host;
+  if (o.port != (o.tls ? "443" : "80")) h += ":" + o.port;
+  return h;
+}
+
+std::chrono::steady_clock::time_point after(TimeMs ms) {
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+}
+
+}  // namespace
+
+// One connection to an origin: plain TCP or TLS over it.
+struct Connection {
+  Origin origin;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  beast::flat_buffer buffer;
+  TimeMs idle_since{0};
+
+  beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  void close() {
+    error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close();
   }
 };
 
-namespace {
-constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;  // a homeserver reply larger than this is refused
-
-size_t writeBody(char* data, size_t size, size_t n, void* user) {
-  auto* out = static_cast<std::string*>(user);
-  if (out->size() + size * n > kMaxResponseBytes) return 0;  // aborts the transfer
-  out->append(data, size * n);
-  return size * n;
-}
-
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+struct Transfer {
+  EventLoop::TaskId id{0};
+  HttpRequest req;
+  Origin origin;
+  std::string target;
+  EventLoop::Callback cb;
+  std::shared_ptr<Connection> conn;  // while a request is on it
+  std::optional<tcp::resolver> resolver;
+  bool cancelled{false};
 };
-}  // namespace
 
-EventLoop::EventLoop() {
-  static CurlGlobal global;
-  multi_ = curl_multi_init();
-  CHORUS_CHECK(multi_ != nullptr, "curl_multi_init failed");
-}
+struct EventLoop::Impl {
+  // Destroyed in reverse order: the io_context (and with it any suspended exchange) goes before the TLS
+  // context its streams use and after the connections and transfers held here.
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::map<TaskId, std::shared_ptr<Transfer>> requests;
+  std::multimap<Origin, std::shared_ptr<Connection>> idle;
+  std::uint64_t opened{0};
+  std::uint64_t reused{0};
+  SystemClock clock;
 
-EventLoop::~EventLoop() {
-  for (auto& [id, p] : requests_) curl_multi_remove_handle(static_cast<CURLM*>(multi_), p->easy);
-  requests_.clear();
-  curl_multi_cleanup(static_cast<CURLM*>(multi_));
-}
+  Impl() {
+    tls.set_default_verify_paths();  // the system store (or $SSL_CERT_FILE / $SSL_CERT_DIR)
+    tls.set_verify_mode(asio::ssl::verify_peer);
+    tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1);
+  }
+  ~Impl() {
+    for (auto& [id, t] : requests) {
+      t->cancelled = true;
+      if (t->conn) t->conn->close();
+    }
+    for (auto& [o, c] : idle) c->close();
+  }
+
+  std::shared_ptr<Connection> takeIdle(const Origin& origin) {
+    const TimeMs now = clock.nowMs();
+    auto [lo, hi] = idle.equal_range(origin);
+    for (auto it = lo; it != hi;) {
+      auto c = it->second;
+      it = idle.erase(it);
+      if (now - c->idle_since < kIdleConnectionMs && c->lowest().socket().is_open()) return c;
+      c->close();
+    }
+    return nullptr;
+  }
+
+  void giveBack(std::shared_ptr<Connection> c) {
+    const TimeMs now = clock.nowMs();
+    for (auto it = idle.begin(); it != idle.end();) {  // drop the expired ones
+      if (now - it->second->idle_since >= kIdleConnectionMs) {
+        it->second->close();
+        it = idle.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (idle.count(c->origin) >= kMaxIdlePerOrigin || idle.size() >= kMaxIdleConnections) {
+      c->close();
+      return;
+    }
+    c->idle_since = now;
+    c->buffer.clear();
+    idle.emplace(c->origin, std::move(c));
+  }
+
+  asio::awaitable<std::shared_ptr<Connection>> connect(Transfer& t,
+                                                       std::chrono::steady_clock::time_point deadline,
+                                                       error_code& ec, std::string& what) {
+    const auto connect_deadline = std::min(deadline, after(kConnectTimeoutMs));
+    t.resolver.emplace(io);
+    auto endpoints = co_await t.resolver->async_resolve(t.origin.host, t.origin.port,
+                                                        asio::redirect_error(asio::use_awaitable, ec));
+    t.resolver.reset();
+    if (ec || t.cancelled) {
+      what = "cannot resolve " + t.origin.host;
+      co_return nullptr;
+    }
+    auto c = std::make_shared<Connection>();
+    c->origin = t.origin;
+    if (t.origin.tls) {
+      c->secure.emplace(io, tls);
+    } else {
+      c->plain.emplace(io);
+    }
+    t.conn = c;
+    c->lowest().expires_at(connect_deadline);
+    co_await c->lowest().async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || t.cancelled) {
+      what = "cannot connect to " + hostHeader(t.origin);
+      co_return nullptr;
+    }
+    ++opened;
+    if (c->secure) {
+      error_code literal;
+      asio::ip::make_address(t.origin.host, literal);
+      SSL* ssl = c->secure->native_handle();
+      if (literal && SSL_set_tlsext_host_name(ssl, t.origin.host.c_str()) != 1) {  // SNI, for names only
+        ec = asio::error::invalid_argument;
+        what = "TLS: bad host name " + t.origin.host;
+        co_return nullptr;
+      }
+      c->secure->set_verify_callback(asio::ssl::host_name_verification(t.origin.host));
+      co_await c->secure->async_handshake(asio::ssl::stream_base::client,
+                                          asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || t.cancelled) {
+        what = "TLS handshake with " + hostHeader(t.origin) + " failed";
+        co_return nullptr;
+      }
+    }
+    co_return c;
+  }
+
+  // One request and its response on `s`. `got_reply` tells whether any byte of a response arrived.
+  template <class Stream>
+  asio::awaitable<void> exchange(Stream& s, Connection& c, Transfer& t,
+                                 std::chrono::steady_clock::time_point deadline, HttpResponse& out,
+                                 bool& keep_alive, bool& got_reply, error_code& ec) {
+    http::request<http::string_body> req;
+    req.method_string(t.req.method);
+    req.target(t.target);
+    req.version(11);
+    req.set(http::field::host, hostHeader(t.origin));
+    req.set(http::field::user_agent, "chorus/0.1");
+    for (const auto& h : t.req.headers) {
+      const auto colon = h.find(':');
+      if (colon == std::string::npos || colon == 0) continue;
+      std::string_view value = std::string_view(h).substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      req.set(std::string_view(h).substr(0, colon), value);
+    }
+    if (!t.req.body.empty() || t.req.method == "PUT" || t.req.method == "POST") {
+      req.set(http::field::content_type, "application/json");
+      req.body() = t.req.body;
+    }
+    req.prepare_payload();
+    c.lowest().expires_at(deadline);
+    co_await http::async_write(s, req, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxResponseBytes);
+    parser.header_limit(kMaxHeaderBytes);
+    c.lowest().expires_at(deadline);
+    co_await http::async_read(s, c.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    got_reply = parser.got_some();
+    if (ec) co_return;
+    auto& res = parser.get();
+    out.status = static_cast<long>(res.result_int());
+    out.body = std::move(res.body());
+    keep_alive = res.keep_alive();
+  }
+
+  asio::awaitable<void> perform(std::shared_ptr<Transfer> t) {
+    const auto deadline = after(std::max<long>(t->req.timeout_ms, 1));
+    HttpResponse resp;
+    std::string what;
+    error_code ec;
+    for (int attempt = 0; attempt < 2; ++attempt) {  // a second try only after a stale kept-alive connection
+      ec = {};
+      what.clear();
+      std::shared_ptr<Connection> c = takeIdle(t->origin);
+      const bool was_idle = c != nullptr;
+      if (c) {
+        ++reused;
+        t->conn = c;
+      } else {
+        c = co_await connect(*t, deadline, ec, what);
+        if (t->cancelled) co_return;
+        if (!c) break;
+      }
+      bool keep_alive = false;
+      bool got_reply = false;
+      if (c->secure) {
+        co_await exchange(*c->secure, *c, *t, deadline, resp, keep_alive, got_reply, ec);
+      } else {
+        co_await exchange(*c->plain, *c, *t, deadline, resp, keep_alive, got_reply, ec);
+      }
+      t->conn.reset();
+      if (t->cancelled) {
+        c->close();
+        co_return;
+      }
+      if (!ec) {
+        if (keep_alive) {
+          giveBack(std::move(c));
+        } else {
+          c->close();
+        }
+        break;
+      }
+      c->close();
+      what = (ec == beast::error::timeout ? "timed out: " : "") + t->req.method + " " + t->target + " to " +
+             hostHeader(t->origin);
+      if (!was_idle || got_reply || ec == beast::error::timeout) break;
+    }
+    requests.erase(t->id);
+    if (ec) {
+      resp = HttpResponse{};
+      resp.transport_error = what + ": " + ec.message();
+    }
+    if (t->cb) t->cb(std::move(resp));
+  }
+};
+
+EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {}
+
+EventLoop::~EventLoop() = default;
 
 TimeMs EventLoop::nowMs() const {
   using namespace std::chrono;
@@ -55,43 +329,48 @@ TimeMs EventLoop::nowMs() const {
 }
 
 EventLoop::TaskId EventLoop::request(HttpRequest req, Callback cb) {
-  auto p = std::make_unique<Pending>();
-  p->id = ++next_id_;
-  p->easy = curl_easy_init();
-  p->cb = std::move(cb);
-  p->body = std::move(req.body);
-  CURL* e = p->easy;
-  curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-  if (req.method != "GET") {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body.c_str());
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(p->body.size()));
+  auto t = std::make_shared<Transfer>();
+  t->id = ++next_id_;
+  t->cb = std::move(cb);
+  auto parts = splitUrl(req.url);
+  t->req = std::move(req);
+  const TaskId id = t->id;
+  if (!parts) {
+    // Completes from the loop like any other failure, never inside request().
+    asio::post(impl_->io, [this, t] {
+      if (impl_->requests.erase(t->id) == 0) return;  // cancelled
+      HttpResponse resp;
+      resp.transport_error = "bad URL: " + t->req.url;
+      if (t->cb) t->cb(std::move(resp));
+    });
+    impl_->requests.emplace(id, std::move(t));
+    return id;
   }
-  if (req.method == "GET") curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-  for (const auto& h : req.headers) p->headers = curl_slist_append(p->headers, h.c_str());
-  if (!p->body.empty() || req.method == "PUT" || req.method == "POST") {
-    p->headers = curl_slist_append(p->headers, "Content-Type: application/json");
-  }
-  p->headers = curl_slist_append(p->headers, "Expect:");
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, writeBody);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &p->response);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req.timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, reinterpret_cast<void*>(static_cast<std::uintptr_t>(p->id)));
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "chorus/0.1");
-  curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
-  const TaskId id = p->id;
-  requests_.emplace(id, std::move(p));
+  t->origin = std::move(parts->first);
+  t->target = std::move(parts->second);
+  impl_->requests.emplace(id, t);
+  asio::co_spawn(impl_->io, impl_->perform(std::move(t)), asio::detached);
   return id;
 }
 
 void EventLoop::cancelRequest(TaskId id) {
-  auto it = requests_.find(id);
-  if (it == requests_.end()) return;
-  curl_multi_remove_handle(static_cast<CURLM*>(multi_), it->second->easy);
-  requests_.erase(it);
+  auto it = impl_->requests.find(id);
+  if (it == impl_->requests.end()) return;
+  auto t = it->second;
+  impl_->requests.erase(it);
+  t->cancelled = true;
+  if (t->resolver) t->resolver->cancel();
+  if (t->conn) t->conn->close();
+}
+
+std::size_t EventLoop::inFlight() const {
+  return impl_->requests.size();
+}
+std::uint64_t EventLoop::connectionsOpened() const {
+  return impl_->opened;
+}
+std::uint64_t EventLoop::connectionsReused() const {
+  return impl_->reused;
 }
 
 EventLoop::TaskId EventLoop::setTimer(TimeMs delay_ms, std::function<void()> fn) {
@@ -114,7 +393,7 @@ void EventLoop::post(std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(mutex_);
     posted_.push_back(std::move(fn));
   }
-  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  asio::post(impl_->io, [] {});  // wakes run()
 }
 
 void EventLoop::stop() {
@@ -122,7 +401,7 @@ void EventLoop::stop() {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
-  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  asio::post(impl_->io, [] {});
 }
 
 bool EventLoop::stopped() const {
@@ -148,47 +427,23 @@ void EventLoop::runTimers() {
   }
 }
 
-void EventLoop::completeTransfers() {
-  int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(static_cast<CURLM*>(multi_), &left)) {
-    if (msg->msg != CURLMSG_DONE) continue;
-    void* priv = nullptr;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-    const TaskId id = static_cast<TaskId>(reinterpret_cast<std::uintptr_t>(priv));
-    auto it = requests_.find(id);
-    if (it == requests_.end()) continue;
-    auto p = std::move(it->second);
-    requests_.erase(it);
-    curl_multi_remove_handle(static_cast<CURLM*>(multi_), p->easy);
-    HttpResponse resp;
-    if (msg->data.result == CURLE_OK) {
-      curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &resp.status);
-      resp.body = std::move(p->response);
-    } else {
-      resp.transport_error = curl_easy_strerror(msg->data.result);
-    }
-    if (p->cb) p->cb(std::move(resp));
-  }
-}
-
 void EventLoop::run() {
+  auto& io = impl_->io;
+  io.restart();
+  impl_->work.emplace(io.get_executor());
   while (true) {
     runPosted();
     if (stopped()) break;
     runTimers();
-    int running = 0;
-    curl_multi_perform(static_cast<CURLM*>(multi_), &running);
-    completeTransfers();
+    io.poll();  // every I/O completion that is ready
     runPosted();
     if (stopped()) break;
-    long curl_timeout = -1;
-    curl_multi_timeout(static_cast<CURLM*>(multi_), &curl_timeout);
     TimeMs wait = 1000;
-    if (curl_timeout >= 0) wait = std::min<TimeMs>(wait, curl_timeout);
     if (!timers_.empty())
       wait = std::min<TimeMs>(wait, std::max<TimeMs>(0, timers_.begin()->first - nowMs()));
-    if (wait > 0) curl_multi_poll(static_cast<CURLM*>(multi_), nullptr, 0, static_cast<int>(wait), nullptr);
+    if (wait > 0) io.run_one_for(std::chrono::milliseconds(wait));
   }
+  impl_->work.reset();
   // A later run() runs again.
   std::lock_guard<std::mutex> lock(mutex_);
   stop_ = false;
