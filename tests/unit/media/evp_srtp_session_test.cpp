@@ -3,6 +3,7 @@
 #include "media/srtp/evp_srtp_session.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <random>
 #include <string>
@@ -168,6 +169,66 @@ TEST(EvpSrtpVectors, Rfc7714GcmRtcp) {
   auto next = protect(*sender, plain, true);
   ASSERT_TRUE(next);
   EXPECT_EQ(load32(next->data() + next->size() - 4), 0x800005d5u);
+}
+
+// SRTCP with E = 0 (authenticated, not encrypted): not produced by either backend's protect, but accepted on
+// unprotect. The expected packets are built here with OpenSSL directly: AES-CM: packet | 0|index |
+// HMAC-SHA1-80 over both (RFC 3711 §3.4); GCM: packet | tag | 0|index with the whole packet and the trailer
+// as AAD and no plaintext (RFC 7714 §9.3).
+TEST(EvpSrtpVectors, UnencryptedSrtcpIsAccepted) {
+  SrtpSessionKeys keys = rfc7714Keys();
+  for (std::size_t i = 0; i < keys.rtcp_auth.size(); ++i)
+    keys.rtcp_auth[i] = static_cast<std::uint8_t>(i + 1);
+  const Bytes plain = hex("81c90001 4d617273 01020304");
+  const Bytes trailer = hex("00000007");
+  {
+    auto rx = createEvpSrtpSessionForTest(SrtpProfile::AesCm128HmacSha1_80, SrtpSessionKeys{}, keys);
+    ASSERT_TRUE(rx);
+    Bytes wire = plain;
+    wire.insert(wire.end(), trailer.begin(), trailer.end());
+    std::uint8_t mac[20];
+    std::size_t mac_len = 0;
+    ASSERT_TRUE(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA1", nullptr, keys.rtcp_auth.data(),
+                          keys.rtcp_auth.size(), wire.data(), wire.size(), mac, sizeof(mac), &mac_len));
+    wire.insert(wire.end(), mac, mac + 10);
+    Bytes tampered = wire;
+    tampered[9] ^= 1;
+    EXPECT_FALSE(unprotect(*rx, tampered, true));
+    EXPECT_EQ(rx->unprotectFailures().get(SrtpError::AuthFail), 1u);
+    auto back = unprotect(*rx, wire, true);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, plain);
+    EXPECT_FALSE(unprotect(*rx, wire, true));
+    EXPECT_EQ(rx->unprotectFailures().get(SrtpError::Replay), 1u);
+  }
+  {
+    auto rx = createEvpSrtpSessionForTest(SrtpProfile::AeadAes128Gcm, SrtpSessionKeys{}, keys);
+    ASSERT_TRUE(rx);
+    // IV = salt XOR (0000 | SSRC | 0000 | index)
+    Bytes iv(keys.rtcp_salt.begin(), keys.rtcp_salt.begin() + 12);
+    for (int i = 0; i < 4; ++i) iv[2 + i] ^= plain[4 + i];
+    iv[11] ^= 7;
+    EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+    int len = 0;
+    std::uint8_t tag[16];
+    std::uint8_t scratch[16];
+    ASSERT_EQ(EVP_EncryptInit_ex(c, EVP_aes_128_gcm(), nullptr, keys.rtcp_key.data(), iv.data()), 1);
+    ASSERT_EQ(EVP_EncryptUpdate(c, nullptr, &len, plain.data(), static_cast<int>(plain.size())), 1);
+    ASSERT_EQ(EVP_EncryptUpdate(c, nullptr, &len, trailer.data(), 4), 1);
+    ASSERT_EQ(EVP_EncryptFinal_ex(c, scratch, &len), 1);
+    ASSERT_EQ(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
+    EVP_CIPHER_CTX_free(c);
+    Bytes wire = plain;
+    wire.insert(wire.end(), tag, tag + 16);
+    wire.insert(wire.end(), trailer.begin(), trailer.end());
+    Bytes tampered = wire;
+    tampered[9] ^= 1;  // the unencrypted body is authenticated
+    EXPECT_FALSE(unprotect(*rx, tampered, true));
+    EXPECT_EQ(rx->unprotectFailures().get(SrtpError::AuthFail), 1u);
+    auto back = unprotect(*rx, wire, true);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, plain);
+  }
 }
 
 // ---- Cross-checks with libsrtp2 ----
