@@ -191,8 +191,9 @@ class EvpSrtpSession final : public SrtpSession {
   }
 
   std::optional<std::size_t> protectRtp(MutableByteSpan buffer, std::size_t size) noexcept override {
-    if (size > buffer.size() || buffer.size() - size < tag_)
+    if (size > buffer.size() || buffer.size() - size < tag_) {
       return fail(protect_failures_, SrtpError::BufferTooSmall);
+    }
     if (size > kMaxPacket) return fail(protect_failures_, SrtpError::Malformed);
     std::uint8_t* p = buffer.data();
     const std::size_t hdr = rtpHeaderLength(p, size);
@@ -203,8 +204,9 @@ class EvpSrtpSession final : public SrtpSession {
     const std::uint64_t highest = st != nullptr ? st->highest : 0;
     const std::uint64_t index = estimateIndex(highest, seq);
     // Resending an index (a NACK answer) is allowed; one older than the window is refused, as by libsrtp.
-    if (index < highest && highest - index >= kReplayWindow)
+    if (index < highest && highest - index >= kReplayWindow) {
       return fail(protect_failures_, SrtpError::Replay);
+    }
     if (st == nullptr && (st = tx_rtp_.insert(ssrc, TxRtpState{})) == nullptr) {
       return fail(protect_failures_, SrtpError::Other);
     }
@@ -294,8 +296,9 @@ class EvpSrtpSession final : public SrtpSession {
       cmIv(rx_.rtp_salt, ssrc, index, iv);
       if (r == Open::Ok && !ctr(rx_.rtp, iv, p + hdr, end - hdr)) r = Open::Error;
     }
-    if (r != Open::Ok)
+    if (r != Open::Ok) {
       return fail(unprotect_failures_, r == Open::AuthFail ? SrtpError::AuthFail : SrtpError::Other);
+    }
     // Only an authenticated packet creates receiver state.
     if (st == nullptr && (st = rx_rtp_.insert(ssrc, RxState{})) == nullptr) {
       return fail(unprotect_failures_, SrtpError::Other);
@@ -334,8 +337,9 @@ class EvpSrtpSession final : public SrtpSession {
       cmIv(rx_.rtcp_salt, ssrc, index, iv);
       if (r == Open::Ok && encrypted && !ctr(rx_.rtcp, iv, p + 8, end - 8)) r = Open::Error;
     }
-    if (r != Open::Ok)
+    if (r != Open::Ok) {
       return fail(unprotect_failures_, r == Open::AuthFail ? SrtpError::AuthFail : SrtpError::Other);
+    }
     if (st == nullptr && (st = rx_rtcp_.insert(ssrc, RxState{})) == nullptr) {
       return fail(unprotect_failures_, SrtpError::Other);
     }
