@@ -298,6 +298,10 @@ void registerBench(CLI::App& app, Runner* runner) {
                  "Seconds for every stream to flow before measuring anyway (0: 30 + 1 per participant)")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  fb->add_option("--max-focus-rss-mib", fcli->opt.max_focus_rss_mib,
+                 "Stop the run when the focus's RSS exceeds this (bounded memory)")
+      ->check(CLI::Range(std::int64_t{64}, std::int64_t{1} << 20))
+      ->capture_default_str();
   fb->add_option("--chorus-binary", fcli->opt.chorus_binary,
                  "chorus executable to run hs/focus (default: this one)");
   fb->add_flag("--keep-temp", fcli->opt.keep_temp, "Keep the temporary directory (hs data, logs)");

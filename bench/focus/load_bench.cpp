@@ -472,6 +472,19 @@ class Bench {
     return {};
   }
 
+  // Bounded memory: the run stops when the focus's VmRSS passes max_focus_rss_mib.
+  Status checkFocusRss() {
+    const Memory m = readMemory(focus_.pid());
+    max_rss_seen_kib_ = std::max(max_rss_seen_kib_, m.rss);
+    if (o_.max_focus_rss_mib > 0 && m.rss > o_.max_focus_rss_mib * 1024) {
+      return fail(Code::ResourceExhausted, "the focus's RSS reached " + std::to_string(m.rss / 1024) +
+                                               " MiB (limit --max-focus-rss-mib " +
+                                               std::to_string(o_.max_focus_rss_mib) + "); see " + dir_ +
+                                               "/focus.log");
+    }
+    return {};
+  }
+
   Status joinMembers() {
     progress("joining " + std::to_string(members_.size()) + " participants (member events)");
     const std::int64_t expires = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -595,6 +608,7 @@ class Bench {
     while (true) {
       focus_.pump(100);
       if (!focus_.running()) return fail(Code::Aborted, "chorus focus exited; see " + dir_ + "/focus.log");
+      if (auto st = checkFocusRss(); !st) return st;
       auto states = media_.run([this] {
         std::vector<PeerState> v;
         for (auto& p : media_.peers()) {
@@ -695,6 +709,7 @@ class Bench {
                  100, std::chrono::duration_cast<std::chrono::milliseconds>(end - now()).count()))));
       if (!focus_.running())
         return fail(Code::Aborted, "chorus focus exited during the measurement; see " + dir_ + "/focus.log");
+      if (auto st = checkFocusRss(); !st) return st;
     }
     media_.run([this] {
       for (auto& p : media_.peers()) p->setMeasuring(false);
@@ -1004,6 +1019,7 @@ class Bench {
     o["focus_rss_idle_kib"] = mem_idle_.rss;
     o["focus_rss_flowing_kib"] = rss_flowing_.rss;
     o["focus_rss_kib"] = mem_end_.rss;
+    o["focus_rss_max_sampled_kib"] = max_rss_seen_kib_;
     // The figure: (full - idle) / N, with "full" the larger of the two loaded samples.
     const std::int64_t full = std::max(rss_flowing_.rss, mem_end_.rss);
     o["focus_rss_kib_per_participant"] =
@@ -1072,9 +1088,10 @@ class Bench {
   std::size_t inbound_streams_{0};  // subscriptions that delivered a packet when the window opened
   std::size_t min_inbound_streams_{0};
   std::size_t max_inbound_streams_{0};
-  Memory mem_idle_;     // the focus before any participant joined
-  Memory rss_flowing_;  // when every stream flows (before the warm-up)
-  Memory mem_end_;      // at the end of the window
+  std::int64_t max_rss_seen_kib_{0};  // the largest VmRSS sampled during setup and the window
+  Memory mem_idle_;                   // the focus before any participant joined
+  Memory rss_flowing_;                // when every stream flows (before the warm-up)
+  Memory mem_end_;                    // at the end of the window
   std::uint64_t sent_in_window_{0};
   std::uint64_t received_{0};
   std::uint64_t expected_{0};

@@ -6,6 +6,7 @@
 // packets, no routing; bench/forwarding_floor.hpp) and prints the ratio. Figures, not a pass/fail test. See
 // docs/focus.md, "Benchmark".
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <boost/json.hpp>
@@ -32,6 +33,9 @@ struct FocusBenchOptions {
   int dtx_interval_ms{400};
   // Setup timeout (joins, connections, every stream flowing); 0: 30 s + 1 s per participant.
   double setup_timeout_s{0};
+  // The run stops (an error) when the focus's VmRSS exceeds this: a call the focus cannot carry must not take
+  // the machine's memory.
+  std::int64_t max_focus_rss_mib{4096};
   std::string chorus_binary;  // the `chorus` to spawn for hs and focus; empty: this executable
   bool keep_temp{false};      // keep the temporary directory (hs data, logs)
   bool progress{true};        // progress lines on stderr
