@@ -19,6 +19,7 @@
 #include "media/rtp/simulcast_rewriter.hpp"
 #include "media/rtp/vp8_descriptor.hpp"
 #include "media/srtp/evp_srtp_session.hpp"
+#include "media/srtp/libsrtp_session.hpp"
 #include "media/srtp/srtp_session.hpp"
 #include "media/stun/stun_message.hpp"
 

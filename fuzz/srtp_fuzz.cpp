@@ -14,6 +14,7 @@
 #include "media/rtcp/rtcp_packet.hpp"
 #include "media/rtp/rtp_packet.hpp"
 #include "media/srtp/evp_srtp_session.hpp"
+#include "media/srtp/libsrtp_session.hpp"
 #include "media/srtp/srtp_session.hpp"
 
 using namespace chorus::media;

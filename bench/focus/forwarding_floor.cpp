@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "media/bytes.hpp"
+#include "media/srtp/evp_srtp_session.hpp"
 
 namespace chorus::focus::bench {
 
@@ -74,12 +75,12 @@ Result<FloorResult> measureForwardingFloor(const FloorOptions& o) {
   if (o.fanout < 1 || o.input_packets == 0)
     return fail(Code::InvalidArgument, "floor: fanout and packets must be > 0");
   const auto km_in = randomKeyingMaterial(o.profile);
-  auto publisher = media::createLibSrtpSession(o.profile, media::DtlsRole::Client, km_in);
-  auto inbound = media::createLibSrtpSession(o.profile, media::DtlsRole::Server, km_in);
+  auto publisher = media::createEvpSrtpSession(o.profile, media::DtlsRole::Client, km_in);
+  auto inbound = media::createEvpSrtpSession(o.profile, media::DtlsRole::Server, km_in);
   std::vector<media::SrtpSessionPtr> outs;
   for (int k = 0; k < o.fanout; ++k) {
     outs.push_back(
-        media::createLibSrtpSession(o.profile, media::DtlsRole::Server, randomKeyingMaterial(o.profile)));
+        media::createEvpSrtpSession(o.profile, media::DtlsRole::Server, randomKeyingMaterial(o.profile)));
     if (!outs.back()) return fail(Code::Internal, "floor: libsrtp session failed");
   }
   if (!publisher || !inbound) return fail(Code::Internal, "floor: libsrtp session failed");

@@ -16,6 +16,7 @@
 #include "media/demux.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
 #include "media/rtp/rtp_packet.hpp"
+#include "media/srtp/evp_srtp_session.hpp"
 #include "media/stun/stun_message.hpp"
 #include "proto/focus_messages.hpp"
 
@@ -519,7 +520,7 @@ void SyntheticParticipant::onDtlsSend(io::DtlsTransport&, media::ByteSpan datagr
 
 void SyntheticParticipant::onDtlsConnected(io::DtlsTransport&, media::SrtpProfile profile,
                                            media::ByteSpan keying_material) {
-  srtp_ = media::createLibSrtpSession(profile, media::DtlsRole::Client, keying_material);
+  srtp_ = media::createEvpSrtpSession(profile, media::DtlsRole::Client, keying_material);
   if (!srtp_) {
     last_error_ = "libsrtp session failed";
     return;

@@ -7,7 +7,7 @@
 // The certificate is self-signed ECDSA P-256 (one DtlsIdentity per process or per worker). Peer certificates
 // are accepted by the verify callback and checked against the SHA-256 fingerprint from the SDP once the
 // handshake is done. The SRTP profile is negotiated (AEAD_AES_128_GCM preferred, AES_CM_128_HMAC_SHA1_80
-// accepted) and the exporter output is handed to the Listener, which keys media::createLibSrtpSession.
+// accepted) and the exporter output is handed to the Listener, which keys media::createEvpSrtpSession.
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include "base/log.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
 #include "media/rtp/rtp_packet.hpp"
+#include "media/srtp/evp_srtp_session.hpp"
 
 namespace chorus::io {
 
@@ -549,7 +550,7 @@ void WebRtcPeer::onDtlsSend(DtlsTransport& /*t*/, media::ByteSpan datagram) {
 }
 
 void WebRtcPeer::onDtlsConnected(DtlsTransport& /*t*/, media::SrtpProfile profile, media::ByteSpan material) {
-  srtp_ = media::createLibSrtpSession(profile, media::DtlsRole::Server, material);
+  srtp_ = media::createEvpSrtpSession(profile, media::DtlsRole::Server, material);
   if (!srtp_) {
     fail("SRTP session setup failed");
     return;

@@ -41,7 +41,7 @@ enum class PeerDrop : std::uint8_t {
   BeforeSrtp,     // RTP/RTCP before DTLS finished
   SrtpUnprotect,  // auth/replay/malformed (details in srtpUnprotectFailures())
   BadRtp,         // does not parse after unprotect
-  TooManySsrcs,   // a new SSRC beyond kPeerMaxSrtpStreams: dropped before SRTP (libsrtp would allocate)
+  TooManySsrcs,   // a new SSRC beyond kPeerMaxSrtpStreams: dropped before SRTP (it keeps per-SSRC state)
   Unknown,
   Count
 };
@@ -51,7 +51,7 @@ const char* toString(PeerDrop d) noexcept;
 enum class PeerSendDrop : std::uint8_t {
   NotConnected,    // no SRTP yet, no ICE-selected address, or the peer failed
   BufferTooSmall,  // length > buffer, or no room for the SRTP trailer
-  Protect,         // libsrtp refused (the reason is counted in the SrtpSession)
+  Protect,         // the SRTP session refused (the reason is counted in the SrtpSession)
   Socket,          // the UDP send failed
   Count
 };
@@ -245,8 +245,8 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::uint64_t session_id_{0};
   std::uint64_t sdp_version_{1};  // o= version of our last description
   std::vector<SsrcStats> ssrcs_;  // bounded by kPeerMaxSsrcs
-  // SSRCs that passed SRTP/SRTCP authentication, i.e. for which libsrtp now holds a stream context. Bounded:
-  // packets of further SSRCs are dropped before libsrtp sees them, so a participant cannot make it allocate
+  // SSRCs that passed SRTP/SRTCP authentication, i.e. for which the SRTP session now holds state. Bounded:
+  // packets of further SSRCs are dropped before SRTP sees them, so a participant cannot make it allocate
   // without limit.
   std::vector<std::uint32_t> srtp_ssrcs_;
   std::uint64_t rtcp_packets_{0};

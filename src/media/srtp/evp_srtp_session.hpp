@@ -1,7 +1,7 @@
 #pragma once
 // SrtpSession on OpenSSL 3 EVP (no libsrtp): RFC 3711 (AES_CM_128_HMAC_SHA1_80, key derivation with the
 // AES-CM PRF and kdr 0, ROC estimation, replay window) and RFC 7714 (AEAD_AES_128_GCM). Same contract as
-// createLibSrtpSession() (srtp_session.hpp), same bytes on the wire:
+// createLibSrtpSession() (libsrtp_session.hpp), same bytes on the wire:
 // tests/unit/media/evp_srtp_session_test.cpp checks it against libsrtp2 in both directions.
 //
 // State per SSRC and direction is kept in bounded tables (kEvpSrtpMaxSsrcs for SRTP, the same for SRTCP). A

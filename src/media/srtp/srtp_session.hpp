@@ -1,6 +1,8 @@
 #pragma once
-// SRTP/SRTCP (RFC 3711, RFC 7714) behind an interface, so the libsrtp2 backend can later be swapped for an
-// OpenSSL EVP one (docs/media.md). Keys come from the DTLS-SRTP exporter (RFC 5764 §4.2):
+// SRTP/SRTCP (RFC 3711, RFC 7714) behind an interface. The product's backend is OpenSSL EVP
+// (media/srtp/evp_srtp_session.hpp); libsrtp2 (media/srtp/libsrtp_session.hpp) is kept out of the product
+// libraries as the oracle the tests, the fuzz target and the benchmark compare it with (docs/media.md). Keys
+// come from the DTLS-SRTP exporter (RFC 5764 §4.2):
 //   client_write_key | server_write_key | client_write_salt | server_write_salt
 // A session holds both directions: it protects with the local role's key and unprotects with the peer's.
 // Protect/unprotect work in place in the caller's buffer and never allocate per packet (libsrtp allocates
@@ -67,10 +69,5 @@ class SrtpSession {
   DropCounters<SrtpError> unprotect_failures_;
 };
 using SrtpSessionPtr = std::unique_ptr<SrtpSession>;
-
-// libsrtp2 backend. Returns nullptr when the keying material has the wrong size or libsrtp fails to start.
-// Replay window 1024; repeated transmission of the same seq is allowed on the sending side (NACK answers).
-SrtpSessionPtr createLibSrtpSession(SrtpProfile profile, DtlsRole local_role,
-                                    ByteSpan keying_material) noexcept;
 
 }  // namespace chorus::media

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "media/srtp/evp_srtp_session.hpp"
 #include "media/srtp/srtp_session.hpp"
 
 namespace chorus::io {
@@ -98,8 +99,8 @@ TEST_F(DtlsPair, HandshakeAgreesOnKeysAndSrtpWorksBothWays) {
   EXPECT_LE(ec.max_datagram, kDtlsMtu);
   EXPECT_LE(es.max_datagram, kDtlsMtu);
 
-  auto tx = media::createLibSrtpSession(ec.profile, media::DtlsRole::Client, ec.material);
-  auto rx = media::createLibSrtpSession(es.profile, media::DtlsRole::Server, es.material);
+  auto tx = media::createEvpSrtpSession(ec.profile, media::DtlsRole::Client, ec.material);
+  auto rx = media::createEvpSrtpSession(es.profile, media::DtlsRole::Server, es.material);
   ASSERT_TRUE(tx && rx);
   for (int dir = 0; dir < 2; ++dir) {
     auto& p = dir == 0 ? *tx : *rx;

@@ -22,6 +22,7 @@
 #include "io/webrtc_peer.hpp"
 #include "io_test_util.hpp"
 #include "media/demux.hpp"
+#include "media/srtp/evp_srtp_session.hpp"
 #include "media/srtp/srtp_session.hpp"
 
 namespace chorus::io {
@@ -198,7 +199,7 @@ struct TcpParticipant : DtlsTransport::Listener, SctpAssociation::Listener {
   }
   void onDtlsSend(DtlsTransport&, media::ByteSpan d) override { sendFrame(d); }
   void onDtlsConnected(DtlsTransport&, media::SrtpProfile p, media::ByteSpan km) override {
-    srtp = media::createLibSrtpSession(p, media::DtlsRole::Client, km);
+    srtp = media::createEvpSrtpSession(p, media::DtlsRole::Client, km);
     sctp.start();
   }
   void onDtlsApplicationData(DtlsTransport&, media::ByteSpan d) override { sctp.receive(d); }

@@ -18,6 +18,7 @@
 #include "io/udp_server.hpp"
 #include "io_test_util.hpp"
 #include "media/rtcp/rtcp_packet.hpp"
+#include "media/srtp/evp_srtp_session.hpp"
 #include "media/srtp/srtp_session.hpp"
 #include "sdp_test_util.hpp"
 
@@ -134,7 +135,7 @@ struct Browser : DtlsTransport::Listener, SctpAssociation::Listener {
 
   void onDtlsSend(DtlsTransport&, media::ByteSpan d) override { sendRaw(d); }
   void onDtlsConnected(DtlsTransport&, media::SrtpProfile p, media::ByteSpan km) override {
-    srtp = media::createLibSrtpSession(p, media::DtlsRole::Client, km);
+    srtp = media::createEvpSrtpSession(p, media::DtlsRole::Client, km);
     sctp.start();
   }
   void onDtlsApplicationData(DtlsTransport&, media::ByteSpan d) override { sctp.receive(d); }

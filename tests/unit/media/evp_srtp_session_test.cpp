@@ -1,6 +1,7 @@
 // The OpenSSL EVP SrtpSession backend: RFC test vectors, byte-for-byte cross-checks with libsrtp2 as the
 // oracle, and failure handling on untrusted input.
 #include "media/srtp/evp_srtp_session.hpp"
+#include "media/srtp/libsrtp_session.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

@@ -8,6 +8,7 @@
 
 #include "media/rtcp/rtcp_packet.hpp"
 #include "media/srtp/evp_srtp_session.hpp"
+#include "media/srtp/libsrtp_session.hpp"
 #include "packet_builder.hpp"
 
 namespace chorus::media {
