@@ -22,6 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1 || size > 6 * 4096) return 0;
   RetransmissionBufferConfig cfg;
   cfg.capacity = std::size_t{1} << (data[0] % 8);
+  if ((data[0] & 0x80) != 0) cfg.initial_capacity = 1;  // starts at one slot and grows (contents must survive)
   cfg.max_packet_size = 64;
   cfg.max_age_ms = 300;
   RetransmissionBuffer b(cfg);
@@ -63,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if ((*got)[i] != patternByte(seq, sh.gen, i)) __builtin_trap();
       }
     }
-    if (b.size() > b.capacity()) __builtin_trap();
+    if (b.size() > b.capacity() || b.capacity() > b.maxCapacity()) __builtin_trap();
   }
   return 0;
 }

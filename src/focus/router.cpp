@@ -364,6 +364,7 @@ Result<OutTrack> Router::subscribe(PeerId subscriber, PeerId publisher, std::str
   if (rtx_packets > 0) {
     media::RetransmissionBufferConfig bc;
     bc.capacity = rtx_packets;
+    if (t->video) bc.initial_capacity = config_.video_rtx_initial_packets;
     bc.max_packet_size = std::min(config_.rtx_max_packet_size, config_.max_packet_size);
     bc.max_age_ms = config_.rtx_max_age_ms;
     s->rtx = std::make_unique<media::RetransmissionBuffer>(bc);

@@ -115,6 +115,9 @@ struct RouterConfig {
   // Retransmission buffer per video out track: 256 slots hold ~1.7 s of a 1.7 Mbit/s layer (~150 packets/s);
   // the memory is resident once the ring has filled (256 x rtx_max_packet_size bytes per video subscription).
   std::size_t video_rtx_packets{256};
+  // Each starts with this many slots and doubles (up to video_rtx_packets) only when a packet younger than
+  // rtx_max_age_ms would be overwritten: a 320 px layer (~30 packets/s) keeps 64 (79 KB), not 256 (315 KB).
+  std::size_t video_rtx_initial_packets{64};
   std::size_t audio_rtx_packets{0};   // 0 = audio NACKs are not answered
   std::size_t max_packet_size{1500};  // largest forwarded RTP packet (before SRTP)
   // Largest packet kept for retransmission. Browsers and webrtcbin packetise to ~1200 bytes, and forwarded

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace chorus::media {
 
@@ -17,9 +18,33 @@ std::size_t roundCapacity(std::size_t c) {
 
 RetransmissionBuffer::RetransmissionBuffer(RetransmissionBufferConfig config)
     : config_(config),
-      capacity_(roundCapacity(std::max<std::size_t>(config.capacity, 1))),
+      max_capacity_(roundCapacity(std::max<std::size_t>(config.capacity, 1))),
+      capacity_(config.initial_capacity == 0
+                    ? max_capacity_
+                    : std::min(max_capacity_, roundCapacity(config.initial_capacity))),
       storage_(new std::uint8_t[capacity_ * config.max_packet_size]),
       slots_(new Slot[capacity_]) {}
+
+bool RetransmissionBuffer::grow() noexcept {
+  if (capacity_ >= max_capacity_) return false;
+  const std::size_t cap = capacity_ * 2;
+  std::unique_ptr<std::uint8_t[]> storage(new (std::nothrow) std::uint8_t[cap * config_.max_packet_size]);
+  std::unique_ptr<Slot[]> slots(new (std::nothrow) Slot[cap]);
+  if (!storage || !slots) return false;
+  // Every stored packet is within the old capacity of the newest, so none collide in the larger ring.
+  for (std::size_t i = 0; i < capacity_; ++i) {
+    const Slot& s = slots_[i];
+    if (!s.used) continue;
+    const std::size_t j = static_cast<std::size_t>(s.ext_seq) & (cap - 1);
+    slots[j] = s;
+    std::memcpy(storage.get() + j * config_.max_packet_size, storage_.get() + i * config_.max_packet_size,
+                s.size);
+  }
+  storage_ = std::move(storage);
+  slots_ = std::move(slots);
+  capacity_ = cap;
+  return true;
+}
 
 void RetransmissionBuffer::clear() noexcept {
   for (std::size_t i = 0; i < capacity_; ++i) slots_[i] = Slot{};
@@ -43,6 +68,11 @@ RetransmissionBuffer::StoreResult RetransmissionBuffer::store(std::uint16_t seq,
     }
   }
   const std::int64_t ext = seq_.unwrap(seq);
+  // Overwriting a packet that could still be asked for: grow instead, while allowed.
+  while (true) {
+    const Slot& old = slots_[static_cast<std::size_t>(ext) & (capacity_ - 1)];
+    if (!old.used || old.ext_seq == ext || now - old.stored_at > config_.max_age_ms || !grow()) break;
+  }
   Slot& slot = slots_[static_cast<std::size_t>(ext) & (capacity_ - 1)];
   const bool replaced = slot.used && slot.ext_seq == ext;
   if (!slot.used) ++count_;

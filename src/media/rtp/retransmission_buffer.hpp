@@ -1,8 +1,10 @@
 #pragma once
-// Fixed-capacity store of sent RTP packets keyed by sequence number, for answering NACKs (RFC 4585). All
-// storage (capacity x max_packet_size bytes plus slot metadata) is allocated once in the constructor; store()
-// and get() never allocate. Sequence numbers are unwrapped to 64 bits, so a slot reused after a wrap, a slot
-// left over from before a gap, and an entry older than max_age_ms are all misses.
+// Bounded store of sent RTP packets keyed by sequence number, for answering NACKs (RFC 4585). Storage is
+// capacity x max_packet_size bytes plus slot metadata, allocated in the constructor; with initial_capacity it
+// starts smaller and doubles (up to capacity) only when a packet younger than max_age_ms would be
+// overwritten, so a low-rate stream keeps a small buffer. Otherwise store() and get() never allocate.
+// Sequence numbers are unwrapped to 64 bits, so a slot reused after a wrap, a slot left over from before a
+// gap, and an entry older than max_age_ms are all misses.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,6 +20,7 @@ struct RetransmissionBufferConfig {
   std::size_t capacity{1024};         // rounded up to a power of two, at most 32768
   std::size_t max_packet_size{1500};  // larger packets are refused
   TimeMs max_age_ms{2000};            // mediasoup keeps video 2 s, audio 1 s
+  std::size_t initial_capacity{0};    // 0: `capacity` from the start; else start here and grow (above)
 };
 
 class RetransmissionBuffer {
@@ -43,7 +46,8 @@ class RetransmissionBuffer {
   std::optional<ByteSpan> getForResend(std::uint16_t seq, TimeMs now, TimeMs min_interval_ms) noexcept;
   void clear() noexcept;
 
-  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t capacity() const noexcept { return capacity_; }  // now (it may still grow to maxCapacity())
+  std::size_t maxCapacity() const noexcept { return max_capacity_; }
   std::size_t maxPacketSize() const noexcept { return config_.max_packet_size; }
   std::size_t size() const noexcept { return count_; }
 
@@ -57,7 +61,11 @@ class RetransmissionBuffer {
     TimeMs resent_at{0};
   };
 
+  // Doubles the capacity (re-placing the stored packets); false when at the maximum or out of memory.
+  bool grow() noexcept;
+
   RetransmissionBufferConfig config_;
+  std::size_t max_capacity_{0};
   std::size_t capacity_{0};
   std::unique_ptr<std::uint8_t[]> storage_;  // Owned: capacity_ * max_packet_size bytes.
   std::unique_ptr<Slot[]> slots_;            // Owned: capacity_ slots.

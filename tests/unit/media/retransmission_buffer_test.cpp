@@ -123,6 +123,40 @@ TEST(RetransmissionBuffer, EmptyPacketAndFullWrapCycles) {
   }
 }
 
+TEST(RetransmissionBuffer, StartsSmallAndGrowsOnlyWhileFreshPacketsWouldBeOverwritten) {
+  RetransmissionBufferConfig c;
+  c.capacity = 256;
+  c.initial_capacity = 64;
+  c.max_packet_size = 128;
+  c.max_age_ms = 1000;
+  RetransmissionBuffer b(c);
+  EXPECT_EQ(b.capacity(), 64u);
+  EXPECT_EQ(b.maxCapacity(), 256u);
+  std::uint16_t seq = 0;
+  TimeMs now = 0;
+  auto put = [&](TimeMs step) {
+    b.store(seq, packetFor(seq), now);
+    ++seq;
+    now += step;
+  };
+  // 30 packets/s for 10 s: a slot is reused only after ~2 s, when its packet is older than max_age: no
+  // growth.
+  for (int i = 0; i < 300; ++i) put(33);
+  EXPECT_EQ(b.capacity(), 64u);
+  // 150 packets/s: 64 slots hold 0.43 s, so it doubles until max_age fits (256 slots = 1.7 s).
+  for (int i = 0; i < 300; ++i) put(6);
+  EXPECT_EQ(b.capacity(), 256u);
+  // Every packet of the last second is there, with its bytes, across the re-placements.
+  for (std::uint16_t s = static_cast<std::uint16_t>(seq - 160); s != seq; ++s)
+    EXPECT_TRUE(holds(b, s, now)) << s;
+  // At the maximum it evicts the oldest as before.
+  for (int i = 0; i < 600; ++i) put(0);
+  EXPECT_EQ(b.capacity(), 256u);
+  EXPECT_EQ(b.size(), 256u);
+  EXPECT_FALSE(b.get(static_cast<std::uint16_t>(seq - 257), now));
+  EXPECT_TRUE(holds(b, static_cast<std::uint16_t>(seq - 256), now));
+}
+
 TEST(RetransmissionBuffer, ResendIsRefusedWithinTheMinimumInterval) {
   RetransmissionBuffer b({16, 200, 1000});
   ASSERT_EQ(b.store(7, packetFor(7), 0), Result::Stored);
