@@ -97,6 +97,17 @@ class ScriptedServer {
   std::thread thread_;
 };
 
+// Reads one request and never answers it (until destroyed, which lets its thread end).
+struct SilentServer {
+  std::atomic<bool> release{false};
+  ScriptedServer server{[this](const Req&, Res&) {
+                          while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                          return false;
+                        },
+                        1};
+  ~SilentServer() { release = true; }
+};
+
 // Runs `loop` until `done` (checked after every callback) or 10 s.
 void runUntil(EventLoop& loop, const std::function<bool()>& done) {
   std::function<void()> check = [&] {
@@ -188,13 +199,8 @@ TEST(EventLoopTest, StaleConnectionIsRetriedOnce) {
 }
 
 TEST(EventLoopTest, SilentServerTimesOut) {
-  std::atomic<bool> release{false};
-  ScriptedServer server(
-      [&release](const Req&, Res&) {
-        while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        return false;
-      },
-      1);
+  SilentServer silent;
+  const auto& server = silent.server;
   EventLoop loop;
   HttpRequest req;
   req.url = server.url("/slow");
@@ -203,7 +209,6 @@ TEST(EventLoopTest, SilentServerTimesOut) {
   const auto r = fetch(loop, req);
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  release = true;
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.transport_error.find("timed out"), std::string::npos) << r.transport_error;
   EXPECT_GE(ms, 150);
@@ -211,13 +216,8 @@ TEST(EventLoopTest, SilentServerTimesOut) {
 }
 
 TEST(EventLoopTest, CancelledRequestNeverCallsBack) {
-  std::atomic<bool> release{false};
-  ScriptedServer server(
-      [&release](const Req&, Res&) {
-        while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        return false;
-      },
-      1);
+  SilentServer silent;
+  const auto& server = silent.server;
   EventLoop loop;
   HttpRequest req;
   req.url = server.url("/poll");
@@ -227,7 +227,6 @@ TEST(EventLoopTest, CancelledRequestNeverCallsBack) {
   bool waited = false;
   loop.setTimer(300, [&] { waited = true; });
   runUntil(loop, [&] { return waited; });
-  release = true;
   EXPECT_FALSE(called);
   EXPECT_EQ(loop.inFlight(), 0u);
 }
