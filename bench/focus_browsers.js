@@ -72,7 +72,7 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
     await page.fill('#password', 'pw');
     await page.click('button[type=submit]');
     await waitFor(`${user} in the call`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.mode === 'focus' &&
-      window.chorusFocus.connected), 30000);
+      window.chorusFocus.connected), 60000);
   }
   // From the moment every page is in the call: the time until every page decoded a first frame of everyone
   // (first_frame_s) and >= 10 frames plus audio of everyone (converged_s), and each publisher's ramp-up: its
