@@ -193,7 +193,7 @@ function spawnJson(cmd, args, logFile) {
     }, 5000);
     const est = () => PAGES.map((p) => `${p} ${Math.round(uplink[p] / 1000)} (cap ${Math.round(capOf(p) / 1000)})`).join(', ');
     check(!!ramped, `uplink transport-cc: every page's send-side estimate reaches min(1500, 0.9 x the focus's cap) kbit/s (${est()} kbit/s, ${((Date.now() - t0) / 1000).toFixed(1)} s after bob's page opened)`);
-    check(PAGES.every((p) => capOf(p) > 0 && uplink[p] <= 1.1 * capOf(p)),
+    check(PAGES.every((p) => capOf(p) > 0 && uplink[p] > 0 && uplink[p] <= 1.1 * capOf(p)),
       `publisher cap: every page is capped by the focus (REMB) and its estimate stays under the cap (${est()} kbit/s)`);
 
     // What a person sees on each tile: the name, and who is speaking (measured audio level on the tile's track).

@@ -732,15 +732,26 @@
       const remote = [], outbound = [];
       const rtcpIn = new Map();  // our SSRC -> what the focus's receiver reports say
       const codecs = new Map();  // codec stats id -> mime type
+      const pairs = new Map();   // candidate-pair stats by id
+      let selectedPairId = null;
       report.forEach((s) => {
         if (s.type === "codec") {
           codecs.set(s.id, s.mimeType);
         } else if (s.type === "remote-inbound-rtp") {
           rtcpIn.set(s.ssrc, { fractionLost: s.fractionLost, packetsLost: s.packetsLost, roundTripTime: s.roundTripTime });
-        } else if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
-          this.availableOutgoingBitrate = s.availableOutgoingBitrate || 0;
+        } else if (s.type === "candidate-pair") {
+          pairs.set(s.id, s);
+        } else if (s.type === "transport" && s.selectedCandidatePairId) {
+          selectedPairId = s.selectedCandidatePairId;
         }
       });
+      // The send-side estimate lives on the pair the transport selected. Several pairs can be nominated and
+      // succeeded (the focus advertises one candidate per address); only the selected one carries the estimate.
+      let pair = selectedPairId ? pairs.get(selectedPairId) : undefined;
+      if (!pair || !pair.availableOutgoingBitrate) {
+        pair = [...pairs.values()].find((p) => p.nominated && p.state === "succeeded" && p.availableOutgoingBitrate) || pair;
+      }
+      if (pair) this.availableOutgoingBitrate = pair.availableOutgoingBitrate || 0;
       report.forEach((s) => {
         if (s.type === "inbound-rtp") {
           const info = (this.midInfo && this.midInfo.get(s.mid)) || {};
