@@ -1184,6 +1184,10 @@ void Router::measureLayers(Peer& publisher, TimeMs now) {
   }
 }
 
+std::int64_t Router::defaultLayerBps(const Layer& l) const {
+  return config_.layer_default_bps[std::min<std::size_t>(static_cast<std::size_t>(l.quality), 2)];
+}
+
 std::int64_t Router::publisherCapBps(const Peer& publisher) const {
   std::int64_t total = 0;
   bool simulcast = false;
@@ -1202,10 +1206,9 @@ std::int64_t Router::publisherCapBps(const Peer& publisher) const {
     }
     for (const Layer& l : t->layers) {
       if (l.quality > wanted) continue;
-      const auto fallback =
-          config_.layer_default_bps[std::min<std::size_t>(static_cast<std::size_t>(l.quality), 2)];
-      total += std::max(
-          static_cast<std::int64_t>(config_.publisher_cap_headroom * static_cast<double>(l.bps)), fallback);
+      total +=
+          std::max(static_cast<std::int64_t>(config_.publisher_cap_headroom * static_cast<double>(l.bps)),
+                   defaultLayerBps(l));
     }
   }
   return simulcast ? total : 0;
@@ -1274,10 +1277,7 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
     for (std::size_t i : index) {
       const Layer& l = t.layers[i];
       media::cc::SimulcastLayer layer;
-      layer.bitrate_bps =
-          l.bps > 0
-              ? l.bps
-              : config_.layer_default_bps[std::min<std::size_t>(static_cast<std::size_t>(l.quality), 2)];
+      layer.bitrate_bps = l.bps > 0 ? l.bps : defaultLayerBps(l);
       layer.active = now - l.last_packet_at < config_.layer_stall_ms;
       v.layers.push_back(layer);
     }

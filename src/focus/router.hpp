@@ -349,6 +349,8 @@ class Router {
   void allocateDownlink(Peer& subscriber, TimeMs now);
   void sendProbePackets(Peer& subscriber, TimeMs now);
   void measureLayers(Peer& publisher, TimeMs now);
+  // What a layer is assumed to need before its rate was measured (RouterConfig::layer_default_bps).
+  std::int64_t defaultLayerBps(const Layer& l) const;
   // The publisher's send cap from its subscribers' sizes (0: not capped), and the REMB that carries it.
   std::int64_t publisherCapBps(const Peer& publisher) const;
   void sendPublisherCap(Peer& publisher, TimeMs now);
