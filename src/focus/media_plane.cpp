@@ -121,8 +121,8 @@ void MediaPlane::onDataChannelMessage(PeerId peer, std::string_view text, bool b
   host_.post([this, peer, t = std::string(text)] { feed(in::DataChannelMessage{peer, t}); });
 }
 
-void MediaPlane::onRtp(PeerId peer, const InboundRtp& info, media::MutableByteSpan packet, TimeMs now) {
-  if (slots_.count(peer)) router_.onRtp(peer, info, packet, now);
+void MediaPlane::onRtp(PeerId peer, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now) {
+  if (slots_.count(peer)) router_.onRtp(peer, info, rtp, now);
 }
 
 void MediaPlane::onRtcp(PeerId peer, media::MutableByteSpan packet, TimeMs now) {

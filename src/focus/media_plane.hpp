@@ -151,7 +151,7 @@ class MediaPlane final : private RouterSink {
   void onFailed(PeerId peer, std::string_view reason);
   void onDataChannelOpen(PeerId peer, std::uint16_t stream_id);
   void onDataChannelMessage(PeerId peer, std::string_view text, bool binary);
-  void onRtp(PeerId peer, const InboundRtp& info, media::MutableByteSpan packet, TimeMs now);
+  void onRtp(PeerId peer, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now);
   void onRtcp(PeerId peer, media::MutableByteSpan packet, TimeMs now);
   void onDead(PeerId peer);  // ICE consent lost
 

@@ -716,20 +716,26 @@ Router::InStream* Router::learnSsrc(Peer& p, std::uint32_t ssrc, std::uint8_t pt
   return &in;
 }
 
-void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan packet, TimeMs now) {
-  ++stats_.rtp_received;
-  stats_.rtp_bytes_received += packet.size();
-  const auto view = media::RtpPacketView::parse(media::ByteSpan(packet.data(), packet.size()));
-  if (!view) {
+void Router::onRtp(PeerId from, const InboundRtp& info, media::ByteSpan packet, TimeMs now) {
+  const auto rtp = media::RtpPacketView::parse(packet);
+  if (!rtp) {
+    ++stats_.rtp_received;
+    stats_.rtp_bytes_received += packet.size();
     stats_.drops.count(RouterDrop::MalformedRtp);
     return;
   }
+  onRtp(from, info, *rtp, now);
+}
+
+void Router::onRtp(PeerId from, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now) {
+  ++stats_.rtp_received;
+  stats_.rtp_bytes_received += rtp.size();
   Peer* p = findPeer(from);
   if (p == nullptr) {
     stats_.drops.count(RouterDrop::UnknownPeer);
     return;
   }
-  const std::uint32_t ssrc = view->ssrc();
+  const std::uint32_t ssrc = rtp.ssrc();
   // Every packet of the transport counts for the sender's estimate (padding probes and packets we do not
   // forward too), so the arrival is recorded before anything else.
   if (info.transport_seq && config_.transport_cc) {
@@ -745,23 +751,23 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
       stats_.drops.count(RouterDrop::UnmappedSsrc);
       return;
     }
-    if (view->payload().empty()) {  // padding only: learn SSRCs from media packets
+    if (rtp.payload().empty()) {  // padding only: learn SSRCs from media packets
       stats_.drops.count(RouterDrop::UnmappedSsrc);
       return;
     }
-    in = learnSsrc(*p, ssrc, view->payloadType(), info, now);
+    in = learnSsrc(*p, ssrc, rtp.payloadType(), info, now);
     if (in == nullptr) return;
   }
   Track& t = *in->track;
   // A padding-only packet is the publisher's own bandwidth probe (libwebrtc pads up to what would enable its
   // next layer): it says nothing about the layer's rate or liveness and is not forwarded (below).
-  const bool padding_only = view->payload().empty();
+  const bool padding_only = rtp.payload().empty();
   if (!padding_only) {
     t.layers[in->layer].last_packet_at = now;
-    t.layers[in->layer].rate_bytes += packet.size() + kPacketOverhead;
+    t.layers[in->layer].rate_bytes += rtp.size() + kPacketOverhead;
   }
-  if (t.video && config_.upstream_nack && in->rx.started()) trackLoss(*p, *in, now, view->sequenceNumber());
-  in->rx.onPacket(view->sequenceNumber(), view->timestamp(), now, t.clock_rate);
+  if (t.video && config_.upstream_nack && in->rx.started()) trackLoss(*p, *in, now, rtp.sequenceNumber());
+  in->rx.onPacket(rtp.sequenceNumber(), rtp.timestamp(), now, t.clock_rate);
   if (t.subscribers.empty()) {
     ++stats_.rtp_not_subscribed;
     return;
@@ -778,11 +784,11 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
     const bool gapless = in->missing.empty();
     bool handled = false;
     for (Subscription* s : t.subscribers) {
-      if (gapless && s->rewriter.skipPadding(ssrc, view->sequenceNumber())) {
+      if (gapless && s->rewriter.skipPadding(ssrc, rtp.sequenceNumber())) {
         ++stats_.padding_not_forwarded;
         handled = true;
       } else {
-        handled |= forward(*s, *view, nullptr, false, now);
+        handled |= forward(*s, rtp, nullptr, false, now);
       }
     }
     if (!handled) ++stats_.rtp_not_subscribed;
@@ -793,15 +799,15 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan p
   std::optional<media::Vp8Descriptor> vp8;
   if (t.video) {
     if (t.codec == VideoCodec::Vp8) {
-      vp8 = media::parseVp8Descriptor(view->payload());
+      vp8 = media::parseVp8Descriptor(rtp.payload());
       keyframe = vp8 && vp8->keyframe;
     } else if (t.codec == VideoCodec::H264) {
-      keyframe = media::h264KeyframeStart(view->payload());
+      keyframe = media::h264KeyframeStart(rtp.payload());
     }
   }
   bool forwarded = false;
   for (Subscription* s : t.subscribers) {
-    forwarded |= forward(*s, *view, vp8 ? &*vp8 : nullptr, keyframe, now);
+    forwarded |= forward(*s, rtp, vp8 ? &*vp8 : nullptr, keyframe, now);
   }
   if (!forwarded) ++stats_.rtp_not_subscribed;
 }

@@ -81,12 +81,8 @@ struct PublishedTrackInfo {
 
 // What the transport already parsed from the packet. The router reads SSRC/PT/seq/timestamp/marker from the
 // packet itself; `mid` and `rid` (from the header extensions negotiated in the SDP) are used to learn SSRCs.
+// What the transport learnt about an RTP packet beyond its header (which the router reads from the packet).
 struct InboundRtp {
-  std::uint32_t ssrc{0};
-  std::uint8_t payload_type{0};
-  std::uint16_t seq{0};
-  std::uint32_t timestamp{0};
-  bool marker{false};
   std::string_view mid;
   std::string_view rid;
   // The transport-wide sequence number (transport-cc header extension) when the publisher negotiated it: its
@@ -287,12 +283,15 @@ class Router {
   // Removes `peer` as publisher and as subscriber. Returns the other subscribers whose out tracks changed.
   std::vector<PeerId> removePeer(PeerId peer);
 
-  // A decrypted RTP packet from `from`. `packet` is not modified.
   // Asks the publisher of the subscriber's out track `out_ssrc` for a keyframe (throttled like the others);
   // e.g. once the subscriber's description has the track and it can use one.
   void requestKeyframe(PeerId subscriber, std::uint32_t out_ssrc, TimeMs now);
 
-  void onRtp(PeerId from, const InboundRtp& info, media::MutableByteSpan packet, TimeMs now);
+  // A decrypted RTP packet from `from`, as the transport parsed it (once); the packet is not modified.
+  void onRtp(PeerId from, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now);
+  // The same for bytes nobody has parsed yet (tests, benchmarks): parsed here, malformed ones dropped and
+  // counted.
+  void onRtp(PeerId from, const InboundRtp& info, media::ByteSpan packet, TimeMs now);
   // A decrypted RTCP compound packet from `from`: SR (for our RR's LSR/DLSR), and, for the SSRCs `from`
   // receives from us, NACK (answered from the retransmission buffer) and PLI/FIR (relayed as PLI).
   void onRtcp(PeerId from, media::ByteSpan compound, TimeMs now);

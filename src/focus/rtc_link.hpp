@@ -96,12 +96,10 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   void onPeerDataChannelMessage(io::WebRtcPeer&, std::uint16_t, std::string_view text, bool binary) override {
     plane_.onDataChannelMessage(id_, text, binary);
   }
-  void onPeerRtp(io::WebRtcPeer&, const io::RtpInfo& info, media::MutableByteSpan packet,
+  void onPeerRtp(io::WebRtcPeer&, const io::RtpInfo& info, const media::RtpPacketView& rtp,
                  TimeMs now) override {
-    InboundRtp in{info.ssrc, info.payload_type, info.seq, info.timestamp, info.marker, info.mid, info.rid};
-    in.transport_seq = info.transport_seq;
-    in.arrival_us = info.arrival_us;
-    plane_.onRtp(id_, in, packet, now);
+    const InboundRtp in{info.mid, info.rid, info.transport_seq, info.arrival_us};
+    plane_.onRtp(id_, in, rtp, now);
   }
   void onPeerRtcp(io::WebRtcPeer&, media::MutableByteSpan packet, TimeMs now) override {
     plane_.onRtcp(id_, packet, now);

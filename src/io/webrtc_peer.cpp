@@ -297,19 +297,16 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
   }
   RtpInfo info;
   info.arrival_us = server_.arrivalUs();
-  info.ssrc = rtp->ssrc();
-  info.payload_type = rtp->payloadType();
-  info.seq = rtp->sequenceNumber();
-  info.timestamp = rtp->timestamp();
-  info.marker = rtp->marker();
+  const std::uint32_t ssrc = rtp->ssrc();
+  const std::uint8_t payload_type = rtp->payloadType();
   std::string_view ext_mid;
   std::string_view ext_rid;
   if (rtp->hasExtension()) findExtensions(*rtp, ext_mid, ext_rid, info.transport_seq);
-  SsrcStats* s = statsFor(info.ssrc);
+  SsrcStats* s = statsFor(ssrc);
   if (s != nullptr) {
     ++s->packets;
     s->bytes += rtp->payload().size();
-    s->payload_type = info.payload_type;
+    s->payload_type = payload_type;
     // Learnt once per SSRC (the strings are short: no allocation per packet).
     if (!ext_mid.empty() && ext_mid != s->mid) {
       s->mid.assign(ext_mid);
@@ -317,23 +314,23 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
     }
     if (!ext_rid.empty() && ext_rid != s->rid) s->rid.assign(ext_rid);
     if (s->mid.empty()) {
-      const std::string_view m = midOfSsrc(info.ssrc);
+      const std::string_view m = midOfSsrc(ssrc);
       if (!m.empty()) {
         s->mid.assign(m);
         s->kind.clear();
       }
     }
-    if (s->kind.empty()) s->kind.assign(kindOf(s->mid, info.payload_type));
+    if (s->kind.empty()) s->kind.assign(kindOf(s->mid, payload_type));
     info.mid = s->mid;
     info.rid = s->rid;
     info.kind = s->kind;
   } else {  // decrypted, but beyond the stats table: only what this packet and the SDP say
     ++untracked_rtp_packets_;
-    info.mid = !ext_mid.empty() ? ext_mid : midOfSsrc(info.ssrc);
+    info.mid = !ext_mid.empty() ? ext_mid : midOfSsrc(ssrc);
     info.rid = ext_rid;
-    info.kind = kindOf(info.mid, info.payload_type);
+    info.kind = kindOf(info.mid, payload_type);
   }
-  listener_.onPeerRtp(*this, info, decrypted, now);
+  listener_.onPeerRtp(*this, info, *rtp, now);
 }
 
 void WebRtcPeer::findExtensions(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid,

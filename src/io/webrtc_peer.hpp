@@ -57,13 +57,9 @@ enum class PeerSendDrop : std::uint8_t {
 };
 const char* toString(PeerSendDrop d) noexcept;
 
-// What the peer knows about one decrypted RTP packet. The views stay valid during the callback only.
+// What the peer knows about one decrypted RTP packet beyond its header (the header is read from the packet's
+// RtpPacketView, parsed once here and handed on). The views stay valid during the callback only.
 struct RtpInfo {
-  std::uint32_t ssrc{0};
-  std::uint8_t payload_type{0};
-  std::uint16_t seq{0};
-  std::uint32_t timestamp{0};
-  bool marker{false};
   // From the mid header extension, else from the offer's a=ssrc lines, else learnt earlier for this ssrc.
   std::string_view mid;
   // From the rid header extension, or remembered for this ssrc (Chrome stops sending mid/rid extensions).
@@ -111,8 +107,8 @@ class WebRtcPeer final : public UdpServer::Peer,
     virtual void onPeerDataChannelMessage(WebRtcPeer& peer, std::uint16_t stream_id, std::string_view text,
                                           bool binary) = 0;
     virtual void onPeerDataChannelClosed(WebRtcPeer& /*peer*/, std::uint16_t /*stream_id*/) {}
-    // A decrypted RTP packet (in the server's receive buffer: modify or copy it, do not keep it).
-    virtual void onPeerRtp(WebRtcPeer& /*peer*/, const RtpInfo& /*info*/, media::MutableByteSpan /*packet*/,
+    // A decrypted RTP packet, parsed once (a view of the server's receive buffer: copy it, do not keep it).
+    virtual void onPeerRtp(WebRtcPeer& /*peer*/, const RtpInfo& /*info*/, const media::RtpPacketView& /*rtp*/,
                            TimeMs /*now*/) {}
     // A decrypted compound RTCP packet (not validated beyond SRTCP).
     virtual void onPeerRtcp(WebRtcPeer& /*peer*/, media::MutableByteSpan /*packet*/, TimeMs /*now*/) {}

@@ -193,21 +193,20 @@ class FocusApp : public WebRtcPeer::Listener, public UdpServer::Listener {
     emit("dc-message " + std::to_string(sid) + " " + (binary ? std::string("<binary>") : std::string(text)));
     if (!binary) p.sendText(sid, "echo: " + std::string(text));
   }
-  void onPeerRtp(WebRtcPeer& p, const RtpInfo& info, media::MutableByteSpan packet, TimeMs now) override {
+  void onPeerRtp(WebRtcPeer& p, const RtpInfo& info, const media::RtpPacketView& rtp, TimeMs now) override {
     if (!offered_) maybeOffer(p);
     // Only the first published audio and video are echoed (a track added later by a re-offer is not).
     if (info.mid.empty() || (info.mid != echo_mids_[0] && info.mid != echo_mids_[1])) return;
-    if (info.kind == "video") publisher_video_ssrc_ = info.ssrc;
+    if (info.kind == "video") publisher_video_ssrc_ = rtp.ssrc();
     if (!echo_ || (info.kind != "audio" && info.kind != "video")) return;
-    const auto rtp = media::RtpPacketView::parse(packet);
-    if (!rtp) return;
+    const media::ByteSpan packet = rtp.data();
     // Strip the header extensions: fixed header + CSRCs, then payload and padding.
-    const std::size_t fixed = media::kRtpHeaderSize + 4u * rtp->csrcCount();
-    const std::size_t rest = packet.size() - rtp->headerSize();
+    const std::size_t fixed = media::kRtpHeaderSize + 4u * rtp.csrcCount();
+    const std::size_t rest = packet.size() - rtp.headerSize();
     const std::size_t length = fixed + rest;
     if (length + kSrtpMaxTrailer > echo_buffer_.size()) return;
     std::memcpy(echo_buffer_.data(), packet.data(), fixed);
-    std::memcpy(echo_buffer_.data() + fixed, packet.data() + rtp->headerSize(), rest);
+    std::memcpy(echo_buffer_.data() + fixed, packet.data() + rtp.headerSize(), rest);
     echo_buffer_[0] = static_cast<std::uint8_t>(echo_buffer_[0] & ~0x10);  // X = 0
     auto out = media::MutableRtpPacketView::parse(media::MutableByteSpan(echo_buffer_.data(), length));
     if (!out) return;

@@ -244,8 +244,9 @@ class MediaPlaneTest : public ::testing::Test {
   }
   void rtp(PeerId from, std::uint32_t ssrc, std::uint8_t pt, const std::string& mid) {
     auto p = rtpPacket(ssrc, pt, seq_++);
-    InboundRtp info{ssrc, pt, static_cast<std::uint16_t>(seq_ - 1), 1000u * seq_, true, mid, ""};
-    plane_.onRtp(from, info, p, clock_.nowMs());
+    const auto view = media::RtpPacketView::parse(p);
+    ASSERT_TRUE(view.has_value());
+    plane_.onRtp(from, InboundRtp{.mid = mid}, *view, clock_.nowMs());
   }
 
   FakeLink& link(PeerId id) { return *host_.links.at(id); }

@@ -328,7 +328,7 @@ TEST_F(RouterDownlinkTest, LiveOutTracksHoldRtpAndSenderReportsUntilNegotiated) 
     p.seq = seq;
     p.mid = "0";
     auto bytes = rtp(p);
-    router.onRtp(kA, InboundRtp{p.ssrc, p.pt, p.seq, p.ts, false, p.mid, ""}, bytes, kT0 + seq);
+    router.onRtp(kA, InboundRtp{.mid = p.mid}, bytes, kT0 + seq);
   };
   feed(1);
   EXPECT_TRUE(sink.rtpTo(kB).empty());

@@ -205,7 +205,7 @@ class RouterTest : public ::testing::Test {
   void send(PeerId from, const Pkt& p, TimeMs now) {
     auto bytes = rtp(p);
     const auto copy = bytes;
-    InboundRtp info{p.ssrc, p.pt, p.seq, p.ts, p.marker, p.mid, p.rid};
+    InboundRtp info{.mid = p.mid, .rid = p.rid};
     router_.onRtp(from, info, bytes, now);
     EXPECT_EQ(bytes, copy);
   }

@@ -113,7 +113,8 @@ class RouterTransportCcTest : public ::testing::Test {
                                 1,
                                 2,
                                 3};
-    InboundRtp info{ssrc, 111, rtp_seq_++, 0, false, "0", ""};
+    ++rtp_seq_;
+    InboundRtp info{.mid = "0"};
     if (with_seq) info.transport_seq = tseq;
     router_.onRtp(from, info, p, at);
   }
@@ -240,7 +241,7 @@ TEST_F(RouterTransportCcTest, BurstIsSplitIntoBoundedFeedbacksCoveringEverySeqOn
   for (std::uint16_t i = 0; i < 600; ++i) {
     at += (i % 50 == 49) ? 70 : (i % 3);  // a 70 ms pause needs a 2-byte delta
     std::vector<std::uint8_t> p{0x80, 111, 0, 0, 0, 0, 0, 0, 0, 0, 0x11, 0x11, 9};
-    InboundRtp info{kAudioSsrc, 111, i, 0, false, "0", ""};
+    InboundRtp info{.mid = "0"};
     info.transport_seq = static_cast<std::uint16_t>(40'000 + i);
     router.onRtp(kPub, info, p, at);
   }
@@ -289,7 +290,7 @@ TEST_F(RouterTransportCcTest, DisabledSendsNothing) {
   t.track_id = "a";
   router.setPublishedTracks(kPub, {t});
   std::vector<std::uint8_t> p{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0x11, 0x11, 9};
-  InboundRtp info{kAudioSsrc, 111, 1, 0, false, "0", ""};
+  InboundRtp info{.mid = "0"};
   info.transport_seq = 5;
   router.onRtp(kPub, info, p, kT0);
   router.tick(kT0 + 100);

@@ -202,9 +202,9 @@ struct FocusSide : WebRtcPeer::Listener, UdpServer::Listener {
     std::string mid, rid, kind;
     std::size_t size;
   };
-  void onPeerRtp(WebRtcPeer&, const RtpInfo& info, media::MutableByteSpan packet, TimeMs) override {
-    rtp.push_back({info.ssrc, info.seq, std::string(info.mid), std::string(info.rid), std::string(info.kind),
-                   packet.size()});
+  void onPeerRtp(WebRtcPeer&, const RtpInfo& info, const media::RtpPacketView& packet, TimeMs) override {
+    rtp.push_back({packet.ssrc(), packet.sequenceNumber(), std::string(info.mid), std::string(info.rid),
+                   std::string(info.kind), packet.size()});
   }
   void onPeerRtcp(WebRtcPeer&, media::MutableByteSpan packet, TimeMs) override {
     rtcp.emplace_back(packet.begin(), packet.end());
