@@ -7,11 +7,11 @@
 
 #include "core/types.hpp"
 #include "endpoint/media_engine.hpp"
-#include "matrix/call_session.hpp"
+#include "session/call_session.hpp"
 
 namespace chorus::call {
 
-class EndpointBackend final : public matrix::MediaBackend {
+class EndpointBackend final : public session::MediaBackend {
  public:
   explicit EndpointBackend(endpoint::MediaEngine& engine) : engine_(engine) {}
 
@@ -19,7 +19,7 @@ class EndpointBackend final : public matrix::MediaBackend {
   // (diagnostics of legs that do not connect).
   std::function<void(core::LegId, const std::string&)> on_remote_candidate;
 
-  // matrix::MediaBackend
+  // session::MediaBackend
   void execute(const core::Action& action) override;
 
   // Converts one engine event into the core input it stands for (nullopt: nothing for core, e.g.

@@ -22,9 +22,9 @@
 #include "call/endpoint_backend.hpp"
 #include "crypto/olm_machine.hpp"
 #include "endpoint/media_engine.hpp"
-#include "matrix/call_session.hpp"
 #include "matrix/client.hpp"
 #include "matrix/event_loop.hpp"
+#include "session/call_session.hpp"
 
 namespace chorus::call {
 
@@ -150,7 +150,7 @@ class Participant {
   matrix::Client client_;
   std::unique_ptr<endpoint::MediaEngine> engine_;
   std::unique_ptr<EndpointBackend> backend_;
-  std::unique_ptr<matrix::CallSession> session_;
+  std::unique_ptr<session::CallSession> session_;
   std::map<core::LegId, LegView> legs_;
   core::LegId stats_cursor_{0};  // refreshStats resumes after this leg
   std::map<PeerKey, PeerTotals>
@@ -673,7 +673,7 @@ void Participant::startSession() {
     engine_->setMuted(muted_audio_, muted_video_);
     if (screenshare_) engine_->setScreenshare(true);
 
-    matrix::SessionConfig sc;
+    session::SessionConfig sc;
     sc.core.ice_restart_by_new_call = true;  // webrtcbin 1.22 cannot restart ICE (docs/endpoint.md)
     sc.room = opt_.room;
     sc.create_call = opt_.create;
@@ -698,8 +698,8 @@ void Participant::startSession() {
     sc.core.focus_video_width = opt_.subscribe_width;
     sc.core.focus_video_height = opt_.subscribe_height;
     sc.core.max_mesh_peers = static_cast<std::size_t>(std::max(0, opt_.max_mesh_peers));
-    session_ = std::make_unique<matrix::CallSession>(loop_, client_, sc, backend_.get(),
-                                                     [this](const core::Action& a) { onNotify(a); });
+    session_ = std::make_unique<session::CallSession>(loop_, client_, sc, backend_.get(),
+                                                      [this](const core::Action& a) { onNotify(a); });
     media_thread_ = std::thread([this] { pumpMedia(); });
     session_->start([this](Status st) {
       if (!st) {

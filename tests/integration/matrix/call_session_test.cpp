@@ -9,8 +9,8 @@
 
 #include "hs/config.hpp"
 #include "hs/server.hpp"
-#include "matrix/call_session.hpp"
 #include "matrix/sync_loop.hpp"
+#include "session/call_session.hpp"
 #include "sim/fake_media.hpp"
 
 namespace chorus {
@@ -18,7 +18,7 @@ namespace {
 
 namespace json = boost::json;
 
-class FakeBackend final : public matrix::MediaBackend {
+class FakeBackend final : public session::MediaBackend {
  public:
   FakeBackend(matrix::EventLoop& loop, std::string who, const Clock& clock)
       : loop_(loop), media_(who, clock) {}
@@ -28,7 +28,7 @@ class FakeBackend final : public matrix::MediaBackend {
       for (auto& in : media_.takeResults()) session->input(in);
     });
   }
-  matrix::CallSession* session{nullptr};
+  session::CallSession* session{nullptr};
   sim::FakeMedia& media() { return media_; }
 
  private:
@@ -40,7 +40,7 @@ struct Member {
   std::string user;
   std::unique_ptr<matrix::Client> client;
   std::unique_ptr<FakeBackend> backend;
-  std::unique_ptr<matrix::CallSession> session;
+  std::unique_ptr<session::CallSession> session;
 };
 
 class CallSessionTest : public ::testing::Test {
@@ -101,7 +101,7 @@ class CallSessionTest : public ::testing::Test {
     m->client = std::make_unique<matrix::Client>(loop_, server_->baseUrl());
     EXPECT_TRUE(blocking([&](auto cb) { m->client->login(user, "pw", "", cb); }));
     m->backend = std::make_unique<FakeBackend>(loop_, user, clock_);
-    matrix::SessionConfig sc;
+    session::SessionConfig sc;
     sc.room = "#it:localhost";
     sc.create_call = create;
     sc.feeds = {core::LocalFeed{"stream-" + user, "m.usermedia", false, false}};
@@ -110,8 +110,8 @@ class CallSessionTest : public ::testing::Test {
     sc.sync_timeout_ms = 5'000;
     sc.core.caller_candidate_batch_ms = 50;
     sc.core.callee_candidate_batch_ms = 50;
-    m->session = std::make_unique<matrix::CallSession>(loop_, *m->client, sc, m->backend.get(),
-                                                       [](const core::Action&) {});
+    m->session = std::make_unique<session::CallSession>(loop_, *m->client, sc, m->backend.get(),
+                                                        [](const core::Action&) {});
     m->backend->session = m->session.get();
     std::optional<Status> ready;
     m->session->start([&](Status st) { ready = st; });

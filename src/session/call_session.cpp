@@ -1,23 +1,24 @@
-#include "matrix/call_session.hpp"
+#include "session/call_session.hpp"
 
 #include "base/log.hpp"
 #include "proto/event_types.hpp"
 
-namespace chorus::matrix {
+namespace chorus::session {
 
 namespace json = boost::json;
 
-CallSession::CallSession(EventLoop& loop, Client& client, SessionConfig config, MediaBackend* media,
-                         Notify notify)
+CallSession::CallSession(matrix::EventLoop& loop, matrix::Client& client, SessionConfig config,
+                         MediaBackend* media, Notify notify)
     : loop_(loop),
       client_(client),
       config_(std::move(config)),
       media_(media),
       notify_(std::move(notify)),
       to_device_(
-          ToDeviceQueue::Limits{},
-          [this](const proto::SendToDevice& m, std::function<void(Result<OlmChannel::Sealed>)> sealed) {
-            if (!olm_) return sealed(OlmChannel::Sealed{m.type, m.content, false});
+          matrix::ToDeviceQueue::Limits{},
+          [this](const proto::SendToDevice& m,
+                 std::function<void(Result<matrix::OlmChannel::Sealed>)> sealed) {
+            if (!olm_) return sealed(matrix::OlmChannel::Sealed{m.type, m.content, false});
             // A device with keys but no session gets nothing (never a plaintext fallback): core's retry path.
             olm_->seal(m.user_id, m.device_id, m.type, m.content, room_encrypted_, std::move(sealed));
           },
@@ -81,10 +82,10 @@ void CallSession::afterJoin() {
 }
 
 void CallSession::syncLoop() {
-  sync_ = std::make_unique<SyncLoop>(
-      loop_, client_, SyncLoop::Config{config_.sync_timeout_ms, 1'000, 30'000},
+  sync_ = std::make_unique<matrix::SyncLoop>(
+      loop_, client_, matrix::SyncLoop::Config{config_.sync_timeout_ms, 1'000, 30'000},
       [this] { return olm_ ? olm_->syncToken() : 0; },
-      [this](const SyncBatch& batch, std::uint64_t key_token) {
+      [this](const matrix::SyncBatch& batch, std::uint64_t key_token) {
         if (stopping_) return;
         onSync(batch, key_token);
         if (!initial_synced_) {
@@ -113,7 +114,7 @@ void CallSession::syncLoop() {
   sync_->start();
 }
 
-void CallSession::onSync(const SyncBatch& batch, std::uint64_t key_token) {
+void CallSession::onSync(const matrix::SyncBatch& batch, std::uint64_t key_token) {
   auto it = batch.join.find(room_id_);
   if (it != batch.join.end()) {
     for (const auto& ev : it->second.state) {
@@ -273,7 +274,7 @@ void CallSession::scheduleDelayedLeave(const json::object& leave_content, std::f
 void CallSession::restartDelayedLeave() {
   if (!delay_id_ || stopping_) return;
   client_.delayedEventAction(*delay_id_, "restart", [this](Result<json::object> r) {
-    if (!r && Client::errcodeOf(r.error()) == "M_NOT_FOUND" && delayed_content_) {
+    if (!r && matrix::Client::errcodeOf(r.error()) == "M_NOT_FOUND" && delayed_content_) {
       // Gone (sent, cancelled by a state write, or the server restarted without it): schedule it again.
       delay_id_.reset();
       auto content = *delayed_content_;
@@ -309,9 +310,9 @@ void CallSession::sendToDevice(const core::act::SendToDevice& a) {
 Status CallSession::openOlm() {
   if (!config_.e2ee) return ok();
   auto channel =
-      OlmChannel::open(key_transport_, clock_, client_.userId(), client_.deviceId(),
-                       OlmStore{config_.olm_state_path, config_.olm_state_key},
-                       [this](core::ToDeviceMessage m, bool encrypted) { onToDevice(m, encrypted); });
+      matrix::OlmChannel::open(key_transport_, clock_, client_.userId(), client_.deviceId(),
+                               matrix::OlmStore{config_.olm_state_path, config_.olm_state_key},
+                               [this](core::ToDeviceMessage m, bool encrypted) { onToDevice(m, encrypted); });
   if (!channel) return fail(channel.error());
   olm_ = std::move(*channel);
   return ok();
@@ -322,8 +323,8 @@ void CallSession::onToDevice(const core::ToDeviceMessage& m, bool encrypted) {
   execute(call_->handle(core::in::ToDeviceReceived{m}));
 }
 
-E2eeCounters CallSession::e2eeCounters() const {
-  E2eeCounters c;
+matrix::E2eeCounters CallSession::e2eeCounters() const {
+  matrix::E2eeCounters c;
   if (olm_) c.olm = olm_->counters();
   c.plaintext_in_encrypted_room = plaintext_in_encrypted_room_;
   return c;
@@ -377,4 +378,4 @@ void CallSession::terminate(std::function<void()> done) {
   whenIdle(std::move(done));
 }
 
-}  // namespace chorus::matrix
+}  // namespace chorus::session

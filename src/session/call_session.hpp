@@ -18,7 +18,7 @@
 #include "matrix/sync_loop.hpp"
 #include "matrix/to_device_queue.hpp"
 
-namespace chorus::matrix {
+namespace chorus::session {
 
 // Executes the media actions of core (CreateLeg, CreateOffer, ...); results come back through
 // CallSession::input() on the loop thread.
@@ -51,7 +51,8 @@ class CallSession {
   using Notify = std::function<void(const core::Action&)>;
   using Ready = std::function<void(Status)>;
 
-  CallSession(EventLoop& loop, Client& client, SessionConfig config, MediaBackend* media, Notify notify);
+  CallSession(matrix::EventLoop& loop, matrix::Client& client, SessionConfig config, MediaBackend* media,
+              Notify notify);
   ~CallSession();
 
   // Checks /versions, joins the room, does the first sync and enters the call. `ready` reports the outcome.
@@ -71,14 +72,14 @@ class CallSession {
   // Events of /sync replies skipped as malformed, and ill-formed UTF-8 sequences replaced (all replies).
   std::uint64_t syncEventsSkipped() const { return sync_ ? sync_->eventsSkipped() : 0; }
   std::uint64_t syncInvalidUtf8() const { return client_.invalidUtf8Sequences(); }
-  E2eeCounters e2eeCounters() const;
+  matrix::E2eeCounters e2eeCounters() const;
   bool roomEncrypted() const { return room_encrypted_; }
   const crypto::OlmMachine* olm() const { return olm_ ? &olm_->machine() : nullptr; }
 
  private:
   void afterJoin();
   void syncLoop();
-  void onSync(const SyncBatch& batch, std::uint64_t key_token);
+  void onSync(const matrix::SyncBatch& batch, std::uint64_t key_token);
   void execute(core::Actions actions);
   void putState(const core::act::PutState& a);
   void flushStateQueue(const std::string& key);
@@ -92,8 +93,8 @@ class CallSession {
   void whenIdle(std::function<void()> done);
   void checkIdle();
 
-  EventLoop& loop_;
-  Client& client_;
+  matrix::EventLoop& loop_;
+  matrix::Client& client_;
   SessionConfig config_;
   MediaBackend* media_;  // Borrowed (may be null: signalling only).
   Notify notify_;
@@ -102,12 +103,12 @@ class CallSession {
   std::unique_ptr<core::GroupCall> call_;
 
   std::string room_id_;
-  std::unique_ptr<SyncLoop> sync_;  // from the join on
+  std::unique_ptr<matrix::SyncLoop> sync_;  // from the join on
   bool initial_synced_{false};
   bool stopping_{false};
   bool abandoned_{false};
   Ready ready_;
-  std::optional<EventLoop::TaskId> wake_timer_;
+  std::optional<matrix::EventLoop::TaskId> wake_timer_;
 
   // Sends are serialised per target (to-device: per device; state: per type+key), so they arrive in order.
   struct StateJob {
@@ -116,12 +117,12 @@ class CallSession {
   std::map<std::string, std::deque<StateJob>> state_queues_;
   std::map<std::string, bool> state_busy_;
   std::size_t outstanding_{0};  // state writes queued or in flight
-  ToDeviceQueue to_device_;
+  matrix::ToDeviceQueue to_device_;
   std::vector<std::function<void()>> idle_waiters_;
 
   // E2EE.
-  ClientKeyTransport key_transport_{client_};
-  std::unique_ptr<OlmChannel> olm_;  // null when E2EE is off
+  matrix::ClientKeyTransport key_transport_{client_};
+  std::unique_ptr<matrix::OlmChannel> olm_;  // null when E2EE is off
   bool room_encrypted_{false};
   std::uint64_t plaintext_in_encrypted_room_{0};
 
@@ -129,7 +130,7 @@ class CallSession {
   bool delayed_supported_{false};
   std::optional<std::string> delay_id_;
   std::optional<boost::json::object> delayed_content_;
-  std::optional<EventLoop::TaskId> restart_timer_;
+  std::optional<matrix::EventLoop::TaskId> restart_timer_;
 };
 
-}  // namespace chorus::matrix
+}  // namespace chorus::session
