@@ -43,7 +43,7 @@ BENCHMARK(BM_ParseCandidates);
 void BM_GroupCallCandidates(benchmark::State& state) {
   FakeClock clock(1'700'000'000'000);
   FakeRng rng(1);
-  core::Config cfg;
+  core::CallConfig cfg;
   cfg.user_id = "@bob:hs";
   cfg.device_id = "BOB";
   cfg.session_id = "bobS";

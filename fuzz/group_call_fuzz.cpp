@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                  "m.call.hangup",       "org.matrix.call.sdp_stream_metadata_changed"};
   FakeClock clock(1'700'000'000'000);
   FakeRng rng(1);
-  core::Config cfg;
+  core::CallConfig cfg;
   cfg.user_id = "@bob:hs";
   cfg.device_id = "BOB";
   cfg.session_id = "bobS";

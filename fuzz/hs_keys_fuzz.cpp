@@ -95,7 +95,7 @@ struct Fixture {
     return out;
   }
 
-  Config cfg;
+  ServerConfig cfg;
   chorus::SystemClock clock;
   asio::io_context ioc{1};
   std::unique_ptr<Store> store;

@@ -34,7 +34,7 @@ struct RegisterOptions {
 };
 
 int runHs(const HsOptions& o, const CLI::App& cmd) {
-  hs::Config cfg;
+  hs::ServerConfig cfg;
   if (!o.config.empty()) {
     if (auto st = hs::loadConfigFile(o.config, cfg); !st) {
       std::fprintf(stderr, "chorus hs: %s\n", st.error().message.c_str());
@@ -97,7 +97,7 @@ int runHs(const HsOptions& o, const CLI::App& cmd) {
 }
 
 int runRegister(const RegisterOptions& o) {
-  hs::Config cfg;
+  hs::ServerConfig cfg;
   cfg.data_dir = o.data;
   cfg.server_name = o.server_name;
   auto r = hs::Server::registerUser(cfg, o.user, o.password, o.admin);

@@ -356,7 +356,7 @@ Result<json::object> runLoadBench(const LoadBenchOptions& opt) {
   }
   std::string dir = (std::filesystem::temp_directory_path() / "chorus-hs-bench-XXXXXX").string();
   if (!mkdtemp(dir.data())) return fail(Code::Internal, "mkdtemp failed");
-  Config cfg;
+  ServerConfig cfg;
   cfg.listen_host = "127.0.0.1";
   cfg.listen_port = 0;
   cfg.data_dir = dir;

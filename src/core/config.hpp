@@ -10,7 +10,7 @@
 namespace chorus::core {
 
 // Defaults follow matrix-js-sdk 28.1.0 (msc3401.md Appendix A).
-struct Config {
+struct CallConfig {
   std::string user_id;
   std::string device_id;
   std::string session_id;  // random per client session

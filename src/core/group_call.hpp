@@ -46,9 +46,9 @@ struct Counters {
   // Mixed calls (focus mode): mesh legs with devices that use no focus.
   std::uint64_t mesh_peer_legs{0};  // mesh legs placed or accepted in focus mode
   std::uint64_t mesh_peers_over_cap{
-      0};  // invites rejected / calls not placed: Config::max_mesh_peers reached
+      0};  // invites rejected / calls not placed: CallConfig::max_mesh_peers reached
   std::uint64_t mesh_legs_to_focus_user{0};  // mesh legs hung up because the device started using a focus
-  // Invites from devices that are not (yet) participants (Config::invite_grace_ms).
+  // Invites from devices that are not (yet) participants (CallConfig::invite_grace_ms).
   std::uint64_t invites_held{0};            // held for their member event
   std::uint64_t held_invites_released{0};   // the member event came in time: answered
   std::uint64_t held_invites_expired{0};    // rejected (not_member) after the grace
@@ -61,7 +61,7 @@ struct Counters {
 
 class GroupCall {
  public:
-  GroupCall(Config config, const Clock& clock, Rng& rng);
+  GroupCall(CallConfig config, const Clock& clock, Rng& rng);
   ~GroupCall();
   GroupCall(const GroupCall&) = delete;
   GroupCall& operator=(const GroupCall&) = delete;
@@ -71,7 +71,7 @@ class GroupCall {
   // When the owner must deliver in::Tick next (also announced with act::ScheduleWakeup).
   std::optional<TimeMs> nextTimeout() const;
 
-  const Config& config() const { return config_; }
+  const CallConfig& config() const { return config_; }
   const std::optional<std::string>& callId() const { return active_call_; }
   bool entered() const { return entered_; }
   std::vector<Participant> participants() const;
@@ -142,7 +142,7 @@ class GroupCall {
   void tombstone(const std::string& call_id);
   std::string newCallId();
 
-  Config config_;
+  CallConfig config_;
   const Clock& clock_;  // Borrowed (outlives this).
   Rng& rng_;            // Borrowed (outlives this).
 
@@ -179,7 +179,7 @@ class GroupCall {
     TimeMs until{0};
     std::vector<proto::CallSignal> followups;  // later messages of that call_id (candidates), in order
   };
-  std::vector<HeldInvite> held_;  // bounded: Config::max_held_invites, oldest first
+  std::vector<HeldInvite> held_;  // bounded: CallConfig::max_held_invites, oldest first
 
   SeqReorderer seq_;
   Counters counters_;

@@ -15,7 +15,7 @@ namespace chorus::core {
 
 // What a leg needs from its group call.
 struct PeerContext {
-  const Config& config;
+  const CallConfig& config;
   const Clock& clock;
   std::string conf_id;
   Actions& out;

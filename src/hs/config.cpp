@@ -44,7 +44,7 @@ Status readString(const json::value& v, std::string_view key, std::string& out) 
 
 }  // namespace
 
-Status parseListen(const std::string& listen, Config& cfg) {
+Status parseListen(const std::string& listen, ServerConfig& cfg) {
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos) return fail(Code::InvalidArgument, "--listen must be HOST:PORT");
   std::string host = listen.substr(0, colon);
@@ -59,12 +59,12 @@ Status parseListen(const std::string& listen, Config& cfg) {
   return ok();
 }
 
-void useTestKdf(Config& cfg) {
+void useTestKdf(ServerConfig& cfg) {
   cfg.kdf_opslimit = 1;
   cfg.kdf_memlimit_bytes = 8192;
 }
 
-Status loadConfigFile(const std::string& path, Config& cfg) {
+Status loadConfigFile(const std::string& path, ServerConfig& cfg) {
   std::ifstream in(path);
   if (!in) return fail(Code::NotFound, "config: cannot read " + path);
   std::stringstream ss;

@@ -15,7 +15,7 @@ struct TurnConfig {
   std::int64_t ttl_s{86400};
 };
 
-struct Config {
+struct ServerConfig {
   std::string listen_host{"127.0.0.1"};
   std::uint16_t listen_port{8008};  // 0 = pick a free port (see Server::port())
   std::string data_dir;             // holds hs.sqlite3 (+ WAL); created if missing
@@ -89,10 +89,10 @@ struct Config {
 };
 
 // Overlays the keys of a JSON config file onto cfg. Unknown keys are an error (typos are caught).
-Status loadConfigFile(const std::string& path, Config& cfg);
+Status loadConfigFile(const std::string& path, ServerConfig& cfg);
 // Parses "host:port" into cfg.listen_host/listen_port.
-Status parseListen(const std::string& listen, Config& cfg);
+Status parseListen(const std::string& listen, ServerConfig& cfg);
 // The fastest KDF settings; for tests and benchmarks only.
-void useTestKdf(Config& cfg);
+void useTestKdf(ServerConfig& cfg);
 
 }  // namespace chorus::hs

@@ -34,7 +34,7 @@ Status checkServerName(Store& store, const std::string& server_name) {
 }  // namespace
 
 struct Server::Impl final : Homeserver::Listener {
-  explicit Impl(const Config& cfg)
+  explicit Impl(const ServerConfig& cfg)
       : cfg(cfg),
         store(cfg.data_dir, cfg.synchronous),
         hs(cfg, store, clock, this),
@@ -79,7 +79,7 @@ struct Server::Impl final : Homeserver::Listener {
     });
   }
 
-  const Config& cfg;
+  const ServerConfig& cfg;
   SystemClock clock;
   asio::io_context ioc{1};
   Store store;
@@ -93,7 +93,7 @@ struct Server::Impl final : Homeserver::Listener {
   std::thread thread;
 };
 
-Server::Server(Config cfg) : cfg_(std::move(cfg)) {}
+Server::Server(ServerConfig cfg) : cfg_(std::move(cfg)) {}
 
 Server::~Server() {
   stop();
@@ -164,7 +164,7 @@ std::string Server::baseUrl() const {
   return "http://" + cfg_.listen_host + ":" + std::to_string(port());
 }
 
-Result<std::string> Server::registerUser(const Config& cfg, const std::string& localpart,
+Result<std::string> Server::registerUser(const ServerConfig& cfg, const std::string& localpart,
                                          const std::string& password, bool admin) {
   try {
     Store store(cfg.data_dir, cfg.synchronous);

@@ -15,7 +15,7 @@ namespace chorus::hs {
 
 class Server {
  public:
-  explicit Server(Config cfg);
+  explicit Server(ServerConfig cfg);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -25,15 +25,15 @@ class Server {
   void stop();
   std::uint16_t port() const;
   std::string baseUrl() const;
-  const Config& config() const { return cfg_; }
+  const ServerConfig& config() const { return cfg_; }
 
   // Creates an account directly in DIR's store (works while a server runs on it: SQLite WAL + busy timeout).
-  static Result<std::string> registerUser(const Config& cfg, const std::string& localpart,
+  static Result<std::string> registerUser(const ServerConfig& cfg, const std::string& localpart,
                                           const std::string& password, bool admin);
 
  private:
   struct Impl;
-  Config cfg_;
+  ServerConfig cfg_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -17,19 +17,19 @@ constexpr TimeMs kFakeIceFailAfterMs = 10'000;
 }  // namespace
 
 SimClient::SimClient(std::string user_id, std::string device_id, std::string session_id, const Clock& clock,
-                     Rng& rng, const core::Config& base_config)
+                     Rng& rng, const core::CallConfig& base_config)
     : user_id_(std::move(user_id)),
       device_id_(std::move(device_id)),
       session_id_(std::move(session_id)),
       media_(user_id_ + "/" + device_id_, clock) {
-  core::Config cfg = base_config;
+  core::CallConfig cfg = base_config;
   cfg.user_id = user_id_;
   cfg.device_id = device_id_;
   cfg.session_id = session_id_;
   call_ = std::make_unique<core::GroupCall>(cfg, clock, rng);
 }
 
-Simulation::Simulation(FakeClock& clock, std::uint64_t seed, core::Config base_config)
+Simulation::Simulation(FakeClock& clock, std::uint64_t seed, core::CallConfig base_config)
     : clock_(clock), rng_(seed), base_config_(std::move(base_config)) {}
 
 SimClient& Simulation::addClient(const std::string& user_id, const std::string& device_id) {
@@ -81,7 +81,7 @@ void Simulation::crash(SimClient& c) {
 void Simulation::restart(SimClient& c, const std::string& new_session) {
   if (!c.crashed_) crash(c);
   c.session_id_ = new_session;
-  core::Config cfg = base_config_;
+  core::CallConfig cfg = base_config_;
   cfg.user_id = c.userId();
   cfg.device_id = c.deviceId();
   cfg.session_id = new_session;

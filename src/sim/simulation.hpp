@@ -29,7 +29,7 @@ struct DeliveryPolicy {
 class SimClient {
  public:
   SimClient(std::string user_id, std::string device_id, std::string session_id, const Clock& clock, Rng& rng,
-            const core::Config& base_config);
+            const core::CallConfig& base_config);
 
   const std::string& userId() const { return user_id_; }
   const std::string& deviceId() const { return device_id_; }
@@ -60,7 +60,7 @@ class SimClient {
 
 class Simulation {
  public:
-  explicit Simulation(FakeClock& clock, std::uint64_t seed = 1, core::Config base_config = {});
+  explicit Simulation(FakeClock& clock, std::uint64_t seed = 1, core::CallConfig base_config = {});
 
   // Adds a client and joins it to the room (an m.room.member join event).
   SimClient& addClient(const std::string& user_id, const std::string& device_id);
@@ -110,7 +110,7 @@ class Simulation {
 
   FakeClock& clock_;
   FakeRng rng_;
-  core::Config base_config_;
+  core::CallConfig base_config_;
   std::vector<std::unique_ptr<SimClient>> clients_;
   std::map<std::pair<std::string, std::string>, core::StateEvent> state_;  // (type, state_key) -> event
   DeliveryPolicy policy_;

@@ -106,7 +106,7 @@ class Harness {
   // adopt_focus false: a mesh-only client that knows no foci (matrix-js-sdk 28.1.0).
   Client& add(const std::string& user, const std::string& device, std::optional<proto::FocusInfo> focus,
               bool adopt_focus = true, std::size_t max_mesh_peers = 8) {
-    Config cfg;
+    CallConfig cfg;
     cfg.user_id = user;
     cfg.device_id = device;
     cfg.session_id = device + "-session";

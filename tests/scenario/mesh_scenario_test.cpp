@@ -178,7 +178,7 @@ TEST(MeshScenario, DroppedDeliveryRecoversThroughTimeoutsAndRetries) {
 
 TEST(MeshScenario, AdversarialSeqPatternsKeepMemoryBounded) {
   FakeClock clock;
-  core::Config cfg;
+  core::CallConfig cfg;
   cfg.seq.window = 64;
   cfg.seq.max_buffered_per_key = 32;
   cfg.seq.max_bytes_per_key = 64 * 1024;
@@ -228,7 +228,7 @@ TEST(MeshScenario, AdversarialSeqPatternsKeepMemoryBounded) {
 }
 
 // js-sdk may invite before its member event reaches the callee (room state and to-device come on different
-// streams). Core holds such an invite, without a leg, for its member event (Config::invite_grace_ms).
+// streams). Core holds such an invite, without a leg, for its member event (CallConfig::invite_grace_ms).
 TEST(MeshScenario, InvitesThatOvertakeTheMemberEventStillConnect) {
   FakeClock clock;
   Simulation net(clock, 31);

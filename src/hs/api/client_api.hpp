@@ -42,7 +42,7 @@ struct HttpResponse {
 class ClientApi {
  public:
   // Borrowed: all outlive the ClientApi.
-  ClientApi(Homeserver& hs, Notifier& notifier, const Config& cfg, const Clock& clock);
+  ClientApi(Homeserver& hs, Notifier& notifier, const ServerConfig& cfg, const Clock& clock);
   ~ClientApi();
   ClientApi(const ClientApi&) = delete;
   ClientApi& operator=(const ClientApi&) = delete;
@@ -109,7 +109,7 @@ class ClientApi {
 
   Homeserver& hs_;
   Notifier& notifier_;
-  const Config& cfg_;
+  const ServerConfig& cfg_;
   const Clock& clock_;
   static constexpr std::size_t kMaxBuckets = 100000;
   std::unordered_map<std::string, Bucket> buckets_;  // per user (writes) and per login name; <= kMaxBuckets

@@ -28,7 +28,7 @@ void addCors(http::response<http::string_body>& res) {
 }
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& ioc, ClientApi& api, const Config& cfg)
+HttpServer::HttpServer(asio::io_context& ioc, ClientApi& api, const ServerConfig& cfg)
     : ioc_(ioc), api_(api), cfg_(cfg), acceptor_(ioc) {}
 
 Status HttpServer::listen(const std::string& host, std::uint16_t port) {

@@ -18,7 +18,7 @@ namespace chorus::hs {
 class HttpServer {
  public:
   // Borrowed: all outlive the server.
-  HttpServer(boost::asio::io_context& ioc, ClientApi& api, const Config& cfg);
+  HttpServer(boost::asio::io_context& ioc, ClientApi& api, const ServerConfig& cfg);
 
   // What connection caps and login limits count as one client: an IPv4 address (also when IPv4-mapped), or
   // the /64 prefix of an IPv6 address (one host usually owns a whole /64 and can pick any address in it).
@@ -43,7 +43,7 @@ class HttpServer {
 
   boost::asio::io_context& ioc_;
   ClientApi& api_;
-  const Config& cfg_;
+  const ServerConfig& cfg_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_{0};
   bool stopping_{false};

@@ -24,7 +24,7 @@ bool validLocalpart(std::string_view s) {
 
 }  // namespace
 
-Homeserver::Homeserver(const Config& cfg, Store& store, const Clock& clock, Listener* listener)
+Homeserver::Homeserver(const ServerConfig& cfg, Store& store, const Clock& clock, Listener* listener)
     : cfg_(cfg), store_(store), clock_(clock), listener_(listener) {}
 
 std::string Homeserver::userId(std::string_view localpart) const {

@@ -68,9 +68,9 @@ class Homeserver {
   };
 
   // Borrowed: store, clock and listener outlive this.
-  Homeserver(const Config& cfg, Store& store, const Clock& clock, Listener* listener);
+  Homeserver(const ServerConfig& cfg, Store& store, const Clock& clock, Listener* listener);
 
-  const Config& config() const { return cfg_; }
+  const ServerConfig& config() const { return cfg_; }
   std::string userId(std::string_view localpart) const;
 
   // Accounts.
@@ -198,7 +198,7 @@ class Homeserver {
   boost::json::object clientEvent(const EventRow& e, const Auth* viewer) const;
   MxResult<boost::json::object> sendDelayedNow(DelayedRow& d);
 
-  const Config& cfg_;
+  const ServerConfig& cfg_;
   Store& store_;
   const Clock& clock_;
   Listener* listener_;

@@ -158,13 +158,13 @@ TEST_F(HsApiTest, RoomsJoinEndpointAndR0Aliases) {
 }
 
 TEST(HsRegistration, ClosedByDefaultButCliRegisterWorks) {
-  TestServer hs([](Config& c) { c.open_registration = false; });
+  TestServer hs([](ServerConfig& c) { c.open_registration = false; });
   auto r = hs.http().post(p("/register"), json::object{{"username", "eve"},
                                                        {"password", "pw"},
                                                        {"auth", json::object{{"type", "m.login.dummy"}}}});
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.errcode(), "M_FORBIDDEN");
-  Config cfg = testConfig(hs.dir());
+  ServerConfig cfg = testConfig(hs.dir());
   auto uid = Server::registerUser(cfg, "eve", "secret", true);
   ASSERT_TRUE(uid) << uid.error().toString();
   EXPECT_EQ(*uid, "@eve:localhost");
@@ -218,7 +218,7 @@ TEST_F(HsApiTest, ClientStartupEndpoints) {
 }
 
 TEST(HsTurn, TurnServerFromConfig) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.turn.uris = {"turn:turn.example:3478?transport=udp"};
     c.turn.username = "u";
     c.turn.password = "p";
@@ -587,7 +587,7 @@ TEST(HsTwoServers, IndependentInOneProcess) {
 }
 
 TEST(HsLimits, RateLimitBodyLimitLongPollLimit) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.rate_per_second = 1;
     c.rate_burst = 3;
     c.max_body_bytes = 4096;
@@ -627,7 +627,7 @@ TEST(HsLimits, RateLimitBodyLimitLongPollLimit) {
 }
 
 TEST(HsLimits, LoginAttemptsAreRateLimitedPerName) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.rate_per_second = 1;
     c.rate_burst = 3;
   });

@@ -27,7 +27,7 @@ std::string nested(int depth) {
 }
 
 TEST(HsBadInput, TableOfMalformedRequests) {
-  TestServer hs([](Config& c) { c.max_body_bytes = 1 << 20; });
+  TestServer hs([](ServerConfig& c) { c.max_body_bytes = 1 << 20; });
   auto& mx = hs.mx();
   auto& http = hs.http();
   auto a = mx.registerUser("alice");

@@ -19,8 +19,8 @@ inline std::string makeTempDir(const std::string& prefix) {
   return tmpl;
 }
 
-inline Config testConfig(const std::string& dir) {
-  Config cfg;
+inline ServerConfig testConfig(const std::string& dir) {
+  ServerConfig cfg;
   cfg.listen_host = "127.0.0.1";
   cfg.listen_port = 0;
   cfg.data_dir = dir;
@@ -36,9 +36,9 @@ inline Config testConfig(const std::string& dir) {
 
 class TestServer {
  public:
-  explicit TestServer(const std::function<void(Config&)>& tweak = {}, std::string dir = {})
+  explicit TestServer(const std::function<void(ServerConfig&)>& tweak = {}, std::string dir = {})
       : owns_dir_(dir.empty()), dir_(dir.empty() ? makeTempDir("chorus-hs-") : std::move(dir)) {
-    Config cfg = testConfig(dir_);
+    ServerConfig cfg = testConfig(dir_);
     if (tweak) tweak(cfg);
     server_ = std::make_unique<Server>(cfg);
     auto st = server_->start();

@@ -141,7 +141,7 @@ TEST(HsHostile, InvalidUtf8AlreadyInTheDatabaseIsServedAsValidJson) {
   }
   {
     // What an older server stored for the attack: raw bytes in the event type and state key.
-    Config cfg = testConfig(dir);
+    ServerConfig cfg = testConfig(dir);
     Store store(dir, cfg.synchronous);
     SystemClock clock;
     Homeserver direct(cfg, store, clock, nullptr);
@@ -213,7 +213,7 @@ int trickle(Trickler& t) {
 }
 
 TEST(HsHostile, SlowlorisDoesNotLockClientsOut) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.max_connections = 300;
     c.max_connections_per_address = 40;
     c.connection_reserve = 40;
@@ -264,7 +264,7 @@ TEST(HsHostile, SlowlorisDoesNotLockClientsOut) {
 }
 
 TEST(HsHostile, IdleKeepAliveConnectionsAreClosed) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.idle_timeout_ms = 300;
     c.head_timeout_ms = 5000;
   });
@@ -372,7 +372,7 @@ Resp tryLogin(const HttpClient& http, const std::string& user, const std::string
 }
 
 TEST(HsHostile, LoginGuessingIsLimitedPerCanonicalUser) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.login_limits = true;
     c.login_free_failures = 4;
     c.login_free_failures_per_address = 1000;
@@ -406,7 +406,7 @@ TEST(HsHostile, LoginGuessingIsLimitedPerCanonicalUser) {
 }
 
 TEST(HsHostile, DistributedGuessingLocksTheUserEverywhere) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.login_limits = true;
     c.login_free_failures = 2;
     c.login_free_failures_per_user = 6;
@@ -426,7 +426,7 @@ TEST(HsHostile, DistributedGuessingLocksTheUserEverywhere) {
 }
 
 TEST(HsHostile, LoginGuessingIsLimitedPerAddress) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.login_limits = true;
     c.login_free_failures = 1000;
     c.login_free_failures_per_address = 6;
@@ -447,7 +447,7 @@ TEST(HsHostile, LoginGuessingIsLimitedPerAddress) {
 }
 
 TEST(HsHostile, PasswordHashingDoesNotBlockTheIoThread) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.login_limits = false;  // measure the pool, not the limiter
     c.kdf_opslimit = 3;      // a real Argon2id cost
     c.kdf_memlimit_bytes = 32u << 20;
@@ -503,7 +503,7 @@ TEST(HsHostile, PasswordHashingDoesNotBlockTheIoThread) {
 
 TEST(HsHostile, RegistrationHashesOnTheBoundedKdfPool) {
   // kdf_queue 0: every request that needs a hash overflows, so it must have gone through the pool's gate.
-  TestServer hs([](Config& c) { c.kdf_queue = 0; });
+  TestServer hs([](ServerConfig& c) { c.kdf_queue = 0; });
   const json::object req{
       {"username", "eve"}, {"password", "pw"}, {"auth", json::object{{"type", "m.login.dummy"}}}};
   auto r = hs.http().post(P + "/register", req);

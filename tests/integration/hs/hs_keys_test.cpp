@@ -315,7 +315,7 @@ TEST_F(HsKeysTest, DevicesAndDeletionWithUserInteractiveAuth) {
 }
 
 TEST(HsKeysUia, PasswordGuessingIsLimitedPerDeviceWithoutLockingLoginOut) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.login_limits = true;
     c.login_free_failures = 2;
     c.login_backoff_ms = 60000;
@@ -359,7 +359,7 @@ TEST_F(HsKeysTest, JoinedMembers) {
 }
 
 TEST(HsKeysBounds, BadInputGetsMatrixErrorsAndNothingIsStored) {
-  TestServer hs([](Config& c) {
+  TestServer hs([](ServerConfig& c) {
     c.max_one_time_keys_per_device = 5;
     c.max_keys_query_users = 3;
     c.max_keys_claim = 3;

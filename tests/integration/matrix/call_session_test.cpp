@@ -48,7 +48,7 @@ class CallSessionTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("chorus-matrix-it-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
-    hs::Config cfg;
+    hs::ServerConfig cfg;
     cfg.listen_host = "127.0.0.1";
     cfg.listen_port = 0;
     cfg.data_dir = dir_.string();

@@ -69,7 +69,7 @@ class FocusModeTest : public ::testing::Test {
   FocusModeTest() : clock_(kStart) {}
 
   void make(std::optional<proto::FocusInfo> focus = proto::FocusInfo{"@sfu:hs", "CHORUSFOCUS"}) {
-    Config cfg;
+    CallConfig cfg;
     cfg.user_id = "@bob:hs";
     cfg.device_id = "BOB";
     cfg.session_id = "bobS";
@@ -456,7 +456,7 @@ TEST_F(FocusModeTest, AdoptsTheFocusAnotherMemberIsActiveOn) {
   EXPECT_EQ(member->findCall("conf1")->devices.back().foci_active.at(0).device_id, "F2");
 
   // With adopt_focus off (and no --focus) the same room is a mesh.
-  Config cfg = call_->config();
+  CallConfig cfg = call_->config();
   cfg.adopt_focus = false;
   call_ = std::make_unique<GroupCall>(cfg, clock_, rng_);
   call_->handle(

@@ -18,7 +18,7 @@ constexpr TimeMs kHour = 3'600'000;
 class GroupCallTest : public ::testing::Test {
  protected:
   GroupCallTest() : clock_(kStart) {
-    Config cfg;
+    CallConfig cfg;
     cfg.user_id = "@bob:hs";
     cfg.device_id = "BOB";
     cfg.session_id = "bobS";
@@ -422,7 +422,7 @@ TEST_F(GroupCallTest, FakeInvitesAreBoundedAndNeverKeepOutAGenuineNewcomer) {
   for (int u = 0; u < 40; ++u) joins.push_back(joinEvent("@m" + std::to_string(u) + ":hs"));
   state(joins);
   enter();
-  const Config& cfg = call_->config();
+  const CallConfig& cfg = call_->config();
   std::size_t creates = 0, rejects = 0;
   for (int i = 0; i < 255; ++i) {
     auto acts =
@@ -479,7 +479,7 @@ TEST_F(GroupCallTest, InviteWithAnSdpThatIsNoOfferIsRejectedBeforeAnyLeg) {
 TEST(GroupCallLimits, LegsPerUserAreCapped) {
   FakeClock clock(kStart);
   FakeRng rng{1};
-  Config cfg;
+  CallConfig cfg;
   cfg.user_id = "@bob:hs";
   cfg.device_id = "BOB";
   cfg.session_id = "bobS";
@@ -648,7 +648,7 @@ TEST_F(GroupCallTest, ScheduleWakeupAnnouncesTheNextDeadline) {
 }
 
 TEST_F(GroupCallTest, DisconnectedCallerLegIsReplacedByANewCallWhenIceCannotRestart) {
-  Config cfg = call_->config();
+  CallConfig cfg = call_->config();
   cfg.ice_restart_by_new_call = true;
   call_ = std::make_unique<GroupCall>(cfg, clock_, rng_);
   setupRoom();

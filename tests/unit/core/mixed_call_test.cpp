@@ -1,6 +1,6 @@
 // Mixed calls (docs/focus.md "Mixed calls"): a participant in focus mode also holds mesh legs with the
 // devices whose member entry names no focus (mesh-only clients such as matrix-js-sdk 28.1.0), per
-// who-calls-whom, up to Config::max_mesh_peers; devices that use a focus are reached through the focus only.
+// who-calls-whom, up to CallConfig::max_mesh_peers; devices that use a focus are reached through the focus only.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -47,7 +47,7 @@ class MixedCallTest : public ::testing::Test {
   MixedCallTest() : clock_(kStart) {}
 
   void make(std::size_t max_mesh_peers = 8) {
-    Config cfg;
+    CallConfig cfg;
     cfg.user_id = "@bob:hs";
     cfg.device_id = "BOB";
     cfg.session_id = "bobS";
@@ -269,7 +269,7 @@ TEST(MixedCallMeshMode, AMeshClientCallsEveryoneIncludingFocusUsers) {
   // focus-mode devices are called too, and (tests above) they answer because we name no focus.
   FakeClock clock(kStart);
   FakeRng rng(1);
-  Config cfg;
+  CallConfig cfg;
   cfg.user_id = "@alice:hs";
   cfg.device_id = "A1";
   cfg.session_id = "aS";

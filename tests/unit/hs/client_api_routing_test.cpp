@@ -76,7 +76,7 @@ class HsClientApiRouting : public ::testing::Test {
     return e ? std::string(e->as_string()) : std::string();
   }
 
-  Config cfg_;
+  ServerConfig cfg_;
   SystemClock clock_;
   asio::io_context ioc_{1};
   std::unique_ptr<Store> store_;

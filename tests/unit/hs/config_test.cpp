@@ -19,7 +19,7 @@ std::string writeTemp(const std::string& text) {
 }
 
 TEST(HsConfig, ParseListen) {
-  Config c;
+  ServerConfig c;
   ASSERT_TRUE(parseListen("127.0.0.1:0", c));
   EXPECT_EQ(c.listen_host, "127.0.0.1");
   EXPECT_EQ(c.listen_port, 0);
@@ -35,7 +35,7 @@ TEST(HsConfig, FileOverlaysDefaults) {
   const std::string path = writeTemp(R"({"server_name":"example.org","open_registration":true,
     "listen":"0.0.0.0:9000","rate_per_second":0,"synchronous":"normal","max_delay_ms":1000,
     "turn":{"uris":["turn:t.example:3478"],"username":"u","password":"p","ttl":60}})");
-  Config c;
+  ServerConfig c;
   ASSERT_TRUE(loadConfigFile(path, c));
   EXPECT_EQ(c.server_name, "example.org");
   EXPECT_TRUE(c.open_registration);
@@ -53,7 +53,7 @@ TEST(HsConfig, HostileClientLimitsFromFile) {
     "head_timeout_ms":1500,"idle_timeout_ms":2500,"body_timeout_ms":3500,"login_limits":false,
     "login_free_failures":3,"login_free_failures_per_address":9,"login_backoff_ms":10,"login_max_backoff_ms":100,
     "kdf_threads":1,"kdf_queue":7})");
-  Config c;
+  ServerConfig c;
   EXPECT_TRUE(c.login_limits);
   EXPECT_EQ(c.head_timeout_ms, 10000);
   ASSERT_TRUE(loadConfigFile(path, c));
@@ -73,7 +73,7 @@ TEST(HsConfig, HostileClientLimitsFromFile) {
 }
 
 TEST(HsConfig, ErrorsNameTheKey) {
-  Config c;
+  ServerConfig c;
   for (const char* text : {R"({"no_such_key":1})", R"({"open_registration":"yes"})",
                            R"({"synchronous":"off"})", R"({"max_body_bytes":-5})", R"({"turn":{"uris":"x"}})",
                            R"({"login_limits":1})", R"([1,2])", "{not json"}) {
