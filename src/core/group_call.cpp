@@ -677,7 +677,8 @@ void GroupCall::onInvite(const std::string& sender, const proto::CallSignal& sig
   const bool mixed = focus_.has_value();
   if (mixed) {
     // Focus mode: a device that uses a focus is reached through the focus (a mesh caller that entered before
-    // it could see one); a device that uses none gets a mesh leg, up to CallConfig::max_mesh_peers (mixed calls).
+    // it could see one); a device that uses none gets a mesh leg, up to CallConfig::max_mesh_peers (mixed
+    // calls).
     if (!wantsMeshLeg(participants_.at({sender, sig.device_id}))) {
       ++counters_.mesh_invites_in_focus_mode;
       ++counters_.invites_rejected;

@@ -32,7 +32,7 @@ struct SessionConfig {
   std::string room;  // id or alias
   bool create_call{false};
   std::vector<core::LocalFeed> feeds;
-  core::CallConfig core;               // user/device/session are filled in from the login
+  core::CallConfig core;           // user/device/session are filled in from the login
   TimeMs delayed_leave_ms{8'000};  // MSC4140 (js-sdk defaults)
   TimeMs delayed_restart_ms{5'000};
   TimeMs sync_timeout_ms{30'000};

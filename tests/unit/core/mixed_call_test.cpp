@@ -1,6 +1,7 @@
 // Mixed calls (docs/focus.md "Mixed calls"): a participant in focus mode also holds mesh legs with the
 // devices whose member entry names no focus (mesh-only clients such as matrix-js-sdk 28.1.0), per
-// who-calls-whom, up to CallConfig::max_mesh_peers; devices that use a focus are reached through the focus only.
+// who-calls-whom, up to CallConfig::max_mesh_peers; devices that use a focus are reached through the focus
+// only.
 #include <gtest/gtest.h>
 
 #include <algorithm>
