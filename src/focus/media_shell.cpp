@@ -43,17 +43,19 @@ Status MediaShell::start() {
   boost::system::error_code ec;
   if (options_.bind_ip.empty()) {
     // Every address: a dual-stack socket, or IPv4 alone where IPv6 is off.
-    auto st = server_.bind(asio::ip::udp::endpoint(asio::ip::address_v6::any(), options_.udp_port));
+    auto st =
+        server_.bind(asio::ip::udp::endpoint(asio::ip::address_v6::any(), options_.udp_port), kUdpTickMs);
     if (!st) {
       CHORUS_LOG(Info, kTag, "no IPv6 (" << st.error().message << "), serving IPv4 only");
-      if (auto st4 = server_.bind(asio::ip::udp::endpoint(asio::ip::address_v4::any(), options_.udp_port));
+      if (auto st4 = server_.bind(asio::ip::udp::endpoint(asio::ip::address_v4::any(), options_.udp_port),
+                                  kUdpTickMs);
           !st4)
         return st4;
     }
   } else {
     auto addr = asio::ip::make_address(options_.bind_ip, ec);
     if (ec) return fail(Code::InvalidArgument, "bad --bind address " + options_.bind_ip);
-    if (auto st = server_.bind(asio::ip::udp::endpoint(addr, options_.udp_port)); !st) return st;
+    if (auto st = server_.bind(asio::ip::udp::endpoint(addr, options_.udp_port), kUdpTickMs); !st) return st;
   }
   for (const auto& ip : options_.public_ips) {
     asio::ip::make_address(ip, ec);

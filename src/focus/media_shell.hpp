@@ -29,6 +29,9 @@ namespace chorus::focus {
 class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
  public:
   static constexpr TimeMs kTickMs = 50;  // the plane's timers (keepalive, feedback, allocation)
+  // The transport's timers (DTLS retransmission, usrsctp, ICE consent): none needs finer than 50 ms (their
+  // timeouts are 200 ms and more), and every tick is a wake-up of the media thread.
+  static constexpr std::uint32_t kUdpTickMs = 50;
 
   MediaShell(boost::asio::io_context& io, const ServiceOptions& options, matrix::EventLoop& mloop,
              MatrixLink& link);
