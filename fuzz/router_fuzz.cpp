@@ -107,9 +107,12 @@ PublishedTrackInfo track(std::string mid, std::string kind, std::string id, std:
 std::vector<PublishedTrackInfo> tracksOfA(bool full) {
   std::vector<PublishedTrackInfo> v{track("0", "audio", "a0", {})};
   v.push_back(track("1", "video", "a1", {"q", "h", "f"}));
+  v.back().rtx_payload_type = 97;  // RTX of simulcast layers: by repaired-rid
   if (full) {
     v.push_back(track("2", "video", "a2", {}, "H264"));
     v.back().ssrcs = {0x2222, 0x2223};
+    v.back().rtx_payload_type = 97;
+    v.back().rtx_ssrcs = {{0x2222, 0x2223}};  // and by FID
   }
   return v;
 }
@@ -141,7 +144,7 @@ std::vector<std::uint8_t> buildRtp(Reader& in, std::uint32_t ssrc, std::string_v
   const std::uint16_t seq = in.u16();
   const std::uint32_t ts = in.u32();
   std::vector<std::uint8_t> p{static_cast<std::uint8_t>(0x80 | ((flags & 1) ? 0x10 : 0) | ((flags >> 1) & 1)),
-                              static_cast<std::uint8_t>((flags & 0x80) | 96),
+                              static_cast<std::uint8_t>((flags & 0x80) | ((flags & 0x04) ? 97 : 96)),
                               static_cast<std::uint8_t>(seq >> 8),
                               static_cast<std::uint8_t>(seq),
                               static_cast<std::uint8_t>(ts >> 24),
@@ -184,6 +187,7 @@ void feedRtp(Router& r, PeerId from, std::vector<std::uint8_t> bytes, std::strin
   InboundRtp info;
   info.mid = mid;
   info.rid = rid;
+  if (bytes.size() > 1 && (bytes[1] & 0x7F) == 97) info.repaired_rid = rid;  // RTX names the rid it repairs
   // Half the packets carry a transport-wide sequence number (taken from the RTP sequence number field), so
   // the transport-cc feedback generator runs on fuzzed orders, gaps and duplicates.
   if (bytes.size() > 3 && (bytes[1] & 1) != 0) {
@@ -210,6 +214,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   router.setPublishedTracks(kA, tracksOfA(true));
   router.setPublishedTracks(kB, {track("0", "audio", "b0", {})});
   router.setSubscriberPayloadType(kB, "video", 98);
+  router.setSubscriberRtxPayloadType(kB, "video", 99);  // C receives retransmissions on the media SSRCs
   router.setSubscriberPayloadType(kC, "audio", 109);
   router.setSubscriberTransportCc(kC, kTcc);
   subscribeAll(router, now);

@@ -199,6 +199,7 @@ void MediaPlane::createPeer(const act::CreatePeer& c) {
   if (const auto h264 = s.link->sendPayloadType("H264"); h264 != 0)
     router_.setSubscriberPayloadType(c.peer, "H264", h264);
   router_.setSubscriberTransportCc(c.peer, s.link->downlinkTransportCcId());
+  syncRtx(c.peer, *s.link);
   slots_.insert_or_assign(c.peer, std::move(s));
   CHORUS_LOG(Info, kTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
   host_.post([this, id = c.peer, sdp = std::move(*answer)] { feed(in::PeerAnswerReady{id, sdp}); });
@@ -315,6 +316,12 @@ void MediaPlane::syncPublished() {
   }
 }
 
+// Retransmissions to the subscriber go on RTX SSRCs only once its description accepted RTX.
+void MediaPlane::syncRtx(PeerId id, const PeerLink& link) {
+  router_.setSubscriberRtxPayloadType(id, "video", link.sendRtxPayloadType("video"));
+  router_.setSubscriberRtxPayloadType(id, "H264", link.sendRtxPayloadType("H264"));
+}
+
 std::vector<OfferTrack> MediaPlane::wanted(PeerId id) const {
   std::vector<OfferTrack> v;
   const auto s = slots_.find(id);
@@ -327,7 +334,7 @@ std::vector<OfferTrack> MediaPlane::wanted(PeerId id) const {
     // An H.264 publisher is forwarded in the subscriber's own H.264 entry (the router only lets subscribers
     // that offered H.264 subscribe to it); everything else uses the defaults (Opus / VP8).
     v.push_back(OfferTrack{t.kind, t.ssrc, publicStream(id, t.publisher, t.stream_id), *track_id,
-                           t.codec == "H264" && h264});
+                           t.codec == "H264" && h264, t.rtx_ssrc});
   }
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.ssrc < b.ssrc; });
   return v;
@@ -378,6 +385,7 @@ void MediaPlane::applyDescription(PeerId id, const proto::SessionDescription& d)
     // report named its SSRC before the description did.
     const std::vector<std::uint32_t> added = router_.setLiveOutTracks(id, ssrcs);
     router_.setSubscriberTransportCc(id, s->link->downlinkTransportCcId());
+    syncRtx(id, *s->link);
     // Keyframes sent before the answer were not forwarded: ask again for every new video track.
     for (const auto& t : s->agreed) {
       if (t.kind == "video" && std::binary_search(added.begin(), added.end(), t.ssrc))
@@ -397,6 +405,7 @@ void MediaPlane::applyDescription(PeerId id, const proto::SessionDescription& d)
     return;
   }
   router_.setSubscriberTransportCc(id, s->link->downlinkTransportCcId());
+  syncRtx(id, *s->link);
   proto::FocusMessage m;
   m.type = proto::FocusMessageType::Negotiate;
   m.description = proto::SessionDescription{"answer", *answer};

@@ -39,6 +39,7 @@ struct OfferTrack {
   std::string stream_id;  // the ids the subscriber was told ("": no stream)
   std::string track_id;
   bool h264{false};  // an H.264 publisher: sent in the subscriber's own H.264 entry (else Opus / VP8)
+  std::uint32_t rtx_ssrc{0};  // video: the SSRC of its RTX stream (a=ssrc-group:FID), 0 for audio
   bool operator==(const OfferTrack&) const = default;
 };
 
@@ -73,6 +74,9 @@ class PeerLink {
   // The transport-wide sequence number extension id the participant accepted on what we send it (downlink
   // congestion control), 0 when none.
   virtual std::uint8_t downlinkTransportCcId() const { return 0; }
+  // The RTX payload type the participant accepted for what we send it in "video" (VP8) or "H264", 0 when
+  // none (retransmissions then go on the media SSRC).
+  virtual std::uint8_t sendRtxPayloadType(std::string_view /*kind*/) const { return 0; }
 };
 
 // What the plane saw of a participant that has not connected (docs/focus.md, "When a participant does not
@@ -199,6 +203,7 @@ class MediaPlane final : private RouterSink {
   void updateSubscriptions(const act::UpdateSubscriptions& u);
   void syncPublished();
   std::vector<OfferTrack> wanted(PeerId id) const;
+  void syncRtx(PeerId id, const PeerLink& link);
   void renegotiate(PeerId id);
   void applyDescription(PeerId id, const proto::SessionDescription& d);
 

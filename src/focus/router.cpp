@@ -132,8 +132,10 @@ struct Router::Subscription {
   std::uint64_t packets{0};
   std::uint64_t bytes{0};
   std::uint64_t retransmitted{0};
-  bool live{false};    // the subscriber's description has the track (require_live_out_tracks)
-  bool paused{false};  // downlink allocation: no budget even for the lowest layer
+  std::uint64_t rtx_sent{0};
+  std::uint16_t rtx_seq{0};  // the RTX stream's own numbering (RFC 4588 §4)
+  bool live{false};          // the subscriber's description has the track (require_live_out_tracks)
+  bool paused{false};        // downlink allocation: no budget even for the lowest layer
   std::optional<std::size_t> allocated;  // downlink allocation: index into track->layers
   bool have_out_seq{false};
   bool last_marker{false};         // the last packet sent ended a frame (a probe may follow it)
@@ -152,6 +154,10 @@ struct Router::Peer {
   std::optional<std::uint8_t> audio_pt;
   std::optional<std::uint8_t> video_pt;
   std::optional<std::uint8_t> h264_pt;
+  std::uint8_t rtx_video_pt{0};  // RTX payload types the subscriber accepted (0: none)
+  std::uint8_t rtx_h264_pt{0};
+  // A publisher's RTX SSRCs -> the media SSRC each repairs; at most max_ssrcs_per_publisher.
+  std::unordered_map<std::uint32_t, std::uint32_t> rtx_streams;
   std::optional<TimeMs> last_rr;  // set when the first SSRC is learnt
   // transport-cc receive side: created with the first packet that carries a transport-wide sequence number.
   std::unique_ptr<media::cc::TransportCcFeedbackGenerator> tcc;  // Owned.
@@ -166,6 +172,7 @@ Router::Router(RouterSink& sink, RouterConfig config)
   if (config_.cname.size() > kMaxCname) config_.cname.resize(kMaxCname);
   config_.max_packet_size = std::clamp<std::size_t>(config_.max_packet_size, media::kRtpHeaderSize, 65535);
   rtp_scratch_.resize(config_.max_packet_size + kTransportSeqRoom + kSinkTrailerRoom);
+  unwrap_scratch_.resize(config_.max_packet_size);
   const std::size_t rr_packets = (config_.max_ssrcs_per_publisher + kMaxReportBlocks - 1) / kMaxReportBlocks;
   const std::size_t sdes = 8 + 2 + kMaxCname + 4;
   rtcp_scratch_.resize(std::max<std::size_t>(rr_packets, 1) * kRrPacketMax + sdes + kSinkTrailerRoom);
@@ -283,6 +290,10 @@ std::vector<PeerId> Router::setPublishedTracks(PeerId publisher, std::vector<Pub
 }
 
 void Router::forget(Peer& p, Track& t) {
+  std::erase_if(p.rtx_streams, [&](const auto& kv) {
+    const auto it = p.streams.find(kv.second);
+    return it == p.streams.end() || it->second.track == &t;
+  });
   std::erase_if(p.streams, [&](const auto& kv) { return kv.second.track == &t; });
   for (auto& l : t.layers) {
     l.ssrc.reset();
@@ -309,12 +320,22 @@ void Router::setSubscriberPayloadType(PeerId subscriber, std::string_view kind, 
   }
 }
 
+void Router::setSubscriberRtxPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt) {
+  Peer& p = peerFor(subscriber);
+  pt &= 0x7F;
+  if (kind == "video") {
+    p.rtx_video_pt = pt;
+  } else if (kind == "H264") {
+    p.rtx_h264_pt = pt;
+  }
+}
+
 std::uint32_t Router::newOutSsrc(const Peer& subscriber) {
   for (;;) {
     const auto v = static_cast<std::uint32_t>(nextRandom());
     if (v == 0 || v == config_.focus_ssrc) continue;
     const bool used = std::any_of(subscriber.subscriptions.begin(), subscriber.subscriptions.end(),
-                                  [&](const auto& s) { return s->out.ssrc == v; });
+                                  [&](const auto& s) { return s->out.ssrc == v || s->out.rtx_ssrc == v; });
     if (used || subscriber.streams.count(v) != 0) continue;
     return v;
   }
@@ -351,6 +372,11 @@ Result<OutTrack> Router::subscribe(PeerId subscriber, PeerId publisher, std::str
   s->track = t;
   s->out =
       OutTrack{newOutSsrc(sub), t->info.kind, t->info.stream_id, t->info.track_id, publisher, t->info.codec};
+  if (t->video) {
+    s->out.rtx_ssrc = newOutSsrc(sub);
+    while (s->out.rtx_ssrc == s->out.ssrc) s->out.rtx_ssrc = newOutSsrc(sub);
+    s->rtx_seq = static_cast<std::uint16_t>(nextRandom());
+  }
   s->width = width;
   s->height = height;
   s->pt = !t->video ? sub.audio_pt : h264 ? sub.h264_pt : sub.video_pt;
@@ -442,6 +468,7 @@ std::vector<SubscriptionStats> Router::subscriptionStats(PeerId subscriber) cons
     st.packets_forwarded = s->packets;
     st.bytes_forwarded = s->bytes;
     st.packets_retransmitted = s->retransmitted;
+    st.rtx_sent = s->rtx_sent;
     st.paused = s->paused;
     out.push_back(std::move(st));
   }
@@ -746,6 +773,14 @@ void Router::onRtp(PeerId from, const InboundRtp& info, const media::RtpPacketVi
   if (auto it = p->streams.find(ssrc); it != p->streams.end()) {
     in = &it->second;
   } else {
+    if (p->rtx_streams.count(ssrc) != 0) {
+      onPublisherRtx(*p, nullptr, rtp, info, now);
+      return;
+    }
+    if (Track* rt = rtxTrackOf(*p, ssrc, rtp.payloadType(), info)) {
+      onPublisherRtx(*p, rt, rtp, info, now);
+      return;
+    }
     if (info.mid.empty() && info.rid.empty() &&
         std::find(p->unmapped.begin(), p->unmapped.end(), ssrc) != p->unmapped.end()) {
       stats_.drops.count(RouterDrop::UnmappedSsrc);
@@ -758,6 +793,117 @@ void Router::onRtp(PeerId from, const InboundRtp& info, const media::RtpPacketVi
     in = learnSsrc(*p, ssrc, rtp.payloadType(), info, now);
     if (in == nullptr) return;
   }
+  onMediaRtp(*p, *in, rtp, now);
+}
+
+Router::Track* Router::rtxTrackOf(Peer& p, std::uint32_t ssrc, std::uint8_t pt,
+                                  const InboundRtp& info) const {
+  Track* found = nullptr;
+  int matches = 0;
+  for (auto& t : p.tracks) {
+    if (!t->video) continue;
+    for (const auto& [media_ssrc, rtx_ssrc] : t->info.rtx_ssrcs) {
+      if (rtx_ssrc == ssrc) return t.get();
+    }
+    if (t->info.rtx_payload_type == 0 || t->info.rtx_payload_type != pt) continue;
+    if (!info.mid.empty()) {
+      if (t->info.mid == info.mid) return t.get();
+      continue;
+    }
+    found = t.get();
+    ++matches;
+  }
+  return matches == 1 ? found : nullptr;  // without mid: only when one track has that RTX payload type
+}
+
+// RFC 4588 §4: the RTX packet's payload is the original sequence number (OSN, 2 bytes) and the original
+// payload; its SSRC, payload type and numbering are the RTX stream's own. The original is rebuilt (media
+// SSRC, the layer's payload type, which is the apt of the one RTX payload type the focus accepts per
+// section, OSN) and handled like a packet that arrived late: it fills the upstream NACK list and reaches the
+// subscribers still waiting for it.
+void Router::onPublisherRtx(Peer& p, Track* track, const media::RtpPacketView& view, const InboundRtp& info,
+                            TimeMs now) {
+  ++stats_.rtx_received;
+  const std::uint32_t rtx_ssrc = view.ssrc();
+  if (view.payload().empty()) {  // padding only: the publisher's bandwidth probe
+    ++stats_.rtx_padding_dropped;
+    return;
+  }
+  if (view.payload().size() < 2) {
+    ++stats_.rtx_malformed;
+    return;
+  }
+  std::optional<std::uint32_t> media_ssrc;
+  if (auto it = p.rtx_streams.find(rtx_ssrc); it != p.rtx_streams.end()) {
+    if (p.streams.count(it->second) != 0) {
+      media_ssrc = it->second;
+    } else {
+      p.rtx_streams.erase(it);  // its media stream was replaced: learn the pair again
+      return;
+    }
+  } else if (track != nullptr) {
+    for (const auto& [m, r] : track->info.rtx_ssrcs) {
+      if (r == rtx_ssrc) media_ssrc = m;
+    }
+    const std::string_view rid = !info.repaired_rid.empty() ? info.repaired_rid : info.rid;
+    if (!media_ssrc && !rid.empty()) {
+      for (const auto& l : track->layers) {
+        if (l.rid == rid) media_ssrc = l.ssrc;
+      }
+    } else if (!media_ssrc && track->layers.size() == 1) {
+      media_ssrc = track->layers.front().ssrc;
+    }
+    if (!media_ssrc || p.streams.count(*media_ssrc) == 0) {
+      stats_.drops.count(RouterDrop::UnmappedSsrc);  // its media stream is not known (yet)
+      return;
+    }
+    if (p.rtx_streams.size() >= config_.max_ssrcs_per_publisher) {
+      stats_.drops.count(RouterDrop::TooManySsrcs);
+      return;
+    }
+    p.rtx_streams.emplace(rtx_ssrc, *media_ssrc);
+  }
+  if (!media_ssrc) return;
+  InStream& in = p.streams.find(*media_ssrc)->second;
+  const Layer& layer = in.track->layers[in.layer];
+  const std::size_t csrc_bytes = 4 * std::size_t{view.csrcCount()};
+  const media::ByteSpan body = view.data().subspan(view.headerSize() + 2);  // payload after the OSN + padding
+  const std::size_t length = media::kRtpHeaderSize + csrc_bytes + body.size();
+  if (length > unwrap_scratch_.size()) {
+    stats_.drops.count(RouterDrop::TooLarge);
+    return;
+  }
+  std::uint8_t* o = unwrap_scratch_.data();
+  const std::uint8_t* osn = view.payload().data();
+  o[0] = static_cast<std::uint8_t>(0x80 | (view.hasPadding() ? 0x20 : 0) | view.csrcCount());
+  o[1] = static_cast<std::uint8_t>((view.marker() ? 0x80 : 0) | layer.pt.value_or(view.payloadType()));
+  o[2] = osn[0];
+  o[3] = osn[1];
+  media::store32(o + 4, view.timestamp());
+  media::store32(o + 8, *media_ssrc);
+  if (csrc_bytes > 0)
+    std::memcpy(o + media::kRtpHeaderSize, view.data().data() + media::kRtpHeaderSize, csrc_bytes);
+  if (!body.empty()) std::memcpy(o + media::kRtpHeaderSize + csrc_bytes, body.data(), body.size());
+  const auto original = media::RtpPacketView::parse(media::ByteSpan(o, length));
+  if (!original) {  // e.g. padding longer than what is left after the OSN
+    ++stats_.rtx_malformed;
+    return;
+  }
+  if (config_.upstream_nack && in.rx.started()) {
+    const std::int64_t ext = in.rx.extend(original->sequenceNumber());
+    if (ext <= in.rx.highestSeq() && !in.missing.contains(ext)) {
+      ++stats_.rtx_redundant_dropped;
+      return;
+    }
+  }
+  ++stats_.rtx_unwrapped;
+  onMediaRtp(p, in, *original, now);
+}
+
+void Router::onMediaRtp(Peer& peer, InStream& stream, const media::RtpPacketView& rtp, TimeMs now) {
+  Peer* p = &peer;
+  InStream* in = &stream;
+  const std::uint32_t ssrc = rtp.ssrc();
   Track& t = *in->track;
   // A padding-only packet is the publisher's own bandwidth probe (libwebrtc pads up to what would enable its
   // next layer): it says nothing about the layer's rate or liveness and is not forwarded (below).
@@ -882,6 +1028,24 @@ Router::Subscription* Router::findByOutSsrc(Peer& subscriber, std::uint32_t ssrc
   return nullptr;
 }
 
+// Writes the RTX packet (RFC 4588 §4) that carries `original` (a stored packet of `s`) into rtp_scratch_;
+// returns its length (at most the original's + 2, which the caller checked fits). Header extensions are
+// left out (the stored packets have none).
+std::size_t Router::wrapRtx(const media::RtpPacketView& original, Subscription& s, std::uint8_t rtx_pt) {
+  const std::size_t fixed = media::kRtpHeaderSize + 4 * std::size_t{original.csrcCount()};
+  const media::ByteSpan bytes = original.data();
+  const std::size_t body = bytes.size() - original.headerSize();  // payload + padding
+  std::uint8_t* o = rtp_scratch_.data();
+  std::memcpy(o, bytes.data(), fixed);
+  o[0] &= static_cast<std::uint8_t>(~0x10);
+  o[1] = static_cast<std::uint8_t>((original.marker() ? 0x80 : 0) | (rtx_pt & 0x7F));
+  media::store16(o + 2, s.rtx_seq++);
+  media::store32(o + 8, s.out.rtx_ssrc);
+  media::store16(o + fixed, original.sequenceNumber());  // OSN
+  std::memcpy(o + fixed + 2, bytes.data() + original.headerSize(), body);
+  return fixed + 2 + body;
+}
+
 void Router::answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now) {
   ++stats_.nack_packets_received;
   Subscription* s = findByOutSsrc(subscriber, nack.media_ssrc);
@@ -897,22 +1061,40 @@ void Router::answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs no
   // every round trip, and answering each would feed the queue (libwebrtc's sender also waits one RTT).
   const TimeMs min_interval = std::max<TimeMs>(config_.rtx_min_resend_interval_ms, d ? d->rttMs() : 0);
   if (d != nullptr) d->beginRetransmissions(now);
+  // RTX (RFC 4588) when the subscriber accepted it for this codec: the RTX stream's SSRC, payload type and
+  // numbering, the original sequence number (OSN) in front of the payload. Else the stored packet as it was.
+  const bool h264 = s->track->video && s->track->codec == VideoCodec::H264;
+  const std::uint8_t rtx_pt = !s->track->video ? 0 : h264 ? subscriber.rtx_h264_pt : subscriber.rtx_video_pt;
+  const bool use_rtx = rtx_pt != 0 && s->out.rtx_ssrc != 0;
+  const std::size_t extra = use_rtx ? 2 : 0;
   for (std::size_t i = 0; i < n; ++i) {
     const auto stored = s->rtx ? s->rtx->getForResend(nack_seqs_[i], now, min_interval) : std::nullopt;
-    if (!stored || stored->size() > config_.max_packet_size) {
+    if (!stored || stored->size() + extra > config_.max_packet_size) {
       ++stats_.nacks_missed;
       continue;
     }
     // Within the downlink's retransmission budget (half its estimate): on a congested link retransmissions
     // would otherwise crowd out the media they repair (and cause more loss, more NACKs).
-    if (d != nullptr && !d->admitRetransmission(stored->size())) {
+    if (d != nullptr && !d->admitRetransmission(stored->size() + extra)) {
       ++stats_.nacks_over_budget;
       continue;
     }
-    std::memcpy(rtp_scratch_.data(), stored->data(), stored->size());
+    std::size_t length = stored->size();
+    if (use_rtx) {
+      const auto header = media::RtpPacketView::parse(*stored);
+      if (!header) {  // the buffer only holds packets we built
+        ++stats_.nacks_missed;
+        continue;
+      }
+      length = wrapRtx(*header, *s, rtx_pt);
+      ++stats_.rtx_sent;
+      ++s->rtx_sent;
+    } else {
+      std::memcpy(rtp_scratch_.data(), stored->data(), stored->size());
+    }
     ++stats_.nacks_answered;
     ++s->retransmitted;
-    sendToSubscriber(subscriber, stored->size(), now);
+    sendToSubscriber(subscriber, length, now);
   }
 }
 

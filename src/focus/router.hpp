@@ -75,6 +75,11 @@ struct PublishedTrackInfo {
   // From sdp_stream_metadata (audio_muted / video_muted of its stream): a muted track is not forwarded; when
   // it is unmuted, forwarding resumes at a keyframe (one is requested) without a sequence-number gap.
   bool muted{false};
+  // RTX (RFC 4588) the focus accepted on this section (video only): the RTX payload type (its apt is the
+  // track's payload type; 0 = no RTX) and the SDP's a=ssrc-group:FID pairs (media SSRC, RTX SSRC). The RTX
+  // SSRCs of simulcast layers are learnt from the packets' repaired-rid instead.
+  std::uint8_t rtx_payload_type{0};
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> rtx_ssrcs;
 
   bool operator==(const PublishedTrackInfo&) const = default;
 };
@@ -91,6 +96,8 @@ struct InboundRtp {
   // Its arrival, µs on the router's clock (the kernel's receive timestamp, io::RtpInfo::arrival_us), for the
   // transport-cc feedback; 0: `now`.
   std::int64_t arrival_us{0};
+  // The repaired-rid header extension (an RTX packet of a simulcast layer names the rid it repairs).
+  std::string_view repaired_rid;
 };
 
 struct OutTrack {
@@ -100,6 +107,9 @@ struct OutTrack {
   std::string track_id;
   PeerId publisher{0};
   std::string codec;  // the publisher's codec name ("opus", "VP8", "H264", or "" when unknown)
+  // Video: the SSRC of its RTX stream (RFC 4588), offered with a=ssrc-group:FID; retransmissions go there
+  // once the subscriber accepted RTX (Router::setSubscriberRtxPayloadType). 0 for audio.
+  std::uint32_t rtx_ssrc{0};
 };
 
 struct RouterConfig {
@@ -216,6 +226,19 @@ struct RouterStats {
   std::uint64_t nacks_answered{0};              // sequence numbers resent from the retransmission buffer
   std::uint64_t nacks_missed{0};       // sequence numbers not (or no longer) in the buffer, or over the cap
   std::uint64_t nacks_over_budget{0};  // not answered: retransmissions over the downlink budget
+  // RTX (RFC 4588). To subscribers: answered NACKs sent on the out track's RTX SSRC (the others of
+  // nacks_answered went out on the media SSRC: the subscriber did not accept RTX).
+  std::uint64_t rtx_sent{0};
+  // From publishers: RTX packets received, of those unwrapped into their original packet, padding-only ones
+  // (the publisher's bandwidth probes; dropped), and malformed ones (payload shorter than the 2-byte OSN).
+  // RTX packets whose media stream is not known yet are counted in drops (unmapped_ssrc / too_many_ssrcs).
+  std::uint64_t rtx_received{0};
+  std::uint64_t rtx_unwrapped{0};
+  std::uint64_t rtx_padding_dropped{0};
+  std::uint64_t rtx_malformed{0};
+  // Unwrapped, but older than the newest packet and not missing (libwebrtc probes with resent payloads):
+  // nobody downstream waits for it (subscribers' NACKs are answered from the focus's buffer).
+  std::uint64_t rtx_redundant_dropped{0};
   std::uint64_t not_live_drops{0};     // RTP of out tracks the subscriber's description does not have yet
   std::uint64_t not_live_sr_drops{0};  // sender reports of such tracks
   // Downlink congestion control (subscribers with transport-cc).
@@ -240,7 +263,8 @@ struct SubscriptionStats {
   std::uint64_t packets_forwarded{0};
   std::uint64_t bytes_forwarded{0};
   std::uint64_t packets_retransmitted{0};
-  bool paused{false};  // no downlink budget for even its lowest layer
+  std::uint64_t rtx_sent{0};  // of those, sent on the RTX SSRC
+  bool paused{false};         // no downlink budget for even its lowest layer
 };
 
 // What a publisher sends on one layer of one video track, as the downlink allocation sees it.
@@ -264,6 +288,9 @@ class Router {
   // `kind` is "audio" (Opus), "video" (VP8, and any video codec without its own entry) or "H264". A
   // subscriber without an "H264" payload type cannot subscribe to an H.264 track (no transcoding).
   void setSubscriberPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt);
+  // The RTX payload type `subscriber` accepted for `kind` ("video" or "H264": the apt is the payload type of
+  // setSubscriberPayloadType for that kind); 0: no RTX, retransmissions are resent on the media SSRC.
+  void setSubscriberRtxPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt);
 
   // The out SSRCs the subscriber's current description has (with require_live_out_tracks). Returns those that
   // were not live before, sorted.
@@ -318,6 +345,11 @@ class Router {
   Peer& peerFor(PeerId id);
   InStream* learnSsrc(Peer& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info, TimeMs now);
   void rememberUnmapped(Peer& p, std::uint32_t ssrc);
+  void onMediaRtp(Peer& p, InStream& in, const media::RtpPacketView& rtp, TimeMs now);
+  // The publisher's video track whose RTX stream `ssrc` (with payload type `pt`) is, or nullptr.
+  Track* rtxTrackOf(Peer& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info) const;
+  void onPublisherRtx(Peer& p, Track* track, const media::RtpPacketView& view, const InboundRtp& info,
+                      TimeMs now);
   void forget(Peer& p, Track& t);
   void dropSubscription(Subscription& s, std::vector<PeerId>* affected);
   std::optional<std::size_t> chooseLayer(const Track& t, int width, int height, TimeMs now) const;
@@ -334,6 +366,7 @@ class Router {
                bool keyframe, TimeMs now);
   Subscription* findByOutSsrc(Peer& subscriber, std::uint32_t ssrc) const;
   void answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now);
+  std::size_t wrapRtx(const media::RtpPacketView& original, Subscription& s, std::uint8_t rtx_pt);
   void sendReceiverReport(Peer& p, TimeMs now);
   void recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
                           std::int64_t arrival_us);
@@ -360,7 +393,8 @@ class Router {
   RouterConfig config_;
   std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;  // Owned.
   std::vector<std::uint8_t> rtp_scratch_;                    // max_packet_size + kSinkTrailerRoom
-  std::vector<std::uint8_t> rtcp_scratch_;  // room for the largest RR compound and transport-cc feedback
+  std::vector<std::uint8_t> rtcp_scratch_;    // room for the largest RR compound and transport-cc feedback
+  std::vector<std::uint8_t> unwrap_scratch_;  // a publisher's RTX packet, unwrapped (max_packet_size)
   std::array<std::uint16_t, 17 * 64> nack_seqs_{};  // lost seqs of one NACK packet
   // Scratch of allocateDownlink: per video subscription offered, the subscription and its track's layers
   // (indices) in the order the allocator sees them.

@@ -42,7 +42,7 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
     std::vector<io::SendTrack> send;
     send.reserve(tracks.size());
     for (const auto& t : tracks) {
-      io::SendTrack st{t.kind, t.ssrc, t.stream_id, t.track_id, {}};
+      io::SendTrack st{t.kind, t.ssrc, t.stream_id, t.track_id, {}, t.rtx_ssrc};
       if (t.h264 && rtc_.sendH264Codec()) st.codec = *rtc_.sendH264Codec();
       send.push_back(std::move(st));
     }
@@ -66,6 +66,8 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
       info.ssrcs = t.ssrcs;
       info.clock_rate = t.kind == "audio" ? 48000 : 90000;
       info.codec = t.codec;
+      info.rtx_payload_type = t.rtx_payload_type;
+      info.rtx_ssrcs = t.rtx_ssrcs;
       tracks.push_back(std::move(info));
     }
     return tracks;
@@ -76,6 +78,9 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   }
   void sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now) override {
     rtc_.sendRtcp(buffer, length, now);
+  }
+  std::uint8_t sendRtxPayloadType(std::string_view kind) const override {
+    return rtc_.sendRtxPayloadType(kind);
   }
   std::uint8_t downlinkTransportCcId() const override {
     return downlink_cc_ ? rtc_.downlinkTransportCcId() : 0;
@@ -98,7 +103,8 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   }
   void onPeerRtp(io::WebRtcPeer&, const io::RtpInfo& info, const media::RtpPacketView& rtp,
                  TimeMs now) override {
-    const InboundRtp in{info.mid, info.rid, info.transport_seq, info.arrival_us};
+    InboundRtp in{info.mid, info.rid, info.transport_seq, info.arrival_us};
+    in.repaired_rid = info.repaired_rid;
     plane_.onRtp(id_, in, rtp, now);
   }
   void onPeerRtcp(io::WebRtcPeer&, media::MutableByteSpan packet, TimeMs now) override {

@@ -309,6 +309,17 @@ class Parser {
       m->msid_track.assign(track);
       return true;
     }
+    if (name == "ssrc-group") {
+      std::string_view rest = value;
+      if (nextToken(rest) != "FID") return true;  // FEC-FR, SIM: not used
+      std::uint32_t media = 0, rtx = 0;
+      if (!parseNumber(nextToken(rest), media) || !parseNumber(nextToken(rest), rtx)) {
+        return fail(SdpError::BadAttribute);
+      }
+      if (m->fid_groups.size() >= kSdpMaxSsrcsPerSection) return fail(SdpError::TooManyEntries);
+      m->fid_groups.emplace_back(media, rtx);
+      return true;
+    }
     if (name == "ssrc") {
       std::string_view rest = value;
       std::uint32_t ssrc = 0;
@@ -395,11 +406,45 @@ std::string_view SdpSession::setupOf(const SdpMediaSection& m) const noexcept {
   return m.setup.empty() ? std::string_view(setup) : std::string_view(m.setup);
 }
 
+namespace {
+
+// The "apt=<pt>" of an rtx entry's fmtp ("apt=96" or "apt=96;rtx-time=3000"), or nullopt.
+std::optional<std::uint8_t> aptOf(std::string_view fmtp) noexcept {
+  while (!fmtp.empty()) {
+    const auto semi = fmtp.find(';');
+    std::string_view param = fmtp.substr(0, semi);
+    fmtp = semi == std::string_view::npos ? std::string_view{} : fmtp.substr(semi + 1);
+    while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
+    if (param.substr(0, 4) != "apt=") continue;
+    std::uint8_t pt = 0;
+    if (parseNumber(param.substr(4), pt) && pt <= 127) return pt;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Each codec's RTX payload type (the first rtx entry naming it), whatever order the lines came in.
+void linkRtx(SdpMediaSection& m) {
+  for (const auto& c : m.codecs) {
+    if (!iequals(c.name, "rtx")) continue;
+    const auto apt = aptOf(c.fmtp);
+    if (!apt || *apt == c.payload_type) continue;
+    for (auto& target : m.codecs) {
+      if (target.payload_type == *apt && !iequals(target.name, "rtx") && target.rtx_payload_type == 0) {
+        target.rtx_payload_type = c.payload_type;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::optional<SdpSession> parseSdp(std::string_view text, SdpError* error) noexcept {
   try {
     SdpSession s;
     Parser p(error);
     if (!p.run(text, s)) return std::nullopt;
+    for (auto& m : s.media) linkRtx(m);
     return s;
   } catch (const std::bad_alloc&) {
     if (error != nullptr) *error = SdpError::TooLarge;
@@ -458,6 +503,7 @@ void rejectSection(SdpNegotiatedSection& s) {
   s.recv_rids.clear();
   s.simulcast = false;
   s.ssrcs.clear();
+  s.fid_groups.clear();
   s.remote_stream_id.clear();
   s.remote_track_id.clear();
   if (isMediaKind(s.kind) && s.payload_type != 0) s.format = std::to_string(s.payload_type);
@@ -557,10 +603,13 @@ std::string writeSdp(const SdpNegotiation& n, const SdpAnswerParams& p, bool off
       continue;
     }
     const std::string pt = std::to_string(sec.codec.payload_type);
+    const bool rtx = sec.kind == "video" && sec.codec.rtx_payload_type != 0 &&
+                     sec.codec.rtx_payload_type != sec.codec.payload_type;
+    const std::string rtx_pt = std::to_string(sec.codec.rtx_payload_type);
     const std::string msid =
         (sec.send_track.stream_id.empty() ? std::string("-") : sec.send_track.stream_id) + " " +
         sec.send_track.track_id;
-    body += "m=" + sec.kind + " " + port + " " + sec.proto + " " + pt + "\r\n";
+    body += "m=" + sec.kind + " " + port + " " + sec.proto + " " + pt + (rtx ? " " + rtx_pt : "") + "\r\n";
     body += common;
     body += std::string("a=") + directionOf(sec) + "\r\n";
     if (sec.send) body += "a=msid:" + msid + "\r\n";
@@ -570,6 +619,10 @@ std::string writeSdp(const SdpNegotiation& n, const SdpAnswerParams& p, bool off
     writeRtpmap(body, sec.codec);
     if (!sec.codec.fmtp.empty()) body += "a=fmtp:" + pt + " " + sec.codec.fmtp + "\r\n";
     for (const auto& fb : sec.codec.rtcp_fb) body += "a=rtcp-fb:" + pt + " " + fb + "\r\n";
+    if (rtx) {  // RFC 4588 §8.6
+      body += "a=rtpmap:" + rtx_pt + " rtx/" + std::to_string(sec.codec.clock_rate) + "\r\n";
+      body += "a=fmtp:" + rtx_pt + " apt=" + pt + "\r\n";
+    }
     // Simulcast (RFC 8853): what the participant sends, we receive.
     std::string rid_list;
     for (const auto& r : sec.recv_rids) {
@@ -578,9 +631,20 @@ std::string writeSdp(const SdpNegotiation& n, const SdpAnswerParams& p, bool off
     }
     if (sec.simulcast && !rid_list.empty()) body += "a=simulcast:recv " + rid_list + "\r\n";
     if (sec.send) {
+      const bool rtx_ssrc =
+          rtx && sec.send_track.rtx_ssrc != 0 && sec.send_track.rtx_ssrc != sec.send_track.ssrc;
+      if (rtx_ssrc) {
+        body += "a=ssrc-group:FID " + std::to_string(sec.send_track.ssrc) + " " +
+                std::to_string(sec.send_track.rtx_ssrc) + "\r\n";
+      }
       const std::string ssrc = "a=ssrc:" + std::to_string(sec.send_track.ssrc);
       body += ssrc + " cname:" + p.cname + "\r\n";
       body += ssrc + " msid:" + msid + "\r\n";
+      if (rtx_ssrc) {
+        const std::string r = "a=ssrc:" + std::to_string(sec.send_track.rtx_ssrc);
+        body += r + " cname:" + p.cname + "\r\n";
+        body += r + " msid:" + msid + "\r\n";
+      }
     }
   }
   std::string head = "v=0\r\no=- " + std::to_string(p.session_id) + " " + std::to_string(p.session_version) +
@@ -670,6 +734,8 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     sec.codec.clock_rate = codec->clock_rate;
     sec.codec.channels = codec->channels;
     sec.codec.fmtp = codec->fmtp;
+    if (m.kind == "video") sec.codec.rtx_payload_type = codec->rtx_payload_type;  // RTX, when offered
+    sec.fid_groups = m.fid_groups;
     sec.rtcp_rsize = m.rtcp_rsize;
     sec.recv = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;
     const bool peer_receives = m.direction == SdpDirection::RecvOnly || m.direction == SdpDirection::SendRecv;
@@ -728,8 +794,13 @@ std::optional<SdpOffer> buildSdpOffer(const SdpNegotiation& current, const std::
     if (!isMsidToken(t.track_id) || (!t.stream_id.empty() && !isMsidToken(t.stream_id))) {
       return reject("send track ids must be 1-64 visible ASCII characters");
     }
+    if (t.rtx_ssrc != 0 && t.rtx_ssrc == t.ssrc) return reject("send track rtx ssrc equals its ssrc");
     for (std::size_t j = 0; j < i; ++j) {
-      if (tracks[j].ssrc == t.ssrc) return reject("duplicate send track ssrc " + std::to_string(t.ssrc));
+      const auto& o = tracks[j];
+      const bool clash = o.ssrc == t.ssrc ||
+                         (t.rtx_ssrc != 0 && (o.ssrc == t.rtx_ssrc || o.rtx_ssrc == t.rtx_ssrc)) ||
+                         (o.rtx_ssrc != 0 && o.rtx_ssrc == t.ssrc);
+      if (clash) return reject("duplicate send track ssrc " + std::to_string(t.ssrc));
     }
   }
   SdpOffer offer;
@@ -846,7 +917,19 @@ bool applySdpAnswer(SdpNegotiation& pending, const SdpSession& answer, std::stri
     }
     sec.extmaps = std::move(kept);
     noteExtmapIds(sec);
-    if (sec.recv && !m.ssrcs.empty()) sec.ssrcs = m.ssrcs;
+    if (sec.recv && !m.ssrcs.empty()) {
+      sec.ssrcs = m.ssrcs;
+      sec.fid_groups = m.fid_groups;
+    }
+    // RTX stays only when the answer has our RTX payload type as rtx (for our payload type).
+    if (sec.codec.rtx_payload_type != 0) {
+      bool kept_rtx = false;
+      for (const auto& c : m.codecs) {
+        kept_rtx = kept_rtx || (c.payload_type == sec.codec.rtx_payload_type && iequals(c.name, "rtx") &&
+                                aptOf(c.fmtp) == sec.codec.payload_type);
+      }
+      if (!kept_rtx) sec.codec.rtx_payload_type = 0;
+    }
     if (sec.recv && !m.msid_stream.empty()) {
       sec.remote_stream_id = m.msid_stream;
       sec.remote_track_id = m.msid_track;

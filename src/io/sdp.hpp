@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace chorus::io {
@@ -53,6 +54,9 @@ struct SdpCodec {
   std::uint8_t channels{0};          // 0 when absent
   std::string fmtp;                  // the value after "a=fmtp:<pt> ", or empty
   std::vector<std::string> rtcp_fb;  // values after "a=rtcp-fb:<pt> "
+  // The payload type of its RTX stream (RFC 4588: an "rtx" entry whose fmtp has apt=<this payload type>);
+  // 0: none. Written as "a=rtpmap:<rtx> rtx/<clock rate>" + "a=fmtp:<rtx> apt=<payload_type>".
+  std::uint8_t rtx_payload_type{0};
 };
 
 struct SdpExtmap {
@@ -97,6 +101,8 @@ struct SdpMediaSection {
   std::string msid_stream;           // the first media-level a=msid:<stream> <track> ("-": no stream)
   std::string msid_track;
   std::vector<SdpSsrcMsid> ssrc_msids;  // at most one per ssrc, bounded by kSdpMaxSsrcsPerSection
+  // a=ssrc-group:FID <media> <rtx> (RFC 5576 / 4588), as (media, rtx); at most kSdpMaxSsrcsPerSection.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> fid_groups;
 
   const SdpCodec* findCodec(std::string_view name_case_insensitive) const noexcept;
   // The video codec the focus uses for this section: VP8 when offered, else H.264 with packetization-mode=1
@@ -183,6 +189,9 @@ struct SendTrack {
   std::string stream_id;  // msid stream id (empty: "-", no stream)
   std::string track_id;
   SdpCodec codec;  // the codec of a new section (empty name: buildSdpOffer's audio / video default)
+  // Video: the RTX SSRC (a=ssrc-group:FID <ssrc> <rtx_ssrc>), written when the section's codec has an RTX
+  // payload type; 0: none.
+  std::uint32_t rtx_ssrc{0};
 };
 
 // One m-section as negotiated (or as proposed by a pending offer of ours), from the focus's point of view.
@@ -197,10 +206,13 @@ struct SdpNegotiatedSection {
   std::uint16_t transport_cc_ext_id{0};
   std::uint16_t remote_sctp_port{0};  // application
   std::vector<std::uint32_t> ssrcs;   // the participant's a=ssrc ids of this section
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> fid_groups;  // its a=ssrc-group:FID (media, rtx)
 
-  std::string proto;               // as offered ("UDP/TLS/RTP/SAVPF", "UDP/DTLS/SCTP", ...)
-  std::string format;              // the m-line format of a data-channel or rejected section
-  SdpCodec codec;                  // audio/video: the codec written (rtcp-fb already filtered)
+  std::string proto;   // as offered ("UDP/TLS/RTP/SAVPF", "UDP/DTLS/SCTP", ...)
+  std::string format;  // the m-line format of a data-channel or rejected section
+  // audio/video: the codec written (rtcp-fb already filtered). Video: its rtx_payload_type is the RTX both
+  // sides have on this section (kept from the offer; cleared when the answer leaves it out).
+  SdpCodec codec;
   std::vector<SdpExtmap> extmaps;  // the kept header extensions (never in a pure send section)
   bool rtcp_rsize{false};
   bool recv{false};                    // the participant sends on this section (we receive)

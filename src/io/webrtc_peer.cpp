@@ -195,6 +195,7 @@ Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
     } else if (m.kind == "video" && !have_video) {
       have_video = true;
       send_video_codec_.payload_type = c->payload_type;
+      send_video_codec_.rtx_payload_type = c->rtx_payload_type;  // offered in our sections (RFC 4588)
     }
   }
   for (const auto& m : offer->media) {
@@ -301,7 +302,8 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
   const std::uint8_t payload_type = rtp->payloadType();
   std::string_view ext_mid;
   std::string_view ext_rid;
-  if (rtp->hasExtension()) findExtensions(*rtp, ext_mid, ext_rid, info.transport_seq);
+  std::string_view ext_rrid;
+  if (rtp->hasExtension()) findExtensions(*rtp, ext_mid, ext_rid, ext_rrid, info.transport_seq);
   SsrcStats* s = statsFor(ssrc);
   if (s != nullptr) {
     ++s->packets;
@@ -313,6 +315,7 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
       s->kind.clear();
     }
     if (!ext_rid.empty() && ext_rid != s->rid) s->rid.assign(ext_rid);
+    if (!ext_rrid.empty() && ext_rrid != s->repaired_rid) s->repaired_rid.assign(ext_rrid);
     if (s->mid.empty()) {
       const std::string_view m = midOfSsrc(ssrc);
       if (!m.empty()) {
@@ -323,17 +326,20 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
     if (s->kind.empty()) s->kind.assign(kindOf(s->mid, payload_type));
     info.mid = s->mid;
     info.rid = s->rid;
+    info.repaired_rid = s->repaired_rid;
     info.kind = s->kind;
   } else {  // decrypted, but beyond the stats table: only what this packet and the SDP say
     ++untracked_rtp_packets_;
     info.mid = !ext_mid.empty() ? ext_mid : midOfSsrc(ssrc);
     info.rid = ext_rid;
+    info.repaired_rid = ext_rrid;
     info.kind = kindOf(info.mid, payload_type);
   }
   listener_.onPeerRtp(*this, info, *rtp, now);
 }
 
 void WebRtcPeer::findExtensions(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid,
+                                std::string_view& repaired_rid,
                                 std::optional<std::uint16_t>& transport_seq) const {
   // One walk over the extension block for all three (no allocation).
   auto listed = [](const std::vector<std::uint8_t>& ids, std::uint8_t id) {
@@ -345,6 +351,8 @@ void WebRtcPeer::findExtensions(const media::RtpPacketView& rtp, std::string_vie
       if (auto v = media::parseSdesExtension(ext->data)) mid = *v;
     } else if (rid.empty() && listed(rid_ext_ids_, ext->id)) {
       if (auto v = media::parseSdesExtension(ext->data)) rid = *v;
+    } else if (repaired_rid.empty() && listed(repaired_rid_ext_ids_, ext->id)) {
+      if (auto v = media::parseSdesExtension(ext->data)) repaired_rid = *v;
     } else if (!transport_seq && listed(transport_cc_ext_ids_, ext->id)) {
       transport_seq = media::parseTransportCcSeq(ext->data);
     }
@@ -476,6 +484,18 @@ std::uint8_t WebRtcPeer::sendPayloadType(std::string_view kind) const noexcept {
   return 0;
 }
 
+std::uint8_t WebRtcPeer::sendRtxPayloadType(std::string_view kind) const noexcept {
+  const std::uint8_t pt = kind == "video"  ? send_video_codec_.payload_type
+                          : kind == "H264" ? (send_h264_codec_ ? send_h264_codec_->payload_type : 0)
+                                           : 0;
+  if (pt == 0) return 0;
+  for (const auto& sec : current_.sections) {
+    if (sec.accepted && sec.send && sec.kind == "video" && sec.codec.payload_type == pt)
+      return sec.codec.rtx_payload_type;
+  }
+  return 0;
+}
+
 std::uint8_t WebRtcPeer::downlinkTransportCcId() const noexcept {
   for (const auto& sec : current_.sections) {
     if (sec.accepted && sec.send && !sec.recv && sec.transport_cc_ext_id != 0 &&
@@ -489,11 +509,13 @@ void WebRtcPeer::negotiated() {
   published_.clear();
   mid_ext_ids_.clear();
   rid_ext_ids_.clear();
+  repaired_rid_ext_ids_.clear();
   transport_cc_ext_ids_.clear();
   for (const auto& sec : current_.sections) {
     if (!sec.accepted) continue;
     addExtId(mid_ext_ids_, sec.mid_ext_id);
     addExtId(rid_ext_ids_, sec.rid_ext_id);
+    addExtId(repaired_rid_ext_ids_, sec.repaired_rid_ext_id);
     if (sec.recv) addExtId(transport_cc_ext_ids_, sec.transport_cc_ext_id);
     if (!sec.recv || (sec.kind != "audio" && sec.kind != "video")) continue;
     PublishedTrack t;
@@ -505,6 +527,10 @@ void WebRtcPeer::negotiated() {
     t.ssrcs = sec.ssrcs;
     t.payload_type = sec.payload_type;
     t.codec = sec.codec.name;
+    if (sec.kind == "video") {
+      t.rtx_payload_type = sec.codec.rtx_payload_type;
+      t.rtx_ssrcs = sec.fid_groups;
+    }
     published_.push_back(std::move(t));
   }
 }

@@ -64,6 +64,8 @@ struct RtpInfo {
   std::string_view mid;
   // From the rid header extension, or remembered for this ssrc (Chrome stops sending mid/rid extensions).
   std::string_view rid;
+  // From the repaired-rid header extension (an RTX packet of a simulcast layer), or remembered for this ssrc.
+  std::string_view repaired_rid;
   std::string_view kind;  // "audio" / "video"; empty when unknown
   // From the transport-wide sequence number extension, where it was negotiated (transport-cc); else nullopt.
   std::optional<std::uint16_t> transport_seq;
@@ -82,13 +84,16 @@ struct PublishedTrack {
   std::vector<std::uint32_t> ssrcs;  // its a=ssrc ids (RTX ones included)
   std::uint8_t payload_type{0};      // the negotiated Opus / VP8 / H264 payload type
   std::string codec;                 // its name as offered ("opus", "VP8", "H264")
+  std::uint8_t rtx_payload_type{0};  // its RTX payload type (apt = payload_type) we accepted; 0: none
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> rtx_ssrcs;  // its a=ssrc-group:FID (media, rtx)
 };
 
 struct SsrcStats {
   std::uint32_t ssrc{0};
-  std::string mid;   // from the mid header extension or the offer's a=ssrc lines; empty if unknown
-  std::string rid;   // from the rid header extension (remembered); empty if none
-  std::string kind;  // "audio" / "video" (from mid, else payload type); empty if unknown
+  std::string mid;           // from the mid header extension or the offer's a=ssrc lines; empty if unknown
+  std::string rid;           // from the rid header extension (remembered); empty if none
+  std::string repaired_rid;  // from the repaired-rid header extension (remembered); empty if none
+  std::string kind;          // "audio" / "video" (from mid, else payload type); empty if unknown
   std::uint8_t payload_type{0};
   std::uint64_t packets{0};
   std::uint64_t bytes{0};  // payload bytes after unprotect
@@ -154,6 +159,9 @@ class WebRtcPeer final : public UdpServer::Peer,
   // The transport-wide sequence number extension id of the sections we send on, where the participant
   // accepted it (downlink congestion control); 0 when none did.
   std::uint8_t downlinkTransportCcId() const noexcept;
+  // The RTX payload type the participant accepted on the sections we send "video" (VP8) or "H264" on; 0 when
+  // it did not (or no such section is negotiated yet): retransmissions then go on the media SSRC.
+  std::uint8_t sendRtxPayloadType(std::string_view kind) const noexcept;
 
   bool sendText(std::uint16_t stream_id, std::string_view text);
 
@@ -210,7 +218,7 @@ class WebRtcPeer final : public UdpServer::Peer,
   // The mid/rid header extensions of a packet (views into it; empty when absent) and its transport-wide
   // sequence number (nullopt when absent), in one walk over the extension block.
   void findExtensions(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid,
-                      std::optional<std::uint16_t>& transport_seq) const;
+                      std::string_view& repaired_rid, std::optional<std::uint16_t>& transport_seq) const;
   std::string_view midOfSsrc(std::uint32_t ssrc) const noexcept;
   std::string_view kindOf(std::string_view mid, std::uint8_t payload_type) const noexcept;
   void fail(std::string_view reason);
@@ -231,6 +239,7 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::vector<PublishedTrack> published_;
   std::vector<std::uint8_t> mid_ext_ids_;  // distinct negotiated ids of the mid / rid extensions
   std::vector<std::uint8_t> rid_ext_ids_;
+  std::vector<std::uint8_t> repaired_rid_ext_ids_;
   std::vector<std::uint8_t> transport_cc_ext_ids_;  // of the sections the participant sends on
   SdpCodec send_audio_codec_;  // the codecs of our send sections (from the participant's first offer)
   SdpCodec send_video_codec_;

@@ -18,6 +18,13 @@ bool NackList::recovered(std::int64_t ext) noexcept {
   return false;
 }
 
+bool NackList::contains(std::int64_t ext) const noexcept {
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (entries_[i].ext == ext) return true;
+  }
+  return false;
+}
+
 NackList::Due NackList::due(TimeMs now, const NackPolicy& policy, std::span<std::uint16_t> out) noexcept {
   Due d;
   for (std::size_t i = 0; i < size_;) {

@@ -32,6 +32,7 @@ class NackList {
   bool add(std::int64_t from, std::int64_t to, TimeMs now) noexcept;
   // True when `ext` was missing; it is removed (recovered).
   bool recovered(std::int64_t ext) noexcept;
+  bool contains(std::int64_t ext) const noexcept;
   void clear() noexcept { size_ = 0; }
 
   // Drops the entries `policy` gives up on, and writes the (16-bit) sequence numbers due for a NACK at `now`

@@ -81,7 +81,7 @@ TEST(Sdp, AnswersChromiumOffer) {
   EXPECT_TRUE(has(sdp, "a=ice-lite"));
   EXPECT_TRUE(has(sdp, "a=group:BUNDLE 0 1 2"));
   EXPECT_TRUE(has(sdp, "m=audio 40000 UDP/TLS/RTP/SAVPF 111"));
-  EXPECT_TRUE(has(sdp, "m=video 40000 UDP/TLS/RTP/SAVPF 96"));
+  EXPECT_TRUE(has(sdp, "m=video 40000 UDP/TLS/RTP/SAVPF 96 97"));  // VP8 and its RTX (RFC 4588)
   EXPECT_TRUE(has(sdp, "m=application 40000 UDP/DTLS/SCTP webrtc-datachannel"));
   EXPECT_TRUE(has(sdp, "a=setup:passive"));
   EXPECT_TRUE(has(sdp, "a=fingerprint:sha-256 AA:BB"));
@@ -845,6 +845,114 @@ TEST(Sdp, DownlinkTransportCcFollowsTheParticipant) {
   SdpNegotiation refused = *offer;
   ASSERT_TRUE(applySdpAnswer(refused, *parseSdp(answerTo(stripped))));
   EXPECT_EQ(refused.sections.back().transport_cc_ext_id, 0);
+}
+
+// ---- RTX (RFC 4588) ----
+
+TEST(Sdp, RtxIsParsedAndAcceptedFromThePublisher) {
+  auto s = parseSdp(readCorpus("chromium_offer_av_dc.sdp"));
+  ASSERT_TRUE(s);
+  const auto& video = s->media[1];
+  ASSERT_NE(video.findCodec("VP8"), nullptr);
+  EXPECT_EQ(video.findCodec("VP8")->rtx_payload_type, 97);
+  EXPECT_EQ(video.findCodec("rtx")->rtx_payload_type, 0);
+  EXPECT_EQ(s->media[0].findCodec("opus")->rtx_payload_type, 0);
+  ASSERT_EQ(video.fid_groups.size(), 1u);
+  EXPECT_EQ(video.fid_groups[0], (std::pair<std::uint32_t, std::uint32_t>{858539017u, 588804388u}));
+
+  std::string why;
+  auto a = buildSdpAnswer(*s, params(), &why);
+  ASSERT_TRUE(a) << why;
+  EXPECT_TRUE(has(a->sdp, "a=rtpmap:97 rtx/90000"));
+  EXPECT_TRUE(has(a->sdp, "a=fmtp:97 apt=96"));
+  EXPECT_FALSE(has(a->sdp, "a=rtpmap:103 rtx/90000"));  // only the RTX of the codec we use
+  EXPECT_EQ(a->sections[1].codec.rtx_payload_type, 97);
+  EXPECT_EQ(a->sections[1].fid_groups, video.fid_groups);
+  EXPECT_EQ(a->sections[0].codec.rtx_payload_type, 0);
+  EXPECT_EQ(a->sdp.find("a=ssrc-group"), std::string::npos);  // our answer sends nothing here
+  auto back = parseSdp(a->sdp);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->media[1].formats, (std::vector<std::string>{"96", "97"}));
+  EXPECT_EQ(back->media[1].findCodec("VP8")->rtx_payload_type, 97);
+}
+
+TEST(Sdp, RtxParsingIsOrderIndependentAndIgnoresBadApt) {
+  const std::string head =
+      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99\r\n"
+      "a=mid:0\r\n";
+  // fmtp lines before the codec they name, apt with more parameters, an apt naming itself or nothing.
+  auto s =
+      parseSdp(head +
+               "a=rtpmap:97 rtx/90000\r\na=fmtp:97 rtx-time=3000; apt=96\r\na=rtpmap:96 VP8/90000\r\n"
+               "a=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=98\r\na=rtpmap:99 rtx/90000\r\na=fmtp:99 apt=x\r\n"
+               "a=ssrc-group:FID 1 2\r\na=ssrc-group:SIM 1 3 5\r\n");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->media[0].findCodec("VP8")->rtx_payload_type, 97);
+  ASSERT_EQ(s->media[0].fid_groups.size(), 1u);
+  // A malformed FID group is a bad attribute; too many are too many.
+  SdpError err{};
+  EXPECT_FALSE(parseSdp(head + "a=ssrc-group:FID 1\r\n", &err));
+  EXPECT_EQ(err, SdpError::BadAttribute);
+  std::string many = head;
+  for (std::size_t i = 0; i <= kSdpMaxSsrcsPerSection; ++i) many += "a=ssrc-group:FID 1 2\r\n";
+  EXPECT_FALSE(parseSdp(many, &err));
+  EXPECT_EQ(err, SdpError::TooManyEntries);
+}
+
+TEST(Sdp, OfferToSubscriberHasRtxPerVideoTrackAndTheAnswerDecides) {
+  const SdpNegotiation current = chromiumSession();
+  SdpCodec vp8 = vp8Codec();
+  vp8.rtx_payload_type = 97;
+  SendTrack cam{"video", 1002, "alice", "alice-cam"};
+  cam.rtx_ssrc = 2002;
+  SdpAnswerParams p = params();
+  p.cname = "focuscname";
+  std::string why;
+  auto offer =
+      buildSdpOffer(current, {{"audio", 1001, "alice", "alice-mic"}, cam}, opusCodec(), vp8, p, &why);
+  ASSERT_TRUE(offer) << why;
+  const std::string& sdp = offer->sdp;
+  EXPECT_TRUE(has(sdp, "m=video 40000 UDP/TLS/RTP/SAVPF 96 97"));
+  EXPECT_TRUE(has(sdp, "a=rtpmap:97 rtx/90000"));
+  EXPECT_TRUE(has(sdp, "a=fmtp:97 apt=96"));
+  EXPECT_TRUE(has(sdp, "a=ssrc-group:FID 1002 2002"));
+  EXPECT_TRUE(has(sdp, "a=ssrc:2002 cname:focuscname"));
+  EXPECT_TRUE(has(sdp, "a=ssrc:2002 msid:alice alice-cam"));
+  EXPECT_TRUE(has(sdp, "m=audio 40000 UDP/TLS/RTP/SAVPF 111"));  // no RTX for audio
+  auto back = parseSdp(sdp);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->media[4].fid_groups, (std::vector<std::pair<std::uint32_t, std::uint32_t>>{{1002, 2002}}));
+  EXPECT_EQ(back->media[4].ssrcs, (std::vector<std::uint32_t>{1002, 2002}));
+  EXPECT_EQ(offer->sections[4].codec.rtx_payload_type, 97);
+
+  // A browser's answer that keeps RTX (rtpmap + fmtp apt): negotiated.
+  std::string with_rtx = answerTo(sdp);
+  const std::string vp8_line = "a=rtpmap:96 VP8/90000\r\n";
+  const auto at = with_rtx.rfind(vp8_line);
+  ASSERT_NE(at, std::string::npos);
+  const auto fmtp_at = with_rtx.find("a=rtpmap:97 rtx/90000\r\n", at);
+  ASSERT_NE(fmtp_at, std::string::npos);
+  with_rtx.insert(fmtp_at + std::string("a=rtpmap:97 rtx/90000\r\n").size(), "a=fmtp:97 apt=96\r\n");
+  SdpNegotiation kept = *offer;
+  ASSERT_TRUE(applySdpAnswer(kept, *parseSdp(with_rtx), &why)) << why;
+  EXPECT_EQ(kept.sections[4].codec.rtx_payload_type, 97);
+
+  // An answer without it (no fmtp apt for 97): RTX is off on that section, and our next offer leaves it out.
+  SdpNegotiation dropped = *offer;
+  ASSERT_TRUE(applySdpAnswer(dropped, *parseSdp(answerTo(sdp)), &why)) << why;
+  EXPECT_EQ(dropped.sections[4].codec.rtx_payload_type, 0);
+  auto next = buildSdpOffer(dropped, {{"audio", 1001, "alice", "alice-mic"}, cam}, opusCodec(), vp8, p, &why);
+  ASSERT_TRUE(next) << why;
+  EXPECT_FALSE(has(next->sdp, "a=ssrc-group:FID 1002 2002"));
+  EXPECT_EQ(next->sdp.find("a=ssrc:2002"), std::string::npos);
+
+  // RTX SSRCs may not clash with any track's SSRC.
+  SendTrack clash = cam;
+  clash.rtx_ssrc = 1001;
+  EXPECT_FALSE(
+      buildSdpOffer(current, {{"audio", 1001, "alice", "alice-mic"}, clash}, opusCodec(), vp8, p, &why));
+  clash.rtx_ssrc = 1002;
+  EXPECT_FALSE(buildSdpOffer(current, {clash}, opusCodec(), vp8, p, &why));
 }
 
 }  // namespace
