@@ -134,6 +134,7 @@ struct Router::Subscription {
   std::uint64_t retransmitted{0};
   std::uint64_t rtx_sent{0};
   std::uint16_t rtx_seq{0};  // the RTX stream's own numbering (RFC 4588 §4)
+  std::uint32_t last_ts{0};  // the timestamp of the last packet sent (RTX padding probes carry it)
   bool live{false};          // the subscriber's description has the track (require_live_out_tracks)
   bool paused{false};        // downlink allocation: no budget even for the lowest layer
   std::optional<std::size_t> allocated;  // downlink allocation: index into track->layers
@@ -1011,6 +1012,7 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
   s.have_out_seq = true;
   s.last_marker = v.marker();
   s.last_pt = static_cast<std::uint8_t>(o[1] & 0x7F);
+  s.last_ts = out->timestamp;
   ++s.packets;
   s.bytes += length;
   ++stats_.forwarded_packets;
@@ -1510,8 +1512,10 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
 // Probe packets are padding-only RTP packets on one of the subscriber's video streams, numbered in its
 // sequence (SimulcastRewriter::padding) so SRTP replay protection passes them, sent between frames or while
 // the stream is paused; the subscriber drops them, but its transport-cc feedback reports their arrival, which
-// is all a probe needs. They are stored like media packets, so a NACK for one is answered. A cluster goes out
-// over at least two ticks.
+// is all a probe needs. They are stored like media packets, so a NACK for one is answered. Where the
+// subscriber accepted RTX for that stream they go on its RTX SSRC instead (RTX payload type and numbering, as
+// libwebrtc pads): the media numbering then has no holes the receiver could NACK. A cluster goes out over at
+// least two ticks.
 void Router::sendProbePackets(Peer& sub, TimeMs now) {
   DownlinkController& d = *sub.downlink;
   const auto burst = d.probeBurst();
@@ -1532,18 +1536,28 @@ void Router::sendProbePackets(Peer& sub, TimeMs now) {
     return;
   }
   if (source == nullptr) return;  // mid-frame everywhere: next tick
+  const bool h264 = source->track->codec == VideoCodec::H264;
+  const std::uint8_t rtx_pt = h264 ? sub.rtx_h264_pt : sub.rtx_video_pt;
+  const bool on_rtx = rtx_pt != 0 && source->out.rtx_ssrc != 0;
   for (std::size_t i = 0; i < burst->packets; ++i) {
-    const auto out = source->rewriter.padding();
-    if (!out) break;
     std::uint8_t* o = rtp_scratch_.data();
     std::memset(o, 0, kProbePacketSize);
     o[0] = 0x80 | 0x20;  // V=2, P
-    o[1] = source->last_pt;
-    media::store16(o + 2, out->seq);
-    media::store32(o + 4, out->timestamp);
-    media::store32(o + 8, source->out.ssrc);
     o[kProbePacketSize - 1] = static_cast<std::uint8_t>(kProbePadding);
-    if (source->rtx) (void)source->rtx->store(out->seq, media::ByteSpan(o, kProbePacketSize), now);
+    if (on_rtx) {
+      o[1] = rtx_pt;
+      media::store16(o + 2, source->rtx_seq++);
+      media::store32(o + 4, source->last_ts);
+      media::store32(o + 8, source->out.rtx_ssrc);
+    } else {
+      const auto out = source->rewriter.padding();
+      if (!out) break;
+      o[1] = source->last_pt;
+      media::store16(o + 2, out->seq);
+      media::store32(o + 4, out->timestamp);
+      media::store32(o + 8, source->out.ssrc);
+      if (source->rtx) (void)source->rtx->store(out->seq, media::ByteSpan(o, kProbePacketSize), now);
+    }
     ++stats_.probe_packets;
     d.onProbeSent();
     sendToSubscriber(sub, kProbePacketSize, now, burst->cluster,

@@ -293,6 +293,44 @@ TEST_F(RouterDownlinkLowStartTest, ProbesArePaddingNumberedInTheStream) {
   EXPECT_EQ(padding, router_.stats().probe_packets);
 }
 
+// With RTX accepted, the probes are RTX padding: on the RTX SSRC in its own numbering; the media numbering
+// has no holes.
+TEST_F(RouterDownlinkLowStartTest, ProbesAreRtxPaddingWhenTheSubscriberAcceptedRtx) {
+  router_.setSubscriberRtxPayloadType(kB, "video", 97);
+  start();
+  const std::uint32_t rtx_ssrc = router_.outTracks(kB).at(0).rtx_ssrc;
+  link_.setRate(0);
+  run(6000);
+  ASSERT_GT(router_.stats().probe_packets, 0u);
+  std::optional<std::uint16_t> prev_media;
+  std::optional<std::uint16_t> prev_rtx;
+  std::size_t padding = 0;
+  for (const auto& s : sink_.rtpTo(kB)) {
+    const auto v = media::RtpPacketView::parse(s.bytes);
+    ASSERT_TRUE(v.has_value());
+    if (v->ssrc() == out_ssrc_) {
+      EXPECT_FALSE(v->payload().empty());
+      if (prev_media) {
+        EXPECT_EQ(static_cast<std::uint16_t>(*prev_media + 1), v->sequenceNumber());
+      }
+      prev_media = v->sequenceNumber();
+      continue;
+    }
+    ASSERT_EQ(v->ssrc(), rtx_ssrc);
+    EXPECT_EQ(v->payloadType(), 97);
+    if (prev_rtx) {
+      EXPECT_EQ(static_cast<std::uint16_t>(*prev_rtx + 1), v->sequenceNumber());
+    }
+    prev_rtx = v->sequenceNumber();
+    if (v->payload().empty()) {
+      EXPECT_TRUE(v->hasPadding());
+      ++padding;
+    }
+  }
+  EXPECT_EQ(padding, router_.stats().probe_packets);
+  EXPECT_GT(router_.downlinkStats(kB)->probe_raises, 0u);
+}
+
 TEST_F(RouterDownlinkTest, RetransmissionsAreNotRepeatedWithinARoundTrip) {
   start();
   run(1000);
