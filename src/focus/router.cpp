@@ -840,6 +840,7 @@ void Router::onPublisherRtx(Peer& p, Track* track, const media::RtpPacketView& v
       media_ssrc = it->second;
     } else {
       p.rtx_streams.erase(it);  // its media stream was replaced: learn the pair again
+      stats_.drops.count(RouterDrop::UnmappedSsrc);
       return;
     }
   } else if (track != nullptr) {

@@ -531,6 +531,51 @@ TEST_F(WebRtcPeerLoopback, FocusOfferAnswerRollbackAndParticipantReoffer) {
   EXPECT_EQ(t->media[5].direction, SdpDirection::RecvOnly);
 }
 
+// RTX (RFC 4588): the participant's rtx entry for VP8 is accepted on what it sends (with its FID pair) and
+// offered on what we send (with our RTX SSRC); retransmissions use it once its answer kept it.
+TEST_F(WebRtcPeerLoopback, RtxIsNegotiatedBothWays) {
+  WebRtcPeer peer(*server_id, *server, focus, clock.nowMs());
+  std::string with_rtx = offerFor(*client_id);
+  with_rtx.replace(with_rtx.find("m=video 9 UDP/TLS/RTP/SAVPF 96"), 30, "m=video 9 UDP/TLS/RTP/SAVPF 96 97");
+  const std::string ssrc_line = "a=ssrc:2222 cname:x\r\n";
+  with_rtx.replace(with_rtx.find(ssrc_line), ssrc_line.size(),
+                   "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=ssrc-group:FID 2222 3333\r\n" + ssrc_line +
+                       "a=ssrc:3333 cname:x\r\n");
+  auto answer = peer.acceptOffer(with_rtx);
+  ASSERT_TRUE(answer) << answer.error().message;
+  EXPECT_NE(answer->find("a=fmtp:97 apt=96\r\n"), std::string::npos);
+  ASSERT_EQ(peer.publishedTracks().size(), 2u);
+  EXPECT_EQ(peer.publishedTracks()[1].rtx_payload_type, 97);
+  EXPECT_EQ(peer.publishedTracks()[1].rtx_ssrcs,
+            (std::vector<std::pair<std::uint32_t, std::uint32_t>>{{2222, 3333}}));
+  EXPECT_EQ(peer.publishedTracks()[0].rtx_payload_type, 0);
+  EXPECT_EQ(peer.sendRtxPayloadType("video"), 0);  // nothing sent to it yet
+
+  SendTrack cam{"video", 5002, "alice", "alice-cam"};
+  cam.rtx_ssrc = 5003;
+  auto offer = peer.createOffer({cam});
+  ASSERT_TRUE(offer) << offer.error().message;
+  EXPECT_NE(offer->find("a=ssrc-group:FID 5002 5003\r\n"), std::string::npos);
+  EXPECT_NE(offer->find("a=ssrc:5003 msid:alice alice-cam\r\n"), std::string::npos);
+  test::AnswerOptions good;
+  good.fingerprint = client_id->fingerprint();
+  std::string reply = test::answerTo(*offer, good);
+  const std::string rtx_map = "a=rtpmap:97 rtx/90000\r\n";
+  const auto at = reply.rfind(rtx_map);
+  ASSERT_NE(at, std::string::npos);
+  reply.insert(at + rtx_map.size(), "a=fmtp:97 apt=96\r\n");
+  auto applied = peer.applyAnswer(reply);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(peer.sendRtxPayloadType("video"), 97);
+  EXPECT_EQ(peer.sendRtxPayloadType("H264"), 0);
+
+  // An answer without the rtx fmtp (apt): no RTX on what we send.
+  auto again = peer.createOffer({cam});
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(peer.applyAnswer(test::answerTo(*again, good)));
+  EXPECT_EQ(peer.sendRtxPayloadType("video"), 0);
+}
+
 TEST_F(WebRtcPeerLoopback, MediaHooksAndSendingBothWays) {
   WebRtcPeer peer(*server_id, *server, focus, clock.nowMs());
   auto answer = peer.acceptOffer(offerFor(*client_id));
