@@ -7,6 +7,9 @@
 //     layer the focus forwards (loss case);
 //   - losses were recovered: subscribers NACKed, the focus answered NACKs from its buffer and NACKed publishers,
 //     publishers retransmitted;
+//   - RTX (RFC 4588): where the pages accepted it (they do: Chromium answers the focus's rtx/apt offer), the focus's
+//     retransmissions reached them as RTX (inbound-rtp retransmittedPacketsReceived, the focus's rtx_sent), and the
+//     publishers' RTX was unwrapped upstream (rtx_unwrapped);
 // Impairments (argument 3, default "loss"): "loss" = 5 % random loss each way; "loss-up" / "loss-down" = 5 % one
 // way only; "rtt" = 75 ms each way (150 ms RTT, checked in the publishers' RTCP) with 1 % loss; "none" = the relay
 // without impairment (the baseline). The window's stats are polled fresh in both pages at once, so its two ends line up.
@@ -132,6 +135,7 @@ const CASES = {
           freeze_s: in1.totalFreezesDuration - in0.totalFreezesDuration, plis: in1.pliCount - in0.pliCount,
           received: in1.framesReceived - in0.framesReceived, dropped: in1.framesDropped - in0.framesDropped,
           keyframes: in1.keyFramesDecoded - in0.keyFramesDecoded,
+          rtx_received: (in1.retransmittedPacketsReceived || 0) - (in0.retransmittedPacketsReceived || 0),
           retransmitted: l1.retransmittedPacketsSent - l0.retransmittedPacketsSent };
       }
       return null;
@@ -263,7 +267,7 @@ const CASES = {
         (cfg.min_decoded === null ? ' (reported only); ' : ` (>= ${100 * cfg.min_decoded} %); `) +
         `packets lost after recovery ${r.lost}, NACKs sent ${r.nacks}, ${pub} retransmitted ${r.retransmitted}, ` +
         `frames received ${r.received} / dropped ${r.dropped}, keyframes ${r.keyframes}, PLIs ${r.plis}, ` +
-        `freezes ${r.freezes} (${r.freeze_s.toFixed(2)} s)`);
+        `freezes ${r.freezes} (${r.freeze_s.toFixed(2)} s), RTX packets received ${r.rtx_received}`);
       if (cfg.aim_decoded) {
         console.log(`     (aim ${100 * cfg.aim_decoded} % decoded: ${ratio >= cfg.aim_decoded ? 'met' : 'NOT met'} for ${sub} <- ${pub})`);
       }
@@ -282,10 +286,19 @@ const CASES = {
     const fst = focus.last('stats') || {};
     const router = fst.router || fst;
     console.log(`     (focus: nacks_answered ${router.nacks_answered}, nacks_missed ${router.nacks_missed}, ` +
-      `upstream_nacks_sent ${router.upstream_nacks_sent}, forwarded ${router.forwarded_packets || router.forwarded})`);
+      `upstream_nacks_sent ${router.upstream_nacks_sent}, upstream_recovered ${router.upstream_recovered}, ` +
+      `forwarded ${router.forwarded_packets || router.forwarded}; RTX: sent ${router.rtx_sent}, received ${router.rtx_received}, ` +
+      `unwrapped ${router.rtx_unwrapped}, padding dropped ${router.rtx_padding_dropped}, ` +
+      `redundant dropped ${router.rtx_redundant_dropped}, malformed ${router.rtx_malformed})`);
     if (cfg.expect_nacks) {
       check(router.nacks_answered > 0 && router.upstream_nacks_sent > 0,
         `the focus answered subscribers' NACKs from its buffer (${router.nacks_answered}) and NACKed publishers (${router.upstream_nacks_sent})`);
+      // Chromium accepts the rtx/apt the focus offers: then the focus's retransmissions go on the RTX SSRCs and
+      // the pages count them as retransmitted; and Chromium publishers repair on RTX, which the focus unwraps.
+      const rtxIn = results.filter(Boolean).reduce((a, r) => a + r.rtx_received, 0);
+      check(router.rtx_sent > 0 && router.rtx_sent === router.nacks_answered && rtxIn > 0,
+        `the focus's retransmissions went as RTX (${router.rtx_sent} of ${router.nacks_answered} answered) and the pages received RTX (${rtxIn} in the windows)`);
+      check(router.rtx_unwrapped > 0, `publishers' RTX was unwrapped upstream (${router.rtx_unwrapped} of ${router.rtx_received} received)`);
     }
     const rst = relay.last('stats') || {};
     const up = rst.up || {};

@@ -764,6 +764,7 @@
             framesReceived: s.framesReceived || 0, framesDropped: s.framesDropped || 0,
             keyFramesDecoded: s.keyFramesDecoded || 0, freezeCount: s.freezeCount || 0,
             totalFreezesDuration: s.totalFreezesDuration || 0,
+            retransmittedPacketsReceived: s.retransmittedPacketsReceived || 0,
             codec: codecs.get(s.codecId) || null });
         } else if (s.type === "outbound-rtp" && s.kind === "video") {
           outbound.push({ rid: s.rid || null, ssrc: s.ssrc, frameWidth: s.frameWidth || 0,
