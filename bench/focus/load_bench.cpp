@@ -409,9 +409,13 @@ class Bench {
         "focus",  "--password",       kPassword, "--bind", "127.0.0.1",    "--udp-port", "0",
         "--json", "--stats-interval", "1"};
     if (o_.audio_only) {
-      // The default limit is 100 participants per conference.
+      // The default limits are 100 participants per conference, 64 m-lines per description and 64
+      // subscriptions per subscriber: raised so that each participant may receive every other one (a few
+      // m-lines more for its own sections).
       const std::string config = dir_ + "/focus.json";
-      std::ofstream(config) << "{\"max_participants_per_conference\": " << o_.participants + 1 << "}\n";
+      std::ofstream(config) << "{\"max_participants_per_conference\": " << o_.participants + 1
+                            << ", \"max_media_sections\": " << o_.participants + 8
+                            << ", \"max_subscriptions_per_subscriber\": " << o_.participants << "}\n";
       args.insert(args.end(), {"--config", config});
     }
     if (!focus_.spawn(args, dir_ + "/focus.log")) {
@@ -992,6 +996,10 @@ class Bench {
       o["focus_forwarded_packets_total"] = jsonUint(*last->object, "forwarded_packets");
       o["focus_udp_drops"] = jsonUint(*last->object, "udp_drops");
       o["focus_offers_sent"] = jsonUint(*last->object, "offers_sent");
+      o["focus_offers_refused"] = jsonUint(*last->object, "offers_refused");
+      o["focus_metadata_messages"] = jsonUint(*last->object, "metadata_messages");
+      o["focus_metadata_bytes"] = jsonUint(*last->object, "metadata_bytes");
+      o["focus_answers_without_metadata"] = jsonUint(*last->object, "answers_without_metadata");
       o["focus_not_negotiated_drops"] = jsonUint(*last->object, "not_negotiated_drops");
     }
     o["focus_cpu_s"] = round2(focus_cpu_s_ * 1000) / 1000;

@@ -29,6 +29,8 @@ namespace {
 
 constexpr std::uint64_t kCheckIntervalNs = 50'000'000;       // until the first success
 constexpr std::uint64_t kConsentIntervalNs = 2'500'000'000;  // then consent freshness (the focus: 30 s)
+// The focus's offers to a participant of a large call have one section per other participant.
+const io::SdpLimits kSdpLimits = io::SdpLimits::forSections(2048);
 constexpr int kSocketBuffer = 2 * 1024 * 1024;
 constexpr int kMaxBurst = 64;  // packets per stream per tick when catching up
 
@@ -280,7 +282,7 @@ proto::SdpStreamMetadata SyntheticParticipant::metadata() const {
 Status SyntheticParticipant::applyAnswer(std::string_view sdp, const udp::endpoint& fallback) {
   if (answered_) return {};
   io::SdpError err{};
-  auto answer = io::parseSdp(sdp, &err);
+  auto answer = io::parseSdp(sdp, kSdpLimits, &err);
   if (!answer || answer->media.empty()) {
     return fail(Code::InvalidArgument, std::string("bad answer SDP: ") + io::toString(err));
   }
@@ -629,7 +631,7 @@ void SyntheticParticipant::handleFocusMessage(std::string_view text) {
 // and a=setup:active (we stay the DTLS client).
 std::string SyntheticParticipant::answerFor(std::string_view offer_sdp, std::string* why) {
   io::SdpError err{};
-  auto offer = io::parseSdp(offer_sdp, &err);
+  auto offer = io::parseSdp(offer_sdp, kSdpLimits, &err);
   if (!offer) {
     *why = std::string("unparsable offer: ") + io::toString(err);
     return {};

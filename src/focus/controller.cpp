@@ -3,6 +3,7 @@
 #include "base/overloaded.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 #include "base/log.hpp"
@@ -106,10 +107,35 @@ Actions Controller::handle(const Input& input) {
           [&](const in::PeerAnswerReady& i) {
             auto it = peers_.find(i.peer);
             if (it == peers_.end()) return;
-            auto sig = base(it->second, SignalType::Answer);
+            Peer& p = it->second;
+            auto sig = base(p, SignalType::Answer);
             sig.description = proto::SessionDescription{"answer", i.sdp};
-            sig.metadata = availableTo(it->second);
-            sendSignal(it->second, std::move(sig), out);
+            sig.metadata = availableTo(p);
+            sig.seq = p.tx_seq;
+            std::size_t size = boost::json::serialize(proto::serializeCallSignal(sig)).size();
+            if (size > config_.max_to_device_bytes) {
+              // ~150 bytes per stream: a call of ~400 participants. It learns them over the data channel.
+              const std::size_t streams = sig.metadata->size();
+              sig.metadata.reset();
+              size = boost::json::serialize(proto::serializeCallSignal(sig)).size();
+              if (size > config_.max_to_device_bytes) {
+                ++counters_.answers_too_large;
+                out.push_back(act::Warning{"the answer to " + p.user_id + "/" + p.device_id + " would be " +
+                                           std::to_string(size) + " bytes, over max_to_device_bytes " +
+                                           std::to_string(config_.max_to_device_bytes) + "; hanging up"});
+                remove(p, "answer_too_large", true, out);
+                return;
+              }
+              ++counters_.answers_without_metadata;
+              if (counters_.answers_without_metadata == 1) {
+                out.push_back(act::Warning{
+                    "the metadata of " + std::to_string(streams) +
+                    " streams does not fit in an m.call.answer (max_to_device_bytes " +
+                    std::to_string(config_.max_to_device_bytes) +
+                    "): answers go without it, participants are told over the data channel (said once)"});
+              }
+            }
+            sendSignal(p, std::move(sig), out);
           },
           [&](const in::PeerCandidate& i) {
             auto it = peers_.find(i.peer);
@@ -148,11 +174,7 @@ Actions Controller::handle(const Input& input) {
             if (it == peers_.end() || it->second.paused_video == i.streams) return;
             Peer& p = it->second;
             p.paused_video = i.streams;
-            if (!p.connected) return;  // it is told with everything else when it connects
-            proto::FocusMessage m;
-            m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
-            m.metadata = availableTo(p);
-            out.push_back(act::SendDataChannel{p.id, proto::serializeFocusMessage(m)});
+            p.metadata_dirty = p.connected;  // if not, it is told with everything else when it connects
           },
           [&](const in::Tick&) {
             const TimeMs now = clock_.nowMs();
@@ -186,6 +208,7 @@ Actions Controller::handle(const Input& input) {
           },
       },
       input);
+  flushMetadata(out);
   return out;
 }
 
@@ -209,6 +232,16 @@ std::optional<TimeMs> Controller::nextTimeout() const {
     }
   }
   for (const auto& h : held_) consider(h.until);
+  std::optional<std::map<std::string, std::size_t>> sizes;  // only when someone waits for its metadata
+  for (const auto& [id, p] : peers_) {
+    if (!p.connected || !p.metadata_dirty) continue;
+    if (!p.metadata_sent_at) {
+      consider(clock_.nowMs());
+      continue;
+    }
+    if (!sizes) sizes = conferenceSizes();
+    consider(*p.metadata_sent_at + metadataInterval((*sizes)[conferenceKey(p.room_id, p.conf_id)]));
+  }
   return t;
 }
 
@@ -640,13 +673,79 @@ proto::SdpStreamMetadata Controller::availableTo(const Peer& peer) const {
 
 void Controller::broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
                                    PeerId except) {
-  for (const auto& [id, p] : peers_) {
+  (void)out;  // sent by flushMetadata(), coalesced
+  for (auto& [id, p] : peers_) {
     if (p.room_id != room_id || p.conf_id != conf_id || !p.connected || id == except) continue;
+    p.metadata_dirty = true;
+  }
+}
+
+std::map<std::string, std::size_t> Controller::conferenceSizes() const {
+  std::map<std::string, std::size_t> sizes;
+  for (const auto& [id, p] : peers_) ++sizes[conferenceKey(p.room_id, p.conf_id)];
+  return sizes;
+}
+
+TimeMs Controller::metadataInterval(std::size_t conference_size) const {
+  return config_.metadata_interval_ms +
+         config_.metadata_interval_per_participant_ms * static_cast<TimeMs>(conference_size);
+}
+
+namespace {
+std::uint64_t metadataHash(const std::string& text) {
+  const std::uint64_t h = std::hash<std::string>{}(text);
+  return h == 0 ? 1 : h;  // 0: nothing told yet
+}
+}  // namespace
+
+void Controller::flushMetadata(Actions& out) {
+  const TimeMs now = clock_.nowMs();
+  std::optional<std::map<std::string, std::size_t>> sizes;  // only when someone waits for its metadata
+  for (auto& [id, p] : peers_) {
+    if (!p.connected || !p.metadata_dirty) continue;
+    if (p.metadata_sent_at) {
+      if (!sizes) sizes = conferenceSizes();
+      if (now < *p.metadata_sent_at + metadataInterval((*sizes)[conferenceKey(p.room_id, p.conf_id)]))
+        continue;
+    }
+    p.metadata_dirty = false;
     proto::FocusMessage m;
     m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
     m.metadata = availableTo(p);
-    out.push_back(act::SendDataChannel{p.id, proto::serializeFocusMessage(m)});
+    std::string text = proto::serializeFocusMessage(m);
+    const std::uint64_t h = metadataHash(text);
+    if (h == p.metadata_told) continue;  // nothing new for it (the interval does not restart)
+    p.metadata_told = h;
+    p.metadata_sent_at = now;
+    ++counters_.metadata_messages;
+    counters_.metadata_bytes += text.size();
+    out.push_back(act::SendDataChannel{p.id, std::move(text)});
   }
+}
+
+void Controller::metadataChanged(PeerId peer) {
+  auto it = peers_.find(peer);
+  if (it != peers_.end() && it->second.connected) it->second.metadata_dirty = true;
+}
+
+proto::SdpStreamMetadata Controller::tellMetadata(PeerId peer) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) return {};
+  auto md = availableTo(it->second);
+  toldMetadata(peer, md);
+  return md;
+}
+
+void Controller::toldMetadata(PeerId peer, const proto::SdpStreamMetadata& metadata) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) return;
+  Peer& p = it->second;
+  proto::FocusMessage m;
+  m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
+  m.metadata = metadata;
+  p.metadata_told = metadataHash(proto::serializeFocusMessage(m));
+  p.metadata_sent_at = clock_.nowMs();
+  p.metadata_dirty = false;
 }
 
 }  // namespace chorus::focus

@@ -61,6 +61,20 @@ struct Config {
   std::vector<std::string> unjoined_allowed_servers;  // with UnjoinedRooms::AllowList
   std::size_t max_unjoined_per_user{4};               // concurrent such participants (devices) of one user
   std::size_t max_unjoined_per_server{256};           // and of all users of one homeserver
+  // What a participant may receive (its metadata, m.call.sdp_stream_metadata_changed over the data channel)
+  // is sent only when it changed since it was last told, and at most once per metadata_interval_ms +
+  // metadata_interval_per_participant_ms × (the conference's size): a change after a quiet spell goes out at
+  // once, changes within the interval are coalesced into one message at its end (the latest wins). A message
+  // carries everything (MSC3898 metadata is not a delta for every client), so it grows with the conference;
+  // the interval growing with it too bounds the bytes per second each participant is sent. 0 and 0: every
+  // change at once.
+  TimeMs metadata_interval_ms{200};
+  TimeMs metadata_interval_per_participant_ms{10};
+  // The largest to-device content the focus sends. Its m.call.answer carries the metadata of every other
+  // participant's streams (like waterfall's) only while that fits; past it the metadata is left out (the
+  // participant is told over the data channel once connected), and an answer too large even then is not sent
+  // (the participant is hung up on with "answer_too_large"). Homeservers refuse events over 64 KiB.
+  std::size_t max_to_device_bytes{60 * 1024};
 };
 // "" when the UnjoinedRooms settings of `c` go together, else what is wrong (for the command line and
 // config).
@@ -175,6 +189,11 @@ struct Counters {
   std::uint64_t rejected_unjoined_limit{0};    // max_unjoined_per_user / max_unjoined_per_server reached
   std::uint64_t promoted_unjoined{0};   // the call turned up in a joined room and the peer passed the checks
   std::uint64_t removed_unverified{0};  // ... and it did not pass them within invite_grace_ms
+  // Metadata sent over data channels (m.call.sdp_stream_metadata_changed; not the copies in offers/answers).
+  std::uint64_t metadata_messages{0};
+  std::uint64_t metadata_bytes{0};
+  std::uint64_t answers_without_metadata{0};  // over max_to_device_bytes with it
+  std::uint64_t answers_too_large{0};         // ... and without it
 };
 
 // One participant connected to the focus.
@@ -201,6 +220,11 @@ struct Peer {
   // (publisher, its stream id) whose video the focus does not send this participant now (in::DownlinkPaused);
   // bounded by the media plane's subscriptions of this participant.
   std::set<std::pair<PeerId, std::string>> paused_video;
+  // What it was last told of the others (hash of that metadata message, 0: nothing yet), when, and whether it
+  // may have changed since (Config::metadata_interval_ms).
+  std::uint64_t metadata_told{0};
+  std::optional<TimeMs> metadata_sent_at;
+  bool metadata_dirty{false};
 };
 
 class Controller {
@@ -223,6 +247,14 @@ class Controller {
                        const std::vector<std::string>& track_ids);
   // The ids each subscriber sees (docs/focus.md, "Stream and track ids").
   const TrackIds& trackIds() const { return ids_; }
+  // What `peer` may receive may have changed (outside the Controller's own inputs): it is told, coalesced as
+  // for Config::metadata_interval_ms, by a later handle() (nextTimeout() says when).
+  void metadataChanged(PeerId peer);
+  // The metadata `peer` is told now in another message (an offer or answer of the media plane): recorded as
+  // told, so it is not sent again on its own unless it changes. Empty for an unknown peer.
+  proto::SdpStreamMetadata tellMetadata(PeerId peer);
+  // As tellMetadata(), for `metadata` (from availableTo()) that was sent.
+  void toldMetadata(PeerId peer, const proto::SdpStreamMetadata& metadata);
 
  private:
   void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out,
@@ -242,9 +274,15 @@ class Controller {
   void remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out);
   // Stores what `p` publishes and updates the ids it announces; true as for setTransportIds.
   bool setPublished(Peer& p, proto::SdpStreamMetadata metadata);
-  // Tells every connected peer of the conference (but `except`, whose change it is) what it can receive.
+  // Every connected peer of the conference (but `except`, whose change it is) is to be told what it can
+  // receive (flushMetadata).
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
                          PeerId except = 0);
+  // Sends the metadata to each peer that is due (Config::metadata_interval_ms) and whose metadata changed.
+  void flushMetadata(Actions& out);
+  // Conference key -> participants (for the metadata interval).
+  std::map<std::string, std::size_t> conferenceSizes() const;
+  TimeMs metadataInterval(std::size_t conference_size) const;
   void sendSignal(Peer& p, proto::CallSignal sig, Actions& out);
   proto::CallSignal base(const Peer& p, proto::SignalType type) const;
   // m.call.reject with `reason` (a short code) in its content; `why` goes to the log.

@@ -278,7 +278,17 @@ void MediaPlane::updateSubscriptions(const act::UpdateSubscriptions& u) {
     }
     auto r = router_.subscribe(u.peer, pub->publisher, pub->original, static_cast<int>(t.width.value_or(0)),
                                static_cast<int>(t.height.value_or(0)), now);
-    if (!r) CHORUS_LOG(Info, kTag, "subscription refused: " << r.error().message);
+    if (!r) {
+      Slot& sl = slots_.at(u.peer);
+      if (!sl.subscription_refusal_told) {
+        CHORUS_LOG(Warn, kTag,
+                   "subscription of " << sl.who << " refused: " << r.error().message
+                                      << " (said once; see max_subscriptions_per_subscriber)");
+        sl.subscription_refusal_told = true;
+      } else {
+        CHORUS_LOG(Debug, kTag, "subscription of " << sl.who << " refused: " << r.error().message);
+      }
+    }
   }
 }
 
@@ -304,13 +314,8 @@ void MediaPlane::syncPublished() {
       if (!t.stream_id.empty() && t.stream_id != "-") stream_ids.push_back(t.stream_id);
       if (!t.track_id.empty()) track_ids.push_back(t.track_id);
     }
-    if (controller_->setTransportIds(id, stream_ids, track_ids) && p->connected) {
-      // It now publishes an id it saw someone else under: tell it the new ids.
-      proto::FocusMessage m;
-      m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
-      m.metadata = controller_->availableTo(*p);
-      sendDc(id, proto::serializeFocusMessage(m));
-    }
+    // It now publishes an id it saw someone else under: it is told the new ids (coalesced, at the next tick).
+    if (controller_->setTransportIds(id, stream_ids, track_ids)) controller_->metadataChanged(id);
     s.published = tracks;
     router_.setPublishedTracks(id, std::move(tracks));
   }
@@ -349,19 +354,48 @@ void MediaPlane::renegotiate(PeerId id) {
   if (!p || !p->connected) return;
   auto want = wanted(id);
   if (sameTracks(want, s->agreed)) return;
+  // Refused before: only a change of what it should receive (someone left, it unsubscribed) may make it fit.
+  if (s->refused && sameTracks(want, *s->refused)) return;
   auto offer = s->link->createOffer(want);
+  std::string text;
+  std::optional<proto::SdpStreamMetadata> told;
+  if (offer) {
+    proto::FocusMessage m;
+    m.type = proto::FocusMessageType::Negotiate;
+    m.description = proto::SessionDescription{"offer", *offer};
+    m.metadata = controller_->availableTo(*p);  // the new tracks' streams are described with them
+    text = proto::serializeFocusMessage(m);
+    told = std::move(m.metadata);
+    // A data-channel message is at most 256 KiB (ours and Chromium's max-message-size); at ~1 KB per
+    // forwarded audio section, ~230 tracks. Over it, the offer is refused like one with too many m-lines.
+    if (text.size() > proto::kMaxFocusMessageBytes) {
+      s->link->rollback();
+      offer = fail(Code::ResourceExhausted, "the offer would be " + std::to_string(text.size()) +
+                                                " bytes, over a data-channel message's " +
+                                                std::to_string(proto::kMaxFocusMessageBytes));
+    }
+  }
   if (!offer) {
-    CHORUS_LOG(Warn, kTag, "cannot make an offer for " << p->user_id << ": " << offer.error().message);
+    ++offers_refused_;
+    if (!s->refusal_told) {
+      CHORUS_LOG(Warn, kTag,
+                 "cannot make an offer of "
+                     << want.size() << " tracks for " << s->who << ": " << offer.error().message
+                     << " (tried again when what it receives changes; see max_media_sections)");
+    } else {
+      CHORUS_LOG(Debug, kTag, "cannot make an offer for " << s->who << ": " << offer.error().message);
+    }
+    s->refusal_told = true;
+    s->refused = std::move(want);
     return;
   }
+  s->refused.reset();
+  s->refusal_told = false;
   s->pending = std::move(want);
   s->offer_pending = true;
-  proto::FocusMessage m;
-  m.type = proto::FocusMessageType::Negotiate;
-  m.description = proto::SessionDescription{"offer", *offer};
-  m.metadata = controller_->availableTo(*p);
   CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": offer with " << s->pending.size() << " tracks");
-  s->link->sendText(*s->dc_stream, proto::serializeFocusMessage(m));
+  s->link->sendText(*s->dc_stream, text);
+  controller_->toldMetadata(id, *told);
   ++offers_sent_;
 }
 
@@ -409,7 +443,7 @@ void MediaPlane::applyDescription(PeerId id, const proto::SessionDescription& d)
   proto::FocusMessage m;
   m.type = proto::FocusMessageType::Negotiate;
   m.description = proto::SessionDescription{"answer", *answer};
-  if (const Peer* p = controller_->peer(id)) m.metadata = controller_->availableTo(*p);
+  if (controller_->peer(id)) m.metadata = controller_->tellMetadata(id);
   if (s->dc_stream) s->link->sendText(*s->dc_stream, proto::serializeFocusMessage(m));
 }
 
@@ -418,6 +452,7 @@ MediaPlaneStats MediaPlane::stats() const {
   st.peers = slots_.size();
   st.router = router_.stats();
   st.offers_sent = offers_sent_;
+  st.offers_refused = offers_refused_;
   st.not_negotiated_drops = st.router.not_live_drops;
   st.not_negotiated_sr_drops = st.router.not_live_sr_drops;
   if (!controller_) return st;

@@ -119,6 +119,7 @@ struct MediaPlaneStats {
   std::size_t peers{0};  // transports
   RouterStats router;
   std::uint64_t offers_sent{0};
+  std::uint64_t offers_refused{0};           // offers the link could not make (see MediaPlane::Slot::refused)
   std::uint64_t not_negotiated_drops{0};     // RTP of a track the subscriber's description does not have yet
   std::uint64_t not_negotiated_sr_drops{0};  // sender reports of such a track
   std::optional<Counters> controller;        // once logged in
@@ -175,6 +176,11 @@ class MediaPlane final : private RouterSink {
     std::vector<OfferTrack> agreed;
     std::vector<OfferTrack> pending;
     bool offer_pending{false};
+    // The tracks of the last offer the link could not make (too many m-lines): not tried again until what it
+    // should receive changes. Said at Warn once per participant, until an offer succeeds again.
+    std::optional<std::vector<OfferTrack>> refused;
+    bool refusal_told{false};
+    bool subscription_refusal_told{false};  // the router refused a subscription (its bound): once, at Warn
     std::vector<PublishedTrackInfo> published;  // as last given to the router
     std::string who;                            // user/device
     TimeMs created_ms{0};
@@ -215,6 +221,7 @@ class MediaPlane final : private RouterSink {
   std::vector<Input> early_;                // inputs before it (kMaxEarlyInputs)
   std::map<PeerId, Slot> slots_;
   std::uint64_t offers_sent_{0};
+  std::uint64_t offers_refused_{0};
   TimeMs next_paused_check_{0};
   bool stopping_{false};
 };

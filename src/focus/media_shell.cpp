@@ -116,6 +116,7 @@ void MediaShell::shutdown() {
 std::unique_ptr<PeerLink> MediaShell::createLink(PeerId peer) {
   auto link = std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs(),
                                         options_.downlink_cc, options_.uplink_cc);
+  link->setSdpLimits(io::SdpLimits::forSections(options_.max_media_sections));
   links_[peer] = link.get();
   return link;
 }
@@ -269,6 +270,7 @@ json::object MediaShell::summary(const char* event) const {
                  {"probe_clusters", st.probe_clusters},
                  {"probe_packets", st.probe_packets},
                  {"offers_sent", plane.offers_sent},
+                 {"offers_refused", plane.offers_refused},
                  {"not_negotiated_drops", plane.not_negotiated_drops},
                  {"not_negotiated_sr_drops", plane.not_negotiated_sr_drops},
                  {"sync_events_skipped", link_.syncEventsSkipped()},
@@ -289,6 +291,10 @@ json::object MediaShell::summary(const char* event) const {
     o["rejected_unjoined_limit"] = c.rejected_unjoined_limit;
     o["promoted_unjoined"] = c.promoted_unjoined;
     o["removed_unverified"] = c.removed_unverified;
+    o["metadata_messages"] = c.metadata_messages;
+    o["metadata_bytes"] = c.metadata_bytes;
+    o["answers_without_metadata"] = c.answers_without_metadata;
+    o["answers_too_large"] = c.answers_too_large;
     o["ids_rewritten"] = plane.ids_rewritten;  // stream/track ids given under another id
     json::array peers;
     for (const auto& p : plane.participants) {

@@ -27,6 +27,7 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   }
 
   const io::WebRtcPeer& rtc() const { return rtc_; }
+  void setSdpLimits(const io::SdpLimits& limits) { rtc_.setSdpLimits(limits); }
   io::UdpServer::Peer& portPeer() { return rtc_; }
 
   // ---- PeerLink ----

@@ -28,6 +28,9 @@ constexpr const char* kTag = "focus";
 
 }  // namespace
 
+// The most m-lines a description may be configured to have (a 16 MiB SDP).
+constexpr std::size_t kMaxMediaSectionsSetting = 4096;
+
 Status applyConfigFile(const std::string& path, ServiceOptions& options) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return fail(Code::InvalidArgument, "cannot open " + path);
@@ -93,11 +96,20 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
         number("max_data_channel_message", c.max_data_channel_message, 1),
         number("ping_interval_s", c.ping_interval_ms, 1000),
         number("pong_timeout_s", c.pong_timeout_ms, 1000),
-        number("connect_timeout_s", c.connect_timeout_ms, 1000), public_ips("public_ip", options.public_ips),
-        text_key("bind_ip", options.bind_ip), number("udp_port", options.udp_port, 1),
-        number("tcp_port", options.tcp_port, 1), boolean("ice_tcp", options.ice_tcp)}) {
+        number("connect_timeout_s", c.connect_timeout_ms, 1000),
+        number("metadata_interval_ms", c.metadata_interval_ms, 1),
+        number("metadata_interval_per_participant_ms", c.metadata_interval_per_participant_ms, 1),
+        number("max_media_sections", options.max_media_sections, 1),
+        number("max_to_device_bytes", c.max_to_device_bytes, 1),
+        number("max_subscriptions_per_subscriber", options.router.max_subscriptions_per_subscriber, 1),
+        public_ips("public_ip", options.public_ips), text_key("bind_ip", options.bind_ip),
+        number("udp_port", options.udp_port, 1), number("tcp_port", options.tcp_port, 1),
+        boolean("ice_tcp", options.ice_tcp)}) {
     if (!st) return st;
   }
+  if (options.max_media_sections > kMaxMediaSectionsSetting)
+    return fail(Code::InvalidArgument,
+                path + ": max_media_sections must be at most " + std::to_string(kMaxMediaSectionsSetting));
   // Conferences of rooms the focus has not joined (docs/focus.md).
   std::string unjoined;
   for (Status st :

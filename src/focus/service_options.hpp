@@ -8,6 +8,7 @@
 
 #include "focus/controller.hpp"
 #include "focus/router.hpp"
+#include "io/sdp.hpp"
 
 namespace chorus::focus {
 
@@ -40,6 +41,10 @@ struct ServiceOptions {
   std::vector<std::string> public_ips;
   Config controller;  // allow-lists, limits, keepalive (user/device are filled in from the login)
   RouterConfig router;
+  // The most m-lines in a participant's description (one per track the focus forwards to it, plus what it
+  // sends and the data channel); the size bound grows with it (io::SdpLimits::forSections). Keep
+  // router.max_subscriptions_per_subscriber a few below it (docs/focus.md, "Audio-only").
+  std::size_t max_media_sections{io::kSdpMaxMediaSections};
   // Olm-encrypted call signalling (docs/e2ee.md), as in `chorus call`: keys uploaded, m.room.encrypted
   // to-device decrypted, replies Olm-encrypted in rooms with m.room.encryption to devices with keys. data_dir
   // empty: the account lives in memory only (new identity keys each run); else DIR/olm-<user>_<device>.state,

@@ -83,7 +83,7 @@ bool parseNumber(std::string_view s, T& out) noexcept {
 
 class Parser {
  public:
-  explicit Parser(SdpError* error) : error_(error) {}
+  Parser(SdpError* error, const SdpLimits& limits) : error_(error), limits_(limits) {}
 
   bool fail(SdpError e) {
     if (error_ != nullptr) *error_ = e;
@@ -97,7 +97,7 @@ class Parser {
   }
 
   bool run(std::string_view text, SdpSession& s) {
-    if (text.size() > kSdpMaxSize) return fail(SdpError::TooLarge);
+    if (text.size() > limits_.max_size) return fail(SdpError::TooLarge);
     bool first = true;
     while (!text.empty()) {
       auto nl = text.find('\n');
@@ -126,7 +126,7 @@ class Parser {
 
  private:
   bool media(std::string_view v, SdpSession& s) {
-    if (s.media.size() >= kSdpMaxMediaSections) return fail(SdpError::TooManySections);
+    if (s.media.size() >= limits_.max_media_sections) return fail(SdpError::TooManySections);
     SdpMediaSection m;
     std::string_view kind = nextToken(v);
     std::string_view port = nextToken(v);
@@ -196,7 +196,7 @@ class Parser {
         std::string_view mid = nextToken(rest);
         if (mid.empty()) continue;
         if (!isTagToken(mid)) return fail(SdpError::BadAttribute);
-        if (s.bundle_mids.size() >= kSdpMaxMediaSections) return fail(SdpError::TooManyEntries);
+        if (s.bundle_mids.size() >= limits_.max_media_sections) return fail(SdpError::TooManyEntries);
         std::string tok;
         if (!token(mid, tok)) return false;
         s.bundle_mids.push_back(std::move(tok));
@@ -349,6 +349,7 @@ class Parser {
   }
 
   SdpError* error_;
+  SdpLimits limits_;
 };
 
 }  // namespace
@@ -440,9 +441,13 @@ void linkRtx(SdpMediaSection& m) {
 }  // namespace
 
 std::optional<SdpSession> parseSdp(std::string_view text, SdpError* error) noexcept {
+  return parseSdp(text, SdpLimits{}, error);
+}
+
+std::optional<SdpSession> parseSdp(std::string_view text, const SdpLimits& limits, SdpError* error) noexcept {
   try {
     SdpSession s;
-    Parser p(error);
+    Parser p(error, limits);
     if (!p.run(text, s)) return std::nullopt;
     for (auto& m : s.media) linkRtx(m);
     return s;
@@ -858,8 +863,8 @@ std::optional<SdpOffer> buildSdpOffer(const SdpNegotiation& current, const std::
     if (slot < offer.sections.size()) {
       offer.sections[slot] = std::move(sec);
     } else {
-      if (offer.sections.size() >= kSdpMaxMediaSections) {
-        return reject("more than " + std::to_string(kSdpMaxMediaSections) + " m-lines");
+      if (offer.sections.size() >= p.max_media_sections) {
+        return reject("more than " + std::to_string(p.max_media_sections) + " m-lines");
       }
       offer.sections.push_back(std::move(sec));
     }

@@ -132,9 +132,22 @@ struct SdpSession {
   std::string_view setupOf(const SdpMediaSection& m) const noexcept;
 };
 
+// The bounds on one description's size and sections that a caller may raise: a large call's subscriber
+// description has one section per track the focus forwards to it (docs/focus.md, "Audio-only").
+struct SdpLimits {
+  std::size_t max_media_sections{kSdpMaxMediaSections};
+  std::size_t max_size{kSdpMaxSize};
+  // The size bound that goes with `sections` sections: kSdpMaxSize, or 4 KiB per section when that is more.
+  static SdpLimits forSections(std::size_t sections) noexcept {
+    return SdpLimits{sections, sections * 4096 > kSdpMaxSize ? sections * 4096 : kSdpMaxSize};
+  }
+};
+
 // Parses an SDP. Never throws; returns nullopt (and a reason) when a bound is exceeded or a line the focus
 // relies on is malformed. Unknown lines and attributes are skipped.
 std::optional<SdpSession> parseSdp(std::string_view text, SdpError* error = nullptr) noexcept;
+std::optional<SdpSession> parseSdp(std::string_view text, const SdpLimits& limits,
+                                   SdpError* error = nullptr) noexcept;
 
 inline constexpr std::string_view kExtMid = "urn:ietf:params:rtp-hdrext:sdes:mid";
 inline constexpr std::string_view kExtRid = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
@@ -170,6 +183,8 @@ struct SdpAnswerParams {
   // direction changes are not implemented"), so a participant that rejoins would break every chorus call
   // subscriber's renegotiation; appending works for every client, up to the bound.
   std::size_t recycle_from_sections{kSdpMaxMediaSections};
+  // The most m-lines an offer of the focus may have (SdpLimits::max_media_sections of the peer).
+  std::size_t max_media_sections{kSdpMaxMediaSections};
   // Keep transport-cc (the transport-wide sequence number extension and a=rtcp-fb:* transport-cc) on the
   // sections the participant sends on, when offered. Off by default: with it, Chromium publishers through the
   // focus ramped worse, not better, in the browser benchmark (docs/congestion-control.md), still to be

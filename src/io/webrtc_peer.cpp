@@ -107,6 +107,7 @@ SdpAnswerParams WebRtcPeer::localParams() {
     for (const auto& ip : addresses) params.candidates.push_back({ip, tcp_port, true});
   }
   params.max_message_size = kSctpMaxMessageSize;
+  params.max_media_sections = sdp_limits_.max_media_sections;
   params.session_id = session_id_;
   params.session_version = ++sdp_version_;
   params.cname = "chorus-" + ice_.localUfrag();
@@ -118,7 +119,7 @@ Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
   if (failed_) return chorus::fail(Code::FailedPrecondition, "peer failed");
   if (pending_) return chorus::fail(Code::FailedPrecondition, "our offer is pending (rollback() first)");
   SdpError perr{};
-  const auto offer = parseSdp(offer_sdp, &perr);
+  const auto offer = parseSdp(offer_sdp, sdp_limits_, &perr);
   if (!offer) return chorus::fail(Code::InvalidArgument, std::string("bad SDP offer: ") + toString(perr));
   const bool subsequent = dtls_ != nullptr;
   std::string why;
@@ -450,7 +451,7 @@ Result<std::string> WebRtcPeer::createOffer(const std::vector<SendTrack>& tracks
 Result<void> WebRtcPeer::applyAnswer(std::string_view answer_sdp) {
   if (!pending_) return chorus::fail(Code::FailedPrecondition, "no pending offer");
   SdpError perr{};
-  const auto answer = parseSdp(answer_sdp, &perr);
+  const auto answer = parseSdp(answer_sdp, sdp_limits_, &perr);
   if (!answer) return chorus::fail(Code::InvalidArgument, std::string("bad SDP answer: ") + toString(perr));
   const SdpMediaSection* first = nullptr;
   for (std::size_t i = 0; i < answer->media.size() && i < pending_->sections.size(); ++i) {

@@ -130,6 +130,9 @@ class WebRtcPeer final : public UdpServer::Peer,
   // extension and `a=rtcp-fb:PT transport-cc` on the sections the participant sends on, so its send-side
   // estimator runs on our feedback. Set before the first acceptOffer(). Off by default.
   void setUplinkTransportCc(bool on) noexcept { uplink_transport_cc_ = on; }
+  // The bounds on the descriptions it parses (the participant's offers and answers) and on the m-lines of its
+  // own offers (one per forwarded track). Default: SdpLimits{} (64 m-lines, 256 KiB).
+  void setSdpLimits(const SdpLimits& limits) noexcept { sdp_limits_ = limits; }
 
   // Parses the offer and returns the answer SDP. The first time, the peer is then ready for the participant's
   // ICE checks; add it to the UdpServer (server.addPeer(peer)). Later calls answer the participant's
@@ -231,9 +234,10 @@ class WebRtcPeer final : public UdpServer::Peer,
   UdpServer& server_;             // Borrowed.
   Listener& listener_;            // Borrowed.
   IceLiteAgent ice_;
-  DtlsTransportPtr dtls_;                  // Owned.
-  media::SrtpSessionPtr srtp_;             // Owned.
-  SctpAssociationPtr sctp_;                // Owned.
+  DtlsTransportPtr dtls_;       // Owned.
+  media::SrtpSessionPtr srtp_;  // Owned.
+  SctpAssociationPtr sctp_;     // Owned.
+  SdpLimits sdp_limits_;
   SdpNegotiation current_;                 // the negotiated session
   std::optional<SdpNegotiation> pending_;  // our offer, until its answer (or rollback)
   std::vector<PublishedTrack> published_;

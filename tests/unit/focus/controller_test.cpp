@@ -45,6 +45,8 @@ class ControllerTest : public ::testing::Test {
     cfg.user_id = "@sfu:hs";
     cfg.device_id = "SFU";
     cfg.max_participants_per_conference = 3;
+    cfg.metadata_interval_ms = 0;  // every change told at once (the coalescing has its own tests)
+    cfg.metadata_interval_per_participant_ms = 0;
     return cfg;
   }
   // A controller with `cfg` that has joined !room:hs, whose call is "conf".
@@ -636,6 +638,208 @@ TEST_F(ControllerTest, CollidingStreamAndTrackIdsReachSubscribersUnderUniqueIds)
   auto after = ctl_->availableTo(*ctl_->peer(c));
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after.count("webrtc~2"), 1u);
+}
+
+// A large conference with the default metadata intervals (200 ms + 10 ms per participant).
+class ControllerMetadataTest : public ControllerTest {
+ protected:
+  static constexpr std::size_t kN = 40;
+
+  ControllerMetadataTest() {
+    Config cfg = baseConfig();
+    cfg.max_participants_per_conference = 200;
+    cfg.metadata_interval_ms = Config{}.metadata_interval_ms;
+    cfg.metadata_interval_per_participant_ms = Config{}.metadata_interval_per_participant_ms;
+    reset(cfg);
+  }
+  static std::string user(std::size_t i) { return "@u" + std::to_string(i) + ":hs"; }
+  // Participant i: member of the room and the call, accepted and connected; what it was sent meanwhile is
+  // added to `told`.
+  PeerId join(std::size_t i, std::vector<act::SendDataChannel>* told = nullptr) {
+    const std::string u = user(i), dev = "D" + std::to_string(i);
+    auto keep = [&](const Actions& acts) {
+      auto sent = actionsOf<act::SendDataChannel>(acts);
+      if (told) told->insert(told->end(), sent.begin(), sent.end());
+    };
+    keep(ctl_->handle(in::RoomStateChanged{
+        "!room:hs",
+        {testlib::joinEvent(u),
+         member(u, "conf", json::array{device(dev, "s" + dev, kStart + kHour, true)})}}));
+    auto acts = invite(u, dev, "s" + dev, "c" + dev);
+    keep(acts);
+    auto created = actionsOf<act::CreatePeer>(acts);
+    EXPECT_EQ(created.size(), 1u);
+    if (created.empty()) return 0;
+    keep(ctl_->handle(in::PeerConnected{created[0].peer}));
+    return created[0].peer;
+  }
+  // Lets every interval pass: whatever is pending goes out.
+  std::vector<act::SendDataChannel> settle() {
+    clock_.advance(2'000);  // more than any interval here, less than the keepalive's
+    return actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{}));
+  }
+  static std::size_t bytes(const std::vector<act::SendDataChannel>& v) {
+    std::size_t n = 0;
+    for (const auto& m : v) n += m.text.size();
+    return n;
+  }
+  // The metadata each peer was told last in `msgs` equals what it may receive now.
+  void expectEveryoneUpToDate(const std::map<PeerId, std::string>& last) {
+    for (const Peer* p : ctl_->peers()) {
+      auto it = last.find(p->id);
+      ASSERT_NE(it, last.end()) << p->user_id << " was never told";
+      auto parsed = proto::parseFocusMessage(it->second);
+      ASSERT_TRUE(parsed && parsed->metadata);
+      EXPECT_EQ(*parsed->metadata, ctl_->availableTo(*p)) << p->user_id;
+      EXPECT_EQ(parsed->metadata->size(), ctl_->peers().size() - 1) << p->user_id;
+    }
+  }
+};
+
+TEST_F(ControllerMetadataTest, AJoinTellsEachParticipantOnceNotOnceForEveryChange) {
+  std::map<PeerId, std::string> last;
+  std::vector<act::SendDataChannel> told;
+  for (std::size_t i = 0; i < kN; ++i) join(i, &told);
+  for (const auto& m : told) last[m.peer] = m.text;
+  for (const auto& m : settle()) last[m.peer] = m.text;
+  expectEveryoneUpToDate(last);
+
+  // After a quiet spell, participant N+1 joins (invite, connect) and then mutes over the data channel.
+  clock_.advance(2'000);
+  const auto before = ctl_->counters();
+  told.clear();
+  const PeerId newcomer = join(kN, &told);
+  auto more = actionsOf<act::SendDataChannel>(ctl_->handle(in::DataChannelMessage{
+      newcomer,
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"stream-@u40:hs":{"purpose":"m.usermedia","audio_muted":true}}}})"}));
+  told.insert(told.end(), more.begin(), more.end());
+  // Every participant is told once, at once (the first change after a quiet spell is not delayed) ...
+  std::map<PeerId, int> per_peer;
+  for (const auto& m : told) ++per_peer[m.peer];
+  EXPECT_EQ(per_peer.size(), kN + 1);
+  for (const auto& [peer, n] : per_peer) EXPECT_EQ(n, 1) << "peer " << peer;
+  for (const auto& m : told) last[m.peer] = m.text;
+  // ... and the mute that followed within the interval goes out once, at its end, to the others only.
+  clock_.advance(Config{}.metadata_interval_ms +
+                 static_cast<TimeMs>(kN + 1) * Config{}.metadata_interval_per_participant_ms - 1);
+  EXPECT_TRUE(actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{})).empty());
+  ASSERT_TRUE(ctl_->nextTimeout());
+  EXPECT_EQ(*ctl_->nextTimeout(), clock_.nowMs() + 1);
+  clock_.advance(1);
+  auto after = actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{}));
+  EXPECT_EQ(after.size(), kN);
+  for (const auto& m : after) {
+    EXPECT_NE(m.peer, newcomer);
+    last[m.peer] = m.text;
+  }
+  expectEveryoneUpToDate(last);
+  // Linear in N: N + 1 snapshots for the join and N for the mute (each snapshot is one entry per
+  // participant); a broadcast on every change sent one to everyone on each of them (the connect, the metadata
+  // change and the data channel's re-send), and a burst of joins one per join.
+  const auto& c = ctl_->counters();
+  EXPECT_EQ(c.metadata_messages - before.metadata_messages, 2 * kN + 1);
+  EXPECT_EQ(c.metadata_bytes - before.metadata_bytes, bytes(told) + bytes(after));
+  EXPECT_LE(bytes(told) + bytes(after), (2 * kN + 1) * (told.front().text.size() + 64));
+}
+
+TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSameView) {
+  std::map<PeerId, std::string> last;
+  std::vector<act::SendDataChannel> told;
+  for (std::size_t i = 0; i < kN; ++i) join(i, &told);
+  for (const auto& m : settle()) told.push_back(m);
+  for (const auto& m : told) last[m.peer] = m.text;
+  // 20 more join within one interval (the clock does not move): each of the first N is told at most once
+  // during the burst, and once more when the interval ends, not once per join.
+  told.clear();
+  for (std::size_t i = kN; i < kN + 20; ++i) join(i, &told);
+  std::map<PeerId, int> per_peer;
+  for (const auto& m : told) ++per_peer[m.peer];
+  for (const auto& [peer, n] : per_peer) EXPECT_EQ(n, 1) << "peer " << peer;
+  for (const auto& m : told) last[m.peer] = m.text;
+  auto end = settle();
+  EXPECT_LE(end.size(), kN + 20);
+  for (const auto& m : end) last[m.peer] = m.text;
+  expectEveryoneUpToDate(last);
+  EXPECT_LE(ctl_->counters().metadata_messages, 2 * (kN + kN + 20));
+  // Nothing changed: nothing more is sent, and nothing waits.
+  EXPECT_TRUE(settle().empty());
+  ctl_->metadataChanged(ctl_->peers().front()->id);  // may have changed, did not
+  EXPECT_TRUE(settle().empty());
+}
+
+TEST_F(ControllerMetadataTest, WhatAnOfferCarriesIsNotSentAgain) {
+  std::vector<act::SendDataChannel> told;
+  for (std::size_t i = 0; i < 3; ++i) join(i, &told);
+  settle();
+  const PeerId p = ctl_->peers().front()->id;
+  join(3);  // p is told of the newcomer in an offer of the media plane before its interval ends
+  auto md = ctl_->tellMetadata(p);
+  EXPECT_EQ(md, ctl_->availableTo(*ctl_->peer(p)));
+  for (const auto& m : settle()) EXPECT_NE(m.peer, p);
+  EXPECT_TRUE(ctl_->tellMetadata(9999).empty());
+}
+
+TEST_F(ControllerTest, AnAnswerTooLargeForAToDeviceMessageGoesWithoutTheMetadataOrNotAtAll) {
+  // How large carol's answer is with the metadata of alice and bob.
+  std::size_t full = 0;
+  {
+    state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+           member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
+           member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
+    accept("@alice:hs", "A", "aS", "ca");
+    accept("@bob:hs", "B", "bS", "cb");
+    auto created = actionsOf<act::CreatePeer>(invite("@carol:hs", "C", "cS", "cc"));
+    ASSERT_EQ(created.size(), 1u);
+    auto answer =
+        actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{created[0].peer, "v=0 answer"}));
+    ASSERT_EQ(answer.size(), 1u);
+    ASSERT_TRUE(answer[0].content.contains("org.matrix.msc3077.sdp_stream_metadata"));
+    full = json::serialize(answer[0].content).size();
+  }
+  Config cfg = baseConfig();
+  cfg.max_to_device_bytes = full - 1;  // the same answer does not fit with its metadata
+  reset(cfg);
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
+         member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
+  accept("@alice:hs", "A", "aS", "ca");
+  accept("@bob:hs", "B", "bS", "cb");
+  auto created = actionsOf<act::CreatePeer>(invite("@carol:hs", "C", "cS", "cc"));
+  ASSERT_EQ(created.size(), 1u);
+  const PeerId c = created[0].peer;
+  auto answer = actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{c, "v=0 answer"}));
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0].type, "m.call.answer");
+  EXPECT_LT(json::serialize(answer[0].content).size(), full - 200);
+  EXPECT_FALSE(answer[0].content.contains("org.matrix.msc3077.sdp_stream_metadata"));
+  EXPECT_FALSE(answer[0].content.contains("sdp_stream_metadata"));
+  EXPECT_EQ(ctl_->counters().answers_without_metadata, 1u);
+  // Connected, it learns the others over the data channel.
+  auto told = actionsOf<act::SendDataChannel>(ctl_->handle(in::PeerConnected{c}));
+  bool carol_told = false;
+  for (const auto& m : told) {
+    if (m.peer != c) continue;
+    auto parsed = proto::parseFocusMessage(m.text);
+    ASSERT_TRUE(parsed && parsed->metadata);
+    EXPECT_EQ(parsed->metadata->size(), 2u);
+    carol_told = true;
+  }
+  EXPECT_TRUE(carol_told);
+
+  // An answer that does not fit even without the metadata is not sent: the participant is hung up on.
+  cfg.max_to_device_bytes = 300;
+  reset(cfg);
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
+  created = actionsOf<act::CreatePeer>(invite("@alice:hs", "A", "aS", "ca"));
+  ASSERT_EQ(created.size(), 1u);
+  auto acts = ctl_->handle(in::PeerAnswerReady{created[0].peer, "v=0 " + std::string(400, 'x')});
+  auto sent = actionsOf<proto::SendToDevice>(acts);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, "m.call.hangup");
+  EXPECT_EQ(sent[0].content.at("reason"), "answer_too_large");
+  EXPECT_EQ(actionsOf<act::ClosePeer>(acts).size(), 1u);
+  EXPECT_EQ(ctl_->peer(created[0].peer), nullptr);
+  EXPECT_EQ(ctl_->counters().answers_too_large, 1u);
 }
 
 }  // namespace

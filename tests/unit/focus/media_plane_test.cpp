@@ -36,6 +36,8 @@ class FakeLink final : public PeerLink {
     return std::string("v=0 answer ") + std::to_string(offers_accepted.size());
   }
   Result<std::string> createOffer(const std::vector<OfferTrack>& tracks) override {
+    ++create_calls;
+    if (tracks.size() > max_tracks) return fail(Code::InvalidArgument, "more than 64 m-lines");
     offers.push_back(tracks);
     return std::string("v=0 focus offer ") + std::to_string(offers.size());
   }
@@ -74,6 +76,8 @@ class FakeLink final : public PeerLink {
   std::vector<PublishedTrackInfo> published;
   bool refuse_offers{false};
   bool refuse_answers{false};
+  std::size_t max_tracks{1000};  // createOffer() fails with more (as io::WebRtcPeer past its m-lines)
+  int create_calls{0};
   std::vector<std::string> offers_accepted;
   std::vector<std::vector<OfferTrack>> offers;  // the focus's
   std::vector<std::string> answers;
@@ -178,6 +182,8 @@ class MediaPlaneTest : public ::testing::Test {
   static Config config() {
     Config c;
     c.invite_grace_ms = 0;
+    c.metadata_interval_ms = 0;  // every metadata change told at once (see controller_test)
+    c.metadata_interval_per_participant_ms = 0;
     return c;
   }
 
@@ -533,6 +539,37 @@ TEST_F(MediaPlaneTest, ShutdownHangsUpAndOffersNothingMore) {
   EXPECT_EQ(host_.links.count(alice) + host_.links.count(bob), 0u);
   plane_.closeAll();
   EXPECT_EQ(plane_.stats().peers, 0u);
+}
+
+TEST_F(MediaPlaneTest, AnOfferOverTheLinksBoundIsNotRetriedUntilWhatItReceivesChanges) {
+  enterRoom();
+  join("@alice:hs", "A", "aS", aliceTracks());
+  const PeerId bob = join("@bob:hs", "B", "bS");
+  link(bob).max_tracks = 1;
+  subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}, {"sA", "vA", std::nullopt, std::nullopt}});
+  EXPECT_EQ(link(bob).create_calls, 1);
+  EXPECT_TRUE(link(bob).offers.empty());
+  EXPECT_EQ(plane_.stats().offers_refused, 1u);
+  // Events that do not change what bob should receive do not try again (each used to, on every event).
+  const PeerId carol = join("@carol:hs", "C", "cS");
+  proto::FocusMessage ping;
+  ping.type = proto::FocusMessageType::Ping;
+  for (int i = 0; i < 5; ++i) dc(carol, ping);
+  subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}});  // already subscribed: the same tracks
+  for (int i = 0; i < 3; ++i) {
+    clock_.advance(1'000);
+    plane_.tick(clock_.nowMs());
+    host_.run();
+  }
+  EXPECT_EQ(link(bob).create_calls, 1);
+  EXPECT_EQ(plane_.stats().offers_refused, 1u);
+  // bob gives up alice's video: one track fits.
+  subscribe(bob, {}, {{"sA", "vA", std::nullopt, std::nullopt}});
+  EXPECT_EQ(link(bob).create_calls, 2);
+  ASSERT_EQ(link(bob).offers.size(), 1u);
+  ASSERT_EQ(link(bob).offers[0].size(), 1u);
+  EXPECT_EQ(link(bob).offers[0][0].kind, "audio");
+  EXPECT_EQ(link(bob).offers[0][0].track_id, "aA");
 }
 
 }  // namespace

@@ -561,6 +561,36 @@ TEST(Sdp, ReofferRefusesBadTrackLists) {
   EXPECT_TRUE(parseSdp(full->sdp));  // the parser takes what the writer makes at the bound
 }
 
+TEST(Sdp, TheSectionBoundIsAParameter) {
+  const SdpNegotiation current = chromiumSession();
+  // 300 audio tracks: over the default bound, within a raised one, and the raised parser takes the result.
+  std::vector<SendTrack> many;
+  for (std::uint32_t i = 0; i < 300; ++i) many.push_back({"audio", 100 + i, "s" + std::to_string(i), "t"});
+  std::string why;
+  EXPECT_FALSE(buildSdpOffer(current, many, opusCodec(), vp8Codec(), params(), &why));
+  EXPECT_NE(why.find("more than 64 m-lines"), std::string::npos) << why;
+  SdpAnswerParams raised = params();
+  raised.max_media_sections = 320;
+  auto offer = buildSdpOffer(current, many, opusCodec(), vp8Codec(), raised, &why);
+  ASSERT_TRUE(offer) << why;
+  SdpError err{};
+  EXPECT_FALSE(parseSdp(offer->sdp, &err));
+  EXPECT_TRUE(err == SdpError::TooManyEntries || err == SdpError::TooLarge) << toString(err);
+  const SdpLimits limits = SdpLimits::forSections(320);
+  EXPECT_EQ(limits.max_size, 320u * 4096);
+  auto parsed = parseSdp(offer->sdp, limits, &err);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->media.size(), current.sections.size() + 300);
+  // The bound still holds: one section more than it fails, and so does a text over its size.
+  EXPECT_FALSE(parseSdp(offer->sdp, SdpLimits{parsed->media.size() - 1, limits.max_size}, &err));
+  EXPECT_EQ(err, SdpError::TooManyEntries);  // the BUNDLE group, before the m-lines
+  EXPECT_FALSE(parseSdp(offer->sdp, SdpLimits{limits.max_media_sections, offer->sdp.size() - 1}, &err));
+  EXPECT_EQ(err, SdpError::TooLarge);
+  EXPECT_EQ(SdpLimits::forSections(8).max_size, kSdpMaxSize);
+  raised.max_media_sections = 300;  // the bound counts the sections the session already has
+  EXPECT_FALSE(buildSdpOffer(current, many, opusCodec(), vp8Codec(), raised, &why));
+}
+
 TEST(Sdp, ApplyAnswerChecksTheAnswerAgainstTheOffer) {
   const SdpNegotiation current = chromiumSession();
   auto offer = buildSdpOffer(current, {{"audio", 1001, "a", "a1"}, {"video", 1002, "a", "v1"}}, opusCodec(),
