@@ -147,8 +147,8 @@ bool SctpAssociation::start() {
   av.assoc_value = SCTP_ENABLE_RESET_STREAM_REQ;
   usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_ENABLE_STREAM_RESET, &av, sizeof av);
   sctp_initmsg init{};
-  init.sinit_num_ostreams = 1024;
-  init.sinit_max_instreams = 1024;
+  init.sinit_num_ostreams = kSctpStreams;
+  init.sinit_max_instreams = kSctpStreams;
   usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof init);
   const int buf = 1024 * 1024;
   usrsctp_setsockopt(sock_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
@@ -400,7 +400,7 @@ std::optional<std::uint16_t> SctpAssociation::openChannel(std::string_view label
   }
   while (channels_.count(next_stream_id_) != 0)
     next_stream_id_ = static_cast<std::uint16_t>(next_stream_id_ + 2);
-  if (next_stream_id_ >= 1024) return std::nullopt;
+  if (next_stream_id_ >= kSctpStreams) return std::nullopt;
   const std::uint16_t sid = next_stream_id_;
   next_stream_id_ = static_cast<std::uint16_t>(next_stream_id_ + 2);
   media::DataChannelOpen open;

@@ -30,6 +30,12 @@ namespace chorus::io {
 
 inline constexpr std::size_t kSctpMaxMessageSize = 256 * 1024;  // advertised as a=max-message-size
 inline constexpr std::size_t kSctpMaxChannels = 64;
+// The streams asked for in each direction (SCTP_INITMSG); the association gets the smaller of both sides'
+// counts (RFC 4960 §5.1.1), and a data channel's stream id must be below it. Browsers give a channel the
+// lowest free id of their parity (DTLS client even, server odd), so kSctpMaxChannels channels need ids below
+// 2 × kSctpMaxChannels. usrsctp keeps state per stream: 1024 streams cost ~66 KiB per association (issue
+// #11's audio-only bench), 128 about a tenth of that.
+inline constexpr std::uint16_t kSctpStreams = 2 * kSctpMaxChannels;
 inline constexpr std::size_t kSctpMaxQueuedUpcalls = 1024;
 inline constexpr std::uint16_t kSctpDefaultPort = 5000;
 
