@@ -25,9 +25,9 @@ using namespace chorus::focus;
 
 namespace {
 
-constexpr PeerId kA = 1;
-constexpr PeerId kB = 2;
-constexpr PeerId kC = 3;
+constexpr ParticipantId kA = 1;
+constexpr ParticipantId kB = 2;
+constexpr ParticipantId kC = 3;
 constexpr std::uint8_t kTcc = 3;  // C's transport-wide sequence number extension id
 
 class Reader {
@@ -54,7 +54,7 @@ class CheckingSink : public RouterSink {
  public:
   const Router* router{nullptr};
 
-  void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+  void sendRtp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     if (buffer.size() < length + kSinkTrailerRoom) __builtin_trap();
     auto v = media::RtpPacketView::parse(media::ByteSpan(buffer.data(), length));
     if (!v) __builtin_trap();
@@ -66,7 +66,7 @@ class CheckingSink : public RouterSink {
     if (!known) __builtin_trap();
     scribble(buffer, length);
   }
-  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+  void sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     if (buffer.size() < length + kSinkTrailerRoom) __builtin_trap();
     if (!media::validateRtcpCompound(media::ByteSpan(buffer.data(), length), true)) __builtin_trap();
     if (to != kA && to != kB) {
@@ -126,7 +126,7 @@ void subscribeAll(Router& r, TimeMs now) {
 }
 
 // The first `count` out tracks of `sub` are in its description.
-void makeLive(Router& r, PeerId sub, std::size_t count) {
+void makeLive(Router& r, ParticipantId sub, std::size_t count) {
   std::vector<std::uint32_t> ssrcs;
   for (const auto& t : r.outTracks(sub)) {
     if (ssrcs.size() < count) ssrcs.push_back(t.ssrc);
@@ -181,7 +181,7 @@ std::vector<std::uint8_t> buildRtp(Reader& in, std::uint32_t ssrc, std::string_v
   return p;
 }
 
-void feedRtp(Router& r, PeerId from, std::vector<std::uint8_t> bytes, std::string_view mid,
+void feedRtp(Router& r, ParticipantId from, std::vector<std::uint8_t> bytes, std::string_view mid,
              std::string_view rid, TimeMs now) {
   const auto copy = bytes;
   InboundRtp info;
@@ -218,7 +218,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   router.setSubscriberPayloadType(kC, "audio", 109);
   router.setSubscriberTransportCc(kC, kTcc);
   subscribeAll(router, now);
-  for (PeerId p : {kA, kB, kC}) makeLive(router, p, 16);
+  for (ParticipantId p : {kA, kB, kC}) makeLive(router, p, 16);
 
   Reader in(data, size);
   int steps = 0;
@@ -241,14 +241,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         feedRtp(router, (op & 0x80) ? kB : kA, std::move(bytes), mid, rid, now);
         break;
       }
-      case 3: {                               // raw RTCP from anyone
-        const PeerId from = 1 + in.u8() % 4;  // 4: unknown
+      case 3: {                                      // raw RTCP from anyone
+        const ParticipantId from = 1 + in.u8() % 4;  // 4: unknown
         auto bytes = in.bytes(in.u16() % 1600);
         router.onRtcp(from, bytes, now);
         break;
       }
       case 4: {  // feedback for an SSRC the subscriber really receives
-        const PeerId from = (op & 0x80) ? kC : kB;
+        const ParticipantId from = (op & 0x80) ? kC : kB;
         const auto outs = router.outTracks(from);
         const std::uint8_t sel = in.u8();
         const std::uint32_t ssrc = outs.empty() ? in.u32() : outs[sel % outs.size()].ssrc;
@@ -287,7 +287,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         router.tick(now);
         break;
       case 6: {  // re-subscribe with another size
-        const PeerId sub = (op & 0x80) ? kC : kB;
+        const ParticipantId sub = (op & 0x80) ? kC : kB;
         const char* id = (op & 0x40) ? "a1" : "a2";
         const int w = in.u16() % 4000;
         const int h = in.u16() % 4000;

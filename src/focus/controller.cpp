@@ -47,7 +47,7 @@ std::string_view toString(UnjoinedRooms p) {
   return "off";
 }
 
-std::string checkUnjoinedRooms(const Config& c) {
+std::string checkUnjoinedRooms(const ControllerConfig& c) {
   if (c.unjoined_rooms == UnjoinedRooms::AllowList && c.unjoined_allowed_servers.empty())
     return "the unjoined-rooms policy allow-list needs at least one server (--unjoined-allow-server)";
   if (c.unjoined_rooms != UnjoinedRooms::AllowList && !c.unjoined_allowed_servers.empty())
@@ -63,15 +63,16 @@ std::string serverOfUser(std::string_view user_id) {
   return std::string(user_id.substr(colon + 1));
 }
 
-Controller::Controller(Config config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
+Controller::Controller(ControllerConfig config, const Clock& clock)
+    : config_(std::move(config)), clock_(clock) {}
 
-const Peer* Controller::peer(PeerId id) const {
+const Participant* Controller::participant(ParticipantId id) const {
   auto it = peers_.find(id);
   return it == peers_.end() ? nullptr : &it->second;
 }
 
-std::vector<const Peer*> Controller::peers() const {
-  std::vector<const Peer*> v;
+std::vector<const Participant*> Controller::participants() const {
+  std::vector<const Participant*> v;
   for (const auto& [id, p] : peers_) v.push_back(&p);
   return v;
 }
@@ -107,7 +108,7 @@ Actions Controller::handle(const Input& input) {
           [&](const in::PeerAnswerReady& i) {
             auto it = peers_.find(i.peer);
             if (it == peers_.end()) return;
-            Peer& p = it->second;
+            Participant& p = it->second;
             auto sig = base(p, SignalType::Answer);
             sig.description = proto::SessionDescription{"answer", i.sdp};
             sig.metadata = availableTo(p);
@@ -161,7 +162,7 @@ Actions Controller::handle(const Input& input) {
           },
           [&](const in::Shutdown&) {
             for (auto it = peers_.begin(); it != peers_.end();) {
-              Peer& p = (it++)->second;
+              Participant& p = (it++)->second;
               auto sig = base(p, SignalType::Hangup);
               sig.reason = "user_hangup";
               sendSignal(p, std::move(sig), out);
@@ -172,14 +173,14 @@ Actions Controller::handle(const Input& input) {
           [&](const in::DownlinkPaused& i) {
             auto it = peers_.find(i.peer);
             if (it == peers_.end() || it->second.paused_video == i.streams) return;
-            Peer& p = it->second;
+            Participant& p = it->second;
             p.paused_video = i.streams;
             p.metadata_dirty = p.connected;  // if not, it is told with everything else when it connects
           },
           [&](const in::Tick&) {
             const TimeMs now = clock_.nowMs();
             for (auto it = peers_.begin(); it != peers_.end();) {
-              Peer& p = (it++)->second;
+              Participant& p = (it++)->second;
               if (!p.connected && now - p.created_at >= config_.connect_timeout_ms) {
                 remove(p, "ice_failed", true, out);
               } else if (p.connected && p.ping_sent_at && now - *p.ping_sent_at >= config_.pong_timeout_ms) {
@@ -268,7 +269,8 @@ std::optional<std::string> Controller::roomOfConf(const std::string& conf_id) co
   return std::nullopt;
 }
 
-Peer* Controller::findPeer(const std::string& user, const std::string& device, const std::string& call_id) {
+Participant* Controller::findParticipant(const std::string& user, const std::string& device,
+                                         const std::string& call_id) {
   for (auto& [id, p] : peers_) {
     if (p.user_id == user && p.device_id == device && p.call_id == call_id) return &p;
   }
@@ -281,7 +283,7 @@ std::size_t Controller::conferenceSize(const std::string& room_id, const std::st
   return n;
 }
 
-proto::CallSignal Controller::base(const Peer& p, SignalType type) const {
+proto::CallSignal Controller::base(const Participant& p, SignalType type) const {
   proto::CallSignal s;
   s.type = type;
   s.call_id = p.call_id;
@@ -294,7 +296,7 @@ proto::CallSignal Controller::base(const Peer& p, SignalType type) const {
   return s;
 }
 
-void Controller::sendSignal(Peer& p, proto::CallSignal sig, Actions& out) {
+void Controller::sendSignal(Participant& p, proto::CallSignal sig, Actions& out) {
   sig.seq = p.tx_seq++;
   out.push_back(proto::SendToDevice{0, std::string(proto::eventTypeFor(sig.type)), p.user_id, p.device_id,
                                     proto::serializeCallSignal(sig)});
@@ -334,7 +336,7 @@ void Controller::onToDevice(const proto::ToDeviceMessage& m, Actions& out) {
     onInvite(m.sender, sig, out);
     return;
   }
-  Peer* p = findPeer(m.sender, sig.device_id, sig.call_id);
+  Participant* p = findParticipant(m.sender, sig.device_id, sig.call_id);
   if (!p) {
     ++counters_.dropped_to_device;
     return;
@@ -433,13 +435,13 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
     }
   }
   const std::string conf_room = room_id.value_or("");  // unjoined conferences: keyed by conf_id alone
-  if (Peer* dup = findPeer(sender, sig.device_id, sig.call_id)) {
+  if (Participant* dup = findParticipant(sender, sig.device_id, sig.call_id)) {
     (void)dup;  // a repeated invite for the same call: already being served
     return;
   }
   // A new call from the same device replaces the old one (a new session or a retry).
   for (auto it = peers_.begin(); it != peers_.end();) {
-    Peer& old = (it++)->second;
+    Participant& old = (it++)->second;
     if (old.user_id == sender && old.device_id == sig.device_id) {
       remove(old, old.session_id == sig.sender_session_id ? "replaced" : "new_session", true, out);
     }
@@ -478,7 +480,7 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
       return;
     }
   }
-  Peer p;
+  Participant p;
   p.id = ++next_peer_;
   p.room_id = conf_room;
   p.conf_id = sig.conf_id;
@@ -499,12 +501,12 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
   }
   ++counters_.invites_accepted;
   out.push_back(act::CreatePeer{p.id, p.room_id, p.conf_id, p.user_id, p.device_id, sig.description->sdp});
-  Peer& added = peers_.emplace(p.id, std::move(p)).first->second;
+  Participant& added = peers_.emplace(p.id, std::move(p)).first->second;
   if (sig.metadata) setPublished(added, *sig.metadata);  // its own ids first: its view avoids them
   ids_.setConference(added.id, conferenceKey(added.room_id, added.conf_id));
 }
 
-void Controller::onDataChannel(Peer& p, const std::string& text, Actions& out) {
+void Controller::onDataChannel(Participant& p, const std::string& text, Actions& out) {
   if (text.size() > config_.max_data_channel_message) {
     ++counters_.dropped_data_channel;
     return;
@@ -548,7 +550,7 @@ void Controller::recheckMembership(const std::string& room_id, Actions& out) {
   if (room == rooms_.end()) return;
   const TimeMs now = clock_.nowMs();
   for (auto it = peers_.begin(); it != peers_.end();) {
-    Peer& p = (it++)->second;
+    Participant& p = (it++)->second;
     if (p.unjoined || p.room_id != room_id) continue;
     auto part = room->second.participant(p.conf_id, p.user_id, p.device_id, now);
     const auto* call = room->second.call(p.conf_id);
@@ -581,7 +583,7 @@ void Controller::verifyUnjoined(Actions& out) {
   const TimeMs now = clock_.nowMs();
   std::set<std::pair<std::string, std::string>> changed;  // conferences whose set of participants changed
   for (auto it = peers_.begin(); it != peers_.end();) {
-    Peer& p = (it++)->second;
+    Participant& p = (it++)->second;
     if (!p.unjoined) continue;
     auto room_id = roomOfConf(p.conf_id);
     if (!room_id) {
@@ -614,7 +616,7 @@ void Controller::verifyUnjoined(Actions& out) {
   for (const auto& [room, conf] : changed) broadcastMetadata(room, conf, out);
 }
 
-void Controller::remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out) {
+void Controller::remove(Participant& p, const std::string& reason, bool tell_peer, Actions& out) {
   if (tell_peer) {
     auto sig = base(p, SignalType::Hangup);
     sig.reason = reason;
@@ -627,7 +629,7 @@ void Controller::remove(Peer& p, const std::string& reason, bool tell_peer, Acti
   broadcastMetadata(room, conf, out);
 }
 
-bool Controller::setPublished(Peer& p, proto::SdpStreamMetadata metadata) {
+bool Controller::setPublished(Participant& p, proto::SdpStreamMetadata metadata) {
   p.published = std::move(metadata);
   std::vector<std::string> streams, tracks;
   for (const auto& [stream_id, m] : p.published) {
@@ -638,14 +640,14 @@ bool Controller::setPublished(Peer& p, proto::SdpStreamMetadata metadata) {
   return ids_.setIds(p.id, IdSource::Metadata, IdKind::Track, tracks) || moved;
 }
 
-bool Controller::setTransportIds(PeerId peer, const std::vector<std::string>& stream_ids,
+bool Controller::setTransportIds(ParticipantId peer, const std::vector<std::string>& stream_ids,
                                  const std::vector<std::string>& track_ids) {
   if (!peers_.count(peer)) return false;
   const bool moved = ids_.setIds(peer, IdSource::Transport, IdKind::Stream, stream_ids);
   return ids_.setIds(peer, IdSource::Transport, IdKind::Track, track_ids) || moved;
 }
 
-proto::SdpStreamMetadata Controller::availableTo(const Peer& peer) const {
+proto::SdpStreamMetadata Controller::availableTo(const Participant& peer) const {
   proto::SdpStreamMetadata md;
   for (const auto& [id, other] : peers_) {
     if (other.id == peer.id || other.room_id != peer.room_id || other.conf_id != peer.conf_id) continue;
@@ -672,7 +674,7 @@ proto::SdpStreamMetadata Controller::availableTo(const Peer& peer) const {
 }
 
 void Controller::broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
-                                   PeerId except) {
+                                   ParticipantId except) {
   (void)out;  // sent by flushMetadata(), coalesced
   for (auto& [id, p] : peers_) {
     if (p.room_id != room_id || p.conf_id != conf_id || !p.connected || id == except) continue;
@@ -723,12 +725,12 @@ void Controller::flushMetadata(Actions& out) {
   }
 }
 
-void Controller::metadataChanged(PeerId peer) {
+void Controller::metadataChanged(ParticipantId peer) {
   auto it = peers_.find(peer);
   if (it != peers_.end() && it->second.connected) it->second.metadata_dirty = true;
 }
 
-proto::SdpStreamMetadata Controller::tellMetadata(PeerId peer) {
+proto::SdpStreamMetadata Controller::tellMetadata(ParticipantId peer) {
   auto it = peers_.find(peer);
   if (it == peers_.end()) return {};
   auto md = availableTo(it->second);
@@ -736,10 +738,10 @@ proto::SdpStreamMetadata Controller::tellMetadata(PeerId peer) {
   return md;
 }
 
-void Controller::toldMetadata(PeerId peer, const proto::SdpStreamMetadata& metadata) {
+void Controller::toldMetadata(ParticipantId peer, const proto::SdpStreamMetadata& metadata) {
   auto it = peers_.find(peer);
   if (it == peers_.end()) return;
-  Peer& p = it->second;
+  Participant& p = it->second;
   proto::FocusMessage m;
   m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
   m.metadata = metadata;

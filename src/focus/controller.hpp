@@ -26,21 +26,21 @@
 
 namespace chorus::focus {
 
-using PeerId = std::uint64_t;
+using ParticipantId = std::uint64_t;
 
 // Who may use the focus for a conference (conf_id) of a room it has not joined. The focus cannot see such a
 // room's state, so it only knows the sender's user id, authenticated by the sender's homeserver.
 enum class UnjoinedRooms {
   Off,        // rejected, like any unknown conf_id
-  OwnServer,  // senders of the focus's own homeserver (the server name of Config::user_id)
-  AllowList,  // senders of the servers in Config::unjoined_allowed_servers
+  OwnServer,  // senders of the focus's own homeserver (the server name of ControllerConfig::user_id)
+  AllowList,  // senders of the servers in ControllerConfig::unjoined_allowed_servers
 };
 std::optional<UnjoinedRooms> parseUnjoinedRooms(std::string_view s);  // "off", "own-server", "allow-list"
 std::string_view toString(UnjoinedRooms p);
 // The server name of a user id ("@alice:example.org:8448" -> "example.org:8448"); "" when malformed.
 std::string serverOfUser(std::string_view user_id);
 
-struct Config {
+struct ControllerConfig {
   std::string user_id;                       // the focus's Matrix user
   std::string device_id;                     // and device (foci are identified by the pair)
   std::vector<std::string> allowed_servers;  // invites accepted from rooms on these servers (empty: any)
@@ -78,7 +78,7 @@ struct Config {
 };
 // "" when the UnjoinedRooms settings of `c` go together, else what is wrong (for the command line and
 // config).
-std::string checkUnjoinedRooms(const Config& c);
+std::string checkUnjoinedRooms(const ControllerConfig& c);
 
 namespace in {
 struct RoomInvite {  // we were invited to a room
@@ -96,30 +96,30 @@ struct ToDevice {
   proto::ToDeviceMessage message;
 };
 struct PeerAnswerReady {  // the media plane answered the peer's offer
-  PeerId peer{0};
+  ParticipantId peer{0};
   std::string sdp;
 };
 struct PeerCandidate {  // a local candidate of the peer's transport ("" = end of candidates)
-  PeerId peer{0};
+  ParticipantId peer{0};
   proto::Candidate candidate;
 };
 struct PeerConnected {
-  PeerId peer{0};
+  ParticipantId peer{0};
 };
 struct PeerFailed {  // ICE consent lost, DTLS failure, …
-  PeerId peer{0};
+  ParticipantId peer{0};
   std::string reason;
 };
 struct DataChannelMessage {
-  PeerId peer{0};
+  ParticipantId peer{0};
   std::string text;
 };
 // The publishers' streams whose video the media plane cannot send this peer now (its downlink does not
 // carry even the lowest layer), by (publisher, the publisher's own stream id); the whole set each time. The
 // peer is told in its metadata (video_muted + video_paused) when the set changed.
 struct DownlinkPaused {
-  PeerId peer{0};
-  std::set<std::pair<PeerId, std::string>> streams;
+  ParticipantId peer{0};
+  std::set<std::pair<ParticipantId, std::string>> streams;
 };
 struct Tick {};
 struct Shutdown {};  // the focus is stopping: hang up on everyone
@@ -134,7 +134,7 @@ struct JoinRoom {
   std::string room_id;
 };
 struct CreatePeer {  // set up a transport for this participant and answer its offer (-> in::PeerAnswerReady)
-  PeerId peer{0};
+  ParticipantId peer{0};
   std::string room_id;
   std::string conf_id;
   std::string user_id;
@@ -142,25 +142,25 @@ struct CreatePeer {  // set up a transport for this participant and answer its o
   std::string offer_sdp;
 };
 struct AddRemoteCandidate {
-  PeerId peer{0};
+  ParticipantId peer{0};
   proto::Candidate candidate;
 };
 struct ClosePeer {
-  PeerId peer{0};
+  ParticipantId peer{0};
 };
 struct SendDataChannel {
-  PeerId peer{0};
+  ParticipantId peer{0};
   std::string text;
 };
 // Subscription changes for the router (MSC3898 m.call.track_subscription).
 struct UpdateSubscriptions {
-  PeerId peer{0};
+  ParticipantId peer{0};
   std::vector<proto::TrackRef> subscribe;
   std::vector<proto::TrackRef> unsubscribe;
 };
 // A description from the peer over the data channel (renegotiation).
 struct ApplyDescription {
-  PeerId peer{0};
+  ParticipantId peer{0};
   proto::SessionDescription description;
 };
 struct Warning {
@@ -197,8 +197,8 @@ struct Counters {
 };
 
 // One participant connected to the focus.
-struct Peer {
-  PeerId id{0};
+struct Participant {
+  ParticipantId id{0};
   std::string room_id;
   std::string conf_id;
   std::string user_id;
@@ -219,9 +219,9 @@ struct Peer {
   proto::SdpStreamMetadata published;  // what this participant sends (from its invite / updates)
   // (publisher, its stream id) whose video the focus does not send this participant now (in::DownlinkPaused);
   // bounded by the media plane's subscriptions of this participant.
-  std::set<std::pair<PeerId, std::string>> paused_video;
+  std::set<std::pair<ParticipantId, std::string>> paused_video;
   // What it was last told of the others (hash of that metadata message, 0: nothing yet), when, and whether it
-  // may have changed since (Config::metadata_interval_ms).
+  // may have changed since (ControllerConfig::metadata_interval_ms).
   std::uint64_t metadata_told{0};
   std::optional<TimeMs> metadata_sent_at;
   bool metadata_dirty{false};
@@ -229,32 +229,32 @@ struct Peer {
 
 class Controller {
  public:
-  Controller(Config config, const Clock& clock);
+  Controller(ControllerConfig config, const Clock& clock);
 
   Actions handle(const Input& input);
   std::optional<TimeMs> nextTimeout() const;
 
   const Counters& counters() const { return counters_; }
-  const Peer* peer(PeerId id) const;
-  std::vector<const Peer*> peers() const;
+  const Participant* participant(ParticipantId id) const;
+  std::vector<const Participant*> participants() const;
   // The metadata a peer is told about: every other participant's published streams, tagged with their ids,
   // under the stream and track ids this peer sees them by (trackIds()).
-  proto::SdpStreamMetadata availableTo(const Peer& peer) const;
+  proto::SdpStreamMetadata availableTo(const Participant& peer) const;
   // The msid stream and track ids a peer's SDP announces (the media plane tells us after each negotiation);
   // with its metadata they make the ids it publishes. True when the peer must be told its metadata again
   // (something it sees moved to another id, because it now publishes that id itself).
-  bool setTransportIds(PeerId peer, const std::vector<std::string>& stream_ids,
+  bool setTransportIds(ParticipantId peer, const std::vector<std::string>& stream_ids,
                        const std::vector<std::string>& track_ids);
   // The ids each subscriber sees (docs/focus.md, "Stream and track ids").
   const TrackIds& trackIds() const { return ids_; }
   // What `peer` may receive may have changed (outside the Controller's own inputs): it is told, coalesced as
-  // for Config::metadata_interval_ms, by a later handle() (nextTimeout() says when).
-  void metadataChanged(PeerId peer);
+  // for ControllerConfig::metadata_interval_ms, by a later handle() (nextTimeout() says when).
+  void metadataChanged(ParticipantId peer);
   // The metadata `peer` is told now in another message (an offer or answer of the media plane): recorded as
   // told, so it is not sent again on its own unless it changes. Empty for an unknown peer.
-  proto::SdpStreamMetadata tellMetadata(PeerId peer);
+  proto::SdpStreamMetadata tellMetadata(ParticipantId peer);
   // As tellMetadata(), for `metadata` (from availableTo()) that was sent.
-  void toldMetadata(PeerId peer, const proto::SdpStreamMetadata& metadata);
+  void toldMetadata(ParticipantId peer, const proto::SdpStreamMetadata& metadata);
 
  private:
   void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out,
@@ -264,41 +264,43 @@ class Controller {
   bool hold(const std::string& sender, const proto::CallSignal& sig, std::optional<TimeMs> until);
   void retryHeld(Actions& out);
   void onToDevice(const proto::ToDeviceMessage& m, Actions& out);
-  void onDataChannel(Peer& p, const std::string& text, Actions& out);
+  void onDataChannel(Participant& p, const std::string& text, Actions& out);
   void recheckMembership(const std::string& room_id, Actions& out);
   // Whether the UnjoinedRooms policy serves this sender's homeserver.
   bool unjoinedAllowed(const std::string& sender) const;
   // Unjoined peers whose conf_id is now a call of a joined room: promoted when they pass, else removed once
   // their verify_by has passed.
   void verifyUnjoined(Actions& out);
-  void remove(Peer& p, const std::string& reason, bool tell_peer, Actions& out);
+  void remove(Participant& p, const std::string& reason, bool tell_peer, Actions& out);
   // Stores what `p` publishes and updates the ids it announces; true as for setTransportIds.
-  bool setPublished(Peer& p, proto::SdpStreamMetadata metadata);
+  bool setPublished(Participant& p, proto::SdpStreamMetadata metadata);
   // Every connected peer of the conference (but `except`, whose change it is) is to be told what it can
   // receive (flushMetadata).
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
-                         PeerId except = 0);
-  // Sends the metadata to each peer that is due (Config::metadata_interval_ms) and whose metadata changed.
+                         ParticipantId except = 0);
+  // Sends the metadata to each peer that is due (ControllerConfig::metadata_interval_ms) and whose metadata
+  // changed.
   void flushMetadata(Actions& out);
   // Conference key -> participants (for the metadata interval).
   std::map<std::string, std::size_t> conferenceSizes() const;
   TimeMs metadataInterval(std::size_t conference_size) const;
-  void sendSignal(Peer& p, proto::CallSignal sig, Actions& out);
-  proto::CallSignal base(const Peer& p, proto::SignalType type) const;
+  void sendSignal(Participant& p, proto::CallSignal sig, Actions& out);
+  proto::CallSignal base(const Participant& p, proto::SignalType type) const;
   // m.call.reject with `reason` (a short code) in its content; `why` goes to the log.
   void reject(const std::string& sender, const proto::CallSignal& sig, std::string_view reason,
               const std::string& why, Actions& out);
   bool roomAllowed(const std::string& room_id) const;
   std::optional<std::string> roomOfConf(const std::string& conf_id) const;
-  Peer* findPeer(const std::string& user, const std::string& device, const std::string& call_id);
+  Participant* findParticipant(const std::string& user, const std::string& device,
+                               const std::string& call_id);
   std::size_t conferenceSize(const std::string& room_id, const std::string& conf_id) const;
 
-  Config config_;
+  ControllerConfig config_;
   const Clock& clock_;                             // Borrowed (outlives this).
   std::map<std::string, proto::RoomState> rooms_;  // joined rooms
   std::set<std::string> pending_joins_;
-  std::map<PeerId, Peer> peers_;
-  PeerId next_peer_{0};
+  std::map<ParticipantId, Participant> peers_;
+  ParticipantId next_peer_{0};
   struct HeldInvite {
     std::string sender;
     proto::CallSignal sig;

@@ -28,7 +28,8 @@ bool sameTracks(const std::vector<OfferTrack>& a, const std::vector<OfferTrack>&
 
 }  // namespace
 
-MediaPlane::MediaPlane(MediaPlaneHost& host, const Clock& clock, Config controller, RouterConfig router)
+MediaPlane::MediaPlane(MediaPlaneHost& host, const Clock& clock, ControllerConfig controller,
+                       RouterConfig router)
     : host_(host), clock_(clock), config_(std::move(controller)), router_(*this, [&] {
         router.require_live_out_tracks = true;  // see Router::setLiveOutTracks
         return std::move(router);
@@ -37,7 +38,7 @@ MediaPlane::MediaPlane(MediaPlaneHost& host, const Clock& clock, Config controll
 MediaPlane::~MediaPlane() = default;
 
 void MediaPlane::loggedIn(const std::string& user_id, const std::string& device_id) {
-  Config c = config_;
+  ControllerConfig c = config_;
   c.user_id = user_id;
   c.device_id = device_id;
   controller_ = std::make_unique<Controller>(std::move(c), clock_);
@@ -71,7 +72,7 @@ void MediaPlane::tick(TimeMs now) {
 
 void MediaPlane::tellPausedVideo() {
   for (const auto& [id, s] : slots_) {
-    const Peer* p = controller_->peer(id);
+    const Participant* p = controller_->participant(id);
     if (!p) continue;
     auto paused = router_.pausedVideo(id);
     if (paused == p->paused_video) continue;  // the Controller keeps what the participant was told
@@ -91,7 +92,7 @@ void MediaPlane::closeAll() {
 
 // ---- from the transports ----
 
-void MediaPlane::onConnected(PeerId peer) {
+void MediaPlane::onConnected(ParticipantId peer) {
   Slot* s = slot(peer);
   if (!s) return;
   s->connected = true;
@@ -99,12 +100,12 @@ void MediaPlane::onConnected(PeerId peer) {
   feed(in::PeerConnected{peer});
 }
 
-void MediaPlane::onFailed(PeerId peer, std::string_view reason) {
+void MediaPlane::onFailed(ParticipantId peer, std::string_view reason) {
   if (!slot(peer)) return;
   host_.post([this, peer, r = std::string(reason)] { feed(in::PeerFailed{peer, r}); });
 }
 
-void MediaPlane::onDataChannelOpen(PeerId peer, std::uint16_t stream_id) {
+void MediaPlane::onDataChannelOpen(ParticipantId peer, std::uint16_t stream_id) {
   Slot* s = slot(peer);
   if (!s || s->dc_stream) return;
   s->dc_stream = stream_id;
@@ -114,35 +115,36 @@ void MediaPlane::onDataChannelOpen(PeerId peer, std::uint16_t stream_id) {
   host_.post([this, peer] { renegotiate(peer); });
 }
 
-void MediaPlane::onDataChannelMessage(PeerId peer, std::string_view text, bool binary) {
+void MediaPlane::onDataChannelMessage(ParticipantId peer, std::string_view text, bool binary) {
   if (binary || !slot(peer)) return;
   CHORUS_LOG(Debug, kTag, "dc <- peer " << peer << ": " << text.substr(0, 300));
   // Not re-entrantly: the controller may close this peer.
   host_.post([this, peer, t = std::string(text)] { feed(in::DataChannelMessage{peer, t}); });
 }
 
-void MediaPlane::onRtp(PeerId peer, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now) {
+void MediaPlane::onRtp(ParticipantId peer, const InboundRtp& info, const media::RtpPacketView& rtp,
+                       TimeMs now) {
   if (slots_.count(peer)) router_.onRtp(peer, info, rtp, now);
 }
 
-void MediaPlane::onRtcp(PeerId peer, media::MutableByteSpan packet, TimeMs now) {
+void MediaPlane::onRtcp(ParticipantId peer, media::MutableByteSpan packet, TimeMs now) {
   if (slots_.count(peer)) router_.onRtcp(peer, packet, now);
 }
 
-void MediaPlane::onDead(PeerId peer) {
+void MediaPlane::onDead(ParticipantId peer) {
   if (!slot(peer)) return;
   host_.post([this, peer] { feed(in::PeerFailed{peer, "ice consent lost"}); });
 }
 
 // ---- RouterSink ----
 
-void MediaPlane::sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) {
+void MediaPlane::sendRtp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) {
   Slot* s = slot(to);
   if (!s) return;
   s->link->sendRtp(buffer, length, clock_.nowMs());
 }
 
-void MediaPlane::sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) {
+void MediaPlane::sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) {
   Slot* s = slot(to);
   if (!s) return;
   s->link->sendRtcp(buffer, length, clock_.nowMs());
@@ -150,7 +152,7 @@ void MediaPlane::sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t
 
 // ---- the controller's actions ----
 
-MediaPlane::Slot* MediaPlane::slot(PeerId id) {
+MediaPlane::Slot* MediaPlane::slot(ParticipantId id) {
   auto it = slots_.find(id);
   return it == slots_.end() ? nullptr : &it->second;
 }
@@ -213,7 +215,7 @@ void MediaPlane::addRemoteCandidate(const act::AddRemoteCandidate& c) {
     s->remote_candidates.push_back(c.candidate.candidate.substr(0, kMaxCandidateLength));
 }
 
-void MediaPlane::closePeer(PeerId id) {
+void MediaPlane::closePeer(ParticipantId id) {
   auto it = slots_.find(id);
   if (it == slots_.end()) return;
   // Removed before it ever connected: say why as for a stuck one.
@@ -229,7 +231,7 @@ void MediaPlane::report(Slot& s) {
   host_.reportNotConnected(s.id, NotConnected{s.who, clock_.nowMs() - s.created_ms, s.remote_candidates});
 }
 
-void MediaPlane::sendDc(PeerId id, const std::string& text) {
+void MediaPlane::sendDc(ParticipantId id, const std::string& text) {
   Slot* s = slot(id);
   if (!s) return;
   CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": " << text.substr(0, 300));
@@ -241,7 +243,8 @@ void MediaPlane::sendDc(PeerId id, const std::string& text) {
 }
 
 // The stream id `sub` sees for a publisher's SDP stream id ("" / "-": no stream, written as "-").
-std::string MediaPlane::publicStream(PeerId sub, PeerId publisher, const std::string& stream_id) const {
+std::string MediaPlane::publicStream(ParticipantId sub, ParticipantId publisher,
+                                     const std::string& stream_id) const {
   if (stream_id.empty() || stream_id == "-") return {};
   const std::string* pub = controller_->trackIds().publicId(sub, IdKind::Stream, publisher, stream_id);
   return pub ? *pub : std::string();
@@ -249,7 +252,7 @@ std::string MediaPlane::publicStream(PeerId sub, PeerId publisher, const std::st
 
 // The publisher and its own track id of what `sub` subscribes to as `stream_id`/`track_id` (the ids it was
 // told, which differ from the publisher's where they collided).
-std::optional<TrackIds::Origin> MediaPlane::publisherOf(PeerId sub, const std::string& stream_id,
+std::optional<TrackIds::Origin> MediaPlane::publisherOf(ParticipantId sub, const std::string& stream_id,
                                                         const std::string& track_id) const {
   auto origin = controller_->trackIds().resolve(sub, IdKind::Track, track_id);
   if (!origin) return std::nullopt;
@@ -296,7 +299,7 @@ void MediaPlane::updateSubscriptions(const act::UpdateSubscriptions& u) {
 // metadata (sizes, mute).
 void MediaPlane::syncPublished() {
   for (auto& [id, s] : slots_) {
-    const Peer* p = controller_->peer(id);
+    const Participant* p = controller_->participant(id);
     if (!p) continue;
     std::vector<PublishedTrackInfo> tracks = s.link->publishedTracks();
     for (auto& info : tracks) {
@@ -322,12 +325,12 @@ void MediaPlane::syncPublished() {
 }
 
 // Retransmissions to the subscriber go on RTX SSRCs only once its description accepted RTX.
-void MediaPlane::syncRtx(PeerId id, const PeerLink& link) {
+void MediaPlane::syncRtx(ParticipantId id, const PeerLink& link) {
   router_.setSubscriberRtxPayloadType(id, "video", link.sendRtxPayloadType("video"));
   router_.setSubscriberRtxPayloadType(id, "H264", link.sendRtxPayloadType("H264"));
 }
 
-std::vector<OfferTrack> MediaPlane::wanted(PeerId id) const {
+std::vector<OfferTrack> MediaPlane::wanted(ParticipantId id) const {
   std::vector<OfferTrack> v;
   const auto s = slots_.find(id);
   const bool h264 = s != slots_.end() && s->second.link->sendPayloadType("H264") != 0;
@@ -346,11 +349,11 @@ std::vector<OfferTrack> MediaPlane::wanted(PeerId id) const {
 }
 
 // Sends the participant an offer over the data channel when what it should receive changed.
-void MediaPlane::renegotiate(PeerId id) {
+void MediaPlane::renegotiate(ParticipantId id) {
   if (stopping_ || !controller_) return;
   Slot* s = slot(id);
   if (!s || !s->dc_stream || s->offer_pending) return;
-  const Peer* p = controller_->peer(id);
+  const Participant* p = controller_->participant(id);
   if (!p || !p->connected) return;
   auto want = wanted(id);
   if (sameTracks(want, s->agreed)) return;
@@ -399,7 +402,7 @@ void MediaPlane::renegotiate(PeerId id) {
   ++offers_sent_;
 }
 
-void MediaPlane::applyDescription(PeerId id, const proto::SessionDescription& d) {
+void MediaPlane::applyDescription(ParticipantId id, const proto::SessionDescription& d) {
   Slot* s = slot(id);
   if (!s) return;
   if (d.type == "answer") {
@@ -443,7 +446,7 @@ void MediaPlane::applyDescription(PeerId id, const proto::SessionDescription& d)
   proto::FocusMessage m;
   m.type = proto::FocusMessageType::Negotiate;
   m.description = proto::SessionDescription{"answer", *answer};
-  if (controller_->peer(id)) m.metadata = controller_->tellMetadata(id);
+  if (controller_->participant(id)) m.metadata = controller_->tellMetadata(id);
   if (s->dc_stream) s->link->sendText(*s->dc_stream, proto::serializeFocusMessage(m));
 }
 
@@ -458,7 +461,7 @@ MediaPlaneStats MediaPlane::stats() const {
   if (!controller_) return st;
   st.controller = controller_->counters();
   st.ids_rewritten = controller_->trackIds().rewritten();
-  for (const Peer* p : controller_->peers()) {
+  for (const Participant* p : controller_->participants()) {
     ParticipantStats ps{p->id, p->user_id, p->device_id, p->conf_id, p->connected, std::nullopt, 0};
     if (auto s = slots_.find(p->id); s != slots_.end()) {
       ps.link = s->second.link->stats();

@@ -91,7 +91,7 @@ class MediaPlaneHost {
  public:
   virtual ~MediaPlaneHost() = default;
   // A transport for a new participant. It joins the port once its acceptOffer() succeeded.
-  virtual std::unique_ptr<PeerLink> createLink(PeerId peer) = 0;
+  virtual std::unique_ptr<PeerLink> createLink(ParticipantId peer) = 0;
   // The participant is gone: stop routing to `link` now, destroy it later (we may be inside its callback).
   virtual void retireLink(std::unique_ptr<PeerLink> link) = 0;
   // Runs `f` later on this thread, not re-entrantly.
@@ -99,11 +99,11 @@ class MediaPlaneHost {
   // The Matrix side.
   virtual void joinRoom(const std::string& room_id) = 0;
   virtual void sendToDevice(proto::SendToDevice message) = 0;
-  virtual void reportNotConnected(PeerId peer, const NotConnected& what) = 0;
+  virtual void reportNotConnected(ParticipantId peer, const NotConnected& what) = 0;
 };
 
 struct ParticipantStats {
-  PeerId id{0};
+  ParticipantId id{0};
   std::string user_id;
   std::string device_id;
   std::string conf_id;
@@ -137,7 +137,7 @@ class MediaPlane final : private RouterSink {
 
   // `controller` is the template of the Controller's config (user and device come with loggedIn()).
   // `host` and `clock` are borrowed and outlive the plane.
-  MediaPlane(MediaPlaneHost& host, const Clock& clock, Config controller, RouterConfig router = {});
+  MediaPlane(MediaPlaneHost& host, const Clock& clock, ControllerConfig controller, RouterConfig router = {});
   ~MediaPlane() override;
   MediaPlane(const MediaPlane&) = delete;
   MediaPlane& operator=(const MediaPlane&) = delete;
@@ -152,22 +152,22 @@ class MediaPlane final : private RouterSink {
   void closeAll();
 
   // From participant `peer`'s transport.
-  void onConnected(PeerId peer);
-  void onFailed(PeerId peer, std::string_view reason);
-  void onDataChannelOpen(PeerId peer, std::uint16_t stream_id);
-  void onDataChannelMessage(PeerId peer, std::string_view text, bool binary);
-  void onRtp(PeerId peer, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now);
-  void onRtcp(PeerId peer, media::MutableByteSpan packet, TimeMs now);
-  void onDead(PeerId peer);  // ICE consent lost
+  void onConnected(ParticipantId peer);
+  void onFailed(ParticipantId peer, std::string_view reason);
+  void onDataChannelOpen(ParticipantId peer, std::uint16_t stream_id);
+  void onDataChannelMessage(ParticipantId peer, std::string_view text, bool binary);
+  void onRtp(ParticipantId peer, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now);
+  void onRtcp(ParticipantId peer, media::MutableByteSpan packet, TimeMs now);
+  void onDead(ParticipantId peer);  // ICE consent lost
 
   MediaPlaneStats stats() const;
   const Controller* controller() const noexcept { return controller_.get(); }
   const Router& router() const noexcept { return router_; }
-  bool hasLink(PeerId peer) const { return slots_.count(peer) != 0; }
+  bool hasLink(ParticipantId peer) const { return slots_.count(peer) != 0; }
 
  private:
   struct Slot {
-    PeerId id{0};
+    ParticipantId id{0};
     std::unique_ptr<PeerLink> link;
     std::optional<std::uint16_t> dc_stream;
     std::vector<std::string> dc_queue;  // before the channel opens (kMaxQueuedDataChannel)
@@ -190,36 +190,36 @@ class MediaPlane final : private RouterSink {
   };
 
   // RouterSink
-  void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override;
-  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override;
+  void sendRtp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override;
+  void sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override;
 
-  Slot* slot(PeerId id);
+  Slot* slot(ParticipantId id);
   void execute(Actions actions);
   void createPeer(const act::CreatePeer& c);
-  void closePeer(PeerId id);
+  void closePeer(ParticipantId id);
   void addRemoteCandidate(const act::AddRemoteCandidate& c);
-  void sendDc(PeerId id, const std::string& text);
+  void sendDc(ParticipantId id, const std::string& text);
   void report(Slot& s);
   // Tells the Controller, per participant, which streams' video the router paused for its downlink (so the
   // participant's metadata says so) when that changed.
   void tellPausedVideo();
-  std::string publicStream(PeerId sub, PeerId publisher, const std::string& stream_id) const;
-  std::optional<TrackIds::Origin> publisherOf(PeerId sub, const std::string& stream_id,
+  std::string publicStream(ParticipantId sub, ParticipantId publisher, const std::string& stream_id) const;
+  std::optional<TrackIds::Origin> publisherOf(ParticipantId sub, const std::string& stream_id,
                                               const std::string& track_id) const;
   void updateSubscriptions(const act::UpdateSubscriptions& u);
   void syncPublished();
-  std::vector<OfferTrack> wanted(PeerId id) const;
-  void syncRtx(PeerId id, const PeerLink& link);
-  void renegotiate(PeerId id);
-  void applyDescription(PeerId id, const proto::SessionDescription& d);
+  std::vector<OfferTrack> wanted(ParticipantId id) const;
+  void syncRtx(ParticipantId id, const PeerLink& link);
+  void renegotiate(ParticipantId id);
+  void applyDescription(ParticipantId id, const proto::SessionDescription& d);
 
   MediaPlaneHost& host_;  // Borrowed.
   const Clock& clock_;    // Borrowed.
-  Config config_;
+  ControllerConfig config_;
   Router router_;
   std::unique_ptr<Controller> controller_;  // from loggedIn()
   std::vector<Input> early_;                // inputs before it (kMaxEarlyInputs)
-  std::map<PeerId, Slot> slots_;
+  std::map<ParticipantId, Slot> slots_;
   std::uint64_t offers_sent_{0};
   std::uint64_t offers_refused_{0};
   TimeMs next_paused_check_{0};

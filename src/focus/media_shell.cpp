@@ -113,7 +113,7 @@ void MediaShell::shutdown() {
   server_.stop();
 }
 
-std::unique_ptr<PeerLink> MediaShell::createLink(PeerId peer) {
+std::unique_ptr<PeerLink> MediaShell::createLink(ParticipantId peer) {
   auto link = std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs(),
                                         options_.downlink_cc, options_.uplink_cc);
   link->setSdpLimits(io::SdpLimits::forSections(options_.max_media_sections));
@@ -175,7 +175,7 @@ void MediaShell::scheduleStats() {
 // participant signalled, the STUN checks that reached this peer (answered, dropped and why), the addresses
 // they validated, the DTLS state, and the port-wide drops (checks for an unknown ufrag, traffic from
 // addresses no check validated).
-void MediaShell::reportNotConnected(PeerId peer, const NotConnected& what) {
+void MediaShell::reportNotConnected(ParticipantId peer, const NotConnected& what) {
   auto it = links_.find(peer);
   if (it == links_.end()) return;
   const auto& rtc = it->second->rtc();

@@ -48,12 +48,12 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
   void shutdown();
 
   // ---- MediaPlaneHost ----
-  std::unique_ptr<PeerLink> createLink(PeerId peer) override;
+  std::unique_ptr<PeerLink> createLink(ParticipantId peer) override;
   void retireLink(std::unique_ptr<PeerLink> link) override;
   void post(std::function<void()> f) override;
   void joinRoom(const std::string& room_id) override;
   void sendToDevice(proto::SendToDevice s) override;
-  void reportNotConnected(PeerId peer, const NotConnected& what) override;
+  void reportNotConnected(ParticipantId peer, const NotConnected& what) override;
 
   // ---- io::UdpServer::Listener ----
   void onPeerDead(io::UdpServer::Peer& p) override;
@@ -75,7 +75,7 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
   boost::asio::steady_timer stats_timer_;
   io::DtlsIdentityPtr identity_;
   MediaPlane plane_;  // owns the links (after server_: they leave the port when destroyed)
-  std::unordered_map<PeerId, RtcLink*> links_;  // the plane's links, by participant
+  std::unordered_map<ParticipantId, RtcLink*> links_;  // the plane's links, by participant
   bool stopping_{false};
 };
 

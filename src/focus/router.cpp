@@ -54,7 +54,7 @@ void eraseValue(std::vector<T>& v, const T& value) {
   v.erase(std::remove(v.begin(), v.end(), value), v.end());
 }
 
-void addUnique(std::vector<PeerId>* out, PeerId id) {
+void addUnique(std::vector<ParticipantId>* out, ParticipantId id) {
   if (out != nullptr && std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
 }
 
@@ -101,13 +101,13 @@ struct Router::Track {
   VideoCodec codec{VideoCodec::Vp8};
   std::uint32_t clock_rate{90000};
   std::vector<Layer> layers;
-  std::vector<Subscription*> subscribers;  // Borrowed: owned by the subscribers' Peer.
+  std::vector<Subscription*> subscribers;  // Borrowed: owned by the subscribers' Participant.
 };
 
 // A learnt publisher SSRC.
 struct Router::InStream {
   std::uint32_t ssrc{0};
-  Track* track{nullptr};  // Borrowed: owned by the same Peer.
+  Track* track{nullptr};  // Borrowed: owned by the same Participant.
   std::size_t layer{0};
   media::ReceiveStatistics rx;
   TimeMs last_keyframe_request{kNever};
@@ -119,9 +119,9 @@ struct Router::InStream {
 };
 
 struct Router::Subscription {
-  PeerId subscriber{0};
-  Peer* owner{nullptr};   // Borrowed: the subscriber's Peer, which owns this.
-  Track* track{nullptr};  // Borrowed: owned by the publisher's Peer; the subscription ends before it.
+  ParticipantId subscriber{0};
+  Participant* owner{nullptr};  // Borrowed: the subscriber's Participant, which owns this.
+  Track* track{nullptr};  // Borrowed: owned by the publisher's Participant; the subscription ends before it.
   OutTrack out;
   int width{0};
   int height{0};
@@ -145,8 +145,8 @@ struct Router::Subscription {
   bool shedding{false};            // downlink allocation: the current layer is dropped until the switch
 };
 
-struct Router::Peer {
-  PeerId id{0};
+struct Router::Participant {
+  ParticipantId id{0};
   std::vector<std::unique_ptr<Track>> tracks;           // Owned; at most max_tracks_per_publisher.
   std::unordered_map<std::uint32_t, InStream> streams;  // at most max_ssrcs_per_publisher.
   std::vector<std::uint32_t> unmapped;                  // at most max_unmapped_ssrcs_per_publisher.
@@ -195,15 +195,15 @@ std::uint64_t Router::nextRandom() noexcept {  // splitmix64
   return z ^ (z >> 31);
 }
 
-Router::Peer* Router::findPeer(PeerId id) const {
+Router::Participant* Router::findParticipant(ParticipantId id) const {
   auto it = peers_.find(id);
   return it == peers_.end() ? nullptr : it->second.get();
 }
 
-Router::Peer& Router::peerFor(PeerId id) {
+Router::Participant& Router::peerFor(ParticipantId id) {
   auto& p = peers_[id];
   if (!p) {
-    p = std::make_unique<Peer>();
+    p = std::make_unique<Participant>();
     p->id = id;
     p->unmapped.reserve(config_.max_unmapped_ssrcs_per_publisher);
   }
@@ -212,9 +212,10 @@ Router::Peer& Router::peerFor(PeerId id) {
 
 // ---- setup paths ----
 
-std::vector<PeerId> Router::setPublishedTracks(PeerId publisher, std::vector<PublishedTrackInfo> tracks) {
-  Peer& p = peerFor(publisher);
-  std::vector<PeerId> affected;
+std::vector<ParticipantId> Router::setPublishedTracks(ParticipantId publisher,
+                                                      std::vector<PublishedTrackInfo> tracks) {
+  Participant& p = peerFor(publisher);
+  std::vector<ParticipantId> affected;
 
   std::vector<PublishedTrackInfo> accepted;
   for (auto& info : tracks) {
@@ -290,7 +291,7 @@ std::vector<PeerId> Router::setPublishedTracks(PeerId publisher, std::vector<Pub
   return affected;
 }
 
-void Router::forget(Peer& p, Track& t) {
+void Router::forget(Participant& p, Track& t) {
   std::erase_if(p.rtx_streams, [&](const auto& kv) {
     const auto it = p.streams.find(kv.second);
     return it == p.streams.end() || it->second.track == &t;
@@ -302,8 +303,8 @@ void Router::forget(Peer& p, Track& t) {
   }
 }
 
-void Router::setSubscriberPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt) {
-  Peer& p = peerFor(subscriber);
+void Router::setSubscriberPayloadType(ParticipantId subscriber, std::string_view kind, std::uint8_t pt) {
+  Participant& p = peerFor(subscriber);
   pt &= 0x7F;
   if (kind == "audio") {
     p.audio_pt = pt;
@@ -321,8 +322,8 @@ void Router::setSubscriberPayloadType(PeerId subscriber, std::string_view kind, 
   }
 }
 
-void Router::setSubscriberRtxPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt) {
-  Peer& p = peerFor(subscriber);
+void Router::setSubscriberRtxPayloadType(ParticipantId subscriber, std::string_view kind, std::uint8_t pt) {
+  Participant& p = peerFor(subscriber);
   pt &= 0x7F;
   if (kind == "video") {
     p.rtx_video_pt = pt;
@@ -331,7 +332,7 @@ void Router::setSubscriberRtxPayloadType(PeerId subscriber, std::string_view kin
   }
 }
 
-std::uint32_t Router::newOutSsrc(const Peer& subscriber) {
+std::uint32_t Router::newOutSsrc(const Participant& subscriber) {
   for (;;) {
     const auto v = static_cast<std::uint32_t>(nextRandom());
     if (v == 0 || v == config_.focus_ssrc) continue;
@@ -342,17 +343,17 @@ std::uint32_t Router::newOutSsrc(const Peer& subscriber) {
   }
 }
 
-Result<OutTrack> Router::subscribe(PeerId subscriber, PeerId publisher, std::string_view track_id, int width,
-                                   int height, TimeMs now) {
+Result<OutTrack> Router::subscribe(ParticipantId subscriber, ParticipantId publisher,
+                                   std::string_view track_id, int width, int height, TimeMs now) {
   if (subscriber == publisher) return fail(Code::InvalidArgument, "a peer cannot subscribe to itself");
-  Peer* pub = findPeer(publisher);
+  Participant* pub = findParticipant(publisher);
   if (pub == nullptr) return fail(Code::NotFound, "unknown publisher");
   Track* t = nullptr;
   for (auto& tr : pub->tracks) {
     if (tr->info.track_id == track_id) t = tr.get();
   }
   if (t == nullptr) return fail(Code::NotFound, "unknown track");
-  Peer& sub = peerFor(subscriber);
+  Participant& sub = peerFor(subscriber);
   for (auto& s : sub.subscriptions) {
     if (s->track == t) {
       s->width = width;
@@ -417,18 +418,18 @@ void Router::sendBye(const Subscription& s) {
   sink_.sendRtcp(s.subscriber, rtcp_scratch_, *rr + *bye);
 }
 
-void Router::dropSubscription(Subscription& s, std::vector<PeerId>* affected) {
+void Router::dropSubscription(Subscription& s, std::vector<ParticipantId>* affected) {
   eraseValue(s.track->subscribers, &s);
   sendBye(s);
-  const PeerId subscriber = s.subscriber;
+  const ParticipantId subscriber = s.subscriber;
   addUnique(affected, subscriber);
-  if (Peer* sp = findPeer(subscriber)) {
+  if (Participant* sp = findParticipant(subscriber)) {
     std::erase_if(sp->subscriptions, [&](const auto& owned) { return owned.get() == &s; });
   }
 }
 
-void Router::unsubscribe(PeerId subscriber, PeerId publisher, std::string_view track_id) {
-  Peer* sp = findPeer(subscriber);
+void Router::unsubscribe(ParticipantId subscriber, ParticipantId publisher, std::string_view track_id) {
+  Participant* sp = findParticipant(subscriber);
   if (sp == nullptr) return;
   for (auto& s : sp->subscriptions) {
     if (s->out.publisher == publisher && s->out.track_id == track_id) {
@@ -438,18 +439,18 @@ void Router::unsubscribe(PeerId subscriber, PeerId publisher, std::string_view t
   }
 }
 
-std::vector<OutTrack> Router::outTracks(PeerId subscriber) const {
+std::vector<OutTrack> Router::outTracks(ParticipantId subscriber) const {
   std::vector<OutTrack> out;
-  if (const Peer* p = findPeer(subscriber)) {
+  if (const Participant* p = findParticipant(subscriber)) {
     out.reserve(p->subscriptions.size());
     for (const auto& s : p->subscriptions) out.push_back(s->out);
   }
   return out;
 }
 
-std::vector<SubscriptionStats> Router::subscriptionStats(PeerId subscriber) const {
+std::vector<SubscriptionStats> Router::subscriptionStats(ParticipantId subscriber) const {
   std::vector<SubscriptionStats> out;
-  const Peer* p = findPeer(subscriber);
+  const Participant* p = findParticipant(subscriber);
   if (p == nullptr) return out;
   auto ridOf = [](const Track& t, std::optional<std::uint32_t> ssrc) -> std::string {
     if (!ssrc) return {};
@@ -476,9 +477,9 @@ std::vector<SubscriptionStats> Router::subscriptionStats(PeerId subscriber) cons
   return out;
 }
 
-std::set<std::pair<PeerId, std::string>> Router::pausedVideo(PeerId subscriber) const {
-  std::set<std::pair<PeerId, std::string>> out;
-  if (const Peer* p = findPeer(subscriber)) {
+std::set<std::pair<ParticipantId, std::string>> Router::pausedVideo(ParticipantId subscriber) const {
+  std::set<std::pair<ParticipantId, std::string>> out;
+  if (const Participant* p = findParticipant(subscriber)) {
     for (const auto& s : p->subscriptions) {
       if (s->paused && s->out.kind == "video") out.emplace(s->out.publisher, s->out.stream_id);
     }
@@ -486,9 +487,9 @@ std::set<std::pair<PeerId, std::string>> Router::pausedVideo(PeerId subscriber) 
   return out;
 }
 
-std::vector<PeerId> Router::removePeer(PeerId peer) {
-  std::vector<PeerId> affected;
-  Peer* p = findPeer(peer);
+std::vector<ParticipantId> Router::removePeer(ParticipantId peer) {
+  std::vector<ParticipantId> affected;
+  Participant* p = findParticipant(peer);
   if (p == nullptr) return affected;
   for (auto& s : p->subscriptions) eraseValue(s->track->subscribers, s.get());
   p->subscriptions.clear();
@@ -563,7 +564,7 @@ void Router::applyLayer(Subscription& s, TimeMs now) {
   if (s.track->video && s.rewriter.switchPending()) requestKeyframeFor(s, now);
 }
 
-void Router::requestKeyframe(Peer& publisher, InStream& stream, TimeMs now) {
+void Router::requestKeyframe(Participant& publisher, InStream& stream, TimeMs now) {
   if (now - stream.last_keyframe_request < config_.pli_throttle_ms) {
     stream.keyframe_request_pending = true;
     ++stats_.keyframe_requests_throttled;
@@ -581,19 +582,19 @@ void Router::requestKeyframeFor(Subscription& s, TimeMs now) {
   if (!s.track->video) return;
   const auto ssrc = s.rewriter.switchPending() ? s.rewriter.targetLayer() : s.rewriter.currentLayer();
   if (!ssrc) return;
-  Peer* pub = findPeer(s.out.publisher);
+  Participant* pub = findParticipant(s.out.publisher);
   if (pub == nullptr) return;
   auto it = pub->streams.find(*ssrc);
   if (it != pub->streams.end()) requestKeyframe(*pub, it->second, now);
 }
 
-void Router::requestKeyframe(PeerId subscriber, std::uint32_t out_ssrc, TimeMs now) {
-  Peer* p = findPeer(subscriber);
+void Router::requestKeyframe(ParticipantId subscriber, std::uint32_t out_ssrc, TimeMs now) {
+  Participant* p = findParticipant(subscriber);
   if (p == nullptr) return;
   if (Subscription* s = findByOutSsrc(*p, out_ssrc)) requestKeyframeFor(*s, now);
 }
 
-void Router::trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq) {
+void Router::trackLoss(Participant& publisher, InStream& in, TimeMs now, std::uint16_t seq) {
   const std::int64_t highest = in.rx.highestSeq();
   const std::int64_t ext = in.rx.extend(seq);
   if (ext <= highest) {
@@ -611,7 +612,7 @@ void Router::trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t 
   sendUpstreamNacks(publisher, in, now);
 }
 
-void Router::sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now) {
+void Router::sendUpstreamNacks(Participant& publisher, InStream& in, TimeMs now) {
   const media::NackPolicy policy{config_.upstream_nack_retry_ms, config_.upstream_nack_tries,
                                  config_.upstream_nack_max_age_ms};
   const auto due = in.missing.due(now, policy, nack_seqs_);
@@ -646,7 +647,7 @@ void Router::forwardSenderReport(const Track& track, const media::RtcpSenderRepo
 
 // ---- RTP ----
 
-void Router::rememberUnmapped(Peer& p, std::uint32_t ssrc) {
+void Router::rememberUnmapped(Participant& p, std::uint32_t ssrc) {
   if (std::find(p.unmapped.begin(), p.unmapped.end(), ssrc) != p.unmapped.end()) {
     stats_.drops.count(RouterDrop::UnmappedSsrc);
   } else if (p.unmapped.size() < config_.max_unmapped_ssrcs_per_publisher) {
@@ -657,8 +658,8 @@ void Router::rememberUnmapped(Peer& p, std::uint32_t ssrc) {
   }
 }
 
-Router::InStream* Router::learnSsrc(Peer& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info,
-                                    TimeMs now) {
+Router::InStream* Router::learnSsrc(Participant& p, std::uint32_t ssrc, std::uint8_t pt,
+                                    const InboundRtp& info, TimeMs now) {
   Track* track = nullptr;
   std::optional<std::size_t> layer;
   auto byRid = [&](Track& t, std::string_view rid) -> std::optional<std::size_t> {
@@ -744,7 +745,7 @@ Router::InStream* Router::learnSsrc(Peer& p, std::uint32_t ssrc, std::uint8_t pt
   return &in;
 }
 
-void Router::onRtp(PeerId from, const InboundRtp& info, media::ByteSpan packet, TimeMs now) {
+void Router::onRtp(ParticipantId from, const InboundRtp& info, media::ByteSpan packet, TimeMs now) {
   const auto rtp = media::RtpPacketView::parse(packet);
   if (!rtp) {
     ++stats_.rtp_received;
@@ -755,10 +756,10 @@ void Router::onRtp(PeerId from, const InboundRtp& info, media::ByteSpan packet, 
   onRtp(from, info, *rtp, now);
 }
 
-void Router::onRtp(PeerId from, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now) {
+void Router::onRtp(ParticipantId from, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now) {
   ++stats_.rtp_received;
   stats_.rtp_bytes_received += rtp.size();
-  Peer* p = findPeer(from);
+  Participant* p = findParticipant(from);
   if (p == nullptr) {
     stats_.drops.count(RouterDrop::UnknownPeer);
     return;
@@ -797,7 +798,7 @@ void Router::onRtp(PeerId from, const InboundRtp& info, const media::RtpPacketVi
   onMediaRtp(*p, *in, rtp, now);
 }
 
-Router::Track* Router::rtxTrackOf(Peer& p, std::uint32_t ssrc, std::uint8_t pt,
+Router::Track* Router::rtxTrackOf(Participant& p, std::uint32_t ssrc, std::uint8_t pt,
                                   const InboundRtp& info) const {
   Track* found = nullptr;
   int matches = 0;
@@ -822,8 +823,8 @@ Router::Track* Router::rtxTrackOf(Peer& p, std::uint32_t ssrc, std::uint8_t pt,
 // SSRC, the layer's payload type, which is the apt of the one RTX payload type the focus accepts per
 // section, OSN) and handled like a packet that arrived late: it fills the upstream NACK list and reaches the
 // subscribers still waiting for it.
-void Router::onPublisherRtx(Peer& p, Track* track, const media::RtpPacketView& view, const InboundRtp& info,
-                            TimeMs now) {
+void Router::onPublisherRtx(Participant& p, Track* track, const media::RtpPacketView& view,
+                            const InboundRtp& info, TimeMs now) {
   ++stats_.rtx_received;
   const std::uint32_t rtx_ssrc = view.ssrc();
   if (view.payload().empty()) {  // padding only: the publisher's bandwidth probe
@@ -902,8 +903,8 @@ void Router::onPublisherRtx(Peer& p, Track* track, const media::RtpPacketView& v
   onMediaRtp(p, in, *original, now);
 }
 
-void Router::onMediaRtp(Peer& peer, InStream& stream, const media::RtpPacketView& rtp, TimeMs now) {
-  Peer* p = &peer;
+void Router::onMediaRtp(Participant& peer, InStream& stream, const media::RtpPacketView& rtp, TimeMs now) {
+  Participant* p = &peer;
   InStream* in = &stream;
   const std::uint32_t ssrc = rtp.ssrc();
   Track& t = *in->track;
@@ -1024,7 +1025,7 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
 
 // ---- RTCP ----
 
-Router::Subscription* Router::findByOutSsrc(Peer& subscriber, std::uint32_t ssrc) const {
+Router::Subscription* Router::findByOutSsrc(Participant& subscriber, std::uint32_t ssrc) const {
   for (auto& s : subscriber.subscriptions) {
     if (s->out.ssrc == ssrc) return s.get();
   }
@@ -1049,7 +1050,7 @@ std::size_t Router::wrapRtx(const media::RtpPacketView& original, Subscription& 
   return fixed + 2 + body;
 }
 
-void Router::answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now) {
+void Router::answerNack(Participant& subscriber, const media::RtcpNack& nack, TimeMs now) {
   ++stats_.nack_packets_received;
   Subscription* s = findByOutSsrc(subscriber, nack.media_ssrc);
   if (s == nullptr) {
@@ -1101,9 +1102,9 @@ void Router::answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs no
   }
 }
 
-void Router::onRtcp(PeerId from, media::ByteSpan compound, TimeMs now) {
+void Router::onRtcp(ParticipantId from, media::ByteSpan compound, TimeMs now) {
   ++stats_.rtcp_received;
-  Peer* p = findPeer(from);
+  Participant* p = findParticipant(from);
   if (p == nullptr) {
     stats_.drops.count(RouterDrop::UnknownPeer);
     return;
@@ -1172,7 +1173,7 @@ void Router::onRtcp(PeerId from, media::ByteSpan compound, TimeMs now) {
   if (reader.error()) stats_.drops.count(RouterDrop::MalformedRtcp);
 }
 
-void Router::sendReceiverReport(Peer& p, TimeMs now) {
+void Router::sendReceiverReport(Participant& p, TimeMs now) {
   p.last_rr = now;
   std::array<media::RtcpReportBlock, kMaxReportBlocks> blocks{};
   std::size_t count = 0;
@@ -1218,7 +1219,7 @@ void Router::sendReceiverReport(Peer& p, TimeMs now) {
   sink_.sendRtcp(p.id, buf, pos);
 }
 
-void Router::recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
+void Router::recordTransportSeq(Participant& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
                                 std::int64_t arrival_us) {
   if (!p.tcc) {
     media::cc::TransportCcFeedbackGenerator::Config c;
@@ -1237,7 +1238,7 @@ void Router::recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, 
   stats_.transport_cc_too_late += p.tcc->counters().too_late - too_late;
 }
 
-void Router::sendTransportFeedback(Peer& p, TimeMs now) {
+void Router::sendTransportFeedback(Participant& p, TimeMs now) {
   p.last_tcc_feedback = now;
   const media::MutableByteSpan buf(rtcp_scratch_.data(), config_.transport_cc_max_feedback_bytes);
   for (std::size_t i = 0; i < config_.transport_cc_max_feedbacks_per_tick; ++i) {
@@ -1250,7 +1251,7 @@ void Router::sendTransportFeedback(Peer& p, TimeMs now) {
 
 void Router::tick(TimeMs now) {
   for (auto& [id, peer] : peers_) {
-    Peer& p = *peer;
+    Participant& p = *peer;
     measureLayers(p, now);
     if (config_.publisher_cap_interval_ms > 0) sendPublisherCap(p, now);
     if (p.downlink) {
@@ -1276,7 +1277,7 @@ void Router::tick(TimeMs now) {
     for (auto& s : peer->subscriptions) {
       applyLayer(*s, now);
       if (!s->track->video || !s->rewriter.switchPending()) continue;
-      Peer* pub = findPeer(s->out.publisher);
+      Participant* pub = findParticipant(s->out.publisher);
       if (pub == nullptr) continue;
       auto it = pub->streams.find(*s->rewriter.targetLayer());
       if (it != pub->streams.end() && now - it->second.last_keyframe_request >= config_.keyframe_retry_ms) {
@@ -1286,9 +1287,9 @@ void Router::tick(TimeMs now) {
   }
 }
 
-std::vector<PublishedLayerStats> Router::publishedVideoLayers(PeerId publisher) const {
+std::vector<PublishedLayerStats> Router::publishedVideoLayers(ParticipantId publisher) const {
   std::vector<PublishedLayerStats> out;
-  const Peer* p = findPeer(publisher);
+  const Participant* p = findParticipant(publisher);
   if (p == nullptr) return out;
   for (const auto& t : p->tracks) {
     if (!t->video) continue;
@@ -1303,10 +1304,10 @@ namespace chorus::focus {
 
 // ---- downlink congestion control ----
 
-std::vector<std::uint32_t> Router::setLiveOutTracks(PeerId subscriber,
+std::vector<std::uint32_t> Router::setLiveOutTracks(ParticipantId subscriber,
                                                     std::span<const std::uint32_t> out_ssrcs) {
   std::vector<std::uint32_t> added;
-  Peer* p = findPeer(subscriber);
+  Participant* p = findParticipant(subscriber);
   if (p == nullptr) return added;
   for (auto& s : p->subscriptions) {
     const bool live = std::find(out_ssrcs.begin(), out_ssrcs.end(), s->out.ssrc) != out_ssrcs.end();
@@ -1317,8 +1318,8 @@ std::vector<std::uint32_t> Router::setLiveOutTracks(PeerId subscriber,
   return added;
 }
 
-void Router::setSubscriberTransportCc(PeerId subscriber, std::uint8_t ext_id) {
-  Peer& p = peerFor(subscriber);
+void Router::setSubscriberTransportCc(ParticipantId subscriber, std::uint8_t ext_id) {
+  Participant& p = peerFor(subscriber);
   if (ext_id == 0 || ext_id == 15) {  // 15 cannot be written in a one-byte block
     if (!p.downlink) return;
     p.downlink.reset();
@@ -1343,7 +1344,7 @@ void Router::setSubscriberTransportCc(PeerId subscriber, std::uint8_t ext_id) {
   p.downlink->setExtensionId(ext_id);
 }
 
-void Router::sendToSubscriber(Peer& to, std::size_t length, TimeMs now, int probe_cluster,
+void Router::sendToSubscriber(Participant& to, std::size_t length, TimeMs now, int probe_cluster,
                               std::int64_t send_offset_us) {
   if (DownlinkController* d = to.downlink.get()) {
     const media::MutableByteSpan room(rtp_scratch_.data(), rtp_scratch_.size() - kSinkTrailerRoom);
@@ -1352,12 +1353,13 @@ void Router::sendToSubscriber(Peer& to, std::size_t length, TimeMs now, int prob
   sink_.sendRtp(to.id, rtp_scratch_, length);
 }
 
-void Router::onDownlinkFeedback(Peer& subscriber, const media::TransportCcFeedback& feedback, TimeMs now) {
+void Router::onDownlinkFeedback(Participant& subscriber, const media::TransportCcFeedback& feedback,
+                                TimeMs now) {
   ++stats_.downlink_feedbacks;
   subscriber.downlink->onFeedback(feedback, now);
 }
 
-void Router::measureLayers(Peer& publisher, TimeMs now) {
+void Router::measureLayers(Participant& publisher, TimeMs now) {
   for (auto& t : publisher.tracks) {
     for (auto& l : t->layers) {
       if (l.rate_since == kNever) {
@@ -1379,7 +1381,7 @@ std::int64_t Router::defaultLayerBps(const Layer& l) const {
   return config_.layer_default_bps[std::min<std::size_t>(static_cast<std::size_t>(l.quality), 2)];
 }
 
-std::int64_t Router::publisherCapBps(const Peer& publisher) const {
+std::int64_t Router::publisherCapBps(const Participant& publisher) const {
   std::int64_t total = 0;
   bool simulcast = false;
   for (const auto& t : publisher.tracks) {
@@ -1405,7 +1407,7 @@ std::int64_t Router::publisherCapBps(const Peer& publisher) const {
   return simulcast ? total : 0;
 }
 
-void Router::sendPublisherCap(Peer& p, TimeMs now) {
+void Router::sendPublisherCap(Participant& p, TimeMs now) {
   const std::int64_t cap = publisherCapBps(p);
   if (cap <= 0) {
     p.cap_bps = 0;
@@ -1429,15 +1431,15 @@ void Router::sendPublisherCap(Peer& p, TimeMs now) {
   sink_.sendRtcp(p.id, rtcp_scratch_, *size);
 }
 
-std::int64_t Router::publisherCap(PeerId publisher) const {
-  const Peer* p = findPeer(publisher);
+std::int64_t Router::publisherCap(ParticipantId publisher) const {
+  const Participant* p = findParticipant(publisher);
   return p == nullptr ? 0 : p->cap_bps;
 }
 
 // Offers the subscriber's subscriptions to its DownlinkController, which shares the estimate among the
 // video ones (media::cc::LayerAllocator), each capped at the layer its requested size wants; applies the
 // choices (layer, pause) and lets it start a probe when a step up does not fit.
-void Router::allocateDownlink(Peer& sub, TimeMs now) {
+void Router::allocateDownlink(Participant& sub, TimeMs now) {
   DownlinkController& d = *sub.downlink;
   // A subscriber that accepted the extension but sends no feedback (it may not implement it) keeps the
   // size-only layer choice: its estimate would only decay.
@@ -1517,7 +1519,7 @@ void Router::allocateDownlink(Peer& sub, TimeMs now) {
 // subscriber accepted RTX for that stream they go on its RTX SSRC instead (RTX payload type and numbering, as
 // libwebrtc pads): the media numbering then has no holes the receiver could NACK. A cluster goes out over at
 // least two ticks.
-void Router::sendProbePackets(Peer& sub, TimeMs now) {
+void Router::sendProbePackets(Participant& sub, TimeMs now) {
   DownlinkController& d = *sub.downlink;
   const auto burst = d.probeBurst();
   if (!burst) return;
@@ -1566,8 +1568,8 @@ void Router::sendProbePackets(Peer& sub, TimeMs now) {
   }
 }
 
-std::optional<DownlinkStats> Router::downlinkStats(PeerId subscriber) const {
-  const Peer* p = findPeer(subscriber);
+std::optional<DownlinkStats> Router::downlinkStats(ParticipantId subscriber) const {
+  const Participant* p = findParticipant(subscriber);
   if (p == nullptr || !p->downlink) return std::nullopt;
   return p->downlink->stats();
 }

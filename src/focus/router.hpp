@@ -44,7 +44,7 @@ struct TransportCcFeedback;
 
 namespace chorus::focus {
 
-using PeerId = std::uint64_t;  // same as in focus/controller.hpp
+using ParticipantId = std::uint64_t;  // same as in focus/controller.hpp
 
 // Bytes of room the router leaves after every packet it hands to the sink (for the SRTP/SRTCP trailer).
 inline constexpr std::size_t kSinkTrailerRoom = 64;
@@ -55,8 +55,8 @@ class RouterSink {
   virtual ~RouterSink() = default;
   // `buffer` holds the packet in its first `length` bytes and has room for at least kSinkTrailerRoom more.
   // The sink may modify the buffer (e.g. protect in place); it is reused after the call returns.
-  virtual void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) = 0;
-  virtual void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) = 0;
+  virtual void sendRtp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) = 0;
+  virtual void sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) = 0;
 };
 
 struct PublishedTrackInfo {
@@ -105,7 +105,7 @@ struct OutTrack {
   std::string kind;
   std::string stream_id;
   std::string track_id;
-  PeerId publisher{0};
+  ParticipantId publisher{0};
   std::string codec;  // the publisher's codec name ("opus", "VP8", "H264", or "" when unknown)
   // Video: the SSRC of its RTX stream (RFC 4588), offered with a=ssrc-group:FID; retransmissions go there
   // once the subscriber accepted RTX (Router::setSubscriberRtxPayloadType). 0 for audio.
@@ -254,7 +254,7 @@ struct RouterStats {
 };
 
 struct SubscriptionStats {
-  PeerId publisher{0};
+  ParticipantId publisher{0};
   std::string track_id;
   std::string kind;
   std::uint32_t out_ssrc{0};
@@ -283,116 +283,120 @@ class Router {
 
   // Replaces what `publisher` publishes. Tracks are matched by track_id; vanished tracks (or ones whose kind
   // changed) end their subscriptions. Returns the subscribers whose out tracks changed (for renegotiation).
-  std::vector<PeerId> setPublishedTracks(PeerId publisher, std::vector<PublishedTrackInfo> tracks);
+  std::vector<ParticipantId> setPublishedTracks(ParticipantId publisher,
+                                                std::vector<PublishedTrackInfo> tracks);
   // The payload type `subscriber` negotiated for `kind` ("audio"/"video"). Unset: the publisher's PT is kept.
   // `kind` is "audio" (Opus), "video" (VP8, and any video codec without its own entry) or "H264". A
   // subscriber without an "H264" payload type cannot subscribe to an H.264 track (no transcoding).
-  void setSubscriberPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt);
+  void setSubscriberPayloadType(ParticipantId subscriber, std::string_view kind, std::uint8_t pt);
   // The RTX payload type `subscriber` accepted for `kind` ("video" or "H264": the apt is the payload type of
   // setSubscriberPayloadType for that kind); 0: no RTX, retransmissions are resent on the media SSRC.
-  void setSubscriberRtxPayloadType(PeerId subscriber, std::string_view kind, std::uint8_t pt);
+  void setSubscriberRtxPayloadType(ParticipantId subscriber, std::string_view kind, std::uint8_t pt);
 
   // The out SSRCs the subscriber's current description has (with require_live_out_tracks). Returns those that
   // were not live before, sorted.
-  std::vector<std::uint32_t> setLiveOutTracks(PeerId subscriber, std::span<const std::uint32_t> out_ssrcs);
+  std::vector<std::uint32_t> setLiveOutTracks(ParticipantId subscriber,
+                                              std::span<const std::uint32_t> out_ssrcs);
   // The transport-wide sequence number extension id the subscriber accepted on what we send it (1..255); 0
   // turns downlink congestion control off for it.
-  void setSubscriberTransportCc(PeerId subscriber, std::uint8_t ext_id);
+  void setSubscriberTransportCc(ParticipantId subscriber, std::uint8_t ext_id);
 
   // Subscribes `subscriber` to (publisher, track_id). Errors: InvalidArgument (self-subscription), NotFound
   // (unknown publisher or track), ResourceExhausted (max_subscriptions_per_subscriber). Re-subscribing the
   // same track only updates width/height (the simulcast layer choice) and returns the same OutTrack.
-  Result<OutTrack> subscribe(PeerId subscriber, PeerId publisher, std::string_view track_id, int width,
-                             int height, TimeMs now);
-  void unsubscribe(PeerId subscriber, PeerId publisher, std::string_view track_id);
+  Result<OutTrack> subscribe(ParticipantId subscriber, ParticipantId publisher, std::string_view track_id,
+                             int width, int height, TimeMs now);
+  void unsubscribe(ParticipantId subscriber, ParticipantId publisher, std::string_view track_id);
   // What `subscriber` should receive (for SDP offers), in subscription order.
-  std::vector<OutTrack> outTracks(PeerId subscriber) const;
+  std::vector<OutTrack> outTracks(ParticipantId subscriber) const;
   // Removes `peer` as publisher and as subscriber. Returns the other subscribers whose out tracks changed.
-  std::vector<PeerId> removePeer(PeerId peer);
+  std::vector<ParticipantId> removePeer(ParticipantId peer);
 
   // Asks the publisher of the subscriber's out track `out_ssrc` for a keyframe (throttled like the others);
   // e.g. once the subscriber's description has the track and it can use one.
-  void requestKeyframe(PeerId subscriber, std::uint32_t out_ssrc, TimeMs now);
+  void requestKeyframe(ParticipantId subscriber, std::uint32_t out_ssrc, TimeMs now);
 
   // A decrypted RTP packet from `from`, as the transport parsed it (once); the packet is not modified.
-  void onRtp(PeerId from, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now);
+  void onRtp(ParticipantId from, const InboundRtp& info, const media::RtpPacketView& rtp, TimeMs now);
   // The same for bytes nobody has parsed yet (tests, benchmarks): parsed here, malformed ones dropped and
   // counted.
-  void onRtp(PeerId from, const InboundRtp& info, media::ByteSpan packet, TimeMs now);
+  void onRtp(ParticipantId from, const InboundRtp& info, media::ByteSpan packet, TimeMs now);
   // A decrypted RTCP compound packet from `from`: SR (for our RR's LSR/DLSR), and, for the SSRCs `from`
   // receives from us, NACK (answered from the retransmission buffer) and PLI/FIR (relayed as PLI).
-  void onRtcp(PeerId from, media::ByteSpan compound, TimeMs now);
+  void onRtcp(ParticipantId from, media::ByteSpan compound, TimeMs now);
   // Periodic work: receiver reports to publishers, throttled and retried keyframe requests, layer stalls.
   void tick(TimeMs now);
 
   const RouterStats& stats() const noexcept { return stats_; }
-  std::vector<SubscriptionStats> subscriptionStats(PeerId subscriber) const;
+  std::vector<SubscriptionStats> subscriptionStats(ParticipantId subscriber) const;
   // (publisher, its stream id) of the subscriber's video subscriptions paused for its downlink.
-  std::set<std::pair<PeerId, std::string>> pausedVideo(PeerId subscriber) const;
-  std::optional<DownlinkStats> downlinkStats(PeerId subscriber) const;  // DownlinkStats: focus/downlink.hpp
-  std::vector<PublishedLayerStats> publishedVideoLayers(PeerId publisher) const;
+  std::set<std::pair<ParticipantId, std::string>> pausedVideo(ParticipantId subscriber) const;
+  std::optional<DownlinkStats> downlinkStats(
+      ParticipantId subscriber) const;  // DownlinkStats: focus/downlink.hpp
+  std::vector<PublishedLayerStats> publishedVideoLayers(ParticipantId publisher) const;
   // The send cap last told to `publisher` (bits/s; 0 = none, see publisher_cap_interval_ms).
-  std::int64_t publisherCap(PeerId publisher) const;
+  std::int64_t publisherCap(ParticipantId publisher) const;
 
  private:
   struct Layer;
   struct Track;
   struct InStream;
   struct Subscription;
-  struct Peer;
+  struct Participant;
 
-  Peer* findPeer(PeerId id) const;
-  Peer& peerFor(PeerId id);
-  InStream* learnSsrc(Peer& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info, TimeMs now);
-  void rememberUnmapped(Peer& p, std::uint32_t ssrc);
-  void onMediaRtp(Peer& p, InStream& in, const media::RtpPacketView& rtp, TimeMs now);
-  // The publisher's video track whose RTX stream `ssrc` (with payload type `pt`) is, or nullptr.
-  Track* rtxTrackOf(Peer& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info) const;
-  void onPublisherRtx(Peer& p, Track* track, const media::RtpPacketView& view, const InboundRtp& info,
+  Participant* findParticipant(ParticipantId id) const;
+  Participant& peerFor(ParticipantId id);
+  InStream* learnSsrc(Participant& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info,
                       TimeMs now);
-  void forget(Peer& p, Track& t);
-  void dropSubscription(Subscription& s, std::vector<PeerId>* affected);
+  void rememberUnmapped(Participant& p, std::uint32_t ssrc);
+  void onMediaRtp(Participant& p, InStream& in, const media::RtpPacketView& rtp, TimeMs now);
+  // The publisher's video track whose RTX stream `ssrc` (with payload type `pt`) is, or nullptr.
+  Track* rtxTrackOf(Participant& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info) const;
+  void onPublisherRtx(Participant& p, Track* track, const media::RtpPacketView& view, const InboundRtp& info,
+                      TimeMs now);
+  void forget(Participant& p, Track& t);
+  void dropSubscription(Subscription& s, std::vector<ParticipantId>* affected);
   std::optional<std::size_t> chooseLayer(const Track& t, int width, int height, TimeMs now) const;
   // The lowest-quality layer that sent within layer_stall_ms (else any known one).
   std::optional<std::size_t> lowestLayer(const Track& t, TimeMs now) const;
   void applyLayer(Subscription& s, TimeMs now);
-  void requestKeyframe(Peer& publisher, InStream& stream, TimeMs now);
-  void trackLoss(Peer& publisher, InStream& in, TimeMs now, std::uint16_t seq);
+  void requestKeyframe(Participant& publisher, InStream& stream, TimeMs now);
+  void trackLoss(Participant& publisher, InStream& in, TimeMs now, std::uint16_t seq);
   void forwardSenderReport(const Track& track, const media::RtcpSenderReport& sr);
   void sendBye(const Subscription& s);
-  void sendUpstreamNacks(Peer& publisher, InStream& in, TimeMs now);
+  void sendUpstreamNacks(Participant& publisher, InStream& in, TimeMs now);
   void requestKeyframeFor(Subscription& s, TimeMs now);
   bool forward(Subscription& s, const media::RtpPacketView& packet, const media::Vp8Descriptor* vp8,
                bool keyframe, TimeMs now);
-  Subscription* findByOutSsrc(Peer& subscriber, std::uint32_t ssrc) const;
-  void answerNack(Peer& subscriber, const media::RtcpNack& nack, TimeMs now);
+  Subscription* findByOutSsrc(Participant& subscriber, std::uint32_t ssrc) const;
+  void answerNack(Participant& subscriber, const media::RtcpNack& nack, TimeMs now);
   std::size_t wrapRtx(const media::RtpPacketView& original, Subscription& s, std::uint8_t rtx_pt);
-  void sendReceiverReport(Peer& p, TimeMs now);
-  void recordTransportSeq(Peer& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
+  void sendReceiverReport(Participant& p, TimeMs now);
+  void recordTransportSeq(Participant& p, std::uint32_t ssrc, std::uint16_t seq, TimeMs now,
                           std::int64_t arrival_us);
-  void sendTransportFeedback(Peer& p, TimeMs now);
+  void sendTransportFeedback(Participant& p, TimeMs now);
   // Sends rtp_scratch_[0, length) to `to`, stamped with a transport-wide sequence number when `to` has
   // downlink congestion control.
   // A probe packet's send time is spread over the tick at the probe's rate (`send_offset_us`): the packets go
   // out in one burst, as a paced sender's would over the tick.
-  void sendToSubscriber(Peer& to, std::size_t length, TimeMs now, int probe_cluster = -1,
+  void sendToSubscriber(Participant& to, std::size_t length, TimeMs now, int probe_cluster = -1,
                         std::int64_t send_offset_us = 0);
-  void onDownlinkFeedback(Peer& subscriber, const media::TransportCcFeedback& feedback, TimeMs now);
-  void allocateDownlink(Peer& subscriber, TimeMs now);
-  void sendProbePackets(Peer& subscriber, TimeMs now);
-  void measureLayers(Peer& publisher, TimeMs now);
+  void onDownlinkFeedback(Participant& subscriber, const media::TransportCcFeedback& feedback, TimeMs now);
+  void allocateDownlink(Participant& subscriber, TimeMs now);
+  void sendProbePackets(Participant& subscriber, TimeMs now);
+  void measureLayers(Participant& publisher, TimeMs now);
   // What a layer is assumed to need before its rate was measured (RouterConfig::layer_default_bps).
   std::int64_t defaultLayerBps(const Layer& l) const;
   // The publisher's send cap from its subscribers' sizes (0: not capped), and the REMB that carries it.
-  std::int64_t publisherCapBps(const Peer& publisher) const;
-  void sendPublisherCap(Peer& publisher, TimeMs now);
-  std::uint32_t newOutSsrc(const Peer& subscriber);
+  std::int64_t publisherCapBps(const Participant& publisher) const;
+  void sendPublisherCap(Participant& publisher, TimeMs now);
+  std::uint32_t newOutSsrc(const Participant& subscriber);
   std::uint64_t nextRandom() noexcept;
 
   RouterSink& sink_;  // Borrowed (outlives this).
   RouterConfig config_;
-  std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;  // Owned.
-  std::vector<std::uint8_t> rtp_scratch_;                    // max_packet_size + kSinkTrailerRoom
+  std::unordered_map<ParticipantId, std::unique_ptr<Participant>> peers_;  // Owned.
+  std::vector<std::uint8_t> rtp_scratch_;     // max_packet_size + kSinkTrailerRoom
   std::vector<std::uint8_t> rtcp_scratch_;    // room for the largest RR compound and transport-cc feedback
   std::vector<std::uint8_t> unwrap_scratch_;  // a publisher's RTX packet, unwrapped (max_packet_size)
   std::array<std::uint16_t, 17 * 64> nack_seqs_{};  // lost seqs of one NACK packet

@@ -1,6 +1,6 @@
 #pragma once
 // A participant's io::WebRtcPeer (ICE-lite, DTLS, SRTP, SCTP on the focus's one port) as the media plane's
-// focus::PeerLink; its events go to the plane under the participant's PeerId. Media thread only.
+// focus::PeerLink; its events go to the plane under the participant's ParticipantId. Media thread only.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -16,8 +16,8 @@ namespace chorus::focus {
 // A participant's io::WebRtcPeer as the plane's PeerLink; its events go to the plane under the peer's id.
 class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
  public:
-  RtcLink(const io::DtlsIdentity& identity, io::UdpServer& server, MediaPlane& plane, PeerId id, TimeMs now,
-          bool downlink_cc, bool uplink_cc)
+  RtcLink(const io::DtlsIdentity& identity, io::UdpServer& server, MediaPlane& plane, ParticipantId id,
+          TimeMs now, bool downlink_cc, bool uplink_cc)
       : server_(server),
         plane_(plane),
         id_(id),
@@ -114,7 +114,7 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
 
   io::UdpServer& server_;  // Borrowed.
   MediaPlane& plane_;      // Borrowed.
-  const PeerId id_;
+  const ParticipantId id_;
   bool downlink_cc_;
   io::WebRtcPeer rtc_;
   bool added_{false};  // to the port

@@ -88,7 +88,7 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
     }
     return strings(key, out);
   };
-  Config& c = options.controller;
+  ControllerConfig& c = options.controller;
   for (Status st :
        {strings("allowed_servers", c.allowed_servers), strings("allowed_rooms", c.allowed_rooms),
         number("max_rooms", c.max_rooms, 1), number("max_conferences", c.max_conferences, 1),

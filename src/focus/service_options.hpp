@@ -39,7 +39,7 @@ struct ServiceOptions {
   // Default: the bind address; with a wildcard bind every usable interface address, non-loopback first
   // (io/local_addresses.hpp), read again for each description.
   std::vector<std::string> public_ips;
-  Config controller;  // allow-lists, limits, keepalive (user/device are filled in from the login)
+  ControllerConfig controller;  // allow-lists, limits, keepalive (user/device are filled in from the login)
   RouterConfig router;
   // The most m-lines in a participant's description (one per track the focus forwards to it, plus what it
   // sends and the data channel); the size bound grows with it (io::SdpLimits::forSections). Keep

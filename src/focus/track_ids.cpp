@@ -22,7 +22,7 @@ bool TrackIds::isUsableId(std::string_view id) noexcept {
   return std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
 }
 
-void TrackIds::setConference(PeerId peer, std::string_view conference) {
+void TrackIds::setConference(ParticipantId peer, std::string_view conference) {
   PeerState& p = peers_[peer];
   if (p.conference && *p.conference == conference) return;
   if (p.conference) {
@@ -39,7 +39,7 @@ void TrackIds::setConference(PeerId peer, std::string_view conference) {
   }
 }
 
-bool TrackIds::setIds(PeerId peer, IdSource source, IdKind kind, const std::vector<std::string>& ids) {
+bool TrackIds::setIds(ParticipantId peer, IdSource source, IdKind kind, const std::vector<std::string>& ids) {
   PeerState& p = peers_[peer];
   std::vector<std::string> given;
   for (const auto& id : ids) {
@@ -79,7 +79,7 @@ bool TrackIds::setIds(PeerId peer, IdSource source, IdKind kind, const std::vect
   return moved;
 }
 
-void TrackIds::removePeer(PeerId peer) {
+void TrackIds::removePeer(ParticipantId peer) {
   auto it = peers_.find(peer);
   if (it == peers_.end()) return;
   if (it->second.conference) {
@@ -90,7 +90,7 @@ void TrackIds::removePeer(PeerId peer) {
   peers_.erase(it);
 }
 
-void TrackIds::dropPublisher(PeerState& subscriber, PeerId publisher) {
+void TrackIds::dropPublisher(PeerState& subscriber, ParticipantId publisher) {
   for (auto& view : subscriber.view) {
     auto it = view.by_publisher.find(publisher);
     if (it == view.by_publisher.end()) continue;
@@ -99,7 +99,7 @@ void TrackIds::dropPublisher(PeerState& subscriber, PeerId publisher) {
   }
 }
 
-void TrackIds::sync(PeerState& subscriber, PeerId publisher_id, const PeerState& publisher) {
+void TrackIds::sync(PeerState& subscriber, ParticipantId publisher_id, const PeerState& publisher) {
   for (IdKind kind : {IdKind::Stream, IdKind::Track}) {
     View& view = subscriber.view[index(kind)];
     const auto& ids = publisher.ids[index(kind)];
@@ -140,7 +140,7 @@ std::string TrackIds::choose(const PeerState& subscriber, IdKind kind, std::stri
   }
 }
 
-const std::string* TrackIds::publicId(PeerId subscriber, IdKind kind, PeerId publisher,
+const std::string* TrackIds::publicId(ParticipantId subscriber, IdKind kind, ParticipantId publisher,
                                       std::string_view original) const {
   auto s = peers_.find(subscriber);
   if (s == peers_.end()) return nullptr;
@@ -151,7 +151,8 @@ const std::string* TrackIds::publicId(PeerId subscriber, IdKind kind, PeerId pub
   return e == p->second.end() ? nullptr : &e->second;
 }
 
-std::optional<TrackIds::Origin> TrackIds::resolve(PeerId subscriber, IdKind kind, std::string_view id) const {
+std::optional<TrackIds::Origin> TrackIds::resolve(ParticipantId subscriber, IdKind kind,
+                                                  std::string_view id) const {
   auto s = peers_.find(subscriber);
   if (s == peers_.end()) return std::nullopt;
   const View& view = s->second.view[index(kind)];
@@ -160,12 +161,12 @@ std::optional<TrackIds::Origin> TrackIds::resolve(PeerId subscriber, IdKind kind
   return e->second;
 }
 
-std::vector<std::string> TrackIds::idsOf(PeerId peer, IdKind kind) const {
+std::vector<std::string> TrackIds::idsOf(ParticipantId peer, IdKind kind) const {
   auto it = peers_.find(peer);
   return it == peers_.end() ? std::vector<std::string>{} : it->second.ids[index(kind)];
 }
 
-std::size_t TrackIds::viewSize(PeerId subscriber) const {
+std::size_t TrackIds::viewSize(ParticipantId subscriber) const {
   auto it = peers_.find(subscriber);
   if (it == peers_.end()) return 0;
   return it->second.view[0].by_public.size() + it->second.view[1].by_public.size();

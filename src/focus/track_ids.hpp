@@ -26,7 +26,7 @@
 
 namespace chorus::focus {
 
-using PeerId = std::uint64_t;  // same as in focus/controller.hpp
+using ParticipantId = std::uint64_t;  // same as in focus/controller.hpp
 
 enum class IdKind : std::uint8_t { Stream, Track };
 // Where a publisher's ids come from; it publishes the union of both.
@@ -44,36 +44,37 @@ class TrackIds {
   static bool isUsableId(std::string_view id) noexcept;
 
   // Puts `peer` in `conference` (peers with the same key see each other), moving it out of its previous one.
-  void setConference(PeerId peer, std::string_view conference);
+  void setConference(ParticipantId peer, std::string_view conference);
   // What `peer` announces from `source` (unusable ids are ignored, duplicates merged, at most the cap kept:
   // the first ones in sorted order of the union of both sources). Returns true when something `peer` itself
   // sees had to move to another id (it now publishes that id itself): it must be told again.
-  bool setIds(PeerId peer, IdSource source, IdKind kind, const std::vector<std::string>& ids);
-  void removePeer(PeerId peer);
+  bool setIds(ParticipantId peer, IdSource source, IdKind kind, const std::vector<std::string>& ids);
+  void removePeer(ParticipantId peer);
 
   // The id under which `subscriber` sees `publisher`'s `original`; nullptr when it has none (unknown,
   // unusable, over the cap, another conference, or the subscriber itself).
-  const std::string* publicId(PeerId subscriber, IdKind kind, PeerId publisher,
+  const std::string* publicId(ParticipantId subscriber, IdKind kind, ParticipantId publisher,
                               std::string_view original) const;
   struct Origin {
-    PeerId publisher{0};
+    ParticipantId publisher{0};
     std::string original;
     bool operator==(const Origin&) const = default;
   };
   // The reverse: which publisher's id `subscriber` knows as `id`.
-  std::optional<Origin> resolve(PeerId subscriber, IdKind kind, std::string_view id) const;
+  std::optional<Origin> resolve(ParticipantId subscriber, IdKind kind, std::string_view id) const;
 
   // Ids of `peer` (sorted, capped union) for tests and diagnostics.
-  std::vector<std::string> idsOf(PeerId peer, IdKind kind) const;
+  std::vector<std::string> idsOf(ParticipantId peer, IdKind kind) const;
   // Entries in `subscriber`'s view, and over all views.
-  std::size_t viewSize(PeerId subscriber) const;
+  std::size_t viewSize(ParticipantId subscriber) const;
   std::size_t totalEntries() const;
   // Assignments made so far that differ from the original id (a collision or a sanitised id).
   std::uint64_t rewritten() const noexcept { return rewritten_; }
 
  private:
   struct View {
-    std::map<PeerId, std::map<std::string, std::string, std::less<>>> by_publisher;  // original -> public
+    std::map<ParticipantId, std::map<std::string, std::string, std::less<>>>
+        by_publisher;  // original -> public
     std::map<std::string, Origin, std::less<>> by_public;
   };
   struct PeerState {
@@ -84,11 +85,11 @@ class TrackIds {
   };
 
   // Brings `publisher`'s entries in `subscriber`'s view in line with what it publishes now.
-  void sync(PeerState& subscriber, PeerId publisher_id, const PeerState& publisher);
-  void dropPublisher(PeerState& subscriber, PeerId publisher);
+  void sync(PeerState& subscriber, ParticipantId publisher_id, const PeerState& publisher);
+  void dropPublisher(PeerState& subscriber, ParticipantId publisher);
   std::string choose(const PeerState& subscriber, IdKind kind, std::string_view original) const;
 
-  std::map<PeerId, PeerState> peers_;
+  std::map<ParticipantId, PeerState> peers_;
   std::uint64_t rewritten_{0};
 };
 

@@ -39,8 +39,8 @@ class ControllerTest : public ::testing::Test {
  protected:
   explicit ControllerTest(TimeMs invite_grace_ms = 0) : clock_(kStart) { reset(baseConfig(invite_grace_ms)); }
 
-  static Config baseConfig(TimeMs invite_grace_ms = 0) {
-    Config cfg;
+  static ControllerConfig baseConfig(TimeMs invite_grace_ms = 0) {
+    ControllerConfig cfg;
     cfg.invite_grace_ms = invite_grace_ms;
     cfg.user_id = "@sfu:hs";
     cfg.device_id = "SFU";
@@ -50,7 +50,7 @@ class ControllerTest : public ::testing::Test {
     return cfg;
   }
   // A controller with `cfg` that has joined !room:hs, whose call is "conf".
-  void reset(const Config& cfg) {
+  void reset(const ControllerConfig& cfg) {
     ctl_ = std::make_unique<Controller>(cfg, clock_);
     ctl_->handle(in::RoomInvite{"!room:hs", "@alice:hs"});
     ctl_->handle(in::RoomJoined{"!room:hs"});
@@ -72,8 +72,8 @@ class ControllerTest : public ::testing::Test {
   void state(std::vector<proto::StateEvent> evs) {
     ctl_->handle(in::RoomStateChanged{"!room:hs", std::move(evs)});
   }
-  PeerId accept(const std::string& user, const std::string& dev, const std::string& session,
-                const std::string& call_id) {
+  ParticipantId accept(const std::string& user, const std::string& dev, const std::string& session,
+                       const std::string& call_id) {
     auto acts = invite(user, dev, session, call_id);
     auto created = actionsOf<act::CreatePeer>(acts);
     EXPECT_EQ(created.size(), 1u);
@@ -83,7 +83,7 @@ class ControllerTest : public ::testing::Test {
   }
 
   // alice, bob and carol, members naming this focus, each accepted and connected.
-  std::array<PeerId, 3> threeConnected() {
+  std::array<ParticipantId, 3> threeConnected() {
     state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
            member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
            member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
@@ -140,7 +140,7 @@ TEST_F(ControllerTest, RejectsEveryoneElse) {
   EXPECT_EQ(ctl_->counters().rejected_not_member, 4u);
   EXPECT_EQ(ctl_->counters().rejected_not_our_focus, 1u);
   EXPECT_EQ(ctl_->counters().rejected_unknown_conf, 1u);
-  EXPECT_TRUE(ctl_->peers().empty());
+  EXPECT_TRUE(ctl_->participants().empty());
   // Not addressed to the focus session: dropped silently.
   auto c = testlib::signal("c7", "conf", "A", "aS", "notSfu", 0);
   c["offer"] = json::object{{"type", "offer"}, {"sdp", "v=0"}};
@@ -150,31 +150,31 @@ TEST_F(ControllerTest, RejectsEveryoneElse) {
 TEST_F(ControllerTest, LeavingTheMemberStateRemovesThePeerAndTellsTheOthers) {
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
          member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
-  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
+  ParticipantId b = accept("@bob:hs", "B", "bS", "cb");
   ASSERT_NE(a, 0u);
   ASSERT_NE(b, 0u);
   // alice learns of bob's stream, tagged with his ids.
-  auto md = ctl_->availableTo(*ctl_->peer(a));
+  auto md = ctl_->availableTo(*ctl_->participant(a));
   ASSERT_EQ(md.count("stream-@bob:hs"), 1u);
   EXPECT_EQ(md.at("stream-@bob:hs").user_id, "@bob:hs");
   EXPECT_EQ(md.at("stream-@bob:hs").device_id, "B");
 
   Actions acts;
   ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@bob:hs", "conf", json::array{})}});
-  EXPECT_EQ(ctl_->peer(b), nullptr);
-  EXPECT_NE(ctl_->peer(a), nullptr);
+  EXPECT_EQ(ctl_->participant(b), nullptr);
+  EXPECT_NE(ctl_->participant(a), nullptr);
   EXPECT_EQ(ctl_->counters().removed_membership, 1u);
-  EXPECT_TRUE(ctl_->availableTo(*ctl_->peer(a)).empty());
+  EXPECT_TRUE(ctl_->availableTo(*ctl_->participant(a)).empty());
 }
 
 TEST_F(ControllerTest, MembershipExpiryRemovesThePeerOnTime) {
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + 5'000, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
   EXPECT_EQ(ctl_->nextTimeout(), kStart + 5'000);
   clock_.advance(5'000);
   auto acts = ctl_->handle(in::Tick{});
-  EXPECT_EQ(ctl_->peer(a), nullptr);
+  EXPECT_EQ(ctl_->participant(a), nullptr);
   auto sent = actionsOf<proto::SendToDevice>(acts);
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].type, "m.call.hangup");
@@ -183,8 +183,8 @@ TEST_F(ControllerTest, MembershipExpiryRemovesThePeerOnTime) {
 TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + 10 * kHour, true)}),
          member("@bob:hs", "conf", json::array{device("B", "bS", kStart + 10 * kHour, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
-  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
+  ParticipantId b = accept("@bob:hs", "B", "bS", "cb");
   clock_.advance(30'000);
   auto pings = actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{}));
   ASSERT_EQ(pings.size(), 2u);
@@ -193,8 +193,8 @@ TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
   ctl_->handle(in::DataChannelMessage{a, R"({"type":"m.call.pong","content":{}})"});
   clock_.advance(30'000);
   auto acts = ctl_->handle(in::Tick{});
-  EXPECT_EQ(ctl_->peer(b), nullptr);
-  EXPECT_NE(ctl_->peer(a), nullptr);
+  EXPECT_EQ(ctl_->participant(b), nullptr);
+  EXPECT_NE(ctl_->participant(a), nullptr);
   EXPECT_EQ(ctl_->counters().removed_keepalive, 1u);
   bool hung_up = false;
   for (const auto& s : actionsOf<proto::SendToDevice>(acts)) {
@@ -206,8 +206,8 @@ TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
 TEST_F(ControllerTest, DataChannelMessagesAreParsedAndBounded) {
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
          member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
-  PeerId b = accept("@bob:hs", "B", "bS", "cb");
+  ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
+  ParticipantId b = accept("@bob:hs", "B", "bS", "cb");
   auto subs = actionsOf<act::UpdateSubscriptions>(ctl_->handle(in::DataChannelMessage{
       a,
       R"({"type":"m.call.track_subscription","content":{"subscribe":[{"stream_id":"s","track_id":"t","width":320,"height":180}],"unsubscribe":[]}})"}));
@@ -293,7 +293,7 @@ TEST_F(ControllerTest, ConferenceSizeIsBounded) {
 }
 
 TEST_F(ControllerTest, RoomInvitesFollowTheAllowList) {
-  Config cfg;
+  ControllerConfig cfg;
   cfg.user_id = "@sfu:hs";
   cfg.device_id = "SFU";
   cfg.allowed_servers = {"good.org"};
@@ -305,10 +305,10 @@ TEST_F(ControllerTest, RoomInvitesFollowTheAllowList) {
 
 TEST_F(ControllerTest, ANewSessionFromTheSameDeviceReplacesTheOldPeer) {
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
   state({member("@alice:hs", "conf", json::array{device("A", "aS2", kStart + kHour, true)})});
-  EXPECT_EQ(ctl_->peer(a), nullptr) << "the old session's member entry is gone";
-  PeerId a2 = accept("@alice:hs", "A", "aS2", "ca2");
+  EXPECT_EQ(ctl_->participant(a), nullptr) << "the old session's member entry is gone";
+  ParticipantId a2 = accept("@alice:hs", "A", "aS2", "ca2");
   EXPECT_NE(a2, 0u);
 }
 
@@ -361,7 +361,7 @@ TEST_F(ControllerTest, ShutdownHangsUpOnEveryone) {
   ASSERT_EQ(sent.size(), 2u);
   for (const auto& s : sent) EXPECT_EQ(s.type, "m.call.hangup");
   EXPECT_EQ(actionsOf<act::ClosePeer>(acts).size(), 2u);
-  EXPECT_TRUE(ctl_->peers().empty());
+  EXPECT_TRUE(ctl_->participants().empty());
 }
 
 // ---- Conferences of rooms the focus has not joined (UnjoinedRooms) ----
@@ -385,7 +385,7 @@ TEST(UnjoinedRoomsPolicy, NamesServersAndChecks) {
   EXPECT_EQ(parseUnjoinedRooms("allow-list"), UnjoinedRooms::AllowList);
   EXPECT_EQ(parseUnjoinedRooms("off"), UnjoinedRooms::Off);
   EXPECT_FALSE(parseUnjoinedRooms("on").has_value());
-  Config c;
+  ControllerConfig c;
   EXPECT_EQ(c.unjoined_rooms, UnjoinedRooms::OwnServer) << "the default";
   EXPECT_EQ(checkUnjoinedRooms(c), "");
   c.unjoined_rooms = UnjoinedRooms::AllowList;
@@ -404,7 +404,7 @@ TEST_F(ControllerTest, AnOwnServerSenderIsServedInARoomTheFocusHasNotJoined) {
   EXPECT_EQ(created[0].conf_id, "other");
   EXPECT_EQ(created[0].room_id, "");
   EXPECT_EQ(rejectReason(acts), "");
-  const Peer* d = ctl_->peer(created[0].peer);
+  const Participant* d = ctl_->participant(created[0].peer);
   ASSERT_NE(d, nullptr);
   EXPECT_TRUE(d->unjoined);
   EXPECT_EQ(ctl_->counters().invites_accepted_unjoined, 1u);
@@ -415,22 +415,22 @@ TEST_F(ControllerTest, AnOwnServerSenderIsServedInARoomTheFocusHasNotJoined) {
   // usual.
   auto e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "other"));
   ASSERT_EQ(e.size(), 1u);
-  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(e[0].peer)).count("stream-@dave:hs"), 1u);
+  EXPECT_EQ(ctl_->availableTo(*ctl_->participant(e[0].peer)).count("stream-@dave:hs"), 1u);
   auto answer = actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{e[0].peer, "v=0 answer"}));
   ASSERT_EQ(answer.size(), 1u);
   EXPECT_EQ(answer[0].type, "m.call.answer");
   EXPECT_EQ(answer[0].content.at("conf_id"), "other");
   // It is not mixed with the joined room's conference of the same focus.
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
-  PeerId a = accept("@alice:hs", "A", "aS", "ca");
+  ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
   ASSERT_NE(a, 0u);
-  EXPECT_TRUE(ctl_->availableTo(*ctl_->peer(a)).empty());
-  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(e[0].peer)).count("stream-@alice:hs"), 0u);
+  EXPECT_TRUE(ctl_->availableTo(*ctl_->participant(a)).empty());
+  EXPECT_EQ(ctl_->availableTo(*ctl_->participant(e[0].peer)).count("stream-@alice:hs"), 0u);
 }
 
 TEST_F(ControllerTest, UnjoinedSessionsEndByHangupOrKeepaliveNotByExpiry) {
-  PeerId d = actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "c1", "other")).at(0).peer;
-  PeerId e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "other")).at(0).peer;
+  ParticipantId d = actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "c1", "other")).at(0).peer;
+  ParticipantId e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "other")).at(0).peer;
   ctl_->handle(in::PeerConnected{d});
   ctl_->handle(in::PeerConnected{e});
   // Nothing to expire: the next timeout is the keepalive.
@@ -440,15 +440,15 @@ TEST_F(ControllerTest, UnjoinedSessionsEndByHangupOrKeepaliveNotByExpiry) {
   ctl_->handle(in::DataChannelMessage{d, R"({"type":"m.call.pong","content":{}})"});
   clock_.advance(30'000);
   ctl_->handle(in::Tick{});
-  EXPECT_EQ(ctl_->peer(e), nullptr) << "no pong";
+  EXPECT_EQ(ctl_->participant(e), nullptr) << "no pong";
   EXPECT_EQ(ctl_->counters().removed_keepalive, 1u);
-  ASSERT_NE(ctl_->peer(d), nullptr);
+  ASSERT_NE(ctl_->participant(d), nullptr);
   // Its own hangup ends it.
   auto c = testlib::signal("c1", "other", "D", "dS", "sfu", 1);
   c["reason"] = "user_hangup";
   ctl_->handle(in::ToDevice{proto::ToDeviceMessage{"m.call.hangup", "@dave:hs", c}});
-  EXPECT_EQ(ctl_->peer(d), nullptr);
-  EXPECT_TRUE(ctl_->peers().empty());
+  EXPECT_EQ(ctl_->participant(d), nullptr);
+  EXPECT_TRUE(ctl_->participants().empty());
 }
 
 TEST_F(ControllerTest, AForeignServerIsRejectedInARoomTheFocusHasNotJoined) {
@@ -463,7 +463,7 @@ TEST_F(ControllerTest, AForeignServerIsRejectedInARoomTheFocusHasNotJoined) {
   EXPECT_EQ(ctl_->counters().invites_accepted_unjoined, 0u);
   // A malformed sender has no server at all.
   EXPECT_EQ(rejectReason(invite("nobody", "N", "nS", "c2", "other")), "unknown_conf");
-  EXPECT_TRUE(ctl_->peers().empty());
+  EXPECT_TRUE(ctl_->participants().empty());
 }
 
 TEST_F(ControllerGraceTest, AForeignServerWaitsForStateLikeToday) {
@@ -476,7 +476,7 @@ TEST_F(ControllerGraceTest, AForeignServerWaitsForStateLikeToday) {
 }
 
 TEST_F(ControllerTest, AnAllowListedForeignServerIsServed) {
-  Config cfg = baseConfig();
+  ControllerConfig cfg = baseConfig();
   cfg.unjoined_rooms = UnjoinedRooms::AllowList;
   cfg.unjoined_allowed_servers = {"partner.org"};
   reset(cfg);
@@ -489,7 +489,7 @@ TEST_F(ControllerTest, AnAllowListedForeignServerIsServed) {
 }
 
 TEST_F(ControllerTest, PolicyOffRejectsAsBefore) {
-  Config cfg = baseConfig();
+  ControllerConfig cfg = baseConfig();
   cfg.unjoined_rooms = UnjoinedRooms::Off;
   reset(cfg);
   auto acts = invite("@dave:hs", "D", "dS", "c1", "other");
@@ -510,11 +510,11 @@ TEST_F(ControllerTest, JoinedRoomsStillNeedFullMembershipFromTheOwnServer) {
   state({member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, false)})});
   EXPECT_EQ(rejectReason(invite("@bob:hs", "B", "bS", "c2", "conf")), "not_our_focus");
   EXPECT_EQ(ctl_->counters().invites_accepted_unjoined, 0u);
-  EXPECT_TRUE(ctl_->peers().empty());
+  EXPECT_TRUE(ctl_->participants().empty());
 }
 
 TEST_F(ControllerTest, UnjoinedSessionsPerUserAreCapped) {
-  Config cfg = baseConfig();
+  ControllerConfig cfg = baseConfig();
   cfg.max_unjoined_per_user = 2;
   reset(cfg);
   EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@dave:hs", "D1", "s1", "c1", "other")).size(), 1u);
@@ -538,7 +538,7 @@ TEST_F(ControllerTest, UnjoinedSessionsPerUserAreCapped) {
 }
 
 TEST_F(ControllerTest, UnjoinedSessionsPerServerAreCapped) {
-  Config cfg = baseConfig();
+  ControllerConfig cfg = baseConfig();
   cfg.unjoined_rooms = UnjoinedRooms::AllowList;
   cfg.unjoined_allowed_servers = {"hs", "partner.org"};
   cfg.max_unjoined_per_server = 3;
@@ -557,14 +557,14 @@ TEST_F(ControllerTest, UnjoinedSessionsPerServerAreCapped) {
   EXPECT_EQ(actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "cd", "other")).size(), 1u);
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)})});
   EXPECT_NE(accept("@alice:hs", "A", "aS", "ca"), 0u);
-  EXPECT_EQ(ctl_->peers().size(), 5u);
+  EXPECT_EQ(ctl_->participants().size(), 5u);
 }
 
 TEST_F(ControllerGraceTest, WhenTheCallTurnsUpInAJoinedRoomItsMembersAreCheckedAfterAll) {
   // Two participants of "later" are served before the focus sees that call (e.g. its join is still on the
   // way).
-  PeerId d = actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "c1", "later")).at(0).peer;
-  PeerId e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "later")).at(0).peer;
+  ParticipantId d = actionsOf<act::CreatePeer>(invite("@dave:hs", "D", "dS", "c1", "later")).at(0).peer;
+  ParticipantId e = actionsOf<act::CreatePeer>(invite("@erin:hs", "E", "eS", "c2", "later")).at(0).peer;
   ctl_->handle(in::PeerConnected{d});
   ctl_->handle(in::PeerConnected{e});
   // Now the room shows it: dave's member entry names the focus, erin has none.
@@ -573,25 +573,25 @@ TEST_F(ControllerGraceTest, WhenTheCallTurnsUpInAJoinedRoomItsMembersAreCheckedA
       {testlib::joinEvent("@dave:hs"), testlib::joinEvent("@erin:hs"),
        testlib::callEvent("later", "@dave:hs", 3),
        member("@dave:hs", "later", json::array{device("D", "dS", kStart + kHour, true)})}});
-  ASSERT_NE(ctl_->peer(d), nullptr);
-  EXPECT_FALSE(ctl_->peer(d)->unjoined);
-  EXPECT_EQ(ctl_->peer(d)->room_id, "!room:hs");
+  ASSERT_NE(ctl_->participant(d), nullptr);
+  EXPECT_FALSE(ctl_->participant(d)->unjoined);
+  EXPECT_EQ(ctl_->participant(d)->room_id, "!room:hs");
   EXPECT_EQ(ctl_->counters().promoted_unjoined, 1u);
-  ASSERT_NE(ctl_->peer(e), nullptr) << "erin gets the grace for her member event";
-  EXPECT_TRUE(ctl_->peer(e)->unjoined);
+  ASSERT_NE(ctl_->participant(e), nullptr) << "erin gets the grace for her member event";
+  EXPECT_TRUE(ctl_->participant(e)->unjoined);
   EXPECT_EQ(ctl_->nextTimeout(), kStart + 5'000);
   // The conferences are now apart: dave no longer sees erin.
-  EXPECT_TRUE(ctl_->availableTo(*ctl_->peer(d)).empty());
+  EXPECT_TRUE(ctl_->availableTo(*ctl_->participant(d)).empty());
   clock_.advance(5'000);
   acts = ctl_->handle(in::Tick{});
-  EXPECT_EQ(ctl_->peer(e), nullptr);
+  EXPECT_EQ(ctl_->participant(e), nullptr);
   EXPECT_EQ(ctl_->counters().removed_unverified, 1u);
   bool hung_up = false;
   for (const auto& s : actionsOf<proto::SendToDevice>(acts)) hung_up |= s.type == "m.call.hangup";
   EXPECT_TRUE(hung_up);
   // dave is now held to the room's rules: his member entry going away ends him.
   ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@dave:hs", "later", json::array{}, 4)}});
-  EXPECT_EQ(ctl_->peer(d), nullptr);
+  EXPECT_EQ(ctl_->participant(d), nullptr);
   EXPECT_EQ(ctl_->counters().removed_membership, 1u);
 }
 
@@ -614,7 +614,7 @@ TEST_F(ControllerTest, CollidingStreamAndTrackIdsReachSubscribersUnderUniqueIds)
   }
   ASSERT_TRUE(parsed && parsed->metadata);
   to_carol = &*parsed->metadata;
-  EXPECT_EQ(*to_carol, ctl_->availableTo(*ctl_->peer(c)));
+  EXPECT_EQ(*to_carol, ctl_->availableTo(*ctl_->participant(c)));
   ASSERT_EQ(to_carol->size(), 2u);
   EXPECT_EQ(to_carol->at("webrtc").user_id, "@alice:hs");
   EXPECT_EQ(to_carol->at("webrtc~2").user_id, "@bob:hs");
@@ -630,12 +630,12 @@ TEST_F(ControllerTest, CollidingStreamAndTrackIdsReachSubscribersUnderUniqueIds)
   EXPECT_EQ(ctl_->trackIds().resolve(c, IdKind::Track, "webrtctransceiver1~2"),
             (TrackIds::Origin{b, "webrtctransceiver1"}));
   // alice and bob never see the other under their own stream id.
-  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(a)).count("webrtc~2"), 1u);
-  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(b)).count("webrtc~2"), 1u);
-  EXPECT_EQ(ctl_->availableTo(*ctl_->peer(b)).at("webrtc~2").user_id, "@alice:hs");
+  EXPECT_EQ(ctl_->availableTo(*ctl_->participant(a)).count("webrtc~2"), 1u);
+  EXPECT_EQ(ctl_->availableTo(*ctl_->participant(b)).count("webrtc~2"), 1u);
+  EXPECT_EQ(ctl_->availableTo(*ctl_->participant(b)).at("webrtc~2").user_id, "@alice:hs");
   // alice leaves: carol keeps bob under the ids she knows him by.
   ctl_->handle(in::RoomStateChanged{"!room:hs", {member("@alice:hs", "conf", json::array{})}});
-  auto after = ctl_->availableTo(*ctl_->peer(c));
+  auto after = ctl_->availableTo(*ctl_->participant(c));
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after.count("webrtc~2"), 1u);
 }
@@ -646,16 +646,16 @@ class ControllerMetadataTest : public ControllerTest {
   static constexpr std::size_t kN = 40;
 
   ControllerMetadataTest() {
-    Config cfg = baseConfig();
+    ControllerConfig cfg = baseConfig();
     cfg.max_participants_per_conference = 200;
-    cfg.metadata_interval_ms = Config{}.metadata_interval_ms;
-    cfg.metadata_interval_per_participant_ms = Config{}.metadata_interval_per_participant_ms;
+    cfg.metadata_interval_ms = ControllerConfig{}.metadata_interval_ms;
+    cfg.metadata_interval_per_participant_ms = ControllerConfig{}.metadata_interval_per_participant_ms;
     reset(cfg);
   }
   static std::string user(std::size_t i) { return "@u" + std::to_string(i) + ":hs"; }
   // Participant i: member of the room and the call, accepted and connected; what it was sent meanwhile is
   // added to `told`.
-  PeerId join(std::size_t i, std::vector<act::SendDataChannel>* told = nullptr) {
+  ParticipantId join(std::size_t i, std::vector<act::SendDataChannel>* told = nullptr) {
     const std::string u = user(i), dev = "D" + std::to_string(i);
     auto keep = [&](const Actions& acts) {
       auto sent = actionsOf<act::SendDataChannel>(acts);
@@ -684,20 +684,20 @@ class ControllerMetadataTest : public ControllerTest {
     return n;
   }
   // The metadata each peer was told last in `msgs` equals what it may receive now.
-  void expectEveryoneUpToDate(const std::map<PeerId, std::string>& last) {
-    for (const Peer* p : ctl_->peers()) {
+  void expectEveryoneUpToDate(const std::map<ParticipantId, std::string>& last) {
+    for (const Participant* p : ctl_->participants()) {
       auto it = last.find(p->id);
       ASSERT_NE(it, last.end()) << p->user_id << " was never told";
       auto parsed = proto::parseFocusMessage(it->second);
       ASSERT_TRUE(parsed && parsed->metadata);
       EXPECT_EQ(*parsed->metadata, ctl_->availableTo(*p)) << p->user_id;
-      EXPECT_EQ(parsed->metadata->size(), ctl_->peers().size() - 1) << p->user_id;
+      EXPECT_EQ(parsed->metadata->size(), ctl_->participants().size() - 1) << p->user_id;
     }
   }
 };
 
 TEST_F(ControllerMetadataTest, AJoinTellsEachParticipantOnceNotOnceForEveryChange) {
-  std::map<PeerId, std::string> last;
+  std::map<ParticipantId, std::string> last;
   std::vector<act::SendDataChannel> told;
   for (std::size_t i = 0; i < kN; ++i) join(i, &told);
   for (const auto& m : told) last[m.peer] = m.text;
@@ -708,20 +708,20 @@ TEST_F(ControllerMetadataTest, AJoinTellsEachParticipantOnceNotOnceForEveryChang
   clock_.advance(2'000);
   const auto before = ctl_->counters();
   told.clear();
-  const PeerId newcomer = join(kN, &told);
+  const ParticipantId newcomer = join(kN, &told);
   auto more = actionsOf<act::SendDataChannel>(ctl_->handle(in::DataChannelMessage{
       newcomer,
       R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"stream-@u40:hs":{"purpose":"m.usermedia","audio_muted":true}}}})"}));
   told.insert(told.end(), more.begin(), more.end());
   // Every participant is told once, at once (the first change after a quiet spell is not delayed) ...
-  std::map<PeerId, int> per_peer;
+  std::map<ParticipantId, int> per_peer;
   for (const auto& m : told) ++per_peer[m.peer];
   EXPECT_EQ(per_peer.size(), kN + 1);
   for (const auto& [peer, n] : per_peer) EXPECT_EQ(n, 1) << "peer " << peer;
   for (const auto& m : told) last[m.peer] = m.text;
   // ... and the mute that followed within the interval goes out once, at its end, to the others only.
-  clock_.advance(Config{}.metadata_interval_ms +
-                 static_cast<TimeMs>(kN + 1) * Config{}.metadata_interval_per_participant_ms - 1);
+  clock_.advance(ControllerConfig{}.metadata_interval_ms +
+                 static_cast<TimeMs>(kN + 1) * ControllerConfig{}.metadata_interval_per_participant_ms - 1);
   EXPECT_TRUE(actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{})).empty());
   ASSERT_TRUE(ctl_->nextTimeout());
   EXPECT_EQ(*ctl_->nextTimeout(), clock_.nowMs() + 1);
@@ -743,7 +743,7 @@ TEST_F(ControllerMetadataTest, AJoinTellsEachParticipantOnceNotOnceForEveryChang
 }
 
 TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSameView) {
-  std::map<PeerId, std::string> last;
+  std::map<ParticipantId, std::string> last;
   std::vector<act::SendDataChannel> told;
   for (std::size_t i = 0; i < kN; ++i) join(i, &told);
   for (const auto& m : settle()) told.push_back(m);
@@ -752,7 +752,7 @@ TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSam
   // during the burst, and once more when the interval ends, not once per join.
   told.clear();
   for (std::size_t i = kN; i < kN + 20; ++i) join(i, &told);
-  std::map<PeerId, int> per_peer;
+  std::map<ParticipantId, int> per_peer;
   for (const auto& m : told) ++per_peer[m.peer];
   for (const auto& [peer, n] : per_peer) EXPECT_EQ(n, 1) << "peer " << peer;
   for (const auto& m : told) last[m.peer] = m.text;
@@ -763,7 +763,7 @@ TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSam
   EXPECT_LE(ctl_->counters().metadata_messages, 2 * (kN + kN + 20));
   // Nothing changed: nothing more is sent, and nothing waits.
   EXPECT_TRUE(settle().empty());
-  ctl_->metadataChanged(ctl_->peers().front()->id);  // may have changed, did not
+  ctl_->metadataChanged(ctl_->participants().front()->id);  // may have changed, did not
   EXPECT_TRUE(settle().empty());
 }
 
@@ -771,10 +771,10 @@ TEST_F(ControllerMetadataTest, WhatAnOfferCarriesIsNotSentAgain) {
   std::vector<act::SendDataChannel> told;
   for (std::size_t i = 0; i < 3; ++i) join(i, &told);
   settle();
-  const PeerId p = ctl_->peers().front()->id;
+  const ParticipantId p = ctl_->participants().front()->id;
   join(3);  // p is told of the newcomer in an offer of the media plane before its interval ends
   auto md = ctl_->tellMetadata(p);
-  EXPECT_EQ(md, ctl_->availableTo(*ctl_->peer(p)));
+  EXPECT_EQ(md, ctl_->availableTo(*ctl_->participant(p)));
   for (const auto& m : settle()) EXPECT_NE(m.peer, p);
   EXPECT_TRUE(ctl_->tellMetadata(9999).empty());
 }
@@ -796,7 +796,7 @@ TEST_F(ControllerTest, AnAnswerTooLargeForAToDeviceMessageGoesWithoutTheMetadata
     ASSERT_TRUE(answer[0].content.contains("org.matrix.msc3077.sdp_stream_metadata"));
     full = json::serialize(answer[0].content).size();
   }
-  Config cfg = baseConfig();
+  ControllerConfig cfg = baseConfig();
   cfg.max_to_device_bytes = full - 1;  // the same answer does not fit with its metadata
   reset(cfg);
   state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
@@ -806,7 +806,7 @@ TEST_F(ControllerTest, AnAnswerTooLargeForAToDeviceMessageGoesWithoutTheMetadata
   accept("@bob:hs", "B", "bS", "cb");
   auto created = actionsOf<act::CreatePeer>(invite("@carol:hs", "C", "cS", "cc"));
   ASSERT_EQ(created.size(), 1u);
-  const PeerId c = created[0].peer;
+  const ParticipantId c = created[0].peer;
   auto answer = actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{c, "v=0 answer"}));
   ASSERT_EQ(answer.size(), 1u);
   EXPECT_EQ(answer[0].type, "m.call.answer");
@@ -838,7 +838,7 @@ TEST_F(ControllerTest, AnAnswerTooLargeForAToDeviceMessageGoesWithoutTheMetadata
   EXPECT_EQ(sent[0].type, "m.call.hangup");
   EXPECT_EQ(sent[0].content.at("reason"), "answer_too_large");
   EXPECT_EQ(actionsOf<act::ClosePeer>(acts).size(), 1u);
-  EXPECT_EQ(ctl_->peer(created[0].peer), nullptr);
+  EXPECT_EQ(ctl_->participant(created[0].peer), nullptr);
   EXPECT_EQ(ctl_->counters().answers_too_large, 1u);
 }
 

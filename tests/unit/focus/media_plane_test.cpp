@@ -89,7 +89,7 @@ class FakeLink final : public PeerLink {
 
 class FakeHost final : public MediaPlaneHost {
  public:
-  std::unique_ptr<PeerLink> createLink(PeerId peer) override {
+  std::unique_ptr<PeerLink> createLink(ParticipantId peer) override {
     auto link = std::make_unique<FakeLink>(next_published);
     link->refuse_offers = refuse_next;
     links[peer] = link.get();
@@ -102,7 +102,7 @@ class FakeHost final : public MediaPlaneHost {
   void post(std::function<void()> f) override { posted.push_back(std::move(f)); }
   void joinRoom(const std::string& room_id) override { joined.push_back(room_id); }
   void sendToDevice(proto::SendToDevice m) override { to_device.push_back(std::move(m)); }
-  void reportNotConnected(PeerId peer, const NotConnected& what) override {
+  void reportNotConnected(ParticipantId peer, const NotConnected& what) override {
     reports.emplace_back(peer, what);
   }
 
@@ -121,12 +121,12 @@ class FakeHost final : public MediaPlaneHost {
 
   std::vector<PublishedTrackInfo> next_published;  // what the next link's participant sends
   bool refuse_next{false};
-  std::map<PeerId, FakeLink*> links;  // not retired
+  std::map<ParticipantId, FakeLink*> links;  // not retired
   std::vector<std::unique_ptr<PeerLink>> retired;
   std::deque<std::function<void()>> posted;
   std::vector<std::string> joined;
   std::vector<proto::SendToDevice> to_device;
-  std::vector<std::pair<PeerId, NotConnected>> reports;
+  std::vector<std::pair<ParticipantId, NotConnected>> reports;
 };
 
 json::object device(const std::string& id, const std::string& session) {
@@ -179,8 +179,8 @@ class MediaPlaneTest : public ::testing::Test {
  protected:
   MediaPlaneTest() : clock_(kStart), plane_(host_, clock_, config()) {}
 
-  static Config config() {
-    Config c;
+  static ControllerConfig config() {
+    ControllerConfig c;
     c.invite_grace_ms = 0;
     c.metadata_interval_ms = 0;  // every metadata change told at once (see controller_test)
     c.metadata_interval_per_participant_ms = 0;
@@ -217,13 +217,13 @@ class MediaPlaneTest : public ::testing::Test {
     feed(in::ToDevice{proto::ToDeviceMessage{"m.call.invite", user, c}});
   }
 
-  // Invited, answered, connected, data channel open: the participant's PeerId.
-  PeerId join(const std::string& user, const std::string& dev, const std::string& session,
-              const std::vector<PublishedTrackInfo>& tracks = {}) {
+  // Invited, answered, connected, data channel open: the participant's ParticipantId.
+  ParticipantId join(const std::string& user, const std::string& dev, const std::string& session,
+                     const std::vector<PublishedTrackInfo>& tracks = {}) {
     const std::size_t before = host_.links.size();
     invite(user, dev, session, tracks);
     EXPECT_EQ(host_.links.size(), before + 1);
-    const PeerId id = host_.links.rbegin()->first;
+    const ParticipantId id = host_.links.rbegin()->first;
     plane_.onConnected(id);
     host_.run();
     plane_.onDataChannelOpen(id, 1);
@@ -231,31 +231,32 @@ class MediaPlaneTest : public ::testing::Test {
     return id;
   }
 
-  void dc(PeerId peer, const proto::FocusMessage& m) {
+  void dc(ParticipantId peer, const proto::FocusMessage& m) {
     plane_.onDataChannelMessage(peer, proto::serializeFocusMessage(m), false);
     host_.run();
   }
-  void subscribe(PeerId peer, std::vector<proto::TrackRef> add, std::vector<proto::TrackRef> remove = {}) {
+  void subscribe(ParticipantId peer, std::vector<proto::TrackRef> add,
+                 std::vector<proto::TrackRef> remove = {}) {
     proto::FocusMessage m;
     m.type = proto::FocusMessageType::TrackSubscription;
     m.subscribe = std::move(add);
     m.unsubscribe = std::move(remove);
     dc(peer, m);
   }
-  void describe(PeerId peer, const std::string& type, const std::string& sdp) {
+  void describe(ParticipantId peer, const std::string& type, const std::string& sdp) {
     proto::FocusMessage m;
     m.type = proto::FocusMessageType::Negotiate;
     m.description = proto::SessionDescription{type, sdp};
     dc(peer, m);
   }
-  void rtp(PeerId from, std::uint32_t ssrc, std::uint8_t pt, const std::string& mid) {
+  void rtp(ParticipantId from, std::uint32_t ssrc, std::uint8_t pt, const std::string& mid) {
     auto p = rtpPacket(ssrc, pt, seq_++);
     const auto view = media::RtpPacketView::parse(p);
     ASSERT_TRUE(view.has_value());
     plane_.onRtp(from, InboundRtp{.mid = mid}, *view, clock_.nowMs());
   }
 
-  FakeLink& link(PeerId id) { return *host_.links.at(id); }
+  FakeLink& link(ParticipantId id) { return *host_.links.at(id); }
 
   static std::vector<PublishedTrackInfo> aliceTracks() {
     return {track("0", "audio", "sA", "aA", kAliceAudio), track("1", "video", "sA", "vA", kAliceVideo)};
@@ -281,7 +282,7 @@ TEST_F(MediaPlaneTest, AnOfferGetsATransportAndAnAnswer) {
   enterRoom();
   invite("@alice:hs", "A", "aS", aliceTracks());
   ASSERT_EQ(host_.links.size(), 1u);
-  const PeerId alice = host_.links.begin()->first;
+  const ParticipantId alice = host_.links.begin()->first;
   EXPECT_EQ(link(alice).offers_accepted, (std::vector<std::string>{"v=0 offer of @alice:hs"}));
   EXPECT_EQ(host_.toDeviceTypes(), (std::vector<std::string>{"m.call.answer"}));
   EXPECT_EQ(host_.to_device[0].content.at("answer").at("sdp"), "v=0 answer 1");
@@ -309,8 +310,8 @@ TEST_F(MediaPlaneTest, ARefusedOfferFailsThePeer) {
 
 TEST_F(MediaPlaneTest, SubscriptionsAreOfferedAndTheirMediaWaitsForTheAnswer) {
   enterRoom();
-  const PeerId alice = join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId alice = join("@alice:hs", "A", "aS", aliceTracks());
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   // Bob was told what alice publishes.
   const auto told = link(bob).sent(proto::FocusMessageType::SdpStreamMetadataChanged);
   ASSERT_FALSE(told.empty());
@@ -372,8 +373,8 @@ TEST_F(MediaPlaneTest, SubscriptionsAreOfferedAndTheirMediaWaitsForTheAnswer) {
 
 TEST_F(MediaPlaneTest, OneOfferAtATimeAndChangesMeanwhileGoInTheNext) {
   enterRoom();
-  const PeerId alice = join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId alice = join("@alice:hs", "A", "aS", aliceTracks());
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}});
   ASSERT_EQ(link(bob).offers.size(), 1u);
   EXPECT_EQ(link(bob).offers[0].size(), 1u);
@@ -394,8 +395,8 @@ TEST_F(MediaPlaneTest, OneOfferAtATimeAndChangesMeanwhileGoInTheNext) {
 
 TEST_F(MediaPlaneTest, UnsubscribingStopsTheTrackAndReoffers) {
   enterRoom();
-  const PeerId alice = join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId alice = join("@alice:hs", "A", "aS", aliceTracks());
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}, {"sA", "vA", 640, 360}});
   describe(bob, "answer", "v=0 a1");
   rtp(alice, kAliceAudio, kOpus, "0");
@@ -415,7 +416,7 @@ TEST_F(MediaPlaneTest, UnsubscribingStopsTheTrackAndReoffers) {
 TEST_F(MediaPlaneTest, ARefusedAnswerRollsBackAndTheFocusOffersAgain) {
   enterRoom();
   join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}});
   link(bob).refuse_answers = true;
   describe(bob, "answer", "v=0 broken");
@@ -428,7 +429,7 @@ TEST_F(MediaPlaneTest, ARefusedAnswerRollsBackAndTheFocusOffersAgain) {
 TEST_F(MediaPlaneTest, OnGlareTheFocusIsPolite) {
   enterRoom();
   join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}});
   ASSERT_EQ(link(bob).offers.size(), 1u);
   describe(bob, "offer", "v=0 bob re-offers");
@@ -444,8 +445,8 @@ TEST_F(MediaPlaneTest, OnGlareTheFocusIsPolite) {
 
 TEST_F(MediaPlaneTest, APeerThatLeavesIsFreedEverywhere) {
   enterRoom();
-  const PeerId alice = join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId alice = join("@alice:hs", "A", "aS", aliceTracks());
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}, {"sA", "vA", 640, 360}});
   describe(bob, "answer", "v=0 a1");
   ASSERT_EQ(plane_.router().outTracks(bob).size(), 2u);
@@ -474,7 +475,7 @@ TEST_F(MediaPlaneTest, APeerThatLeavesIsFreedEverywhere) {
 TEST_F(MediaPlaneTest, AParticipantThatDoesNotConnectIsReportedOnce) {
   enterRoom();
   invite("@alice:hs", "A", "aS", {});
-  const PeerId alice = host_.links.begin()->first;
+  const ParticipantId alice = host_.links.begin()->first;
   feed(in::ToDevice{proto::ToDeviceMessage{
       "m.call.candidates", "@alice:hs", [] {
         auto c = testlib::signal("call-A", "conf", "A", "aS", "sfu", 1);
@@ -499,7 +500,7 @@ TEST_F(MediaPlaneTest, AParticipantThatDoesNotConnectIsReportedOnce) {
 
   // One that is removed before it connected is reported then.
   invite("@bob:hs", "B", "bS", {});
-  const PeerId bob = host_.links.rbegin()->first;
+  const ParticipantId bob = host_.links.rbegin()->first;
   feed(in::PeerFailed{bob, "gone"});
   ASSERT_EQ(host_.reports.size(), 2u);
   EXPECT_EQ(host_.reports[1].first, bob);
@@ -510,7 +511,7 @@ TEST_F(MediaPlaneTest, DataChannelMessagesWaitForTheChannel) {
   enterRoom();
   join("@alice:hs", "A", "aS", aliceTracks());
   invite("@bob:hs", "B", "bS", {});
-  const PeerId bob = host_.links.rbegin()->first;
+  const ParticipantId bob = host_.links.rbegin()->first;
   plane_.onConnected(bob);
   host_.run();
   EXPECT_TRUE(link(bob).texts.empty());  // queued: no channel yet
@@ -529,8 +530,8 @@ TEST_F(MediaPlaneTest, DataChannelMessagesWaitForTheChannel) {
 
 TEST_F(MediaPlaneTest, ShutdownHangsUpAndOffersNothingMore) {
   enterRoom();
-  const PeerId alice = join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId alice = join("@alice:hs", "A", "aS", aliceTracks());
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   host_.to_device.clear();
   plane_.shutdown();
   host_.run();
@@ -544,14 +545,14 @@ TEST_F(MediaPlaneTest, ShutdownHangsUpAndOffersNothingMore) {
 TEST_F(MediaPlaneTest, AnOfferOverTheLinksBoundIsNotRetriedUntilWhatItReceivesChanges) {
   enterRoom();
   join("@alice:hs", "A", "aS", aliceTracks());
-  const PeerId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
   link(bob).max_tracks = 1;
   subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}, {"sA", "vA", std::nullopt, std::nullopt}});
   EXPECT_EQ(link(bob).create_calls, 1);
   EXPECT_TRUE(link(bob).offers.empty());
   EXPECT_EQ(plane_.stats().offers_refused, 1u);
   // Events that do not change what bob should receive do not try again (each used to, on every event).
-  const PeerId carol = join("@carol:hs", "C", "cS");
+  const ParticipantId carol = join("@carol:hs", "C", "cS");
   proto::FocusMessage ping;
   ping.type = proto::FocusMessageType::Ping;
   for (int i = 0; i < 5; ++i) dc(carol, ping);

@@ -53,7 +53,8 @@ class RouterRtxTest : public RouterTest {
     if (!out) return std::nullopt;
     return *out;
   }
-  void nack(PeerId from, std::uint32_t media_ssrc, const std::vector<std::uint16_t>& seqs, TimeMs now) {
+  void nack(ParticipantId from, std::uint32_t media_ssrc, const std::vector<std::uint16_t>& seqs,
+            TimeMs now) {
     std::vector<std::uint8_t> n(512);
     n.resize(*media::buildRtcpNack(n, 0xB0B, media_ssrc, seqs));
     sendRtcp(from, n, now);

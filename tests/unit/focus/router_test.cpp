@@ -25,7 +25,7 @@ TEST_F(RouterTest, AudioFansOutWithSubscriberSsrcPtAndContinuousSeqWithoutExtens
   router_.setSubscriberPayloadType(kB, "audio", 109);
   router_.setSubscriberPayloadType(kC, "audio", 111);
   std::vector<OutTrack> outs;
-  for (PeerId s : {kB, kC, kD}) {
+  for (ParticipantId s : {kB, kC, kD}) {
     auto out = router_.subscribe(s, kA, "a-audio", 0, 0, kT0);
     ASSERT_TRUE(out.has_value()) << out.error().toString();
     EXPECT_EQ(out->kind, "audio");
@@ -53,9 +53,9 @@ TEST_F(RouterTest, AudioFansOutWithSubscriberSsrcPtAndContinuousSeqWithoutExtens
     send(kA, p, kT0 + 20 * i);
   }
   const std::uint8_t want_pt[] = {109, 111, 111 /* D: publisher's PT */};
-  const PeerId subs[] = {kB, kC, kD};
+  const ParticipantId subs[] = {kB, kC, kD};
   for (std::size_t k = 0; k < 3; ++k) {
-    const PeerId sub = subs[k];
+    const ParticipantId sub = subs[k];
     auto got = sink_.rtpTo(sub);
     ASSERT_EQ(got.size(), 5u) << "subscriber " << sub;
     std::optional<std::uint16_t> first_seq;
@@ -392,7 +392,7 @@ struct Remb {
   std::size_t ssrcs{0};
 };
 // The REMBs `to` got, in order.
-std::vector<Remb> rembsTo(const FakeSink& sink, PeerId to) {
+std::vector<Remb> rembsTo(const FakeSink& sink, ParticipantId to) {
   std::vector<Remb> out;
   for (const auto& s : sink.rtcpTo(to)) {
     media::RtcpCompoundReader r(s.bytes);
@@ -799,7 +799,7 @@ TEST_F(RouterTest, UnsubscribeAndRemovePeerStopForwarding) {
   // B leaves: its subscription to A and C's and A's subscriptions to B end.
   auto affected = router_.removePeer(kB);
   std::sort(affected.begin(), affected.end());
-  EXPECT_EQ(affected, (std::vector<PeerId>{kA, kC}));
+  EXPECT_EQ(affected, (std::vector<ParticipantId>{kA, kC}));
   EXPECT_TRUE(router_.outTracks(kC).empty());
   EXPECT_TRUE(router_.outTracks(kA).empty());
   EXPECT_TRUE(router_.outTracks(kB).empty());
@@ -854,7 +854,7 @@ TEST_F(RouterTest, VanishedTrackEndsItsSubscriptions) {
   ASSERT_TRUE(router_.subscribe(kC, kA, "a-video", 0, 0, kT0));
   auto affected = router_.setPublishedTracks(kA, {audioTrack()});
   std::sort(affected.begin(), affected.end());
-  EXPECT_EQ(affected, (std::vector<PeerId>{kB, kC}));
+  EXPECT_EQ(affected, (std::vector<ParticipantId>{kB, kC}));
   ASSERT_EQ(router_.outTracks(kB).size(), 1u);
   EXPECT_EQ(router_.outTracks(kB)[0].track_id, "a-audio");
   EXPECT_TRUE(router_.outTracks(kC).empty());

@@ -18,10 +18,10 @@ namespace chorus::focus::test {
 
 using media::ByteSpan;
 
-constexpr PeerId kA = 1;  // publisher
-constexpr PeerId kB = 2;
-constexpr PeerId kC = 3;
-constexpr PeerId kD = 4;
+constexpr ParticipantId kA = 1;  // publisher
+constexpr ParticipantId kB = 2;
+constexpr ParticipantId kC = 3;
+constexpr ParticipantId kD = 4;
 constexpr TimeMs kT0 = 1'000'000;
 
 constexpr std::uint8_t kExtMid = 1;
@@ -102,30 +102,30 @@ inline std::vector<std::uint8_t> vp8(bool keyframe, std::uint16_t picture_id, st
 // ---- the fake sink ----
 
 struct Sent {
-  PeerId to{0};
+  ParticipantId to{0};
   bool rtcp{false};
   std::vector<std::uint8_t> bytes;
 };
 
 class FakeSink : public RouterSink {
  public:
-  void sendRtp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+  void sendRtp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     record(to, false, buffer, length);
   }
-  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+  void sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     record(to, true, buffer, length);
   }
 
   std::vector<Sent> sent;
 
-  std::vector<Sent> rtpTo(PeerId to) const {
+  std::vector<Sent> rtpTo(ParticipantId to) const {
     std::vector<Sent> out;
     for (const auto& s : sent) {
       if (s.to == to && !s.rtcp) out.push_back(s);
     }
     return out;
   }
-  std::vector<Sent> rtcpTo(PeerId to) const {
+  std::vector<Sent> rtcpTo(ParticipantId to) const {
     std::vector<Sent> out;
     for (const auto& s : sent) {
       if (s.to == to && s.rtcp) out.push_back(s);
@@ -133,7 +133,7 @@ class FakeSink : public RouterSink {
     return out;
   }
   // Media SSRCs of every PLI sent to `to`.
-  std::vector<std::uint32_t> plisTo(PeerId to) const {
+  std::vector<std::uint32_t> plisTo(ParticipantId to) const {
     std::vector<std::uint32_t> out;
     for (const auto& s : rtcpTo(to)) {
       media::RtcpCompoundReader r(s.bytes);
@@ -149,7 +149,7 @@ class FakeSink : public RouterSink {
   void clear() { sent.clear(); }
 
  private:
-  void record(PeerId to, bool rtcp, std::span<std::uint8_t> buffer, std::size_t length) {
+  void record(ParticipantId to, bool rtcp, std::span<std::uint8_t> buffer, std::size_t length) {
     EXPECT_GE(buffer.size(), length + kSinkTrailerRoom);
     sent.push_back(Sent{to, rtcp, std::vector<std::uint8_t>(buffer.begin(), buffer.begin() + length)});
     // Like SRTP protect: rewrite the packet in place and append a trailer. The router must not care.
@@ -202,7 +202,7 @@ class RouterTest : public ::testing::Test {
   explicit RouterTest(RouterConfig config = testConfig()) : router_(sink_, config) {}
 
   // Feeds `p` from `from`; checks that the router left the packet untouched.
-  void send(PeerId from, const Pkt& p, TimeMs now) {
+  void send(ParticipantId from, const Pkt& p, TimeMs now) {
     auto bytes = rtp(p);
     const auto copy = bytes;
     InboundRtp info{.mid = p.mid, .rid = p.rid};
@@ -221,10 +221,10 @@ class RouterTest : public ::testing::Test {
     p.payload = vp8(keyframe, pid, tl0);
     send(kA, p, now);
   }
-  void sendRtcp(PeerId from, const std::vector<std::uint8_t>& compound, TimeMs now) {
+  void sendRtcp(ParticipantId from, const std::vector<std::uint8_t>& compound, TimeMs now) {
     router_.onRtcp(from, compound, now);
   }
-  SubscriptionStats statsOf(PeerId subscriber, std::uint32_t out_ssrc) {
+  SubscriptionStats statsOf(ParticipantId subscriber, std::uint32_t out_ssrc) {
     for (auto& s : router_.subscriptionStats(subscriber)) {
       if (s.out_ssrc == out_ssrc) return s;
     }

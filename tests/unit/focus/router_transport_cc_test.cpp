@@ -15,8 +15,8 @@
 namespace chorus::focus {
 namespace {
 
-constexpr PeerId kPub = 1;
-constexpr PeerId kSub = 2;
+constexpr ParticipantId kPub = 1;
+constexpr ParticipantId kSub = 2;
 constexpr TimeMs kT0 = 5'000'000;
 constexpr std::uint32_t kAudioSsrc = 0x1111;
 constexpr std::uint32_t kFocusSsrc = 7;
@@ -35,8 +35,8 @@ struct Feedback {
 
 class Sink : public RouterSink {
  public:
-  void sendRtp(PeerId, std::span<std::uint8_t>, std::size_t) override { ++rtp; }
-  void sendRtcp(PeerId to, std::span<std::uint8_t> buffer, std::size_t length) override {
+  void sendRtp(ParticipantId, std::span<std::uint8_t>, std::size_t) override { ++rtp; }
+  void sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override {
     EXPECT_GE(buffer.size(), length + kSinkTrailerRoom);
     const std::vector<std::uint8_t> bytes(buffer.begin(),
                                           buffer.begin() + static_cast<std::ptrdiff_t>(length));
@@ -72,8 +72,8 @@ class Sink : public RouterSink {
     }
   }
 
-  std::map<PeerId, std::vector<Feedback>> feedback;
-  std::map<PeerId, int> other_rtcp;
+  std::map<ParticipantId, std::vector<Feedback>> feedback;
+  std::map<ParticipantId, int> other_rtcp;
   int rtp{0};
 };
 
@@ -96,7 +96,7 @@ class RouterTransportCcTest : public ::testing::Test {
     router_.setPublishedTracks(kPub, {t});
   }
 
-  void packet(std::uint16_t tseq, TimeMs at, std::uint32_t ssrc = kAudioSsrc, PeerId from = kPub,
+  void packet(std::uint16_t tseq, TimeMs at, std::uint32_t ssrc = kAudioSsrc, ParticipantId from = kPub,
               bool with_seq = true) {
     std::vector<std::uint8_t> p{0x80,
                                 111,
@@ -118,7 +118,7 @@ class RouterTransportCcTest : public ::testing::Test {
     if (with_seq) info.transport_seq = tseq;
     router_.onRtp(from, info, p, at);
   }
-  std::vector<Feedback>& fb(PeerId to = kPub) { return sink_.feedback[to]; }
+  std::vector<Feedback>& fb(ParticipantId to = kPub) { return sink_.feedback[to]; }
 
   Sink sink_;
   Router router_;

@@ -11,23 +11,25 @@ constexpr IdKind kS = IdKind::Stream;
 constexpr IdKind kT = IdKind::Track;
 
 // A publisher as `chorus call` before issue #14 announced itself: webrtcbin's transceiver names.
-void publishLikeOldChorusCall(TrackIds& ids, PeerId p, IdSource src = IdSource::Metadata) {
+void publishLikeOldChorusCall(TrackIds& ids, ParticipantId p, IdSource src = IdSource::Metadata) {
   ids.setIds(p, src, kS, {"chorus-stream"});
   ids.setIds(p, src, kT, {"webrtctransceiver0", "webrtctransceiver1"});
 }
 
-std::string seen(const TrackIds& ids, PeerId sub, IdKind k, PeerId pub, const std::string& original) {
+std::string seen(const TrackIds& ids, ParticipantId sub, IdKind k, ParticipantId pub,
+                 const std::string& original) {
   const std::string* s = ids.publicId(sub, k, pub, original);
   return s ? *s : std::string("<none>");
 }
 
 // Every id a subscriber sees is unique among what it sees of that kind, can be written in SDP, differs from
 // its own ids, and resolves back to the publisher and original it stands for.
-void expectConsistentView(const TrackIds& ids, PeerId sub, const std::vector<PeerId>& publishers) {
+void expectConsistentView(const TrackIds& ids, ParticipantId sub,
+                          const std::vector<ParticipantId>& publishers) {
   for (IdKind k : {kS, kT}) {
     std::set<std::string> told;
     const auto own = ids.idsOf(sub, k);
-    for (PeerId pub : publishers) {
+    for (ParticipantId pub : publishers) {
       if (pub == sub) continue;
       for (const auto& original : ids.idsOf(pub, k)) {
         const std::string* id = ids.publicId(sub, k, pub, original);
@@ -47,7 +49,7 @@ TEST(TrackIds, IdsThatDoNotCollideAreForwardedUnchanged) {
   ids.setIds(1, IdSource::Metadata, kT, {"{a-audio}", "{a-video}"});
   ids.setIds(2, IdSource::Transport, kS, {"b-stream"});
   ids.setIds(2, IdSource::Transport, kT, {"b-0", "b-1"});
-  for (PeerId p : {1, 2, 3}) ids.setConference(p, "room\nconf");
+  for (ParticipantId p : {1, 2, 3}) ids.setConference(p, "room\nconf");
   EXPECT_EQ(seen(ids, 3, kS, 1, "{a1b2}"), "{a1b2}");
   EXPECT_EQ(seen(ids, 3, kT, 1, "{a-video}"), "{a-video}");
   EXPECT_EQ(seen(ids, 3, kT, 2, "b-1"), "b-1");
@@ -55,7 +57,7 @@ TEST(TrackIds, IdsThatDoNotCollideAreForwardedUnchanged) {
   EXPECT_EQ(seen(ids, 2, kT, 1, "{a-audio}"), "{a-audio}");
   EXPECT_EQ(seen(ids, 1, kT, 1, "{a-audio}"), "<none>");  // nobody sees itself
   EXPECT_EQ(ids.rewritten(), 0u);
-  for (PeerId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
+  for (ParticipantId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
 }
 
 TEST(TrackIds, CollidingPublishersAreToldApartTheFirstKeepsItsIds) {
@@ -63,7 +65,7 @@ TEST(TrackIds, CollidingPublishersAreToldApartTheFirstKeepsItsIds) {
   publishLikeOldChorusCall(ids, 1);
   publishLikeOldChorusCall(ids, 2);
   publishLikeOldChorusCall(ids, 4);
-  for (PeerId p : {1, 2, 3, 4}) ids.setConference(p, "c");
+  for (ParticipantId p : {1, 2, 3, 4}) ids.setConference(p, "c");
   // The subscriber that publishes nothing itself: the first publisher (lowest peer id) keeps its ids.
   EXPECT_EQ(seen(ids, 3, kT, 1, "webrtctransceiver0"), "webrtctransceiver0");
   EXPECT_EQ(seen(ids, 3, kT, 2, "webrtctransceiver0"), "webrtctransceiver0~2");
@@ -73,7 +75,7 @@ TEST(TrackIds, CollidingPublishersAreToldApartTheFirstKeepsItsIds) {
   EXPECT_EQ(seen(ids, 2, kS, 1, "chorus-stream"), "chorus-stream~2");
   EXPECT_EQ(seen(ids, 2, kS, 4, "chorus-stream"), "chorus-stream~3");
   EXPECT_EQ(seen(ids, 1, kT, 2, "webrtctransceiver1"), "webrtctransceiver1~2");
-  for (PeerId p : {1, 2, 3, 4}) expectConsistentView(ids, p, {1, 2, 3, 4});
+  for (ParticipantId p : {1, 2, 3, 4}) expectConsistentView(ids, p, {1, 2, 3, 4});
   // The subscriptions name what they were told; resolve gives the publisher's own id back.
   EXPECT_EQ(ids.resolve(3, kT, "webrtctransceiver1~3"), (TrackIds::Origin{4, "webrtctransceiver1"}));
   EXPECT_EQ(ids.resolve(3, kT, "webrtctransceiver1~9"), std::nullopt);
@@ -83,14 +85,14 @@ TEST(TrackIds, CollidingPublishersAreToldApartTheFirstKeepsItsIds) {
 TEST(TrackIds, TheSameInputsGiveTheSameIds) {
   auto run = [] {
     TrackIds ids;
-    for (PeerId p = 1; p <= 6; ++p) {
+    for (ParticipantId p = 1; p <= 6; ++p) {
       publishLikeOldChorusCall(ids, p, p % 2 ? IdSource::Metadata : IdSource::Transport);
       ids.setConference(p, "c");
     }
     ids.removePeer(3);
     std::vector<std::string> out;
-    for (PeerId s = 1; s <= 6; ++s) {
-      for (PeerId p = 1; p <= 6; ++p) out.push_back(seen(ids, s, kT, p, "webrtctransceiver1"));
+    for (ParticipantId s = 1; s <= 6; ++s) {
+      for (ParticipantId p = 1; p <= 6; ++p) out.push_back(seen(ids, s, kT, p, "webrtctransceiver1"));
     }
     return out;
   };
@@ -101,7 +103,7 @@ TEST(TrackIds, RepublishingKeepsTheIdsANewIdGetsItsOwn) {
   TrackIds ids;
   publishLikeOldChorusCall(ids, 1);
   publishLikeOldChorusCall(ids, 2);
-  for (PeerId p : {1, 2, 3}) ids.setConference(p, "c");
+  for (ParticipantId p : {1, 2, 3}) ids.setConference(p, "c");
   const auto before = seen(ids, 3, kT, 2, "webrtctransceiver0");
   ASSERT_EQ(before, "webrtctransceiver0~2");
   // Its renegotiated SDP says the same as its metadata, then it adds a screenshare track.
@@ -122,12 +124,12 @@ TEST(TrackIds, RepublishingKeepsTheIdsANewIdGetsItsOwn) {
   // The same again changes nothing.
   EXPECT_FALSE(ids.setIds(1, IdSource::Metadata, kT,
                           {"webrtctransceiver0", "webrtctransceiver1", "webrtctransceiver2"}));
-  for (PeerId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
+  for (ParticipantId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
 }
 
 TEST(TrackIds, AnIdThatIsNoLongerAnnouncedIsFreed) {
   TrackIds ids;
-  for (PeerId p : {1, 2, 3}) {
+  for (ParticipantId p : {1, 2, 3}) {
     ids.setIds(p, IdSource::Metadata, kT, {"x"});
     ids.setConference(p, "c");
   }
@@ -144,14 +146,14 @@ TEST(TrackIds, AnIdThatIsNoLongerAnnouncedIsFreed) {
   ids.setIds(5, IdSource::Metadata, kT, {"x"});
   ids.setConference(5, "c");
   EXPECT_EQ(seen(ids, 4, kT, 5, "x"), "x");  // the freed id goes to the next one that announces it
-  for (PeerId p : {1, 2, 3, 4, 5}) expectConsistentView(ids, p, {1, 2, 3, 4, 5});
+  for (ParticipantId p : {1, 2, 3, 4, 5}) expectConsistentView(ids, p, {1, 2, 3, 4, 5});
 }
 
 TEST(TrackIds, APublisherThatLeavesFreesItsIdsInEveryView) {
   TrackIds ids;
   publishLikeOldChorusCall(ids, 1);
   publishLikeOldChorusCall(ids, 2);
-  for (PeerId p : {1, 2, 3}) ids.setConference(p, "c");
+  for (ParticipantId p : {1, 2, 3}) ids.setConference(p, "c");
   const std::size_t full = ids.totalEntries();
   EXPECT_EQ(full, 3u + 3u + 2u * 3u);  // 1 and 2 see each other, 3 sees both: 3 ids each
   ids.removePeer(1);
@@ -180,7 +182,7 @@ TEST(TrackIds, HostileIdsAreNeverAnnouncedOrAreSanitised) {
               "caf\xc3\xa9", "ok"});
   ids.setIds(1, IdSource::Metadata, kT, {"", "tab\there", "a/b:c=d", "\"quoted\"", max64});
   ids.setIds(2, IdSource::Metadata, kT, {max64, "a_b_c_d"});
-  for (PeerId p : {1, 2, 3}) ids.setConference(p, "c");
+  for (ParticipantId p : {1, 2, 3}) ids.setConference(p, "c");
   // Ids that cannot be named in SDP at all are not announced (their tracks could never be forwarded).
   EXPECT_EQ(ids.idsOf(1, kS), std::vector<std::string>{"ok"});
   for (const char* bad : {"", "with space", "line\r\na=evil", "caf\xc3\xa9"}) {
@@ -195,7 +197,7 @@ TEST(TrackIds, HostileIdsAreNeverAnnouncedOrAreSanitised) {
   // A suffix never makes an id longer than 64 characters.
   EXPECT_EQ(seen(ids, 3, kT, 1, max64), max64);
   EXPECT_EQ(seen(ids, 3, kT, 2, max64), std::string(62, 'b') + "~2");
-  for (PeerId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
+  for (ParticipantId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
 }
 
 TEST(TrackIds, EachPublisherIsCapped) {
@@ -211,13 +213,13 @@ TEST(TrackIds, EachPublisherIsCapped) {
   EXPECT_EQ(ids.idsOf(1, kS).size(), TrackIds::kMaxStreamsPerPeer);
   EXPECT_EQ(ids.viewSize(2), TrackIds::kMaxTracksPerPeer + TrackIds::kMaxStreamsPerPeer);
   // Many publishers with the same ids: every view stays within (N - 1) x the caps and stays unique.
-  for (PeerId p = 3; p <= 40; ++p) {
+  for (ParticipantId p = 3; p <= 40; ++p) {
     ids.setIds(p, IdSource::Metadata, kT, many);
     ids.setIds(p, IdSource::Metadata, kS, many);
     ids.setConference(p, "c");
   }
-  std::vector<PeerId> all;
-  for (PeerId p = 1; p <= 40; ++p) all.push_back(p);
+  std::vector<ParticipantId> all;
+  for (ParticipantId p = 1; p <= 40; ++p) all.push_back(p);
   EXPECT_EQ(ids.viewSize(2), 39u * (TrackIds::kMaxTracksPerPeer + TrackIds::kMaxStreamsPerPeer));
   expectConsistentView(ids, 2, all);
   expectConsistentView(ids, 40, all);
@@ -237,7 +239,7 @@ TEST(TrackIds, ConferencesAreSeparate) {
   ids.setConference(2, "room\nconf");
   EXPECT_EQ(seen(ids, 1, kT, 2, "webrtctransceiver0"), "webrtctransceiver0~3");
   EXPECT_EQ(seen(ids, 2, kT, 1, "webrtctransceiver0"), "webrtctransceiver0~2");
-  for (PeerId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
+  for (ParticipantId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
 }
 
 }  // namespace
