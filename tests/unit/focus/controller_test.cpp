@@ -780,15 +780,19 @@ TEST_F(ControllerMetadataTest, WhatAnOfferCarriesIsNotSentAgain) {
 }
 
 TEST_F(ControllerTest, AnAnswerTooLargeForAToDeviceMessageGoesWithoutTheMetadataOrNotAtAll) {
-  // How large carol's answer is with the metadata of alice and bob.
-  std::size_t full = 0;
-  {
+  // alice and bob publish; carol invites the focus: the transport it asks for.
+  auto carolJoins = [&] {
     state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
            member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
            member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
     accept("@alice:hs", "A", "aS", "ca");
     accept("@bob:hs", "B", "bS", "cb");
-    auto created = actionsOf<act::CreatePeer>(invite("@carol:hs", "C", "cS", "cc"));
+    return actionsOf<act::CreatePeer>(invite("@carol:hs", "C", "cS", "cc"));
+  };
+  // How large carol's answer is with the metadata of alice and bob.
+  std::size_t full = 0;
+  {
+    auto created = carolJoins();
     ASSERT_EQ(created.size(), 1u);
     auto answer =
         actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{created[0].peer, "v=0 answer"}));
@@ -799,12 +803,7 @@ TEST_F(ControllerTest, AnAnswerTooLargeForAToDeviceMessageGoesWithoutTheMetadata
   ControllerConfig cfg = baseConfig();
   cfg.max_to_device_bytes = full - 1;  // the same answer does not fit with its metadata
   reset(cfg);
-  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
-         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)}),
-         member("@carol:hs", "conf", json::array{device("C", "cS", kStart + kHour, true)})});
-  accept("@alice:hs", "A", "aS", "ca");
-  accept("@bob:hs", "B", "bS", "cb");
-  auto created = actionsOf<act::CreatePeer>(invite("@carol:hs", "C", "cS", "cc"));
+  auto created = carolJoins();
   ASSERT_EQ(created.size(), 1u);
   const ParticipantId c = created[0].peer;
   auto answer = actionsOf<proto::SendToDevice>(ctl_->handle(in::PeerAnswerReady{c, "v=0 answer"}));
