@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
-
 #include <vector>
 
 #include "media/rtcp/rtcp_packet.hpp"
@@ -27,6 +27,11 @@ struct SrtpCase {
   SrtpFactory create;
   SrtpProfile profile;
 };
+// How gtest prints a case (else as raw bytes, pointers included, in every listing of the test).
+void PrintTo(const SrtpCase& c, std::ostream* os) {
+  *os << (*c.backend != '\0' ? c.backend : "LibSrtp") << '/'
+      << (c.profile == SrtpProfile::AeadAes128Gcm ? "AeadAes128Gcm" : "AesCm128HmacSha1_80");
+}
 
 class SrtpRoundTrip : public ::testing::TestWithParam<SrtpCase> {
  protected:
