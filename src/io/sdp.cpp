@@ -915,10 +915,26 @@ bool applySdpAnswer(SdpNegotiation& pending, const SdpSession& answer, std::stri
       sec.send_track = SendTrack{};
     }
     if (sec.recv && !peer_sends) sec.recv = false;
-    // Header extensions the answer did not accept (with the same id) are gone.
+    // Header extensions the answer did not accept (with the same id) are gone. One exception: GStreamer
+    // 1.22's webrtcbin answers the sections it receives on (transceivers it creates for our offer) with
+    // `a=rtcp-fb:<pt> transport-cc` but without the extmap line, although its rtpbin reads the id from our
+    // offer and sends the feedback; with BUNDLE the id is the one the participant uses itself
+    // (remote_transport_cc_id). So on a section we send on, transport-cc feedback accepted for our payload
+    // type keeps the extension.
+    const bool answer_has_twcc_feedback = [&] {
+      for (const auto& c : m.codecs) {
+        if (c.payload_type != sec.codec.payload_type) continue;
+        for (const auto& fb : c.rtcp_fb) {
+          if (fb == "transport-cc") return true;
+        }
+      }
+      return false;
+    }();
     std::vector<SdpExtmap> kept;
     for (const auto& e : sec.extmaps) {
-      if (m.extmapId(e.uri) == e.id) kept.push_back(e);
+      const bool twcc_by_feedback =
+          e.uri == kExtTransportCc && sec.send && m.extmapId(e.uri) == 0 && answer_has_twcc_feedback;
+      if (m.extmapId(e.uri) == e.id || twcc_by_feedback) kept.push_back(e);
     }
     sec.extmaps = std::move(kept);
     noteExtmapIds(sec);

@@ -108,6 +108,22 @@ def main():
                          lambda: all_pairs(FIRST, 90)):
             return res.finish()
 
+        def downlink_loop():
+            # webrtcbin answers the focus's transport-wide numbering with transport-cc feedback, so the focus
+            # estimates every chorus call subscriber's downlink as it does a browser's (docs/congestion-control.md).
+            def estimated():
+                parts = [p for p in focus.stats().get("participants", []) if p.get("user_id") in map(mxid, FIRST)]
+                return len(parts) == len(FIRST) and all(
+                    p.get("downlink", {}).get("feedbacks", 0) > 0 and p["downlink"].get("target_kbps", 0) > 0
+                    for p in parts)
+            try:
+                wait_until(estimated, 15, "a downlink estimate from transport-cc feedback for every participant")
+            finally:
+                for p in focus.stats().get("participants", []):
+                    print("   downlink of %s: %s" % (p.get("user_id"), json.dumps(p.get("downlink"))))
+        res.check("every chorus call subscriber runs the focus's downlink loop (transport-cc feedback, estimate)",
+                  downlink_loop)
+
         def late_join():
             procs["u6"] = Participant(CHORUS, hs, "u6", alias, extra, size=SIZE)
             all_pairs(USERS, 60)

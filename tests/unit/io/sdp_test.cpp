@@ -875,6 +875,21 @@ TEST(Sdp, DownlinkTransportCcFollowsTheParticipant) {
   SdpNegotiation refused = *offer;
   ASSERT_TRUE(applySdpAnswer(refused, *parseSdp(answerTo(stripped))));
   EXPECT_EQ(refused.sections.back().transport_cc_ext_id, 0);
+
+  // webrtcbin 1.22's form: the section it receives on has `a=rtcp-fb:<pt> transport-cc` and no extmap line
+  // (its rtpbin takes the id from our offer and sends the feedback): the extension stays, under the offered
+  // id.
+  const std::string webrtcbin = answerTo(stripped) +
+                                "a=rtcp-fb:" + std::to_string(offer->sections.back().codec.payload_type) +
+                                " transport-cc\r\n";
+  const auto webrtcbin_answer = parseSdp(webrtcbin);
+  ASSERT_TRUE(webrtcbin_answer);
+  ASSERT_EQ(webrtcbin_answer->media.back().extmapId(kExtTransportCc), 0);
+  SdpNegotiation by_feedback = *offer;
+  ASSERT_TRUE(applySdpAnswer(by_feedback, *webrtcbin_answer));
+  EXPECT_EQ(by_feedback.sections.back().transport_cc_ext_id, 3);
+  // ... but not on a section the participant sends on (our receive side keeps only what the answer lists).
+  EXPECT_EQ(by_feedback.sections.front().transport_cc_ext_id, refused.sections.front().transport_cc_ext_id);
 }
 
 // ---- RTX (RFC 4588) ----
