@@ -115,7 +115,7 @@ void MediaShell::shutdown() {
 
 std::unique_ptr<PeerLink> MediaShell::createLink(ParticipantId peer) {
   auto link = std::make_unique<RtcLink>(*identity_, server_, plane_, peer, clock_.nowMs(),
-                                        options_.downlink_cc, options_.uplink_cc);
+                                        options_.downlink_cc, options_.uplink_cc, options_.rtx);
   link->setSdpLimits(io::SdpLimits::forSections(options_.max_media_sections));
   links_[peer] = link.get();
   return link;

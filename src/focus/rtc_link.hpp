@@ -17,13 +17,14 @@ namespace chorus::focus {
 class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
  public:
   RtcLink(const io::DtlsIdentity& identity, io::UdpServer& server, MediaPlane& plane, ParticipantId id,
-          TimeMs now, bool downlink_cc, bool uplink_cc)
+          TimeMs now, bool downlink_cc, bool uplink_cc, bool rtx)
       : server_(server),
         plane_(plane),
         id_(id),
         downlink_cc_(downlink_cc),
         rtc_(identity, server, *this, now) {
     rtc_.setUplinkTransportCc(uplink_cc);
+    rtc_.setRtx(rtx);
   }
 
   const io::WebRtcPeer& rtc() const { return rtc_; }

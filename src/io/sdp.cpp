@@ -739,7 +739,8 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     sec.codec.clock_rate = codec->clock_rate;
     sec.codec.channels = codec->channels;
     sec.codec.fmtp = codec->fmtp;
-    if (m.kind == "video") sec.codec.rtx_payload_type = codec->rtx_payload_type;  // RTX, when offered
+    if (m.kind == "video" && p.rtx)
+      sec.codec.rtx_payload_type = codec->rtx_payload_type;  // RTX, when offered
     sec.fid_groups = m.fid_groups;
     sec.rtcp_rsize = m.rtcp_rsize;
     sec.recv = m.direction == SdpDirection::SendOnly || m.direction == SdpDirection::SendRecv;

@@ -195,6 +195,10 @@ struct SdpAnswerParams {
   // participant itself uses for the extension (SdpNegotiation::remote_transport_cc_id; never when it offered
   // none).
   bool downlink_transport_cc{true};
+  // RTX (RFC 4588): accept the participant's RTX in answers (its retransmissions are unwrapped upstream) and,
+  // from then on, offer RTX on the sections we send on. Off: no RTX either way (NACKs answered on the media
+  // SSRC), as the focus does by default (ServiceOptions::rtx).
+  bool rtx{true};
 };
 
 // A track the focus sends to the participant (one sendonly m-section each).

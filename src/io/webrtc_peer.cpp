@@ -112,6 +112,7 @@ SdpAnswerParams WebRtcPeer::localParams() {
   params.session_version = ++sdp_version_;
   params.cname = "chorus-" + ice_.localUfrag();
   params.transport_cc = uplink_transport_cc_;
+  params.rtx = rtx_;
   return params;
 }
 
@@ -196,7 +197,8 @@ Result<std::string> WebRtcPeer::acceptOffer(std::string_view offer_sdp) {
     } else if (m.kind == "video" && !have_video) {
       have_video = true;
       send_video_codec_.payload_type = c->payload_type;
-      send_video_codec_.rtx_payload_type = c->rtx_payload_type;  // offered in our sections (RFC 4588)
+      send_video_codec_.rtx_payload_type =
+          rtx_ ? c->rtx_payload_type : 0;  // offered in our sections (RFC 4588)
     }
   }
   for (const auto& m : offer->media) {

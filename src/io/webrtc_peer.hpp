@@ -130,6 +130,8 @@ class WebRtcPeer final : public UdpServer::Peer,
   // extension and `a=rtcp-fb:PT transport-cc` on the sections the participant sends on, so its send-side
   // estimator runs on our feedback. Set before the first acceptOffer(). Off by default.
   void setUplinkTransportCc(bool on) noexcept { uplink_transport_cc_ = on; }
+  // RTX with this participant (SdpAnswerParams::rtx); set before its first offer is answered.
+  void setRtx(bool on) noexcept { rtx_ = on; }
   // The bounds on the descriptions it parses (the participant's offers and answers) and on the m-lines of its
   // own offers (one per forwarded track). Default: SdpLimits{} (64 m-lines, 256 KiB).
   void setSdpLimits(const SdpLimits& limits) noexcept { sdp_limits_ = limits; }
@@ -264,6 +266,7 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::uint64_t rtcp_sent_{0};
   bool has_data_channel_{false};
   bool uplink_transport_cc_{false};
+  bool rtx_{true};
   bool failed_{false};
   media::DropCounters<PeerDrop> drops_;
   media::DropCounters<PeerSendDrop> send_drops_;

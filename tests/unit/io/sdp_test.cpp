@@ -913,6 +913,14 @@ TEST(Sdp, RtxIsParsedAndAcceptedFromThePublisher) {
   EXPECT_FALSE(has(a->sdp, "a=rtpmap:103 rtx/90000"));  // only the RTX of the codec we use
   EXPECT_EQ(a->sections[1].codec.rtx_payload_type, 97);
   EXPECT_EQ(a->sections[1].fid_groups, video.fid_groups);
+
+  // RTX off (the focus's default, ServiceOptions::rtx): the answer has no rtx, so neither side uses it.
+  SdpAnswerParams no_rtx = params();
+  no_rtx.rtx = false;
+  auto plain = buildSdpAnswer(*s, no_rtx, &why);
+  ASSERT_TRUE(plain) << why;
+  EXPECT_EQ(plain->sdp.find(" rtx/90000"), std::string::npos);
+  EXPECT_EQ(plain->sections[1].codec.rtx_payload_type, 0);
   EXPECT_EQ(a->sections[0].codec.rtx_payload_type, 0);
   EXPECT_EQ(a->sdp.find("a=ssrc-group"), std::string::npos);  // our answer sends nothing here
   auto back = parseSdp(a->sdp);
