@@ -6,7 +6,7 @@ namespace chorus::media::cc {
 
 SendSideBwe::SendSideBwe(Config config)
     : config_(config),
-      history_(config.history_capacity),
+      history_(SentPacketHistory::Config{config.history_capacity, config.history_initial_capacity}),
       aimd_(AimdRateControl::Config{config.start_bps, config.min_bps, config.max_bps, 0.85}),
       loss_(std::clamp(config.start_bps, config.min_bps, config.max_bps),
             LossBasedController::Config{0.02, 0.10, 300'000, config.min_bps}) {

@@ -40,6 +40,7 @@ class SendSideBwe {
     std::int64_t min_bps{30'000};
     std::int64_t max_bps{20'000'000};
     std::size_t history_capacity{8192};
+    std::size_t history_initial_capacity{256};  // grows while packets younger than 2 s would be overwritten
     TimeUs feedback_timeout_us{1'000'000};
     std::size_t loss_min_packets{20};  // feedback statuses per loss report, and
     TimeUs loss_window_us{500'000};    // at least this long (20 packets alone are too noisy at 1 % loss)

@@ -1,12 +1,44 @@
 #include "media/cc/sent_packet_history.hpp"
 
+#include <algorithm>
+#include <new>
+
 namespace chorus::media::cc {
 
-SentPacketHistory::SentPacketHistory(std::size_t capacity) {
+namespace {
+
+std::size_t roundCapacity(std::size_t c) {
   std::size_t n = 64;
-  while (n < capacity && n < (std::size_t{1} << 20)) n <<= 1;
+  while (n < c && n < (std::size_t{1} << 20)) n <<= 1;
+  return n;
+}
+
+}  // namespace
+
+SentPacketHistory::SentPacketHistory(Config config)
+    : max_capacity_(roundCapacity(config.capacity)), max_age_us_(config.max_age_us) {
+  const std::size_t n = config.initial_capacity == 0
+                            ? max_capacity_
+                            : std::min(max_capacity_, roundCapacity(config.initial_capacity));
   ring_.resize(n);
   mask_ = n - 1;
+}
+
+bool SentPacketHistory::grow() noexcept {
+  if (ring_.size() >= max_capacity_) return false;
+  try {
+    std::vector<Entry> bigger(ring_.size() * 2);
+    const std::size_t mask = bigger.size() - 1;
+    // Every entry is within the old size of the newest sequence number, so none collide in the larger ring.
+    for (const Entry& e : ring_) {
+      if (e.seq >= 0) bigger[static_cast<std::size_t>(e.seq) & mask] = e;
+    }
+    ring_ = std::move(bigger);
+    mask_ = mask;
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
 }
 
 SentPacketHistory::Entry* SentPacketHistory::find(std::int64_t seq) noexcept {
@@ -19,6 +51,10 @@ void SentPacketHistory::onPacketSent(std::uint16_t seq, std::size_t size, TimeUs
                                      int probe_cluster) noexcept {
   ++counters_.sent;
   const std::int64_t s = unwrapper_.unwrap(seq);
+  {
+    const Entry& old = ring_[static_cast<std::size_t>(s) & mask_];
+    if (old.seq >= 0 && old.seq != s && send_us - old.send_us < max_age_us_) grow();
+  }
   Entry& e = ring_[static_cast<std::size_t>(s) & mask_];
   if (e.seq >= 0 && !e.acked && !e.reported_lost) in_flight_bytes_ -= e.size;  // evicted unanswered
   e = Entry{s, size, send_us, false, false, probe_cluster};

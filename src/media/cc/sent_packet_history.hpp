@@ -3,9 +3,10 @@
 // sequence number, size, send time) and turns a parsed transport-cc feedback into PacketResults (send time,
 // size, received or lost, arrival time in the receiver's clock). The 24-bit feedback reference time is
 // unwrapped across feedbacks. A packet reported twice (the receiver re-reports after reordering) yields one
-// result as received; a packet reported lost twice yields one loss. Fixed ring of `capacity` entries (power
-// of two, allocated in the constructor); feedback for older or never-sent sequence numbers is counted and
-// ignored. Single-threaded; sans-IO.
+// result as received; a packet reported lost twice yields one loss. Ring of entries (a power of two): it
+// starts at `initial_capacity` and doubles, up to `capacity`, only when a packet sent less than `max_age_us`
+// ago would be overwritten, so a subscriber receiving 100 packets/s keeps 256 entries (8 KiB), not 8192 (256
+// KiB). Feedback for older or never-sent sequence numbers is counted and ignored. Single-threaded; sans-IO.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -24,7 +25,15 @@ class SentPacketHistory {
     std::uint64_t duplicates{0};  // statuses about a packet already acknowledged
   };
 
-  explicit SentPacketHistory(std::size_t capacity = 8192);
+  struct Config {
+    std::size_t capacity{8192};       // the bound (rounded up to a power of two, at least 64)
+    std::size_t initial_capacity{0};  // 0: `capacity` from the start
+    TimeUs max_age_us{2'000'000};     // feedback about an older packet is of no use to the estimator
+  };
+
+  SentPacketHistory() : SentPacketHistory(Config{}) {}
+  explicit SentPacketHistory(Config config);
+  explicit SentPacketHistory(std::size_t capacity) : SentPacketHistory(Config{capacity, 0, 2'000'000}) {}
 
   // `probe_cluster` ≥ 0 marks a packet of a probe cluster (ProbeBitrateEstimator).
   void onPacketSent(std::uint16_t seq, std::size_t size, TimeUs send_us, int probe_cluster = -1) noexcept;
@@ -36,6 +45,7 @@ class SentPacketHistory {
   std::size_t inFlightBytes() const noexcept { return in_flight_bytes_; }
   std::int64_t highestSent() const noexcept { return unwrapper_.highest(); }
   const Counters& counters() const noexcept { return counters_; }
+  std::size_t capacity() const noexcept { return ring_.size(); }  // now (it may still grow to the bound)
 
  private:
   struct Entry {
@@ -47,8 +57,12 @@ class SentPacketHistory {
     int probe_cluster{-1};
   };
   Entry* find(std::int64_t seq) noexcept;
+  // Doubles the ring (re-placing the entries); false at the bound or out of memory.
+  bool grow() noexcept;
 
-  std::vector<Entry> ring_;  // Owned; fixed size.
+  std::size_t max_capacity_{0};
+  TimeUs max_age_us_{0};
+  std::vector<Entry> ring_;  // Owned; a power of two, at most max_capacity_.
   std::size_t mask_{0};
   CounterUnwrapper<std::uint16_t> unwrapper_;
   bool have_reference_{false};

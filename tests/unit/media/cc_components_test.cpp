@@ -139,6 +139,41 @@ TEST(AckedBitrateEstimator, LostFeedbackRemovesItsTimeToo) {
   EXPECT_NEAR(static_cast<double>(*acked.bitrateBps()), 1e6, 1e4);
 }
 
+TEST(SentPacketHistory, GrowsOnlyWhileRecentPacketsWouldBeOverwrittenUpToTheBound) {
+  SentPacketHistory h(SentPacketHistory::Config{1024, 64, 2'000'000});
+  EXPECT_EQ(h.capacity(), 64u);
+  // 50 packets/s for 10 s: 2 s hold 100 packets, so the ring doubles once to 128 and stays there.
+  std::uint16_t seq = 0;
+  TimeUs now = 0;
+  for (int i = 0; i < 500; ++i, now += 20'000) h.onPacketSent(seq++, 1000, now);
+  EXPECT_EQ(h.capacity(), 128u);
+  // The packets still held after growing map feedback to their send times: the newest 100 (2 s) at least.
+  std::vector<TransportCcPacketStatus> st(100, TransportCcPacketStatus{0, true, 0});
+  std::vector<std::uint8_t> buf(512);
+  auto n = buildTransportCcFeedback(buf, {1, 2, static_cast<std::uint16_t>(seq - 100), 1000, 0}, st);
+  ASSERT_TRUE(n);
+  auto fb = TransportCcFeedback::parse(*RtcpCompoundReader(ByteSpan(buf.data(), *n)).next());
+  ASSERT_TRUE(fb);
+  std::vector<PacketResult> out;
+  h.onFeedback(*fb, out);
+  ASSERT_EQ(out.size(), 100u);
+  EXPECT_EQ(out.front().send_us, (500 - 100) * 20'000);
+  EXPECT_EQ(out.back().send_us, 499 * 20'000);
+  EXPECT_EQ(h.counters().unknown, 0u);
+  // 2000 packets/s: grows to the bound and no further; older feedback is then unknown, not wrong.
+  for (int i = 0; i < 5000; ++i, now += 500) h.onPacketSent(seq++, 1000, now);
+  EXPECT_EQ(h.capacity(), 1024u);
+  n = buildTransportCcFeedback(
+      buf, {1, 2, static_cast<std::uint16_t>(seq - 1200), 2000, 1},
+      std::vector<TransportCcPacketStatus>(100, TransportCcPacketStatus{0, true, 0}));
+  ASSERT_TRUE(n);
+  fb = TransportCcFeedback::parse(*RtcpCompoundReader(ByteSpan(buf.data(), *n)).next());
+  ASSERT_TRUE(fb);
+  h.onFeedback(*fb, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(h.counters().unknown, 100u);
+}
+
 TEST(SentPacketHistory, MapsFeedbackToSendTimesOnceAcrossWrapAndReference) {
   SentPacketHistory h(64);
   for (int i = 0; i < 10; ++i) h.onPacketSent(static_cast<std::uint16_t>(65530 + i), 1000 + i, 1000 * i);
