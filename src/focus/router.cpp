@@ -1010,7 +1010,11 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
                   out->switched);
   }
 
-  if (s.rtx) (void)s.rtx->store(out->seq, media::ByteSpan(o, length), now);
+  if (s.rtx) {
+    const DownlinkController* d = s.owner != nullptr ? s.owner->downlink.get() : nullptr;
+    s.rtx->setMaxAgeMs(std::max<TimeMs>(config_.rtx_max_age_ms, d != nullptr ? 3 * d->rttMs() : 0));
+    (void)s.rtx->store(out->seq, media::ByteSpan(o, length), now);
+  }
   s.have_out_seq = true;
   s.last_marker = v.marker();
   s.last_pt = static_cast<std::uint8_t>(o[1] & 0x7F);

@@ -122,14 +122,18 @@ struct RouterConfig {
   // the memory is resident once the ring has filled (256 x rtx_max_packet_size bytes per video subscription).
   std::size_t video_rtx_packets{256};
   // Each starts with this many slots and doubles (up to video_rtx_packets) only when a packet younger than
-  // rtx_max_age_ms would be overwritten: a 320 px layer (~30 packets/s) keeps 64 (79 KB), not 256 (315 KB).
+  // its maximum age (below) would be overwritten: a 320 px layer keeps 64 (79 KB), not 256 (315 KB).
   std::size_t video_rtx_initial_packets{64};
   std::size_t audio_rtx_packets{0};   // 0 = audio NACKs are not answered
   std::size_t max_packet_size{1500};  // largest forwarded RTP packet (before SRTP)
   // Largest packet kept for retransmission. Browsers and webrtcbin packetise to ~1200 bytes, and forwarded
   // packets lose their header extensions; a larger one is forwarded but a NACK for it is not answered.
   std::size_t rtx_max_packet_size{1232};
-  TimeMs rtx_max_age_ms{2000};
+  // A forwarded packet stays retransmittable for max(rtx_max_age_ms, 3 x the subscriber's round trip), as
+  // libwebrtc's sender keeps its packet history (RtpPacketHistory: 1 s, or 3 RTTs): a 320 px layer then holds
+  // 64 slots (79 KB) instead of 128 at 2 s. A NACK answered later than that would repair a frame the
+  // receiver has already given up on.
+  TimeMs rtx_max_age_ms{1000};
   // A packet is resent at most once per this (or per the subscriber's round trip, when known).
   TimeMs rtx_min_resend_interval_ms{50};
   std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger

@@ -10,7 +10,7 @@ SendSideBwe::SendSideBwe(Config config)
       aimd_(AimdRateControl::Config{config.start_bps, config.min_bps, config.max_bps, 0.85}),
       loss_(std::clamp(config.start_bps, config.min_bps, config.max_bps),
             LossBasedController::Config{0.02, 0.10, 300'000, config.min_bps}) {
-  results_.reserve(1024);
+  results_.reserve(128);  // one feedback's statuses (~100 ms of packets); grows if one reports more
 }
 
 std::int64_t SendSideBwe::targetBps() const noexcept {

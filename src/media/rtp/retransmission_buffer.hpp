@@ -45,6 +45,9 @@ class RetransmissionBuffer {
   // sender also ignores); records the resend.
   std::optional<ByteSpan> getForResend(std::uint16_t seq, TimeMs now, TimeMs min_interval_ms) noexcept;
   void clear() noexcept;
+  // How long a packet stays retransmittable from now on (e.g. max(1 s, 3 x RTT) as libwebrtc's sender keeps).
+  void setMaxAgeMs(TimeMs max_age_ms) noexcept { config_.max_age_ms = max_age_ms; }
+  TimeMs maxAgeMs() const noexcept { return config_.max_age_ms; }
 
   std::size_t capacity() const noexcept { return capacity_; }  // now (it may still grow to maxCapacity())
   std::size_t maxCapacity() const noexcept { return max_capacity_; }

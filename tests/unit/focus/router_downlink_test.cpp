@@ -33,17 +33,18 @@ std::optional<std::uint16_t> transportSeqOf(const std::vector<std::uint8_t>& byt
 class SimulatedLink {
  public:
   void setRate(std::int64_t bps) { rate_bps_ = bps; }
+  void setDelayMs(std::int64_t ms) { delay_us_ = ms * 1000; }
 
   void onSent(std::uint16_t tseq, std::size_t bytes, TimeMs now) {
     const std::int64_t send_us = now * 1000;
     std::optional<std::int64_t> arrival;
     if (rate_bps_ == 0) {
-      arrival = send_us + 10'000;
+      arrival = send_us + delay_us_;
     } else {
       const std::int64_t start = std::max(send_us, busy_until_us_);
       if (start - send_us <= 300'000) {
         busy_until_us_ = start + static_cast<std::int64_t>(bytes + 28) * 8 * 1'000'000 / rate_bps_;
-        arrival = busy_until_us_ + 10'000;
+        arrival = busy_until_us_ + delay_us_;
       }
     }
     pending_.push_back({tseq, arrival});
@@ -105,6 +106,7 @@ class SimulatedLink {
     std::optional<std::int64_t> arrival;  // µs; nullopt = dropped at the queue
   };
   std::int64_t rate_bps_{0};
+  std::int64_t delay_us_{10'000};
   std::int64_t busy_until_us_{0};
   std::deque<Packet> pending_;
   std::uint8_t feedback_count_{0};
@@ -350,6 +352,41 @@ TEST_F(RouterDownlinkTest, RetransmissionsAreNotRepeatedWithinARoundTrip) {
   EXPECT_EQ(router_.stats().nacks_answered, answered + 1);
   sendRtcp(kB, nack, now_ + 500);
   EXPECT_EQ(router_.stats().nacks_answered, answered + 2);
+}
+
+// A forwarded packet stays retransmittable for max(1 s, 3 RTTs), as libwebrtc's sender keeps its history.
+// answeredAfter(): NACKs the packet forwarded last, `age_ms` of the call later; answered or not.
+class RouterRetransmitAgeTest : public RouterDownlinkTest {
+ protected:
+  bool answeredAfter(std::int64_t link_delay_ms, TimeMs age_ms) {
+    link_.setDelayMs(link_delay_ms);
+    start();
+    run(2000);
+    const auto v = media::RtpPacketView::parse(sink_.rtpTo(kB).back().bytes);
+    EXPECT_TRUE(v.has_value());
+    if (!v) return false;
+    const std::uint16_t seqs[] = {v->sequenceNumber()};
+    run(age_ms);
+    std::vector<std::uint8_t> nack(64);
+    nack.resize(*media::buildRtcpNack(nack, 9, out_ssrc_, seqs));
+    const auto answered = router_.stats().nacks_answered;
+    sendRtcp(kB, nack, now_);
+    return router_.stats().nacks_answered == answered + 1;
+  }
+};
+
+TEST_F(RouterRetransmitAgeTest, OneSecondOnAShortLink) {
+  EXPECT_TRUE(answeredAfter(10, 900));
+  EXPECT_EQ(statsOf(kB, out_ssrc_).target_rid, "f");
+}
+
+TEST_F(RouterRetransmitAgeTest, NotAfterOneSecondOnAShortLink) {
+  EXPECT_FALSE(answeredAfter(10, 1200));
+}
+
+TEST_F(RouterRetransmitAgeTest, ThreeRoundTripsOnALongLink) {
+  // 500 ms one way: the feedback-based RTT is over 500 ms, so 1.2 s-old packets are still kept.
+  EXPECT_TRUE(answeredAfter(500, 1200));
 }
 
 TEST_F(RouterDownlinkTest, LiveOutTracksHoldRtpAndSenderReportsUntilNegotiated) {
