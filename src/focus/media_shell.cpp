@@ -33,7 +33,6 @@ MediaShell::MediaShell(asio::io_context& io, const ServiceOptions& options, matr
       mloop_(mloop),
       link_(link),
       server_(io, clock_),
-      tick_timer_(io),
       stats_timer_(io),
       plane_(*this, clock_, options.controller, options.router) {}
 
@@ -70,7 +69,6 @@ Status MediaShell::start() {
     if (auto st = tcp_server_->bind(asio::ip::tcp::endpoint(local.address(), options_.tcp_port)); !st)
       return st;
   }
-  scheduleTick();
   if (options_.stats_interval_s > 0) scheduleStats();
   return {};
 }
@@ -104,7 +102,6 @@ void MediaShell::loggedIn(const std::string& user_id, const std::string& device_
 void MediaShell::shutdown() {
   stopping_ = true;
   plane_.shutdown();
-  tick_timer_.cancel();
   stats_timer_.cancel();
   if (options_.json) emitJson(summary("summary"));
   plane_.closeAll();
@@ -148,13 +145,8 @@ void MediaShell::onPeerDead(io::UdpServer::Peer& p) {
   }
 }
 
-void MediaShell::scheduleTick() {
-  tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
-  tick_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopping_) return;
-    plane_.tick(clock_.nowMs());
-    scheduleTick();
-  });
+void MediaShell::onTick(TimeMs now) {
+  if (!stopping_) plane_.tick(now);
 }
 
 void MediaShell::scheduleStats() {

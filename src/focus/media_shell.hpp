@@ -28,9 +28,9 @@ namespace chorus::focus {
 
 class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
  public:
-  static constexpr TimeMs kTickMs = 50;  // the plane's timers (keepalive, feedback, allocation)
-  // The transport's timers (DTLS retransmission, usrsctp, ICE consent): none needs finer than 50 ms (their
-  // timeouts are 200 ms and more), and every tick is a wake-up of the media thread.
+  // One tick drives the transport's timers (DTLS retransmission, usrsctp, ICE consent) and then the plane's
+  // (keepalive, feedback, allocation): none needs finer than 50 ms (the transport's timeouts are 200 ms and
+  // more), every tick is a wake-up of the media thread, and the tick's sends leave in one sendmmsg.
   static constexpr std::uint32_t kUdpTickMs = 50;
 
   MediaShell(boost::asio::io_context& io, const ServiceOptions& options, matrix::EventLoop& mloop,
@@ -57,9 +57,9 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
 
   // ---- io::UdpServer::Listener ----
   void onPeerDead(io::UdpServer::Peer& p) override;
+  void onTick(TimeMs now) override;
 
  private:
-  void scheduleTick();
   void scheduleStats();
   // The stats line (the plane's counters, the ports', the Matrix side's).
   boost::json::object summary(const char* event) const;
@@ -71,7 +71,6 @@ class MediaShell final : public MediaPlaneHost, public io::UdpServer::Listener {
   SystemClock clock_;
   io::UdpServer server_;
   std::unique_ptr<io::TcpServer> tcp_server_;  // ICE-TCP; after server_ (it routes through it)
-  boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer stats_timer_;
   io::DtlsIdentityPtr identity_;
   MediaPlane plane_;  // owns the links (after server_: they leave the port when destroyed)

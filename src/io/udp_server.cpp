@@ -422,6 +422,7 @@ void UdpServer::tick() {
   for (auto& [ufrag, peer] : by_ufrag_) {
     if (!peer->onTick(now)) dead.push_back(peer);
   }
+  if (listener_ != nullptr) listener_->onTick(now);
   batching_ = false;
   flush();
   for (Peer* p : dead) {

@@ -86,11 +86,14 @@ class UdpServer {
     virtual bool onTick(TimeMs now) = 0;
   };
 
-  // Called on the loop thread when a peer's onTick() returned false (after it is unrouted).
+  // Called on the loop thread when a peer's onTick() returned false (after it is unrouted), and on every
+  // tick: what onTick sends is queued with the peers' tick sends and leaves in one sendmmsg, and the owner's
+  // periodic work needs no timer (and wake-up) of its own.
   class Listener {
    public:
     virtual ~Listener() = default;
     virtual void onPeerDead(Peer& peer) = 0;
+    virtual void onTick(TimeMs /*now*/) {}
   };
 
   UdpServer(boost::asio::io_context& io, const Clock& clock);
