@@ -1337,11 +1337,7 @@ void Router::setSubscriberTransportCc(ParticipantId subscriber, std::uint8_t ext
     return;
   }
   if (!p.downlink) {
-    DownlinkConfig c;
-    c.start_bps = config_.downlink_start_bps;
-    c.min_bps = config_.downlink_min_bps;
-    c.max_bps = config_.downlink_max_bps;
-    c.alloc_interval_ms = config_.downlink_alloc_interval_ms;
+    DownlinkConfig c = config_.downlink;
     c.tick_interval_ms = config_.transport_cc_interval_ms;
     p.downlink = std::make_unique<DownlinkController>(c, ext_id);
   }

@@ -164,13 +164,11 @@ struct RouterConfig {
   bool require_live_out_tracks{false};
   // Downlink congestion control (docs/congestion-control.md): for a subscriber given a transport-wide
   // sequence number extension id (setSubscriberTransportCc), every RTP packet sent to it is stamped, its
-  // transport-cc feedback drives a send-side estimate, and every downlink_alloc_interval_ms the estimate is
+  // transport-cc feedback drives a send-side estimate, and every downlink.alloc_interval_ms the estimate is
   // shared among its video subscriptions (simulcast layer per subscription, or paused), probing before an
-  // up-switch the estimate does not cover.
-  TimeMs downlink_alloc_interval_ms{200};
-  std::int64_t downlink_start_bps{1'000'000};
-  std::int64_t downlink_min_bps{50'000};
-  std::int64_t downlink_max_bps{10'000'000};
+  // up-switch the estimate does not cover. `downlink.tick_interval_ms` is transport_cc_interval_ms (the
+  // router's tick), whatever is set here.
+  DownlinkConfig downlink;
   // What a layer is assumed to need before its rate was measured (bits/s; low, medium, high).
   std::array<std::int64_t, 3> layer_default_bps{150'000, 400'000, 1'200'000};
   // Publisher send caps (REMB, draft-alvestrand-rmcat-remb-03, which browsers apply as an upper bound on

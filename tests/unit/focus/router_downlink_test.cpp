@@ -265,7 +265,7 @@ class RouterDownlinkLowStartTest : public RouterDownlinkTest {
  protected:
   static RouterConfig lowStart() {
     RouterConfig c = downlinkConfig();
-    c.downlink_start_bps = 400'000;
+    c.downlink.start_bps = 400'000;
     return c;
   }
   RouterDownlinkLowStartTest() : RouterDownlinkTest(lowStart()) {}
