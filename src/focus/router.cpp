@@ -613,8 +613,11 @@ void Router::trackLoss(Participant& publisher, InStream& in, TimeMs now, std::ui
 }
 
 void Router::sendUpstreamNacks(Participant& publisher, InStream& in, TimeMs now) {
-  const media::NackPolicy policy{config_.upstream_nack_retry_ms, config_.upstream_nack_tries,
-                                 config_.upstream_nack_max_age_ms};
+  TimeMs retry_ms = config_.upstream_nack_retry_ms;
+  if (const DownlinkController* d = publisher.downlink.get(); d != nullptr && d->hasFeedback()) {
+    retry_ms = std::clamp<TimeMs>(d->rttMs() + 10, std::min<TimeMs>(20, retry_ms), retry_ms);
+  }
+  const media::NackPolicy policy{retry_ms, config_.upstream_nack_tries, config_.upstream_nack_max_age_ms};
   const auto due = in.missing.due(now, policy, nack_seqs_);
   stats_.upstream_given_up += due.given_up;
   const std::size_t n = due.count;

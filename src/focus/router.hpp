@@ -143,8 +143,11 @@ struct RouterConfig {
   TimeMs rr_interval_ms{1000};  // receiver reports to publishers
   // Upstream NACKs: a gap in a publisher's video sequence numbers is asked for again (generic NACK) right
   // away and then every upstream_nack_retry_ms, at most upstream_nack_tries times, until
-  // upstream_nack_max_age_ms. A gap larger than kUpstreamNackMaxMissing is not NACKed (a keyframe is
-  // requested instead).
+  // upstream_nack_max_age_ms. When the publisher's round trip is known (it also receives from us with
+  // transport-cc), the retry comes one RTT + 10 ms after the last NACK instead (at least 20 ms, at most
+  // upstream_nack_retry_ms), as a browser's NACK module retries per RTT: a lost NACK or retransmission then
+  // costs a round trip, not 100 ms, and the frame is not late at the receiver. A gap larger than
+  // kUpstreamNackMaxMissing is not NACKed (a keyframe is requested instead).
   bool upstream_nack{true};
   TimeMs upstream_nack_retry_ms{100};
   int upstream_nack_tries{3};

@@ -389,6 +389,45 @@ TEST_F(RouterRetransmitAgeTest, ThreeRoundTripsOnALongLink) {
   EXPECT_TRUE(answeredAfter(500, 1200));
 }
 
+// Upstream NACKs to a publisher whose round trip the focus knows (it receives with transport-cc) are retried
+// one RTT + 10 ms after the last (here ~10-20 ms RTT: within 40 ms), not after the fixed 100 ms.
+TEST_F(RouterDownlinkTest, UpstreamNacksAreRetriedAfterTheRoundTrip) {
+  start();
+  run(1000);  // B's round trip, from its feedback over the 10 ms link
+  ASSERT_LT(router_.downlinkStats(kB)->rtt_ms, 30);
+  PublishedTrackInfo t = plainVideoTrack();
+  t.stream_id = "stream-b";
+  t.track_id = "b-video";
+  router_.setPublishedTracks(kB, {t});
+  auto sendB = [&](std::uint16_t seq, TimeMs at) {
+    Pkt p;
+    p.ssrc = 0xB1;
+    p.pt = 96;
+    p.seq = seq;
+    p.ts = seq * 3000u;
+    p.mid = "1";
+    p.payload = vp8(seq == 10, seq);
+    send(kB, p, at);
+  };
+  auto nacksToB = [&]() {
+    std::size_t n = 0;
+    for (const auto& s : sink_.rtcpTo(kB)) {
+      media::RtcpCompoundReader r(s.bytes);
+      while (auto p = r.next()) n += media::RtcpNack::parse(*p).has_value() ? 1 : 0;
+    }
+    return n;
+  };
+  sendB(10, now_);
+  sendB(11, now_ + 5);
+  sendB(13, now_ + 10);  // 12 is lost upstream: NACKed at once
+  sink_.clear();
+  router_.tick(now_ + 15);
+  EXPECT_EQ(nacksToB(), 0u);
+  router_.tick(now_ + 50);  // the retry, within a round trip + 10 ms
+  EXPECT_EQ(nacksToB(), 1u);
+  EXPECT_EQ(router_.stats().upstream_nacks_sent, 2u);
+}
+
 TEST_F(RouterDownlinkTest, LiveOutTracksHoldRtpAndSenderReportsUntilNegotiated) {
   RouterConfig c = testConfig();
   c.require_live_out_tracks = true;
