@@ -5,14 +5,19 @@
 // measured. Prints a JSON object.
 //
 // Usage (inside a private network namespace):
-//   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s] [participants]
+//   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s] [participants] [impairment]
 // Extra `chorus focus` flags from $CHORUS_FOCUS_ARGS (e.g. --no-downlink-cc, for comparison).
+// impairment (default none): "loss" = 5 % random loss each way, "rtt" = 75 ms each way (150 ms round trip) with
+// 1 % loss, as in tests/js/focus_impaired_chromium.js: every page reaches the focus through `chorus bench impair`
+// (a UDP relay on 198.18.0.2; the focus binds 198.18.0.1 and advertises only the relay).
+// Per joiner (joins are one after another): from its data channel opening to the first remote frame and to
+// > 10 frames (and audio) from everyone already in the call (`joins`; the first page has no one to see).
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const readline = require('readline');
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 const { startHs, waitFor, launchChromium, browserDeps, sleep, api } = require('../tests/js/hs_common');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
@@ -21,6 +26,14 @@ const ROOM = '#bench:localhost';
 // Participants: argument 4 (default 3, at most 6).
 const PAGES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].slice(0, Math.min(6, Math.max(2, Number(process.argv[5] || 3))));
 const TICK = 100;  // sysconf(_SC_CLK_TCK) on Linux
+const IMPAIRMENT = process.argv[6] || 'none';
+const IMPAIRMENTS = {
+  none: null,
+  loss: ['--up-loss', '0.05', '--down-loss', '0.05'],
+  rtt: ['--up-delay-ms', '75', '--down-delay-ms', '75', '--up-loss', '0.01', '--down-loss', '0.01'],
+};
+const FOCUS_IP = '198.18.0.1';
+const RELAY_IP = '198.18.0.2';
 
 function procCpuSeconds(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -46,8 +59,12 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   const roomId = (await api(hs, 'POST', '/createRoom', token, { preset: 'public_chat', room_alias_name: 'bench' })).body.room_id;
   await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, token, { user_id: FOCUS });
 
+  if (!(IMPAIRMENT in IMPAIRMENTS)) throw new Error(`unknown impairment ${IMPAIRMENT} (none, loss, rtt)`);
+  const impaired = IMPAIRMENTS[IMPAIRMENT] !== null;
+  if (impaired) execFileSync('ip', ['addr', 'add', `${RELAY_IP}/24`, 'dev', 't0'], { stdio: 'ignore' });
   const err = fs.openSync(path.join(logDir, 'focus.err'), 'w');
-  const focus = spawn(chorus, ['focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw', '--bind', '127.0.0.1',
+  const where = impaired ? ['--bind', FOCUS_IP, '--public-ip', RELAY_IP, '--no-ice-tcp'] : ['--bind', '127.0.0.1'];
+  const focus = spawn(chorus, ['focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw', ...where,
     '--udp-port', '0', '--json', '--stats-interval', '1', ...(process.env.CHORUS_FOCUS_ARGS || '').split(' ').filter(Boolean)],
   { stdio: ['ignore', 'pipe', err] });
   process.on('exit', () => { try { focus.kill('SIGKILL'); } catch {} });
@@ -55,6 +72,13 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   readline.createInterface({ input: focus.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
   const last = (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; };
   await waitFor('the focus to be ready', () => last('ready'), 15000);
+  let relay = null;
+  if (impaired) {
+    const port = last('ready').udp_port;
+    relay = spawn(chorus, ['bench', 'impair', '--listen', `${RELAY_IP}:${port}`, '--target', `${FOCUS_IP}:${port}`,
+      '--seed', '12', ...IMPAIRMENTS[IMPAIRMENT]], { stdio: ['pipe', 'ignore', fs.openSync(path.join(logDir, 'relay.err'), 'w')] });
+    process.on('exit', () => { try { relay.kill('SIGKILL'); } catch {} });
+  }
   await sleep(300);
   const rssIdleKib = procRssKib(focus.pid);
   const anonIdleKib = procStatusKib(focus.pid, 'RssAnon');
@@ -64,6 +88,28 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   }, 20000);
 
   const pages = {};
+  const joins = {};
+  // In the page: from the data channel opening, the first frame from any of `present` and > 10 frames plus
+  // audio from every one of them (fresh stats every ~50 ms).
+  const measureJoin = (page, present) => page.evaluate(async (present) => {
+    const f = window.chorusFocus;
+    const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+    for (let i = 0; i < 1200 && !f.dcOpenedAt; i++) await sleepMs(25);
+    if (!f.dcOpenedAt) return null;
+    let first = null;
+    while (performance.now() - f.dcOpenedAt < 30000) {
+      await f.pollStats();
+      const now = performance.now();
+      const tiles = f.tiles || [];
+      const of = (u) => tiles.find((x) => x.user_id === u);
+      if (first === null && present.some((u) => of(u) && of(u).framesDecoded >= 1)) first = now - f.dcOpenedAt;
+      if (present.every((u) => of(u) && of(u).framesDecoded > 10 && of(u).audioSamplesReceived > 0)) {
+        return { first_remote_frame_s: Number((first / 1000).toFixed(3)), all_over_10_frames_s: Number(((now - f.dcOpenedAt) / 1000).toFixed(3)) };
+      }
+      await sleepMs(50);
+    }
+    return { first_remote_frame_s: first === null ? null : Number((first / 1000).toFixed(3)), all_over_10_frames_s: null };
+  }, present);
   for (const [i, user] of PAGES.entries()) {
     const page = await ctx.newPage();
     pages[user] = page;
@@ -73,6 +119,7 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
     await page.click('button[type=submit]');
     await waitFor(`${user} in the call`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.mode === 'focus' &&
       window.chorusFocus.connected), 60000);
+    if (i > 0) joins[user] = await measureJoin(page, PAGES.slice(0, i).map((o) => `@${o}:localhost`));
   }
   // From the moment every page is in the call: the time until every page decoded a first frame of everyone
   // (first_frame_s) and >= 10 frames plus audio of everyone (converged_s), and each publisher's ramp-up: its
@@ -149,8 +196,15 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   for (const p of PAGES) {
     layers[p] = await pages[p].evaluate(() => (window.chorusFocus.tiles || []).map((t) => `${t.user_id}:${t.frameWidth}x${t.frameHeight}`));
   }
+  const joinTimes = Object.values(joins).filter(Boolean);
+  const worst = (k) => (joinTimes.some((j) => j[k] === null) ? null : Math.max(...joinTimes.map((j) => j[k])));
   const out = {
     participants: PAGES.length,
+    impairment: IMPAIRMENT,
+    // Per joiner, from its data channel opening (aims, issue #12: first remote frame <= 1 s, > 10 frames from
+    // everyone <= 2 s).
+    joins,
+    joins_worst: { first_remote_frame_s: worst('first_remote_frame_s'), all_over_10_frames_s: worst('all_over_10_frames_s') },
     hold_s: Number(wallS.toFixed(1)),
     first_frame_s: firstFrameS,
     converged_s: convergedS,
@@ -180,6 +234,7 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   };
   console.log(JSON.stringify(out, null, 1));
   focus.kill('SIGTERM');
+  if (relay) relay.kill('SIGTERM');
   await close();
   hs.stop && hs.stop();
   process.exit(0);

@@ -11,7 +11,8 @@
 //   - then the data channel "datachannel" carries JSON {"type","content"}: the focus's
 //     m.call.sdp_stream_metadata_changed (what we can receive), our m.call.track_subscription, m.call.negotiate
 //     both ways (the focus offers when what we receive changes), m.call.ping -> m.call.pong.
-// Test hooks: window.chorusFocus (this object): connected, tiles, subscriptions, remoteTracks, outbound, wire,
+// Test hooks: window.chorusFocus (this object): connected, dcOpenedAt (performance.now() when the data channel
+// last opened), tiles, subscriptions, remoteTracks, outbound, wire,
 // and setTileSize()/spotlight()/snapshot().
 "use strict";
 (function () {
@@ -291,7 +292,7 @@
       const dc = pc.createDataChannel("datachannel");
       this.dc = dc;
       this.dcState = "connecting";
-      dc.onopen = () => { if (this.dc !== dc) return; this.dcState = "open"; this.sendSubscriptions(true); };
+      dc.onopen = () => { if (this.dc !== dc) return; this.dcState = "open"; this.dcOpenedAt = performance.now(); this.sendSubscriptions(true); };
       dc.onclose = () => { if (this.dc === dc) this.dcState = "closed"; };
       dc.onmessage = (m) => { if (this.dc === dc) this.handleDataChannel(m.data); };
       pc.onicecandidate = (e) => {
