@@ -362,7 +362,8 @@ class RouterRetransmitAgeTest : public RouterDownlinkTest {
     link_.setDelayMs(link_delay_ms);
     start();
     run(2000);
-    const auto v = media::RtpPacketView::parse(sink_.rtpTo(kB).back().bytes);
+    const auto to_b = sink_.rtpTo(kB);  // the view below points into it
+    const auto v = media::RtpPacketView::parse(to_b.back().bytes);
     EXPECT_TRUE(v.has_value());
     if (!v) return false;
     const std::uint16_t seqs[] = {v->sequenceNumber()};
