@@ -244,6 +244,7 @@ json::object MediaShell::summary(const char* event) const {
                  {"nacks_answered", st.nacks_answered},
                  {"nacks_missed", st.nacks_missed},
                  {"nacks_over_budget", st.nacks_over_budget},
+                 {"nacks_before_switch", st.nacks_before_switch},
                  {"upstream_nacks_sent", st.upstream_nacks_sent},
                  {"upstream_recovered", st.upstream_recovered},
                  {"upstream_given_up", st.upstream_given_up},

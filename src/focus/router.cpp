@@ -143,6 +143,10 @@ struct Router::Subscription {
   std::uint8_t last_pt{0};         // its payload type (probes use it)
   DownlinkPauseGrace pause_grace;  // downlink allocation
   bool shedding{false};            // downlink allocation: the current layer is dropped until the switch
+  // The outgoing number of the keyframe that began the current layer after a switch: what came before is
+  // of the old layer, which the subscriber no longer needs once it has that keyframe, so NACKs for it are
+  // not answered (the retransmission budget goes to the keyframe and what follows it).
+  std::optional<std::uint16_t> switch_seq;
 };
 
 struct Router::Participant {
@@ -1018,6 +1022,11 @@ bool Router::forward(Subscription& s, const media::RtpPacketView& v, const media
     s.rtx->setMaxAgeMs(std::max<TimeMs>(config_.rtx_max_age_ms, d != nullptr ? 3 * d->rttMs() : 0));
     (void)s.rtx->store(out->seq, media::ByteSpan(o, length), now);
   }
+  if (out->switched && s.have_out_seq) {
+    s.switch_seq = out->seq;
+  } else if (s.switch_seq && static_cast<std::uint16_t>(out->seq - *s.switch_seq) >= 0x4000) {
+    s.switch_seq.reset();  // long past: before the numbers wrap round to look older than it
+  }
   s.have_out_seq = true;
   s.last_marker = v.marker();
   s.last_pt = static_cast<std::uint8_t>(o[1] & 0x7F);
@@ -1079,6 +1088,10 @@ void Router::answerNack(Participant& subscriber, const media::RtcpNack& nack, Ti
   const bool use_rtx = rtx_pt != 0 && s->out.rtx_ssrc != 0;
   const std::size_t extra = use_rtx ? 2 : 0;
   for (std::size_t i = 0; i < n; ++i) {
+    if (s->switch_seq && static_cast<std::int16_t>(nack_seqs_[i] - *s->switch_seq) < 0) {
+      ++stats_.nacks_before_switch;  // the old layer's: no use to the subscriber after the switch
+      continue;
+    }
     const auto stored = s->rtx ? s->rtx->getForResend(nack_seqs_[i], now, min_interval) : std::nullopt;
     if (!stored || stored->size() + extra > config_.max_packet_size) {
       ++stats_.nacks_missed;

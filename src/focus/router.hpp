@@ -229,8 +229,9 @@ struct RouterStats {
   std::uint64_t keyframe_requests_received{0};  // PLI/FIR from subscribers
   std::uint64_t nack_packets_received{0};       // NACK packets from subscribers
   std::uint64_t nacks_answered{0};              // sequence numbers resent from the retransmission buffer
-  std::uint64_t nacks_missed{0};       // sequence numbers not (or no longer) in the buffer, or over the cap
-  std::uint64_t nacks_over_budget{0};  // not answered: retransmissions over the downlink budget
+  std::uint64_t nacks_missed{0};         // sequence numbers not (or no longer) in the buffer, or over the cap
+  std::uint64_t nacks_over_budget{0};    // not answered: retransmissions over the downlink budget
+  std::uint64_t nacks_before_switch{0};  // not answered: the old layer's packets, after a layer switch
   // RTX (RFC 4588). To subscribers: answered NACKs sent on the out track's RTX SSRC (the others of
   // nacks_answered went out on the media SSRC: the subscriber did not accept RTX).
   std::uint64_t rtx_sent{0};

@@ -429,6 +429,114 @@ TEST_F(RouterDownlinkTest, UpstreamNacksAreRetriedAfterTheRoundTrip) {
   EXPECT_EQ(router_.stats().upstream_nacks_sent, 2u);
 }
 
+// A switch down on a thin link (issue #12, focus_impaired_cap_chromium): the bottleneck dropped packets of
+// the old layer and of the new one's keyframe, and the subscriber NACKs them in order, the old layer's first.
+// Those are of no use once the keyframe is there, so they must not use up the retransmission budget the
+// keyframe needs: only the keyframe's packets are resent, on the media SSRC or, where the subscriber accepted
+// RTX, on the RTX SSRC. Before, the old layer's packets took the whole budget and the keyframe waited for the
+// subscriber's next NACK (a stall of the new layer of about a second in the browser test, up to 5 s).
+class RouterDownlinkSwitchTest : public RouterDownlinkTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(RouterDownlinkSwitchTest, AfterASwitchDownOnlyTheNewLayersPacketsAreResent) {
+  const bool rtx = GetParam();
+  if (rtx) router_.setSubscriberRtxPayloadType(kB, "video", 97);
+  start();
+  run(4000);
+  ASSERT_EQ(rid(), "f");
+  link_.setRate(400'000);  // f does not fit
+  for (int i = 0; i < 200 && statsOf(kB, out_ssrc_).current_rid == "f"; ++i) run(10);
+  ASSERT_EQ(statsOf(kB, out_ssrc_).current_rid, "h") << "the switch down happened";
+  run(100);
+  // What went to B on the video SSRC: f packets (850-byte payloads) up to the switch, then h (350), whose
+  // first packet is the keyframe the switch waited for (h also came first, before the estimate allowed f).
+  std::vector<std::uint16_t> old_layer;
+  std::vector<std::uint16_t> new_layer;
+  for (const auto& sent : sink_.rtpTo(kB)) {
+    const auto v = media::RtpPacketView::parse(sent.bytes);
+    ASSERT_TRUE(v.has_value());
+    if (v->ssrc() != out_ssrc_ || v->payload().empty()) continue;
+    if (v->payload().size() >= 850) {
+      old_layer.push_back(v->sequenceNumber());
+      new_layer.clear();  // h until now was before f (the start)
+    } else if (v->payload().size() >= 350) {
+      new_layer.push_back(v->sequenceNumber());
+    }
+  }
+  ASSERT_GE(old_layer.size(), 20u);
+  ASSERT_GE(new_layer.size(), 5u);
+  // The last 20 f packets, then the keyframe and the 4 h packets after it, in the order a receiver NACKs
+  // them: more than the budget (half the estimate over 500 ms, ~100 kbit here) holds.
+  std::vector<std::uint16_t> nacked(old_layer.end() - 20, old_layer.end());
+  const std::vector<std::uint16_t> wanted(new_layer.begin(), new_layer.begin() + 5);
+  nacked.insert(nacked.end(), wanted.begin(), wanted.end());
+  std::vector<std::uint8_t> nack(256);
+  const auto n = media::buildRtcpNack(nack, 9, out_ssrc_, nacked);
+  ASSERT_TRUE(n.has_value());
+  nack.resize(*n);
+  const std::size_t before = sink_.sent.size();
+  const auto answered = router_.stats().nacks_answered;
+  sendRtcp(kB, nack, now_);
+  std::vector<std::uint16_t> resent;
+  const std::uint32_t rtx_ssrc = router_.outTracks(kB).at(0).rtx_ssrc;
+  for (std::size_t i = before; i < sink_.sent.size(); ++i) {
+    const Sent& sent = sink_.sent[i];
+    if (sent.to != kB || sent.rtcp) continue;
+    const auto v = media::RtpPacketView::parse(sent.bytes);
+    ASSERT_TRUE(v.has_value());
+    if (rtx) {
+      ASSERT_EQ(v->ssrc(), rtx_ssrc);
+      ASSERT_GE(v->payload().size(), 2u);
+      resent.push_back(static_cast<std::uint16_t>(v->payload()[0] << 8 | v->payload()[1]));  // the OSN
+    } else {
+      ASSERT_EQ(v->ssrc(), out_ssrc_);
+      resent.push_back(v->sequenceNumber());
+    }
+  }
+  EXPECT_EQ(resent, wanted) << "the keyframe and what follows it, nothing of f";
+  EXPECT_EQ(router_.stats().nacks_answered, answered + 5);
+  EXPECT_EQ(router_.stats().nacks_before_switch, 20u);
+  EXPECT_EQ(router_.stats().nacks_over_budget, 0u);
+  EXPECT_EQ(router_.stats().rtx_sent, rtx ? 5u : 0u);
+}
+
+// Long after a switch, on the same layer (more than half the 16-bit numbering later), NACKs are answered
+// again: the switch's number does not come round to make new packets look older than it.
+TEST_F(RouterDownlinkTest, NacksLongAfterASwitchAreAnswered) {
+  feedback_ = false;  // the size-only choice: no allocation moves the layer
+  start();
+  run(1000);
+  ASSERT_EQ(statsOf(kB, out_ssrc_).current_rid, "f");
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 640, 360, now_).has_value());  // smaller: h
+  run(1000);
+  ASSERT_EQ(statsOf(kB, out_ssrc_).current_rid, "h");
+  auto nackLast = [&] {
+    std::optional<std::uint16_t> last;
+    for (std::size_t i = sink_.sent.size(); i-- > 0 && !last;) {
+      const Sent& sent = sink_.sent[i];
+      if (sent.to != kB || sent.rtcp) continue;
+      const auto v = media::RtpPacketView::parse(sent.bytes);
+      if (v && v->ssrc() == out_ssrc_ && !v->payload().empty()) last = v->sequenceNumber();
+    }
+    EXPECT_TRUE(last.has_value());
+    const std::uint16_t seqs[] = {last.value_or(0)};
+    std::vector<std::uint8_t> nack(64);
+    const auto n = media::buildRtcpNack(nack, 9, out_ssrc_, seqs);
+    EXPECT_TRUE(n.has_value());
+    nack.resize(n.value_or(0));
+    const auto answered = router_.stats().nacks_answered;
+    sendRtcp(kB, nack, now_);
+    return router_.stats().nacks_answered - answered;
+  };
+  EXPECT_EQ(nackLast(), 1u);
+  run(340'000);  // 34000 packets of h
+  ASSERT_EQ(statsOf(kB, out_ssrc_).current_rid, "h");
+  EXPECT_EQ(nackLast(), 1u);
+  EXPECT_EQ(router_.stats().nacks_before_switch, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(MediaOrRtx, RouterDownlinkSwitchTest, ::testing::Bool(),
+                         [](const auto& param_info) { return param_info.param ? "Rtx" : "MediaSsrc"; });
+
 TEST_F(RouterDownlinkTest, LiveOutTracksHoldRtpAndSenderReportsUntilNegotiated) {
   RouterConfig c = testConfig();
   c.require_live_out_tracks = true;
