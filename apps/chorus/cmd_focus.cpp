@@ -35,9 +35,13 @@ void registerFocus(CLI::App& app, Runner* runner) {
       "no transport-cc feedback to publishers: their estimates grow from receiver reports alone "
       "(docs/congestion-control.md)");
   cmd->add_flag_function(
+      "--no-rtx", [opt](std::int64_t) { opt->rtx = false; },
+      "no RTX (RFC 4588) with participants: retransmissions on the media SSRC, publishers' RTX not "
+      "negotiated (docs/congestion-control.md)");
+  cmd->add_flag_function(
       "--rtx", [opt](std::int64_t) { opt->rtx = true; },
-      "negotiate RTX (RFC 4588) with participants: retransmissions on an RTX SSRC, publishers' RTX unwrapped "
-      "(docs/congestion-control.md)");
+      "negotiate RTX (RFC 4588) with participants, the default: retransmissions on an RTX SSRC, publishers' "
+      "RTX unwrapped (docs/congestion-control.md)");
   cmd->add_flag_function(
       "--no-publisher-cap", [opt](std::int64_t) { opt->router.publisher_cap_interval_ms = 0; },
       "no send caps (REMB) to publishers: they send every simulcast layer whether anyone receives it or not "

@@ -35,10 +35,9 @@ struct ServiceOptions {
   // their send-side estimate runs on it (docs/congestion-control.md). Off: publishers' estimates grow from
   // the loss in our receiver reports alone (for comparison).
   bool uplink_cc{true};
-  // RTX (RFC 4588) with participants, both ways (docs/congestion-control.md). Off by default for now: with
-  // it, the 300 kbit/s capped browser test switched down after 5-6 s instead of about 1 s in 2 of 4 runs
-  // (2026-12-06, not yet understood); NACKs are then answered on the media SSRC.
-  bool rtx{false};
+  // RTX (RFC 4588) with participants, both ways (docs/congestion-control.md). Off (`--no-rtx`): NACKs are
+  // answered on the media SSRC and publishers' RTX is not negotiated.
+  bool rtx{true};
   // Advertised instead of the local addresses (a host behind 1:1 NAT, like mediasoup's announced address).
   // Default: the bind address; with a wildcard bind every usable interface address, non-loopback first
   // (io/local_addresses.hpp), read again for each description.

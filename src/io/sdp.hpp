@@ -197,7 +197,7 @@ struct SdpAnswerParams {
   bool downlink_transport_cc{true};
   // RTX (RFC 4588): accept the participant's RTX in answers (its retransmissions are unwrapped upstream) and,
   // from then on, offer RTX on the sections we send on. Off: no RTX either way (NACKs answered on the media
-  // SSRC), as the focus does by default (ServiceOptions::rtx).
+  // SSRC), as with `chorus focus --no-rtx` (ServiceOptions::rtx).
   bool rtx{true};
 };
 

@@ -914,7 +914,7 @@ TEST(Sdp, RtxIsParsedAndAcceptedFromThePublisher) {
   EXPECT_EQ(a->sections[1].codec.rtx_payload_type, 97);
   EXPECT_EQ(a->sections[1].fid_groups, video.fid_groups);
 
-  // RTX off (the focus's default, ServiceOptions::rtx): the answer has no rtx, so neither side uses it.
+  // RTX off (chorus focus --no-rtx, ServiceOptions::rtx): the answer has no rtx, so neither side uses it.
   SdpAnswerParams no_rtx = params();
   no_rtx.rtx = false;
   auto plain = buildSdpAnswer(*s, no_rtx, &why);
