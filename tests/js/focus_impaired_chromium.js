@@ -31,10 +31,12 @@ const RELAY_IP = '198.18.0.2';
 // RTX both ways unless `chorus focus --no-rtx` (in $CHORUS_FOCUS_ARGS); checked in the loss case.
 const RTX = !(process.env.CHORUS_FOCUS_ARGS || '').split(' ').includes('--no-rtx');
 const CASES = {
-  // The issue's aim is >= 95 % decoded; measured 96-97 % and 88-90 % on the loaded 2-vCPU VM, and 84 % with an
-  // ASan focus on a loaded machine (pages dropping frames at decode). CI asserts a floor (75 %) and reports the
-  // aim; the recovery path itself is asserted by the NACK checks (subscribers NACKed, the focus answered from
-  // its buffer and NACKed publishers, publishers retransmitted).
+  // The issue asks >= 95 % of the frames sent decoded. With RTX (the default) and upstream NACKs retried per
+  // round trip, 2026-12-06 on the 2-vCPU VM (load 3-13): both directions together 95.3-98.3 % in 4 of 5 runs,
+  // and 87.9 % in one (one direction 75.8 %: a 3.3 s freeze ended by a PLI and keyframe, not yet understood).
+  // So CI asserts a floor (75 % per direction) and reports the aim, per direction and for both together; the
+  // recovery path itself is asserted by the NACK checks (subscribers NACKed, the focus answered from its buffer
+  // and NACKed publishers, publishers retransmitted).
   loss: { args: ['--up-loss', '0.05', '--down-loss', '0.05'], window_s: 15, min_decoded: 0.75, aim_decoded: 0.95, expect_nacks: true },
   'loss-up': { args: ['--up-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
   'loss-down': { args: ['--down-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
@@ -279,6 +281,14 @@ const CASES = {
       if (cfg.expect_nacks) {
         check(r.nacks > 0 && r.retransmitted > 0, `${caseName}: ${sub} NACKed (${r.nacks}) and ${pub} retransmitted (${r.retransmitted})`);
       }
+    }
+    if (cfg.aim_decoded && results.every(Boolean)) {
+      const decoded = results.reduce((a, r) => a + r.decoded, 0);
+      const encoded = results.reduce((a, r) => a + r.encoded, 0);
+      const together = encoded > 0 ? decoded / encoded : 0;
+      const what = `both directions together: ${decoded} of ${encoded} frames decoded, ${(100 * together).toFixed(1)} %`;
+      if (cfg.assert_aim_together) check(together >= cfg.aim_decoded, `${what} (>= ${100 * cfg.aim_decoded} %)`);
+      else console.log(`     (${what}; aim ${100 * cfg.aim_decoded} %: ${together >= cfg.aim_decoded ? 'met' : 'NOT met'})`);
     }
     if (cfg.min_rtt_s) {
       // The round trip the publishers measure from the focus's receiver reports (RFC 3550 LSR/DLSR).
