@@ -153,7 +153,11 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   };
   let firstFrameS = null, convergedS = null;
   while (convergedS === null) {
-    if (Date.now() - t0 > 60000) throw new Error('timed out waiting for every page to decode everyone');
+    if (Date.now() - t0 > 60000) {
+      // What was measured so far (the per-joiner times) is still worth printing.
+      console.log(JSON.stringify({ participants: PAGES.length, impairment: IMPAIRMENT, joins, error: 'timed out waiting for every page to decode everyone' }, null, 1));
+      throw new Error('timed out waiting for every page to decode everyone');
+    }
     const { minFrames, allAudio } = await sampleAll();
     const t = (Date.now() - t0) / 1000;
     if (firstFrameS === null && minFrames >= 1) firstFrameS = t;
