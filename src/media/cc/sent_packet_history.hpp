@@ -33,7 +33,6 @@ class SentPacketHistory {
 
   SentPacketHistory() : SentPacketHistory(Config{}) {}
   explicit SentPacketHistory(Config config);
-  explicit SentPacketHistory(std::size_t capacity) : SentPacketHistory(Config{capacity, 0, 2'000'000}) {}
 
   // `probe_cluster` ≥ 0 marks a packet of a probe cluster (ProbeBitrateEstimator).
   void onPacketSent(std::uint16_t seq, std::size_t size, TimeUs send_us, int probe_cluster = -1) noexcept;

@@ -140,7 +140,7 @@ TEST(AckedBitrateEstimator, LostFeedbackRemovesItsTimeToo) {
 }
 
 TEST(SentPacketHistory, GrowsOnlyWhileRecentPacketsWouldBeOverwrittenUpToTheBound) {
-  SentPacketHistory h(SentPacketHistory::Config{1024, 64, 2'000'000});
+  SentPacketHistory h(SentPacketHistory::Config{.capacity = 1024, .initial_capacity = 64});
   EXPECT_EQ(h.capacity(), 64u);
   // 50 packets/s for 10 s: 2 s hold 100 packets, so the ring doubles once to 128 and stays there.
   std::uint16_t seq = 0;
@@ -175,7 +175,7 @@ TEST(SentPacketHistory, GrowsOnlyWhileRecentPacketsWouldBeOverwrittenUpToTheBoun
 }
 
 TEST(SentPacketHistory, MapsFeedbackToSendTimesOnceAcrossWrapAndReference) {
-  SentPacketHistory h(64);
+  SentPacketHistory h(SentPacketHistory::Config{.capacity = 64});
   for (int i = 0; i < 10; ++i) h.onPacketSent(static_cast<std::uint16_t>(65530 + i), 1000 + i, 1000 * i);
   EXPECT_EQ(h.inFlightBytes(), 10u * 1000 + 45);
   std::vector<TransportCcPacketStatus> st = {{0, true, 4}, {0, false, 0}, {0, true, 8}};
