@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "focus/audio_slots.hpp"
 #include "focus/downlink.hpp"
 #include "media/cc/layer_allocator.hpp"
 #include "media/cc/transport_cc_feedback_generator.hpp"
@@ -102,6 +103,8 @@ struct Router::Track {
   std::uint32_t clock_rate{90000};
   std::vector<Layer> layers;
   std::vector<Subscription*> subscribers;  // Borrowed: owned by the subscribers' Participant.
+  ParticipantId publisher{0};
+  SpeechActivity activity;  // audio: for the audio slots' ranking
 };
 
 // A learnt publisher SSRC.
@@ -147,6 +150,9 @@ struct Router::Subscription {
   // of the old layer, which the subscriber no longer needs once it has that keyframe, so NACKs for it are
   // not answered (the retransmission budget goes to the keyframe and what follows it).
   std::optional<std::uint16_t> switch_seq;
+  // An audio slot (RouterConfig::audio_slots): its index, and since when `track` (nullptr: none) is on it.
+  std::optional<std::size_t> slot;
+  TimeMs slot_since{0};
 };
 
 struct Router::Participant {
@@ -168,7 +174,11 @@ struct Router::Participant {
   std::unique_ptr<media::cc::TransportCcFeedbackGenerator> tcc;  // Owned.
   TimeMs last_tcc_feedback{0};
   std::unique_ptr<DownlinkController> downlink;  // Owned; set while the subscriber has downlink transport-cc.
-  std::int64_t cap_bps{0};                       // the send cap last told (REMB); 0 = none yet
+  // Audio slots: the slots (Owned; empty until it subscribes to more than audio_slots audio tracks) and the
+  // audio tracks it subscribed to since (Borrowed, sorted; at most max_audio_candidates).
+  std::vector<std::unique_ptr<Subscription>> slots;
+  std::vector<Track*> audio_candidates;
+  std::int64_t cap_bps{0};  // the send cap last told (REMB); 0 = none yet
   TimeMs last_cap{kNever};
 };
 
@@ -250,6 +260,7 @@ std::vector<ParticipantId> Router::setPublishedTracks(ParticipantId publisher,
     }
     const auto subs = t.subscribers;
     for (Subscription* s : subs) dropSubscription(*s, &affected);
+    forgetCandidate(t);
     forget(p, t);
     p.tracks.erase(p.tracks.begin() + static_cast<std::ptrdiff_t>(i));
   }
@@ -264,6 +275,7 @@ std::vector<ParticipantId> Router::setPublishedTracks(ParticipantId publisher,
     if (t == nullptr) {
       p.tracks.push_back(std::make_unique<Track>());
       t = p.tracks.back().get();
+      t->publisher = publisher;
     } else if (relayout) {
       forget(p, *t);  // SSRCs are learnt again from the next packets
     }
@@ -324,6 +336,9 @@ void Router::setSubscriberPayloadType(ParticipantId subscriber, std::string_view
     const std::string_view key = !s->track->video ? "audio" : h264 ? "H264" : "video";
     if (key == kind) s->pt = pt;
   }
+  if (kind == "audio") {
+    for (auto& s : p.slots) s->pt = pt;
+  }
 }
 
 void Router::setSubscriberRtxPayloadType(ParticipantId subscriber, std::string_view kind, std::uint8_t pt) {
@@ -340,8 +355,9 @@ std::uint32_t Router::newOutSsrc(const Participant& subscriber) {
   for (;;) {
     const auto v = static_cast<std::uint32_t>(nextRandom());
     if (v == 0 || v == config_.focus_ssrc) continue;
-    const bool used = std::any_of(subscriber.subscriptions.begin(), subscriber.subscriptions.end(),
-                                  [&](const auto& s) { return s->out.ssrc == v || s->out.rtx_ssrc == v; });
+    auto uses = [&](const auto& s) { return s->out.ssrc == v || s->out.rtx_ssrc == v; };
+    const bool used = std::any_of(subscriber.subscriptions.begin(), subscriber.subscriptions.end(), uses) ||
+                      std::any_of(subscriber.slots.begin(), subscriber.slots.end(), uses);
     if (used || subscriber.streams.count(v) != 0) continue;
     return v;
   }
@@ -358,6 +374,12 @@ Result<OutTrack> Router::subscribe(ParticipantId subscriber, ParticipantId publi
   }
   if (t == nullptr) return fail(Code::NotFound, "unknown track");
   Participant& sub = peerFor(subscriber);
+  if (!t->video && config_.audio_slots > 0) {
+    const auto audio = std::count_if(sub.subscriptions.begin(), sub.subscriptions.end(),
+                                     [&](const auto& s) { return !s->track->video && s->track != t; });
+    if (!sub.slots.empty() || static_cast<std::size_t>(audio) >= config_.audio_slots)
+      return subscribeToSlots(sub, *t, now);
+  }
   for (auto& s : sub.subscriptions) {
     if (s->track == t) {
       s->width = width;
@@ -423,6 +445,10 @@ void Router::sendBye(const Subscription& s) {
 }
 
 void Router::dropSubscription(Subscription& s, std::vector<ParticipantId>* affected) {
+  if (s.slot) {  // the slot stays (the subscriber's description has it); the next ranking refills it
+    putOnSlot(s, nullptr, s.slot_since);
+    return;
+  }
   eraseValue(s.track->subscribers, &s);
   sendBye(s);
   const ParticipantId subscriber = s.subscriber;
@@ -441,13 +467,36 @@ void Router::unsubscribe(ParticipantId subscriber, ParticipantId publisher, std:
       return;
     }
   }
+  std::erase_if(sp->audio_candidates, [&](Track* t) {
+    if (t->publisher != publisher || t->info.track_id != track_id) return false;
+    for (auto& slot : sp->slots) {
+      if (slot->track == t) putOnSlot(*slot, nullptr, slot->slot_since);
+    }
+    return true;
+  });
 }
 
 std::vector<OutTrack> Router::outTracks(ParticipantId subscriber) const {
   std::vector<OutTrack> out;
   if (const Participant* p = findParticipant(subscriber)) {
-    out.reserve(p->subscriptions.size());
+    out.reserve(p->subscriptions.size() + p->slots.size());
     for (const auto& s : p->subscriptions) out.push_back(s->out);
+    for (const auto& s : p->slots) out.push_back(s->out);
+  }
+  return out;
+}
+
+std::vector<AudioSlotInfo> Router::audioSlots(ParticipantId subscriber) const {
+  std::vector<AudioSlotInfo> out;
+  if (const Participant* p = findParticipant(subscriber)) {
+    for (const auto& s : p->slots) {
+      AudioSlotInfo info{s->out.ssrc, s->out.stream_id, 0, {}};
+      if (s->track != nullptr) {
+        info.publisher = s->track->publisher;
+        info.track_id = s->track->info.track_id;
+      }
+      out.push_back(std::move(info));
+    }
   }
   return out;
 }
@@ -463,14 +512,19 @@ std::vector<SubscriptionStats> Router::subscriptionStats(ParticipantId subscribe
     }
     return {};
   };
-  for (const auto& s : p->subscriptions) {
+  std::vector<const Subscription*> all;
+  for (const auto& s : p->subscriptions) all.push_back(s.get());
+  for (const auto& s : p->slots) all.push_back(s.get());
+  for (const Subscription* s : all) {
     SubscriptionStats st;
-    st.publisher = s->out.publisher;
+    st.publisher = s->track != nullptr ? s->track->publisher : 0;
     st.track_id = s->out.track_id;
     st.kind = s->out.kind;
     st.out_ssrc = s->out.ssrc;
-    st.current_rid = ridOf(*s->track, s->rewriter.currentLayer());
-    st.target_rid = ridOf(*s->track, s->rewriter.targetLayer());
+    if (s->track != nullptr) {
+      st.current_rid = ridOf(*s->track, s->rewriter.currentLayer());
+      st.target_rid = ridOf(*s->track, s->rewriter.targetLayer());
+    }
     st.packets_forwarded = s->packets;
     st.bytes_forwarded = s->bytes;
     st.packets_retransmitted = s->retransmitted;
@@ -497,9 +551,14 @@ std::vector<ParticipantId> Router::removePeer(ParticipantId peer) {
   if (p == nullptr) return affected;
   for (auto& s : p->subscriptions) eraseValue(s->track->subscribers, s.get());
   p->subscriptions.clear();
+  for (auto& s : p->slots) {
+    if (s->track != nullptr) eraseValue(s->track->subscribers, s.get());
+  }
+  p->slots.clear();
   for (auto& t : p->tracks) {
     const auto subs = t->subscribers;
     for (Subscription* s : subs) dropSubscription(*s, &affected);
+    forgetCandidate(*t);
   }
   peers_.erase(peer);
   return affected;
@@ -802,7 +861,7 @@ void Router::onRtp(ParticipantId from, const InboundRtp& info, const media::RtpP
     in = learnSsrc(*p, ssrc, rtp.payloadType(), info, now);
     if (in == nullptr) return;
   }
-  onMediaRtp(*p, *in, rtp, now);
+  onMediaRtp(*p, *in, rtp, now, info.audio_level);
 }
 
 Router::Track* Router::rtxTrackOf(Participant& p, std::uint32_t ssrc, std::uint8_t pt,
@@ -910,7 +969,8 @@ void Router::onPublisherRtx(Participant& p, Track* track, const media::RtpPacket
   onMediaRtp(p, in, *original, now);
 }
 
-void Router::onMediaRtp(Participant& peer, InStream& stream, const media::RtpPacketView& rtp, TimeMs now) {
+void Router::onMediaRtp(Participant& peer, InStream& stream, const media::RtpPacketView& rtp, TimeMs now,
+                        std::optional<std::uint8_t> audio_level) {
   Participant* p = &peer;
   InStream* in = &stream;
   const std::uint32_t ssrc = rtp.ssrc();
@@ -924,6 +984,7 @@ void Router::onMediaRtp(Participant& peer, InStream& stream, const media::RtpPac
   }
   if (t.video && config_.upstream_nack && in->rx.started()) trackLoss(*p, *in, now, rtp.sequenceNumber());
   in->rx.onPacket(rtp.sequenceNumber(), rtp.timestamp(), now, t.clock_rate);
+  if (!t.video && config_.audio_slots > 0) t.activity.onPacket(audio_level, rtp.payload().size());
   if (t.subscribers.empty()) {
     ++stats_.rtp_not_subscribed;
     return;
@@ -1293,7 +1354,14 @@ void Router::tick(TimeMs now) {
       sendReceiverReport(p, now);
     }
   }
+  if (config_.audio_slots > 0 && now >= next_audio_rank_) {
+    next_audio_rank_ = now + config_.audio_slot_interval_ms;
+    rankAudio(now);
+  }
   for (auto& [id, peer] : peers_) {
+    for (auto& s : peer->slots) {
+      if (s->track != nullptr) applyLayer(*s, now);
+    }
     for (auto& s : peer->subscriptions) {
       applyLayer(*s, now);
       if (!s->track->video || !s->rewriter.switchPending()) continue;
@@ -1329,10 +1397,12 @@ std::vector<std::uint32_t> Router::setLiveOutTracks(ParticipantId subscriber,
   std::vector<std::uint32_t> added;
   Participant* p = findParticipant(subscriber);
   if (p == nullptr) return added;
-  for (auto& s : p->subscriptions) {
-    const bool live = std::find(out_ssrcs.begin(), out_ssrcs.end(), s->out.ssrc) != out_ssrcs.end();
-    if (live && !s->live) added.push_back(s->out.ssrc);
-    s->live = live;
+  for (auto* v : {&p->subscriptions, &p->slots}) {
+    for (auto& s : *v) {
+      const bool live = std::find(out_ssrcs.begin(), out_ssrcs.end(), s->out.ssrc) != out_ssrcs.end();
+      if (live && !s->live) added.push_back(s->out.ssrc);
+      s->live = live;
+    }
   }
   std::sort(added.begin(), added.end());
   return added;
@@ -1588,6 +1658,145 @@ std::optional<DownlinkStats> Router::downlinkStats(ParticipantId subscriber) con
   const Participant* p = findParticipant(subscriber);
   if (p == nullptr || !p->downlink) return std::nullopt;
   return p->downlink->stats();
+}
+
+}  // namespace chorus::focus
+
+namespace chorus::focus {
+
+// ---- audio slots (focus/audio_slots.hpp) ----
+
+namespace {
+std::uint64_t keyOf(const void* track) {
+  return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(track));
+}
+}  // namespace
+
+Result<OutTrack> Router::subscribeToSlots(Participant& sub, Track& t, TimeMs now) {
+  if (sub.slots.empty()) enterSlotMode(sub, now);
+  auto& c = sub.audio_candidates;
+  const auto at = std::lower_bound(c.begin(), c.end(), &t);
+  if (at == c.end() || *at != &t) {
+    if (c.size() >= config_.max_audio_candidates)
+      return fail(Code::ResourceExhausted, "too many subscriptions");
+    c.insert(at, &t);
+    // An empty slot takes it at once; otherwise the next ranking decides.
+    for (auto& slot : sub.slots) {
+      if (slot->track == nullptr) {
+        putOnSlot(*slot, &t, now);
+        break;
+      }
+    }
+  }
+  OutTrack o;
+  o.kind = "audio";
+  o.stream_id = t.info.stream_id;
+  o.track_id = t.info.track_id;
+  o.publisher = t.publisher;
+  o.codec = t.info.codec;
+  o.audio_slot = true;
+  return o;
+}
+
+// The subscriber's audio subscriptions become candidates on audio_slots new out tracks (renegotiated: their
+// out tracks change), the first of them on the slots at once.
+void Router::enterSlotMode(Participant& sub, TimeMs now) {
+  std::vector<Subscription*> audio;
+  for (auto& s : sub.subscriptions) {
+    if (!s->track->video) audio.push_back(s.get());
+  }
+  std::vector<Track*> tracks;
+  for (Subscription* s : audio) {
+    tracks.push_back(s->track);
+    dropSubscription(*s, nullptr);
+  }
+  for (std::size_t i = 0; i < config_.audio_slots; ++i) {
+    auto s = std::make_unique<Subscription>();
+    s->subscriber = sub.id;
+    s->owner = &sub;
+    s->slot = i;
+    const std::string id = config_.audio_slot_prefix + std::to_string(i);
+    s->out = OutTrack{newOutSsrc(sub), "audio", id, id, 0, "opus"};
+    s->out.audio_slot = true;
+    s->pt = sub.audio_pt;
+    media::SimulcastRewriterConfig rc;
+    rc.clock_rate = 48000;
+    rc.outgoing_ssrc = s->out.ssrc;
+    rc.initial_seq = static_cast<std::uint16_t>(nextRandom());
+    rc.initial_timestamp = static_cast<std::uint32_t>(nextRandom());
+    s->rewriter = media::SimulcastRewriter(rc);
+    sub.slots.push_back(std::move(s));
+  }
+  for (std::size_t i = 0; i < tracks.size() && i < sub.slots.size(); ++i)
+    putOnSlot(*sub.slots[i], tracks[i], now);  // in the order it subscribed
+  std::sort(tracks.begin(), tracks.end());
+  sub.audio_candidates = std::move(tracks);
+  ++stats_.audio_slot_subscribers;
+}
+
+// The slot's out stream continues across the change (the rewriter switches on the new track's first packet:
+// the next sequence number, the timestamp advanced by the time in between).
+void Router::putOnSlot(Subscription& slot, Track* track, TimeMs now) {
+  if (slot.track == track) return;
+  if (slot.track != nullptr) eraseValue(slot.track->subscribers, &slot);
+  slot.track = track;
+  slot.slot_since = now;
+  if (track == nullptr) return;
+  track->subscribers.push_back(&slot);
+  ++stats_.audio_slot_switches;
+  applyLayer(slot, now);
+}
+
+void Router::forgetCandidate(Track& t) {
+  if (t.video || config_.audio_slots == 0) return;
+  for (auto& [id, peer] : peers_) {
+    auto& c = peer->audio_candidates;
+    const auto at = std::lower_bound(c.begin(), c.end(), &t);
+    if (at != c.end() && *at == &t) c.erase(at);
+    for (auto& slot : peer->slots) {
+      if (slot->track == &t) putOnSlot(*slot, nullptr, slot->slot_since);
+    }
+  }
+}
+
+// Every audio track's activity over the interval ranks the call's audio; each subscriber with slots gets the
+// loudest of what it subscribed to on them.
+void Router::rankAudio(TimeMs now) {
+  std::vector<RankedAudio> ranked;
+  bool any_slots = false;
+  for (auto& [id, peer] : peers_) {
+    any_slots |= !peer->slots.empty();
+    for (auto& t : peer->tracks) {
+      if (t->video) continue;
+      t->activity.roll();
+      ranked.push_back(RankedAudio{keyOf(t.get()), t->info.muted ? 0 : t->activity.score()});
+    }
+  }
+  if (!any_slots) return;
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.score > b.score; });
+  std::vector<AudioSlotState> states;
+  for (auto& [id, peer] : peers_) {
+    Participant& sub = *peer;
+    if (sub.slots.empty()) continue;
+    states.clear();
+    for (const auto& s : sub.slots) {
+      const Track* t = s->track;
+      states.push_back(
+          AudioSlotState{keyOf(t), s->slot_since, t == nullptr || t->info.muted ? 0 : t->activity.score()});
+    }
+    const auto& c = sub.audio_candidates;
+    const auto moves = assignAudioSlots(
+        ranked,
+        [&](std::uint64_t key) {
+          return std::binary_search(c.begin(), c.end(),
+                                    reinterpret_cast<Track*>(static_cast<std::uintptr_t>(key)));
+        },
+        states, now, config_.audio_slot_hold_ms);
+    for (const auto& m : moves) {
+      putOnSlot(*sub.slots[m.slot], reinterpret_cast<Track*>(static_cast<std::uintptr_t>(m.key)), now);
+    }
+  }
 }
 
 }  // namespace chorus::focus

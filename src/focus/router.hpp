@@ -98,6 +98,8 @@ struct InboundRtp {
   std::int64_t arrival_us{0};
   // The repaired-rid header extension (an RTX packet of a simulcast layer names the rid it repairs).
   std::string_view repaired_rid;
+  // RFC 6464: level in -dBov, 0 (loudest) .. 127 (silence), when negotiated
+  std::optional<std::uint8_t> audio_level;
 };
 
 struct OutTrack {
@@ -110,6 +112,19 @@ struct OutTrack {
   // Video: the SSRC of its RTX stream (RFC 4588), offered with a=ssrc-group:FID; retransmissions go there
   // once the subscriber accepted RTX (Router::setSubscriberRtxPayloadType). 0 for audio.
   std::uint32_t rtx_ssrc{0};
+  // One of the subscriber's audio slots (RouterConfig::audio_slots): its stream and track ids are the
+  // focus's own (audio_slot_prefix + index), `publisher` is 0, and it carries whichever subscribed track is
+  // on the slot now.
+  bool audio_slot{false};
+};
+
+// What is on one of a subscriber's audio slots now.
+struct AudioSlotInfo {
+  std::uint32_t out_ssrc{0};
+  std::string stream_id;       // the slot's own ids (its track id is the same)
+  ParticipantId publisher{0};  // 0: nobody on it
+  std::string track_id;        // the publisher's track id on it
+  bool operator==(const AudioSlotInfo&) const = default;
 };
 
 struct RouterConfig {
@@ -185,9 +200,20 @@ struct RouterConfig {
   TimeMs publisher_cap_interval_ms{1000};
   double publisher_cap_headroom{1.25};
   std::int64_t publisher_cap_audio_bps{64'000};
-  std::uint32_t focus_ssrc{1};                // sender SSRC of focus-originated RTCP
-  std::string cname{"chorus-focus"};          // SDES CNAME in the receiver-report compound
-  std::uint64_t seed{0x636f7275735f7366ULL};  // out SSRCs, initial seqs and timestamps
+  // The bounded audio forwarding set (focus/audio_slots.hpp, docs/focus.md "Audio slots"): a subscriber that
+  // subscribes to more than audio_slots audio tracks gets audio_slots outgoing audio streams instead of one
+  // per track, and every audio_slot_interval_ms the loudest of its subscribed tracks are put on them (a slot
+  // keeps its track for audio_slot_hold_ms unless that one went silent). It keeps them until it leaves; at
+  // most max_audio_candidates subscribed tracks. 0 = off (one stream per subscribed track, whatever the
+  // number).
+  std::size_t audio_slots{0};
+  TimeMs audio_slot_interval_ms{200};
+  TimeMs audio_slot_hold_ms{1000};
+  std::size_t max_audio_candidates{4096};
+  std::string audio_slot_prefix{"chorus-slot-"};  // the slots' stream and track ids: prefix + index
+  std::uint32_t focus_ssrc{1};                    // sender SSRC of focus-originated RTCP
+  std::string cname{"chorus-focus"};              // SDES CNAME in the receiver-report compound
+  std::uint64_t seed{0x636f7275735f7366ULL};      // out SSRCs, initial seqs and timestamps
 };
 
 enum class RouterDrop : std::uint8_t {
@@ -255,6 +281,9 @@ struct RouterStats {
   std::uint64_t downlink_pauses{0};         // subscriptions paused by the allocator
   std::uint64_t probe_clusters{0};
   std::uint64_t probe_packets{0};
+  // Audio slots: subscribers that switched to them, and tracks put on a slot (each time).
+  std::uint64_t audio_slot_subscribers{0};
+  std::uint64_t audio_slot_switches{0};
   media::DropCounters<RouterDrop> drops;
   media::DropCounters<media::RewriteDrop> rewrite_drops;  // per subscriber and packet
 };
@@ -309,12 +338,16 @@ class Router {
 
   // Subscribes `subscriber` to (publisher, track_id). Errors: InvalidArgument (self-subscription), NotFound
   // (unknown publisher or track), ResourceExhausted (max_subscriptions_per_subscriber). Re-subscribing the
-  // same track only updates width/height (the simulcast layer choice) and returns the same OutTrack.
+  // same track only updates width/height (the simulcast layer choice) and returns the same OutTrack. An audio
+  // track beyond RouterConfig::audio_slots goes to the subscriber's audio slots (the returned OutTrack then
+  // has audio_slot set and ssrc 0: outTracks() lists the slots).
   Result<OutTrack> subscribe(ParticipantId subscriber, ParticipantId publisher, std::string_view track_id,
                              int width, int height, TimeMs now);
   void unsubscribe(ParticipantId subscriber, ParticipantId publisher, std::string_view track_id);
-  // What `subscriber` should receive (for SDP offers), in subscription order.
+  // What `subscriber` should receive (for SDP offers), in subscription order, then its audio slots.
   std::vector<OutTrack> outTracks(ParticipantId subscriber) const;
+  // The subscriber's audio slots and what is on each now (empty: it has none).
+  std::vector<AudioSlotInfo> audioSlots(ParticipantId subscriber) const;
   // Removes `peer` as publisher and as subscriber. Returns the other subscribers whose out tracks changed.
   std::vector<ParticipantId> removePeer(ParticipantId peer);
 
@@ -355,7 +388,8 @@ class Router {
   InStream* learnSsrc(Participant& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info,
                       TimeMs now);
   void rememberUnmapped(Participant& p, std::uint32_t ssrc);
-  void onMediaRtp(Participant& p, InStream& in, const media::RtpPacketView& rtp, TimeMs now);
+  void onMediaRtp(Participant& p, InStream& in, const media::RtpPacketView& rtp, TimeMs now,
+                  std::optional<std::uint8_t> audio_level = std::nullopt);
   // The publisher's video track whose RTX stream `ssrc` (with payload type `pt`) is, or nullptr.
   Track* rtxTrackOf(Participant& p, std::uint32_t ssrc, std::uint8_t pt, const InboundRtp& info) const;
   void onPublisherRtx(Participant& p, Track* track, const media::RtpPacketView& view, const InboundRtp& info,
@@ -397,6 +431,12 @@ class Router {
   std::int64_t publisherCapBps(const Participant& publisher) const;
   void sendPublisherCap(Participant& publisher, TimeMs now);
   std::uint32_t newOutSsrc(const Participant& subscriber);
+  // Audio slots (focus/audio_slots.hpp).
+  Result<OutTrack> subscribeToSlots(Participant& sub, Track& t, TimeMs now);
+  void enterSlotMode(Participant& sub, TimeMs now);
+  void putOnSlot(Subscription& slot, Track* track, TimeMs now);
+  void forgetCandidate(Track& t);  // the track ends: off every subscriber's candidates and slots
+  void rankAudio(TimeMs now);
   std::uint64_t nextRandom() noexcept;
 
   RouterSink& sink_;  // Borrowed (outlives this).
@@ -411,6 +451,7 @@ class Router {
   std::vector<Subscription*> alloc_owners_;
   std::vector<std::vector<std::size_t>> alloc_layers_;
   std::uint64_t rng_state_;
+  TimeMs next_audio_rank_{0};
   RouterStats stats_;
 };
 
