@@ -16,11 +16,16 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.hpp"
 
 namespace chorus::focus {
+
+// The slots' msid stream and track ids are this + their index ("chorus-slot-0" ...). No publisher's id with
+// this prefix is forwarded (TrackIds::isUsableId), so a slot's id never collides with a publisher's.
+inline constexpr std::string_view kAudioSlotIdPrefix = "chorus-slot-";
 
 // How loud one audio track has been lately. Every packet adds its loudness: 127 − its RFC 6464 level (the
 // level is −dBov, 0 loudest, 127 silence), or, without the extension, half its payload size (capped at 127:

@@ -670,7 +670,25 @@ proto::SdpStreamMetadata Controller::availableTo(const Participant& peer) const 
       md.emplace(*sid, std::move(tagged));
     }
   }
+  // Its audio slots: audio of whichever participants are loudest, sent by the focus (docs/focus.md, "Audio
+  // slots"); no publisher's id can be one of these (TrackIds::isUsableId).
+  for (const auto& id : peer.audio_slots) {
+    proto::StreamMetadata slot;
+    slot.purpose = "m.usermedia";
+    slot.video_muted = true;
+    slot.user_id = config_.user_id;
+    slot.device_id = config_.device_id;
+    slot.tracks.emplace(id, proto::TrackInfo{"audio", std::nullopt, std::nullopt});
+    md.emplace(id, std::move(slot));
+  }
   return md;
+}
+
+void Controller::setAudioSlots(ParticipantId peer, std::vector<std::string> stream_ids) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || it->second.audio_slots == stream_ids) return;
+  it->second.audio_slots = std::move(stream_ids);
+  metadataChanged(peer);
 }
 
 void Controller::broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,

@@ -220,6 +220,9 @@ struct Participant {
   // (publisher, its stream id) whose video the focus does not send this participant now (in::DownlinkPaused);
   // bounded by the media plane's subscriptions of this participant.
   std::set<std::pair<ParticipantId, std::string>> paused_video;
+  // The stream ids of its audio slots (Router::audioSlots; empty: none): described in what it is told as the
+  // focus's own audio streams.
+  std::vector<std::string> audio_slots;
   // What it was last told of the others (hash of that metadata message, 0: nothing yet), when, and whether it
   // may have changed since (ControllerConfig::metadata_interval_ms).
   std::uint64_t metadata_told{0};
@@ -255,6 +258,9 @@ class Controller {
   proto::SdpStreamMetadata tellMetadata(ParticipantId peer);
   // As tellMetadata(), for `metadata` (from availableTo()) that was sent.
   void toldMetadata(ParticipantId peer, const proto::SdpStreamMetadata& metadata);
+  // The stream ids of `peer`'s audio slots (the media plane's, from the Router). A change is told as for
+  // metadataChanged().
+  void setAudioSlots(ParticipantId peer, std::vector<std::string> stream_ids);
 
  private:
   void onInvite(const std::string& sender, const proto::CallSignal& sig, Actions& out,

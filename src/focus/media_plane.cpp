@@ -293,6 +293,15 @@ void MediaPlane::updateSubscriptions(const act::UpdateSubscriptions& u) {
       }
     }
   }
+  // Past RouterConfig::audio_slots audio subscriptions it receives audio on slots: they are described to it.
+  std::vector<std::string> slots;
+  for (const auto& s : router_.audioSlots(u.peer)) slots.push_back(s.stream_id);
+  const Participant* p = controller_->participant(u.peer);
+  if (p != nullptr && p->audio_slots != slots) {
+    if (p->audio_slots.empty())
+      CHORUS_LOG(Info, kTag, slots_.at(u.peer).who << " receives audio on " << slots.size() << " slots");
+    controller_->setAudioSlots(u.peer, std::move(slots));
+  }
 }
 
 // Keeps the router's view of each publisher's tracks in step with its SDP (mids, msids, rids) and its
@@ -335,6 +344,10 @@ std::vector<OfferTrack> MediaPlane::wanted(ParticipantId id) const {
   const auto s = slots_.find(id);
   const bool h264 = s != slots_.end() && s->second.link->sendPayloadType("H264") != 0;
   for (const auto& t : router_.outTracks(id)) {
+    if (t.audio_slot) {  // the focus's own ids (kAudioSlotIdPrefix)
+      v.push_back(OfferTrack{t.kind, t.ssrc, t.stream_id, t.track_id, false, 0});
+      continue;
+    }
     // Under the ids this subscriber was told (TrackIds); a track it has no id for is not offered.
     const std::string* track_id =
         controller_->trackIds().publicId(id, IdKind::Track, t.publisher, t.track_id);

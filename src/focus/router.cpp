@@ -1715,7 +1715,7 @@ void Router::enterSlotMode(Participant& sub, TimeMs now) {
     s->subscriber = sub.id;
     s->owner = &sub;
     s->slot = i;
-    const std::string id = config_.audio_slot_prefix + std::to_string(i);
+    const std::string id = std::string(kAudioSlotIdPrefix) + std::to_string(i);
     s->out = OutTrack{newOutSsrc(sub), "audio", id, id, 0, "opus"};
     s->out.audio_slot = true;
     s->pt = sub.audio_pt;

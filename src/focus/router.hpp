@@ -210,10 +210,9 @@ struct RouterConfig {
   TimeMs audio_slot_interval_ms{200};
   TimeMs audio_slot_hold_ms{1000};
   std::size_t max_audio_candidates{4096};
-  std::string audio_slot_prefix{"chorus-slot-"};  // the slots' stream and track ids: prefix + index
-  std::uint32_t focus_ssrc{1};                    // sender SSRC of focus-originated RTCP
-  std::string cname{"chorus-focus"};              // SDES CNAME in the receiver-report compound
-  std::uint64_t seed{0x636f7275735f7366ULL};      // out SSRCs, initial seqs and timestamps
+  std::uint32_t focus_ssrc{1};                // sender SSRC of focus-originated RTCP
+  std::string cname{"chorus-focus"};          // SDES CNAME in the receiver-report compound
+  std::uint64_t seed{0x636f7275735f7366ULL};  // out SSRCs, initial seqs and timestamps
 };
 
 enum class RouterDrop : std::uint8_t {

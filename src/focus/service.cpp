@@ -90,8 +90,10 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
   };
   ControllerConfig& c = options.controller;
   for (Status st :
-       {strings("allowed_servers", c.allowed_servers), strings("allowed_rooms", c.allowed_rooms),
-        number("max_rooms", c.max_rooms, 1), number("max_conferences", c.max_conferences, 1),
+       {strings("allowed_servers", c.allowed_servers),
+        strings("allowed_rooms", c.allowed_rooms),
+        number("max_rooms", c.max_rooms, 1),
+        number("max_conferences", c.max_conferences, 1),
         number("max_participants_per_conference", c.max_participants_per_conference, 1),
         number("max_data_channel_message", c.max_data_channel_message, 1),
         number("ping_interval_s", c.ping_interval_ms, 1000),
@@ -102,11 +104,17 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
         number("max_media_sections", options.max_media_sections, 1),
         number("max_to_device_bytes", c.max_to_device_bytes, 1),
         number("max_subscriptions_per_subscriber", options.router.max_subscriptions_per_subscriber, 1),
-        public_ips("public_ip", options.public_ips), text_key("bind_ip", options.bind_ip),
-        number("udp_port", options.udp_port, 1), number("tcp_port", options.tcp_port, 1),
+        number("audio_slots", options.router.audio_slots, 1),
+        public_ips("public_ip", options.public_ips),
+        text_key("bind_ip", options.bind_ip),
+        number("udp_port", options.udp_port, 1),
+        number("tcp_port", options.tcp_port, 1),
         boolean("ice_tcp", options.ice_tcp)}) {
     if (!st) return st;
   }
+  if (options.router.audio_slots > kMaxMediaSectionsSetting)
+    return fail(Code::InvalidArgument,
+                path + ": audio_slots must be at most " + std::to_string(kMaxMediaSectionsSetting));
   if (options.max_media_sections > kMaxMediaSectionsSetting)
     return fail(Code::InvalidArgument,
                 path + ": max_media_sections must be at most " + std::to_string(kMaxMediaSectionsSetting));

@@ -43,7 +43,13 @@ struct ServiceOptions {
   // (io/local_addresses.hpp), read again for each description.
   std::vector<std::string> public_ips;
   ControllerConfig controller;  // allow-lists, limits, keepalive (user/device are filled in from the login)
-  RouterConfig router;
+  // audio_slots is 16 here (0 in RouterConfig): past 16 audio tracks a participant receives the loudest 16 on
+  // fixed streams (docs/focus.md, "Audio slots"); `audio_slots` in the --config file, 0 turns it off.
+  RouterConfig router = [] {
+    RouterConfig c;
+    c.audio_slots = 16;
+    return c;
+  }();
   // The most m-lines in a participant's description (one per track the focus forwards to it, plus what it
   // sends and the data channel); the size bound grows with it (io::SdpLimits::forSections). Keep
   // router.max_subscriptions_per_subscriber a few below it (docs/focus.md, "Audio-only").

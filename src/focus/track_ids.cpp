@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "focus/audio_slots.hpp"
+
 namespace chorus::focus {
 namespace {
 
@@ -19,6 +21,7 @@ std::size_t capOf(IdKind k) noexcept {
 
 bool TrackIds::isUsableId(std::string_view id) noexcept {
   if (id.empty() || id.size() > kMaxIdLength) return false;
+  if (id.starts_with(kAudioSlotIdPrefix)) return false;  // the focus's own (audio slots)
   return std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
 }
 

@@ -38,9 +38,9 @@ class TrackIds {
   static constexpr std::size_t kMaxTracksPerPeer = 16;  // the router forwards at most 16 tracks per publisher
   static constexpr std::size_t kMaxIdLength = 64;       // RFC 8830 msid-id
 
-  // An id the focus can name at all: 1..64 visible ASCII characters (what the SDP parser accepts in a=msid).
-  // Anything else (empty, longer, spaces, control or non-ASCII characters) can never be forwarded and is
-  // not announced to anyone.
+  // An id the focus can name at all: 1..64 visible ASCII characters (what the SDP parser accepts in a=msid),
+  // not starting with kAudioSlotIdPrefix (the focus's own audio slots). Anything else (empty, longer, spaces,
+  // control or non-ASCII characters) can never be forwarded and is not announced to anyone.
   static bool isUsableId(std::string_view id) noexcept;
 
   // Puts `peer` in `conference` (peers with the same key see each other), moving it out of its previous one.

@@ -177,7 +177,8 @@ bool isPli(const std::vector<std::uint8_t>& compound) {
 
 class MediaPlaneTest : public ::testing::Test {
  protected:
-  MediaPlaneTest() : clock_(kStart), plane_(host_, clock_, config()) {}
+  explicit MediaPlaneTest(RouterConfig router = {})
+      : clock_(kStart), plane_(host_, clock_, config(), router) {}
 
   static ControllerConfig config() {
     ControllerConfig c;
@@ -571,6 +572,60 @@ TEST_F(MediaPlaneTest, AnOfferOverTheLinksBoundIsNotRetriedUntilWhatItReceivesCh
   ASSERT_EQ(link(bob).offers[0].size(), 1u);
   EXPECT_EQ(link(bob).offers[0][0].kind, "audio");
   EXPECT_EQ(link(bob).offers[0][0].track_id, "aA");
+}
+
+// Past RouterConfig::audio_slots audio subscriptions, a participant is offered the slots, told of them as
+// the focus's audio streams, and receives the audio on them.
+class MediaPlaneAudioSlotsTest : public MediaPlaneTest {
+ protected:
+  MediaPlaneAudioSlotsTest()
+      : MediaPlaneTest([] {
+          RouterConfig r;
+          r.audio_slots = 1;
+          return r;
+        }()) {}
+};
+
+TEST_F(MediaPlaneAudioSlotsTest, ParticipantsPastTheBoundReceiveAudioOnSlots) {
+  constexpr std::uint32_t kCarolAudio = 3333;
+  enterRoom();
+  const ParticipantId alice = join("@alice:hs", "A", "aS", {track("0", "audio", "sA", "aA", kAliceAudio)});
+  const ParticipantId bob = join("@bob:hs", "B", "bS");
+  const ParticipantId carol = join("@carol:hs", "C", "cS", {track("0", "audio", "sC", "cA", kCarolAudio)});
+  subscribe(bob, {{"sA", "aA", std::nullopt, std::nullopt}});
+  ASSERT_EQ(link(bob).offers.size(), 1u);
+  EXPECT_EQ(link(bob).offers.back()[0].track_id, "aA");
+  describe(bob, "answer", "v=0 bob's answer 1");
+
+  subscribe(bob, {{"sC", "cA", std::nullopt, std::nullopt}});
+  ASSERT_EQ(link(bob).offers.size(), 2u);
+  const auto offered = link(bob).offers.back();
+  ASSERT_EQ(offered.size(), 1u);
+  EXPECT_EQ(offered[0].kind, "audio");
+  EXPECT_EQ(offered[0].stream_id, "chorus-slot-0");
+  EXPECT_EQ(offered[0].track_id, "chorus-slot-0");
+  // The offer's metadata describes the slot as the focus's own audio, next to the publishers' streams.
+  const auto negotiate = link(bob).sent(proto::FocusMessageType::Negotiate);
+  ASSERT_FALSE(negotiate.empty());
+  ASSERT_TRUE(negotiate.back().metadata);
+  const auto& md = *negotiate.back().metadata;
+  ASSERT_TRUE(md.count("chorus-slot-0"));
+  EXPECT_EQ(md.at("chorus-slot-0").user_id, "@sfu:hs");
+  EXPECT_EQ(md.at("chorus-slot-0").device_id, "SFU");
+  EXPECT_TRUE(md.at("chorus-slot-0").video_muted);
+  EXPECT_FALSE(md.at("chorus-slot-0").audio_muted);
+  EXPECT_TRUE(md.count("sA"));
+  EXPECT_TRUE(md.count("sC"));
+  // Alice's audio (on the slot since bob had it) goes out on the slot once bob answered.
+  describe(bob, "answer", "v=0 bob's answer 2");
+  link(bob).rtp_ssrcs.clear();
+  rtp(alice, kAliceAudio, kOpus, "0");
+  EXPECT_EQ(link(bob).rtp_ssrcs, (std::vector<std::uint32_t>{offered[0].ssrc}));
+  // Carol, with one subscription, keeps one stream per track.
+  subscribe(carol, {{"sA", "aA", std::nullopt, std::nullopt}});
+  ASSERT_FALSE(link(carol).offers.empty());
+  EXPECT_EQ(link(carol).offers.back()[0].track_id, "aA");
+  EXPECT_EQ(plane_.stats().router.audio_slot_subscribers, 1u);
 }
 
 }  // namespace

@@ -200,6 +200,17 @@ TEST(TrackIds, HostileIdsAreNeverAnnouncedOrAreSanitised) {
   for (ParticipantId p : {1, 2, 3}) expectConsistentView(ids, p, {1, 2, 3});
 }
 
+TEST(TrackIds, TheAudioSlotsIdsAreTheFocussOwn) {
+  TrackIds ids;
+  ids.setIds(1, IdSource::Metadata, kS, {"chorus-slot-0", "chorus-slot", "my-chorus-slot-1"});
+  ids.setIds(1, IdSource::Transport, kT, {"chorus-slot-3"});
+  for (ParticipantId p : {1, 2}) ids.setConference(p, "c");
+  EXPECT_FALSE(TrackIds::isUsableId("chorus-slot-0"));
+  EXPECT_EQ(ids.idsOf(1, kS), (std::vector<std::string>{"chorus-slot", "my-chorus-slot-1"}));
+  EXPECT_TRUE(ids.idsOf(1, kT).empty());
+  EXPECT_EQ(seen(ids, 2, kS, 1, "chorus-slot-0"), "<none>");
+}
+
 TEST(TrackIds, EachPublisherIsCapped) {
   TrackIds ids;
   std::vector<std::string> many;
