@@ -14,7 +14,8 @@
 // announces it), or move when the subscriber starts publishing that id itself.
 //
 // Sans-IO, single-threaded. Bounded: at most kMaxStreamsPerPeer stream ids and kMaxTracksPerPeer track ids
-// per publisher (further ones are not forwarded), so a view holds at most (N - 1) x (8 + 16) entries.
+// per publisher (further ones are not forwarded), so a view holds at most (N - 1) x (8 + 16) entries, and in
+// an ordinary call none: only ids that differ from the original are stored per subscriber.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -65,31 +66,56 @@ class TrackIds {
 
   // Ids of `peer` (sorted, capped union) for tests and diagnostics.
   std::vector<std::string> idsOf(ParticipantId peer, IdKind kind) const;
-  // Entries in `subscriber`'s view, and over all views.
+  // The ids `subscriber` sees (one per publisher and id), and that over all subscribers (O(N x ids): for
+  // tests and diagnostics).
   std::size_t viewSize(ParticipantId subscriber) const;
   std::size_t totalEntries() const;
   // Assignments made so far that differ from the original id (a collision or a sanitised id).
   std::uint64_t rewritten() const noexcept { return rewritten_; }
 
  private:
+  // What a subscriber sees differently from the original ids: only ids that collided (or that it publishes
+  // itself) have an entry. Every other id it sees is the original, held by the first publisher of the
+  // conference that announced it (Conference::claims) without an entry here. So a view costs nothing in an
+  // ordinary call, where nothing collides, however large (a 500-participant call has 250 000 pairs).
   struct View {
     std::map<ParticipantId, std::map<std::string, std::string, std::less<>>>
         by_publisher;  // original -> public
     std::map<std::string, Origin, std::less<>> by_public;
   };
+  struct Conference {
+    // [kind] id -> the peers that announce it, in the order they did; none is empty.
+    std::array<std::map<std::string, std::vector<ParticipantId>, std::less<>>, 2> claims;
+    std::size_t members{0};
+  };
   struct PeerState {
     std::optional<std::string> conference;
+    Conference* conf{nullptr};  // Borrowed from conferences_ (set with `conference`).
     std::array<std::array<std::vector<std::string>, 2>, 2> given;  // [source][kind], sorted, unique, usable
     std::array<std::vector<std::string>, 2> ids;                   // [kind] sorted union, capped
-    std::array<View, 2> view;                                      // [kind] what this peer sees of others
+    std::array<View, 2> view;                                      // [kind] what it sees differently
   };
 
-  // Brings `publisher`'s entries in `subscriber`'s view in line with what it publishes now.
-  void sync(PeerState& subscriber, ParticipantId publisher_id, const PeerState& publisher);
-  void dropPublisher(PeerState& subscriber, ParticipantId publisher);
-  std::string choose(const PeerState& subscriber, IdKind kind, std::string_view original) const;
+  static bool owns(const PeerState& p, IdKind kind, std::string_view id);
+  static const std::string* override(const PeerState& subscriber, IdKind kind, ParticipantId publisher,
+                                     std::string_view original);
+  // The publisher `subscriber` sees under `id` itself (without an entry), if any: the first one that
+  // announces it and has no entry in its view. `ignore_own`: as if the subscriber did not publish `id`.
+  std::optional<ParticipantId> holder(ParticipantId subscriber_id, const PeerState& subscriber, IdKind kind,
+                                      std::string_view id, bool ignore_own = false) const;
+  bool taken(ParticipantId subscriber_id, const PeerState& subscriber, IdKind kind,
+             std::string_view id) const;
+  std::string choose(ParticipantId subscriber_id, const PeerState& subscriber, IdKind kind,
+                     std::string_view original) const;
+  void addEntry(PeerState& subscriber, IdKind kind, ParticipantId publisher, const std::string& original,
+                std::string pub);
+  // `peer` (in a conference) starts / stops announcing `id`: the others' views are kept unique.
+  void claim(ParticipantId peer, PeerState& p, IdKind kind, const std::string& id);
+  void unclaim(ParticipantId peer, PeerState& p, IdKind kind, const std::string& id);
+  void leaveConference(ParticipantId peer, PeerState& p);
 
   std::map<ParticipantId, PeerState> peers_;
+  std::map<std::string, Conference, std::less<>> conferences_;
   std::uint64_t rewritten_{0};
 };
 
