@@ -189,7 +189,13 @@ void PeerCall::onDataChannelMessage(PeerContext& ctx, const std::string& text) {
       }
       return;
     case proto::FocusMessageType::SdpStreamMetadataChanged:
-      setRemoteMetadata(ctx, m->metadata);
+      if (m->metadata_delta && m->metadata) {  // only what is new or changed: merged into what we know
+        proto::SdpStreamMetadata merged = remote_metadata_;
+        for (const auto& [id, stream] : *m->metadata) merged.insert_or_assign(id, stream);
+        setRemoteMetadata(ctx, merged);
+      } else {
+        setRemoteMetadata(ctx, m->metadata);
+      }
       return;
     case proto::FocusMessageType::TrackSubscription:
     case proto::FocusMessageType::Pong:

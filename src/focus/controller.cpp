@@ -150,6 +150,7 @@ Actions Controller::handle(const Input& input) {
             if (it == peers_.end() || it->second.connected) return;
             it->second.connected = true;
             it->second.next_ping_at = clock_.nowMs() + config_.ping_interval_ms;
+            it->second.metadata_version = ++metadata_version_;
             broadcastMetadata(it->second.room_id, it->second.conf_id, out);
           },
           [&](const in::PeerFailed& i) {
@@ -176,6 +177,7 @@ Actions Controller::handle(const Input& input) {
             Participant& p = it->second;
             p.paused_video = i.streams;
             p.metadata_dirty = p.connected;  // if not, it is told with everything else when it connects
+            p.metadata_whole = true;         // a delta would only add pauses
           },
           [&](const in::Tick&) {
             const TimeMs now = clock_.nowMs();
@@ -356,13 +358,13 @@ void Controller::onToDevice(const proto::ToDeviceMessage& m, Actions& out) {
       if (sig.description) out.push_back(act::ApplyDescription{p->id, *sig.description});
       if (sig.metadata) {
         const bool moved = setPublished(*p, *sig.metadata);
-        broadcastMetadata(p->room_id, p->conf_id, out, moved ? 0 : p->id);
+        broadcastMetadata(p->room_id, p->conf_id, out, moved ? 0 : p->id, moved);
       }
       break;
     case SignalType::SdpStreamMetadataChanged:
       if (sig.metadata) {
         const bool moved = setPublished(*p, *sig.metadata);
-        broadcastMetadata(p->room_id, p->conf_id, out, moved ? 0 : p->id);
+        broadcastMetadata(p->room_id, p->conf_id, out, moved ? 0 : p->id, moved);
       }
       break;
     default:
@@ -533,13 +535,13 @@ void Controller::onDataChannel(Participant& p, const std::string& text, Actions&
       if (msg->description) out.push_back(act::ApplyDescription{p.id, *msg->description});
       if (msg->metadata) {
         const bool moved = setPublished(p, *msg->metadata);
-        broadcastMetadata(p.room_id, p.conf_id, out, moved ? 0 : p.id);
+        broadcastMetadata(p.room_id, p.conf_id, out, moved ? 0 : p.id, moved);
       }
       break;
     case proto::FocusMessageType::SdpStreamMetadataChanged:
       if (msg->metadata) {
         const bool moved = setPublished(p, *msg->metadata);
-        broadcastMetadata(p.room_id, p.conf_id, out, moved ? 0 : p.id);
+        broadcastMetadata(p.room_id, p.conf_id, out, moved ? 0 : p.id, moved);
       }
       break;
   }
@@ -613,7 +615,7 @@ void Controller::verifyUnjoined(Actions& out) {
       remove(p, "user_hangup", true, out);
     }
   }
-  for (const auto& [room, conf] : changed) broadcastMetadata(room, conf, out);
+  for (const auto& [room, conf] : changed) broadcastMetadata(room, conf, out, 0, true);
 }
 
 void Controller::remove(Participant& p, const std::string& reason, bool tell_peer, Actions& out) {
@@ -626,10 +628,19 @@ void Controller::remove(Participant& p, const std::string& reason, bool tell_pee
   const std::string room = p.room_id, conf = p.conf_id;
   ids_.removePeer(p.id);
   peers_.erase(p.id);
-  broadcastMetadata(room, conf, out);
+  broadcastMetadata(room, conf, out, 0, true);
 }
 
 bool Controller::setPublished(Participant& p, proto::SdpStreamMetadata metadata) {
+  // A stream it no longer publishes cannot be taken away by a delta: the others get whole metadata.
+  const bool dropped = std::any_of(p.published.begin(), p.published.end(),
+                                   [&](const auto& kv) { return metadata.count(kv.first) == 0; });
+  if (dropped) {
+    for (auto& [id, other] : peers_) {
+      if (other.room_id == p.room_id && other.conf_id == p.conf_id) other.metadata_whole = true;
+    }
+  }
+  p.metadata_version = ++metadata_version_;
   p.published = std::move(metadata);
   std::vector<std::string> streams, tracks;
   for (const auto& [stream_id, m] : p.published) {
@@ -647,10 +658,11 @@ bool Controller::setTransportIds(ParticipantId peer, const std::vector<std::stri
   return ids_.setIds(peer, IdSource::Transport, IdKind::Track, track_ids) || moved;
 }
 
-proto::SdpStreamMetadata Controller::availableTo(const Participant& peer) const {
+proto::SdpStreamMetadata Controller::availableTo(const Participant& peer, std::uint64_t newer_than) const {
   proto::SdpStreamMetadata md;
   for (const auto& [id, other] : peers_) {
     if (other.id == peer.id || other.room_id != peer.room_id || other.conf_id != peer.conf_id) continue;
+    if (newer_than > 0 && other.metadata_version <= newer_than) continue;
     // Under the ids this peer sees them by: unique among everything it is told, so nothing is dropped or
     // merged; ids that cannot be named (empty, over 64 characters, not visible ASCII) are left out.
     std::set<std::string_view> tracks_told;  // a track listed under two streams of one publisher: once
@@ -672,7 +684,7 @@ proto::SdpStreamMetadata Controller::availableTo(const Participant& peer) const 
   }
   // Its audio slots: audio of whichever participants are loudest, sent by the focus (docs/focus.md, "Audio
   // slots"); no publisher's id can be one of these (TrackIds::isUsableId).
-  for (const auto& id : peer.audio_slots) {
+  for (const auto& id : newer_than > 0 ? std::vector<std::string>{} : peer.audio_slots) {
     proto::StreamMetadata slot;
     slot.purpose = "m.usermedia";
     slot.video_muted = true;
@@ -688,15 +700,17 @@ void Controller::setAudioSlots(ParticipantId peer, std::vector<std::string> stre
   auto it = peers_.find(peer);
   if (it == peers_.end() || it->second.audio_slots == stream_ids) return;
   it->second.audio_slots = std::move(stream_ids);
+  it->second.metadata_whole = true;
   metadataChanged(peer);
 }
 
 void Controller::broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
-                                   ParticipantId except) {
+                                   ParticipantId except, bool whole) {
   (void)out;  // sent by flushMetadata(), coalesced
   for (auto& [id, p] : peers_) {
-    if (p.room_id != room_id || p.conf_id != conf_id || !p.connected || id == except) continue;
-    p.metadata_dirty = true;
+    if (p.room_id != room_id || p.conf_id != conf_id || id == except) continue;
+    if (whole) p.metadata_whole = true;
+    if (p.connected) p.metadata_dirty = true;
   }
 }
 
@@ -729,13 +743,20 @@ void Controller::flushMetadata(Actions& out) {
         continue;
     }
     p.metadata_dirty = false;
+    // What changed since it was last told, unless something it knew went away (then all of it): in a large
+    // call a join then costs each participant one stream's metadata, not everyone's (docs/focus.md).
+    const bool whole = p.metadata_whole;
     proto::FocusMessage m;
     m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
-    m.metadata = availableTo(p);
+    m.metadata = whole ? availableTo(p) : availableTo(p, p.metadata_told_version);
+    m.metadata_delta = !whole;
+    if (!whole && m.metadata->empty()) continue;  // nothing new for it (the interval does not restart)
     std::string text = proto::serializeFocusMessage(m);
-    const std::uint64_t h = metadataHash(text);
-    if (h == p.metadata_told) continue;  // nothing new for it (the interval does not restart)
+    const std::uint64_t h = whole ? metadataHash(text) : 0;  // 0: its state is a merge, compared with nothing
+    if (whole && h == p.metadata_told) continue;
     p.metadata_told = h;
+    p.metadata_told_version = metadata_version_;
+    p.metadata_whole = false;
     p.metadata_sent_at = now;
     ++counters_.metadata_messages;
     counters_.metadata_bytes += text.size();
@@ -745,7 +766,9 @@ void Controller::flushMetadata(Actions& out) {
 
 void Controller::metadataChanged(ParticipantId peer) {
   auto it = peers_.find(peer);
-  if (it != peers_.end() && it->second.connected) it->second.metadata_dirty = true;
+  if (it == peers_.end()) return;
+  it->second.metadata_whole = true;  // what changed is its own view (ids, slots): no delta says that
+  if (it->second.connected) it->second.metadata_dirty = true;
 }
 
 proto::SdpStreamMetadata Controller::tellMetadata(ParticipantId peer) {
@@ -764,6 +787,8 @@ void Controller::toldMetadata(ParticipantId peer, const proto::SdpStreamMetadata
   m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
   m.metadata = metadata;
   p.metadata_told = metadataHash(proto::serializeFocusMessage(m));
+  p.metadata_told_version = metadata_version_;
+  p.metadata_whole = false;
   p.metadata_sent_at = clock_.nowMs();
   p.metadata_dirty = false;
 }

@@ -228,6 +228,12 @@ struct Participant {
   std::uint64_t metadata_told{0};
   std::optional<TimeMs> metadata_sent_at;
   bool metadata_dirty{false};
+  // Deltas (docs/focus.md, "Metadata deltas"): the Controller's metadata version when what this participant
+  // publishes last changed; the version when it was last told the others'; and whether the next message to it
+  // must be whole (the first one, or after something it knew went away or changed only for it).
+  std::uint64_t metadata_version{0};
+  std::uint64_t metadata_told_version{0};
+  bool metadata_whole{true};
 };
 
 class Controller {
@@ -242,7 +248,9 @@ class Controller {
   std::vector<const Participant*> participants() const;
   // The metadata a peer is told about: every other participant's published streams, tagged with their ids,
   // under the stream and track ids this peer sees them by (trackIds()).
-  proto::SdpStreamMetadata availableTo(const Participant& peer) const;
+  // `newer_than` > 0: only the participants whose metadata_version is newer (a delta; without the audio
+  // slots).
+  proto::SdpStreamMetadata availableTo(const Participant& peer, std::uint64_t newer_than = 0) const;
   // The msid stream and track ids a peer's SDP announces (the media plane tells us after each negotiation);
   // with its metadata they make the ids it publishes. True when the peer must be told its metadata again
   // (something it sees moved to another id, because it now publishes that id itself).
@@ -250,8 +258,9 @@ class Controller {
                        const std::vector<std::string>& track_ids);
   // The ids each subscriber sees (docs/focus.md, "Stream and track ids").
   const TrackIds& trackIds() const { return ids_; }
-  // What `peer` may receive may have changed (outside the Controller's own inputs): it is told, coalesced as
-  // for ControllerConfig::metadata_interval_ms, by a later handle() (nextTimeout() says when).
+  // What `peer` may receive may have changed (outside the Controller's own inputs): it is told (whole
+  // metadata), coalesced as for ControllerConfig::metadata_interval_ms, by a later handle() (nextTimeout()
+  // says when).
   void metadataChanged(ParticipantId peer);
   // The metadata `peer` is told now in another message (an offer or answer of the media plane): recorded as
   // told, so it is not sent again on its own unless it changes. Empty for an unknown peer.
@@ -282,8 +291,9 @@ class Controller {
   bool setPublished(Participant& p, proto::SdpStreamMetadata metadata);
   // Every connected peer of the conference (but `except`, whose change it is) is to be told what it can
   // receive (flushMetadata).
+  // `whole`: something they knew went away or moved, so the next message is whole, not a delta.
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
-                         ParticipantId except = 0);
+                         ParticipantId except = 0, bool whole = false);
   // Sends the metadata to each peer that is due (ControllerConfig::metadata_interval_ms) and whose metadata
   // changed.
   void flushMetadata(Actions& out);
@@ -316,6 +326,7 @@ class Controller {
   std::vector<HeldInvite> held_;  // bounded by kMaxHeldInvites
   TrackIds ids_;
   Counters counters_;
+  std::uint64_t metadata_version_{0};  // bumped whenever a participant's published metadata changes
 };
 
 }  // namespace chorus::focus

@@ -17,6 +17,7 @@ inline constexpr std::string_view kPowerLevelsEventType = "m.room.power_levels";
 // sdp_stream_metadata: we send the key matrix-js-sdk 28.1.0 sends on to-device, read both.
 inline constexpr std::string_view kSdpStreamMetadataKey = "org.matrix.msc3077.sdp_stream_metadata";
 inline constexpr std::string_view kSdpStreamMetadataKeyStable = "sdp_stream_metadata";
+inline constexpr std::string_view kMetadataDeltaKey = "org.chorus.metadata_delta";  // focus -> participant
 
 // MSC3898 per-device focus keys (send unstable, read both).
 inline constexpr std::string_view kFociActiveKey = "org.matrix.msc3898.foci.active";

@@ -181,6 +181,8 @@ Result<FocusMessage> parseFocusMessage(std::string_view text) {
                     fieldName(kContentKey, kSdpStreamMetadataKeyStable) + ": required field missing");
       }
       m.metadata = std::move(*metadata);
+      if (const auto* d = content->if_contains(kMetadataDeltaKey))
+        m.metadata_delta = d->is_bool() && d->as_bool();
       break;
     }
     case FocusMessageType::Ping:
@@ -204,6 +206,7 @@ std::string serializeFocusMessage(const FocusMessage& m) {
     case FocusMessageType::SdpStreamMetadataChanged:
       content[kSdpStreamMetadataKeyStable] =
           serializeSdpStreamMetadata(m.metadata.value_or(SdpStreamMetadata{}));
+      if (m.metadata_delta) content[kMetadataDeltaKey] = true;
       break;
     case FocusMessageType::Ping:
     case FocusMessageType::Pong:

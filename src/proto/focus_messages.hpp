@@ -34,6 +34,11 @@ struct FocusMessage {
   std::vector<TrackRef> unsubscribe;              // track_subscription
   std::optional<SessionDescription> description;  // negotiate
   std::optional<SdpStreamMetadata> metadata;      // negotiate, sdp_stream_metadata_changed (stable key)
+  // sdp_stream_metadata_changed from the focus: `metadata` holds only streams that are new or changed since
+  // the last message, to be merged into what the participant knows (matrix-js-sdk merges every update
+  // anyway); false: it is everything the participant may receive. "org.chorus.metadata_delta": true on the
+  // wire.
+  bool metadata_delta{false};
 
   bool operator==(const FocusMessage&) const = default;
 };

@@ -506,7 +506,13 @@
       this.log("in-dc", msg.type, content);
       switch (msg.type) {
         case "m.call.sdp_stream_metadata_changed":
-          if (content.sdp_stream_metadata) this.setRemoteMetadata(content.sdp_stream_metadata);
+          if (!content.sdp_stream_metadata) break;
+          // org.chorus.metadata_delta: only what is new or changed since the last message; merged.
+          if (content["org.chorus.metadata_delta"] === true) {
+            this.setRemoteMetadata(Object.assign({}, this.remoteMetadata || {}, content.sdp_stream_metadata));
+          } else {
+            this.setRemoteMetadata(content.sdp_stream_metadata);
+          }
           break;
         case "m.call.negotiate":
           if (content.description) this.onRemoteDescription(content.description, content.sdp_stream_metadata, "dc");
@@ -536,7 +542,8 @@
       });
     }
 
-    // The focus's m.call.sdp_stream_metadata_changed lists everything we can receive, so it replaces what we had.
+    // The focus's m.call.sdp_stream_metadata_changed lists everything we can receive, so it replaces what we had
+    // (a delta is merged into it first, above).
     // The metadata riding on an answer or negotiate replaces it too, unless it is empty (then it says nothing).
     setRemoteMetadata(md, replaceWithEmpty = true) {
       if (!md || typeof md !== "object" || Array.isArray(md)) return;

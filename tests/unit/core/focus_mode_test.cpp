@@ -311,6 +311,31 @@ TEST_F(FocusModeTest, SubscribesAllAudioAndVideoUpToTheLimitNeverOurOwn) {
   EXPECT_EQ(call_->focusLeg()->subscriptions().subscribed().size(), 5u);
 }
 
+// The focus's org.chorus.metadata_delta messages carry only new or changed streams: merged, not replacing.
+TEST_F(FocusModeTest, AMetadataDeltaIsMergedIntoWhatWeKnow) {
+  make();  // tile limit 2
+  proto::SdpStreamMetadata available{{"alice-s", remoteStream("@alice:hs", "A1", "a-a", "a-v")}};
+  connect(available);
+  proto::FocusMessage delta;
+  delta.type = proto::FocusMessageType::SdpStreamMetadataChanged;
+  delta.metadata = proto::SdpStreamMetadata{{"carol-s", remoteStream("@carol:hs", "C1", "c-a", "c-v")}};
+  delta.metadata_delta = true;
+  auto msgs = dcSent(dc(proto::serializeFocusMessage(delta)));
+  ASSERT_EQ(msgs.size(), 1u);
+  // Only carol's tracks are new; alice's stay subscribed (a replacement would have dropped them).
+  EXPECT_EQ(msgs[0].subscribe,
+            (std::vector<proto::TrackRef>{{"carol-s", "c-a", {}, {}}, {"carol-s", "c-v", 640, 360}}));
+  EXPECT_TRUE(msgs[0].unsubscribe.empty());
+  EXPECT_EQ(call_->focusLeg()->subscriptions().subscribed().size(), 4u);
+  // A whole message replaces: alice is gone, dave's is new.
+  available = {{"carol-s", remoteStream("@carol:hs", "C1", "c-a", "c-v")},
+               {"dave-s", remoteStream("@dave:hs", "D1", "d-a", "d-v")}};
+  msgs = dcSent(dc(metadataChanged(available)));
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].subscribe,
+            (std::vector<proto::TrackRef>{{"dave-s", "d-a", {}, {}}, {"dave-s", "d-v", 640, 360}}));
+}
+
 TEST_F(FocusModeTest, RenegotiationAndKeepaliveOverTheDataChannel) {
   make();
   proto::SdpStreamMetadata available{{"alice-s", remoteStream("@alice:hs", "A1", "a-a", "a-v")}};

@@ -683,21 +683,35 @@ class ControllerMetadataTest : public ControllerTest {
     for (const auto& m : v) n += m.text.size();
     return n;
   }
-  // The metadata each peer was told last in `msgs` equals what it may receive now.
-  void expectEveryoneUpToDate(const std::map<ParticipantId, std::string>& last) {
+  // What a participant knows from the metadata messages it was sent, as a client keeps it: a whole message
+  // replaces it, a delta (org.chorus.metadata_delta) is merged into it.
+  struct Known {
+    proto::SdpStreamMetadata md;
+    bool told{false};
+    Known& operator=(const std::string& text) {
+      auto parsed = proto::parseFocusMessage(text);
+      EXPECT_TRUE(parsed && parsed->metadata) << text;
+      if (!parsed || !parsed->metadata) return *this;
+      if (!parsed->metadata_delta) md.clear();
+      EXPECT_TRUE(told || !parsed->metadata_delta) << "the first message is whole";
+      for (auto& [id, m] : *parsed->metadata) md.insert_or_assign(id, m);
+      told = true;
+      return *this;
+    }
+  };
+  // What each peer knows equals what it may receive now.
+  void expectEveryoneUpToDate(const std::map<ParticipantId, Known>& last) {
     for (const Participant* p : ctl_->participants()) {
       auto it = last.find(p->id);
       ASSERT_NE(it, last.end()) << p->user_id << " was never told";
-      auto parsed = proto::parseFocusMessage(it->second);
-      ASSERT_TRUE(parsed && parsed->metadata);
-      EXPECT_EQ(*parsed->metadata, ctl_->availableTo(*p)) << p->user_id;
-      EXPECT_EQ(parsed->metadata->size(), ctl_->participants().size() - 1) << p->user_id;
+      EXPECT_EQ(it->second.md, ctl_->availableTo(*p)) << p->user_id;
+      EXPECT_EQ(it->second.md.size(), ctl_->participants().size() - 1) << p->user_id;
     }
   }
 };
 
 TEST_F(ControllerMetadataTest, AJoinTellsEachParticipantOnceNotOnceForEveryChange) {
-  std::map<ParticipantId, std::string> last;
+  std::map<ParticipantId, Known> last;
   std::vector<act::SendDataChannel> told;
   for (std::size_t i = 0; i < kN; ++i) join(i, &told);
   for (const auto& m : told) last[m.peer] = m.text;
@@ -718,6 +732,13 @@ TEST_F(ControllerMetadataTest, AJoinTellsEachParticipantOnceNotOnceForEveryChang
   for (const auto& m : told) ++per_peer[m.peer];
   EXPECT_EQ(per_peer.size(), kN + 1);
   for (const auto& [peer, n] : per_peer) EXPECT_EQ(n, 1) << "peer " << peer;
+  // The others learn only of the newcomer (a delta of one stream); the newcomer gets everyone.
+  for (const auto& m : told) {
+    auto parsed = proto::parseFocusMessage(m.text);
+    ASSERT_TRUE(parsed && parsed->metadata);
+    EXPECT_EQ(parsed->metadata_delta, m.peer != newcomer);
+    EXPECT_EQ(parsed->metadata->size(), m.peer == newcomer ? kN : 1u);
+  }
   for (const auto& m : told) last[m.peer] = m.text;
   // ... and the mute that followed within the interval goes out once, at its end, to the others only.
   clock_.advance(ControllerConfig{}.metadata_interval_ms +
@@ -733,17 +754,23 @@ TEST_F(ControllerMetadataTest, AJoinTellsEachParticipantOnceNotOnceForEveryChang
     last[m.peer] = m.text;
   }
   expectEveryoneUpToDate(last);
-  // Linear in N: N + 1 snapshots for the join and N for the mute (each snapshot is one entry per
-  // participant); a broadcast on every change sent one to everyone on each of them (the connect, the metadata
-  // change and the data channel's re-send), and a burst of joins one per join.
+  // N + 1 messages for the join and N for the mute (a broadcast on every change sent one to everyone on each
+  // of them: the connect, the metadata change and the data channel's re-send; a burst of joins one per join).
+  // And linear bytes: the newcomer's whole metadata, then one stream for each of the others, twice (whole
+  // snapshots cost N entries each, N^2 in all).
   const auto& c = ctl_->counters();
   EXPECT_EQ(c.metadata_messages - before.metadata_messages, 2 * kN + 1);
   EXPECT_EQ(c.metadata_bytes - before.metadata_bytes, bytes(told) + bytes(after));
-  EXPECT_LE(bytes(told) + bytes(after), (2 * kN + 1) * (told.front().text.size() + 64));
+  std::size_t whole = 0;
+  for (const auto& m : told) {
+    if (m.peer == newcomer) whole = m.text.size();
+  }
+  ASSERT_GT(whole, 0u);
+  EXPECT_LE(bytes(told) + bytes(after), whole + 2 * kN * (whole / kN + 128));
 }
 
 TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSameView) {
-  std::map<ParticipantId, std::string> last;
+  std::map<ParticipantId, Known> last;
   std::vector<act::SendDataChannel> told;
   for (std::size_t i = 0; i < kN; ++i) join(i, &told);
   for (const auto& m : settle()) told.push_back(m);
@@ -763,7 +790,17 @@ TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSam
   EXPECT_LE(ctl_->counters().metadata_messages, 2 * (kN + kN + 20));
   // Nothing changed: nothing more is sent, and nothing waits.
   EXPECT_TRUE(settle().empty());
-  ctl_->metadataChanged(ctl_->participants().front()->id);  // may have changed, did not
+  // Its own view changed (ids moved, slots): it gets its whole metadata once (here the same as it knows, since
+  // after deltas the focus keeps no copy to compare with), then nothing more.
+  const ParticipantId first = ctl_->participants().front()->id;
+  ctl_->metadataChanged(first);
+  auto again = settle();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].peer, first);
+  auto parsed = proto::parseFocusMessage(again[0].text);
+  ASSERT_TRUE(parsed && parsed->metadata);
+  EXPECT_FALSE(parsed->metadata_delta);
+  EXPECT_EQ(*parsed->metadata, last[first].md);
   EXPECT_TRUE(settle().empty());
 }
 

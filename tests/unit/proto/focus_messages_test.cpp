@@ -96,6 +96,28 @@ TEST(FocusMessagesTest, MetadataChanged) {
   EXPECT_EQ(wireJson(m), json::parse(text));
 }
 
+TEST(FocusMessagesTest, MetadataDeltaIsMarked) {
+  const std::string text =
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":)" + kFocusMetadata +
+      R"(,"org.chorus.metadata_delta":true}})";
+  FocusMessage m = roundTrip(text);
+  EXPECT_TRUE(m.metadata_delta);
+  EXPECT_EQ(wireJson(m), json::parse(text));
+  // Absent, or anything but true: the whole metadata (and the key is not written).
+  for (const char* v : {"false", "1", "\"yes\""}) {
+    auto other = parseFocusMessage(
+        R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{},"org.chorus.metadata_delta":)" +
+        std::string(v) + "}}");
+    ASSERT_TRUE(other) << v;
+    EXPECT_FALSE(other->metadata_delta) << v;
+    EXPECT_EQ(json::parse(serializeFocusMessage(*other))
+                  .at("content")
+                  .as_object()
+                  .count("org.chorus.metadata_delta"),
+              0u);
+  }
+}
+
 TEST(FocusMessagesTest, MetadataChangedUnstableKeyAccepted) {
   const std::string text =
       R"({"type":"m.call.sdp_stream_metadata_changed","content":{"org.matrix.msc3077.sdp_stream_metadata":{"s":{"purpose":"m.usermedia"}}}})";
