@@ -189,8 +189,9 @@ void PeerCall::onDataChannelMessage(PeerContext& ctx, const std::string& text) {
       }
       return;
     case proto::FocusMessageType::SdpStreamMetadataChanged:
-      if (m->metadata_delta && m->metadata) {  // only what is new or changed: merged into what we know
+      if (m->metadata_delta && m->metadata) {  // only what is new, changed or gone: merged into what we know
         proto::SdpStreamMetadata merged = remote_metadata_;
+        for (const auto& id : m->removed_streams) merged.erase(id);
         for (const auto& [id, stream] : *m->metadata) merged.insert_or_assign(id, stream);
         setRemoteMetadata(ctx, merged);
       } else {

@@ -626,20 +626,21 @@ void Controller::remove(Participant& p, const std::string& reason, bool tell_pee
   }
   out.push_back(act::ClosePeer{p.id});
   const std::string room = p.room_id, conf = p.conf_id;
+  std::vector<std::string> streams;
+  for (const auto& [stream_id, m] : p.published) streams.push_back(stream_id);
+  tellRemoved(p, streams);
   ids_.removePeer(p.id);
   peers_.erase(p.id);
-  broadcastMetadata(room, conf, out, 0, true);
+  broadcastMetadata(room, conf, out);
 }
 
 bool Controller::setPublished(Participant& p, proto::SdpStreamMetadata metadata) {
-  // A stream it no longer publishes cannot be taken away by a delta: the others get whole metadata.
-  const bool dropped = std::any_of(p.published.begin(), p.published.end(),
-                                   [&](const auto& kv) { return metadata.count(kv.first) == 0; });
-  if (dropped) {
-    for (auto& [id, other] : peers_) {
-      if (other.room_id == p.room_id && other.conf_id == p.conf_id) other.metadata_whole = true;
-    }
+  // Streams it no longer publishes: the others' next delta says so.
+  std::vector<std::string> dropped;
+  for (const auto& [stream_id, m] : p.published) {
+    if (metadata.count(stream_id) == 0) dropped.push_back(stream_id);
   }
+  tellRemoved(p, dropped);
   p.metadata_version = ++metadata_version_;
   p.published = std::move(metadata);
   std::vector<std::string> streams, tracks;
@@ -696,6 +697,25 @@ proto::SdpStreamMetadata Controller::availableTo(const Participant& peer, std::u
   return md;
 }
 
+void Controller::tellRemoved(const Participant& publisher, const std::vector<std::string>& stream_ids) {
+  if (stream_ids.empty()) return;
+  for (auto& [id, other] : peers_) {
+    if (id == publisher.id || other.room_id != publisher.room_id || other.conf_id != publisher.conf_id)
+      continue;
+    if (other.metadata_whole) continue;  // its next message replaces everything anyway
+    for (const auto& stream_id : stream_ids) {
+      const std::string* pub = ids_.publicId(id, IdKind::Stream, publisher.id, stream_id);
+      if (pub == nullptr) continue;
+      if (other.metadata_removed.size() >= kMaxRemovedPending) {
+        other.metadata_whole = true;
+        other.metadata_removed.clear();
+        break;
+      }
+      other.metadata_removed.push_back(*pub);
+    }
+  }
+}
+
 void Controller::setAudioSlots(ParticipantId peer, std::vector<std::string> stream_ids) {
   auto it = peers_.find(peer);
   if (it == peers_.end() || it->second.audio_slots == stream_ids) return;
@@ -750,7 +770,10 @@ void Controller::flushMetadata(Actions& out) {
     m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
     m.metadata = whole ? availableTo(p) : availableTo(p, p.metadata_told_version);
     m.metadata_delta = !whole;
-    if (!whole && m.metadata->empty()) continue;  // nothing new for it (the interval does not restart)
+    if (!whole) m.removed_streams = p.metadata_removed;
+    p.metadata_removed.clear();
+    // Nothing new for it (the interval does not restart).
+    if (!whole && m.metadata->empty() && m.removed_streams.empty()) continue;
     std::string text = proto::serializeFocusMessage(m);
     const std::uint64_t h = whole ? metadataHash(text) : 0;  // 0: its state is a merge, compared with nothing
     if (whole && h == p.metadata_told) continue;
@@ -789,6 +812,7 @@ void Controller::toldMetadata(ParticipantId peer, const proto::SdpStreamMetadata
   p.metadata_told = metadataHash(proto::serializeFocusMessage(m));
   p.metadata_told_version = metadata_version_;
   p.metadata_whole = false;
+  p.metadata_removed.clear();
   p.metadata_sent_at = clock_.nowMs();
   p.metadata_dirty = false;
 }

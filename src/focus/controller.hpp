@@ -234,10 +234,14 @@ struct Participant {
   std::uint64_t metadata_version{0};
   std::uint64_t metadata_told_version{0};
   bool metadata_whole{true};
+  // Streams it knew that went away since it was last told (the ids it saw them under), for the next delta; at
+  // most Controller::kMaxRemovedPending (past that, the next message is whole).
+  std::vector<std::string> metadata_removed;
 };
 
 class Controller {
  public:
+  static constexpr std::size_t kMaxRemovedPending = 256;  // Participant::metadata_removed
   Controller(ControllerConfig config, const Clock& clock);
 
   Actions handle(const Input& input);
@@ -294,6 +298,9 @@ class Controller {
   // `whole`: something they knew went away or moved, so the next message is whole, not a delta.
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
                          ParticipantId except = 0, bool whole = false);
+  // `publisher`'s streams `stream_ids` go away: each other participant of its conference is told in its next
+  // delta, under the id it saw them by (call before the ids are dropped).
+  void tellRemoved(const Participant& publisher, const std::vector<std::string>& stream_ids);
   // Sends the metadata to each peer that is due (ControllerConfig::metadata_interval_ms) and whose metadata
   // changed.
   void flushMetadata(Actions& out);

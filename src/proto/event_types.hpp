@@ -18,6 +18,7 @@ inline constexpr std::string_view kPowerLevelsEventType = "m.room.power_levels";
 inline constexpr std::string_view kSdpStreamMetadataKey = "org.matrix.msc3077.sdp_stream_metadata";
 inline constexpr std::string_view kSdpStreamMetadataKeyStable = "sdp_stream_metadata";
 inline constexpr std::string_view kMetadataDeltaKey = "org.chorus.metadata_delta";  // focus -> participant
+inline constexpr std::string_view kRemovedStreamsKey = "org.chorus.removed_streams";  // with a delta
 
 // MSC3898 per-device focus keys (send unstable, read both).
 inline constexpr std::string_view kFociActiveKey = "org.matrix.msc3898.foci.active";

@@ -183,6 +183,16 @@ Result<FocusMessage> parseFocusMessage(std::string_view text) {
       m.metadata = std::move(*metadata);
       if (const auto* d = content->if_contains(kMetadataDeltaKey))
         m.metadata_delta = d->is_bool() && d->as_bool();
+      if (const auto* r = content->if_contains(kRemovedStreamsKey); r && m.metadata_delta) {
+        if (!r->is_array() || r->as_array().size() > kMaxStreams)
+          return fail(Code::InvalidArgument,
+                      fieldName(kContentKey, kRemovedStreamsKey) + ": not a list of streams");
+        for (const auto& id : r->as_array()) {
+          if (!id.is_string())
+            return fail(Code::InvalidArgument, fieldName(kContentKey, kRemovedStreamsKey) + ": not a string");
+          m.removed_streams.emplace_back(id.as_string());
+        }
+      }
       break;
     }
     case FocusMessageType::Ping:
@@ -207,6 +217,11 @@ std::string serializeFocusMessage(const FocusMessage& m) {
       content[kSdpStreamMetadataKeyStable] =
           serializeSdpStreamMetadata(m.metadata.value_or(SdpStreamMetadata{}));
       if (m.metadata_delta) content[kMetadataDeltaKey] = true;
+      if (m.metadata_delta && !m.removed_streams.empty()) {
+        json::array removed;
+        for (const auto& id : m.removed_streams) removed.emplace_back(id);
+        content[kRemovedStreamsKey] = std::move(removed);
+      }
       break;
     case FocusMessageType::Ping:
     case FocusMessageType::Pong:

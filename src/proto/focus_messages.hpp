@@ -39,6 +39,9 @@ struct FocusMessage {
   // anyway); false: it is everything the participant may receive. "org.chorus.metadata_delta": true on the
   // wire.
   bool metadata_delta{false};
+  // With a delta: streams the participant knew that are gone (applied before the delta's streams).
+  // "org.chorus.removed_streams" on the wire; at most kMaxStreams.
+  std::vector<std::string> removed_streams;
 
   bool operator==(const FocusMessage&) const = default;
 };

@@ -507,9 +507,13 @@
       switch (msg.type) {
         case "m.call.sdp_stream_metadata_changed":
           if (!content.sdp_stream_metadata) break;
-          // org.chorus.metadata_delta: only what is new or changed since the last message; merged.
+          // org.chorus.metadata_delta: only what is new, changed (merged) or gone (org.chorus.removed_streams)
+          // since the last message.
           if (content["org.chorus.metadata_delta"] === true) {
-            this.setRemoteMetadata(Object.assign({}, this.remoteMetadata || {}, content.sdp_stream_metadata));
+            const merged = Object.assign({}, this.remoteMetadata || {});
+            const removed = content["org.chorus.removed_streams"];
+            if (Array.isArray(removed)) for (const id of removed) delete merged[id];
+            this.setRemoteMetadata(Object.assign(merged, content.sdp_stream_metadata));
           } else {
             this.setRemoteMetadata(content.sdp_stream_metadata);
           }

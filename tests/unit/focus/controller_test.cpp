@@ -694,6 +694,7 @@ class ControllerMetadataTest : public ControllerTest {
       if (!parsed || !parsed->metadata) return *this;
       if (!parsed->metadata_delta) md.clear();
       EXPECT_TRUE(told || !parsed->metadata_delta) << "the first message is whole";
+      for (const auto& id : parsed->removed_streams) EXPECT_EQ(md.erase(id), 1u) << id << " was not known";
       for (auto& [id, m] : *parsed->metadata) md.insert_or_assign(id, m);
       told = true;
       return *this;
@@ -790,8 +791,8 @@ TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSam
   EXPECT_LE(ctl_->counters().metadata_messages, 2 * (kN + kN + 20));
   // Nothing changed: nothing more is sent, and nothing waits.
   EXPECT_TRUE(settle().empty());
-  // Its own view changed (ids moved, slots): it gets its whole metadata once (here the same as it knows, since
-  // after deltas the focus keeps no copy to compare with), then nothing more.
+  // Its own view changed (ids moved, slots): it gets its whole metadata once (here the same as it knows,
+  // since after deltas the focus keeps no copy to compare with), then nothing more.
   const ParticipantId first = ctl_->participants().front()->id;
   ctl_->metadataChanged(first);
   auto again = settle();
@@ -802,6 +803,29 @@ TEST_F(ControllerMetadataTest, ABurstOfJoinsIsCoalescedAndEveryoneEndsWithTheSam
   EXPECT_FALSE(parsed->metadata_delta);
   EXPECT_EQ(*parsed->metadata, last[first].md);
   EXPECT_TRUE(settle().empty());
+}
+
+// Someone leaving costs the others a delta naming its streams, not everyone's metadata.
+TEST_F(ControllerMetadataTest, ALeaveIsADeltaThatRemovesItsStreams) {
+  std::map<ParticipantId, Known> last;
+  std::vector<act::SendDataChannel> told;
+  std::vector<ParticipantId> ids;
+  for (std::size_t i = 0; i < 10; ++i) ids.push_back(join(i, &told));
+  for (const auto& m : told) last[m.peer] = m.text;
+  for (const auto& m : settle()) last[m.peer] = m.text;
+  expectEveryoneUpToDate(last);
+  auto sent = actionsOf<act::SendDataChannel>(ctl_->handle(in::PeerFailed{ids[3], "gone"}));
+  for (const auto& m : settle()) sent.push_back(m);
+  ASSERT_EQ(sent.size(), 9u);
+  for (const auto& m : sent) {
+    auto parsed = proto::parseFocusMessage(m.text);
+    ASSERT_TRUE(parsed && parsed->metadata);
+    EXPECT_TRUE(parsed->metadata_delta);
+    EXPECT_TRUE(parsed->metadata->empty());
+    EXPECT_EQ(parsed->removed_streams, std::vector<std::string>{"stream-@u3:hs"});
+    last[m.peer] = m.text;
+  }
+  expectEveryoneUpToDate(last);
 }
 
 TEST_F(ControllerMetadataTest, WhatAnOfferCarriesIsNotSentAgain) {

@@ -103,6 +103,16 @@ TEST(FocusMessagesTest, MetadataDeltaIsMarked) {
   FocusMessage m = roundTrip(text);
   EXPECT_TRUE(m.metadata_delta);
   EXPECT_EQ(wireJson(m), json::parse(text));
+  // Streams that went away ride with a delta.
+  const std::string removed =
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{},"org.chorus.metadata_delta":true,"org.chorus.removed_streams":["a","b"]}})";
+  FocusMessage r = roundTrip(removed);
+  EXPECT_EQ(r.removed_streams, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(wireJson(r), json::parse(removed));
+  EXPECT_FALSE(parseFocusMessage(
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{},"org.chorus.metadata_delta":true,"org.chorus.removed_streams":[1]}})"));
+  EXPECT_FALSE(parseFocusMessage(
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{},"org.chorus.metadata_delta":true,"org.chorus.removed_streams":"a"}})"));
   // Absent, or anything but true: the whole metadata (and the key is not written).
   for (const char* v : {"false", "1", "\"yes\""}) {
     auto other = parseFocusMessage(
