@@ -29,6 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)parseSdesExtension(e->data);
     (void)parseAbsSendTime(e->data);
     (void)parseTransportCcSeq(e->data);
+    if (auto level = parseAudioLevel(e->data)) {
+      if (e->data.size() != 1 || level->level > 127 || level->voice != ((e->data[0] & 0x80) != 0))
+        __builtin_trap();
+    }
     sink += e->id;
   }
   for (int id = 1; id < 16; ++id) (void)p->findExtension(static_cast<std::uint8_t>(id));

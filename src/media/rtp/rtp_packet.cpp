@@ -150,4 +150,9 @@ std::optional<std::uint16_t> parseTransportCcSeq(ByteSpan value) noexcept {
   return load16(value.data());
 }
 
+std::optional<AudioLevel> parseAudioLevel(ByteSpan value) noexcept {
+  if (value.size() != 1) return std::nullopt;
+  return AudioLevel{static_cast<std::uint8_t>(value[0] & 0x7F), (value[0] & 0x80) != 0};
+}
+
 }  // namespace chorus::media

@@ -127,5 +127,12 @@ std::optional<std::string_view> parseSdesExtension(ByteSpan value) noexcept;
 std::optional<std::uint32_t> parseAbsSendTime(ByteSpan value) noexcept;
 // http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01: 16-bit transport-wide seq.
 std::optional<std::uint16_t> parseTransportCcSeq(ByteSpan value) noexcept;
+// urn:ietf:params:rtp-hdrext:ssrc-audio-level (RFC 6464, client-to-mixer): one byte, the voice-activity flag
+// (0x80) and the level in -dBov (0x7F: 0 is the loudest, 127 silence). nullopt unless exactly one byte.
+struct AudioLevel {
+  std::uint8_t level{127};
+  bool voice{false};
+};
+std::optional<AudioLevel> parseAudioLevel(ByteSpan value) noexcept;
 
 }  // namespace chorus::media

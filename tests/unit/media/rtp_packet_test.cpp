@@ -193,6 +193,56 @@ TEST(RtpPacket, ExtensionValueDecodersRejectBadSizes) {
   EXPECT_FALSE(parseSdesExtension(ByteSpan(space)));
 }
 
+// RFC 6464 client-to-mixer audio level, in both RFC 8285 forms: one byte, V (0x80) + level in -dBov.
+TEST(RtpPacket, AudioLevelInOneAndTwoByteForms) {
+  RtpSpec one;
+  one.ext_profile = kRtpOneByteExtensionProfile;
+  one.ext_block = {0x10, 0x80 | 33, 0x40, '0', 0x30, 0x7F, 0x00, 0x00};  // id 1 (V, 33), id 4 mid, id 3 (127)
+  auto bytes = buildRtp(one);
+  auto p = RtpPacketView::parse(bytes);
+  ASSERT_TRUE(p);
+  auto loud = parseAudioLevel(p->findExtension(1)->data);
+  ASSERT_TRUE(loud);
+  EXPECT_EQ(loud->level, 33);
+  EXPECT_TRUE(loud->voice);
+  auto silent = parseAudioLevel(p->findExtension(3)->data);
+  ASSERT_TRUE(silent);
+  EXPECT_EQ(silent->level, 127);
+  EXPECT_FALSE(silent->voice);
+
+  RtpSpec two;
+  two.ext_profile = 0x1000;
+  two.ext_block = {1, 1, 0x05, 0, 20, 1, 0x80, 0};  // id 1 (level 5), padding, id 20 (V, level 0)
+  bytes = buildRtp(two);
+  p = RtpPacketView::parse(bytes);
+  ASSERT_TRUE(p);
+  ASSERT_TRUE(p->hasTwoByteExtensions());
+  auto five = parseAudioLevel(p->findExtension(1)->data);
+  ASSERT_TRUE(five);
+  EXPECT_EQ(five->level, 5);
+  EXPECT_FALSE(five->voice);
+  auto loudest = parseAudioLevel(p->findExtension(20)->data);
+  ASSERT_TRUE(loudest);
+  EXPECT_EQ(loudest->level, 0);
+  EXPECT_TRUE(loudest->voice);
+}
+
+TEST(RtpPacket, AudioLevelOfAnotherLengthIsNoLevel) {
+  const std::uint8_t two[2] = {0x80, 0x10};
+  EXPECT_FALSE(parseAudioLevel(ByteSpan()));
+  EXPECT_FALSE(parseAudioLevel(ByteSpan(two)));
+  // A two-byte-form element of length 0 (legal there) is no level either.
+  RtpSpec s;
+  s.ext_profile = 0x1000;
+  s.ext_block = {1, 0, 0, 0};
+  auto bytes = buildRtp(s);
+  auto p = RtpPacketView::parse(bytes);
+  ASSERT_TRUE(p);
+  auto e = p->findExtension(1);
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(parseAudioLevel(e->data));
+}
+
 TEST(RtpPacket, InPlaceRewrite) {
   RtpSpec s;
   s.payload_type = 96;
