@@ -107,6 +107,7 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
                  TimeMs now) override {
     InboundRtp in{info.mid, info.rid, info.transport_seq, info.arrival_us};
     in.repaired_rid = info.repaired_rid;
+    in.audio_level = info.audio_level;
     plane_.onRtp(id_, in, rtp, now);
   }
   void onPeerRtcp(io::WebRtcPeer&, media::MutableByteSpan packet, TimeMs now) override {

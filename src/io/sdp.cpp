@@ -503,7 +503,7 @@ void rejectSection(SdpNegotiatedSection& s) {
   s.recv = false;
   s.send = false;
   s.send_track = SendTrack{};
-  s.mid_ext_id = s.rid_ext_id = s.repaired_rid_ext_id = s.transport_cc_ext_id = 0;
+  s.mid_ext_id = s.rid_ext_id = s.repaired_rid_ext_id = s.transport_cc_ext_id = s.audio_level_ext_id = 0;
   s.extmaps.clear();
   s.recv_rids.clear();
   s.simulcast = false;
@@ -517,6 +517,7 @@ void rejectSection(SdpNegotiatedSection& s) {
 
 void noteExtmapIds(SdpNegotiatedSection& sec) {
   sec.mid_ext_id = sec.rid_ext_id = sec.repaired_rid_ext_id = sec.transport_cc_ext_id = 0;
+  sec.audio_level_ext_id = 0;
   for (const auto& e : sec.extmaps) {
     if (e.uri == kExtMid)
       sec.mid_ext_id = e.id;
@@ -526,11 +527,16 @@ void noteExtmapIds(SdpNegotiatedSection& sec) {
       sec.repaired_rid_ext_id = e.id;
     else if (e.uri == kExtTransportCc)
       sec.transport_cc_ext_id = e.id;
+    else if (e.uri == kExtAudioLevel)
+      sec.audio_level_ext_id = e.id;
   }
 }
 
-bool keptExtension(std::string_view uri, bool recv) noexcept {
-  if (uri == kExtTransportCc) return recv;  // see keptFeedback()
+// `transport_cc`: see keptFeedback(). `audio_level`: an audio section the participant sends on (the router
+// reads the level of what it receives; what the focus forwards carries no header extensions).
+bool keptExtension(std::string_view uri, bool transport_cc, bool audio_level) noexcept {
+  if (uri == kExtTransportCc) return transport_cc;
+  if (uri == kExtAudioLevel) return audio_level;
   return uri == kExtMid || uri == kExtRid || uri == kExtRepairedRid;
 }
 
@@ -758,7 +764,8 @@ std::optional<SdpAnswer> buildSdpAnswer(const SdpSession& offer, const SdpAnswer
     }
     if (sec.recv || !sec.send) {
       for (const auto& e : m.extmaps) {
-        if (keptExtension(e.uri, p.transport_cc && sec.recv)) sec.extmaps.push_back(e);
+        if (keptExtension(e.uri, p.transport_cc && sec.recv, sec.recv && m.kind == "audio"))
+          sec.extmaps.push_back(e);
       }
     } else if (downlink_cc) {
       sec.extmaps.push_back(SdpExtmap{tcc_id, std::string(kExtTransportCc)});
@@ -935,6 +942,8 @@ bool applySdpAnswer(SdpNegotiation& pending, const SdpSession& answer, std::stri
     for (const auto& e : sec.extmaps) {
       const bool twcc_by_feedback =
           e.uri == kExtTransportCc && sec.send && m.extmapId(e.uri) == 0 && answer_has_twcc_feedback;
+      // The audio level only while the participant sends here (we never send it).
+      if (e.uri == kExtAudioLevel && !sec.recv) continue;
       if (m.extmapId(e.uri) == e.id || twcc_by_feedback) kept.push_back(e);
     }
     sec.extmaps = std::move(kept);

@@ -154,6 +154,9 @@ inline constexpr std::string_view kExtRid = "urn:ietf:params:rtp-hdrext:sdes:rtp
 inline constexpr std::string_view kExtRepairedRid = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
 inline constexpr std::string_view kExtTransportCc =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+// RFC 6464 client-to-mixer audio level: kept on the audio sections the participant sends on (the router's
+// loudest-speaker selection); never on what the focus sends (forwarded packets carry no header extensions).
+inline constexpr std::string_view kExtAudioLevel = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 // One ICE host candidate of the focus (component 1 only: rtcp-mux and BUNDLE).
 struct SdpCandidate {
@@ -223,8 +226,9 @@ struct SdpNegotiatedSection {
   std::uint16_t rid_ext_id{0};
   std::uint16_t repaired_rid_ext_id{0};
   std::uint16_t transport_cc_ext_id{0};
-  std::uint16_t remote_sctp_port{0};  // application
-  std::vector<std::uint32_t> ssrcs;   // the participant's a=ssrc ids of this section
+  std::uint16_t audio_level_ext_id{0};  // audio sections the participant sends on only
+  std::uint16_t remote_sctp_port{0};    // application
+  std::vector<std::uint32_t> ssrcs;     // the participant's a=ssrc ids of this section
   std::vector<std::pair<std::uint32_t, std::uint32_t>> fid_groups;  // its a=ssrc-group:FID (media, rtx)
 
   std::string proto;   // as offered ("UDP/TLS/RTP/SAVPF", "UDP/DTLS/SCTP", ...)

@@ -306,7 +306,8 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
   std::string_view ext_mid;
   std::string_view ext_rid;
   std::string_view ext_rrid;
-  if (rtp->hasExtension()) findExtensions(*rtp, ext_mid, ext_rid, ext_rrid, info.transport_seq);
+  if (rtp->hasExtension())
+    findExtensions(*rtp, ext_mid, ext_rid, ext_rrid, info.transport_seq, info.audio_level);
   SsrcStats* s = statsFor(ssrc);
   if (s != nullptr) {
     ++s->packets;
@@ -338,13 +339,14 @@ void WebRtcPeer::handleRtp(media::MutableByteSpan packet, TimeMs now) {
     info.repaired_rid = ext_rrid;
     info.kind = kindOf(info.mid, payload_type);
   }
+  if (info.kind != "audio") info.audio_level.reset();  // the id of an audio section on another packet
   listener_.onPeerRtp(*this, info, *rtp, now);
 }
 
 void WebRtcPeer::findExtensions(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid,
-                                std::string_view& repaired_rid,
-                                std::optional<std::uint16_t>& transport_seq) const {
-  // One walk over the extension block for all three (no allocation).
+                                std::string_view& repaired_rid, std::optional<std::uint16_t>& transport_seq,
+                                std::optional<std::uint8_t>& audio_level) const {
+  // One walk over the extension block for all of them (no allocation).
   auto listed = [](const std::vector<std::uint8_t>& ids, std::uint8_t id) {
     return std::find(ids.begin(), ids.end(), id) != ids.end();
   };
@@ -358,6 +360,8 @@ void WebRtcPeer::findExtensions(const media::RtpPacketView& rtp, std::string_vie
       if (auto v = media::parseSdesExtension(ext->data)) repaired_rid = *v;
     } else if (!transport_seq && listed(transport_cc_ext_ids_, ext->id)) {
       transport_seq = media::parseTransportCcSeq(ext->data);
+    } else if (!audio_level && listed(audio_level_ext_ids_, ext->id)) {
+      if (auto v = media::parseAudioLevel(ext->data)) audio_level = v->level;
     }
   }
 }
@@ -514,12 +518,14 @@ void WebRtcPeer::negotiated() {
   rid_ext_ids_.clear();
   repaired_rid_ext_ids_.clear();
   transport_cc_ext_ids_.clear();
+  audio_level_ext_ids_.clear();
   for (const auto& sec : current_.sections) {
     if (!sec.accepted) continue;
     addExtId(mid_ext_ids_, sec.mid_ext_id);
     addExtId(rid_ext_ids_, sec.rid_ext_id);
     addExtId(repaired_rid_ext_ids_, sec.repaired_rid_ext_id);
     if (sec.recv) addExtId(transport_cc_ext_ids_, sec.transport_cc_ext_id);
+    if (sec.recv && sec.kind == "audio") addExtId(audio_level_ext_ids_, sec.audio_level_ext_id);
     if (!sec.recv || (sec.kind != "audio" && sec.kind != "video")) continue;
     PublishedTrack t;
     t.mid = sec.mid;

@@ -69,6 +69,10 @@ struct RtpInfo {
   std::string_view kind;  // "audio" / "video"; empty when unknown
   // From the transport-wide sequence number extension, where it was negotiated (transport-cc); else nullopt.
   std::optional<std::uint16_t> transport_seq;
+  // From the client-to-mixer audio level extension (RFC 6464) on an audio section where it was negotiated:
+  // the level in -dBov, 0 (loudest) .. 127 (silence), without the voice-activity bit; else nullopt (also when
+  // the element is not one byte long).
+  std::optional<std::uint8_t> audio_level;
   // When the datagram arrived, µs on the server's clock: the kernel's receive timestamp where the socket
   // gives one (UdpServer::arrivalUs()), else the time it was dispatched.
   std::int64_t arrival_us{0};
@@ -220,10 +224,12 @@ class WebRtcPeer final : public UdpServer::Peer,
   SdpAnswerParams localParams();
   // After every completed negotiation: published tracks and the header-extension ids to look for.
   void negotiated();
-  // The mid/rid header extensions of a packet (views into it; empty when absent) and its transport-wide
-  // sequence number (nullopt when absent), in one walk over the extension block.
+  // The mid/rid header extensions of a packet (views into it; empty when absent), its transport-wide
+  // sequence number and its audio level (nullopt when absent or malformed), in one walk over the extension
+  // block.
   void findExtensions(const media::RtpPacketView& rtp, std::string_view& mid, std::string_view& rid,
-                      std::string_view& repaired_rid, std::optional<std::uint16_t>& transport_seq) const;
+                      std::string_view& repaired_rid, std::optional<std::uint16_t>& transport_seq,
+                      std::optional<std::uint8_t>& audio_level) const;
   std::string_view midOfSsrc(std::uint32_t ssrc) const noexcept;
   std::string_view kindOf(std::string_view mid, std::uint8_t payload_type) const noexcept;
   void fail(std::string_view reason);
@@ -247,6 +253,7 @@ class WebRtcPeer final : public UdpServer::Peer,
   std::vector<std::uint8_t> rid_ext_ids_;
   std::vector<std::uint8_t> repaired_rid_ext_ids_;
   std::vector<std::uint8_t> transport_cc_ext_ids_;  // of the sections the participant sends on
+  std::vector<std::uint8_t> audio_level_ext_ids_;   // of the audio sections the participant sends on
   SdpCodec send_audio_codec_;  // the codecs of our send sections (from the participant's first offer)
   SdpCodec send_video_codec_;
   std::optional<SdpCodec> send_h264_codec_;

@@ -117,6 +117,10 @@ TEST(Sdp, AnswersChromiumOffer) {
   EXPECT_TRUE(a->sections[0].accepted && a->sections[1].accepted && a->sections[2].accepted);
   EXPECT_EQ(a->sections[0].payload_type, 111);
   EXPECT_EQ(a->sections[1].mid_ext_id, 4);
+  // The audio level of what the participant sends (the router's loudest-speaker selection).
+  EXPECT_TRUE(has(sdp, "a=extmap:1 " + std::string(kExtAudioLevel)));
+  EXPECT_EQ(a->sections[0].audio_level_ext_id, 1);
+  EXPECT_EQ(a->sections[1].audio_level_ext_id, 0);
   EXPECT_EQ(a->sections[0].transport_cc_ext_id, 0);
   EXPECT_EQ(a->sections[1].transport_cc_ext_id, 0);
   EXPECT_EQ(a->sections[2].remote_sctp_port, 5000);
@@ -362,6 +366,82 @@ SdpNegotiation chromiumSession() {
   auto offer = parseSdp(readCorpus("chromium_offer_av_dc.sdp"));
   auto a = offer ? buildSdpAnswer(*offer, params()) : std::nullopt;
   return a ? static_cast<SdpNegotiation>(*a) : SdpNegotiation{};
+}
+
+// The RFC 6464 audio level is kept where the participant sends audio (sendonly, sendrecv) and offered the
+// extension; not on video, not where it only receives, and never on the sections the focus sends on.
+TEST(Sdp, AudioLevelOnlyOnAudioTheParticipantSends) {
+  auto section = [](const std::string& kind, const std::string& mid, const std::string& dir, bool ext) {
+    const bool audio = kind == "audio";
+    return "m=" + kind + " 9 UDP/TLS/RTP/SAVPF " + (audio ? "111" : "96") + "\r\na=mid:" + mid +
+           "\r\na=" + dir + "\r\na=rtcp-mux\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n" +
+           (ext ? "a=extmap:1 " + std::string(kExtAudioLevel) + "\r\n" : std::string()) +
+           (audio ? "a=rtpmap:111 opus/48000/2\r\n" : "a=rtpmap:96 VP8/90000\r\n");
+  };
+  const std::string offer =
+      "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE s b r v n\r\n"
+      "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n"
+      "a=fingerprint:sha-256 AA:BB\r\na=setup:actpass\r\n" +
+      section("audio", "s", "sendonly", true) + section("audio", "b", "sendrecv", true) +
+      section("audio", "r", "recvonly", true) + section("video", "v", "sendonly", true) +
+      section("audio", "n", "sendonly", false);
+  auto s = parseSdp(offer);
+  ASSERT_TRUE(s);
+  std::string why;
+  auto a = buildSdpAnswer(*s, params(), &why);
+  ASSERT_TRUE(a) << why;
+  ASSERT_EQ(a->sections.size(), 5u);
+  const std::vector<std::uint16_t> expected{1, 1, 0, 0, 0};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_TRUE(a->sections[i].accepted) << i;
+    EXPECT_EQ(a->sections[i].audio_level_ext_id, expected[i]) << i;
+    EXPECT_EQ(a->sections[i].mid_ext_id, 4) << i;  // the other extensions are untouched
+  }
+  auto back = parseSdp(a->sdp);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->media.size(), 5u);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(back->media[i].extmapId(kExtAudioLevel), expected[i]) << i;
+  }
+
+  // The focus's offers: the participant's audio section keeps it, the audio and video we send get none.
+  auto o = buildSdpOffer(*a, {{"audio", 1001, "alice", "alice-mic"}, {"video", 1002, "alice", "alice-cam"}},
+                         opusCodec(), vp8Codec(), params(), &why);
+  ASSERT_TRUE(o) << why;
+  ASSERT_EQ(o->sections.size(), 7u);
+  EXPECT_EQ(o->sections[0].audio_level_ext_id, 1);
+  EXPECT_EQ(o->sections[5].audio_level_ext_id, 0);
+  EXPECT_EQ(o->sections[6].audio_level_ext_id, 0);
+  auto offered = parseSdp(o->sdp);
+  ASSERT_TRUE(offered);
+  EXPECT_EQ(offered->media[0].extmapId(kExtAudioLevel), 1);
+  EXPECT_EQ(offered->media[5].kind, "audio");
+  EXPECT_EQ(offered->media[5].extmapId(kExtAudioLevel), 0);
+  EXPECT_EQ(offered->media[6].extmapId(kExtAudioLevel), 0);
+  std::size_t lines = 0;
+  for (auto at = o->sdp.find(kExtAudioLevel); at != std::string::npos;
+       at = o->sdp.find(kExtAudioLevel, at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 2u);  // sections "s" and "b"
+
+  // The participant's answer (mirrored extmaps) keeps it on the sections it sends on; when it stops sending
+  // on one (answers recvonly), the level goes with it.
+  SdpNegotiation applied = *o;
+  auto answer = parseSdp(test::answerTo(o->sdp));
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(applySdpAnswer(applied, *answer, &why)) << why;
+  EXPECT_EQ(applied.sections[0].audio_level_ext_id, 1);
+  EXPECT_EQ(applied.sections[1].audio_level_ext_id, 1);
+  EXPECT_EQ(applied.sections[5].audio_level_ext_id, 0);
+  SdpNegotiation stopped = *o;
+  test::AnswerOptions opts;
+  opts.override["b"] = "recvonly";
+  auto stop_answer = parseSdp(test::answerTo(o->sdp, opts));
+  ASSERT_TRUE(stop_answer);
+  ASSERT_TRUE(applySdpAnswer(stopped, *stop_answer, &why)) << why;
+  EXPECT_FALSE(stopped.sections[1].recv);
+  EXPECT_EQ(stopped.sections[1].audio_level_ext_id, 0);
+  EXPECT_EQ(stopped.sections[0].audio_level_ext_id, 1);
 }
 
 TEST(Sdp, ReofferAddsSendonlySectionsAndKeepsTheSession) {

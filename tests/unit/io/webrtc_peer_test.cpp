@@ -99,6 +99,30 @@ std::vector<std::uint8_t> rtpWithExtensions(std::uint8_t pt, std::uint16_t seq, 
   return p;
 }
 
+// RTP with RFC 8285 two-byte header extensions {id, value} (profile 0x1000).
+std::vector<std::uint8_t> rtpWithTwoByteExtensions(
+    std::uint8_t pt, std::uint16_t seq, std::uint32_t ssrc,
+    const std::vector<std::pair<std::uint8_t, std::string>>& exts) {
+  std::vector<std::uint8_t> p(16);
+  p[0] = 0x90;
+  p[1] = pt;
+  media::store16(p.data() + 2, seq);
+  media::store32(p.data() + 4, seq * 960u);
+  media::store32(p.data() + 8, ssrc);
+  std::vector<std::uint8_t> block;
+  for (const auto& [id, value] : exts) {
+    block.push_back(id);
+    block.push_back(static_cast<std::uint8_t>(value.size()));
+    block.insert(block.end(), value.begin(), value.end());
+  }
+  while (block.size() % 4 != 0) block.push_back(0);
+  media::store16(p.data() + 12, 0x1000);
+  media::store16(p.data() + 14, static_cast<std::uint16_t>(block.size() / 4));
+  p.insert(p.end(), block.begin(), block.end());
+  p.insert(p.end(), 20, 0x17);
+  return p;
+}
+
 struct Browser : DtlsTransport::Listener, SctpAssociation::Listener {
   Browser(asio::io_context& io, const DtlsIdentity& id)
       : socket(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
@@ -201,10 +225,11 @@ struct FocusSide : WebRtcPeer::Listener, UdpServer::Listener {
     std::uint16_t seq;
     std::string mid, rid, kind;
     std::size_t size;
+    std::optional<std::uint8_t> audio_level;
   };
   void onPeerRtp(WebRtcPeer&, const RtpInfo& info, const media::RtpPacketView& packet, TimeMs) override {
     rtp.push_back({packet.ssrc(), packet.sequenceNumber(), std::string(info.mid), std::string(info.rid),
-                   std::string(info.kind), packet.size()});
+                   std::string(info.kind), packet.size(), info.audio_level});
   }
   void onPeerRtcp(WebRtcPeer&, media::MutableByteSpan packet, TimeMs) override {
     rtcp.emplace_back(packet.begin(), packet.end());
@@ -652,6 +677,54 @@ TEST_F(WebRtcPeerLoopback, MediaHooksAndSendingBothWays) {
   EXPECT_FALSE(peer.sendRtp(junk, 4, clock.nowMs()));  // not RTP: libsrtp refuses
   EXPECT_EQ(peer.sendDrops().get(PeerSendDrop::Protect), 1u);
   EXPECT_EQ(peer.rtpPacketsSent(), 1u);
+  server->removePeer(peer);
+}
+
+// The RFC 6464 audio level (ssrc-audio-level, id 1 here as in Chromium) of the audio the participant sends:
+// negotiated on its audio section only, read from both extension forms into RtpInfo::audio_level (level
+// without the V bit); an element of another length, a packet without it and video are no level.
+TEST_F(WebRtcPeerLoopback, AudioLevelFromTheNegotiatedExtension) {
+  const std::string offer =
+      "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=extmap-allow-mixed\r\n"
+      "a=ice-ufrag:" +
+      std::string(kClientUfrag) + "\r\na=ice-pwd:" + std::string(kClientPwd) + "\r\n" +
+      "a=fingerprint:sha-256 " + client_id->fingerprint() + "\r\na=setup:actpass\r\n" +
+      "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n"
+      "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+      "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=rtpmap:111 opus/48000/2\r\n"
+      "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendonly\r\na=rtcp-mux\r\n"
+      "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+      "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=rtpmap:96 VP8/90000\r\n";
+  WebRtcPeer peer(*server_id, *server, focus, clock.nowMs());
+  auto answer = peer.acceptOffer(offer);
+  ASSERT_TRUE(answer) << answer.error().message;
+  const std::string level_line = "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+  const auto first = answer->find(level_line);
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_LT(first, answer->find("m=video"));                          // on the audio section
+  EXPECT_EQ(answer->find(level_line, first + 1), std::string::npos);  // and only there
+  ASSERT_TRUE(server->addPeer(peer));
+  Browser b(io, *client_id);
+  ASSERT_NO_FATAL_FAILURE(connect(b, peer, *answer));
+  ASSERT_TRUE(runUntil([&] { return focus.connected && b.srtp; })) << b.failure << focus.failure;
+
+  const std::string v_33{static_cast<char>(0x80 | 33)};  // voice, -33 dBov
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(111, 0, 1111, {{4, "0"}, {1, v_33}})));
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(111, 1, 1111, {{1, std::string{"\x7f"}}})));  // silence, no V
+  ASSERT_TRUE(b.sendRtp(rtpWithTwoByteExtensions(111, 2, 1111, {{1, std::string{"\x14"}}})));
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(111, 3, 1111, {{1, std::string("\x80\x10", 2)}})));  // 2 bytes
+  ASSERT_TRUE(b.sendRtp(rtpWithTwoByteExtensions(111, 4, 1111, {{1, std::string()}})));        // 0 bytes
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(111, 5, 1111, {})));
+  ASSERT_TRUE(b.sendRtp(rtpWithExtensions(96, 6, 3333, {{4, "1"}, {1, v_33}})));  // video: not negotiated
+  ASSERT_TRUE(runUntil([&] { return focus.rtp.size() == 7; }));
+  const std::vector<std::optional<std::uint8_t>> expected{
+      33, 127, 20, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(focus.rtp[i].seq, i);
+    EXPECT_EQ(focus.rtp[i].kind, i < 6 ? "audio" : "video") << i;
+    EXPECT_EQ(focus.rtp[i].audio_level, expected[i]) << i;
+  }
+  EXPECT_EQ(peer.drops().total(), 0u);
   server->removePeer(peer);
 }
 
