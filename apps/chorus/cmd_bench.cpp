@@ -93,14 +93,17 @@ void printFocusAudioOnlyTable(const boost::json::object& r) {
   const auto& lat = r.at("latency_us").as_object();
   std::printf(
       "chorus bench focus --audio-only: %s participants (%s speaking at %s pps, the rest DTX every %s ms), "
-      "%s subscriptions, SRTP %s\n",
+      "%s subscriptions, audio slots %s, SRTP %s\n",
       num("participants").c_str(), num("speakers").c_str(), num("audio_pps").c_str(),
-      num("dtx_interval_ms").c_str(), num("subscriptions").c_str(), num("srtp_profile").c_str());
+      num("dtx_interval_ms").c_str(), num("subscriptions").c_str(), num("audio_slots").c_str(),
+      num("srtp_profile").c_str());
   std::printf("  window                         %s s (setup %s s)\n", num("window_s").c_str(),
               num("setup_s").c_str());
-  std::printf("  subscriptions flowing          %s (per participant %s..%s)\n",
-              num("subscriptions_flowing").c_str(), num("streams_per_participant_min").c_str(),
-              num("streams_per_participant_max").c_str());
+  std::printf(
+      "  subscriptions flowing          %s of %s expected (per participant %s..%s; %s in the window)\n",
+      num("subscriptions_flowing").c_str(), num("streams_expected").c_str(),
+      num("streams_per_participant_min").c_str(), num("streams_per_participant_max").c_str(),
+      num("streams_in_window").c_str());
   std::printf(
       "  forwarded (received)           %s packets, %s pps (expected %s pps; the focus counted %s pps)\n",
       num("forwarded_packets").c_str(), num("forwarded_pps").c_str(), num("expected_forwarded_pps").c_str(),
@@ -293,6 +296,11 @@ void registerBench(CLI::App& app, Runner* runner) {
   fb->add_option("--dtx-interval-ms", fcli->opt.dtx_interval_ms,
                  "A silent participant's packet interval (Opus DTX: 400; with --audio-only)")
       ->check(CLI::Range(20, 10000))
+      ->capture_default_str();
+  fb->add_option("--audio-slots", fcli->opt.audio_slots,
+                 "The focus forwards each participant only the loudest K audio streams (\"audio_slots\" in "
+                 "its config; 0: off; with --audio-only)")
+      ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   fb->add_option("--setup-timeout", fcli->opt.setup_timeout_s,
                  "Seconds for every stream to flow before measuring anyway (0: 30 + 1 per participant)")

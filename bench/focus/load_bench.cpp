@@ -269,6 +269,7 @@ class Bench {
       if (o_.speakers < 0 || o_.speakers > o_.participants)
         return fail(Code::InvalidArgument, "--speakers must be within 0..participants");
       if (o_.dtx_interval_ms < 1) return fail(Code::InvalidArgument, "--dtx-interval-ms must be >= 1");
+      if (o_.audio_slots < 0) return fail(Code::InvalidArgument, "--audio-slots must be >= 0");
     } else if (o_.publishers < 1 || o_.subscribers < 1) {
       return fail(Code::InvalidArgument, "need at least 1 publisher and 1 subscriber");
     }
@@ -288,6 +289,8 @@ class Bench {
       // One thread takes every forwarded packet: unprotect only a few streams per participant (latency),
       // count the rest from their clear headers.
       traffic_.max_unprotected_ssrcs = kAudioOnlyUnprotectedSsrcs;
+      // Every audio packet carries its level (what the focus's loudest-speaker selection reads).
+      traffic_.audio_level = true;
     }
     load_start_ = loadAverage();
     if (!o_.audio_only) {
@@ -413,9 +416,13 @@ class Bench {
       // subscriptions per subscriber: raised so that each participant may receive every other one (a few
       // m-lines more for its own sections).
       const std::string config = dir_ + "/focus.json";
-      std::ofstream(config) << "{\"max_participants_per_conference\": " << o_.participants + 1
-                            << ", \"max_media_sections\": " << o_.participants + 8
-                            << ", \"max_subscriptions_per_subscriber\": " << o_.participants << "}\n";
+      std::ofstream out(config);
+      out << "{\"max_participants_per_conference\": " << o_.participants + 1
+          << ", \"max_media_sections\": " << o_.participants + 8
+          << ", \"max_subscriptions_per_subscriber\": " << o_.participants;
+      // The bounded audio forwarding set (the router's RouterConfig::audio_slots).
+      if (o_.audio_slots > 0) out << ", \"audio_slots\": " << o_.audio_slots;
+      out << "}\n";
       args.insert(args.end(), {"--config", config});
     }
     if (!focus_.spawn(args, dir_ + "/focus.log")) {
@@ -600,8 +607,9 @@ class Bench {
       focus_.pump(0);
     }
     // Until every data channel is open and every subscriber receives every publisher's audio and video.
+    // With audio slots (K > 0) each participant receives min(K, N - 1) streams, not N - 1.
     const std::size_t want_streams =
-        o_.audio_only ? members_.size() - 1 : static_cast<std::size_t>(o_.publishers) * 2;
+        o_.audio_only ? streamsPerParticipant() : static_cast<std::size_t>(o_.publishers) * 2;
     const SteadyTime deadline =
         now() + (o_.setup_timeout_s > 0
                      ? std::chrono::milliseconds(static_cast<std::int64_t>(o_.setup_timeout_s * 1000))
@@ -647,8 +655,9 @@ class Bench {
         streams_since = now();
       } else if (o_.audio_only && dc == states.size() && min_streams > 0 &&
                  secondsBetween(streams_since, now()) >= 5) {
-        incomplete_ = std::to_string(streams) + " of " + std::to_string(states.size() * (states.size() - 1)) +
-                      " subscriptions flow (per participant " + std::to_string(min_streams) + ".." +
+        incomplete_ = std::to_string(streams) + " of " + std::to_string(states.size() * want_streams) +
+                      (o_.audio_slots > 0 ? " slot streams flow" : " subscriptions flow") +
+                      " (per participant " + std::to_string(min_streams) + ".." +
                       std::to_string(max_streams) + ") and the count has not grown for 5 s";
         progress(incomplete_);
         break;
@@ -680,16 +689,44 @@ class Bench {
   struct Snapshot {
     std::uint64_t rtp_sent{0};
     std::uint64_t rtp_received{0};
+    std::uint64_t speakers_rtp_sent{0};  // audio-only: by the first `speakers` participants
   };
   Snapshot snapshot() {
     return media_.run([this] {
       Snapshot s;
-      for (auto& p : media_.peers()) {
+      for (std::size_t i = 0; i < media_.peers().size(); ++i) {
+        const auto& p = media_.peers()[i];
         s.rtp_sent += p->counters().rtp_sent;
         s.rtp_received += p->counters().rtp_received;
+        if (static_cast<int>(i) < o_.speakers) s.speakers_rtp_sent += p->counters().rtp_sent;
       }
       return s;
     });
+  }
+
+  // Audio-only: the streams each participant should receive: N - 1, or min(K, N - 1) with K audio slots.
+  std::size_t streamsPerParticipant() const {
+    const auto others = static_cast<std::size_t>(o_.participants - 1);
+    return o_.audio_slots > 0 ? std::min(static_cast<std::size_t>(o_.audio_slots), others) : others;
+  }
+
+  // Audio-only with K audio slots: summed over the participants, how many speaker streams and how many silent
+  // (DTX) streams they receive. Participant p hears min(K, speakers other than p) speakers (the loudest), and
+  // silent participants fill its remaining min(K, N - 1) - that slots.
+  struct SlotStreams {
+    std::uint64_t speaker{0};
+    std::uint64_t silent{0};
+  };
+  SlotStreams slotStreams() const {
+    SlotStreams s;
+    const auto slots = static_cast<std::uint64_t>(streamsPerParticipant());
+    for (int p = 0; p < o_.participants; ++p) {
+      const auto other_speakers = static_cast<std::uint64_t>(o_.speakers - (p < o_.speakers ? 1 : 0));
+      const std::uint64_t speaking = std::min(slots, other_speakers);
+      s.speaker += speaking;
+      s.silent += slots - speaking;
+    }
+    return s;
   }
 
   Status measure() {
@@ -730,6 +767,7 @@ class Bench {
     focus_cpu_ticks_s_ = *cpu1 - *cpu0;
     focus_cpu_s_ = run0 && run1 && *run1 > *run0 ? *run1 - *run0 : focus_cpu_ticks_s_;
     sent_in_window_ = s1.rtp_sent - s0.rtp_sent;
+    speakers_sent_in_window_ = s1.speakers_rtp_sent - s0.speakers_rtp_sent;
     media_.run([this] {
       for (auto& p : media_.peers()) {
         const auto& c = p->counters();
@@ -738,6 +776,10 @@ class Bench {
         keyframe_requests_ += c.keyframe_requests;
         keyframes_sent_ += c.keyframes_sent;
         negotiations_ += c.negotiations;
+        streams_in_window_ += p->streamsInWindow();
+        if (o_.audio_slots > 0 && p->activeInboundStreams() > static_cast<std::size_t>(o_.audio_slots))
+          ++over_slots_;
+        if (p->audioLevelExtId() != 0) ++audio_level_negotiated_;
         unprotect_failures_ += c.unprotect_failures;
         send_failures_ += c.send_failures;
         pings_ += c.pings;
@@ -954,19 +996,28 @@ class Bench {
     return o;
   }
 
-  // Audio-only mode: every published packet should reach the other N - 1 participants.
+  // Audio-only mode: every published packet should reach the other N - 1 participants (with K audio slots:
+  // each participant's min(K, N - 1) streams, see slotStreams()).
   json::object reportAudioOnly(double setup_s) {
     const double window = secondsBetween(t0_, t1_);
     const auto n = static_cast<std::int64_t>(members_.size());
     const int silent = o_.participants - o_.speakers;
-    const double in_pps =
-        o_.speakers * static_cast<double>(o_.audio_pps) + silent * 1000.0 / o_.dtx_interval_ms;
+    const double dtx_pps = 1000.0 / o_.dtx_interval_ms;
+    const double in_pps = o_.speakers * static_cast<double>(o_.audio_pps) + silent * dtx_pps;
+    const bool slots = o_.audio_slots > 0;
+    const SlotStreams slot_streams = slotStreams();
     json::object o;
     o["mode"] = "audio-only";
     o["participants"] = o_.participants;
     o["speakers"] = o_.speakers;
+    o["audio_slots"] = o_.audio_slots;
     o["subscriptions"] = n * (n - 1);
     o["subscriptions_flowing"] = inbound_streams_;
+    // What should flow: N x (N - 1), or N x min(K, N - 1) with audio slots.
+    o["streams_expected"] = static_cast<std::uint64_t>(n) * streamsPerParticipant();
+    o["streams_in_window"] = streams_in_window_;
+    o["audio_level_negotiated"] = audio_level_negotiated_;
+    if (slots) o["participants_over_slots"] = over_slots_;
     o["streams_per_participant_min"] = min_inbound_streams_;
     o["streams_per_participant_max"] = max_inbound_streams_;
     o["audio_pps"] = o_.audio_pps;
@@ -977,7 +1028,11 @@ class Bench {
     o["window_s"] = round2(window);
     o["published_packets"] = sent_in_window_;
     o["expected_published_pps"] = round2(in_pps);
-    o["expected_forwarded_pps"] = round2(in_pps * static_cast<double>(n - 1));
+    // Without slots every published packet goes to N - 1 participants; with K slots each participant takes
+    // its speaker streams at the audio rate and its silent ones at the DTX rate.
+    o["expected_forwarded_pps"] = slots ? round2(static_cast<double>(slot_streams.speaker) * o_.audio_pps +
+                                                 static_cast<double>(slot_streams.silent) * dtx_pps)
+                                        : round2(in_pps * static_cast<double>(n - 1));
     o["forwarded_packets"] = received_;
     o["forwarded_pps"] = round2(static_cast<double>(received_) / window);
     const auto* a = focus_.lastEvent("stats", t0_);
@@ -1016,7 +1071,17 @@ class Bench {
     lat["p99"] = percentile(latency_, 0.99);
     lat["max"] = latency_.empty() ? 0 : *std::max_element(latency_.begin(), latency_.end());
     o["latency_us"] = std::move(lat);
-    const std::uint64_t should_arrive = sent_in_window_ * static_cast<std::uint64_t>(n - 1);
+    std::uint64_t should_arrive = sent_in_window_ * static_cast<std::uint64_t>(n - 1);
+    if (slots) {
+      // Each speaker stream (silent stream) received carries what one speaker (silent participant) sent.
+      const double per_speaker =
+          o_.speakers > 0 ? static_cast<double>(speakers_sent_in_window_) / o_.speakers : 0.0;
+      const double per_silent =
+          silent > 0 ? static_cast<double>(sent_in_window_ - speakers_sent_in_window_) / silent : 0.0;
+      should_arrive =
+          static_cast<std::uint64_t>(std::llround(per_speaker * static_cast<double>(slot_streams.speaker) +
+                                                  per_silent * static_cast<double>(slot_streams.silent)));
+    }
     const auto lossPercent = [](std::uint64_t want, std::uint64_t got) {
       return want > 0
                  ? round2(100.0 * static_cast<double>(want - std::min(want, got)) / static_cast<double>(want))
@@ -1035,10 +1100,13 @@ class Bench {
     o["focus_rss_anon_kib_per_participant"] =
         round2(static_cast<double>(std::max(rss_flowing_.anon, mem_end_.anon) - mem_idle_.anon) /
                static_cast<double>(n));
+    // Per stream that flows: the SSRCs delivering when the window opened, or with slots (a slot may carry
+    // different publishers over time) those that delivered during the window.
+    const std::size_t flowing = slots ? streams_in_window_ : inbound_streams_;
     o["focus_rss_bytes_per_subscription"] =
-        inbound_streams_ > 0 ? static_cast<std::int64_t>(static_cast<double>(full - mem_idle_.rss) * 1024 /
-                                                         static_cast<double>(inbound_streams_))
-                             : 0;
+        flowing > 0 ? static_cast<std::int64_t>(static_cast<double>(full - mem_idle_.rss) * 1024 /
+                                                static_cast<double>(flowing))
+                    : 0;
     o["aim_rss_kib_per_participant"] = 256;
     o["aim_rss_met"] = full - mem_idle_.rss <= 256 * n;
     o["focus_memory"] = json::object{{"idle", memoryJson(mem_idle_)},
@@ -1101,6 +1169,10 @@ class Bench {
   Memory rss_flowing_;                // when every stream flows (before the warm-up)
   Memory mem_end_;                    // at the end of the window
   std::uint64_t sent_in_window_{0};
+  std::uint64_t speakers_sent_in_window_{0};  // audio-only: by the speakers
+  std::size_t streams_in_window_{0};          // incoming SSRCs that delivered in the window, summed
+  std::size_t over_slots_{0};                 // audio slots: participants that received more than K SSRCs
+  std::size_t audio_level_negotiated_{0};     // participants whose answer kept the audio level extension
   std::uint64_t received_{0};
   std::uint64_t expected_{0};
   std::uint64_t keyframe_requests_{0};

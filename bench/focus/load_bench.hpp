@@ -31,6 +31,11 @@ struct FocusBenchOptions {
   int participants{500};
   int speakers{3};
   int dtx_interval_ms{400};
+  // Audio-only: the focus's bounded audio forwarding set (`"audio_slots": K` in the config file the bench
+  // writes; 0 = off, every participant receives every other one). With K > 0 each participant should
+  // receive min(K, N - 1) streams: the loudest speakers (the participants stamp the RFC 6464 audio level),
+  // the remaining slots filled by silent participants' DTX.
+  int audio_slots{0};
   // Setup timeout (joins, connections, every stream flowing); 0: 30 s + 1 s per participant.
   double setup_timeout_s{0};
   // The run stops (an error) when the focus's VmRSS exceeds this: a call the focus cannot carry must not take

@@ -134,17 +134,28 @@ std::uint64_t steadyNowNs() {
                                         .count());
 }
 
+std::uint8_t syntheticSpeechLevel(std::uint16_t publisher_index, std::uint64_t packet) noexcept {
+  // A new level every 5-10 packets (100-200 ms at 50 pps), from a hash of the publisher and the "syllable".
+  const std::uint64_t syllable_len = 5 + publisher_index % 6;
+  std::uint64_t x = (packet / syllable_len) * 0x9E3779B97F4A7C15ull + publisher_index * 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 31;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 29;
+  constexpr unsigned kSpan = kBenchSpeechLevelQuietest - kBenchSpeechLevelLoudest + 1;
+  return static_cast<std::uint8_t>(kBenchSpeechLevelLoudest + x % kSpan);
+}
+
 std::size_t writeSyntheticRtp(std::uint8_t* out, std::size_t capacity, bool video, std::uint32_t ssrc,
                               std::uint16_t seq, std::uint32_t timestamp, bool marker, bool frame_start,
                               bool keyframe, std::uint16_t picture_id, std::string_view mid,
-                              std::size_t payload_bytes, std::uint16_t publisher_index,
-                              std::uint64_t send_ns) {
+                              std::size_t payload_bytes, std::uint16_t publisher_index, std::uint64_t send_ns,
+                              std::optional<AudioLevelElement> audio_level) {
   std::size_t header = 12;
-  std::size_t ext_words = 0;
-  if (!mid.empty() && mid.size() <= 16) {
-    ext_words = (1 + mid.size() + 3) / 4;
-    header += 4 + ext_words * 4;
-  }
+  const bool with_mid = !mid.empty() && mid.size() <= 16;
+  const bool with_level = audio_level && audio_level->id >= 1 && audio_level->id <= 14;
+  const std::size_t ext_bytes = (with_mid ? 1 + mid.size() : 0) + (with_level ? 2 : 0);
+  const std::size_t ext_words = (ext_bytes + 3) / 4;
+  if (ext_words != 0) header += 4 + ext_words * 4;
   const std::size_t min_payload = (video ? 4 + 10 : 0) + kBenchTrailerSize;
   const std::size_t payload = std::max(payload_bytes, min_payload);
   if (header + payload > capacity) return 0;
@@ -157,8 +168,16 @@ std::size_t writeSyntheticRtp(std::uint8_t* out, std::size_t capacity, bool vide
   if (ext_words != 0) {
     media::store16(out + 12, 0xBEDE);
     media::store16(out + 14, static_cast<std::uint16_t>(ext_words));
-    out[16] = static_cast<std::uint8_t>((kBenchMidExtId << 4) | (mid.size() - 1));
-    std::memcpy(out + 17, mid.data(), mid.size());
+    std::uint8_t* e = out + 16;
+    if (with_mid) {
+      *e++ = static_cast<std::uint8_t>((kBenchMidExtId << 4) | (mid.size() - 1));
+      std::memcpy(e, mid.data(), mid.size());
+      e += mid.size();
+    }
+    if (with_level) {
+      *e++ = static_cast<std::uint8_t>(audio_level->id << 4);  // length 1
+      *e++ = audio_level->value;
+    }
   }
   std::uint8_t* p = out + header;
   if (video) {
@@ -245,8 +264,10 @@ std::string SyntheticParticipant::offerSdp() const {
   const std::string cname = "bench" + std::to_string(index_);
   if (role_ != Role::Subscriber) {
     o << "m=audio 9 UDP/TLS/RTP/SAVPF " << int{kBenchAudioPt} << "\r\nc=IN IP4 0.0.0.0\r\n"
-      << transport << "a=mid:0\r\na=extmap:" << int{kBenchMidExtId} << " " << io::kExtMid
-      << "\r\na=sendonly\r\na=msid:" << stream_id_ << " " << audio_track_ << "\r\na=rtcp-mux\r\n"
+      << transport << "a=mid:0\r\na=extmap:" << int{kBenchMidExtId} << " " << io::kExtMid << "\r\n";
+    if (role_ == Role::AudioPeer && traffic_.audio_level)
+      o << "a=extmap:" << int{kBenchAudioLevelExtId} << " " << io::kExtAudioLevel << "\r\n";
+    o << "a=sendonly\r\na=msid:" << stream_id_ << " " << audio_track_ << "\r\na=rtcp-mux\r\n"
       << "a=rtpmap:" << int{kBenchAudioPt} << " opus/48000/2\r\na=fmtp:" << int{kBenchAudioPt}
       << " minptime=10;useinbandfec=1\r\n"
       << "a=ssrc:" << audio_ssrc_ << " cname:" << cname << "\r\na=ssrc:" << audio_ssrc_
@@ -296,6 +317,14 @@ Status SyntheticParticipant::applyAnswer(std::string_view sdp, const udp::endpoi
     return fail(Code::InvalidArgument, "answer without a sha-256 fingerprint");
   }
   focus_ = hostCandidate(sdp).value_or(fallback);
+  // The audio level only with the id the focus kept on our audio section (one-byte form: 1..14).
+  audio_level_ext_id_ = 0;
+  if (role_ == Role::AudioPeer && traffic_.audio_level) {
+    for (const auto& m : answer->media) {
+      const auto id = m.kind == "audio" && m.mid == "0" && m.port != 0 ? m.extmapId(io::kExtAudioLevel) : 0;
+      if (id >= 1 && id <= 14) audio_level_ext_id_ = static_cast<std::uint8_t>(id);
+    }
+  }
   answered_ = true;
   next_check_ns_ = 0;
   return {};
@@ -304,6 +333,7 @@ Status SyntheticParticipant::applyAnswer(std::string_view sdp, const udp::endpoi
 void SyntheticParticipant::setMeasuring(bool on) {
   if (on == measuring_) return;
   measuring_ = on;
+  if (!on) streams_in_window_ = 0;
   for (auto& [ssrc, in] : inbound_) {
     if (on) {
       in.window_start_highest = in.seq.highest();
@@ -313,6 +343,7 @@ void SyntheticParticipant::setMeasuring(bool on) {
       counters_.expected +=
           static_cast<std::uint64_t>(std::max<std::int64_t>(0, in.seq.highest() - in.window_start_highest));
       counters_.received_in_window += in.received - in.window_start_received;
+      if (in.received > in.window_start_received) ++streams_in_window_;
       in.window_open = false;
     }
   }
@@ -499,9 +530,17 @@ void SyntheticParticipant::sendOne(bool video, std::uint64_t now_ns) {
       audio_ts_ += traffic_.silent ? static_cast<std::uint32_t>(48 * std::max(1, traffic_.dtx_interval_ms))
                                    : static_cast<std::uint32_t>(48000 / std::max(1, traffic_.audio_pps));
     }
-    n = writeSyntheticRtp(
-        tx_.data(), tx_.size() - 64, false, audio_ssrc_, audio_seq_++, audio_ts_, false, false, false, 0, "0",
-        traffic_.silent ? traffic_.dtx_payload_bytes : traffic_.audio_payload_bytes, index_, steadyNowNs());
+    std::optional<AudioLevelElement> level;
+    if (audio_level_ext_id_ != 0) {
+      level = AudioLevelElement{
+          audio_level_ext_id_,
+          traffic_.silent ? kBenchSilentLevel
+                          : static_cast<std::uint8_t>(0x80 | syntheticSpeechLevel(index_, audio_count_))};
+    }
+    n = writeSyntheticRtp(tx_.data(), tx_.size() - 64, false, audio_ssrc_, audio_seq_++, audio_ts_, false,
+                          false, false, 0, "0",
+                          traffic_.silent ? traffic_.dtx_payload_bytes : traffic_.audio_payload_bytes, index_,
+                          steadyNowNs(), level);
     ++audio_count_;
   }
   if (n == 0) return;

@@ -39,6 +39,12 @@ inline constexpr std::uint32_t kBenchTrailerMagic = 0x43484246;  // "CHBF"
 inline constexpr std::uint8_t kBenchAudioPt = 111;
 inline constexpr std::uint8_t kBenchVideoPt = 96;
 inline constexpr std::uint8_t kBenchMidExtId = 4;
+// The id our offers give the RFC 6464 audio level (Chrome's); packets carry the id the focus answered.
+inline constexpr std::uint8_t kBenchAudioLevelExtId = 1;
+// The level (-dBov) a silent participant stamps, and the range a speaker's level moves in.
+inline constexpr std::uint8_t kBenchSilentLevel = 127;
+inline constexpr std::uint8_t kBenchSpeechLevelLoudest = 20;
+inline constexpr std::uint8_t kBenchSpeechLevelQuietest = 45;
 
 // What a publisher sends.
 struct SyntheticTraffic {
@@ -57,16 +63,33 @@ struct SyntheticTraffic {
   // seen); the others are counted from their clear header (SRTP leaves SSRC and sequence number in the
   // clear), so one generator thread can take a 500-participant call's packets. 0: every SSRC.
   std::size_t max_unprotected_ssrcs{0};
+  // Role::AudioPeer: offer the client-to-mixer audio level extension (RFC 6464) on the audio m-line and, when
+  // the focus's answer keeps it, stamp every audio packet with it: a speaker's level moves like speech
+  // (kBenchSpeechLevelLoudest..kBenchSpeechLevelQuietest -dBov, voice activity set), a silent participant's
+  // is kBenchSilentLevel.
+  bool audio_level{false};
 };
 
-// Writes one synthetic RTP packet (header with a one-byte mid extension, payload, trailer) into `out`;
-// returns its size. Video payloads start with an RFC 7741 descriptor (S=1 and a VP8 frame tag on the first
-// packet of a frame; the keyframe header with 640x480 when `keyframe`). Shared with the floor measurement.
+// The level a speaker stamps on its `packet`-th audio packet: it moves every 100-200 ms (a syllable) within
+// kBenchSpeechLevelLoudest..kBenchSpeechLevelQuietest, differently for each `publisher_index`.
+std::uint8_t syntheticSpeechLevel(std::uint16_t publisher_index, std::uint64_t packet) noexcept;
+
+// The RFC 6464 element of an audio packet: the negotiated id (1..14, one-byte form) and its byte (the
+// voice-activity bit 0x80 and the level in -dBov).
+struct AudioLevelElement {
+  std::uint8_t id{0};
+  std::uint8_t value{0};
+};
+
+// Writes one synthetic RTP packet (header with one-byte extensions: the mid and, when given, the audio level;
+// payload, trailer) into `out`; returns its size. Video payloads start with an RFC 7741 descriptor (S=1 and
+// a VP8 frame tag on the first packet of a frame; the keyframe header with 640x480 when `keyframe`). Shared
+// with the floor measurement.
 std::size_t writeSyntheticRtp(std::uint8_t* out, std::size_t capacity, bool video, std::uint32_t ssrc,
                               std::uint16_t seq, std::uint32_t timestamp, bool marker, bool frame_start,
                               bool keyframe, std::uint16_t picture_id, std::string_view mid,
-                              std::size_t payload_bytes, std::uint16_t publisher_index,
-                              std::uint64_t send_ns);
+                              std::size_t payload_bytes, std::uint16_t publisher_index, std::uint64_t send_ns,
+                              std::optional<AudioLevelElement> audio_level = std::nullopt);
 
 // Steady-clock nanoseconds (the clock of the payload timestamps).
 std::uint64_t steadyNowNs();
@@ -123,6 +146,10 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
   // Subscriber: the number of incoming SSRCs that delivered at least one packet.
   std::size_t activeInboundStreams() const noexcept { return inbound_.size(); }
   std::size_t subscribedTracks() const noexcept { return subscribed_.size(); }
+  // Incoming SSRCs that delivered a packet during the last measurement window.
+  std::size_t streamsInWindow() const noexcept { return streams_in_window_; }
+  // The audio level extension id the focus's answer kept on our audio section (0: not negotiated).
+  std::uint8_t audioLevelExtId() const noexcept { return audio_level_ext_id_; }
   const Counters& counters() const noexcept { return counters_; }
   // Latency samples (microseconds) recorded in the window; moved out.
   std::vector<std::uint32_t> takeLatencySamples();
@@ -183,6 +210,7 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
   std::uint32_t audio_ssrc_;
   std::uint32_t video_ssrc_;
   std::uint64_t sdp_version_{2};
+  std::uint8_t audio_level_ext_id_{0};  // from the focus's answer
 
   std::string focus_ufrag_;
   std::string focus_pwd_;
@@ -215,6 +243,7 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
   std::unordered_map<std::uint32_t, Inbound> inbound_;
   std::size_t unprotected_ssrcs_{0};
   bool measuring_{false};
+  std::size_t streams_in_window_{0};
   std::vector<std::uint32_t> latency_us_;
 
   Counters counters_;
