@@ -299,7 +299,7 @@ void registerBench(CLI::App& app, Runner* runner) {
       ->capture_default_str();
   fb->add_option("--audio-slots", fcli->opt.audio_slots,
                  "The focus forwards each participant only the loudest K audio streams (\"audio_slots\" in "
-                 "its config; 0: off; with --audio-only)")
+                 "its config; 0: off, every participant receives every other one; with --audio-only)")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   fb->add_option("--setup-timeout", fcli->opt.setup_timeout_s,

@@ -243,7 +243,7 @@ struct PeerState {
   bool ice{false};
   bool dtls{false};
   bool dc{false};
-  std::size_t inbound{0};
+  std::size_t inbound{0};  // incoming SSRCs; with audio slots: those that delivered lately
   std::string error;
 };
 
@@ -420,9 +420,9 @@ class Bench {
       out << "{\"max_participants_per_conference\": " << o_.participants + 1
           << ", \"max_media_sections\": " << o_.participants + 8
           << ", \"max_subscriptions_per_subscriber\": " << o_.participants;
-      // The bounded audio forwarding set (the router's RouterConfig::audio_slots).
-      if (o_.audio_slots > 0) out << ", \"audio_slots\": " << o_.audio_slots;
-      out << "}\n";
+      // The bounded audio forwarding set (RouterConfig::audio_slots; `chorus focus` defaults to 16): 0 turns
+      // it off, so that every participant receives every other one.
+      out << ", \"audio_slots\": " << o_.audio_slots << "}\n";
       args.insert(args.end(), {"--config", config});
     }
     if (!focus_.spawn(args, dir_ + "/focus.log")) {
@@ -623,9 +623,15 @@ class Bench {
       if (auto st = checkFocusRss(); !st) return st;
       auto states = media_.run([this] {
         std::vector<PeerState> v;
+        // With audio slots a participant's streams change SSRC when it moves onto slots: count only those
+        // that delivered within three DTX intervals (at least 1 s).
+        const std::uint64_t t = bench::steadyNowNs();
+        const auto within = static_cast<std::uint64_t>(std::max(1000, 3 * o_.dtx_interval_ms)) * 1'000'000;
         for (auto& p : media_.peers()) {
-          v.push_back(PeerState{p->iceConnected(), p->dtlsConnected(), p->dataChannelOpen(),
-                                p->activeInboundStreams(), p->lastError()});
+          v.push_back(
+              PeerState{p->iceConnected(), p->dtlsConnected(), p->dataChannelOpen(),
+                        o_.audio_slots > 0 ? p->recentInboundStreams(t, within) : p->activeInboundStreams(),
+                        p->lastError()});
         }
         return v;
       });
@@ -639,8 +645,11 @@ class Bench {
         streams += states[i].inbound;
         min_streams = std::min(min_streams, states[i].inbound);
         max_streams = std::max(max_streams, states[i].inbound);
-        if (members_[i]->role == SyntheticParticipant::Role::Publisher || states[i].inbound >= want_streams)
-          ++flowing;
+        // With audio slots exactly min(K, N - 1): more means streams it had before it moved onto its slots
+        // still counted (or a focus that does not bound the set).
+        const bool all_flow = o_.audio_only && o_.audio_slots > 0 ? states[i].inbound == want_streams
+                                                                  : states[i].inbound >= want_streams;
+        if (members_[i]->role == SyntheticParticipant::Role::Publisher || all_flow) ++flowing;
       }
       inbound_streams_ = streams;
       min_inbound_streams_ = min_streams;
@@ -777,7 +786,7 @@ class Bench {
         keyframes_sent_ += c.keyframes_sent;
         negotiations_ += c.negotiations;
         streams_in_window_ += p->streamsInWindow();
-        if (o_.audio_slots > 0 && p->activeInboundStreams() > static_cast<std::size_t>(o_.audio_slots))
+        if (o_.audio_slots > 0 && p->streamsInWindow() > static_cast<std::size_t>(o_.audio_slots))
           ++over_slots_;
         if (p->audioLevelExtId() != 0) ++audio_level_negotiated_;
         unprotect_failures_ += c.unprotect_failures;
@@ -1171,8 +1180,8 @@ class Bench {
   std::uint64_t sent_in_window_{0};
   std::uint64_t speakers_sent_in_window_{0};  // audio-only: by the speakers
   std::size_t streams_in_window_{0};          // incoming SSRCs that delivered in the window, summed
-  std::size_t over_slots_{0};                 // audio slots: participants that received more than K SSRCs
-  std::size_t audio_level_negotiated_{0};     // participants whose answer kept the audio level extension
+  std::size_t over_slots_{0};  // audio slots: participants that received more than K SSRCs in the window
+  std::size_t audio_level_negotiated_{0};  // participants whose answer kept the audio level extension
   std::uint64_t received_{0};
   std::uint64_t expected_{0};
   std::uint64_t keyframe_requests_{0};

@@ -349,6 +349,13 @@ void SyntheticParticipant::setMeasuring(bool on) {
   }
 }
 
+std::size_t SyntheticParticipant::recentInboundStreams(std::uint64_t now_ns,
+                                                       std::uint64_t within_ns) const noexcept {
+  std::size_t n = 0;
+  for (const auto& [ssrc, in] : inbound_) n += in.last_ns + within_ns >= now_ns;
+  return n;
+}
+
 std::vector<std::uint32_t> SyntheticParticipant::takeLatencySamples() {
   return std::move(latency_us_);
 }
@@ -461,6 +468,7 @@ void SyntheticParticipant::onRtp(std::uint8_t* data, std::size_t n) {
     in.window_open = true;
   }
   ++in.received;
+  in.last_ns = now;
   if (!measuring_ || !unprotect) return;
   const auto payload = rtp->payload();
   if (payload.size() < kBenchTrailerSize) return;

@@ -145,6 +145,9 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
   bool dataChannelOpen() const noexcept { return dc_open_; }
   // Subscriber: the number of incoming SSRCs that delivered at least one packet.
   std::size_t activeInboundStreams() const noexcept { return inbound_.size(); }
+  // Incoming SSRCs whose last packet arrived within `within_ns` of `now_ns` (steadyNowNs()): what flows now,
+  // not streams the focus replaced (a subscriber moved onto audio slots gets new SSRCs).
+  std::size_t recentInboundStreams(std::uint64_t now_ns, std::uint64_t within_ns) const noexcept;
   std::size_t subscribedTracks() const noexcept { return subscribed_.size(); }
   // Incoming SSRCs that delivered a packet during the last measurement window.
   std::size_t streamsInWindow() const noexcept { return streams_in_window_; }
@@ -161,6 +164,7 @@ class SyntheticParticipant final : private io::DtlsTransport::Listener,
     media::CounterUnwrapper<std::uint16_t> seq;
     bool unprotect{true};  // else counted from its clear header (max_unprotected_ssrcs)
     std::uint64_t received{0};
+    std::uint64_t last_ns{0};  // steady clock of its last packet
     std::int64_t window_start_highest{0};
     std::uint64_t window_start_received{0};
     bool window_open{false};
