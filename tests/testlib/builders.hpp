@@ -9,6 +9,11 @@
 
 namespace chorus::testlib {
 
+// Where the call tests' fake clocks start (Nov 2023, in ms) and an hour: shared so that the test files of one
+// unity batch (tests/CMakeLists.txt) do not each define them.
+inline constexpr TimeMs kStart = 1'700'000'000'000;
+inline constexpr TimeMs kHour = 3'600'000;
+
 struct DeviceSpec {
   std::string device_id;
   std::string session_id;

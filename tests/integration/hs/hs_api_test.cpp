@@ -11,11 +11,6 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-constexpr const char* P = "/_matrix/client/v3";
-std::string p(const std::string& rest) {
-  return std::string(P) + rest;
-}
-
 class HsApiTest : public ::testing::Test {
  protected:
   TestServer hs;

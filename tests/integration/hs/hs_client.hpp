@@ -89,4 +89,9 @@ boost::json::array timelineEvents(const boost::json::object& sync, const std::st
 boost::json::array stateEvents(const boost::json::object& sync, const std::string& room_id);
 boost::json::array toDeviceEvents(const boost::json::object& sync);
 
+// A client-server API v3 path: p("/sync") is "/_matrix/client/v3/sync".
+inline std::string p(const std::string& rest) {
+  return std::string(Mx::kP) + rest;
+}
+
 }  // namespace chorus::hs::test

@@ -11,12 +11,8 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-constexpr const char* P = "/_matrix/client/v3";
 constexpr const char* V1 = "/_matrix/client/v1";
 constexpr const char* U = "/_matrix/client/unstable/org.matrix.msc4140";
-std::string p(const std::string& rest) {
-  return std::string(P) + rest;
-}
 
 struct Room {
   User a, b;

@@ -16,10 +16,6 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-std::string p(const std::string& rest) {
-  return std::string(Mx::kP) + rest;
-}
-
 json::object deviceKeys(const User& u, const std::string& ed = "ED", const std::string& curve = "CURVE") {
   return json::object{
       {"user_id", u.user_id},

@@ -16,8 +16,8 @@ using testlib::callEvent;
 using testlib::joinEvent;
 using testlib::memberEvent;
 
-constexpr TimeMs kStart = 1'700'000'000'000;
-constexpr TimeMs kHour = 3'600'000;
+using testlib::kHour;
+using testlib::kStart;
 
 // What our engine's offer looks like (webrtcbin 1.22 + our a=msid lines): audio + video of one stream, and
 // the data channel.

@@ -12,8 +12,8 @@ using testlib::callEvent;
 using testlib::joinEvent;
 using testlib::memberEvent;
 
-constexpr TimeMs kStart = 1'700'000'000'000;
-constexpr TimeMs kHour = 3'600'000;
+using testlib::kHour;
+using testlib::kStart;
 
 class GroupCallTest : public ::testing::Test {
  protected:

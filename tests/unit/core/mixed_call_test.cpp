@@ -18,8 +18,8 @@ using testlib::callEvent;
 using testlib::joinEvent;
 using testlib::memberEvent;
 
-constexpr TimeMs kStart = 1'700'000'000'000;
-constexpr TimeMs kHour = 3'600'000;
+using testlib::kHour;
+using testlib::kStart;
 const proto::FocusInfo kFocus{"@sfu:hs", "CHORUSFOCUS"};
 
 // A member event of one device; with `focus`, the device publishes to it (foci.active).

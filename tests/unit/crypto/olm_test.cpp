@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kPickleKey = "a pickle key that is only for this test";
 
 // Two devices: alice opens a session to bob with one of bob's one-time keys.
-struct Pair {
+struct AccountPair {
   OlmAccount alice = OlmAccount::create().value();
   OlmAccount bob = OlmAccount::create().value();
 };
@@ -81,7 +81,7 @@ TEST(OlmAccountTest, PickleRoundTripAndWrongKey) {
 }
 
 TEST(OlmSessionTest, PreKeyOneWayNormalBackPickleAndContinue) {
-  Pair p;
+  AccountPair p;
   const std::string bob_otk = firstOneTimeKey(p.bob);
   p.bob.markKeysAsPublished();
   const auto alice_id = p.alice.identityKeys().value();
@@ -138,7 +138,7 @@ TEST(OlmSessionTest, PreKeyOneWayNormalBackPickleAndContinue) {
 }
 
 TEST(OlmSessionTest, MalformedTruncatedAndWrongTypeCiphertextsAreErrors) {
-  Pair p;
+  AccountPair p;
   const std::string bob_otk = firstOneTimeKey(p.bob);
   const auto alice_id = p.alice.identityKeys().value();
   const auto bob_id = p.bob.identityKeys().value();
@@ -180,7 +180,7 @@ TEST(OlmSessionTest, MalformedTruncatedAndWrongTypeCiphertextsAreErrors) {
 }
 
 TEST(OlmSessionTest, FallbackKeyAcceptsSessionsAndStays) {
-  Pair p;
+  AccountPair p;
   ASSERT_TRUE(p.bob.generateFallbackKey().has_value());
   const std::string fallback = p.bob.unpublishedFallbackKey()->begin()->second;
   p.bob.markKeysAsPublished();

@@ -13,8 +13,8 @@ namespace {
 namespace json = boost::json;
 using testlib::actionsOf;
 
-constexpr TimeMs kStart = 1'700'000'000'000;
-constexpr TimeMs kHour = 3'600'000;
+using testlib::kHour;
+using testlib::kStart;
 
 json::object device(const std::string& id, const std::string& session, TimeMs expires, bool names_focus) {
   json::object d{{"device_id", id},

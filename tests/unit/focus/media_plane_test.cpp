@@ -14,8 +14,8 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr TimeMs kStart = 1'700'000'000'000;
-constexpr TimeMs kHour = 3'600'000;
+using testlib::kHour;
+using testlib::kStart;
 constexpr std::uint8_t kOpus = 111;
 constexpr std::uint8_t kVp8 = 96;
 constexpr std::uint32_t kAliceAudio = 1111;
@@ -129,7 +129,7 @@ class FakeHost final : public MediaPlaneHost {
   std::vector<std::pair<ParticipantId, NotConnected>> reports;
 };
 
-json::object device(const std::string& id, const std::string& session) {
+json::object planeDevice(const std::string& id, const std::string& session) {
   return json::object{{"device_id", id},
                       {"session_id", session},
                       {"expires_ts", kStart + kHour},
@@ -138,10 +138,10 @@ json::object device(const std::string& id, const std::string& session) {
                        json::array{json::object{{"user_id", "@sfu:hs"}, {"device_id", "SFU"}}}}};
 }
 
-proto::StateEvent member(const std::string& user, const std::string& dev, const std::string& session) {
+proto::StateEvent planeMember(const std::string& user, const std::string& dev, const std::string& session) {
   return testlib::memberEventRaw(
       user, {{"m.calls", json::array{json::object{{"m.call_id", "conf"},
-                                                  {"m.devices", json::array{device(dev, session)}}}}}});
+                                                  {"m.devices", json::array{planeDevice(dev, session)}}}}}});
 }
 
 PublishedTrackInfo track(const std::string& mid, const std::string& kind, const std::string& stream,
@@ -157,7 +157,7 @@ PublishedTrackInfo track(const std::string& mid, const std::string& kind, const 
   return t;
 }
 
-std::vector<std::uint8_t> rtpPacket(std::uint32_t ssrc, std::uint8_t pt, std::uint16_t seq) {
+std::vector<std::uint8_t> planeRtpPacket(std::uint32_t ssrc, std::uint8_t pt, std::uint16_t seq) {
   std::vector<std::uint8_t> p{
       0x80, pt, static_cast<std::uint8_t>(seq >> 8), static_cast<std::uint8_t>(seq), 0, 0, 0x10, 0};
   for (int shift = 24; shift >= 0; shift -= 8) p.push_back(static_cast<std::uint8_t>(ssrc >> shift));
@@ -193,11 +193,12 @@ class MediaPlaneTest : public ::testing::Test {
     plane_.loggedIn("@sfu:hs", "SFU");
     feed(in::RoomInvite{"!room:hs", "@alice:hs"});
     feed(in::RoomJoined{"!room:hs"});
-    feed(in::RoomStateChanged{
-        "!room:hs",
-        {testlib::joinEvent("@alice:hs"), testlib::joinEvent("@bob:hs"), testlib::joinEvent("@carol:hs"),
-         testlib::joinEvent("@sfu:hs"), testlib::callEvent("conf", "@alice:hs", 1),
-         member("@alice:hs", "A", "aS"), member("@bob:hs", "B", "bS"), member("@carol:hs", "C", "cS")}});
+    feed(
+        in::RoomStateChanged{"!room:hs",
+                             {testlib::joinEvent("@alice:hs"), testlib::joinEvent("@bob:hs"),
+                              testlib::joinEvent("@carol:hs"), testlib::joinEvent("@sfu:hs"),
+                              testlib::callEvent("conf", "@alice:hs", 1), planeMember("@alice:hs", "A", "aS"),
+                              planeMember("@bob:hs", "B", "bS"), planeMember("@carol:hs", "C", "cS")}});
   }
 
   void feed(Input i) {
@@ -251,7 +252,7 @@ class MediaPlaneTest : public ::testing::Test {
     dc(peer, m);
   }
   void rtp(ParticipantId from, std::uint32_t ssrc, std::uint8_t pt, const std::string& mid) {
-    auto p = rtpPacket(ssrc, pt, seq_++);
+    auto p = planeRtpPacket(ssrc, pt, seq_++);
     const auto view = media::RtpPacketView::parse(p);
     ASSERT_TRUE(view.has_value());
     plane_.onRtp(from, InboundRtp{.mid = mid}, *view, clock_.nowMs());

@@ -77,7 +77,7 @@ class Sink : public RouterSink {
   int rtp{0};
 };
 
-RouterConfig config() {
+RouterConfig routerConfig() {
   RouterConfig c;
   c.focus_ssrc = kFocusSsrc;
   c.rr_interval_ms = 1'000'000;  // keep receiver reports out of the way
@@ -86,7 +86,7 @@ RouterConfig config() {
 
 class RouterTransportCcTest : public ::testing::Test {
  protected:
-  explicit RouterTransportCcTest(RouterConfig c = config()) : router_(sink_, c) {
+  explicit RouterTransportCcTest(RouterConfig c = routerConfig()) : router_(sink_, c) {
     PublishedTrackInfo t;
     t.mid = "0";
     t.kind = "audio";
@@ -227,7 +227,7 @@ TEST_F(RouterTransportCcTest, ReorderingGapsAndLateArrivals) {
 TEST_F(RouterTransportCcTest, BurstIsSplitIntoBoundedFeedbacksCoveringEverySeqOnce) {
   // 600 packets in one interval with irregular spacing (some deltas need 2 bytes): several feedbacks, each
   // within the size bound, together covering every sequence number once, in order.
-  RouterConfig c = config();
+  RouterConfig c = routerConfig();
   c.transport_cc_max_feedback_bytes = 300;
   c.transport_cc_max_feedbacks_per_tick = 64;
   Sink sink;
@@ -280,7 +280,7 @@ TEST_F(RouterTransportCcTest, EveryPacketCountsEvenUnforwardedOnesAndOnlyWithThe
 }
 
 TEST_F(RouterTransportCcTest, DisabledSendsNothing) {
-  RouterConfig c = config();
+  RouterConfig c = routerConfig();
   c.transport_cc = false;
   Sink sink;
   Router router(sink, c);
@@ -304,7 +304,7 @@ TEST_F(RouterTransportCcTest, GarbageSequenceNumbersStayBounded) {
   std::mt19937 rng(7);
   std::uint16_t last_garbage = 0;
   TimeMs at = kT0;
-  const RouterConfig c = config();
+  const RouterConfig c = routerConfig();
   for (int round = 0; round < 100; ++round) {
     for (int i = 0; i < 2000; ++i) {
       last_garbage = static_cast<std::uint16_t>(rng());

@@ -123,13 +123,13 @@ TEST(TcpFrameReader, HeaderWriterRefusesWhatSixteenBitsCannotSay) {
 
 // ---- TcpServer ------------------------------------------------------------------------------------------
 
-constexpr std::string_view kClientUfrag = "tcpc";
-constexpr std::string_view kClientPwd = "tcpclientpassword0123456789";
+constexpr std::string_view kTcpClientUfrag = "tcpc";
+constexpr std::string_view kTcpClientPwd = "tcpclientpassword0123456789";
 
-std::string offerFor(const DtlsIdentity& client) {
+std::string tcpOfferFor(const DtlsIdentity& client) {
   return "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
          "a=ice-ufrag:" +
-         std::string(kClientUfrag) + "\r\na=ice-pwd:" + std::string(kClientPwd) + "\r\n" +
+         std::string(kTcpClientUfrag) + "\r\na=ice-pwd:" + std::string(kTcpClientPwd) + "\r\n" +
          "a=fingerprint:sha-256 " + client.fingerprint() + "\r\na=setup:actpass\r\n" +
          "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n"
          "a=rtpmap:111 opus/48000/2\r\na=ssrc:1111 cname:x\r\n"
@@ -137,14 +137,14 @@ std::string offerFor(const DtlsIdentity& client) {
          "a=sctp-port:5000\r\n";
 }
 
-std::string attr(const std::string& sdp, const std::string& name) {
+std::string tcpAttr(const std::string& sdp, const std::string& name) {
   const auto at = sdp.find("a=" + name + ":");
   if (at == std::string::npos) return {};
   const auto start = at + name.size() + 3;
   return sdp.substr(start, sdp.find("\r\n", start) - start);
 }
 
-std::vector<std::uint8_t> rtp(std::uint16_t seq, std::uint32_t ssrc) {
+std::vector<std::uint8_t> tcpRtp(std::uint16_t seq, std::uint32_t ssrc) {
   std::vector<std::uint8_t> p(12);
   p[0] = 0x80;
   p[1] = 111;
@@ -276,7 +276,7 @@ TEST_F(TcpServerTest, IceDtlsSrtpAndDataChannelOverOneTcpConnection) {
   ASSERT_TRUE(server_id && client_id);
   Focus focus;
   WebRtcPeer peer(*server_id, *udp_, focus, clock.nowMs());
-  auto answer = peer.acceptOffer(offerFor(*client_id));
+  auto answer = peer.acceptOffer(tcpOfferFor(*client_id));
   ASSERT_TRUE(answer) << answer.error().message;
   ASSERT_TRUE(udp_->addPeer(peer));
   // The answer offers a passive TCP candidate on the TCP port, after the UDP one.
@@ -289,10 +289,10 @@ TEST_F(TcpServerTest, IceDtlsSrtpAndDataChannelOverOneTcpConnection) {
       << *answer;
 
   TcpParticipant p(io, *client_id);
-  p.server_pwd = attr(*answer, "ice-pwd");
+  p.server_pwd = tcpAttr(*answer, "ice-pwd");
   p.connect(tcp_->localEndpoint());
-  ASSERT_TRUE(p.dtls.setRemoteFingerprint("sha-256", attr(*answer, "fingerprint").substr(8)));
-  const std::string username = std::string(peer.iceUfrag()) + ":" + std::string(kClientUfrag);
+  ASSERT_TRUE(p.dtls.setRemoteFingerprint("sha-256", tcpAttr(*answer, "fingerprint").substr(8)));
+  const std::string username = std::string(peer.iceUfrag()) + ":" + std::string(kTcpClientUfrag);
   p.sendFrame(test::buildBindingRequest(username, "wrong-password-0123456789"));  // rejected, stays open
   test::BindingRequestOptions nominate;
   nominate.use_candidate = true;
@@ -309,12 +309,12 @@ TEST_F(TcpServerTest, IceDtlsSrtpAndDataChannelOverOneTcpConnection) {
   ASSERT_TRUE(runUntil([&] { return !p.messages.empty(); }));
   EXPECT_EQ(p.messages.front(), "echo: over tcp");
 
-  for (std::uint16_t i = 0; i < 30; ++i) ASSERT_TRUE(p.sendRtp(rtp(i, 1111)));
+  for (std::uint16_t i = 0; i < 30; ++i) ASSERT_TRUE(p.sendRtp(tcpRtp(i, 1111)));
   ASSERT_TRUE(runUntil([&] { return peer.rtpPackets("audio") == 30; }));
   std::vector<std::uint8_t> out;
-  const std::size_t n = rtp(0, 0xABCD).size();
+  const std::size_t n = tcpRtp(0, 0xABCD).size();
   for (std::uint16_t i = 0; i < 5; ++i) {
-    out = rtp(i, 0xABCD);
+    out = tcpRtp(i, 0xABCD);
     out.resize(n + kSrtpMaxTrailer);
     ASSERT_TRUE(peer.sendRtp(out, n, clock.nowMs()));
   }
@@ -328,7 +328,7 @@ TEST_F(TcpServerTest, IceDtlsSrtpAndDataChannelOverOneTcpConnection) {
   ASSERT_TRUE(runUntil([&] { return tcp_->connectionCount() == 0; }));
   EXPECT_EQ(tcp_->closes().get(TcpClose::PeerClosed), 1u);
   EXPECT_EQ(udp_->routeCount(), 0u);
-  out = rtp(5, 0xABCD);
+  out = tcpRtp(5, 0xABCD);
   out.resize(n + kSrtpMaxTrailer);
   EXPECT_FALSE(peer.sendRtp(out, n, clock.nowMs()));
   EXPECT_EQ(peer.sendDrops().get(PeerSendDrop::Socket), 1u);
@@ -388,13 +388,13 @@ TEST_F(TcpServerTest, AValidatedConnectionIsClosedWhenIdle) {
   auto client_id = DtlsIdentity::generate();
   Focus focus;
   WebRtcPeer peer(*server_id, *udp_, focus, clock.nowMs());
-  auto answer = peer.acceptOffer(offerFor(*client_id));
+  auto answer = peer.acceptOffer(tcpOfferFor(*client_id));
   ASSERT_TRUE(answer);
   ASSERT_TRUE(udp_->addPeer(peer));
   TcpParticipant p(io, *client_id);
-  p.server_pwd = attr(*answer, "ice-pwd");
+  p.server_pwd = tcpAttr(*answer, "ice-pwd");
   p.connect(tcp_->localEndpoint());
-  p.sendFrame(test::buildBindingRequest(std::string(peer.iceUfrag()) + ":" + std::string(kClientUfrag),
+  p.sendFrame(test::buildBindingRequest(std::string(peer.iceUfrag()) + ":" + std::string(kTcpClientUfrag),
                                         p.server_pwd));
   ASSERT_TRUE(runUntil([&] { return p.stun_ok == 1; }));
   clock.advance(20'000);

@@ -12,15 +12,15 @@ namespace {
 
 constexpr NackPolicy kPolicy{/*retry_ms=*/100, /*max_tries=*/3, /*max_age_ms=*/1000};
 
-struct Result {
+struct NackResult {
   std::vector<std::uint16_t> seqs;  // sorted
   std::size_t given_up{0};
 };
 
-Result dueAt(NackList& l, TimeMs now, const NackPolicy& policy = kPolicy) {
+NackResult dueAt(NackList& l, TimeMs now, const NackPolicy& policy = kPolicy) {
   std::array<std::uint16_t, NackList::kCapacity> out{};
   const auto d = l.due(now, policy, out);
-  Result r;
+  NackResult r;
   r.seqs.assign(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(d.count));
   std::sort(r.seqs.begin(), r.seqs.end());
   r.given_up = d.given_up;
@@ -32,7 +32,7 @@ using Seqs = std::vector<std::uint16_t>;
 TEST(NackList, EmptyHasNothingDue) {
   NackList l;
   EXPECT_TRUE(l.empty());
-  const Result r = dueAt(l, 0);
+  const NackResult r = dueAt(l, 0);
   EXPECT_TRUE(r.seqs.empty());
   EXPECT_EQ(r.given_up, 0u);
 }
@@ -48,7 +48,7 @@ TEST(NackList, NewGapIsDueAtOnceThenEveryRetryInterval) {
   EXPECT_EQ(dueAt(l, 1200).seqs, (Seqs{10, 11, 12}));
   EXPECT_EQ(l.size(), 3u);
   // Three tries made: given up at the next look, nothing more is asked.
-  const Result r = dueAt(l, 1300);
+  const NackResult r = dueAt(l, 1300);
   EXPECT_TRUE(r.seqs.empty());
   EXPECT_EQ(r.given_up, 3u);
   EXPECT_TRUE(l.empty());
@@ -61,7 +61,7 @@ TEST(NackList, EntriesAgeOut) {
   ASSERT_TRUE(l.add(5, 6, 500));
   EXPECT_EQ(dueAt(l, 500, many_tries).seqs, (Seqs{1, 2, 5}));
   EXPECT_EQ(dueAt(l, 1000, many_tries).seqs, (Seqs{1, 2, 5}));  // exactly max_age: still asked
-  const Result r = dueAt(l, 1001, many_tries);
+  const NackResult r = dueAt(l, 1001, many_tries);
   EXPECT_EQ(r.given_up, 2u);    // 1 and 2 are older than max_age
   EXPECT_TRUE(r.seqs.empty());  // 5 was asked 1 ms ago
   EXPECT_EQ(l.size(), 1u);

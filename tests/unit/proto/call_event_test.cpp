@@ -34,7 +34,7 @@ constexpr std::string_view kMscExample = R"({
 })";
 
 // Parse -> serialise -> parse; both parses must agree. Returns the serialised form.
-json::object roundTrip(std::string_view state_key, const json::object& content) {
+json::object callEventRoundTrip(std::string_view state_key, const json::object& content) {
   auto first = parseCallEvent(state_key, content);
   EXPECT_TRUE(first) << first.error().message;
   if (!first) return {};
@@ -64,7 +64,7 @@ TEST(CallEventTest, JsSdkCreateBody) {
   EXPECT_EQ(ev->extra.at("io.element.ptt"), json::value(false));
 
   // Re-emitted exactly as the SDK wrote it.
-  json::object wire = roundTrip(kJsSdkCallId, *content);
+  json::object wire = callEventRoundTrip(kJsSdkCallId, *content);
   EXPECT_EQ(wire, *content) << dump(wire);
 }
 
@@ -76,7 +76,7 @@ TEST(CallEventTest, MscExample) {
   EXPECT_EQ(ev->type, CallType::Voice);
   EXPECT_EQ(ev->name, "Voice room");
   EXPECT_TRUE(ev->extra.empty());
-  EXPECT_EQ(roundTrip("cvsiu2893", content), content);
+  EXPECT_EQ(callEventRoundTrip("cvsiu2893", content), content);
 }
 
 TEST(CallEventTest, PreSplitFociKeyIsPreserved) {
@@ -86,7 +86,7 @@ TEST(CallEventTest, PreSplitFociKeyIsPreserved) {
   auto ev = parseCallEvent("cvsiu2893", content);
   ASSERT_TRUE(ev);
   EXPECT_TRUE(ev->extra.contains("m.foci"));
-  EXPECT_EQ(roundTrip("cvsiu2893", content), content);
+  EXPECT_EQ(callEventRoundTrip("cvsiu2893", content), content);
 }
 
 TEST(CallEventTest, TerminateKeepsOtherKeys) {
@@ -123,7 +123,7 @@ TEST(CallEventTest, TerminatedValues) {
     ASSERT_TRUE(ev) << text;
     EXPECT_EQ(ev->terminated, c.terminated) << text;
     // The raw value is re-emitted as read.
-    EXPECT_EQ(roundTrip("c", *content), *content) << text;
+    EXPECT_EQ(callEventRoundTrip("c", *content), *content) << text;
   }
 }
 
@@ -185,7 +185,7 @@ TEST(CallEventTest, NonStringNameIsKeptButNotUsed) {
   auto ev = parseCallEvent("c", content);
   ASSERT_TRUE(ev);
   EXPECT_FALSE(ev->name);
-  EXPECT_EQ(roundTrip("c", content), content);
+  EXPECT_EQ(callEventRoundTrip("c", content), content);
 }
 
 TEST(CallEventTest, NonFiniteValuesBecomeNull) {

@@ -125,7 +125,7 @@ constexpr std::string_view kMsc3898Example = R"({
     }
 })";
 
-json::object roundTrip(std::string_view user, const json::object& content) {
+json::object memberRoundTrip(std::string_view user, const json::object& content) {
   auto first = parseCallMemberEvent(user, content);
   EXPECT_TRUE(first) << first.error().message;
   if (!first) return {};
@@ -164,7 +164,7 @@ TEST(MemberEventTest, JsSdkBody) {
 
   // What we write is what the SDK wrote, so the SDK's reader (string ids, numeric expires_ts, array feeds)
   // accepts it.
-  EXPECT_EQ(roundTrip("@alice:localhost", *content), *content);
+  EXPECT_EQ(memberRoundTrip("@alice:localhost", *content), *content);
 }
 
 TEST(MemberEventTest, MscFullExampleKeepsFeedDetails) {
@@ -179,7 +179,7 @@ TEST(MemberEventTest, MscFullExampleKeepsFeedDetails) {
   ASSERT_TRUE(d.feeds[0].tracks);
   EXPECT_EQ(d.feeds[0].tracks->size(), 2u);
   EXPECT_EQ(d.feeds[1].purpose, kPurposeScreenshare);
-  EXPECT_EQ(roundTrip("@matthew:matrix.org", content), content);
+  EXPECT_EQ(memberRoundTrip("@matthew:matrix.org", content), content);
 }
 
 TEST(MemberEventTest, MscMinimalExample) {
@@ -188,7 +188,7 @@ TEST(MemberEventTest, MscMinimalExample) {
   ASSERT_TRUE(ev);
   ASSERT_NE(ev->findCall("1670000000000abcdefghijklmnop"), nullptr);
   EXPECT_EQ(ev->calls[0].devices.at(0).expires_ts, 1670003600000);
-  EXPECT_EQ(roundTrip("@alice:example.org", content), content);
+  EXPECT_EQ(memberRoundTrip("@alice:example.org", content), content);
 }
 
 TEST(MemberEventTest, Msc3898ExampleDeviceIsInvalidButKept) {
@@ -203,7 +203,7 @@ TEST(MemberEventTest, Msc3898ExampleDeviceIsInvalidButKept) {
   EXPECT_EQ(call.invalid_reasons[0], "session_id: required field missing");
   // Legacy root m.expires_ts is tolerated and preserved.
   EXPECT_EQ(ev->extra.at("m.expires_ts").as_int64(), 1654616071686);
-  EXPECT_EQ(roundTrip("@matthew:matrix.org", content), content);
+  EXPECT_EQ(memberRoundTrip("@matthew:matrix.org", content), content);
 }
 
 TEST(MemberEventTest, FociStablePrefixReadUnstableWritten) {
@@ -221,7 +221,7 @@ TEST(MemberEventTest, FociStablePrefixReadUnstableWritten) {
   EXPECT_EQ(d.foci_preferred[1], (FocusInfo{"@sfu-mon:matrix.org", "GFSDH93EF"}));
   EXPECT_TRUE(d.extra.empty());
 
-  json::object wire = roundTrip("@matthew:matrix.org", content);
+  json::object wire = memberRoundTrip("@matthew:matrix.org", content);
   const json::object& dev =
       wire.at("m.calls").as_array()[0].as_object().at("m.devices").as_array()[0].as_object();
   EXPECT_TRUE(dev.contains(kFociActiveKey));
@@ -244,7 +244,7 @@ TEST(MemberEventTest, FociUnstablePrefixAsJsSdkSfuWritesIt) {
   ASSERT_EQ(d.foci_active.size(), 1u);
   EXPECT_EQ(d.foci_active[0].user_id, "@sfu:example.org");
   EXPECT_TRUE(d.foci_preferred.empty());
-  roundTrip("@a:example.org", content);
+  memberRoundTrip("@a:example.org", content);
 }
 
 TEST(MemberEventTest, InvalidFocusEntriesSkipped) {
@@ -256,7 +256,7 @@ TEST(MemberEventTest, InvalidFocusEntriesSkipped) {
   const MemberDevice& d = ev->calls.at(0).devices.at(0);
   ASSERT_EQ(d.foci_active.size(), 1u);
   EXPECT_EQ(d.foci_active[0], (FocusInfo{"@f:x", "F"}));
-  roundTrip("@a:x", content);
+  memberRoundTrip("@a:x", content);
 }
 
 TEST(MemberEventTest, NonArrayCallsIsEmpty) {
@@ -308,7 +308,7 @@ TEST(MemberEventTest, InvalidDevicesKeptWithReasons) {
                                       "device entry: expected an object",
                                   }));
   // A rewrite keeps every entry verbatim.
-  json::object wire = roundTrip("@a:x", content);
+  json::object wire = memberRoundTrip("@a:x", content);
   const json::array& devices = wire.at("m.calls").as_array()[0].as_object().at("m.devices").as_array();
   ASSERT_EQ(devices.size(), 9u);
   for (const auto& bad : call.invalid_devices) {
@@ -337,7 +337,7 @@ TEST(MemberEventTest, InvalidCallsKept) {
   EXPECT_TRUE(ev->calls[0].devices.empty());  // non-array m.devices counts as none
   EXPECT_EQ(ev->calls[0].extra.at("x-custom").as_int64(), 1);
   EXPECT_EQ(ev->invalid_calls.size(), 3u);
-  json::object wire = roundTrip("@a:x", content);
+  json::object wire = memberRoundTrip("@a:x", content);
   EXPECT_EQ(wire.at("m.calls").as_array().size(), 4u);
   EXPECT_EQ(wire.at("m.expires_ts").as_int64(), 3);
 }

@@ -118,7 +118,7 @@ std::vector<Captured> mscExamples() {
 }
 
 // Parse -> serialise -> text -> parse; both parses must agree. Returns the serialised content.
-json::object roundTrip(std::string_view event_type, const json::object& content) {
+json::object signallingRoundTrip(std::string_view event_type, const json::object& content) {
   auto first = parseCallSignal(event_type, content);
   EXPECT_TRUE(first) << event_type << ": " << first.error().message;
   if (!first) return {};
@@ -154,7 +154,7 @@ TEST(SignallingTest, JsSdkCapturesRoundTripExactly) {
     SCOPED_TRACE(c.event_type);
     auto content = parseJsonObject(c.body);
     ASSERT_TRUE(content) << content.error().message << "\n" << c.body;
-    json::object wire = roundTrip(c.event_type, *content);
+    json::object wire = signallingRoundTrip(c.event_type, *content);
     // Re-emitted exactly as the SDK sent it, so the SDK accepts what we send.
     EXPECT_EQ(wire, *content) << dump(wire);
     expectSdkRequiredFields(wire);
@@ -238,7 +238,7 @@ TEST(SignallingTest, MscExamplesRoundTrip) {
   for (const Captured& c : mscExamples()) {
     SCOPED_TRACE(c.event_type);
     json::object content = jsoncObject(c.body);
-    json::object wire = roundTrip(c.event_type, content);
+    json::object wire = signallingRoundTrip(c.event_type, content);
     expectSdkRequiredFields(wire);
     // Same content except that sdp_stream_metadata moves to the key js-sdk 28.1.0 uses.
     json::object expected = content;
@@ -339,7 +339,7 @@ TEST(SignallingTest, WaterfallStyleVersionNumberAndNoSeq) {
   EXPECT_EQ(s->version, "1");
   EXPECT_FALSE(s->seq);
   EXPECT_EQ(s->sender_session_id, kFocusSessionId);
-  json::object wire = roundTrip("m.call.candidates", content);
+  json::object wire = signallingRoundTrip("m.call.candidates", content);
   EXPECT_EQ(wire.at("version"), json::value("1"));  // always sent as a string
   EXPECT_FALSE(wire.contains("seq"));
 }
@@ -351,7 +351,7 @@ TEST(SignallingTest, VersionZeroNumber) {
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->version, "0");
   EXPECT_EQ(s->party_id, "");  // optional for version-0 peers
-  json::object wire = roundTrip("m.call.hangup", content);
+  json::object wire = signallingRoundTrip("m.call.hangup", content);
   EXPECT_EQ(wire.at("version"), json::value("0"));
   EXPECT_FALSE(wire.contains("party_id"));
 }
@@ -541,7 +541,7 @@ TEST(SignallingTest, LargeSeqKept) {
   auto s = parseCallSignal("m.call.reject", *parseJsonObject(body));
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->seq, 18446744073709551615ULL);
-  roundTrip("m.call.reject", *parseJsonObject(body));
+  signallingRoundTrip("m.call.reject", *parseJsonObject(body));
 }
 
 }  // namespace
