@@ -765,7 +765,9 @@ void Controller::flushMetadata(Actions& out) {
     p.metadata_dirty = false;
     // What changed since it was last told, unless something it knew went away (then all of it): in a large
     // call a join then costs each participant one stream's metadata, not everyone's (docs/focus.md).
-    const bool whole = p.metadata_whole;
+    if (!sizes) sizes = conferenceSizes();
+    const bool whole =
+        p.metadata_whole || (*sizes)[conferenceKey(p.room_id, p.conf_id)] < config_.metadata_deltas_from;
     proto::FocusMessage m;
     m.type = proto::FocusMessageType::SdpStreamMetadataChanged;
     m.metadata = whole ? availableTo(p) : availableTo(p, p.metadata_told_version);

@@ -70,6 +70,10 @@ struct ControllerConfig {
   // change at once.
   TimeMs metadata_interval_ms{200};
   TimeMs metadata_interval_per_participant_ms{10};
+  // Metadata deltas (docs/focus.md, "Signalling flow" 2.) in conferences of at least this many participants;
+  // smaller ones get whole messages, as before (a client that replaces what it knew with each message, as
+  // chorus's own did, keeps working there; matrix-js-sdk merges either).
+  std::size_t metadata_deltas_from{32};
   // The largest to-device content the focus sends. Its m.call.answer carries the metadata of every other
   // participant's streams (like waterfall's) only while that fits; past it the metadata is left out (the
   // participant is told over the data channel once connected), and an answer too large even then is not sent

@@ -101,6 +101,7 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
         number("connect_timeout_s", c.connect_timeout_ms, 1000),
         number("metadata_interval_ms", c.metadata_interval_ms, 1),
         number("metadata_interval_per_participant_ms", c.metadata_interval_per_participant_ms, 1),
+        number("metadata_deltas_from", c.metadata_deltas_from, 1),
         number("max_media_sections", options.max_media_sections, 1),
         number("max_to_device_bytes", c.max_to_device_bytes, 1),
         number("max_subscriptions_per_subscriber", options.router.max_subscriptions_per_subscriber, 1),

@@ -810,13 +810,13 @@ TEST_F(ControllerMetadataTest, ALeaveIsADeltaThatRemovesItsStreams) {
   std::map<ParticipantId, Known> last;
   std::vector<act::SendDataChannel> told;
   std::vector<ParticipantId> ids;
-  for (std::size_t i = 0; i < 10; ++i) ids.push_back(join(i, &told));
+  for (std::size_t i = 0; i < kN; ++i) ids.push_back(join(i, &told));
   for (const auto& m : told) last[m.peer] = m.text;
   for (const auto& m : settle()) last[m.peer] = m.text;
   expectEveryoneUpToDate(last);
   auto sent = actionsOf<act::SendDataChannel>(ctl_->handle(in::PeerFailed{ids[3], "gone"}));
   for (const auto& m : settle()) sent.push_back(m);
-  ASSERT_EQ(sent.size(), 9u);
+  ASSERT_EQ(sent.size(), kN - 1);
   for (const auto& m : sent) {
     auto parsed = proto::parseFocusMessage(m.text);
     ASSERT_TRUE(parsed && parsed->metadata);
@@ -826,6 +826,36 @@ TEST_F(ControllerMetadataTest, ALeaveIsADeltaThatRemovesItsStreams) {
     last[m.peer] = m.text;
   }
   expectEveryoneUpToDate(last);
+}
+
+// Below metadata_deltas_from participants every message is whole, as before deltas (a client that replaces
+// what it knew with each message keeps working in small calls).
+TEST_F(ControllerMetadataTest, SmallConferencesGetWholeMetadata) {
+  std::vector<act::SendDataChannel> told;
+  std::vector<ParticipantId> ids;
+  for (std::size_t i = 0; i < 5; ++i) ids.push_back(join(i, &told));
+  settle();
+  told.clear();
+  ids.push_back(join(5, &told));
+  for (const auto& m : settle()) told.push_back(m);
+  auto sent = actionsOf<act::SendDataChannel>(ctl_->handle(in::PeerFailed{ids[2], "gone"}));
+  for (const auto& m : settle()) sent.push_back(m);
+  ASSERT_FALSE(told.empty());
+  ASSERT_FALSE(sent.empty());
+  for (const auto* batch : {&told, &sent}) {
+    for (const auto& m : *batch) {
+      auto parsed = proto::parseFocusMessage(m.text);
+      ASSERT_TRUE(parsed && parsed->metadata);
+      EXPECT_FALSE(parsed->metadata_delta);
+      EXPECT_TRUE(parsed->removed_streams.empty());
+      // The join: everyone else of the six; the leave: what each may receive now.
+      if (batch == &told) {
+        EXPECT_EQ(parsed->metadata->size(), 5u);
+      } else {
+        EXPECT_EQ(*parsed->metadata, ctl_->availableTo(*ctl_->participant(m.peer)));
+      }
+    }
+  }
 }
 
 TEST_F(ControllerMetadataTest, WhatAnOfferCarriesIsNotSentAgain) {
