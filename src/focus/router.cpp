@@ -363,6 +363,16 @@ std::uint32_t Router::newOutSsrc(const Participant& subscriber) {
   }
 }
 
+// An out stream's numbering starts at random sequence numbers and timestamps.
+media::SimulcastRewriter Router::newRewriter(std::uint32_t clock_rate, std::uint32_t out_ssrc) {
+  media::SimulcastRewriterConfig rc;
+  rc.clock_rate = clock_rate;
+  rc.outgoing_ssrc = out_ssrc;
+  rc.initial_seq = static_cast<std::uint16_t>(nextRandom());
+  rc.initial_timestamp = static_cast<std::uint32_t>(nextRandom());
+  return media::SimulcastRewriter(rc);
+}
+
 Result<OutTrack> Router::subscribe(ParticipantId subscriber, ParticipantId publisher,
                                    std::string_view track_id, int width, int height, TimeMs now) {
   if (subscriber == publisher) return fail(Code::InvalidArgument, "a peer cannot subscribe to itself");
@@ -408,12 +418,7 @@ Result<OutTrack> Router::subscribe(ParticipantId subscriber, ParticipantId publi
   s->width = width;
   s->height = height;
   s->pt = !t->video ? sub.audio_pt : h264 ? sub.h264_pt : sub.video_pt;
-  media::SimulcastRewriterConfig rc;
-  rc.clock_rate = t->clock_rate;
-  rc.outgoing_ssrc = s->out.ssrc;
-  rc.initial_seq = static_cast<std::uint16_t>(nextRandom());
-  rc.initial_timestamp = static_cast<std::uint32_t>(nextRandom());
-  s->rewriter = media::SimulcastRewriter(rc);
+  s->rewriter = newRewriter(t->clock_rate, s->out.ssrc);
   const std::size_t rtx_packets = t->video ? config_.video_rtx_packets : config_.audio_rtx_packets;
   if (rtx_packets > 0) {
     media::RetransmissionBufferConfig bc;
@@ -1667,10 +1672,20 @@ namespace chorus::focus {
 // ---- audio slots (focus/audio_slots.hpp) ----
 
 namespace {
+// A track's key in the ranking (focus/audio_slots.hpp) is its address: unique while it lives, and the ranking
+// is used within the tick that made it.
 std::uint64_t keyOf(const void* track) {
   return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(track));
 }
+template <typename T>
+T* fromKey(std::uint64_t key) {
+  return reinterpret_cast<T*>(static_cast<std::uintptr_t>(key));
+}
 }  // namespace
+
+std::uint64_t Router::loudness(const Track* t) {
+  return t == nullptr || t->info.muted ? 0 : t->activity.score();
+}
 
 Result<OutTrack> Router::subscribeToSlots(Participant& sub, Track& t, TimeMs now) {
   if (sub.slots.empty()) enterSlotMode(sub, now);
@@ -1719,12 +1734,7 @@ void Router::enterSlotMode(Participant& sub, TimeMs now) {
     s->out = OutTrack{newOutSsrc(sub), "audio", id, id, 0, "opus"};
     s->out.audio_slot = true;
     s->pt = sub.audio_pt;
-    media::SimulcastRewriterConfig rc;
-    rc.clock_rate = 48000;
-    rc.outgoing_ssrc = s->out.ssrc;
-    rc.initial_seq = static_cast<std::uint16_t>(nextRandom());
-    rc.initial_timestamp = static_cast<std::uint32_t>(nextRandom());
-    s->rewriter = media::SimulcastRewriter(rc);
+    s->rewriter = newRewriter(48000, s->out.ssrc);
     sub.slots.push_back(std::move(s));
   }
   for (std::size_t i = 0; i < tracks.size() && i < sub.slots.size(); ++i)
@@ -1769,7 +1779,7 @@ void Router::rankAudio(TimeMs now) {
     for (auto& t : peer->tracks) {
       if (t->video) continue;
       t->activity.roll();
-      ranked.push_back(RankedAudio{keyOf(t.get()), t->info.muted ? 0 : t->activity.score()});
+      ranked.push_back(RankedAudio{keyOf(t.get()), loudness(t.get())});
     }
   }
   if (!any_slots) return;
@@ -1781,20 +1791,15 @@ void Router::rankAudio(TimeMs now) {
     if (sub.slots.empty()) continue;
     states.clear();
     for (const auto& s : sub.slots) {
-      const Track* t = s->track;
-      states.push_back(
-          AudioSlotState{keyOf(t), s->slot_since, t == nullptr || t->info.muted ? 0 : t->activity.score()});
+      states.push_back(AudioSlotState{keyOf(s->track), s->slot_since, loudness(s->track)});
     }
     const auto& c = sub.audio_candidates;
     const auto moves = assignAudioSlots(
         ranked,
-        [&](std::uint64_t key) {
-          return std::binary_search(c.begin(), c.end(),
-                                    reinterpret_cast<Track*>(static_cast<std::uintptr_t>(key)));
-        },
+        [&](std::uint64_t key) { return std::binary_search(c.begin(), c.end(), fromKey<Track>(key)); },
         states, now, config_.audio_slot_hold_ms);
     for (const auto& m : moves) {
-      putOnSlot(*sub.slots[m.slot], reinterpret_cast<Track*>(static_cast<std::uintptr_t>(m.key)), now);
+      putOnSlot(*sub.slots[m.slot], fromKey<Track>(m.key), now);
     }
   }
 }

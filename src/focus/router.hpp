@@ -430,6 +430,8 @@ class Router {
   std::int64_t publisherCapBps(const Participant& publisher) const;
   void sendPublisherCap(Participant& publisher, TimeMs now);
   std::uint32_t newOutSsrc(const Participant& subscriber);
+  media::SimulcastRewriter newRewriter(std::uint32_t clock_rate, std::uint32_t out_ssrc);
+  static std::uint64_t loudness(const Track* t);  // its speech activity; 0 for none or a muted one
   // Audio slots (focus/audio_slots.hpp).
   Result<OutTrack> subscribeToSlots(Participant& sub, Track& t, TimeMs now);
   void enterSlotMode(Participant& sub, TimeMs now);
