@@ -11,11 +11,14 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual TimeMs nowMs() const = 0;
+  // True when nowMs() is CLOCK_REALTIME, the clock the kernel stamps received datagrams with.
+  virtual bool isRealtime() const { return false; }
 };
 
 class SystemClock final : public Clock {
  public:
   TimeMs nowMs() const override;
+  bool isRealtime() const override { return true; }
 };
 
 // A clock that only moves when told to; for tests.

@@ -92,16 +92,14 @@ struct UdpServer::Batch {
   std::array<sockaddr_storage, kUdpTxQueue> tx_to{};
 };
 
-std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us,
-                                TimeMs clock_now_ms) noexcept {
+std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us, TimeMs clock_now_ms,
+                                bool realtime_clock) noexcept {
   const std::int64_t clock_now_us = clock_now_ms * 1000;
   if (kernel_us <= 0) return clock_now_us;
-  std::int64_t offset = clock_now_us - realtime_now_us;  // SystemClock: in (-1000, 0], from the ms truncation
-  if (offset > -2000 && offset < 2000) offset = 0;       // the same clock
-  // "Now" on the clock at µs resolution (the clock itself only has ms).
-  const std::int64_t now_us = offset == 0 ? std::max(realtime_now_us, clock_now_us) : clock_now_us;
-  const std::int64_t arrival = kernel_us + offset;
-  return std::clamp(arrival, now_us - kUdpMaxArrivalAgeUs, now_us);
+  // The same clock: "now" at µs resolution (the Clock itself only has ms; whichever reading came later).
+  const std::int64_t offset = realtime_clock ? 0 : clock_now_us - realtime_now_us;
+  const std::int64_t now_us = realtime_clock ? std::max(realtime_now_us, clock_now_us) : clock_now_us;
+  return std::clamp(kernel_us + offset, now_us - kUdpMaxArrivalAgeUs, now_us);
 }
 
 const char* toString(UdpDrop d) noexcept {
@@ -311,6 +309,7 @@ void UdpServer::drain() {
     ++rx_calls_;
     const TimeMs now = clock_.nowMs();
     const std::int64_t realtime_us = realtimeNowUs();
+    const bool realtime_clock = clock_.isRealtime();
     batching_ = true;
     for (int i = 0; i < n && !stopped_; ++i) {
       msghdr& h = b.rx_msgs[i].msg_hdr;
@@ -326,7 +325,8 @@ void UdpServer::drain() {
       ++received_;
       const std::size_t len = std::min<std::size_t>(b.rx_msgs[i].msg_len, kUdpMaxDatagram);
       dispatch(media::MutableByteSpan(b.rx.get() + static_cast<std::size_t>(i) * kUdpMaxDatagram, len),
-               fromSockaddr(b.rx_from[i]), now, mapKernelArrivalUs(kernel_us, realtime_us, now));
+               fromSockaddr(b.rx_from[i]), now,
+               mapKernelArrivalUs(kernel_us, realtime_us, now, realtime_clock));
     }
     batching_ = false;
     flush();

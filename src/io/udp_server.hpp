@@ -43,14 +43,14 @@ inline constexpr std::size_t kUdpTxQueue = 64;          // queued sends per send
 inline constexpr std::size_t kUdpTxSlot = 2048;         // larger datagrams are sent at once (after the queue)
 
 // The kernel's receive timestamp (CLOCK_REALTIME, µs since the epoch) mapped onto the server's Clock, in µs.
-// In production the Clock is SystemClock, CLOCK_REALTIME read in whole ms: when `clock_now_ms` agrees with
-// `realtime_now_us` to within 2 ms the stamp is used as is (µs resolution, which transport-cc feedback
-// wants); otherwise (a FakeClock, or a clock step between the two readings) it is shifted by the difference.
-// The result is never after the clock's now nor more than kUdpMaxArrivalAgeUs before it; a missing stamp
-// (kernel_us <= 0) gives the clock's now.
+// When the Clock is CLOCK_REALTIME itself (SystemClock, `realtime_clock`) the stamp is used as is (µs
+// resolution, which transport-cc feedback wants); otherwise (a FakeClock) it is shifted by the difference
+// between the two readings. Deciding by the clock and not by how close the readings are keeps arrivals in
+// kernel order when the thread is preempted between the readings. The result is never after the clock's now
+// nor more than kUdpMaxArrivalAgeUs before it; a missing stamp (kernel_us <= 0) gives the clock's now.
 inline constexpr std::int64_t kUdpMaxArrivalAgeUs = 10'000'000;
-std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us,
-                                TimeMs clock_now_ms) noexcept;
+std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us, TimeMs clock_now_ms,
+                                bool realtime_clock) noexcept;
 
 enum class UdpDrop : std::uint8_t {
   Unknown,           // RFC 7983 "unknown" first byte
