@@ -302,6 +302,9 @@ void registerBench(CLI::App& app, Runner* runner) {
                  "its config; 0: off, every participant receives every other one; with --audio-only)")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  fb->add_flag(
+      "--no-gso", [fcli](std::int64_t) { fcli->opt.udp_gso = false; },
+      "Run the focus without UDP GSO (\"udp_gso\": false), to compare");
   fb->add_option("--setup-timeout", fcli->opt.setup_timeout_s,
                  "Seconds for every stream to flow before measuring anyway (0: 30 + 1 per participant)")
       ->check(CLI::Range(0.0, 3600.0))

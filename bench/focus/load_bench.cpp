@@ -411,20 +411,23 @@ class Bench {
         binary_,  "--log-level",      "warn",    "focus",  "--homeserver", url_,         "--user",
         "focus",  "--password",       kPassword, "--bind", "127.0.0.1",    "--udp-port", "0",
         "--json", "--stats-interval", "1"};
+    const std::string config = dir_ + "/focus.json";
+    std::ofstream out(config);
+    out << "{\"udp_gso\": " << (o_.udp_gso ? "true" : "false");
     if (o_.audio_only) {
       // The default limits are 100 participants per conference, 64 m-lines per description and 64
       // subscriptions per subscriber: raised so that each participant may receive every other one (a few
       // m-lines more for its own sections).
-      const std::string config = dir_ + "/focus.json";
-      std::ofstream out(config);
-      out << "{\"max_participants_per_conference\": " << o_.participants + 1
+      out << ", \"max_participants_per_conference\": " << o_.participants + 1
           << ", \"max_media_sections\": " << o_.participants + 8
           << ", \"max_subscriptions_per_subscriber\": " << o_.participants;
       // The bounded audio forwarding set (RouterConfig::audio_slots; `chorus focus` defaults to 16): 0 turns
       // it off, so that every participant receives every other one.
-      out << ", \"audio_slots\": " << o_.audio_slots << "}\n";
-      args.insert(args.end(), {"--config", config});
+      out << ", \"audio_slots\": " << o_.audio_slots;
     }
+    out << "}\n";
+    out.close();
+    args.insert(args.end(), {"--config", config});
     if (!focus_.spawn(args, dir_ + "/focus.log")) {
       return fail(Code::Internal, "cannot spawn " + binary_ + " focus");
     }
@@ -908,7 +911,15 @@ class Bench {
       const std::uint64_t fa = jsonUint(*a->object, "forwarded_packets"),
                           fb = jsonUint(*b->object, "forwarded_packets");
       o["focus_reported_forwarded_pps"] = round2(static_cast<double>(fb - fa) / secondsBetween(a->at, b->at));
+      // How the focus sent: datagrams per send call, and the share that left inside UDP GSO messages.
+      const auto delta = [&](std::string_view key) {
+        return static_cast<double>(jsonUint(*b->object, key) - jsonUint(*a->object, key));
+      };
+      if (delta("udp_tx_calls") > 0)
+        o["focus_datagrams_per_send_call"] = round2(delta("udp_tx") / delta("udp_tx_calls"));
+      if (delta("udp_tx") > 0) o["focus_gso_share"] = round2(delta("udp_tx_gso") / delta("udp_tx"));
     }
+    o["udp_gso"] = o_.udp_gso;
     if (const auto* last = focus_.lastEvent("stats")) {
       o["focus_forwarded_packets_total"] = jsonUint(*last->object, "forwarded_packets");
       o["focus_udp_drops"] = jsonUint(*last->object, "udp_drops");

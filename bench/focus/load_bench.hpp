@@ -36,6 +36,8 @@ struct FocusBenchOptions {
   // receive min(K, N - 1) streams: the loudest speakers (the participants stamp the RFC 6464 audio level),
   // the remaining slots filled by silent participants' DTX.
   int audio_slots{16};  // chorus focus's own default
+  // The focus's UDP GSO (`"udp_gso"` in its config; on by default): off to compare.
+  bool udp_gso{true};
   // Setup timeout (joins, connections, every stream flowing); 0: 30 s + 1 s per participant.
   double setup_timeout_s{0};
   // The run stops (an error) when the focus's VmRSS exceeds this: a call the focus cannot carry must not take

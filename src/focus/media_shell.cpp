@@ -62,6 +62,7 @@ Status MediaShell::start() {
   }
   server_.setAnnouncedAddresses(options_.public_ips);
   server_.setListener(this);
+  server_.setGso(options_.udp_gso);
   if (options_.ice_tcp) {
     // ICE-TCP on the UDP socket's address (the dual-stack "::" or the --bind address).
     tcp_server_ = std::make_unique<io::TcpServer>(io_, clock_, server_);
@@ -231,6 +232,8 @@ json::object MediaShell::summary(const char* event) const {
                  {"peers", plane.peers},
                  {"udp_rx", server_.datagramsReceived()},
                  {"udp_tx", server_.datagramsSent()},
+                 {"udp_tx_calls", server_.sendCalls()},
+                 {"udp_tx_gso", server_.gsoDatagramsSent()},
                  {"udp_drops", server_.drops().total()},
                  {"tcp_connections", tcp_server_ ? tcp_server_->connectionCount() : 0},
                  {"tcp_frames_rx", tcp_server_ ? tcp_server_->framesReceived() : 0},

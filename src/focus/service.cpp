@@ -110,7 +110,8 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
         text_key("bind_ip", options.bind_ip),
         number("udp_port", options.udp_port, 1),
         number("tcp_port", options.tcp_port, 1),
-        boolean("ice_tcp", options.ice_tcp)}) {
+        boolean("ice_tcp", options.ice_tcp),
+        boolean("udp_gso", options.udp_gso)}) {
     if (!st) return st;
   }
   if (options.router.audio_slots > kMaxMediaSectionsSetting)

@@ -28,6 +28,10 @@ struct ServiceOptions {
   // participants whose network blocks UDP. On by default (like mediasoup's enableTcp); 0 = ephemeral.
   bool ice_tcp{true};
   std::uint16_t tcp_port{0};
+  // UDP GSO (io::UdpServer::setGso): equal-sized datagrams to one participant leave as one send. Off: one
+  // datagram per message (for comparison, or a NIC driver that mishandles it; the kernel's refusal turns it
+  // off by itself).
+  bool udp_gso{true};
   // Downlink congestion control (docs/congestion-control.md): number what each participant receives and pick
   // its layers from its transport-cc feedback. Off: layers by requested size only (for comparison).
   bool downlink_cc{true};

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -72,6 +73,17 @@ socklen_t toSockaddr(const TransportAddress& to, bool v6_socket, sockaddr_storag
 }
 
 constexpr std::size_t kControlBytes = CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(int)) + 64;
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  // linux/udp.h; glibc's netinet/udp.h has it from 2.31
+#endif
+// One GSO send carries at most this many bytes of payload (an IPv4 datagram's limit, with room to spare).
+constexpr std::size_t kUdpGsoMaxBytes = 60'000;
+
+bool sameAddress(const mmsghdr& a, const mmsghdr& b) noexcept {
+  return a.msg_hdr.msg_namelen == b.msg_hdr.msg_namelen &&
+         std::memcmp(a.msg_hdr.msg_name, b.msg_hdr.msg_name, a.msg_hdr.msg_namelen) == 0;
+}
 }  // namespace
 
 struct UdpServer::Batch {
@@ -90,6 +102,13 @@ struct UdpServer::Batch {
   std::array<mmsghdr, kUdpTxQueue> tx_msgs{};
   std::array<iovec, kUdpTxQueue> tx_iov{};
   std::array<sockaddr_storage, kUdpTxQueue> tx_to{};
+  // UDP GSO: the queue regrouped per address, equal-sized runs as one message with UDP_SEGMENT.
+  std::array<mmsghdr, kUdpTxQueue> gso_msgs{};
+  std::array<iovec, kUdpTxQueue> gso_iov{};
+  struct alignas(cmsghdr) SegmentControl {
+    std::uint8_t bytes[CMSG_SPACE(sizeof(std::uint16_t))];
+  };
+  std::array<SegmentControl, kUdpTxQueue> gso_control{};
 };
 
 std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us, TimeMs clock_now_ms,
@@ -257,22 +276,122 @@ bool UdpServer::sendNow(media::ByteSpan datagram, const TransportAddress& to) {
 }
 
 void UdpServer::flush() {
-  std::size_t i = 0;
-  while (i < tx_count_ && !stopped_) {
-    ++tx_calls_;
-    const int n = ::sendmmsg(socket_.native_handle(), &batch_->tx_msgs[i],
-                             static_cast<unsigned>(tx_count_ - i), MSG_DONTWAIT);
-    if (n > 0) {
-      sent_ += static_cast<std::uint64_t>(n);
-      i += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {  // the datagram at i failed (full buffer, unreachable, too large): drop it, go on with the rest
-      drops_.count(UdpDrop::SendFailed);
-      ++i;
+  if (tx_count_ == 0) return;
+  const std::size_t messages = gso_ ? coalesce() : 0;
+  if (messages != 0) {
+    sendCoalesced(messages);
+  } else {
+    std::size_t i = 0;
+    while (i < tx_count_ && !stopped_) {
+      ++tx_calls_;
+      const int n = ::sendmmsg(socket_.native_handle(), &batch_->tx_msgs[i],
+                               static_cast<unsigned>(tx_count_ - i), MSG_DONTWAIT);
+      if (n > 0) {
+        sent_ += static_cast<std::uint64_t>(n);
+        i += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {  // the datagram at i failed (full buffer, unreachable, too large): drop it, go on with the
+                // rest
+        drops_.count(UdpDrop::SendFailed);
+        ++i;
+      }
     }
   }
   tx_count_ = 0;
+}
+
+// Regroups the queue for UDP GSO: per address in queue order (so what goes to one address keeps its order),
+// each run of equal-sized datagrams (a shorter one may end it) becomes one message the kernel segments.
+// Returns the number of messages, or 0 when nothing coalesced (the plain queue is sent as it is).
+std::size_t UdpServer::coalesce() {
+  Batch& b = *batch_;
+  std::array<bool, kUdpTxQueue> taken{};
+  std::size_t messages = 0, iovs = 0;
+  bool coalesced = false;
+  for (std::size_t i = 0; i < tx_count_; ++i) {
+    if (taken[i]) continue;
+    mmsghdr* run = nullptr;  // the message being extended, if any
+    std::size_t segment = 0, bytes = 0;
+    for (std::size_t j = i; j < tx_count_; ++j) {
+      if (taken[j] || !sameAddress(b.tx_msgs[j], b.tx_msgs[i])) continue;
+      taken[j] = true;
+      const std::size_t size = b.tx_iov[j].iov_len;
+      b.gso_iov[iovs] = b.tx_iov[j];
+      if (run != nullptr && size <= segment && bytes + size <= kUdpGsoMaxBytes) {
+        ++run->msg_hdr.msg_iovlen;
+        bytes += size;
+        coalesced = true;
+        if (size < segment) run = nullptr;  // only the last segment may be shorter
+      } else {
+        run = &b.gso_msgs[messages++];
+        *run = mmsghdr{};
+        run->msg_hdr.msg_name = b.tx_msgs[j].msg_hdr.msg_name;
+        run->msg_hdr.msg_namelen = b.tx_msgs[j].msg_hdr.msg_namelen;
+        run->msg_hdr.msg_iov = &b.gso_iov[iovs];
+        run->msg_hdr.msg_iovlen = 1;
+        segment = bytes = size;
+      }
+      ++iovs;
+    }
+  }
+  if (!coalesced) return 0;
+  for (std::size_t m = 0; m < messages; ++m) {
+    msghdr& h = b.gso_msgs[m].msg_hdr;
+    if (h.msg_iovlen < 2) continue;
+    h.msg_control = b.gso_control[m].bytes;
+    h.msg_controllen = sizeof(b.gso_control[m].bytes);
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    const auto segment = static_cast<std::uint16_t>(h.msg_iov[0].iov_len);
+    std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+  }
+  return messages;
+}
+
+void UdpServer::sendCoalesced(std::size_t messages) {
+  Batch& b = *batch_;
+  std::size_t i = 0;
+  while (i < messages && !stopped_) {
+    ++tx_calls_;
+    const int n = ::sendmmsg(socket_.native_handle(), &b.gso_msgs[i], static_cast<unsigned>(messages - i),
+                             MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
+    for (std::size_t m = i; m < i + done; ++m) {
+      const std::size_t count = b.gso_msgs[m].msg_hdr.msg_iovlen;
+      sent_ += count;
+      if (count > 1) gso_datagrams_ += count;
+    }
+    i += done;
+    if (done != 0) continue;
+    // The message at i failed. A GSO message the kernel refuses outright (no checksum offload on the route's
+    // device, a segment over the path MTU) turns GSO off and goes out one datagram at a time; anything else
+    // (full buffer, unreachable) drops it, as without GSO.
+    const msghdr& h = b.gso_msgs[i].msg_hdr;
+    const int error = errno;
+    if (h.msg_iovlen > 1 &&
+        (error == EIO || error == EINVAL || error == ENOPROTOOPT || error == EOPNOTSUPP)) {
+      CHORUS_LOG(Warn, kTag,
+                 "UDP GSO refused (" << std::strerror(error) << "): sending datagram by datagram");
+      gso_ = false;
+      for (std::size_t k = 0; k < h.msg_iovlen; ++k) {
+        const iovec& v = h.msg_iov[k];
+        ++tx_calls_;
+        if (::sendto(socket_.native_handle(), v.iov_base, v.iov_len, MSG_DONTWAIT,
+                     static_cast<const sockaddr*>(h.msg_name), h.msg_namelen) >= 0) {
+          ++sent_;
+        } else {
+          drops_.count(UdpDrop::SendFailed);
+        }
+      }
+    } else {
+      for (std::size_t k = 0; k < h.msg_iovlen; ++k) drops_.count(UdpDrop::SendFailed);
+    }
+    ++i;
+  }
 }
 
 void UdpServer::receiveNext() {
@@ -324,9 +443,11 @@ void UdpServer::drain() {
       }
       ++received_;
       const std::size_t len = std::min<std::size_t>(b.rx_msgs[i].msg_len, kUdpMaxDatagram);
+      const std::int64_t arrival = orderedArrivalUs(
+          mapKernelArrivalUs(kernel_us, realtime_us, now, realtime_clock), last_kernel_arrival_us_);
+      last_kernel_arrival_us_ = arrival;
       dispatch(media::MutableByteSpan(b.rx.get() + static_cast<std::size_t>(i) * kUdpMaxDatagram, len),
-               fromSockaddr(b.rx_from[i]), now,
-               mapKernelArrivalUs(kernel_us, realtime_us, now, realtime_clock));
+               fromSockaddr(b.rx_from[i]), now, arrival);
     }
     batching_ = false;
     flush();

@@ -51,6 +51,15 @@ inline constexpr std::size_t kUdpTxSlot = 2048;         // larger datagrams are 
 inline constexpr std::int64_t kUdpMaxArrivalAgeUs = 10'000'000;
 std::int64_t mapKernelArrivalUs(std::int64_t kernel_us, std::int64_t realtime_now_us, TimeMs clock_now_ms,
                                 bool realtime_clock) noexcept;
+// Datagrams of one socket are queued in the order they arrived, but the kernel stamps them on whichever CPU
+// takes them, and on a VM the CPUs' clocks (and the vDSO's CLOCK_REALTIME) can disagree by milliseconds (seen
+// here: 8 ms). An arrival before the previous one by at most kUdpMaxArrivalInversionUs is taken as the
+// previous one, so arrival times keep the queue's order; a larger step back is a clock step, taken as is.
+inline constexpr std::int64_t kUdpMaxArrivalInversionUs = 50'000;
+constexpr std::int64_t orderedArrivalUs(std::int64_t arrival_us, std::int64_t previous_us) noexcept {
+  return arrival_us < previous_us && previous_us - arrival_us <= kUdpMaxArrivalInversionUs ? previous_us
+                                                                                           : arrival_us;
+}
 
 enum class UdpDrop : std::uint8_t {
   Unknown,           // RFC 7983 "unknown" first byte
@@ -138,6 +147,11 @@ class UdpServer {
   std::uint64_t datagramsSent() const noexcept { return sent_; }
   std::uint64_t receiveCalls() const noexcept { return rx_calls_; }  // recvmmsg calls that returned datagrams
   std::uint64_t sendCalls() const noexcept { return tx_calls_; }     // sendmmsg / sendto calls
+  // UDP GSO (UDP_SEGMENT): queued datagrams to one address with equal sizes leave as one message the kernel
+  // (or the NIC) splits. On by default; turned off for good when the kernel refuses a GSO send.
+  void setGso(bool on) noexcept { gso_ = on; }
+  bool gso() const noexcept { return gso_; }
+  std::uint64_t gsoDatagramsSent() const noexcept { return gso_datagrams_; }  // sent inside GSO messages
   // The arrival time (µs, on the server's Clock) of the datagram being dispatched: the kernel's receive
   // timestamp where there is one, else the `now` it is dispatched with.
   std::int64_t arrivalUs() const noexcept { return arrival_us_; }
@@ -154,6 +168,8 @@ class UdpServer {
   void receiveNext();
   void drain();
   bool sendNow(media::ByteSpan datagram, const TransportAddress& to);
+  std::size_t coalesce();
+  void sendCoalesced(std::size_t messages);
   void scheduleTick();
   void tick();
 
@@ -173,12 +189,15 @@ class UdpServer {
   std::size_t tx_count_{0};       // queued sends
   bool batching_{false};          // in a receive batch or tick: sends are queued
   std::int64_t arrival_us_{0};
+  std::int64_t last_kernel_arrival_us_{0};                 // the previous datagram's, for orderedArrivalUs
   std::shared_ptr<char> alive_{std::make_shared<char>()};  // posted continuations check it
   media::DropCounters<UdpDrop> drops_;
   std::uint64_t received_{0};
   std::uint64_t sent_{0};
   std::uint64_t rx_calls_{0};
   std::uint64_t tx_calls_{0};
+  std::uint64_t gso_datagrams_{0};
+  bool gso_{true};
   bool stopped_{true};
   std::vector<std::string> announced_;
   bool v6_socket_{false};

@@ -62,6 +62,14 @@ TEST(MapKernelArrival, MissingStampIsTheClocksNow) {
   EXPECT_EQ(mapKernelArrivalUs(-7, kNowUs, 42, false), 42'000);
 }
 
+TEST(OrderedArrival, SmallInversionsTakeThePreviousArrivalAClockStepDoesNot) {
+  EXPECT_EQ(orderedArrivalUs(kNowUs, kNowUs - 10), kNowUs);     // in order
+  EXPECT_EQ(orderedArrivalUs(kNowUs - 8'000, kNowUs), kNowUs);  // 8 ms of CPU clock skew
+  EXPECT_EQ(orderedArrivalUs(kNowUs - kUdpMaxArrivalInversionUs, kNowUs), kNowUs);
+  EXPECT_EQ(orderedArrivalUs(kNowUs - 2'000'000, kNowUs), kNowUs - 2'000'000);  // the clock stepped back
+  EXPECT_EQ(orderedArrivalUs(kNowUs, 0), kNowUs);                               // the first datagram
+}
+
 TEST(MapKernelArrival, OnlyTheSystemClockIsTheKernelsClock) {
   EXPECT_TRUE(SystemClock{}.isRealtime());
   EXPECT_FALSE(FakeClock{}.isRealtime());
@@ -81,12 +89,14 @@ class EchoPeer final : public UdpServer::Peer {
     if (echo) {
       EXPECT_TRUE(server_.send(datagram, from));
     }
+    for (const auto& to : also_to) EXPECT_TRUE(server_.send(datagram, to));
   }
   bool onTick(TimeMs) override { return true; }
 
   std::vector<std::vector<std::uint8_t>> received;
   std::vector<std::int64_t> arrivals;
   bool echo{true};
+  std::vector<TransportAddress> also_to;  // every datagram is also sent there (a fan-out)
 
  private:
   UdpServer& server_;
@@ -130,15 +140,16 @@ class UdpBatchTest : public ::testing::Test {
       io_.run_one_for(std::chrono::milliseconds(20));
   }
 
-  std::vector<std::vector<std::uint8_t>> receiveAll(std::size_t count) {
+  std::vector<std::vector<std::uint8_t>> receiveAll(std::size_t count) { return receiveAll(client_, count); }
+  std::vector<std::vector<std::uint8_t>> receiveAll(udp::socket& socket, std::size_t count) {
     std::vector<std::vector<std::uint8_t>> out;
-    client_.non_blocking(true);
+    socket.non_blocking(true);
     std::vector<std::uint8_t> buf(kUdpMaxDatagram);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
       boost::system::error_code ec;
       udp::endpoint from;
-      const std::size_t n = client_.receive_from(asio::buffer(buf), from, 0, ec);
+      const std::size_t n = socket.receive_from(asio::buffer(buf), from, 0, ec);
       if (ec == asio::error::would_block) {
         io_.run_one_for(std::chrono::milliseconds(5));
         continue;
@@ -192,6 +203,45 @@ TEST_F(UdpBatchTest, ManyDatagramsArriveInOrderInFewCallsWithKernelArrivalTimes)
   EXPECT_LT(server_.sendCalls() - tx_calls_before, kCount / 2);  // sendmmsg, plus the large ones alone
   EXPECT_EQ(server_.drops().total(), 0u);
 }
+
+// A batch fanned out to two addresses, as the focus forwards: each address gets exactly what was sent, in
+// order, datagram by datagram, whether runs of equal sizes left as UDP GSO messages or one by one.
+class UdpGsoTest : public UdpBatchTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(UdpGsoTest, FannedOutBatchesArriveWholeAndInOrder) {
+  const bool gso = GetParam();
+  server_.setGso(gso);
+  udp::socket other{io_};
+  other.open(udp::v4());
+  other.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  other.set_option(asio::socket_base::receive_buffer_size(4 * 1024 * 1024));
+  peer_.also_to = {toTransportAddress(other.local_endpoint())};
+  constexpr std::uint16_t kCount = 200;
+  std::vector<std::vector<std::uint8_t>> sent;
+  for (std::uint16_t i = 0; i < kCount; ++i) {
+    // Runs of equal sizes (video packets of one frame), ended by a shorter one or broken by a longer one.
+    const std::size_t size = i % 10 == 9 ? 300 : i % 37 == 5 ? 1100 : 1000;
+    sent.push_back(rtpLike(i, size));
+    client_.send_to(asio::buffer(sent.back()), server_.localEndpoint());
+  }
+  const auto tx_calls_before = server_.sendCalls();
+  runUntil([&] { return peer_.received.size() == kCount; });
+  ASSERT_EQ(peer_.received.size(), kCount);
+  EXPECT_EQ(receiveAll(kCount), sent);
+  EXPECT_EQ(receiveAll(other, kCount), sent);
+  EXPECT_EQ(server_.datagramsSent(), 2u * kCount);
+  EXPECT_EQ(server_.drops().total(), 0u);
+  EXPECT_EQ(server_.gso(), gso);
+  if (gso) {
+    // Most left inside GSO messages: far fewer send calls than without (one sendmmsg per ≤ 64 queued).
+    EXPECT_GT(server_.gsoDatagramsSent(), kCount);
+    EXPECT_LE(server_.sendCalls() - tx_calls_before, 2u * kCount / kUdpTxQueue + 8);
+  } else {
+    EXPECT_EQ(server_.gsoDatagramsSent(), 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(GsoOnAndOff, UdpGsoTest, ::testing::Bool());
 
 TEST_F(UdpBatchTest, SendsOutsideABatchGoAtOnce) {
   const auto tx_calls = server_.sendCalls();
