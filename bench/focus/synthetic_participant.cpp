@@ -649,6 +649,7 @@ void SyntheticParticipant::handleFocusMessage(std::string_view text) {
     case proto::FocusMessageType::SdpStreamMetadataChanged:
     case proto::FocusMessageType::TrackSubscription:
     case proto::FocusMessageType::Pong:
+    case proto::FocusMessageType::AudioSlots:
       break;
   }
   // Subscribers take every track the focus advertises (audio always, video at 640x480, as the js-sdk does for

@@ -198,6 +198,19 @@ void PeerCall::onDataChannelMessage(PeerContext& ctx, const std::string& text) {
         setRemoteMetadata(ctx, m->metadata);
       }
       return;
+    case proto::FocusMessageType::AudioSlots:
+      // Who the focus puts on our audio slots (docs/focus.md, "Audio slots"): the speaker behind each slot.
+      if (m->audio_slots != audio_slot_speakers_) {
+        audio_slot_speakers_ = std::move(m->audio_slots);
+        CHORUS_LOG(
+            Debug, "core", "leg " << leg_ << ": audio slots now carry " << [&] {
+              std::string who;
+              for (const auto& a : audio_slot_speakers_)
+                if (!a.user_id.empty()) who += (who.empty() ? "" : ", ") + a.user_id;
+              return who.empty() ? std::string("nobody") : who;
+            }());
+      }
+      return;
     case proto::FocusMessageType::TrackSubscription:
     case proto::FocusMessageType::Pong:
       return;  // a focus does not send these to participants

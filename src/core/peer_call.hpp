@@ -78,6 +78,8 @@ class PeerCall {
   bool mediaEnabled() const { return media_enabled_; }
   const std::string& endReason() const { return end_reason_; }
   const proto::SdpStreamMetadata& remoteMetadata() const { return remote_metadata_; }
+  // With a focus that forwards our audio on slots: who is on each (the focus's org.chorus.audio_slots).
+  const std::vector<proto::AudioSlotSpeaker>& audioSlotSpeakers() const { return audio_slot_speakers_; }
 
  private:
   void setState(PeerContext& ctx, LegState s, const std::string& reason = {});
@@ -121,6 +123,7 @@ class PeerCall {
   bool negotiation_pending_{false};
   bool ice_restart_pending_{false};
   proto::SdpStreamMetadata remote_metadata_;
+  std::vector<proto::AudioSlotSpeaker> audio_slot_speakers_;
 
   std::optional<TimeMs> invite_deadline_;
   std::optional<TimeMs> ice_restart_at_;  // disconnected: when the caller restarts ICE

@@ -179,6 +179,7 @@ Actions Controller::handle(const Input& input) {
             p.metadata_dirty = p.connected;  // if not, it is told with everything else when it connects
             p.metadata_whole = true;         // a delta would only add pauses
           },
+          [&](const in::AudioSlotSpeakers& i) { tellAudioSlots(i, out); },
           [&](const in::Tick&) {
             const TimeMs now = clock_.nowMs();
             for (auto it = peers_.begin(); it != peers_.end();) {
@@ -544,6 +545,9 @@ void Controller::onDataChannel(Participant& p, const std::string& text, Actions&
         broadcastMetadata(p.room_id, p.conf_id, out, moved ? 0 : p.id, moved);
       }
       break;
+    case proto::FocusMessageType::AudioSlots:  // the focus's own message: not from a participant
+      ++counters_.dropped_data_channel;
+      break;
   }
 }
 
@@ -722,6 +726,37 @@ void Controller::setAudioSlots(ParticipantId peer, std::vector<std::string> stre
   it->second.audio_slots = std::move(stream_ids);
   it->second.metadata_whole = true;
   metadataChanged(peer);
+}
+
+// Each slot's speaker under the ids this participant knows from its metadata; a speaker it cannot name (ids
+// not told to it) is left out, as in the metadata.
+void Controller::tellAudioSlots(const in::AudioSlotSpeakers& i, Actions& out) {
+  auto it = peers_.find(i.peer);
+  if (it == peers_.end() || !it->second.connected) return;
+  Participant& p = it->second;
+  proto::FocusMessage m;
+  m.type = proto::FocusMessageType::AudioSlots;
+  for (const auto& s : i.slots) {
+    if (m.audio_slots.size() >= proto::kMaxTrackRefs) break;
+    proto::AudioSlotSpeaker a;
+    a.slot = s.slot;
+    auto pub = peers_.find(s.publisher);
+    if (pub != peers_.end() && pub->first != p.id) {
+      const std::string* sid = ids_.publicId(p.id, IdKind::Stream, s.publisher, s.stream_id);
+      const std::string* tid = ids_.publicId(p.id, IdKind::Track, s.publisher, s.track_id);
+      if (sid != nullptr && tid != nullptr) {
+        a.user_id = pub->second.user_id;
+        a.device_id = pub->second.device_id;
+        a.stream_id = *sid;
+        a.track_id = *tid;
+      }
+    }
+    m.audio_slots.push_back(std::move(a));
+  }
+  if (m.audio_slots == p.audio_slot_speakers) return;
+  p.audio_slot_speakers = m.audio_slots;
+  ++counters_.audio_slot_messages;
+  out.push_back(act::SendDataChannel{p.id, proto::serializeFocusMessage(m)});
 }
 
 void Controller::broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,

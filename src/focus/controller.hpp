@@ -125,13 +125,26 @@ struct DownlinkPaused {
   ParticipantId peer{0};
   std::set<std::pair<ParticipantId, std::string>> streams;
 };
+// Who the media plane has on a participant's audio slots now (Router::audioSlots), by the publishers' own
+// ids (publisher 0: nobody); the participant is told (org.chorus.audio_slots) when that changed.
+struct AudioSlotSpeakers {
+  struct Slot {
+    std::string slot;  // the slot's stream id
+    ParticipantId publisher{0};
+    std::string stream_id;
+    std::string track_id;
+  };
+  ParticipantId peer{0};
+  std::vector<Slot> slots;
+};
 struct Tick {};
 struct Shutdown {};  // the focus is stopping: hang up on everyone
 }  // namespace in
 
-using Input = std::variant<in::RoomInvite, in::RoomJoined, in::RoomStateChanged, in::ToDevice,
-                           in::PeerAnswerReady, in::PeerCandidate, in::PeerConnected, in::PeerFailed,
-                           in::DataChannelMessage, in::DownlinkPaused, in::Tick, in::Shutdown>;
+using Input =
+    std::variant<in::RoomInvite, in::RoomJoined, in::RoomStateChanged, in::ToDevice, in::PeerAnswerReady,
+                 in::PeerCandidate, in::PeerConnected, in::PeerFailed, in::DataChannelMessage,
+                 in::DownlinkPaused, in::AudioSlotSpeakers, in::Tick, in::Shutdown>;
 
 namespace act {
 struct JoinRoom {
@@ -195,6 +208,7 @@ struct Counters {
   std::uint64_t removed_unverified{0};  // ... and it did not pass them within invite_grace_ms
   // Metadata sent over data channels (m.call.sdp_stream_metadata_changed; not the copies in offers/answers).
   std::uint64_t metadata_messages{0};
+  std::uint64_t audio_slot_messages{0};  // org.chorus.audio_slots sent
   std::uint64_t metadata_bytes{0};
   std::uint64_t answers_without_metadata{0};  // over max_to_device_bytes with it
   std::uint64_t answers_too_large{0};         // ... and without it
@@ -227,6 +241,7 @@ struct Participant {
   // The stream ids of its audio slots (Router::audioSlots; empty: none): described in what it is told as the
   // focus's own audio streams.
   std::vector<std::string> audio_slots;
+  std::vector<proto::AudioSlotSpeaker> audio_slot_speakers;  // as last told (org.chorus.audio_slots)
   // What it was last told of the others (hash of that metadata message, 0: nothing yet), when, and whether it
   // may have changed since (ControllerConfig::metadata_interval_ms).
   std::uint64_t metadata_told{0};
@@ -300,6 +315,7 @@ class Controller {
   // Every connected peer of the conference (but `except`, whose change it is) is to be told what it can
   // receive (flushMetadata).
   // `whole`: something they knew went away or moved, so the next message is whole, not a delta.
+  void tellAudioSlots(const in::AudioSlotSpeakers& i, Actions& out);
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
                          ParticipantId except = 0, bool whole = false);
   // `publisher`'s streams `stream_ids` go away: each other participant of its conference is told in its next

@@ -59,6 +59,7 @@ void MediaPlane::tick(TimeMs now) {
   if (stopping_) return;
   router_.tick(now);
   if (controller_) {
+    tellAudioSlotSpeakers();
     if (auto t = controller_->nextTimeout(); t && *t <= now) feed(in::Tick{});
     if (now >= next_paused_check_) {
       next_paused_check_ = now + kPausedCheckMs;
@@ -78,6 +79,17 @@ void MediaPlane::tellPausedVideo() {
     if (paused == p->paused_video) continue;  // the Controller keeps what the participant was told
     CHORUS_LOG(Info, kTag, s.who << ": video of " << paused.size() << " stream(s) paused for its downlink");
     feed(in::DownlinkPaused{id, std::move(paused)});
+  }
+}
+
+// Who is on each audio slot, for the participants whose slots changed (the Controller tells them).
+void MediaPlane::tellAudioSlotSpeakers() {
+  for (ParticipantId id : router_.takeAudioSlotChanges()) {
+    in::AudioSlotSpeakers speakers{id, {}};
+    for (auto& s : router_.audioSlots(id))
+      speakers.slots.push_back(
+          {std::move(s.stream_id), s.publisher, std::move(s.track_stream_id), std::move(s.track_id)});
+    feed(std::move(speakers));
   }
 }
 

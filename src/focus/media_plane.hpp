@@ -202,6 +202,7 @@ class MediaPlane final : private RouterSink {
   void report(Slot& s);
   // Tells the Controller, per participant, which streams' video the router paused for its downlink (so the
   // participant's metadata says so) when that changed.
+  void tellAudioSlotSpeakers();
   void tellPausedVideo();
   std::string publicStream(ParticipantId sub, ParticipantId publisher, const std::string& stream_id) const;
   std::optional<TrackIds::Origin> publisherOf(ParticipantId sub, const std::string& stream_id,

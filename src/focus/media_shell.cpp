@@ -267,6 +267,8 @@ json::object MediaShell::summary(const char* event) const {
                  {"downlink_shed_drops", st.downlink_shed_drops},
                  {"probe_clusters", st.probe_clusters},
                  {"probe_packets", st.probe_packets},
+                 {"audio_slot_subscribers", st.audio_slot_subscribers},
+                 {"audio_slot_switches", st.audio_slot_switches},
                  {"offers_sent", plane.offers_sent},
                  {"offers_refused", plane.offers_refused},
                  {"not_negotiated_drops", plane.not_negotiated_drops},
@@ -291,6 +293,7 @@ json::object MediaShell::summary(const char* event) const {
     o["removed_unverified"] = c.removed_unverified;
     o["metadata_messages"] = c.metadata_messages;
     o["metadata_bytes"] = c.metadata_bytes;
+    o["audio_slot_messages"] = c.audio_slot_messages;
     o["answers_without_metadata"] = c.answers_without_metadata;
     o["answers_too_large"] = c.answers_too_large;
     o["ids_rewritten"] = plane.ids_rewritten;  // stream/track ids given under another id

@@ -178,7 +178,8 @@ struct Router::Participant {
   // audio tracks it subscribed to since (Borrowed, sorted; at most max_audio_candidates).
   std::vector<std::unique_ptr<Subscription>> slots;
   std::vector<Track*> audio_candidates;
-  std::int64_t cap_bps{0};  // the send cap last told (REMB); 0 = none yet
+  bool slots_changed{false};  // since takeAudioSlotChanges()
+  std::int64_t cap_bps{0};    // the send cap last told (REMB); 0 = none yet
   TimeMs last_cap{kNever};
 };
 
@@ -499,10 +500,22 @@ std::vector<AudioSlotInfo> Router::audioSlots(ParticipantId subscriber) const {
       if (s->track != nullptr) {
         info.publisher = s->track->publisher;
         info.track_id = s->track->info.track_id;
+        info.track_stream_id = s->track->info.stream_id;
       }
       out.push_back(std::move(info));
     }
   }
+  return out;
+}
+
+std::vector<ParticipantId> Router::takeAudioSlotChanges() {
+  std::vector<ParticipantId> out;
+  for (auto& [id, p] : peers_) {
+    if (!p->slots_changed) continue;
+    p->slots_changed = false;
+    out.push_back(id);
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -1751,6 +1764,7 @@ void Router::putOnSlot(Subscription& slot, Track* track, TimeMs now) {
   if (slot.track != nullptr) eraseValue(slot.track->subscribers, &slot);
   slot.track = track;
   slot.slot_since = now;
+  slot.owner->slots_changed = true;
   if (track == nullptr) return;
   track->subscribers.push_back(&slot);
   ++stats_.audio_slot_switches;

@@ -121,9 +121,10 @@ struct OutTrack {
 // What is on one of a subscriber's audio slots now.
 struct AudioSlotInfo {
   std::uint32_t out_ssrc{0};
-  std::string stream_id;       // the slot's own ids (its track id is the same)
-  ParticipantId publisher{0};  // 0: nobody on it
-  std::string track_id;        // the publisher's track id on it
+  std::string stream_id;        // the slot's own ids (its track id is the same)
+  ParticipantId publisher{0};   // 0: nobody on it
+  std::string track_id;         // the publisher's track id on it
+  std::string track_stream_id;  // and that track's stream id (the publisher's own ids)
   bool operator==(const AudioSlotInfo&) const = default;
 };
 
@@ -347,6 +348,8 @@ class Router {
   std::vector<OutTrack> outTracks(ParticipantId subscriber) const;
   // The subscriber's audio slots and what is on each now (empty: it has none).
   std::vector<AudioSlotInfo> audioSlots(ParticipantId subscriber) const;
+  // The subscribers whose slots changed (a slot got another track, or none) since the last call; each once.
+  std::vector<ParticipantId> takeAudioSlotChanges();
   // Removes `peer` as publisher and as subscriber. Returns the other subscribers whose out tracks changed.
   std::vector<ParticipantId> removePeer(ParticipantId peer);
 

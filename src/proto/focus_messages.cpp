@@ -18,6 +18,10 @@ constexpr std::string_view kTrackIdKey = "track_id";
 constexpr std::string_view kWidthKey = "width";
 constexpr std::string_view kHeightKey = "height";
 constexpr std::string_view kDescriptionKey = "description";
+constexpr std::string_view kSlotsKey = "slots";
+constexpr std::string_view kSlotKey = "slot";
+constexpr std::string_view kUserIdKey = "user_id";
+constexpr std::string_view kDeviceIdKey = "device_id";
 
 Result<std::optional<std::int64_t>> optionalDimension(const json::object& o, std::string_view key,
                                                       std::string_view path) {
@@ -92,6 +96,32 @@ Result<std::optional<SdpStreamMetadata>> readMetadata(const json::object& conten
   return std::optional<SdpStreamMetadata>();
 }
 
+Result<std::vector<AudioSlotSpeaker>> parseAudioSlots(const json::object& content) {
+  const std::string path = fieldName(kContentKey, kSlotsKey);
+  const json::value* v = content.if_contains(kSlotsKey);
+  if (v == nullptr || !v->is_array()) return fail(Code::InvalidArgument, path + ": expected an array");
+  const json::array& arr = v->get_array();
+  if (arr.size() > kMaxTrackRefs) return fail(Code::InvalidArgument, path + ": too many entries");
+  std::vector<AudioSlotSpeaker> out;
+  for (const auto& e : arr) {
+    const json::object* o = e.if_object();
+    if (o == nullptr) return fail(Code::InvalidArgument, path + ": expected objects");
+    AudioSlotSpeaker a;
+    auto slot = requireString(*o, kSlotKey, path);
+    if (!slot) return fail(slot.error());
+    a.slot = std::move(*slot);
+    for (auto [key, field] : {std::pair{kUserIdKey, &a.user_id}, std::pair{kDeviceIdKey, &a.device_id},
+                              std::pair{kStreamIdKey, &a.stream_id}, std::pair{kTrackIdKey, &a.track_id}}) {
+      const json::value* x = o->if_contains(key);
+      if (x == nullptr || x->is_null()) continue;
+      if (!x->is_string()) return fail(Code::InvalidArgument, fieldName(path, key) + ": expected a string");
+      *field = std::string(x->get_string());
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view toString(FocusMessageType t) {
@@ -106,6 +136,8 @@ std::string_view toString(FocusMessageType t) {
       return "m.call.ping";
     case FocusMessageType::Pong:
       return "m.call.pong";
+    case FocusMessageType::AudioSlots:
+      return kAudioSlotsType;
   }
   return "m.call.ping";
 }
@@ -118,6 +150,7 @@ std::optional<FocusMessageType> parseFocusMessageType(std::string_view s) {
   }
   if (s == "m.call.ping") return FocusMessageType::Ping;
   if (s == "m.call.pong") return FocusMessageType::Pong;
+  if (s == kAudioSlotsType) return FocusMessageType::AudioSlots;
   return std::nullopt;
 }
 
@@ -195,6 +228,12 @@ Result<FocusMessage> parseFocusMessage(std::string_view text) {
       }
       break;
     }
+    case FocusMessageType::AudioSlots: {
+      auto slots = parseAudioSlots(*content);
+      if (!slots) return fail(slots.error());
+      m.audio_slots = std::move(*slots);
+      break;
+    }
     case FocusMessageType::Ping:
     case FocusMessageType::Pong:
       break;
@@ -223,6 +262,21 @@ std::string serializeFocusMessage(const FocusMessage& m) {
         content[kRemovedStreamsKey] = std::move(removed);
       }
       break;
+    case FocusMessageType::AudioSlots: {
+      json::array slots;
+      for (const auto& a : m.audio_slots) {
+        json::object o{{kSlotKey, a.slot}};
+        if (!a.user_id.empty()) {
+          o[kUserIdKey] = a.user_id;
+          o[kDeviceIdKey] = a.device_id;
+          o[kStreamIdKey] = a.stream_id;
+          o[kTrackIdKey] = a.track_id;
+        }
+        slots.emplace_back(std::move(o));
+      }
+      content[kSlotsKey] = std::move(slots);
+      break;
+    }
     case FocusMessageType::Ping:
     case FocusMessageType::Pong:
       break;

@@ -16,7 +16,15 @@ namespace chorus::proto {
 // The label of the participant's data channel to its focus (js-sdk `matthew/sfu`).
 inline constexpr std::string_view kFocusDataChannelLabel = "datachannel";
 
-enum class FocusMessageType { TrackSubscription, Negotiate, SdpStreamMetadataChanged, Ping, Pong };
+// AudioSlots is a Chorus extension ("org.chorus.audio_slots"), sent by the focus only.
+enum class FocusMessageType {
+  TrackSubscription,
+  Negotiate,
+  SdpStreamMetadataChanged,
+  Ping,
+  Pong,
+  AudioSlots
+};
 
 std::string_view toString(FocusMessageType t);  // "m.call.track_subscription", ...
 
@@ -26,6 +34,19 @@ struct TrackRef {
   std::optional<std::int64_t> width;
   std::optional<std::int64_t> height;
   bool operator==(const TrackRef&) const = default;
+};
+
+// Who is on one of the participant's audio slots now (the focus forwards the loudest K of its audio
+// subscriptions on K streams of its own, docs/focus.md "Audio slots"): the slot's stream id, and the
+// speaker's user, device and stream/track ids as the participant knows them from the metadata; all empty but
+// `slot` when nobody is on it.
+struct AudioSlotSpeaker {
+  std::string slot;
+  std::string user_id;
+  std::string device_id;
+  std::string stream_id;
+  std::string track_id;
+  bool operator==(const AudioSlotSpeaker&) const = default;
 };
 
 struct FocusMessage {
@@ -42,6 +63,8 @@ struct FocusMessage {
   // With a delta: streams the participant knew that are gone (applied before the delta's streams).
   // "org.chorus.removed_streams" on the wire; at most kMaxStreams.
   std::vector<std::string> removed_streams;
+  // org.chorus.audio_slots: every slot of the participant, at most kMaxTrackRefs.
+  std::vector<AudioSlotSpeaker> audio_slots;
 
   bool operator==(const FocusMessage&) const = default;
 };

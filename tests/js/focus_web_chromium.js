@@ -28,6 +28,10 @@ const MIN_FRAMES = 10;
 // Display names set before anyone joins; the others keep the one chorus hs gives at registration (the localpart).
 const DISPLAY_NAMES = { alice: 'Alice Liddell', bot1: 'Bot One' };
 const shownName = (u) => DISPLAY_NAMES[u] || u;
+// `slots`: the focus forwards each participant at most 2 audio streams (audio_slots 2; each page subscribes to
+// 3), the loudest on the focus's own slot streams, and names who is on each (org.chorus.audio_slots): each page
+// hears a slot in its speaker's tile, shows no tile for the focus, and every tile still decodes video.
+const SLOTS = process.argv[4] === 'slots';
 const SCREENSHOT = process.env.CHORUS_SCREENSHOT || path.join(os.tmpdir(), 'chorus-focus-web-alice.png');
 
 // A child process whose stdout is JSON lines; stderr goes to a file (printed on failure).
@@ -106,8 +110,13 @@ function spawnJson(cmd, args, logFile) {
     const inv = await api(hs, 'POST', `/rooms/${encodeURIComponent(roomId)}/invite`, alice.body.access_token, { user_id: FOCUS });
     check(inv.status === 200, 'focus invited');
 
-    focus = spawnJson(chorus, ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
-      '--udp-port', '0', '--json', '--stats-interval', '1'], path.join(logDir, 'focus.err'));
+    const focusArgs = ['--log-level', 'info', 'focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw',
+      '--udp-port', '0', '--json', '--stats-interval', '1'];
+    if (SLOTS) {
+      fs.writeFileSync(path.join(logDir, 'focus.json'), JSON.stringify({ audio_slots: 2 }));
+      focusArgs.push('--config', path.join(logDir, 'focus.json'));
+    }
+    focus = spawnJson(chorus, focusArgs, path.join(logDir, 'focus.err'));
     const ready = await attempt('the focus to be ready', () => focus.last('ready'), 15000);
     check(!!ready, 'chorus focus is ready ' + JSON.stringify(ready));
     const joined = await attempt('the focus to join', async () => {
@@ -160,10 +169,10 @@ function spawnJson(cmd, args, logFile) {
     await openPage('bob', false, false);
 
     // Everyone decodes everyone.
-    const pageSees = (page, user) => page.evaluate((u) => {
+    const pageSees = (page, user) => page.evaluate(([u, slots]) => {
       const t = (window.chorusFocus.tiles || []).find((x) => x.user_id === u);
-      return !!t && t.framesDecoded >= 10 && t.videoWidth > 0 && t.audioSamplesReceived > 0 && t.name.length > 0;
-    }, user);
+      return !!t && t.framesDecoded >= 10 && t.videoWidth > 0 && (slots || t.audioSamplesReceived > 0) && t.name.length > 0;
+    }, [user, SLOTS]);
     const others = (u) => [...BOTS, ...PAGES].filter((x) => x !== u);
     const t0 = Date.now();
     const everyone = await attempt('every page to decode everyone', async () => {
@@ -171,7 +180,7 @@ function spawnJson(cmd, args, logFile) {
       return true;
     }, 90000);
     for (const p of PAGES) {
-      for (const o of others(p)) check(await pageSees(pages[p], mxid(o)), `${p}: decodes video and audio of ${o} (tile with a name)`);
+      for (const o of others(p)) check(await pageSees(pages[p], mxid(o)), `${p}: decodes video ${SLOTS ? '' : 'and audio '}of ${o} (tile with a name)`);
     }
     if (everyone) console.log(`     (all pages decoding everyone after ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 
@@ -213,6 +222,33 @@ function spawnJson(cmd, args, logFile) {
       const me = await tileDom(pages[p], null);
       check(!!me && me.name === `${shownName(p)} (you)`, `${p}: own tile shows "${shownName(p)} (you)" (shows ${JSON.stringify(me && me.name)})`);
     }
+    if (SLOTS) {
+      // Each page hears the 2 loudest of its 3 others on the focus's slots, each in its speaker's tile.
+      const slotsOf = (page) => page.evaluate(() => [...window.chorusFocus.audioSlots.entries()]);
+      const focusTile = (page) => page.evaluate((f) => !!document.querySelector(`#tiles .tile[data-user="${f}"]`), FOCUS);
+      for (const p of PAGES) {
+        const named = await attempt(`${p}: both slots named`, async () => (await slotsOf(pages[p])).length === 2, 15000);
+        const slots = await slotsOf(pages[p]);
+        const speakers = slots.map(([, s]) => s.user_id);
+        check(!!named && new Set(speakers).size === 2 && speakers.every((u) => others(p).map(mxid).includes(u)),
+          `${p}: the focus names two different others on its two audio slots (${JSON.stringify(slots)})`);
+        check(!(await focusTile(pages[p])), `${p}: no tile for the focus's own slot streams`);
+        for (const u of speakers) {
+          const ok = await attempt(`${p}: ${u} speaking`, async () => {
+            const d = await tileDom(pages[p], u);
+            return !!d && d.speaking === 'true' && d.peak >= 0.01;
+          }, 10000);
+          const d = await tileDom(pages[p], u);
+          check(!!ok, `${p}: ${u}'s tile plays the slot's audio and shows speaking (level ${d && d.level}, peak ${d && d.peak})`);
+        }
+      }
+      const st = focus.last('stats');
+      check(!!st && st.audio_slot_subscribers >= 4,
+        `every participant receives audio on slots (focus audio_slot_subscribers ${st && st.audio_slot_subscribers})`);
+    }
+    // The rest is the full client without slots.
+    full: {  // eslint-disable-line no-labels
+    if (SLOTS) break full;  // eslint-disable-line no-labels
     const speakingIn = async (page, user, want) => {
       const d = await tileDom(page, user);
       return !!d && (d.speaking === 'true') === want && (want ? d.peak >= 0.01 : true);
@@ -340,6 +376,7 @@ function spawnJson(cmd, args, logFile) {
       return r.status === 200 && !(r.body['m.calls'] || []).some((c) => (c['m.devices'] || []).length > 0);
     }, 10000);
     check(!!memberGone, 'bob leaves: his member event lists no device');
+    }  // full
     // The favicon is served as SVG; no page had a failed load or an HTTP error (a 404 in a person's console).
     const fav = await fetch(`${hs.url}/call/favicon.svg`);
     check(fav.status === 200 && /^image\/svg\+xml/.test(fav.headers.get('content-type') || ''),
@@ -358,6 +395,6 @@ function spawnJson(cmd, args, logFile) {
   hs.stop();
   fs.rmSync(logDir, { recursive: true, force: true });
   clearTimeout(overall);
-  console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : 'RESULT: PASS focus web client');
+  console.log(failures.length ? 'RESULT: FAIL ' + failures.join('; ') : `RESULT: PASS focus web client${SLOTS ? ' (audio slots)' : ''}`);
   process.exit(failures.length ? 1 : 0);
 })().catch((e) => { console.error(e); process.exit(1); });

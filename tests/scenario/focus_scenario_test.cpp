@@ -389,6 +389,9 @@ void ScriptedFocus::onDataChannel(const Key& who, const std::string& text) {
     case proto::FocusMessageType::Ping:
       bad.push_back("ping from a participant");
       return;
+    case proto::FocusMessageType::AudioSlots:
+      bad.push_back("audio slots from a participant");
+      return;
   }
 }
 

@@ -136,6 +136,9 @@
       this.audioMuted = false;
       this.videoMuted = false;
       this.remoteMetadata = {};
+      // org.chorus.audio_slots: past the focus's audio_slots (16) audio subscriptions our audio comes on the
+      // focus's own slot streams; this names who is on each now: slot stream id -> {user_id, device_id}.
+      this.audioSlots = new Map();
       this.localMetadata = {};
       this.subscriptions = [];  // what the focus was last told we receive: [{stream_id, track_id, width?, height?}]
       this.tiles = [];
@@ -521,6 +524,16 @@
         case "m.call.negotiate":
           if (content.description) this.onRemoteDescription(content.description, content.sdp_stream_metadata, "dc");
           break;
+        case "org.chorus.audio_slots":
+          // Each slot's audio goes to its speaker's tile (level meter, speaking highlight), not to a focus tile.
+          if (!Array.isArray(content.slots)) break;
+          this.audioSlots = new Map();
+          for (const s of content.slots.slice(0, 1024)) {
+            if (s && isStr(s.slot) && isStr(s.user_id) && isStr(s.device_id))
+              this.audioSlots.set(s.slot, { user_id: s.user_id, device_id: s.device_id });
+          }
+          this.updateRemoteTracks();
+          break;
       }
     }
 
@@ -628,6 +641,8 @@
       for (const [streamId, md] of Object.entries(this.remoteMetadata)) {
         if (!md || typeof md !== "object" || !isStr(md.user_id) || !isStr(md.device_id)) continue;
         if (md.user_id === this.userId && md.device_id === this.deviceId) continue;
+        // The focus's own streams (audio slots) are heard in their speakers' tiles (updateRemoteTracks).
+        if (this.focus && md.user_id === this.focus.user_id && md.device_id === this.focus.device_id) continue;
         const key = md.user_id + "|" + md.device_id;
         if (!parts.has(key)) parts.set(key, { user_id: md.user_id, device_id: md.device_id, streams: [] });
         const p = parts.get(key);
@@ -692,7 +707,9 @@
           user_id: md?.user_id || null, device_id: md?.device_id || null };
         this.midInfo.set(t.mid, info);
         if (!md) continue;
-        const key = md.user_id + "|" + md.device_id;
+        const speaker = this.audioSlots.get(m.stream_id);  // an audio slot: whoever is on it now
+        if (speaker) { info.user_id = speaker.user_id; info.device_id = speaker.device_id; info.audio_slot = true; }
+        const key = (speaker || md).user_id + "|" + (speaker || md).device_id;
         if (!perTile.has(key)) perTile.set(key, []);
         perTile.get(key).push(t.receiver.track);
       }

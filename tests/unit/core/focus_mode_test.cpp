@@ -336,6 +336,20 @@ TEST_F(FocusModeTest, AMetadataDeltaIsMergedIntoWhatWeKnow) {
             (std::vector<proto::TrackRef>{{"dave-s", "d-a", {}, {}}, {"dave-s", "d-v", 640, 360}}));
 }
 
+TEST_F(FocusModeTest, TheFocusNamesWhoIsOnOurAudioSlots) {
+  make();
+  proto::SdpStreamMetadata available{{"alice-s", remoteStream("@alice:hs", "A1", "a-a", "a-v")}};
+  connect(available);
+  EXPECT_TRUE(call_->focusLeg()->audioSlotSpeakers().empty());
+  const auto acts = dc(
+      R"({"type":"org.chorus.audio_slots","content":{"slots":[{"slot":"chorus-slot-0","user_id":"@alice:hs","device_id":"A1","stream_id":"alice-s","track_id":"a-a"},{"slot":"chorus-slot-1"}]}})");
+  EXPECT_TRUE(dcSent(acts).empty());  // nothing to answer
+  EXPECT_EQ(call_->focusLeg()->audioSlotSpeakers(),
+            (std::vector<proto::AudioSlotSpeaker>{{"chorus-slot-0", "@alice:hs", "A1", "alice-s", "a-a"},
+                                                  {"chorus-slot-1", "", "", "", ""}}));
+  EXPECT_EQ(call_->focusLeg()->dcMalformed(), 0u);
+}
+
 TEST_F(FocusModeTest, RenegotiationAndKeepaliveOverTheDataChannel) {
   make();
   proto::SdpStreamMetadata available{{"alice-s", remoteStream("@alice:hs", "A1", "a-a", "a-v")}};

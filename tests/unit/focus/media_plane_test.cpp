@@ -622,6 +622,14 @@ TEST_F(MediaPlaneAudioSlotsTest, ParticipantsPastTheBoundReceiveAudioOnSlots) {
   link(bob).rtp_ssrcs.clear();
   rtp(alice, kAliceAudio, kOpus, "0");
   EXPECT_EQ(link(bob).rtp_ssrcs, (std::vector<std::uint32_t>{offered[0].ssrc}));
+  // Bob is told who is on the slot: alice, under the ids his metadata names her stream and track by; once.
+  plane_.tick(clock_.nowMs());
+  auto told = link(bob).sent(proto::FocusMessageType::AudioSlots);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told.back().audio_slots,
+            (std::vector<proto::AudioSlotSpeaker>{{"chorus-slot-0", "@alice:hs", "A", "sA", "aA"}}));
+  plane_.tick(clock_.nowMs());
+  EXPECT_EQ(link(bob).sent(proto::FocusMessageType::AudioSlots).size(), 1u);
   // Carol, with one subscription, keeps one stream per track.
   subscribe(carol, {{"sA", "aA", std::nullopt, std::nullopt}});
   ASSERT_FALSE(link(carol).offers.empty());

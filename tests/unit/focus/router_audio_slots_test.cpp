@@ -135,6 +135,35 @@ TEST_F(RouterAudioSlotsTest, TheLoudestSubscribedTracksGoOnTheSlotsAndTheStreamS
   for (const auto& s : slots) EXPECT_EQ(packets[s.out_ssrc], 10) << s.stream_id;
 }
 
+TEST_F(RouterAudioSlotsTest, WhoIsOnTheSlotsIsReportedWhenItChanges) {
+  subscribeAll();  // into slot mode: 0 and 1 go on the slots
+  EXPECT_EQ(router_.takeAudioSlotChanges(), std::vector<ParticipantId>{kSub});
+  EXPECT_TRUE(router_.takeAudioSlotChanges().empty());  // each change once
+  talk({{0, 30}, {1, 25}});                             // the same speakers: nothing changed
+  EXPECT_TRUE(router_.takeAudioSlotChanges().empty());
+  // 3 speaks, 0 falls silent: 3 takes its slot (after the hold time): reported once, when it happens.
+  int changes = 0;
+  for (int i = 0; i < 10 && onSlots().count(publisher(3)) == 0; ++i) {
+    talk({{3, 30}, {1, 25}});
+    if (onSlots().count(publisher(3)) == 0) {
+      EXPECT_TRUE(router_.takeAudioSlotChanges().empty()) << i;
+    }
+  }
+  changes += static_cast<int>(router_.takeAudioSlotChanges().size());
+  EXPECT_EQ(changes, 1);
+  const auto slots = router_.audioSlots(kSub);
+  ASSERT_EQ(slots.size(), 2u);
+  std::set<std::pair<ParticipantId, std::string>> on;
+  for (const auto& s : slots) {
+    on.insert({s.publisher, s.track_id});
+    EXPECT_EQ(s.track_stream_id, "stream-a") << s.stream_id;  // the publisher's own stream id
+  }
+  EXPECT_EQ(on,
+            (std::set<std::pair<ParticipantId, std::string>>{{publisher(3), "t3"}, {publisher(1), "t1"}}));
+  router_.removePeer(publisher(3));  // a speaker leaving frees its slot: a change too
+  EXPECT_EQ(router_.takeAudioSlotChanges(), std::vector<ParticipantId>{kSub});
+}
+
 TEST_F(RouterAudioSlotsTest, ASwitchContinuesTheSlotsNumbering) {
   subscribeAll();
   sink_.clear();

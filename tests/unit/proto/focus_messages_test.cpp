@@ -128,6 +128,30 @@ TEST(FocusMessagesTest, MetadataDeltaIsMarked) {
   }
 }
 
+TEST(FocusMessagesTest, AudioSlotsNameWhoIsOnEachSlot) {
+  const std::string text =
+      R"({"type":"org.chorus.audio_slots","content":{"slots":[{"slot":"chorus-slot-0","user_id":"@a:hs","device_id":"DA","stream_id":"sa","track_id":"ta"},{"slot":"chorus-slot-1"}]}})";
+  FocusMessage m = roundTrip(text);
+  EXPECT_EQ(m.type, FocusMessageType::AudioSlots);
+  ASSERT_EQ(m.audio_slots.size(), 2u);
+  EXPECT_EQ(m.audio_slots[0], (AudioSlotSpeaker{"chorus-slot-0", "@a:hs", "DA", "sa", "ta"}));
+  EXPECT_EQ(m.audio_slots[1], (AudioSlotSpeaker{"chorus-slot-1", "", "", "", ""}));  // nobody on it
+  EXPECT_EQ(wireJson(m), json::parse(text));
+  EXPECT_EQ(toString(FocusMessageType::AudioSlots), "org.chorus.audio_slots");
+  // Malformed: no list, an entry without its slot, a non-string field.
+  for (const char* bad :
+       {R"({"type":"org.chorus.audio_slots","content":{}})",
+        R"({"type":"org.chorus.audio_slots","content":{"slots":{}}})",
+        R"({"type":"org.chorus.audio_slots","content":{"slots":[{"user_id":"@a:hs"}]}})",
+        R"({"type":"org.chorus.audio_slots","content":{"slots":[{"slot":"s","user_id":7}]}})",
+        R"({"type":"org.chorus.audio_slots","content":{"slots":[1]}})"}) {
+    EXPECT_FALSE(parseFocusMessage(bad)) << bad;
+  }
+  std::string many = R"({"type":"org.chorus.audio_slots","content":{"slots":[)";
+  for (std::size_t i = 0; i <= kMaxTrackRefs; ++i) many += std::string(i ? "," : "") + R"({"slot":"s"})";
+  EXPECT_FALSE(parseFocusMessage(many + "]}}"));
+}
+
 TEST(FocusMessagesTest, MetadataChangedUnstableKeyAccepted) {
   const std::string text =
       R"({"type":"m.call.sdp_stream_metadata_changed","content":{"org.matrix.msc3077.sdp_stream_metadata":{"s":{"purpose":"m.usermedia"}}}})";
