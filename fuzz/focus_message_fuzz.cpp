@@ -21,6 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (m->type != FocusMessageType::TrackSubscription && (!m->subscribe.empty() || !m->unsubscribe.empty())) {
     __builtin_trap();
   }
+  if (m->audio_slots.size() > kMaxTrackRefs) __builtin_trap();
+  if (m->type != FocusMessageType::AudioSlots && !m->audio_slots.empty()) __builtin_trap();
 
   const std::string wire = serializeFocusMessage(*m);
   auto again = parseFocusMessage(wire);

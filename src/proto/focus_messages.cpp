@@ -266,11 +266,10 @@ std::string serializeFocusMessage(const FocusMessage& m) {
       json::array slots;
       for (const auto& a : m.audio_slots) {
         json::object o{{kSlotKey, a.slot}};
-        if (!a.user_id.empty()) {
-          o[kUserIdKey] = a.user_id;
-          o[kDeviceIdKey] = a.device_id;
-          o[kStreamIdKey] = a.stream_id;
-          o[kTrackIdKey] = a.track_id;
+        for (auto [key, field] :
+             {std::pair{kUserIdKey, &a.user_id}, std::pair{kDeviceIdKey, &a.device_id},
+              std::pair{kStreamIdKey, &a.stream_id}, std::pair{kTrackIdKey, &a.track_id}}) {
+          if (!field->empty()) o[key] = *field;  // nobody on it: only the slot
         }
         slots.emplace_back(std::move(o));
       }
