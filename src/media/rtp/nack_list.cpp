@@ -15,7 +15,26 @@ bool NackList::recovered(std::int64_t ext) noexcept {
       return true;
     }
   }
+  for (auto& g : given_up_) {
+    if (g == ext && ext != kNone) {
+      g = kNone;
+      return true;
+    }
+  }
   return false;
+}
+
+bool NackList::wasGivenUp(std::int64_t ext) const noexcept {
+  if (ext == kNone) return false;
+  for (const auto g : given_up_) {
+    if (g == ext) return true;
+  }
+  return false;
+}
+
+void NackList::clear() noexcept {
+  size_ = 0;
+  given_up_.fill(kNone);
 }
 
 bool NackList::contains(std::int64_t ext) const noexcept {
@@ -31,6 +50,8 @@ NackList::Due NackList::due(TimeMs now, const NackPolicy& policy, std::span<std:
     Entry& e = entries_[i];
     if (now - e.since > policy.max_age_ms || e.tries >= policy.max_tries) {
       ++d.given_up;
+      given_up_[given_up_next_] = e.ext;
+      given_up_next_ = (given_up_next_ + 1) % given_up_.size();
       e = entries_[--size_];
       continue;
     }

@@ -70,6 +70,36 @@ TEST(NackList, EntriesAgeOut) {
   EXPECT_TRUE(l.empty());
 }
 
+// A retransmission that arrives after its entry was given up (a slow sender) still counts as recovered, once;
+// the memory holds the last kGivenUpMemory entries given up.
+TEST(NackList, GivenUpEntriesAreRememberedForALateRetransmission) {
+  NackList l;
+  ASSERT_TRUE(l.add(10, 12, 0));  // 10, 11
+  EXPECT_EQ(dueAt(l, 0).seqs, (Seqs{10, 11}));
+  EXPECT_EQ(dueAt(l, 100).seqs, (Seqs{10, 11}));
+  EXPECT_EQ(dueAt(l, 200).seqs, (Seqs{10, 11}));
+  EXPECT_EQ(dueAt(l, 300).given_up, 2u);
+  EXPECT_TRUE(l.empty());
+  EXPECT_FALSE(l.contains(10));
+  EXPECT_TRUE(l.wasGivenUp(10));
+  EXPECT_TRUE(l.wasGivenUp(11));
+  EXPECT_FALSE(l.wasGivenUp(12));
+  EXPECT_TRUE(l.recovered(10));
+  EXPECT_FALSE(l.wasGivenUp(10));
+  EXPECT_FALSE(l.recovered(10));            // only once
+  EXPECT_TRUE(dueAt(l, 400).seqs.empty());  // never asked for again
+
+  // Only the last kGivenUpMemory are kept.
+  const auto n = static_cast<std::int64_t>(NackList::kGivenUpMemory);
+  ASSERT_TRUE(l.add(100, 100 + n, 1000));
+  EXPECT_EQ(dueAt(l, 3000).given_up, NackList::kGivenUpMemory);  // too old
+  EXPECT_FALSE(l.wasGivenUp(11));
+  for (std::int64_t e = 100; e < 100 + n; ++e) EXPECT_TRUE(l.wasGivenUp(e)) << e;
+  l.clear();
+  EXPECT_FALSE(l.wasGivenUp(100));
+  EXPECT_FALSE(l.recovered(100));
+}
+
 TEST(NackList, RecoveredPacketsLeaveTheList) {
   NackList l;
   ASSERT_TRUE(l.add(100, 105, 0));
