@@ -251,6 +251,7 @@ json::object MediaShell::summary(const char* event) const {
                  {"upstream_nacks_sent", st.upstream_nacks_sent},
                  {"upstream_recovered", st.upstream_recovered},
                  {"upstream_given_up", st.upstream_given_up},
+                 {"upstream_lost_keyframe_requests", st.upstream_lost_keyframe_requests},
                  {"rtx_sent", st.rtx_sent},
                  {"rtx_received", st.rtx_received},
                  {"rtx_unwrapped", st.rtx_unwrapped},

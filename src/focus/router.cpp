@@ -702,12 +702,29 @@ void Router::sendUpstreamNacks(Participant& publisher, InStream& in, TimeMs now)
   const auto due = in.missing.due(now, policy, nack_seqs_);
   stats_.upstream_given_up += due.given_up;
   const std::size_t n = due.count;
-  if (n == 0) return;
-  const auto size = media::buildRtcpNack(rtcp_scratch_, config_.focus_ssrc, in.ssrc,
-                                         std::span<const std::uint16_t>(nack_seqs_.data(), n));
-  if (!size) return;
-  stats_.upstream_nacks_sent += n;
-  sink_.sendRtcp(publisher.id, rtcp_scratch_, *size);
+  if (n > 0) {
+    const auto size = media::buildRtcpNack(rtcp_scratch_, config_.focus_ssrc, in.ssrc,
+                                           std::span<const std::uint16_t>(nack_seqs_.data(), n));
+    if (size) {
+      stats_.upstream_nacks_sent += n;
+      sink_.sendRtcp(publisher.id, rtcp_scratch_, *size);
+    }
+  }
+  // A packet the publisher did not resend within the tries is lost for good (unless its repair still comes
+  // late, onPublisherRtx), and so is every frame of the layer after it for the subscribers it is forwarded
+  // to: they NACK it in vain, and a browser asks for a keyframe only after about 3 s without a decodable
+  // frame (issue #12: 3.3 s freezes in the loss test). So the focus asks at once (throttled like the others).
+  if (due.given_up > 0 && forwardedAsCurrentLayer(in)) {
+    ++stats_.upstream_lost_keyframe_requests;
+    requestKeyframe(publisher, in, now);
+  }
+}
+
+bool Router::forwardedAsCurrentLayer(const InStream& in) const {
+  for (const Subscription* s : in.track->subscribers) {
+    if (!s->paused && s->rewriter.currentLayer() == in.ssrc) return true;
+  }
+  return false;
 }
 
 // The publisher's clock mapping (NTP <-> RTP timestamp) in each subscriber's numbering: what receivers need
@@ -978,7 +995,9 @@ void Router::onPublisherRtx(Participant& p, Track* track, const media::RtpPacket
   }
   if (config_.upstream_nack && in.rx.started()) {
     const std::int64_t ext = in.rx.extend(original->sequenceNumber());
-    if (ext <= in.rx.highestSeq() && !in.missing.contains(ext)) {
+    // Not missing: a resent payload nobody needs (libwebrtc probes with them). One the focus gave up on is
+    // still needed: its subscribers NACK it until a keyframe comes (a loaded publisher answered 150 ms late).
+    if (ext <= in.rx.highestSeq() && !in.missing.contains(ext) && !in.missing.wasGivenUp(ext)) {
       ++stats_.rtx_redundant_dropped;
       return;
     }

@@ -163,7 +163,9 @@ struct RouterConfig {
   // transport-cc), the retry comes one RTT + 10 ms after the last NACK instead (at least 20 ms, at most
   // upstream_nack_retry_ms), as a browser's NACK module retries per RTT: a lost NACK or retransmission then
   // costs a round trip, not 100 ms, and the frame is not late at the receiver. A gap larger than
-  // kUpstreamNackMaxMissing is not NACKed (a keyframe is requested instead).
+  // kUpstreamNackMaxMissing is not NACKed (a keyframe is requested instead). A packet given up on (tries or
+  // age used up) of a layer being forwarded also gets a keyframe requested: the subscribers cannot decode
+  // past it, and browsers would only ask after ~3 s without a decodable frame.
   bool upstream_nack{true};
   TimeMs upstream_nack_retry_ms{100};
   int upstream_nack_tries{3};
@@ -252,6 +254,8 @@ struct RouterStats {
   std::uint64_t upstream_nacks_sent{0};  // sequence numbers NACKed to publishers (each try counts)
   std::uint64_t upstream_recovered{0};   // of those, packets that arrived afterwards
   std::uint64_t upstream_given_up{0};    // missing packets dropped from the list (too old / too many tries)
+  // keyframe requests for a layer being forwarded after such a give-up (before throttling)
+  std::uint64_t upstream_lost_keyframe_requests{0};
   std::uint64_t keyframe_requests_received{0};  // PLI/FIR from subscribers
   std::uint64_t nack_packets_received{0};       // NACK packets from subscribers
   std::uint64_t nacks_answered{0};              // sequence numbers resent from the retransmission buffer
@@ -408,6 +412,7 @@ class Router {
   void sendBye(const Subscription& s);
   void sendUpstreamNacks(Participant& publisher, InStream& in, TimeMs now);
   void requestKeyframeFor(Subscription& s, TimeMs now);
+  bool forwardedAsCurrentLayer(const InStream& in) const;
   bool forward(Subscription& s, const media::RtpPacketView& packet, const media::Vp8Descriptor* vp8,
                bool keyframe, TimeMs now);
   Subscription* findByOutSsrc(Participant& subscriber, std::uint32_t ssrc) const;

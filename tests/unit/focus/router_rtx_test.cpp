@@ -217,6 +217,35 @@ TEST_F(RouterRtxTest, PublisherRtxIsUnwrappedIntoTheMissingPacket) {
   EXPECT_EQ(router_.stats().rtx_unwrapped, 1u);
 }
 
+// Issue #12: a loaded publisher answered the focus's NACK ~150 ms late, 4 ms after the focus had used up its
+// three tries; the repair was dropped as a resent payload nobody needed while the subscriber NACKed that
+// packet for 3 s. A repair of a packet given up on is still forwarded (and counted as recovered).
+TEST_F(RouterRtxTest, PublisherRtxAfterTheFocusGaveUpIsStillForwarded) {
+  const auto out = setUpCall(false);
+  ASSERT_TRUE(out);
+  sendVideo(kQ, "", 1, true, 1, kT0);
+  sendVideo(kQ, "", 2, false, 2, kT0 + 10);
+  sendVideo(kQ, "", 4, false, 4, kT0 + 30);  // 3 is lost: NACKed upstream
+  for (TimeMs t = kT0 + 50; t <= kT0 + 400; t += 50) router_.tick(t);
+  EXPECT_EQ(router_.stats().upstream_nacks_sent, 3u);
+  EXPECT_EQ(router_.stats().upstream_given_up, 1u);
+  sink_.clear();
+
+  send(kA, rtxPacket(kRtxSsrc, 5000, 3, vp8(false, 3), 3 * 3000), kT0 + 410);  // the late repair
+  EXPECT_EQ(router_.stats().rtx_redundant_dropped, 0u);
+  EXPECT_EQ(router_.stats().rtx_unwrapped, 1u);
+  EXPECT_EQ(router_.stats().upstream_recovered, 1u);
+  const auto got = sink_.rtpTo(kB);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(media::RtpPacketView::parse(got[0].bytes)->ssrc(), out->ssrc);
+
+  // A second copy of it is not needed any more.
+  sink_.clear();
+  send(kA, rtxPacket(kRtxSsrc, 5001, 3, vp8(false, 3), 3 * 3000), kT0 + 420);
+  EXPECT_TRUE(sink_.rtpTo(kB).empty());
+  EXPECT_EQ(router_.stats().rtx_redundant_dropped, 1u);
+}
+
 TEST_F(RouterRtxTest, PaddingOnlyAndMalformedRtxAreDroppedAndCounted) {
   const auto out = setUpCall(false);
   ASSERT_TRUE(out);

@@ -169,6 +169,40 @@ TEST_F(RouterTest, UpstreamGapsAreNackedRetriedAndRecovered) {
   EXPECT_FALSE(sink_.plisTo(kA).empty());
 }
 
+// Issue #12: a packet the publisher never resent (every NACK or retransmission lost) left the subscribers
+// NACKing it in vain; Chromium asks for a keyframe only after 3 s without a decodable frame (3.3 s freezes).
+// When the focus gives up on a packet of a layer it forwards, it asks the publisher for a keyframe at once.
+TEST_F(RouterTest, UpstreamPacketGivenUpOnAsksForAKeyframe) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 640, 360, kT0));
+  sendVideo(kF, "", 100, true, 1, kT0);
+  sendVideo(kF, "", 101, false, 2, kT0 + 33);
+  router_.tick(kT0 + 1000);  // past the throttle of the subscription's own keyframe request
+  sink_.clear();
+  sendVideo(kF, "", 103, false, 3, kT0 + 1033);  // 102 is lost upstream: NACKed at once
+  router_.tick(kT0 + 1150);                      // second try
+  router_.tick(kT0 + 1300);                      // third and last try
+  EXPECT_EQ(router_.stats().upstream_nacks_sent, 3u);
+  EXPECT_TRUE(sink_.plisTo(kA).empty());  // still hoping for the retransmission
+  router_.tick(kT0 + 1450);               // given up
+  EXPECT_EQ(router_.stats().upstream_given_up, 1u);
+  ASSERT_EQ(sink_.plisTo(kA).size(), 1u);
+  EXPECT_EQ(router_.stats().upstream_lost_keyframe_requests, 1u);
+  sendVideo(kF, "", 104, true, 4, kT0 + 1500);  // the keyframe repairs the stream
+  EXPECT_EQ(statsOf(kB, router_.outTracks(kB)[0].ssrc).packets_forwarded, 4u);
+}
+
+// A layer nobody is forwarded: nothing to repair, no keyframe asked for.
+TEST_F(RouterTest, UpstreamPacketGivenUpOnOfAnUnforwardedLayerAsksForNothing) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  sendVideo(kF, "", 100, true, 1, kT0);
+  sendVideo(kF, "", 102, false, 2, kT0 + 33);  // 101 is lost upstream
+  for (TimeMs t = kT0 + 100; t <= kT0 + 1500; t += 50) router_.tick(t);
+  EXPECT_EQ(router_.stats().upstream_given_up, 1u);
+  EXPECT_TRUE(sink_.plisTo(kA).empty());
+  EXPECT_EQ(router_.stats().upstream_lost_keyframe_requests, 0u);
+}
+
 TEST_F(RouterTest, SenderReportsAreTranslatedForEachSubscriber) {
   router_.setPublishedTracks(kA, {plainVideoTrack()});
   auto out = router_.subscribe(kB, kA, "a-video", 640, 360, kT0);
