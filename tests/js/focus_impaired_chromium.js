@@ -31,12 +31,14 @@ const RELAY_IP = '198.18.0.2';
 // RTX both ways unless `chorus focus --no-rtx` (in $CHORUS_FOCUS_ARGS); checked in the loss case.
 const RTX = !(process.env.CHORUS_FOCUS_ARGS || '').split(' ').includes('--no-rtx');
 const CASES = {
-  // The issue asks >= 95 % of the frames sent decoded. With RTX (the default) and upstream NACKs retried per
-  // round trip, 2026-12-06 on the 2-vCPU VM (load 3-13): both directions together 95.3-98.3 % in 4 of 5 runs,
-  // and 87.9 % in one (one direction 75.8 %: a 3.3 s freeze ended by a PLI and keyframe, not yet understood).
-  // So CI asserts a floor (75 % per direction) and reports the aim, per direction and for both together; the
-  // recovery path itself is asserted by the NACK checks (subscribers NACKed, the focus answered from its buffer
-  // and NACKed publishers, publishers retransmitted).
+  // The issue asks >= 95 % of the frames sent decoded. Until 2026-12-06 one run in ~5 fell to ~88 % together:
+  // a 3.3 s freeze, a packet the focus had given up NACKing upstream (or whose late repair it dropped) until
+  // Chromium's own keyframe request after 3 s without a decodable frame. The focus now forwards such a late
+  // repair and asks for a keyframe when it gives up (docs/congestion-control.md). After that, 2026-12-06 on the
+  // 2-vCPU VM: both directions together 95.6-99.7 % in each of 10 runs at load average 8-10, but 85.0-95.1 %
+  // in 4 runs at load 11-25 (publishers encoding 13-19 fps, many short freezes, no PLI: CPU, not loss). So CI
+  // still asserts a floor (75 % per direction) and reports the aim, per direction and for both together; the
+  // recovery path itself is asserted by the NACK checks.
   loss: { args: ['--up-loss', '0.05', '--down-loss', '0.05'], window_s: 15, min_decoded: 0.75, aim_decoded: 0.95, expect_nacks: true },
   'loss-up': { args: ['--up-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
   'loss-down': { args: ['--down-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
