@@ -7,6 +7,17 @@ function(chorus_target_defaults target)
   endif()
 endfunction()
 
+# Unity builds for the libraries under src/ (CHORUS_LIB_UNITY, default ON; the test binaries have CHORUS_TEST_UNITY,
+# tests/CMakeLists.txt): CMake compiles a library's .cpp files in batches of CHORUS_LIB_UNITY_BATCH, one TU per batch,
+# so the headers they share (Boost.JSON, Asio, OpenSSL, the standard library) are parsed and their inline code
+# compiled once per batch instead of once per file. Files of one library share a batch's TU: helpers in anonymous
+# namespaces get names no other .cpp file of the same library uses, and a macro a .cpp file defines is seen by the
+# files after it in its batch (src/io/udp_server.cpp's fallback UDP_SEGMENT is the kernel's value, harmless). A file
+# that must stay on its own gets SKIP_UNITY_BUILD_INCLUSION (files with per-source compile options or definitions
+# stay on their own anyway). Turn off with -DCHORUS_LIB_UNITY=OFF.
+option(CHORUS_LIB_UNITY "Compile the libraries under src/ as unity builds (batches of CHORUS_LIB_UNITY_BATCH files)" ON)
+set(CHORUS_LIB_UNITY_BATCH 8 CACHE STRING "Library source files per unity TU")
+
 # chorus_library(name SOURCES... DEPS...)
 function(chorus_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
@@ -15,6 +26,17 @@ function(chorus_library name)
   target_include_directories(chorus_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(chorus_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   chorus_target_defaults(chorus_${name})
+  if(CHORUS_LIB_UNITY)
+    set_target_properties(chorus_${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE BATCH
+                                                    UNITY_BUILD_BATCH_SIZE ${CHORUS_LIB_UNITY_BATCH})
+    # GCC checks -Wsubobject-linkage (a type with linkage holding one from an anonymous namespace) only outside the
+    # main file, so it fires for every .cpp included into a unity TU: focus/router.cpp's Router::Layer, matrix's
+    # Connection, the hs coroutine frames that hold lambdas. Those types are local to their file; the headers the
+    # check is meant for are still checked by the test binaries and by -DCHORUS_LIB_UNITY=OFF builds.
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      target_compile_options(chorus_${name} PRIVATE -Wno-subobject-linkage)
+    endif()
+  endif()
 endfunction()
 
 # chorus_forbid_links(target LIBS...): fails the configure step when `target` links any of LIBS, directly or through

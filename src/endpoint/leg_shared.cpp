@@ -15,7 +15,7 @@
 namespace chorus::endpoint {
 namespace {
 
-constexpr const char* kTag = "endpoint";
+constexpr const char* kLegTag = "endpoint";
 
 ConnectionState fromPcState(GstWebRTCPeerConnectionState s) {
   switch (s) {
@@ -60,7 +60,7 @@ void LegShared::updateStateLocked() {
   }
   if (s == state) return;
   state = s;
-  CHORUS_LOG(Debug, kTag, "leg " << id << " state " << toString(s));
+  CHORUS_LOG(Debug, kLegTag, "leg " << id << " state " << toString(s));
   emitLocked(LegState{id, s});
 }
 
@@ -307,7 +307,7 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
     if (auto idx = remote->mlineIndexOfSsrc(*ssrc)) {
       const proto::SdpMedia& m = remote->media[*idx];
       if (m.mid != mid || (!m.stream_id.empty() && m.stream_id != stream_id)) {
-        CHORUS_LOG(Info, kTag,
+        CHORUS_LOG(Info, kLegTag,
                    "leg " << leg->id << ": SSRC " << *ssrc << " came out on mid " << mid
                           << "; the description puts it in mid " << m.mid << " (stream " << m.stream_id
                           << ")");
@@ -327,7 +327,7 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
         r != leg->released_ssrcs.end()) {
       leg->released_ssrcs.erase(r);
       ++leg->sources_resumed;
-      CHORUS_LOG(Warn, kTag,
+      CHORUS_LOG(Warn, kLegTag,
                  "leg " << leg->id << ": SSRC " << *ssrc << " (mid " << mid
                         << ") is back after it was released as ended; it gets a new decode chain");
     }
@@ -351,7 +351,8 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
     for (std::size_t i = 0; i + 1 < decode.size(); ++i)
       linked = linked && gst_element_link(decode[i], decode[i + 1]);
     linked = linked && gst_element_link(decode.back(), sink);
-    if (!linked) CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": cannot link the " << enc << " decode chain");
+    if (!linked)
+      CHORUS_LOG(Warn, kLegTag, "leg " << leg->id << ": cannot link the " << enc << " decode chain");
     PadPtr dec_src(gst_element_get_static_pad(decode.back(), "src"));
     gst_pad_add_probe(dec_src.get(), GST_PAD_PROBE_TYPE_BUFFER, onDecoded,
                       new DecodeProbe{leg, counters, kind, enc == "H264"}, deleteDecodeProbe);
@@ -363,20 +364,21 @@ void onPadAdded(GstElement*, GstPad* pad, gpointer data) {
     gst_element_sync_state_with_parent(sink);
     for (auto it = decode.rbegin(); it != decode.rend(); ++it) gst_element_sync_state_with_parent(*it);
     if (gst_pad_link(pad, depay_sink.get()) != GST_PAD_LINK_OK) {
-      CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": cannot link incoming " << enc << " stream");
+      CHORUS_LOG(Warn, kLegTag, "leg " << leg->id << ": cannot link incoming " << enc << " stream");
     }
   } else {
     for (GstElement* e : decode) {
       if (e != nullptr) gst_object_unref(e);
     }
     decode.clear();
-    CHORUS_LOG(Warn, kTag, "leg " << leg->id << ": incoming " << enc << " not decoded (unsupported codec)");
+    CHORUS_LOG(Warn, kLegTag,
+               "leg " << leg->id << ": incoming " << enc << " not decoded (unsupported codec)");
     gst_bin_add(bin, sink);
     gst_element_sync_state_with_parent(sink);
     PadPtr sinkpad(gst_element_get_static_pad(sink, "sink"));
     gst_pad_link(pad, sinkpad.get());
   }
-  CHORUS_LOG(Debug, kTag,
+  CHORUS_LOG(Debug, kLegTag,
              "leg " << leg->id << ": remote " << toString(kind) << " stream " << stream_id << " mid " << mid
                     << " (" << enc << ")");
   std::lock_guard lock(leg->mu);
@@ -557,7 +559,7 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
       c.packets_seen = packets;
       if (!idle) continue;
       if (const char* why = gone(c)) {
-        CHORUS_LOG(Info, kTag,
+        CHORUS_LOG(Info, kLegTag,
                    "leg " << leg.id << ": remote stream on mid " << c.mid << " (SSRC "
                           << (c.ssrc ? std::to_string(*c.ssrc) : std::string("?")) << ") ended: " << why
                           << ", and nothing arrived for it since the last sweep");
@@ -599,7 +601,7 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
       GstPad* sinkpad = gst_element_get_static_pad(c.elements.back(), "sink");
       if (sinkpad != nullptr) {
         if (gst_pad_link(c.webrtc_pad, sinkpad) != GST_PAD_LINK_OK) {
-          CHORUS_LOG(Debug, kTag, "leg " << leg.id << ": cannot relink an ended stream's pad to its sink");
+          CHORUS_LOG(Debug, kLegTag, "leg " << leg.id << ": cannot relink an ended stream's pad to its sink");
         }
         gst_object_unref(sinkpad);
       }
@@ -607,7 +609,8 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
     gst_object_unref(c.webrtc_pad);
   }
   if (!ended.empty()) {
-    CHORUS_LOG(Debug, kTag, "leg " << leg.id << ": released " << ended.size() << " ended remote stream(s)");
+    CHORUS_LOG(Debug, kLegTag,
+               "leg " << leg.id << ": released " << ended.size() << " ended remote stream(s)");
   }
   return ended.size();
 }

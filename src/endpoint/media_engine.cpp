@@ -28,7 +28,7 @@
 namespace chorus::endpoint {
 namespace {
 
-constexpr const char* kTag = "endpoint";
+constexpr const char* kEngineTag = "endpoint";
 constexpr int kOpusPt = 111;  // Chromium's defaults, so answers to browsers need no remapping
 constexpr int kVp8Pt = 96;
 constexpr int kH264Pt = 102;
@@ -550,7 +550,7 @@ auto MediaEngine::Impl::call(F fn, std::chrono::milliseconds timeout) -> std::op
 }
 
 void MediaEngine::Impl::error(LegId leg, std::string message) {
-  CHORUS_LOG(Warn, kTag, config.name << " leg " << leg << ": " << message);
+  CHORUS_LOG(Warn, kEngineTag, config.name << " leg " << leg << ": " << message);
   events->push(LegError{leg, std::move(message)});
 }
 
@@ -634,7 +634,7 @@ Result<std::unique_ptr<Feed>> MediaEngine::Impl::buildFeed(StreamPurpose purpose
         rest.push_back(feed->label = label);
       } else {
         CHORUS_LOG(
-            Warn, kTag,
+            Warn, kEngineTag,
             "GStreamer element 'textoverlay' missing (Debian: gstreamer1.0-x): the test pattern has no name");
       }
     }
@@ -801,17 +801,19 @@ gboolean MediaEngine::Impl::onBusMessage(GstBus*, GstMessage* msg, gpointer self
     leg = std::strtoull(GST_OBJECT_NAME(obj) + 4, nullptr, 10);
   }
   if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_WARNING) {
-    CHORUS_LOG(Warn, kTag, impl->config.name << " leg " << leg << ": " << text << " (" << detail << ")");
+    CHORUS_LOG(Warn, kEngineTag,
+               impl->config.name << " leg " << leg << ": " << text << " (" << detail << ")");
     return TRUE;
   }
-  CHORUS_LOG(Error, kTag, impl->config.name << " leg " << leg << ": " << text << " (" << detail << ")");
+  CHORUS_LOG(Error, kEngineTag, impl->config.name << " leg " << leg << ": " << text << " (" << detail << ")");
   impl->events->push(LegError{leg, text});
   if (leg != 0 && transport) {
     // The receive transport stopped streaming ("Internal data stream error ... not-linked", seen now and then
     // with webrtcbin 1.22 right after connect): the leg can send but never receive again. Report it failed,
     // so the call is replaced (core: hangup "ice_failed", then a new call) instead of staying a silent
     // zombie.
-    CHORUS_LOG(Warn, kTag, impl->config.name << " leg " << leg << ": receive transport stopped; leg failed");
+    CHORUS_LOG(Warn, kEngineTag,
+               impl->config.name << " leg " << leg << ": receive transport stopped; leg failed");
     impl->events->push(LegState{leg, ConnectionState::Failed});
   }
   return TRUE;
@@ -891,7 +893,7 @@ void MediaEngine::Impl::doCreateLeg(LegId id, LegOptions options) {
       g_object_unref(channel);
     }
   }
-  CHORUS_LOG(Debug, kTag, config.name << " leg " << id << " created");
+  CHORUS_LOG(Debug, kEngineTag, config.name << " leg " << id << " created");
 }
 
 bool MediaEngine::Impl::addBranch(Leg& leg, Feed& feed) {
@@ -995,7 +997,7 @@ bool MediaEngine::Impl::capsReadyOrDefer(Leg& leg, std::function<void()> retry) 
   leg.deferred.push_front(std::move(retry));
   if (!leg.waiting_caps) {
     leg.waiting_caps = true;
-    CHORUS_LOG(Debug, kTag, config.name << " leg " << leg.id << ": waiting for send caps");
+    CHORUS_LOG(Debug, kEngineTag, config.name << " leg " << leg.id << ": waiting for send caps");
     leg.caps_timer = g_timeout_source_new(
         static_cast<guint>(std::chrono::duration_cast<std::chrono::milliseconds>(kCapsWaitLimit).count()));
     auto* fn = new std::function<void()>([this, id = leg.id] {
@@ -1006,7 +1008,7 @@ bool MediaEngine::Impl::capsReadyOrDefer(Leg& leg, std::function<void()> retry) 
         g_source_unref(l.caps_timer);  // GLib destroys it after this callback
         l.caps_timer = nullptr;
       }
-      CHORUS_LOG(Warn, kTag,
+      CHORUS_LOG(Warn, kEngineTag,
                  config.name << " leg " << id << ": a send pad has no caps yet; that stream may not be sent");
       l.caps_wait_expired = true;
       resumeLeg(id);
@@ -1030,7 +1032,8 @@ void MediaEngine::Impl::resumeLeg(LegId id) {
     g_source_unref(leg->caps_timer);
     leg->caps_timer = nullptr;
   }
-  CHORUS_LOG(Debug, kTag, config.name << " leg " << id << ": send caps " << (all ? "arrived" : "timed out"));
+  CHORUS_LOG(Debug, kEngineTag,
+             config.name << " leg " << id << ": send caps " << (all ? "arrived" : "timed out"));
   while (!leg->waiting_caps && !leg->deferred.empty()) {
     auto fn = std::move(leg->deferred.front());
     leg->deferred.pop_front();
@@ -1063,7 +1066,7 @@ void MediaEngine::Impl::waitForSendCapsBlocking(Leg& leg) {
     if (all) return;
     if (std::chrono::steady_clock::now() >= deadline) {
       CHORUS_LOG(
-          Warn, kTag,
+          Warn, kEngineTag,
           config.name << " leg " << leg.id << ": a send pad has no caps yet; that stream may not be sent");
       return;
     }
@@ -1182,7 +1185,7 @@ void MediaEngine::Impl::adoptOfferPayloadTypes(Leg& leg, const proto::SdpSummary
     // uses for another extension would make webrtcbin refuse the transceiver).
     const int twcc = twccExtmapId(sdp, index);
     if (it == m.payload_types.end() || (it->second == match->pt && twcc == match->twcc_id)) continue;
-    CHORUS_LOG(Debug, kTag,
+    CHORUS_LOG(Debug, kEngineTag,
                "leg " << leg.id << " mid " << m.mid << ": payload type " << match->pt << " -> " << it->second
                       << ", transport-cc extension id " << match->twcc_id << " -> " << twcc);
     match->pt = it->second;
@@ -1364,7 +1367,7 @@ void MediaEngine::Impl::doCloseLeg(LegId id) {
   leg->branches.clear();
   leg->bin.reset();
   events->push(LegState{id, ConnectionState::Closed});
-  CHORUS_LOG(Debug, kTag, config.name << " leg " << id << " closed");
+  CHORUS_LOG(Debug, kEngineTag, config.name << " leg " << id << " closed");
 }
 
 LegStats MediaEngine::Impl::doStats(Leg& leg) {
@@ -1375,7 +1378,7 @@ LegStats MediaEngine::Impl::doStats(Leg& leg) {
     addWebrtcStats(gst_promise_get_reply(promise.get()), out);
     if (log::enabled(log::Level::Trace)) {
       gchar* text = gst_structure_to_string(gst_promise_get_reply(promise.get()));
-      CHORUS_LOG(Trace, kTag, config.name << " stats " << text);
+      CHORUS_LOG(Trace, kEngineTag, config.name << " stats " << text);
       g_free(text);
     }
   }

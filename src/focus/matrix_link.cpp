@@ -9,7 +9,7 @@ namespace chorus::focus {
 namespace json = boost::json;
 
 namespace {
-constexpr const char* kTag = "focus";
+constexpr const char* kMatrixLinkTag = "focus";
 }  // namespace
 
 MatrixLink::MatrixLink(matrix::EventLoop& loop, const ServiceOptions& options, Sink sink)
@@ -30,7 +30,7 @@ MatrixLink::MatrixLink(matrix::EventLoop& loop, const ServiceOptions& options, S
           client_,
           [this](const proto::SendToDevice& m, const Status& result) {
             if (!result) {
-              CHORUS_LOG(Warn, kTag,
+              CHORUS_LOG(Warn, kMatrixLinkTag,
                          "to-device " << m.type << " to " << m.user_id << "/" << m.device_id
                                       << " failed: " << result.error().message);
             }
@@ -62,7 +62,7 @@ void MatrixLink::stopSync() {
 
 void MatrixLink::joinRoom(const std::string& room_id) {
   client_.joinRoom(room_id, [room_id](Result<json::object> r) {
-    if (!r) CHORUS_LOG(Warn, kTag, "join " << room_id << " failed: " << r.error().message);
+    if (!r) CHORUS_LOG(Warn, kMatrixLinkTag, "join " << room_id << " failed: " << r.error().message);
   });
 }
 
@@ -70,7 +70,7 @@ void MatrixLink::sendToDevice(proto::SendToDevice a) {
   const std::string type = a.type;
   const std::string target = a.user_id + "/" + a.device_id;
   if (!to_device_.push(std::move(a))) {
-    CHORUS_LOG(Warn, kTag, "to-device queue full; dropping " << type << " to " << target);
+    CHORUS_LOG(Warn, kMatrixLinkTag, "to-device queue full; dropping " << type << " to " << target);
   }
 }
 
@@ -91,14 +91,15 @@ void MatrixLink::afterLogin() {
       matrix::olmStoreIn(options_.data_dir, options_.olm_passphrase, client_.userId(), client_.deviceId());
   if (!store) return sink_.fatal("Olm state key: " + store.error().message);
   if (options_.data_dir.empty()) {
-    CHORUS_LOG(Warn, kTag,
+    CHORUS_LOG(Warn, kMatrixLinkTag,
                "no --data: the Olm account lives in memory, so a restart publishes new keys for device "
                    << client_.deviceId()
                    << ", which participants that saw the old ones refuse until they restart (docs/e2ee.md)");
   }
   auto channel = matrix::OlmChannel::open(
       key_transport_, clock_, client_.userId(), client_.deviceId(), *store,
-      [this](proto::ToDeviceMessage m, bool encrypted) { onToDevice(std::move(m), encrypted); }, kTag);
+      [this](proto::ToDeviceMessage m, bool encrypted) { onToDevice(std::move(m), encrypted); },
+      kMatrixLinkTag);
   if (!channel) return sink_.fatal("Olm state: " + channel.error().message);
   olm_ = std::move(*channel);
   olm_->uploadKeys(std::nullopt, std::nullopt, [this] {
@@ -119,7 +120,8 @@ void MatrixLink::sync() {
       },
       [this](const Error& error, bool, TimeMs retry_in_ms) {
         publishSyncCounters();
-        CHORUS_LOG(Warn, kTag, "sync failed: " << error.message << "; retrying in " << retry_in_ms << " ms");
+        CHORUS_LOG(Warn, kMatrixLinkTag,
+                   "sync failed: " << error.message << "; retrying in " << retry_in_ms << " ms");
         return true;
       });
   sync_->start();
@@ -152,7 +154,7 @@ void MatrixLink::onBatch(const matrix::SyncBatch& b, std::uint64_t key_token) {
 
 void MatrixLink::trackEncryption(const std::string& room_id, const std::vector<proto::StateEvent>& state) {
   if (encryption_.roomState(room_id, state)) {
-    CHORUS_LOG(Info, kTag,
+    CHORUS_LOG(Info, kMatrixLinkTag,
                "room " << room_id << " is encrypted; call signalling "
                        << (olm_ ? "goes Olm-encrypted to devices with keys" : "stays plaintext (E2EE off)"));
   }

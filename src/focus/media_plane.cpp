@@ -10,7 +10,7 @@
 namespace chorus::focus {
 namespace {
 
-constexpr const char* kTag = "focus";
+constexpr const char* kMediaPlaneTag = "focus";
 constexpr std::size_t kMaxRemoteCandidates = 16;
 constexpr std::size_t kMaxCandidateLength = 200;
 
@@ -77,7 +77,8 @@ void MediaPlane::tellPausedVideo() {
     if (!p) continue;
     auto paused = router_.pausedVideo(id);
     if (paused == p->paused_video) continue;  // the Controller keeps what the participant was told
-    CHORUS_LOG(Info, kTag, s.who << ": video of " << paused.size() << " stream(s) paused for its downlink");
+    CHORUS_LOG(Info, kMediaPlaneTag,
+               s.who << ": video of " << paused.size() << " stream(s) paused for its downlink");
     feed(in::DownlinkPaused{id, std::move(paused)});
   }
 }
@@ -108,7 +109,7 @@ void MediaPlane::onConnected(ParticipantId peer) {
   Slot* s = slot(peer);
   if (!s) return;
   s->connected = true;
-  if (s->reported) CHORUS_LOG(Info, kTag, s->who << " connected after all");
+  if (s->reported) CHORUS_LOG(Info, kMediaPlaneTag, s->who << " connected after all");
   feed(in::PeerConnected{peer});
 }
 
@@ -129,7 +130,7 @@ void MediaPlane::onDataChannelOpen(ParticipantId peer, std::uint16_t stream_id) 
 
 void MediaPlane::onDataChannelMessage(ParticipantId peer, std::string_view text, bool binary) {
   if (binary || !slot(peer)) return;
-  CHORUS_LOG(Debug, kTag, "dc <- peer " << peer << ": " << text.substr(0, 300));
+  CHORUS_LOG(Debug, kMediaPlaneTag, "dc <- peer " << peer << ": " << text.substr(0, 300));
   // Not re-entrantly: the controller may close this peer.
   host_.post([this, peer, t = std::string(text)] { feed(in::DataChannelMessage{peer, t}); });
 }
@@ -180,7 +181,7 @@ void MediaPlane::execute(Actions actions) {
                    [&](act::SendDataChannel& d) { sendDc(d.peer, d.text); },
                    [&](act::UpdateSubscriptions& u) { updateSubscriptions(u); },
                    [&](act::ApplyDescription& d) { applyDescription(d.peer, d.description); },
-                   [&](act::Warning& w) { CHORUS_LOG(Info, kTag, w.message); },
+                   [&](act::Warning& w) { CHORUS_LOG(Info, kMediaPlaneTag, w.message); },
                },
                a);
   }
@@ -197,7 +198,7 @@ void MediaPlane::createPeer(const act::CreatePeer& c) {
   if (!link) return;
   auto answer = link->acceptOffer(c.offer_sdp);
   if (!answer) {
-    CHORUS_LOG(Warn, kTag,
+    CHORUS_LOG(Warn, kMediaPlaneTag,
                "offer of " << c.user_id << "/" << c.device_id << " refused: " << answer.error().message);
     host_.retireLink(std::move(link));  // never joined the port; the host forgets it
     host_.post([this, id = c.peer, m = answer.error().message] { feed(in::PeerFailed{id, m}); });
@@ -215,7 +216,7 @@ void MediaPlane::createPeer(const act::CreatePeer& c) {
   router_.setSubscriberTransportCc(c.peer, s.link->downlinkTransportCcId());
   syncRtx(c.peer, *s.link);
   slots_.insert_or_assign(c.peer, std::move(s));
-  CHORUS_LOG(Info, kTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
+  CHORUS_LOG(Info, kMediaPlaneTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
   host_.post([this, id = c.peer, sdp = std::move(*answer)] { feed(in::PeerAnswerReady{id, sdp}); });
 }
 
@@ -246,7 +247,7 @@ void MediaPlane::report(Slot& s) {
 void MediaPlane::sendDc(ParticipantId id, const std::string& text) {
   Slot* s = slot(id);
   if (!s) return;
-  CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": " << text.substr(0, 300));
+  CHORUS_LOG(Debug, kMediaPlaneTag, "dc -> peer " << id << ": " << text.substr(0, 300));
   if (s->dc_stream) {
     s->link->sendText(*s->dc_stream, text);
   } else if (s->dc_queue.size() < kMaxQueuedDataChannel) {
@@ -288,7 +289,7 @@ void MediaPlane::updateSubscriptions(const act::UpdateSubscriptions& u) {
   for (const auto& t : u.subscribe) {
     auto pub = publisherOf(u.peer, t.stream_id, t.track_id);
     if (!pub) {
-      CHORUS_LOG(Debug, kTag, "subscription to unknown track " << t.stream_id << "/" << t.track_id);
+      CHORUS_LOG(Debug, kMediaPlaneTag, "subscription to unknown track " << t.stream_id << "/" << t.track_id);
       continue;
     }
     auto r = router_.subscribe(u.peer, pub->publisher, pub->original, static_cast<int>(t.width.value_or(0)),
@@ -296,12 +297,12 @@ void MediaPlane::updateSubscriptions(const act::UpdateSubscriptions& u) {
     if (!r) {
       Slot& sl = slots_.at(u.peer);
       if (!sl.subscription_refusal_told) {
-        CHORUS_LOG(Warn, kTag,
+        CHORUS_LOG(Warn, kMediaPlaneTag,
                    "subscription of " << sl.who << " refused: " << r.error().message
                                       << " (said once; see max_subscriptions_per_subscriber)");
         sl.subscription_refusal_told = true;
       } else {
-        CHORUS_LOG(Debug, kTag, "subscription of " << sl.who << " refused: " << r.error().message);
+        CHORUS_LOG(Debug, kMediaPlaneTag, "subscription of " << sl.who << " refused: " << r.error().message);
       }
     }
   }
@@ -311,7 +312,8 @@ void MediaPlane::updateSubscriptions(const act::UpdateSubscriptions& u) {
   const Participant* p = controller_->participant(u.peer);
   if (p != nullptr && p->audio_slots != slots) {
     if (p->audio_slots.empty())
-      CHORUS_LOG(Info, kTag, slots_.at(u.peer).who << " receives audio on " << slots.size() << " slots");
+      CHORUS_LOG(Info, kMediaPlaneTag,
+                 slots_.at(u.peer).who << " receives audio on " << slots.size() << " slots");
     controller_->setAudioSlots(u.peer, std::move(slots));
   }
 }
@@ -406,12 +408,13 @@ void MediaPlane::renegotiate(ParticipantId id) {
   if (!offer) {
     ++offers_refused_;
     if (!s->refusal_told) {
-      CHORUS_LOG(Warn, kTag,
+      CHORUS_LOG(Warn, kMediaPlaneTag,
                  "cannot make an offer of "
                      << want.size() << " tracks for " << s->who << ": " << offer.error().message
                      << " (tried again when what it receives changes; see max_media_sections)");
     } else {
-      CHORUS_LOG(Debug, kTag, "cannot make an offer for " << s->who << ": " << offer.error().message);
+      CHORUS_LOG(Debug, kMediaPlaneTag,
+                 "cannot make an offer for " << s->who << ": " << offer.error().message);
     }
     s->refusal_told = true;
     s->refused = std::move(want);
@@ -421,7 +424,7 @@ void MediaPlane::renegotiate(ParticipantId id) {
   s->refusal_told = false;
   s->pending = std::move(want);
   s->offer_pending = true;
-  CHORUS_LOG(Debug, kTag, "dc -> peer " << id << ": offer with " << s->pending.size() << " tracks");
+  CHORUS_LOG(Debug, kMediaPlaneTag, "dc -> peer " << id << ": offer with " << s->pending.size() << " tracks");
   s->link->sendText(*s->dc_stream, text);
   controller_->toldMetadata(id, *told);
   ++offers_sent_;
@@ -434,7 +437,7 @@ void MediaPlane::applyDescription(ParticipantId id, const proto::SessionDescript
     if (!s->offer_pending) return;
     s->offer_pending = false;
     if (auto r = s->link->applyAnswer(d.sdp); !r) {
-      CHORUS_LOG(Warn, kTag, "answer of peer " << id << " refused: " << r.error().message);
+      CHORUS_LOG(Warn, kMediaPlaneTag, "answer of peer " << id << " refused: " << r.error().message);
       s->link->rollback();
       return;
     }
@@ -463,7 +466,7 @@ void MediaPlane::applyDescription(ParticipantId id, const proto::SessionDescript
   }
   auto answer = s->link->acceptOffer(d.sdp);
   if (!answer) {
-    CHORUS_LOG(Warn, kTag, "re-offer of peer " << id << " refused: " << answer.error().message);
+    CHORUS_LOG(Warn, kMediaPlaneTag, "re-offer of peer " << id << " refused: " << answer.error().message);
     return;
   }
   router_.setSubscriberTransportCc(id, s->link->downlinkTransportCcId());

@@ -14,7 +14,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr const char* kTag = "focus";
+constexpr const char* kMediaShellTag = "focus";
 
 // One JSON line on stdout (--json), flushed at once: the tests and the benchmarks read them as they come.
 void emitJson(const json::object& o) {
@@ -45,7 +45,7 @@ Status MediaShell::start() {
     auto st =
         server_.bind(asio::ip::udp::endpoint(asio::ip::address_v6::any(), options_.udp_port), kUdpTickMs);
     if (!st) {
-      CHORUS_LOG(Info, kTag, "no IPv6 (" << st.error().message << "), serving IPv4 only");
+      CHORUS_LOG(Info, kMediaShellTag, "no IPv6 (" << st.error().message << "), serving IPv4 only");
       if (auto st4 = server_.bind(asio::ip::udp::endpoint(asio::ip::address_v4::any(), options_.udp_port),
                                   kUdpTickMs);
           !st4)
@@ -92,7 +92,7 @@ void MediaShell::loggedIn(const std::string& user_id, const std::string& device_
   } else {
     std::string list;
     for (const auto& a : addresses) list += (list.empty() ? "" : ", ") + a;
-    CHORUS_LOG(Info, kTag,
+    CHORUS_LOG(Info, kMediaShellTag,
                "ready as " << user_id << " / " << device_id << ", media on UDP port " << udpPort()
                            << (tcpPort() != 0 ? ", ICE-TCP port " + std::to_string(tcpPort()) : std::string())
                            << ", advertised host candidates: " << list
@@ -158,7 +158,7 @@ void MediaShell::scheduleStats() {
     if (options_.json) {
       emitJson(summary("stats"));
     } else {
-      CHORUS_LOG(Info, kTag, json::serialize(summary("stats")));
+      CHORUS_LOG(Info, kMediaShellTag, json::serialize(summary("stats")));
     }
     scheduleStats();
   });
@@ -219,7 +219,7 @@ void MediaShell::reportNotConnected(ParticipantId peer, const NotConnected& what
     emitJson(o);
     return;
   }
-  CHORUS_LOG(Warn, kTag,
+  CHORUS_LOG(Warn, kMediaShellTag,
              what.who << " has not connected " << what.after_ms / 1000 << " s after our answer: " << verdict
                       << "; details: " << json::serialize(o));
 }

@@ -24,7 +24,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr const char* kTag = "focus";
+constexpr const char* kServiceTag = "focus";
 
 }  // namespace
 
@@ -152,7 +152,7 @@ int runFocus(const ServiceOptions& options) {
                         asio::post(io, [&, u, d, k] { plane_ptr->loggedIn(u, d, k); });
                       },
                       [&](const std::string& error) {
-                        CHORUS_LOG(Error, kTag, error);
+                        CHORUS_LOG(Error, kServiceTag, error);
                         exit_code = 1;
                         io.stop();
                       },
@@ -160,7 +160,7 @@ int runFocus(const ServiceOptions& options) {
   MediaShell plane(io, options, mloop, link);
   plane_ptr = &plane;
   if (auto st = plane.start(); !st) {
-    CHORUS_LOG(Error, kTag, "cannot start the media plane: " << st.error().message);
+    CHORUS_LOG(Error, kServiceTag, "cannot start the media plane: " << st.error().message);
     return 1;
   }
   std::thread matrix_thread([&] {

@@ -17,7 +17,7 @@ namespace chorus::io {
 
 namespace {
 
-constexpr const char* kTag = "dtls";
+constexpr const char* kDtlsTag = "dtls";
 constexpr const char* kSrtpProfiles = "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80";
 
 std::string opensslErrors() {
@@ -38,13 +38,13 @@ std::mutex& registryMutex() {
   static std::mutex m;
   return m;
 }
-std::unordered_set<const void*>& registry() {
+std::unordered_set<const void*>& dtlsRegistry() {
   static auto* s = new std::unordered_set<const void*>();  // never destroyed: used until exit
   return *s;
 }
 bool isLive(const void* p) {
   std::lock_guard lock(registryMutex());
-  return registry().count(p) != 0;
+  return dtlsRegistry().count(p) != 0;
 }
 
 int verifyAcceptAll(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) {
@@ -200,7 +200,7 @@ std::unique_ptr<DtlsIdentity> DtlsIdentity::generate(std::string_view common_nam
                                "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA") == 1 &&
        SSL_CTX_set_tlsext_use_srtp(ctx, kSrtpProfiles) == 0;  // 0 means success here
   if (!ok) {
-    CHORUS_LOG(Error, kTag, "SSL_CTX setup failed: " << opensslErrors());
+    CHORUS_LOG(Error, kDtlsTag, "SSL_CTX setup failed: " << opensslErrors());
     return nullptr;
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, &verifyAcceptAll);
@@ -223,7 +223,7 @@ DtlsTransport::DtlsTransport(const DtlsIdentity& identity, media::DtlsRole role,
     : identity_(identity), role_(role), listener_(listener) {
   {
     std::lock_guard lock(registryMutex());
-    registry().insert(this);
+    dtlsRegistry().insert(this);
   }
   ssl_ = SSL_new(identity_.context());
   rbio_ = BIO_new(BIO_s_mem());
@@ -251,7 +251,7 @@ DtlsTransport::DtlsTransport(const DtlsIdentity& identity, media::DtlsRole role,
 DtlsTransport::~DtlsTransport() {
   {
     std::lock_guard lock(registryMutex());
-    registry().erase(this);
+    dtlsRegistry().erase(this);
   }
   SSL_free(ssl_);
 }
@@ -323,7 +323,7 @@ void DtlsTransport::doHandshake() {
     }
     profile_ = profile;
     state_ = DtlsState::Connected;
-    CHORUS_LOG(Debug, kTag, "connected, " << SSL_get_cipher_name(ssl_) << ", " << p->name);
+    CHORUS_LOG(Debug, kDtlsTag, "connected, " << SSL_get_cipher_name(ssl_) << ", " << p->name);
     listener_.onDtlsConnected(*this, *profile, media::ByteSpan(material.data(), n));
     OPENSSL_cleanse(material.data(), material.size());
     return;
@@ -396,7 +396,7 @@ void DtlsTransport::close() {
 
 void DtlsTransport::fail(std::string_view reason) {
   state_ = DtlsState::Failed;
-  CHORUS_LOG(Warn, kTag, reason);
+  CHORUS_LOG(Warn, kDtlsTag, reason);
   listener_.onDtlsFailed(*this, reason);
 }
 

@@ -16,7 +16,7 @@ namespace chorus::io {
 
 namespace {
 
-constexpr const char* kTag = "sctp";
+constexpr const char* kSctpTag = "sctp";
 
 struct Registry {
   std::mutex mutex;
@@ -24,13 +24,13 @@ struct Registry {
   std::uintptr_t next_id{1};
   bool initialised{false};
 };
-Registry& registry() {
+Registry& sctpRegistry() {
   static auto* r = new Registry();  // never destroyed: usrsctp may call in until exit
   return *r;
 }
 
 SctpAssociation* lookup(std::uintptr_t id) {
-  auto& r = registry();
+  auto& r = sctpRegistry();
   std::lock_guard lock(r.mutex);
   auto it = r.live.find(id);
   return it == r.live.end() ? nullptr : it->second;
@@ -87,7 +87,7 @@ struct SctpUpcalls {
   }
 
   static void ensureInit() {
-    auto& r = registry();
+    auto& r = sctpRegistry();
     std::lock_guard lock(r.mutex);
     if (r.initialised) return;
     r.initialised = true;
@@ -105,7 +105,7 @@ SctpAssociation::SctpAssociation(Listener& listener, media::DtlsRole dtls_role, 
       remote_port_(remote_port),
       next_stream_id_(dtls_role == media::DtlsRole::Client ? 0 : 1) {
   SctpUpcalls::ensureInit();
-  auto& r = registry();
+  auto& r = sctpRegistry();
   {
     std::lock_guard lock(r.mutex);
     id_ = r.next_id++;
@@ -115,7 +115,7 @@ SctpAssociation::SctpAssociation(Listener& listener, media::DtlsRole dtls_role, 
 
 SctpAssociation::~SctpAssociation() {
   {
-    auto& r = registry();
+    auto& r = sctpRegistry();
     std::lock_guard lock(r.mutex);
     r.live.erase(id_);  // from here on, upcalls for this id are dropped
   }
@@ -133,7 +133,7 @@ bool SctpAssociation::start() {
   usrsctp_register_address(addr);
   sock_ = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, &SctpUpcalls::receive, nullptr, 0, addr);
   if (sock_ == nullptr) {
-    CHORUS_LOG(Error, kTag, "usrsctp_socket failed: " << std::strerror(errno));
+    CHORUS_LOG(Error, kSctpTag, "usrsctp_socket failed: " << std::strerror(errno));
     return false;
   }
   usrsctp_set_non_blocking(sock_, 1);
@@ -166,14 +166,14 @@ bool SctpAssociation::start() {
   local.sconn_port = htons(local_port_);
   local.sconn_addr = addr;
   if (usrsctp_bind(sock_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-    CHORUS_LOG(Error, kTag, "usrsctp_bind failed: " << std::strerror(errno));
+    CHORUS_LOG(Error, kSctpTag, "usrsctp_bind failed: " << std::strerror(errno));
     return false;
   }
   sockaddr_conn remote = local;
   remote.sconn_port = htons(remote_port_);
   if (usrsctp_connect(sock_, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0 &&
       errno != EINPROGRESS) {
-    CHORUS_LOG(Error, kTag, "usrsctp_connect failed: " << std::strerror(errno));
+    CHORUS_LOG(Error, kSctpTag, "usrsctp_connect failed: " << std::strerror(errno));
     return false;
   }
   processQueue();
@@ -201,7 +201,7 @@ void SctpAssociation::enqueue(Upcall&& u) {
 
 void SctpAssociation::handleTimers(std::uint32_t elapsed_ms) {
   {
-    auto& r = registry();
+    auto& r = sctpRegistry();
     std::lock_guard lock(r.mutex);
     if (!r.initialised) return;
   }
@@ -209,7 +209,7 @@ void SctpAssociation::handleTimers(std::uint32_t elapsed_ms) {
   // Timers may have produced upcalls (e.g. COMM_LOST): process every association's queue.
   std::vector<std::uintptr_t> ids;
   {
-    auto& r = registry();
+    auto& r = sctpRegistry();
     std::lock_guard lock(r.mutex);
     for (const auto& [id, a] : r.live) {
       if (!a->queue_.empty()) ids.push_back(id);
@@ -221,7 +221,7 @@ void SctpAssociation::handleTimers(std::uint32_t elapsed_ms) {
 }
 
 std::size_t SctpAssociation::liveCount() {
-  auto& r = registry();
+  auto& r = sctpRegistry();
   std::lock_guard lock(r.mutex);
   return r.live.size();
 }
@@ -274,7 +274,7 @@ void SctpAssociation::handleNotification(media::ByteSpan bytes) {
       if (state == SCTP_COMM_UP) {
         if (!connected_) {
           connected_ = true;
-          CHORUS_LOG(Debug, kTag, "association up");
+          CHORUS_LOG(Debug, kSctpTag, "association up");
           listener_.onSctpConnected(*this);
         }
       } else if (state == SCTP_COMM_LOST || state == SCTP_SHUTDOWN_COMP || state == SCTP_CANT_STR_ASSOC) {
@@ -454,7 +454,7 @@ bool SctpAssociation::sendRaw(std::uint16_t sid, std::uint32_t ppid, media::Byte
       usrsctp_sendv(sock_, data.data(), data.size(), nullptr, 0, &spa, sizeof spa, SCTP_SENDV_SPA, 0);
   if (r < 0) {
     drops_.count(SctpDrop::SendFailed);
-    CHORUS_LOG(Debug, kTag, "usrsctp_sendv failed: " << std::strerror(errno));
+    CHORUS_LOG(Debug, kSctpTag, "usrsctp_sendv failed: " << std::strerror(errno));
     return false;
   }
   return true;

@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
-constexpr const char* kTag = "tcp";
+constexpr const char* kTcpTag = "tcp";
 constexpr int kSweepMs = 1000;
 
 TransportAddress tcpAddress(const tcp::endpoint& ep) noexcept {
@@ -120,7 +120,7 @@ void TcpServer::acceptNext() {
     if (ec == asio::error::operation_aborted || stopped_) return;
     if (ec) {
       // Out of descriptors or similar: try again at the next sweep rather than spin.
-      CHORUS_LOG(Debug, kTag, "accept: " << ec.message());
+      CHORUS_LOG(Debug, kTcpTag, "accept: " << ec.message());
       accept_paused_ = true;
       return;
     }
@@ -194,7 +194,7 @@ void TcpServer::onBytes(const std::shared_ptr<Connection>& c, std::size_t n) {
     if (c->closed) return;
     if (!c->validated && demux_.hasRoute(c->remote)) {
       c->validated = true;
-      CHORUS_LOG(Debug, kTag, "connection " << toString(c->remote) << " validated");
+      CHORUS_LOG(Debug, kTcpTag, "connection " << toString(c->remote) << " validated");
     }
   }
   if (c->reader.failed()) {
@@ -247,7 +247,7 @@ void TcpServer::close(const std::shared_ptr<Connection>& c, TcpClose why) {
   c->closed = true;
   closes_.count(why);
   if (why != TcpClose::PeerClosed) {
-    CHORUS_LOG(Debug, kTag, "closing " << toString(c->remote) << ": " << toString(why));
+    CHORUS_LOG(Debug, kTcpTag, "closing " << toString(c->remote) << ": " << toString(why));
   }
   boost::system::error_code ec;
   c->socket.close(ec);

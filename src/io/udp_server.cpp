@@ -22,7 +22,7 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 
 namespace {
-constexpr const char* kTag = "udp";
+constexpr const char* kUdpTag = "udp";
 
 std::int64_t realtimeNowUs() noexcept {
   timespec ts{};
@@ -191,7 +191,7 @@ Status UdpServer::bind(const udp::endpoint& local, std::uint32_t tick_ms) {
   // Kernel receive timestamps (the arrival times transport-cc feedback reports); without them, the clock.
   const int on = 1;
   if (::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
-    CHORUS_LOG(Info, kTag,
+    CHORUS_LOG(Info, kUdpTag,
                "no SO_TIMESTAMPNS (" << std::strerror(errno) << "): arrival times from the clock");
   }
   tick_ms_ = tick_ms == 0 ? 10 : tick_ms;
@@ -374,7 +374,7 @@ void UdpServer::sendCoalesced(std::size_t messages) {
     const int error = errno;
     if (h.msg_iovlen > 1 &&
         (error == EIO || error == EINVAL || error == ENOPROTOOPT || error == EOPNOTSUPP)) {
-      CHORUS_LOG(Warn, kTag,
+      CHORUS_LOG(Warn, kUdpTag,
                  "UDP GSO refused (" << std::strerror(error) << "): sending datagram by datagram");
       gso_ = false;
       for (std::size_t k = 0; k < h.msg_iovlen; ++k) {
@@ -548,7 +548,7 @@ void UdpServer::tick() {
   flush();
   for (Peer* p : dead) {
     removePeer(*p);
-    CHORUS_LOG(Info, kTag, "peer " << p->iceUfrag() << " is gone (consent or DTLS failure)");
+    CHORUS_LOG(Info, kUdpTag, "peer " << p->iceUfrag() << " is gone (consent or DTLS failure)");
     if (listener_ != nullptr) listener_->onPeerDead(*p);
   }
 }

@@ -11,7 +11,7 @@
 namespace chorus::io {
 
 namespace {
-constexpr const char* kTag = "peer";
+constexpr const char* kPeerTag = "peer";
 
 // Defaults for our send sections when the participant's offer has no Opus / VP8 to copy.
 SdpCodec defaultCodec(std::string_view kind) {
@@ -571,7 +571,7 @@ SsrcStats* WebRtcPeer::statsFor(std::uint32_t ssrc) {
 void WebRtcPeer::fail(std::string_view reason) {
   if (failed_) return;
   failed_ = true;
-  CHORUS_LOG(Info, kTag, ice_.localUfrag() << ": " << reason);
+  CHORUS_LOG(Info, kPeerTag, ice_.localUfrag() << ": " << reason);
   listener_.onPeerFailed(*this, reason);
 }
 
@@ -587,7 +587,7 @@ void WebRtcPeer::onDtlsConnected(DtlsTransport& /*t*/, media::SrtpProfile profil
     fail("SRTP session setup failed");
     return;
   }
-  CHORUS_LOG(Debug, kTag, ice_.localUfrag() << ": DTLS connected, " << media::srtpProfileName(profile));
+  CHORUS_LOG(Debug, kPeerTag, ice_.localUfrag() << ": DTLS connected, " << media::srtpProfileName(profile));
   if (sctp_ && !sctp_->start()) {
     fail("SCTP start failed");
     return;

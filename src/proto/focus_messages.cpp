@@ -9,19 +9,19 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::string_view kTypeKey = "type";
+constexpr std::string_view kFocusTypeKey = "type";
 constexpr std::string_view kContentKey = "content";
 constexpr std::string_view kSubscribeKey = "subscribe";
 constexpr std::string_view kUnsubscribeKey = "unsubscribe";
 constexpr std::string_view kStreamIdKey = "stream_id";
 constexpr std::string_view kTrackIdKey = "track_id";
-constexpr std::string_view kWidthKey = "width";
-constexpr std::string_view kHeightKey = "height";
-constexpr std::string_view kDescriptionKey = "description";
+constexpr std::string_view kFocusWidthKey = "width";
+constexpr std::string_view kFocusHeightKey = "height";
+constexpr std::string_view kFocusDescriptionKey = "description";
 constexpr std::string_view kSlotsKey = "slots";
 constexpr std::string_view kSlotKey = "slot";
-constexpr std::string_view kUserIdKey = "user_id";
-constexpr std::string_view kDeviceIdKey = "device_id";
+constexpr std::string_view kFocusUserIdKey = "user_id";
+constexpr std::string_view kFocusDeviceIdKey = "device_id";
 
 Result<std::optional<std::int64_t>> optionalDimension(const json::object& o, std::string_view key,
                                                       std::string_view path) {
@@ -42,10 +42,10 @@ Result<TrackRef> parseTrackRef(const json::value& v, const std::string& path) {
   auto track = requireString(*o, kTrackIdKey, path);
   if (!track) return fail(track.error());
   t.track_id = std::move(*track);
-  auto width = optionalDimension(*o, kWidthKey, path);
+  auto width = optionalDimension(*o, kFocusWidthKey, path);
   if (!width) return fail(width.error());
   t.width = *width;
-  auto height = optionalDimension(*o, kHeightKey, path);
+  auto height = optionalDimension(*o, kFocusHeightKey, path);
   if (!height) return fail(height.error());
   t.height = *height;
   return t;
@@ -77,8 +77,8 @@ json::array serializeTrackRefs(const std::vector<TrackRef>& refs) {
   out.reserve(refs.size());
   for (const auto& r : refs) {
     json::object o{{kStreamIdKey, r.stream_id}, {kTrackIdKey, r.track_id}};
-    if (r.width) o[kWidthKey] = *r.width;
-    if (r.height) o[kHeightKey] = *r.height;
+    if (r.width) o[kFocusWidthKey] = *r.width;
+    if (r.height) o[kFocusHeightKey] = *r.height;
     out.push_back(std::move(o));
   }
   return out;
@@ -110,8 +110,9 @@ Result<std::vector<AudioSlotSpeaker>> parseAudioSlots(const json::object& conten
     auto slot = requireString(*o, kSlotKey, path);
     if (!slot) return fail(slot.error());
     a.slot = std::move(*slot);
-    for (auto [key, field] : {std::pair{kUserIdKey, &a.user_id}, std::pair{kDeviceIdKey, &a.device_id},
-                              std::pair{kStreamIdKey, &a.stream_id}, std::pair{kTrackIdKey, &a.track_id}}) {
+    for (auto [key, field] :
+         {std::pair{kFocusUserIdKey, &a.user_id}, std::pair{kFocusDeviceIdKey, &a.device_id},
+          std::pair{kStreamIdKey, &a.stream_id}, std::pair{kTrackIdKey, &a.track_id}}) {
       const json::value* x = o->if_contains(key);
       if (x == nullptr || x->is_null()) continue;
       if (!x->is_string()) return fail(Code::InvalidArgument, fieldName(path, key) + ": expected a string");
@@ -161,7 +162,7 @@ Result<FocusMessage> parseFocusMessage(std::string_view text) {
   }
   auto root = parseJsonObject(text);
   if (!root) return fail(root.error());
-  auto type_name = requireString(*root, kTypeKey);
+  auto type_name = requireString(*root, kFocusTypeKey);
   if (!type_name) return fail(type_name.error());
   auto type = parseFocusMessageType(*type_name);
   if (!type) {
@@ -192,7 +193,7 @@ Result<FocusMessage> parseFocusMessage(std::string_view text) {
       break;
     }
     case FocusMessageType::Negotiate: {
-      auto d = parseSessionDescription(*content, kDescriptionKey);
+      auto d = parseSessionDescription(*content, kFocusDescriptionKey);
       if (!d) {
         return fail(Code::InvalidArgument, fieldName(kContentKey, d.error().message));
       }
@@ -249,7 +250,7 @@ std::string serializeFocusMessage(const FocusMessage& m) {
       content[kUnsubscribeKey] = serializeTrackRefs(m.unsubscribe);
       break;
     case FocusMessageType::Negotiate:
-      if (m.description) content[kDescriptionKey] = serializeSessionDescription(*m.description);
+      if (m.description) content[kFocusDescriptionKey] = serializeSessionDescription(*m.description);
       if (m.metadata) content[kSdpStreamMetadataKeyStable] = serializeSdpStreamMetadata(*m.metadata);
       break;
     case FocusMessageType::SdpStreamMetadataChanged:
@@ -267,7 +268,7 @@ std::string serializeFocusMessage(const FocusMessage& m) {
       for (const auto& a : m.audio_slots) {
         json::object o{{kSlotKey, a.slot}};
         for (auto [key, field] :
-             {std::pair{kUserIdKey, &a.user_id}, std::pair{kDeviceIdKey, &a.device_id},
+             {std::pair{kFocusUserIdKey, &a.user_id}, std::pair{kFocusDeviceIdKey, &a.device_id},
               std::pair{kStreamIdKey, &a.stream_id}, std::pair{kTrackIdKey, &a.track_id}}) {
           if (!field->empty()) o[key] = *field;  // nobody on it: only the slot
         }
@@ -280,7 +281,7 @@ std::string serializeFocusMessage(const FocusMessage& m) {
     case FocusMessageType::Pong:
       break;
   }
-  json::object root{{kTypeKey, toString(m.type)}, {kContentKey, std::move(content)}};
+  json::object root{{kFocusTypeKey, toString(m.type)}, {kContentKey, std::move(content)}};
   return json::serialize(root);
 }
 

@@ -10,16 +10,16 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kCallsKey = "m.calls";
-constexpr std::string_view kCallIdKey = "m.call_id";
+constexpr std::string_view kMemberCallIdKey = "m.call_id";
 constexpr std::string_view kDevicesKey = "m.devices";
-constexpr std::string_view kDeviceIdKey = "device_id";
+constexpr std::string_view kMemberDeviceIdKey = "device_id";
 constexpr std::string_view kSessionIdKey = "session_id";
 constexpr std::string_view kExpiresTsKey = "expires_ts";
 constexpr std::string_view kFeedsKey = "feeds";
-constexpr std::string_view kPurposeKey = "purpose";
+constexpr std::string_view kMemberPurposeKey = "purpose";
 constexpr std::string_view kIdKey = "id";
-constexpr std::string_view kTracksKey = "tracks";
-constexpr std::string_view kUserIdKey = "user_id";
+constexpr std::string_view kMemberTracksKey = "tracks";
+constexpr std::string_view kMemberUserIdKey = "user_id";
 
 bool isFociKey(std::string_view key) {
   return key == kFociActiveKey || key == kFociActiveKeyStable || key == kFociPreferredKey ||
@@ -32,8 +32,8 @@ std::vector<FocusInfo> parseFoci(const json::array& a) {
   for (const auto& item : a) {
     const json::object* o = item.if_object();
     if (o == nullptr) continue;
-    const json::value* user = o->if_contains(kUserIdKey);
-    const json::value* device = o->if_contains(kDeviceIdKey);
+    const json::value* user = o->if_contains(kMemberUserIdKey);
+    const json::value* device = o->if_contains(kMemberDeviceIdKey);
     if (user == nullptr || device == nullptr || !user->is_string() || !device->is_string()) continue;
     out.push_back(FocusInfo{std::string(user->get_string()), std::string(device->get_string())});
   }
@@ -53,7 +53,7 @@ json::array serializeFoci(const std::vector<FocusInfo>& foci) {
   json::array out;
   out.reserve(foci.size());
   for (const auto& f : foci) {
-    out.push_back(json::object{{kUserIdKey, f.user_id}, {kDeviceIdKey, f.device_id}});
+    out.push_back(json::object{{kMemberUserIdKey, f.user_id}, {kMemberDeviceIdKey, f.device_id}});
   }
   return out;
 }
@@ -61,16 +61,16 @@ json::array serializeFoci(const std::vector<FocusInfo>& foci) {
 Result<Feed> parseFeed(const json::value& v, const std::string& path) {
   const json::object* o = v.if_object();
   if (o == nullptr) return fail(Code::InvalidArgument, path + ": expected an object");
-  auto purpose = requireString(*o, kPurposeKey, path);
+  auto purpose = requireString(*o, kMemberPurposeKey, path);
   if (!purpose) return fail(purpose.error());
   Feed feed;
   feed.purpose = std::move(*purpose);
   for (const auto& kv : *o) {
     const std::string_view key = kv.key();
-    if (key == kPurposeKey) continue;
+    if (key == kMemberPurposeKey) continue;
     if (key == kIdKey && kv.value().is_string()) {
       feed.id = std::string(kv.value().get_string());
-    } else if (key == kTracksKey && kv.value().is_array()) {
+    } else if (key == kMemberTracksKey && kv.value().is_array()) {
       feed.tracks = kv.value().get_array();
     } else {
       feed.extra.emplace(key, kv.value());
@@ -81,15 +81,15 @@ Result<Feed> parseFeed(const json::value& v, const std::string& path) {
 
 json::object serializeFeed(const Feed& f) {
   json::object out = f.extra;
-  out[kPurposeKey] = f.purpose;
+  out[kMemberPurposeKey] = f.purpose;
   if (f.id) out[kIdKey] = *f.id;
-  if (f.tracks) out[kTracksKey] = *f.tracks;
+  if (f.tracks) out[kMemberTracksKey] = *f.tracks;
   return out;
 }
 
 json::object serializeMemberCall(const MemberCall& c) {
   json::object out = c.extra;
-  out[kCallIdKey] = c.call_id;
+  out[kMemberCallIdKey] = c.call_id;
   json::array devices;
   devices.reserve(c.devices.size() + c.invalid_devices.size());
   for (const auto& d : c.devices) devices.push_back(serializeMemberDevice(d));
@@ -105,7 +105,7 @@ MemberCall parseMemberCall(const json::object& o, std::string call_id) {
   call.call_id = std::move(call_id);
   for (const auto& kv : o) {
     const std::string_view key = kv.key();
-    if (key == kCallIdKey) continue;
+    if (key == kMemberCallIdKey) continue;
     if (key == kDevicesKey) {
       // A non-array m.devices counts as no devices (js-sdk).
       if (!kv.value().is_array()) continue;
@@ -147,7 +147,7 @@ Result<MemberDevice> parseSanitizedMemberDevice(const json::value& v) {
   const json::object* o = v.if_object();
   if (o == nullptr) return fail(Code::InvalidArgument, "device entry: expected an object");
   MemberDevice d;
-  auto device_id = requireString(*o, kDeviceIdKey);
+  auto device_id = requireString(*o, kMemberDeviceIdKey);
   if (!device_id) return fail(device_id.error());
   d.device_id = std::move(*device_id);
   auto session_id = requireString(*o, kSessionIdKey);
@@ -168,7 +168,7 @@ Result<MemberDevice> parseSanitizedMemberDevice(const json::value& v) {
   d.foci_preferred = readFoci(*o, kFociPreferredKey, kFociPreferredKeyStable);
   for (const auto& kv : *o) {
     const std::string_view key = kv.key();
-    if (key == kDeviceIdKey || key == kSessionIdKey || key == kExpiresTsKey || key == kFeedsKey ||
+    if (key == kMemberDeviceIdKey || key == kSessionIdKey || key == kExpiresTsKey || key == kFeedsKey ||
         isFociKey(key)) {
       continue;
     }
@@ -191,7 +191,7 @@ Result<CallMemberEvent> parseSanitizedCallMemberEvent(std::string_view state_key
     if (!kv.value().is_array()) continue;
     for (const auto& item : kv.value().get_array()) {
       const json::object* o = item.if_object();
-      const json::value* id = o != nullptr ? o->if_contains(kCallIdKey) : nullptr;
+      const json::value* id = o != nullptr ? o->if_contains(kMemberCallIdKey) : nullptr;
       if (id == nullptr || !id->is_string()) {
         ev.invalid_calls.push_back(item);
         continue;
@@ -215,7 +215,7 @@ Result<MemberDevice> parseMemberDevice(const json::value& v) {
 
 json::object serializeMemberDevice(const MemberDevice& d) {
   json::object out = d.extra;
-  out[kDeviceIdKey] = d.device_id;
+  out[kMemberDeviceIdKey] = d.device_id;
   out[kSessionIdKey] = d.session_id;
   out[kExpiresTsKey] = d.expires_ts;
   json::array feeds;

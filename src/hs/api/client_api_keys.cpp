@@ -20,7 +20,7 @@ namespace json = boost::json;
 namespace {
 
 template <typename T>
-HttpResponse render(const MxResult<T>& r) {
+HttpResponse renderKeys(const MxResult<T>& r) {
   if (!r) return ClientApi::errorResponse(r.error());
   return ClientApi::jsonResponse(200, *r);
 }
@@ -85,22 +85,23 @@ void ClientApi::addKeyRoutes(Routes& t) {
   };
   // POST /keys/upload/{deviceId} is the r0 form; the device is always the token's.
   for (const char* pattern : {"keys/upload", "keys/upload/{deviceId}"}) {
-    now("POST", pattern, [](ClientApi& api, Call& c) { return render(api.hs_.keysUpload(c.auth, c.body)); });
+    now("POST", pattern,
+        [](ClientApi& api, Call& c) { return renderKeys(api.hs_.keysUpload(c.auth, c.body)); });
   }
   now("POST", "keys/query",
-      [](ClientApi& api, Call& c) { return render(api.hs_.keysQuery(c.auth, c.body)); });
+      [](ClientApi& api, Call& c) { return renderKeys(api.hs_.keysQuery(c.auth, c.body)); });
   now("POST", "keys/claim",
-      [](ClientApi& api, Call& c) { return render(api.hs_.keysClaim(c.auth, c.body)); });
+      [](ClientApi& api, Call& c) { return renderKeys(api.hs_.keysClaim(c.auth, c.body)); });
   now("GET", "keys/changes", [](ClientApi& api, Call& c) {
     auto from = c.query("from");
     if (!from) return errorResponse(mxError(400, "M_MISSING_PARAM", "missing 'from'"));
-    return render(api.hs_.keysChanges(c.auth, *from, c.query("to").value_or("")));
+    return renderKeys(api.hs_.keysChanges(c.auth, *from, c.query("to").value_or("")));
   });
-  now("GET", "devices", [](ClientApi& api, Call& c) { return render(api.hs_.devices(c.auth)); });
+  now("GET", "devices", [](ClientApi& api, Call& c) { return renderKeys(api.hs_.devices(c.auth)); });
   now("GET", "devices/{deviceId}",
-      [](ClientApi& api, Call& c) { return render(api.hs_.device(c.auth, c.params["deviceId"])); });
+      [](ClientApi& api, Call& c) { return renderKeys(api.hs_.device(c.auth, c.params["deviceId"])); });
   now("PUT", "devices/{deviceId}", [](ClientApi& api, Call& c) {
-    return render(api.hs_.updateDevice(c.auth, c.params["deviceId"], c.body));
+    return renderKeys(api.hs_.updateDevice(c.auth, c.params["deviceId"], c.body));
   });
   t.add("DELETE", "devices/{deviceId}", Route{true, nullptr, &ClientApi::deleteDevice});
   t.add("POST", "delete_devices", Route{true, nullptr, &ClientApi::deleteDevices});

@@ -7,7 +7,7 @@ namespace chorus::media::cc {
 
 namespace {
 
-std::size_t roundCapacity(std::size_t c) {
+std::size_t roundHistoryCapacity(std::size_t c) {
   std::size_t n = 64;
   while (n < c && n < (std::size_t{1} << 20)) n <<= 1;
   return n;
@@ -16,10 +16,10 @@ std::size_t roundCapacity(std::size_t c) {
 }  // namespace
 
 SentPacketHistory::SentPacketHistory(Config config)
-    : max_capacity_(roundCapacity(config.capacity)), max_age_us_(config.max_age_us) {
+    : max_capacity_(roundHistoryCapacity(config.capacity)), max_age_us_(config.max_age_us) {
   const std::size_t n = config.initial_capacity == 0
                             ? max_capacity_
-                            : std::min(max_capacity_, roundCapacity(config.initial_capacity));
+                            : std::min(max_capacity_, roundHistoryCapacity(config.initial_capacity));
   ring_.resize(n);
   mask_ = n - 1;
 }

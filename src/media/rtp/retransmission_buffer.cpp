@@ -8,7 +8,7 @@ namespace chorus::media {
 
 namespace {
 
-std::size_t roundCapacity(std::size_t c) {
+std::size_t roundBufferCapacity(std::size_t c) {
   std::size_t p = 1;
   while (p < c && p < 32768) p <<= 1;
   return p;
@@ -18,10 +18,10 @@ std::size_t roundCapacity(std::size_t c) {
 
 RetransmissionBuffer::RetransmissionBuffer(RetransmissionBufferConfig config)
     : config_(config),
-      max_capacity_(roundCapacity(std::max<std::size_t>(config.capacity, 1))),
+      max_capacity_(roundBufferCapacity(std::max<std::size_t>(config.capacity, 1))),
       capacity_(config.initial_capacity == 0
                     ? max_capacity_
-                    : std::min(max_capacity_, roundCapacity(config.initial_capacity))),
+                    : std::min(max_capacity_, roundBufferCapacity(config.initial_capacity))),
       storage_(new std::uint8_t[capacity_ * config.max_packet_size]),
       slots_(new Slot[capacity_]) {}
 

@@ -18,7 +18,7 @@ namespace {
 constexpr std::size_t kReplayWindow = 1024;  // packets, SRTP and SRTCP
 constexpr std::size_t kGcmTag = 16;
 constexpr std::size_t kCmTag = 10;  // HMAC-SHA1 truncated to 80 bits
-constexpr std::size_t kHmacSha1Size = 20;
+constexpr std::size_t kSrtpHmacSha1Size = 20;
 constexpr std::size_t kSrtcpTrailer = 4;  // E | 31-bit SRTCP index
 constexpr std::uint32_t kSrtcpEncrypted = 0x80000000u;
 constexpr std::uint32_t kMaxSrtcpIndex = 0x7FFFFFFFu;
@@ -221,7 +221,7 @@ class EvpSrtpSession final : public SrtpSession {
       cmIv(tx_.rtp_salt, ssrc, index, iv);
       std::uint8_t roc_be[4];
       store32(roc_be, roc);
-      std::uint8_t mac[kHmacSha1Size];
+      std::uint8_t mac[kSrtpHmacSha1Size];
       ok = ctr(tx_.rtp, iv, p + hdr, size - hdr) && hmac(tx_.rtp_mac, p, size, roc_be, 4, mac);
       if (ok) std::memcpy(p + size, mac, kCmTag);
     }
@@ -258,7 +258,7 @@ class EvpSrtpSession final : public SrtpSession {
       std::uint8_t iv[16];
       cmIv(tx_.rtcp_salt, ssrc, index, iv);
       std::memcpy(p + size, trailer, kSrtcpTrailer);
-      std::uint8_t mac[kHmacSha1Size];
+      std::uint8_t mac[kSrtpHmacSha1Size];
       ok = ctr(tx_.rtcp, iv, p + 8, size - 8) && hmac(tx_.rtcp_mac, p, size + kSrtcpTrailer, nullptr, 0, mac);
       if (ok) std::memcpy(p + size + kSrtcpTrailer, mac, kCmTag);
     }
@@ -459,18 +459,18 @@ class EvpSrtpSession final : public SrtpSession {
 
   // HMAC-SHA1(key set at init, a || b).
   static bool hmac(EVP_MAC_CTX* m, const std::uint8_t* a, std::size_t a_len, const std::uint8_t* b,
-                   std::size_t b_len, std::uint8_t (&out)[kHmacSha1Size]) noexcept {
+                   std::size_t b_len, std::uint8_t (&out)[kSrtpHmacSha1Size]) noexcept {
     std::size_t len = 0;
     const bool ok = EVP_MAC_init(m, nullptr, 0, nullptr) == 1 && EVP_MAC_update(m, a, a_len) == 1 &&
                     (b_len == 0 || EVP_MAC_update(m, b, b_len) == 1) &&
-                    EVP_MAC_final(m, out, &len, kHmacSha1Size) == 1 && len == kHmacSha1Size;
+                    EVP_MAC_final(m, out, &len, kSrtpHmacSha1Size) == 1 && len == kSrtpHmacSha1Size;
     if (!ok) ERR_clear_error();
     return ok;
   }
 
   static Open verifyCm(EVP_MAC_CTX* m, const std::uint8_t* a, std::size_t a_len, const std::uint8_t* b,
                        std::size_t b_len, const std::uint8_t* tag) noexcept {
-    std::uint8_t mac[kHmacSha1Size];
+    std::uint8_t mac[kSrtpHmacSha1Size];
     if (!hmac(m, a, a_len, b, b_len, mac)) return Open::Error;
     return CRYPTO_memcmp(mac, tag, kCmTag) == 0 ? Open::Ok : Open::AuthFail;
   }

@@ -12,7 +12,7 @@ namespace chorus::media {
 namespace {
 
 constexpr std::uint32_t kFingerprintXor = 0x5354554e;
-constexpr std::size_t kHmacSha1Size = 20;
+constexpr std::size_t kStunHmacSha1Size = 20;
 constexpr std::size_t kMaxUsername = 513;
 constexpr std::size_t kMaxSoftware = 763;
 
@@ -42,7 +42,8 @@ class HmacSha1 {
   HmacSha1& operator=(const HmacSha1&) = delete;
 
   // HMAC-SHA1(key, a || b) into out.
-  bool compute(std::string_view key, ByteSpan a, ByteSpan b, std::uint8_t (&out)[kHmacSha1Size]) noexcept {
+  bool compute(std::string_view key, ByteSpan a, ByteSpan b,
+               std::uint8_t (&out)[kStunHmacSha1Size]) noexcept {
     if (ctx_ == nullptr || key.empty()) return false;
     char digest[] = "SHA1";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
@@ -53,7 +54,7 @@ class HmacSha1 {
     if (EVP_MAC_update(ctx_, a.data(), a.size()) != 1) return false;
     if (!b.empty() && EVP_MAC_update(ctx_, b.data(), b.size()) != 1) return false;
     std::size_t len = 0;
-    return EVP_MAC_final(ctx_, out, &len, kHmacSha1Size) == 1 && len == kHmacSha1Size;
+    return EVP_MAC_final(ctx_, out, &len, kStunHmacSha1Size) == 1 && len == kStunHmacSha1Size;
   }
 
  private:
@@ -69,10 +70,10 @@ HmacSha1& threadHmac() {
 // HMAC over the message up to (not including) the MESSAGE-INTEGRITY attribute at `mi_offset`, with the header
 // length field set as if the message ended right after MESSAGE-INTEGRITY (RFC 5389 §15.4).
 bool integrityHmac(ByteSpan message, std::size_t mi_offset, std::string_view password,
-                   std::uint8_t (&out)[kHmacSha1Size]) noexcept {
+                   std::uint8_t (&out)[kStunHmacSha1Size]) noexcept {
   std::uint8_t header[kStunHeaderSize];
   std::memcpy(header, message.data(), kStunHeaderSize);
-  store16(header + 2, static_cast<std::uint16_t>(mi_offset + 4 + kHmacSha1Size - kStunHeaderSize));
+  store16(header + 2, static_cast<std::uint16_t>(mi_offset + 4 + kStunHmacSha1Size - kStunHeaderSize));
   return threadHmac().compute(password, ByteSpan(header, kStunHeaderSize),
                               message.subspan(kStunHeaderSize, mi_offset - kStunHeaderSize), out);
 }
@@ -203,7 +204,7 @@ std::optional<StunMessage> parseStun(ByteSpan d, StunError* error) noexcept {
         m.software = asString(v);
         break;
       case kStunAttrMessageIntegrity:
-        if (len != kHmacSha1Size) return fail(error, StunError::BadAttribute);
+        if (len != kStunHmacSha1Size) return fail(error, StunError::BadAttribute);
         m.integrity_offset = attr_offset;
         break;
       case kStunAttrFingerprint:
@@ -255,12 +256,12 @@ std::optional<StunMessage> parseStun(ByteSpan d, StunError* error) noexcept {
 bool verifyStunIntegrity(const StunMessage& m, std::string_view password) noexcept {
   if (!m.hasIntegrity() || password.empty()) return false;
   if (m.raw.size() < kStunHeaderSize || m.integrity_offset < kStunHeaderSize ||
-      m.raw.size() - m.integrity_offset < 4 + kHmacSha1Size) {
+      m.raw.size() - m.integrity_offset < 4 + kStunHmacSha1Size) {
     return false;
   }
-  std::uint8_t expected[kHmacSha1Size];
+  std::uint8_t expected[kStunHmacSha1Size];
   if (!integrityHmac(m.raw, m.integrity_offset, password, expected)) return false;
-  return CRYPTO_memcmp(expected, m.raw.data() + m.integrity_offset + 4, kHmacSha1Size) == 0;
+  return CRYPTO_memcmp(expected, m.raw.data() + m.integrity_offset + 4, kStunHmacSha1Size) == 0;
 }
 
 std::optional<std::string_view> matchIceUsername(const StunMessage& m,
@@ -312,11 +313,11 @@ std::optional<std::size_t> buildStunBindingSuccess(MutableByteSpan out,
 
   const std::size_t mi_offset = pos;
   store16(p + pos, kStunAttrMessageIntegrity);
-  store16(p + pos + 2, kHmacSha1Size);
-  std::uint8_t mac[kHmacSha1Size];
+  store16(p + pos + 2, kStunHmacSha1Size);
+  std::uint8_t mac[kStunHmacSha1Size];
   if (!integrityHmac(ByteSpan(p, total), mi_offset, password, mac)) return std::nullopt;
-  std::memcpy(p + pos + 4, mac, kHmacSha1Size);
-  pos += 4 + kHmacSha1Size;
+  std::memcpy(p + pos + 4, mac, kStunHmacSha1Size);
+  pos += 4 + kStunHmacSha1Size;
 
   store16(p + 2, static_cast<std::uint16_t>(total - kStunHeaderSize));
   store16(p + pos, kStunAttrFingerprint);
