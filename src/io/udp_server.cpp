@@ -277,26 +277,11 @@ bool UdpServer::sendNow(media::ByteSpan datagram, const TransportAddress& to) {
 
 void UdpServer::flush() {
   if (tx_count_ == 0) return;
-  const std::size_t messages = gso_ ? coalesce() : 0;
-  if (messages != 0) {
-    sendCoalesced(messages);
+  const std::size_t coalesced = gso_ ? coalesce() : 0;
+  if (coalesced != 0) {
+    sendMessages(batch_->gso_msgs.data(), coalesced);
   } else {
-    std::size_t i = 0;
-    while (i < tx_count_ && !stopped_) {
-      ++tx_calls_;
-      const int n = ::sendmmsg(socket_.native_handle(), &batch_->tx_msgs[i],
-                               static_cast<unsigned>(tx_count_ - i), MSG_DONTWAIT);
-      if (n > 0) {
-        sent_ += static_cast<std::uint64_t>(n);
-        i += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {  // the datagram at i failed (full buffer, unreachable, too large): drop it, go on with the
-                // rest
-        drops_.count(UdpDrop::SendFailed);
-        ++i;
-      }
-    }
+    sendMessages(batch_->tx_msgs.data(), tx_count_);
   }
   tx_count_ = 0;
 }
@@ -351,26 +336,27 @@ std::size_t UdpServer::coalesce() {
   return messages;
 }
 
-void UdpServer::sendCoalesced(std::size_t messages) {
-  Batch& b = *batch_;
+// Sends `messages` (each one datagram, or a GSO run of msg_iovlen datagrams) with sendmmsg.
+void UdpServer::sendMessages(mmsghdr* msgs, std::size_t messages) {
   std::size_t i = 0;
   while (i < messages && !stopped_) {
     ++tx_calls_;
-    const int n = ::sendmmsg(socket_.native_handle(), &b.gso_msgs[i], static_cast<unsigned>(messages - i),
-                             MSG_DONTWAIT);
+    const int n =
+        ::sendmmsg(socket_.native_handle(), msgs + i, static_cast<unsigned>(messages - i), MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
     for (std::size_t m = i; m < i + done; ++m) {
-      const std::size_t count = b.gso_msgs[m].msg_hdr.msg_iovlen;
+      const std::size_t count = msgs[m].msg_hdr.msg_iovlen;
       sent_ += count;
       if (count > 1) gso_datagrams_ += count;
     }
     i += done;
     if (done != 0) continue;
-    // The message at i failed. A GSO message the kernel refuses outright (no checksum offload on the route's
-    // device, a segment over the path MTU) turns GSO off and goes out one datagram at a time; anything else
-    // (full buffer, unreachable) drops it, as without GSO.
-    const msghdr& h = b.gso_msgs[i].msg_hdr;
+    // The message at i failed (a plain datagram: full buffer, unreachable, too large: dropped). A GSO message
+    // the kernel refuses outright (no checksum offload on the route's device, a segment over the path MTU)
+    // turns GSO off and goes out one datagram at a time; anything else (full buffer, unreachable) drops it,
+    // as without GSO.
+    const msghdr& h = msgs[i].msg_hdr;
     const int error = errno;
     if (h.msg_iovlen > 1 &&
         (error == EIO || error == EINVAL || error == ENOPROTOOPT || error == EOPNOTSUPP)) {

@@ -32,6 +32,8 @@
 #include "media/drop_counters.hpp"
 #include "media/stun/stun_message.hpp"
 
+struct mmsghdr;
+
 namespace chorus::io {
 
 inline constexpr std::size_t kUdpMaxDatagram = 65536;
@@ -169,7 +171,7 @@ class UdpServer {
   void drain();
   bool sendNow(media::ByteSpan datagram, const TransportAddress& to);
   std::size_t coalesce();
-  void sendCoalesced(std::size_t messages);
+  void sendMessages(mmsghdr* msgs, std::size_t messages);
   void scheduleTick();
   void tick();
 
