@@ -152,6 +152,7 @@ Actions Controller::handle(const Input& input) {
             it->second.next_ping_at = clock_.nowMs() + config_.ping_interval_ms;
             it->second.metadata_version = ++metadata_version_;
             broadcastMetadata(it->second.room_id, it->second.conf_id, out);
+            tellAudioSlots(it->second, out);
           },
           [&](const in::PeerFailed& i) {
             auto it = peers_.find(i.peer);
@@ -179,7 +180,12 @@ Actions Controller::handle(const Input& input) {
             p.metadata_dirty = p.connected;  // if not, it is told with everything else when it connects
             p.metadata_whole = true;         // a delta would only add pauses
           },
-          [&](const in::AudioSlotSpeakers& i) { tellAudioSlots(i, out); },
+          [&](const in::AudioSlotSpeakers& i) {
+            auto it = peers_.find(i.peer);
+            if (it == peers_.end()) return;
+            it->second.audio_slot_input = i.slots;
+            tellAudioSlots(it->second, out);
+          },
           [&](const in::Tick&) {
             const TimeMs now = clock_.nowMs();
             for (auto it = peers_.begin(); it != peers_.end();) {
@@ -730,13 +736,11 @@ void Controller::setAudioSlots(ParticipantId peer, std::vector<std::string> stre
 
 // Each slot's speaker under the ids this participant knows from its metadata; a speaker it cannot name (ids
 // not told to it) is left out, as in the metadata.
-void Controller::tellAudioSlots(const in::AudioSlotSpeakers& i, Actions& out) {
-  auto it = peers_.find(i.peer);
-  if (it == peers_.end() || !it->second.connected) return;
-  Participant& p = it->second;
+void Controller::tellAudioSlots(Participant& p, Actions& out) {
+  if (!p.connected || (p.audio_slot_input.empty() && p.audio_slot_speakers.empty())) return;
   proto::FocusMessage m;
   m.type = proto::FocusMessageType::AudioSlots;
-  for (const auto& s : i.slots) {
+  for (const auto& s : p.audio_slot_input) {
     if (m.audio_slots.size() >= proto::kMaxTrackRefs) break;
     proto::AudioSlotSpeaker a;
     a.slot = s.slot;
@@ -821,6 +825,7 @@ void Controller::flushMetadata(Actions& out) {
     ++counters_.metadata_messages;
     counters_.metadata_bytes += text.size();
     out.push_back(act::SendDataChannel{p.id, std::move(text)});
+    tellAudioSlots(p, out);  // after the metadata that names the speakers
   }
 }
 

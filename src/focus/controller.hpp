@@ -241,7 +241,11 @@ struct Participant {
   // The stream ids of its audio slots (Router::audioSlots; empty: none): described in what it is told as the
   // focus's own audio streams.
   std::vector<std::string> audio_slots;
-  std::vector<proto::AudioSlotSpeaker> audio_slot_speakers;  // as last told (org.chorus.audio_slots)
+  // Who the media plane has on its slots (the last in::AudioSlotSpeakers; bounded by its audio slots), and
+  // what it was last told of it (org.chorus.audio_slots). It is told again when it connects and after each
+  // metadata message, so a speaker whose ids it did not know yet is named once it does.
+  std::vector<in::AudioSlotSpeakers::Slot> audio_slot_input;
+  std::vector<proto::AudioSlotSpeaker> audio_slot_speakers;
   // What it was last told of the others (hash of that metadata message, 0: nothing yet), when, and whether it
   // may have changed since (ControllerConfig::metadata_interval_ms).
   std::uint64_t metadata_told{0};
@@ -315,7 +319,7 @@ class Controller {
   // Every connected peer of the conference (but `except`, whose change it is) is to be told what it can
   // receive (flushMetadata).
   // `whole`: something they knew went away or moved, so the next message is whole, not a delta.
-  void tellAudioSlots(const in::AudioSlotSpeakers& i, Actions& out);
+  void tellAudioSlots(Participant& p, Actions& out);
   void broadcastMetadata(const std::string& room_id, const std::string& conf_id, Actions& out,
                          ParticipantId except = 0, bool whole = false);
   // `publisher`'s streams `stream_ids` go away: each other participant of its conference is told in its next

@@ -277,6 +277,52 @@ TEST_F(ControllerTest, PausedVideoIsToldToThatSubscriberOnly) {
   EXPECT_TRUE(ctl_->handle(in::DownlinkPaused{c + 100, {{b, "stream-@bob:hs"}}}).empty());
 }
 
+// Who is on a participant's audio slots, when the media plane knows it before the participant connected, is
+// told once it connects (not dropped), under the ids its metadata names the speaker by; and only on change.
+TEST_F(ControllerTest, AudioSlotSpeakersKnownBeforeConnectingAreToldOnConnect) {
+  state({member("@alice:hs", "conf", json::array{device("A", "aS", kStart + kHour, true)}),
+         member("@bob:hs", "conf", json::array{device("B", "bS", kStart + kHour, true)})});
+  const ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
+  ctl_->handle(in::DataChannelMessage{
+      a,
+      R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"sA":{"purpose":"m.usermedia","tracks":{"aA":{"kind":"audio"}}}}}})"});
+  auto created = actionsOf<act::CreatePeer>(invite("@bob:hs", "B", "bS", "cb"));
+  ASSERT_EQ(created.size(), 1u);
+  const ParticipantId b = created[0].peer;
+  const in::AudioSlotSpeakers speakers{b, {{"chorus-slot-0", a, "sA", "aA"}}};
+  EXPECT_TRUE(actionsOf<act::SendDataChannel>(ctl_->handle(speakers)).empty()) << "no channel yet";
+
+  auto slotsTold = [&](const Actions& acts) {
+    std::vector<proto::FocusMessage> out;
+    for (const auto& m : actionsOf<act::SendDataChannel>(acts)) {
+      auto parsed = proto::parseFocusMessage(m.text);
+      if (parsed && parsed->type == proto::FocusMessageType::AudioSlots) {
+        EXPECT_EQ(m.peer, b);
+        out.push_back(*parsed);
+      }
+    }
+    return out;
+  };
+  auto told = slotsTold(ctl_->handle(in::PeerConnected{b}));
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].audio_slots,
+            (std::vector<proto::AudioSlotSpeaker>{{"chorus-slot-0", "@alice:hs", "A", "sA", "aA"}}));
+  // The same speakers again, or another metadata message to bob: nothing new to tell.
+  EXPECT_TRUE(slotsTold(ctl_->handle(speakers)).empty());
+  EXPECT_TRUE(
+      slotsTold(
+          ctl_->handle(in::DataChannelMessage{
+              a,
+              R"({"type":"m.call.sdp_stream_metadata_changed","content":{"sdp_stream_metadata":{"sA":{"purpose":"m.usermedia","audio_muted":true,"tracks":{"aA":{"kind":"audio"}}}}}})"}))
+          .empty());
+  // Nobody on the slot: told.
+  told = slotsTold(ctl_->handle(in::AudioSlotSpeakers{b, {{"chorus-slot-0", 0, "", ""}}}));
+  ASSERT_EQ(told.size(), 1u);
+  ASSERT_EQ(told[0].audio_slots.size(), 1u);
+  EXPECT_EQ(told[0].audio_slots[0].slot, "chorus-slot-0");
+  EXPECT_TRUE(told[0].audio_slots[0].user_id.empty());
+}
+
 TEST_F(ControllerTest, ConferenceSizeIsBounded) {
   json::array devs;
   for (int i = 0; i < 5; ++i)
