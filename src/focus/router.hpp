@@ -158,17 +158,18 @@ struct RouterConfig {
   TimeMs layer_stall_ms{2000};  // a layer without RTP for this long is not chosen (waterfall: 2 s)
   TimeMs rr_interval_ms{1000};  // receiver reports to publishers
   // Upstream NACKs: a gap in a publisher's video sequence numbers is asked for again (generic NACK) right
-  // away and then every upstream_nack_retry_ms, at most upstream_nack_tries times, until
-  // upstream_nack_max_age_ms. When the publisher's round trip is known (it also receives from us with
-  // transport-cc), the retry comes one RTT + 10 ms after the last NACK instead (at least 20 ms, at most
-  // upstream_nack_retry_ms), as a browser's NACK module retries per RTT: a lost NACK or retransmission then
-  // costs a round trip, not 100 ms, and the frame is not late at the receiver. A gap larger than
-  // kUpstreamNackMaxMissing is not NACKed (a keyframe is requested instead). A packet given up on (tries or
-  // age used up) of a layer being forwarded also gets a keyframe requested: the subscribers cannot decode
-  // past it, and browsers would only ask after ~3 s without a decodable frame.
+  // away and then every upstream_nack_retry_ms, at most upstream_nack_tries times (10, as libwebrtc's
+  // NackRequester: a loaded publisher can take 150 ms to repair, longer than three tries a round trip
+  // apart, and each give-up costs a keyframe), until upstream_nack_max_age_ms. When the publisher's round
+  // trip is known (it also receives from us with transport-cc), the retry comes one RTT + 10 ms after the
+  // last NACK instead (at least 20 ms, at most upstream_nack_retry_ms), as a browser's NACK module retries
+  // per RTT: a lost NACK or retransmission then costs a round trip, not 100 ms, and the frame is not late at
+  // the receiver. A gap larger than kUpstreamNackMaxMissing is not NACKed (a keyframe is requested instead).
+  // A packet given up on (tries or age used up) of a layer being forwarded also gets a keyframe requested:
+  // the subscribers cannot decode past it, and browsers would only ask after ~3 s without a decodable frame.
   bool upstream_nack{true};
   TimeMs upstream_nack_retry_ms{100};
-  int upstream_nack_tries{3};
+  int upstream_nack_tries{10};
   TimeMs upstream_nack_max_age_ms{1000};
   // transport-cc (draft-holmer-rmcat-transport-wide-cc-extensions-01): for a publisher whose packets carry
   // transport-wide sequence numbers, feedback (RTPFB 15) every transport_cc_interval_ms from tick(), at most

@@ -192,6 +192,44 @@ TEST_F(RouterTest, UpstreamPacketGivenUpOnAsksForAKeyframe) {
   EXPECT_EQ(statsOf(kB, router_.outTracks(kB)[0].ssrc).packets_forwarded, 4u);
 }
 
+// With the default tries (10, as libwebrtc's NackRequester) a publisher slower than three retries still
+// repairs the packet: no give-up, no keyframe request (issue #12: each give-up cost a keyframe under 5 %
+// loss).
+class RouterNackDefaults : public RouterTest {
+ protected:
+  RouterNackDefaults()
+      : RouterTest([] {
+          RouterConfig c = testConfig();
+          c.upstream_nack_tries = RouterConfig{}.upstream_nack_tries;
+          return c;
+        }()) {}
+};
+
+TEST_F(RouterNackDefaults, ASlowRepairIsWaitedForAndAskedForTenTimesAtMost) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  ASSERT_TRUE(router_.subscribe(kB, kA, "a-video", 640, 360, kT0));
+  sendVideo(kF, "", 100, true, 1, kT0);
+  router_.tick(kT0 + 1000);  // past the throttle of the subscription's own keyframe request
+  sink_.clear();
+  sendVideo(kF, "", 102, false, 3, kT0 + 1033);  // 101 is lost upstream: NACKed at once
+  for (TimeMs t = kT0 + 1050; t <= kT0 + 1380; t += 50) router_.tick(t);  // retried every 100 ms
+  EXPECT_EQ(router_.stats().upstream_nacks_sent, 4u);
+  sendVideo(kF, "", 101, false, 2, kT0 + 1390);  // the repair, later than three tries
+  EXPECT_EQ(router_.stats().upstream_recovered, 1u);
+  EXPECT_EQ(router_.stats().upstream_given_up, 0u);
+  EXPECT_TRUE(sink_.plisTo(kA).empty());
+  EXPECT_EQ(statsOf(kB, router_.outTracks(kB)[0].ssrc).packets_forwarded, 3u);
+
+  // A packet never repaired is asked for 10 times (within the 1 s age), then given up with a keyframe
+  // request.
+  sink_.clear();
+  sendVideo(kF, "", 104, false, 5, kT0 + 1400);  // 103 is lost
+  for (TimeMs t = kT0 + 1450; t <= kT0 + 2600; t += 50) router_.tick(t);
+  EXPECT_EQ(router_.stats().upstream_nacks_sent, 4u + 10u);
+  EXPECT_EQ(router_.stats().upstream_given_up, 1u);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+}
+
 // A layer nobody is forwarded: nothing to repair, no keyframe asked for.
 TEST_F(RouterTest, UpstreamPacketGivenUpOnOfAnUnforwardedLayerAsksForNothing) {
   router_.setPublishedTracks(kA, {plainVideoTrack()});

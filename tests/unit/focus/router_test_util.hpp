@@ -194,6 +194,8 @@ inline RouterConfig testConfig() {
   RouterConfig c;
   c.seed = 42;
   c.video_rtx_packets = 64;
+  c.upstream_nack_tries =
+      3;  // the upstream NACK tests count tries on three (the default: RouterNackDefaults)
   return c;
 }
 
