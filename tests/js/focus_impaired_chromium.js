@@ -34,12 +34,14 @@ const CASES = {
   // The issue asks >= 95 % of the frames sent decoded. Until 2026-12-06 one run in ~5 fell to ~88 % together:
   // a 3.3 s freeze, a packet the focus had given up NACKing upstream (or whose late repair it dropped) until
   // Chromium's own keyframe request after 3 s without a decodable frame. The focus now forwards such a late
-  // repair and asks for a keyframe when it gives up (docs/congestion-control.md). After that, 2026-12-06 on the
-  // 2-vCPU VM: both directions together 95.6-99.7 % in each of 10 runs at load average 8-10, but 85.0-95.1 %
-  // in 4 runs at load 11-25 (publishers encoding 13-19 fps, many short freezes, no PLI: CPU, not loss). So CI
-  // still asserts a floor (75 % per direction) and reports the aim, per direction and for both together; the
-  // recovery path itself is asserted by the NACK checks.
-  loss: { args: ['--up-loss', '0.05', '--down-loss', '0.05'], window_s: 15, min_decoded: 0.75, aim_decoded: 0.95, expect_nacks: true },
+  // repair, asks for a keyframe when it gives up, and (session 16) NACKs upstream ten times, not three
+  // (docs/congestion-control.md). Measured 2026-12-06/07 on the 2-vCPU VM with this test alone (as in CI, where
+  // it runs serially): both directions together 96.2-99.5 % in 12 of 12 runs (8 with RTX, 4 --no-rtx) at load
+  // average 1.9-5.3, each direction 95.3-100 %. Earlier, at load 11-25 (other builds beside it), 85-95 %:
+  // publishers encoding 13-19 fps, many short freezes, no PLI: CPU, not loss. So the aim is asserted for both
+  // directions together, with a floor of 90 % per direction.
+  loss: { args: ['--up-loss', '0.05', '--down-loss', '0.05'], window_s: 15, min_decoded: 0.90, aim_decoded: 0.95,
+    assert_aim_together: true, expect_nacks: true },
   'loss-up': { args: ['--up-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
   'loss-down': { args: ['--down-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
   none: { args: [], window_s: 15, min_decoded: 0.95, expect_nacks: false },
