@@ -191,43 +191,14 @@ class EvpSrtpSession final : public SrtpSession {
   }
 
   std::optional<std::size_t> protectRtp(MutableByteSpan buffer, std::size_t size) noexcept override {
-    if (size > buffer.size() || buffer.size() - size < tag_) {
-      return fail(protect_failures_, SrtpError::BufferTooSmall);
-    }
-    if (size > kMaxPacket) return fail(protect_failures_, SrtpError::Malformed);
-    std::uint8_t* p = buffer.data();
-    const std::size_t hdr = rtpHeaderLength(p, size);
-    if (hdr == 0) return fail(protect_failures_, SrtpError::Malformed);
-    const std::uint32_t ssrc = load32(p + 8);
-    const std::uint16_t seq = load16(p + 2);
-    TxRtpState* st = tx_rtp_.find(ssrc);
-    const std::uint64_t highest = st != nullptr ? st->highest : 0;
-    const std::uint64_t index = estimateIndex(highest, seq);
-    // Resending an index (a NACK answer) is allowed; one older than the window is refused, as by libsrtp.
-    if (index < highest && highest - index >= kReplayWindow) {
-      return fail(protect_failures_, SrtpError::Replay);
-    }
-    if (st == nullptr && (st = tx_rtp_.insert(ssrc, TxRtpState{})) == nullptr) {
-      return fail(protect_failures_, SrtpError::Other);
-    }
-    const auto roc = static_cast<std::uint32_t>(index >> 16);
-    bool ok;
-    if (gcm_) {
-      std::uint8_t iv[12];
-      rtpGcmIv(tx_, ssrc, roc, seq, iv);
-      ok = gcmSeal(tx_.rtp, iv, p, hdr, nullptr, 0, p + hdr, size - hdr, p + size);
-    } else {
-      std::uint8_t iv[16];
-      cmIv(tx_.rtp_salt, ssrc, index, iv);
-      std::uint8_t roc_be[4];
-      store32(roc_be, roc);
-      std::uint8_t mac[kSrtpHmacSha1Size];
-      ok = ctr(tx_.rtp, iv, p + hdr, size - hdr) && hmac(tx_.rtp_mac, p, size, roc_be, 4, mac);
-      if (ok) std::memcpy(p + size, mac, kCmTag);
-    }
-    if (!ok) return fail(protect_failures_, SrtpError::Other);
-    if (index > st->highest) st->highest = index;
-    return size + tag_;
+    if (size > buffer.size()) return fail(protect_failures_, SrtpError::BufferTooSmall);
+    return sealRtp(buffer.data(), buffer, size);
+  }
+
+  // The ciphertext goes straight to `out`; the plain packet is only read.
+  std::optional<std::size_t> protectRtpTo(ByteSpan plain, MutableByteSpan out) noexcept override {
+    if (plain.size() > out.size()) return fail(protect_failures_, SrtpError::BufferTooSmall);
+    return sealRtp(plain.data(), out, plain.size());
   }
 
   std::optional<std::size_t> protectRtcp(MutableByteSpan buffer, std::size_t size) noexcept override {
@@ -251,7 +222,7 @@ class EvpSrtpSession final : public SrtpSession {
       // header | ciphertext | tag | E+index (RFC 7714 §9.1); the AAD is the 8-byte header and E+index.
       std::uint8_t iv[12];
       rtcpGcmIv(tx_, ssrc, index, iv);
-      ok = gcmSeal(tx_.rtcp, iv, p, 8, trailer, kSrtcpTrailer, p + 8, size - 8, p + size);
+      ok = gcmSeal(tx_.rtcp, iv, p, 8, trailer, kSrtcpTrailer, p + 8, p + 8, size - 8, p + size);
       std::memcpy(p + size + kGcmTag, trailer, kSrtcpTrailer);
     } else {
       // header | ciphertext | E+index | tag, the tag over everything before it (RFC 3711 §3.4).
@@ -259,7 +230,8 @@ class EvpSrtpSession final : public SrtpSession {
       cmIv(tx_.rtcp_salt, ssrc, index, iv);
       std::memcpy(p + size, trailer, kSrtcpTrailer);
       std::uint8_t mac[kSrtpHmacSha1Size];
-      ok = ctr(tx_.rtcp, iv, p + 8, size - 8) && hmac(tx_.rtcp_mac, p, size + kSrtcpTrailer, nullptr, 0, mac);
+      ok = ctr(tx_.rtcp, iv, p + 8, p + 8, size - 8) &&
+           hmac(tx_.rtcp_mac, p, size + kSrtcpTrailer, nullptr, 0, mac);
       if (ok) std::memcpy(p + size + kSrtcpTrailer, mac, kCmTag);
     }
     if (!ok) return fail(protect_failures_, SrtpError::Other);
@@ -294,7 +266,7 @@ class EvpSrtpSession final : public SrtpSession {
       r = verifyCm(rx_.rtp_mac, p, end, roc_be, 4, p + end);
       std::uint8_t iv[16];
       cmIv(rx_.rtp_salt, ssrc, index, iv);
-      if (r == Open::Ok && !ctr(rx_.rtp, iv, p + hdr, end - hdr)) r = Open::Error;
+      if (r == Open::Ok && !ctr(rx_.rtp, iv, p + hdr, p + hdr, end - hdr)) r = Open::Error;
     }
     if (r != Open::Ok) {
       return fail(unprotect_failures_, r == Open::AuthFail ? SrtpError::AuthFail : SrtpError::Other);
@@ -335,7 +307,7 @@ class EvpSrtpSession final : public SrtpSession {
       r = verifyCm(rx_.rtcp_mac, p, tag_at, nullptr, 0, p + tag_at);
       std::uint8_t iv[16];
       cmIv(rx_.rtcp_salt, ssrc, index, iv);
-      if (r == Open::Ok && encrypted && !ctr(rx_.rtcp, iv, p + 8, end - 8)) r = Open::Error;
+      if (r == Open::Ok && encrypted && !ctr(rx_.rtcp, iv, p + 8, p + 8, end - 8)) r = Open::Error;
     }
     if (r != Open::Ok) {
       return fail(unprotect_failures_, r == Open::AuthFail ? SrtpError::AuthFail : SrtpError::Other);
@@ -408,16 +380,59 @@ class EvpSrtpSession final : public SrtpSession {
     xor32(iv + 10, static_cast<std::uint32_t>(index));
   }
 
+  // Protects the `size` plain bytes at `in` into the start of `out` (out.size() >= size): in place when
+  // `in` is out.data(), otherwise `in` must not overlap `out`.
+  std::optional<std::size_t> sealRtp(const std::uint8_t* in, MutableByteSpan out, std::size_t size) noexcept {
+    if (out.size() - size < tag_) return fail(protect_failures_, SrtpError::BufferTooSmall);
+    if (size > kMaxPacket) return fail(protect_failures_, SrtpError::Malformed);
+    const std::size_t hdr = rtpHeaderLength(in, size);
+    if (hdr == 0) return fail(protect_failures_, SrtpError::Malformed);
+    const std::uint32_t ssrc = load32(in + 8);
+    const std::uint16_t seq = load16(in + 2);
+    TxRtpState* st = tx_rtp_.find(ssrc);
+    const std::uint64_t highest = st != nullptr ? st->highest : 0;
+    const std::uint64_t index = estimateIndex(highest, seq);
+    // Resending an index (a NACK answer) is allowed; one older than the window is refused, as by libsrtp.
+    if (index < highest && highest - index >= kReplayWindow) {
+      return fail(protect_failures_, SrtpError::Replay);
+    }
+    if (st == nullptr && (st = tx_rtp_.insert(ssrc, TxRtpState{})) == nullptr) {
+      return fail(protect_failures_, SrtpError::Other);
+    }
+    std::uint8_t* p = out.data();
+    if (p != in) std::memcpy(p, in, hdr);
+    const auto roc = static_cast<std::uint32_t>(index >> 16);
+    bool ok;
+    if (gcm_) {
+      std::uint8_t iv[12];
+      rtpGcmIv(tx_, ssrc, roc, seq, iv);
+      ok = gcmSeal(tx_.rtp, iv, p, hdr, nullptr, 0, in + hdr, p + hdr, size - hdr, p + size);
+    } else {
+      std::uint8_t iv[16];
+      cmIv(tx_.rtp_salt, ssrc, index, iv);
+      std::uint8_t roc_be[4];
+      store32(roc_be, roc);
+      std::uint8_t mac[kSrtpHmacSha1Size];
+      ok = ctr(tx_.rtp, iv, in + hdr, p + hdr, size - hdr) && hmac(tx_.rtp_mac, p, size, roc_be, 4, mac);
+      if (ok) std::memcpy(p + size, mac, kCmTag);
+    }
+    if (!ok) return fail(protect_failures_, SrtpError::Other);
+    if (index > st->highest) st->highest = index;
+    return size + tag_;
+  }
+
+  // Encrypts `len` bytes from `in` to `data` (the same pointer: in place).
   static bool gcmSeal(EVP_CIPHER_CTX* c, const std::uint8_t* iv, const std::uint8_t* aad1,
                       std::size_t aad1_len, const std::uint8_t* aad2, std::size_t aad2_len,
-                      std::uint8_t* data, std::size_t len, std::uint8_t* tag) noexcept {
+                      const std::uint8_t* in, std::uint8_t* data, std::size_t len,
+                      std::uint8_t* tag) noexcept {
     int out = 0;
     std::uint8_t scratch[16];
     const bool ok =
         EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, iv) == 1 &&
         (aad1_len == 0 || EVP_EncryptUpdate(c, nullptr, &out, aad1, static_cast<int>(aad1_len)) == 1) &&
         (aad2_len == 0 || EVP_EncryptUpdate(c, nullptr, &out, aad2, static_cast<int>(aad2_len)) == 1) &&
-        (len == 0 || EVP_EncryptUpdate(c, data, &out, data, static_cast<int>(len)) == 1) &&
+        (len == 0 || EVP_EncryptUpdate(c, data, &out, in, static_cast<int>(len)) == 1) &&
         EVP_EncryptFinal_ex(c, scratch, &out) == 1 &&
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kGcmTag), tag) == 1;
     if (!ok) ERR_clear_error();
@@ -448,11 +463,13 @@ class EvpSrtpSession final : public SrtpSession {
     return Open::Ok;
   }
 
-  static bool ctr(EVP_CIPHER_CTX* c, const std::uint8_t* iv, std::uint8_t* data, std::size_t len) noexcept {
+  // AES-CTR of `len` bytes from `in` to `data` (the same pointer: in place).
+  static bool ctr(EVP_CIPHER_CTX* c, const std::uint8_t* iv, const std::uint8_t* in, std::uint8_t* data,
+                  std::size_t len) noexcept {
     if (len == 0) return true;
     int out = 0;
     const bool ok = EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, iv) == 1 &&
-                    EVP_EncryptUpdate(c, data, &out, data, static_cast<int>(len)) == 1;
+                    EVP_EncryptUpdate(c, data, &out, in, static_cast<int>(len)) == 1;
     if (!ok) ERR_clear_error();
     return ok;
   }

@@ -1,5 +1,7 @@
 #include "media/srtp/srtp_session.hpp"
 
+#include <cstring>
+
 namespace chorus::media {
 
 const char* toString(SrtpError e) noexcept {
@@ -44,6 +46,15 @@ std::optional<SrtpProfile> srtpProfileFromName(std::string_view name) noexcept {
 
 std::string_view srtpProfileName(SrtpProfile p) noexcept {
   return p == SrtpProfile::AeadAes128Gcm ? "SRTP_AEAD_AES_128_GCM" : "SRTP_AES128_CM_SHA1_80";
+}
+
+std::optional<std::size_t> SrtpSession::protectRtpTo(ByteSpan plain, MutableByteSpan out) noexcept {
+  if (plain.size() > out.size()) {
+    protect_failures_.count(SrtpError::BufferTooSmall);
+    return std::nullopt;
+  }
+  if (!plain.empty() && plain.data() != out.data()) std::memmove(out.data(), plain.data(), plain.size());
+  return protectRtp(out, plain.size());
 }
 
 }  // namespace chorus::media

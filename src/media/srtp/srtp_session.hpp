@@ -54,6 +54,11 @@ class SrtpSession {
   // Returns the protected size.
   virtual std::optional<std::size_t> protectRtp(MutableByteSpan buffer, std::size_t size) noexcept = 0;
   virtual std::optional<std::size_t> protectRtcp(MutableByteSpan buffer, std::size_t size) noexcept = 0;
+  // The same as protectRtp, but the plain packet stays where it is and the protected one is written to the
+  // start of `out` (which must not overlap `plain` unless it starts at the same byte, and needs room for
+  // plain.size() + the overhead). This default copies and protects in place; a backend may write the
+  // ciphertext straight to `out` (the focus then protects into its send queue: one copy less per packet).
+  virtual std::optional<std::size_t> protectRtpTo(ByteSpan plain, MutableByteSpan out) noexcept;
   // `packet` is exactly one protected packet; returns the plain size (a prefix of `packet`).
   virtual std::optional<std::size_t> unprotectRtp(MutableByteSpan packet) noexcept = 0;
   virtual std::optional<std::size_t> unprotectRtcp(MutableByteSpan packet) noexcept = 0;

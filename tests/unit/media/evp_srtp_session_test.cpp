@@ -335,6 +335,49 @@ TEST_P(EvpVsLibSrtp, RocAdvancesOverManyWraps) {
   }
 }
 
+// protectRtpTo (the focus protects into its send queue): the plain packet is left as it is and the output
+// is what protectRtp gives in place, from EVP (out of place) and from the interface's default (libsrtp:
+// copy, then in place); the same packet numbers then continue in place.
+TEST_P(EvpVsLibSrtp, ProtectIntoAnotherBufferMatchesInPlace) {
+  std::uint32_t ssrc = 0x3000;
+  for (const auto& shape : shapes()) {
+    for (std::size_t payload : {0u, 17u, 1100u}) {
+      ++ssrc;
+      for (std::uint16_t seq = 65533; seq != 3; ++seq) {
+        const Bytes plain = makeRtp(shape, seq, payload, ssrc);
+        const Bytes kept = plain;
+        Bytes evp_out(plain.size() + srtpRtpOverhead(GetParam()) + 5, 0xEE);
+        Bytes lib_out = evp_out;
+        const auto evp_n = peers_.evp_client->protectRtpTo(plain, evp_out);
+        const auto lib_n = peers_.lib_client->protectRtpTo(plain, lib_out);
+        ASSERT_TRUE(evp_n && lib_n) << shape.name;
+        EXPECT_EQ(plain, kept) << shape.name;
+        evp_out.resize(*evp_n);
+        lib_out.resize(*lib_n);
+        EXPECT_EQ(evp_out, lib_out) << shape.name << " seq " << seq;
+        const auto back = unprotect(*peers_.evp_server, evp_out, false);
+        const auto back_lib = unprotect(*peers_.lib_server, lib_out, false);
+        ASSERT_TRUE(back && back_lib) << shape.name;
+        EXPECT_EQ(*back, plain);
+        EXPECT_EQ(*back_lib, plain);
+      }
+      // In place afterwards: the same stream state (the next index) on both backends.
+      roundTrip(makeRtp(shape, 3, payload, ssrc), false, true, std::string(shape.name) + " after");
+    }
+  }
+  // Too small an output is refused and counted, as in place.
+  const Bytes plain = makeRtp(shapes()[0], 9, 100, 0x4444);
+  Bytes small(plain.size() + srtpRtpOverhead(GetParam()) - 1);
+  EXPECT_FALSE(peers_.evp_client->protectRtpTo(plain, small));
+  EXPECT_FALSE(peers_.lib_client->protectRtpTo(plain, small));
+  EXPECT_EQ(peers_.evp_client->protectFailures().get(SrtpError::BufferTooSmall), 1u);
+  Bytes tiny(plain.size() - 1);
+  EXPECT_FALSE(peers_.evp_client->protectRtpTo(plain, tiny));
+  EXPECT_FALSE(peers_.lib_client->protectRtpTo(plain, tiny));
+  EXPECT_EQ(peers_.evp_client->protectFailures().get(SrtpError::BufferTooSmall), 2u);
+  EXPECT_EQ(peers_.lib_client->protectFailures().get(SrtpError::BufferTooSmall), 2u);
+}
+
 TEST_P(EvpVsLibSrtp, ReorderingAndResendAgree) {
   const Shape shape{"ext", {}, 0xBEDE, {0x10, 'a'}};
   const std::uint32_t ssrc = 0x77;
