@@ -244,10 +244,19 @@ bool UdpServer::send(media::ByteSpan datagram, const TransportAddress& to) {
     flush();  // keeps the order of what goes to one address
     return sendNow(datagram, to);
   }
+  std::memcpy(batch_->tx.get() + tx_count_ * kUdpTxSlot, datagram.data(), datagram.size());
+  commitQueued(datagram.size(), to);
+  return true;
+}
+
+media::MutableByteSpan UdpServer::queueSlot(const TransportAddress& to) noexcept {
+  if (stopped_ || !batching_ || to.tcp) return {};
+  return media::MutableByteSpan(batch_->tx.get() + tx_count_ * kUdpTxSlot, kUdpTxSlot);
+}
+
+void UdpServer::commitQueued(std::size_t size, const TransportAddress& to) {
   Batch& b = *batch_;
-  std::uint8_t* slot = b.tx.get() + tx_count_ * kUdpTxSlot;
-  std::memcpy(slot, datagram.data(), datagram.size());
-  b.tx_iov[tx_count_].iov_len = datagram.size();
+  b.tx_iov[tx_count_].iov_len = std::min(size, kUdpTxSlot);
   mmsghdr& m = b.tx_msgs[tx_count_];
   m = mmsghdr{};
   m.msg_hdr.msg_name = &b.tx_to[tx_count_];
@@ -255,7 +264,6 @@ bool UdpServer::send(media::ByteSpan datagram, const TransportAddress& to) {
   m.msg_hdr.msg_iov = &b.tx_iov[tx_count_];
   m.msg_hdr.msg_iovlen = 1;
   if (++tx_count_ == kUdpTxQueue) flush();
-  return true;
 }
 
 bool UdpServer::sendNow(media::ByteSpan datagram, const TransportAddress& to) {

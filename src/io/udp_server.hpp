@@ -141,6 +141,12 @@ class UdpServer {
   // Queued (see above) or sent at once; false when it cannot be (stopped, too large for the socket, no TCP
   // connection). A queued datagram the kernel then refuses is counted as SendFailed.
   bool send(media::ByteSpan datagram, const TransportAddress& to);
+  // Writing a datagram straight into the send queue (no copy): while a batch or tick is handled, the free
+  // queue slot (kUdpTxSlot bytes) for a UDP address; empty otherwise (stopped, not batching, TCP): then
+  // send() it. Nothing may be sent between queueSlot() and commitQueued(), which queues the first `size`
+  // bytes of the slot for `to` (as send() would have); a slot that is not committed is simply reused.
+  media::MutableByteSpan queueSlot(const TransportAddress& to) noexcept;
+  void commitQueued(std::size_t size, const TransportAddress& to);
   // Sends what is queued (sendmmsg). Called at the end of every receive batch and tick.
   void flush();
 

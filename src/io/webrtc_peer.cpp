@@ -428,6 +428,19 @@ bool WebRtcPeer::sendProtected(std::span<std::uint8_t> buffer, std::size_t lengt
     send_drops_.count(PeerSendDrop::BufferTooSmall);
     return false;
   }
+  if (!rtcp) {
+    // In a batch: protect straight into the server's send queue (the plain packet stays in `buffer`).
+    if (const auto slot = server_.queueSlot(*to); slot.size() >= length + overhead) {
+      const auto size = srtp_->protectRtpTo(media::ByteSpan(buffer.data(), length), slot);
+      if (!size) {
+        send_drops_.count(PeerSendDrop::Protect);
+        return false;
+      }
+      server_.commitQueued(*size, *to);
+      ++rtp_sent_;
+      return true;
+    }
+  }
   const auto size = rtcp ? srtp_->protectRtcp(buffer, length) : srtp_->protectRtp(buffer, length);
   if (!size) {
     send_drops_.count(PeerSendDrop::Protect);

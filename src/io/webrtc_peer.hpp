@@ -174,9 +174,11 @@ class WebRtcPeer final : public UdpServer::Peer,
 
   bool sendText(std::uint16_t stream_id, std::string_view text);
 
-  // Protect `length` plain bytes at the start of `buffer` in place and send them to the ICE-selected address.
-  // `buffer` must have room for length + the SRTP trailer (kSrtpMaxTrailer is always enough). Returns false,
-  // counting a sendDrops() reason, when not connected or the packet cannot be protected. No allocation.
+  // Protect `length` plain bytes at the start of `buffer` and send them to the ICE-selected address: RTP sent
+  // while the server batches is protected straight into its send queue (`buffer` is left as it was),
+  // anything else in place in `buffer`. `buffer` must have room for length + the SRTP trailer
+  // (kSrtpMaxTrailer is always enough). Returns false, counting a sendDrops() reason, when not connected or
+  // the packet cannot be protected. No allocation.
   bool sendRtp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now);
   bool sendRtcp(std::span<std::uint8_t> buffer, std::size_t length, TimeMs now);
 

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -86,7 +87,13 @@ class EchoPeer final : public UdpServer::Peer {
                   TimeMs) override {
     received.emplace_back(datagram.begin(), datagram.end());
     arrivals.push_back(server_.arrivalUs());
-    if (echo) {
+    if (echo && echo_in_slot && (received.size() % 2 == 0) && datagram.size() <= kUdpTxSlot) {
+      // Written straight into the send queue, as the focus protects RTP into it.
+      const auto slot = server_.queueSlot(from);
+      EXPECT_EQ(slot.size(), kUdpTxSlot);
+      std::copy(datagram.begin(), datagram.end(), slot.begin());
+      server_.commitQueued(datagram.size(), from);
+    } else if (echo) {
       EXPECT_TRUE(server_.send(datagram, from));
     }
     for (const auto& to : also_to) EXPECT_TRUE(server_.send(datagram, to));
@@ -96,6 +103,7 @@ class EchoPeer final : public UdpServer::Peer {
   std::vector<std::vector<std::uint8_t>> received;
   std::vector<std::int64_t> arrivals;
   bool echo{true};
+  bool echo_in_slot{false};               // every other echo through queueSlot()/commitQueued()
   std::vector<TransportAddress> also_to;  // every datagram is also sent there (a fan-out)
 
  private:
@@ -243,9 +251,26 @@ TEST_P(UdpGsoTest, FannedOutBatchesArriveWholeAndInOrder) {
 
 INSTANTIATE_TEST_SUITE_P(GsoOnAndOff, UdpGsoTest, ::testing::Bool());
 
+TEST_F(UdpBatchTest, DatagramsWrittenIntoTheQueueKeepTheOrderWithCopiedOnes) {
+  peer_.echo_in_slot = true;
+  constexpr std::uint16_t kCount = 150;
+  std::vector<std::vector<std::uint8_t>> sent;
+  for (std::uint16_t i = 0; i < kCount; ++i) {
+    sent.push_back(rtpLike(i, i % 40 == 3 ? kUdpTxSlot + 100 : 100 + i % 1000));
+    client_.send_to(asio::buffer(sent.back()), server_.localEndpoint());
+  }
+  runUntil([&] { return peer_.received.size() == kCount; });
+  ASSERT_EQ(peer_.received.size(), kCount);
+  EXPECT_EQ(receiveAll(kCount), sent);
+  EXPECT_EQ(server_.datagramsSent(), kCount);
+  EXPECT_EQ(server_.drops().total(), 0u);
+}
+
 TEST_F(UdpBatchTest, SendsOutsideABatchGoAtOnce) {
   const auto tx_calls = server_.sendCalls();
   const auto p = rtpLike(1, 100);
+  // No queue slot outside a batch (nor for ICE-TCP): send() it.
+  EXPECT_TRUE(server_.queueSlot(toTransportAddress(client_.local_endpoint())).empty());
   EXPECT_TRUE(server_.send(p, toTransportAddress(client_.local_endpoint())));
   EXPECT_EQ(server_.sendCalls(), tx_calls + 1);
   EXPECT_EQ(receiveAll(1), std::vector<std::vector<std::uint8_t>>{p});
