@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -189,6 +190,20 @@ class MediaPlane final : private RouterSink {
     std::vector<std::string> remote_candidates;  // for the not-connected report only (bounded)
   };
 
+  // While a packet or a tick is handled, what the router sends goes out at its `now` (no clock read per
+  // forwarded packet); outside them, at the clock's.
+  struct NowScope {
+    NowScope(MediaPlane& plane, TimeMs now) : plane_(plane), outer_(plane.handling_now_) {
+      plane.handling_now_ = now;
+    }
+    ~NowScope() { plane_.handling_now_ = outer_; }
+    NowScope(const NowScope&) = delete;
+    NowScope& operator=(const NowScope&) = delete;
+    MediaPlane& plane_;
+    std::optional<TimeMs> outer_;
+  };
+  TimeMs sendNow() const { return handling_now_ ? *handling_now_ : clock_.nowMs(); }
+
   // RouterSink
   void sendRtp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override;
   void sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) override;
@@ -221,9 +236,12 @@ class MediaPlane final : private RouterSink {
   std::unique_ptr<Controller> controller_;  // from loggedIn()
   std::vector<Input> early_;                // inputs before it (kMaxEarlyInputs)
   std::map<ParticipantId, Slot> slots_;
+  // The links of slots_ (Borrowed from them), for the packet path: one hash lookup per forwarded packet.
+  std::unordered_map<ParticipantId, PeerLink*> links_;
   std::uint64_t offers_sent_{0};
   std::uint64_t offers_refused_{0};
   TimeMs next_paused_check_{0};
+  std::optional<TimeMs> handling_now_;  // see NowScope
   bool stopping_{false};
 };
 
