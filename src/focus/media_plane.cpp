@@ -101,7 +101,6 @@ void MediaPlane::shutdown() {
 }
 
 void MediaPlane::closeAll() {
-  links_.clear();
   slots_.clear();
 }
 
@@ -139,13 +138,13 @@ void MediaPlane::onDataChannelMessage(ParticipantId peer, std::string_view text,
 
 void MediaPlane::onRtp(ParticipantId peer, const InboundRtp& info, const media::RtpPacketView& rtp,
                        TimeMs now) {
-  if (!links_.count(peer)) return;
+  if (!slots_.count(peer)) return;
   const NowScope scope(*this, now);
   router_.onRtp(peer, info, rtp, now);
 }
 
 void MediaPlane::onRtcp(ParticipantId peer, media::MutableByteSpan packet, TimeMs now) {
-  if (!links_.count(peer)) return;
+  if (!slots_.count(peer)) return;
   const NowScope scope(*this, now);
   router_.onRtcp(peer, packet, now);
 }
@@ -158,13 +157,15 @@ void MediaPlane::onDead(ParticipantId peer) {
 // ---- RouterSink ----
 
 void MediaPlane::sendRtp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) {
-  const auto it = links_.find(to);
-  if (it != links_.end()) it->second->sendRtp(buffer, length, sendNow());
+  Slot* s = slot(to);
+  if (!s) return;
+  s->link->sendRtp(buffer, length, sendNow());
 }
 
 void MediaPlane::sendRtcp(ParticipantId to, std::span<std::uint8_t> buffer, std::size_t length) {
-  const auto it = links_.find(to);
-  if (it != links_.end()) it->second->sendRtcp(buffer, length, sendNow());
+  Slot* s = slot(to);
+  if (!s) return;
+  s->link->sendRtcp(buffer, length, sendNow());
 }
 
 // ---- the controller's actions ----
@@ -219,7 +220,6 @@ void MediaPlane::createPeer(const act::CreatePeer& c) {
     router_.setSubscriberPayloadType(c.peer, "H264", h264);
   router_.setSubscriberTransportCc(c.peer, s.link->downlinkTransportCcId());
   syncRtx(c.peer, *s.link);
-  links_[c.peer] = s.link.get();
   slots_.insert_or_assign(c.peer, std::move(s));
   CHORUS_LOG(Info, kMediaPlaneTag, "serving " << c.user_id << "/" << c.device_id << " in " << c.conf_id);
   host_.post([this, id = c.peer, sdp = std::move(*answer)] { feed(in::PeerAnswerReady{id, sdp}); });
@@ -240,7 +240,6 @@ void MediaPlane::closePeer(ParticipantId id) {
   if (!it->second.connected && !it->second.reported) report(it->second);
   router_.removePeer(id);
   auto link = std::move(it->second.link);
-  links_.erase(id);
   slots_.erase(it);
   host_.retireLink(std::move(link));
 }

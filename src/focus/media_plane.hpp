@@ -23,7 +23,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "base/clock.hpp"
@@ -236,8 +235,6 @@ class MediaPlane final : private RouterSink {
   std::unique_ptr<Controller> controller_;  // from loggedIn()
   std::vector<Input> early_;                // inputs before it (kMaxEarlyInputs)
   std::map<ParticipantId, Slot> slots_;
-  // The links of slots_ (Borrowed from them), for the packet path: one hash lookup per forwarded packet.
-  std::unordered_map<ParticipantId, PeerLink*> links_;
   std::uint64_t offers_sent_{0};
   std::uint64_t offers_refused_{0};
   TimeMs next_paused_check_{0};
