@@ -114,6 +114,8 @@ struct Router::InStream {
   std::size_t layer{0};
   media::ReceiveStatistics rx;
   TimeMs last_keyframe_request{kNever};
+  // The last keyframe that began on it (VP8/H.264 video), to tell whether the last request was answered.
+  TimeMs last_keyframe_at{kNever};
   bool keyframe_request_pending{false};
   bool have_sr{false};
   std::uint32_t last_sr{0};  // middle 32 bits of the SR's NTP timestamp
@@ -642,11 +644,18 @@ void Router::applyLayer(Subscription& s, TimeMs now) {
   const std::uint32_t ssrc = *s.track->layers[*layer].ssrc;
   if (s.rewriter.targetLayer() == ssrc) return;
   s.rewriter.selectLayer(ssrc);
-  if (s.track->video && s.rewriter.switchPending()) requestKeyframeFor(s, now);
+  // A subscription its subscriber cannot receive yet asks once it can (requestKeyframe(subscriber, ...)):
+  // a keyframe now would be dropped, and its request would hold back that one by pli_throttle_ms.
+  if (s.track->video && s.rewriter.switchPending() && isLive(s)) requestKeyframeFor(s, now);
 }
 
-void Router::requestKeyframe(Participant& publisher, InStream& stream, TimeMs now) {
-  if (now - stream.last_keyframe_request < config_.pli_throttle_ms) {
+bool Router::isLive(const Subscription& s) const {
+  return !config_.require_live_out_tracks || s.live;
+}
+
+void Router::requestKeyframe(Participant& publisher, InStream& stream, TimeMs now, bool unless_answered) {
+  const bool answered = unless_answered && stream.last_keyframe_at > stream.last_keyframe_request;
+  if (now - stream.last_keyframe_request < config_.pli_throttle_ms && !answered) {
     stream.keyframe_request_pending = true;
     ++stats_.keyframe_requests_throttled;
     return;
@@ -659,20 +668,20 @@ void Router::requestKeyframe(Participant& publisher, InStream& stream, TimeMs no
   sink_.sendRtcp(publisher.id, rtcp_scratch_, *n);
 }
 
-void Router::requestKeyframeFor(Subscription& s, TimeMs now) {
+void Router::requestKeyframeFor(Subscription& s, TimeMs now, bool unless_answered) {
   if (!s.track->video) return;
   const auto ssrc = s.rewriter.switchPending() ? s.rewriter.targetLayer() : s.rewriter.currentLayer();
   if (!ssrc) return;
   Participant* pub = findParticipant(s.out.publisher);
   if (pub == nullptr) return;
   auto it = pub->streams.find(*ssrc);
-  if (it != pub->streams.end()) requestKeyframe(*pub, it->second, now);
+  if (it != pub->streams.end()) requestKeyframe(*pub, it->second, now, unless_answered);
 }
 
 void Router::requestKeyframe(ParticipantId subscriber, std::uint32_t out_ssrc, TimeMs now) {
   Participant* p = findParticipant(subscriber);
   if (p == nullptr) return;
-  if (Subscription* s = findByOutSsrc(*p, out_ssrc)) requestKeyframeFor(*s, now);
+  if (Subscription* s = findByOutSsrc(*p, out_ssrc)) requestKeyframeFor(*s, now, true);
 }
 
 void Router::trackLoss(Participant& publisher, InStream& in, TimeMs now, std::uint16_t seq) {
@@ -1059,6 +1068,7 @@ void Router::onMediaRtp(Participant& peer, InStream& stream, const media::RtpPac
       keyframe = media::h264KeyframeStart(rtp.payload());
     }
   }
+  if (t.video && keyframe && t.codec != VideoCodec::Other) in->last_keyframe_at = now;
   // The subscriptions live apart on the heap and are usually cold (the loop sleeps between packets): fetch
   // the parts forward() reads first for all of them at once, so their misses overlap.
   for (const Subscription* s : t.subscribers) {
@@ -1407,7 +1417,7 @@ void Router::tick(TimeMs now) {
     }
     for (auto& s : peer->subscriptions) {
       applyLayer(*s, now);
-      if (!s->track->video || !s->rewriter.switchPending()) continue;
+      if (!s->track->video || !s->rewriter.switchPending() || !isLive(*s)) continue;
       Participant* pub = findParticipant(s->out.publisher);
       if (pub == nullptr) continue;
       auto it = pub->streams.find(*s->rewriter.targetLayer());

@@ -153,10 +153,11 @@ struct RouterConfig {
   // A packet is resent at most once per this (or per the subscriber's round trip, when known).
   TimeMs rtx_min_resend_interval_ms{50};
   std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger
-  TimeMs pli_throttle_ms{500};               // at most one keyframe request per publisher SSRC per this
-  TimeMs keyframe_retry_ms{1000};            // re-request while a subscription still waits for a keyframe
-  TimeMs layer_stall_ms{2000};  // a layer without RTP for this long is not chosen (waterfall: 2 s)
-  TimeMs rr_interval_ms{1000};  // receiver reports to publishers
+  // At most one keyframe request per publisher SSRC per this (but see requestKeyframe(subscriber, ...)).
+  TimeMs pli_throttle_ms{500};
+  TimeMs keyframe_retry_ms{1000};  // re-request while a subscription still waits for a keyframe
+  TimeMs layer_stall_ms{2000};     // a layer without RTP for this long is not chosen (waterfall: 2 s)
+  TimeMs rr_interval_ms{1000};     // receiver reports to publishers
   // Upstream NACKs: a gap in a publisher's video sequence numbers is asked for again (generic NACK) right
   // away and then every upstream_nack_retry_ms, at most upstream_nack_tries times (10, as libwebrtc's
   // NackRequester: a loaded publisher can take 150 ms to repair, longer than three tries a round trip
@@ -358,8 +359,11 @@ class Router {
   // Removes `peer` as publisher and as subscriber. Returns the other subscribers whose out tracks changed.
   std::vector<ParticipantId> removePeer(ParticipantId peer);
 
-  // Asks the publisher of the subscriber's out track `out_ssrc` for a keyframe (throttled like the others);
-  // e.g. once the subscriber's description has the track and it can use one.
+  // Asks the publisher of the subscriber's out track `out_ssrc` for a keyframe; e.g. once the subscriber's
+  // description has the track and it can use one. Throttled like the others (pli_throttle_ms), unless a
+  // keyframe of that layer began after the last request: that request was answered (for subscribers that
+  // could use it then), and this subscription still needs one (it was not live yet, docs/focus.md "The small
+  // call"). With require_live_out_tracks, subscriptions ask for keyframes only once they are live.
   void requestKeyframe(ParticipantId subscriber, std::uint32_t out_ssrc, TimeMs now);
 
   // A decrypted RTP packet from `from`, as the transport parsed it (once); the packet is not modified.
@@ -407,12 +411,14 @@ class Router {
   // The lowest-quality layer that sent within layer_stall_ms (else any known one).
   std::optional<std::size_t> lowestLayer(const Track& t, TimeMs now) const;
   void applyLayer(Subscription& s, TimeMs now);
-  void requestKeyframe(Participant& publisher, InStream& stream, TimeMs now);
+  // unless_answered: not throttled when a keyframe began on `stream` after the last request.
+  void requestKeyframe(Participant& publisher, InStream& stream, TimeMs now, bool unless_answered = false);
+  bool isLive(const Subscription& s) const;  // forwarded: live, or require_live_out_tracks off
   void trackLoss(Participant& publisher, InStream& in, TimeMs now, std::uint16_t seq);
   void forwardSenderReport(const Track& track, const media::RtcpSenderReport& sr);
   void sendBye(const Subscription& s);
   void sendUpstreamNacks(Participant& publisher, InStream& in, TimeMs now);
-  void requestKeyframeFor(Subscription& s, TimeMs now);
+  void requestKeyframeFor(Subscription& s, TimeMs now, bool unless_answered = false);
   bool forwardedAsCurrentLayer(const InStream& in) const;
   bool forward(Subscription& s, const media::RtpPacketView& packet, const media::Vp8Descriptor* vp8,
                bool keyframe, TimeMs now);

@@ -600,6 +600,87 @@ TEST_F(RouterTest, KeyframeIsRequestedAgainWhileASubscriptionStillWaits) {
   EXPECT_EQ(sink_.rtpTo(kB).size(), 1u);
 }
 
+// With require_live_out_tracks (as `chorus focus` runs it), as in a call's third join (docs/focus.md "The
+// small call"): the subscriber's answer comes ~200 ms after its subscription. A keyframe asked for at
+// subscribe time would arrive before that and be dropped, and its request would hold back the one sent when
+// the track goes live by pli_throttle_ms: the first frame came ~0.3 s later than it could.
+class RouterLiveTest : public RouterTest {
+ protected:
+  static RouterConfig live() {
+    RouterConfig c = testConfig();
+    c.require_live_out_tracks = true;
+    return c;
+  }
+  RouterLiveTest() : RouterTest(live()) {}
+  void goLive(ParticipantId subscriber, std::uint32_t out_ssrc, TimeMs now) {
+    const std::uint32_t ssrcs[] = {out_ssrc};
+    router_.setLiveOutTracks(subscriber, ssrcs);
+    router_.requestKeyframe(subscriber, out_ssrc, now);  // as MediaPlane does on the answer
+  }
+};
+
+TEST_F(RouterLiveTest, AKeyframeIsAskedForOnceTheSubscriptionIsLiveNotBefore) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  sendVideo(kQ, "", 1, false, 1, kT0);
+  const auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  EXPECT_TRUE(sink_.plisTo(kA).empty());
+  sendVideo(kQ, "", 2, true, 2, kT0 + 70);  // not live: dropped
+  router_.tick(kT0 + 100);
+  EXPECT_TRUE(sink_.rtpTo(kB).empty());
+  goLive(kB, out->ssrc, kT0 + 200);
+  EXPECT_EQ(sink_.plisTo(kA), std::vector<std::uint32_t>{kQ});  // at once, not at kT0 + 500
+  sendVideo(kQ, "", 3, true, 3, kT0 + 250);
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 1u);
+  router_.tick(kT0 + 3000);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+  EXPECT_EQ(router_.stats().keyframe_requests_throttled, 0u);
+}
+
+TEST_F(RouterLiveTest, NotLiveSubscriptionsAreNotAskedForAgainUntilLive) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  sendVideo(kQ, "", 1, false, 1, kT0);
+  const auto out = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(out);
+  for (TimeMs t = kT0; t <= kT0 + 3000; t += 50) router_.tick(t);  // no keyframe_retry_ms either
+  EXPECT_TRUE(sink_.plisTo(kA).empty());
+  goLive(kB, out->ssrc, kT0 + 3000);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+  router_.tick(kT0 + 3999);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+  router_.tick(kT0 + 4000);  // still waiting: keyframe_retry_ms
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);
+}
+
+TEST_F(RouterLiveTest, GoingLiveAfterTheLastRequestWasAnsweredAsksAtOnceOtherwiseThrottled) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  sendVideo(kQ, "", 1, false, 1, kT0);
+  const auto b = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  const auto c = router_.subscribe(kC, kA, "a-video", 0, 0, kT0);
+  const auto d = router_.subscribe(kD, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(b && c && d);
+  goLive(kB, b->ssrc, kT0 + 100);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 1u);
+  sendVideo(kQ, "", 2, true, 2, kT0 + 150);  // B's keyframe; C and D are not live yet
+  EXPECT_EQ(sink_.rtpTo(kB).size(), 1u);
+  // C goes live 200 ms after B's request, which was answered: C's goes out at once.
+  goLive(kC, c->ssrc, kT0 + 300);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);
+  // D 20 ms after C's, which is still unanswered: throttled, sent pli_throttle_ms after C's.
+  goLive(kD, d->ssrc, kT0 + 320);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);
+  EXPECT_EQ(router_.stats().keyframe_requests_throttled, 1u);
+  // A subscriber's own PLI is throttled as before, answered or not.
+  sendVideo(kQ, "", 3, true, 3, kT0 + 350);
+  std::vector<std::uint8_t> pli(64);
+  pli.resize(*media::buildRtcpPli(pli, 0xB0B, b->ssrc));
+  sendRtcp(kB, pli, kT0 + 400);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 2u);
+  EXPECT_EQ(router_.stats().keyframe_requests_throttled, 2u);
+  router_.tick(kT0 + 800);
+  EXPECT_EQ(sink_.plisTo(kA).size(), 3u);
+}
+
 TEST_F(RouterTest, StalledLayerIsLeftForAnActiveOne) {
   router_.setPublishedTracks(kA, {simulcastTrack()});
   sendVideo(kQ, "q", 10, true, 1, kT0);
