@@ -441,7 +441,10 @@
             this.counters.answers++;
             if (c[MD_KEY]) this.setRemoteMetadata(c[MD_KEY], false);
             for (const cand of this.pendingRemoteCandidates.splice(0)) await this.addRemoteCandidate(pc, cand);
-            await this.sendSignal("m.call.select_answer", { selected_party_id: c.party_id });
+            // Not awaited: the to-device send (an HTTP round trip, behind any queued before it) must not hold
+            // back the focus's first offer, which waits in this queue (docs/congestion-control.md, "Benchmark:
+            // joining a call"). sendQueue keeps the to-device messages in order.
+            this.sendSignal("m.call.select_answer", { selected_party_id: c.party_id }).catch(() => {});
             this.updateRemoteTracks();
           });
           break;
