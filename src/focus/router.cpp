@@ -654,7 +654,8 @@ bool Router::isLive(const Subscription& s) const {
 }
 
 void Router::requestKeyframe(Participant& publisher, InStream& stream, TimeMs now, bool unless_answered) {
-  const bool answered = unless_answered && stream.last_keyframe_at > stream.last_keyframe_request;
+  const bool answered = unless_answered && stream.last_keyframe_at > stream.last_keyframe_request &&
+                        now - stream.last_keyframe_request >= config_.pli_live_min_interval_ms;
   if (now - stream.last_keyframe_request < config_.pli_throttle_ms && !answered) {
     stream.keyframe_request_pending = true;
     ++stats_.keyframe_requests_throttled;

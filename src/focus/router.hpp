@@ -155,6 +155,10 @@ struct RouterConfig {
   std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger
   // At most one keyframe request per publisher SSRC per this (but see requestKeyframe(subscriber, ...)).
   TimeMs pli_throttle_ms{500};
+  // A subscription going live whose layer's last request was answered may ask sooner, but not sooner than
+  // this after that request: a subscriber renegotiating in a loop cannot make a publisher send a keyframe
+  // per round trip.
+  TimeMs pli_live_min_interval_ms{100};
   TimeMs keyframe_retry_ms{1000};  // re-request while a subscription still waits for a keyframe
   TimeMs layer_stall_ms{2000};     // a layer without RTP for this long is not chosen (waterfall: 2 s)
   TimeMs rr_interval_ms{1000};     // receiver reports to publishers

@@ -681,6 +681,24 @@ TEST_F(RouterLiveTest, GoingLiveAfterTheLastRequestWasAnsweredAsksAtOnceOtherwis
   EXPECT_EQ(sink_.plisTo(kA).size(), 3u);
 }
 
+// A subscriber renegotiating in a loop: each answer makes its track live again, and each request is
+// answered at once, yet the publisher is asked at most once per pli_live_min_interval_ms.
+TEST_F(RouterLiveTest, GoingLiveInALoopAsksAtMostOncePerMinimumInterval) {
+  router_.setPublishedTracks(kA, {plainVideoTrack()});
+  sendVideo(kQ, "", 1, false, 1, kT0);
+  const auto b = router_.subscribe(kB, kA, "a-video", 0, 0, kT0);
+  ASSERT_TRUE(b);
+  std::uint16_t seq = 2;
+  for (TimeMs t = kT0 + 100; t < kT0 + 1100; t += 20) {
+    goLive(kB, b->ssrc, t);
+    sendVideo(kQ, "", seq, true, seq, t + 5);  // the publisher answers every request at once
+    ++seq;
+  }
+  // 1 s of going live every 20 ms: a request every 100 ms at most (not 50).
+  EXPECT_LE(sink_.plisTo(kA).size(), 10u);
+  EXPECT_GE(sink_.plisTo(kA).size(), 5u);
+}
+
 TEST_F(RouterTest, StalledLayerIsLeftForAnActiveOne) {
   router_.setPublishedTracks(kA, {simulcastTrack()});
   sendVideo(kQ, "q", 10, true, 1, kT0);
