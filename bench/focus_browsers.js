@@ -17,7 +17,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const readline = require('readline');
-const { spawn, execFileSync } = require('child_process');
+const { spawn, execFile, execFileSync } = require('child_process');
 const { startHs, waitFor, launchChromium, browserDeps, sleep, api } = require('../tests/js/hs_common');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
@@ -45,6 +45,11 @@ function procStatusKib(pid, key) {
   return m ? Number(m[1]) : 0;
 }
 const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
+// The focus's media thread is its main thread: each voluntary context switch is a wait that ended (a wake-up).
+function procWakeups(pid) {
+  const m = /\nvoluntary_ctxt_switches:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
 
 (async () => {
   const chorus = process.argv[2];
@@ -181,6 +186,7 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
 
   // The hold.
   const statsBefore = last('stats');
+  const wakeups0 = procWakeups(focus.pid);
   const cpu0 = procCpuSeconds(focus.pid);
   const w0 = Date.now();
   let rssMax = 0, rssSum = 0, samples = 0;
@@ -193,9 +199,20 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
   const anonKib = procStatusKib(focus.pid, 'RssAnon');
   const fileKib = procStatusKib(focus.pid, 'RssFile');
   const cpuS = procCpuSeconds(focus.pid) - cpu0;
+  const wakeupsPerS = (procWakeups(focus.pid) - wakeups0) / wallS;
   const statsAfter = last('stats');
   const forwarded = statsAfter.forwarded_packets - statsBefore.forwarded_packets;
   const received = statsAfter.udp_rx - statsBefore.udp_rx;
+  // The same-run baseline for the CPU figure: `chorus bench wakeups` beside the call (which goes on), woken as
+  // often for as many datagrams and sending as many copies on, doing nothing else. A focus can hardly cost
+  // less than that on this machine; what a wake-up costs varies several-fold between machines and hours.
+  const floorArgs = ['bench', 'wakeups', '--json', '--seconds', String(Math.min(holdS, 15)),
+    '--datagrams-per-s', String(Math.max(1, received / wallS)), '--wakeups-per-s', String(Math.max(1, wakeupsPerS)),
+    '--fanout', String(received ? (statsAfter.udp_tx - statsBefore.udp_tx) / received : 1),
+    '--payload-bytes', String(Math.min(1500, Math.max(1, Math.round(forwarded ? (statsAfter.forwarded_bytes - statsBefore.forwarded_bytes) / forwarded : 1000))))];
+  const wakeupFloor = await new Promise((resolve) => execFile(chorus, floorArgs, (err, stdout) => {
+    try { resolve(err ? null : JSON.parse(stdout)); } catch { resolve(null); }
+  }));
   const layers = {};
   for (const p of PAGES) {
     layers[p] = await pages[p].evaluate(() => (window.chorusFocus.tiles || []).map((t) => `${t.user_id}:${t.frameWidth}x${t.frameHeight}`));
@@ -224,6 +241,19 @@ const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
     forwarded_pps: Math.round(forwarded / wallS),
     received_datagrams_per_s: Math.round(received / wallS),
     cpu_us_per_forwarded_packet: forwarded ? Number((1e6 * cpuS / forwarded).toFixed(2)) : null,
+    focus_wakeups_per_s: Math.round(wakeupsPerS),
+    wakeup_floor: wakeupFloor && {
+      cpu_percent_of_one_core: Number(wakeupFloor.cpu_percent_of_one_core.toFixed(2)),
+      wakeups_per_s: Math.round(wakeupFloor.wakeups_per_s),
+      cpu_us_per_wakeup: Number(wakeupFloor.cpu_us_per_wakeup.toFixed(1)),
+      command: ['chorus', ...floorArgs].join(' '),
+    },
+    focus_cpu_vs_wakeup_floor: wakeupFloor && wakeupFloor.cpu_percent_of_one_core > 0
+      ? Number(((100 * cpuS / wallS) / wakeupFloor.cpu_percent_of_one_core).toFixed(2)) : null,
+    // Every counter of the focus's stats line that moved during the hold, per second.
+    focus_counters_per_s: Object.fromEntries(Object.keys(statsAfter)
+      .filter((k) => typeof statsAfter[k] === 'number' && typeof statsBefore[k] === 'number' && statsAfter[k] !== statsBefore[k])
+      .map((k) => [k, Number(((statsAfter[k] - statsBefore[k]) / wallS).toFixed(1))])),
     layers_received: layers,
     // The focus's downlink estimate per participant (transport-cc feedback from the pages) and its counters.
     focus_downlink: Object.fromEntries((statsAfter.participants || []).filter((p) => p.downlink)

@@ -7,6 +7,7 @@
 #include "apps/chorus/commands.hpp"
 #include "bench/json_text.hpp"
 #include "bench/net/impair_relay.hpp"
+#include "bench/net/wakeup_floor.hpp"
 #ifdef CHORUS_BENCH_HS
 #include "bench/hs/load_bench.hpp"
 #endif
@@ -244,6 +245,31 @@ void registerBench(CLI::App& app, Runner* runner) {
   ib->add_option("--stats-interval", icli->stats_interval_s, "Seconds between stats lines (0: on request)")
       ->check(CLI::Range(0.0, 3600.0));
   ib->callback([icli, runner] { *runner = [icli] { return bench::runImpairRelay(*icli); }; });
+  auto wcli = std::make_shared<bench::WakeupFloorOptions>();
+  auto wjson = std::make_shared<bool>(false);
+  auto* wb = bench->add_subcommand(
+      "wakeups",
+      "The floor under a focus in a small call: wake up for each burst of datagrams, read it and send copies "
+      "on, no other work; prints this thread's CPU (bench/focus_browsers.js runs it beside the call)");
+  wb->add_option("--datagrams-per-s", wcli->datagrams_per_s, "Datagrams per second in")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  wb->add_option("--wakeups-per-s", wcli->wakeups_per_s, "Bursts per second (Poisson); 0: one per datagram")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  wb->add_option("--fanout", wcli->fanout, "Datagrams out per datagram in")
+      ->check(CLI::Range(0.0, 64.0))
+      ->capture_default_str();
+  wb->add_option("--payload-bytes", wcli->payload_bytes, "Datagram size")
+      ->check(CLI::Range(1, 1500))
+      ->capture_default_str();
+  wb->add_option("--seconds", wcli->seconds, "Measurement window")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  wb->add_option("--seed", wcli->seed, "Random seed")->capture_default_str();
+  wb->add_flag("--json", *wjson, "Print one JSON object");
+  wb->callback(
+      [wcli, wjson, runner] { *runner = [wcli, wjson] { return bench::runWakeupFloorCli(*wcli, *wjson); }; });
 #ifdef CHORUS_BENCH_HS
   auto cli = std::make_shared<HsBenchCli>();
   auto* hs = bench->add_subcommand("hs", "chorus hs: to-device rate and latency, /sync fan-out");

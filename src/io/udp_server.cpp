@@ -244,7 +244,7 @@ bool UdpServer::send(media::ByteSpan datagram, const TransportAddress& to) {
     flush();  // keeps the order of what goes to one address
     return sendNow(datagram, to);
   }
-  std::memcpy(batch_->tx.get() + tx_count_ * kUdpTxSlot, datagram.data(), datagram.size());
+  std::memcpy(queueSlot(to).data(), datagram.data(), datagram.size());
   commitQueued(datagram.size(), to);
   return true;
 }
