@@ -123,6 +123,45 @@ TEST(SctpAssociation, BackToBackChannelAndMessagesBothWays) {
   SctpAssociation::handleTimers(10);
 }
 
+// A data-channel message lost on the wire is sent again after one RTO. usrsctp's defaults (1 s minimum, 3 s
+// before the first RTT sample, doubling on each loss) held a focus's offer back for seconds on a lossy link;
+// the association uses Chrome's (dcsctp's) 500 ms initial and 400 ms minimum RTO instead.
+TEST(SctpAssociation, ALostMessageIsSentAgainWithinTheMinimumRto) {
+  Side sc, ss;
+  SctpAssociation client(sc, media::DtlsRole::Client);
+  SctpAssociation server(ss, media::DtlsRole::Server);
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.connected && ss.connected; }));
+  const auto sid = client.openChannel("dc");
+  ASSERT_TRUE(sid);
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return !sc.opened.empty() && !ss.opened.empty(); }));
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.out.empty() && ss.out.empty(); }));
+
+  ASSERT_TRUE(server.sendText(*sid, "offer"));
+  ASSERT_FALSE(ss.out.empty());
+  ss.out.clear();  // the DATA packet is lost
+  int elapsed_ms = 0;
+  for (; elapsed_ms < 3000 && sc.messages.empty(); ++elapsed_ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // usrsctp's RTT samples read the real clock
+    SctpAssociation::handleTimers(1);
+    while (!ss.out.empty()) {
+      auto p = std::move(ss.out.front());
+      ss.out.pop_front();
+      client.receive(p);
+    }
+    while (!sc.out.empty()) {
+      auto p = std::move(sc.out.front());
+      sc.out.pop_front();
+      server.receive(p);
+    }
+  }
+  ASSERT_EQ(sc.messages.size(), 1u);
+  EXPECT_EQ(std::get<1>(sc.messages[0]), "offer");
+  EXPECT_GE(elapsed_ms, 300);  // not sent twice at once
+  EXPECT_LT(elapsed_ms, 900) << "the retransmission waited " << elapsed_ms << " ms";
+}
+
 TEST(SctpAssociation, GarbageInputIsHarmless) {
   Side s;
   SctpAssociation a(s, media::DtlsRole::Server);
