@@ -31,23 +31,29 @@ struct Side : SctpAssociation::Listener {
   void onDataChannelClosed(SctpAssociation&, std::uint16_t sid) override { closed.push_back(sid); }
 };
 
+// Delivers the packets queued on both sides; whether there were any.
+bool deliver(SctpAssociation& a, Side& sa, SctpAssociation& b, Side& sb) {
+  bool moved = false;
+  while (!sa.out.empty()) {
+    auto p = std::move(sa.out.front());
+    sa.out.pop_front();
+    b.receive(p);
+    moved = true;
+  }
+  while (!sb.out.empty()) {
+    auto p = std::move(sb.out.front());
+    sb.out.pop_front();
+    a.receive(p);
+    moved = true;
+  }
+  return moved;
+}
+
 // Delivers queued packets both ways and drives usrsctp's timers until `done` or ~3 s pass.
 template <typename Done>
 bool pumpUntil(SctpAssociation& a, Side& sa, SctpAssociation& b, Side& sb, Done done) {
   for (int i = 0; i < 3000; ++i) {
-    bool moved = false;
-    while (!sa.out.empty()) {
-      auto p = std::move(sa.out.front());
-      sa.out.pop_front();
-      b.receive(p);
-      moved = true;
-    }
-    while (!sb.out.empty()) {
-      auto p = std::move(sb.out.front());
-      sb.out.pop_front();
-      a.receive(p);
-      moved = true;
-    }
+    const bool moved = deliver(a, sa, b, sb);
     if (done()) return true;
     if (!moved) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -145,16 +151,7 @@ TEST(SctpAssociation, ALostMessageIsSentAgainWithinTheMinimumRto) {
   for (; elapsed_ms < 3000 && sc.messages.empty(); ++elapsed_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));  // usrsctp's RTT samples read the real clock
     SctpAssociation::handleTimers(1);
-    while (!ss.out.empty()) {
-      auto p = std::move(ss.out.front());
-      ss.out.pop_front();
-      client.receive(p);
-    }
-    while (!sc.out.empty()) {
-      auto p = std::move(sc.out.front());
-      sc.out.pop_front();
-      server.receive(p);
-    }
+    deliver(client, sc, server, ss);
   }
   ASSERT_EQ(sc.messages.size(), 1u);
   EXPECT_EQ(std::get<1>(sc.messages[0]), "offer");
