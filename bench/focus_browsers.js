@@ -133,6 +133,7 @@ function procWakeups(pid) {
   const t0 = Date.now();
   const others = (p) => PAGES.filter((o) => o !== p).map((o) => `@${o}:localhost`);
   const ramp = Object.fromEntries(PAGES.map((p) => [p, []]));
+  const lastSeen = {};  // per page: frames decoded and audio received from each other participant
   const sampleAll = async () => {
     let minFrames = Infinity, allAudio = true;
     for (const p of PAGES) {
@@ -141,15 +142,18 @@ function procWakeups(pid) {
         await f.pollStats();  // fresh figures (the page polls once a second)
         const tiles = f.tiles || [];
         let frames = Infinity, audio = true;
+        const per = {};
         for (const u of others) {
           const t = tiles.find((x) => x.user_id === u);
           frames = Math.min(frames, t ? t.framesDecoded : 0);
           audio = audio && !!t && t.audioSamplesReceived > 0;
+          per[u] = t ? { frames: t.framesDecoded, audio: t.audioSamplesReceived > 0 } : null;
         }
         const sent = (f.outbound || []).filter((o) => o.rid);
         const top = sent.find((o) => o.rid === 'f') || sent.sort((a, b) => b.frameWidth - a.frameWidth)[0];
-        return { frames, audio, bwe: f.availableOutgoingBitrate || 0, topFrames: top ? top.framesEncoded : 0 };
+        return { frames, audio, per, bwe: f.availableOutgoingBitrate || 0, topFrames: top ? top.framesEncoded : 0 };
       }, others(p));
+      lastSeen[p] = s.per;
       minFrames = Math.min(minFrames, s.frames);
       allAudio = allAudio && s.audio;
       ramp[p].push({ t: (Date.now() - t0) / 1000, bwe: s.bwe, topFrames: s.topFrames });
@@ -160,7 +164,8 @@ function procWakeups(pid) {
   while (convergedS === null) {
     if (Date.now() - t0 > 60000) {
       // What was measured so far (the per-joiner times) is still worth printing.
-      console.log(JSON.stringify({ participants: PAGES.length, impairment: IMPAIRMENT, joins, error: 'timed out waiting for every page to decode everyone' }, null, 1));
+      console.log(JSON.stringify({ participants: PAGES.length, impairment: IMPAIRMENT, joins, last_seen: lastSeen,
+        error: 'timed out waiting for every page to decode everyone' }, null, 1));
       throw new Error('timed out waiting for every page to decode everyone');
     }
     const { minFrames, allAudio } = await sampleAll();
