@@ -2,7 +2,8 @@
 // pages running the web client (web/call/, focus mode: fake camera 640x480 published as f/h/q simulcast + Opus)
 // meet through one `chorus focus`; once everyone decodes everyone, the call is held for --hold seconds while the
 // focus process's CPU time (/proc/<pid>/stat utime+stime, both threads) and RSS (VmRSS, sampled every second) are
-// measured. Prints a JSON object.
+// measured; then `chorus bench wakeups` runs beside the call at the focus's wake-up and datagram rates, the floor
+// of that CPU figure on this machine (focus_cpu_vs_wakeup_floor). Prints a JSON object.
 //
 // Usage (inside a private network namespace):
 //   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s] [participants] [impairment]
