@@ -526,11 +526,7 @@ void Router::trackLoss(Participant& publisher, InStream& in, TimeMs now, std::ui
     if (in.missing.recovered(ext)) ++stats_.upstream_recovered;
     return;
   }
-  if (ext == highest + 1) {
-    // A retry that fell due since the last tick goes now (the tick is coarser than a round trip).
-    if (!in.missing.empty()) sendUpstreamNacks(publisher, in, now);
-    return;
-  }
+  if (ext == highest + 1) return;
   if (!in.missing.add(highest + 1, ext, now)) {
     // Too much at once (or too much outstanding): a keyframe repairs it faster than NACKs.
     stats_.upstream_given_up += in.missing.size();

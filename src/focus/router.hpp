@@ -169,7 +169,7 @@ struct RouterConfig {
   // trip is known (it also receives from us with transport-cc), the retry comes one RTT + 10 ms after the
   // last NACK instead (at least 20 ms, at most upstream_nack_retry_ms), as a browser's NACK module retries
   // per RTT: a lost NACK or retransmission then costs a round trip, not 100 ms, and the frame is not late at
-  // the receiver. Retries go from tick() and with the stream's next packet, whichever comes first. A gap larger than kUpstreamNackMaxMissing is not NACKed (a keyframe is requested instead).
+  // the receiver. A gap larger than kUpstreamNackMaxMissing is not NACKed (a keyframe is requested instead).
   // A packet given up on (tries or age used up) of a layer being forwarded also gets a keyframe requested:
   // the subscribers cannot decode past it, and browsers would only ask after ~3 s without a decodable frame.
   bool upstream_nack{true};

@@ -429,47 +429,6 @@ TEST_F(RouterDownlinkTest, UpstreamNacksAreRetriedAfterTheRoundTrip) {
   EXPECT_EQ(router_.stats().upstream_nacks_sent, 2u);
 }
 
-// The focus ticks every 50 ms, a publisher's round trip is often shorter: a retry that falls due between ticks
-// goes with the stream's next packet, not with the next tick (the loss test: a lost NACK or retransmission
-// cost up to 50 ms more than the round trip, and the subscriber's own NACKs ran out meanwhile).
-TEST_F(RouterDownlinkTest, AnUpstreamNackRetryGoesWithTheNextPacketBetweenTicks) {
-  start();
-  run(1000);
-  const TimeMs rtt = router_.downlinkStats(kB)->rtt_ms;
-  ASSERT_LT(rtt, 30);
-  PublishedTrackInfo t = plainVideoTrack();
-  t.stream_id = "stream-b";
-  t.track_id = "b-video";
-  router_.setPublishedTracks(kB, {t});
-  auto sendB = [&](std::uint16_t seq, TimeMs at) {
-    Pkt p;
-    p.ssrc = 0xB1;
-    p.pt = 96;
-    p.seq = seq;
-    p.ts = seq * 3000u;
-    p.mid = "1";
-    p.payload = vp8(seq == 10, seq);
-    send(kB, p, at);
-  };
-  auto nacksToB = [&]() {
-    std::size_t n = 0;
-    for (const auto& s : sink_.rtcpTo(kB)) {
-      media::RtcpCompoundReader r(s.bytes);
-      while (auto p = r.next()) n += media::RtcpNack::parse(*p).has_value() ? 1 : 0;
-    }
-    return n;
-  };
-  sendB(10, now_);
-  sendB(11, now_ + 5);
-  sendB(13, now_ + 10);  // 12 is lost upstream: NACKed at once
-  sink_.clear();
-  sendB(14, now_ + 12);  // before the retry is due: nothing
-  EXPECT_EQ(nacksToB(), 0u);
-  sendB(15, now_ + 10 + std::max<TimeMs>(20, rtt + 10));  // due: NACKed again, no tick needed
-  EXPECT_EQ(nacksToB(), 1u);
-  EXPECT_EQ(router_.stats().upstream_nacks_sent, 2u);
-}
-
 // A switch down on a thin link (issue #12, focus_impaired_cap_chromium): the bottleneck dropped packets of
 // the old layer and of the new one's keyframe, and the subscriber NACKs them in order, the old layer's first.
 // Those are of no use once the keyframe is there, so they must not use up the retransmission budget the
