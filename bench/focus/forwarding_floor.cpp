@@ -16,50 +16,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench/net/loopback.hpp"
 #include "media/bytes.hpp"
 #include "media/srtp/evp_srtp_session.hpp"
 
 namespace chorus::focus::bench {
 
+using chorus::bench::Fd;
+using chorus::bench::loopbackSocket;
+using chorus::bench::threadCpuSeconds;
+
 namespace {
 
 constexpr int kSocketBuffer = 4 * 1024 * 1024;
 constexpr std::size_t kMaxInFlight = 512;  // feeder stays at most this far ahead of the forwarder
-
-double threadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// A UDP socket bound to 127.0.0.1:0; -1 on failure.
-int loopbackSocket(sockaddr_in& bound) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int size = kSocketBuffer;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  timeval tv{0, 500'000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-struct Fd {
-  int fd{-1};
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::vector<std::uint8_t> randomKeyingMaterial(media::SrtpProfile p) {
   std::vector<std::uint8_t> km(media::srtpKeyingMaterialSize(p));
@@ -125,8 +95,9 @@ Result<FloorResult> measureForwardingFloor(const FloorOptions& o) {
   }
 
   sockaddr_in rx_addr{}, tx_addr{}, sink_addr{}, feed_addr{};
-  Fd rx{loopbackSocket(rx_addr)}, tx{loopbackSocket(tx_addr)}, sink{loopbackSocket(sink_addr)},
-      feed{loopbackSocket(feed_addr)};
+  Fd rx{loopbackSocket(rx_addr, kSocketBuffer, 500)}, tx{loopbackSocket(tx_addr, kSocketBuffer, 500)},
+      sink{loopbackSocket(sink_addr, kSocketBuffer, 500)},
+      feed{loopbackSocket(feed_addr, kSocketBuffer, 500)};
   if (rx.fd < 0 || tx.fd < 0 || sink.fd < 0 || feed.fd < 0)
     return fail(Code::Internal, "floor: no UDP sockets");
 

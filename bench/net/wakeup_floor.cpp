@@ -1,6 +1,7 @@
 #include "bench/net/wakeup_floor.hpp"
 
 #include "bench/json_text.hpp"
+#include "bench/net/loopback.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,46 +28,6 @@ namespace {
 
 constexpr std::size_t kBatch = 64;
 constexpr std::size_t kMaxPayload = 1500;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// A UDP socket on 127.0.0.1, any port; its address in `addr`.
-int loopbackSocket(sockaddr_in& addr, int timeout_ms) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) return -1;
-  addr = sockaddr_in{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  if (timeout_ms > 0) {  // blocking reads that still see the stop flag
-    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  return fd;
-}
-
-double threadCpuSeconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 timespec addSeconds(timespec t, double s) {
   const auto ns = static_cast<std::int64_t>(s * 1e9) + t.tv_nsec;
@@ -120,16 +81,16 @@ Result<WakeupFloorResult> runWakeupFloor(const WakeupFloorOptions& options) {
   const double mean_burst = o.datagrams_per_s / o.wakeups_per_s;
 
   sockaddr_in floor_addr{}, sink_addr{}, sender_addr{};
-  const Fd floor_fd(loopbackSocket(floor_addr, 0));
-  const Fd sink_fd(loopbackSocket(sink_addr, 100));
-  const Fd sender_fd(loopbackSocket(sender_addr, 0));
+  const Fd floor_fd(loopbackSocket(floor_addr));
+  const Fd sink_fd(loopbackSocket(sink_addr, 0, 100));  // blocking reads that still see the stop flag
+  const Fd sender_fd(loopbackSocket(sender_addr));
   const Fd ep(::epoll_create1(0));
-  if (floor_fd.get() < 0 || sink_fd.get() < 0 || sender_fd.get() < 0 || ep.get() < 0)
+  if (floor_fd.fd < 0 || sink_fd.fd < 0 || sender_fd.fd < 0 || ep.fd < 0)
     return fail(Code::Internal, std::string("wakeups: cannot open sockets: ") + std::strerror(errno));
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
-  ev.data.fd = floor_fd.get();
-  if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, floor_fd.get(), &ev) != 0)
+  ev.data.fd = floor_fd.fd;
+  if (::epoll_ctl(ep.fd, EPOLL_CTL_ADD, floor_fd.fd, &ev) != 0)
     return fail(Code::Internal, std::string("wakeups: epoll_ctl: ") + std::strerror(errno));
 
   std::atomic<bool> stop{false};
@@ -143,7 +104,7 @@ Result<WakeupFloorResult> runWakeupFloor(const WakeupFloorOptions& options) {
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
     while (!stop.load(std::memory_order_relaxed)) {
-      (void)::recvmmsg(sink_fd.get(), msgs.data(), kBatch, MSG_WAITFORONE, nullptr);
+      (void)::recvmmsg(sink_fd.fd, msgs.data(), kBatch, MSG_WAITFORONE, nullptr);
     }
   });
 
@@ -151,7 +112,7 @@ Result<WakeupFloorResult> runWakeupFloor(const WakeupFloorOptions& options) {
   timespec start{};
   ::clock_gettime(CLOCK_MONOTONIC, &start);
   const timespec end = addSeconds(start, o.seconds);
-  std::thread sender([&] { sendBursts(sender_fd.get(), floor_addr, o, mean_burst, end); });
+  std::thread sender([&] { sendBursts(sender_fd.fd, floor_addr, o, mean_burst, end); });
 
   // The floor: this thread.
   std::vector<char> buf(kBatch * kMaxPayload);
@@ -167,7 +128,7 @@ Result<WakeupFloorResult> runWakeupFloor(const WakeupFloorOptions& options) {
     if (!before(now, end)) break;
     const auto left_ms = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1'000'000;
     epoll_event got{};
-    if (::epoll_wait(ep.get(), &got, 1, static_cast<int>(std::clamp<long>(left_ms, 1, 100))) <= 0) continue;
+    if (::epoll_wait(ep.fd, &got, 1, static_cast<int>(std::clamp<long>(left_ms, 1, 100))) <= 0) continue;
     ++r.wakeups;
     while (true) {
       for (std::size_t i = 0; i < kBatch; ++i) {
@@ -176,7 +137,7 @@ Result<WakeupFloorResult> runWakeupFloor(const WakeupFloorOptions& options) {
         rx[i].msg_hdr.msg_iov = &rx_iov[i];
         rx[i].msg_hdr.msg_iovlen = 1;
       }
-      const int n = ::recvmmsg(floor_fd.get(), rx.data(), kBatch, MSG_DONTWAIT, nullptr);
+      const int n = ::recvmmsg(floor_fd.fd, rx.data(), kBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) break;
       r.received += static_cast<std::uint64_t>(n);
       credit += o.fanout * n;
@@ -193,7 +154,7 @@ Result<WakeupFloorResult> runWakeupFloor(const WakeupFloorOptions& options) {
           tx[i].msg_hdr.msg_name = &sink_addr;
           tx[i].msg_hdr.msg_namelen = sizeof sink_addr;
         }
-        const int s = ::sendmmsg(floor_fd.get(), tx.data(), static_cast<unsigned>(m), 0);
+        const int s = ::sendmmsg(floor_fd.fd, tx.data(), static_cast<unsigned>(m), 0);
         if (s > 0) r.sent += static_cast<std::uint64_t>(s);
         copies -= m;
       }
