@@ -46,6 +46,10 @@ void registerFocus(CLI::App& app, Runner* runner) {
       "--no-publisher-cap", [opt](std::int64_t) { opt->router.publisher_cap_interval_ms = 0; },
       "no send caps (REMB) to publishers: they send every simulcast layer whether anyone receives it or not "
       "(docs/congestion-control.md)");
+  cmd->add_option("--rx-coalesce-ms", opt->rx_coalesce_ms,
+                  "under load, read the media port every this many ms instead of on each datagram: fewer "
+                  "wake-ups for up to this much added delay (docs/focus.md; 0: off)")
+      ->capture_default_str();
   cmd->add_option("--bind", opt->bind_ip,
                   "address to bind the media port to (default: every IPv4 and IPv6 address; each usable "
                   "one is advertised, non-loopback first)");

@@ -63,6 +63,7 @@ Status MediaShell::start() {
   server_.setAnnouncedAddresses(options_.public_ips);
   server_.setListener(this);
   server_.setGso(options_.udp_gso);
+  server_.setReceiveCoalescing(options_.rx_coalesce_ms);
   if (options_.ice_tcp) {
     // ICE-TCP on the UDP socket's address (the dual-stack "::" or the --bind address).
     tcp_server_ = std::make_unique<io::TcpServer>(io_, clock_, server_);
@@ -233,6 +234,8 @@ json::object MediaShell::summary(const char* event) const {
                  {"udp_rx", server_.datagramsReceived()},
                  {"udp_tx", server_.datagramsSent()},
                  {"udp_tx_calls", server_.sendCalls()},
+                 {"udp_rx_wakeups", server_.receiveWakeups()},
+                 {"udp_rx_coalesced", server_.coalescedWaits()},
                  {"udp_tx_gso", server_.gsoDatagramsSent()},
                  {"udp_drops", server_.drops().total()},
                  {"tcp_connections", tcp_server_ ? tcp_server_->connectionCount() : 0},

@@ -111,7 +111,8 @@ Status applyConfigFile(const std::string& path, ServiceOptions& options) {
         number("udp_port", options.udp_port, 1),
         number("tcp_port", options.tcp_port, 1),
         boolean("ice_tcp", options.ice_tcp),
-        boolean("udp_gso", options.udp_gso)}) {
+        boolean("udp_gso", options.udp_gso),
+        number("rx_coalesce_ms", options.rx_coalesce_ms, 1)}) {
     if (!st) return st;
   }
   if (options.router.audio_slots > kMaxMediaSectionsSetting)

@@ -32,6 +32,9 @@ struct ServiceOptions {
   // datagram per message (for comparison, or a NIC driver that mishandles it; the kernel's refusal turns it
   // off by itself).
   bool udp_gso{true};
+  // Receive coalescing (io::UdpServer::setReceiveCoalescing): under load the media port is read every this
+  // many milliseconds instead of on each datagram; 0 = a wake-up per datagram burst.
+  std::uint32_t rx_coalesce_ms{0};
   // Downlink congestion control (docs/congestion-control.md): number what each participant receives and pick
   // its layers from its transport-cc feedback. Off: layers by requested size only (for comparison).
   bool downlink_cc{true};

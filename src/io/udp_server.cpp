@@ -5,8 +5,10 @@
 
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -163,7 +165,7 @@ udp::endpoint toEndpoint(const TransportAddress& a) {
 }
 
 UdpServer::UdpServer(asio::io_context& io, const Clock& clock)
-    : clock_(clock), socket_(io), timer_(io), batch_(std::make_unique<Batch>()) {
+    : clock_(clock), ready_(io), timer_(io), rx_timer_(io), batch_(std::make_unique<Batch>()) {
   for (std::size_t i = 0; i < kUdpBatch; ++i) {
     batch_->rx_iov[i] = iovec{batch_->rx.get() + i * kUdpMaxDatagram, kUdpMaxDatagram};
   }
@@ -178,21 +180,43 @@ UdpServer::~UdpServer() {
 
 Status UdpServer::bind(const udp::endpoint& local, std::uint32_t tick_ms) {
   boost::system::error_code ec;
-  socket_.open(local.protocol(), ec);
+  if (fd_ >= 0) return fail(Code::FailedPrecondition, "udp server already bound");
+  asio::ip::udp::socket socket(ready_.get_executor());
+  socket.open(local.protocol(), ec);
   v6_socket_ = local.address().is_v6();
-  if (!ec && v6_socket_ && local.address().is_unspecified()) socket_.set_option(asio::ip::v6_only(false), ec);
-  if (!ec) socket_.bind(local, ec);
+  if (!ec && v6_socket_ && local.address().is_unspecified()) socket.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) socket.bind(local, ec);
   if (ec) return fail(Code::Unavailable, "udp bind " + local.address().to_string() + ": " + ec.message());
   // Larger kernel buffers: bursts of video from many participants arrive between loop iterations.
-  socket_.set_option(asio::socket_base::receive_buffer_size(4 * 1024 * 1024), ec);
-  socket_.set_option(asio::socket_base::send_buffer_size(4 * 1024 * 1024), ec);
+  socket.set_option(asio::socket_base::receive_buffer_size(4 * 1024 * 1024), ec);
+  socket.set_option(asio::socket_base::send_buffer_size(4 * 1024 * 1024), ec);
   // Sends never block the loop: a full socket buffer drops the datagram (counted as SendFailed).
-  socket_.non_blocking(true, ec);
+  socket.non_blocking(true, ec);
   // Kernel receive timestamps (the arrival times transport-cc feedback reports); without them, the clock.
   const int on = 1;
-  if (::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
+  if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
     CHORUS_LOG(Info, kUdpTag,
                "no SO_TIMESTAMPNS (" << std::strerror(errno) << "): arrival times from the clock");
+  }
+  local_ = socket.local_endpoint(ec);
+  // The socket leaves asio's reactor, which would wake the loop on every datagram (its registration is
+  // permanent, edge-triggered): readiness comes from a private epoll set where the socket is registered
+  // one-shot, armed only while the server waits for datagrams (receiveNext), not while it coalesces.
+  const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) return fail(Code::Unavailable, std::string("epoll_create1: ") + std::strerror(errno));
+  ready_.assign(epfd, ec);
+  if (ec) {
+    ::close(epfd);
+    return fail(Code::Unavailable, "udp readiness descriptor: " + ec.message());
+  }
+  fd_ = socket.release(ec);
+  epoll_event ev{};
+  ev.events = EPOLLONESHOT;  // registered disarmed; receiveNext() arms it
+  if (fd_ < 0 || ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd_, &ev) != 0) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    ready_.close(ec);
+    return fail(Code::Unavailable, "udp readiness registration failed");
   }
   tick_ms_ = tick_ms == 0 ? 10 : tick_ms;
   stopped_ = false;
@@ -207,13 +231,16 @@ void UdpServer::stop() {
   stopped_ = true;
   boost::system::error_code ec;
   timer_.cancel();
-  socket_.close(ec);
+  rx_timer_.cancel();
+  ready_.close(ec);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  armed_ = false;
   tx_count_ = 0;
 }
 
 udp::endpoint UdpServer::localEndpoint() const {
-  boost::system::error_code ec;
-  return socket_.local_endpoint(ec);
+  return local_;
 }
 
 std::vector<std::string> UdpServer::advertisedAddresses() const {
@@ -272,8 +299,8 @@ bool UdpServer::sendNow(media::ByteSpan datagram, const TransportAddress& to) {
   ++tx_calls_;
   ssize_t n = -1;
   do {
-    n = ::sendto(socket_.native_handle(), datagram.data(), datagram.size(), MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&ss), len);
+    n = ::sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&ss),
+                 len);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     drops_.count(UdpDrop::SendFailed);
@@ -349,8 +376,7 @@ void UdpServer::sendMessages(mmsghdr* msgs, std::size_t messages) {
   std::size_t i = 0;
   while (i < messages && !stopped_) {
     ++tx_calls_;
-    const int n =
-        ::sendmmsg(socket_.native_handle(), msgs + i, static_cast<unsigned>(messages - i), MSG_DONTWAIT);
+    const int n = ::sendmmsg(fd_, msgs + i, static_cast<unsigned>(messages - i), MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
     for (std::size_t m = i; m < i + done; ++m) {
@@ -374,8 +400,8 @@ void UdpServer::sendMessages(mmsghdr* msgs, std::size_t messages) {
       for (std::size_t k = 0; k < h.msg_iovlen; ++k) {
         const iovec& v = h.msg_iov[k];
         ++tx_calls_;
-        if (::sendto(socket_.native_handle(), v.iov_base, v.iov_len, MSG_DONTWAIT,
-                     static_cast<const sockaddr*>(h.msg_name), h.msg_namelen) >= 0) {
+        if (::sendto(fd_, v.iov_base, v.iov_len, MSG_DONTWAIT, static_cast<const sockaddr*>(h.msg_name),
+                     h.msg_namelen) >= 0) {
           ++sent_;
         } else {
           drops_.count(UdpDrop::SendFailed);
@@ -390,16 +416,50 @@ void UdpServer::sendMessages(mmsghdr* msgs, std::size_t messages) {
 
 void UdpServer::receiveNext() {
   if (stopped_) return;
-  socket_.async_wait(udp::socket::wait_read, [this](boost::system::error_code ec) {
+  if (!armed_) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_MOD, fd_, &ev) != 0) {
+      CHORUS_LOG(Error, kUdpTag, "udp readiness: epoll_ctl: " << std::strerror(errno));
+      return;
+    }
+    armed_ = true;
+  }
+  ready_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec == asio::error::operation_aborted || stopped_) return;
-    drain();
+    // Take the one-shot event (this disarms the socket until the next receiveNext), so datagrams that come
+    // while the server coalesces do not wake the loop through the private set.
+    epoll_event ev{};
+    if (::epoll_wait(ready_.native_handle(), &ev, 1, 0) > 0) armed_ = false;
+    const TimeMs now = clock_.nowMs();
+    const bool busy = now - last_rx_wake_ < rx_coalesce_ms_;
+    ++rx_wakeups_;
+    last_rx_wake_ = now;
+    drain(busy);
+  });
+}
+
+// Receive coalescing: the next read at the timer, rx_coalesce_ms_ after this wake-up, instead of on the next
+// datagram. The timer's wake-up reads what came meanwhile; while each finds datagrams the loop keeps reading
+// on the timer, and the first that finds none waits for the socket again.
+void UdpServer::readLater() {
+  ++rx_held_;
+  rx_timer_.expires_at(
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(std::max<TimeMs>(0, last_rx_wake_ + rx_coalesce_ms_ - clock_.nowMs())));
+  rx_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    ++rx_wakeups_;
+    last_rx_wake_ = clock_.nowMs();
+    drain(true);
   });
 }
 
 // Reads until the socket is empty (then waits again), at most kUdpRxRoundsPerWake batches: after those the
 // rest is read from a posted handler, so timers and the TCP port get their turn.
-void UdpServer::drain() {
+void UdpServer::drain(bool busy) {
   Batch& b = *batch_;
+  bool read_any = false;
   for (std::size_t round = 0; round < kUdpRxRoundsPerWake; ++round) {
     if (stopped_) return;
     for (std::size_t i = 0; i < kUdpBatch; ++i) {
@@ -413,12 +473,13 @@ void UdpServer::drain() {
       h.msg_controllen = sizeof(b.rx_control[i].bytes);
       b.rx_msgs[i].msg_len = 0;
     }
-    const int n = ::recvmmsg(socket_.native_handle(), b.rx_msgs.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
+    const int n = ::recvmmsg(fd_, b.rx_msgs.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       continue;  // EINTR, or an error an ICMP message left on the socket (ECONNREFUSED): read on
     }
     if (n == 0) break;
+    read_any = true;
     ++rx_calls_;
     const TimeMs now = clock_.nowMs();
     const std::int64_t realtime_us = realtimeNowUs();
@@ -447,14 +508,18 @@ void UdpServer::drain() {
     flush();
     if (static_cast<std::size_t>(n) < kUdpBatch) break;
     if (round + 1 == kUdpRxRoundsPerWake) {  // more may be waiting: read on after the other handlers
-      asio::post(socket_.get_executor(), [this, alive = std::weak_ptr<char>(alive_)] {
+      asio::post(ready_.get_executor(), [this, alive = std::weak_ptr<char>(alive_)] {
         if (alive.expired() || stopped_) return;
-        drain();
+        drain(true);
       });
       return;
     }
   }
-  receiveNext();
+  if (busy && read_any && rx_coalesce_ms_ > 0) {
+    readLater();
+  } else {
+    receiveNext();
+  }
 }
 
 void UdpServer::dispatch(media::MutableByteSpan datagram, const TransportAddress& from, TimeMs now) {

@@ -22,6 +22,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/clock.hpp"
@@ -121,6 +122,14 @@ class UdpServer {
   void setAnnouncedAddresses(std::vector<std::string> ips) { announced_ = std::move(ips); }
   std::vector<std::string> advertisedAddresses() const;
   void setListener(Listener* listener) { listener_ = listener; }
+  // Receive coalescing: when datagrams come less than `ms` after the previous wake-up, the socket is read
+  // next on a timer `ms` after this one instead of on each datagram, and so on while each read finds
+  // datagrams: a busy loop wakes every `ms` and reads (and sends) what came meanwhile in one batch. The first
+  // datagram after a quiet spell is read at once. On a small call each wake-up costs more than the packets
+  // it handles (docs/focus.md, "What a wake-up costs"); the price is up to `ms` of added delay under load.
+  // 0: off (a wake-up per readiness).
+  void setReceiveCoalescing(TimeMs ms) noexcept { rx_coalesce_ms_ = ms; }
+  TimeMs receiveCoalescing() const noexcept { return rx_coalesce_ms_; }
 
   // ICE-TCP (io/tcp_server.hpp) feeds its connections' frames into dispatch() with TCP addresses
   // (TransportAddress::tcp); send() hands what goes to a TCP address to it, framed.
@@ -154,7 +163,11 @@ class UdpServer {
   std::uint64_t datagramsReceived() const noexcept { return received_; }
   std::uint64_t datagramsSent() const noexcept { return sent_; }
   std::uint64_t receiveCalls() const noexcept { return rx_calls_; }  // recvmmsg calls that returned datagrams
-  std::uint64_t sendCalls() const noexcept { return tx_calls_; }     // sendmmsg / sendto calls
+  std::uint64_t receiveWakeups() const noexcept {
+    return rx_wakeups_;
+  }                                                                   // readiness or coalescing-timer wakes
+  std::uint64_t coalescedWaits() const noexcept { return rx_held_; }  // reads put off by receive coalescing
+  std::uint64_t sendCalls() const noexcept { return tx_calls_; }      // sendmmsg / sendto calls
   // UDP GSO (UDP_SEGMENT): queued datagrams to one address with equal sizes leave as one message the kernel
   // (or the NIC) splits. On by default; turned off for good when the kernel refuses a GSO send.
   void setGso(bool on) noexcept { gso_ = on; }
@@ -174,17 +187,24 @@ class UdpServer {
  private:
   struct Batch;  // recvmmsg / sendmmsg headers and buffers
   void receiveNext();
-  void drain();
+  void readLater();
+  void drain(bool busy);
   bool sendNow(media::ByteSpan datagram, const TransportAddress& to);
   std::size_t coalesce();
   void sendMessages(mmsghdr* msgs, std::size_t messages);
   void scheduleTick();
   void tick();
 
-  const Clock& clock_;  // Borrowed.
-  boost::asio::ip::udp::socket socket_;
+  const Clock& clock_;                           // Borrowed.
+  int fd_{-1};                                   // the UDP socket (owned), outside asio's reactor
+  boost::asio::ip::udp::endpoint local_;         // its bound address
+  boost::asio::posix::stream_descriptor ready_;  // a private epoll set holding fd_ one-shot (owned)
+  bool armed_{false};                            // fd_ armed in ready_'s set
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer rx_timer_;  // receive coalescing
   std::uint32_t tick_ms_{10};
+  TimeMs rx_coalesce_ms_{0};
+  TimeMs last_rx_wake_{-1'000'000};
   TimeMs last_tick_{0};
   Listener* listener_{nullptr};  // Borrowed, optional.
   struct StringHash {
@@ -203,6 +223,8 @@ class UdpServer {
   std::uint64_t received_{0};
   std::uint64_t sent_{0};
   std::uint64_t rx_calls_{0};
+  std::uint64_t rx_wakeups_{0};
+  std::uint64_t rx_held_{0};
   std::uint64_t tx_calls_{0};
   std::uint64_t gso_datagrams_{0};
   bool gso_{true};

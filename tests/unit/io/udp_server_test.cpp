@@ -276,6 +276,50 @@ TEST_F(UdpBatchTest, SendsOutsideABatchGoAtOnce) {
   EXPECT_EQ(receiveAll(1), std::vector<std::vector<std::uint8_t>>{p});
 }
 
+// Receive coalescing: a datagram less than the interval after the previous wake-up makes the server read
+// next on its timer; what arrives meanwhile wakes nobody and is read in one batch; a timer read that finds
+// nothing goes back to waiting for the socket.
+TEST_F(UdpBatchTest, CoalescingReadsWhatArrivesUnderLoadOnTheTimerInOneBatch) {
+  using namespace std::chrono;
+  constexpr TimeMs kInterval = 200;
+  server_.setReceiveCoalescing(kInterval);
+  peer_.echo = false;
+  peer_.received.clear();
+  const auto to = server_.localEndpoint();
+  const auto send = [&](std::uint16_t i) { client_.send_to(asio::buffer(rtpLike(i, 100)), to); };
+  io_.run_for(milliseconds(3 * kInterval));  // past the STUN check's wake-up: waiting for the socket
+  const auto held = server_.coalescedWaits();
+
+  send(1);
+  runUntil([&] { return peer_.received.size() == 1; });
+  send(2);  // right after the first wake-up: under load
+  runUntil([&] { return peer_.received.size() == 2; });
+  ASSERT_EQ(peer_.received.size(), 2u);
+  EXPECT_EQ(server_.coalescedWaits(), held + 1);
+  const auto wakeups = server_.receiveWakeups();
+  const auto rx_calls = server_.receiveCalls();
+  const auto held_at = steady_clock::now();
+
+  for (std::uint16_t i = 3; i <= 12; ++i) send(i);
+  runUntil([&] { return peer_.received.size() == 12; });
+  ASSERT_EQ(peer_.received.size(), 12u);
+  // Read on the timer (it cannot fire early), in one wake-up and one recvmmsg.
+  EXPECT_GE(duration_cast<milliseconds>(steady_clock::now() - held_at).count(), kInterval - 20);
+  EXPECT_EQ(server_.receiveWakeups(), wakeups + 1);
+  EXPECT_EQ(server_.receiveCalls(), rx_calls + 1);
+  for (std::uint16_t i = 0; i < 12; ++i) EXPECT_EQ(media::load16(peer_.received[i].data() + 2), i + 1);
+
+  // The next timer read finds nothing: the server waits for the socket again, and the loop sleeps.
+  io_.run_for(milliseconds(3 * kInterval));
+  EXPECT_EQ(server_.receiveWakeups(), wakeups + 2);
+  EXPECT_EQ(server_.coalescedWaits(), held + 2);
+  send(13);
+  runUntil([&] { return peer_.received.size() == 13; });
+  EXPECT_EQ(peer_.received.size(), 13u);
+  EXPECT_EQ(server_.receiveWakeups(), wakeups + 3);
+  EXPECT_EQ(server_.drops().total(), 0u);
+}
+
 TEST_F(UdpBatchTest, DispatchWithoutASocketTakesTheGivenArrivalTime) {
   peer_.echo = false;
   auto p = rtpLike(3, 60);
