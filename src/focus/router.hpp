@@ -48,7 +48,9 @@ using ParticipantId = std::uint64_t;  // same as in focus/controller.hpp
 
 // Bytes of room the router leaves after every packet it hands to the sink (for the SRTP/SRTCP trailer).
 inline constexpr std::size_t kSinkTrailerRoom = 64;
-inline constexpr std::size_t kUpstreamNackMaxMissing = 64;  // per publisher video SSRC
+inline constexpr std::size_t kUpstreamNackMaxMissing = 64;
+inline constexpr TimeMs kMinRtxResendIntervalMs =
+    5;  // the same packet resent at most this often  // per publisher video SSRC
 
 class RouterSink {
  public:
@@ -150,7 +152,8 @@ struct RouterConfig {
   // 64 slots (79 KB) instead of 128 at 2 s. A NACK answered later than that would repair a frame the
   // receiver has already given up on.
   TimeMs rtx_max_age_ms{1000};
-  // A packet is resent at most once per this (or per the subscriber's round trip, when known).
+  // A packet is resent at most once per this, or per the subscriber's round trip when its feedback gives one
+  // (at least kMinRtxResendIntervalMs).
   TimeMs rtx_min_resend_interval_ms{50};
   std::size_t max_nack_seqs_per_packet{64};  // bounds the retransmissions one NACK packet can trigger
   // At most one keyframe request per publisher SSRC per this (but see requestKeyframe(subscriber, ...)).

@@ -43,8 +43,12 @@ void Router::answerNack(Participant& subscriber, const media::RtcpNack& nack, Ti
   stats_.nacks_missed += named - n;
   DownlinkController* d = subscriber.downlink.get();
   // Not the same packet again before a resent copy could have arrived: a receiver behind a queue NACKs it
-  // every round trip, and answering each would feed the queue (libwebrtc's sender also waits one RTT).
-  const TimeMs min_interval = std::max<TimeMs>(config_.rtx_min_resend_interval_ms, d ? d->rttMs() : 0);
+  // every round trip, and answering each would feed the queue. libwebrtc's sender waits one RTT; so does the
+  // focus once the subscriber's feedback gives one (a repair that is lost too is then resent in time for
+  // the frame, issue #12), else rtx_min_resend_interval_ms.
+  const TimeMs min_interval = d != nullptr && d->hasFeedback()
+                                  ? std::max<TimeMs>(d->rttMs(), kMinRtxResendIntervalMs)
+                                  : config_.rtx_min_resend_interval_ms;
   if (d != nullptr) d->beginRetransmissions(now);
   // RTX (RFC 4588) when the subscriber accepted it for this codec: the RTX stream's SSRC, payload type and
   // numbering, the original sequence number (OSN) in front of the payload. Else the stored packet as it was.

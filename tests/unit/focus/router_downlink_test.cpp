@@ -354,6 +354,31 @@ TEST_F(RouterDownlinkTest, RetransmissionsAreNotRepeatedWithinARoundTrip) {
   EXPECT_EQ(router_.stats().nacks_answered, answered + 2);
 }
 
+// Once the subscriber's feedback gives its round trip, a packet is resent again one RTT after the last copy
+// (a repair lost on the way is repaired in time for the frame), not only after rtx_min_resend_interval_ms.
+TEST_F(RouterDownlinkTest, ARetransmissionIsRepeatedOneRoundTripLater) {
+  link_.setDelayMs(10);
+  start();
+  run(1000);
+  const auto stats = router_.downlinkStats(kB);
+  ASSERT_TRUE(stats.has_value());
+  const TimeMs rtt = stats->rtt_ms;
+  ASSERT_GE(rtt, 15);
+  ASSERT_LT(rtt + 5, RouterConfig{}.rtx_min_resend_interval_ms);
+  const auto to_b = sink_.rtpTo(kB);
+  const auto v = media::RtpPacketView::parse(to_b.back().bytes);
+  ASSERT_TRUE(v.has_value());
+  const std::uint16_t seqs[] = {v->sequenceNumber()};
+  std::vector<std::uint8_t> nack(64);
+  nack.resize(*media::buildRtcpNack(nack, 9, out_ssrc_, seqs));
+  const auto answered = router_.stats().nacks_answered;
+  sendRtcp(kB, nack, now_);
+  sendRtcp(kB, nack, now_ + rtt - 5);  // the copy could not have arrived yet
+  EXPECT_EQ(router_.stats().nacks_answered, answered + 1);
+  sendRtcp(kB, nack, now_ + rtt + 5);  // it was lost: the subscriber asks again
+  EXPECT_EQ(router_.stats().nacks_answered, answered + 2);
+}
+
 // A forwarded packet stays retransmittable for max(1 s, 3 RTTs), as libwebrtc's sender keeps its history.
 // answeredAfter(): NACKs the packet forwarded last, `age_ms` of the call later; answered or not.
 class RouterRetransmitAgeTest : public RouterDownlinkTest {
