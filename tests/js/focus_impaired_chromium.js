@@ -3,9 +3,9 @@
 // binds 198.18.0.1 and advertises 198.18.0.2 (--public-ip), where the relay listens on the focus's port; so every
 // media packet crosses the relay. Checks, for each page and each impairment:
 //   - both pages connect and decode each other's video and audio;
-//   - over a 15 s window on one layer, the subscriber decodes >= 85 % of the frames its publisher encoded on the
-//     layer the focus forwards, >= 90 % for both directions together, and whether the issue's 95 % was met is
-//     printed (loss case; see CASES.loss);
+//   - over a window on one layer (25 s in the loss case), the subscriber decodes >= 90 % of the frames its
+//     publisher encoded on the layer the focus forwards, and >= 95 % for both directions together (loss case;
+//     see CASES.loss);
 //   - losses were recovered: subscribers NACKed, the focus answered NACKs from its buffer and NACKed publishers,
 //     publishers retransmitted;
 //   - RTX (RFC 4588), on by default: the pages accept the focus's rtx/apt offer, the focus's retransmissions
@@ -36,16 +36,14 @@ const CASES = {
   // a 3.3 s freeze, a packet the focus had given up NACKing upstream (or whose late repair it dropped) until
   // Chromium's own keyframe request after 3 s without a decodable frame. The focus now forwards such a late
   // repair, asks for a keyframe when it gives up, and (session 16) NACKs upstream ten times, not three
-  // (docs/congestion-control.md). Measured 2026-12-06/07 on the 2-vCPU VM with this test alone (as in CI, where
-  // it runs serially): both directions together 96.2-99.5 % in 12 of 12 runs (8 with RTX, 4 --no-rtx) at load
-  // average 1.9-5.3, each direction 95.3-100 %. Earlier, at load 11-25 (other builds beside it), 85-95 %:
-  // publishers encoding 13-19 fps, many short freezes, no PLI: CPU, not loss. Session 16 asserted the aim for
-  // both directions together. On 2026-12-07 (session 17) two CI rehearsals on the idle VM gave 94.5 % and 92.7 %
-  // together (one direction 90.7 %), local runs 94.0-97.0 %: Chromium dropping late frames (11-17 per
-  // direction) and packets lost after recovery (23-28). So CI asserts a floor of 90 % together and 85 % per
-  // direction and prints whether the 95 % aim was met; issue #12 stays open on it.
-  loss: { args: ['--up-loss', '0.05', '--down-loss', '0.05'], window_s: 15, min_decoded: 0.85, aim_decoded: 0.95,
-    min_together: 0.90, expect_nacks: true },
+  // (docs/congestion-control.md). In session 17 two CI rehearsals on the idle VM still gave 94.5 % and 92.7 %
+  // together (local runs 94.0-97.0 %), so CI asserted only 90 %. Session 18: the focus resends a repair that
+  // was lost too one subscriber RTT after the last copy, no longer at least 50 ms later (the frame had been
+  // played out by then): 14 runs of 15 s on the idle VM, 94.4-99.0 % together (mean 97.0 %, one below 95 %,
+  // when both directions froze 0.2 s at once). The window is now 25 s, which narrows the spread, and CI
+  // asserts the issue's 95 % together and 90 % for each direction.
+  loss: { args: ['--up-loss', '0.05', '--down-loss', '0.05'], window_s: 25, min_decoded: 0.90, aim_decoded: 0.95,
+    min_together: 0.95, expect_nacks: true },
   'loss-up': { args: ['--up-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
   'loss-down': { args: ['--down-loss', '0.05'], window_s: 15, min_decoded: 0.95, expect_nacks: true },
   none: { args: [], window_s: 15, min_decoded: 0.95, expect_nacks: false },
@@ -311,6 +309,8 @@ const CASES = {
     const router = fst.router || fst;
     console.log(`     (focus: nacks_answered ${router.nacks_answered}, nacks_missed ${router.nacks_missed}, ` +
       `upstream_nacks_sent ${router.upstream_nacks_sent}, upstream_recovered ${router.upstream_recovered}, ` +
+      `upstream_given_up ${router.upstream_given_up}, nacks_over_budget ${router.nacks_over_budget}, ` +
+      `nacks_before_switch ${router.nacks_before_switch}, ` +
       `forwarded ${router.forwarded_packets || router.forwarded}; RTX: sent ${router.rtx_sent}, received ${router.rtx_received}, ` +
       `unwrapped ${router.rtx_unwrapped}, padding dropped ${router.rtx_padding_dropped}, ` +
       `redundant dropped ${router.rtx_redundant_dropped}, malformed ${router.rtx_malformed})`);
