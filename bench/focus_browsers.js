@@ -164,9 +164,25 @@ function procWakeups(pid) {
   let firstFrameS = null, convergedS = null;
   while (convergedS === null) {
     if (Date.now() - t0 > 60000) {
-      // What was measured so far (the per-joiner times) is still worth printing.
+      // What was measured so far (the per-joiner times) is still worth printing, and what each page and the
+      // focus knew about the pairs that did not flow (a file beside the focus's log).
+      const stuck = {};
+      for (const p of PAGES) {
+        const missing = Object.entries(lastSeen[p] || {}).filter(([, v]) => !v || v.frames < 10 || !v.audio).map(([u]) => u);
+        if (missing.length === 0) continue;
+        stuck[p] = await pages[p].evaluate((missing) => {
+          const f = window.chorusFocus;
+          const strip = (c) => { const o = { ...c }; if (o.sdp) o.sdp = `${o.sdp.length} chars`; return o; };
+          return { missing, subscriptions: f.subscriptions, tiles: f.tiles,
+            remoteTracks: (f.remoteTracks || []).filter((r) => missing.includes(r.user_id)),
+            transceivers: f.pc ? f.pc.getTransceivers().map((t) => ({ mid: t.mid, dir: t.direction, cur: t.currentDirection, kind: t.receiver.track.kind, muted: t.receiver.track.muted })) : null,
+            wire: (f.wire || []).slice(-60).map((w) => ({ ...w, content: strip(w.content || {}) })) };
+        }, missing).catch((e) => ({ error: String(e) }));
+      }
+      const dump = path.join(logDir, 'stuck.json');
+      fs.writeFileSync(dump, JSON.stringify({ stuck, focus_stats: last('stats') }, null, 1));
       console.log(JSON.stringify({ participants: PAGES.length, impairment: IMPAIRMENT, joins, last_seen: lastSeen,
-        error: 'timed out waiting for every page to decode everyone' }, null, 1));
+        stuck_dump: dump, error: 'timed out waiting for every page to decode everyone' }, null, 1));
       throw new Error('timed out waiting for every page to decode everyone');
     }
     const { minFrames, allAudio } = await sampleAll();
