@@ -200,8 +200,8 @@ Status UdpServer::bind(const udp::endpoint& local, std::uint32_t tick_ms) {
   }
   local_ = socket.local_endpoint(ec);
   // The socket leaves asio's reactor, which would wake the loop on every datagram (its registration is
-  // permanent, edge-triggered): readiness comes from a private epoll set where the socket is registered
-  // one-shot, armed only while the server waits for datagrams (receiveNext), not while it coalesces.
+  // permanent, edge-triggered): readiness comes from a private epoll set where the socket is armed (EPOLLIN)
+  // while the server waits for datagrams (receiveNext) and disarmed while it coalesces (readLater).
   const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) return fail(Code::Unavailable, std::string("epoll_create1: ") + std::strerror(errno));
   ready_.assign(epfd, ec);
@@ -211,7 +211,7 @@ Status UdpServer::bind(const udp::endpoint& local, std::uint32_t tick_ms) {
   }
   fd_ = socket.release(ec);
   epoll_event ev{};
-  ev.events = EPOLLONESHOT;  // registered disarmed; receiveNext() arms it
+  ev.events = 0;  // registered disarmed; receiveNext() arms it
   if (fd_ < 0 || ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd_, &ev) != 0) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -416,21 +416,9 @@ void UdpServer::sendMessages(mmsghdr* msgs, std::size_t messages) {
 
 void UdpServer::receiveNext() {
   if (stopped_) return;
-  if (!armed_) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLONESHOT;
-    if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_MOD, fd_, &ev) != 0) {
-      CHORUS_LOG(Error, kUdpTag, "udp readiness: epoll_ctl: " << std::strerror(errno));
-      return;
-    }
-    armed_ = true;
-  }
+  if (!arm(true)) return;
   ready_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec == asio::error::operation_aborted || stopped_) return;
-    // Take the one-shot event (this disarms the socket until the next receiveNext), so datagrams that come
-    // while the server coalesces do not wake the loop through the private set.
-    epoll_event ev{};
-    if (::epoll_wait(ready_.native_handle(), &ev, 1, 0) > 0) armed_ = false;
     const TimeMs now = clock_.nowMs();
     const bool busy = now - last_rx_wake_ < rx_coalesce_ms_;
     ++rx_wakeups_;
@@ -439,10 +427,27 @@ void UdpServer::receiveNext() {
   });
 }
 
+// The socket in or out of the private epoll set's interest (an epoll_ctl only when that changes, so without
+// coalescing the set costs nothing per wake-up). Level-triggered: a socket armed with datagrams waiting is
+// ready at once.
+bool UdpServer::arm(bool on) {
+  if (armed_ == on) return true;
+  epoll_event ev{};
+  ev.events = on ? static_cast<std::uint32_t>(EPOLLIN) : 0u;
+  if (::epoll_ctl(ready_.native_handle(), EPOLL_CTL_MOD, fd_, &ev) != 0) {
+    CHORUS_LOG(Error, kUdpTag, "udp readiness: epoll_ctl: " << std::strerror(errno));
+    return false;
+  }
+  armed_ = on;
+  return true;
+}
+
 // Receive coalescing: the next read at the timer, rx_coalesce_ms_ after this wake-up, instead of on the next
 // datagram. The timer's wake-up reads what came meanwhile; while each finds datagrams the loop keeps reading
 // on the timer, and the first that finds none waits for the socket again.
 void UdpServer::readLater() {
+  // Datagrams that come meanwhile must not wake the loop through the private set.
+  if (!arm(false)) return;
   ++rx_held_;
   rx_timer_.expires_at(
       std::chrono::steady_clock::now() +

@@ -187,6 +187,7 @@ class UdpServer {
  private:
   struct Batch;  // recvmmsg / sendmmsg headers and buffers
   void receiveNext();
+  bool arm(bool on);
   void readLater();
   void drain(bool busy);
   bool sendNow(media::ByteSpan datagram, const TransportAddress& to);
@@ -198,7 +199,7 @@ class UdpServer {
   const Clock& clock_;                           // Borrowed.
   int fd_{-1};                                   // the UDP socket (owned), outside asio's reactor
   boost::asio::ip::udp::endpoint local_;         // its bound address
-  boost::asio::posix::stream_descriptor ready_;  // a private epoll set holding fd_ one-shot (owned)
+  boost::asio::posix::stream_descriptor ready_;  // a private epoll set holding fd_ (owned)
   bool armed_{false};                            // fd_ armed in ready_'s set
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer rx_timer_;  // receive coalescing
