@@ -175,10 +175,10 @@ function spawnJson(cmd, args, logFile) {
     }, [user, SLOTS]);
     const others = (u) => [...BOTS, ...PAGES].filter((x) => x !== u);
     const t0 = Date.now();
-    // Each pair is reported from the last round of the wait, not read again: with audio slots a tile's <video>
-    // gets a new MediaStream whenever the speaker on a slot changes (its audio moves to another tile), which can
-    // read videoWidth 0 until the next frame renders, so a second look could land in that gap (a CI rehearsal
-    // failed so: two pairs false right after all were true).
+    // Each pair is reported from the last round of the wait, not read again: until session 18 a tile's <video>
+    // played its audio too and got a new MediaStream whenever the speaker on an audio slot changed, which could
+    // read videoWidth 0 until the next frame rendered (a CI rehearsal failed so). Now the audio plays in the
+    // tile's own <audio> (ChorusTiles.setTracks; checked below with slots).
     let seen = {};
     const everyone = await attempt('every page to decode everyone', async () => {
       seen = {};
@@ -246,6 +246,16 @@ function spawnJson(cmd, args, logFile) {
           }, 10000);
           const d = await tileDom(pages[p], u);
           check(!!ok, `${p}: ${u}'s tile plays the slot's audio and shows speaking (level ${d && d.level}, peak ${d && d.peak})`);
+          // The slot's sound in the tile's own <audio>, its <video> with video only: a speaker moving to another
+          // slot changes the <audio>'s stream, not the <video>'s.
+          const els = await pages[p].evaluate((user) => {
+            const t = document.querySelector(`#tiles .tile[data-user="${user}"]`);
+            const v = t && t.querySelector('video'), a = t && t.querySelector('audio');
+            const n = (el, kind) => (el && el.srcObject ? el.srcObject.getTracks().filter((x) => x.kind === kind).length : 0);
+            return { videoVideo: n(v, 'video'), videoAudio: n(v, 'audio'), audioAudio: n(a, 'audio') };
+          }, u);
+          check(els.videoVideo === 1 && els.videoAudio === 0 && els.audioAudio === 1,
+            `${p}: ${u}'s tile plays the slot in its own <audio>, its <video> carries video only (${JSON.stringify(els)})`);
         }
       }
       const st = focus.last('stats');

@@ -716,14 +716,7 @@
         if (!perTile.has(key)) perTile.set(key, []);
         perTile.get(key).push(t.receiver.track);
       }
-      for (const [key, tile] of this.tileEls) {
-        const tracks = perTile.get(key) || [];
-        const v = tile.querySelector("video");
-        const cur = v.srcObject ? v.srcObject.getTracks() : [];
-        const same = cur.length === tracks.length && tracks.every((t) => cur.includes(t));
-        if (!same) v.srcObject = tracks.length ? new MediaStream(tracks) : null;
-        ChorusTiles.setAudio(tile, v.srcObject);
-      }
+      for (const [key, tile] of this.tileEls) ChorusTiles.setTracks(tile, perTile.get(key) || []);
     }
 
     spotlight(userId, deviceId) {

@@ -386,10 +386,7 @@
         leg.tile.dataset.via = "mesh";
       }
       const tracks = leg.pc.getReceivers().map((r) => r.track).filter((t) => t && t.readyState === "live");
-      const v = leg.tile.querySelector("video");
-      const cur = v.srcObject ? v.srcObject.getTracks() : [];
-      if (cur.length !== tracks.length || !tracks.every((t) => cur.includes(t))) v.srcObject = tracks.length ? new MediaStream(tracks) : null;
-      ChorusTiles.setAudio(leg.tile, v.srcObject);
+      ChorusTiles.setTracks(leg.tile, tracks);
       const md = Object.values(leg.metadata || {}).find((m) => m && m.purpose === "m.usermedia") || {};
       const member = this.fc.room.getMember(leg.user);
       ChorusTiles.setInfo(leg.tile, { name: (member?.name || leg.user) + " (mesh)", audioMuted: !!md.audio_muted,

@@ -119,7 +119,7 @@
       source = ac.createMediaStreamSource(new MediaStream([track]));
       analyser = ac.createAnalyser();
       analyser.fftSize = 2048;
-      source.connect(analyser);  // not to the destination: the <video> plays the sound
+      source.connect(analyser);  // not to the destination: the tile's <audio> (or <video>) plays the sound
     } catch (e) {
       console.warn("audio level meter", e);
       return;
@@ -171,6 +171,29 @@
     }
   }
 
+  // A remote participant's tracks: video in the tile's <video>, audio in an <audio> of its own (made when
+  // first needed), each given a new MediaStream only when its own tracks change. So a tile whose sound moves
+  // (an audio slot taken by another speaker) keeps showing its video without a gap. Meters the audio.
+  function setTracks(tile, tracks) {
+    const video = tile.querySelector("video");
+    assign(video, tracks.filter((t) => t.kind === "video"));
+    const sound = tracks.filter((t) => t.kind === "audio");
+    let audio = tile.querySelector("audio");
+    if (!audio && sound.length) {
+      audio = document.createElement("audio");
+      audio.autoplay = true;
+      tile.append(audio);
+    }
+    if (audio) assign(audio, sound);
+    setAudio(tile, audio ? audio.srcObject : null);
+  }
+
+  function assign(el, tracks) {
+    const cur = el.srcObject ? el.srcObject.getTracks() : [];
+    if (cur.length === tracks.length && tracks.every((t) => cur.includes(t))) return;
+    el.srcObject = tracks.length ? new MediaStream(tracks) : null;
+  }
+
   function remove(tile) {
     detach(tile);
     tile.remove();
@@ -184,6 +207,6 @@
       videoPaused: tile.dataset.videoPaused === "true" };
   }
 
-  window.ChorusTiles = { make, setInfo, setAudio, remove, state, SPEAKING_RMS, HOLD_MS,
+  window.ChorusTiles = { make, setInfo, setAudio, setTracks, remove, state, SPEAKING_RMS, HOLD_MS,
     audioContextState: () => (ctx ? ctx.state : "none") };
 })();
