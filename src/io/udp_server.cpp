@@ -446,8 +446,12 @@ bool UdpServer::arm(bool on) {
 // datagram. The timer's wake-up reads what came meanwhile; while each finds datagrams the loop keeps reading
 // on the timer, and the first that finds none waits for the socket again.
 void UdpServer::readLater() {
-  // Datagrams that come meanwhile must not wake the loop through the private set.
-  if (!arm(false)) return;
+  // Datagrams that come meanwhile must not wake the loop through the private set (if the set refuses, the
+  // server just waits on the socket as without coalescing).
+  if (!arm(false)) {
+    receiveNext();
+    return;
+  }
   ++rx_held_;
   rx_timer_.expires_at(
       std::chrono::steady_clock::now() +
