@@ -48,9 +48,9 @@ using ParticipantId = std::uint64_t;  // same as in focus/controller.hpp
 
 // Bytes of room the router leaves after every packet it hands to the sink (for the SRTP/SRTCP trailer).
 inline constexpr std::size_t kSinkTrailerRoom = 64;
-inline constexpr std::size_t kUpstreamNackMaxMissing = 64;
-inline constexpr TimeMs kMinRtxResendIntervalMs =
-    5;  // the same packet resent at most this often  // per publisher video SSRC
+inline constexpr std::size_t kUpstreamNackMaxMissing = 64;  // per publisher video SSRC
+// The same packet is resent to a subscriber at most this often, however short its round trip.
+inline constexpr TimeMs kMinRtxResendIntervalMs = 5;
 
 class RouterSink {
  public:

@@ -419,12 +419,17 @@ void UdpServer::receiveNext() {
   if (!arm(true)) return;
   ready_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec == asio::error::operation_aborted || stopped_) return;
-    const TimeMs now = clock_.nowMs();
-    const bool busy = now - last_rx_wake_ < rx_coalesce_ms_;
-    ++rx_wakeups_;
-    last_rx_wake_ = now;
-    drain(busy);
+    drain(wake());
   });
+}
+
+// Counts a wake-up to read; true when it came less than rx_coalesce_ms_ after the previous one (busy).
+bool UdpServer::wake() {
+  const TimeMs now = clock_.nowMs();
+  const bool busy = now - last_rx_wake_ < rx_coalesce_ms_;
+  ++rx_wakeups_;
+  last_rx_wake_ = now;
+  return busy;
 }
 
 // The socket in or out of the private epoll set's interest (an epoll_ctl only when that changes, so without
@@ -453,14 +458,12 @@ void UdpServer::readLater() {
     return;
   }
   ++rx_held_;
-  rx_timer_.expires_at(
-      std::chrono::steady_clock::now() +
+  rx_timer_.expires_after(
       std::chrono::milliseconds(std::max<TimeMs>(0, last_rx_wake_ + rx_coalesce_ms_ - clock_.nowMs())));
   rx_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped_) return;
-    ++rx_wakeups_;
-    last_rx_wake_ = clock_.nowMs();
-    drain(true);
+    wake();
+    drain(true);  // on the timer: under load by definition
   });
 }
 

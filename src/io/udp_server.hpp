@@ -129,7 +129,6 @@ class UdpServer {
   // it handles (docs/focus.md, "What a wake-up costs"); the price is up to `ms` of added delay under load.
   // 0: off (a wake-up per readiness).
   void setReceiveCoalescing(TimeMs ms) noexcept { rx_coalesce_ms_ = ms; }
-  TimeMs receiveCoalescing() const noexcept { return rx_coalesce_ms_; }
 
   // ICE-TCP (io/tcp_server.hpp) feeds its connections' frames into dispatch() with TCP addresses
   // (TransportAddress::tcp); send() hands what goes to a TCP address to it, framed.
@@ -163,11 +162,10 @@ class UdpServer {
   std::uint64_t datagramsReceived() const noexcept { return received_; }
   std::uint64_t datagramsSent() const noexcept { return sent_; }
   std::uint64_t receiveCalls() const noexcept { return rx_calls_; }  // recvmmsg calls that returned datagrams
-  std::uint64_t receiveWakeups() const noexcept {
-    return rx_wakeups_;
-  }                                                                   // readiness or coalescing-timer wakes
-  std::uint64_t coalescedWaits() const noexcept { return rx_held_; }  // reads put off by receive coalescing
-  std::uint64_t sendCalls() const noexcept { return tx_calls_; }      // sendmmsg / sendto calls
+  std::uint64_t sendCalls() const noexcept { return tx_calls_; }     // sendmmsg / sendto calls
+  // Wake-ups to read (the socket ready, or the coalescing timer), and reads put off by receive coalescing.
+  std::uint64_t receiveWakeups() const noexcept { return rx_wakeups_; }
+  std::uint64_t coalescedWaits() const noexcept { return rx_held_; }
   // UDP GSO (UDP_SEGMENT): queued datagrams to one address with equal sizes leave as one message the kernel
   // (or the NIC) splits. On by default; turned off for good when the kernel refuses a GSO send.
   void setGso(bool on) noexcept { gso_ = on; }
@@ -188,6 +186,7 @@ class UdpServer {
   struct Batch;  // recvmmsg / sendmmsg headers and buffers
   void receiveNext();
   bool arm(bool on);
+  bool wake();
   void readLater();
   void drain(bool busy);
   bool sendNow(media::ByteSpan datagram, const TransportAddress& to);
