@@ -236,6 +236,8 @@ json::object MediaShell::summary(const char* event) const {
                  {"udp_tx_calls", server_.sendCalls()},
                  {"udp_rx_wakeups", server_.receiveWakeups()},
                  {"udp_rx_coalesced", server_.coalescedWaits()},
+                 {"udp_ticks", server_.ticks()},
+                 {"udp_ticks_on_rx", server_.ticksOnReceive()},
                  {"udp_tx_gso", server_.gsoDatagramsSent()},
                  {"udp_drops", server_.drops().total()},
                  {"tcp_connections", tcp_server_ ? tcp_server_->connectionCount() : 0},

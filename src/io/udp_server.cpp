@@ -219,6 +219,7 @@ Status UdpServer::bind(const udp::endpoint& local, std::uint32_t tick_ms) {
     return fail(Code::Unavailable, "udp readiness registration failed");
   }
   tick_ms_ = tick_ms == 0 ? 10 : tick_ms;
+  tick_slack_ms_ = static_cast<TimeMs>(tick_ms_) / 5;
   stopped_ = false;
   last_tick_ = clock_.nowMs();
   receiveNext();
@@ -516,6 +517,7 @@ void UdpServer::drain(bool busy) {
       dispatch(media::MutableByteSpan(b.rx.get() + static_cast<std::size_t>(i) * kUdpMaxDatagram, len),
                fromSockaddr(b.rx_from[i]), now, arrival);
     }
+    if (!stopped_) tickOnReceive(now);
     batching_ = false;
     flush();
     if (static_cast<std::size_t>(n) < kUdpBatch) break;
@@ -594,18 +596,34 @@ void UdpServer::dispatch(media::MutableByteSpan datagram, const TransportAddress
   it->second->onDatagram(kind, datagram, from, now);
 }
 
+// The timer's tick: tick_slack_ms_ after it is due (a receive wake-up usually runs it before, see drain()).
+// Each arming supersedes the previous one: a handler whose expiry was already queued when the timer was
+// re-armed sees an old generation and does nothing.
 void UdpServer::scheduleTick() {
   if (stopped_) return;
-  timer_.expires_after(std::chrono::milliseconds(tick_ms_));
-  timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopped_) return;
+  const std::uint64_t generation = ++tick_generation_;
+  timer_.expires_after(std::chrono::milliseconds(
+      std::max<TimeMs>(0, last_tick_ + tick_ms_ + tick_slack_ms_ - clock_.nowMs())));
+  timer_.async_wait([this, generation](boost::system::error_code ec) {
+    if (ec || stopped_ || generation != tick_generation_) return;
     tick();
     scheduleTick();
   });
 }
 
+// On a wake-up that read datagrams: a tick that is due runs here (never early: what it paces, such as
+// transport-cc feedback every 50 ms, keeps its cadence), its sends leave with the batch's, and the timer
+// moves to the next one. On a busy port the timer then hardly ever wakes the loop on its own.
+void UdpServer::tickOnReceive(TimeMs now) {
+  if (now - last_tick_ < static_cast<TimeMs>(tick_ms_)) return;
+  ++ticks_on_receive_;
+  tick();
+  scheduleTick();
+}
+
 void UdpServer::tick() {
   const TimeMs now = clock_.nowMs();
+  ++ticks_;
   const auto elapsed = static_cast<std::uint32_t>(std::max<TimeMs>(0, now - last_tick_));
   last_tick_ = now;
   SctpAssociation::handleTimers(elapsed);

@@ -9,7 +9,10 @@
 //   anything else, or from an unknown address -> dropped and counted.
 // What the peers send while a received batch (or a tick) is being handled is copied into a bounded queue and
 // sent with sendmmsg at the end of the batch, or when the queue is full; sends outside those rounds go at
-// once. A periodic tick (default 10 ms) drives DTLS retransmission, usrsctp timers and consent checks.
+// once. A periodic tick (default 10 ms; the focus's is 50) drives DTLS retransmission, usrsctp timers,
+// consent checks and the listener's periodic work. It runs from 1 to 1.2 tick intervals after the previous
+// one: on the first wake-up that reads datagrams once it is due (with that batch's sends), else on its timer
+// at the end of that window, so a busy port is not also woken by the tick.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -166,6 +169,9 @@ class UdpServer {
   // Wake-ups to read (the socket ready, or the coalescing timer), and reads put off by receive coalescing.
   std::uint64_t receiveWakeups() const noexcept { return rx_wakeups_; }
   std::uint64_t coalescedWaits() const noexcept { return rx_held_; }
+  // Ticks run, and those run by a wake-up that read datagrams rather than by the timer.
+  std::uint64_t ticks() const noexcept { return ticks_; }
+  std::uint64_t ticksOnReceive() const noexcept { return ticks_on_receive_; }
   // UDP GSO (UDP_SEGMENT): queued datagrams to one address with equal sizes leave as one message the kernel
   // (or the NIC) splits. On by default; turned off for good when the kernel refuses a GSO send.
   void setGso(bool on) noexcept { gso_ = on; }
@@ -193,6 +199,7 @@ class UdpServer {
   std::size_t coalesce();
   void sendMessages(mmsghdr* msgs, std::size_t messages);
   void scheduleTick();
+  void tickOnReceive(TimeMs now);
   void tick();
 
   const Clock& clock_;                           // Borrowed.
@@ -203,6 +210,8 @@ class UdpServer {
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer rx_timer_;  // receive coalescing
   std::uint32_t tick_ms_{10};
+  TimeMs tick_slack_ms_{2};  // a tick runs between tick_ms_ and tick_ms_ + slack after the previous
+  std::uint64_t tick_generation_{0};
   TimeMs rx_coalesce_ms_{0};
   TimeMs last_rx_wake_{-1'000'000};
   TimeMs last_tick_{0};
@@ -225,6 +234,8 @@ class UdpServer {
   std::uint64_t rx_calls_{0};
   std::uint64_t rx_wakeups_{0};
   std::uint64_t rx_held_{0};
+  std::uint64_t ticks_{0};
+  std::uint64_t ticks_on_receive_{0};
   std::uint64_t tx_calls_{0};
   std::uint64_t gso_datagrams_{0};
   bool gso_{true};

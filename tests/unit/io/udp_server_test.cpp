@@ -98,8 +98,12 @@ class EchoPeer final : public UdpServer::Peer {
     }
     for (const auto& to : also_to) EXPECT_TRUE(server_.send(datagram, to));
   }
-  bool onTick(TimeMs) override { return true; }
+  bool onTick(TimeMs) override {
+    tick_times.push_back(std::chrono::steady_clock::now());
+    return true;
+  }
 
+  std::vector<std::chrono::steady_clock::time_point> tick_times;
   std::vector<std::vector<std::uint8_t>> received;
   std::vector<std::int64_t> arrivals;
   bool echo{true};
@@ -127,7 +131,7 @@ std::vector<std::uint8_t> rtpLike(std::uint16_t i, std::size_t size) {
 class UdpBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(server_.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    ASSERT_TRUE(server_.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), 0), tickMs()));
     server_.addPeer(peer_);
     client_.open(udp::v4());
     client_.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -139,6 +143,7 @@ class UdpBatchTest : public ::testing::Test {
     ASSERT_EQ(server_.routeCount(), 1u);
   }
   void TearDown() override { server_.removePeer(peer_); }
+  virtual std::uint32_t tickMs() const { return 10; }
 
   // Runs the loop until `done` or 5 s of wall time (the datagrams are on loopback: far less in practice).
   template <class F>
@@ -318,6 +323,62 @@ TEST_F(UdpBatchTest, CoalescingReadsWhatArrivesUnderLoadOnTheTimerInOneBatch) {
   EXPECT_EQ(peer_.received.size(), 13u);
   EXPECT_EQ(server_.receiveWakeups(), wakeups + 3);
   EXPECT_EQ(server_.drops().total(), 0u);
+}
+
+// A long tick (500 ms: it runs 500 to 600 ms after the previous one) so that wall-clock timing is coarse.
+class UdpTickTest : public UdpBatchTest {
+ protected:
+  std::uint32_t tickMs() const override { return kTick; }
+  static constexpr TimeMs kTick = 500;
+  static constexpr TimeMs kSlack = 100;
+};
+
+TEST_F(UdpTickTest, AWakeUpThatReadsDatagramsRunsADueTickAndTheTimerMovesOn) {
+  using namespace std::chrono;
+  peer_.echo = false;
+  peer_.received.clear();
+  const auto to = server_.localEndpoint();
+  const auto msSince = [](steady_clock::time_point t) {
+    return duration_cast<milliseconds>(steady_clock::now() - t).count();
+  };
+  // A tick on the timer: it cannot fire before the slack past the due time.
+  const std::size_t first = peer_.tick_times.size();
+  runUntil([&] { return peer_.tick_times.size() > first; });
+  ASSERT_GT(peer_.tick_times.size(), first);
+  std::size_t ticks = peer_.tick_times.size();
+  const auto on_receive = server_.ticksOnReceive();
+
+  // A datagram soon after it does not bring the next tick forward.
+  client_.send_to(asio::buffer(rtpLike(1, 100)), to);
+  runUntil([&] { return peer_.received.size() == 1; });
+  ASSERT_EQ(peer_.received.size(), 1u);
+  if (msSince(peer_.tick_times.back()) < kTick - 50) {  // (a slow machine may be past the due time)
+    EXPECT_EQ(peer_.tick_times.size(), ticks);
+    EXPECT_EQ(server_.ticksOnReceive(), on_receive);
+  }
+
+  // One once the tick is due (20 ms after, inside the slack) runs it in its own wake-up.
+  while (msSince(peer_.tick_times.back()) < kTick + 20 && peer_.tick_times.size() == ticks)
+    io_.run_one_for(milliseconds(5));
+  ASSERT_EQ(peer_.tick_times.size(), ticks);  // the timer waits for due + slack
+  client_.send_to(asio::buffer(rtpLike(2, 100)), to);
+  runUntil([&] { return peer_.received.size() == 2; });
+  ASSERT_EQ(peer_.received.size(), 2u);
+  EXPECT_EQ(peer_.tick_times.size(), ticks + 1);
+  EXPECT_EQ(server_.ticksOnReceive(), on_receive + 1);
+  ticks = peer_.tick_times.size();
+
+  // With nothing to read, the next one is the timer's again, a tick interval plus the slack later, once.
+  runUntil([&] { return peer_.tick_times.size() > ticks; });
+  ASSERT_EQ(peer_.tick_times.size(), ticks + 1);
+  EXPECT_GE(duration_cast<milliseconds>(peer_.tick_times[ticks] - peer_.tick_times[ticks - 1]).count(),
+            kTick + kSlack - 2);
+  EXPECT_EQ(server_.ticksOnReceive(), on_receive + 1);
+  // The superseded timer did not add a tick of its own: two intervals hold two ticks.
+  const std::size_t before = peer_.tick_times.size();
+  io_.run_for(milliseconds(2 * (kTick + kSlack) + 50));
+  EXPECT_EQ(peer_.tick_times.size(), before + 2);
+  EXPECT_EQ(server_.ticks(), peer_.tick_times.size());
 }
 
 TEST_F(UdpBatchTest, DispatchWithoutASocketTakesTheGivenArrivalTime) {
