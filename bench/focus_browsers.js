@@ -33,6 +33,9 @@ const IMPAIRMENTS = {
   loss: ['--up-loss', '0.05', '--down-loss', '0.05'],
   rtt: ['--up-delay-ms', '75', '--down-delay-ms', '75', '--up-loss', '0.01', '--down-loss', '0.01'],
 };
+// $CHORUS_BENCH_CAMERA_FPS: the fake camera's frame rate (Chromium's default: 20). Six pages each encoding three
+// layers and decoding five streams do not fit two vCPUs in real time at 20 fps; at a lower rate they may.
+const CAMERA_FPS = Number(process.env.CHORUS_BENCH_CAMERA_FPS || 0);
 const FOCUS_IP = '198.18.0.1';
 const RELAY_IP = '198.18.0.2';
 
@@ -58,7 +61,7 @@ function procWakeups(pid) {
   const holdS = Number(process.argv[4] || 30);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-focus-bench-'));
   const hs = await startHs(chorus, { users: ['focus', ...PAGES], extra: ['--web', webRoot] });
-  const { ctx, close } = await launchChromium(chromium, CHROMIUM);
+  const { ctx, close } = await launchChromium(chromium, CHROMIUM, { fakeDevice: CAMERA_FPS ? `fps=${CAMERA_FPS}` : '', contextPerPage: true });
   const login = await api(hs, 'POST', '/login', null,
     { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'pw' });
   const token = login.body.access_token;
@@ -75,7 +78,11 @@ function procWakeups(pid) {
   { stdio: ['ignore', 'pipe', err] });
   process.on('exit', () => { try { focus.kill('SIGKILL'); } catch {} });
   const lines = [];
-  readline.createInterface({ input: focus.stdout }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch {} });
+  const focusLog = fs.createWriteStream(path.join(logDir, 'focus.jsonl'));  // every line, for a post-mortem
+  readline.createInterface({ input: focus.stdout }).on('line', (l) => {
+    focusLog.write(l + '\n');
+    try { lines.push(JSON.parse(l)); } catch {}
+  });
   const last = (ev) => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i].event === ev) return lines[i]; return null; };
   await waitFor('the focus to be ready', () => last('ready'), 15000);
   let relay = null;
@@ -119,6 +126,9 @@ function procWakeups(pid) {
   for (const [i, user] of PAGES.entries()) {
     const page = await ctx.newPage();
     pages[user] = page;
+    const pageLog = fs.createWriteStream(path.join(logDir, `${user}.console.log`));  // for a post-mortem
+    page.on('console', (m) => pageLog.write(`${Date.now()} ${m.type()} ${m.text()}\n`));
+    page.on('pageerror', (e) => pageLog.write(`${Date.now()} pageerror ${e}\n`));
     await page.goto(`${hs.url}/call/?room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}` + (i === 0 ? '&create=1' : ''));
     await page.fill('#user', user);
     await page.fill('#password', 'pw');

@@ -194,6 +194,13 @@ Actions Controller::handle(const Input& input) {
                 remove(p, "ice_failed", true, out);
               } else if (p.connected && p.ping_sent_at && now - *p.ping_sent_at >= config_.pong_timeout_ms) {
                 ++counters_.removed_keepalive;
+                out.push_back(act::Warning{
+                    "removing " + p.user_id + "/" + p.device_id + ": no pong within " +
+                    std::to_string(config_.pong_timeout_ms / 1000) + " s of the ping; " +
+                    std::to_string(p.dc_messages) + " data-channel messages from it, " +
+                    (p.dc_messages == 0
+                         ? std::string("none")
+                         : "the last " + std::to_string((now - p.last_dc_at) / 1000) + " s ago")});
                 remove(p, "keep_alive_timeout", true, out);
               } else if (p.connected && !p.ping_sent_at && now >= p.next_ping_at) {
                 proto::FocusMessage ping;
@@ -516,6 +523,8 @@ void Controller::onInvite(const std::string& sender, const proto::CallSignal& si
 }
 
 void Controller::onDataChannel(Participant& p, const std::string& text, Actions& out) {
+  ++p.dc_messages;
+  p.last_dc_at = clock_.nowMs();
   if (text.size() > config_.max_data_channel_message) {
     ++counters_.dropped_data_channel;
     return;

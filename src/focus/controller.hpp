@@ -234,6 +234,8 @@ struct Participant {
   std::optional<TimeMs> verify_by;
   std::optional<TimeMs> ping_sent_at;
   TimeMs next_ping_at{0};
+  std::uint64_t dc_messages{0};  // data-channel messages from it, and when the last came (for diagnostics)
+  TimeMs last_dc_at{0};
   proto::SdpStreamMetadata published;  // what this participant sends (from its invite / updates)
   // (publisher, its stream id) whose video the focus does not send this participant now (in::DownlinkPaused);
   // bounded by the media plane's subscriptions of this participant.

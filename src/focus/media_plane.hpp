@@ -48,6 +48,20 @@ struct LinkStats {
   std::uint64_t rtp_audio_in{0};
   std::uint64_t rtp_video_in{0};
   std::optional<std::string> selected;  // where the focus sends to ("tcp:ip:port" for ICE-TCP), once known
+  // Its SCTP association (data channel), once there is one: messages each way, messages dropped, and the
+  // association's state as usrsctp sees it (what is in flight and waiting, the peer's window, the timers).
+  struct DataChannel {
+    std::uint64_t messages_in{0};
+    std::uint64_t messages_out{0};
+    std::uint64_t drops{0};
+    std::int32_t state{0};
+    std::uint32_t peer_rwnd{0};
+    std::uint32_t unacked{0};
+    std::uint32_t pending{0};
+    std::uint32_t srtt_ms{0};
+    std::uint32_t rto_ms{0};
+  };
+  std::optional<DataChannel> data_channel;
 };
 
 // One participant's transport, as the plane uses it (io::WebRtcPeer in the service; see its docs).

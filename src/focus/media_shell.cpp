@@ -315,6 +315,17 @@ json::object MediaShell::summary(const char* event) const {
         po["tracks_out"] = p.tracks_out;
         // Where the focus sends to this participant: "tcp:ip:port" for ICE-TCP, a TURN relay's address, ...
         po["selected"] = p.link->selected ? json::value(*p.link->selected) : json::value(nullptr);
+        if (const auto& dc = p.link->data_channel) {
+          po["data_channel"] = json::object{{"messages_in", dc->messages_in},
+                                            {"messages_out", dc->messages_out},
+                                            {"drops", dc->drops},
+                                            {"state", dc->state},
+                                            {"peer_rwnd", dc->peer_rwnd},
+                                            {"unacked", dc->unacked},
+                                            {"pending", dc->pending},
+                                            {"srtt_ms", dc->srtt_ms},
+                                            {"rto_ms", dc->rto_ms}};
+        }
       }
       if (p.downlink) {  // the focus's estimate of what it can send this participant
         const auto& d = *p.downlink;

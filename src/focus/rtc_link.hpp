@@ -90,6 +90,21 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
   LinkStats stats() const override {
     LinkStats s{rtc_.rtpPackets("audio"), rtc_.rtpPackets("video"), std::nullopt};
     if (const auto sel = rtc_.ice().selectedAddress()) s.selected = io::toString(*sel);
+    if (const io::SctpAssociation* a = rtc_.sctp()) {
+      LinkStats::DataChannel dc;
+      dc.messages_in = a->messagesReceived();
+      dc.messages_out = a->messagesSent();
+      dc.drops = a->drops().total();
+      if (const auto st = a->status()) {
+        dc.state = st->state;
+        dc.peer_rwnd = st->peer_rwnd;
+        dc.unacked = st->unacked;
+        dc.pending = st->pending;
+        dc.srtt_ms = st->srtt_ms;
+        dc.rto_ms = st->rto_ms;
+      }
+      s.data_channel = dc;
+    }
     return s;
   }
 

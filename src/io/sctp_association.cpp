@@ -226,6 +226,22 @@ void SctpAssociation::handleTimers(std::uint32_t elapsed_ms) {
   }
 }
 
+std::optional<SctpAssociation::Status> SctpAssociation::status() const {
+  if (sock_ == nullptr) return std::nullopt;
+  sctp_status st{};
+  socklen_t len = sizeof st;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_STATUS, &st, &len) != 0) return std::nullopt;
+  Status out;
+  out.state = st.sstat_state;
+  out.peer_rwnd = st.sstat_rwnd;
+  out.unacked = st.sstat_unackdata;
+  out.pending = st.sstat_penddata;
+  out.cwnd = st.sstat_primary.spinfo_cwnd;
+  out.srtt_ms = st.sstat_primary.spinfo_srtt;
+  out.rto_ms = st.sstat_primary.spinfo_rto;
+  return out;
+}
+
 std::size_t SctpAssociation::liveCount() {
   auto& r = sctpRegistry();
   std::lock_guard lock(r.mutex);

@@ -92,6 +92,17 @@ class SctpAssociation {
   const media::DropCounters<SctpDrop>& drops() const noexcept { return drops_; }
   std::uint64_t messagesReceived() const noexcept { return messages_received_; }
   std::uint64_t messagesSent() const noexcept { return messages_sent_; }
+  // usrsctp's view of the association (SCTP_STATUS), for diagnostics: nullopt before start() or if refused.
+  struct Status {
+    std::int32_t state{0};       // SCTP_ESTABLISHED, ...
+    std::uint32_t peer_rwnd{0};  // what the peer can still take (bytes)
+    std::uint16_t unacked{0};    // DATA chunks sent and not yet acknowledged
+    std::uint16_t pending{0};    // DATA chunks waiting to be sent
+    std::uint32_t cwnd{0};       // primary path (bytes)
+    std::uint32_t srtt_ms{0};
+    std::uint32_t rto_ms{0};
+  };
+  std::optional<Status> status() const;
 
   // Drives usrsctp's timers for every association; call every ~10 ms from the loop thread.
   static void handleTimers(std::uint32_t elapsed_ms);

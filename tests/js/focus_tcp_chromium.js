@@ -81,6 +81,11 @@ const PAGES = ['alice', 'bob'];
     for (const u of PAGES) {
       const p = parts.find((x) => x.user_id === `@${u}:localhost`) || {};
       check(/^tcp:/.test(p.selected || ''), `the focus sends to ${u} over ICE-TCP (${p.selected})`);
+      // Its data channel as the focus sees it: messages both ways (subscriptions in, offers/metadata out), an
+      // established association (SCTP_ESTABLISHED is 8 in usrsctp) with nothing stuck in flight.
+      const dc = p.data_channel || {};
+      check(dc.messages_in > 0 && dc.messages_out > 0 && dc.state === 8 && dc.pending === 0 && dc.drops === 0,
+        `the focus's data channel with ${u} is established and used (${JSON.stringify(dc)})`);
     }
     check(st.udp_rx === 0 && st.tcp_frames_rx > 100,
       `the focus's UDP port received nothing, its TCP port the media (udp_rx ${st.udp_rx}, tcp_frames_rx ${st.tcp_frames_rx})`);

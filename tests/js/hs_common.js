@@ -54,9 +54,19 @@ const CHROMIUM_PLAIN_ARGS = CHROMIUM_ARGS.filter((a) =>
   a !== '--allow-loopback-in-peer-connection' && !a.startsWith('--disable-features=WebRtcHideLocalIpsWithMdns'));
 
 // Resolves {ctx, close}; close() also removes the profile directory. `plain`: CHROMIUM_PLAIN_ARGS.
-async function launchChromium(chromium, executablePath, { plain = false } = {}) {
+// `fakeDevice`: options of the fake camera and microphone (e.g. "fps=10"; Chromium's default camera is 20 fps).
+// `contextPerPage`: each ctx.newPage() in a browser context of its own, as each person has a browser of their own.
+// Pages of one context share its HTTP connection pool: six per host, so six pages' /sync long-polls would hold
+// every connection and each page's other requests (join, state, to-device) would wait for a long-poll to end.
+async function launchChromium(chromium, executablePath, { plain = false, fakeDevice = '', contextPerPage = false } = {}) {
+  const args = (plain ? CHROMIUM_PLAIN_ARGS : CHROMIUM_ARGS).map((a) =>
+    (fakeDevice && a === '--use-fake-device-for-media-stream' ? `${a}=${fakeDevice}` : a));
+  if (contextPerPage) {
+    const browser = await chromium.launch({ executablePath, headless: true, args });
+    const ctx = { newPage: async () => (await browser.newContext()).newPage() };
+    return { ctx, close: async () => { try { await browser.close(); } catch {} } };
+  }
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-chr-'));
-  const args = plain ? CHROMIUM_PLAIN_ARGS : CHROMIUM_ARGS;
   const ctx = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args });
   const close = async () => {
     try { await ctx.close(); } catch {}

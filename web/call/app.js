@@ -16,7 +16,7 @@ if (params.get("create")) $("create").checked = true;
 let client = null;
 let call = null;       // mesh: the SDK's GroupCall
 let focusCall = null;  // focus mode: ChorusFocus.FocusCall (focus.js)
-const status = (s) => { $("status").textContent = s; };
+const status = (s) => { $("status").textContent = s; console.info("status:", s); };
 
 // Mesh mode tiles (tiles.js, as in focus mode): name, mute marks, level meter, speaking highlight.
 function tileFor(feed) {

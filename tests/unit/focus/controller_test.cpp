@@ -185,6 +185,7 @@ TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
          member("@bob:hs", "conf", json::array{device("B", "bS", kStart + 10 * kHour, true)})});
   ParticipantId a = accept("@alice:hs", "A", "aS", "ca");
   ParticipantId b = accept("@bob:hs", "B", "bS", "cb");
+  ctl_->handle(in::DataChannelMessage{b, R"({"type":"m.call.ping","content":{}})"});  // once, early on
   clock_.advance(30'000);
   auto pings = actionsOf<act::SendDataChannel>(ctl_->handle(in::Tick{}));
   ASSERT_EQ(pings.size(), 2u);
@@ -201,6 +202,12 @@ TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
     hung_up |= s.type == "m.call.hangup" && s.content.at("reason") == "keep_alive_timeout";
   }
   EXPECT_TRUE(hung_up);
+  // The log says who and what the focus last heard from it.
+  const auto warnings = actionsOf<act::Warning>(acts);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].message,
+            "removing @bob:hs/B: no pong within 30 s of the ping; 1 data-channel messages from it, the last "
+            "60 s ago");
 }
 
 TEST_F(ControllerTest, DataChannelMessagesAreParsedAndBounded) {
