@@ -136,6 +136,13 @@ function procWakeups(pid) {
     await waitFor(`${user} in the call`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.mode === 'focus' &&
       window.chorusFocus.connected), 60000);
     if (i > 0) joins[user] = await measureJoin(page, PAGES.slice(0, i).map((o) => `@${o}:localhost`));
+    // Its signalling, in ms from its data channel opening (a late join's time goes somewhere: here it shows where).
+    const wire = await page.evaluate(() => {
+      const f = window.chorusFocus;
+      const t0 = performance.timeOrigin + (f.dcOpenedAt || 0);
+      return (f.wire || []).slice(0, 200).map((w) => `${Math.round(w.t - t0)} ${w.dir} ${w.type}`);
+    }).catch((e) => [String(e)]);
+    fs.writeFileSync(path.join(logDir, `${user}.wire.txt`), wire.join('\n') + '\n');
   }
   // From the moment every page is in the call: the time until every page decoded a first frame of everyone
   // (first_frame_s) and >= 10 frames plus audio of everyone (converged_s), and each publisher's ramp-up: its

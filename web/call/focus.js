@@ -571,7 +571,12 @@
       this.remoteMetadata = md;
       this.counters.metadata_updates++;
       this.renderTiles();
-      this.scheduleSubscriptions();
+      // A track we have not subscribed to yet (we just joined, or someone else did) is asked for at once: the
+      // debounce is for tiles changing size, and on a join it would only delay the first frame.
+      const unseen = Object.entries(md).some(([sid, m]) => m && typeof m.tracks === "object" && m.tracks !== null &&
+        Object.keys(m.tracks).some((tid) => !this.subscribed.has(sid + "|" + tid)));
+      if (unseen) this.sendSubscriptions(false);
+      else this.scheduleSubscriptions();
     }
 
     // ---- subscriptions ----
