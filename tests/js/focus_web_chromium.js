@@ -239,6 +239,23 @@ function spawnJson(cmd, args, logFile) {
         check(!!named && new Set(speakers).size === 2 && speakers.every((u) => others(p).map(mxid).includes(u)),
           `${p}: the focus names two different others on its two audio slots (${JSON.stringify(slots)})`);
         check(!(await focusTile(pages[p])), `${p}: no tile for the focus's own slot streams`);
+        // The slot's sound in the speaker tile's own <audio>, its <video> with video only: a speaker moving to
+        // another slot changes the <audio>'s stream, not the <video>'s. Slots change speakers as the levels move
+        // (ranked every 200 ms), so this reads the slots and those tiles together until one reading holds.
+        const elsOf = (user) => pages[p].evaluate((user) => {
+          const t = document.querySelector(`#tiles .tile[data-user="${user}"]`);
+          const v = t && t.querySelector('video'), a = t && t.querySelector('audio');
+          const n = (el, kind) => (el && el.srcObject ? el.srcObject.getTracks().filter((x) => x.kind === kind).length : 0);
+          return { videoVideo: n(v, 'video'), videoAudio: n(v, 'audio'), audioAudio: n(a, 'audio') };
+        }, user);
+        let seen = null;
+        const elsOk = await attempt(`${p}: slot tiles' <audio> and <video>`, async () => {
+          const now = (await slotsOf(pages[p])).map(([, s]) => s.user_id);
+          seen = {};
+          for (const u of now) seen[u] = await elsOf(u);
+          return now.length === 2 && Object.values(seen).every((e) => e.videoVideo === 1 && e.videoAudio === 0 && e.audioAudio === 1);
+        }, 5000);
+        check(!!elsOk, `${p}: each slot speaker's tile plays the slot in its own <audio>, its <video> carries video only (${JSON.stringify(seen)})`);
         for (const u of speakers) {
           const ok = await attempt(`${p}: ${u} speaking`, async () => {
             const d = await tileDom(pages[p], u);
@@ -246,16 +263,6 @@ function spawnJson(cmd, args, logFile) {
           }, 10000);
           const d = await tileDom(pages[p], u);
           check(!!ok, `${p}: ${u}'s tile plays the slot's audio and shows speaking (level ${d && d.level}, peak ${d && d.peak})`);
-          // The slot's sound in the tile's own <audio>, its <video> with video only: a speaker moving to another
-          // slot changes the <audio>'s stream, not the <video>'s.
-          const els = await pages[p].evaluate((user) => {
-            const t = document.querySelector(`#tiles .tile[data-user="${user}"]`);
-            const v = t && t.querySelector('video'), a = t && t.querySelector('audio');
-            const n = (el, kind) => (el && el.srcObject ? el.srcObject.getTracks().filter((x) => x.kind === kind).length : 0);
-            return { videoVideo: n(v, 'video'), videoAudio: n(v, 'audio'), audioAudio: n(a, 'audio') };
-          }, u);
-          check(els.videoVideo === 1 && els.videoAudio === 0 && els.audioAudio === 1,
-            `${p}: ${u}'s tile plays the slot in its own <audio>, its <video> carries video only (${JSON.stringify(els)})`);
         }
       }
       const st = focus.last('stats');
