@@ -196,11 +196,12 @@ Actions Controller::handle(const Input& input) {
                 ++counters_.removed_keepalive;
                 out.push_back(act::Warning{
                     "removing " + p.user_id + "/" + p.device_id + ": no pong within " +
-                    std::to_string(config_.pong_timeout_ms / 1000) + " s of the ping; " +
-                    std::to_string(p.dc_messages) + " data-channel messages from it, " +
-                    (p.dc_messages == 0
-                         ? std::string("none")
-                         : "the last " + std::to_string((now - p.last_dc_at) / 1000) + " s ago")});
+                        std::to_string(config_.pong_timeout_ms / 1000) + " s of the ping; " +
+                        std::to_string(p.dc_messages) + " data-channel messages from it, " +
+                        (p.dc_messages == 0
+                             ? std::string("none")
+                             : "the last " + std::to_string((now - p.last_dc_at) / 1000) + " s ago"),
+                    true});
                 remove(p, "keep_alive_timeout", true, out);
               } else if (p.connected && !p.ping_sent_at && now >= p.next_ping_at) {
                 proto::FocusMessage ping;

@@ -182,6 +182,7 @@ struct ApplyDescription {
 };
 struct Warning {
   std::string message;
+  bool warn{false};  // logged at warn (a participant removed, not just a policy's note); else at info
 };
 }  // namespace act
 

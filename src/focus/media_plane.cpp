@@ -186,7 +186,13 @@ void MediaPlane::execute(Actions actions) {
                    [&](act::SendDataChannel& d) { sendDc(d.peer, d.text); },
                    [&](act::UpdateSubscriptions& u) { updateSubscriptions(u); },
                    [&](act::ApplyDescription& d) { applyDescription(d.peer, d.description); },
-                   [&](act::Warning& w) { CHORUS_LOG(Info, kMediaPlaneTag, w.message); },
+                   [&](act::Warning& w) {
+                     if (w.warn) {
+                       CHORUS_LOG(Warn, kMediaPlaneTag, w.message);
+                     } else {
+                       CHORUS_LOG(Info, kMediaPlaneTag, w.message);
+                     }
+                   },
                },
                a);
   }

@@ -208,6 +208,7 @@ TEST_F(ControllerTest, PingPongKeepaliveAndTimeout) {
   EXPECT_EQ(warnings[0].message,
             "removing @bob:hs/B: no pong within 30 s of the ping; 1 data-channel messages from it, the last "
             "60 s ago");
+  EXPECT_TRUE(warnings[0].warn);
 }
 
 TEST_F(ControllerTest, DataChannelMessagesAreParsedAndBounded) {
