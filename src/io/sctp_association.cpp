@@ -95,12 +95,14 @@ struct SctpUpcalls {
     usrsctp_init_nothreads(0, &SctpUpcalls::connOutput, nullptr);
     usrsctp_sysctl_set_sctp_ecn_enable(0);
     usrsctp_sysctl_set_sctp_delayed_sack_time_default(20);
-    // Retransmission timeouts as Chrome's SCTP (dcsctp) has them: 500 ms before the first RTT sample and at
-    // least 400 ms (above a peer's 200 ms delayed SACK), not usrsctp's 3 s and 1 s. A data-channel message
-    // lost on a lossy link (an offer, metadata) comes again after ~0.4 s instead of 1-3 s. The maximum and
-    // the retransmission limits stay usrsctp's, so an outage does not end the association sooner.
-    usrsctp_sysctl_set_sctp_rto_initial_default(500);
-    usrsctp_sysctl_set_sctp_rto_min_default(400);
+    // Retransmission timeouts as Chrome's SCTP (dcsctp) has them (sctp_association.hpp): 500 ms before the
+    // first RTT sample and at least 400 ms (above a peer's 200 ms delayed SACK), not usrsctp's 3 s and 1 s,
+    // and a backoff that stops at 3 s, with the retransmission limit raised so an outage lasts as long as
+    // with usrsctp's 60 s maximum before the association gives up.
+    usrsctp_sysctl_set_sctp_rto_initial_default(kSctpInitialRtoMs);
+    usrsctp_sysctl_set_sctp_rto_min_default(kSctpMinRtoMs);
+    usrsctp_sysctl_set_sctp_rto_max_default(kSctpMaxRtoMs);
+    usrsctp_sysctl_set_sctp_assoc_rtx_max_default(kSctpAssocMaxRetransmits);
   }
 };
 

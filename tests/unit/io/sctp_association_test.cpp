@@ -159,6 +159,42 @@ TEST(SctpAssociation, ALostMessageIsSentAgainWithinTheMinimumRto) {
   EXPECT_LT(elapsed_ms, 900) << "the retransmission waited " << elapsed_ms << " ms";
 }
 
+// A message lost again and again is retried at least every kSctpMaxRtoMs (Chrome's dcsctp caps its backoff
+// too): usrsctp alone would double its timeout each time, up to 60 s, longer than a data-channel keepalive.
+TEST(SctpAssociation, RepeatedLossesBackOffNoFurtherThanTheCap) {
+  Side sc, ss;
+  SctpAssociation client(sc, media::DtlsRole::Client);
+  SctpAssociation server(ss, media::DtlsRole::Server);
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.connected && ss.connected; }));
+  const auto sid = client.openChannel("dc");
+  ASSERT_TRUE(sid);
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return !sc.opened.empty() && !ss.opened.empty(); }));
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.out.empty() && ss.out.empty(); }));
+
+  ASSERT_TRUE(server.sendText(*sid, "ping"));
+  // The first transmission and the next four retransmissions are lost (at about 0, 0.4, 1.2, 2.8 and 5.8 s
+  // with the cap; without it the fifth would come at 6.0 s and the sixth at 12.4 s).
+  constexpr int kLost = 5;
+  int lost = 0, elapsed_ms = 0, last_loss_ms = 0;
+  for (; elapsed_ms < 20'000 && sc.messages.empty(); ++elapsed_ms) {
+    if (!ss.out.empty() && lost < kLost) {
+      ss.out.clear();
+      ++lost;
+      last_loss_ms = elapsed_ms;
+    }
+    deliver(client, sc, server, ss);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // usrsctp's RTT samples read the real clock
+    SctpAssociation::handleTimers(1);
+  }
+  ASSERT_EQ(lost, kLost);
+  ASSERT_EQ(sc.messages.size(), 1u);
+  EXPECT_EQ(std::get<1>(sc.messages[0]), "ping");
+  EXPECT_LE(elapsed_ms - last_loss_ms, static_cast<int>(kSctpMaxRtoMs) + 300)
+      << "the last retransmission came " << (elapsed_ms - last_loss_ms) << " ms after the loss before it";
+}
+
 TEST(SctpAssociation, GarbageInputIsHarmless) {
   Side s;
   SctpAssociation a(s, media::DtlsRole::Server);
