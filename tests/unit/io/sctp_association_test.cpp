@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -129,20 +130,32 @@ TEST(SctpAssociation, BackToBackChannelAndMessagesBothWays) {
   SctpAssociation::handleTimers(10);
 }
 
+// Two associations, connected, with one open channel ("dc") and nothing in flight.
+struct ChannelPair {
+  Side sc, ss;
+  SctpAssociation client{sc, media::DtlsRole::Client};
+  SctpAssociation server{ss, media::DtlsRole::Server};
+  std::uint16_t sid{0};
+  void open() {
+    ASSERT_TRUE(client.start());
+    ASSERT_TRUE(server.start());
+    ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.connected && ss.connected; }));
+    const auto id = client.openChannel("dc");
+    ASSERT_TRUE(id);
+    sid = *id;
+    ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return !sc.opened.empty() && !ss.opened.empty(); }));
+    ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.out.empty() && ss.out.empty(); }));
+  }
+};
+
 // A data-channel message lost on the wire is sent again after one RTO. usrsctp's defaults (1 s minimum, 3 s
 // before the first RTT sample, doubling on each loss) held a focus's offer back for seconds on a lossy link;
 // the association uses Chrome's (dcsctp's) 500 ms initial and 400 ms minimum RTO instead.
 TEST(SctpAssociation, ALostMessageIsSentAgainWithinTheMinimumRto) {
-  Side sc, ss;
-  SctpAssociation client(sc, media::DtlsRole::Client);
-  SctpAssociation server(ss, media::DtlsRole::Server);
-  ASSERT_TRUE(client.start());
-  ASSERT_TRUE(server.start());
-  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.connected && ss.connected; }));
-  const auto sid = client.openChannel("dc");
-  ASSERT_TRUE(sid);
-  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return !sc.opened.empty() && !ss.opened.empty(); }));
-  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.out.empty() && ss.out.empty(); }));
+  ChannelPair pair;
+  ASSERT_NO_FATAL_FAILURE(pair.open());
+  auto& [sc, ss, client, server, sid_] = pair;
+  const std::optional<std::uint16_t> sid = sid_;
 
   ASSERT_TRUE(server.sendText(*sid, "offer"));
   ASSERT_FALSE(ss.out.empty());
@@ -162,16 +175,10 @@ TEST(SctpAssociation, ALostMessageIsSentAgainWithinTheMinimumRto) {
 // A message lost again and again is retried at least every kSctpMaxRtoMs (Chrome's dcsctp caps its backoff
 // too): usrsctp alone would double its timeout each time, up to 60 s, longer than a data-channel keepalive.
 TEST(SctpAssociation, RepeatedLossesBackOffNoFurtherThanTheCap) {
-  Side sc, ss;
-  SctpAssociation client(sc, media::DtlsRole::Client);
-  SctpAssociation server(ss, media::DtlsRole::Server);
-  ASSERT_TRUE(client.start());
-  ASSERT_TRUE(server.start());
-  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.connected && ss.connected; }));
-  const auto sid = client.openChannel("dc");
-  ASSERT_TRUE(sid);
-  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return !sc.opened.empty() && !ss.opened.empty(); }));
-  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] { return sc.out.empty() && ss.out.empty(); }));
+  ChannelPair pair;
+  ASSERT_NO_FATAL_FAILURE(pair.open());
+  auto& [sc, ss, client, server, sid_] = pair;
+  const std::optional<std::uint16_t> sid = sid_;
 
   ASSERT_TRUE(server.sendText(*sid, "ping"));
   // The first transmission and the next four retransmissions are lost (at about 0, 0.4, 1.2, 2.8 and 5.8 s
