@@ -8,6 +8,7 @@
 // Usage (inside a private network namespace):
 //   tests/netns/run.sh node bench/focus_browsers.js build/default/apps/chorus/chorus web [hold_s] [participants] [impairment]
 // Extra `chorus focus` flags from $CHORUS_FOCUS_ARGS (e.g. --no-downlink-cc, for comparison).
+// bench/sfu_compare.js runs this and the same call through Janus (bench/janus_browsers.js) and prints the ratios.
 // impairment (default none): "loss" = 5 % random loss each way, "rtt" = 75 ms each way (150 ms round trip) with
 // 1 % loss, as in tests/js/focus_impaired_chromium.js: every page reaches the focus through `chorus bench impair`
 // (a UDP relay on 198.18.0.2; the focus binds 198.18.0.1 and advertises only the relay).
@@ -72,7 +73,10 @@ function procWakeups(pid) {
   const impaired = IMPAIRMENTS[IMPAIRMENT] !== null;
   if (impaired) execFileSync('ip', ['addr', 'add', `${RELAY_IP}/24`, 'dev', 't0'], { stdio: 'ignore' });
   const err = fs.openSync(path.join(logDir, 'focus.err'), 'w');
-  const where = impaired ? ['--bind', FOCUS_IP, '--public-ip', RELAY_IP, '--no-ice-tcp'] : ['--bind', '127.0.0.1'];
+  // $CHORUS_BENCH_BIND: the focus's media address without impairment (default 127.0.0.1; bench/sfu_compare.js
+  // gives 198.18.0.1, the address Janus, which skips loopback, uses in the same comparison).
+  const where = impaired ? ['--bind', FOCUS_IP, '--public-ip', RELAY_IP, '--no-ice-tcp']
+    : ['--bind', process.env.CHORUS_BENCH_BIND || '127.0.0.1'];
   const focus = spawn(chorus, ['focus', '--homeserver', hs.url, '--user', 'focus', '--password', 'pw', ...where,
     '--udp-port', '0', '--json', '--stats-interval', '1', ...(process.env.CHORUS_FOCUS_ARGS || '').split(' ').filter(Boolean)],
   { stdio: ['ignore', 'pipe', err] });

@@ -470,6 +470,7 @@
           this.lastHangup = { type, reason: c.reason || null, at: Date.now() };
           this.status(`the focus ${type === "m.call.reject" ? "rejected the call" : "hung up"}` +
             (c.reason ? ` (${c.reason})` : "") + "; calling it again shortly");
+          this.reportDataChannel();
           this.retryLater();
           break;
       }
@@ -492,6 +493,25 @@
     }
 
     // ---- data channel ----
+    // Logs what our side of the data channel saw, for a hangup that may be about it (keep_alive_timeout: the focus
+    // heard no pong): whether the pings reached this page and whether its answers left the browser.
+    reportDataChannel() {
+      const dc = this.dc, pc = this.pc, now = performance.now();
+      const age = (t) => (t ? ((now - t) / 1000).toFixed(1) + " s ago" : "never");
+      const head = `data channel at hangup: ${dc ? dc.readyState : "none"}, sctp ${pc && pc.sctp ? pc.sctp.state : "none"}, ` +
+        `${this.counters.pings} pings answered (the last ${age(this.lastPingAt)}), ` +
+        `${dc ? dc.bufferedAmount : 0} B buffered, opened ${age(this.dcOpenedAt)}`;
+      if (!pc) { console.info(head); return; }
+      pc.getStats().then((stats) => {
+        const parts = [];
+        stats.forEach((r) => {
+          if (r.type === "data-channel") parts.push(`messages ${r.messagesSent} sent / ${r.messagesReceived} received`);
+          if (r.type === "transport") parts.push(`dtls ${r.dtlsState}, ${r.packetsSent} packets sent / ${r.packetsReceived} received`);
+        });
+        console.info(head + (parts.length ? "; " + parts.join("; ") : ""));
+      }, () => console.info(head));
+    }
+
     sendDc(type, content) {
       if (!this.dc || this.dc.readyState !== "open") return false;
       this.log("out-dc", type, content);
@@ -506,6 +526,7 @@
       const content = msg.content || {};
       if (msg.type === "m.call.ping") {
         this.counters.pings++;
+        this.lastPingAt = performance.now();
         this.sendDc("m.call.pong", {});
         return;
       }
