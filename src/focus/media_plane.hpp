@@ -60,6 +60,16 @@ struct LinkStats {
     std::uint32_t pending{0};
     std::uint32_t srtt_ms{0};
     std::uint32_t rto_ms{0};
+    // SCTP chunks as they crossed the wire (io::SctpAssociation::wireIn/wireOut).
+    std::uint64_t data_chunks_in{0};
+    std::uint64_t data_chunks_out{0};
+    std::uint64_t sacks_in{0};
+    std::uint64_t sacks_out{0};
+    std::uint32_t last_tsn_in{0};   // the peer's last DATA
+    std::uint32_t cum_ack_out{0};   // what we last acknowledged of it
+    std::uint32_t rwnd_out{0};      // the window we last advertised
+    std::uint32_t last_tsn_out{0};  // our last DATA
+    std::uint32_t cum_ack_in{0};    // what the peer last acknowledged of ours
   };
   std::optional<DataChannel> data_channel;
 };

@@ -324,7 +324,16 @@ json::object MediaShell::summary(const char* event) const {
                                             {"unacked", dc->unacked},
                                             {"pending", dc->pending},
                                             {"srtt_ms", dc->srtt_ms},
-                                            {"rto_ms", dc->rto_ms}};
+                                            {"rto_ms", dc->rto_ms},
+                                            {"wire", json::object{{"data_in", dc->data_chunks_in},
+                                                                  {"data_out", dc->data_chunks_out},
+                                                                  {"sacks_in", dc->sacks_in},
+                                                                  {"sacks_out", dc->sacks_out},
+                                                                  {"last_tsn_in", dc->last_tsn_in},
+                                                                  {"cum_ack_out", dc->cum_ack_out},
+                                                                  {"rwnd_out", dc->rwnd_out},
+                                                                  {"last_tsn_out", dc->last_tsn_out},
+                                                                  {"cum_ack_in", dc->cum_ack_in}}}};
         }
       }
       if (p.downlink) {  // the focus's estimate of what it can send this participant

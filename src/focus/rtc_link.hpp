@@ -95,6 +95,17 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
       dc.messages_in = a->messagesReceived();
       dc.messages_out = a->messagesSent();
       dc.drops = a->drops().total();
+      const media::SctpChunkTally& in = a->wireIn();
+      const media::SctpChunkTally& out = a->wireOut();
+      dc.data_chunks_in = in.data_chunks;
+      dc.data_chunks_out = out.data_chunks;
+      dc.sacks_in = in.sacks;
+      dc.sacks_out = out.sacks;
+      dc.last_tsn_in = in.last_data_tsn;
+      dc.cum_ack_out = out.last_cum_tsn_ack;
+      dc.rwnd_out = out.last_a_rwnd;
+      dc.last_tsn_out = out.last_data_tsn;
+      dc.cum_ack_in = in.last_cum_tsn_ack;
       if (const auto st = a->status()) {
         dc.state = st->state;
         dc.peer_rwnd = st->peer_rwnd;

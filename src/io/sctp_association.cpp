@@ -189,12 +189,14 @@ bool SctpAssociation::start() {
 }
 
 void SctpAssociation::output(media::ByteSpan packet) {
+  media::tallySctpChunks(packet, wire_out_);
   listener_.onSctpSend(*this, packet);
 }
 
 void SctpAssociation::receive(media::ByteSpan packet) {
   if (sock_ == nullptr) return;
   // Never called from inside connOutput (usrsctp gotcha 2): the caller feeds packets from the event loop.
+  media::tallySctpChunks(packet, wire_in_);
   usrsctp_conninput(reinterpret_cast<void*>(id_), packet.data(), packet.size(), 0);
   processQueue();
 }

@@ -22,6 +22,7 @@
 
 #include "media/bytes.hpp"
 #include "media/drop_counters.hpp"
+#include "media/sctp/sctp_chunks.hpp"
 #include "media/srtp/srtp_session.hpp"
 
 struct socket;
@@ -113,6 +114,10 @@ class SctpAssociation {
     std::uint32_t rto_ms{0};
   };
   std::optional<Status> status() const;
+  // The chunks of every SCTP packet that came in from the peer and went out to it (media::tallySctpChunks):
+  // whether a peer's DATA reached us at all, what we acknowledged and the window we advertised.
+  const media::SctpChunkTally& wireIn() const noexcept { return wire_in_; }
+  const media::SctpChunkTally& wireOut() const noexcept { return wire_out_; }
 
   // Drives usrsctp's timers for every association; call every ~10 ms from the loop thread.
   static void handleTimers(std::uint32_t elapsed_ms);
@@ -159,6 +164,8 @@ class SctpAssociation {
   media::DropCounters<SctpDrop> drops_;
   std::uint64_t messages_received_{0};
   std::uint64_t messages_sent_{0};
+  media::SctpChunkTally wire_in_;
+  media::SctpChunkTally wire_out_;
 };
 using SctpAssociationPtr = std::unique_ptr<SctpAssociation>;
 

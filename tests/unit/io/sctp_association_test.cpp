@@ -202,6 +202,29 @@ TEST(SctpAssociation, RepeatedLossesBackOffNoFurtherThanTheCap) {
       << "the last retransmission came " << (elapsed_ms - last_loss_ms) << " ms after the loss before it";
 }
 
+// The wire tally (diagnostics in the focus's stats) sees a message's DATA going out, arriving, and being
+// acknowledged with the receiver's window.
+TEST(SctpAssociation, TheWireTallySeesDataAndItsAcknowledgement) {
+  ChannelPair pair;
+  ASSERT_NO_FATAL_FAILURE(pair.open());
+  auto& [sc, ss, client, server, sid_] = pair;
+  const std::uint64_t data_before = client.wireIn().data_chunks;
+
+  ASSERT_TRUE(server.sendText(sid_, "hello"));
+  const std::uint32_t tsn = server.wireOut().last_data_tsn;
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] {
+    return !sc.messages.empty() && server.wireIn().last_cum_tsn_ack == tsn;
+  }));
+  EXPECT_EQ(client.wireIn().data_chunks, data_before + 1);
+  EXPECT_EQ(client.wireIn().last_data_tsn, tsn);
+  EXPECT_EQ(client.wireOut().last_cum_tsn_ack, tsn);
+  EXPECT_GT(client.wireOut().last_a_rwnd, 0u);
+  EXPECT_EQ(server.wireIn().last_a_rwnd, client.wireOut().last_a_rwnd);
+  EXPECT_GE(client.wireOut().sacks, 1u);
+  EXPECT_EQ(client.wireIn().malformed, 0u);
+  EXPECT_EQ(server.wireIn().malformed, 0u);
+}
+
 TEST(SctpAssociation, GarbageInputIsHarmless) {
   Side s;
   SctpAssociation a(s, media::DtlsRole::Server);
