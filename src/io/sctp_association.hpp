@@ -41,13 +41,18 @@ inline constexpr std::size_t kSctpMaxQueuedUpcalls = 1024;
 // Retransmission timeouts (ms; usrsctp's defaults for every association, set once): Chrome's SCTP (dcsctp)
 // values. The initial 500 and minimum 400 bring a lost message back in ~0.4 s, not usrsctp's 1-3 s. The
 // backoff stops at kSctpMaxRtoMs (usrsctp: 60 s) so that a message lost several times on a lossy, slow link
-// is retried every few seconds, not after tens of seconds (longer than MSC3898's 30 s keepalive); the
+// is retried every 10 s at most, not after tens of seconds (longer than MSC3898's 30 s keepalive); the
 // association's retransmission limit grows to match, so an outage does not end it sooner than before (about
 // 220 s of silence; ICE consent ends a dead peer long before).
+// usrsctp clamps the RTO itself to this maximum, not only its backoff (dcsctp caps only the backoff, at 3 s).
+// So the maximum must stay above any round trip a call survives: with a round trip above it, every DATA chunk
+// is retransmitted before its SACK can come back, no RTT sample is ever taken (Karn), and usrsctp then stops
+// sending altogether: messages are accepted and never leave (seen with a 3 s maximum and 3-4 s round trips
+// between overloaded browsers and the focus; SctpAssociation.ARoundTripAboveTheOldCapKeepsDelivering).
 inline constexpr std::uint32_t kSctpInitialRtoMs = 500;
 inline constexpr std::uint32_t kSctpMinRtoMs = 400;
-inline constexpr std::uint32_t kSctpMaxRtoMs = 3000;
-inline constexpr std::uint32_t kSctpAssocMaxRetransmits = 76;
+inline constexpr std::uint32_t kSctpMaxRtoMs = 10000;
+inline constexpr std::uint32_t kSctpAssocMaxRetransmits = 26;
 inline constexpr std::uint16_t kSctpDefaultPort = 5000;
 
 enum class SctpDrop : std::uint8_t {
