@@ -21,6 +21,7 @@ const path = require('path');
 const readline = require('readline');
 const { spawn, execFile, execFileSync } = require('child_process');
 const { startHs, waitFor, launchChromium, browserDeps, sleep, api } = require('../tests/js/hs_common');
+const { openLoggedPage, measureJoin } = require('./browser_join');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const FOCUS = '@focus:localhost';
@@ -106,39 +107,26 @@ function procWakeups(pid) {
 
   const pages = {};
   const joins = {};
-  // In the page: from the data channel opening, the first frame from any of `present` and > 10 frames plus
-  // audio from every one of them (fresh stats every ~50 ms).
-  const measureJoin = (page, present) => page.evaluate(async (present) => {
-    const f = window.chorusFocus;
-    const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
-    for (let i = 0; i < 1200 && !f.dcOpenedAt; i++) await sleepMs(25);
-    if (!f.dcOpenedAt) return null;
-    let first = null;
-    while (performance.now() - f.dcOpenedAt < 30000) {
-      await f.pollStats();
-      const now = performance.now();
-      const tiles = f.tiles || [];
-      const of = (u) => tiles.find((x) => x.user_id === u);
-      if (first === null && present.some((u) => of(u) && of(u).framesDecoded >= 1)) first = now - f.dcOpenedAt;
-      if (present.every((u) => of(u) && of(u).framesDecoded > 10 && of(u).audioSamplesReceived > 0)) {
-        return { first_remote_frame_s: Number((first / 1000).toFixed(3)), all_over_10_frames_s: Number(((now - f.dcOpenedAt) / 1000).toFixed(3)) };
-      }
-      await sleepMs(50);
-    }
-    return { first_remote_frame_s: first === null ? null : Number((first / 1000).toFixed(3)), all_over_10_frames_s: null };
-  }, present);
   for (const [i, user] of PAGES.entries()) {
-    const page = await ctx.newPage();
+    const page = await openLoggedPage(ctx, logDir, user);
     pages[user] = page;
-    const pageLog = fs.createWriteStream(path.join(logDir, `${user}.console.log`));  // for a post-mortem
-    page.on('console', (m) => pageLog.write(`${Date.now()} ${m.type()} ${m.text()}\n`));
-    page.on('pageerror', (e) => pageLog.write(`${Date.now()} pageerror ${e}\n`));
     await page.goto(`${hs.url}/call/?room=${encodeURIComponent(ROOM)}&focus=${encodeURIComponent(FOCUS)}` + (i === 0 ? '&create=1' : ''));
     await page.fill('#user', user);
     await page.fill('#password', 'pw');
     await page.click('button[type=submit]');
     await waitFor(`${user} in the call`, () => page.evaluate(() => !!window.chorusFocus && window.chorusFocus.mode === 'focus' &&
       window.chorusFocus.connected), 60000);
+    // Joins are timed from the data channel opening; the counts are the web client's tiles (fresh stats).
+    await page.evaluate(() => {
+      const f = window.chorusFocus;
+      window.benchJoin = {
+        get start() { return f.dcOpenedAt || 0; },
+        counts: async () => {
+          await f.pollStats();
+          return Object.fromEntries((f.tiles || []).map((t) => [t.user_id, { frames: t.framesDecoded, audio: t.audioSamplesReceived }]));
+        },
+      };
+    });
     if (i > 0) joins[user] = await measureJoin(page, PAGES.slice(0, i).map((o) => `@${o}:localhost`));
     // Its signalling, in ms from its data channel opening (a late join's time goes somewhere: here it shows where).
     const wire = await page.evaluate(() => {

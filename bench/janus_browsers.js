@@ -24,6 +24,7 @@ const http = require('http');
 const net = require('net');
 const { spawn } = require('child_process');
 const { waitFor, launchChromium, browserDeps, sleep } = require('../tests/js/hs_common');
+const { openLoggedPage, measureJoin } = require('./browser_join');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const PAGES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].slice(0, Math.min(6, Math.max(2, Number(process.argv[3] || 3))));
@@ -232,6 +233,7 @@ jb.counts = async () => {
   const data = ev.plugindata.data;
   myId = data.id;
   jb.joinedAt = performance.now();
+  window.benchJoin = { start: jb.joinedAt, counts: jb.counts };
   subscribe(data.publishers || []);
 })().catch((e) => { jb.error = String(e); console.error(e); });
 </script>`;
@@ -270,27 +272,9 @@ jb.counts = async () => {
   const { ctx, close } = await launchChromium(chromium, CHROMIUM, { contextPerPage: true });
   const pages = {};
   const joins = {};
-  const measureJoin = (page, present) => page.evaluate(async (present) => {
-    const jb = window.jb;
-    const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
-    let first = null;
-    while (performance.now() - jb.joinedAt < 30000) {
-      const c = await jb.counts();
-      const now = performance.now();
-      if (first === null && present.some((u) => c[u] && c[u].frames >= 1)) first = now - jb.joinedAt;
-      if (present.every((u) => c[u] && c[u].frames > 10 && c[u].audio > 0)) {
-        return { first_remote_frame_s: Number((first / 1000).toFixed(3)), all_over_10_frames_s: Number(((now - jb.joinedAt) / 1000).toFixed(3)) };
-      }
-      await sleepMs(50);
-    }
-    return { first_remote_frame_s: first === null ? null : Number((first / 1000).toFixed(3)), all_over_10_frames_s: null };
-  }, present);
   for (const [i, user] of PAGES.entries()) {
-    const page = await ctx.newPage();
+    const page = await openLoggedPage(ctx, logDir, user);
     pages[user] = page;
-    const pageLog = fs.createWriteStream(path.join(logDir, `${user}.console.log`));
-    page.on('console', (m) => pageLog.write(`${Date.now()} ${m.type()} ${m.text()}\n`));
-    page.on('pageerror', (e) => pageLog.write(`${Date.now()} pageerror ${e}\n`));
     await page.goto(`${base}?name=${user}`);
     await waitFor(`${user} in the room`, async () => {
       const s = await page.evaluate(() => ({ joined: window.jb.joinedAt !== null, error: window.jb.error }));

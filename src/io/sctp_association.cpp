@@ -97,12 +97,14 @@ struct SctpUpcalls {
     usrsctp_sysctl_set_sctp_delayed_sack_time_default(20);
     // Retransmission timeouts as Chrome's SCTP (dcsctp) has them (sctp_association.hpp): 500 ms before the
     // first RTT sample and at least 400 ms (above a peer's 200 ms delayed SACK), not usrsctp's 3 s and 1 s,
-    // and a backoff that stops at 3 s, with the retransmission limit raised so an outage lasts as long as
-    // with usrsctp's 60 s maximum before the association gives up.
+    // and a backoff that stops at 10 s, with the retransmission limit raised so an outage lasts as long as
+    // with usrsctp's 60 s maximum before the association gives up; the one path fails only with the
+    // association, never before it (kSctpMaxRtoMs).
     usrsctp_sysctl_set_sctp_rto_initial_default(kSctpInitialRtoMs);
     usrsctp_sysctl_set_sctp_rto_min_default(kSctpMinRtoMs);
     usrsctp_sysctl_set_sctp_rto_max_default(kSctpMaxRtoMs);
     usrsctp_sysctl_set_sctp_assoc_rtx_max_default(kSctpAssocMaxRetransmits);
+    usrsctp_sysctl_set_sctp_path_rtx_max_default(kSctpAssocMaxRetransmits);
   }
 };
 

@@ -44,11 +44,13 @@ inline constexpr std::size_t kSctpMaxQueuedUpcalls = 1024;
 // is retried every 10 s at most, not after tens of seconds (longer than MSC3898's 30 s keepalive); the
 // association's retransmission limit grows to match, so an outage does not end it sooner than before (about
 // 220 s of silence; ICE consent ends a dead peer long before).
-// usrsctp clamps the RTO itself to this maximum, not only its backoff (dcsctp caps only the backoff, at 3 s).
-// So the maximum must stay above any round trip a call survives: with a round trip above it, every DATA chunk
-// is retransmitted before its SACK can come back, no RTT sample is ever taken (Karn), and usrsctp then stops
-// sending altogether: messages are accepted and never leave (seen with a 3 s maximum and 3-4 s round trips
-// between overloaded browsers and the focus; SctpAssociation.ARoundTripAboveTheOldCapKeepsDelivering).
+// usrsctp clamps the RTO itself to this maximum, not only its backoff (dcsctp caps only the backoff, at 3 s):
+// with a round trip above it every DATA chunk times out before its SACK comes back and no RTT sample is ever
+// taken (Karn). So the maximum stays above the 3-4 s round trips seen between overloaded browsers and the focus.
+// The one path's failure threshold is the association's retransmission limit (usrsctp: 5), because usrsctp
+// sends no new DATA on a path it marked unreachable until a heartbeat is answered, 30 s apart: with round trips
+// above the maximum RTO, or repeated losses, messages were accepted and never left, and the focus removed
+// participants for missing pongs (SctpAssociation.ARoundTripAboveTheMaximumRtoKeepsDelivering).
 inline constexpr std::uint32_t kSctpInitialRtoMs = 500;
 inline constexpr std::uint32_t kSctpMinRtoMs = 400;
 inline constexpr std::uint32_t kSctpMaxRtoMs = 10000;
