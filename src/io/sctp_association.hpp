@@ -46,11 +46,11 @@ inline constexpr std::size_t kSctpMaxQueuedUpcalls = 1024;
 // 220 s of silence; ICE consent ends a dead peer long before).
 // usrsctp clamps the RTO itself to this maximum, not only its backoff (dcsctp caps only the backoff, at 3 s):
 // with a round trip above it every DATA chunk times out before its SACK comes back and no RTT sample is ever
-// taken (Karn). So the maximum stays above the 3-4 s round trips seen between overloaded browsers and the focus.
-// The one path's failure threshold is the association's retransmission limit (usrsctp: 5), because usrsctp
-// sends no new DATA on a path it marked unreachable until a heartbeat is answered, 30 s apart: with round trips
-// above the maximum RTO, or repeated losses, messages were accepted and never left, and the focus removed
-// participants for missing pongs (SctpAssociation.ARoundTripAboveTheMaximumRtoKeepsDelivering).
+// taken (Karn). So the maximum stays above the 3-4 s round trips seen between overloaded browsers and the
+// focus. The one path's failure threshold is the association's retransmission limit (usrsctp: 5), because
+// usrsctp sends no new DATA on a path it marked unreachable until a heartbeat is answered, 30 s apart: with
+// round trips above the maximum RTO, or repeated losses, messages were accepted and never left, and the focus
+// removed participants for missing pongs (SctpAssociation.ARoundTripAboveTheMaximumRtoKeepsDelivering).
 inline constexpr std::uint32_t kSctpInitialRtoMs = 500;
 inline constexpr std::uint32_t kSctpMinRtoMs = 400;
 inline constexpr std::uint32_t kSctpMaxRtoMs = 10000;

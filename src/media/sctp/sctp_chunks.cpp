@@ -31,7 +31,8 @@ void tallySctpChunks(ByteSpan packet, SctpChunkTally& tally) noexcept {
       tally.last_cum_tsn_ack = load32(c + 4);
       tally.last_a_rwnd = load32(c + 8);
     }
-    const std::size_t padded = (len + 3) & ~std::size_t{3};  // chunks are padded to 4 bytes (the last may not be)
+    const std::size_t padded =
+        (len + 3) & ~std::size_t{3};  // chunks are padded to 4 bytes (the last may not be)
     if (padded >= packet.size() - off) return;
     off += padded;
   }

@@ -213,9 +213,8 @@ TEST(SctpAssociation, TheWireTallySeesDataAndItsAcknowledgement) {
 
   ASSERT_TRUE(server.sendText(sid_, "hello"));
   const std::uint32_t tsn = server.wireOut().last_data_tsn;
-  ASSERT_TRUE(pumpUntil(client, sc, server, ss, [&] {
-    return !sc.messages.empty() && server.wireIn().last_cum_tsn_ack == tsn;
-  }));
+  ASSERT_TRUE(pumpUntil(client, sc, server, ss,
+                        [&] { return !sc.messages.empty() && server.wireIn().last_cum_tsn_ack == tsn; }));
   EXPECT_EQ(client.wireIn().data_chunks, data_before + 1);
   EXPECT_EQ(client.wireIn().last_data_tsn, tsn);
   EXPECT_EQ(client.wireOut().last_cum_tsn_ack, tsn);
@@ -227,13 +226,16 @@ TEST(SctpAssociation, TheWireTallySeesDataAndItsAcknowledgement) {
 }
 
 // A round trip above the maximum RTO (overloaded browsers on a lossy link reached 3-4 s, and the maximum was
-// 3 s): every chunk times out before its SACK comes back. usrsctp counted those timeouts against the one path,
-// marked it unreachable after five (sctp_path_rtx_max_default) and stopped sending new DATA: messages were
-// accepted and never went on the wire, with nothing outstanding, and the focus removed the participant for a
-// missing pong. The path's threshold is now the association's; this runs with a 3 s maximum RTO again (it
-// fails with usrsctp's path threshold) and messages must keep arriving.
+// 3 s): every chunk times out before its SACK comes back. usrsctp counted those timeouts against the one
+// path, marked it unreachable after five (sctp_path_rtx_max_default) and stopped sending new DATA: messages
+// were accepted and never went on the wire, with nothing outstanding, and the focus removed the participant
+// for a missing pong. The path's threshold is now the association's; this runs with a 3 s maximum RTO again
+// (it fails with usrsctp's path threshold) and messages must keep arriving.
 TEST(SctpAssociation, ARoundTripAboveTheMaximumRtoKeepsDelivering) {
-  { Side s; SctpAssociation first(s, media::DtlsRole::Client); }  // usrsctp and our defaults set up first
+  {
+    Side s;
+    SctpAssociation first(s, media::DtlsRole::Client);
+  }                                               // usrsctp and our defaults set up first
   usrsctp_sysctl_set_sctp_rto_max_default(3000);  // for the associations made here (read at their creation)
   ChannelPair pair;
   usrsctp_sysctl_set_sctp_rto_max_default(kSctpMaxRtoMs);
@@ -248,8 +250,10 @@ TEST(SctpAssociation, ARoundTripAboveTheMaximumRtoKeepsDelivering) {
   std::uint64_t sent = 0;
   int last_send_ms = 0;
   for (int now = 0; now < 26'000; ++now) {
-    for (; !ss.out.empty(); ss.out.pop_front()) to_client.push_back({now + kOneWayMs, std::move(ss.out.front())});
-    for (; !sc.out.empty(); sc.out.pop_front()) to_server.push_back({now + kOneWayMs, std::move(sc.out.front())});
+    for (; !ss.out.empty(); ss.out.pop_front())
+      to_client.push_back({now + kOneWayMs, std::move(ss.out.front())});
+    for (; !sc.out.empty(); sc.out.pop_front())
+      to_server.push_back({now + kOneWayMs, std::move(sc.out.front())});
     for (; !to_client.empty() && to_client.front().due_ms <= now; to_client.pop_front())
       client.receive(to_client.front().packet);
     for (; !to_server.empty() && to_server.front().due_ms <= now; to_server.pop_front())

@@ -12,7 +12,9 @@ namespace {
 using test::put16;
 using test::put32;
 
-std::vector<std::uint8_t> commonHeader() { return std::vector<std::uint8_t>(kSctpCommonHeaderSize, 0); }
+std::vector<std::uint8_t> commonHeader() {
+  return std::vector<std::uint8_t>(kSctpCommonHeaderSize, 0);
+}
 void sack(std::vector<std::uint8_t>& p, std::uint32_t cum, std::uint32_t rwnd) {
   p.push_back(3);
   p.push_back(0);
