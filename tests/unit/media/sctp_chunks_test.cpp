@@ -67,7 +67,7 @@ TEST(SctpChunkTally, OverrunsAndShortPacketsAreCountedNotRead) {
   tallySctpChunks(ByteSpan(), t);
   auto p = commonHeader();
   data(p, 9, 40);
-  p.resize(p.size() - 20);  // the chunk's length runs past the packet
+  p.erase(p.end() - 20, p.end());  // the chunk's length runs past the packet
   tallySctpChunks(p, t);
   auto q = commonHeader();
   q.insert(q.end(), {0, 0, 0, 2});  // a chunk length under its own header
