@@ -1,5 +1,5 @@
 // Shared by the browser benchmarks (focus_browsers.js, janus_browsers.js): a page with its console kept in a
-// file, and the join measurement. A page being measured defines window.benchJoin = { start: <ms on its
+// file, the join measurement, and the hold (an SFU process's CPU and RSS while the call goes on). A page being measured defines window.benchJoin = { start: <ms on its
 // performance clock, or 0 while not yet known>, counts: async () => ({ <participant>: { frames, audio } }) }.
 'use strict';
 const fs = require('fs');
@@ -37,4 +37,33 @@ const measureJoin = (page, present) => page.evaluate(async (present) => {
   return { first_remote_frame_s: first === null ? null : s(first), all_over_10_frames_s: null };
 }, present);
 
-module.exports = { openLoggedPage, measureJoin };
+const TICK = 100;  // sysconf(_SC_CLK_TCK) on Linux
+// CPU time of a process so far, all threads (utime + stime of /proc/<pid>/stat), in s.
+function procCpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+// A "<key>: N kB" line of /proc/<pid>/status (VmRSS, RssAnon, ...), in KiB.
+function procStatusKib(pid, key) {
+  const m = new RegExp(key + ':\\s+(\\d+) kB').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+// The hold: `holdS` seconds of the call, `pid`'s RSS (VmRSS) sampled every second. Wall time and CPU time in s,
+// RSS max and mean in KiB.
+async function holdAndMeasure(pid, holdS) {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const cpu0 = procCpuSeconds(pid);
+  const w0 = Date.now();
+  let rssMax = 0, rssSum = 0, samples = 0;
+  while (Date.now() - w0 < holdS * 1000) {
+    await sleep(1000);
+    const r = procStatusKib(pid, 'VmRSS');
+    rssMax = Math.max(rssMax, r); rssSum += r; samples++;
+  }
+  return { wallS: (Date.now() - w0) / 1000, cpuS: procCpuSeconds(pid) - cpu0, rssMaxKib: rssMax,
+    rssMeanKib: samples ? rssSum / samples : 0 };
+}
+
+module.exports = { openLoggedPage, measureJoin, procStatusKib, holdAndMeasure };

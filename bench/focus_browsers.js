@@ -21,14 +21,13 @@ const path = require('path');
 const readline = require('readline');
 const { spawn, execFile, execFileSync } = require('child_process');
 const { startHs, waitFor, launchChromium, browserDeps, sleep, api } = require('../tests/js/hs_common');
-const { openLoggedPage, measureJoin } = require('./browser_join');
+const { openLoggedPage, measureJoin, procStatusKib, holdAndMeasure } = require('./browser_join');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const FOCUS = '@focus:localhost';
 const ROOM = '#bench:localhost';
 // Participants: argument 4 (default 3, at most 6).
 const PAGES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].slice(0, Math.min(6, Math.max(2, Number(process.argv[5] || 3))));
-const TICK = 100;  // sysconf(_SC_CLK_TCK) on Linux
 const IMPAIRMENT = process.argv[6] || 'none';
 const IMPAIRMENTS = {
   none: null,
@@ -41,15 +40,6 @@ const CAMERA_FPS = Number(process.env.CHORUS_BENCH_CAMERA_FPS || 0);
 const FOCUS_IP = '198.18.0.1';
 const RELAY_IP = '198.18.0.2';
 
-function procCpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;  // utime, stime
-}
-function procStatusKib(pid, key) {
-  const m = new RegExp(key + ':\\s+(\\d+) kB').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
 const procRssKib = (pid) => procStatusKib(pid, 'VmRSS');
 // The focus's media thread is its main thread: each voluntary context switch is a wait that ended (a wake-up).
 function procWakeups(pid) {
@@ -218,18 +208,9 @@ function procWakeups(pid) {
   // The hold.
   const statsBefore = last('stats');
   const wakeups0 = procWakeups(focus.pid);
-  const cpu0 = procCpuSeconds(focus.pid);
-  const w0 = Date.now();
-  let rssMax = 0, rssSum = 0, samples = 0;
-  while (Date.now() - w0 < holdS * 1000) {
-    await sleep(1000);
-    const r = procRssKib(focus.pid);
-    rssMax = Math.max(rssMax, r); rssSum += r; samples++;
-  }
-  const wallS = (Date.now() - w0) / 1000;
+  const { wallS, cpuS, rssMaxKib: rssMax, rssMeanKib: rssMean } = await holdAndMeasure(focus.pid, holdS);
   const anonKib = procStatusKib(focus.pid, 'RssAnon');
   const fileKib = procStatusKib(focus.pid, 'RssFile');
-  const cpuS = procCpuSeconds(focus.pid) - cpu0;
   const wakeupsPerS = (procWakeups(focus.pid) - wakeups0) / wallS;
   const statsAfter = last('stats');
   const forwarded = statsAfter.forwarded_packets - statsBefore.forwarded_packets;
@@ -265,7 +246,7 @@ function procWakeups(pid) {
     focus_cpu_percent_of_one_core: Number((100 * cpuS / wallS).toFixed(2)),
     focus_rss_idle_mib: Number((rssIdleKib / 1024).toFixed(1)),
     focus_rss_max_mib: Number((rssMax / 1024).toFixed(1)),
-    focus_rss_mean_mib: Number((rssSum / samples / 1024).toFixed(1)),
+    focus_rss_mean_mib: Number((rssMean / 1024).toFixed(1)),
     focus_rss_anon_idle_mib: Number((anonIdleKib / 1024).toFixed(1)),
     focus_rss_anon_end_mib: Number((anonKib / 1024).toFixed(1)),  // heap, stacks: what the call costs
     focus_rss_file_end_mib: Number((fileKib / 1024).toFixed(1)),  // mapped code of the binary and its libraries

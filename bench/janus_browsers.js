@@ -24,12 +24,11 @@ const http = require('http');
 const net = require('net');
 const { spawn } = require('child_process');
 const { waitFor, launchChromium, browserDeps, sleep } = require('../tests/js/hs_common');
-const { openLoggedPage, measureJoin } = require('./browser_join');
+const { openLoggedPage, measureJoin, procStatusKib, holdAndMeasure } = require('./browser_join');
 const { chromium, executable: CHROMIUM } = browserDeps({ sdk: false });
 
 const PAGES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].slice(0, Math.min(6, Math.max(2, Number(process.argv[3] || 3))));
 const HOLD_S = Number(process.argv[2] || 30);
-const TICK = 100;  // sysconf(_SC_CLK_TCK) on Linux
 const JANUS = process.env.JANUS || '/usr/bin/janus';
 const LIB = '/usr/lib/x86_64-linux-gnu/janus';
 const ROOM = 4242;
@@ -38,15 +37,6 @@ const ROOM = 4242;
 // that both SFUs move the same traffic.
 const SUBSTREAM = Number(process.env.JANUS_SUBSTREAM === undefined ? 1 : process.env.JANUS_SUBSTREAM);
 
-function procCpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;  // utime, stime
-}
-const procRssKib = (pid) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-};
 const freePort = () => new Promise((resolve, reject) => {
   const s = net.createServer();
   s.on('error', reject);
@@ -249,7 +239,7 @@ jb.counts = async () => {
     http.get({ host: '127.0.0.1', port: janusPort, path: '/janus/info' }, (r) => { r.resume(); resolve(r.statusCode === 200); })
       .on('error', () => resolve(false));
   }), 15000);
-  const rssIdleKib = procRssKib(janus.pid);
+  const rssIdleKib = procStatusKib(janus.pid, 'VmRSS');
 
   // One origin for the page and the API: / is the page, /janus... goes to Janus.
   const server = http.createServer((req, res) => {
@@ -309,16 +299,7 @@ jb.counts = async () => {
     return n;
   };
   const packets0 = await packetsIn();
-  const cpu0 = procCpuSeconds(janus.pid);
-  const w0 = Date.now();
-  let rssMax = 0, rssSum = 0, samples = 0;
-  while (Date.now() - w0 < HOLD_S * 1000) {
-    await sleep(1000);
-    const r = procRssKib(janus.pid);
-    rssMax = Math.max(rssMax, r); rssSum += r; samples++;
-  }
-  const wallS = (Date.now() - w0) / 1000;
-  const cpuS = procCpuSeconds(janus.pid) - cpu0;
+  const { wallS, cpuS, rssMaxKib: rssMax, rssMeanKib: rssMean } = await holdAndMeasure(janus.pid, HOLD_S);
   const forwarded = (await packetsIn()) - packets0;
   const layers = {};
   for (const p of PAGES) {
@@ -340,7 +321,7 @@ jb.counts = async () => {
     sfu_cpu_percent_of_one_core: Number((100 * cpuS / wallS).toFixed(2)),
     sfu_rss_idle_mib: Number((rssIdleKib / 1024).toFixed(1)),
     sfu_rss_max_mib: Number((rssMax / 1024).toFixed(1)),
-    sfu_rss_mean_mib: Number((rssSum / samples / 1024).toFixed(1)),
+    sfu_rss_mean_mib: Number((rssMean / 1024).toFixed(1)),
     forwarded_pps: Math.round(forwarded / wallS),
     cpu_us_per_forwarded_packet: forwarded ? Number((1e6 * cpuS / forwarded).toFixed(2)) : null,
     substream: SUBSTREAM,
