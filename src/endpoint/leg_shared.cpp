@@ -538,16 +538,16 @@ std::size_t releaseEndedDecodeChains(LegShared& leg) {
     if (leg.closed) return 0;
     for (GstElement* d : leg.ssrc_demuxers) demuxers.push_back(addRef(d));
     // A source has ended when the remote description no longer sends on its section: the mid is gone
-    // (recycled), the section is rejected (port 0; what the focus does when a publisher leaves) or it is
-    // recvonly/inactive. (rtpbin frees the source's jitterbuffer on its BYE or timeout, but webrtcbin 1.22
-    // keeps its pads, so pads cannot tell.)
+    // (recycled), the section is rejected (port 0 outside the BUNDLE group; what the focus does when a
+    // publisher leaves; a bundled port 0 is max-bundle, live) or it is recvonly/inactive. (rtpbin frees the
+    // source's jitterbuffer on its BYE or timeout, but webrtcbin 1.22 keeps its pads, so pads cannot tell.)
     // Says why (for the log), or nullptr while the section still sends.
     auto gone = [&](const LegShared::DecodeChain& c) -> const char* {
       if (!leg.remote_sdp || c.mid.empty()) return nullptr;
       const auto idx = leg.remote_sdp->mlineIndexOfMid(c.mid);
       if (!idx) return "its mid is gone";
       const auto& m = leg.remote_sdp->media[*idx];
-      if (m.port == 0) return "its section is rejected";
+      if (m.rejected()) return "its section is rejected";
       if (m.direction == "recvonly" || m.direction == "inactive") return "its section no longer sends";
       return nullptr;
     };

@@ -64,6 +64,7 @@ std::optional<std::uint32_t> SdpSummary::mlineIndexOfSsrc(std::uint32_t ssrc) co
 Result<SdpSummary> summarizeSdp(std::string_view sdp) {
   SdpSummary out;
   std::string session_ufrag;
+  std::vector<std::string> bundled_mids;  // session-level a=group:BUNDLE (at most kMaxMedia)
   bool saw_media = false;
   bool keep = false;  // the current section is within kMaxMedia
   std::string ssrc_stream;
@@ -112,13 +113,30 @@ Result<SdpSummary> summarizeSdp(std::string_view sdp) {
     const std::string_view val =
         colon == std::string_view::npos ? std::string_view() : value.substr(colon + 1);
     if (!saw_media) {
-      if (key == "ice-ufrag") session_ufrag = bounded(trim(val));
+      if (key == "ice-ufrag") {
+        session_ufrag = bounded(trim(val));
+      } else if (key == "group") {
+        // "BUNDLE <mid> <mid> ..." (other semantics, e.g. LS, are not bundles)
+        std::string_view rest = trim(val);
+        const auto sp = rest.find(' ');
+        if (rest.substr(0, sp) != "BUNDLE" || sp == std::string_view::npos) continue;
+        rest = rest.substr(sp + 1);
+        while (!rest.empty() && bundled_mids.size() < SdpSummary::kMaxMedia) {
+          rest = trim(rest);
+          const auto e = rest.find(' ');
+          if (!rest.substr(0, e).empty()) bundled_mids.push_back(bounded(rest.substr(0, e)));
+          if (e == std::string_view::npos) break;
+          rest = rest.substr(e + 1);
+        }
+      }
       continue;
     }
     if (!keep) continue;
     SdpMedia& m = out.media.back();
     if (key == "mid") {
       m.mid = bounded(trim(val));
+    } else if (key == "bundle-only" && colon == std::string_view::npos) {
+      m.bundle_only = true;
     } else if (key == "msid") {
       if (m.stream_id.empty()) splitMsid(val, m.stream_id, m.track_id);
     } else if (key == "ssrc") {
@@ -154,6 +172,8 @@ Result<SdpSummary> summarizeSdp(std::string_view sdp) {
   if (!saw_media) return fail(Code::InvalidArgument, "SDP has no m-lines");
   for (auto& m : out.media) {
     if (m.ice_ufrag.empty()) m.ice_ufrag = session_ufrag;
+    m.bundled =
+        !m.mid.empty() && std::find(bundled_mids.begin(), bundled_mids.end(), m.mid) != bundled_mids.end();
   }
   return out;
 }

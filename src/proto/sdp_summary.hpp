@@ -18,7 +18,7 @@ namespace chorus::proto {
 
 struct SdpMedia {
   std::string media;                  // "audio" | "video" | "application" | ... (the m= line's first token)
-  unsigned port{0};                   // the m= line's port (0: rejected section)
+  unsigned port{0};                   // the m= line's port (0: rejected, unless bundled; see rejected())
   std::string mid;                    // a=mid ("" if absent)
   std::string direction{"sendrecv"};  // a=sendrecv (default) | sendonly | recvonly | inactive
   // a=msid:<stream> <track>, else the first a=ssrc:<n> msid:<stream> <track>; "" if none ("-" reads as "").
@@ -30,7 +30,13 @@ struct SdpMedia {
   static constexpr std::size_t kMaxSsrcsPerMedia = 16;
   static constexpr std::size_t kMaxPayloadTypes = 64;
 
+  bool bundle_only{false};  // a=bundle-only
+  bool bundled{false};      // its mid is in the session's a=group:BUNDLE
+
   bool sends() const { return direction == "sendrecv" || direction == "sendonly"; }
+  // Port 0 rejects a section, except a bundled one: max-bundle offers (webrtcbin's, RFC 8843 §7.2) give
+  // every section but the first port 0 and a=bundle-only, and a rejected section leaves the BUNDLE group.
+  bool rejected() const { return port == 0 && !bundle_only && !bundled; }
 };
 
 struct SdpSummary {

@@ -413,6 +413,19 @@ TEST_F(MediaLoopback, MediaDisabledLegAndEarlyCandidates) {
   EXPECT_EQ(a.video_frames_decoded, 0u);
   bob_->setMediaEnabled(2, true);
   ASSERT_TRUE(waitFrames(*link, 30, 15s));
+
+  // Alice pauses without renegotiating, for longer than bob's sweep (every 2 s) needs to see her sources
+  // idle. Her offer is max-bundle: every section but the first has port 0 and a=bundle-only, which is not a
+  // rejection. Bob keeps her sources (a live source released here would come back with a new decode chain,
+  // counted in sources_resumed) and decodes her again when she resumes.
+  alice_->setMediaEnabled(1, false);
+  const auto paused_at = Clock::now();
+  link->waitUntil([&] { return Clock::now() - paused_at >= 5s; }, 6s);
+  EXPECT_EQ(link->stats(link->b()).sources_released, 0u);
+  alice_->setMediaEnabled(1, true);
+  ASSERT_TRUE(waitFrames(*link, 30, 15s));
+  EXPECT_EQ(link->stats(link->b()).sources_released, 0u);
+  EXPECT_EQ(link->stats(link->b()).sources_resumed, 0u);
   EXPECT_TRUE(link->a().errors.empty());
   EXPECT_TRUE(link->b().errors.empty());
 }

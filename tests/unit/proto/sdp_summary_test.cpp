@@ -107,6 +107,33 @@ TEST(SdpSummary, ReadsPortsTrackIdsAndSessionUfragWithoutCarriageReturns) {
   EXPECT_EQ(info->media[1].ice_ufrag, "M");
 }
 
+// webrtcbin's max-bundle offer gives every section but the first port 0 with a=bundle-only; those are live.
+// A rejected section has port 0 and has left the BUNDLE group (the focus's answer when a publisher leaves).
+TEST(SdpSummary, APortZeroSectionIsRejectedOnlyOutsideTheBundle) {
+  auto info = summarizeSdp(
+      "v=0\r\na=group:BUNDLE  audio0 video1   video2\r\na=group:LS video3\r\n"
+      "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:audio0\r\n"
+      "m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=bundle-only\r\na=mid:video1\r\n"
+      "m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:video2\r\na=recvonly\r\n"
+      "m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:video3\r\n"
+      "m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:video4\r\na=bundle-only\r\n");
+  ASSERT_TRUE(info) << info.error().message;
+  ASSERT_EQ(info->media.size(), 5u);
+  EXPECT_FALSE(info->media[0].rejected());
+  EXPECT_TRUE(info->media[0].bundled);
+  EXPECT_TRUE(info->media[1].bundle_only);
+  EXPECT_FALSE(info->media[1].rejected());
+  EXPECT_TRUE(info->media[2].bundled);
+  EXPECT_FALSE(info->media[2].rejected());  // bundled; recvonly is a matter of direction, not rejection
+  EXPECT_FALSE(info->media[3].bundled);     // an LS group is not a bundle
+  EXPECT_TRUE(info->media[3].rejected());
+  EXPECT_FALSE(info->media[4].rejected());
+  // Without any group, port 0 rejects.
+  auto plain = summarizeSdp("v=0\r\nm=audio 0 RTP/AVP 0\r\na=mid:a\r\n");
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->media[0].rejected());
+}
+
 // Hostile descriptions (a peer's offer): bounded sections, payload types and field lengths; no crash on
 // truncated lines.
 TEST(SdpSummary, BoundsWhatAPeerCanMakeItKeep) {
