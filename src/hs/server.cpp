@@ -39,7 +39,7 @@ struct Server::Impl final : Homeserver::Listener {
         store(cfg.data_dir, cfg.synchronous),
         hs(cfg, store, clock, this),
         notifier(ioc),
-        api(hs, notifier, cfg, clock),
+        api(hs, notifier, cfg),
         http(ioc, api, cfg),
         delayed_timer(ioc) {}
 

@@ -80,8 +80,8 @@ MxResult<std::optional<std::int64_t>> delayParam(const std::optional<std::string
 
 }  // namespace
 
-ClientApi::ClientApi(Homeserver& hs, Notifier& notifier, const ServerConfig& cfg, const Clock& clock)
-    : hs_(hs), notifier_(notifier), cfg_(cfg), clock_(clock) {
+ClientApi::ClientApi(Homeserver& hs, Notifier& notifier, const ServerConfig& cfg)
+    : hs_(hs), notifier_(notifier), cfg_(cfg) {
   if (cfg_.kdf_threads > 0) kdf_pool_ = std::make_unique<asio::thread_pool>(cfg_.kdf_threads);
 }
 

@@ -16,7 +16,6 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
-#include "base/clock.hpp"
 #include "hs/api/notifier.hpp"
 #include "hs/api/route_table.hpp"
 #include "hs/config.hpp"
@@ -42,7 +41,7 @@ struct HttpResponse {
 class ClientApi {
  public:
   // Borrowed: all outlive the ClientApi.
-  ClientApi(Homeserver& hs, Notifier& notifier, const ServerConfig& cfg, const Clock& clock);
+  ClientApi(Homeserver& hs, Notifier& notifier, const ServerConfig& cfg);
   ~ClientApi();
   ClientApi(const ClientApi&) = delete;
   ClientApi& operator=(const ClientApi&) = delete;
@@ -110,7 +109,6 @@ class ClientApi {
   Homeserver& hs_;
   Notifier& notifier_;
   const ServerConfig& cfg_;
-  const Clock& clock_;
   static constexpr std::size_t kMaxBuckets = 100000;
   std::unordered_map<std::string, Bucket> buckets_;  // per user (writes) and per login name; <= kMaxBuckets
   struct LoginFailures {

@@ -37,7 +37,7 @@ class HsClientApiRouting : public ::testing::Test {
     store_ = std::make_unique<Store>(cfg_.data_dir, cfg_.synchronous);
     hs_ = std::make_unique<Homeserver>(cfg_, *store_, clock_, nullptr);
     notifier_ = std::make_unique<Notifier>(ioc_);
-    api_ = std::make_unique<ClientApi>(*hs_, *notifier_, cfg_, clock_);
+    api_ = std::make_unique<ClientApi>(*hs_, *notifier_, cfg_);
     ASSERT_TRUE(hs_->createUser("alice", "pw", false));
     auto login =
         run("POST", "/login", R"({"type":"m.login.password","user":"alice","password":"pw"})", false);
