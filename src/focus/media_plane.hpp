@@ -60,6 +60,9 @@ struct LinkStats {
     std::uint32_t pending{0};
     std::uint32_t srtt_ms{0};
     std::uint32_t rto_ms{0};
+    // The association's one path: "active", or "inactive" once usrsctp gave up on it (no new DATA until a
+    // heartbeat is answered).
+    std::string path;
     // SCTP chunks as they crossed the wire (io::SctpAssociation::wireIn/wireOut).
     std::uint64_t data_chunks_in{0};
     std::uint64_t data_chunks_out{0};

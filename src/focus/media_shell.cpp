@@ -325,6 +325,7 @@ json::object MediaShell::summary(const char* event) const {
                                             {"pending", dc->pending},
                                             {"srtt_ms", dc->srtt_ms},
                                             {"rto_ms", dc->rto_ms},
+                                            {"path", dc->path},
                                             {"wire", json::object{{"data_in", dc->data_chunks_in},
                                                                   {"data_out", dc->data_chunks_out},
                                                                   {"sacks_in", dc->sacks_in},

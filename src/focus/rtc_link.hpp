@@ -113,6 +113,7 @@ class RtcLink final : public PeerLink, private io::WebRtcPeer::Listener {
         dc.pending = st->pending;
         dc.srtt_ms = st->srtt_ms;
         dc.rto_ms = st->rto_ms;
+        dc.path = io::SctpAssociation::pathStateName(st->path_state);
       }
       s.data_channel = dc;
     }

@@ -245,7 +245,35 @@ std::optional<SctpAssociation::Status> SctpAssociation::status() const {
   out.cwnd = st.sstat_primary.spinfo_cwnd;
   out.srtt_ms = st.sstat_primary.spinfo_srtt;
   out.rto_ms = st.sstat_primary.spinfo_rto;
+  out.path_state = st.sstat_primary.spinfo_state;
+  sctp_paddrparams path{};
+  path.spp_address = st.sstat_primary.spinfo_address;
+  len = sizeof path;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &path, &len) == 0) {
+    out.path_max_retransmits = path.spp_pathmaxrxt;
+  }
+  sctp_assocparams assoc{};
+  len = sizeof assoc;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_ASSOCINFO, &assoc, &len) == 0) {
+    out.assoc_max_retransmits = assoc.sasoc_asocmaxrxt;
+  }
+  sctp_rtoinfo rto{};
+  len = sizeof rto;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_RTOINFO, &rto, &len) == 0) out.rto_max_ms = rto.srto_max;
   return out;
+}
+
+std::string_view SctpAssociation::pathStateName(std::int32_t path_state) noexcept {
+  switch (path_state) {
+    case SCTP_ACTIVE:
+      return "active";
+    case SCTP_INACTIVE:
+      return "inactive";
+    case SCTP_UNCONFIRMED:
+      return "unconfirmed";
+    default:
+      return "unknown";
+  }
 }
 
 std::size_t SctpAssociation::liveCount() {

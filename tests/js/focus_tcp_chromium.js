@@ -82,9 +82,10 @@ const PAGES = ['alice', 'bob'];
       const p = parts.find((x) => x.user_id === `@${u}:localhost`) || {};
       check(/^tcp:/.test(p.selected || ''), `the focus sends to ${u} over ICE-TCP (${p.selected})`);
       // Its data channel as the focus sees it: messages both ways (subscriptions in, offers/metadata out), an
-      // established association (SCTP_ESTABLISHED is 8 in usrsctp) with nothing stuck in flight.
+      // established association (SCTP_ESTABLISHED is 8 in usrsctp) on an active path with nothing stuck in flight.
       const dc = p.data_channel || {};
-      check(dc.messages_in > 0 && dc.messages_out > 0 && dc.state === 8 && dc.pending === 0 && dc.drops === 0,
+      check(dc.messages_in > 0 && dc.messages_out > 0 && dc.state === 8 && dc.path === 'active' && dc.pending === 0 &&
+        dc.drops === 0,
         `the focus's data channel with ${u} is established and used (${JSON.stringify(dc)})`);
     }
     check(st.udp_rx === 0 && st.tcp_frames_rx > 100,
