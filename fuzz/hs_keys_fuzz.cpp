@@ -43,7 +43,7 @@ struct Fixture {
     store = std::make_unique<Store>(cfg.data_dir, cfg.synchronous);
     hs = std::make_unique<Homeserver>(cfg, *store, clock, nullptr);
     notifier = std::make_unique<Notifier>(ioc);
-    api = std::make_unique<ClientApi>(*hs, *notifier, cfg, clock);
+    api = std::make_unique<ClientApi>(*hs, *notifier, cfg);
     if (!hs->createUser("alice", "pw", false) || !hs->createUser("bob", "pw", false)) std::abort();
     alice = login("alice", "ALICE");
     const std::string bob = login("bob", "BOB");

@@ -44,7 +44,7 @@ struct Fixture {
     store = std::make_unique<Store>(cfg.data_dir, cfg.synchronous);
     hs = std::make_unique<Homeserver>(cfg, *store, clock, nullptr);
     notifier = std::make_unique<Notifier>(ioc);
-    api = std::make_unique<ClientApi>(*hs, *notifier, cfg, clock);
+    api = std::make_unique<ClientApi>(*hs, *notifier, cfg);
     if (!hs->createUser("alice", "pw", false)) std::abort();
     auto login = run({"POST", "/_matrix/client/v3/login", "",
                       R"({"type":"m.login.password","user":"alice","password":"pw"})", ""});
