@@ -246,21 +246,27 @@ std::optional<SctpAssociation::Status> SctpAssociation::status() const {
   out.srtt_ms = st.sstat_primary.spinfo_srtt;
   out.rto_ms = st.sstat_primary.spinfo_rto;
   out.path_state = st.sstat_primary.spinfo_state;
-  sctp_paddrparams path{};
-  path.spp_address = st.sstat_primary.spinfo_address;
-  len = sizeof path;
-  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &path, &len) == 0) {
-    out.path_max_retransmits = path.spp_pathmaxrxt;
-  }
-  sctp_assocparams assoc{};
-  len = sizeof assoc;
-  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_ASSOCINFO, &assoc, &len) == 0) {
-    out.assoc_max_retransmits = assoc.sasoc_asocmaxrxt;
-  }
-  sctp_rtoinfo rto{};
-  len = sizeof rto;
-  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_RTOINFO, &rto, &len) == 0) out.rto_max_ms = rto.srto_max;
   return out;
+}
+
+std::optional<SctpAssociation::Limits> SctpAssociation::limits() const {
+  if (sock_ == nullptr) return std::nullopt;
+  sctp_status st{};
+  socklen_t len = sizeof st;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_STATUS, &st, &len) != 0) return std::nullopt;
+  sctp_paddrparams path{};
+  path.spp_address = st.sstat_primary.spinfo_address;  // the one path
+  len = sizeof path;
+  sctp_assocparams assoc{};
+  socklen_t assoc_len = sizeof assoc;
+  sctp_rtoinfo rto{};
+  socklen_t rto_len = sizeof rto;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &path, &len) != 0 ||
+      usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_ASSOCINFO, &assoc, &assoc_len) != 0 ||
+      usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_RTOINFO, &rto, &rto_len) != 0) {
+    return std::nullopt;
+  }
+  return Limits{path.spp_pathmaxrxt, assoc.sasoc_asocmaxrxt, rto.srto_max};
 }
 
 std::string_view SctpAssociation::pathStateName(std::int32_t path_state) noexcept {

@@ -122,13 +122,17 @@ class SctpAssociation {
     // The path (there is one): SCTP_ACTIVE, or SCTP_INACTIVE once usrsctp gave up on it (no new DATA goes
     // out until a heartbeat is answered), SCTP_UNCONFIRMED.
     std::int32_t path_state{0};
-    // The limits the association runs with (our defaults, read back): consecutive timeouts before the path
-    // fails and before the association does, and the longest retransmission timeout.
+  };
+  std::optional<Status> status() const;
+  // The limits the association runs with (our defaults, read back from usrsctp; they do not change, so the
+  // stats read status() only): consecutive timeouts before the path fails and before the association does,
+  // and the longest retransmission timeout. nullopt before start() or if refused.
+  struct Limits {
     std::uint16_t path_max_retransmits{0};
     std::uint16_t assoc_max_retransmits{0};
     std::uint32_t rto_max_ms{0};
   };
-  std::optional<Status> status() const;
+  std::optional<Limits> limits() const;
   // "active" | "inactive" | "unconfirmed" (Status::path_state), "unknown" otherwise.
   static std::string_view pathStateName(std::int32_t path_state) noexcept;
   // The chunks of every SCTP packet that came in from the peer and went out to it (media::tallySctpChunks):

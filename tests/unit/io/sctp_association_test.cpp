@@ -188,7 +188,7 @@ TEST(SctpAssociation, RepeatedLossesBackOffNoFurtherThanTheCap) {
   usrsctp_sysctl_set_sctp_rto_max_default(kSctpMaxRtoMs);
   ASSERT_FALSE(HasFatalFailure());
   auto& [sc, ss, client, server, sid] = pair;
-  ASSERT_EQ(server.status()->rto_max_ms, kCapMs);
+  ASSERT_EQ(server.limits()->rto_max_ms, kCapMs);
 
   ASSERT_TRUE(server.sendText(sid, "ping"));
   // The first transmission and the next four retransmissions are lost (at about 0, 0.4, 1.2, 2.8 and 4.4 s:
@@ -248,9 +248,11 @@ TEST(SctpAssociation, RunsWithOurRetransmissionLimits) {
     EXPECT_EQ(st->state, SCTP_ESTABLISHED);
     EXPECT_EQ(st->path_state, SCTP_ACTIVE);
     EXPECT_EQ(SctpAssociation::pathStateName(st->path_state), "active");
-    EXPECT_EQ(st->path_max_retransmits, kSctpAssocMaxRetransmits);
-    EXPECT_EQ(st->assoc_max_retransmits, kSctpAssocMaxRetransmits);
-    EXPECT_EQ(st->rto_max_ms, kSctpMaxRtoMs);
+    const auto lim = a->limits();
+    ASSERT_TRUE(lim);
+    EXPECT_EQ(lim->path_max_retransmits, kSctpAssocMaxRetransmits);
+    EXPECT_EQ(lim->assoc_max_retransmits, kSctpAssocMaxRetransmits);
+    EXPECT_EQ(lim->rto_max_ms, kSctpMaxRtoMs);
   }
 }
 
@@ -273,7 +275,7 @@ TEST(SctpAssociation, ARoundTripAboveTheMaximumRtoKeepsDelivering) {
   usrsctp_sysctl_set_sctp_rto_max_default(kSctpMaxRtoMs);
   ASSERT_FALSE(HasFatalFailure());
   auto& [sc, ss, client, server, sid] = pair;
-  ASSERT_EQ(server.status()->rto_max_ms, 1000u);
+  ASSERT_EQ(server.limits()->rto_max_ms, 1000u);
   constexpr int kOneWayMs = 600;  // 1.2 s round trip
   struct InFlight {
     int due_ms;
